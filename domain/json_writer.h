@@ -1,0 +1,44 @@
+#pragma once
+// A small streaming JSON writer. Strings are written as valid UTF-8 whatever they hold: control
+// characters are escaped, and bytes that are not well-formed UTF-8 become U+FFFD, so no stored
+// value can make a response unparsable. Commas are placed automatically.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ticketd {
+
+class JsonWriter {
+ public:
+  JsonWriter& begin_object();
+  JsonWriter& end_object();
+  JsonWriter& begin_array();
+  JsonWriter& end_array();
+  JsonWriter& key(std::string_view k);
+  JsonWriter& string(std::string_view v);
+  JsonWriter& number(int64_t v);
+  JsonWriter& number(uint64_t v);
+  JsonWriter& number(int v) { return number(static_cast<int64_t>(v)); }
+  JsonWriter& number(double v);
+  JsonWriter& boolean(bool v);
+  JsonWriter& null();
+  // Inserts already-serialized JSON (e.g. a stored payload) as one value.
+  JsonWriter& raw(std::string_view json);
+
+  const std::string& str() const { return out_; }
+  std::string take() { return std::move(out_); }
+
+  // Appends `v` to `out` as a quoted JSON string.
+  static void append_quoted(std::string& out, std::string_view v);
+
+ private:
+  void before_value();
+
+  std::string out_;
+  // One entry per open container: true once it holds a member, so the next one needs a comma.
+  std::vector<bool> has_member_;
+  bool after_key_ = false;
+};
+
+}  // namespace ticketd

@@ -1,0 +1,121 @@
+#include "domain/time_format.h"
+
+#include <chrono>
+#include <cstdio>
+
+namespace ticketd {
+namespace {
+
+using namespace std::chrono;
+
+bool digits(std::string_view s, size_t pos, size_t n, int* out) {
+  if (pos + n > s.size()) return false;
+  int v = 0;
+  for (size_t i = pos; i < pos + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    v = v * 10 + (s[i] - '0');
+  }
+  *out = v;
+  return true;
+}
+
+std::optional<sys_days> civil_day(std::string_view s) {
+  int y, m, d;
+  if (s.size() < 10 || s[4] != '-' || s[7] != '-') return std::nullopt;
+  if (!digits(s, 0, 4, &y) || !digits(s, 5, 2, &m) || !digits(s, 8, 2, &d)) return std::nullopt;
+  year_month_day ymd{year{y}, month{static_cast<unsigned>(m)}, day{static_cast<unsigned>(d)}};
+  if (!ymd.ok()) return std::nullopt;
+  return sys_days{ymd};
+}
+
+}  // namespace
+
+std::string format_rfc3339(int64_t us) {
+  auto tp = sys_time<microseconds>{microseconds{us}};
+  auto day_point = floor<days>(tp);
+  year_month_day ymd{day_point};
+  hh_mm_ss<microseconds> tod{tp - day_point};
+  char buf[40];
+  int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d", int(ymd.year()),
+                        unsigned(ymd.month()), unsigned(ymd.day()), int(tod.hours().count()),
+                        int(tod.minutes().count()), int(tod.seconds().count()));
+  std::string out(buf, n);
+  if (auto frac = tod.subseconds().count(); frac != 0) {
+    std::snprintf(buf, sizeof buf, ".%06lld", static_cast<long long>(frac));
+    out += buf;
+  }
+  out.push_back('Z');
+  return out;
+}
+
+std::optional<int64_t> parse_rfc3339(std::string_view s) {
+  auto day = civil_day(s);
+  if (!day || s.size() < 20) return std::nullopt;
+  if (s[10] != 'T' && s[10] != 't' && s[10] != ' ') return std::nullopt;
+  int h, mi, sec;
+  if (!digits(s, 11, 2, &h) || s[13] != ':' || !digits(s, 14, 2, &mi) || s[16] != ':' ||
+      !digits(s, 17, 2, &sec)) {
+    return std::nullopt;
+  }
+  if (h > 23 || mi > 59 || sec > 60) return std::nullopt;  // 60: a leap second, counted as 59+1
+  size_t i = 19;
+  int64_t frac_us = 0;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    size_t start = i;
+    int64_t scale = 100000;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+      frac_us += (s[i] - '0') * scale;
+      scale /= 10;
+      ++i;
+    }
+    if (i == start) return std::nullopt;
+  }
+  int64_t offset_s = 0;
+  if (i < s.size() && (s[i] == 'Z' || s[i] == 'z')) {
+    ++i;
+  } else if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
+    int oh, om;
+    if (!digits(s, i + 1, 2, &oh) || i + 3 >= s.size() || s[i + 3] != ':' ||
+        !digits(s, i + 4, 2, &om) || oh > 23 || om > 59) {
+      return std::nullopt;
+    }
+    offset_s = (oh * 3600 + om * 60) * (s[i] == '+' ? 1 : -1);
+    i += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (i != s.size()) return std::nullopt;
+  int64_t secs = duration_cast<seconds>(day->time_since_epoch()).count() + h * 3600 + mi * 60 +
+                 sec - offset_s;
+  return secs * 1000000 + frac_us;
+}
+
+std::optional<int64_t> parse_date(std::string_view text) {
+  if (text.size() != 10) return std::nullopt;
+  auto day = civil_day(text);
+  if (!day) return std::nullopt;
+  return day->time_since_epoch().count();
+}
+
+std::optional<int64_t> parse_duration(std::string_view text) {
+  if (text.size() < 2) return std::nullopt;
+  int64_t n = 0;
+  for (size_t i = 0; i + 1 < text.size(); ++i) {
+    char c = text[i];
+    if (c < '0' || c > '9' || n > 1000000000) return std::nullopt;
+    n = n * 10 + (c - '0');
+  }
+  int64_t unit;
+  switch (text.back()) {
+    case 's': unit = 1; break;
+    case 'm': unit = 60; break;
+    case 'h': unit = 3600; break;
+    case 'd': unit = 86400; break;
+    default: return std::nullopt;
+  }
+  if (n <= 0) return std::nullopt;
+  return n * unit * 1000000;
+}
+
+}  // namespace ticketd

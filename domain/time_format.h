@@ -1,0 +1,20 @@
+#pragma once
+// RFC 3339 UTC times as microseconds since the Unix epoch. Times in the domain are plain integers
+// passed in by the caller; this is only their text form.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace ticketd {
+
+// "2026-11-25T06:10:00Z", with ".ffffff" only when there are sub-second digits.
+std::string format_rfc3339(int64_t us);
+// Accepts "YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)" (also 't', 'z' and a space for 'T').
+std::optional<int64_t> parse_rfc3339(std::string_view text);
+// "YYYY-MM-DD" -> days since the epoch, checking the calendar (no 2026-02-30).
+std::optional<int64_t> parse_date(std::string_view text);
+// "90s", "30m", "2h", "1d" (a positive whole number and one unit) -> microseconds.
+std::optional<int64_t> parse_duration(std::string_view text);
+
+}  // namespace ticketd

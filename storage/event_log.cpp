@@ -1,0 +1,766 @@
+#include "storage/event_log.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/slice_transform.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+#include <simdjson.h>
+
+#include <algorithm>
+#include <deque>
+#include <future>
+#include <shared_mutex>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "storage/hash_chain.h"
+#include "storage/layout.h"
+
+namespace ticketd::storage {
+namespace {
+
+int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Status from_rocks(const rocksdb::Status& s, std::string_view what) {
+  std::string m = std::string(what) + ": " + s.ToString();
+  if (s.ok()) return Status::Ok();
+  if (s.IsNotFound()) return Status::NotFound(std::move(m));
+  if (s.IsCorruption()) return Status::Corruption(std::move(m));
+  if (s.IsInvalidArgument()) return Status::InvalidArgument(std::move(m));
+  return Status::IOError(std::move(m));
+}
+
+// The streams column family's prefix is the stream id with its 0x00 separator: the key minus its
+// 8-byte version. Prefix bloom filters then answer "does this stream have keys here" per SST file.
+class StreamPrefix : public rocksdb::SliceTransform {
+ public:
+  const char* Name() const override { return "ticketd.StreamPrefix"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return rocksdb::Slice(key.data(), key.size() - 8);
+  }
+  bool InDomain(const rocksdb::Slice& key) const override { return key.size() >= 9; }
+};
+
+rocksdb::ColumnFamilyOptions base_cf_options(const std::shared_ptr<rocksdb::Cache>& cache,
+                                             bool bloom) {
+  rocksdb::ColumnFamilyOptions cf;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  if (bloom) table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  cf.compression = rocksdb::kLZ4Compression;
+  cf.bottommost_compression = rocksdb::kZSTD;
+  return cf;
+}
+
+// Options per column family, chosen for an append-only log:
+//  - events: keys only ever grow and are read by scans, so no bloom filter (it would only cost
+//    memory); larger blocks help scans; LZ4 keeps JSON payloads small at little CPU; zstd at the
+//    bottom level, where old events settle for good.
+//  - streams: read by prefix (one stream), so a prefix extractor with prefix blooms in SST files
+//    and in the memtable lets reads skip files that hold nothing of the stream.
+//  - ids: almost every lookup is a miss (a fresh event id), which whole-key bloom filters, also in
+//    the memtable, answer without reading blocks.
+//  - attachments: large values go to blob files so compaction does not rewrite them.
+std::vector<rocksdb::ColumnFamilyDescriptor> column_families(
+    const std::shared_ptr<rocksdb::Cache>& cache) {
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, base_cf_options(cache, false));
+
+  rocksdb::ColumnFamilyOptions events = base_cf_options(cache, false);
+  {
+    rocksdb::BlockBasedTableOptions table;
+    table.block_cache = cache;
+    table.block_size = 32 << 10;
+    events.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    events.write_buffer_size = 128 << 20;
+  }
+  cfs.emplace_back(layout::kEvents, events);
+
+  rocksdb::ColumnFamilyOptions streams = base_cf_options(cache, true);
+  streams.prefix_extractor = std::make_shared<StreamPrefix>();
+  streams.memtable_prefix_bloom_size_ratio = 0.05;
+  cfs.emplace_back(layout::kStreams, streams);
+
+  cfs.emplace_back(layout::kStreamHeads, base_cf_options(cache, true));
+
+  rocksdb::ColumnFamilyOptions ids = base_cf_options(cache, true);
+  ids.memtable_prefix_bloom_size_ratio = 0.05;
+  ids.memtable_whole_key_filtering = true;
+  ids.compression = rocksdb::kNoCompression;  // random 16-byte keys do not compress
+  cfs.emplace_back(layout::kIds, ids);
+
+  cfs.emplace_back(layout::kCheckpoints, base_cf_options(cache, false));
+  cfs.emplace_back(layout::kSnapshots, base_cf_options(cache, false));
+
+  rocksdb::ColumnFamilyOptions attachments = base_cf_options(cache, false);
+  attachments.enable_blob_files = true;
+  attachments.min_blob_size = 4096;
+  attachments.compression = rocksdb::kNoCompression;  // images and PDFs are compressed already
+  cfs.emplace_back(layout::kAttachments, attachments);
+  return cfs;
+}
+
+RecordedEvent event_of(const rocksdb::Slice& value) {
+  return RecordedEvent(flatbuffers::GetRoot<fb::Envelope>(value.data()), value.ToStringView());
+}
+
+struct AppendRequest {
+  std::string stream;
+  int64_t expected;
+  std::vector<NewEvent> events;
+  AppendCallback done;
+};
+
+struct StoredId {
+  uint64_t position;
+  uint64_t version;
+};
+
+}  // namespace
+
+std::string Status::ToString() const {
+  static constexpr const char* kNames[] = {"OK",      "Conflict", "NotFound",   "InvalidArgument",
+                                           "Busy",    "IOError",  "Corruption", "ShuttingDown"};
+  std::string s = kNames[static_cast<int>(code_)];
+  if (!message_.empty()) s += ": " + message_;
+  return s;
+}
+
+EventId RecordedEvent::id() const {
+  EventId id;
+  if (const fb::Uuid* u = e_->id()) std::copy_n(u->bytes()->data(), 16, id.bytes.begin());
+  return id;
+}
+
+std::string_view RecordedEvent::payload() const {
+  const auto* p = e_->payload();
+  return p ? std::string_view(reinterpret_cast<const char*>(p->data()), p->size())
+           : std::string_view();
+}
+
+Hash RecordedEvent::copy_hash(const fb::Sha256* h) {
+  Hash out{};
+  if (h) std::copy_n(h->bytes()->data(), 32, out.begin());
+  return out;
+}
+
+struct EventLog::Impl {
+  EventLogOptions options;
+  std::shared_ptr<rocksdb::Cache> cache;
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::ColumnFamilyHandle* events = nullptr;
+  rocksdb::ColumnFamilyHandle* streams = nullptr;
+  rocksdb::ColumnFamilyHandle* heads_cf = nullptr;
+  rocksdb::ColumnFamilyHandle* ids = nullptr;
+  rocksdb::ColumnFamilyHandle* checkpoints = nullptr;
+  rocksdb::ColumnFamilyHandle* snapshots = nullptr;
+  rocksdb::ColumnFamilyHandle* attachments = nullptr;
+
+  // Stream heads: written by the writer thread only, read by anyone.
+  mutable std::shared_mutex heads_mu;
+  std::unordered_map<std::string, uint64_t> heads;
+  Hash last_hash{};  // writer thread only
+  std::atomic<uint64_t> committed{0};
+
+  std::mutex queue_mu;
+  std::condition_variable queue_cv;
+  std::deque<AppendRequest> queue;
+  bool stopping = false;
+  std::thread writer;
+
+  mutable std::mutex commit_mu;
+  mutable std::condition_variable commit_cv;
+
+  std::mutex subscriptions_mu;
+  std::unordered_set<Subscription*> subscriptions;
+
+  ~Impl() {
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  }
+
+  Status recover();
+  Status load_tail();
+  void run_writer();
+  void commit(std::vector<AppendRequest>& batch);
+  std::optional<StoredId> find_id(const EventId& id) const;
+  void wake_readers() {
+    { std::lock_guard lk(commit_mu); }
+    commit_cv.notify_all();
+  }
+};
+
+EventLog::EventLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Status EventLog::Open(const EventLogOptions& options, std::unique_ptr<EventLog>* out) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = 2;
+  // Point-in-time recovery: after a crash, the WAL is replayed up to the first torn record, and
+  // every batch acknowledged (synced) before it is there.
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  db_options.bytes_per_sync = 1 << 20;
+
+  rocksdb::DB* raw = nullptr;
+  auto cfs = column_families(impl->cache);
+  rocksdb::Status s =
+      options.read_only
+          ? rocksdb::DB::OpenForReadOnly(db_options, options.path, cfs, &impl->handles, &raw)
+          : rocksdb::DB::Open(db_options, options.path, cfs, &impl->handles, &raw);
+  if (!s.ok()) return from_rocks(s, "open " + options.path);
+  impl->db.reset(raw);
+  impl->events = impl->handles[1];
+  impl->streams = impl->handles[2];
+  impl->heads_cf = impl->handles[3];
+  impl->ids = impl->handles[4];
+  impl->checkpoints = impl->handles[5];
+  impl->snapshots = impl->handles[6];
+  impl->attachments = impl->handles[7];
+
+  if (Status st = impl->recover(); !st.ok()) return st;
+  if (!options.read_only) {
+    Impl* p = impl.get();
+    impl->writer = std::thread([p] { p->run_writer(); });
+  }
+  out->reset(new EventLog(std::move(impl)));
+  return Status::Ok();
+}
+
+// The last event gives the last position and hash; the heads column family, written in the same
+// batches as the events, gives every stream's version.
+Status EventLog::Impl::recover() {
+  if (Status s = load_tail(); !s.ok()) return s;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), heads_cf));
+  std::unique_lock lk(heads_mu);
+  heads.clear();
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    heads.emplace(it->key().ToString(), layout::get_be64(it->value().ToStringView()));
+  }
+  return from_rocks(it->status(), "load stream heads");
+}
+
+Status EventLog::Impl::load_tail() {
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), events));
+  it->SeekToLast();
+  if (it->Valid()) {
+    RecordedEvent last = event_of(it->value());
+    committed.store(last.position(), std::memory_order_release);
+    last_hash = last.hash();
+  } else {
+    committed.store(0, std::memory_order_release);
+    last_hash = Hash{};
+  }
+  return from_rocks(it->status(), "load last event");
+}
+
+EventLog::~EventLog() {
+  if (impl_->writer.joinable()) {
+    {
+      std::lock_guard lk(impl_->queue_mu);
+      impl_->stopping = true;
+    }
+    impl_->queue_cv.notify_all();
+    impl_->writer.join();
+  }
+  std::unordered_set<Subscription*> subs;
+  {
+    std::lock_guard lk(impl_->subscriptions_mu);
+    subs.swap(impl_->subscriptions);
+  }
+  for (Subscription* s : subs) {
+    s->stop();
+    s->log_ = nullptr;
+  }
+}
+
+uint64_t EventLog::last_position() const {
+  return impl_->committed.load(std::memory_order_acquire);
+}
+
+AppendResult EventLog::append(std::string_view stream, ExpectedVersion expected,
+                              std::vector<NewEvent> events) {
+  std::promise<AppendResult> promise;
+  auto future = promise.get_future();
+  append_async(stream, expected, std::move(events),
+               [&promise](AppendResult r) { promise.set_value(std::move(r)); });
+  return future.get();
+}
+
+void EventLog::append_async(std::string_view stream, ExpectedVersion expected,
+                            std::vector<NewEvent> events, AppendCallback done) {
+  AppendResult refused;
+  // Payloads are embedded verbatim in JSON answers, so the log holds only valid JSON. Checked here,
+  // on the caller's thread, to keep the single writer's work small.
+  thread_local simdjson::dom::parser parser;
+  for (const NewEvent& e : events) {
+    if (parser.parse(e.payload).error()) {
+      refused.status = Status::InvalidArgument("payload of " + e.type + " is not valid JSON");
+      done(std::move(refused));
+      return;
+    }
+  }
+  {
+    std::lock_guard lk(impl_->queue_mu);
+    if (impl_->options.read_only) {
+      refused.status = Status::InvalidArgument("the log was opened read-only");
+    } else if (impl_->stopping) {
+      refused.status = Status::ShuttingDown("the log is closing");
+    } else if (impl_->queue.size() >= impl_->options.max_queued_requests) {
+      refused.status = Status::Busy("append queue full");
+    } else {
+      impl_->queue.push_back(
+          {std::string(stream), expected.value, std::move(events), std::move(done)});
+    }
+  }
+  if (!refused.status.ok()) {
+    done(std::move(refused));
+    return;
+  }
+  impl_->queue_cv.notify_one();
+}
+
+void EventLog::Impl::run_writer() {
+  std::vector<AppendRequest> batch;
+  for (;;) {
+    {
+      std::unique_lock lk(queue_mu);
+      queue_cv.wait(lk, [&] { return !queue.empty() || stopping; });
+      if (queue.empty()) return;  // stopping, and everything queued has been written
+      size_t n = std::min(queue.size(), options.max_batch_requests);
+      batch.assign(std::make_move_iterator(queue.begin()),
+                   std::make_move_iterator(queue.begin() + n));
+      queue.erase(queue.begin(), queue.begin() + n);
+    }
+    commit(batch);
+    batch.clear();
+  }
+}
+
+std::optional<StoredId> EventLog::Impl::find_id(const EventId& id) const {
+  rocksdb::PinnableSlice pos;
+  rocksdb::Slice key(reinterpret_cast<const char*>(id.bytes.data()), id.bytes.size());
+  if (!db->Get(rocksdb::ReadOptions(), ids, key, &pos).ok()) return std::nullopt;
+  uint64_t position = layout::get_be64(pos.ToStringView());
+  rocksdb::PinnableSlice value;
+  if (!db->Get(rocksdb::ReadOptions(), events, layout::position_key(position), &value).ok()) {
+    return StoredId{position, 0};
+  }
+  return StoredId{position, event_of(value).version()};
+}
+
+namespace {
+
+Status validate(const AppendRequest& r) {
+  if (r.stream.empty()) return Status::InvalidArgument("stream id is empty");
+  if (r.stream.find('\0') != std::string::npos) {
+    return Status::InvalidArgument("stream id contains a NUL byte");
+  }
+  if (r.events.empty()) return Status::InvalidArgument("no events to append");
+  if (r.expected < ExpectedVersion::kAny) return Status::InvalidArgument("bad expected version");
+  std::unordered_set<EventId, EventIdHash> seen;
+  for (const NewEvent& e : r.events) {
+    if (e.type.empty()) return Status::InvalidArgument("event type is empty");
+    if (!seen.insert(e.id).second) {
+      return Status::InvalidArgument("event id " + e.id.to_string() + " repeats in one append");
+    }
+  }
+  return Status::Ok();
+}
+
+flatbuffers::Offset<fb::Envelope> build_envelope(flatbuffers::FlatBufferBuilder& fbb,
+                                                 const EventContent& c, const Hash& prev,
+                                                 const Hash& hash) {
+  auto stream = fbb.CreateString(c.stream.data(), c.stream.size());
+  auto type = fbb.CreateString(c.type.data(), c.type.size());
+  auto payload =
+      fbb.CreateVector(reinterpret_cast<const uint8_t*>(c.payload.data()), c.payload.size());
+  auto actor = fbb.CreateString(c.actor.data(), c.actor.size());
+  auto correlation = fbb.CreateString(c.correlation_id.data(), c.correlation_id.size());
+  auto causation = fbb.CreateString(c.causation_id.data(), c.causation_id.size());
+  fb::Uuid id(flatbuffers::span<const uint8_t, 16>(c.id.bytes.data(), 16));
+  fb::Sha256 prev_hash(flatbuffers::span<const uint8_t, 32>(prev.data(), 32));
+  fb::Sha256 own_hash(flatbuffers::span<const uint8_t, 32>(hash.data(), 32));
+  fb::EnvelopeBuilder b(fbb);
+  b.add_position(c.position);
+  b.add_stream(stream);
+  b.add_version(c.version);
+  b.add_id(&id);
+  b.add_type(type);
+  b.add_payload(payload);
+  b.add_recorded_at_us(c.recorded_at_us);
+  b.add_actor(actor);
+  b.add_correlation_id(correlation);
+  b.add_causation_id(causation);
+  b.add_schema_version(c.schema_version);
+  b.add_prev_hash(&prev_hash);
+  b.add_hash(&own_hash);
+  return b.Finish();
+}
+
+}  // namespace
+
+void EventLog::Impl::commit(std::vector<AppendRequest>& batch) {
+  rocksdb::WriteBatch wb;
+  std::vector<AppendResult> results(batch.size());
+  std::unordered_map<std::string, uint64_t> touched;  // stream -> version after this batch
+  std::unordered_map<EventId, StoredId, EventIdHash> batch_ids;
+  uint64_t position = committed.load(std::memory_order_relaxed);
+  Hash hash = last_hash;
+  const int64_t stamp = now_us();
+  flatbuffers::FlatBufferBuilder fbb(1024);
+
+  for (size_t i = 0; i < batch.size(); ++i) {
+    AppendRequest& r = batch[i];
+    AppendResult& res = results[i];
+    if (res.status = validate(r); !res.status.ok()) continue;
+
+    // Idempotency: a request whose ids are all stored already is answered with the originals.
+    size_t known = 0;
+    for (const NewEvent& e : r.events) {
+      std::optional<StoredId> found;
+      if (auto it = batch_ids.find(e.id); it != batch_ids.end()) {
+        found = it->second;
+      } else {
+        found = find_id(e.id);
+      }
+      if (!found) continue;
+      if (known++ == 0) res.first_position = found->position;
+      res.last_position = found->position;
+      res.stream_version = found->version;
+    }
+    if (known == r.events.size()) {
+      res.duplicate = true;
+      continue;
+    }
+    if (known > 0) {
+      res = AppendResult{};
+      res.status = Status::InvalidArgument("some but not all event ids of the append are stored");
+      continue;
+    }
+
+    uint64_t current = 0;
+    if (auto it = touched.find(r.stream); it != touched.end()) {
+      current = it->second;
+    } else {
+      std::shared_lock lk(heads_mu);
+      if (auto h = heads.find(r.stream); h != heads.end()) current = h->second;
+    }
+    if (r.expected != ExpectedVersion::kAny && static_cast<uint64_t>(r.expected) != current) {
+      res.status = Status::Conflict("stream " + r.stream + " is at version " +
+                                    std::to_string(current) + ", expected " +
+                                    std::to_string(r.expected));
+      res.stream_version = current;
+      continue;
+    }
+
+    res.first_position = position + 1;
+    for (const NewEvent& e : r.events) {
+      EventContent c{++position,      r.stream,         ++current,
+                     e.id,            e.type,           e.payload,
+                     e.recorded_at_us ? e.recorded_at_us : stamp,
+                     e.actor,         e.correlation_id, e.causation_id,
+                     e.schema_version};
+      Hash prev = hash;
+      hash = chain_hash(prev, c);
+      fbb.Clear();
+      fbb.Finish(build_envelope(fbb, c, prev, hash));
+      std::string pos_key = layout::position_key(position);
+      wb.Put(events, pos_key,
+             rocksdb::Slice(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize()));
+      wb.Put(streams, layout::stream_key(r.stream, current), pos_key);
+      wb.Put(ids,
+             rocksdb::Slice(reinterpret_cast<const char*>(e.id.bytes.data()), e.id.bytes.size()),
+             pos_key);
+      batch_ids[e.id] = {position, current};
+    }
+    touched[r.stream] = current;
+    res.last_position = position;
+    res.stream_version = current;
+  }
+
+  if (wb.Count() > 0) {
+    for (const auto& [stream, version] : touched) {
+      std::string v;
+      layout::put_be64(v, version);
+      wb.Put(heads_cf, stream, v);
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    rocksdb::Status s = db->Write(wo, &wb);
+    if (!s.ok()) {
+      // Nothing of this batch is acknowledged. RocksDB stops accepting writes after a failed WAL
+      // write; try to resume, and reload what we keep in memory from what is really on disk.
+      Status failed = from_rocks(s, "append");
+      for (AppendResult& res : results) {
+        if (res.status.ok() && !res.duplicate) res = AppendResult{failed};
+      }
+      db->Resume();
+      load_tail();
+      std::unique_lock lk(heads_mu);
+      for (const auto& [stream, version] : touched) {
+        std::string v;
+        if (db->Get(rocksdb::ReadOptions(), heads_cf, stream, &v).ok()) {
+          heads[stream] = layout::get_be64(v);
+        } else {
+          heads.erase(stream);
+        }
+      }
+    } else {
+      {
+        std::unique_lock lk(heads_mu);
+        for (auto& [stream, version] : touched) heads[stream] = version;
+      }
+      last_hash = hash;
+      committed.store(position, std::memory_order_release);
+      wake_readers();
+    }
+  }
+  for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
+}
+
+uint64_t EventLog::stream_head(std::string_view stream) const {
+  std::shared_lock lk(impl_->heads_mu);
+  auto it = impl_->heads.find(std::string(stream));
+  return it == impl_->heads.end() ? 0 : it->second;
+}
+
+bool EventLog::wait_for_position(uint64_t position, std::chrono::milliseconds timeout) const {
+  std::unique_lock lk(impl_->commit_mu);
+  return impl_->commit_cv.wait_for(lk, timeout, [&] { return last_position() >= position; });
+}
+
+Status EventLog::read_all(uint64_t after, size_t max_count, const EventVisitor& visit) const {
+  uint64_t end = last_position();
+  if (after >= end || max_count == 0) return Status::Ok();
+  std::string lower = layout::position_key(after + 1);
+  std::string upper = layout::position_key(end + 1);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->events));
+  size_t n = 0;
+  for (it->Seek(lower); it->Valid() && n < max_count; it->Next(), ++n) {
+    if (!visit(event_of(it->value()))) break;
+  }
+  return from_rocks(it->status(), "read log");
+}
+
+Status EventLog::read_at(uint64_t position, const EventVisitor& visit) const {
+  if (position == 0 || position > last_position()) {
+    return Status::NotFound("no event at position " + std::to_string(position));
+  }
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->events,
+                                     layout::position_key(position), &value);
+  if (!s.ok()) return from_rocks(s, "read event " + std::to_string(position));
+  visit(event_of(value));
+  return Status::Ok();
+}
+
+Status EventLog::read_stream(std::string_view stream, uint64_t from_version, size_t max_count,
+                             const EventVisitor& visit) const {
+  std::string lower = layout::stream_key(stream, std::max<uint64_t>(from_version, 1));
+  std::string upper = layout::stream_upper_bound(stream);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  ro.prefix_same_as_start = true;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->streams));
+  size_t n = 0;
+  rocksdb::PinnableSlice value;
+  for (it->Seek(lower); it->Valid() && n < max_count; it->Next(), ++n) {
+    value.Reset();
+    rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->events,
+                                       it->value(), &value);
+    if (!s.ok()) return from_rocks(s, "read stream event");
+    if (!visit(event_of(value))) break;
+  }
+  return from_rocks(it->status(), "read stream");
+}
+
+Status EventLog::save_checkpoint(std::string_view name, uint64_t position) {
+  std::string v;
+  layout::put_be64(v, position);
+  return from_rocks(impl_->db->Put(rocksdb::WriteOptions(), impl_->checkpoints, name, v),
+                    "save checkpoint");
+}
+
+Status EventLog::load_checkpoint(std::string_view name, uint64_t* position) const {
+  std::string v;
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->checkpoints, name, &v);
+  if (!s.ok()) return from_rocks(s, "load checkpoint");
+  *position = layout::get_be64(v);
+  return Status::Ok();
+}
+
+Status EventLog::save_snapshot(std::string_view name, uint64_t position, std::string_view bytes) {
+  std::string v;
+  v.reserve(8 + bytes.size());
+  layout::put_be64(v, position);
+  v.append(bytes);
+  // Synced so a snapshot never claims a position whose events a crash could still take back.
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return from_rocks(impl_->db->Put(wo, impl_->snapshots, name, v), "save snapshot");
+}
+
+Status EventLog::load_snapshot(std::string_view name, uint64_t* position,
+                               std::string* bytes) const {
+  std::string v;
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->snapshots, name, &v);
+  if (!s.ok()) return from_rocks(s, "load snapshot");
+  if (v.size() < 8) return Status::Corruption("snapshot " + std::string(name) + " is truncated");
+  *position = layout::get_be64(v);
+  bytes->assign(v, 8);
+  return Status::Ok();
+}
+
+Status EventLog::put_attachment(std::string_view id, std::string_view bytes) {
+  if (impl_->options.read_only) return Status::InvalidArgument("the log was opened read-only");
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return from_rocks(impl_->db->Put(wo, impl_->attachments, id, bytes), "store attachment");
+}
+
+Status EventLog::get_attachment(std::string_view id, std::string* bytes) const {
+  return from_rocks(impl_->db->Get(rocksdb::ReadOptions(), impl_->attachments, id, bytes),
+                    "read attachment");
+}
+
+EventLog::VerifyReport EventLog::verify() const {
+  VerifyReport report;
+  auto fail = [&](uint64_t position, std::string problem) {
+    report.ok = false;
+    report.bad_position = position;
+    report.problem = std::move(problem);
+    return report;
+  };
+  std::unordered_map<std::string, uint64_t> stream_versions;
+  Hash prev{};
+  uint64_t expected = 1;
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->events));
+  for (it->SeekToFirst(); it->Valid(); it->Next(), ++expected) {
+    uint64_t key_position = layout::get_be64(it->key().ToStringView());
+    flatbuffers::Verifier verifier(reinterpret_cast<const uint8_t*>(it->value().data()),
+                                   it->value().size(), 64, 1000000, /*check_alignment=*/false);
+    if (it->key().size() != 8 || !fb::VerifyEnvelopeBuffer(verifier)) {
+      return fail(key_position, "stored bytes are not an event envelope");
+    }
+    if (key_position != expected) {
+      return fail(expected, "event at position " + std::to_string(expected) +
+                                " is missing (the next stored is " +
+                                std::to_string(key_position) + ")");
+    }
+    RecordedEvent e = event_of(it->value());
+    if (e.position() != key_position) {
+      return fail(key_position, "event stored at position " + std::to_string(key_position) +
+                                    " says it is at position " + std::to_string(e.position()));
+    }
+    if (e.prev_hash() != prev) {
+      return fail(key_position, "previous hash does not match the event before it");
+    }
+    if (chain_hash(prev, content_of(e)) != e.hash()) {
+      return fail(key_position, "content does not match its hash (the event was changed)");
+    }
+    std::string indexed;
+    rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->streams,
+                                       layout::stream_key(e.stream(), e.version()), &indexed);
+    if (!s.ok() || layout::get_be64(indexed) != key_position) {
+      return fail(key_position, "stream index does not point at this event");
+    }
+    uint64_t& version = stream_versions[std::string(e.stream())];
+    if (e.version() != version + 1) {
+      return fail(key_position, "stream version " + std::to_string(e.version()) + " follows " +
+                                    std::to_string(version));
+    }
+    version = e.version();
+    prev = e.hash();
+    report.events = key_position;
+  }
+  if (!it->status().ok()) return fail(expected, it->status().ToString());
+  // Events removed from the end leave stream heads pointing past them.
+  std::unique_ptr<rocksdb::Iterator> heads(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->heads_cf));
+  for (heads->SeekToFirst(); heads->Valid(); heads->Next()) {
+    uint64_t head = layout::get_be64(heads->value().ToStringView());
+    auto found = stream_versions.find(heads->key().ToString());
+    uint64_t seen = found == stream_versions.end() ? 0 : found->second;
+    if (seen != head) {
+      return fail(report.events + 1, "stream " + heads->key().ToString() + " has version " +
+                                         std::to_string(head) + " but the log holds " +
+                                         std::to_string(seen) + " of its events");
+    }
+  }
+  report.head = prev;
+  return report;
+}
+
+std::unique_ptr<Subscription> EventLog::subscribe(
+    uint64_t after, std::function<void(const RecordedEvent&)> handler) {
+  std::unique_ptr<Subscription> sub(new Subscription(this, after, std::move(handler)));
+  {
+    std::lock_guard lk(impl_->subscriptions_mu);
+    impl_->subscriptions.insert(sub.get());
+  }
+  sub->thread_ = std::thread([s = sub.get()] { s->run(); });
+  return sub;
+}
+
+Subscription::Subscription(const EventLog* log, uint64_t after,
+                           std::function<void(const RecordedEvent&)> handler)
+    : log_(log), handler_(std::move(handler)), position_(after) {}
+
+Subscription::~Subscription() {
+  stop();
+  if (log_) {
+    std::lock_guard lk(log_->impl_->subscriptions_mu);
+    log_->impl_->subscriptions.erase(this);
+  }
+}
+
+void Subscription::stop() {
+  stopping_.store(true, std::memory_order_release);
+  if (log_) log_->impl_->wake_readers();
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+// Catch-up and live are one loop over storage: read everything after the last delivered position
+// that is durable, then sleep until the writer commits more. No event is ever taken from a second
+// source, so the seam between the two phases cannot lose or repeat one.
+void Subscription::run() {
+  constexpr size_t kChunk = 4096;
+  const EventLog::Impl& impl = *log_->impl_;
+  uint64_t position = position_.load();
+  while (!stopping_.load(std::memory_order_acquire)) {
+    size_t delivered = 0;
+    log_->read_all(position, kChunk, [&](const RecordedEvent& e) {
+      if (stopping_.load(std::memory_order_relaxed)) return false;
+      handler_(e);
+      position = e.position();
+      position_.store(position, std::memory_order_release);
+      ++delivered;
+      return true;
+    });
+    if (delivered > 0) continue;
+    std::unique_lock lk(impl.commit_mu);
+    impl.commit_cv.wait(lk, [&] {
+      return stopping_.load(std::memory_order_acquire) ||
+             impl.committed.load(std::memory_order_acquire) > position;
+    });
+  }
+}
+
+}  // namespace ticketd::storage

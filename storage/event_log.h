@@ -1,0 +1,165 @@
+#pragma once
+// The event log: one ordered, durable, hash-chained sequence of immutable events over RocksDB.
+//
+// Appends go through a single writer thread (group commit): callers enqueue requests, the writer
+// drains the queue, checks expected versions against the stream heads it keeps in memory, writes one
+// WriteBatch with sync=true and only then completes the callers and wakes readers. Global positions
+// are assigned by that writer at commit time, so position P+1 is never visible before P is durable.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "domain/event_id.h"
+#include "storage/recorded_event.h"
+#include "storage/status.h"
+
+namespace ticketd::storage {
+
+struct EventLogOptions {
+  // Directory of the RocksDB database; created when missing (unless read_only).
+  std::string path;
+  // Opens without the writer: appends fail, reads see the log as of opening. Several read-only
+  // handles may coexist with one writing process (ticketctl verify on a live server).
+  bool read_only = false;
+  // Requests waiting for the writer beyond this are refused with Busy rather than queued without
+  // bound.
+  size_t max_queued_requests = 1 << 16;
+  // At most this many requests go into one WriteBatch; more wait for the next sync.
+  size_t max_batch_requests = 4096;
+  // RocksDB block cache shared by all column families.
+  size_t block_cache_bytes = 256 << 20;
+};
+
+// Which stream version an append expects to find.
+struct ExpectedVersion {
+  static constexpr int64_t kAny = -1;
+  int64_t value = kAny;
+
+  static ExpectedVersion Any() { return {kAny}; }
+  static ExpectedVersion NoStream() { return {0}; }  // version 0: the stream has no events
+  static ExpectedVersion Exact(uint64_t v) { return {static_cast<int64_t>(v)}; }
+};
+
+struct NewEvent {
+  EventId id;
+  std::string type;
+  std::string payload;  // JSON text by convention
+  std::string actor;
+  std::string correlation_id;
+  std::string causation_id;
+  uint32_t schema_version = 1;
+  int64_t recorded_at_us = 0;  // 0: the writer stamps the commit time
+};
+
+struct AppendResult {
+  Status status;
+  // After success: the stream's version after the append. On conflict: the current version.
+  uint64_t stream_version = 0;
+  uint64_t first_position = 0;
+  uint64_t last_position = 0;
+  // Every event id was already stored: nothing was written, the positions are the originals.
+  bool duplicate = false;
+};
+
+using AppendCallback = std::function<void(AppendResult)>;
+// Returns false to stop reading.
+using EventVisitor = std::function<bool(const RecordedEvent&)>;
+
+class Subscription;
+
+class EventLog {
+ public:
+  static Status Open(const EventLogOptions& options, std::unique_ptr<EventLog>* out);
+  ~EventLog();  // completes queued appends, stops subscriptions, closes the database
+
+  EventLog(const EventLog&) = delete;
+  EventLog& operator=(const EventLog&) = delete;
+
+  // Appends events to one stream atomically; blocks until they are durable or refused. A request
+  // whose expected version does not match fails alone: other requests in the same batch commit.
+  AppendResult append(std::string_view stream, ExpectedVersion expected,
+                      std::vector<NewEvent> events);
+  // The same without blocking: `done` runs on the writer thread after the sync, so it must be quick
+  // (post to an executor).
+  void append_async(std::string_view stream, ExpectedVersion expected, std::vector<NewEvent> events,
+                    AppendCallback done);
+
+  // Events of one stream with version >= from_version, in order.
+  Status read_stream(std::string_view stream, uint64_t from_version, size_t max_count,
+                     const EventVisitor& visit) const;
+  // The global log after position `after`, in order, up to the last durable position.
+  Status read_all(uint64_t after, size_t max_count, const EventVisitor& visit) const;
+  // One event by global position (NotFound past the end).
+  Status read_at(uint64_t position, const EventVisitor& visit) const;
+
+  // The last durable global position (0 for an empty log).
+  uint64_t last_position() const;
+  // The stream's current version (0 when it has no events).
+  uint64_t stream_head(std::string_view stream) const;
+  // Blocks until last_position() >= position or the timeout passes; returns whether it got there.
+  bool wait_for_position(uint64_t position, std::chrono::milliseconds timeout) const;
+
+  // Delivers every event after `after` to `handler` on a thread of its own, in position order:
+  // first what is stored, then live as events commit, with no gap and no duplicate between the two.
+  // A slow handler delays only itself: it reads from storage, never from the writer.
+  std::unique_ptr<Subscription> subscribe(uint64_t after,
+                                          std::function<void(const RecordedEvent&)> handler);
+
+  // Projection checkpoints and snapshots; each is written atomically with its position.
+  Status save_checkpoint(std::string_view name, uint64_t position);
+  Status load_checkpoint(std::string_view name, uint64_t* position) const;  // NotFound when none
+  Status save_snapshot(std::string_view name, uint64_t position, std::string_view bytes);
+  Status load_snapshot(std::string_view name, uint64_t* position, std::string* bytes) const;
+
+  // Uploaded files, kept in their own column family (RocksDB blob files), synced before return.
+  Status put_attachment(std::string_view id, std::string_view bytes);
+  Status get_attachment(std::string_view id, std::string* bytes) const;
+
+  // Walks the whole chain from position 1 (see VerifyReport).
+  struct VerifyReport {
+    bool ok = true;
+    uint64_t events = 0;
+    Hash head{};
+    uint64_t bad_position = 0;  // first position where the chain breaks
+    std::string problem;
+  };
+  VerifyReport verify() const;
+
+ private:
+  struct Impl;
+  friend class Subscription;
+  explicit EventLog(std::unique_ptr<Impl> impl);
+
+  std::unique_ptr<Impl> impl_;
+};
+
+class Subscription {
+ public:
+  ~Subscription();  // stops and joins
+  void stop();
+  // The last position delivered to the handler.
+  uint64_t position() const { return position_.load(std::memory_order_acquire); }
+
+ private:
+  friend class EventLog;
+  Subscription(const EventLog* log, uint64_t after,
+               std::function<void(const RecordedEvent&)> handler);
+  void run();
+
+  const EventLog* log_;
+  std::function<void(const RecordedEvent&)> handler_;
+  std::atomic<uint64_t> position_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+}  // namespace ticketd::storage

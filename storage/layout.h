@@ -1,0 +1,53 @@
+#pragma once
+// The on-disk layout: column family names and key encodings. Integers in keys are big-endian so
+// RocksDB's bytewise order is the log's order. Exposed for ticketctl's raw baseline and for tests
+// that tamper with stored bytes; production code reaches RocksDB only through EventLog.
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace ticketd::storage::layout {
+
+inline constexpr char kEvents[] = "events";            // BE64 position -> Envelope
+inline constexpr char kStreams[] = "streams";          // stream id, 0x00, BE64 version -> BE64 position
+inline constexpr char kStreamHeads[] = "stream_heads";  // stream id -> BE64 version
+inline constexpr char kIds[] = "ids";                  // 16-byte event id -> BE64 position
+inline constexpr char kCheckpoints[] = "checkpoints";  // name -> BE64 position
+inline constexpr char kSnapshots[] = "snapshots";      // name -> BE64 position, bytes
+inline constexpr char kAttachments[] = "attachments";  // attachment id -> bytes (blob files)
+
+inline void put_be64(std::string& out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+}
+
+inline uint64_t get_be64(std::string_view in) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8 && i < in.size(); ++i) v = v << 8 | static_cast<unsigned char>(in[i]);
+  return v;
+}
+
+inline std::string position_key(uint64_t position) {
+  std::string k;
+  put_be64(k, position);
+  return k;
+}
+
+// Stream ids never contain NUL (EventLog rejects them), so the 0x00 separator keeps "T-1" and
+// "T-10" apart and every stream's keys contiguous.
+inline std::string stream_key(std::string_view stream, uint64_t version) {
+  std::string k;
+  k.reserve(stream.size() + 9);
+  k.append(stream);
+  k.push_back('\0');
+  put_be64(k, version);
+  return k;
+}
+
+// Exclusive upper bound of all keys of `stream` in the streams column family.
+inline std::string stream_upper_bound(std::string_view stream) {
+  std::string k(stream);
+  k.push_back('\1');
+  return k;
+}
+
+}  // namespace ticketd::storage::layout

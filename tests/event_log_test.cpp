@@ -1,0 +1,330 @@
+#include "storage/event_log.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "tests/temp_dir.h"
+
+namespace ticketd::storage {
+namespace {
+
+using ticketd::testing::TempDir;
+
+NewEvent make_event(std::mt19937_64& rng, std::string type = "TicketSubmitted",
+                    std::string payload = R"({"n":1})") {
+  NewEvent e;
+  e.id = EventId::random_v4(rng(), rng());
+  e.type = std::move(type);
+  e.payload = std::move(payload);
+  e.actor = "zhang";
+  return e;
+}
+
+std::unique_ptr<EventLog> open_log(const std::string& path, bool read_only = false) {
+  EventLogOptions options;
+  options.path = path;
+  options.read_only = read_only;
+  std::unique_ptr<EventLog> log;
+  Status s = EventLog::Open(options, &log);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return log;
+}
+
+TEST(EventLog, AppendsAndReadsBackOneStream) {
+  TempDir dir;
+  auto log = open_log(dir / "log");
+  std::mt19937_64 rng(1);
+  auto r = log->append("ticket-T-1", ExpectedVersion::NoStream(),
+                       {make_event(rng), make_event(rng, "FieldsChanged", R"({"客户名称":"华东"})")});
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.stream_version, 2u);
+  EXPECT_EQ(r.first_position, 1u);
+  EXPECT_EQ(r.last_position, 2u);
+  EXPECT_EQ(log->stream_head("ticket-T-1"), 2u);
+  EXPECT_EQ(log->stream_head("ticket-T-10"), 0u);
+
+  // A stream whose id is a prefix of another must not see the other's events.
+  ASSERT_TRUE(log->append("ticket-T-10", ExpectedVersion::NoStream(), {make_event(rng)}).status.ok());
+  std::vector<std::string> types;
+  ASSERT_TRUE(log->read_stream("ticket-T-1", 1, 100, [&](const RecordedEvent& e) {
+                   types.emplace_back(e.type());
+                   EXPECT_EQ(e.stream(), "ticket-T-1");
+                   return true;
+                 }).ok());
+  EXPECT_EQ(types, (std::vector<std::string>{"TicketSubmitted", "FieldsChanged"}));
+
+  std::string payload;
+  log->read_stream("ticket-T-1", 2, 1, [&](const RecordedEvent& e) {
+    payload = e.payload();
+    EXPECT_EQ(e.version(), 2u);
+    return true;
+  });
+  EXPECT_EQ(payload, R"({"客户名称":"华东"})");
+}
+
+TEST(EventLog, RejectsBadRequestsAlone) {
+  TempDir dir;
+  auto log = open_log(dir / "log");
+  std::mt19937_64 rng(2);
+  EXPECT_EQ(log->append("", ExpectedVersion::Any(), {make_event(rng)}).status.code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(log->append(std::string("a\0b", 3), ExpectedVersion::Any(), {make_event(rng)})
+                .status.code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(log->append("s", ExpectedVersion::Any(), {}).status.code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(log->append("s", ExpectedVersion::Any(), {make_event(rng, "T", "{not json")})
+                .status.code(),
+            Status::Code::kInvalidArgument);
+  NewEvent e = make_event(rng);
+  EXPECT_EQ(log->append("s", ExpectedVersion::Any(), {e, e}).status.code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(log->last_position(), 0u);
+  EXPECT_TRUE(log->append("s", ExpectedVersion::Any(), {make_event(rng)}).status.ok());
+  EXPECT_EQ(log->last_position(), 1u);
+}
+
+TEST(EventLog, ExpectedVersionConflictsUnderConcurrency) {
+  TempDir dir;
+  auto log = open_log(dir / "log");
+  constexpr int kThreads = 8;
+  constexpr uint64_t kVersions = 200;
+  std::map<uint64_t, int> winners;  // version -> how many appends won it
+  std::mutex mu;
+  std::atomic<uint64_t> conflicts{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(100 + t);
+      for (;;) {
+        uint64_t seen = log->stream_head("contested");
+        if (seen >= kVersions) return;
+        auto r = log->append("contested", ExpectedVersion::Exact(seen), {make_event(rng)});
+        if (r.status.ok()) {
+          std::lock_guard lk(mu);
+          ++winners[r.stream_version];
+          EXPECT_EQ(r.stream_version, seen + 1);
+        } else {
+          ASSERT_EQ(r.status.code(), Status::Code::kConflict) << r.status.ToString();
+          EXPECT_GT(r.stream_version, seen);  // the conflict reports the current version
+          conflicts.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_EQ(winners.size(), kVersions);
+  for (auto& [version, count] : winners) EXPECT_EQ(count, 1) << "version " << version;
+  EXPECT_GT(conflicts.load(), 0u) << "the threads never raced; the test proved nothing";
+  EXPECT_EQ(log->stream_head("contested"), kVersions);
+}
+
+TEST(EventLog, RepeatedEventIdIsAnIdempotentNoOp) {
+  TempDir dir;
+  auto log = open_log(dir / "log");
+  std::mt19937_64 rng(3);
+  NewEvent a = make_event(rng), b = make_event(rng);
+  auto first = log->append("s1", ExpectedVersion::NoStream(), {a, b});
+  ASSERT_TRUE(first.status.ok());
+  ASSERT_TRUE(log->append("s2", ExpectedVersion::Any(), {make_event(rng)}).status.ok());
+
+  // Same ids again, even with an expected version that would now conflict: the original answer.
+  auto again = log->append("s1", ExpectedVersion::NoStream(), {a, b});
+  ASSERT_TRUE(again.status.ok()) << again.status.ToString();
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(again.first_position, first.first_position);
+  EXPECT_EQ(again.last_position, first.last_position);
+  EXPECT_EQ(again.stream_version, 2u);
+  EXPECT_EQ(log->last_position(), 3u);
+
+  // Part stored, part new: refused, nothing written.
+  auto mixed = log->append("s1", ExpectedVersion::Any(), {a, make_event(rng)});
+  EXPECT_EQ(mixed.status.code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(log->last_position(), 3u);
+
+  // Duplicates that arrive in the same group-commit batch: one write, both answered alike.
+  NewEvent c = make_event(rng);
+  std::vector<AppendResult> results(16);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 16; ++i) {
+    threads.emplace_back([&, i] { results[i] = log->append("s3", ExpectedVersion::Any(), {c}); });
+  }
+  for (auto& th : threads) th.join();
+  for (auto& r : results) {
+    ASSERT_TRUE(r.status.ok());
+    EXPECT_EQ(r.last_position, 4u);
+  }
+  EXPECT_EQ(log->last_position(), 4u);
+  EXPECT_EQ(log->stream_head("s3"), 1u);
+}
+
+TEST(EventLog, GlobalOrderIsCommitOrderAndGapFree) {
+  TempDir dir;
+  auto log = open_log(dir / "log");
+  constexpr int kThreads = 8, kPerThread = 500;
+  std::vector<std::vector<uint64_t>> positions(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(200 + t);
+      for (int i = 0; i < kPerThread; ++i) {
+        auto r = log->append("s-" + std::to_string(t), ExpectedVersion::Any(),
+                             {make_event(rng, "E", "{\"i\":" + std::to_string(i) + "}")});
+        ASSERT_TRUE(r.status.ok());
+        positions[t].push_back(r.last_position);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  // Each thread's appends were committed in the order it made them.
+  for (auto& p : positions) EXPECT_TRUE(std::is_sorted(p.begin(), p.end()));
+  uint64_t expected = 1;
+  std::map<std::string, uint64_t> versions;
+  ASSERT_TRUE(log->read_all(0, SIZE_MAX, [&](const RecordedEvent& e) {
+                   EXPECT_EQ(e.position(), expected++);
+                   EXPECT_EQ(e.version(), ++versions[std::string(e.stream())]);
+                   return true;
+                 }).ok());
+  EXPECT_EQ(expected - 1, uint64_t{kThreads * kPerThread});
+}
+
+TEST(EventLog, SubscriptionSeamHasNoGapAndNoDuplicate) {
+  TempDir dir;
+  auto log = open_log(dir / "log");
+  constexpr uint64_t kTotal = 100000;
+  constexpr int kWriters = 4;
+  auto write_range = [&](int writer, uint64_t count) {
+    std::mt19937_64 rng(300 + writer + count);
+    for (uint64_t i = 0; i < count; i += 10) {
+      std::vector<NewEvent> events;
+      for (int k = 0; k < 10; ++k) events.push_back(make_event(rng));
+      ASSERT_TRUE(log->append("w-" + std::to_string(writer) + "-" + std::to_string(i % 97),
+                              ExpectedVersion::Any(), std::move(events))
+                      .status.ok());
+    }
+  };
+  // A fifth of the log exists before the subscribers start; the rest arrives while they read.
+  write_range(0, kTotal / 5);
+
+  struct Seen {
+    std::vector<uint64_t> positions;
+  };
+  std::vector<Seen> seen(3);
+  std::vector<uint64_t> starts = {0, 1234, kTotal / 5};
+  std::vector<std::unique_ptr<Subscription>> subs;
+  for (size_t i = 0; i < seen.size(); ++i) {
+    subs.push_back(log->subscribe(starts[i], [&seen, i](const RecordedEvent& e) {
+      seen[i].positions.push_back(e.position());
+    }));
+  }
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] { write_range(w + 1, (kTotal - kTotal / 5) / kWriters); });
+  }
+  for (auto& th : writers) th.join();
+  ASSERT_EQ(log->last_position(), kTotal);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (auto& s : subs) {
+    while (s->position() < kTotal && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+  }
+  subs.clear();
+  for (size_t i = 0; i < seen.size(); ++i) {
+    const auto& p = seen[i].positions;
+    ASSERT_EQ(p.size(), kTotal - starts[i]) << "subscriber " << i;
+    for (size_t k = 0; k < p.size(); ++k) {
+      ASSERT_EQ(p[k], starts[i] + k + 1) << "subscriber " << i << " at " << k;
+    }
+  }
+}
+
+TEST(EventLog, SlowSubscriberDoesNotBlockAppends) {
+  TempDir dir;
+  auto log = open_log(dir / "log");
+  std::atomic<bool> release{false};
+  std::atomic<uint64_t> delivered{0};
+  auto sub = log->subscribe(0, [&](const RecordedEvent&) {
+    while (!release.load()) std::this_thread::yield();
+    delivered.fetch_add(1);
+  });
+  std::mt19937_64 rng(4);
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(log->append("s", ExpectedVersion::Any(), {make_event(rng)}).status.ok());
+  }
+  EXPECT_EQ(log->last_position(), 200u);
+  EXPECT_EQ(delivered.load(), 0u);
+  release.store(true);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (sub->position() < 200 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(delivered.load(), 200u);
+}
+
+TEST(EventLog, ReopenRecoversHeadsPositionAndChain) {
+  TempDir dir;
+  std::mt19937_64 rng(5);
+  {
+    auto log = open_log(dir / "log");
+    for (int i = 0; i < 30; ++i) {
+      ASSERT_TRUE(log->append("s-" + std::to_string(i % 3), ExpectedVersion::Any(),
+                              {make_event(rng)})
+                      .status.ok());
+    }
+  }
+  auto log = open_log(dir / "log");
+  EXPECT_EQ(log->last_position(), 30u);
+  EXPECT_EQ(log->stream_head("s-0"), 10u);
+  auto r = log->append("s-0", ExpectedVersion::Exact(10), {make_event(rng)});
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(r.last_position, 31u);
+  auto report = log->verify();
+  EXPECT_TRUE(report.ok) << report.problem;
+  EXPECT_EQ(report.events, 31u);
+}
+
+TEST(EventLog, CheckpointsSnapshotsAndAttachments) {
+  TempDir dir;
+  auto log = open_log(dir / "log");
+  uint64_t pos = 0;
+  EXPECT_EQ(log->load_checkpoint("views", &pos).code(), Status::Code::kNotFound);
+  ASSERT_TRUE(log->save_checkpoint("views", 42).ok());
+  ASSERT_TRUE(log->load_checkpoint("views", &pos).ok());
+  EXPECT_EQ(pos, 42u);
+
+  std::string bytes;
+  ASSERT_TRUE(log->save_snapshot("views", 40, std::string("\0snap\xff", 6)).ok());
+  ASSERT_TRUE(log->load_snapshot("views", &pos, &bytes).ok());
+  EXPECT_EQ(pos, 40u);
+  EXPECT_EQ(bytes, std::string("\0snap\xff", 6));
+
+  std::string big(1 << 20, 'x');
+  ASSERT_TRUE(log->put_attachment("a-1", big).ok());
+  std::string read;
+  ASSERT_TRUE(log->get_attachment("a-1", &read).ok());
+  EXPECT_EQ(read, big);
+  EXPECT_EQ(log->get_attachment("a-2", &read).code(), Status::Code::kNotFound);
+}
+
+TEST(EventLog, ReadOnlyHandleRefusesAppends) {
+  TempDir dir;
+  std::mt19937_64 rng(6);
+  {
+    auto log = open_log(dir / "log");
+    ASSERT_TRUE(log->append("s", ExpectedVersion::Any(), {make_event(rng)}).status.ok());
+  }
+  auto ro = open_log(dir / "log", /*read_only=*/true);
+  EXPECT_EQ(ro->last_position(), 1u);
+  EXPECT_EQ(ro->append("s", ExpectedVersion::Any(), {make_event(rng)}).status.code(),
+            Status::Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace ticketd::storage

@@ -1,0 +1,49 @@
+#include "domain/json_writer.h"
+
+#include <gtest/gtest.h>
+
+namespace ticketd {
+namespace {
+
+TEST(JsonWriter, NestsAndPlacesCommas) {
+  JsonWriter w;
+  w.begin_object();
+  w.key("a").number(int64_t{1});
+  w.key("b").begin_array().string("x").boolean(true).null().number(1.5).end_array();
+  w.key("c").begin_object().end_object();
+  w.key("d").raw(R"({"k":[1,2]})");
+  w.end_object();
+  EXPECT_EQ(w.str(), R"({"a":1,"b":["x",true,null,1.5],"c":{},"d":{"k":[1,2]}})");
+}
+
+TEST(JsonWriter, EscapesControlsAndKeepsUtf8) {
+  std::string out;
+  JsonWriter::append_quoted(out, "客户\"名称\"\\\n\t\x01\x7f");
+  EXPECT_EQ(out, "\"客户\\\"名称\\\"\\\\\\n\\t\\u0001\\u007f\"");
+}
+
+TEST(JsonWriter, ReplacesMalformedUtf8) {
+  struct Case {
+    std::string in, out;
+  } cases[] = {
+      {"a\xff" "b", "\"a\xEF\xBF\xBD" "b\""},                 // invalid byte
+      {"\xe5\xae", "\"\xEF\xBF\xBD\xEF\xBF\xBD\""},           // truncated sequence
+      {"\xc0\xaf", "\"\xEF\xBF\xBD\xEF\xBF\xBD\""},           // overlong '/'
+      {"\xed\xa0\x80", "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\""},  // surrogate
+      {"\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\""},           // emoji is fine
+  };
+  for (const auto& c : cases) {
+    std::string out;
+    JsonWriter::append_quoted(out, c.in);
+    EXPECT_EQ(out, c.out);
+  }
+}
+
+TEST(JsonWriter, NonFiniteNumbersBecomeNull) {
+  JsonWriter w;
+  w.begin_array().number(1.0 / 0.0).end_array();
+  EXPECT_EQ(w.str(), "[null]");
+}
+
+}  // namespace
+}  // namespace ticketd

@@ -1,0 +1,48 @@
+#include "domain/time_format.h"
+
+#include <gtest/gtest.h>
+
+#include "domain/event_id.h"
+
+namespace ticketd {
+namespace {
+
+TEST(TimeFormat, FormatsAndParsesRfc3339) {
+  EXPECT_EQ(format_rfc3339(0), "1970-01-01T00:00:00Z");
+  EXPECT_EQ(format_rfc3339(1795587000000000), "2026-11-25T06:10:00Z");
+  EXPECT_EQ(format_rfc3339(1795587000123456), "2026-11-25T06:10:00.123456Z");
+  EXPECT_EQ(parse_rfc3339("2026-11-25T06:10:00Z"), 1795587000000000);
+  EXPECT_EQ(parse_rfc3339("2026-11-25T14:10:00+08:00"), 1795587000000000);
+  EXPECT_EQ(parse_rfc3339("2026-11-25T06:10:00.5Z"), 1795587000500000);
+  for (auto bad : {"", "2026-11-25", "2026-02-30T00:00:00Z", "2026-11-25T24:00:00Z",
+                   "2026-11-25T06:10:00", "2026-11-25T06:10:00Zjunk", "2026-11-25T06:10:00.Z"}) {
+    EXPECT_FALSE(parse_rfc3339(bad).has_value()) << bad;
+  }
+}
+
+TEST(TimeFormat, ParsesDatesAndDurations) {
+  EXPECT_EQ(parse_date("1970-01-02"), 1);
+  EXPECT_FALSE(parse_date("2025-02-29").has_value());
+  EXPECT_TRUE(parse_date("2024-02-29").has_value());
+  EXPECT_EQ(parse_duration("90s"), 90000000);
+  EXPECT_EQ(parse_duration("30m"), 1800000000);
+  EXPECT_EQ(parse_duration("2h"), 7200000000);
+  EXPECT_EQ(parse_duration("1d"), 86400000000);
+  for (auto bad : {"", "s", "0s", "-1s", "1.5h", "10", "3w"}) {
+    EXPECT_FALSE(parse_duration(bad).has_value()) << bad;
+  }
+}
+
+TEST(EventIdTest, RoundTripsAndDerivesStably) {
+  EventId id = EventId::random_v4(0x0123456789abcdefULL, 0xfedcba9876543210ULL);
+  std::string text = id.to_string();
+  EXPECT_EQ(text.size(), 36u);
+  EXPECT_EQ(text[14], '4');  // version nibble
+  EXPECT_EQ(EventId::parse(text), id);
+  EXPECT_FALSE(EventId::parse("not-a-uuid").has_value());
+  EXPECT_EQ(EventId::derived("timer/T-1/idle/42"), EventId::derived("timer/T-1/idle/42"));
+  EXPECT_NE(EventId::derived("timer/T-1/idle/42"), EventId::derived("timer/T-1/idle/43"));
+}
+
+}  // namespace
+}  // namespace ticketd

@@ -1,0 +1,9 @@
+#pragma once
+#include "tools/ticketctl/args.h"
+
+namespace ticketd::tools {
+
+// ticketctl bench append: see usage in main.cpp. Returns the process exit code.
+int bench_append(const Args& args);
+
+}  // namespace ticketd::tools

@@ -1,0 +1,144 @@
+// ticketctl: operator tools over a data directory (verify, dump, bench).
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "domain/json_writer.h"
+#include "storage/event_json.h"
+#include "storage/event_log.h"
+#include "storage/hash_chain.h"
+#include "tools/ticketctl/args.h"
+#include "tools/ticketctl/bench.h"
+
+namespace ticketd::tools {
+namespace {
+
+constexpr char kUsage[] = R"(usage: ticketctl <verb> [options]
+
+verbs:
+  verify --data-dir D
+      Walks the hash chain of the log in D. Prints "ok events=N head=<hex>", or the first
+      position where the chain breaks and exits 1.
+  dump --data-dir D [--from P] [--stream S]
+      Prints events as JSON lines: after position P (default 0, from the beginning), or the
+      events of stream S.
+  bench append --data-dir D [--producers 64] [--events 200000] [--peer]
+      Appends single-event commands from concurrent producers through the event log, then
+      measures the raw RocksDB baseline in the same run, and prints name=value lines. With --peer
+      it also runs ../shared/bench/pg-event-store-peer.sh (PostgreSQL) and prints the ratio.
+      D must not hold a log already (a fresh directory is used under it).
+)";
+
+}  // namespace
+
+std::string Args::get(const std::string& name, const std::string& fallback) const {
+  auto it = values_.find(name);
+  return it == values_.end() ? fallback : it->second;
+}
+
+std::string Args::parse(int argc, char** argv, int first, const std::vector<std::string>& flags) {
+  for (int i = first; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--", 0) != 0) return "unexpected argument '" + a + "'";
+    std::string name = a.substr(2);
+    bool is_flag = false;
+    for (const auto& f : flags) is_flag |= f == name;
+    if (is_flag) {
+      values_[name] = "1";
+    } else if (i + 1 < argc) {
+      values_[name] = argv[++i];
+    } else {
+      return "option --" + name + " needs a value";
+    }
+  }
+  return "";
+}
+
+std::optional<uint64_t> Args::number(const std::string& name, uint64_t fallback,
+                                     std::string* error) const {
+  if (!has(name)) return fallback;
+  std::string v = get(name);
+  try {
+    size_t used = 0;
+    unsigned long long n = std::stoull(v, &used);
+    if (used == v.size() && v[0] != '-') return n;
+  } catch (...) {
+  }
+  *error = "--" + name + " takes a whole number, not '" + v + "'";
+  return std::nullopt;
+}
+
+namespace {
+
+int fail(const std::string& message) {
+  std::cerr << "ticketctl: " << message << "\n";
+  return 2;
+}
+
+int open_log(const Args& args, std::unique_ptr<storage::EventLog>* log) {
+  if (!args.has("data-dir")) return fail("--data-dir is required");
+  storage::EventLogOptions options;
+  options.path = args.get("data-dir") + "/log";
+  options.read_only = true;
+  if (auto s = storage::EventLog::Open(options, log); !s.ok()) return fail(s.ToString());
+  return 0;
+}
+
+int verify(const Args& args) {
+  std::unique_ptr<storage::EventLog> log;
+  if (int rc = open_log(args, &log)) return rc;
+  auto report = log->verify();
+  if (!report.ok) {
+    std::cout << "broken position=" << report.bad_position << " problem=" << report.problem
+              << "\n";
+    return 1;
+  }
+  std::cout << "ok events=" << report.events << " head=" << storage::to_hex(report.head) << "\n";
+  return 0;
+}
+
+int dump(const Args& args) {
+  std::unique_ptr<storage::EventLog> log;
+  if (int rc = open_log(args, &log)) return rc;
+  std::string error;
+  auto from = args.number("from", 0, &error);
+  if (!from) return fail(error);
+  auto print = [](const storage::RecordedEvent& e) {
+    JsonWriter w;
+    storage::write_event_json(w, e);
+    std::string line = w.take();
+    line.push_back('\n');
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    return true;
+  };
+  storage::Status s = args.has("stream")
+                          ? log->read_stream(args.get("stream"), *from + 1, SIZE_MAX, print)
+                          : log->read_all(*from, SIZE_MAX, print);
+  if (!s.ok()) return fail(s.ToString());
+  return 0;
+}
+
+}  // namespace
+}  // namespace ticketd::tools
+
+int main(int argc, char** argv) {
+  using namespace ticketd::tools;
+  std::string verb = argc > 1 ? argv[1] : "";
+  if (verb.empty() || verb == "help" || verb == "--help" || verb == "-h") {
+    std::cout << kUsage;
+    return verb.empty() ? 2 : 0;
+  }
+  Args args;
+  int first = 2;
+  if (verb == "bench") {
+    if (argc < 3 || std::string(argv[2]) != "append") {
+      return fail("bench needs 'append'\n" + std::string(kUsage));
+    }
+    first = 3;
+  }
+  if (std::string e = args.parse(argc, argv, first, {"peer"}); !e.empty()) return fail(e);
+  if (verb == "verify") return verify(args);
+  if (verb == "dump") return dump(args);
+  if (verb == "bench") return bench_append(args);
+  return fail("unknown verb '" + verb + "'\n" + kUsage);
+}
