@@ -86,8 +86,8 @@ std::optional<int64_t> parse_rfc3339(std::string_view s) {
     return std::nullopt;
   }
   if (i != s.size()) return std::nullopt;
-  int64_t secs = duration_cast<seconds>(day->time_since_epoch()).count() + h * 3600 + mi * 60 +
-                 sec - offset_s;
+  int64_t secs =
+      duration_cast<seconds>(day->time_since_epoch()).count() + h * 3600 + mi * 60 + sec - offset_s;
   return secs * 1000000 + frac_us;
 }
 
@@ -108,11 +108,20 @@ std::optional<int64_t> parse_duration(std::string_view text) {
   }
   int64_t unit;
   switch (text.back()) {
-    case 's': unit = 1; break;
-    case 'm': unit = 60; break;
-    case 'h': unit = 3600; break;
-    case 'd': unit = 86400; break;
-    default: return std::nullopt;
+    case 's':
+      unit = 1;
+      break;
+    case 'm':
+      unit = 60;
+      break;
+    case 'h':
+      unit = 3600;
+      break;
+    case 'd':
+      unit = 86400;
+      break;
+    default:
+      return std::nullopt;
   }
   if (n <= 0) return std::nullopt;
   return n * unit * 1000000;

@@ -126,8 +126,8 @@ struct StoredId {
 }  // namespace
 
 std::string Status::ToString() const {
-  static constexpr const char* kNames[] = {"OK",      "Conflict", "NotFound",   "InvalidArgument",
-                                           "Busy",    "IOError",  "Corruption", "ShuttingDown"};
+  static constexpr const char* kNames[] = {"OK",   "Conflict", "NotFound",   "InvalidArgument",
+                                           "Busy", "IOError",  "Corruption", "ShuttingDown"};
   std::string s = kNames[static_cast<int>(code_)];
   if (!message_.empty()) s += ": " + message_;
   return s;
@@ -458,19 +458,25 @@ void EventLog::Impl::commit(std::vector<AppendRequest>& batch) {
       if (auto h = heads.find(r.stream); h != heads.end()) current = h->second;
     }
     if (r.expected != ExpectedVersion::kAny && static_cast<uint64_t>(r.expected) != current) {
-      res.status = Status::Conflict("stream " + r.stream + " is at version " +
-                                    std::to_string(current) + ", expected " +
-                                    std::to_string(r.expected));
+      res.status =
+          Status::Conflict("stream " + r.stream + " is at version " + std::to_string(current) +
+                           ", expected " + std::to_string(r.expected));
       res.stream_version = current;
       continue;
     }
 
     res.first_position = position + 1;
     for (const NewEvent& e : r.events) {
-      EventContent c{++position,      r.stream,         ++current,
-                     e.id,            e.type,           e.payload,
+      EventContent c{++position,
+                     r.stream,
+                     ++current,
+                     e.id,
+                     e.type,
+                     e.payload,
                      e.recorded_at_us ? e.recorded_at_us : stamp,
-                     e.actor,         e.correlation_id, e.causation_id,
+                     e.actor,
+                     e.correlation_id,
+                     e.causation_id,
                      e.schema_version};
       Hash prev = hash;
       hash = chain_hash(prev, c);
@@ -562,8 +568,8 @@ Status EventLog::read_at(uint64_t position, const EventVisitor& visit) const {
     return Status::NotFound("no event at position " + std::to_string(position));
   }
   rocksdb::PinnableSlice value;
-  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->events,
-                                     layout::position_key(position), &value);
+  rocksdb::Status s =
+      impl_->db->Get(rocksdb::ReadOptions(), impl_->events, layout::position_key(position), &value);
   if (!s.ok()) return from_rocks(s, "read event " + std::to_string(position));
   visit(event_of(value));
   return Status::Ok();
@@ -582,8 +588,7 @@ Status EventLog::read_stream(std::string_view stream, uint64_t from_version, siz
   rocksdb::PinnableSlice value;
   for (it->Seek(lower); it->Valid() && n < max_count; it->Next(), ++n) {
     value.Reset();
-    rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->events,
-                                       it->value(), &value);
+    rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->events, it->value(), &value);
     if (!s.ok()) return from_rocks(s, "read stream event");
     if (!visit(event_of(value))) break;
   }
@@ -661,8 +666,8 @@ EventLog::VerifyReport EventLog::verify() const {
     }
     if (key_position != expected) {
       return fail(expected, "event at position " + std::to_string(expected) +
-                                " is missing (the next stored is " +
-                                std::to_string(key_position) + ")");
+                                " is missing (the next stored is " + std::to_string(key_position) +
+                                ")");
     }
     RecordedEvent e = event_of(it->value());
     if (e.position() != key_position) {

@@ -2,9 +2,10 @@
 // The event log: one ordered, durable, hash-chained sequence of immutable events over RocksDB.
 //
 // Appends go through a single writer thread (group commit): callers enqueue requests, the writer
-// drains the queue, checks expected versions against the stream heads it keeps in memory, writes one
-// WriteBatch with sync=true and only then completes the callers and wakes readers. Global positions
-// are assigned by that writer at commit time, so position P+1 is never visible before P is durable.
+// drains the queue, checks expected versions against the stream heads it keeps in memory, writes
+// one WriteBatch with sync=true and only then completes the callers and wakes readers. Global
+// positions are assigned by that writer at commit time, so position P+1 is never visible before P
+// is durable.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>

@@ -17,9 +17,9 @@ void append_bytes(std::string& out, std::string_view s) {
 }  // namespace
 
 EventContent content_of(const RecordedEvent& e) {
-  return {e.position(),      e.stream(),         e.version(), e.id(),
-          e.type(),          e.payload(),        e.recorded_at_us(), e.actor(),
-          e.correlation_id(), e.causation_id(),  e.schema_version()};
+  return {e.position(),       e.stream(),       e.version(),        e.id(),
+          e.type(),           e.payload(),      e.recorded_at_us(), e.actor(),
+          e.correlation_id(), e.causation_id(), e.schema_version()};
 }
 
 Hash chain_hash(const Hash& prev, const EventContent& c) {

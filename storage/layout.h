@@ -8,13 +8,13 @@
 
 namespace ticketd::storage::layout {
 
-inline constexpr char kEvents[] = "events";            // BE64 position -> Envelope
-inline constexpr char kStreams[] = "streams";          // stream id, 0x00, BE64 version -> BE64 position
+inline constexpr char kEvents[] = "events";    // BE64 position -> Envelope
+inline constexpr char kStreams[] = "streams";  // stream id, 0x00, BE64 version -> BE64 position
 inline constexpr char kStreamHeads[] = "stream_heads";  // stream id -> BE64 version
-inline constexpr char kIds[] = "ids";                  // 16-byte event id -> BE64 position
-inline constexpr char kCheckpoints[] = "checkpoints";  // name -> BE64 position
-inline constexpr char kSnapshots[] = "snapshots";      // name -> BE64 position, bytes
-inline constexpr char kAttachments[] = "attachments";  // attachment id -> bytes (blob files)
+inline constexpr char kIds[] = "ids";                   // 16-byte event id -> BE64 position
+inline constexpr char kCheckpoints[] = "checkpoints";   // name -> BE64 position
+inline constexpr char kSnapshots[] = "snapshots";       // name -> BE64 position, bytes
+inline constexpr char kAttachments[] = "attachments";   // attachment id -> bytes (blob files)
 
 inline void put_be64(std::string& out, uint64_t v) {
   for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));

@@ -9,7 +9,7 @@ class Status {
  public:
   enum class Code {
     kOk,
-    kConflict,         // expected version did not match
+    kConflict,  // expected version did not match
     kNotFound,
     kInvalidArgument,  // the request itself is wrong; retrying cannot help
     kBusy,             // the append queue is full; retry later

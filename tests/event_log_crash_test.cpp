@@ -74,10 +74,12 @@ TEST(CrashTest, KillNineLosesNoAcknowledgedEvent) {
     std::unique_ptr<EventLog> log;
     ASSERT_TRUE(EventLog::Open(options, &log).ok());
     std::set<std::string> stored;
-    ASSERT_TRUE(log->read_all(0, SIZE_MAX, [&](const RecordedEvent& e) {
-                     stored.insert(e.id().to_string());
-                     return true;
-                   }).ok());
+    ASSERT_TRUE(log->read_all(0, SIZE_MAX,
+                              [&](const RecordedEvent& e) {
+                                stored.insert(e.id().to_string());
+                                return true;
+                              })
+                    .ok());
     for (const auto& id : all_acked) {
       ASSERT_TRUE(stored.count(id)) << "round " << round << ": acknowledged " << id << " lost";
     }

@@ -40,8 +40,9 @@ TEST(EventLog, AppendsAndReadsBackOneStream) {
   TempDir dir;
   auto log = open_log(dir / "log");
   std::mt19937_64 rng(1);
-  auto r = log->append("ticket-T-1", ExpectedVersion::NoStream(),
-                       {make_event(rng), make_event(rng, "FieldsChanged", R"({"客户名称":"华东"})")});
+  auto r =
+      log->append("ticket-T-1", ExpectedVersion::NoStream(),
+                  {make_event(rng), make_event(rng, "FieldsChanged", R"({"客户名称":"华东"})")});
   ASSERT_TRUE(r.status.ok()) << r.status.ToString();
   EXPECT_EQ(r.stream_version, 2u);
   EXPECT_EQ(r.first_position, 1u);
@@ -50,13 +51,16 @@ TEST(EventLog, AppendsAndReadsBackOneStream) {
   EXPECT_EQ(log->stream_head("ticket-T-10"), 0u);
 
   // A stream whose id is a prefix of another must not see the other's events.
-  ASSERT_TRUE(log->append("ticket-T-10", ExpectedVersion::NoStream(), {make_event(rng)}).status.ok());
+  ASSERT_TRUE(
+      log->append("ticket-T-10", ExpectedVersion::NoStream(), {make_event(rng)}).status.ok());
   std::vector<std::string> types;
-  ASSERT_TRUE(log->read_stream("ticket-T-1", 1, 100, [&](const RecordedEvent& e) {
-                   types.emplace_back(e.type());
-                   EXPECT_EQ(e.stream(), "ticket-T-1");
-                   return true;
-                 }).ok());
+  ASSERT_TRUE(log->read_stream("ticket-T-1", 1, 100,
+                               [&](const RecordedEvent& e) {
+                                 types.emplace_back(e.type());
+                                 EXPECT_EQ(e.stream(), "ticket-T-1");
+                                 return true;
+                               })
+                  .ok());
   EXPECT_EQ(types, (std::vector<std::string>{"TicketSubmitted", "FieldsChanged"}));
 
   std::string payload;
@@ -74,14 +78,14 @@ TEST(EventLog, RejectsBadRequestsAlone) {
   std::mt19937_64 rng(2);
   EXPECT_EQ(log->append("", ExpectedVersion::Any(), {make_event(rng)}).status.code(),
             Status::Code::kInvalidArgument);
-  EXPECT_EQ(log->append(std::string("a\0b", 3), ExpectedVersion::Any(), {make_event(rng)})
-                .status.code(),
-            Status::Code::kInvalidArgument);
+  EXPECT_EQ(
+      log->append(std::string("a\0b", 3), ExpectedVersion::Any(), {make_event(rng)}).status.code(),
+      Status::Code::kInvalidArgument);
   EXPECT_EQ(log->append("s", ExpectedVersion::Any(), {}).status.code(),
             Status::Code::kInvalidArgument);
-  EXPECT_EQ(log->append("s", ExpectedVersion::Any(), {make_event(rng, "T", "{not json")})
-                .status.code(),
-            Status::Code::kInvalidArgument);
+  EXPECT_EQ(
+      log->append("s", ExpectedVersion::Any(), {make_event(rng, "T", "{not json")}).status.code(),
+      Status::Code::kInvalidArgument);
   NewEvent e = make_event(rng);
   EXPECT_EQ(log->append("s", ExpectedVersion::Any(), {e, e}).status.code(),
             Status::Code::kInvalidArgument);
@@ -186,11 +190,13 @@ TEST(EventLog, GlobalOrderIsCommitOrderAndGapFree) {
   for (auto& p : positions) EXPECT_TRUE(std::is_sorted(p.begin(), p.end()));
   uint64_t expected = 1;
   std::map<std::string, uint64_t> versions;
-  ASSERT_TRUE(log->read_all(0, SIZE_MAX, [&](const RecordedEvent& e) {
-                   EXPECT_EQ(e.position(), expected++);
-                   EXPECT_EQ(e.version(), ++versions[std::string(e.stream())]);
-                   return true;
-                 }).ok());
+  ASSERT_TRUE(log->read_all(0, SIZE_MAX,
+                            [&](const RecordedEvent& e) {
+                              EXPECT_EQ(e.position(), expected++);
+                              EXPECT_EQ(e.version(), ++versions[std::string(e.stream())]);
+                              return true;
+                            })
+                  .ok());
   EXPECT_EQ(expected - 1, uint64_t{kThreads * kPerThread});
 }
 
@@ -274,9 +280,9 @@ TEST(EventLog, ReopenRecoversHeadsPositionAndChain) {
   {
     auto log = open_log(dir / "log");
     for (int i = 0; i < 30; ++i) {
-      ASSERT_TRUE(log->append("s-" + std::to_string(i % 3), ExpectedVersion::Any(),
-                              {make_event(rng)})
-                      .status.ok());
+      ASSERT_TRUE(
+          log->append("s-" + std::to_string(i % 3), ExpectedVersion::Any(), {make_event(rng)})
+              .status.ok());
     }
   }
   auto log = open_log(dir / "log");

@@ -24,8 +24,8 @@ void write_log(const std::string& path, int events) {
     e.id = EventId::random_v4(rng(), rng());
     e.type = "FieldsChanged";
     e.payload = R"({"问题类型":"功能故障","i":)" + std::to_string(i) + "}";
-    ASSERT_TRUE(log->append("ticket-" + std::to_string(i % 4), ExpectedVersion::Any(), {e})
-                    .status.ok());
+    ASSERT_TRUE(
+        log->append("ticket-" + std::to_string(i % 4), ExpectedVersion::Any(), {e}).status.ok());
   }
 }
 

@@ -26,11 +26,14 @@ TEST(JsonWriter, ReplacesMalformedUtf8) {
   struct Case {
     std::string in, out;
   } cases[] = {
-      {"a\xff" "b", "\"a\xEF\xBF\xBD" "b\""},                 // invalid byte
-      {"\xe5\xae", "\"\xEF\xBF\xBD\xEF\xBF\xBD\""},           // truncated sequence
-      {"\xc0\xaf", "\"\xEF\xBF\xBD\xEF\xBF\xBD\""},           // overlong '/'
+      {"a\xff"
+       "b",
+       "\"a\xEF\xBF\xBD"
+       "b\""},                                                       // invalid byte
+      {"\xe5\xae", "\"\xEF\xBF\xBD\xEF\xBF\xBD\""},                  // truncated sequence
+      {"\xc0\xaf", "\"\xEF\xBF\xBD\xEF\xBF\xBD\""},                  // overlong '/'
       {"\xed\xa0\x80", "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\""},  // surrogate
-      {"\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\""},           // emoji is fine
+      {"\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\""},                  // emoji is fine
   };
   for (const auto& c : cases) {
     std::string out;

@@ -7,13 +7,13 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
-#include <iostream>
-#include <random>
-#include <condition_variable>
 #include <functional>
+#include <iostream>
 #include <mutex>
+#include <random>
 
 #include "storage/event_log.h"
 #include "tools/ticketctl/bench.h"
@@ -39,9 +39,9 @@ uint64_t percentile(std::vector<uint32_t>& sorted, double p) {
 
 // Runs the PostgreSQL peer script and returns its appends/s, or 0 when it could not run.
 double run_peer() {
-  std::vector<std::string> candidates = {"../shared/bench/pg-event-store-peer.sh",
-                                         std::string(TICKETD_SOURCE_DIR) +
-                                             "/../shared/bench/pg-event-store-peer.sh"};
+  std::vector<std::string> candidates = {
+      "../shared/bench/pg-event-store-peer.sh",
+      std::string(TICKETD_SOURCE_DIR) + "/../shared/bench/pg-event-store-peer.sh"};
   for (const auto& script : candidates) {
     if (!std::filesystem::exists(script)) continue;
     std::string cmd = "bash '" + script + "' 2>&1";
@@ -51,8 +51,10 @@ double run_peer() {
     double rate = 0;
     while (fgets(line, sizeof line, pipe)) {
       std::string l(line);
-      if (l.rfind("peer_postgres_appends_per_s=", 0) == 0) rate = std::stod(l.substr(28));
-      else std::cerr << "peer: " << l;
+      if (l.rfind("peer_postgres_appends_per_s=", 0) == 0)
+        rate = std::stod(l.substr(28));
+      else
+        std::cerr << "peer: " << l;
     }
     pclose(pipe);
     return rate;
@@ -115,20 +117,18 @@ int bench_append(const Args& args) {
     std::vector<storage::NewEvent> batch;
     batch.push_back(std::move(e));
     p.t0 = Clock::now();
-    log->append_async("ticket-" + std::to_string(p.index) + "-" + std::to_string(p.sent),
-                      storage::ExpectedVersion::NoStream(), std::move(batch),
-                      [&](storage::AppendResult r) {
-                        p.latencies.push_back(static_cast<uint32_t>(
-                            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() -
-                                                                                  p.t0)
-                                .count()));
-                        if (!r.status.ok()) failures.fetch_add(1);
-                        if (++p.sent < per_producer) return send(p);
-                        if (finished.fetch_add(1) + 1 == state.size()) {
-                          std::lock_guard lk(done_mu);
-                          done_cv.notify_all();
-                        }
-                      });
+    log->append_async(
+        "ticket-" + std::to_string(p.index) + "-" + std::to_string(p.sent),
+        storage::ExpectedVersion::NoStream(), std::move(batch), [&](storage::AppendResult r) {
+          p.latencies.push_back(static_cast<uint32_t>(
+              std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - p.t0).count()));
+          if (!r.status.ok()) failures.fetch_add(1);
+          if (++p.sent < per_producer) return send(p);
+          if (finished.fetch_add(1) + 1 == state.size()) {
+            std::lock_guard lk(done_mu);
+            done_cv.notify_all();
+          }
+        });
   };
   auto start = Clock::now();
   for (uint64_t i = 0; i < *producers; ++i) {

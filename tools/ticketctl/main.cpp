@@ -89,8 +89,7 @@ int verify(const Args& args) {
   if (int rc = open_log(args, &log)) return rc;
   auto report = log->verify();
   if (!report.ok) {
-    std::cout << "broken position=" << report.bad_position << " problem=" << report.problem
-              << "\n";
+    std::cout << "broken position=" << report.bad_position << " problem=" << report.problem << "\n";
     return 1;
   }
   std::cout << "ok events=" << report.events << " head=" << storage::to_hex(report.head) << "\n";

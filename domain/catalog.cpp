@@ -1,0 +1,236 @@
+#include "domain/catalog.h"
+
+#include <algorithm>
+
+namespace ticketd {
+namespace {
+
+template <typename T, typename M>
+const T* find_version(const M& map, std::string_view id, uint64_t version) {
+  auto it = map.find(id);
+  if (it == map.end() || it->second.empty()) return nullptr;
+  if (version == 0) return it->second.back().get();
+  if (version > it->second.size()) return nullptr;
+  return it->second[version - 1].get();
+}
+
+template <typename M>
+std::vector<std::string> ids_of(const M& map) {
+  std::vector<std::string> ids;
+  for (const auto& [id, versions] : map) ids.push_back(id);
+  return ids;
+}
+
+DomainEvent published(const char* type, std::string_view id, uint64_t version, const Value& doc,
+                      uint64_t form_version, const std::string& actor, int64_t now_us) {
+  Object data = {{"id", Value(id)}, {"version", Value(static_cast<int64_t>(version))}};
+  if (form_version) data.emplace_back("form_version", Value(static_cast<int64_t>(form_version)));
+  data.emplace_back("document", doc);
+  return {type, Value(std::move(data)), actor, now_us, std::nullopt};
+}
+
+// A definition document as stored: without the "id" and "version" a client may echo back from GET.
+Value strip_identity(const Value& doc) {
+  if (!doc.is_object()) return doc;
+  Object o;
+  for (const auto& m : doc.as_object()) {
+    if (m.first != "id" && m.first != "version") o.push_back(m);
+  }
+  return Value(std::move(o));
+}
+
+bool valid_id(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+DomainError bad_id(std::string_view what, std::string_view id) {
+  return error(codes::kInvalidDefinition,
+               std::string(what) + " id \"" + std::string(id) +
+                   "\" must be 1-64 characters of letters, digits, '_', '-' or '.'");
+}
+
+}  // namespace
+
+bool Catalog::apply(const DomainEvent& e) {
+  const Value& d = e.data;
+  std::string id = d.string_or("id");
+  if (e.type == event_types::kFormPublished) {
+    auto form = parse_form(id, d["document"]);
+    if (!form.ok()) return false;
+    form.value().version = static_cast<uint64_t>(d["version"].as_number());
+    forms_[id].push_back(std::make_shared<const FormDef>(std::move(form.value())));
+    return true;
+  }
+  if (e.type == event_types::kFlowPublished || e.type == event_types::kRulePublished) {
+    const Value& doc = d["document"];
+    const FormDef* f =
+        form(doc.string_or("form"), static_cast<uint64_t>(d["form_version"].as_number()));
+    if (!f) return false;
+    uint64_t version = static_cast<uint64_t>(d["version"].as_number());
+    if (e.type == event_types::kFlowPublished) {
+      auto flow = parse_flow(id, doc, *f);
+      if (!flow.ok()) return false;
+      flow.value().version = version;
+      flows_[id].push_back(std::make_shared<const FlowDef>(std::move(flow.value())));
+    } else {
+      auto rule = parse_rule(id, doc, *f);
+      if (!rule.ok()) return false;
+      rule.value().version = version;
+      rules_[id].push_back(std::make_shared<const RuleDef>(std::move(rule.value())));
+    }
+    return true;
+  }
+  if (e.type == event_types::kUserCreated) {
+    User u;
+    u.id = id;
+    u.name = d.string_or("name");
+    for (const auto& r : d["roles"].as_array()) u.roles.push_back(r.as_string());
+    u.phone = d.string_or("phone");
+    u.email = d.string_or("email");
+    users_[id] = std::move(u);
+    return true;
+  }
+  return true;
+}
+
+const FormDef* Catalog::form(std::string_view id, uint64_t version) const {
+  return find_version<FormDef>(forms_, id, version);
+}
+const FlowDef* Catalog::flow(std::string_view id, uint64_t version) const {
+  return find_version<FlowDef>(flows_, id, version);
+}
+const RuleDef* Catalog::rule(std::string_view id, uint64_t version) const {
+  return find_version<RuleDef>(rules_, id, version);
+}
+
+std::vector<const RuleDef*> Catalog::rules_for_form(std::string_view form_id) const {
+  std::vector<const RuleDef*> out;
+  for (const auto& [id, versions] : rules_) {
+    const RuleDef* r = versions.back().get();
+    if (r->enabled && r->form_id == form_id) out.push_back(r);
+  }
+  return out;
+}
+
+std::vector<std::string> Catalog::form_ids() const { return ids_of(forms_); }
+std::vector<std::string> Catalog::flow_ids() const { return ids_of(flows_); }
+std::vector<std::string> Catalog::rule_ids() const { return ids_of(rules_); }
+
+const User* Catalog::user(std::string_view id) const {
+  auto it = users_.find(id);
+  return it == users_.end() ? nullptr : &it->second;
+}
+
+std::vector<const User*> Catalog::users() const {
+  std::vector<const User*> out;
+  for (const auto& [id, u] : users_) out.push_back(&u);
+  return out;
+}
+
+Result<std::optional<DomainEvent>> decide_publish_form(const Catalog& c, std::string_view id,
+                                                       const Value& document,
+                                                       const std::string& actor, int64_t now_us) {
+  if (!valid_id(id)) return bad_id("form", id);
+  Value doc = strip_identity(document);
+  auto parsed = parse_form(id, doc);
+  if (!parsed.ok()) return parsed.error();
+  const FormDef* current = c.form(id);
+  if (current && current->document == doc) return std::optional<DomainEvent>();
+  // Flows and rules of this form must still fit the new version, or running them would fail.
+  for (const auto& flow_id : c.flow_ids()) {
+    const FlowDef* flow = c.flow(flow_id);
+    if (flow->form_id != id) continue;
+    auto check = parse_flow(flow_id, flow->document, parsed.value());
+    if (!check.ok()) {
+      return error(codes::kInvalidDefinition,
+                   "this version would break flow " + flow_id + ": " + check.error().message);
+    }
+  }
+  for (const RuleDef* rule : c.rules_for_form(id)) {
+    auto check = parse_rule(rule->id, rule->document, parsed.value());
+    if (!check.ok()) {
+      return error(codes::kInvalidDefinition,
+                   "this version would break rule " + rule->id + ": " + check.error().message);
+    }
+  }
+  uint64_t version = current ? current->version + 1 : 1;
+  return std::optional<DomainEvent>(
+      published(event_types::kFormPublished, id, version, doc, 0, actor, now_us));
+}
+
+namespace {
+
+template <typename Parse, typename Current>
+Result<std::optional<DomainEvent>> publish_on_form(const Catalog& c, std::string_view id,
+                                                   const Value& document, const char* what,
+                                                   const char* type, Parse parse, Current current,
+                                                   const std::string& actor, int64_t now_us) {
+  if (!valid_id(id)) return bad_id(what, id);
+  Value doc = strip_identity(document);
+  if (!doc.is_object())
+    return error(codes::kInvalidDefinition, std::string(what) + ": must be a JSON object");
+  std::string form_id = doc.string_or("form");
+  const FormDef* form = c.form(form_id);
+  if (!form) {
+    return error(codes::kInvalidDefinition,
+                 std::string(what) + ".form: unknown form \"" + form_id + "\"", "form");
+  }
+  auto parsed = parse(id, doc, *form);
+  if (!parsed.ok()) return parsed.error();
+  const auto* existing = current(id);
+  if (existing && existing->document == doc) return std::optional<DomainEvent>();
+  uint64_t version = existing ? existing->version + 1 : 1;
+  return std::optional<DomainEvent>(
+      published(type, id, version, doc, form->version, actor, now_us));
+}
+
+}  // namespace
+
+Result<std::optional<DomainEvent>> decide_publish_flow(const Catalog& c, std::string_view id,
+                                                       const Value& document,
+                                                       const std::string& actor, int64_t now_us) {
+  return publish_on_form(
+      c, id, document, "flow", event_types::kFlowPublished, parse_flow,
+      [&](std::string_view i) { return c.flow(i); }, actor, now_us);
+}
+
+Result<std::optional<DomainEvent>> decide_publish_rule(const Catalog& c, std::string_view id,
+                                                       const Value& document,
+                                                       const std::string& actor, int64_t now_us) {
+  return publish_on_form(
+      c, id, document, "rule", event_types::kRulePublished, parse_rule,
+      [&](std::string_view i) { return c.rule(i); }, actor, now_us);
+}
+
+Result<DomainEvent> decide_create_user(const Catalog& c, const User& user,
+                                       const std::string& password_hash, const std::string& actor,
+                                       int64_t now_us) {
+  if (!valid_id(user.id)) {
+    return error(codes::kInvalidValue, "user id must be 1-64 letters, digits, '_', '-' or '.'",
+                 "id");
+  }
+  if (c.user(user.id)) return error(codes::kConflict, "user \"" + user.id + "\" exists", "id");
+  if (user.name.empty()) return error(codes::kRequired, "name is required", "name");
+  Array roles;
+  for (const auto& r : user.roles) {
+    if (!valid_id(r))
+      return error(codes::kInvalidValue, "role \"" + r + "\" is not a valid name", "roles");
+    roles.emplace_back(r);
+  }
+  Object data = {{"id", Value(user.id)},
+                 {"name", Value(user.name)},
+                 {"roles", Value(std::move(roles))},
+                 {"phone", Value(user.phone)},
+                 {"email", Value(user.email)},
+                 {"password_hash", Value(password_hash)}};
+  return DomainEvent{event_types::kUserCreated, Value(std::move(data)), actor, now_us,
+                     std::nullopt};
+}
+
+}  // namespace ticketd

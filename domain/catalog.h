@@ -1,0 +1,78 @@
+#pragma once
+// Everything definitions: forms, flows and rules at every published version, and the users with
+// their roles. Built only by applying events (FormPublished, FlowPublished, RulePublished,
+// UserCreated), so it is the same live and after a replay.
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/error.h"
+#include "domain/event.h"
+#include "domain/flow.h"
+#include "domain/form.h"
+#include "domain/rule.h"
+
+namespace ticketd {
+
+struct User {
+  std::string id;
+  std::string name;
+  std::vector<std::string> roles;
+  std::string phone;
+  std::string email;
+};
+
+namespace event_types {
+inline constexpr char kFormPublished[] = "FormPublished";
+inline constexpr char kFlowPublished[] = "FlowPublished";
+inline constexpr char kRulePublished[] = "RulePublished";
+inline constexpr char kUserCreated[] = "UserCreated";
+}  // namespace event_types
+
+class Catalog {
+ public:
+  // Applies a definition event; other events are ignored. Returns false when the event's document
+  // does not parse (possible only for a log written by a different program).
+  bool apply(const DomainEvent& e);
+
+  // version 0: the latest.
+  const FormDef* form(std::string_view id, uint64_t version = 0) const;
+  const FlowDef* flow(std::string_view id, uint64_t version = 0) const;
+  const RuleDef* rule(std::string_view id, uint64_t version = 0) const;
+  // The latest version of every enabled rule of a form.
+  std::vector<const RuleDef*> rules_for_form(std::string_view form_id) const;
+  std::vector<std::string> form_ids() const;
+  std::vector<std::string> flow_ids() const;
+  std::vector<std::string> rule_ids() const;
+
+  const User* user(std::string_view id) const;
+  std::vector<const User*> users() const;
+
+ private:
+  template <typename T>
+  using Versions = std::map<std::string, std::vector<std::shared_ptr<const T>>, std::less<>>;
+  Versions<FormDef> forms_;
+  Versions<FlowDef> flows_;
+  Versions<RuleDef> rules_;
+  std::map<std::string, User, std::less<>> users_;
+};
+
+// Publishing: the event that publishes a new version, nothing when the document equals the
+// current version, or an error naming the problem.
+Result<std::optional<DomainEvent>> decide_publish_form(const Catalog& c, std::string_view id,
+                                                       const Value& document,
+                                                       const std::string& actor, int64_t now_us);
+Result<std::optional<DomainEvent>> decide_publish_flow(const Catalog& c, std::string_view id,
+                                                       const Value& document,
+                                                       const std::string& actor, int64_t now_us);
+Result<std::optional<DomainEvent>> decide_publish_rule(const Catalog& c, std::string_view id,
+                                                       const Value& document,
+                                                       const std::string& actor, int64_t now_us);
+// `password_hash` is opaque here (the API hashes); it is kept in the event, never shown.
+Result<DomainEvent> decide_create_user(const Catalog& c, const User& user,
+                                       const std::string& password_hash, const std::string& actor,
+                                       int64_t now_us);
+
+}  // namespace ticketd

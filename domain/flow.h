@@ -1,0 +1,73 @@
+#pragma once
+// Flows are data: a graph of start / approval / fill / end nodes. Each node says who acts, which
+// fields they may read and write, what must be filled before leaving, and which buttons exist.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/condition.h"
+#include "domain/error.h"
+#include "domain/form.h"
+#include "domain/value.h"
+
+namespace ticketd {
+
+enum class NodeType { kStart, kApproval, kFill, kEnd };
+std::string_view node_type_name(NodeType type);
+
+// The role name `customer` is reserved: such a node is acted on by the ticket's customer (portal).
+inline constexpr char kCustomerRole[] = "customer";
+
+struct AssigneeSpec {
+  enum class Kind { kAnyone, kRole, kUser, kField };
+  Kind kind = Kind::kAnyone;
+  std::string id;  // role name, user id, or field key
+};
+
+struct NodeDef {
+  std::string id;
+  std::string name;
+  NodeType type = NodeType::kApproval;
+  AssigneeSpec assignee;
+  bool reads_all = true;              // "readable": ["*"] or absent
+  std::vector<std::string> readable;  // when !reads_all
+  bool writes_all = false;            // absent "writable" on a start node
+  std::vector<std::string> writable;
+  std::vector<std::string> required;
+  std::vector<std::string> actions;  // approve reject transfer submit
+  std::string reject_to;             // empty: reject ends the flow
+
+  bool offers(std::string_view action) const;
+  bool can_read(std::string_view key) const;
+  bool can_write(std::string_view key) const;
+  bool for_customer() const {
+    return assignee.kind == AssigneeSpec::Kind::kRole && assignee.id == kCustomerRole;
+  }
+};
+
+struct EdgeDef {
+  std::string from;
+  std::string to;
+  std::optional<Condition> when;  // none: the default edge
+};
+
+struct FlowDef {
+  std::string id;
+  uint64_t version = 0;
+  std::string name;
+  std::string form_id;
+  std::vector<NodeDef> nodes;
+  std::vector<EdgeDef> edges;
+  std::optional<std::vector<std::string>> portal_readable;
+  Value document;  // as put
+
+  const NodeDef* node(std::string_view id) const;
+  const NodeDef& start() const;
+  // The node to go to from `from` given these field values: the first edge whose condition holds.
+  const NodeDef* next(std::string_view from, const Object& fields) const;
+};
+
+// Parses and validates a flow against its form (at the version the flow is published with).
+Result<FlowDef> parse_flow(std::string_view id, const Value& document, const FormDef& form);
+
+}  // namespace ticketd

@@ -1,0 +1,314 @@
+#include "domain/form.h"
+
+#include <cmath>
+#include <set>
+
+#include "domain/time_format.h"
+
+namespace ticketd {
+namespace {
+
+constexpr std::pair<std::string_view, FieldType> kTypeNames[] = {
+    {"text", FieldType::kText},
+    {"textarea", FieldType::kTextarea},
+    {"number", FieldType::kNumber},
+    {"select", FieldType::kSelect},
+    {"multiselect", FieldType::kMultiselect},
+    {"date", FieldType::kDate},
+    {"datetime", FieldType::kDatetime},
+    {"person", FieldType::kPerson},
+    {"attachment", FieldType::kAttachment},
+    {"image", FieldType::kImage},
+    {"phone", FieldType::kPhone},
+    {"email", FieldType::kEmail},
+    {"relation", FieldType::kRelation},
+    {"rating", FieldType::kRating},
+    {"checkbox", FieldType::kCheckbox},
+};
+
+constexpr uint64_t kDefaultTextLength = 500;
+constexpr uint64_t kDefaultTextareaLength = 20000;
+
+size_t utf8_length(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+bool valid_phone(const std::string& s) {
+  // An optional +, then digits with spaces or dashes between them: 5 to 15 digits (E.164 at most).
+  size_t digits = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c >= '0' && c <= '9') {
+      ++digits;
+    } else if (c == '+' && i == 0) {
+    } else if ((c == ' ' || c == '-') && i > 0 && digits > 0) {
+    } else {
+      return false;
+    }
+  }
+  return digits >= 5 && digits <= 15;
+}
+
+bool valid_email(const std::string& s) {
+  // local@domain.tld: no spaces, one @, a dot in the domain that is neither first nor last.
+  auto at = s.find('@');
+  if (at == std::string::npos || at == 0 || s.find('@', at + 1) != std::string::npos) return false;
+  if (s.size() > 254) return false;
+  for (char c : s) {
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') return false;
+  }
+  std::string domain = s.substr(at + 1);
+  auto dot = domain.rfind('.');
+  return dot != std::string::npos && dot > 0 && dot + 1 < domain.size() &&
+         domain.find("..") == std::string::npos;
+}
+
+DomainError def_error(const std::string& path, const std::string& message) {
+  return error(codes::kInvalidDefinition, path + ": " + message);
+}
+
+}  // namespace
+
+std::optional<FieldType> field_type_from_name(std::string_view name) {
+  for (auto [n, t] : kTypeNames) {
+    if (n == name) return t;
+  }
+  return std::nullopt;
+}
+
+std::string_view field_type_name(FieldType type) {
+  for (auto [n, t] : kTypeNames) {
+    if (t == type) return n;
+  }
+  return "?";
+}
+
+const FieldDef* FormDef::field(std::string_view key) const {
+  for (const auto& f : fields) {
+    if (f.key == key) return &f;
+  }
+  return nullptr;
+}
+
+Result<FormDef> parse_form(std::string_view id, const Value& doc) {
+  FormDef form;
+  form.id = id;
+  form.document = doc;
+  if (!doc.is_object()) return def_error("form", "must be a JSON object");
+  static const std::set<std::string> kKnown = {"name", "fields", "description", "id", "version"};
+  for (const auto& [k, v] : doc.as_object()) {
+    if (!kKnown.count(k)) return def_error("form." + k, "unknown property");
+  }
+  if (!doc["name"].is_string() || doc["name"].as_string().empty()) {
+    return def_error("form.name", "a non-empty string is required");
+  }
+  form.name = doc["name"].as_string();
+  if (!doc["fields"].is_array() || doc["fields"].as_array().empty()) {
+    return def_error("form.fields", "a non-empty array is required");
+  }
+  static const std::set<std::string> kFieldProps = {
+      "key", "label", "type",       "required", "options", "default",     "auto",
+      "min", "max",   "max_length", "multiple", "form",    "description", "placeholder"};
+  std::set<std::string> keys;
+  const auto& fields = doc["fields"].as_array();
+  for (size_t i = 0; i < fields.size(); ++i) {
+    std::string path = "form.fields[" + std::to_string(i) + "]";
+    const Value& f = fields[i];
+    if (!f.is_object()) return def_error(path, "must be an object");
+    for (const auto& [k, v] : f.as_object()) {
+      if (!kFieldProps.count(k)) return def_error(path + "." + k, "unknown property");
+    }
+    FieldDef d;
+    d.key = f.string_or("key");
+    if (d.key.empty()) return def_error(path + ".key", "a non-empty string is required");
+    for (char c : d.key) {
+      if (c == '.' || c == '{' || c == '}' || c == ' ' || static_cast<unsigned char>(c) < 0x20) {
+        return def_error(path + ".key", "\"" + d.key + "\" may not contain '.', braces or spaces");
+      }
+    }
+    if (!keys.insert(d.key).second)
+      return def_error(path + ".key", "duplicate key \"" + d.key + "\"");
+    d.label = f.string_or("label", d.key);
+    auto type = field_type_from_name(f.string_or("type"));
+    if (!type) return def_error(path + ".type", "unknown type \"" + f.string_or("type") + "\"");
+    d.type = *type;
+    if (const Value* r = f.find("required")) {
+      if (!r->is_bool()) return def_error(path + ".required", "must be true or false");
+      d.required = r->as_bool();
+    }
+    if (const Value* m = f.find("multiple")) {
+      if (!m->is_bool()) return def_error(path + ".multiple", "must be true or false");
+      d.multiple = m->as_bool();
+    }
+    bool is_select = d.type == FieldType::kSelect || d.type == FieldType::kMultiselect;
+    if (const Value* o = f.find("options")) {
+      if (!is_select)
+        return def_error(path + ".options", "only select and multiselect have options");
+      if (!o->is_array()) return def_error(path + ".options", "must be an array of strings");
+      std::set<std::string> seen;
+      for (const auto& opt : o->as_array()) {
+        if (!opt.is_string() || opt.as_string().empty()) {
+          return def_error(path + ".options", "must be an array of non-empty strings");
+        }
+        if (!seen.insert(opt.as_string()).second) {
+          return def_error(path + ".options", "duplicate option \"" + opt.as_string() + "\"");
+        }
+        d.options.push_back(opt.as_string());
+      }
+    }
+    if (is_select && d.options.empty())
+      return def_error(path + ".options", "at least one option is required");
+    for (auto [name, slot] : {std::pair{"min", &d.min}, std::pair{"max", &d.max}}) {
+      if (const Value* v = f.find(name)) {
+        if (!v->is_number()) return def_error(path + "." + name, "must be a number");
+        *slot = v->as_number();
+      }
+    }
+    if (d.min && d.max && *d.min > *d.max) return def_error(path + ".min", "is greater than max");
+    if (const Value* v = f.find("max_length")) {
+      if (!v->is_number() || v->as_number() < 1 || v->as_number() != std::floor(v->as_number())) {
+        return def_error(path + ".max_length", "must be a whole number >= 1");
+      }
+      d.max_length = static_cast<uint64_t>(v->as_number());
+    }
+    if (const Value* v = f.find("auto")) {
+      d.auto_fill = v->as_string();
+      bool ok = (d.auto_fill == "now" &&
+                 (d.type == FieldType::kDate || d.type == FieldType::kDatetime)) ||
+                (d.auto_fill == "creator" && d.type == FieldType::kPerson);
+      if (!ok) {
+        return def_error(path + ".auto",
+                         "\"now\" fits date/datetime fields and \"creator\" person fields");
+      }
+    }
+    if (d.type == FieldType::kRelation) d.relation_form = f.string_or("form");
+    form.fields.push_back(std::move(d));
+    // Defaults are checked like values, so a bad default is caught here and not at submission.
+    if (const Value* v = f.find("default")) {
+      Lookups none{[](std::string_view) { return true; }, [](std::string_view) { return true; },
+                   [](std::string_view) { return true; }};
+      auto checked = check_field_value(form.fields.back(), *v, none);
+      if (!checked.ok()) return def_error(path + ".default", checked.error().message);
+      form.fields.back().default_value = checked.value();
+    }
+  }
+  return form;
+}
+
+Result<Value> check_field_value(const FieldDef& f, const Value& v, const Lookups& lookups) {
+  auto fail = [&](const char* code, std::string message) {
+    return error(code, f.label + " (" + f.key + "): " + message, f.key);
+  };
+  auto wrong_type = [&](const char* expected) {
+    return fail(codes::kWrongType, std::string("expected ") + expected);
+  };
+  if (v.is_null()) return v;
+  switch (f.type) {
+    case FieldType::kText:
+    case FieldType::kTextarea: {
+      if (!v.is_string()) return wrong_type("a string");
+      uint64_t limit = f.max_length.value_or(f.type == FieldType::kText ? kDefaultTextLength
+                                                                        : kDefaultTextareaLength);
+      if (utf8_length(v.as_string()) > limit) {
+        return fail(codes::kOutOfRange, "longer than " + std::to_string(limit) + " characters");
+      }
+      return v;
+    }
+    case FieldType::kNumber:
+    case FieldType::kRating: {
+      if (!v.is_number()) return wrong_type("a number");
+      double n = v.as_number();
+      double lo = f.min.value_or(f.type == FieldType::kRating ? 1 : -1e300);
+      double hi = f.max.value_or(f.type == FieldType::kRating ? 5 : 1e300);
+      if (f.type == FieldType::kRating && n != std::floor(n)) return wrong_type("a whole number");
+      if (n < lo || n > hi) {
+        return fail(codes::kOutOfRange,
+                    "must be between " + Value(lo).to_json() + " and " + Value(hi).to_json());
+      }
+      return v;
+    }
+    case FieldType::kSelect: {
+      if (!v.is_string()) return wrong_type("one of the options, as a string");
+      for (const auto& o : f.options) {
+        if (o == v.as_string()) return v;
+      }
+      return fail(codes::kNotAnOption, "\"" + v.as_string() + "\" is not one of the options");
+    }
+    case FieldType::kMultiselect: {
+      if (!v.is_array()) return wrong_type("an array of options");
+      std::set<std::string> seen;
+      for (const auto& item : v.as_array()) {
+        if (!item.is_string()) return wrong_type("an array of options");
+        bool known = false;
+        for (const auto& o : f.options) known |= o == item.as_string();
+        if (!known)
+          return fail(codes::kNotAnOption,
+                      "\"" + item.as_string() + "\" is not one of the options");
+        if (!seen.insert(item.as_string()).second) {
+          return fail(codes::kInvalidValue, "\"" + item.as_string() + "\" is chosen twice");
+        }
+      }
+      size_t n = v.as_array().size();
+      if ((f.min && n < *f.min) || (f.max && n > *f.max)) {
+        return fail(codes::kOutOfRange, "wrong number of choices");
+      }
+      return v;
+    }
+    case FieldType::kDate:
+      if (!v.is_string() || !parse_date(v.as_string())) return wrong_type("a date YYYY-MM-DD");
+      return v;
+    case FieldType::kDatetime: {
+      if (!v.is_string()) return wrong_type("an RFC 3339 date-time");
+      auto t = parse_rfc3339(v.as_string());
+      if (!t) return wrong_type("an RFC 3339 date-time");
+      return Value(format_rfc3339(*t));  // stored in UTC
+    }
+    case FieldType::kPerson:
+      if (!v.is_string()) return wrong_type("a user id");
+      if (!lookups.user_exists || !lookups.user_exists(v.as_string())) {
+        return fail(codes::kInvalidValue, "no user \"" + v.as_string() + "\"");
+      }
+      return v;
+    case FieldType::kAttachment:
+    case FieldType::kImage: {
+      auto check_one = [&](const Value& id) -> std::optional<DomainError> {
+        if (!id.is_string()) return wrong_type("an attachment id");
+        if (!lookups.attachment_exists || !lookups.attachment_exists(id.as_string())) {
+          return fail(codes::kInvalidValue, "no attachment \"" + id.as_string() + "\"");
+        }
+        return std::nullopt;
+      };
+      if (f.multiple) {
+        if (!v.is_array()) return wrong_type("an array of attachment ids");
+        for (const auto& id : v.as_array()) {
+          if (auto e = check_one(id)) return *e;
+        }
+      } else if (auto e = check_one(v)) {
+        return *e;
+      }
+      return v;
+    }
+    case FieldType::kPhone:
+      if (!v.is_string()) return wrong_type("a phone number");
+      if (!valid_phone(v.as_string())) return fail(codes::kInvalidValue, "not a phone number");
+      return v;
+    case FieldType::kEmail:
+      if (!v.is_string()) return wrong_type("an e-mail address");
+      if (!valid_email(v.as_string())) return fail(codes::kInvalidValue, "not an e-mail address");
+      return v;
+    case FieldType::kRelation:
+      if (!v.is_string()) return wrong_type("a ticket id");
+      if (!lookups.ticket_exists || !lookups.ticket_exists(v.as_string())) {
+        return fail(codes::kInvalidValue, "no ticket \"" + v.as_string() + "\"");
+      }
+      return v;
+    case FieldType::kCheckbox:
+      if (!v.is_bool()) return wrong_type("true or false");
+      return v;
+  }
+  return wrong_type("a value");
+}
+
+}  // namespace ticketd

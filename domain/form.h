@@ -1,0 +1,74 @@
+#pragma once
+// Forms are data: a form definition lists typed fields; a submission is checked against it.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/error.h"
+#include "domain/value.h"
+
+namespace ticketd {
+
+enum class FieldType {
+  kText,
+  kTextarea,
+  kNumber,
+  kSelect,
+  kMultiselect,
+  kDate,
+  kDatetime,
+  kPerson,
+  kAttachment,
+  kImage,
+  kPhone,
+  kEmail,
+  kRelation,
+  kRating,
+  kCheckbox,
+};
+
+std::optional<FieldType> field_type_from_name(std::string_view name);
+std::string_view field_type_name(FieldType type);
+
+struct FieldDef {
+  std::string key;
+  std::string label;
+  FieldType type = FieldType::kText;
+  bool required = false;
+  std::vector<std::string> options;    // select / multiselect
+  Value default_value;                 // null when none
+  std::string auto_fill;               // "", "now" (date/datetime) or "creator" (person)
+  std::optional<double> min, max;      // number, rating; also length bounds for multiselect
+  std::optional<uint64_t> max_length;  // text / textarea, in characters
+  bool multiple = false;               // attachment / image
+  std::string relation_form;           // relation
+};
+
+struct FormDef {
+  std::string id;
+  uint64_t version = 0;
+  std::string name;
+  std::vector<FieldDef> fields;
+  Value document;  // as put
+
+  const FieldDef* field(std::string_view key) const;
+};
+
+// Parses and validates a form document. Errors name the path, e.g. "fields[2].options".
+Result<FormDef> parse_form(std::string_view id, const Value& document);
+
+// What field validation needs to know about the world.
+struct Lookups {
+  std::function<bool(std::string_view user)> user_exists;
+  std::function<bool(std::string_view attachment)> attachment_exists;
+  std::function<bool(std::string_view ticket)> ticket_exists;
+};
+
+// Checks one value against its field (null clears a field and is always well-typed here; whether a
+// field may be empty is decided by `required`). Returns the value to store, normalized.
+Result<Value> check_field_value(const FieldDef& field, const Value& value, const Lookups& lookups);
+
+}  // namespace ticketd

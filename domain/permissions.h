@@ -1,0 +1,17 @@
+#pragma once
+// Who may do what to a ticket, and which fields they see. Used by decide() and by the read side.
+#include "domain/flow.h"
+#include "domain/ticket.h"
+
+namespace ticketd {
+
+// Whether the actor holds the to-do at the ticket's current node (admins always may act).
+bool may_act(const TicketState& state, const NodeDef& node, const Actor& actor);
+// Whether the actor is one of the node's resolved assignees (admins excluded).
+bool is_assignee(const TicketState& state, const Actor& actor);
+// The fields the actor may read now: everything for admins and auditors; for the portal customer
+// the customer node's readable list (or the flow's portal_readable before such a node); for
+// everyone else the current node's readable list.
+Object readable_fields(const TicketState& state, const FlowDef& flow, const Actor& actor);
+
+}  // namespace ticketd

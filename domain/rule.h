@@ -1,0 +1,56 @@
+#pragma once
+// Rules: "when X happens and Y holds, do Z". Triggers: created, field_changed, node_entered, idle
+// (still in a node after a duration), flow_ended, rated. Actions: set_field, notify, close.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/condition.h"
+#include "domain/error.h"
+#include "domain/form.h"
+#include "domain/value.h"
+
+namespace ticketd {
+
+struct RuleTrigger {
+  enum class Kind { kCreated, kFieldChanged, kNodeEntered, kIdle, kFlowEnded, kRated };
+  Kind kind = Kind::kCreated;
+  std::string field;     // field_changed
+  std::string node;      // node_entered, idle
+  int64_t after_us = 0;  // idle
+};
+
+struct RuleAction {
+  enum class Kind { kSetField, kNotify, kClose };
+  Kind kind = Kind::kSetField;
+  std::string field;    // set_field
+  Value value;          // set_field
+  std::string to_kind;  // notify: role | user | field
+  std::string to;
+  std::string channel;  // todo | sms | email | webhook
+  std::string text;     // the template
+};
+
+struct RuleDef {
+  std::string id;
+  uint64_t version = 0;
+  std::string name;
+  std::string form_id;
+  RuleTrigger trigger;
+  std::optional<Condition> when;
+  std::vector<RuleAction> actions;
+  bool enabled = true;
+  Value document;  // as put
+};
+
+Result<RuleDef> parse_rule(std::string_view id, const Value& document, const FormDef& form);
+
+// Fills a template: {{ticket.id}}, {{ticket.node}} (the current node's name), {{fields.<key>}}.
+struct TemplateValues {
+  std::string ticket_id;
+  std::string node_name;
+  const Object* fields = nullptr;
+};
+std::string render_template(const std::string& text, const TemplateValues& values);
+
+}  // namespace ticketd

@@ -1,0 +1,524 @@
+#include "domain/ticket.h"
+
+#include <algorithm>
+
+#include "domain/permissions.h"
+#include "domain/time_format.h"
+
+namespace ticketd {
+namespace {
+
+namespace et = event_types;
+
+// Rules may trigger rules, but a chain stops at this depth, and a rule's own events never
+// trigger it again: no configuration can make the engine loop.
+constexpr int kMaxRuleDepth = 4;
+constexpr size_t kMaxCommentLength = 10000;
+
+int64_t as_int(const Value& v) { return static_cast<int64_t>(v.as_number()); }
+
+class Decision {
+ public:
+  explicit Decision(const Context& ctx) : ctx_(ctx) {}
+
+  void add(const char* type, Object data, std::string actor = "") {
+    events_.push_back({type, Value(std::move(data)), actor.empty() ? ctx_.actor.id : actor,
+                       ctx_.now_us, std::nullopt});
+  }
+  std::vector<DomainEvent>& events() { return events_; }
+
+ private:
+  const Context& ctx_;
+  std::vector<DomainEvent> events_;
+};
+
+Value assignees_value(const std::vector<AssigneeSpec>& list) {
+  Array out;
+  for (const auto& a : list) {
+    out.emplace_back(Object{{a.kind == AssigneeSpec::Kind::kRole ? "role" : "user", Value(a.id)}});
+  }
+  return Value(std::move(out));
+}
+
+bool empty_value(const Value& v) {
+  return v.is_null() || (v.is_string() && v.as_string().empty()) ||
+         (v.is_array() && v.as_array().empty());
+}
+
+const Value& lookup(const Object& fields, std::string_view key) {
+  static const Value kNull;
+  for (const auto& [k, v] : fields) {
+    if (k == key) return v;
+  }
+  return kNull;
+}
+
+// Emits the events of entering `node`: NodeEntered with its resolved assignees, and at an end node
+// FlowEnded and TicketClosed.
+std::optional<DomainError> enter(Decision& d, const NodeDef& node, const std::string& from,
+                                 const Object& fields) {
+  std::vector<AssigneeSpec> assignees;
+  switch (node.assignee.kind) {
+    case AssigneeSpec::Kind::kAnyone:
+      break;
+    case AssigneeSpec::Kind::kRole:
+    case AssigneeSpec::Kind::kUser:
+      assignees.push_back(node.assignee);
+      break;
+    case AssigneeSpec::Kind::kField: {
+      const Value& person = lookup(fields, node.assignee.id);
+      if (!person.is_string() || person.as_string().empty()) {
+        return error(codes::kRequired,
+                     "field " + node.assignee.id +
+                         " must name a person before the ticket can "
+                         "enter node " +
+                         node.id + " (" + node.name + ")",
+                     node.assignee.id);
+      }
+      assignees.push_back({AssigneeSpec::Kind::kUser, person.as_string()});
+      break;
+    }
+  }
+  d.add(et::kNodeEntered, {{"node", Value(node.id)},
+                           {"name", Value(node.name)},
+                           {"type", Value(node_type_name(node.type))},
+                           {"from", Value(from)},
+                           {"assignees", assignees_value(assignees)}});
+  if (node.type == NodeType::kEnd) {
+    d.add(et::kFlowEnded, {{"node", Value(node.id)}});
+    d.add(et::kTicketClosed, {{"reason", Value("flow_ended")}});
+  }
+  return std::nullopt;
+}
+
+std::optional<DomainError> route_on(Decision& d, const FlowDef& flow, const NodeDef& from,
+                                    const Object& fields) {
+  const NodeDef* next = flow.next(from.id, fields);
+  if (!next) {  // parse_flow guarantees a default edge, so only a corrupt definition gets here
+    return error(codes::kInvalidDefinition, "no edge leads on from node " + from.id);
+  }
+  return enter(d, *next, from.id, fields);
+}
+
+// Checks field values a caller wants to set at `node`. Returns the changed members only.
+Result<Object> check_writes(const TicketState& state, const FormDef& form, const NodeDef& node,
+                            const Object& fields, const Context& ctx, bool may_write_all) {
+  Object changed;
+  for (const auto& [key, value] : fields) {
+    const FieldDef* f = form.field(key);
+    if (!f)
+      return error(codes::kUnknownField, "unknown field \"" + key + "\" in form " + form.id, key);
+    if (!may_write_all && !node.can_write(key)) {
+      return error(codes::kForbidden,
+                   "field " + key + " is not writable at node " + node.id + " (" + node.name + ")",
+                   key);
+    }
+    auto checked = check_field_value(*f, value, ctx.lookups);
+    if (!checked.ok()) return checked.error();
+    if (!(lookup(state.fields, key) == checked.value())) changed.emplace_back(key, checked.value());
+  }
+  return changed;
+}
+
+void add_fields_changed(Decision& d, const Object& changed, const std::string& rule = "") {
+  Array keys;
+  for (const auto& [k, v] : changed) keys.emplace_back(k);
+  Object data = {{"fields", Value(changed)}, {"changed", Value(std::move(keys))}};
+  if (!rule.empty()) data.emplace_back("rule", Value(rule));
+  d.add(et::kFieldsChanged, std::move(data), rule.empty() ? "" : kSystemActor);
+}
+
+Object merged(const Object& fields, const Object& changes) {
+  Object out = fields;
+  for (const auto& [k, v] : changes) set_member(out, k, v);
+  return out;
+}
+
+std::optional<DomainError> check_required(const NodeDef& node, const Object& fields,
+                                          const FormDef& form) {
+  for (const auto& key : node.required) {
+    if (empty_value(lookup(fields, key))) {
+      const FieldDef* f = form.field(key);
+      return error(codes::kRequired,
+                   (f ? f->label : key) + " (" + key + ") must be filled before leaving node " +
+                       node.id + " (" + node.name + ")",
+                   key);
+    }
+  }
+  return std::nullopt;
+}
+
+bool triggers(const RuleDef& rule, const DomainEvent& e) {
+  const Value& d = e.data;
+  switch (rule.trigger.kind) {
+    case RuleTrigger::Kind::kCreated:
+      return e.type == et::kTicketSubmitted;
+    case RuleTrigger::Kind::kFieldChanged:
+      if (e.type != et::kFieldsChanged) return false;
+      for (const auto& k : d["changed"].as_array()) {
+        if (k.as_string() == rule.trigger.field) return true;
+      }
+      return false;
+    case RuleTrigger::Kind::kNodeEntered:
+      return e.type == et::kNodeEntered && d.string_or("node") == rule.trigger.node;
+    case RuleTrigger::Kind::kIdle:
+      return e.type == et::kTimerFired && d.string_or("rule") == rule.id;
+    case RuleTrigger::Kind::kFlowEnded:
+      return e.type == et::kFlowEnded;
+    case RuleTrigger::Kind::kRated:
+      return e.type == et::kRated;
+  }
+  return false;
+}
+
+// The events a rule's actions produce on `state` (the state just after the triggering event).
+void run_actions(Decision& d, const RuleDef& rule, const TicketState& state, const FlowDef* flow,
+                 const Catalog& catalog) {
+  for (const auto& a : rule.actions) {
+    switch (a.kind) {
+      case RuleAction::Kind::kSetField:
+        if (!(lookup(state.fields, a.field) == a.value)) {
+          add_fields_changed(d, Object{{a.field, a.value}}, rule.id);
+        }
+        break;
+      case RuleAction::Kind::kNotify: {
+        std::string recipient_kind = a.to_kind, to = a.to;
+        if (a.to_kind == "field") {
+          const Value& v = lookup(state.fields, a.to);
+          to = v.is_string() ? v.as_string() : "";
+          const FormDef* form = catalog.form(state.form_id, state.form_version);
+          const FieldDef* f = form ? form->field(a.to) : nullptr;
+          recipient_kind = f && f->type == FieldType::kPhone    ? "phone"
+                           : f && f->type == FieldType::kEmail  ? "email"
+                           : f && f->type == FieldType::kPerson ? "user"
+                                                                : "address";
+        }
+        const NodeDef* node = flow ? flow->node(state.node) : nullptr;
+        std::string text =
+            render_template(a.text, {state.id, node ? node->name : state.node, &state.fields});
+        d.add(et::kNotificationRequested,
+              {{"rule", Value(rule.id)},
+               {"channel", Value(a.channel)},
+               {"to", Value(to)},
+               {"recipient", Value(recipient_kind)},
+               {"text", Value(text)}},
+              kSystemActor);
+        break;
+      }
+      case RuleAction::Kind::kClose:
+        if (!state.closed) {
+          d.add(et::kTicketClosed, {{"reason", Value("rule")}, {"rule", Value(rule.id)}},
+                kSystemActor);
+        }
+        break;
+    }
+  }
+}
+
+// Runs the rules over the events a command produced, appending what they do. Each event is
+// evaluated against the state right after it, in order.
+void apply_rules(const TicketState& before, Decision& d, const Context& ctx) {
+  auto& events = d.events();
+  std::vector<int> depth(events.size(), 0);
+  std::vector<std::string> source(events.size());
+  TicketState state = before;
+  for (size_t i = 0; i < events.size(); ++i) {
+    state = evolve(std::move(state), events[i]);
+    if (depth[i] >= kMaxRuleDepth) continue;
+    const FlowDef* flow = ctx.catalog->flow(state.flow_id, state.flow_version);
+    for (const RuleDef* rule : ctx.catalog->rules_for_form(state.form_id)) {
+      if (rule->id == source[i] || !triggers(*rule, events[i])) continue;
+      if (rule->when && !evaluate(*rule->when, state.fields)) continue;
+      size_t first_new = events.size();
+      run_actions(d, *rule, state, flow, *ctx.catalog);
+      for (size_t k = first_new; k < events.size(); ++k) {
+        depth.push_back(depth[i] + 1);
+        source.push_back(rule->id);
+      }
+    }
+  }
+}
+
+Result<std::vector<DomainEvent>> submit(const SubmitTicket& cmd, const Context& ctx) {
+  const Catalog& c = *ctx.catalog;
+  const FormDef* form = c.form(cmd.form_id);
+  if (!form) return error(codes::kNotFound, "unknown form \"" + cmd.form_id + "\"", "form");
+  const FlowDef* flow = c.flow(cmd.flow_id);
+  if (!flow) return error(codes::kNotFound, "unknown flow \"" + cmd.flow_id + "\"", "flow");
+  if (flow->form_id != form->id) {
+    return error(codes::kInvalidValue, "flow " + flow->id + " is for form " + flow->form_id,
+                 "flow");
+  }
+  const NodeDef& start = flow->start();
+  TicketState none;
+  if (start.assignee.kind != AssigneeSpec::Kind::kAnyone && !ctx.actor.admin) {
+    bool allowed =
+        start.assignee.kind == AssigneeSpec::Kind::kRole
+            ? ctx.actor.has_role(start.assignee.id)
+            : start.assignee.kind == AssigneeSpec::Kind::kUser && start.assignee.id == ctx.actor.id;
+    if (!allowed) return error(codes::kForbidden, "you may not submit tickets of flow " + flow->id);
+  }
+  auto writes = check_writes(none, *form, start, cmd.fields, ctx, false);
+  if (!writes.ok()) return writes.error();
+  Object fields;
+  for (const FieldDef& f : form->fields) {
+    Value v = lookup(writes.value(), f.key);
+    if (f.auto_fill == "now") {
+      v = f.type == FieldType::kDate ? Value(format_rfc3339(ctx.now_us).substr(0, 10))
+                                     : Value(format_rfc3339(ctx.now_us));
+    } else if (f.auto_fill == "creator") {
+      v = Value(ctx.actor.id);
+    } else if (v.is_null() && !f.default_value.is_null()) {
+      v = f.default_value;
+    }
+    if (f.required && empty_value(v)) {
+      return error(codes::kRequired, f.label + " (" + f.key + ") is required", f.key);
+    }
+    if (!v.is_null()) fields.emplace_back(f.key, std::move(v));
+  }
+  Decision d(ctx);
+  d.add(et::kTicketSubmitted, {{"id", Value(ctx.new_ticket_id)},
+                               {"form", Value(form->id)},
+                               {"form_version", Value(static_cast<int64_t>(form->version))},
+                               {"flow", Value(flow->id)},
+                               {"flow_version", Value(static_cast<int64_t>(flow->version))},
+                               {"fields", Value(fields)},
+                               {"portal_code", Value(ctx.new_portal_code)}});
+  if (auto e = route_on(d, *flow, start, fields)) return *e;
+  apply_rules(none, d, ctx);
+  return std::move(d.events());
+}
+
+Result<std::vector<DomainEvent>> act(const TicketState& s, const TakeAction& cmd,
+                                     const FormDef& form, const FlowDef& flow, const Context& ctx) {
+  const NodeDef* node = flow.node(s.node);
+  if (!node) return error(codes::kInvalidDefinition, "the ticket is at unknown node " + s.node);
+  static const std::vector<std::string> kActions = {"approve", "reject", "transfer", "submit",
+                                                    "confirm"};
+  if (std::find(kActions.begin(), kActions.end(), cmd.action) == kActions.end()) {
+    return error(codes::kInvalidValue, "unknown action \"" + cmd.action + "\"", "action");
+  }
+  if (!node->offers(cmd.action)) {
+    return error(codes::kActionNotAllowed,
+                 "node " + node->id + " (" + node->name + ") does not offer " + cmd.action,
+                 "action");
+  }
+  if (!may_act(s, *node, ctx.actor)) {
+    return error(codes::kForbidden,
+                 "only the assignees of node " + node->id + " (" + node->name + ") may act on it");
+  }
+  if (cmd.comment.size() > kMaxCommentLength) {
+    return error(codes::kOutOfRange, "comment is too long", "comment");
+  }
+  auto writes = check_writes(s, form, *node, cmd.fields, ctx, false);
+  if (!writes.ok()) return writes.error();
+  Decision d(ctx);
+  if (!writes.value().empty()) add_fields_changed(d, writes.value());
+  Object fields = merged(s.fields, writes.value());
+
+  if (cmd.action == "transfer") {
+    if (cmd.to.empty()) return error(codes::kRequired, "transfer needs \"to\": a user id", "to");
+    if (!ctx.catalog->user(cmd.to))
+      return error(codes::kInvalidValue, "no user \"" + cmd.to + "\"", "to");
+    d.add(et::kTransferred, {{"node", Value(node->id)},
+                             {"from", Value(ctx.actor.id)},
+                             {"to", Value(cmd.to)},
+                             {"comment", Value(cmd.comment)}});
+  } else if (cmd.action == "reject") {
+    d.add(et::kRejected, {{"node", Value(node->id)},
+                          {"to", Value(node->reject_to)},
+                          {"comment", Value(cmd.comment)}});
+    if (node->reject_to.empty()) {
+      d.add(et::kFlowEnded, {{"node", Value(node->id)}, {"reason", Value("rejected")}});
+      d.add(et::kTicketClosed, {{"reason", Value("rejected")}});
+    } else if (auto e = enter(d, *flow.node(node->reject_to), node->id, fields)) {
+      return *e;
+    }
+  } else {
+    if (auto e = check_required(*node, fields, form)) return *e;
+    const char* type = cmd.action == "submit"                            ? et::kFilled
+                       : cmd.action == "confirm" || node->for_customer() ? et::kCustomerConfirmed
+                                                                         : et::kApproved;
+    d.add(type, {{"node", Value(node->id)}, {"comment", Value(cmd.comment)}});
+    if (auto e = route_on(d, flow, *node, fields)) return *e;
+  }
+  apply_rules(s, d, ctx);
+  return std::move(d.events());
+}
+
+}  // namespace
+
+bool Actor::has_role(std::string_view role) const {
+  return std::find(roles.begin(), roles.end(), role) != roles.end();
+}
+
+const Value& TicketState::field(std::string_view key) const { return lookup(fields, key); }
+
+EventId timer_event_id(std::string_view ticket, std::string_view rule, uint64_t entered_version) {
+  return EventId::derived("ticketd/timer/" + std::string(ticket) + "/" + std::string(rule) + "/" +
+                          std::to_string(entered_version));
+}
+
+Result<std::vector<DomainEvent>> decide(const TicketState& s, const Command& command,
+                                        const Context& ctx) {
+  if (const auto* cmd = std::get_if<SubmitTicket>(&command)) {
+    if (s.exists()) return error(codes::kConflict, "ticket " + s.id + " exists already");
+    return submit(*cmd, ctx);
+  }
+  if (!s.exists()) return error(codes::kNotFound, "no such ticket");
+  if (ctx.actor.auditor && !ctx.actor.admin) {
+    return error(codes::kForbidden, "auditors read and change nothing");
+  }
+  const FormDef* form = ctx.catalog->form(s.form_id, s.form_version);
+  const FlowDef* flow = ctx.catalog->flow(s.flow_id, s.flow_version);
+  if (!form || !flow)
+    return error(codes::kInvalidDefinition, "the ticket's definitions are missing");
+  bool open_only = !std::holds_alternative<AddComment>(command) &&
+                   !std::holds_alternative<RateTicket>(command) &&
+                   !std::holds_alternative<AddAttachment>(command);
+  if (s.closed && open_only) {
+    if (std::holds_alternative<FireTimer>(command)) return std::vector<DomainEvent>{};
+    return error(codes::kTicketClosed, "ticket " + s.id + " is closed");
+  }
+
+  Decision d(ctx);
+  if (const auto* cmd = std::get_if<TakeAction>(&command)) return act(s, *cmd, *form, *flow, ctx);
+
+  if (const auto* cmd = std::get_if<ChangeFields>(&command)) {
+    if (cmd->expected_version && *cmd->expected_version != s.version) {
+      return error(codes::kConflict, "ticket " + s.id + " is at version " +
+                                         std::to_string(s.version) + ", not " +
+                                         std::to_string(*cmd->expected_version));
+    }
+    const NodeDef* node = flow->node(s.node);
+    if (!node || !may_act(s, *node, ctx.actor)) {
+      return error(codes::kForbidden, "only the assignees of the current node may change fields");
+    }
+    auto writes = check_writes(s, *form, *node, cmd->fields, ctx, false);
+    if (!writes.ok()) return writes.error();
+    if (writes.value().empty()) return std::vector<DomainEvent>{};
+    add_fields_changed(d, writes.value());
+  } else if (const auto* cmd = std::get_if<AddComment>(&command)) {
+    if (cmd->text.empty()) return error(codes::kRequired, "text is required", "text");
+    if (cmd->text.size() > kMaxCommentLength)
+      return error(codes::kOutOfRange, "text is too long", "text");
+    d.add(et::kCommentAdded, {{"text", Value(cmd->text)}});
+  } else if (const auto* cmd = std::get_if<AddAttachment>(&command)) {
+    d.add(et::kAttachmentAdded, {{"attachment", Value(cmd->attachment_id)},
+                                 {"filename", Value(cmd->filename)},
+                                 {"content_type", Value(cmd->content_type)},
+                                 {"size", Value(static_cast<int64_t>(cmd->size))}});
+  } else if (const auto* cmd = std::get_if<RateTicket>(&command)) {
+    if (!ctx.actor.admin && !ctx.actor.portal_customer && ctx.actor.id != s.creator) {
+      return error(codes::kForbidden, "only the customer may rate a ticket");
+    }
+    if (cmd->score < 1 || cmd->score > 5)
+      return error(codes::kOutOfRange, "score must be 1 to 5", "score");
+    if (s.rating) return error(codes::kActionNotAllowed, "the ticket is rated already", "score");
+    d.add(et::kRated, {{"score", Value(cmd->score)}, {"comment", Value(cmd->comment)}});
+  } else if (const auto* cmd = std::get_if<CloseTicket>(&command)) {
+    if (!ctx.actor.admin)
+      return error(codes::kForbidden, "only an administrator may close a ticket");
+    d.add(et::kTicketClosed, {{"reason", Value(cmd->reason.empty() ? "closed" : cmd->reason)}});
+  } else if (const auto* cmd = std::get_if<FireTimer>(&command)) {
+    // A timer whose ticket has moved on, or that fired already, does nothing.
+    const RuleDef* rule = ctx.catalog->rule(cmd->rule_id);
+    bool due =
+        rule && rule->enabled && rule->trigger.kind == RuleTrigger::Kind::kIdle &&
+        rule->trigger.node == s.node && s.node_entered_version == cmd->entered_version &&
+        std::find(s.timers_fired.begin(), s.timers_fired.end(), rule->id) == s.timers_fired.end();
+    if (!due) return std::vector<DomainEvent>{};
+    d.add(et::kTimerFired,
+          {{"rule", Value(rule->id)},
+           {"node", Value(s.node)},
+           {"entered_version", Value(static_cast<int64_t>(cmd->entered_version))}},
+          kSystemActor);
+    d.events().back().id = timer_event_id(s.id, rule->id, cmd->entered_version);
+  }
+  apply_rules(s, d, ctx);
+  return std::move(d.events());
+}
+
+TicketState evolve(TicketState s, const DomainEvent& e) {
+  const Value& d = e.data;
+  ++s.version;
+  s.updated_at = e.at_us;
+  bool human = e.actor != kSystemActor && e.actor != s.creator && !e.actor.empty();
+  if (e.type == et::kTicketSubmitted) {
+    s.id = d.string_or("id");
+    s.form_id = d.string_or("form");
+    s.form_version = static_cast<uint64_t>(as_int(d["form_version"]));
+    s.flow_id = d.string_or("flow");
+    s.flow_version = static_cast<uint64_t>(as_int(d["flow_version"]));
+    s.fields = d["fields"].as_object();
+    s.portal_code = d.string_or("portal_code");
+    s.creator = e.actor;
+    s.created_at = e.at_us;
+    return s;
+  }
+  if (e.type == et::kFieldsChanged) {
+    for (const auto& [k, v] : d["fields"].as_object()) {
+      if (v.is_null()) {
+        std::erase_if(s.fields, [&](const Member& m) { return m.first == k; });
+      } else {
+        set_member(s.fields, k, v);
+      }
+    }
+  } else if (e.type == et::kNodeEntered) {
+    if (!s.timeline.empty() && s.timeline.back().left_at == 0) s.timeline.back().left_at = e.at_us;
+    s.node = d.string_or("node");
+    for (const auto& t : s.timeline) s.reentered |= t.node == s.node;
+    s.timeline.push_back({s.node, e.at_us, 0});
+    s.assignees.clear();
+    for (const auto& a : d["assignees"].as_array()) {
+      if (const Value* role = a.find("role"))
+        s.assignees.push_back({AssigneeSpec::Kind::kRole, role->as_string()});
+      if (const Value* user = a.find("user"))
+        s.assignees.push_back({AssigneeSpec::Kind::kUser, user->as_string()});
+    }
+    s.node_entered_version = s.version;
+    s.node_entered_at = e.at_us;
+    s.timers_fired.clear();
+  } else if (e.type == et::kTransferred) {
+    s.assignees = {{AssigneeSpec::Kind::kUser, d.string_or("to")}};
+    s.transferred = true;
+  } else if (e.type == et::kRejected) {
+    s.rejected = true;
+  } else if (e.type == et::kFlowEnded) {
+    s.flow_ended = true;
+    s.assignees.clear();
+  } else if (e.type == et::kTicketClosed) {
+    s.closed = true;
+    s.closed_at = e.at_us;
+    s.assignees.clear();
+  } else if (e.type == et::kRated) {
+    s.rating = static_cast<int>(as_int(d["score"]));
+    s.rating_comment = d.string_or("comment");
+  } else if (e.type == et::kCommentAdded) {
+    ++s.comments;
+  } else if (e.type == et::kAttachmentAdded) {
+    s.attachments.push_back(d.string_or("attachment"));
+  } else if (e.type == et::kTimerFired) {
+    s.timers_fired.push_back(d.string_or("rule"));
+  }
+  // First response: the first thing someone other than the submitter (and not a rule) did.
+  bool responds = e.type == et::kApproved || e.type == et::kRejected ||
+                  e.type == et::kTransferred || e.type == et::kFilled ||
+                  e.type == et::kCommentAdded || e.type == et::kFieldsChanged;
+  if (responds && human && s.first_response_at == 0) s.first_response_at = e.at_us;
+  return s;
+}
+
+std::vector<PendingTimer> pending_timers(const TicketState& s, const Catalog& catalog) {
+  std::vector<PendingTimer> out;
+  if (!s.exists() || s.closed) return out;
+  for (const RuleDef* rule : catalog.rules_for_form(s.form_id)) {
+    if (rule->trigger.kind != RuleTrigger::Kind::kIdle || rule->trigger.node != s.node) continue;
+    if (std::find(s.timers_fired.begin(), s.timers_fired.end(), rule->id) != s.timers_fired.end())
+      continue;
+    out.push_back({rule->id, s.node_entered_at + rule->trigger.after_us, s.node_entered_version});
+  }
+  return out;
+}
+
+}  // namespace ticketd

@@ -1,0 +1,160 @@
+#pragma once
+// The ticket lifecycle as pure functions: decide(state, command, context) -> events | error and
+// evolve(state, event) -> state. The clock, the actor and the definitions come in the context, so
+// every decision is deterministic and replayable.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "domain/catalog.h"
+#include "domain/error.h"
+#include "domain/event.h"
+#include "domain/flow.h"
+#include "domain/form.h"
+#include "domain/value.h"
+
+namespace ticketd {
+
+namespace event_types {
+inline constexpr char kTicketSubmitted[] = "TicketSubmitted";
+inline constexpr char kFieldsChanged[] = "FieldsChanged";
+inline constexpr char kNodeEntered[] = "NodeEntered";
+inline constexpr char kApproved[] = "Approved";
+inline constexpr char kRejected[] = "Rejected";
+inline constexpr char kTransferred[] = "Transferred";
+inline constexpr char kFilled[] = "Filled";
+inline constexpr char kCustomerConfirmed[] = "CustomerConfirmed";
+inline constexpr char kCommentAdded[] = "CommentAdded";
+inline constexpr char kAttachmentAdded[] = "AttachmentAdded";
+inline constexpr char kRated[] = "Rated";
+inline constexpr char kNotificationRequested[] = "NotificationRequested";
+inline constexpr char kTimerFired[] = "TimerFired";
+inline constexpr char kFlowEnded[] = "FlowEnded";
+inline constexpr char kTicketClosed[] = "TicketClosed";
+}  // namespace event_types
+
+// The actor of rule-made events.
+inline constexpr char kSystemActor[] = "system";
+
+struct Actor {
+  std::string id;
+  std::vector<std::string> roles;
+  bool admin = false;
+  bool auditor = false;
+  // Acting through the customer portal of this ticket (holds its portal code).
+  bool portal_customer = false;
+
+  bool has_role(std::string_view role) const;
+};
+
+struct TimelineEntry {
+  std::string node;
+  int64_t entered_at = 0;
+  int64_t left_at = 0;  // 0 while the ticket is still there
+};
+
+struct TicketState {
+  std::string id;
+  uint64_t version = 0;  // stream version: one per event
+  std::string form_id;
+  uint64_t form_version = 0;
+  std::string flow_id;
+  uint64_t flow_version = 0;
+  std::string creator;
+  std::string portal_code;
+  bool closed = false;
+  bool flow_ended = false;
+  std::string node;
+  std::vector<AssigneeSpec> assignees;  // resolved: roles and users
+  uint64_t node_entered_version = 0;    // stream version of the NodeEntered event
+  int64_t node_entered_at = 0;
+  std::vector<std::string> timers_fired;  // idle rules fired since entering the current node
+  Object fields;
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+  int64_t first_response_at = 0;
+  int64_t closed_at = 0;
+  std::vector<TimelineEntry> timeline;
+  bool rejected = false;
+  bool transferred = false;
+  bool reentered = false;
+  std::optional<int> rating;
+  std::string rating_comment;
+  uint64_t comments = 0;
+  std::vector<std::string> attachments;
+
+  bool exists() const { return version > 0; }
+  const Value& field(std::string_view key) const;
+  // First-contact resolution: closed without a reject, a transfer, or coming back to a node.
+  bool first_contact_resolution() const {
+    return closed && !rejected && !transferred && !reentered;
+  }
+};
+
+struct SubmitTicket {
+  std::string form_id;
+  std::string flow_id;
+  Object fields;
+};
+struct ChangeFields {
+  Object fields;
+  std::optional<uint64_t> expected_version;
+};
+struct TakeAction {
+  std::string action;  // approve | reject | transfer | submit | confirm
+  Object fields;
+  std::string comment;
+  std::string to;  // transfer
+};
+struct AddComment {
+  std::string text;
+};
+struct AddAttachment {
+  std::string attachment_id;
+  std::string filename;
+  std::string content_type;
+  uint64_t size = 0;
+};
+struct RateTicket {
+  int score = 0;
+  std::string comment;
+};
+struct CloseTicket {
+  std::string reason;
+};
+struct FireTimer {
+  std::string rule_id;
+  uint64_t entered_version = 0;
+};
+using Command = std::variant<SubmitTicket, ChangeFields, TakeAction, AddComment, AddAttachment,
+                             RateTicket, CloseTicket, FireTimer>;
+
+struct Context {
+  Actor actor;
+  int64_t now_us = 0;
+  const Catalog* catalog = nullptr;
+  Lookups lookups;
+  // For SubmitTicket: the new ticket's id and portal code, chosen by the caller.
+  std::string new_ticket_id;
+  std::string new_portal_code;
+};
+
+// What a command does to a ticket, rules included: the events to append, in order.
+Result<std::vector<DomainEvent>> decide(const TicketState& state, const Command& command,
+                                        const Context& context);
+TicketState evolve(TicketState state, const DomainEvent& event);
+
+// Idle timers the ticket is waiting on, from its state alone (no polling per timer needed).
+struct PendingTimer {
+  std::string rule_id;
+  int64_t due_at = 0;
+  uint64_t entered_version = 0;
+};
+std::vector<PendingTimer> pending_timers(const TicketState& state, const Catalog& catalog);
+
+// The stable id of the event recording that a timer fired.
+EventId timer_event_id(std::string_view ticket, std::string_view rule, uint64_t entered_version);
+
+}  // namespace ticketd

@@ -1,0 +1,184 @@
+#include "domain/value.h"
+
+#include <simdjson.h>
+
+namespace ticketd {
+namespace {
+
+const std::string kEmptyString;
+const Array kEmptyArray;
+const Object kEmptyObject;
+const Value kNull;
+
+bool convert(simdjson::dom::element e, Value* out, std::string* error, int depth) {
+  if (depth > 64) {
+    *error = "JSON nested too deeply";
+    return false;
+  }
+  switch (e.type()) {
+    case simdjson::dom::element_type::NULL_VALUE:
+      *out = Value();
+      return true;
+    case simdjson::dom::element_type::BOOL:
+      *out = Value(bool(e.get_bool().value()));
+      return true;
+    case simdjson::dom::element_type::INT64:
+      *out = Value(static_cast<double>(e.get_int64().value()));
+      return true;
+    case simdjson::dom::element_type::UINT64:
+      *out = Value(static_cast<double>(e.get_uint64().value()));
+      return true;
+    case simdjson::dom::element_type::DOUBLE:
+      *out = Value(e.get_double().value());
+      return true;
+    case simdjson::dom::element_type::STRING:
+      *out = Value(std::string(e.get_string().value()));
+      return true;
+    case simdjson::dom::element_type::ARRAY: {
+      Array a;
+      simdjson::dom::array items;
+      if (e.get(items)) return false;
+      for (simdjson::dom::element item : items) {
+        Value v;
+        if (!convert(item, &v, error, depth + 1)) return false;
+        a.push_back(std::move(v));
+      }
+      *out = Value(std::move(a));
+      return true;
+    }
+    case simdjson::dom::element_type::OBJECT: {
+      Object o;
+      simdjson::dom::object members;
+      if (e.get(members)) return false;
+      for (simdjson::dom::key_value_pair field : members) {
+        Value v;
+        if (!convert(field.value, &v, error, depth + 1)) return false;
+        std::string key(field.key);
+        for (const auto& m : o) {
+          if (m.first == key) {
+            *error = "duplicate key \"" + key + "\"";
+            return false;
+          }
+        }
+        o.emplace_back(std::move(key), std::move(v));
+      }
+      *out = Value(std::move(o));
+      return true;
+    }
+  }
+  *error = "unsupported JSON value";
+  return false;
+}
+
+}  // namespace
+
+const std::string& Value::as_string() const {
+  return is_string() ? std::get<std::string>(v_) : kEmptyString;
+}
+const Array& Value::as_array() const {
+  return is_array() ? *std::get<std::shared_ptr<const Array>>(v_) : kEmptyArray;
+}
+const Object& Value::as_object() const {
+  return is_object() ? *std::get<std::shared_ptr<const Object>>(v_) : kEmptyObject;
+}
+
+const Value* Value::find(std::string_view key) const {
+  for (const auto& [k, v] : as_object()) {
+    if (k == key) return &v;
+  }
+  return nullptr;
+}
+
+const Value& Value::operator[](std::string_view key) const {
+  const Value* v = find(key);
+  return v ? *v : kNull;
+}
+
+std::string Value::string_or(std::string_view key, std::string fallback) const {
+  const Value* v = find(key);
+  return v && v->is_string() ? v->as_string() : fallback;
+}
+
+bool operator==(const Value& a, const Value& b) {
+  if (a.kind() != b.kind()) return false;
+  switch (a.kind()) {
+    case Value::Kind::kNull:
+      return true;
+    case Value::Kind::kBool:
+      return a.as_bool() == b.as_bool();
+    case Value::Kind::kNumber:
+      return a.as_number() == b.as_number();
+    case Value::Kind::kString:
+      return a.as_string() == b.as_string();
+    case Value::Kind::kArray:
+      return a.as_array() == b.as_array();
+    case Value::Kind::kObject:
+      return a.as_object() == b.as_object();
+  }
+  return false;
+}
+
+void Value::write(JsonWriter& w) const {
+  switch (kind()) {
+    case Kind::kNull:
+      w.null();
+      break;
+    case Kind::kBool:
+      w.boolean(as_bool());
+      break;
+    case Kind::kNumber: {
+      double d = as_number();
+      if (d == static_cast<double>(static_cast<int64_t>(d)) && d > -9e15 && d < 9e15) {
+        w.number(static_cast<int64_t>(d));
+      } else {
+        w.number(d);
+      }
+      break;
+    }
+    case Kind::kString:
+      w.string(as_string());
+      break;
+    case Kind::kArray:
+      w.begin_array();
+      for (const auto& v : as_array()) v.write(w);
+      w.end_array();
+      break;
+    case Kind::kObject:
+      w.begin_object();
+      for (const auto& [k, v] : as_object()) {
+        w.key(k);
+        v.write(w);
+      }
+      w.end_object();
+      break;
+  }
+}
+
+std::string Value::to_json() const {
+  JsonWriter w;
+  write(w);
+  return w.take();
+}
+
+bool parse_json(std::string_view text, Value* out, std::string* error) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  auto err = parser.parse(text.data(), text.size()).get(root);
+  if (err) {
+    *error = std::string("malformed JSON: ") + simdjson::error_message(err);
+    return false;
+  }
+  return convert(root, out, error, 0);
+}
+
+void set_member(Object& object, std::string_view key, Value value) {
+  for (auto& [k, v] : object) {
+    if (k == key) {
+      v = std::move(value);
+      return;
+    }
+  }
+  object.emplace_back(std::string(key), std::move(value));
+}
+
+}  // namespace ticketd

@@ -1,0 +1,277 @@
+// Forms, conditions and flows: every field type, every operator, every way a flow can be invalid.
+#include <gtest/gtest.h>
+
+#include "domain/condition.h"
+#include "domain/flow.h"
+#include "domain/form.h"
+#include "tests/reference_fixture.h"
+
+namespace ticketd {
+namespace {
+
+Value json(const std::string& text) {
+  Value v;
+  std::string err;
+  EXPECT_TRUE(parse_json(text, &v, &err)) << err << " in " << text;
+  return v;
+}
+
+FormDef form_of(const std::string& fields_json) {
+  auto f = parse_form("f", json(R"({"name":"表单","fields":)" + fields_json + "}"));
+  EXPECT_TRUE(f.ok()) << (f.ok() ? "" : f.error().message);
+  return f.ok() ? f.value() : FormDef{};
+}
+
+const Lookups kLookups{[](std::string_view u) { return u == "zhang"; },
+                       [](std::string_view a) { return a == "att-1"; },
+                       [](std::string_view t) { return t == "T-000001"; }};
+
+struct FieldCase {
+  const char* field;  // one field definition
+  const char* value;  // JSON
+  const char* code;   // "" = valid
+};
+
+TEST(FormFields, EveryTypeValidAndInvalid) {
+  const FieldCase cases[] = {
+      {R"({"key":"a","type":"text","max_length":3})", R"("客户名")", ""},
+      {R"({"key":"a","type":"text","max_length":3})", R"("客户名称")", codes::kOutOfRange},
+      {R"({"key":"a","type":"text"})", "12", codes::kWrongType},
+      {R"({"key":"a","type":"textarea"})", R"("第一行\n第二行")", ""},
+      {R"({"key":"a","type":"number","min":0,"max":10})", "10", ""},
+      {R"({"key":"a","type":"number","min":0,"max":10})", "10.5", codes::kOutOfRange},
+      {R"({"key":"a","type":"number"})", R"("5")", codes::kWrongType},
+      {R"({"key":"a","type":"select","options":["是","否"]})", R"("是")", ""},
+      {R"({"key":"a","type":"select","options":["是","否"]})", R"("也许")", codes::kNotAnOption},
+      {R"({"key":"a","type":"multiselect","options":["x","y"]})", R"(["x","y"])", ""},
+      {R"({"key":"a","type":"multiselect","options":["x","y"]})", R"(["x","x"])",
+       codes::kInvalidValue},
+      {R"({"key":"a","type":"multiselect","options":["x","y"]})", R"(["z"])", codes::kNotAnOption},
+      {R"({"key":"a","type":"multiselect","options":["x","y"]})", R"("x")", codes::kWrongType},
+      {R"({"key":"a","type":"date"})", R"("2026-02-28")", ""},
+      {R"({"key":"a","type":"date"})", R"("2026-02-29")", codes::kWrongType},
+      {R"({"key":"a","type":"datetime"})", R"("2026-11-25T16:00:00+08:00")", ""},
+      {R"({"key":"a","type":"datetime"})", R"("yesterday")", codes::kWrongType},
+      {R"({"key":"a","type":"person"})", R"("zhang")", ""},
+      {R"({"key":"a","type":"person"})", R"("ghost")", codes::kInvalidValue},
+      {R"({"key":"a","type":"attachment"})", R"("att-1")", ""},
+      {R"({"key":"a","type":"attachment","multiple":true})", R"(["att-1"])", ""},
+      {R"({"key":"a","type":"image","multiple":true})", R"(["att-9"])", codes::kInvalidValue},
+      {R"({"key":"a","type":"image"})", R"(["att-1"])", codes::kWrongType},
+      {R"({"key":"a","type":"phone"})", R"("+86 138-1234-5678")", ""},
+      {R"({"key":"a","type":"phone"})", R"("call me")", codes::kInvalidValue},
+      {R"({"key":"a","type":"phone"})", R"("123")", codes::kInvalidValue},
+      {R"({"key":"a","type":"email"})", R"("kefu@example.com.cn")", ""},
+      {R"({"key":"a","type":"email"})", R"("kefu@localhost")", codes::kInvalidValue},
+      {R"({"key":"a","type":"email"})", R"("a b@example.com")", codes::kInvalidValue},
+      {R"({"key":"a","type":"relation","form":"f"})", R"("T-000001")", ""},
+      {R"({"key":"a","type":"relation","form":"f"})", R"("T-999999")", codes::kInvalidValue},
+      {R"({"key":"a","type":"rating"})", "5", ""},
+      {R"({"key":"a","type":"rating"})", "0", codes::kOutOfRange},
+      {R"({"key":"a","type":"rating"})", "4.5", codes::kWrongType},
+      {R"({"key":"a","type":"checkbox"})", "true", ""},
+      {R"({"key":"a","type":"checkbox"})", R"("true")", codes::kWrongType},
+  };
+  for (const auto& c : cases) {
+    FormDef form = form_of(std::string("[") + c.field + "]");
+    ASSERT_EQ(form.fields.size(), 1u) << c.field;
+    auto r = check_field_value(form.fields[0], json(c.value), kLookups);
+    if (std::string(c.code).empty()) {
+      EXPECT_TRUE(r.ok()) << c.field << " " << c.value << ": " << (r.ok() ? "" : r.error().message);
+    } else {
+      ASSERT_FALSE(r.ok()) << c.field << " " << c.value;
+      EXPECT_EQ(r.error().code, c.code) << c.field << " " << c.value;
+      EXPECT_EQ(r.error().field, "a");
+    }
+  }
+}
+
+TEST(FormDefinitions, ErrorsNameThePath) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"fields":[]})", "form.name"},
+      {R"({"name":"x","fields":[]})", "form.fields"},
+      {R"({"name":"x","fields":[{"key":"a","type":"colour"}]})", "form.fields[0].type"},
+      {R"({"name":"x","fields":[{"key":"a","type":"text"},{"key":"a","type":"text"}]})",
+       "form.fields[1].key"},
+      {R"({"name":"x","fields":[{"key":"a","type":"select"}]})", "form.fields[0].options"},
+      {R"({"name":"x","fields":[{"key":"a","type":"text","options":["x"]}]})",
+       "form.fields[0].options"},
+      {R"({"name":"x","fields":[{"key":"a","type":"text","auto":"now"}]})", "form.fields[0].auto"},
+      {R"({"name":"x","fields":[{"key":"a","type":"select","options":["x"],"default":"y"}]})",
+       "form.fields[0].default"},
+      {R"({"name":"x","fields":[{"key":"a","type":"number","min":5,"max":1}]})",
+       "form.fields[0].min"},
+      {R"({"name":"x","fields":[{"key":"a","type":"text","colour":1}]})", "form.fields[0].colour"},
+      {R"({"name":"x","fields":[{"key":"a.b","type":"text"}]})", "form.fields[0].key"},
+  };
+  for (auto [doc, path] : cases) {
+    auto r = parse_form("f", json(doc));
+    ASSERT_FALSE(r.ok()) << doc;
+    EXPECT_EQ(r.error().code, codes::kInvalidDefinition);
+    EXPECT_EQ(r.error().message.rfind(path, 0), 0u)
+        << r.error().message << " should start with " << path;
+  }
+}
+
+TEST(Conditions, EveryOperator) {
+  FormDef form =
+      form_of(R"([{"key":"n","type":"number"},{"key":"s","type":"select","options":["简单","复杂"]},
+    {"key":"m","type":"multiselect","options":["x","y"]},{"key":"t","type":"text"},
+    {"key":"d","type":"datetime"},{"key":"e","type":"text"}])");
+  Object fields = {{"n", Value(5)},
+                   {"s", Value("简单")},
+                   {"m", Value(Array{Value("x")})},
+                   {"t", Value("打印机卡纸")},
+                   {"d", Value("2026-11-25T08:00:00Z")}};
+  const std::pair<const char*, bool> cases[] = {
+      {R"({"field":"s","op":"eq","value":"简单"})", true},
+      {R"({"field":"s","op":"ne","value":"简单"})", false},
+      {R"({"field":"s","op":"in","value":["简单","复杂"]})", true},
+      {R"({"field":"s","op":"not_in","value":["复杂"]})", true},
+      {R"({"field":"n","op":"gt","value":5})", false},
+      {R"({"field":"n","op":"gte","value":5})", true},
+      {R"({"field":"n","op":"lt","value":6})", true},
+      {R"({"field":"n","op":"lte","value":4})", false},
+      {R"({"field":"d","op":"gt","value":"2026-11-25T15:59:00+08:00"})", true},
+      {R"({"field":"t","op":"contains","value":"卡纸"})", true},
+      {R"({"field":"m","op":"contains","value":"y"})", false},
+      {R"({"field":"e","op":"empty"})", true},
+      {R"({"field":"t","op":"not_empty"})", true},
+      {R"({"all":[{"field":"n","op":"eq","value":5},{"field":"s","op":"eq","value":"简单"}]})",
+       true},
+      {R"({"any":[{"field":"n","op":"eq","value":4},{"field":"s","op":"eq","value":"复杂"}]})",
+       false},
+      {R"({"not":{"field":"e","op":"empty"}})", false},
+  };
+  for (auto [doc, expected] : cases) {
+    auto c = parse_condition(json(doc), form, "when");
+    ASSERT_TRUE(c.ok()) << doc << ": " << c.error().message;
+    EXPECT_EQ(evaluate(c.value(), fields), expected) << doc;
+  }
+  const std::pair<const char*, const char*> bad[] = {
+      {R"({"field":"complexty","op":"eq","value":"简单"})",
+       "when.field: unknown field \"complexty\" in form f"},
+      {R"({"field":"s","op":"eq","value":"简"})", "when.value"},
+      {R"({"field":"s","op":"gt","value":"简单"})", "when.op"},
+      {R"({"field":"n","op":"eq","value":"5"})", "when.value"},
+      {R"({"field":"n","op":"like","value":5})", "when.op"},
+      {R"({"field":"n","op":"empty","value":5})", "when.value"},
+      {R"({"all":[]})", "when.all"},
+      {R"({"any":[{"field":"x","op":"empty"}]})", "when.any[0].field"},
+  };
+  for (auto [doc, prefix] : bad) {
+    auto c = parse_condition(json(doc), form, "when");
+    ASSERT_FALSE(c.ok()) << doc;
+    EXPECT_EQ(c.error().message.rfind(prefix, 0), 0u) << c.error().message;
+  }
+}
+
+TEST(FlowDefinitions, EveryInvalidCase) {
+  Catalog catalog = testing::reference_catalog();
+  const FormDef& form = *catalog.form("service_ticket");
+  const std::string ok_nodes = R"([{"id":"s","type":"start"},
+      {"id":"a","name":"受理","type":"approval","assignee":{"role":"cs_supervisor"}},
+      {"id":"e","type":"end"}])";
+  const std::string ok_edges = R"([{"from":"s","to":"a"},{"from":"a","to":"e"}])";
+  auto flow = [&](const std::string& nodes, const std::string& edges) {
+    return parse_flow("fl",
+                      json(R"({"name":"流程","form":"service_ticket","nodes":)" + nodes +
+                           R"(,"edges":)" + edges + "}"),
+                      form);
+  };
+  ASSERT_TRUE(flow(ok_nodes, ok_edges).ok());
+  const std::tuple<std::string, std::string, const char*> cases[] = {
+      {R"([{"id":"a","type":"approval","assignee":{"role":"r"}},{"id":"e","type":"end"}])",
+       R"([{"from":"a","to":"e"}])", "exactly one start"},
+      {R"([{"id":"s","type":"start"},{"id":"s2","type":"start"},{"id":"e","type":"end"}])",
+       R"([{"from":"s","to":"e"},{"from":"s2","to":"e"}])", "exactly one start"},
+      {R"([{"id":"s","type":"start"},{"id":"a","type":"approval","assignee":{"role":"r"}}])",
+       R"([{"from":"s","to":"a"}])", "at least one end"},
+      {ok_nodes, R"([{"from":"s","to":"a"},{"from":"a","to":"zz"}])",
+       "flow.edges[1].to: unknown node"},
+      {ok_nodes, R"([{"from":"s","to":"e"},{"from":"a","to":"e"}])",
+       "cannot be reached from start"},
+      {R"([{"id":"s","type":"start"},{"id":"a","type":"approval","assignee":{"role":"r"},"actions":["approve"]},
+          {"id":"b","type":"fill","assignee":{"role":"r"}},{"id":"e","type":"end"}])",
+       R"([{"from":"s","to":"a"},{"from":"a","to":"e"},{"from":"a","to":"b"},{"from":"b","to":"b"}])",
+       "no end can be reached from node \"b\""},
+      {ok_nodes,
+       R"([{"from":"s","to":"a"},{"from":"a","to":"e","when":{"field":"complexity","op":"eq","value":"简单"}}])",
+       "no default edge"},
+      {ok_nodes,
+       R"([{"from":"s","to":"a"},{"from":"a","to":"e","when":{"field":"complexty","op":"eq","value":"简单"}},{"from":"a","to":"e"}])",
+       "flow.edges[1].when.field: unknown field \"complexty\" in form service_ticket"},
+      {R"([{"id":"s","type":"start"},{"id":"a","type":"approval","assignee":{"field":"customer_name"}},{"id":"e","type":"end"}])",
+       ok_edges, "is not of type person"},
+      {R"([{"id":"s","type":"start"},{"id":"a","type":"approval","assignee":{"role":"r"},"writable":["nope"]},{"id":"e","type":"end"}])",
+       ok_edges, "flow.nodes[1].writable: unknown field"},
+      {R"([{"id":"s","type":"start"},{"id":"a","type":"approval","assignee":{"role":"r"},"required":["nope"]},{"id":"e","type":"end"}])",
+       ok_edges, "flow.nodes[1].required"},
+      {R"([{"id":"s","type":"start"},{"id":"a","type":"approval"},{"id":"e","type":"end"}])",
+       ok_edges, "flow.nodes[1].assignee"},
+      {R"([{"id":"s","type":"start"},{"id":"a","type":"approval","assignee":{"role":"r"},"actions":["submit"]},{"id":"e","type":"end"}])",
+       ok_edges, "flow.nodes[1].actions"},
+      {R"([{"id":"s","type":"start"},{"id":"a","type":"approval","assignee":{"role":"r"},"reject_to":"s"},{"id":"e","type":"end"}])",
+       ok_edges, "flow.nodes[1].reject_to"},
+      {R"([{"id":"s","type":"start"},{"id":"s","type":"end"}])", R"([])", "duplicate node id"},
+      {ok_nodes, R"([{"from":"s","to":"a"},{"from":"a","to":"e"},{"from":"e","to":"a"}])",
+       "an end node has no way out"},
+  };
+  for (const auto& [nodes, edges, expected] : cases) {
+    auto r = flow(nodes, edges);
+    ASSERT_FALSE(r.ok()) << expected;
+    EXPECT_NE(r.error().message.find(expected), std::string::npos)
+        << "got: " << r.error().message << "\nwanted: " << expected;
+  }
+}
+
+TEST(Publishing, VersionsAndBreakingChanges) {
+  Catalog c = testing::reference_catalog();
+  EXPECT_EQ(c.flow("service_flow")->version, 1u);
+  // Removing a field the flow branches on would break the flow: refused, naming it.
+  Value doc = testing::read_json_file("service_ticket.form.json");
+  Object form = doc.as_object();
+  Array kept;
+  for (const auto& f : form[1].second.as_array()) {
+    if (f.string_or("key") != "complexity") kept.push_back(f);
+  }
+  form[1].second = Value(kept);
+  auto r = decide_publish_form(c, "service_ticket", Value(form), "admin", 0);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("flow service_flow"), std::string::npos) << r.error().message;
+  // Bad ids and unknown forms.
+  EXPECT_FALSE(decide_publish_form(c, "bad id!", doc, "admin", 0).ok());
+  auto unknown = decide_publish_flow(
+      c, "f2", json(R"({"name":"x","form":"nope","nodes":[],"edges":[]})"), "admin", 0);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().field, "form");
+  // Rules are validated against the form, templates included.
+  auto rule = decide_publish_rule(
+      c, "r", json(R"({"name":"x","form":"service_ticket","trigger":{"type":"created"},
+      "actions":[{"type":"notify","to":{"role":"a"},"channel":"sms","template":"{{fields.nope}}"}]})"),
+      "admin", 0);
+  ASSERT_FALSE(rule.ok());
+  EXPECT_NE(rule.error().message.find("{{fields.nope}}"), std::string::npos);
+  auto idle = decide_publish_rule(
+      c, "r",
+      json(
+          R"({"name":"x","form":"service_ticket","trigger":{"type":"idle","node":"accept","after":"0s"},
+      "actions":[{"type":"close"}]})"),
+      "admin", 0);
+  ASSERT_FALSE(idle.ok());
+  EXPECT_NE(idle.error().message.find("rule.trigger.after"), std::string::npos);
+}
+
+TEST(Values, Utf8RoundTripsAndOrderIsKept) {
+  std::string text = R"({"名称":"售后服务工单","z":1,"a":[true,null,"😀"],"嵌套":{"键":"值"}})";
+  Value v = json(text);
+  EXPECT_EQ(v.to_json(), text);
+  Value again = json(v.to_json());
+  EXPECT_EQ(again, v);
+  std::string err;
+  EXPECT_FALSE(parse_json(R"({"a":1,"a":2})", &v, &err));
+  EXPECT_FALSE(parse_json("{\"a\":\"\xff\"}", &v, &err));  // invalid UTF-8 is refused on input
+}
+
+}  // namespace
+}  // namespace ticketd

@@ -1,0 +1,149 @@
+// Property: on random valid flows, random command sequences never produce events that replay to a
+// different state, and the state always stays within its flow.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "domain/catalog.h"
+#include "domain/ticket.h"
+
+namespace ticketd {
+namespace {
+
+std::string fingerprint(const TicketState& s) {
+  JsonWriter w;
+  w.begin_object();
+  w.key("version").number(s.version);
+  w.key("node").string(s.node);
+  w.key("closed").boolean(s.closed);
+  w.key("fields").raw(Value(s.fields).to_json());
+  w.key("assignees").begin_array();
+  for (const auto& a : s.assignees) w.string(a.id);
+  w.end_array();
+  w.key("timeline").number(static_cast<uint64_t>(s.timeline.size()));
+  w.key("entered").number(s.node_entered_version);
+  w.key("first_response").number(s.first_response_at);
+  w.key("flags").raw(std::to_string(s.rejected) + std::to_string(s.transferred) +
+                     std::to_string(s.reentered));
+  w.end_object();
+  return w.take();
+}
+
+Value parse(const std::string& text) {
+  Value v;
+  std::string err;
+  EXPECT_TRUE(parse_json(text, &v, &err)) << err;
+  return v;
+}
+
+// A chain of k nodes; each may branch ahead on c == "a" and may reject back to an earlier node.
+std::string random_flow(std::mt19937_64& rng, int k) {
+  std::string nodes = R"([{"id":"s","type":"start"})";
+  std::string edges = R"([{"from":"s","to":"n0"})";
+  for (int i = 0; i < k; ++i) {
+    bool fill = rng() % 2;
+    std::string id = "n" + std::to_string(i);
+    nodes += R"(,{"id":")" + id + R"(","name":"节点)" + std::to_string(i) + R"(","type":")" +
+             (fill ? "fill" : "approval") + R"(","assignee":{"role":"r"},"writable":["c","x"])";
+    if (fill) nodes += R"(,"actions":["submit","transfer","reject"])";
+    if (i > 0 && rng() % 2) nodes += R"(,"reject_to":"n)" + std::to_string(rng() % i) + "\"";
+    nodes += "}";
+    std::string next = i + 1 < k ? "n" + std::to_string(i + 1) : "e";
+    if (rng() % 2) {
+      int jump = i + 1 + static_cast<int>(rng() % (k - i));
+      std::string target = jump < k ? "n" + std::to_string(jump) : "e";
+      edges += R"(,{"from":")" + id + R"(","to":")" + target +
+               R"(","when":{"field":"c","op":"eq","value":"a"}})";
+    }
+    edges += R"(,{"from":")" + id + R"(","to":")" + next + "\"}";
+  }
+  nodes += R"(,{"id":"e","type":"end"}])";
+  edges += "]";
+  return R"({"name":"随机流程","form":"pf","nodes":)" + nodes + R"(,"edges":)" + edges + "}";
+}
+
+TEST(TicketProperty, RandomCommandsReplayToTheSameState) {
+  std::mt19937_64 rng(20261125);
+  for (int round = 0; round < 200; ++round) {
+    Catalog catalog;
+    auto pub = [&](auto r) {
+      ASSERT_TRUE(r.ok()) << r.error().message;
+      ASSERT_TRUE(catalog.apply(*r.value()));
+    };
+    for (const char* u : {"u", "v"}) {
+      catalog.apply(decide_create_user(catalog, User{u, u, {"r"}, "", ""}, "", "admin", 0).value());
+    }
+    pub(decide_publish_form(catalog, "pf", parse(R"({"name":"表单","fields":[
+        {"key":"c","type":"select","options":["a","b"]},{"key":"x","type":"text"}]})"),
+                            "admin", 0));
+    std::string flow_doc = random_flow(rng, 2 + static_cast<int>(rng() % 4));
+    pub(decide_publish_flow(catalog, "pfl", parse(flow_doc), "admin", 0));
+    if (rng() % 2) {
+      pub(decide_publish_rule(catalog, "idle", parse(R"({"name":"超时","form":"pf",
+          "trigger":{"type":"idle","node":"n0","after":"10s"},
+          "actions":[{"type":"set_field","field":"x","value":"超时"}]})"),
+                              "admin", 0));
+    }
+    const FlowDef& flow = *catalog.flow("pfl");
+
+    TicketState state;
+    std::vector<DomainEvent> events;
+    int64_t now = 1000000;
+    for (int step = 0; step < 40; ++step) {
+      Context ctx;
+      ctx.catalog = &catalog;
+      ctx.now_us = now += 1000000 * static_cast<int64_t>(1 + rng() % 20);
+      ctx.lookups.user_exists = [&](std::string_view u) { return catalog.user(u) != nullptr; };
+      ctx.new_ticket_id = "T-000001";
+      const char* who[] = {"u", "v", "admin"};
+      std::string actor = who[rng() % 3];
+      ctx.actor = {actor, {"r"}, actor == "admin", false, false};
+      Object fields;
+      if (rng() % 2) fields.emplace_back("c", Value(rng() % 2 ? "a" : "b"));
+      Command cmd;
+      switch (step == 0 ? 0 : 1 + rng() % 6) {
+        case 0:
+          cmd = SubmitTicket{"pf", "pfl", {}};
+          break;
+        case 1: {
+          const char* actions[] = {"approve", "reject", "transfer", "submit", "confirm"};
+          cmd = TakeAction{actions[rng() % 5], fields, "", rng() % 2 ? "u" : "v"};
+          break;
+        }
+        case 2:
+          cmd = ChangeFields{fields, rng() % 4 ? std::optional<uint64_t>() : state.version};
+          break;
+        case 3:
+          cmd = AddComment{"评论"};
+          break;
+        case 4:
+          cmd = FireTimer{"idle", state.node_entered_version};
+          break;
+        case 5:
+          cmd = RateTicket{static_cast<int>(rng() % 7), ""};
+          break;
+        default:
+          cmd = CloseTicket{""};
+          break;
+      }
+      auto r = decide(state, cmd, ctx);
+      if (!r.ok()) continue;
+      for (const auto& e : r.value()) {
+        state = evolve(std::move(state), e);
+        events.push_back(e);
+      }
+      TicketState replayed;
+      for (const auto& e : events) replayed = evolve(std::move(replayed), e);
+      ASSERT_EQ(fingerprint(replayed), fingerprint(state)) << flow_doc;
+      ASSERT_EQ(state.version, events.size());
+      ASSERT_NE(flow.node(state.node), nullptr) << state.node;
+      if (!state.closed) {
+        ASSERT_NE(flow.node(state.node)->type, NodeType::kEnd);
+        ASSERT_FALSE(state.assignees.empty()) << "an open ticket always waits on someone";
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ticketd

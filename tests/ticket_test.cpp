@@ -1,0 +1,264 @@
+// The reference scenario and the lifecycle rules, through decide/evolve only.
+#include <gtest/gtest.h>
+
+#include "domain/permissions.h"
+#include "tests/reference_fixture.h"
+
+namespace ticketd {
+namespace {
+
+using testing::reference_catalog;
+using testing::reference_submission;
+using testing::TicketDriver;
+using Types = std::vector<std::string>;
+
+class ReferenceScenario : public ::testing::Test {
+ protected:
+  ReferenceScenario() : catalog(reference_catalog()), t(catalog) {}
+
+  void submit() {
+    auto r =
+        t.run(t.user("li"), SubmitTicket{"service_ticket", "service_flow", reference_submission()});
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  }
+  void ok(const Actor& a, Command c) {
+    auto r = t.run(a, std::move(c));
+    ASSERT_TRUE(r.ok()) << r.error().code << ": " << r.error().message;
+  }
+  DomainError fails(const Actor& a, Command c) {
+    size_t before = t.events.size();
+    auto r = t.run(a, std::move(c));
+    EXPECT_FALSE(r.ok());
+    EXPECT_EQ(t.events.size(), before);
+    return r.ok() ? DomainError{} : r.error();
+  }
+
+  Catalog catalog;
+  TicketDriver t;
+};
+
+TEST_F(ReferenceScenario, SubmissionEntersAcceptanceAndNotifies) {
+  submit();
+  EXPECT_EQ(t.types_since(0), (Types{"TicketSubmitted", "NodeEntered", "NotificationRequested",
+                                     "NotificationRequested"}));
+  EXPECT_EQ(t.state.node, "accept");
+  EXPECT_EQ(t.state.version, 4u);
+  EXPECT_EQ(t.state.creator, "li");
+  EXPECT_EQ(t.state.field("priority"), Value("中"));                        // default
+  EXPECT_EQ(t.state.field("status"), Value("待受理"));                      // default
+  EXPECT_EQ(t.state.field("created_time"), Value("2026-11-25T08:00:00Z"));  // auto now
+  const Value& sms = t.events[3].data;
+  EXPECT_EQ(sms.string_or("channel"), "sms");
+  EXPECT_EQ(sms.string_or("to"), "+86 138 1234 5678");
+  EXPECT_EQ(sms.string_or("recipient"), "phone");
+  EXPECT_EQ(sms.string_or("text"), "您的服务单已受理,编号为T-000042");
+  EXPECT_EQ(t.events[2].data.string_or("to"), "cs_supervisor");
+  EXPECT_EQ(t.events[2].data.string_or("text"), "新工单 T-000042:华东精密机械有限公司 / 功能故障");
+}
+
+TEST_F(ReferenceScenario, SimpleBranchToClosed) {
+  submit();
+  // The supervisor must choose how to handle it before approving.
+  EXPECT_EQ(fails(t.user("zhang"), TakeAction{"approve", {}, "", ""}).code, codes::kRequired);
+  ok(t.user("zhang"), TakeAction{"approve", {{"complexity", Value("简单")}}, "客服可处理", ""});
+  EXPECT_EQ(t.state.node, "cs_handle");
+  EXPECT_EQ(t.state.field("status"), Value("处理中"));
+  EXPECT_GT(t.state.first_response_at, 0);
+  ok(t.user("li"), TakeAction{"submit", {{"solution", Value("已远程指导清理进纸辊。")}}, "", ""});
+  EXPECT_EQ(t.state.node, "confirm");
+  EXPECT_EQ(t.state.field("status"), Value("待客户确认"));
+  ok(t.customer(), TakeAction{"confirm", {}, "好了,谢谢", ""});
+  EXPECT_TRUE(t.state.closed);
+  EXPECT_TRUE(t.state.flow_ended);
+  EXPECT_EQ(t.state.node, "end");
+  EXPECT_EQ(t.state.field("status"), Value("已关闭"));
+  EXPECT_TRUE(t.state.first_contact_resolution());
+  ok(t.customer(), RateTicket{5, "很满意"});
+  EXPECT_EQ(t.state.rating, 5);
+  EXPECT_EQ(fails(t.user("li"), AddComment{""}).code, codes::kRequired);
+  EXPECT_EQ(fails(t.user("zhang"), TakeAction{"approve", {}, "", ""}).code, codes::kTicketClosed);
+}
+
+TEST_F(ReferenceScenario, ComplexBranchWithRejectAndTransfer) {
+  submit();
+  ok(t.user("zhang"), TakeAction{"approve", {{"complexity", Value("复杂")}}, "", ""});
+  EXPECT_EQ(t.state.node, "dispatch");
+  // The technical supervisor sends it back for re-triage: reject_to = accept.
+  ok(t.user("wang"), TakeAction{"reject", {}, "信息不全", ""});
+  EXPECT_EQ(t.state.node, "accept");
+  EXPECT_TRUE(t.state.rejected);
+  EXPECT_TRUE(t.state.reentered);
+  ok(t.user("zhang"), TakeAction{"approve", {}, "", ""});  // complexity is still 复杂
+  ASSERT_EQ(t.state.node, "dispatch");
+  EXPECT_EQ(fails(t.user("wang"), TakeAction{"approve", {}, "", ""}).field, "engineer");
+  ok(t.user("wang"), TakeAction{"approve", {{"engineer", Value("zhao")}}, "", ""});
+  ASSERT_EQ(t.state.node, "engineer_fix");
+  ASSERT_EQ(t.state.assignees.size(), 1u);
+  EXPECT_EQ(t.state.assignees[0].id, "zhao");
+  // Another engineer may not act; zhao transfers to qian, after which zhao may not act either.
+  EXPECT_EQ(fails(t.user("qian"), TakeAction{"submit", {{"solution", Value("x")}}, "", ""}).code,
+            codes::kForbidden);
+  EXPECT_EQ(fails(t.user("zhao"), TakeAction{"transfer", {}, "", "nobody"}).field, "to");
+  ok(t.user("zhao"), TakeAction{"transfer", {}, "出差,转钱七", "qian"});
+  EXPECT_TRUE(t.state.transferred);
+  EXPECT_EQ(fails(t.user("zhao"), TakeAction{"submit", {{"solution", Value("x")}}, "", ""}).code,
+            codes::kForbidden);
+  ok(t.user("qian"), TakeAction{"submit", {{"solution", Value("更换搓纸轮后测试正常。")}}, "", ""});
+  EXPECT_EQ(t.state.node, "confirm");
+  // Customer rejects: back to acceptance; then through again.
+  ok(t.customer(), TakeAction{"reject", {}, "还是卡纸", ""});
+  EXPECT_EQ(t.state.node, "accept");
+  ok(t.user("zhang"), TakeAction{"approve", {}, "", ""});
+  ok(t.user("wang"), TakeAction{"approve", {}, "", ""});
+  ok(t.user("zhao"), TakeAction{"submit", {{"solution", Value("更换定影组件。")}}, "", ""});
+  ok(t.admin(), TakeAction{"approve", {}, "代客户确认", ""});  // an admin may act anywhere
+  EXPECT_TRUE(t.state.closed);
+  EXPECT_FALSE(t.state.first_contact_resolution());
+  ASSERT_GE(t.state.timeline.size(), 8u);
+  EXPECT_EQ(t.state.timeline.front().node, "accept");
+  EXPECT_GT(t.state.timeline.front().left_at, 0);
+}
+
+TEST_F(ReferenceScenario, PermissionDenials) {
+  // Submitting a field the start node does not let submitters write.
+  auto fields = reference_submission();
+  fields.emplace_back("solution", Value("自己写的"));
+  EXPECT_EQ(fails(t.user("li"), SubmitTicket{"service_ticket", "service_flow", fields}).code,
+            codes::kForbidden);
+  submit();
+  // Not the assignee.
+  EXPECT_EQ(
+      fails(t.user("li"), TakeAction{"approve", {{"complexity", Value("简单")}}, "", ""}).code,
+      codes::kForbidden);
+  EXPECT_EQ(fails(t.customer(), TakeAction{"approve", {}, "", ""}).code, codes::kForbidden);
+  // An action the node does not offer.
+  EXPECT_EQ(fails(t.user("zhang"), TakeAction{"submit", {}, "", ""}).code,
+            codes::kActionNotAllowed);
+  EXPECT_EQ(fails(t.user("zhang"), TakeAction{"confirm", {}, "", ""}).code,
+            codes::kActionNotAllowed);
+  EXPECT_EQ(fails(t.user("zhang"), TakeAction{"dance", {}, "", ""}).code, codes::kInvalidValue);
+  // A field not writable at this node, and an unknown one.
+  EXPECT_EQ(fails(t.user("zhang"), ChangeFields{{{"solution", Value("x")}}, std::nullopt}).code,
+            codes::kForbidden);
+  EXPECT_EQ(fails(t.user("zhang"), ChangeFields{{{"colour", Value("x")}}, std::nullopt}).code,
+            codes::kUnknownField);
+  // Auditors change nothing; only admins close; only the customer rates.
+  Actor auditor = t.user("audit");
+  auditor.auditor = true;
+  EXPECT_EQ(fails(auditor, AddComment{"看看"}).code, codes::kForbidden);
+  EXPECT_EQ(fails(t.user("zhang"), CloseTicket{""}).code, codes::kForbidden);
+  EXPECT_EQ(fails(t.user("zhang"), RateTicket{5, ""}).code, codes::kForbidden);
+  EXPECT_EQ(fails(t.user("li"), RateTicket{6, ""}).code, codes::kOutOfRange);
+}
+
+TEST_F(ReferenceScenario, StaleVersionConflicts) {
+  submit();
+  uint64_t v = t.state.version;
+  ok(t.user("zhang"), ChangeFields{{{"priority", Value("高")}}, v});
+  EXPECT_EQ(fails(t.user("zhang"), ChangeFields{{{"priority", Value("低")}}, v}).code,
+            codes::kConflict);
+  // Writing what is there already writes nothing.
+  size_t before = t.events.size();
+  ok(t.user("zhang"), ChangeFields{{{"priority", Value("高")}}, std::nullopt});
+  EXPECT_EQ(t.events.size(), before);
+}
+
+TEST_F(ReferenceScenario, IdleRuleFiresOnceAfterThirtyMinutes) {
+  submit();
+  auto timers = pending_timers(t.state, catalog);
+  ASSERT_EQ(timers.size(), 1u);
+  EXPECT_EQ(timers[0].rule_id, "accept_overdue");
+  EXPECT_EQ(timers[0].due_at, t.state.node_entered_at + 30LL * 60 * 1000000);
+  t.now_us = timers[0].due_at;
+  size_t before = t.events.size();
+  ok(Actor{kSystemActor, {}, false, false, false},
+     FireTimer{"accept_overdue", timers[0].entered_version});
+  EXPECT_EQ(t.types_since(before), (Types{"TimerFired", "FieldsChanged", "NotificationRequested"}));
+  EXPECT_EQ(t.events[before].id,
+            timer_event_id("T-000042", "accept_overdue", timers[0].entered_version));
+  EXPECT_EQ(t.state.field("priority"), Value("高"));
+  EXPECT_EQ(t.events.back().data.string_or("channel"), "email");
+  EXPECT_EQ(t.events.back().data.string_or("to"), "dept_manager");
+  EXPECT_TRUE(pending_timers(t.state, catalog).empty());
+  // Firing again does nothing.
+  before = t.events.size();
+  ok(Actor{kSystemActor, {}, false, false, false},
+     FireTimer{"accept_overdue", timers[0].entered_version});
+  EXPECT_EQ(t.events.size(), before);
+}
+
+TEST_F(ReferenceScenario, LeavingTheNodeCancelsTheIdleTimer) {
+  submit();
+  auto timers = pending_timers(t.state, catalog);
+  ok(t.user("zhang"), TakeAction{"approve", {{"complexity", Value("简单")}}, "", ""});
+  EXPECT_TRUE(pending_timers(t.state, catalog).empty());
+  size_t before = t.events.size();
+  ok(Actor{kSystemActor, {}, false, false, false},
+     FireTimer{"accept_overdue", timers[0].entered_version});
+  EXPECT_EQ(t.events.size(), before);
+}
+
+TEST_F(ReferenceScenario, NewFormVersionDoesNotChangeRunningTickets) {
+  submit();
+  Value doc = testing::read_json_file("service_ticket.form.json");
+  Object form = doc.as_object();
+  Array fields = form[1].second.as_array();
+  fields.push_back(Value(Object{{"key", Value("serial_no")},
+                                {"label", Value("设备序列号")},
+                                {"type", Value("text")},
+                                {"required", Value(true)}}));
+  form[1].second = Value(fields);
+  testing::publish(catalog,
+                   decide_publish_form(catalog, "service_ticket", Value(form), "admin", 0));
+  EXPECT_EQ(catalog.form("service_ticket")->version, 2u);
+  EXPECT_EQ(t.state.form_version, 1u);
+  // The running ticket keeps v1: no serial number needed to go on.
+  ok(t.user("zhang"), TakeAction{"approve", {{"complexity", Value("简单")}}, "", ""});
+  // A new ticket is on v2 and needs it.
+  TicketDriver fresh(catalog);
+  auto r = fresh.run(fresh.user("li"),
+                     SubmitTicket{"service_ticket", "service_flow", reference_submission()});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().field, "serial_no");
+  // Publishing the same document again changes nothing.
+  auto same = decide_publish_form(catalog, "service_ticket", Value(form), "admin", 0);
+  ASSERT_TRUE(same.ok());
+  EXPECT_FALSE(same.value().has_value());
+}
+
+TEST_F(ReferenceScenario, ReadFilterFollowsTheNode) {
+  submit();
+  ok(t.user("zhang"), TakeAction{"approve", {{"complexity", Value("简单")}}, "", ""});
+  ok(t.user("li"), TakeAction{"submit", {{"solution", Value("已处理")}}, "", ""});
+  const FlowDef& flow = *catalog.flow("service_flow");
+  Object customer_view = readable_fields(t.state, flow, t.customer());
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : customer_view) keys.push_back(k);
+  // In the order the ticket acquired them: status by default at submission, solution later.
+  EXPECT_EQ(keys, (std::vector<std::string>{"customer_name", "problem_type", "description",
+                                            "status", "solution"}));
+  EXPECT_EQ(readable_fields(t.state, flow, t.admin()).size(), t.state.fields.size());
+}
+
+TEST(Rules, RuleChainsStopAndRulesDoNotRetriggerThemselves) {
+  Catalog c = reference_catalog();
+  // A rule that reacts to its own field: it must not loop.
+  Value loop;
+  std::string err;
+  ASSERT_TRUE(parse_json(R"({"name":"自激","form":"service_ticket",
+    "trigger":{"type":"field_changed","field":"priority"},
+    "actions":[{"type":"set_field","field":"priority","value":"低"}]})",
+                         &loop, &err));
+  testing::publish(c, decide_publish_rule(c, "self_loop", loop, "admin", 0));
+  TicketDriver t(c);
+  ASSERT_TRUE(
+      t.run(t.user("li"), SubmitTicket{"service_ticket", "service_flow", reference_submission()})
+          .ok());
+  auto r = t.run(t.user("zhang"), ChangeFields{{{"priority", Value("高")}}, std::nullopt});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.value().size(), 2u);  // the change, and the rule's one reaction
+  EXPECT_EQ(t.state.field("priority"), Value("低"));
+}
+
+}  // namespace
+}  // namespace ticketd
