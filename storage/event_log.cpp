@@ -182,6 +182,8 @@ struct EventLog::Impl {
   std::mutex subscriptions_mu;
   std::unordered_set<Subscription*> subscriptions;
 
+  std::atomic<uint64_t> stat_batches{0}, stat_events{0}, stat_requests{0}, stat_sync_micros{0};
+
   ~Impl() {
     for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
   }
@@ -504,7 +506,12 @@ void EventLog::Impl::commit(std::vector<AppendRequest>& batch) {
     }
     rocksdb::WriteOptions wo;
     wo.sync = true;
+    auto started = std::chrono::steady_clock::now();
     rocksdb::Status s = db->Write(wo, &wb);
+    stat_sync_micros.fetch_add(std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::steady_clock::now() - started)
+                                   .count(),
+                               std::memory_order_relaxed);
     if (!s.ok()) {
       // Nothing of this batch is acknowledged. RocksDB stops accepting writes after a failed WAL
       // write; try to resume, and reload what we keep in memory from what is really on disk.
@@ -529,11 +536,26 @@ void EventLog::Impl::commit(std::vector<AppendRequest>& batch) {
         for (auto& [stream, version] : touched) heads[stream] = version;
       }
       last_hash = hash;
+      stat_batches.fetch_add(1, std::memory_order_relaxed);
+      stat_events.fetch_add(position - committed.load(std::memory_order_relaxed),
+                            std::memory_order_relaxed);
       committed.store(position, std::memory_order_release);
       wake_readers();
     }
   }
+  stat_requests.fetch_add(batch.size(), std::memory_order_relaxed);
   for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
+}
+
+EventLog::Stats EventLog::stats() const {
+  Stats s;
+  s.batches = impl_->stat_batches.load(std::memory_order_relaxed);
+  s.events = impl_->stat_events.load(std::memory_order_relaxed);
+  s.requests = impl_->stat_requests.load(std::memory_order_relaxed);
+  s.sync_micros = impl_->stat_sync_micros.load(std::memory_order_relaxed);
+  std::lock_guard lk(impl_->queue_mu);
+  s.queued = impl_->queue.size();
+  return s;
 }
 
 uint64_t EventLog::stream_head(std::string_view stream) const {

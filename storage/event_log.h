@@ -125,6 +125,15 @@ class EventLog {
   Status put_attachment(std::string_view id, std::string_view bytes);
   Status get_attachment(std::string_view id, std::string* bytes) const;
 
+  struct Stats {
+    uint64_t batches = 0;      // synced WriteBatches
+    uint64_t events = 0;       // events appended
+    uint64_t requests = 0;     // append requests completed (any outcome)
+    uint64_t sync_micros = 0;  // time spent in synced writes
+    uint64_t queued = 0;       // requests waiting for the writer now
+  };
+  Stats stats() const;
+
   // Walks the whole chain from position 1 (see VerifyReport).
   struct VerifyReport {
     bool ok = true;

@@ -1,0 +1,531 @@
+#include "api/api.h"
+
+#include <sodium.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "api/call.h"
+#include "api/ticket_view.h"
+#include "domain/time_format.h"
+#include "storage/event_json.h"
+#include "storage/hash_chain.h"
+
+namespace ticketd::api {
+
+namespace {
+
+std::string hex(const unsigned char* p, size_t n) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < n; ++i) {
+    s.push_back(kHex[p[i] >> 4]);
+    s.push_back(kHex[p[i] & 15]);
+  }
+  return s;
+}
+
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> parts;
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    if (j > i) parts.push_back(path.substr(i, j - i));
+    i = j + 1;
+  }
+  return parts;
+}
+
+}  // namespace
+
+std::string token_hash(std::string_view token) {
+  unsigned char out[32];
+  crypto_generichash(out, sizeof out, reinterpret_cast<const unsigned char*>(token.data()),
+                     token.size(), nullptr, 0);
+  return hex(out, sizeof out);
+}
+
+std::string random_token(size_t bytes) {
+  std::vector<unsigned char> buf(bytes);
+  randombytes_buf(buf.data(), buf.size());
+  return hex(buf.data(), buf.size());
+}
+
+HttpResponse error_response(int status, std::string_view code, std::string_view message,
+                            std::string_view field) {
+  JsonWriter w;
+  w.begin_object().key("error").begin_object();
+  w.key("code").string(code).key("message").string(message);
+  if (!field.empty()) w.key("field").string(field);
+  w.end_object().end_object();
+  return {status, "application/json", w.take(), {}};
+}
+
+int status_for(const DomainError& e) {
+  if (e.code == codes::kForbidden) return 403;
+  if (e.code == codes::kNotFound) return 404;
+  if (e.code == codes::kConflict) return 409;
+  return 422;
+}
+
+void Call::ok(int status, std::string body) {
+  respond(HttpResponse{status, "application/json", std::move(body), std::move(extra_headers)});
+}
+
+void Call::fail(int status, std::string_view code, std::string_view message,
+                std::string_view field) {
+  respond(error_response(status, code, message, field));
+}
+
+void Call::fail(const DomainError& e) { fail(status_for(e), e.code, e.message, e.field); }
+
+bool Call::parse_body() {
+  std::string error;
+  if (req.body.empty()) {
+    fail(400, "bad_request", "a JSON body is required");
+    return false;
+  }
+  if (!parse_json(req.body, &body, &error)) {
+    fail(400, "bad_request", error);
+    return false;
+  }
+  if (!body.is_object()) {
+    fail(400, "bad_request", "the body must be a JSON object");
+    return false;
+  }
+  return true;
+}
+
+bool Call::string_member(std::string_view key, std::string* out, bool required) {
+  const Value* v = body.find(key);
+  if (!v || v->is_null()) {
+    if (required) fail(422, codes::kRequired, std::string(key) + " is required", key);
+    return !required;
+  }
+  if (!v->is_string()) {
+    fail(422, codes::kWrongType, std::string(key) + " must be a string", key);
+    return false;
+  }
+  *out = v->as_string();
+  return true;
+}
+
+bool Call::object_member(std::string_view key, Object* out) {
+  const Value* v = body.find(key);
+  if (!v || v->is_null()) return true;
+  if (!v->is_object()) {
+    fail(422, codes::kWrongType, std::string(key) + " must be an object", key);
+    return false;
+  }
+  *out = v->as_object();
+  return true;
+}
+
+Api::Api(storage::EventLog& log, projections::ReadModel& model, Metrics& metrics,
+         ApiOptions options)
+    : log_(log), model_(model), metrics_(metrics), options_(std::move(options)) {
+  admin_token_hash_ = token_hash(options_.admin_token);
+}
+
+int64_t Api::now_us() const {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+size_t Api::body_limit(std::string_view method, std::string_view path) const {
+  bool upload = method == "POST" && (path == "/api/v1/attachments" ||
+                                     (path.size() > 12 && path.ends_with("/attachments")));
+  return upload ? options_.max_attachment_bytes : options_.max_body_bytes;
+}
+
+void Api::handle(HttpRequest request, Respond respond) {
+  auto call = std::make_shared<Call>();
+  call->req = std::move(request);
+  auto started = std::chrono::steady_clock::now();
+  Metrics* metrics = &metrics_;
+  call->respond = [respond = std::move(respond), started, metrics, id = call->req.request_id,
+                   method = call->req.method, path = call->req.path,
+                   call_actor = std::weak_ptr<Call>(call)](HttpResponse r) {
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    metrics->observe_request(r.status, seconds);
+    std::string user;
+    if (auto c = call_actor.lock()) user = c->actor.id;
+    spdlog::info("request_id={} user={} {} {} status={} latency_ms={:.2f}", id,
+                 user.empty() ? "-" : user, method, path, r.status, seconds * 1000);
+    respond(std::move(r));
+  };
+  route(call);
+}
+
+bool Api::authenticate(const CallPtr& call) {
+  std::string auth = call->req.header("authorization");
+  std::string token;
+  if (auth.rfind("Bearer ", 0) == 0) token = auth.substr(7);
+  if (token.empty()) {
+    call->fail(401, "unauthorized", "an Authorization: Bearer <token> header is required");
+    return false;
+  }
+  std::string hash = token_hash(token);
+  if (sodium_memcmp(hash.data(), admin_token_hash_.data(), hash.size()) == 0) {
+    call->actor = Actor{"admin", {"admin"}, true, false, false};
+    return true;
+  }
+  bool found = model_.read([&](const projections::ReadModel::View& v) {
+    auto it = v.sessions.find(hash);
+    if (it == v.sessions.end()) return false;
+    const User* u = v.catalog.user(it->second);
+    if (!u) return false;
+    call->actor = Actor{u->id, u->roles, false, false, false};
+    call->actor.admin = call->actor.has_role("admin");
+    call->actor.auditor = call->actor.has_role("auditor");
+    return true;
+  });
+  if (!found) call->fail(401, "unauthorized", "the token is not valid");
+  return found;
+}
+
+Actor Api::portal_actor() const { return Actor{"portal", {"customer"}, false, false, true}; }
+
+storage::NewEvent Api::to_new_event(const DomainEvent& e, const Call& call) const {
+  storage::NewEvent n;
+  if (e.id) {
+    n.id = *e.id;
+  } else {
+    uint64_t r[2];
+    randombytes_buf(r, sizeof r);
+    n.id = EventId::random_v4(r[0], r[1]);
+  }
+  n.type = e.type;
+  n.payload = e.data.to_json();
+  n.actor = e.actor;
+  n.correlation_id = call.req.request_id;
+  n.recorded_at_us = e.at_us;
+  return n;
+}
+
+void Api::route(const CallPtr& call) {
+  const std::string& m = call->req.method;
+  auto p = split_path(call->req.path);
+  auto is = [&](std::initializer_list<const char*> parts) {
+    if (p.size() != parts.size()) return false;
+    size_t i = 0;
+    for (const char* part : parts) {
+      if (std::string_view(part) != "*" && p[i] != part) return false;
+      ++i;
+    }
+    return true;
+  };
+  if (is({"healthz"}) && m == "GET") return get_health(call);
+  if (is({"metrics"}) && m == "GET") return get_metrics(call);
+  if (p.size() < 3 || p[0] != "api" || p[1] != "v1") {
+    return call->fail(404, codes::kNotFound, "no such route: " + call->req.path);
+  }
+  if (!ready_.load()) return call->fail(503, "unavailable", "the server is starting");
+  bool command = m != "GET";
+  if (command && !accepting_.load())
+    return call->fail(503, "unavailable", "the server is shutting down");
+
+  // Routes without a bearer token: sign-in and the customer portal.
+  if (is({"api", "v1", "sessions"}) && m == "POST") return post_session(call);
+  if (p.size() >= 5 && p[2] == "portal" && p[3] == "tickets") {
+    if (p.size() == 5 && m == "GET") return get_portal(call, p[4]);
+    if (p.size() == 6 && p[5] == "confirm" && m == "POST") return post_portal_confirm(call, p[4]);
+    if (p.size() == 6 && p[5] == "rating" && m == "POST") return post_rating(call, p[4], true);
+    return call->fail(404, codes::kNotFound, "no such route: " + call->req.path);
+  }
+  if (!authenticate(call)) return;
+
+  if (is({"api", "v1", "me"}) && m == "GET") return get_me(call);
+  if (is({"api", "v1", "users"})) {
+    if (m == "POST") return post_user(call);
+    if (m == "GET") return list_users(call);
+  }
+  for (const char* kind : {"forms", "flows", "rules"}) {
+    if (is({"api", "v1", kind}) && m == "GET") return list_definitions(call, kind);
+    if (is({"api", "v1", kind, "*"})) {
+      if (m == "PUT") return put_definition(call, kind, p[3]);
+      if (m == "GET") return get_definition(call, kind, p[3]);
+    }
+  }
+  if (is({"api", "v1", "tickets"})) {
+    if (m == "POST") return post_ticket(call);
+    if (m == "GET") return list_tickets(call, false);
+  }
+  if (is({"api", "v1", "inbox"}) && m == "GET") return list_tickets(call, true);
+  if (is({"api", "v1", "tickets", "*"})) {
+    if (m == "GET") return get_ticket(call, p[3]);
+    if (m == "PATCH") return patch_ticket(call, p[3]);
+  }
+  if (p.size() == 5 && p[2] == "tickets") {
+    const std::string& id = p[3];
+    if (p[4] == "actions" && m == "POST") return post_action(call, id);
+    if (p[4] == "comments" && m == "POST") return post_comment(call, id);
+    if (p[4] == "attachments" && m == "POST") return post_attachment(call, id);
+    if (p[4] == "rating" && m == "POST") return post_rating(call, id, false);
+    if (p[4] == "events" && m == "GET") return get_ticket_events(call, id);
+  }
+  if (is({"api", "v1", "attachments"}) && m == "POST") return post_attachment(call, "");
+  if (is({"api", "v1", "attachments", "*"}) && m == "GET") return get_attachment(call, p[3]);
+  if (is({"api", "v1", "events"}) && m == "GET") return get_events(call);
+  if (is({"api", "v1", "audit", "verify"}) && m == "GET") return get_verify(call);
+  call->fail(404, codes::kNotFound, "no such route: " + m + " " + call->req.path);
+}
+
+void Api::append_and_answer(const CallPtr& call, const std::string& stream,
+                            storage::ExpectedVersion expected, std::vector<DomainEvent> events,
+                            int status, std::function<void(JsonWriter&)> body) {
+  std::vector<storage::NewEvent> batch;
+  for (const auto& e : events) batch.push_back(to_new_event(e, *call));
+  log_.append_async(stream, expected, std::move(batch),
+                    [this, call, status, body = std::move(body)](storage::AppendResult r) {
+                      if (r.status.code() == storage::Status::Code::kConflict) {
+                        return call->fail(409, codes::kConflict,
+                                          "changed concurrently; read it again and retry");
+                      }
+                      if (!r.status.ok()) {
+                        return call->fail(503, "unavailable", r.status.ToString());
+                      }
+                      model_.when_applied(r.last_position, [call, status, body, r] {
+                        JsonWriter w;
+                        body(w);
+                        call->ok(status, w.take());
+                      });
+                    });
+}
+
+void Api::post_user(const CallPtr& call) {
+  if (!call->actor.admin)
+    return call->fail(403, codes::kForbidden, "only administrators create users");
+  if (!call->parse_body()) return;
+  User u;
+  std::string password;
+  if (!call->string_member("id", &u.id, true) || !call->string_member("name", &u.name, true) ||
+      !call->string_member("password", &password, true) ||
+      !call->string_member("phone", &u.phone, false) ||
+      !call->string_member("email", &u.email, false)) {
+    return;
+  }
+  if (password.size() < 8) {
+    return call->fail(422, codes::kOutOfRange, "password must have at least 8 characters",
+                      "password");
+  }
+  if (const Value* roles = call->body.find("roles")) {
+    if (!roles->is_array())
+      return call->fail(422, codes::kWrongType, "roles must be an array of strings", "roles");
+    for (const auto& r : roles->as_array()) {
+      if (!r.is_string())
+        return call->fail(422, codes::kWrongType, "roles must be an array of strings", "roles");
+      u.roles.push_back(r.as_string());
+    }
+  }
+  // argon2id, at libsodium's interactive cost (about 64 MiB and a tenth of a second).
+  char hash[crypto_pwhash_STRBYTES];
+  if (crypto_pwhash_str(hash, password.data(), password.size(), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                        crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+    return call->fail(503, "unavailable", "out of memory hashing the password");
+  }
+  auto decided = model_.read([&](const projections::ReadModel::View& v) {
+    return decide_create_user(v.catalog, u, hash, call->actor.id, now_us());
+  });
+  if (!decided.ok()) return call->fail(decided.error());
+  append_and_answer(call, "user-" + u.id, storage::ExpectedVersion::NoStream(), {decided.value()},
+                    201, [u](JsonWriter& w) { write_user(w, u); });
+}
+
+void Api::list_users(const CallPtr& call) {
+  if (!call->actor.admin && !call->actor.auditor) {
+    return call->fail(403, codes::kForbidden, "only administrators and auditors list users");
+  }
+  JsonWriter w;
+  model_.read([&](const projections::ReadModel::View& v) {
+    w.begin_object().key("items").begin_array();
+    for (const User* u : v.catalog.users()) write_user(w, *u);
+    w.end_array().key("next_cursor").null().end_object();
+    return 0;
+  });
+  call->ok(200, w.take());
+}
+
+void Api::post_session(const CallPtr& call) {
+  if (!call->parse_body()) return;
+  std::string user, password;
+  if (!call->string_member("user", &user, true) ||
+      !call->string_member("password", &password, true))
+    return;
+  std::string stored;
+  std::optional<User> found =
+      model_.read([&](const projections::ReadModel::View& v) -> std::optional<User> {
+        const User* u = v.catalog.user(user);
+        if (!u) return std::nullopt;
+        auto it = v.password_hashes.find(user);
+        if (it != v.password_hashes.end()) stored = it->second;
+        return *u;
+      });
+  if (!found || stored.empty() ||
+      crypto_pwhash_str_verify(stored.c_str(), password.data(), password.size()) != 0) {
+    return call->fail(401, "unauthorized", "wrong user or password");
+  }
+  std::string token = random_token(32);
+  DomainEvent e{projections::event_types::kSessionStarted,
+                Value(Object{{"user", Value(user)}, {"token_hash", Value(token_hash(token))}}),
+                user, now_us(), std::nullopt};
+  User u = *found;
+  append_and_answer(call, "sessions-" + user, storage::ExpectedVersion::Any(), {e}, 201,
+                    [u, token](JsonWriter& w) {
+                      w.begin_object().key("token").string(token).key("user").string(u.id);
+                      w.key("name").string(u.name).key("roles").begin_array();
+                      for (const auto& r : u.roles) w.string(r);
+                      w.end_array().end_object();
+                    });
+}
+
+void Api::get_me(const CallPtr& call) {
+  JsonWriter w;
+  w.begin_object().key("id").string(call->actor.id);
+  std::string name = model_.read([&](const projections::ReadModel::View& v) {
+    const User* u = v.catalog.user(call->actor.id);
+    return u ? u->name : call->actor.id;
+  });
+  w.key("name").string(name).key("roles").begin_array();
+  for (const auto& r : call->actor.roles) w.string(r);
+  w.end_array().key("admin").boolean(call->actor.admin).end_object();
+  call->ok(200, w.take());
+}
+
+void Api::put_definition(const CallPtr& call, const std::string& kind, const std::string& id) {
+  if (!call->actor.admin)
+    return call->fail(403, codes::kForbidden, "only administrators change definitions");
+  if (!call->parse_body()) return;
+  int64_t now = now_us();
+  auto decided = model_.read([&](const projections::ReadModel::View& v) {
+    if (kind == "forms") return decide_publish_form(v.catalog, id, call->body, call->actor.id, now);
+    if (kind == "flows") return decide_publish_flow(v.catalog, id, call->body, call->actor.id, now);
+    return decide_publish_rule(v.catalog, id, call->body, call->actor.id, now);
+  });
+  if (!decided.ok()) return call->fail(decided.error());
+  std::string stream = kind.substr(0, kind.size() - 1) + "-" + id;
+  if (!decided.value()) {  // identical to the current version: nothing to publish
+    return get_definition(call, kind, id);
+  }
+  uint64_t version = static_cast<uint64_t>((*decided.value()).data["version"].as_number());
+  Value document = (*decided.value()).data["document"];
+  append_and_answer(call, stream, storage::ExpectedVersion::Exact(version - 1), {*decided.value()},
+                    version == 1 ? 201 : 200, [id, version, document](JsonWriter& w) {
+                      write_definition(w, id, version, document);
+                    });
+}
+
+void Api::get_definition(const CallPtr& call, const std::string& kind, const std::string& id) {
+  uint64_t version = 0;
+  if (call->req.has_param("version")) {
+    try {
+      version = std::stoull(call->req.param("version"));
+    } catch (...) {
+      return call->fail(400, "bad_request", "version must be a whole number", "version");
+    }
+    if (version == 0) return call->fail(400, "bad_request", "versions start at 1", "version");
+  }
+  JsonWriter w;
+  bool found = model_.read([&](const projections::ReadModel::View& v) {
+    const Value* doc = nullptr;
+    uint64_t got = 0;
+    if (kind == "forms") {
+      if (const FormDef* f = v.catalog.form(id, version)) doc = &f->document, got = f->version;
+    } else if (kind == "flows") {
+      if (const FlowDef* f = v.catalog.flow(id, version)) doc = &f->document, got = f->version;
+    } else if (const RuleDef* r = v.catalog.rule(id, version)) {
+      doc = &r->document, got = r->version;
+    }
+    if (doc) write_definition(w, id, got, *doc);
+    return doc != nullptr;
+  });
+  if (!found)
+    return call->fail(404, codes::kNotFound,
+                      "no " + kind.substr(0, kind.size() - 1) + " \"" + id + "\"" +
+                          (version ? " at version " + std::to_string(version) : ""));
+  call->extra_headers.emplace_back("ETag", "\"" + std::to_string(version) + "\"");
+  call->ok(200, w.take());
+}
+
+void Api::list_definitions(const CallPtr& call, const std::string& kind) {
+  JsonWriter w;
+  model_.read([&](const projections::ReadModel::View& v) {
+    w.begin_object().key("items").begin_array();
+    auto ids = kind == "forms"   ? v.catalog.form_ids()
+               : kind == "flows" ? v.catalog.flow_ids()
+                                 : v.catalog.rule_ids();
+    for (const auto& id : ids) {
+      const Value* doc;
+      uint64_t version;
+      if (kind == "forms")
+        doc = &v.catalog.form(id)->document, version = v.catalog.form(id)->version;
+      else if (kind == "flows")
+        doc = &v.catalog.flow(id)->document, version = v.catalog.flow(id)->version;
+      else
+        doc = &v.catalog.rule(id)->document, version = v.catalog.rule(id)->version;
+      write_definition(w, id, version, *doc);
+    }
+    w.end_array().key("next_cursor").null().end_object();
+    return 0;
+  });
+  call->ok(200, w.take());
+}
+
+void Api::get_events(const CallPtr& call) {
+  if (!call->actor.admin && !call->actor.auditor) {
+    return call->fail(403, codes::kForbidden, "the global log is for administrators and auditors");
+  }
+  uint64_t from = 0, limit = 50;
+  if (!call->uint_param("from", &from) || !call->uint_param("limit", &limit)) return;
+  if (call->req.has_param("cursor") && !call->uint_param("cursor", &from)) return;
+  limit = std::clamp<uint64_t>(limit, 1, 500);
+  JsonWriter w;
+  w.begin_object().key("items").begin_array();
+  uint64_t last = from, count = 0;
+  auto s = log_.read_all(from, limit, [&](const storage::RecordedEvent& e) {
+    storage::write_event_json(w, e);
+    last = e.position();
+    ++count;
+    return true;
+  });
+  if (!s.ok()) return call->fail(503, "unavailable", s.ToString());
+  w.end_array().key("next_cursor");
+  if (count == limit && last < log_.last_position())
+    w.string(std::to_string(last));
+  else
+    w.null();
+  w.end_object();
+  call->ok(200, w.take());
+}
+
+void Api::get_verify(const CallPtr& call) {
+  if (!call->actor.admin && !call->actor.auditor) {
+    return call->fail(403, codes::kForbidden, "verification is for administrators and auditors");
+  }
+  auto report = log_.verify();
+  JsonWriter w;
+  w.begin_object().key("ok").boolean(report.ok).key("events").number(report.events);
+  w.key("head").string(storage::to_hex(report.head));
+  if (!report.ok)
+    w.key("bad_position").number(report.bad_position).key("problem").string(report.problem);
+  w.end_object();
+  call->ok(200, w.take());
+}
+
+void Api::get_health(const CallPtr& call) {
+  if (!ready_.load()) return call->fail(503, "unavailable", "the server is starting");
+  JsonWriter w;
+  w.begin_object().key("ok").boolean(true).key("position").number(log_.last_position());
+  w.key("applied").number(model_.applied_position()).end_object();
+  call->ok(200, w.take());
+}
+
+void Api::get_metrics(const CallPtr& call) {
+  std::string text = metrics_.render(log_.stats(), log_.last_position(), model_.applied_position());
+  call->respond(HttpResponse{200, "text/plain; version=0.0.4", std::move(text), {}});
+}
+
+}  // namespace ticketd::api

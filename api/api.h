@@ -1,0 +1,102 @@
+#pragma once
+// The HTTP API of ../shared/API.md over the event log and the read model. Every command answers
+// only after its events are durable and applied to the read model, with the position it wrote.
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "api/http_types.h"
+#include "api/metrics.h"
+#include "domain/error.h"
+#include "domain/ticket.h"
+#include "domain/value.h"
+#include "projections/read_model.h"
+#include "storage/event_log.h"
+
+namespace ticketd::api {
+
+struct Call;  // one request in flight (api/call.h)
+using CallPtr = std::shared_ptr<Call>;
+
+struct ApiOptions {
+  // The first administrator's token (never stored; compared by hash).
+  std::string admin_token;
+  size_t max_body_bytes = 8 << 20;
+  size_t max_attachment_bytes = 32 << 20;
+  // How long a query with min_position waits for the read model at most.
+  int min_position_wait_ms = 5000;
+};
+
+class Api {
+ public:
+  Api(storage::EventLog& log, projections::ReadModel& model, Metrics& metrics, ApiOptions options);
+
+  // Handles one request; `respond` is called exactly once, possibly on another thread.
+  void handle(HttpRequest request, Respond respond);
+
+  // The body limit for a request before its body is read (attachments may be larger).
+  size_t body_limit(std::string_view method, std::string_view path) const;
+  // Stops accepting commands (503) for graceful shutdown.
+  void stop_accepting() { accepting_.store(false); }
+  void set_ready(bool ready) { ready_.store(ready); }
+
+ private:
+  // Routes
+  void route(const CallPtr& call);
+  void post_user(const CallPtr& call);
+  void list_users(const CallPtr& call);
+  void post_session(const CallPtr& call);
+  void get_me(const CallPtr& call);
+  void put_definition(const CallPtr& call, const std::string& kind, const std::string& id);
+  void get_definition(const CallPtr& call, const std::string& kind, const std::string& id);
+  void list_definitions(const CallPtr& call, const std::string& kind);
+  void post_ticket(const CallPtr& call);
+  void get_ticket(const CallPtr& call, const std::string& id);
+  void list_tickets(const CallPtr& call, bool inbox);
+  void patch_ticket(const CallPtr& call, const std::string& id);
+  void post_action(const CallPtr& call, const std::string& id);
+  void post_comment(const CallPtr& call, const std::string& id);
+  void post_rating(const CallPtr& call, const std::string& id, bool portal);
+  void post_attachment(const CallPtr& call, const std::string& ticket_id);
+  void get_attachment(const CallPtr& call, const std::string& id);
+  void get_ticket_events(const CallPtr& call, const std::string& id);
+  void get_events(const CallPtr& call);
+  void get_verify(const CallPtr& call);
+  void get_portal(const CallPtr& call, const std::string& id);
+  void post_portal_confirm(const CallPtr& call, const std::string& id);
+  void get_health(const CallPtr& call);
+  void get_metrics(const CallPtr& call);
+
+  // Runs a ticket command: decide on the current state, append with the state's version as the
+  // expected one, wait until the read model has applied it, answer with the view. A version race
+  // without If-Match is retried on the newer state.
+  void run_ticket_command(const CallPtr& call, const std::string& ticket_id, Command command,
+                          std::optional<uint64_t> if_match, int status, int attempt = 0);
+  // Appends definition or account events to their own stream and answers once applied.
+  void append_and_answer(const CallPtr& call, const std::string& stream,
+                         storage::ExpectedVersion expected, std::vector<DomainEvent> events,
+                         int status, std::function<void(JsonWriter&)> body);
+
+  bool authenticate(const CallPtr& call);  // sets call->actor, or answers 401
+  Actor portal_actor() const;
+  storage::NewEvent to_new_event(const DomainEvent& e, const Call& call) const;
+  Context context(const CallPtr& call) const;
+  int64_t now_us() const;
+
+  storage::EventLog& log_;
+  projections::ReadModel& model_;
+  Metrics& metrics_;
+  ApiOptions options_;
+  std::string admin_token_hash_;
+  std::atomic<uint64_t> next_ticket_{0};
+  std::atomic<bool> accepting_{true};
+  std::atomic<bool> ready_{false};
+};
+
+// Writers shared by routes: API.md's error body, and the status for a domain error code.
+HttpResponse error_response(int status, std::string_view code, std::string_view message,
+                            std::string_view field = "");
+int status_for(const DomainError& e);
+
+}  // namespace ticketd::api

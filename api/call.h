@@ -1,0 +1,57 @@
+#pragma once
+// One request in flight inside Api: the request, who made it, and how to answer it.
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "api/http_types.h"
+#include "domain/error.h"
+#include "domain/ticket.h"
+#include "domain/value.h"
+
+namespace ticketd::api {
+
+struct Call {
+  HttpRequest req;
+  Respond respond;
+  Actor actor;
+  Value body;  // after parse_body()
+  std::vector<std::pair<std::string, std::string>> extra_headers;
+  // Members a command's answer carries besides id, version, position and ticket.
+  Object extra_members;
+
+  void ok(int status, std::string body);
+  void fail(int status, std::string_view code, std::string_view message,
+            std::string_view field = "");
+  void fail(const DomainError& e);
+
+  // Each answers the request with an error itself and returns false when the input is bad.
+  bool parse_body();
+  bool string_member(std::string_view key, std::string* out, bool required);
+  bool object_member(std::string_view key, Object* out);
+  bool uint_param(const std::string& name, uint64_t* out) {
+    if (!req.has_param(name)) return true;
+    const std::string v = req.param(name);
+    uint64_t n = 0;
+    if (v.empty() || v.size() > 19) return bad_param(name);
+    for (char c : v) {
+      if (c < '0' || c > '9') return bad_param(name);
+      n = n * 10 + static_cast<uint64_t>(c - '0');
+    }
+    *out = n;
+    return true;
+  }
+
+ private:
+  bool bad_param(const std::string& name) {
+    fail(400, "bad_parameter", name + " must be a whole number", name);
+    return false;
+  }
+};
+
+// Tokens: 32 random bytes as hex; stored and compared only as their BLAKE2b hash.
+std::string token_hash(std::string_view token);
+std::string random_token(size_t bytes);
+
+}  // namespace ticketd::api

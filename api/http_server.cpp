@@ -1,0 +1,278 @@
+#include "api/http_server.h"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <atomic>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_set>
+
+#include "api/api.h"
+#include "api/metrics.h"
+
+namespace ticketd::api {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+class HttpSession;
+
+struct ServerState {
+  Api& api;
+  Metrics& metrics;
+  HttpServerOptions options;
+  net::io_context ioc;
+  tcp::acceptor acceptor{ioc};
+  std::atomic<bool> shutting_down{false};
+  std::atomic<uint64_t> next_request{1};
+  std::mutex sessions_mu;
+  std::unordered_set<std::shared_ptr<HttpSession>> sessions;
+
+  ServerState(Api& a, Metrics& m, HttpServerOptions o)
+      : api(a), metrics(m), options(std::move(o)) {}
+  void accept();
+};
+
+struct HttpServer::Impl : ServerState {
+  using ServerState::ServerState;
+};
+
+// One connection: read a request (headers first, so the body limit can depend on the route), hand
+// it to Api, write the answer, repeat. Everything runs on the connection's strand; requests are
+// answered in order, one at a time, so pipelined requests are safe.
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(tcp::socket&& socket, ServerState& server)
+      : stream_(std::move(socket)), server_(server) {}
+
+  void run() {
+    server_.metrics.connection_opened();
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
+  }
+
+  // Closes the connection if it is waiting for a request; a busy one closes after answering.
+  void close_if_idle() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (!self->busy_) self->close();
+    });
+  }
+
+ private:
+  void read_header() {
+    if (server_.shutting_down.load()) return close();
+    header_.emplace();
+    header_->header_limit(64 * 1024);
+    // The header parser would check Content-Length against its own default limit; the real,
+    // per-route limit is applied in on_header. (Not boost::none: Beast 1.74 compares the length
+    // with the optional itself, and every number is greater than none.)
+    header_->body_limit(std::numeric_limits<std::uint64_t>::max());
+    stream_.expires_after(server_.options.read_timeout);
+    http::async_read_header(
+        stream_, buffer_, *header_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+  }
+
+  void on_header(beast::error_code ec) {
+    if (ec) return on_read_error(ec);
+    busy_ = true;
+    const auto& h = header_->get();
+    std::string target(h.target());
+    size_t q = target.find('?');
+    limit_ = server_.api.body_limit(std::string(h.method_string()), target.substr(0, q));
+    keep_alive_ = h.keep_alive();
+    auto length = header_->content_length();
+    if (length && *length > limit_) {
+      keep_alive_ = false;  // the body is not read: the connection cannot be reused
+      return write(error_response(413, "payload_too_large",
+                                  "the body is larger than " + std::to_string(limit_) + " bytes"));
+    }
+    body_.emplace(std::move(*header_));
+    body_->body_limit(limit_);
+    if (beast::iequals(body_->get()[http::field::expect], "100-continue")) {
+      auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
+      return http::async_write(stream_, *cont,
+                               [self = shared_from_this(), cont](beast::error_code ec, size_t) {
+                                 if (ec) return self->close();
+                                 self->read_body();
+                               });
+    }
+    read_body();
+  }
+
+  void read_body() {
+    stream_.expires_after(server_.options.read_timeout);
+    http::async_read(
+        stream_, buffer_, *body_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_body(ec); });
+  }
+
+  void on_read_error(beast::error_code ec) {
+    // The peer left, went quiet, or we are closing: there is no one to answer.
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == net::error::operation_aborted || ec == net::error::connection_reset ||
+        ec == net::error::eof || ec == net::error::broken_pipe) {
+      return close();
+    }
+    // A malformed or oversized request gets an answer, then the connection closes: the rest of
+    // its bytes cannot be trusted to start a new request.
+    keep_alive_ = false;
+    busy_ = true;
+    if (ec == http::error::body_limit) {
+      return write(error_response(413, "payload_too_large",
+                                  "the body is larger than " + std::to_string(limit_) + " bytes"));
+    }
+    if (ec.category() == beast::error_code(http::error::end_of_stream).category()) {
+      return write(error_response(400, "bad_request", "malformed HTTP request: " + ec.message()));
+    }
+    close();
+  }
+
+  void on_body(beast::error_code ec) {
+    if (ec) return on_read_error(ec);
+    auto& msg = body_->get();
+    HttpRequest req;
+    req.method = std::string(msg.method_string());
+    req.request_id = std::to_string(server_.next_request.fetch_add(1));
+    if (!parse_target(std::string_view(msg.target().data(), msg.target().size()), &req.path,
+                      &req.query)) {
+      return write(error_response(400, "bad_request", "malformed URL"));
+    }
+    for (const auto& field : msg) {
+      std::string name(field.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      req.headers.emplace_back(std::move(name), std::string(field.value()));
+    }
+    req.body = std::move(msg.body());
+    request_id_ = req.request_id;
+    stream_.expires_never();  // the answer may wait for the disk; reading resumes after it
+    server_.api.handle(std::move(req), [self = shared_from_this()](HttpResponse r) {
+      net::post(self->stream_.get_executor(),
+                [self, r = std::move(r)]() mutable { self->write(std::move(r)); });
+    });
+  }
+
+  void write(HttpResponse r) {
+    auto res = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(r.status), 11);
+    res->set(http::field::server, "ticketd");
+    res->set(http::field::content_type, r.content_type);
+    if (!request_id_.empty()) res->set("X-Request-Id", request_id_);
+    for (const auto& [k, v] : r.headers) res->set(k, v);
+    res->body() = std::move(r.body);
+    res->keep_alive(keep_alive_ && !server_.shutting_down.load());
+    res->prepare_payload();
+    stream_.expires_after(server_.options.read_timeout);
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res](beast::error_code ec, size_t) {
+                        self->busy_ = false;
+                        self->request_id_.clear();
+                        if (ec || !res->keep_alive()) return self->close();
+                        self->read_header();
+                      });
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.close();
+    server_.metrics.connection_closed();
+    std::lock_guard lk(server_.sessions_mu);
+    server_.sessions.erase(shared_from_this());
+  }
+
+  beast::tcp_stream stream_;
+  ServerState& server_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::empty_body>> header_;
+  std::optional<http::request_parser<http::string_body>> body_;
+  size_t limit_ = 0;
+  bool keep_alive_ = true;
+  bool busy_ = false;
+  bool closed_ = false;
+  std::string request_id_;
+};
+
+void ServerState::accept() {
+  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
+      spdlog::warn("accept: {}", ec.message());  // e.g. out of file descriptors: keep serving
+    } else {
+      auto session = std::make_shared<HttpSession>(std::move(socket), *this);
+      {
+        std::lock_guard lk(sessions_mu);
+        sessions.insert(session);
+      }
+      session->run();
+    }
+    if (!shutting_down.load()) accept();
+  });
+}
+
+HttpServer::HttpServer(Api& api, Metrics& metrics, HttpServerOptions options)
+    : impl_(std::make_unique<Impl>(api, metrics, std::move(options))) {}
+
+HttpServer::~HttpServer() = default;
+
+bool HttpServer::listen(std::string* error) {
+  beast::error_code ec;
+  auto address = net::ip::make_address(impl_->options.host, ec);
+  if (ec) {
+    *error = "bad listen address " + impl_->options.host + ": " + ec.message();
+    return false;
+  }
+  tcp::endpoint endpoint{address, impl_->options.port};
+  auto& a = impl_->acceptor;
+  a.open(endpoint.protocol(), ec);
+  if (!ec) a.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) a.bind(endpoint, ec);
+  if (!ec) a.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    *error = "cannot listen on " + impl_->options.host + ":" + std::to_string(impl_->options.port) +
+             ": " + ec.message();
+    return false;
+  }
+  return true;
+}
+
+uint16_t HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+void HttpServer::run(std::function<void()> on_signal) {
+  Impl& s = *impl_;
+  net::signal_set signals(s.ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](beast::error_code ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: finishing in-flight requests, then exiting", sig);
+    s.shutting_down.store(true);
+    if (on_signal) on_signal();
+    beast::error_code ignored;
+    s.acceptor.close(ignored);
+    std::vector<std::shared_ptr<HttpSession>> open;
+    {
+      std::lock_guard lk(s.sessions_mu);
+      open.assign(s.sessions.begin(), s.sessions.end());
+    }
+    for (auto& session : open) session->close_if_idle();
+  });
+  s.accept();
+  std::vector<std::thread> threads;
+  for (int i = 1; i < std::max(1, s.options.threads); ++i)
+    threads.emplace_back([&] { s.ioc.run(); });
+  s.ioc.run();  // returns when the acceptor, the signal wait and every session are done
+  for (auto& t : threads) t.join();
+}
+
+}  // namespace ticketd::api

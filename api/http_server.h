@@ -1,0 +1,40 @@
+#pragma once
+// The HTTP/1.1 server: a listener and one session per connection, on a pool of io threads.
+// Beast and Asio stay inside http_server.cpp; this header is free of them.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace ticketd::api {
+
+class Api;
+class Metrics;
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;  // 0: any free port (see HttpServer::port)
+  int threads = 2;
+  // A connection that sends nothing for this long is closed (slowloris, idle keep-alive).
+  std::chrono::seconds read_timeout{30};
+};
+
+class HttpServer {
+ public:
+  HttpServer(Api& api, Metrics& metrics, HttpServerOptions options);
+  ~HttpServer();
+
+  // Binds and listens. False with a message when the address cannot be used.
+  bool listen(std::string* error);
+  uint16_t port() const;
+  // Serves until SIGINT or SIGTERM, then stops accepting, lets every in-flight request finish,
+  // closes idle connections and returns. `on_signal` runs first (stop taking commands).
+  void run(std::function<void()> on_signal);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ticketd::api

@@ -1,0 +1,55 @@
+#include "api/http_types.h"
+
+namespace ticketd::api {
+namespace {
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool decode(std::string_view in, bool plus_is_space, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%') {
+      if (i + 2 >= in.size()) return false;
+      int hi = hex_digit(in[i + 1]);
+      int lo = hex_digit(in[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      out->push_back(static_cast<char>(hi << 4 | lo));
+      i += 2;
+    } else if (in[i] == '+' && plus_is_space) {
+      out->push_back(' ');
+    } else {
+      out->push_back(in[i]);
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool parse_target(std::string_view target, std::string* path,
+                  std::map<std::string, std::string>* query) {
+  size_t q = target.find('?');
+  if (!decode(target.substr(0, q), false, path)) return false;
+  if (path->empty() || (*path)[0] != '/') return false;
+  if (q == std::string_view::npos) return true;
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    size_t amp = rest.find('&');
+    std::string_view pair = rest.substr(0, amp);
+    size_t eq = pair.find('=');
+    std::string key, value;
+    if (!decode(pair.substr(0, eq), true, &key)) return false;
+    if (eq != std::string_view::npos && !decode(pair.substr(eq + 1), true, &value)) return false;
+    if (!key.empty()) (*query)[key] = value;
+    if (amp == std::string_view::npos) break;
+    rest = rest.substr(amp + 1);
+  }
+  return true;
+}
+
+}  // namespace ticketd::api

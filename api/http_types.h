@@ -1,0 +1,47 @@
+#pragma once
+// HTTP requests and responses as the routes see them: plain values, so route code compiles without
+// Beast. api/http_server.cpp converts to and from the wire.
+#include <functional>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ticketd::api {
+
+struct HttpRequest {
+  std::string method;  // "GET", "POST", …
+  std::string path;    // decoded, without the query
+  std::map<std::string, std::string> query;
+  std::vector<std::pair<std::string, std::string>> headers;  // names lowercased
+  std::string body;
+  std::string request_id;
+
+  std::string header(std::string_view name) const {
+    for (const auto& [k, v] : headers) {
+      if (k == name) return v;
+    }
+    return "";
+  }
+  std::string param(const std::string& name) const {
+    auto it = query.find(name);
+    return it == query.end() ? "" : it->second;
+  }
+  bool has_param(const std::string& name) const { return query.count(name) > 0; }
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Completes a request; may be called from any thread, exactly once.
+using Respond = std::function<void(HttpResponse)>;
+
+// Splits "/a/b?x=1&y=%E4" into a decoded path and query map. False on bad percent-encoding.
+bool parse_target(std::string_view target, std::string* path,
+                  std::map<std::string, std::string>* query);
+
+}  // namespace ticketd::api

@@ -1,0 +1,31 @@
+#pragma once
+// Counters for GET /metrics (Prometheus text format). Lock-free: updated on every request.
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "storage/event_log.h"
+
+namespace ticketd::api {
+
+class Metrics {
+ public:
+  void connection_opened() { open_connections_.fetch_add(1, std::memory_order_relaxed); }
+  void connection_closed() { open_connections_.fetch_sub(1, std::memory_order_relaxed); }
+  void observe_request(int status, double seconds);
+
+  std::string render(const storage::EventLog::Stats& log, uint64_t log_position,
+                     uint64_t applied_position) const;
+
+ private:
+  static constexpr std::array<double, 12> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                      0.05,   0.1,   0.25,   0.5,   1,    2.5};
+  std::atomic<int64_t> open_connections_{0};
+  std::array<std::atomic<uint64_t>, 6> by_class_{};  // 1xx..5xx, index = status / 100
+  std::array<std::atomic<uint64_t>, kBuckets.size() + 1> buckets_{};
+  std::atomic<uint64_t> count_{0};
+  std::atomic<uint64_t> sum_micros_{0};
+};
+
+}  // namespace ticketd::api

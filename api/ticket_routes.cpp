@@ -1,0 +1,501 @@
+// Ticket routes: submit, read, list, inbox, change, act, comment, rate, attach, history, portal.
+#include <sodium.h>
+
+#include <algorithm>
+
+#include "api/api.h"
+#include "api/call.h"
+#include "api/ticket_view.h"
+#include "domain/permissions.h"
+#include "domain/time_format.h"
+#include "storage/event_json.h"
+
+namespace ticketd::api {
+namespace {
+
+using View = projections::ReadModel::View;
+
+void fail_conflict(Call& call, uint64_t current_version) {
+  JsonWriter w;
+  w.begin_object().key("error").begin_object();
+  w.key("code").string(codes::kConflict);
+  w.key("message").string("the ticket changed: it is at version " +
+                          std::to_string(current_version));
+  w.key("current_version").number(current_version);
+  w.end_object().end_object();
+  call.respond(HttpResponse{409, "application/json", w.take(), {}});
+}
+
+// If-Match: 7 or "7" (an ETag). nullopt when absent; false when unreadable.
+bool parse_if_match(const std::string& text, std::optional<uint64_t>* out) {
+  if (text.empty()) return true;
+  std::string v = text;
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  if (v.empty() || v.size() > 19) return false;
+  uint64_t n = 0;
+  for (char c : v) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + static_cast<uint64_t>(c - '0');
+  }
+  *out = n;
+  return true;
+}
+
+bool text_matches(const TicketState& t, const std::string& q) {
+  for (const auto& [k, v] : t.fields) {
+    if (v.is_string() && v.as_string().find(q) != std::string::npos) return true;
+  }
+  return t.id == q;
+}
+
+}  // namespace
+
+Context Api::context(const CallPtr& call) const {
+  Context ctx;
+  ctx.actor = call->actor;
+  ctx.now_us = now_us();
+  return ctx;
+}
+
+void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, Command command,
+                             std::optional<uint64_t> if_match, int status, int attempt) {
+  const bool submit = std::holds_alternative<SubmitTicket>(command);
+  std::string id = ticket_id;
+  if (submit && id.empty()) {
+    uint64_t floor = model_.read([](const View& v) { return v.max_ticket_number + 1; });
+    uint64_t n = next_ticket_.load();
+    while (n < floor && !next_ticket_.compare_exchange_weak(n, floor)) {
+    }
+    id = projections::ticket_id_for(next_ticket_.fetch_add(1));
+  }
+  std::string idempotency = submit ? call->req.header("idempotency-key") : "";
+  if (!idempotency.empty()) idempotency = call->actor.id + "/" + idempotency;
+
+  uint64_t current_version = 0;
+  std::optional<uint64_t> existing;  // an idempotent repeat: the ticket it made
+  Context ctx = context(call);
+  ctx.new_ticket_id = id;
+  ctx.new_portal_code = random_token(12);
+  auto decided = model_.read([&](const View& v) -> Result<std::vector<DomainEvent>> {
+    if (!idempotency.empty()) {
+      if (auto it = v.idempotency.find(idempotency); it != v.idempotency.end()) {
+        id = it->second;
+        existing = 1;
+        return std::vector<DomainEvent>{};
+      }
+    }
+    const TicketState* found = v.ticket(id);
+    if (!submit && !found) return error(codes::kNotFound, "no ticket " + id);
+    TicketState state = found ? *found : TicketState{};
+    current_version = state.version;
+    if (if_match && *if_match != state.version) {
+      return error(codes::kConflict, "stale version");
+    }
+    ctx.catalog = &v.catalog;
+    ctx.lookups.user_exists = [&](std::string_view u) { return v.catalog.user(u) != nullptr; };
+    ctx.lookups.attachment_exists = [&](std::string_view a) {
+      return v.attachments.count(std::string(a)) > 0;
+    };
+    ctx.lookups.ticket_exists = [&](std::string_view t) { return v.ticket(t) != nullptr; };
+    return decide(state, command, ctx);
+  });
+  if (!decided.ok()) {
+    if (decided.error().code == codes::kConflict && if_match)
+      return fail_conflict(*call, current_version);
+    return call->fail(decided.error());
+  }
+  auto answer = [this, call, id, status, submit](uint64_t position) {
+    JsonWriter w;
+    bool found = model_.read([&](const View& v) {
+      const TicketState* t = v.ticket(id);
+      if (!t) return false;
+      w.begin_object().key("id").string(id).key("version").number(t->version);
+      w.key("position").number(position);
+      if (submit) w.key("portal_code").string(t->portal_code);
+      for (const auto& [k, v] : call->extra_members) {
+        w.key(k);
+        v.write(w);
+      }
+      w.key("ticket");
+      write_ticket_view(w, *t, v.catalog, call->actor, now_us());
+      w.end_object();
+      return true;
+    });
+    if (!found) return call->fail(404, codes::kNotFound, "no ticket " + id);
+    call->extra_headers.emplace_back("ETag", "\"" + std::to_string(model_.read([&](const View& v) {
+                                               const TicketState* t = v.ticket(id);
+                                               return t ? t->version : 0;
+                                             })) +
+                                                 "\"");
+    call->ok(status, w.take());
+  };
+  if (decided.value().empty()) {  // nothing changes (or an idempotent repeat)
+    return answer(model_.applied_position());
+  }
+
+  std::vector<storage::NewEvent> batch;
+  for (const auto& e : decided.value()) batch.push_back(to_new_event(e, *call));
+  if (!idempotency.empty()) {
+    // The submission's event id is derived from the key: a concurrent repeat is refused by the
+    // log itself, and answered with the ticket the first one made.
+    batch.front().id = EventId::derived("ticketd/submit/" + idempotency);
+    Value data;
+    std::string err;
+    parse_json(batch.front().payload, &data, &err);
+    Object o = data.as_object();
+    o.emplace_back("idempotency_key", Value(idempotency));
+    batch.front().payload = Value(std::move(o)).to_json();
+  }
+  auto expected = current_version ? storage::ExpectedVersion::Exact(current_version)
+                                  : storage::ExpectedVersion::NoStream();
+  log_.append_async(
+      projections::ticket_stream(id), expected, std::move(batch),
+      [this, call, id, command = std::move(command), if_match, status, attempt, answer,
+       idempotency](storage::AppendResult r) mutable {
+        using Code = storage::Status::Code;
+        if (r.status.code() == Code::kConflict) {
+          if (if_match || attempt >= 5) return fail_conflict(*call, r.stream_version);
+          // Someone else changed the ticket first: decide again on the newer state.
+          return model_.when_applied(
+              log_.last_position(), [this, call, id, command, if_match, status, attempt]() mutable {
+                run_ticket_command(call, id, std::move(command), if_match, status, attempt + 1);
+              });
+        }
+        if (r.status.code() == Code::kInvalidArgument) {
+          return call->fail(422, codes::kInvalidValue, r.status.message());
+        }
+        if (!r.status.ok()) return call->fail(503, "unavailable", r.status.ToString());
+        if (r.duplicate) {
+          // The same Idempotency-Key raced with this request and won: answer with its ticket.
+          return model_.when_applied(r.last_position, [this, call, idempotency, status]() {
+            std::string original = model_.read([&](const View& v) {
+              auto it = v.idempotency.find(idempotency);
+              return it == v.idempotency.end() ? std::string() : it->second;
+            });
+            JsonWriter w;
+            bool ok = model_.read([&](const View& v) {
+              const TicketState* t = v.ticket(original);
+              if (!t) return false;
+              w.begin_object().key("id").string(t->id).key("version").number(t->version);
+              w.key("position")
+                  .number(v.applied_position)
+                  .key("portal_code")
+                  .string(t->portal_code);
+              w.key("ticket");
+              write_ticket_view(w, *t, v.catalog, call->actor, now_us());
+              w.end_object();
+              return true;
+            });
+            if (!ok)
+              return call->fail(503, "unavailable", "the original submission is not visible");
+            call->ok(status, w.take());
+          });
+        }
+        model_.when_applied(r.last_position, [answer, r] { answer(r.last_position); });
+      });
+}
+
+void Api::post_ticket(const CallPtr& call) {
+  if (!call->parse_body()) return;
+  SubmitTicket cmd;
+  if (!call->string_member("form", &cmd.form_id, true) ||
+      !call->string_member("flow", &cmd.flow_id, true) ||
+      !call->object_member("fields", &cmd.fields)) {
+    return;
+  }
+  for (const auto& [k, v] : call->body.as_object()) {
+    if (k != "form" && k != "flow" && k != "fields") {
+      return call->fail(422, codes::kUnknownField, "unknown member \"" + k + "\"", k);
+    }
+  }
+  run_ticket_command(call, "", std::move(cmd), std::nullopt, 201);
+}
+
+void Api::get_ticket(const CallPtr& call, const std::string& id) {
+  uint64_t min_position = 0;
+  if (!call->uint_param("min_position", &min_position)) return;
+  if (min_position > log_.last_position()) {
+    return call->fail(
+        400, "bad_parameter",
+        "min_position " + std::to_string(min_position) + " is beyond the end of the log",
+        "min_position");
+  }
+  if (call->req.has_param("as_of")) {
+    // The ticket exactly as it was: its stream replayed up to a position or a time.
+    std::string as_of = call->req.param("as_of");
+    uint64_t position = UINT64_MAX;
+    int64_t time = INT64_MAX;
+    if (auto t = parse_rfc3339(as_of)) {
+      time = *t;
+    } else if (!call->uint_param("as_of", &position)) {
+      return;
+    }
+    TicketState state;
+    auto s = log_.read_stream(projections::ticket_stream(id), 1, SIZE_MAX,
+                              [&](const storage::RecordedEvent& e) {
+                                if (e.position() > position || e.recorded_at_us() > time)
+                                  return false;
+                                DomainEvent d;
+                                if (projections::to_domain_event(e, &d))
+                                  state = evolve(std::move(state), d);
+                                return true;
+                              });
+    if (!s.ok()) return call->fail(503, "unavailable", s.ToString());
+    if (!state.exists())
+      return call->fail(404, codes::kNotFound, "no ticket " + id + " at " + as_of);
+    JsonWriter w;
+    model_.read([&](const View& v) {
+      write_ticket_view(w, state, v.catalog, call->actor, now_us());
+      return 0;
+    });
+    return call->ok(200, w.take());
+  }
+  model_.when_applied(min_position, [this, call, id] {
+    JsonWriter w;
+    uint64_t version = 0;
+    bool found = model_.read([&](const View& v) {
+      const TicketState* t = v.ticket(id);
+      if (!t) return false;
+      write_ticket_view(w, *t, v.catalog, call->actor, now_us());
+      version = t->version;
+      return true;
+    });
+    if (!found) return call->fail(404, codes::kNotFound, "no ticket " + id);
+    call->extra_headers.emplace_back("ETag", "\"" + std::to_string(version) + "\"");
+    call->ok(200, w.take());
+  });
+}
+
+void Api::list_tickets(const CallPtr& call, bool inbox) {
+  uint64_t limit = 50, offset = 0;
+  if (!call->uint_param("limit", &limit)) return;
+  if (call->req.has_param("cursor") && !call->uint_param("cursor", &offset)) return;
+  limit = std::clamp<uint64_t>(limit, 1, 500);
+  const auto& q = call->req;
+  int64_t from = INT64_MIN, to = INT64_MAX;
+  for (auto [name, slot] : {std::pair{"created_from", &from}, std::pair{"created_to", &to}}) {
+    if (!q.has_param(name)) continue;
+    auto t = parse_rfc3339(q.param(name));
+    if (!t)
+      return call->fail(400, "bad_parameter", std::string(name) + " must be an RFC 3339 time",
+                        name);
+    *slot = *t;
+  }
+  std::string sort = q.has_param("sort") ? q.param("sort") : "created_at";
+  static const std::vector<std::string> kSorts = {"created_at", "-created_at", "updated_at",
+                                                  "-updated_at"};
+  if (std::find(kSorts.begin(), kSorts.end(), sort) == kSorts.end()) {
+    return call->fail(400, "bad_parameter",
+                      "sort must be created_at, -created_at, updated_at or -updated_at", "sort");
+  }
+  std::string status = q.param("status");
+  if (!status.empty() && status != "open" && status != "closed") {
+    return call->fail(400, "bad_parameter", "status must be open or closed", "status");
+  }
+  JsonWriter w;
+  model_.read([&](const View& v) {
+    Actor assignee;
+    if (q.has_param("assignee")) {
+      assignee.id = q.param("assignee");
+      if (const User* u = v.catalog.user(assignee.id)) assignee.roles = u->roles;
+    }
+    std::vector<const TicketState*> hits;
+    for (const auto& [id, t] : v.tickets) {
+      if (inbox && (t.closed || !is_assignee(t, call->actor))) continue;
+      if (q.has_param("form") && t.form_id != q.param("form")) continue;
+      if (q.has_param("node") && t.node != q.param("node")) continue;
+      if (!status.empty() && t.closed != (status == "closed")) continue;
+      if (q.has_param("priority") && !(t.field("priority") == Value(q.param("priority")))) continue;
+      if (q.has_param("assignee") && !is_assignee(t, assignee)) continue;
+      if (t.created_at < from || t.created_at > to) continue;
+      if (q.has_param("q") && !text_matches(t, q.param("q"))) continue;
+      hits.push_back(&t);
+    }
+    auto key = [&](const TicketState* t) {
+      return sort.find("updated") != std::string::npos ? t->updated_at : t->created_at;
+    };
+    bool desc = sort[0] == '-';
+    std::stable_sort(hits.begin(), hits.end(),
+                     [&](auto* a, auto* b) { return desc ? key(a) > key(b) : key(a) < key(b); });
+    w.begin_object().key("items").begin_array();
+    int64_t now = now_us();
+    for (uint64_t i = offset; i < hits.size() && i < offset + limit; ++i) {
+      write_ticket_view(w, *hits[i], v.catalog, call->actor, now);
+    }
+    w.end_array().key("next_cursor");
+    if (offset + limit < hits.size())
+      w.string(std::to_string(offset + limit));
+    else
+      w.null();
+    w.key("total").number(static_cast<uint64_t>(hits.size()));
+    w.end_object();
+    return 0;
+  });
+  call->ok(200, w.take());
+}
+
+void Api::patch_ticket(const CallPtr& call, const std::string& id) {
+  if (!call->parse_body()) return;
+  ChangeFields cmd;
+  if (!call->object_member("fields", &cmd.fields)) return;
+  std::optional<uint64_t> if_match;
+  if (!parse_if_match(call->req.header("if-match"), &if_match)) {
+    return call->fail(400, "bad_request", "If-Match must be a version number", "If-Match");
+  }
+  cmd.expected_version = if_match;
+  run_ticket_command(call, id, std::move(cmd), if_match, 200);
+}
+
+void Api::post_action(const CallPtr& call, const std::string& id) {
+  if (!call->parse_body()) return;
+  TakeAction cmd;
+  if (!call->string_member("action", &cmd.action, true) ||
+      !call->object_member("fields", &cmd.fields) ||
+      !call->string_member("comment", &cmd.comment, false) ||
+      !call->string_member("to", &cmd.to, false)) {
+    return;
+  }
+  std::optional<uint64_t> if_match;
+  if (!parse_if_match(call->req.header("if-match"), &if_match)) {
+    return call->fail(400, "bad_request", "If-Match must be a version number", "If-Match");
+  }
+  run_ticket_command(call, id, std::move(cmd), if_match, 200);
+}
+
+void Api::post_comment(const CallPtr& call, const std::string& id) {
+  if (!call->parse_body()) return;
+  AddComment cmd;
+  if (!call->string_member("text", &cmd.text, true)) return;
+  run_ticket_command(call, id, std::move(cmd), std::nullopt, 201);
+}
+
+void Api::post_rating(const CallPtr& call, const std::string& id, bool portal) {
+  if (portal) {
+    bool ok = model_.read([&](const View& v) {
+      const TicketState* t = v.ticket(id);
+      std::string code = call->req.param("code");
+      return t && code.size() == t->portal_code.size() && !code.empty() &&
+             sodium_memcmp(code.data(), t->portal_code.data(), code.size()) == 0;
+    });
+    if (!ok) return call->fail(404, codes::kNotFound, "no such ticket");
+    call->actor = portal_actor();
+  }
+  if (!call->parse_body()) return;
+  const Value& score = call->body["score"];
+  if (!score.is_number() || score.as_number() != static_cast<int>(score.as_number())) {
+    return call->fail(422, codes::kWrongType, "score must be a whole number from 1 to 5", "score");
+  }
+  RateTicket cmd{static_cast<int>(score.as_number()), ""};
+  if (!call->string_member("comment", &cmd.comment, false)) return;
+  run_ticket_command(call, id, std::move(cmd), std::nullopt, 201);
+}
+
+void Api::post_attachment(const CallPtr& call, const std::string& ticket_id) {
+  if (call->req.body.empty())
+    return call->fail(422, codes::kRequired, "the upload is empty", "body");
+  if (!ticket_id.empty()) {
+    bool exists = model_.read([&](const View& v) { return v.ticket(ticket_id) != nullptr; });
+    if (!exists) return call->fail(404, codes::kNotFound, "no ticket " + ticket_id);
+  }
+  std::string id = "att-" + random_token(12);
+  std::string content_type = call->req.header("content-type");
+  if (content_type.empty()) content_type = "application/octet-stream";
+  std::string filename = call->req.header("x-filename");
+  if (filename.empty()) filename = id;
+  uint64_t size = call->req.body.size();
+  if (auto s = log_.put_attachment(id, call->req.body); !s.ok()) {
+    return call->fail(503, "unavailable", s.ToString());
+  }
+  DomainEvent uploaded{projections::event_types::kAttachmentUploaded,
+                       Value(Object{{"id", Value(id)},
+                                    {"filename", Value(filename)},
+                                    {"content_type", Value(content_type)},
+                                    {"size", Value(static_cast<int64_t>(size))}}),
+                       call->actor.id, now_us(), std::nullopt};
+  if (ticket_id.empty()) {
+    return append_and_answer(
+        call, "attachment-" + id, storage::ExpectedVersion::NoStream(), {uploaded}, 201,
+        [id, filename, size](JsonWriter& w) {
+          w.begin_object().key("attachment").string(id).key("filename").string(filename);
+          w.key("size").number(size).end_object();
+        });
+  }
+  std::vector<storage::NewEvent> batch{to_new_event(uploaded, *call)};
+  log_.append_async(
+      "attachment-" + id, storage::ExpectedVersion::NoStream(), std::move(batch),
+      [this, call, id, ticket_id, filename, content_type, size](storage::AppendResult r) {
+        if (!r.status.ok()) return call->fail(503, "unavailable", r.status.ToString());
+        model_.when_applied(r.last_position, [=, this] {
+          call->extra_members.emplace_back("attachment", Value(id));
+          run_ticket_command(call, ticket_id, AddAttachment{id, filename, content_type, size},
+                             std::nullopt, 201);
+        });
+      });
+}
+
+void Api::get_attachment(const CallPtr& call, const std::string& id) {
+  std::string content_type = model_.read([&](const View& v) {
+    auto it = v.attachments.find(id);
+    return it == v.attachments.end() ? std::string() : it->second.content_type;
+  });
+  std::string bytes;
+  if (content_type.empty() || !log_.get_attachment(id, &bytes).ok()) {
+    return call->fail(404, codes::kNotFound, "no attachment " + id);
+  }
+  call->respond(HttpResponse{200, content_type, std::move(bytes), {}});
+}
+
+void Api::get_ticket_events(const CallPtr& call, const std::string& id) {
+  if (!call->actor.admin && !call->actor.auditor) {
+    return call->fail(403, codes::kForbidden,
+                      "a ticket's full history (every field) is for administrators and auditors");
+  }
+  JsonWriter w;
+  w.begin_object().key("items").begin_array();
+  size_t n = 0;
+  auto s = log_.read_stream(projections::ticket_stream(id), 1, SIZE_MAX,
+                            [&](const storage::RecordedEvent& e) {
+                              storage::write_event_json(w, e);
+                              ++n;
+                              return true;
+                            });
+  if (!s.ok()) return call->fail(503, "unavailable", s.ToString());
+  if (n == 0) return call->fail(404, codes::kNotFound, "no ticket " + id);
+  w.end_array().key("next_cursor").null().end_object();
+  call->ok(200, w.take());
+}
+
+void Api::get_portal(const CallPtr& call, const std::string& id) {
+  JsonWriter w;
+  bool ok = model_.read([&](const View& v) {
+    const TicketState* t = v.ticket(id);
+    std::string code = call->req.param("code");
+    if (!t || code.empty() || code.size() != t->portal_code.size() ||
+        sodium_memcmp(code.data(), t->portal_code.data(), code.size()) != 0) {
+      return false;
+    }
+    write_portal_view(w, *t, v.catalog);
+    return true;
+  });
+  // A wrong code and an unknown ticket look the same: the portal never reveals that one exists.
+  if (!ok) return call->fail(404, codes::kNotFound, "no such ticket");
+  call->ok(200, w.take());
+}
+
+void Api::post_portal_confirm(const CallPtr& call, const std::string& id) {
+  bool ok = model_.read([&](const View& v) {
+    const TicketState* t = v.ticket(id);
+    std::string code = call->req.param("code");
+    return t && !code.empty() && code.size() == t->portal_code.size() &&
+           sodium_memcmp(code.data(), t->portal_code.data(), code.size()) == 0;
+  });
+  if (!ok) return call->fail(404, codes::kNotFound, "no such ticket");
+  call->actor = portal_actor();
+  TakeAction cmd{"confirm", {}, "", ""};
+  if (!call->req.body.empty()) {
+    if (!call->parse_body() || !call->string_member("comment", &cmd.comment, false)) return;
+  }
+  run_ticket_command(call, id, std::move(cmd), std::nullopt, 200);
+}
+
+}  // namespace ticketd::api

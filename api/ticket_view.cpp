@@ -1,0 +1,115 @@
+#include "api/ticket_view.h"
+
+#include "domain/permissions.h"
+#include "domain/time_format.h"
+
+namespace ticketd::api {
+namespace {
+
+void time_or_null(JsonWriter& w, std::string_view key, int64_t us) {
+  w.key(key);
+  if (us)
+    w.string(format_rfc3339(us));
+  else
+    w.null();
+}
+
+void assignees(JsonWriter& w, const TicketState& t) {
+  w.key("assignees").begin_array();
+  for (const auto& a : t.assignees) {
+    w.begin_object()
+        .key(a.kind == AssigneeSpec::Kind::kRole ? "role" : "user")
+        .string(a.id)
+        .end_object();
+  }
+  w.end_array();
+}
+
+}  // namespace
+
+void write_ticket_view(JsonWriter& w, const TicketState& t, const Catalog& catalog,
+                       const Actor& actor, int64_t now_us) {
+  const FlowDef* flow = catalog.flow(t.flow_id, t.flow_version);
+  const NodeDef* node = flow ? flow->node(t.node) : nullptr;
+  w.begin_object();
+  w.key("id").string(t.id);
+  w.key("form").string(t.form_id).key("form_version").number(t.form_version);
+  w.key("flow").string(t.flow_id).key("flow_version").number(t.flow_version);
+  w.key("version").number(t.version);
+  w.key("state").string(t.closed ? "closed" : "open");
+  w.key("node").begin_object().key("id").string(t.node);
+  w.key("name").string(node ? node->name : t.node);
+  w.key("type").string(node ? node_type_name(node->type) : "");
+  w.end_object();
+  assignees(w, t);
+  w.key("fields");
+  Value(flow ? readable_fields(t, *flow, actor) : Object{}).write(w);
+  w.key("priority");
+  t.field("priority").write(w);
+  w.key("creator").string(t.creator);
+  time_or_null(w, "created_at", t.created_at);
+  time_or_null(w, "updated_at", t.updated_at);
+  time_or_null(w, "first_response_at", t.first_response_at);
+  time_or_null(w, "closed_at", t.closed_at);
+  // The nearest idle deadline of the current node; breached once one has passed or fired.
+  int64_t due = 0;
+  for (const auto& timer : pending_timers(t, catalog)) {
+    if (!due || timer.due_at < due) due = timer.due_at;
+  }
+  w.key("sla").begin_object();
+  time_or_null(w, "due_at", due);
+  w.key("breached").boolean(!t.timers_fired.empty() || (due && due <= now_us));
+  w.end_object();
+  if (t.rating) w.key("rating").number(static_cast<int64_t>(*t.rating));
+  w.end_object();
+}
+
+void write_portal_view(JsonWriter& w, const TicketState& t, const Catalog& catalog) {
+  const FlowDef* flow = catalog.flow(t.flow_id, t.flow_version);
+  auto name_of = [&](const std::string& id) {
+    const NodeDef* n = flow ? flow->node(id) : nullptr;
+    return n ? n->name : id;
+  };
+  w.begin_object();
+  w.key("id").string(t.id);
+  w.key("state").string(t.closed ? "closed" : "open");
+  w.key("node")
+      .begin_object()
+      .key("id")
+      .string(t.node)
+      .key("name")
+      .string(name_of(t.node))
+      .end_object();
+  w.key("timeline").begin_array();
+  for (const auto& step : t.timeline) {
+    w.begin_object().key("node").string(step.node).key("name").string(name_of(step.node));
+    time_or_null(w, "entered_at", step.entered_at);
+    time_or_null(w, "left_at", step.left_at);
+    w.end_object();
+  }
+  w.end_array();
+  w.key("fields");
+  Actor customer{"portal", {"customer"}, false, false, true};
+  Value(flow ? readable_fields(t, *flow, customer) : Object{}).write(w);
+  const NodeDef* node = flow ? flow->node(t.node) : nullptr;
+  w.key("can_confirm").boolean(!t.closed && node && node->for_customer());
+  w.key("can_rate").boolean(!t.rating.has_value());
+  w.end_object();
+}
+
+void write_user(JsonWriter& w, const User& u) {
+  w.begin_object().key("id").string(u.id).key("name").string(u.name).key("roles").begin_array();
+  for (const auto& r : u.roles) w.string(r);
+  w.end_array().key("phone").string(u.phone).key("email").string(u.email).end_object();
+}
+
+void write_definition(JsonWriter& w, std::string_view id, uint64_t version, const Value& document) {
+  w.begin_object().key("id").string(id).key("version").number(version);
+  for (const auto& [k, v] : document.as_object()) {
+    w.key(k);
+    v.write(w);
+  }
+  w.end_object();
+}
+
+}  // namespace ticketd::api

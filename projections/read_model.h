@@ -1,0 +1,95 @@
+#pragma once
+// The server's read side: every event of the log applied, in position order, to in-memory views —
+// the catalog of definitions and users, each ticket's state, accounts (password and token hashes),
+// idempotency keys and attachment metadata. Commands decide against it; queries read it.
+//
+// One thread applies (the log subscription); any number read under a shared lock. Callers that
+// wrote position P can wait until P is applied (read-your-writes) without blocking a thread.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "domain/catalog.h"
+#include "domain/event.h"
+#include "domain/ticket.h"
+#include "storage/recorded_event.h"
+
+namespace ticketd::projections {
+
+namespace event_types {
+inline constexpr char kSessionStarted[] = "SessionStarted";
+inline constexpr char kAttachmentUploaded[] = "AttachmentUploaded";
+}  // namespace event_types
+
+struct AttachmentInfo {
+  std::string id;
+  std::string filename;
+  std::string content_type;
+  uint64_t size = 0;
+  std::string uploader;
+};
+
+// Turns a stored event into the domain's form (payload parsed). False for an unparsable payload.
+bool to_domain_event(const storage::RecordedEvent& e, DomainEvent* out);
+
+class ReadModel {
+ public:
+  // Applies one event; called by the projection thread only, in position order.
+  void apply(const storage::RecordedEvent& e);
+
+  uint64_t applied_position() const;
+  // Runs `fn` once position `p` is applied: now (on this thread) if it is, else on the projection
+  // thread right after. `fn` must be quick.
+  void when_applied(uint64_t p, std::function<void()> fn);
+
+  // Everything below is read under a shared lock held by the caller through `read()`.
+  struct View {
+    const Catalog& catalog;
+    const std::map<std::string, TicketState>& tickets;  // by id; ids sort in submission order
+    const std::unordered_map<std::string, std::string>& password_hashes;  // user -> hash
+    const std::unordered_map<std::string, std::string>& sessions;         // token hash -> user
+    const std::unordered_map<std::string, std::string>& idempotency;      // key -> ticket id
+    const std::unordered_map<std::string, AttachmentInfo>& attachments;
+    uint64_t max_ticket_number;
+    uint64_t applied_position;
+    const TicketState* ticket(std::string_view id) const;
+  };
+  // Calls fn(view) under the shared lock.
+  template <typename Fn>
+  auto read(Fn&& fn) const {
+    std::shared_lock lk(mu_);
+    View v{catalog_,     tickets_,     password_hashes_,   sessions_,
+           idempotency_, attachments_, max_ticket_number_, applied_};
+    return fn(v);
+  }
+
+  // A deterministic text dump of every view (ticketctl dump-views): equal logs, equal dumps.
+  std::string dump() const;
+
+ private:
+  mutable std::shared_mutex mu_;
+  Catalog catalog_;
+  std::map<std::string, TicketState> tickets_;
+  std::unordered_map<std::string, std::string> password_hashes_;
+  std::unordered_map<std::string, std::string> sessions_;
+  std::unordered_map<std::string, std::string> idempotency_;
+  std::unordered_map<std::string, AttachmentInfo> attachments_;
+  uint64_t max_ticket_number_ = 0;
+  uint64_t applied_ = 0;
+
+  std::mutex waiters_mu_;
+  std::multimap<uint64_t, std::function<void()>> waiters_;
+};
+
+// Ticket ids look like T-000042; returns 42, or 0 for anything else.
+uint64_t ticket_number(std::string_view id);
+std::string ticket_id_for(uint64_t number);
+inline std::string ticket_stream(std::string_view id) { return "ticket-" + std::string(id); }
+
+}  // namespace ticketd::projections

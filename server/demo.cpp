@@ -1,0 +1,134 @@
+#include "server/demo.h"
+
+#include <sodium.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <random>
+#include <sstream>
+
+#include "domain/catalog.h"
+
+namespace ticketd::server {
+namespace {
+
+bool read_json(const std::string& path, Value* out, std::string* error) {
+  std::ifstream in(path);
+  if (!in) {
+    *error = "cannot read " + path;
+    return false;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (!parse_json(ss.str(), out, error)) {
+    *error = path + ": " + *error;
+    return false;
+  }
+  return true;
+}
+
+int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Appends and waits until the read model has applied the events.
+bool commit(storage::EventLog& log, projections::ReadModel& model, const std::string& stream,
+            storage::ExpectedVersion expected, const DomainEvent& e, std::string* error) {
+  storage::NewEvent n;
+  uint64_t r[2];
+  randombytes_buf(r, sizeof r);
+  n.id = EventId::random_v4(r[0], r[1]);
+  n.type = e.type;
+  n.payload = e.data.to_json();
+  n.actor = e.actor;
+  n.recorded_at_us = e.at_us;
+  auto result = log.append(stream, expected, {n});
+  if (!result.status.ok()) {
+    *error = stream + ": " + result.status.ToString();
+    return false;
+  }
+  std::promise<void> applied;
+  model.when_applied(result.last_position, [&] { applied.set_value(); });
+  applied.get_future().wait();
+  return true;
+}
+
+}  // namespace
+
+bool load_reference_app(const std::string& dir, storage::EventLog& log,
+                        projections::ReadModel& model, std::vector<DemoLogin>* logins,
+                        std::string* error) {
+  using View = projections::ReadModel::View;
+  Value users;
+  if (!read_json(dir + "/users.json", &users, error)) return false;
+  for (const auto& u : users["users"].as_array()) {
+    User user{
+        u.string_or("id"), u.string_or("name"), {}, u.string_or("phone"), u.string_or("email")};
+    std::string roles;
+    for (const auto& r : u["roles"].as_array()) {
+      user.roles.push_back(r.as_string());
+      roles += (roles.empty() ? "" : ",") + r.as_string();
+    }
+    std::string password = u.string_or("password");
+    logins->push_back({user.id, user.name, roles, password});
+    if (model.read([&](const View& v) { return v.catalog.user(user.id) != nullptr; })) continue;
+    char hash[crypto_pwhash_STRBYTES];
+    if (crypto_pwhash_str(hash, password.data(), password.size(),
+                          crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+      *error = "out of memory hashing a password";
+      return false;
+    }
+    auto e = model.read(
+        [&](const View& v) { return decide_create_user(v.catalog, user, hash, "demo", now_us()); });
+    if (!e.ok()) {
+      *error = "user " + user.id + ": " + e.error().message;
+      return false;
+    }
+    if (!commit(log, model, "user-" + user.id, storage::ExpectedVersion::NoStream(), e.value(),
+                error))
+      return false;
+  }
+
+  struct Doc {
+    const char* kind;
+    std::string id;
+    std::string file;
+  };
+  std::vector<Doc> docs = {{"form", "service_ticket", "service_ticket.form.json"},
+                           {"flow", "service_flow", "service_flow.flow.json"}};
+  std::vector<std::string> rules;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::string name = entry.path().filename().string();
+    if (name.ends_with(".rule.json")) rules.push_back(name);
+  }
+  std::sort(rules.begin(), rules.end());
+  for (const auto& r : rules) docs.push_back({"rule", r.substr(0, r.size() - 10), r});
+  for (const auto& d : docs) {
+    Value doc;
+    if (!read_json(dir + "/" + d.file, &doc, error)) return false;
+    std::string kind = d.kind;
+    auto decided = model.read([&](const View& v) {
+      if (kind == "form") return decide_publish_form(v.catalog, d.id, doc, "demo", now_us());
+      if (kind == "flow") return decide_publish_flow(v.catalog, d.id, doc, "demo", now_us());
+      return decide_publish_rule(v.catalog, d.id, doc, "demo", now_us());
+    });
+    if (!decided.ok()) {
+      *error = d.file + ": " + decided.error().message;
+      return false;
+    }
+    if (!decided.value()) continue;  // loaded already, unchanged
+    uint64_t version = static_cast<uint64_t>((*decided.value()).data["version"].as_number());
+    if (!commit(log, model, kind + "-" + d.id, storage::ExpectedVersion::Exact(version - 1),
+                *decided.value(), error)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace ticketd::server

@@ -1,0 +1,223 @@
+// ticketd: wiring only. Options, the log, the read model and its subscription, the API, the
+// listener, demo mode, signals.
+#include <sodium.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <iostream>
+#include <map>
+
+#include "api/api.h"
+#include "api/call.h"
+#include "api/http_server.h"
+#include "api/metrics.h"
+#include "projections/read_model.h"
+#include "server/demo.h"
+#include "storage/event_log.h"
+
+namespace {
+
+constexpr char kHelp[] = R"(usage: ticketd [options]
+
+Every option can also be given as an environment variable TICKETD_<NAME> (upper case, '-' as '_'),
+e.g. TICKETD_DATA_DIR=/srv/ticketd. Flags win over the environment.
+
+  --data-dir D          where the event log lives (default ./data)
+  --listen HOST:PORT    address to serve HTTP on (default 127.0.0.1:8080; port 0 = any free one)
+  --threads N           io threads (default 2)
+  --admin-token T       the first administrator's bearer token; without it one is generated and
+                        written to <data dir>/admin.token (kept across restarts)
+  --demo                load the reference application (售后工单管理) and its demo team if missing,
+                        and print their logins
+  --reference-dir D     where the reference application's documents are (default: the source tree's
+                        domain/reference)
+  --max-body BYTES      largest JSON body (default 8388608)
+  --max-attachment BYTES  largest upload (default 33554432)
+  --read-timeout S      seconds a connection may stay silent (default 30)
+  --help                this text
+)";
+
+struct Options {
+  std::map<std::string, std::string> values;
+  std::string get(const std::string& name, const std::string& fallback) const {
+    auto it = values.find(name);
+    return it == values.end() ? fallback : it->second;
+  }
+};
+
+bool parse_options(int argc, char** argv, Options* out, std::string* error) {
+  static const std::vector<std::string> kNames = {"data-dir",    "listen",         "threads",
+                                                  "admin-token", "demo",           "reference-dir",
+                                                  "max-body",    "max-attachment", "read-timeout"};
+  for (const auto& name : kNames) {
+    std::string env = "TICKETD_" + name;
+    for (auto& c : env) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
+    if (const char* v = std::getenv(env.c_str()); v && *v) out->values[name] = v;
+  }
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      out->values["help"] = "1";
+      continue;
+    }
+    if (a.rfind("--", 0) != 0) {
+      *error = "unexpected argument '" + a + "'";
+      return false;
+    }
+    std::string name = a.substr(2), value;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    } else if (name == "demo") {
+      value = "1";
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      *error = "--" + name + " needs a value";
+      return false;
+    }
+    if (std::find(kNames.begin(), kNames.end(), name) == kNames.end()) {
+      *error = "unknown option --" + name;
+      return false;
+    }
+    out->values[name] = value;
+  }
+  return true;
+}
+
+bool to_number(const std::string& text, uint64_t* out) {
+  if (text.empty() || text.size() > 18) return false;
+  uint64_t n = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + static_cast<uint64_t>(c - '0');
+  }
+  *out = n;
+  return true;
+}
+
+// The admin token: given, or kept in <data dir>/admin.token (created 0600 on first start).
+bool admin_token(const Options& o, const std::string& data_dir, std::string* token,
+                 std::string* error) {
+  *token = o.get("admin-token", "");
+  if (!token->empty()) return true;
+  std::string path = data_dir + "/admin.token";
+  if (std::ifstream in(path); in && std::getline(in, *token) && !token->empty()) return true;
+  *token = ticketd::api::random_token(24);
+  std::ofstream out(path, std::ios::trunc);
+  if (!out || !(out << *token << "\n")) {
+    *error = "cannot write " + path;
+    return false;
+  }
+  out.close();
+  chmod(path.c_str(), 0600);
+  return true;
+}
+
+int fail(const std::string& message) {
+  std::cerr << "ticketd: " << message << "\n";
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace ticketd;
+  Options o;
+  std::string error;
+  if (!parse_options(argc, argv, &o, &error)) return fail(error + " (see --help)");
+  if (o.values.count("help")) {
+    std::cout << kHelp;
+    return 0;
+  }
+  if (sodium_init() < 0) return fail("libsodium failed to initialise");
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+
+  std::string data_dir = o.get("data-dir", "./data");
+  std::string listen = o.get("listen", "127.0.0.1:8080");
+  auto colon = listen.rfind(':');
+  uint64_t port = 0, threads = 0, max_body = 0, max_attachment = 0, read_timeout = 0;
+  if (colon == std::string::npos || !to_number(listen.substr(colon + 1), &port) || port > 65535) {
+    return fail("--listen must be HOST:PORT, not '" + listen + "'");
+  }
+  if (!to_number(o.get("threads", "2"), &threads) || threads < 1 || threads > 256) {
+    return fail("--threads must be a number from 1 to 256");
+  }
+  if (!to_number(o.get("max-body", "8388608"), &max_body) || max_body < 1024) {
+    return fail("--max-body must be a number of bytes (at least 1024)");
+  }
+  if (!to_number(o.get("max-attachment", "33554432"), &max_attachment) || max_attachment < 1024) {
+    return fail("--max-attachment must be a number of bytes (at least 1024)");
+  }
+  if (!to_number(o.get("read-timeout", "30"), &read_timeout) || read_timeout < 1) {
+    return fail("--read-timeout must be a number of seconds (at least 1)");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) return fail("cannot create " + data_dir + ": " + ec.message());
+
+  std::unique_ptr<storage::EventLog> log;
+  storage::EventLogOptions log_options;
+  log_options.path = data_dir + "/log";
+  if (auto s = storage::EventLog::Open(log_options, &log); !s.ok()) return fail(s.ToString());
+
+  api::ApiOptions api_options;
+  if (!admin_token(o, data_dir, &api_options.admin_token, &error)) return fail(error);
+  api_options.max_body_bytes = max_body;
+  api_options.max_attachment_bytes = max_attachment;
+
+  // The read model catches up with the whole log before the server answers anything but 503.
+  projections::ReadModel model;
+  auto subscription = log->subscribe(0, [&](const storage::RecordedEvent& e) { model.apply(e); });
+  {
+    std::promise<void> caught_up;
+    model.when_applied(log->last_position(), [&] { caught_up.set_value(); });
+    caught_up.get_future().wait();
+  }
+  spdlog::info("log {} opened at position {}", log_options.path, log->last_position());
+
+  std::vector<server::DemoLogin> logins;
+  if (o.values.count("demo") && o.get("demo", "") != "0") {
+    std::string dir = o.get("reference-dir", std::string(TICKETD_SOURCE_DIR) + "/domain/reference");
+    if (!server::load_reference_app(dir, *log, model, &logins, &error))
+      return fail("demo: " + error);
+  }
+
+  api::Metrics metrics;
+  api::Api api(*log, model, metrics, api_options);
+  api::HttpServerOptions http;
+  http.host = listen.substr(0, colon);
+  if (http.host.size() > 2 && http.host.front() == '[')
+    http.host = http.host.substr(1, http.host.size() - 2);
+  http.port = static_cast<uint16_t>(port);
+  http.threads = static_cast<int>(threads);
+  http.read_timeout = std::chrono::seconds(read_timeout);
+  api::HttpServer server(api, metrics, http);
+  if (!server.listen(&error)) return fail(error);
+  api.set_ready(true);
+
+  std::string base = "http://" + listen.substr(0, colon) + ":" + std::to_string(server.port());
+  std::cout << "ticketd serving " << base << "  (data: " << data_dir
+            << ", events: " << log->last_position() << ")\n"
+            << "admin token: " << api_options.admin_token << "\n";
+  if (!logins.empty()) {
+    std::cout << "reference application 售后工单管理 loaded; demo logins (user / password):\n";
+    for (const auto& l : logins) {
+      std::cout << "  " << l.user << " / " << l.password << "   " << l.name << " (" << l.roles
+                << ")\n";
+    }
+    std::cout << "try: curl -s " << base
+              << "/api/v1/sessions -d '{\"user\":\"li\",\"password\":\"demo-li\"}'\n";
+  }
+  std::cout << std::flush;
+
+  server.run([&] { api.stop_accepting(); });
+  subscription.reset();
+  log.reset();  // completes queued appends and closes the database
+  spdlog::info("stopped cleanly");
+  return 0;
+}
