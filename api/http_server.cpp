@@ -9,6 +9,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <array>
 #include <atomic>
 #include <limits>
 #include <mutex>
@@ -94,6 +95,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     auto length = header_->content_length();
     if (length && *length > limit_) {
       keep_alive_ = false;  // the body is not read: the connection cannot be reused
+      unread_body_ = true;
       return write(error_response(413, "payload_too_large",
                                   "the body is larger than " + std::to_string(limit_) + " bytes"));
     }
@@ -129,6 +131,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     keep_alive_ = false;
     busy_ = true;
     if (ec == http::error::body_limit) {
+      unread_body_ = true;
       return write(error_response(413, "payload_too_large",
                                   "the body is larger than " + std::to_string(limit_) + " bytes"));
     }
@@ -173,13 +176,35 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     res->keep_alive(keep_alive_ && !server_.shutting_down.load());
     res->prepare_payload();
     stream_.expires_after(server_.options.read_timeout);
+    bool body_unread = unread_body_;
     http::async_write(stream_, *res,
-                      [self = shared_from_this(), res](beast::error_code ec, size_t) {
+                      [self = shared_from_this(), res, body_unread](beast::error_code ec, size_t) {
                         self->busy_ = false;
                         self->request_id_.clear();
+                        if (!ec && body_unread) return self->linger();
                         if (ec || !res->keep_alive()) return self->close();
                         self->read_header();
                       });
+  }
+
+  // After refusing a request whose body we did not read: stop sending, and read (and drop) what
+  // the client is still sending for a bounded while, so it gets to read our answer instead of a
+  // connection reset. Bounded in bytes and time: a 1 GB upload is not waited for.
+  void linger() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::seconds(5));
+    drain_ = std::make_shared<std::array<char, 65536>>();
+    drain_next();
+  }
+
+  void drain_next() {
+    stream_.async_read_some(net::buffer(*drain_),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->drained_ += n;
+                              if (ec || self->drained_ > (64u << 20)) return self->close();
+                              self->drain_next();
+                            });
   }
 
   void close() {
@@ -202,6 +227,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool keep_alive_ = true;
   bool busy_ = false;
   bool closed_ = false;
+  bool unread_body_ = false;
+  std::shared_ptr<std::array<char, 65536>> drain_;
+  size_t drained_ = 0;
   std::string request_id_;
 };
 

@@ -10,7 +10,9 @@ int hex_digit(char c) {
   return -1;
 }
 
-bool decode(std::string_view in, bool plus_is_space, std::string* out) {
+}  // namespace
+
+bool percent_decode(std::string_view in, bool plus_is_space, std::string* out) {
   out->clear();
   for (size_t i = 0; i < in.size(); ++i) {
     if (in[i] == '%') {
@@ -29,12 +31,10 @@ bool decode(std::string_view in, bool plus_is_space, std::string* out) {
   return true;
 }
 
-}  // namespace
-
 bool parse_target(std::string_view target, std::string* path,
                   std::map<std::string, std::string>* query) {
   size_t q = target.find('?');
-  if (!decode(target.substr(0, q), false, path)) return false;
+  if (!percent_decode(target.substr(0, q), false, path)) return false;
   if (path->empty() || (*path)[0] != '/') return false;
   if (q == std::string_view::npos) return true;
   std::string_view rest = target.substr(q + 1);
@@ -43,8 +43,9 @@ bool parse_target(std::string_view target, std::string* path,
     std::string_view pair = rest.substr(0, amp);
     size_t eq = pair.find('=');
     std::string key, value;
-    if (!decode(pair.substr(0, eq), true, &key)) return false;
-    if (eq != std::string_view::npos && !decode(pair.substr(eq + 1), true, &value)) return false;
+    if (!percent_decode(pair.substr(0, eq), true, &key)) return false;
+    if (eq != std::string_view::npos && !percent_decode(pair.substr(eq + 1), true, &value))
+      return false;
     if (!key.empty()) (*query)[key] = value;
     if (amp == std::string_view::npos) break;
     rest = rest.substr(amp + 1);

@@ -40,6 +40,9 @@ struct HttpResponse {
 // Completes a request; may be called from any thread, exactly once.
 using Respond = std::function<void(HttpResponse)>;
 
+// Decodes %XX escapes (and '+' as space when asked). False on a malformed escape.
+bool percent_decode(std::string_view in, bool plus_is_space, std::string* out);
+
 // Splits "/a/b?x=1&y=%E4" into a decoded path and query map. False on bad percent-encoding.
 bool parse_target(std::string_view target, std::string* path,
                   std::map<std::string, std::string>* query);

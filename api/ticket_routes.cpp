@@ -136,9 +136,11 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
   std::vector<storage::NewEvent> batch;
   for (const auto& e : decided.value()) batch.push_back(to_new_event(e, *call));
   if (!idempotency.empty()) {
-    // The submission's event id is derived from the key: a concurrent repeat is refused by the
-    // log itself, and answered with the ticket the first one made.
-    batch.front().id = EventId::derived("ticketd/submit/" + idempotency);
+    // Event ids derive from the key: a concurrent repeat is then a duplicate to the log itself,
+    // and is answered with the ticket the first one made.
+    for (size_t i = 0; i < batch.size(); ++i) {
+      batch[i].id = EventId::derived("ticketd/submit/" + idempotency + "/" + std::to_string(i));
+    }
     Value data;
     std::string err;
     parse_json(batch.front().payload, &data, &err);
@@ -162,7 +164,10 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
               });
         }
         if (r.status.code() == Code::kInvalidArgument) {
-          return call->fail(422, codes::kInvalidValue, r.status.message());
+          return call->fail(422, codes::kInvalidValue,
+                            idempotency.empty()
+                                ? r.status.message()
+                                : "this Idempotency-Key was used for a different request");
         }
         if (!r.status.ok()) return call->fail(503, "unavailable", r.status.ToString());
         if (r.duplicate) {
@@ -400,7 +405,11 @@ void Api::post_attachment(const CallPtr& call, const std::string& ticket_id) {
   std::string id = "att-" + random_token(12);
   std::string content_type = call->req.header("content-type");
   if (content_type.empty()) content_type = "application/octet-stream";
-  std::string filename = call->req.header("x-filename");
+  // Header values are ASCII on the wire: a UTF-8 name comes percent-encoded (as browsers send it).
+  std::string filename;
+  if (!percent_decode(call->req.header("x-filename"), false, &filename)) {
+    return call->fail(400, "bad_request", "X-Filename has a malformed %-escape", "X-Filename");
+  }
   if (filename.empty()) filename = id;
   uint64_t size = call->req.body.size();
   if (auto s = log_.put_attachment(id, call->req.body); !s.ok()) {

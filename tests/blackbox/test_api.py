@@ -1,0 +1,340 @@
+"""Black-box tests: the real ticketd over HTTP, playing API.md and the reference application."""
+import json
+import os
+import socket
+import sys
+import threading
+import unittest
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(__file__))
+from ticketd_server import ADMIN_TOKEN, Server  # noqa: E402
+
+SUBMISSION = {
+    "customer_name": "华东精密机械有限公司",
+    "customer_phone": "+86 138 1234 5678",
+    "channel": "电话",
+    "problem_type": "功能故障",
+    "description": "打印机每打印第二页就卡纸,需要工程师上门检修。",
+}
+
+
+class ReferenceApp(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Server().start()
+        cls.tokens = {u: cls.s.login(u) for u in ["zhang", "li", "wang", "zhao", "qian", "sun", "audit"]}
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.stop()
+        cls.s.cleanup()
+
+    def call(self, method, path, body=None, user=None, **kw):
+        token = ADMIN_TOKEN if user == "admin" else self.tokens.get(user)
+        return self.s.call(method, "/api/v1" + path, body, token=token, **kw)
+
+    def submit(self, user="li", fields=None, headers=None):
+        status, body, _ = self.call("POST", "/tickets", {"form": "service_ticket", "flow": "service_flow",
+                                                          "fields": fields or SUBMISSION},
+                                    user=user, headers=headers)
+        self.assertEqual(status, 201, body)
+        return body
+
+    def act(self, ticket, user, action, fields=None, expect=200, **extra):
+        body = {"action": action, **extra}
+        if fields:
+            body["fields"] = fields
+        status, resp, _ = self.call("POST", "/tickets/%s/actions" % ticket, body, user=user)
+        self.assertEqual(status, expect, resp)
+        return resp
+
+    def assert_error(self, resp, status, expected_status, code, field=None):
+        self.assertEqual(status, expected_status, resp)
+        self.assertEqual(resp["error"]["code"], code, resp)
+        self.assertTrue(resp["error"]["message"])
+        if field:
+            self.assertEqual(resp["error"].get("field"), field, resp)
+
+    def test_simple_branch_through_the_portal(self):
+        t = self.submit()
+        tid, code = t["id"], t["portal_code"]
+        self.assertEqual(t["ticket"]["node"]["name"], "工单受理")
+        self.assertEqual(t["ticket"]["fields"]["status"], "待受理")
+        self.assertGreater(t["position"], 0)
+        # The to-do sits with the customer-service supervisor.
+        _, inbox, _ = self.call("GET", "/inbox", user="zhang")
+        self.assertIn(tid, [i["id"] for i in inbox["items"]])
+        _, inbox, _ = self.call("GET", "/inbox", user="li")
+        self.assertNotIn(tid, [i["id"] for i in inbox["items"]])
+
+        r = self.act(tid, "zhang", "approve", {"complexity": "简单"}, comment="客服处理即可")
+        self.assertEqual(r["ticket"]["node"]["id"], "cs_handle")
+        self.assertIsNotNone(r["ticket"]["first_response_at"])
+        r = self.act(tid, "li", "submit", {"solution": "已远程指导清理进纸辊。"})
+        self.assertEqual(r["ticket"]["node"]["name"], "客户确认")
+
+        status, portal, _ = self.s.call("GET", "/api/v1/portal/tickets/%s?code=%s" % (tid, code))
+        self.assertEqual(status, 200, portal)
+        self.assertEqual(portal["node"]["name"], "客户确认")
+        self.assertEqual(portal["fields"]["solution"], "已远程指导清理进纸辊。")
+        self.assertNotIn("customer_phone", portal["fields"])
+        self.assertEqual([s["name"] for s in portal["timeline"]], ["工单受理", "客服处理", "客户确认"])
+        status, wrong, _ = self.s.call("GET", "/api/v1/portal/tickets/%s?code=nope" % tid)
+        self.assert_error(wrong, status, 404, "not_found")
+        status, wrong, _ = self.s.call("GET", "/api/v1/portal/tickets/T-999999?code=nope")
+        self.assert_error(wrong, status, 404, "not_found")
+
+        status, r, _ = self.s.call("POST", "/api/v1/portal/tickets/%s/confirm?code=%s" % (tid, code), {})
+        self.assertEqual(status, 200, r)
+        self.assertEqual(r["ticket"]["state"], "closed")
+        status, r, _ = self.s.call("POST", "/api/v1/portal/tickets/%s/rating?code=%s" % (tid, code),
+                                   {"score": 5, "comment": "很满意"})
+        self.assertEqual(status, 201, r)
+        _, view, _ = self.call("GET", "/tickets/" + tid, user="zhang")
+        self.assertEqual(view["state"], "closed")
+        self.assertEqual(view["fields"]["status"], "已关闭")
+        self.assertEqual(view["rating"], 5)
+        self.assertIsNotNone(view["closed_at"])
+
+    def test_complex_branch_with_reject_and_transfer(self):
+        tid = self.submit()["id"]
+        self.assertEqual(self.act(tid, "zhang", "approve", {"complexity": "复杂"})["ticket"]["node"]["id"], "dispatch")
+        self.assertEqual(self.act(tid, "wang", "reject", comment="信息不全")["ticket"]["node"]["id"], "accept")
+        self.act(tid, "zhang", "approve")
+        r = self.act(tid, "wang", "approve", {"engineer": "zhao", "priority": "高"})
+        self.assertEqual(r["ticket"]["node"]["id"], "engineer_fix")
+        self.assertEqual(r["ticket"]["assignees"], [{"user": "zhao"}])
+        self.assertEqual(r["ticket"]["priority"], "高")
+        self.act(tid, "qian", "submit", {"solution": "x"}, expect=403)
+        r = self.act(tid, "zhao", "transfer", to="qian", comment="出差")
+        self.assertEqual(r["ticket"]["assignees"], [{"user": "qian"}])
+        self.act(tid, "zhao", "submit", {"solution": "x"}, expect=403)
+        _, inbox, _ = self.call("GET", "/inbox", user="qian")
+        self.assertIn(tid, [i["id"] for i in inbox["items"]])
+        r = self.act(tid, "qian", "submit", {"solution": "更换搓纸轮后测试正常。"})
+        self.assertEqual(r["ticket"]["node"]["id"], "confirm")
+        r = self.act(tid, "admin", "approve", comment="代客户确认")
+        self.assertEqual(r["ticket"]["state"], "closed")
+        # History: every event, in order, chained.
+        status, hist, _ = self.call("GET", "/tickets/%s/events" % tid, user="audit")
+        self.assertEqual(status, 200, hist)
+        types = [e["type"] for e in hist["items"]]
+        self.assertEqual(types[0], "TicketSubmitted")
+        self.assertIn("Transferred", types)
+        self.assertEqual(types[-1], "TicketClosed")
+        self.assertEqual([e["version"] for e in hist["items"]], list(range(1, len(types) + 1)))
+        status, hist, _ = self.call("GET", "/tickets/%s/events" % tid, user="li")
+        self.assert_error(hist, status, 403, "forbidden")
+        # As it was: right after acceptance it stood in dispatch.
+        submitted_at = self.call("GET", "/tickets/%s/events" % tid, user="audit")[1]["items"]
+        dispatch_pos = [e["position"] for e in submitted_at if e["type"] == "NodeEntered"
+                        and e["data"]["node"] == "dispatch"][0]
+        _, then, _ = self.call("GET", "/tickets/%s?as_of=%d" % (tid, dispatch_pos), user="zhang")
+        self.assertEqual(then["node"]["id"], "dispatch")
+        self.assertEqual(then["state"], "open")
+
+    def test_permission_denials(self):
+        tid = self.submit()["id"]
+        cases = [
+            ("POST", "/tickets/%s/actions" % tid, {"action": "approve", "fields": {"complexity": "简单"}}, "li"),
+            ("POST", "/tickets/%s/actions" % tid, {"action": "approve"}, "audit"),
+            ("PATCH", "/tickets/%s" % tid, {"fields": {"solution": "x"}}, "zhang"),
+            ("PATCH", "/tickets/%s" % tid, {"fields": {"priority": "高"}}, "li"),
+            ("PUT", "/forms/f2", {"name": "x", "fields": [{"key": "a", "type": "text"}]}, "zhang"),
+            ("POST", "/users", {"id": "x1", "name": "x", "password": "password1"}, "zhang"),
+            ("GET", "/events", None, "li"),
+            ("GET", "/audit/verify", None, "zhang"),
+            ("POST", "/tickets/%s/rating" % tid, {"score": 4}, "zhang"),
+        ]
+        for method, path, body, user in cases:
+            status, resp, _ = self.call(method, path, body, user=user)
+            self.assert_error(resp, status, 403, "forbidden")
+        # Submitting a field the start node does not let the submitter set.
+        status, resp, _ = self.call("POST", "/tickets", {"form": "service_ticket", "flow": "service_flow",
+                                                         "fields": {**SUBMISSION, "solution": "x"}}, user="li")
+        self.assert_error(resp, status, 403, "forbidden", "solution")
+        # An action the node does not offer.
+        status, resp, _ = self.call("POST", "/tickets/%s/actions" % tid, {"action": "submit"}, user="zhang")
+        self.assert_error(resp, status, 422, "action_not_allowed")
+
+    def test_stale_if_match(self):
+        tid = self.submit()["id"]
+        status, view, headers = self.call("GET", "/tickets/" + tid, user="zhang")
+        version = view["version"]
+        self.assertEqual(headers.get("ETag"), '"%d"' % version)
+        status, r, _ = self.call("PATCH", "/tickets/" + tid, {"fields": {"priority": "高"}}, user="zhang",
+                                 headers={"If-Match": str(version)})
+        self.assertEqual(status, 200, r)
+        self.assertEqual(r["version"], version + 1)
+        status, r, _ = self.call("PATCH", "/tickets/" + tid, {"fields": {"priority": "低"}}, user="zhang",
+                                 headers={"If-Match": '"%d"' % version})
+        self.assert_error(r, status, 409, "conflict")
+        self.assertEqual(r["error"]["current_version"], version + 1)
+        status, r, _ = self.call("PATCH", "/tickets/" + tid, {"fields": {"priority": "低"}}, user="zhang",
+                                 headers={"If-Match": "soon"})
+        self.assert_error(r, status, 400, "bad_request")
+
+    def test_idempotent_submit(self):
+        first = self.submit(headers={"Idempotency-Key": "order-7781"})
+        again = self.submit(headers={"Idempotency-Key": "order-7781"})
+        self.assertEqual(first["id"], again["id"])
+        # Racing repeats of a new key all get one ticket.
+        results = []
+
+        def go():
+            results.append(self.submit(headers={"Idempotency-Key": "order-race"})["id"])
+
+        threads = [threading.Thread(target=go) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(len(set(results)), 1, results)
+        _, listing, _ = self.call("GET", "/tickets?limit=500", user="zhang")
+        self.assertEqual(sum(1 for i in listing["items"] if i["id"] == results[0]), 1)
+
+    def test_bad_input_gets_clear_errors(self):
+        bad = [
+            (dict(raw=b'{"form":'), 400, "bad_request", None),
+            (dict(raw=b'[1,2]'), 400, "bad_request", None),
+            (dict(body={"form": "nope", "flow": "service_flow", "fields": SUBMISSION}), 404, "not_found", "form"),
+            (dict(body={"form": "service_ticket", "flow": "service_flow",
+                        "fields": {**SUBMISSION, "customer_name": 42}}), 422, "wrong_type", "customer_name"),
+            (dict(body={"form": "service_ticket", "flow": "service_flow",
+                        "fields": {k: v for k, v in SUBMISSION.items() if k != "description"}}),
+             422, "required", "description"),
+            (dict(body={"form": "service_ticket", "flow": "service_flow",
+                        "fields": {**SUBMISSION, "channel": "飞鸽传书"}}), 422, "not_an_option", "channel"),
+            (dict(body={"form": "service_ticket", "flow": "service_flow",
+                        "fields": {**SUBMISSION, "colour": "red"}}), 422, "unknown_field", "colour"),
+            (dict(body={"form": "service_ticket", "flow": "service_flow",
+                        "fields": {**SUBMISSION, "customer_phone": "call me"}}), 422, "invalid_value", "customer_phone"),
+            (dict(raw=b"x" * (9 * 1024 * 1024)), 413, "payload_too_large", None),
+        ]
+        for kw, status_expected, code, field in bad:
+            status, resp, _ = self.call("POST", "/tickets", user="li", **kw)
+            self.assert_error(resp, status, status_expected, code, field)
+        for token in [None, "not-a-token"]:
+            status, resp, _ = self.s.call("GET", "/api/v1/tickets", token=token)
+            self.assert_error(resp, status, 401, "unauthorized")
+        status, resp, _ = self.call("GET", "/tickets/T-999999", user="li")
+        self.assert_error(resp, status, 404, "not_found")
+        status, resp, _ = self.call("GET", "/tickets?limit=abc", user="li")
+        self.assert_error(resp, status, 400, "bad_parameter", "limit")
+        status, resp, _ = self.call("GET", "/nowhere", user="li")
+        self.assert_error(resp, status, 404, "not_found")
+        status, resp, _ = self.s.call("POST", "/api/v1/sessions", {"user": "li", "password": "wrong"})
+        self.assert_error(resp, status, 401, "unauthorized")
+        # A raw garbage request line, then the server is still healthy.
+        host, port = self.s.base[len("http://"):].rsplit(":", 1)
+        with socket.create_connection((host, int(port))) as c:
+            c.sendall(b"BLAH \x00\x01 nonsense\r\n\r\n")
+            c.recv(4096)
+        self.assertEqual(self.s.call("GET", "/healthz")[0], 200)
+        status, verify, _ = self.call("GET", "/audit/verify", user="audit")
+        self.assertTrue(verify["ok"], verify)
+
+    def test_definitions_are_versioned(self):
+        form = {"name": "投诉单", "fields": [{"key": "who", "label": "投诉人", "type": "text", "required": True},
+                                            {"key": "level", "label": "级别", "type": "select", "options": ["一般", "严重"]}]}
+        status, r, _ = self.call("PUT", "/forms/complaint", form, user="admin")
+        self.assertEqual((status, r["version"]), (201, 1), r)
+        status, r, _ = self.call("PUT", "/forms/complaint", form, user="admin")
+        self.assertEqual((status, r["version"]), (200, 1), r)
+        form2 = dict(form, name="投诉单(新)")
+        status, r, _ = self.call("PUT", "/forms/complaint", form2, user="admin")
+        self.assertEqual((status, r["version"]), (200, 2), r)
+        status, v1, _ = self.call("GET", "/forms/complaint?version=1", user="li")
+        self.assertEqual(v1["name"], "投诉单")
+        self.assertEqual(list(v1.keys()), ["id", "version", "name", "fields"])
+        flow = {"name": "投诉流程", "form": "complaint",
+                "nodes": [{"id": "s", "type": "start"},
+                          {"id": "a", "name": "处理", "type": "approval", "assignee": {"role": "cs_agent"}},
+                          {"id": "e", "type": "end"}],
+                "edges": [{"from": "s", "to": "a"},
+                          {"from": "a", "to": "e", "when": {"field": "levl", "op": "eq", "value": "严重"}}]}
+        status, r, _ = self.call("PUT", "/flows/complaint_flow", flow, user="admin")
+        self.assert_error(r, status, 422, "invalid_definition")
+        self.assertIn('unknown field "levl"', r["error"]["message"])
+        status, r, _ = self.call("GET", "/forms", user="li")
+        self.assertIn("complaint", [f["id"] for f in r["items"]])
+
+    def test_lists_filter_and_page(self):
+        ids = [self.submit(fields={**SUBMISSION, "customer_name": "分页客户%d" % i})["id"] for i in range(3)]
+        status, page, _ = self.call("GET", "/tickets?q=分页客户&limit=2", user="zhang")
+        self.assertEqual(status, 200, page)
+        self.assertEqual([i["id"] for i in page["items"]], ids[:2])
+        status, rest, _ = self.call("GET", "/tickets?q=分页客户&limit=2&cursor=" + page["next_cursor"], user="zhang")
+        self.assertEqual([i["id"] for i in rest["items"]], ids[2:])
+        self.assertIsNone(rest["next_cursor"])
+        _, newest, _ = self.call("GET", "/tickets?q=分页客户&sort=-created_at", user="zhang")
+        self.assertEqual([i["id"] for i in newest["items"]], ids[::-1])
+        _, at_accept, _ = self.call("GET", "/tickets?node=accept&status=open&form=service_ticket", user="zhang")
+        self.assertTrue(set(ids) <= {i["id"] for i in at_accept["items"]})
+        status, r, _ = self.call("GET", "/tickets?status=maybe", user="zhang")
+        self.assert_error(r, status, 400, "bad_parameter", "status")
+
+    def test_read_your_writes_and_metrics(self):
+        t = self.submit()
+        status, view, _ = self.call("GET", "/tickets/%s?min_position=%d" % (t["id"], t["position"]), user="li")
+        self.assertEqual(status, 200)
+        self.assertEqual(view["version"], t["version"])
+        status, metrics, _ = self.s.call("GET", "/metrics")
+        self.assertEqual(status, 200)
+        self.assertIn("ticketd_log_fsync_batches_total", metrics)
+        self.assertIn("ticketd_http_request_seconds_bucket", metrics)
+
+    def test_attachments(self):
+        tid = self.submit()["id"]
+        png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
+        status, r, _ = self.call("POST", "/tickets/%s/attachments" % tid, user="li", raw=png,
+                                 headers={"Content-Type": "image/png", "X-Filename": "photo.png"})
+        self.assertEqual(status, 201, r)
+        att = r["attachment"]
+        req_status, body, headers = self.s.call("GET", "/api/v1/attachments/" + att, token=self.tokens["li"])
+        self.assertEqual(req_status, 200)
+        self.assertEqual(headers.get("Content-Type"), "image/png")
+        # A stand-alone upload can then be referenced from an attachment field.
+        status, up, _ = self.call("POST", "/attachments", user="li", raw=b"%PDF-1.4 manual",
+                                  headers={"Content-Type": "application/pdf",
+                                           "X-Filename": urllib.parse.quote("说明书.pdf")})
+        self.assertEqual(status, 201, up)
+        self.assertEqual(up["filename"], "说明书.pdf")
+        t = self.submit(fields={**SUBMISSION, "attachments": [up["attachment"]]})
+        self.assertEqual(t["ticket"]["fields"]["attachments"], [up["attachment"]])
+        status, r, _ = self.call("POST", "/tickets", {"form": "service_ticket", "flow": "service_flow",
+                                                      "fields": {**SUBMISSION, "attachments": ["att-nope"]}}, user="li")
+        self.assert_error(r, status, 422, "invalid_value", "attachments")
+
+
+class Restart(unittest.TestCase):
+    def test_restart_gives_the_same_views(self):
+        s = Server().start()
+        try:
+            token = s.login("li")
+            ids = []
+            for i in range(5):
+                status, r, _ = s.call("POST", "/api/v1/tickets", {"form": "service_ticket", "flow": "service_flow",
+                                                                  "fields": {**SUBMISSION, "customer_name": "客户%d" % i}},
+                                      token=token)
+                self.assertEqual(status, 201, r)
+                ids.append(r["id"])
+            before = {i: s.call("GET", "/api/v1/tickets/" + i, token=ADMIN_TOKEN)[1] for i in ids}
+            s.stop()
+            s.start()
+            token = s.login("li")  # sessions survive: the old token still works too
+            after = {i: s.call("GET", "/api/v1/tickets/" + i, token=ADMIN_TOKEN)[1] for i in ids}
+            for i in ids:
+                before[i]["sla"].pop("breached")
+                after[i]["sla"].pop("breached")
+            self.assertEqual(before, after)
+            status, r, _ = s.call("POST", "/api/v1/tickets", {"form": "service_ticket", "flow": "service_flow",
+                                                              "fields": SUBMISSION}, token=token)
+            self.assertEqual(r["id"], "T-000006", r)  # numbering continues
+        finally:
+            s.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main()
