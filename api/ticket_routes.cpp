@@ -304,17 +304,50 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
       assignee.id = q.param("assignee");
       if (const User* u = v.catalog.user(assignee.id)) assignee.roles = u->roles;
     }
+    // Narrow to the smallest index set a filter names; every filter is still checked on each hit.
+    static const projections::TicketIdSet kNone;
+    const projections::TicketIdSet* candidates = nullptr;
+    auto narrow = [&](const projections::TicketIdSet* set) {
+      if (!candidates || set->size() < candidates->size()) candidates = set;
+    };
+    auto indexed = [&](const std::string& key) {
+      auto it = v.index.find(key);
+      return it == v.index.end() ? &kNone : &it->second;
+    };
+    auto waiting_on = [&](const Actor& a) {
+      projections::TicketIdSet ids = *indexed("user:" + a.id);
+      for (const auto& r : a.roles) {
+        const auto* set = indexed("role:" + r);
+        ids.insert(set->begin(), set->end());
+      }
+      return ids;
+    };
+    projections::TicketIdSet mine, theirs;
+    if (inbox) narrow(&(mine = waiting_on(call->actor)));
+    if (q.has_param("assignee")) narrow(&(theirs = waiting_on(assignee)));
+    if (q.has_param("form")) narrow(indexed("form:" + q.param("form")));
+    if (q.has_param("node")) narrow(indexed("node:" + q.param("node")));
+    if (!status.empty()) narrow(indexed("state:" + status));
+    if (q.has_param("priority")) narrow(indexed("priority:" + q.param("priority")));
+
     std::vector<const TicketState*> hits;
-    for (const auto& [id, t] : v.tickets) {
-      if (inbox && (t.closed || !is_assignee(t, call->actor))) continue;
-      if (q.has_param("form") && t.form_id != q.param("form")) continue;
-      if (q.has_param("node") && t.node != q.param("node")) continue;
-      if (!status.empty() && t.closed != (status == "closed")) continue;
-      if (q.has_param("priority") && !(t.field("priority") == Value(q.param("priority")))) continue;
-      if (q.has_param("assignee") && !is_assignee(t, assignee)) continue;
-      if (t.created_at < from || t.created_at > to) continue;
-      if (q.has_param("q") && !text_matches(t, q.param("q"))) continue;
+    auto consider = [&](const TicketState& t) {
+      if (inbox && (t.closed || !is_assignee(t, call->actor))) return;
+      if (q.has_param("form") && t.form_id != q.param("form")) return;
+      if (q.has_param("node") && t.node != q.param("node")) return;
+      if (!status.empty() && t.closed != (status == "closed")) return;
+      if (q.has_param("priority") && !(t.field("priority") == Value(q.param("priority")))) return;
+      if (q.has_param("assignee") && !is_assignee(t, assignee)) return;
+      if (t.created_at < from || t.created_at > to) return;
+      if (q.has_param("q") && !text_matches(t, q.param("q"))) return;
       hits.push_back(&t);
+    };
+    if (candidates) {
+      for (const auto& id : *candidates) {
+        if (const TicketState* t = v.ticket(id)) consider(*t);
+      }
+    } else {
+      for (const auto& [id, t] : v.tickets) consider(t);
     }
     auto key = [&](const TicketState* t) {
       return sort.find("updated") != std::string::npos ? t->updated_at : t->created_at;

@@ -4,6 +4,7 @@
 
 #include "domain/json_writer.h"
 #include "domain/time_format.h"
+#include "projections/ticket_codec.h"
 
 namespace ticketd::projections {
 
@@ -32,9 +33,137 @@ std::string ticket_id_for(uint64_t number) {
   return buf;
 }
 
+namespace {
+
+constexpr int kSnapshotFormat = 1;
+
+std::vector<std::string> index_keys(const TicketState& t) {
+  std::vector<std::string> keys = {"form:" + t.form_id, "node:" + t.node,
+                                   t.closed ? "state:closed" : "state:open"};
+  const Value& priority = t.field("priority");
+  if (priority.is_string()) keys.push_back("priority:" + priority.as_string());
+  if (!t.closed) {
+    for (const auto& a : t.assignees) {
+      keys.push_back((a.kind == AssigneeSpec::Kind::kRole ? "role:" : "user:") + a.id);
+    }
+  }
+  return keys;
+}
+
+}  // namespace
+
 const TicketState* ReadModel::View::ticket(std::string_view id) const {
   auto it = tickets.find(std::string(id));
   return it == tickets.end() ? nullptr : &it->second;
+}
+
+void ReadModel::apply_ticket(const std::string& id, const DomainEvent& e) {
+  TicketState& t = tickets_[id];
+  for (const auto& key : index_keys(t)) {
+    auto it = index_.find(key);
+    if (it != index_.end() && it->second.erase(id) && it->second.empty()) index_.erase(it);
+  }
+  t = evolve(std::move(t), e);
+  for (const auto& key : index_keys(t)) index_[key].insert(id);
+  if (e.type == ticketd::event_types::kTicketSubmitted) {
+    max_ticket_number_ = std::max(max_ticket_number_, ticket_number(id));
+    std::string key = e.data.string_or("idempotency_key");
+    if (!key.empty()) idempotency_[key] = id;
+  }
+}
+
+void ReadModel::apply_definition(const DomainEvent& e) {
+  bool known = e.type == ticketd::event_types::kFormPublished ||
+               e.type == ticketd::event_types::kFlowPublished ||
+               e.type == ticketd::event_types::kRulePublished ||
+               e.type == ticketd::event_types::kUserCreated;
+  if (!known) return;
+  catalog_.apply(e);
+  definitions_.push_back(e);
+  if (e.type == ticketd::event_types::kUserCreated) {
+    password_hashes_[e.data.string_or("id")] = e.data.string_or("password_hash");
+  }
+}
+
+std::string ReadModel::snapshot(uint64_t* position) const {
+  std::shared_lock lk(mu_);
+  *position = applied_;
+  JsonWriter w;
+  w.begin_object();
+  w.key("format").number(kSnapshotFormat);
+  w.key("position").number(applied_);
+  w.key("max_ticket_number").number(max_ticket_number_);
+  w.key("definitions").begin_array();
+  for (const auto& d : definitions_) {
+    w.begin_object().key("type").string(d.type).key("actor").string(d.actor);
+    w.key("at").number(d.at_us).key("data").raw(d.data.to_json()).end_object();
+  }
+  w.end_array();
+  w.key("sessions").begin_object();
+  for (const auto& [hash, user] : sessions_) w.key(hash).string(user);
+  w.end_object();
+  w.key("idempotency").begin_object();
+  for (const auto& [key, id] : idempotency_) w.key(key).string(id);
+  w.end_object();
+  w.key("attachments").begin_array();
+  for (const auto& [id, a] : attachments_) {
+    w.begin_object().key("id").string(a.id).key("filename").string(a.filename);
+    w.key("content_type").string(a.content_type).key("size").number(a.size);
+    w.key("uploader").string(a.uploader).end_object();
+  }
+  w.end_array();
+  w.key("tickets").begin_array();
+  for (const auto& [id, t] : tickets_) ticket_to_value(t).write(w);
+  w.end_array();
+  w.end_object();
+  return w.take();
+}
+
+bool ReadModel::restore(std::string_view bytes, std::string* error) {
+  Value v;
+  if (!parse_json(bytes, &v, error)) return false;
+  if (v["format"].as_number() != kSnapshotFormat) {
+    *error =
+        "snapshot format " + v["format"].to_json() + " is not " + std::to_string(kSnapshotFormat);
+    return false;
+  }
+  ReadModel fresh;
+  for (const auto& d : v["definitions"].as_array()) {
+    fresh.apply_definition({d.string_or("type"), d["data"], d.string_or("actor"),
+                            static_cast<int64_t>(d["at"].as_number()), std::nullopt});
+  }
+  for (const auto& [hash, user] : v["sessions"].as_object())
+    fresh.sessions_[hash] = user.as_string();
+  for (const auto& [key, id] : v["idempotency"].as_object())
+    fresh.idempotency_[key] = id.as_string();
+  for (const auto& a : v["attachments"].as_array()) {
+    fresh.attachments_[a.string_or("id")] = {
+        a.string_or("id"), a.string_or("filename"), a.string_or("content_type"),
+        static_cast<uint64_t>(a["size"].as_number()), a.string_or("uploader")};
+  }
+  for (const auto& tv : v["tickets"].as_array()) {
+    TicketState t;
+    if (!ticket_from_value(tv, &t)) {
+      *error = "snapshot holds an unreadable ticket";
+      return false;
+    }
+    for (const auto& key : index_keys(t)) fresh.index_[key].insert(t.id);
+    std::string id = t.id;
+    fresh.tickets_.emplace(std::move(id), std::move(t));
+  }
+  fresh.max_ticket_number_ = static_cast<uint64_t>(v["max_ticket_number"].as_number());
+  std::unique_lock lk(mu_);
+  catalog_ = std::move(fresh.catalog_);
+  definitions_ = std::move(fresh.definitions_);
+  tickets_ = std::move(fresh.tickets_);
+  index_ = std::move(fresh.index_);
+  password_hashes_ = std::move(fresh.password_hashes_);
+  sessions_ = std::move(fresh.sessions_);
+  idempotency_ = std::move(fresh.idempotency_);
+  attachments_ = std::move(fresh.attachments_);
+  max_ticket_number_ = fresh.max_ticket_number_;
+  applied_ = static_cast<uint64_t>(v["position"].as_number());
+  return true;
 }
 
 uint64_t ReadModel::applied_position() const {
@@ -63,17 +192,7 @@ void ReadModel::apply(const storage::RecordedEvent& recorded) {
     if (parsed) {
       std::string_view stream = recorded.stream();
       if (stream.substr(0, 7) == "ticket-") {
-        std::string id(stream.substr(7));
-        TicketState& t = tickets_[id];
-        t = evolve(std::move(t), e);
-        if (e.type == ticketd::event_types::kTicketSubmitted) {
-          max_ticket_number_ = std::max(max_ticket_number_, ticket_number(id));
-          std::string key = e.data.string_or("idempotency_key");
-          if (!key.empty()) idempotency_[key] = id;
-        }
-      } else if (e.type == ticketd::event_types::kUserCreated) {
-        catalog_.apply(e);
-        password_hashes_[e.data.string_or("id")] = e.data.string_or("password_hash");
+        apply_ticket(std::string(stream.substr(7)), e);
       } else if (e.type == event_types::kSessionStarted) {
         sessions_[e.data.string_or("token_hash")] = e.data.string_or("user");
       } else if (e.type == event_types::kAttachmentUploaded) {
@@ -82,7 +201,7 @@ void ReadModel::apply(const storage::RecordedEvent& recorded) {
                          static_cast<uint64_t>(e.data["size"].as_number()), e.actor};
         attachments_[a.id] = a;
       } else {
-        catalog_.apply(e);
+        apply_definition(e);
       }
     }
   }

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -35,6 +36,14 @@ struct AttachmentInfo {
   std::string uploader;
 };
 
+// Orders ticket ids by their number (T-999999 before T-1000000).
+struct TicketIdOrder {
+  bool operator()(const std::string& a, const std::string& b) const {
+    return a.size() != b.size() ? a.size() < b.size() : a < b;
+  }
+};
+using TicketIdSet = std::set<std::string, TicketIdOrder>;
+
 // Turns a stored event into the domain's form (payload parsed). False for an unparsable payload.
 bool to_domain_event(const storage::RecordedEvent& e, DomainEvent* out);
 
@@ -51,7 +60,10 @@ class ReadModel {
   // Everything below is read under a shared lock held by the caller through `read()`.
   struct View {
     const Catalog& catalog;
-    const std::map<std::string, TicketState>& tickets;  // by id; ids sort in submission order
+    const std::map<std::string, TicketState, TicketIdOrder>& tickets;  // in submission order
+    // Secondary indexes: "form:<id>", "node:<id>", "state:open|closed", "priority:<value>",
+    // "role:<role>" and "user:<id>" (open tickets waiting on them) -> ticket ids.
+    const std::unordered_map<std::string, TicketIdSet>& index;
     const std::unordered_map<std::string, std::string>& password_hashes;  // user -> hash
     const std::unordered_map<std::string, std::string>& sessions;         // token hash -> user
     const std::unordered_map<std::string, std::string>& idempotency;      // key -> ticket id
@@ -64,18 +76,28 @@ class ReadModel {
   template <typename Fn>
   auto read(Fn&& fn) const {
     std::shared_lock lk(mu_);
-    View v{catalog_,     tickets_,     password_hashes_,   sessions_,
-           idempotency_, attachments_, max_ticket_number_, applied_};
+    View v{catalog_,     tickets_,           index_,  password_hashes_, sessions_, idempotency_,
+           attachments_, max_ticket_number_, applied_};
     return fn(v);
   }
 
   // A deterministic text dump of every view (ticketctl dump-views): equal logs, equal dumps.
   std::string dump() const;
 
+  // The whole model as bytes, with the position it holds; and back. restore() is for a fresh model
+  // and refuses a snapshot of another format (the caller then replays the log from zero).
+  std::string snapshot(uint64_t* position) const;
+  bool restore(std::string_view bytes, std::string* error);
+
  private:
   mutable std::shared_mutex mu_;
+  void apply_ticket(const std::string& id, const DomainEvent& e);
+  void apply_definition(const DomainEvent& e);
+
   Catalog catalog_;
-  std::map<std::string, TicketState> tickets_;
+  std::vector<DomainEvent> definitions_;  // the catalog's events, kept for snapshots
+  std::map<std::string, TicketState, TicketIdOrder> tickets_;
+  std::unordered_map<std::string, TicketIdSet> index_;
   std::unordered_map<std::string, std::string> password_hashes_;
   std::unordered_map<std::string, std::string> sessions_;
   std::unordered_map<std::string, std::string> idempotency_;

@@ -4,18 +4,22 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <future>
 #include <iostream>
 #include <map>
+#include <mutex>
+#include <thread>
 
 #include "api/api.h"
 #include "api/call.h"
 #include "api/http_server.h"
 #include "api/metrics.h"
 #include "projections/read_model.h"
+#include "projections/snapshots.h"
 #include "server/demo.h"
 #include "storage/event_log.h"
 
@@ -118,6 +122,52 @@ bool admin_token(const Options& o, const std::string& data_dir, std::string* tok
   return true;
 }
 
+// Saves a read-model snapshot when enough has happened since the last one, so a restart replays
+// a short tail instead of the whole log.
+class Snapshotter {
+ public:
+  static constexpr uint64_t kEveryEvents = 50000;
+
+  Snapshotter(ticketd::storage::EventLog& log, ticketd::projections::ReadModel& model)
+      : log_(log), model_(model), saved_(model.applied_position()), thread_([this] { run(); }) {}
+  ~Snapshotter() { stop(); }
+
+  void stop() {
+    {
+      std::lock_guard lk(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void run() {
+    std::unique_lock lk(mu_);
+    while (!cv_.wait_for(lk, std::chrono::seconds(10), [&] { return stopping_; })) {
+      uint64_t applied = model_.applied_position();
+      if (applied < saved_ + kEveryEvents) continue;
+      lk.unlock();
+      auto s = ticketd::projections::save_snapshot(log_, model_);
+      lk.lock();
+      if (s.ok()) {
+        saved_ = applied;
+        spdlog::info("read-model snapshot saved at position {}", applied);
+      } else {
+        spdlog::warn("read-model snapshot failed: {}", s.ToString());
+      }
+    }
+  }
+
+  ticketd::storage::EventLog& log_;
+  ticketd::projections::ReadModel& model_;
+  uint64_t saved_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
 int fail(const std::string& message) {
   std::cerr << "ticketd: " << message << "\n";
   return 2;
@@ -170,15 +220,23 @@ int main(int argc, char** argv) {
   api_options.max_body_bytes = max_body;
   api_options.max_attachment_bytes = max_attachment;
 
-  // The read model catches up with the whole log before the server answers anything but 503.
+  // The read model starts from its snapshot, catches up with the log's tail, then follows the log
+  // live. Until it has caught up the server answers nothing but 503.
   projections::ReadModel model;
-  auto subscription = log->subscribe(0, [&](const storage::RecordedEvent& e) { model.apply(e); });
+  std::string note;
+  uint64_t from = projections::restore_snapshot(*log, model, &note);
+  auto started = std::chrono::steady_clock::now();
+  auto subscription =
+      log->subscribe(from, [&](const storage::RecordedEvent& e) { model.apply(e); });
   {
     std::promise<void> caught_up;
     model.when_applied(log->last_position(), [&] { caught_up.set_value(); });
     caught_up.get_future().wait();
   }
-  spdlog::info("log {} opened at position {}", log_options.path, log->last_position());
+  spdlog::info("log {} at position {}; read model: {}, {} events replayed in {:.3f}s",
+               log_options.path, log->last_position(), note, log->last_position() - from,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  Snapshotter snapshotter(*log, model);
 
   std::vector<server::DemoLogin> logins;
   if (o.values.count("demo") && o.get("demo", "") != "0") {
@@ -216,7 +274,17 @@ int main(int argc, char** argv) {
   std::cout << std::flush;
 
   server.run([&] { api.stop_accepting(); });
+  snapshotter.stop();
+  {
+    // Every answered command is applied already; wait for anything else written before stopping.
+    auto done = std::make_shared<std::promise<void>>();
+    model.when_applied(log->last_position(), [done] { done->set_value(); });
+    done->get_future().wait_for(std::chrono::seconds(10));
+  }
   subscription.reset();
+  if (auto s = projections::save_snapshot(*log, model); !s.ok()) {
+    spdlog::warn("final snapshot not saved: {}", s.ToString());
+  }
   log.reset();  // completes queued appends and closes the database
   spdlog::info("stopped cleanly");
   return 0;

@@ -9,6 +9,7 @@
 #include "storage/hash_chain.h"
 #include "tools/ticketctl/args.h"
 #include "tools/ticketctl/bench.h"
+#include "tools/ticketctl/views.h"
 
 namespace ticketd::tools {
 namespace {
@@ -22,6 +23,12 @@ verbs:
   dump --data-dir D [--from P] [--stream S]
       Prints events as JSON lines: after position P (default 0, from the beginning), or the
       events of stream S.
+  dump-views --data-dir D
+      Prints every read model (definitions, users, tickets, attachments) as JSON lines, built the
+      way the server builds them: the stored snapshot plus the log after it.
+  rebuild --data-dir D
+      Replays the whole log into fresh read models and stores them as the snapshot (stop the
+      server first). dump-views prints the same bytes before and after.
   bench append --data-dir D [--producers 64] [--events 200000] [--peer]
       Appends single-event commands from concurrent producers through the event log, then
       measures the raw RocksDB baseline in the same run, and prints name=value lines. With --peer
@@ -139,5 +146,7 @@ int main(int argc, char** argv) {
   if (verb == "verify") return verify(args);
   if (verb == "dump") return dump(args);
   if (verb == "bench") return bench_append(args);
+  if (verb == "dump-views") return dump_views(args);
+  if (verb == "rebuild") return rebuild(args);
   return fail("unknown verb '" + verb + "'\n" + kUsage);
 }

@@ -1,0 +1,21 @@
+#pragma once
+// Read-model snapshots in the log's snapshot store, with the projection's checkpoint beside them.
+// A start restores the latest usable snapshot and replays only the log's tail after it.
+#include <string>
+
+#include "projections/read_model.h"
+#include "storage/event_log.h"
+
+namespace ticketd::projections {
+
+inline constexpr char kReadModelName[] = "read_model";
+
+// Restores `model` from the stored snapshot when there is a usable one and returns the position it
+// holds (0: none, replay everything). `note` says what happened, for the log.
+uint64_t restore_snapshot(const storage::EventLog& log, ReadModel& model, std::string* note);
+// Saves the model's snapshot and checkpoint at its applied position.
+storage::Status save_snapshot(storage::EventLog& log, const ReadModel& model);
+// Applies every event after `after` synchronously (tools and start-up catch-up).
+storage::Status replay(const storage::EventLog& log, ReadModel& model, uint64_t after);
+
+}  // namespace ticketd::projections

@@ -1,0 +1,11 @@
+#pragma once
+#include "tools/ticketctl/args.h"
+
+namespace ticketd::tools {
+
+// ticketctl dump-views: the read model (snapshot + the log's tail) as deterministic JSON lines.
+int dump_views(const Args& args);
+// ticketctl rebuild: replays the whole log into a fresh read model and stores it as the snapshot.
+int rebuild(const Args& args);
+
+}  // namespace ticketd::tools
