@@ -46,6 +46,12 @@ std::string token_hash(std::string_view token) {
   return hex(out, sizeof out);
 }
 
+EventId random_event_id() {
+  uint64_t r[2];
+  randombytes_buf(r, sizeof r);
+  return EventId::random_v4(r[0], r[1]);
+}
+
 std::string random_token(size_t bytes) {
   std::vector<unsigned char> buf(bytes);
   randombytes_buf(buf.data(), buf.size());
@@ -190,20 +196,7 @@ bool Api::authenticate(const CallPtr& call) {
 Actor Api::portal_actor() const { return Actor{"portal", {"customer"}, false, false, true}; }
 
 storage::NewEvent Api::to_new_event(const DomainEvent& e, const Call& call) const {
-  storage::NewEvent n;
-  if (e.id) {
-    n.id = *e.id;
-  } else {
-    uint64_t r[2];
-    randombytes_buf(r, sizeof r);
-    n.id = EventId::random_v4(r[0], r[1]);
-  }
-  n.type = e.type;
-  n.payload = e.data.to_json();
-  n.actor = e.actor;
-  n.correlation_id = call.req.request_id;
-  n.recorded_at_us = e.at_us;
-  return n;
+  return projections::to_new_event(e, random_event_id(), call.req.request_id);
 }
 
 void Api::route(const CallPtr& call) {

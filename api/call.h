@@ -53,5 +53,7 @@ struct Call {
 // Tokens: 32 random bytes as hex; stored and compared only as their BLAKE2b hash.
 std::string token_hash(std::string_view token);
 std::string random_token(size_t bytes);
+// A fresh random (v4) event id from the system's secure random source.
+EventId random_event_id();
 
 }  // namespace ticketd::api

@@ -8,6 +8,18 @@
 
 namespace ticketd::projections {
 
+storage::NewEvent to_new_event(const DomainEvent& e, const EventId& fresh_id,
+                               std::string correlation_id) {
+  storage::NewEvent n;
+  n.id = e.id ? *e.id : fresh_id;
+  n.type = e.type;
+  n.payload = e.data.to_json();
+  n.actor = e.actor;
+  n.correlation_id = std::move(correlation_id);
+  n.recorded_at_us = e.at_us;
+  return n;
+}
+
 bool to_domain_event(const storage::RecordedEvent& e, DomainEvent* out) {
   std::string error;
   out->type = std::string(e.type());
@@ -222,48 +234,23 @@ std::string ReadModel::dump() const {
     out += w.take();
     out.push_back('\n');
   };
-  for (const std::string& id : catalog_.form_ids()) {
-    for (uint64_t v = 1; const FormDef* f = catalog_.form(id, v); ++v) {
-      JsonWriter w;
-      w.begin_object()
-          .key("form")
-          .string(id)
-          .key("version")
-          .number(v)
-          .key("document")
-          .raw(f->document.to_json())
-          .end_object();
-      line(w);
+  // Every version of every definition, in id then version order.
+  auto definitions = [&](const char* kind, const std::vector<std::string>& ids, auto lookup) {
+    for (const std::string& id : ids) {
+      for (uint64_t v = 1; const auto* def = lookup(id, v); ++v) {
+        JsonWriter w;
+        w.begin_object().key(kind).string(id).key("version").number(v);
+        w.key("document").raw(def->document.to_json()).end_object();
+        line(w);
+      }
     }
-  }
-  for (const std::string& id : catalog_.flow_ids()) {
-    for (uint64_t v = 1; const FlowDef* f = catalog_.flow(id, v); ++v) {
-      JsonWriter w;
-      w.begin_object()
-          .key("flow")
-          .string(id)
-          .key("version")
-          .number(v)
-          .key("document")
-          .raw(f->document.to_json())
-          .end_object();
-      line(w);
-    }
-  }
-  for (const std::string& id : catalog_.rule_ids()) {
-    for (uint64_t v = 1; const RuleDef* r = catalog_.rule(id, v); ++v) {
-      JsonWriter w;
-      w.begin_object()
-          .key("rule")
-          .string(id)
-          .key("version")
-          .number(v)
-          .key("document")
-          .raw(r->document.to_json())
-          .end_object();
-      line(w);
-    }
-  }
+  };
+  definitions("form", catalog_.form_ids(),
+              [&](const std::string& id, uint64_t v) { return catalog_.form(id, v); });
+  definitions("flow", catalog_.flow_ids(),
+              [&](const std::string& id, uint64_t v) { return catalog_.flow(id, v); });
+  definitions("rule", catalog_.rule_ids(),
+              [&](const std::string& id, uint64_t v) { return catalog_.rule(id, v); });
   for (const User* u : catalog_.users()) {
     JsonWriter w;
     w.begin_object()

@@ -19,6 +19,7 @@
 #include "domain/catalog.h"
 #include "domain/event.h"
 #include "domain/ticket.h"
+#include "storage/event_log.h"
 #include "storage/recorded_event.h"
 
 namespace ticketd::projections {
@@ -43,6 +44,11 @@ struct TicketIdOrder {
   }
 };
 using TicketIdSet = std::set<std::string, TicketIdOrder>;
+
+// A decided event in the form the log stores: its own id when it has one (a derived id), else
+// `fresh_id`.
+storage::NewEvent to_new_event(const DomainEvent& e, const EventId& fresh_id,
+                               std::string correlation_id);
 
 // Turns a stored event into the domain's form (payload parsed). False for an unparsable payload.
 bool to_domain_event(const storage::RecordedEvent& e, DomainEvent* out);

@@ -9,6 +9,7 @@
 #include <random>
 #include <sstream>
 
+#include "api/call.h"
 #include "domain/catalog.h"
 
 namespace ticketd::server {
@@ -38,15 +39,8 @@ int64_t now_us() {
 // Appends and waits until the read model has applied the events.
 bool commit(storage::EventLog& log, projections::ReadModel& model, const std::string& stream,
             storage::ExpectedVersion expected, const DomainEvent& e, std::string* error) {
-  storage::NewEvent n;
-  uint64_t r[2];
-  randombytes_buf(r, sizeof r);
-  n.id = EventId::random_v4(r[0], r[1]);
-  n.type = e.type;
-  n.payload = e.data.to_json();
-  n.actor = e.actor;
-  n.recorded_at_us = e.at_us;
-  auto result = log.append(stream, expected, {n});
+  auto result =
+      log.append(stream, expected, {projections::to_new_event(e, api::random_event_id(), "demo")});
   if (!result.status.ok()) {
     *error = stream + ": " + result.status.ToString();
     return false;
