@@ -37,6 +37,12 @@ class Api {
 
   // The body limit for a request before its body is read (attachments may be larger).
   size_t body_limit(std::string_view method, std::string_view path) const;
+  // Fires an idle timer (the scheduler's command). `done` runs once the outcome is applied or
+  // refused.
+  void fire_timer(const std::string& ticket, const std::string& rule, uint64_t entered_version,
+                  std::function<void()> done);
+  int64_t now_us() const;
+
   // Stops accepting commands (503) for graceful shutdown.
   void stop_accepting() { accepting_.store(false); }
   void set_ready(bool ready) { ready_.store(ready); }
@@ -82,7 +88,6 @@ class Api {
   Actor portal_actor() const;
   storage::NewEvent to_new_event(const DomainEvent& e, const Call& call) const;
   Context context(const CallPtr& call) const;
-  int64_t now_us() const;
 
   storage::EventLog& log_;
   projections::ReadModel& model_;

@@ -1,5 +1,6 @@
 // Ticket routes: submit, read, list, inbox, change, act, comment, rate, attach, history, portal.
 #include <sodium.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 
@@ -198,6 +199,20 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
         }
         model_.when_applied(r.last_position, [answer, r] { answer(r.last_position); });
       });
+}
+
+void Api::fire_timer(const std::string& ticket, const std::string& rule, uint64_t entered_version,
+                     std::function<void()> done) {
+  auto call = std::make_shared<Call>();
+  call->req.method = "TIMER";
+  call->req.path = ticket + "/" + rule;
+  call->req.request_id = "timer";
+  call->actor = Actor{kSystemActor, {}, false, false, false};
+  call->respond = [done = std::move(done), ticket, rule](HttpResponse r) {
+    if (r.status >= 400) spdlog::warn("timer {} on {} not fired: {}", rule, ticket, r.body);
+    done();
+  };
+  run_ticket_command(call, ticket, FireTimer{rule, entered_version}, std::nullopt, 200);
 }
 
 void Api::post_ticket(const CallPtr& call) {

@@ -433,7 +433,15 @@ Result<std::vector<DomainEvent>> decide(const TicketState& s, const Command& com
            {"node", Value(s.node)},
            {"entered_version", Value(static_cast<int64_t>(cmd->entered_version))}},
           kSystemActor);
-    d.events().back().id = timer_event_id(s.id, rule->id, cmd->entered_version);
+    apply_rules(s, d, ctx);
+    // Everything a timer does gets an id derived from the timer, so a second firing of the same
+    // timer (after a crash, or from a racing scheduler) is a duplicate to the log as a whole.
+    EventId timer = timer_event_id(s.id, rule->id, cmd->entered_version);
+    d.events()[0].id = timer;
+    for (size_t i = 1; i < d.events().size(); ++i) {
+      d.events()[i].id = EventId::derived(timer.to_string() + "/" + std::to_string(i));
+    }
+    return std::move(d.events());
   }
   apply_rules(s, d, ctx);
   return std::move(d.events());

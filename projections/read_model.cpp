@@ -77,11 +77,46 @@ void ReadModel::apply_ticket(const std::string& id, const DomainEvent& e) {
   }
   t = evolve(std::move(t), e);
   for (const auto& key : index_keys(t)) index_[key].insert(id);
+  reschedule(t);
   if (e.type == ticketd::event_types::kTicketSubmitted) {
     max_ticket_number_ = std::max(max_ticket_number_, ticket_number(id));
     std::string key = e.data.string_or("idempotency_key");
     if (!key.empty()) idempotency_[key] = id;
   }
+}
+
+void ReadModel::reschedule(const TicketState& t) {
+  auto& mine = scheduled_by_ticket_[t.id];
+  for (const auto& entry : mine) schedule_.erase(entry);
+  mine.clear();
+  int64_t before = schedule_.empty() ? INT64_MAX : std::get<0>(*schedule_.begin());
+  for (const auto& p : pending_timers(t, catalog_)) {
+    auto entry = std::make_tuple(p.due_at, t.id, p.rule_id, p.entered_version);
+    schedule_.insert(entry);
+    mine.push_back(entry);
+  }
+  if (mine.empty()) scheduled_by_ticket_.erase(t.id);
+  if (!schedule_.empty() && std::get<0>(*schedule_.begin()) < before) schedule_moved_ = true;
+}
+
+std::vector<ReadModel::DueTimer> ReadModel::due_timers(int64_t now_us, size_t max) const {
+  std::shared_lock lk(mu_);
+  std::vector<DueTimer> out;
+  for (const auto& [due, ticket, rule, version] : schedule_) {
+    if (due > now_us || out.size() >= max) break;
+    out.push_back({due, ticket, rule, version});
+  }
+  return out;
+}
+
+int64_t ReadModel::next_due() const {
+  std::shared_lock lk(mu_);
+  return schedule_.empty() ? INT64_MAX : std::get<0>(*schedule_.begin());
+}
+
+void ReadModel::on_schedule_change(std::function<void()> fn) {
+  std::unique_lock lk(mu_);
+  on_schedule_change_ = std::move(fn);
 }
 
 void ReadModel::apply_definition(const DomainEvent& e) {
@@ -92,6 +127,16 @@ void ReadModel::apply_definition(const DomainEvent& e) {
   if (!known) return;
   catalog_.apply(e);
   definitions_.push_back(e);
+  if (e.type == ticketd::event_types::kRulePublished) {
+    std::string form = e.data["document"].string_or("form");
+    auto it = index_.find("state:open");
+    if (it != index_.end()) {
+      for (const auto& id : it->second) {
+        const TicketState& t = tickets_.at(id);
+        if (t.form_id == form) reschedule(t);
+      }
+    }
+  }
   if (e.type == ticketd::event_types::kUserCreated) {
     password_hashes_[e.data.string_or("id")] = e.data.string_or("password_hash");
   }
@@ -175,6 +220,9 @@ bool ReadModel::restore(std::string_view bytes, std::string* error) {
   attachments_ = std::move(fresh.attachments_);
   max_ticket_number_ = fresh.max_ticket_number_;
   applied_ = static_cast<uint64_t>(v["position"].as_number());
+  schedule_.clear();
+  scheduled_by_ticket_.clear();
+  for (const auto& [id, t] : tickets_) reschedule(t);
   return true;
 }
 
@@ -217,6 +265,13 @@ void ReadModel::apply(const storage::RecordedEvent& recorded) {
       }
     }
   }
+  std::function<void()> moved;
+  {
+    std::unique_lock lk(mu_);
+    if (schedule_moved_ && on_schedule_change_) moved = on_schedule_change_;
+    schedule_moved_ = false;
+  }
+  if (moved) moved();
   std::vector<std::function<void()>> ready;
   {
     std::lock_guard wl(waiters_mu_);

@@ -13,6 +13,7 @@
 #include <set>
 #include <shared_mutex>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -87,6 +88,20 @@ class ReadModel {
     return fn(v);
   }
 
+  // Idle timers of open tickets, earliest first: (due time, ticket, timer). The scheduler reads
+  // the front; applying events keeps it exact (a ticket that moves on drops its timers).
+  struct DueTimer {
+    int64_t due_at;
+    std::string ticket;
+    std::string rule;
+    uint64_t entered_version;
+  };
+  std::vector<DueTimer> due_timers(int64_t now_us, size_t max) const;
+  // The earliest due time of any pending timer, or INT64_MAX.
+  int64_t next_due() const;
+  // Called (outside locks) whenever the earliest due time may have moved earlier.
+  void on_schedule_change(std::function<void()> fn);
+
   // A deterministic text dump of every view (ticketctl dump-views): equal logs, equal dumps.
   std::string dump() const;
 
@@ -98,12 +113,19 @@ class ReadModel {
  private:
   mutable std::shared_mutex mu_;
   void apply_ticket(const std::string& id, const DomainEvent& e);
+  void reschedule(const TicketState& t);  // under the unique lock
   void apply_definition(const DomainEvent& e);
 
   Catalog catalog_;
   std::vector<DomainEvent> definitions_;  // the catalog's events, kept for snapshots
   std::map<std::string, TicketState, TicketIdOrder> tickets_;
   std::unordered_map<std::string, TicketIdSet> index_;
+  std::set<std::tuple<int64_t, std::string, std::string, uint64_t>> schedule_;
+  std::unordered_map<std::string,
+                     std::vector<std::tuple<int64_t, std::string, std::string, uint64_t>>>
+      scheduled_by_ticket_;
+  bool schedule_moved_ = false;
+  std::function<void()> on_schedule_change_;
   std::unordered_map<std::string, std::string> password_hashes_;
   std::unordered_map<std::string, std::string> sessions_;
   std::unordered_map<std::string, std::string> idempotency_;

@@ -18,6 +18,7 @@
 #include "api/call.h"
 #include "api/http_server.h"
 #include "api/metrics.h"
+#include "api/timer_scheduler.h"
 #include "projections/read_model.h"
 #include "projections/snapshots.h"
 #include "server/demo.h"
@@ -257,6 +258,8 @@ int main(int argc, char** argv) {
   api::HttpServer server(api, metrics, http);
   if (!server.listen(&error)) return fail(error);
   api.set_ready(true);
+  // Timers due while the server was down fire now; the rest when they come due.
+  api::TimerScheduler timers(api, model, [&api] { return api.now_us(); });
 
   std::string base = "http://" + listen.substr(0, colon) + ":" + std::to_string(server.port());
   std::cout << "ticketd serving " << base << "  (data: " << data_dir
@@ -274,6 +277,7 @@ int main(int argc, char** argv) {
   std::cout << std::flush;
 
   server.run([&] { api.stop_accepting(); });
+  timers.stop();
   snapshotter.stop();
   {
     // Every answered command is applied already; wait for anything else written before stopping.

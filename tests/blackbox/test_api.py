@@ -1,10 +1,12 @@
 """Black-box tests: the real ticketd over HTTP, playing API.md and the reference application."""
 import json
 import os
+import datetime
 import socket
 import subprocess
 import sys
 import threading
+import time
 import unittest
 import urllib.parse
 
@@ -337,6 +339,85 @@ class Restart(unittest.TestCase):
             self.assertEqual(r["id"], "T-000006", r)  # numbering continues
         finally:
             s.cleanup()
+
+
+def wait_for(predicate, deadline_s=30, what="condition"):
+    """Polls `predicate` until it returns something truthy, or fails after the deadline."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class Timers(unittest.TestCase):
+    RULE = {"name": "两秒未受理", "form": "service_ticket", "trigger": {"type": "idle", "node": "accept", "after": "2s"},
+            "actions": [{"type": "set_field", "field": "priority", "value": "高"},
+                        {"type": "notify", "to": {"role": "dept_manager"}, "channel": "email",
+                         "template": "工单{{ticket.id}}待受理超时"}]}
+
+    def setUp(self):
+        self.s = Server().start()
+        status, r, _ = self.s.call("PUT", "/api/v1/rules/fast_idle", self.RULE, token=ADMIN_TOKEN)
+        self.assertEqual(status, 201, r)
+        self.li = self.s.login("li")
+
+    def tearDown(self):
+        self.s.cleanup()
+
+    def submit(self):
+        status, r, _ = self.s.call("POST", "/api/v1/tickets", {"form": "service_ticket", "flow": "service_flow",
+                                                               "fields": SUBMISSION}, token=self.li)
+        self.assertEqual(status, 201, r)
+        return r
+
+    def fired(self, tid):
+        _, hist, _ = self.s.call("GET", "/api/v1/tickets/%s/events" % tid, token=ADMIN_TOKEN)
+        return [e for e in hist["items"] if e["type"] == "TimerFired" and e["data"]["rule"] == "fast_idle"]
+
+    def test_idle_rule_fires_once(self):
+        r = self.submit()
+        tid = r["id"]
+        self.assertIsNotNone(r["ticket"]["sla"]["due_at"])
+        wait_for(lambda: self.fired(tid), what="the 2s timer")
+        view = wait_for(lambda: (lambda v: v if v["priority"] == "高" else None)(
+            self.s.call("GET", "/api/v1/tickets/" + tid, token=ADMIN_TOKEN)[1]), what="priority 高")
+        self.assertTrue(view["sla"]["breached"])
+        _, hist, _ = self.s.call("GET", "/api/v1/tickets/%s/events" % tid, token=ADMIN_TOKEN)
+        mails = [e for e in hist["items"] if e["type"] == "NotificationRequested" and e["data"]["channel"] == "email"]
+        self.assertEqual(len(mails), 1)
+        self.assertEqual(mails[0]["data"]["text"], "工单%s待受理超时" % tid)
+        self.assertEqual(len(self.fired(tid)), 1)
+
+    def test_leaving_the_node_cancels(self):
+        tid = self.submit()["id"]
+        zhang = self.s.login("zhang")
+        status, r, _ = self.s.call("POST", "/api/v1/tickets/%s/actions" % tid,
+                                   {"action": "approve", "fields": {"complexity": "简单"}}, token=zhang)
+        self.assertEqual(status, 200, r)
+        # A second ticket's timer firing proves the scheduler ran past the first one's due time.
+        other = self.submit()["id"]
+        wait_for(lambda: self.fired(other), what="the other ticket's timer")
+        self.assertEqual(self.fired(tid), [])
+
+    def test_timer_due_while_down_fires_once_after_restart(self):
+        r = self.submit()
+        tid = r["id"]
+        self.s.proc.kill()  # kill -9 before the timer is due
+        self.s.proc.wait()
+        self.s.proc = None
+        due = r["ticket"]["sla"]["due_at"]
+        due_s = datetime.datetime.fromisoformat(due.replace("Z", "+00:00")).timestamp()
+        wait_for(lambda: time.time() > due_s + 0.5, what="the due time to pass while down")
+        self.s.start()
+        wait_for(lambda: self.fired(tid), what="the overdue timer after restart")
+        self.s.stop()
+        self.s.start()
+        self.assertEqual(len(self.fired(tid)), 1)
+        status, verify, _ = self.s.call("GET", "/api/v1/audit/verify", token=ADMIN_TOKEN)
+        self.assertTrue(verify["ok"], verify)
 
 
 class Projections(unittest.TestCase):

@@ -29,7 +29,7 @@ verbs:
   rebuild --data-dir D
       Replays the whole log into fresh read models and stores them as the snapshot (stop the
       server first). dump-views prints the same bytes before and after.
-  bench append --data-dir D [--producers 64] [--events 200000] [--peer]
+  bench append --data-dir D [--producers 64] [--events 200000] [--raw-batch 1000] [--peer]
       Appends single-event commands from concurrent producers through the event log, then
       measures the raw RocksDB baseline in the same run, and prints name=value lines. With --peer
       it also runs ../shared/bench/pg-event-store-peer.sh (PostgreSQL) and prints the ratio.

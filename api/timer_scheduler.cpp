@@ -1,0 +1,68 @@
+#include "api/timer_scheduler.h"
+
+#include <spdlog/spdlog.h>
+
+#include "api/api.h"
+
+namespace ticketd::api {
+
+TimerScheduler::TimerScheduler(Api& api, projections::ReadModel& model,
+                               std::function<int64_t()> now_us)
+    : api_(api), model_(model), now_us_(std::move(now_us)) {
+  model_.on_schedule_change([this] { wake(); });
+  thread_ = std::thread([this] { run(); });
+}
+
+TimerScheduler::~TimerScheduler() { stop(); }
+
+void TimerScheduler::stop() {
+  model_.on_schedule_change(nullptr);
+  {
+    std::lock_guard lk(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void TimerScheduler::wake() {
+  {
+    std::lock_guard lk(mu_);
+    woken_ = true;
+  }
+  cv_.notify_all();
+}
+
+void TimerScheduler::run() {
+  constexpr auto kLongestSleep = std::chrono::seconds(30);  // a safety net, not a poll per timer
+  std::unique_lock lk(mu_);
+  while (!stopping_) {
+    int64_t now = now_us_();
+    bool all_due_in_flight = true;
+    for (const auto& t : model_.due_timers(now, 256)) {
+      std::string key = t.ticket + "/" + t.rule + "/" + std::to_string(t.entered_version);
+      if (!in_flight_.insert(key).second) continue;
+      all_due_in_flight = false;
+      lk.unlock();
+      spdlog::info("timer due: ticket={} rule={} due_at={}", t.ticket, t.rule, t.due_at);
+      api_.fire_timer(t.ticket, t.rule, t.entered_version, [this, key] {
+        {
+          std::lock_guard g(mu_);
+          in_flight_.erase(key);
+        }
+        wake();
+      });
+      lk.lock();
+    }
+    woken_ = false;
+    int64_t next = model_.next_due();
+    auto deadline = std::chrono::steady_clock::now() + kLongestSleep;
+    if (next != INT64_MAX && !(next <= now && all_due_in_flight)) {
+      auto until_due = std::chrono::microseconds(std::max<int64_t>(0, next - now_us_()));
+      deadline = std::min(deadline, std::chrono::steady_clock::now() + until_due);
+    }
+    cv_.wait_until(lk, deadline, [&] { return stopping_ || woken_; });
+  }
+}
+
+}  // namespace ticketd::api
