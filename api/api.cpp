@@ -263,6 +263,7 @@ void Api::route(const CallPtr& call) {
   if (is({"api", "v1", "attachments"}) && m == "POST") return post_attachment(call, "");
   if (is({"api", "v1", "attachments", "*"}) && m == "GET") return get_attachment(call, p[3]);
   if (is({"api", "v1", "events"}) && m == "GET") return get_events(call);
+  if (is({"api", "v1", "reports", "*"}) && m == "GET") return get_report(call, p[3]);
   if (is({"api", "v1", "audit", "verify"}) && m == "GET") return get_verify(call);
   call->fail(404, codes::kNotFound, "no such route: " + m + " " + call->req.path);
 }
@@ -505,6 +506,41 @@ void Api::get_verify(const CallPtr& call) {
   if (!report.ok)
     w.key("bad_position").number(report.bad_position).key("problem").string(report.problem);
   w.end_object();
+  call->ok(200, w.take());
+}
+
+void Api::get_report(const CallPtr& call, const std::string& name) {
+  projections::ReportQuery q;
+  q.name = name;
+  q.field = call->req.param("field");
+  q.form = call->req.param("form");
+  q.bucket = call->req.param("bucket");
+  // from / to: an RFC 3339 time or a date; whole UTC days, both ends included.
+  for (auto [param, slot] : {std::pair{"from", &q.from_day}, std::pair{"to", &q.to_day}}) {
+    if (!call->req.has_param(param)) continue;
+    std::string text = call->req.param(param);
+    if (auto day = parse_date(text)) {
+      *slot = *day;
+    } else if (auto t = parse_rfc3339(text)) {
+      *slot = *t >= 0 ? *t / 86400000000LL : (*t - 86399999999LL) / 86400000000LL;
+    } else {
+      return call->fail(400, "bad_parameter",
+                        std::string(param) + " must be a date or an RFC 3339 time", param);
+    }
+  }
+  if (!projections::Reports::known(name))
+    return call->fail(404, codes::kNotFound, "no report \"" + name + "\"");
+  projections::ReportTable table;
+  auto problem = model_.read([&](const projections::ReadModel::View& v) {
+    return v.reports.run(q, v.catalog, projections::node_names(v.catalog), &table);
+  });
+  if (problem) return call->fail(400, "bad_parameter", *problem);
+  if (call->req.header("accept").find("text/csv") != std::string::npos) {
+    return call->respond(
+        HttpResponse{200, "text/csv; charset=utf-8", projections::report_csv(table), {}});
+  }
+  JsonWriter w;
+  projections::write_report_json(w, table);
   call->ok(200, w.take());
 }
 

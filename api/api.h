@@ -71,6 +71,7 @@ class Api {
   void get_verify(const CallPtr& call);
   void get_portal(const CallPtr& call, const std::string& id);
   void post_portal_confirm(const CallPtr& call, const std::string& id);
+  void get_report(const CallPtr& call, const std::string& name);
   void get_health(const CallPtr& call);
   void get_metrics(const CallPtr& call);
 

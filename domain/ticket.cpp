@@ -501,6 +501,7 @@ TicketState evolve(TicketState s, const DomainEvent& e) {
     s.assignees.clear();
   } else if (e.type == et::kRated) {
     s.rating = static_cast<int>(as_int(d["score"]));
+    s.rated_at = e.at_us;
     s.rating_comment = d.string_or("comment");
   } else if (e.type == et::kCommentAdded) {
     ++s.comments;

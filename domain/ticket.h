@@ -81,6 +81,7 @@ struct TicketState {
   bool transferred = false;
   bool reentered = false;
   std::optional<int> rating;
+  int64_t rated_at = 0;
   std::string rating_comment;
   uint64_t comments = 0;
   std::vector<std::string> attachments;

@@ -78,6 +78,7 @@ void ReadModel::apply_ticket(const std::string& id, const DomainEvent& e) {
   t = evolve(std::move(t), e);
   for (const auto& key : index_keys(t)) index_[key].insert(id);
   reschedule(t);
+  reports_.update(t, catalog_);
   if (e.type == ticketd::event_types::kTicketSubmitted) {
     max_ticket_number_ = std::max(max_ticket_number_, ticket_number(id));
     std::string key = e.data.string_or("idempotency_key");
@@ -222,7 +223,11 @@ bool ReadModel::restore(std::string_view bytes, std::string* error) {
   applied_ = static_cast<uint64_t>(v["position"].as_number());
   schedule_.clear();
   scheduled_by_ticket_.clear();
-  for (const auto& [id, t] : tickets_) reschedule(t);
+  reports_ = Reports();
+  for (const auto& [id, t] : tickets_) {
+    reschedule(t);
+    reports_.update(t, catalog_);
+  }
   return true;
 }
 

@@ -20,6 +20,7 @@
 #include "domain/catalog.h"
 #include "domain/event.h"
 #include "domain/ticket.h"
+#include "projections/reports.h"
 #include "storage/event_log.h"
 #include "storage/recorded_event.h"
 
@@ -75,6 +76,7 @@ class ReadModel {
     const std::unordered_map<std::string, std::string>& sessions;         // token hash -> user
     const std::unordered_map<std::string, std::string>& idempotency;      // key -> ticket id
     const std::unordered_map<std::string, AttachmentInfo>& attachments;
+    const Reports& reports;
     uint64_t max_ticket_number;
     uint64_t applied_position;
     const TicketState* ticket(std::string_view id) const;
@@ -83,8 +85,8 @@ class ReadModel {
   template <typename Fn>
   auto read(Fn&& fn) const {
     std::shared_lock lk(mu_);
-    View v{catalog_,     tickets_,           index_,  password_hashes_, sessions_, idempotency_,
-           attachments_, max_ticket_number_, applied_};
+    View v{catalog_,     tickets_,     index_,   password_hashes_,   sessions_,
+           idempotency_, attachments_, reports_, max_ticket_number_, applied_};
     return fn(v);
   }
 
@@ -120,6 +122,7 @@ class ReadModel {
   std::vector<DomainEvent> definitions_;  // the catalog's events, kept for snapshots
   std::map<std::string, TicketState, TicketIdOrder> tickets_;
   std::unordered_map<std::string, TicketIdSet> index_;
+  Reports reports_;
   std::set<std::tuple<int64_t, std::string, std::string, uint64_t>> schedule_;
   std::unordered_map<std::string,
                      std::vector<std::tuple<int64_t, std::string, std::string, uint64_t>>>

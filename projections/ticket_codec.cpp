@@ -59,6 +59,7 @@ Value ticket_to_value(const TicketState& t) {
       {"transferred", Value(t.transferred)},
       {"reentered", Value(t.reentered)},
       {"rating", t.rating ? Value(*t.rating) : Value()},
+      {"rated_at", num(t.rated_at)},
       {"rating_comment", Value(t.rating_comment)},
       {"comments", num(t.comments)},
       {"attachments", strings(t.attachments)},
@@ -103,6 +104,7 @@ bool ticket_from_value(const Value& v, TicketState* out) {
   t.transferred = v["transferred"].as_bool();
   t.reentered = v["reentered"].as_bool();
   if (v["rating"].is_number()) t.rating = static_cast<int>(v["rating"].as_number());
+  t.rated_at = i64(v["rated_at"]);
   t.rating_comment = v.string_or("rating_comment");
   t.comments = u64(v["comments"]);
   t.attachments = strings(v["attachments"]);

@@ -420,6 +420,89 @@ class Timers(unittest.TestCase):
         self.assertTrue(verify["ok"], verify)
 
 
+class ReportsTest(unittest.TestCase):
+    def test_reports_are_exact_and_rebuild_identically(self):
+        s = Server().start()
+        try:
+            tok = {u: s.login(u) for u in ["li", "zhang", "wang", "zhao"]}
+
+            def call(method, path, body=None, user="li", **kw):
+                return s.call(method, "/api/v1" + path, body, token=tok[user], **kw)
+
+            def submit(channel, problem):
+                status, r, _ = call("POST", "/tickets", {"form": "service_ticket", "flow": "service_flow",
+                                                         "fields": {**SUBMISSION, "channel": channel, "problem_type": problem}})
+                self.assertEqual(status, 201, r)
+                return r["id"], r["portal_code"]
+
+            t = [submit(c, p) for c, p in [("电话", "功能故障"), ("电话", "产品咨询"), ("电话", "功能故障"), ("微信", "安装指导")]]
+            # Ticket 0: simple path, confirmed, rated 5 (first-contact resolution).
+            call("POST", "/tickets/%s/actions" % t[0][0], {"action": "approve", "fields": {"complexity": "简单"}}, "zhang")
+            call("POST", "/tickets/%s/actions" % t[0][0], {"action": "submit", "fields": {"solution": "好了"}}, "li")
+            s.call("POST", "/api/v1/portal/tickets/%s/confirm?code=%s" % t[0], {})
+            s.call("POST", "/api/v1/portal/tickets/%s/rating?code=%s" % t[0], {"score": 5})
+            # Ticket 1: complex, rejected once on the way, then closed: not first-contact; rated 3.
+            call("POST", "/tickets/%s/actions" % t[1][0], {"action": "approve", "fields": {"complexity": "复杂"}}, "zhang")
+            call("POST", "/tickets/%s/actions" % t[1][0], {"action": "reject"}, "wang")
+            call("POST", "/tickets/%s/actions" % t[1][0], {"action": "approve"}, "zhang")
+            call("POST", "/tickets/%s/actions" % t[1][0], {"action": "approve", "fields": {"engineer": "zhao"}}, "wang")
+            call("POST", "/tickets/%s/actions" % t[1][0], {"action": "submit", "fields": {"solution": "修好"}}, "zhao")
+            status, r, _ = s.call("POST", "/api/v1/portal/tickets/%s/confirm?code=%s" % t[1], {})
+            self.assertEqual(r["ticket"]["state"], "closed", r)
+            s.call("POST", "/api/v1/portal/tickets/%s/rating?code=%s" % t[1], {"score": 3})
+            # Ticket 2 is answered by a comment; ticket 3 is untouched.
+            call("POST", "/tickets/%s/comments" % t[2][0], {"text": "已联系客户"}, "zhang")
+
+            _, r, _ = call("GET", "/reports/by_channel")
+            self.assertEqual(r["total"], 4)
+            self.assertEqual(r["rows"], [{"key": "电话", "count": 3, "share": 0.75}, {"key": "微信", "count": 1, "share": 0.25}])
+            _, r, _ = call("GET", "/reports/by_problem_type")
+            self.assertEqual([(x["key"], x["count"]) for x in r["rows"]], [("功能故障", 2), ("产品咨询", 1), ("安装指导", 1)])
+            _, r, _ = call("GET", "/reports/by_problem_type?field=priority")
+            self.assertEqual(r["rows"], [{"key": "中", "count": 4, "share": 1}])
+            status, r, _ = call("GET", "/reports/by_problem_type?field=description")
+            self.assertEqual(status, 400, r)
+            _, r, _ = call("GET", "/reports/first_contact_resolution")
+            self.assertEqual((r["closed"], r["first_contact"], r["rate"]), (2, 1, 0.5))
+            _, r, _ = call("GET", "/reports/csat")
+            self.assertEqual((r["count"], r["average"]), (2, 4))
+            self.assertEqual(len(r["rows"]), 1)
+            # First response: the three answered tickets, from their own timestamps.
+            views = [call("GET", "/tickets/" + i, user="zhang")[1] for i, _ in t]
+            secs = sorted(int((datetime.datetime.fromisoformat(v["first_response_at"][:-1]) -
+                               datetime.datetime.fromisoformat(v["created_at"][:-1])).total_seconds())
+                          for v in views if v["first_response_at"])
+            _, r, _ = call("GET", "/reports/first_response")
+            self.assertEqual(r["count"], 3)
+            self.assertEqual(r["p50_seconds"], secs[1])
+            _, r, _ = call("GET", "/reports/backlog")
+            self.assertEqual(sorted((x["node"], x["count"]) for x in r["rows"]), [("accept", 2)])
+            self.assertEqual(r["rows"][0]["name"], "工单受理")
+            today = datetime.datetime.utcnow().strftime("%Y-%m-%d")
+            _, r, _ = call("GET", "/reports/by_channel?bucket=day&from=%s&to=%s" % (today, today))
+            self.assertEqual(r["rows"][0]["bucket"], today)
+            _, r, _ = call("GET", "/reports/by_channel?from=2000-01-01&to=2000-01-02")
+            self.assertEqual(r["total"], 0)
+            status, csv_text, headers = call("GET", "/reports/by_channel", headers={"Accept": "text/csv"})
+            self.assertTrue(headers["Content-Type"].startswith("text/csv"))
+            self.assertEqual(csv_text.splitlines(), ["key,count,share", "电话,3,0.75", "微信,1,0.25"])
+            status, r, _ = call("GET", "/reports/nope")
+            self.assertEqual(status, 404)
+            status, r, _ = call("GET", "/reports/csat?bucket=year")
+            self.assertEqual(status, 400)
+
+            live = {n: call("GET", "/reports/" + n)[1] for n in
+                    ["by_channel", "by_problem_type", "first_response", "first_contact_resolution", "csat",
+                     "sla_breaches", "backlog"]}
+            out = subprocess.run([TICKETCTL, "rebuild-reports", "--data-dir", s.data_dir],
+                                 capture_output=True, check=True, text=True)
+            rebuilt = {x["report"]: x["result"] for x in map(json.loads, out.stdout.splitlines())}
+            self.assertEqual(live, rebuilt)
+            self.assertRegex(out.stderr, r"events_per_s=\d+")
+        finally:
+            s.cleanup()
+
+
 class Projections(unittest.TestCase):
     """Views from snapshot + tail, after a kill -9, and rebuilt from zero are byte-identical."""
 

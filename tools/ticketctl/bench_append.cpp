@@ -149,7 +149,8 @@ int bench_append(const Args& args) {
   std::sort(all.begin(), all.end());
 
   // The raw ceiling: the very envelope bytes the log stored, written to a bare RocksDB in batches
-  // (of 1000 unless --raw-batch says otherwise) with sync=true: no queue, checks, indexes or hashing.
+  // (of 1000 unless --raw-batch says otherwise) with sync=true: no queue, checks, indexes or
+  // hashing.
   std::vector<std::string> envelopes;
   envelopes.reserve(events);
   log->read_all(0, SIZE_MAX, [&](const storage::RecordedEvent& e) {

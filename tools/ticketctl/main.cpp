@@ -29,6 +29,10 @@ verbs:
   rebuild --data-dir D
       Replays the whole log into fresh read models and stores them as the snapshot (stop the
       server first). dump-views prints the same bytes before and after.
+  rebuild-reports --data-dir D [--until P]
+      Recomputes every report from zero (up to position P) and prints each as a JSON line
+      {"report":name,"result":…}, the same numbers GET /api/v1/reports/<name> gives; events/s on
+      stderr.
   bench append --data-dir D [--producers 64] [--events 200000] [--raw-batch 1000] [--peer]
       Appends single-event commands from concurrent producers through the event log, then
       measures the raw RocksDB baseline in the same run, and prints name=value lines. With --peer
@@ -148,5 +152,6 @@ int main(int argc, char** argv) {
   if (verb == "bench") return bench_append(args);
   if (verb == "dump-views") return dump_views(args);
   if (verb == "rebuild") return rebuild(args);
+  if (verb == "rebuild-reports") return rebuild_reports(args);
   return fail("unknown verb '" + verb + "'\n" + kUsage);
 }

@@ -7,5 +7,7 @@ namespace ticketd::tools {
 int dump_views(const Args& args);
 // ticketctl rebuild: replays the whole log into a fresh read model and stores it as the snapshot.
 int rebuild(const Args& args);
+// ticketctl rebuild-reports: every report recomputed from the log (up to --until P) as JSON lines.
+int rebuild_reports(const Args& args);
 
 }  // namespace ticketd::tools

@@ -1,0 +1,306 @@
+#include "projections/reports.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+namespace ticketd::projections {
+namespace {
+
+constexpr int64_t kDayUs = 86400LL * 1000000;
+
+int64_t day_of(int64_t us) { return us >= 0 ? us / kDayUs : (us - kDayUs + 1) / kDayUs; }
+
+Value share(int64_t part, int64_t total) {
+  // Four decimals: stable text, and enough for a dashboard.
+  double s = total ? static_cast<double>(part) / static_cast<double>(total) : 0.0;
+  return Value(static_cast<double>(static_cast<int64_t>(s * 10000 + 0.5)) / 10000);
+}
+
+Value rounded(double v) {
+  return Value(static_cast<double>(static_cast<int64_t>(v * 100 + 0.5)) / 100);
+}
+
+// The q-quantile (nearest rank) of sorted values.
+int64_t quantile(const std::vector<int64_t>& sorted, double q) {
+  if (sorted.empty()) return 0;
+  size_t rank = static_cast<size_t>(q * static_cast<double>(sorted.size()) + 0.999999);
+  return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
+}
+
+}  // namespace
+
+std::string bucket_label(int64_t day, const std::string& bucket) {
+  using namespace std::chrono;
+  sys_days d{days{day}};
+  if (bucket == "week") d -= (weekday{d} - Monday);  // ISO weeks start on Monday
+  year_month_day ymd{d};
+  char buf[16];
+  if (bucket == "month") {
+    std::snprintf(buf, sizeof buf, "%04d-%02u", int(ymd.year()), unsigned(ymd.month()));
+  } else {
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", int(ymd.year()), unsigned(ymd.month()),
+                  unsigned(ymd.day()));
+  }
+  return buf;
+}
+
+std::map<std::string, std::string> node_names(const Catalog& catalog) {
+  std::map<std::string, std::string> names;
+  for (const std::string& id : catalog.flow_ids()) {
+    for (const auto& n : catalog.flow(id)->nodes) names.emplace(n.id, n.name);
+  }
+  return names;
+}
+
+bool Reports::known(std::string_view name) {
+  for (const char* n : {"by_channel", "by_problem_type", "first_response",
+                        "first_contact_resolution", "csat", "sla_breaches", "backlog"}) {
+    if (name == n) return true;
+  }
+  return false;
+}
+
+Reports::Facts Reports::facts_of(const TicketState& t, const Catalog& catalog) {
+  Facts f;
+  f.form = t.form_id;
+  f.created_day = day_of(t.created_at);
+  if (const FormDef* form = catalog.form(t.form_id, t.form_version)) {
+    for (const auto& field : form->fields) {
+      if (field.type != FieldType::kSelect) continue;
+      const Value& v = t.field(field.key);
+      if (v.is_string()) f.selects.emplace_back(field.key, v.as_string());
+    }
+  }
+  if (t.first_response_at) f.first_response_s = (t.first_response_at - t.created_at) / 1000000;
+  f.closed = t.closed;
+  f.fcr = t.first_contact_resolution();
+  f.closed_day = day_of(t.closed_at);
+  if (t.rating) {
+    f.rating = *t.rating;
+    f.rated_day = day_of(t.rated_at);
+  }
+  f.breaches = t.timers_fired;
+  f.open = !t.closed;
+  f.node = t.node;
+  return f;
+}
+
+void Reports::apply(const Facts& f, int sign) {
+  Bucket& created = bucket(f.form, f.created_day);
+  created.created += sign;
+  for (const auto& s : f.selects) created.selects[s] += sign;
+  if (f.first_response_s >= 0) {
+    if (sign > 0) {
+      created.first_response.insert(f.first_response_s);
+    } else if (auto it = created.first_response.find(f.first_response_s);
+               it != created.first_response.end()) {
+      created.first_response.erase(it);
+    }
+  }
+  for (const auto& rule : f.breaches) created.breaches[rule] += sign;
+  if (f.closed) {
+    Bucket& closed = bucket(f.form, f.closed_day);
+    closed.closed += sign;
+    closed.first_contact += f.fcr ? sign : 0;
+  }
+  if (f.rating) {
+    Bucket& rated = bucket(f.form, f.rated_day);
+    rated.rated += sign;
+    rated.rating_sum += sign * f.rating;
+  }
+  if (f.open) open_[f.form][f.node] += sign;
+}
+
+void Reports::update(const TicketState& t, const Catalog& catalog) {
+  Facts next = facts_of(t, catalog);
+  if (auto it = facts_.find(t.id); it != facts_.end()) apply(it->second, -1);
+  apply(next, +1);
+  facts_[t.id] = std::move(next);
+}
+
+std::optional<std::string> Reports::run(const ReportQuery& q, const Catalog& catalog,
+                                        const std::map<std::string, std::string>& node_names,
+                                        ReportTable* out) const {
+  if (!known(q.name)) return "unknown report \"" + q.name + "\"";
+  if (!q.bucket.empty() && q.bucket != "day" && q.bucket != "week" && q.bucket != "month") {
+    return "bucket must be day, week or month";
+  }
+  std::string field = q.name == "by_channel" ? "channel"
+                      : q.field.empty()      ? "problem_type"
+                                             : q.field;
+  if (q.name == "by_problem_type" && !q.field.empty()) {
+    bool select = false;
+    for (const std::string& id : catalog.form_ids()) {
+      if (!q.form.empty() && id != q.form) continue;
+      const FieldDef* f = catalog.form(id)->field(q.field);
+      select |= f && f->type == FieldType::kSelect;
+    }
+    if (!select) return "field \"" + q.field + "\" is not a select field of the form";
+  }
+  // Sums the buckets of the window, per output bucket label ("" without bucketing).
+  std::map<std::string, Bucket> by_label;
+  for (const auto& [form, days] : days_) {
+    if (!q.form.empty() && form != q.form) continue;
+    for (auto it = days.lower_bound(q.from_day); it != days.end() && it->first <= q.to_day; ++it) {
+      Bucket& sum = by_label[q.bucket.empty() ? "" : bucket_label(it->first, q.bucket)];
+      const Bucket& b = it->second;
+      sum.created += b.created;
+      for (const auto& [k, n] : b.selects) sum.selects[k] += n;
+      sum.first_response.insert(b.first_response.begin(), b.first_response.end());
+      sum.closed += b.closed;
+      sum.first_contact += b.first_contact;
+      sum.rated += b.rated;
+      sum.rating_sum += b.rating_sum;
+      for (const auto& [k, n] : b.breaches) sum.breaches[k] += n;
+    }
+  }
+  bool bucketed = !q.bucket.empty();
+  auto lead = [&](const std::vector<std::string>& cols) {
+    out->columns = bucketed ? std::vector<std::string>{"bucket"} : std::vector<std::string>{};
+    out->columns.insert(out->columns.end(), cols.begin(), cols.end());
+  };
+  auto row = [&](const std::string& label, std::vector<Value> cells) {
+    if (bucketed) cells.insert(cells.begin(), Value(label));
+    out->rows.push_back(std::move(cells));
+  };
+
+  if (q.name == "by_channel" || q.name == "by_problem_type") {
+    lead({"key", "count", "share"});
+    int64_t total = 0;
+    for (const auto& [label, b] : by_label) {
+      int64_t in_bucket = 0;
+      for (const auto& [k, n] : b.selects) in_bucket += k.first == field ? n : 0;
+      total += in_bucket;
+      std::vector<std::pair<int64_t, std::string>> keys;
+      for (const auto& [k, n] : b.selects) {
+        if (k.first == field && n > 0) keys.emplace_back(-n, k.second);
+      }
+      std::sort(keys.begin(), keys.end());  // most first, then by value
+      for (const auto& [neg, key] : keys)
+        row(label, {Value(key), Value(-neg), share(-neg, in_bucket)});
+    }
+    out->totals = {{"total", Value(total)}};
+  } else if (q.name == "first_response") {
+    std::vector<int64_t> all;
+    lead({"count", "avg_seconds", "p50_seconds", "p90_seconds"});
+    for (const auto& [label, b] : by_label) {
+      std::vector<int64_t> v(b.first_response.begin(), b.first_response.end());
+      all.insert(all.end(), v.begin(), v.end());
+      if (!bucketed || v.empty()) continue;
+      double sum = 0;
+      for (int64_t s : v) sum += static_cast<double>(s);
+      row(label,
+          {Value(static_cast<int64_t>(v.size())), rounded(sum / static_cast<double>(v.size())),
+           Value(quantile(v, 0.5)), Value(quantile(v, 0.9))});
+    }
+    std::sort(all.begin(), all.end());
+    double sum = 0;
+    for (int64_t s : all) sum += static_cast<double>(s);
+    out->totals = {
+        {"count", Value(static_cast<int64_t>(all.size()))},
+        {"avg_seconds", rounded(all.empty() ? 0 : sum / static_cast<double>(all.size()))},
+        {"p50_seconds", Value(quantile(all, 0.5))},
+        {"p90_seconds", Value(quantile(all, 0.9))}};
+    if (!bucketed)
+      out->rows.push_back({out->totals[0].second, out->totals[1].second, out->totals[2].second,
+                           out->totals[3].second});
+  } else if (q.name == "first_contact_resolution") {
+    lead({"closed", "first_contact", "rate"});
+    int64_t closed = 0, fc = 0;
+    for (const auto& [label, b] : by_label) {
+      closed += b.closed;
+      fc += b.first_contact;
+      if (bucketed && b.closed)
+        row(label, {Value(b.closed), Value(b.first_contact), share(b.first_contact, b.closed)});
+    }
+    out->totals = {
+        {"closed", Value(closed)}, {"first_contact", Value(fc)}, {"rate", share(fc, closed)}};
+    if (!bucketed) out->rows.push_back({Value(closed), Value(fc), share(fc, closed)});
+  } else if (q.name == "csat") {
+    // A CSAT trend is per bucket by nature: a day unless asked otherwise.
+    if (!bucketed) {
+      ReportQuery daily = q;
+      daily.bucket = "day";
+      return run(daily, catalog, node_names, out);
+    }
+    out->columns = {"bucket", "count", "average"};
+    int64_t count = 0, sum = 0;
+    for (const auto& [label, b] : by_label) {
+      count += b.rated;
+      sum += b.rating_sum;
+      if (b.rated) {
+        out->rows.push_back(
+            {Value(label), Value(b.rated),
+             rounded(static_cast<double>(b.rating_sum) / static_cast<double>(b.rated))});
+      }
+    }
+    out->totals = {
+        {"count", Value(count)},
+        {"average", rounded(count ? static_cast<double>(sum) / static_cast<double>(count) : 0)}};
+  } else if (q.name == "sla_breaches") {
+    lead({"key", "count"});
+    int64_t total = 0;
+    for (const auto& [label, b] : by_label) {
+      for (const auto& [rule, n] : b.breaches) {
+        if (n <= 0) continue;
+        total += n;
+        row(label, {Value(rule), Value(n)});
+      }
+    }
+    out->totals = {{"total", Value(total)}};
+  } else {  // backlog: open tickets per node, now (the window does not apply)
+    out->columns = {"node", "name", "count"};
+    std::map<std::string, int64_t> nodes;
+    for (const auto& [form, per_node] : open_) {
+      if (!q.form.empty() && form != q.form) continue;
+      for (const auto& [node, n] : per_node) nodes[node] += n;
+    }
+    for (const auto& [node, n] : nodes) {
+      if (n <= 0) continue;
+      auto name = node_names.find(node);
+      out->rows.push_back(
+          {Value(node), Value(name == node_names.end() ? node : name->second), Value(n)});
+    }
+  }
+  return std::nullopt;
+}
+
+void write_report_json(JsonWriter& w, const ReportTable& t) {
+  w.begin_object().key("rows").begin_array();
+  for (const auto& r : t.rows) {
+    w.begin_object();
+    for (size_t i = 0; i < r.size() && i < t.columns.size(); ++i) {
+      w.key(t.columns[i]);
+      r[i].write(w);
+    }
+    w.end_object();
+  }
+  w.end_array();
+  for (const auto& [k, v] : t.totals) {
+    w.key(k);
+    v.write(w);
+  }
+  w.end_object();
+}
+
+std::string report_csv(const ReportTable& t) {
+  auto cell = [](const std::string& s) {
+    if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+    std::string q = "\"";
+    for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return q + "\"";
+  };
+  std::string out;
+  for (size_t i = 0; i < t.columns.size(); ++i) out += (i ? "," : "") + cell(t.columns[i]);
+  out += "\r\n";
+  for (const auto& r : t.rows) {
+    for (size_t i = 0; i < r.size(); ++i) {
+      out += (i ? "," : "") + cell(r[i].is_string() ? r[i].as_string() : r[i].to_json());
+    }
+    out += "\r\n";
+  }
+  return out;
+}
+
+}  // namespace ticketd::projections

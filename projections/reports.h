@@ -1,0 +1,88 @@
+#pragma once
+// Report aggregates (API.md's reports), maintained incrementally: each ticket's report facts are
+// recomputed when it changes and applied as a delta to per-(form, day) buckets. A query sums the
+// buckets of its window, so it costs days, not tickets. Derived from ticket states alone, so the
+// same log gives the same numbers live, after a snapshot restore, and after a rebuild.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "domain/catalog.h"
+#include "domain/json_writer.h"
+#include "domain/ticket.h"
+
+namespace ticketd::projections {
+
+struct ReportQuery {
+  std::string name;   // by_channel, by_problem_type, first_response, first_contact_resolution,
+                      // csat, sla_breaches, backlog
+  std::string field;  // by_problem_type: any select field (default problem_type)
+  std::string form;   // empty: every form
+  int64_t from_day = INT64_MIN;  // days since the epoch, inclusive
+  int64_t to_day = INT64_MAX;
+  std::string bucket;  // "", day, week, month
+};
+
+// One report as rows of named cells, in order: JSON and CSV are both written from it.
+struct ReportTable {
+  std::vector<std::string> columns;
+  std::vector<std::vector<Value>> rows;
+  Object totals;  // members beside "rows" in the JSON form (total, count, average, …)
+};
+
+class Reports {
+ public:
+  // The ticket changed (or appeared): replace its facts.
+  void update(const TicketState& t, const Catalog& catalog);
+
+  static bool known(std::string_view name);
+  // Errors (an unknown name or field) come back as a message; the table is filled otherwise.
+  std::optional<std::string> run(const ReportQuery& q, const Catalog& catalog,
+                                 const std::map<std::string, std::string>& node_names,
+                                 ReportTable* out) const;
+
+ private:
+  struct Facts {
+    std::string form;
+    int64_t created_day = 0;
+    std::vector<std::pair<std::string, std::string>> selects;  // select field -> value
+    int64_t first_response_s = -1;
+    bool closed = false;
+    bool fcr = false;
+    int64_t closed_day = 0;
+    int rating = 0;  // 0: not rated
+    int64_t rated_day = 0;
+    std::vector<std::string> breaches;  // idle rules that fired
+    bool open = false;
+    std::string node;
+  };
+  struct Bucket {
+    int64_t created = 0;
+    std::map<std::pair<std::string, std::string>, int64_t> selects;
+    std::multiset<int64_t> first_response;
+    int64_t closed = 0, first_contact = 0;
+    int64_t rated = 0, rating_sum = 0;
+    std::map<std::string, int64_t> breaches;
+  };
+  static Facts facts_of(const TicketState& t, const Catalog& catalog);
+  void apply(const Facts& f, int sign);
+  Bucket& bucket(const std::string& form, int64_t day) { return days_[form][day]; }
+
+  std::unordered_map<std::string, Facts> facts_;                // ticket id -> facts
+  std::map<std::string, std::map<int64_t, Bucket>> days_;       // form -> day -> bucket
+  std::map<std::string, std::map<std::string, int64_t>> open_;  // form -> node -> open tickets
+};
+
+// Node id -> display name over every flow (for the backlog report).
+std::map<std::string, std::string> node_names(const Catalog& catalog);
+
+// "2026-11-25", or the week's Monday, or "2026-11" for a month.
+std::string bucket_label(int64_t day, const std::string& bucket);
+void write_report_json(JsonWriter& w, const ReportTable& t);
+std::string report_csv(const ReportTable& t);
+
+}  // namespace ticketd::projections
