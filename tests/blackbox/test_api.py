@@ -138,6 +138,13 @@ class ReferenceApp(unittest.TestCase):
         _, then, _ = self.call("GET", "/tickets/%s?as_of=%d" % (tid, dispatch_pos), user="zhang")
         self.assertEqual(then["node"]["id"], "dispatch")
         self.assertEqual(then["state"], "open")
+        # The auditor's timeline, read from the live server's log.
+        timeline = subprocess.run([TICKETCTL, "replay", "--data-dir", self.s.data_dir, "--ticket", tid],
+                                  capture_output=True, check=True, text=True).stdout
+        self.assertIn("transferred from zhao to qian “出差”", timeline)
+        self.assertIn("工单受理 (accept) → 技术派单 (dispatch), waiting on role tech_supervisor", timeline)
+        self.assertIn("complexity: (empty) → 复杂", timeline)
+        self.assertIn("%s: %d events" % (tid, len(types)), timeline)
 
     def test_permission_denials(self):
         tid = self.submit()["id"]

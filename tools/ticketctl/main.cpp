@@ -29,6 +29,9 @@ verbs:
   rebuild --data-dir D
       Replays the whole log into fresh read models and stores them as the snapshot (stop the
       server first). dump-views prints the same bytes before and after.
+  replay --data-dir D --ticket T-000001
+      The ticket's history as a timeline for auditors: when, position, who, what changed from
+      what to what, from which node to which, and each event's hash.
   rebuild-reports --data-dir D [--until P]
       Recomputes every report from zero (up to position P) and prints each as a JSON line
       {"report":name,"result":…}, the same numbers GET /api/v1/reports/<name> gives; events/s on
@@ -153,5 +156,6 @@ int main(int argc, char** argv) {
   if (verb == "dump-views") return dump_views(args);
   if (verb == "rebuild") return rebuild(args);
   if (verb == "rebuild-reports") return rebuild_reports(args);
+  if (verb == "replay") return replay_ticket(args);
   return fail("unknown verb '" + verb + "'\n" + kUsage);
 }

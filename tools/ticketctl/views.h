@@ -9,5 +9,7 @@ int dump_views(const Args& args);
 int rebuild(const Args& args);
 // ticketctl rebuild-reports: every report recomputed from the log (up to --until P) as JSON lines.
 int rebuild_reports(const Args& args);
+// ticketctl replay: one ticket's history as a readable timeline (who, when, what changed).
+int replay_ticket(const Args& args);
 
 }  // namespace ticketd::tools
