@@ -166,31 +166,37 @@ void Api::handle(HttpRequest request, Respond respond) {
   route(call);
 }
 
+std::optional<Actor> Api::actor_for_token(std::string_view token) const {
+  if (token.empty()) return std::nullopt;
+  std::string hash = token_hash(token);
+  if (sodium_memcmp(hash.data(), admin_token_hash_.data(), hash.size()) == 0) {
+    return Actor{"admin", {"admin"}, true, false, false};
+  }
+  return model_.read([&](const projections::ReadModel::View& v) -> std::optional<Actor> {
+    auto it = v.sessions.find(hash);
+    if (it == v.sessions.end()) return std::nullopt;
+    const User* u = v.catalog.user(it->second);
+    if (!u) return std::nullopt;
+    Actor a{u->id, u->roles, false, false, false};
+    a.admin = a.has_role("admin");
+    a.auditor = a.has_role("auditor");
+    return a;
+  });
+}
+
 bool Api::authenticate(const CallPtr& call) {
   std::string auth = call->req.header("authorization");
-  std::string token;
-  if (auth.rfind("Bearer ", 0) == 0) token = auth.substr(7);
-  if (token.empty()) {
+  if (auth.rfind("Bearer ", 0) != 0 || auth.size() == 7) {
     call->fail(401, "unauthorized", "an Authorization: Bearer <token> header is required");
     return false;
   }
-  std::string hash = token_hash(token);
-  if (sodium_memcmp(hash.data(), admin_token_hash_.data(), hash.size()) == 0) {
-    call->actor = Actor{"admin", {"admin"}, true, false, false};
-    return true;
+  auto actor = actor_for_token(auth.substr(7));
+  if (!actor) {
+    call->fail(401, "unauthorized", "the token is not valid");
+    return false;
   }
-  bool found = model_.read([&](const projections::ReadModel::View& v) {
-    auto it = v.sessions.find(hash);
-    if (it == v.sessions.end()) return false;
-    const User* u = v.catalog.user(it->second);
-    if (!u) return false;
-    call->actor = Actor{u->id, u->roles, false, false, false};
-    call->actor.admin = call->actor.has_role("admin");
-    call->actor.auditor = call->actor.has_role("auditor");
-    return true;
-  });
-  if (!found) call->fail(401, "unauthorized", "the token is not valid");
-  return found;
+  call->actor = *actor;
+  return true;
 }
 
 Actor Api::portal_actor() const { return Actor{"portal", {"customer"}, false, false, true}; }

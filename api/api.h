@@ -37,6 +37,9 @@ class Api {
 
   // The body limit for a request before its body is read (attachments may be larger).
   size_t body_limit(std::string_view method, std::string_view path) const;
+  // The signed-in actor a bearer token stands for (the admin token, or a session's).
+  std::optional<Actor> actor_for_token(std::string_view token) const;
+
   // Fires an idle timer (the scheduler's command). `done` runs once the outcome is applied or
   // refused.
   void fire_timer(const std::string& ticket, const std::string& rule, uint64_t entered_version,

@@ -5,12 +5,15 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 
 #include <array>
 #include <atomic>
+#include <deque>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -19,19 +22,23 @@
 
 #include "api/api.h"
 #include "api/metrics.h"
+#include "api/stream_hub.h"
 
 namespace ticketd::api {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace net = boost::asio;
+namespace websocket = beast::websocket;
 using tcp = net::ip::tcp;
 
 class HttpSession;
+class WebSocketSession;
 
 struct ServerState {
   Api& api;
   Metrics& metrics;
+  StreamHub& hub;
   HttpServerOptions options;
   net::io_context ioc;
   tcp::acceptor acceptor{ioc};
@@ -39,14 +46,137 @@ struct ServerState {
   std::atomic<uint64_t> next_request{1};
   std::mutex sessions_mu;
   std::unordered_set<std::shared_ptr<HttpSession>> sessions;
+  std::unordered_set<std::shared_ptr<WebSocketSession>> streams;
 
-  ServerState(Api& a, Metrics& m, HttpServerOptions o)
-      : api(a), metrics(m), options(std::move(o)) {}
+  ServerState(Api& a, Metrics& m, StreamHub& h, HttpServerOptions o)
+      : api(a), metrics(m), hub(h), options(std::move(o)) {}
   void accept();
 };
 
 struct HttpServer::Impl : ServerState {
   using ServerState::ServerState;
+};
+
+// One WebSocket client of /api/v1/stream. Messages from the hub go through a bounded queue on the
+// connection's strand; a client that lets it fill up (it stopped reading) is closed with a reason
+// rather than slowing anyone else, and torn down if even the close cannot be written.
+class WebSocketSession : public StreamClient,
+                         public std::enable_shared_from_this<WebSocketSession> {
+ public:
+  static constexpr size_t kMaxQueued = 4096;
+
+  WebSocketSession(tcp::socket&& socket, Actor actor, ServerState& server)
+      : ws_(std::move(socket)),
+        actor_(std::move(actor)),
+        server_(server),
+        deadline_(ws_.get_executor()) {}
+
+  void run(http::request<http::string_body> req) {
+    // What one client may have in flight is the queue below plus this much in the kernel; without
+    // a cap, loopback autotuning lets a stalled client pin megabytes before the queue even fills.
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().set_option(net::socket_base::send_buffer_size(256 * 1024),
+                                                     ignored);
+    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));  // pings
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, "ticketd"); }));
+    ws_.read_message_max(64 * 1024);
+    ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) {
+      if (ec) return self->finish();
+      self->read();
+    });
+  }
+
+  void send(std::string text) override {
+    net::post(ws_.get_executor(), [self = shared_from_this(), text = std::move(text)]() mutable {
+      self->enqueue(std::move(text));
+    });
+  }
+  const Actor& actor() const override { return actor_; }
+
+  // Server shutdown: a clean close with "going away".
+  void going_away() {
+    net::post(ws_.get_executor(), [self = shared_from_this()] {
+      self->close_with(websocket::close_code::going_away, "server shutting down");
+    });
+  }
+
+ private:
+  void read() {
+    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->finish();
+      std::string text = beast::buffers_to_string(self->buffer_.data());
+      self->buffer_.consume(self->buffer_.size());
+      self->server_.hub.on_message(self, text);
+      self->read();
+    });
+  }
+
+  void enqueue(std::string text) {
+    if (closing_) return;
+    if (queue_.size() >= kMaxQueued) {
+      return close_with(websocket::close_code::policy_error,
+                        "too slow: more than " + std::to_string(kMaxQueued) + " messages queued");
+    }
+    queue_.push_back(std::move(text));
+    if (!writing_) write_next();
+  }
+
+  void write_next() {
+    writing_ = true;
+    ws_.text(true);
+    ws_.async_write(net::buffer(queue_.front()),
+                    [self = shared_from_this()](beast::error_code ec, size_t) {
+                      self->queue_.pop_front();
+                      self->writing_ = false;
+                      if (ec) return self->finish();
+                      if (self->closing_) return self->send_close();
+                      if (!self->queue_.empty()) self->write_next();
+                    });
+  }
+
+  void close_with(websocket::close_code code, const std::string& reason) {
+    if (closing_) return;
+    closing_ = true;
+    close_reason_ = websocket::close_reason(code, reason);
+    if (writing_) {
+      queue_.erase(queue_.begin() + 1, queue_.end());  // the frame being written stays
+    } else {
+      queue_.clear();
+    }
+    // A client that reads nothing cannot take a close frame either: give it a few seconds.
+    deadline_.expires_after(std::chrono::seconds(5));
+    deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) beast::get_lowest_layer(self->ws_).close();
+    });
+    if (!writing_) send_close();
+  }
+
+  void send_close() {
+    ws_.async_close(close_reason_,
+                    [self = shared_from_this()](beast::error_code) { self->finish(); });
+  }
+
+  void finish() {
+    if (finished_) return;
+    finished_ = true;
+    deadline_.cancel();
+    server_.hub.on_close(this);
+    server_.metrics.connection_closed();
+    std::lock_guard lk(server_.sessions_mu);
+    server_.streams.erase(shared_from_this());
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  Actor actor_;
+  ServerState& server_;
+  net::steady_timer deadline_;
+  beast::flat_buffer buffer_;
+  std::deque<std::string> queue_;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool finished_ = false;
+  websocket::close_reason close_reason_;
 };
 
 // One connection: read a request (headers first, so the body limit can depend on the route), hand
@@ -156,6 +286,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       req.headers.emplace_back(std::move(name), std::string(field.value()));
     }
+    if (websocket::is_upgrade(msg)) return upgrade(req);
     req.body = std::move(msg.body());
     request_id_ = req.request_id;
     stream_.expires_never();  // the answer may wait for the disk; reading resumes after it
@@ -163,6 +294,28 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       net::post(self->stream_.get_executor(),
                 [self, r = std::move(r)]() mutable { self->write(std::move(r)); });
     });
+  }
+
+  // GET /api/v1/stream with an Upgrade: the connection becomes a WebSocket session. The token
+  // comes as ?token= (browsers cannot set headers on WebSockets) or as the Authorization header.
+  void upgrade(const HttpRequest& req) {
+    keep_alive_ = false;
+    if (req.path != "/api/v1/stream") {
+      return write(error_response(404, "not_found", "WebSockets are served at /api/v1/stream"));
+    }
+    std::string token = req.param("token");
+    std::string auth = req.header("authorization");
+    if (token.empty() && auth.rfind("Bearer ", 0) == 0) token = auth.substr(7);
+    auto actor = server_.api.actor_for_token(token);
+    if (!actor) return write(error_response(401, "unauthorized", "a valid token is required"));
+    auto stream = std::make_shared<WebSocketSession>(stream_.release_socket(), *actor, server_);
+    {
+      std::lock_guard lk(server_.sessions_mu);
+      server_.streams.insert(stream);
+      server_.sessions.erase(shared_from_this());
+    }
+    closed_ = true;  // the socket is the WebSocket session's now, and so is the connection count
+    stream->run(body_->release());
   }
 
   void write(HttpResponse r) {
@@ -250,8 +403,8 @@ void ServerState::accept() {
   });
 }
 
-HttpServer::HttpServer(Api& api, Metrics& metrics, HttpServerOptions options)
-    : impl_(std::make_unique<Impl>(api, metrics, std::move(options))) {}
+HttpServer::HttpServer(Api& api, Metrics& metrics, StreamHub& hub, HttpServerOptions options)
+    : impl_(std::make_unique<Impl>(api, metrics, hub, std::move(options))) {}
 
 HttpServer::~HttpServer() = default;
 
@@ -294,6 +447,12 @@ void HttpServer::run(std::function<void()> on_signal) {
       open.assign(s.sessions.begin(), s.sessions.end());
     }
     for (auto& session : open) session->close_if_idle();
+    std::vector<std::shared_ptr<WebSocketSession>> streams;
+    {
+      std::lock_guard lk(s.sessions_mu);
+      streams.assign(s.streams.begin(), s.streams.end());
+    }
+    for (auto& stream : streams) stream->going_away();
   });
   s.accept();
   std::vector<std::thread> threads;

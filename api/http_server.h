@@ -11,6 +11,7 @@ namespace ticketd::api {
 
 class Api;
 class Metrics;
+class StreamHub;
 
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
@@ -22,7 +23,7 @@ struct HttpServerOptions {
 
 class HttpServer {
  public:
-  HttpServer(Api& api, Metrics& metrics, HttpServerOptions options);
+  HttpServer(Api& api, Metrics& metrics, StreamHub& hub, HttpServerOptions options);
   ~HttpServer();
 
   // Binds and listens. False with a message when the address cannot be used.

@@ -71,6 +71,7 @@ const TicketState* ReadModel::View::ticket(std::string_view id) const {
 
 void ReadModel::apply_ticket(const std::string& id, const DomainEvent& e) {
   TicketState& t = tickets_[id];
+  std::vector<AssigneeSpec> before = t.assignees;
   for (const auto& key : index_keys(t)) {
     auto it = index_.find(key);
     if (it != index_.end() && it->second.erase(id) && it->second.empty()) index_.erase(it);
@@ -79,6 +80,7 @@ void ReadModel::apply_ticket(const std::string& id, const DomainEvent& e) {
   for (const auto& key : index_keys(t)) index_[key].insert(id);
   reschedule(t);
   reports_.update(t, catalog_);
+  if (on_ticket_applied_) applied_ticket_.emplace(e.type, std::move(before), t);
   if (e.type == ticketd::event_types::kTicketSubmitted) {
     max_ticket_number_ = std::max(max_ticket_number_, ticket_number(id));
     std::string key = e.data.string_or("idempotency_key");
@@ -113,6 +115,11 @@ std::vector<ReadModel::DueTimer> ReadModel::due_timers(int64_t now_us, size_t ma
 int64_t ReadModel::next_due() const {
   std::shared_lock lk(mu_);
   return schedule_.empty() ? INT64_MAX : std::get<0>(*schedule_.begin());
+}
+
+void ReadModel::on_ticket_applied(TicketListener fn) {
+  std::unique_lock lk(mu_);
+  on_ticket_applied_ = std::move(fn);
 }
 
 void ReadModel::on_schedule_change(std::function<void()> fn) {
@@ -271,12 +278,20 @@ void ReadModel::apply(const storage::RecordedEvent& recorded) {
     }
   }
   std::function<void()> moved;
+  TicketListener listener;
+  std::optional<std::tuple<std::string, std::vector<AssigneeSpec>, TicketState>> ticket;
   {
     std::unique_lock lk(mu_);
     if (schedule_moved_ && on_schedule_change_) moved = on_schedule_change_;
     schedule_moved_ = false;
+    ticket.swap(applied_ticket_);
+    if (ticket) listener = on_ticket_applied_;
   }
   if (moved) moved();
+  if (listener) {
+    auto& [type, before, after] = *ticket;
+    listener(recorded.position(), type, std::move(before), after);
+  }
   std::vector<std::function<void()>> ready;
   {
     std::lock_guard wl(waiters_mu_);

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <shared_mutex>
 #include <string>
@@ -103,6 +104,11 @@ class ReadModel {
   int64_t next_due() const;
   // Called (outside locks) whenever the earliest due time may have moved earlier.
   void on_schedule_change(std::function<void()> fn);
+  // Called (outside locks, on the projection thread, in position order) after each ticket event:
+  // the position, the event type, the assignees before it and the ticket after it.
+  using TicketListener = std::function<void(uint64_t, const std::string&, std::vector<AssigneeSpec>,
+                                            const TicketState&)>;
+  void on_ticket_applied(TicketListener fn);
 
   // A deterministic text dump of every view (ticketctl dump-views): equal logs, equal dumps.
   std::string dump() const;
@@ -129,6 +135,9 @@ class ReadModel {
       scheduled_by_ticket_;
   bool schedule_moved_ = false;
   std::function<void()> on_schedule_change_;
+  TicketListener on_ticket_applied_;
+  // Set by apply_ticket for the listener, handed over after the lock is released.
+  std::optional<std::tuple<std::string, std::vector<AssigneeSpec>, TicketState>> applied_ticket_;
   std::unordered_map<std::string, std::string> password_hashes_;
   std::unordered_map<std::string, std::string> sessions_;
   std::unordered_map<std::string, std::string> idempotency_;

@@ -18,6 +18,7 @@
 #include "api/call.h"
 #include "api/http_server.h"
 #include "api/metrics.h"
+#include "api/stream_hub.h"
 #include "api/timer_scheduler.h"
 #include "projections/read_model.h"
 #include "projections/snapshots.h"
@@ -255,7 +256,12 @@ int main(int argc, char** argv) {
   http.port = static_cast<uint16_t>(port);
   http.threads = static_cast<int>(threads);
   http.read_timeout = std::chrono::seconds(read_timeout);
-  api::HttpServer server(api, metrics, http);
+  api::StreamHub hub(*log, model);
+  model.on_ticket_applied([&hub](uint64_t position, const std::string& type,
+                                 std::vector<AssigneeSpec> before, const TicketState& after) {
+    hub.on_ticket_event(position, type, std::move(before), after);
+  });
+  api::HttpServer server(api, metrics, hub, http);
   if (!server.listen(&error)) return fail(error);
   api.set_ready(true);
   // Timers due while the server was down fire now; the rest when they come due.
@@ -278,6 +284,8 @@ int main(int argc, char** argv) {
 
   server.run([&] { api.stop_accepting(); });
   timers.stop();
+  model.on_ticket_applied(nullptr);
+  hub.stop();
   snapshotter.stop();
   {
     // Every answered command is applied already; wait for anything else written before stopping.

@@ -6,7 +6,7 @@ packages=(
   cmake ninja-build g++ ccache pkg-config git
   libboost-dev libboost-system-dev librocksdb-dev libflatbuffers-dev flatbuffers-compiler
   libsimdjson-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libssl-dev libsodium-dev
-  python3 curl
+  python3 python3-websocket curl
 )
 # The benchmark peer (../shared/bench/pg-event-store-peer.sh) only with --bench.
 [[ ${1:-} == --bench ]] && packages+=(postgresql postgresql-contrib)

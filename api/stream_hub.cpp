@@ -1,0 +1,260 @@
+#include "api/stream_hub.h"
+
+#include <chrono>
+#include <unordered_map>
+
+#include "api/api.h"
+#include "api/ticket_view.h"
+#include "domain/permissions.h"
+#include "projections/reports.h"
+
+namespace ticketd::api {
+namespace {
+
+int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool valid_topic(const std::string& t) {
+  if (t == "tickets" || t == "inbox") return true;
+  if (t.rfind("ticket:", 0) == 0) return t.size() > 7;
+  if (t.rfind("report:", 0) == 0) return projections::Reports::known(t.substr(7));
+  return false;
+}
+
+}  // namespace
+
+StreamHub::StreamHub(storage::EventLog& log, projections::ReadModel& model)
+    : log_(log), model_(model), thread_([this] { run(); }) {}
+
+StreamHub::~StreamHub() { stop(); }
+
+void StreamHub::stop() {
+  {
+    std::lock_guard lk(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  std::vector<Replay> replays;
+  {
+    std::lock_guard lk(mu_);
+    replays.swap(replays_);
+  }
+  for (auto& r : replays) r.thread.join();
+}
+
+void StreamHub::send_error(StreamClient& c, std::string_view code, std::string_view message) {
+  JsonWriter w;
+  w.begin_object().key("error").begin_object().key("code").string(code);
+  w.key("message").string(message).end_object().end_object();
+  c.send(w.take());
+}
+
+void StreamHub::on_message(const std::shared_ptr<StreamClient>& client, std::string_view text) {
+  Value msg;
+  std::string error;
+  if (!parse_json(text, &msg, &error) || !msg.is_object()) {
+    return send_error(*client, "bad_request", error.empty() ? "a message is a JSON object" : error);
+  }
+  std::string op = msg.string_or("op");
+  if (op == "ping") return client->send(R"({"op":"pong"})");
+  std::string topic = msg.string_or("topic");
+  if (op != "subscribe" && op != "unsubscribe") {
+    return send_error(*client, "bad_request", "op must be subscribe, unsubscribe or ping");
+  }
+  if (!valid_topic(topic)) {
+    return send_error(*client, "not_found",
+                      "no topic \"" + topic + "\" (tickets, ticket:<id>, inbox, report:<name>)");
+  }
+  if (op == "unsubscribe") {
+    std::lock_guard lk(mu_);
+    subs_[client.get()].erase(topic);
+    return;
+  }
+  const Value* from = msg.find("from");
+  if (from && (!from->is_number() || from->as_number() < 0)) {
+    return send_error(*client, "bad_request", "from must be a log position (a whole number)");
+  }
+  auto sub = std::make_shared<Subscription>();
+  sub->client = client;
+  sub->topic = topic;
+  uint64_t until;
+  {
+    std::lock_guard lk(mu_);
+    // Everything applied so far is the replay's; everything applied later reaches this
+    // subscription live. Both sides of the seam are decided under one lock.
+    until = model_.applied_position();
+    sub->replay_until = until;
+    sub->replaying = from != nullptr;
+    subs_[client.get()][topic] = sub;
+    JsonWriter w;
+    w.begin_object().key("op").string("subscribed").key("topic").string(topic);
+    w.key("position").number(until).end_object();
+    client->send(w.take());
+    if (from) {
+      // Join replays that have finished before starting another.
+      std::erase_if(replays_, [](Replay& r) {
+        if (!r.done->load()) return false;
+        r.thread.join();
+        return true;
+      });
+      auto done = std::make_shared<std::atomic<bool>>(false);
+      replays_.push_back(
+          {std::thread([this, sub, done, start = static_cast<uint64_t>(from->as_number())] {
+             replay(sub, start);
+             done->store(true);
+           }),
+           done});
+    } else if (topic.rfind("report:", 0) == 0) {
+      // A dashboard gets the current numbers at once, then every change.
+      Event now{until, "", {}, {}};
+      std::string current = message_for(*sub, *client, now);
+      sub->last_report = current.substr(current.find("\"report\""));
+      client->send(std::move(current));
+    }
+  }
+}
+
+void StreamHub::on_close(const StreamClient* client) {
+  std::lock_guard lk(mu_);
+  subs_.erase(client);
+}
+
+void StreamHub::on_ticket_event(uint64_t position, const std::string& type,
+                                std::vector<AssigneeSpec> before, const TicketState& after) {
+  {
+    std::lock_guard lk(mu_);
+    if (subs_.empty()) return;  // nobody listens: no copies
+    queue_.push_back({position, type, std::move(before), after});
+  }
+  cv_.notify_one();
+}
+
+std::string StreamHub::message_for(const Subscription& s, const StreamClient& c, const Event& e) {
+  const Actor& actor = c.actor();
+  if (s.topic.rfind("report:", 0) == 0) {
+    projections::ReportQuery q;
+    q.name = s.topic.substr(7);
+    projections::ReportTable table;
+    model_.read([&](const projections::ReadModel::View& v) {
+      return v.reports.run(q, v.catalog, projections::node_names(v.catalog), &table);
+    });
+    JsonWriter w;
+    w.begin_object().key("topic").string(s.topic).key("position").number(e.position).key("report");
+    projections::write_report_json(w, table);
+    w.end_object();
+    return w.take();
+  }
+  if (s.topic.rfind("ticket:", 0) == 0 && s.topic.substr(7) != e.after.id) return "";
+  if (s.topic == "inbox") {
+    TicketState before = e.after;
+    before.assignees = e.before;
+    before.closed = false;
+    if (!is_assignee(e.after, actor) && !is_assignee(before, actor)) return "";
+  }
+  JsonWriter w;
+  w.begin_object().key("topic").string(s.topic).key("position").number(e.position);
+  w.key("type").string(e.type).key("ticket");
+  model_.read([&](const projections::ReadModel::View& v) {
+    write_ticket_view(w, e.after, v.catalog, actor, now_us());
+    return 0;
+  });
+  w.end_object();
+  return w.take();
+}
+
+void StreamHub::deliver(const Event& e) {
+  std::lock_guard lk(mu_);
+  for (auto& [client_ptr, topics] : subs_) {
+    for (auto& [topic, sub] : topics) {
+      if (e.position <= sub->replay_until) continue;  // the replay's (or seen before subscribing)
+      auto client = sub->client.lock();
+      if (!client) continue;
+      std::string msg = message_for(*sub, *client, e);
+      if (msg.empty()) continue;
+      if (topic.rfind("report:", 0) == 0) {
+        // A report only moves when its numbers do: send changes, not every event.
+        std::string numbers = msg.substr(msg.find("\"report\""));
+        if (numbers == sub->last_report) continue;
+        sub->last_report = numbers;
+      }
+      if (sub->replaying) {
+        sub->held.push_back(std::move(msg));
+      } else {
+        client->send(std::move(msg));
+      }
+    }
+  }
+}
+
+void StreamHub::run() {
+  std::unique_lock lk(mu_);
+  while (true) {
+    cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+    if (stopping_) return;
+    Event e = std::move(queue_.front());
+    queue_.pop_front();
+    lk.unlock();
+    deliver(e);
+    lk.lock();
+  }
+}
+
+// Sends what the client missed: every event after `from` up to the seam, each with the ticket as it
+// was right after that event (folded from the ticket's own stream), then the live messages held
+// meanwhile, in order.
+void StreamHub::replay(SubPtr sub, uint64_t from) {
+  auto client = sub->client.lock();
+  if (!client) return;
+  std::unordered_map<std::string, TicketState> states;
+  uint64_t until = sub->replay_until;
+  uint64_t at = from;
+  while (at < until) {
+    auto s = log_.read_all(at, 4096, [&](const storage::RecordedEvent& r) {
+      if (r.position() > until) return false;
+      at = r.position();
+      std::string_view stream = r.stream();
+      if (stream.substr(0, 7) != "ticket-") return true;
+      std::string id(stream.substr(7));
+      auto it = states.find(id);
+      if (it == states.end()) {
+        // First sight of this ticket in the replay: fold its stream up to just before here.
+        TicketState t;
+        log_.read_stream(stream, 1, SIZE_MAX, [&](const storage::RecordedEvent& prior) {
+          if (prior.position() >= r.position()) return false;
+          DomainEvent d;
+          if (projections::to_domain_event(prior, &d)) t = evolve(std::move(t), d);
+          return true;
+        });
+        it = states.emplace(id, std::move(t)).first;
+      }
+      DomainEvent d;
+      if (!projections::to_domain_event(r, &d)) return true;
+      Event e{r.position(), d.type, it->second.assignees, {}};
+      it->second = evolve(std::move(it->second), d);
+      e.after = it->second;
+      std::string msg = message_for(*sub, *client, e);
+      if (!msg.empty() && sub->topic.rfind("report:", 0) != 0) client->send(std::move(msg));
+      return true;
+    });
+    if (!s.ok()) break;
+    if (at < until && at == from) break;  // nothing readable: do not spin
+    from = at;
+  }
+  std::lock_guard lk(mu_);
+  if (sub->topic.rfind("report:", 0) == 0) {
+    // A report's history is its current numbers: send them once, as of the seam.
+    Event now{until, "", {}, {}};
+    std::string msg = message_for(*sub, *client, now);
+    sub->last_report = msg.substr(msg.find("\"report\""));
+    client->send(std::move(msg));
+  }
+  for (auto& m : sub->held) client->send(std::move(m));
+  sub->held.clear();
+  sub->replaying = false;
+}
+
+}  // namespace ticketd::api

@@ -1,0 +1,86 @@
+#pragma once
+// Live streams of API.md's WebSocket /api/v1/stream, without Beast: the hub keeps who is
+// subscribed to what, turns applied ticket events into per-client messages (each client sees only
+// what its permissions allow), and replays what a client missed with no gap and no duplicate at
+// the seam. Work happens on the hub's own thread, never on the projection's.
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "domain/ticket.h"
+#include "projections/read_model.h"
+#include "storage/event_log.h"
+
+namespace ticketd::api {
+
+// A connected client, as the hub sees it. send() must not block (queue, or close if full).
+class StreamClient {
+ public:
+  virtual ~StreamClient() = default;
+  virtual void send(std::string text) = 0;
+  virtual const Actor& actor() const = 0;
+};
+
+class StreamHub {
+ public:
+  StreamHub(storage::EventLog& log, projections::ReadModel& model);
+  ~StreamHub();
+  void stop();
+
+  // A client message ({"op":"subscribe"|"unsubscribe"|"ping",…}); answers go to the client.
+  void on_message(const std::shared_ptr<StreamClient>& client, std::string_view text);
+  void on_close(const StreamClient* client);
+
+  // Called by the projection thread after each applied ticket event, in position order.
+  void on_ticket_event(uint64_t position, const std::string& type,
+                       std::vector<AssigneeSpec> assignees_before, const TicketState& after);
+
+ private:
+  struct Subscription {
+    std::weak_ptr<StreamClient> client;
+    std::string topic;
+    // Live events at or below this position are the replay's; above it, live ones are buffered
+    // until the replay is done, then delivered.
+    uint64_t replay_until = 0;
+    bool replaying = false;
+    std::vector<std::string> held;  // live messages waiting for the replay to finish
+    std::string last_report;        // report topics send only changes
+  };
+  struct Event {
+    uint64_t position;
+    std::string type;
+    std::vector<AssigneeSpec> before;
+    TicketState after;
+  };
+  using SubPtr = std::shared_ptr<Subscription>;
+
+  void run();
+  void deliver(const Event& e);
+  // The message for `e` to subscription `s`, or "" when the client may not see it.
+  std::string message_for(const Subscription& s, const StreamClient& c, const Event& e);
+  void replay(SubPtr sub, uint64_t from);
+  void send_error(StreamClient& c, std::string_view code, std::string_view message);
+
+  storage::EventLog& log_;
+  projections::ReadModel& model_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Event> queue_;
+  bool stopping_ = false;
+  std::map<const StreamClient*, std::map<std::string, SubPtr>> subs_;  // client -> topic -> sub
+  struct Replay {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<Replay> replays_;
+  std::thread thread_;
+};
+
+}  // namespace ticketd::api

@@ -1,0 +1,191 @@
+"""Black-box WebSocket tests: replay/live seam, permissions, slow clients, reports."""
+import json
+import os
+import socket
+import sys
+import threading
+import time
+import unittest
+
+import websocket  # Debian's python3-websocket
+
+sys.path.insert(0, os.path.dirname(__file__))
+from ticketd_server import ADMIN_TOKEN, Server  # noqa: E402
+
+SUBMISSION = {"customer_name": "华东精密机械有限公司", "customer_phone": "+86 138 1234 5678", "channel": "电话",
+              "problem_type": "功能故障", "description": "打印机卡纸"}
+
+
+class Stream(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Server().start()
+        cls.li = cls.s.login("li")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.stop()
+        cls.s.cleanup()
+
+    def connect(self, token):
+        ws = websocket.create_connection(self.s.base.replace("http", "ws") + "/api/v1/stream?token=" + token,
+                                         timeout=30)
+        self.addCleanup(ws.close)
+        return ws
+
+    def recv(self, ws):
+        return json.loads(ws.recv())
+
+    def submit(self, name="客户"):
+        status, r, _ = self.s.call("POST", "/api/v1/tickets", {"form": "service_ticket", "flow": "service_flow",
+                                                               "fields": {**SUBMISSION, "customer_name": name}},
+                                   token=self.li)
+        self.assertEqual(status, 201, r)
+        return r
+
+    def test_replay_then_live_without_gap_or_duplicate(self):
+        start = self.s.call("GET", "/healthz")[1]["position"]
+        # Some tickets before subscribing, more while the replay runs, from several threads.
+        for i in range(5):
+            self.submit("之前%d" % i)
+        ws = self.connect(self.li)
+        ws.send(json.dumps({"op": "subscribe", "topic": "tickets", "from": start}))
+        ack = self.recv(ws)
+        self.assertEqual(ack["op"], "subscribed")
+        writers = [threading.Thread(target=lambda k=k: [self.submit("并发%d-%d" % (k, j)) for j in range(10)])
+                   for k in range(4)]
+        for w in writers:
+            w.start()
+        for w in writers:
+            w.join()
+        end = self.s.call("GET", "/healthz")[1]["position"]
+        # Every ticket event in (start, end] exactly once, in position order.
+        _, log, _ = self.s.call("GET", "/api/v1/events?from=%d&limit=500" % start, token=ADMIN_TOKEN)
+        expected = [e["position"] for e in log["items"] if e["stream"].startswith("ticket-")]
+        seen = []
+        while len(seen) < len(expected):
+            m = self.recv(ws)
+            self.assertEqual(m["topic"], "tickets")
+            seen.append(m["position"])
+            self.assertIn("ticket", m)
+        self.assertEqual(seen, expected)
+        self.assertLessEqual(max(seen), end)
+
+    def test_ticket_topic_inbox_and_permissions(self):
+        zhang = self.s.login("zhang")
+        ws_ticket = self.connect(self.li)
+        ws_inbox = self.connect(zhang)
+        t = self.submit("单个")
+        ws_ticket.send(json.dumps({"op": "subscribe", "topic": "ticket:" + t["id"]}))
+        self.assertEqual(self.recv(ws_ticket)["op"], "subscribed")
+        ws_inbox.send(json.dumps({"op": "subscribe", "topic": "inbox"}))
+        self.assertEqual(self.recv(ws_inbox)["op"], "subscribed")
+        self.submit("别的")  # not this ticket's topic; in zhang's inbox though
+        self.s.call("POST", "/api/v1/tickets/%s/actions" % t["id"], {"action": "approve",
+                    "fields": {"complexity": "简单"}}, token=zhang)
+        m = self.recv(ws_ticket)
+        self.assertEqual(m["ticket"]["id"], t["id"])
+        self.assertIn(m["type"], ["FieldsChanged", "Approved", "NodeEntered"])
+        # The inbox topic sees the other ticket arrive and this one leave zhang's to-dos.
+        inbox_ids = set()
+        while t["id"] not in inbox_ids:
+            inbox_ids.add(self.recv(ws_inbox)["ticket"]["id"])
+        ws_ticket.send(json.dumps({"op": "ping"}))
+        while self.recv(ws_ticket).get("op") != "pong":
+            pass
+        ws_ticket.send("not json")
+        while "error" not in (m := self.recv(ws_ticket)):
+            pass
+        self.assertEqual(m["error"]["code"], "bad_request")
+        ws_ticket.send(json.dumps({"op": "subscribe", "topic": "everything"}))
+        while "error" not in (m := self.recv(ws_ticket)):
+            pass
+        self.assertEqual(m["error"]["code"], "not_found")
+        # No token, bad token: refused at the handshake.
+        for bad in ["", "nope"]:
+            with self.assertRaises(websocket.WebSocketBadStatusException) as e:
+                websocket.create_connection(self.s.base.replace("http", "ws") + "/api/v1/stream?token=" + bad,
+                                            timeout=10)
+            self.assertEqual(e.exception.status_code, 401)
+
+    def test_report_topic_moves_with_submissions(self):
+        ws = self.connect(self.li)
+        ws.send(json.dumps({"op": "subscribe", "topic": "report:by_problem_type"}))
+        self.assertEqual(self.recv(ws)["op"], "subscribed")
+        first = self.recv(ws)
+        before = first["report"]["total"]
+        self.submit("报表")
+        while True:
+            m = self.recv(ws)
+            if m["report"]["total"] == before + 1:
+                break
+
+    def test_a_client_that_stops_reading_is_dropped(self):
+        # A raw socket that completes the handshake, subscribes, then never reads again.
+        host, port = self.s.base[len("http://"):].rsplit(":", 1)
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: a small window
+        raw.connect((host, int(port)))
+        raw.sendall(("GET /api/v1/stream?token=%s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\n\r\n" % self.li).encode())
+        handshake = b""
+        while b"\r\n\r\n" not in handshake:  # a client sends frames only after the 101
+            handshake += raw.recv(1)
+        self.assertIn(b" 101 ", handshake)
+        payload = json.dumps({"op": "subscribe", "topic": "tickets"}).encode()
+        mask = b"\x01\x02\x03\x04"
+        raw.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+        healthy = self.connect(self.li)
+        healthy.send(json.dumps({"op": "subscribe", "topic": "tickets"}))
+        self.assertEqual(self.recv(healthy)["op"], "subscribed")
+        got = []
+
+        def read_healthy():  # a well-behaved dashboard keeps reading throughout
+            try:
+                while True:
+                    got.append(self.recv(healthy))
+            except Exception:  # closed at the end of the test
+                pass
+
+        reader = threading.Thread(target=read_healthy, daemon=True)
+        reader.start()
+
+        # Flood without ever reading the stalled socket: ~4 ticket events per submission, far more
+        # than the server's queue (4096 messages) and the kernel's buffers together hold.
+        def flood(k):
+            for j in range(400):
+                self.submit("洪水%d-%d" % (k, j))
+
+        floods = [threading.Thread(target=flood, args=(k,)) for k in range(4)]
+        for f in floods:
+            f.start()
+        for f in floods:
+            f.join()
+        self.assertEqual(self.s.call("GET", "/healthz")[0], 200)
+        # Now read what the stalled client was sent: it ends in a close, not in the whole stream.
+        raw.settimeout(30)
+        data, closed = b"", False
+        try:
+            while True:
+                chunk = raw.recv(1 << 20)
+                if not chunk:
+                    closed = True
+                    break
+                data += chunk
+        except ConnectionResetError:
+            closed = True
+        except socket.timeout:
+            pass
+        self.assertTrue(closed, "the stalled client was never dropped (%d bytes read)" % len(data))
+        raw.close()
+        # The healthy subscriber kept up and still gets new events.
+        t = self.submit("之后")
+        end = time.monotonic() + 60
+        while time.monotonic() < end and not any(m.get("ticket", {}).get("id") == t["id"] for m in list(got)):
+            time.sleep(0.05)
+        self.assertTrue(any(m.get("ticket", {}).get("id") == t["id"] for m in got))
+        self.assertGreater(len(got), 4 * 400)
+
+if __name__ == "__main__":
+    unittest.main()
