@@ -773,7 +773,7 @@ void Subscription::run() {
   uint64_t position = position_.load();
   while (!stopping_.load(std::memory_order_acquire)) {
     size_t delivered = 0;
-    log_->read_all(position, kChunk, [&](const RecordedEvent& e) {
+    Status s = log_->read_all(position, kChunk, [&](const RecordedEvent& e) {
       if (stopping_.load(std::memory_order_relaxed)) return false;
       handler_(e);
       position = e.position();
@@ -783,6 +783,12 @@ void Subscription::run() {
     });
     if (delivered > 0) continue;
     std::unique_lock lk(impl.commit_mu);
+    if (!s.ok()) {
+      // Storage refused the read (e.g. an I/O error): try again shortly rather than spin.
+      impl.commit_cv.wait_for(lk, std::chrono::milliseconds(100),
+                              [&] { return stopping_.load(std::memory_order_acquire); });
+      continue;
+    }
     impl.commit_cv.wait(lk, [&] {
       return stopping_.load(std::memory_order_acquire) ||
              impl.committed.load(std::memory_order_acquire) > position;
