@@ -361,14 +361,14 @@ EventId timer_event_id(std::string_view ticket, std::string_view rule, uint64_t 
 
 Result<std::vector<DomainEvent>> decide(const TicketState& s, const Command& command,
                                         const Context& ctx) {
+  if (ctx.actor.auditor && !ctx.actor.admin) {
+    return error(codes::kForbidden, "auditors read everything and change nothing");
+  }
   if (const auto* cmd = std::get_if<SubmitTicket>(&command)) {
     if (s.exists()) return error(codes::kConflict, "ticket " + s.id + " exists already");
     return submit(*cmd, ctx);
   }
   if (!s.exists()) return error(codes::kNotFound, "no such ticket");
-  if (ctx.actor.auditor && !ctx.actor.admin) {
-    return error(codes::kForbidden, "auditors read and change nothing");
-  }
   const FormDef* form = ctx.catalog->form(s.form_id, s.form_version);
   const FlowDef* flow = ctx.catalog->flow(s.flow_id, s.flow_version);
   if (!form || !flow)

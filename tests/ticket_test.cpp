@@ -146,6 +146,9 @@ TEST_F(ReferenceScenario, PermissionDenials) {
   Actor auditor = t.user("audit");
   auditor.auditor = true;
   EXPECT_EQ(fails(auditor, AddComment{"看看"}).code, codes::kForbidden);
+  EXPECT_EQ(
+      fails(auditor, SubmitTicket{"service_ticket", "service_flow", reference_submission()}).code,
+      codes::kForbidden);
   EXPECT_EQ(fails(t.user("zhang"), CloseTicket{""}).code, codes::kForbidden);
   EXPECT_EQ(fails(t.user("zhang"), RateTicket{5, ""}).code, codes::kForbidden);
   EXPECT_EQ(fails(t.user("li"), RateTicket{6, ""}).code, codes::kOutOfRange);

@@ -158,6 +158,8 @@ class ReferenceApp(unittest.TestCase):
             ("GET", "/events", None, "li"),
             ("GET", "/audit/verify", None, "zhang"),
             ("POST", "/tickets/%s/rating" % tid, {"score": 4}, "zhang"),
+            ("POST", "/tickets", {"form": "service_ticket", "flow": "service_flow", "fields": SUBMISSION}, "audit"),
+            ("POST", "/tickets/%s/comments" % tid, {"text": "审计意见"}, "audit"),
         ]
         for method, path, body, user in cases:
             status, resp, _ = self.call(method, path, body, user=user)
