@@ -42,6 +42,7 @@ struct ServerState {
   HttpServerOptions options;
   net::io_context ioc;
   tcp::acceptor acceptor{ioc};
+  net::steady_timer accept_retry{ioc};
   std::atomic<bool> shutting_down{false};
   std::atomic<uint64_t> next_request{1};
   std::mutex sessions_mu;
@@ -390,7 +391,14 @@ void ServerState::accept() {
   acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
     if (ec) {
       if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
-      spdlog::warn("accept: {}", ec.message());  // e.g. out of file descriptors: keep serving
+      // E.g. out of file descriptors: the connections we have keep being served, and accepting
+      // resumes shortly, without spinning on the same error.
+      spdlog::warn("accept: {}; retrying in 100 ms", ec.message());
+      accept_retry.expires_after(std::chrono::milliseconds(100));
+      accept_retry.async_wait([this](beast::error_code wait_ec) {
+        if (!wait_ec && !shutting_down.load()) accept();
+      });
+      return;
     } else {
       auto session = std::make_shared<HttpSession>(std::move(socket), *this);
       {
@@ -441,6 +449,7 @@ void HttpServer::run(std::function<void()> on_signal) {
     if (on_signal) on_signal();
     beast::error_code ignored;
     s.acceptor.close(ignored);
+    s.accept_retry.cancel();
     std::vector<std::shared_ptr<HttpSession>> open;
     {
       std::lock_guard lk(s.sessions_mu);

@@ -2,6 +2,7 @@
 // listener, demo mode, signals.
 #include <sodium.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <condition_variable>
@@ -187,6 +188,11 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (sodium_init() < 0) return fail("libsodium failed to initialise");
+  // Every connection is a descriptor: take all the system allows, not the shell's default 1024.
+  if (rlimit lim; getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
 
   std::string data_dir = o.get("data-dir", "./data");
