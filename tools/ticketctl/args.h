@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "storage/event_log.h"
+
 namespace ticketd::tools {
 
 class Args {
@@ -22,5 +24,9 @@ class Args {
  private:
   std::map<std::string, std::string> values_;
 };
+
+// Opens <--data-dir>/log (read-only unless a verb writes). Returns 0, or the exit code after
+// printing why not.
+int open_log(const Args& args, bool read_only, std::unique_ptr<storage::EventLog>* log);
 
 }  // namespace ticketd::tools

@@ -89,18 +89,9 @@ int fail(const std::string& message) {
   return 2;
 }
 
-int open_log(const Args& args, std::unique_ptr<storage::EventLog>* log) {
-  if (!args.has("data-dir")) return fail("--data-dir is required");
-  storage::EventLogOptions options;
-  options.path = args.get("data-dir") + "/log";
-  options.read_only = true;
-  if (auto s = storage::EventLog::Open(options, log); !s.ok()) return fail(s.ToString());
-  return 0;
-}
-
 int verify(const Args& args) {
   std::unique_ptr<storage::EventLog> log;
-  if (int rc = open_log(args, &log)) return rc;
+  if (int rc = open_log(args, true, &log)) return rc;
   auto report = log->verify();
   if (!report.ok) {
     std::cout << "broken position=" << report.bad_position << " problem=" << report.problem << "\n";
@@ -112,7 +103,7 @@ int verify(const Args& args) {
 
 int dump(const Args& args) {
   std::unique_ptr<storage::EventLog> log;
-  if (int rc = open_log(args, &log)) return rc;
+  if (int rc = open_log(args, true, &log)) return rc;
   std::string error;
   auto from = args.number("from", 0, &error);
   if (!from) return fail(error);

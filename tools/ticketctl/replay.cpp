@@ -86,14 +86,8 @@ int replay_ticket(const Args& args) {
     std::cerr << "ticketctl: replay needs --data-dir and --ticket\n";
     return 2;
   }
-  storage::EventLogOptions options;
-  options.path = args.get("data-dir") + "/log";
-  options.read_only = true;
   std::unique_ptr<storage::EventLog> log;
-  if (auto s = storage::EventLog::Open(options, &log); !s.ok()) {
-    std::cerr << "ticketctl: " << s.ToString() << "\n";
-    return 1;
-  }
+  if (int rc = open_log(args, true, &log)) return rc;
   // The definitions (for node names) come from the read model, snapshot plus tail.
   projections::ReadModel model;
   std::string note;

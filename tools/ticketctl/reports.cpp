@@ -21,14 +21,8 @@ int rebuild_reports(const Args& args) {
     std::cerr << "ticketctl: " << error << "\n";
     return 2;
   }
-  storage::EventLogOptions options;
-  options.path = args.get("data-dir") + "/log";
-  options.read_only = true;
   std::unique_ptr<storage::EventLog> log;
-  if (auto s = storage::EventLog::Open(options, &log); !s.ok()) {
-    std::cerr << "ticketctl: " << s.ToString() << "\n";
-    return 1;
-  }
+  if (int rc = open_log(args, true, &log)) return rc;
   projections::ReadModel model;
   auto started = std::chrono::steady_clock::now();
   uint64_t applied = 0;

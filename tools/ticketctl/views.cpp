@@ -9,9 +9,7 @@
 #include "storage/event_log.h"
 
 namespace ticketd::tools {
-namespace {
-
-int open(const Args& args, bool read_only, std::unique_ptr<storage::EventLog>* log) {
+int open_log(const Args& args, bool read_only, std::unique_ptr<storage::EventLog>* log) {
   if (!args.has("data-dir")) {
     std::cerr << "ticketctl: --data-dir is required\n";
     return 2;
@@ -28,11 +26,9 @@ int open(const Args& args, bool read_only, std::unique_ptr<storage::EventLog>* l
   return 0;
 }
 
-}  // namespace
-
 int dump_views(const Args& args) {
   std::unique_ptr<storage::EventLog> log;
-  if (int rc = open(args, true, &log)) return rc;
+  if (int rc = open_log(args, true, &log)) return rc;
   projections::ReadModel model;
   std::string note;
   uint64_t from = projections::restore_snapshot(*log, model, &note);
@@ -48,7 +44,7 @@ int dump_views(const Args& args) {
 
 int rebuild(const Args& args) {
   std::unique_ptr<storage::EventLog> log;
-  if (int rc = open(args, false, &log)) return rc;
+  if (int rc = open_log(args, false, &log)) return rc;
   projections::ReadModel model;
   auto started = std::chrono::steady_clock::now();
   if (auto s = projections::replay(*log, model, 0); !s.ok()) {
