@@ -41,6 +41,18 @@ void JsonWriter::append_quoted(std::string& out, std::string_view v) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
   for (size_t i = 0; i < v.size();) {
+    // Copy the run of bytes that need no escaping in one go.
+    size_t run = i;
+    while (run < v.size()) {
+      unsigned char b = static_cast<unsigned char>(v[run]);
+      if (b < 0x20 || b == '"' || b == '\\' || b >= 0x7f) break;
+      ++run;
+    }
+    if (run > i) {
+      out.append(v.data() + i, run - i);
+      i = run;
+      continue;
+    }
     unsigned char c = static_cast<unsigned char>(v[i]);
     if (c >= 0x80) {
       size_t n = utf8_sequence_length(v, i);

@@ -72,13 +72,28 @@ const TicketState* ReadModel::View::ticket(std::string_view id) const {
 void ReadModel::apply_ticket(const std::string& id, const DomainEvent& e) {
   TicketState& t = tickets_[id];
   std::vector<AssigneeSpec> before = t.assignees;
-  for (const auto& key : index_keys(t)) {
-    auto it = index_.find(key);
-    if (it != index_.end() && it->second.erase(id) && it->second.empty()) index_.erase(it);
-  }
+  std::vector<std::string> old_keys = index_keys(t);
+  // What the timer schedule depends on; most events (fields, comments) leave it alone.
+  auto timer_inputs = [](const TicketState& s) {
+    return std::make_tuple(s.closed, s.node, s.node_entered_version, s.timers_fired.size());
+  };
+  auto timers_before = timer_inputs(t);
+  bool fresh = !t.exists();
   t = evolve(std::move(t), e);
-  for (const auto& key : index_keys(t)) index_[key].insert(id);
-  reschedule(t);
+  std::vector<std::string> new_keys = index_keys(t);
+  if (fresh) old_keys.clear();
+  if (old_keys != new_keys) {  // touch only the index entries that changed
+    for (const auto& key : old_keys) {
+      if (std::find(new_keys.begin(), new_keys.end(), key) != new_keys.end()) continue;
+      auto it = index_.find(key);
+      if (it != index_.end() && it->second.erase(id) && it->second.empty()) index_.erase(it);
+    }
+    for (const auto& key : new_keys) {
+      if (std::find(old_keys.begin(), old_keys.end(), key) == old_keys.end())
+        index_[key].insert(id);
+    }
+  }
+  if (fresh || timer_inputs(t) != timers_before) reschedule(t);
   reports_.update(t, catalog_);
   if (on_ticket_applied_) applied_ticket_.emplace(e.type, std::move(before), t);
   if (e.type == ticketd::event_types::kTicketSubmitted) {

@@ -114,7 +114,11 @@ void Reports::apply(const Facts& f, int sign) {
 
 void Reports::update(const TicketState& t, const Catalog& catalog) {
   Facts next = facts_of(t, catalog);
-  if (auto it = facts_.find(t.id); it != facts_.end()) apply(it->second, -1);
+  auto it = facts_.find(t.id);
+  if (it != facts_.end()) {
+    if (it->second == next) return;  // most events move no figure
+    apply(it->second, -1);
+  }
   apply(next, +1);
   facts_[t.id] = std::move(next);
 }

@@ -59,6 +59,8 @@ class Reports {
     std::vector<std::string> breaches;  // idle rules that fired
     bool open = false;
     std::string node;
+
+    friend bool operator==(const Facts&, const Facts&) = default;
   };
   struct Bucket {
     int64_t created = 0;
