@@ -130,7 +130,11 @@ bool Call::object_member(std::string_view key, Object* out) {
 
 Api::Api(storage::EventLog& log, projections::ReadModel& model, Metrics& metrics,
          ApiOptions options)
-    : log_(log), model_(model), metrics_(metrics), options_(std::move(options)) {
+    : log_(log),
+      model_(model),
+      metrics_(metrics),
+      options_(std::move(options)),
+      limiter_(options_.rate_limit, options_.rate_limit * 2) {
   admin_token_hash_ = token_hash(options_.admin_token);
 }
 
@@ -193,6 +197,17 @@ bool Api::authenticate(const CallPtr& call) {
   auto actor = actor_for_token(auth.substr(7));
   if (!actor) {
     call->fail(401, "unauthorized", "the token is not valid");
+    return false;
+  }
+  if (int64_t wait =
+          limiter_.retry_after(token_hash(auth.substr(7)), std::chrono::steady_clock::now())) {
+    call->extra_headers.emplace_back("Retry-After", std::to_string(wait));
+    JsonWriter w;
+    w.begin_object().key("error").begin_object().key("code").string("rate_limited");
+    w.key("message").string("too many requests for this token; retry after " +
+                            std::to_string(wait) + " s");
+    w.key("retry_after").number(wait).end_object().end_object();
+    call->ok(429, w.take());
     return false;
   }
   call->actor = *actor;

@@ -8,6 +8,7 @@
 
 #include "api/http_types.h"
 #include "api/metrics.h"
+#include "api/rate_limiter.h"
 #include "domain/error.h"
 #include "domain/ticket.h"
 #include "domain/value.h"
@@ -26,6 +27,8 @@ struct ApiOptions {
   size_t max_attachment_bytes = 32 << 20;
   // How long a query with min_position waits for the read model at most.
   int min_position_wait_ms = 5000;
+  // Requests a second per bearer token (bursts of twice that); 0 turns the limit off.
+  double rate_limit = 1000;
 };
 
 class Api {
@@ -101,6 +104,7 @@ class Api {
   std::atomic<uint64_t> next_ticket_{0};
   std::atomic<bool> accepting_{true};
   std::atomic<bool> ready_{false};
+  RateLimiter limiter_;
 };
 
 // Writers shared by routes: API.md's error body, and the status for a domain error code.

@@ -45,6 +45,8 @@ e.g. TICKETD_DATA_DIR=/srv/ticketd. Flags win over the environment.
   --max-body BYTES      largest JSON body (default 8388608)
   --max-attachment BYTES  largest upload (default 33554432)
   --read-timeout S      seconds a connection may stay silent (default 30)
+  --rate-limit N        requests a second per bearer token, bursts of 2N; over it: 429 with
+                        Retry-After (default 1000; 0 = no limit)
   --help                this text
 )";
 
@@ -57,9 +59,9 @@ struct Options {
 };
 
 bool parse_options(int argc, char** argv, Options* out, std::string* error) {
-  static const std::vector<std::string> kNames = {"data-dir",    "listen",         "threads",
-                                                  "admin-token", "demo",           "reference-dir",
-                                                  "max-body",    "max-attachment", "read-timeout"};
+  static const std::vector<std::string> kNames = {
+      "data-dir",      "listen",   "threads",        "admin-token",  "demo",
+      "reference-dir", "max-body", "max-attachment", "read-timeout", "rate-limit"};
   for (const auto& name : kNames) {
     std::string env = "TICKETD_" + name;
     for (auto& c : env) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
@@ -214,6 +216,10 @@ int main(int argc, char** argv) {
   if (!to_number(o.get("read-timeout", "30"), &read_timeout) || read_timeout < 1) {
     return fail("--read-timeout must be a number of seconds (at least 1)");
   }
+  uint64_t rate_limit = 0;
+  if (!to_number(o.get("rate-limit", "1000"), &rate_limit)) {
+    return fail("--rate-limit must be a whole number of requests a second (0 = no limit)");
+  }
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
   if (ec) return fail("cannot create " + data_dir + ": " + ec.message());
@@ -227,6 +233,7 @@ int main(int argc, char** argv) {
   if (!admin_token(o, data_dir, &api_options.admin_token, &error)) return fail(error);
   api_options.max_body_bytes = max_body;
   api_options.max_attachment_bytes = max_attachment;
+  api_options.rate_limit = static_cast<double>(rate_limit);
 
   // The read model starts from its snapshot, catches up with the log's tail, then follows the log
   // live. Until it has caught up the server answers nothing but 503.

@@ -322,6 +322,23 @@ class ReferenceApp(unittest.TestCase):
         self.assert_error(r, status, 422, "invalid_value", "attachments")
 
 
+class RateLimit(unittest.TestCase):
+    def test_per_token_limit_answers_429_with_retry_after(self):
+        s = Server(extra_args=["--rate-limit", "5"]).start()
+        try:
+            li, zhang = s.login("li"), s.login("zhang")
+            answers = [s.call("GET", "/api/v1/me", token=li) for _ in range(15)]  # burst is 10
+            limited = [a for a in answers if a[0] == 429]
+            self.assertTrue(limited, [a[0] for a in answers])
+            status, body, headers = limited[0]
+            self.assertEqual(body["error"]["code"], "rate_limited")
+            self.assertGreaterEqual(int(headers["Retry-After"]), 1)
+            self.assertEqual(s.call("GET", "/api/v1/me", token=zhang)[0], 200)  # other tokens unaffected
+            wait_for(lambda: s.call("GET", "/api/v1/me", token=li)[0] == 200, what="the bucket to refill")
+        finally:
+            s.cleanup()
+
+
 class Restart(unittest.TestCase):
     def test_restart_gives_the_same_views(self):
         s = Server().start()
