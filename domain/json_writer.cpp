@@ -172,7 +172,11 @@ JsonWriter& JsonWriter::number(double v) {
   if (!std::isfinite(v)) return null();  // JSON has no NaN or infinity
   before_value();
   char buf[32];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);  // shortest round-trip form
+  // Shortest round-trip form; large magnitudes with an exponent, because the fixed form of, say,
+  // -1.1e21 is a 22-digit integer that strict parsers (simdjson among them) refuse.
+  auto r = std::abs(v) >= 1e15
+               ? std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific)
+               : std::to_chars(buf, buf + sizeof buf, v);
   out_.append(buf, r.ptr);
   return *this;
 }

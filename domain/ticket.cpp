@@ -465,11 +465,11 @@ TicketState evolve(TicketState s, const DomainEvent& e) {
     return s;
   }
   if (e.type == et::kFieldsChanged) {
-    for (const auto& [k, v] : d["fields"].as_object()) {
-      if (v.is_null()) {
-        std::erase_if(s.fields, [&](const Member& m) { return m.first == k; });
+    for (const Member& change : d["fields"].as_object()) {
+      if (change.second.is_null()) {
+        std::erase_if(s.fields, [&](const Member& m) { return m.first == change.first; });
       } else {
-        set_member(s.fields, k, v);
+        set_member(s.fields, change.first, change.second);
       }
     }
   } else if (e.type == et::kNodeEntered) {

@@ -128,7 +128,8 @@ void Value::write(JsonWriter& w) const {
       break;
     case Kind::kNumber: {
       double d = as_number();
-      if (d == static_cast<double>(static_cast<int64_t>(d)) && d > -9e15 && d < 9e15) {
+      // Range first: converting a double outside int64's range is undefined behaviour.
+      if (d > -9e15 && d < 9e15 && d == static_cast<double>(static_cast<int64_t>(d))) {
         w.number(static_cast<int64_t>(d));
       } else {
         w.number(d);

@@ -1,5 +1,7 @@
 #include "domain/json_writer.h"
 
+#include "domain/value.h"
+
 #include <gtest/gtest.h>
 
 namespace ticketd {
@@ -40,6 +42,22 @@ TEST(JsonWriter, ReplacesMalformedUtf8) {
     JsonWriter::append_quoted(out, c.in);
     EXPECT_EQ(out, c.out);
   }
+}
+
+TEST(JsonWriter, LargeNumbersStayParsable) {
+  // Found by fuzz_json: the fixed form of -1.1e21 is an integer too large for strict parsers.
+  const double numbers[] = {-1111111011111100088320.0, 1e300, 123.5, 9e15, -2.5e-7};
+  JsonWriter w;
+  w.begin_array();
+  for (double d : numbers) w.number(d);
+  w.end_array();
+  EXPECT_EQ(w.str().find("88320"), std::string::npos) << w.str();  // no 22-digit integer
+  Value parsed;
+  std::string error;
+  ASSERT_TRUE(parse_json(w.str(), &parsed, &error)) << error << " in " << w.str();
+  ASSERT_EQ(parsed.as_array().size(), std::size(numbers));
+  for (size_t i = 0; i < std::size(numbers); ++i)
+    EXPECT_EQ(parsed.as_array()[i].as_number(), numbers[i]);
 }
 
 TEST(JsonWriter, NonFiniteNumbersBecomeNull) {

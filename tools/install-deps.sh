@@ -7,6 +7,7 @@ packages=(
   libboost-dev libboost-system-dev librocksdb-dev libflatbuffers-dev flatbuffers-compiler
   libsimdjson-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libssl-dev libsodium-dev
   python3 python3-websocket curl
+  clang libfuzzer-14-dev libclang-rt-14-dev
 )
 # The benchmark peer (../shared/bench/pg-event-store-peer.sh) only with --bench.
 [[ ${1:-} == --bench ]] && packages+=(postgresql postgresql-contrib)
