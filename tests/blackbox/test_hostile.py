@@ -1,0 +1,95 @@
+"""Hostile clients: idle floods, slowloris, huge announced bodies, deep pipelines. The server stays
+responsive for everyone else, and its memory stays bounded."""
+import os
+import resource
+import socket
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from ticketd_server import Server  # noqa: E402
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Hostile(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        # 2000 client sockets need more than a default shell's 1024 descriptors (the server raises
+        # its own limit the same way).
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
+        cls.s = Server(demo=False, extra_args=["--read-timeout", "2", "--rate-limit", "0"]).start()
+        host, port = cls.s.base[len("http://"):].rsplit(":", 1)
+        cls.addr = (host, int(port))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.stop()
+        cls.s.cleanup()
+
+    def health_p99_ms(self, n=200):
+        latencies = []
+        for _ in range(n):
+            t = time.monotonic()
+            status, _, _ = self.s.call("GET", "/healthz")
+            latencies.append((time.monotonic() - t) * 1000)
+            self.assertEqual(status, 200)
+        latencies.sort()
+        return latencies[int(0.99 * (n - 1))]
+
+    def test_idle_connections_and_slowloris(self):
+        baseline = self.health_p99_ms()
+        idle = [socket.create_connection(self.addr) for _ in range(2000)]
+        slow = socket.create_connection(self.addr)
+        slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # and never finishes the headers
+        p99 = self.health_p99_ms()
+        print("\nhealth p99: %.2f ms alone, %.2f ms with 2000 idle connections and a slowloris" % (baseline, p99))
+        self.assertLess(p99, 100)
+        # The read timeout (2 s here) closes the slowloris and the idle ones: poll, no fixed sleep.
+        slow.settimeout(10)
+        self.assertEqual(slow.recv(1024), b"")
+        idle[0].settimeout(10)
+        self.assertEqual(idle[0].recv(1024), b"")
+        for c in idle:
+            c.close()
+        slow.close()
+
+    def test_a_gigabyte_announced_is_refused_at_once(self):
+        before = rss_kb(self.s.proc.pid)
+        c = socket.create_connection(self.addr)
+        c.sendall(b"POST /api/v1/tickets HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 1000000000\r\n\r\n" + b"{" * 65536)
+        c.settimeout(10)
+        answer = c.recv(4096)
+        self.assertIn(b" 413 ", answer.split(b"\r\n")[0])
+        self.assertIn(b"payload_too_large", answer)
+        c.close()
+        self.assertLess(rss_kb(self.s.proc.pid) - before, 64 * 1024)  # nothing near a gigabyte kept
+        self.assertEqual(self.s.call("GET", "/healthz")[0], 200)
+
+    def test_ten_thousand_pipelined_requests(self):
+        c = socket.create_connection(self.addr)
+        request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        c.sendall(request * 10000)
+        c.settimeout(30)
+        data, answers = b"", 0
+        while answers < 10000:
+            chunk = c.recv(1 << 20)
+            self.assertTrue(chunk, "connection closed after %d answers" % answers)
+            data += chunk
+            answers = data.count(b"HTTP/1.1 200 OK")
+        self.assertEqual(answers, 10000)
+        c.close()
+        self.assertLess(self.health_p99_ms(50), 100)
+
+
+if __name__ == "__main__":
+    unittest.main()
