@@ -434,19 +434,15 @@ void Api::put_definition(const CallPtr& call, const std::string& kind, const std
 }
 
 void Api::get_definition(const CallPtr& call, const std::string& kind, const std::string& id) {
-  uint64_t version = 0;
-  if (call->req.has_param("version")) {
-    try {
-      version = std::stoull(call->req.param("version"));
-    } catch (...) {
-      return call->fail(400, "bad_request", "version must be a whole number", "version");
-    }
-    if (version == 0) return call->fail(400, "bad_request", "versions start at 1", "version");
+  uint64_t version = 0;  // 0: the latest
+  if (!call->uint_param("version", &version)) return;
+  if (call->req.has_param("version") && version == 0) {
+    return call->fail(400, "bad_parameter", "versions start at 1", "version");
   }
+  uint64_t got = 0;
   JsonWriter w;
   bool found = model_.read([&](const projections::ReadModel::View& v) {
     const Value* doc = nullptr;
-    uint64_t got = 0;
     if (kind == "forms") {
       if (const FormDef* f = v.catalog.form(id, version)) doc = &f->document, got = f->version;
     } else if (kind == "flows") {
@@ -461,7 +457,7 @@ void Api::get_definition(const CallPtr& call, const std::string& kind, const std
     return call->fail(404, codes::kNotFound,
                       "no " + kind.substr(0, kind.size() - 1) + " \"" + id + "\"" +
                           (version ? " at version " + std::to_string(version) : ""));
-  call->extra_headers.emplace_back("ETag", "\"" + std::to_string(version) + "\"");
+  call->extra_headers.emplace_back("ETag", "\"" + std::to_string(got) + "\"");
   call->ok(200, w.take());
 }
 

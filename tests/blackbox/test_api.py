@@ -261,6 +261,13 @@ class ReferenceApp(unittest.TestCase):
         self.assertEqual((status, r["version"]), (200, 2), r)
         status, v1, _ = self.call("GET", "/forms/complaint?version=1", user="li")
         self.assertEqual(v1["name"], "投诉单")
+        _, latest, headers = self.call("GET", "/forms/complaint", user="li")
+        self.assertEqual((latest["version"], headers.get("ETag")), (2, '"2"'))
+        for bad in ["0", "-1", "2x"]:
+            status, r, _ = self.call("GET", "/forms/complaint?version=" + bad, user="li")
+            self.assert_error(r, status, 400, "bad_parameter", "version")
+        status, r, _ = self.call("GET", "/forms/complaint?version=9", user="li")
+        self.assert_error(r, status, 404, "not_found")
         self.assertEqual(list(v1.keys()), ["id", "version", "name", "fields"])
         flow = {"name": "投诉流程", "form": "complaint",
                 "nodes": [{"id": "s", "type": "start"},
