@@ -379,8 +379,20 @@ void Api::post_session(const CallPtr& call) {
         if (it != v.password_hashes.end()) stored = it->second;
         return *u;
       });
-  if (!found || stored.empty() ||
-      crypto_pwhash_str_verify(stored.c_str(), password.data(), password.size()) != 0) {
+  // An unknown user is checked against a throwaway hash, so the answer takes as long either way
+  // and its timing does not tell which user names exist.
+  static const std::string kDummyHash = [] {
+    char h[crypto_pwhash_STRBYTES];
+    if (crypto_pwhash_str(h, "x", 1, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+      return std::string();  // out of memory: unknown users are then refused without the delay
+    }
+    return std::string(h);
+  }();
+  const std::string& hash = found && !stored.empty() ? stored : kDummyHash;
+  bool verified = !hash.empty() &&
+                  crypto_pwhash_str_verify(hash.c_str(), password.data(), password.size()) == 0;
+  if (!found || stored.empty() || !verified) {
     return call->fail(401, "unauthorized", "wrong user or password");
   }
   std::string token = random_token(32);
