@@ -267,12 +267,12 @@ Result<FlowDef> parse_flow(std::string_view id, const Value& doc, const FormDef&
     if (n.reject_to.empty() && n.offers("reject")) ends_flow.insert(n.id);
   }
   std::set<std::string> reached = {flow.start().id};
-  std::vector<std::string> todo = {flow.start().id};
-  while (!todo.empty()) {
-    std::string cur = todo.back();
-    todo.pop_back();
+  std::vector<std::string> frontier = {flow.start().id};
+  while (!frontier.empty()) {
+    std::string cur = frontier.back();
+    frontier.pop_back();
     for (const auto& to : out[cur]) {
-      if (reached.insert(to).second) todo.push_back(to);
+      if (reached.insert(to).second) frontier.push_back(to);
     }
   }
   for (const auto& n : flow.nodes) {
