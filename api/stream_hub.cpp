@@ -167,25 +167,37 @@ std::string StreamHub::message_for(const Subscription& s, const StreamClient& c,
 }
 
 void StreamHub::deliver(const Event& e) {
+  // Who gets this event is decided under the lock; the messages, which read the model and write
+  // JSON, are built outside it, so the projection thread (on_ticket_event) never waits for a
+  // fan-out. Replay holding and report de-duplication are decided under the lock again.
+  std::vector<std::pair<SubPtr, std::shared_ptr<StreamClient>>> targets;
+  {
+    std::lock_guard lk(mu_);
+    for (auto& [client_ptr, topics] : subs_) {
+      for (auto& [topic, sub] : topics) {
+        if (e.position <= sub->replay_until) continue;  // the replay's (or seen before subscribing)
+        if (auto client = sub->client.lock()) targets.emplace_back(sub, std::move(client));
+      }
+    }
+  }
+  std::vector<std::string> messages;
+  messages.reserve(targets.size());
+  for (const auto& [sub, client] : targets) messages.push_back(message_for(*sub, *client, e));
   std::lock_guard lk(mu_);
-  for (auto& [client_ptr, topics] : subs_) {
-    for (auto& [topic, sub] : topics) {
-      if (e.position <= sub->replay_until) continue;  // the replay's (or seen before subscribing)
-      auto client = sub->client.lock();
-      if (!client) continue;
-      std::string msg = message_for(*sub, *client, e);
-      if (msg.empty()) continue;
-      if (topic.rfind("report:", 0) == 0) {
-        // A report only moves when its numbers do: send changes, not every event.
-        std::string numbers = msg.substr(msg.find("\"report\""));
-        if (numbers == sub->last_report) continue;
-        sub->last_report = numbers;
-      }
-      if (sub->replaying) {
-        sub->held.push_back(std::move(msg));
-      } else {
-        client->send(std::move(msg));
-      }
+  for (size_t i = 0; i < targets.size(); ++i) {
+    auto& [sub, client] = targets[i];
+    std::string& msg = messages[i];
+    if (msg.empty()) continue;
+    if (sub->topic.rfind("report:", 0) == 0) {
+      // A report only moves when its numbers do: send changes, not every event.
+      std::string numbers = msg.substr(msg.find("\"report\""));
+      if (numbers == sub->last_report) continue;
+      sub->last_report = std::move(numbers);
+    }
+    if (sub->replaying) {
+      sub->held.push_back(std::move(msg));
+    } else {
+      client->send(std::move(msg));
     }
   }
 }
