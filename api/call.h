@@ -32,14 +32,9 @@ struct Call {
   bool object_member(std::string_view key, Object* out);
   bool uint_param(const std::string& name, uint64_t* out) {
     if (!req.has_param(name)) return true;
-    const std::string v = req.param(name);
-    uint64_t n = 0;
-    if (v.empty() || v.size() > 19) return bad_param(name);
-    for (char c : v) {
-      if (c < '0' || c > '9') return bad_param(name);
-      n = n * 10 + static_cast<uint64_t>(c - '0');
-    }
-    *out = n;
+    auto n = parse_uint(req.param(name));
+    if (!n) return bad_param(name);
+    *out = *n;
     return true;
   }
 

@@ -12,6 +12,16 @@ int hex_digit(char c) {
 
 }  // namespace
 
+std::optional<uint64_t> parse_uint(std::string_view text) {
+  if (text.empty() || text.size() > 19) return std::nullopt;
+  uint64_t n = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return n;
+}
+
 bool percent_decode(std::string_view in, bool plus_is_space, std::string* out) {
   out->clear();
   for (size_t i = 0; i < in.size(); ++i) {

@@ -1,8 +1,10 @@
 #pragma once
 // HTTP requests and responses as the routes see them: plain values, so route code compiles without
 // Beast. api/http_server.cpp converts to and from the wire.
+#include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,6 +41,10 @@ struct HttpResponse {
 
 // Completes a request; may be called from any thread, exactly once.
 using Respond = std::function<void(HttpResponse)>;
+
+// A whole number of decimal digits only (no sign, no spaces), at most 19 digits so it cannot
+// overflow; std::nullopt otherwise.
+std::optional<uint64_t> parse_uint(std::string_view text);
 
 // Decodes %XX escapes (and '+' as space when asked). False on a malformed escape.
 bool percent_decode(std::string_view in, bool plus_is_space, std::string* out);

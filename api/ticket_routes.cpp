@@ -30,16 +30,10 @@ void fail_conflict(Call& call, uint64_t current_version) {
 // If-Match: 7 or "7" (an ETag). nullopt when absent; false when unreadable.
 bool parse_if_match(const std::string& text, std::optional<uint64_t>* out) {
   if (text.empty()) return true;
-  std::string v = text;
+  std::string_view v = text;
   if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-  if (v.empty() || v.size() > 19) return false;
-  uint64_t n = 0;
-  for (char c : v) {
-    if (c < '0' || c > '9') return false;
-    n = n * 10 + static_cast<uint64_t>(c - '0');
-  }
-  *out = n;
-  return true;
+  *out = parse_uint(v);
+  return out->has_value();
 }
 
 bool text_matches(const TicketState& t, const std::string& q) {

@@ -18,6 +18,7 @@
 #include "api/api.h"
 #include "api/call.h"
 #include "api/http_server.h"
+#include "api/http_types.h"
 #include "api/metrics.h"
 #include "api/stream_hub.h"
 #include "api/timer_scheduler.h"
@@ -99,14 +100,9 @@ bool parse_options(int argc, char** argv, Options* out, std::string* error) {
 }
 
 bool to_number(const std::string& text, uint64_t* out) {
-  if (text.empty() || text.size() > 18) return false;
-  uint64_t n = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return false;
-    n = n * 10 + static_cast<uint64_t>(c - '0');
-  }
-  *out = n;
-  return true;
+  auto n = ticketd::api::parse_uint(text);
+  if (n) *out = *n;
+  return n.has_value();
 }
 
 // The admin token: given, or kept in <data dir>/admin.token (created 0600 on first start).
