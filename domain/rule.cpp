@@ -11,9 +11,9 @@ DomainError def_error(const std::string& path, const std::string& message) {
   return error(codes::kInvalidDefinition, path + ": " + message);
 }
 
-// Calls `visit(name)` for each {{name}} in text; returns false on an unclosed placeholder.
+// Calls `visit(name)` for each {{name}} in text; returns false when one is not closed.
 template <typename Visit>
-bool placeholders(const std::string& text, Visit visit) {
+bool template_variables(const std::string& text, Visit visit) {
   size_t pos = 0;
   while ((pos = text.find("{{", pos)) != std::string::npos) {
     size_t end = text.find("}}", pos + 2);
@@ -142,13 +142,15 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
         return def_error(path + ".channel", "must be todo, sms, email or webhook");
       act.text = a.string_or("template");
       std::string bad;
-      bool closed = placeholders(act.text, [&](const std::string& name, size_t, size_t) {
+      bool closed = template_variables(act.text, [&](const std::string& name, size_t, size_t) {
         bool ok = name == "ticket.id" || name == "ticket.node" ||
                   (name.rfind("fields.", 0) == 0 && form.field(name.substr(7)));
         if (!ok && bad.empty()) bad = name;
       });
-      if (!closed) return def_error(path + ".template", "a placeholder is not closed with }}");
-      if (!bad.empty()) return def_error(path + ".template", "unknown placeholder {{" + bad + "}}");
+      if (!closed)
+        return def_error(path + ".template", "a template variable {{… is not closed with }}");
+      if (!bad.empty())
+        return def_error(path + ".template", "unknown template variable {{" + bad + "}}");
     } else if (kind == "close") {
       act.kind = RuleAction::Kind::kClose;
     } else {
@@ -162,7 +164,7 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
 std::string render_template(const std::string& text, const TemplateValues& values) {
   std::string out;
   size_t copied = 0;
-  placeholders(text, [&](const std::string& name, size_t begin, size_t end) {
+  template_variables(text, [&](const std::string& name, size_t begin, size_t end) {
     out.append(text, copied, begin - copied);
     copied = end;
     if (name == "ticket.id") {
