@@ -3,55 +3,12 @@
 // administrator's PUTs go through.
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "domain/catalog.h"
 #include "domain/ticket.h"
 #include "domain/time_format.h"
+#include "tests/reference_catalog.h"
 
 namespace ticketd::testing {
-
-inline Value read_json_file(const std::string& name) {
-  std::ifstream in(std::string(TICKETD_SOURCE_DIR) + "/domain/reference/" + name);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  Value v;
-  std::string err;
-  EXPECT_TRUE(parse_json(ss.str(), &v, &err)) << name << ": " << err;
-  return v;
-}
-
-inline void publish(Catalog& c, Result<std::optional<DomainEvent>> r) {
-  ASSERT_TRUE(r.ok()) << r.error().message;
-  ASSERT_TRUE(r.value().has_value());
-  ASSERT_TRUE(c.apply(*r.value()));
-}
-
-inline const char* kRuleIds[] = {"new_ticket",  "accept_overdue", "flow_ended",
-                                 "in_progress", "dispatched",     "awaiting_customer"};
-
-inline Catalog reference_catalog() {
-  Catalog c;
-  const Value users = read_json_file("users.json");
-  for (const auto& u : users["users"].as_array()) {
-    User user{
-        u.string_or("id"), u.string_or("name"), {}, u.string_or("phone"), u.string_or("email")};
-    for (const auto& r : u["roles"].as_array()) user.roles.push_back(r.as_string());
-    auto e = decide_create_user(c, user, "hash", "admin", 0);
-    EXPECT_TRUE(e.ok());
-    c.apply(e.value());
-  }
-  publish(c, decide_publish_form(c, "service_ticket", read_json_file("service_ticket.form.json"),
-                                 "admin", 0));
-  publish(c, decide_publish_flow(c, "service_flow", read_json_file("service_flow.flow.json"),
-                                 "admin", 0));
-  for (const char* id : kRuleIds) {
-    publish(c,
-            decide_publish_rule(c, id, read_json_file(std::string(id) + ".rule.json"), "admin", 0));
-  }
-  return c;
-}
 
 // Plays commands against one ticket, keeping its state and every event, like the server would.
 class TicketDriver {
