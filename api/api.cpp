@@ -214,7 +214,7 @@ bool Api::authenticate(const CallPtr& call) {
   return true;
 }
 
-Actor Api::portal_actor() const { return Actor{"portal", {"customer"}, false, false, true}; }
+Actor Api::portal_actor() const { return Actor{kPortalActor, {"customer"}, false, false, true}; }
 
 storage::NewEvent Api::to_new_event(const DomainEvent& e, const Call& call) const {
   return projections::to_new_event(e, random_event_id(), call.req.request_id);
@@ -248,6 +248,7 @@ void Api::route(const CallPtr& call) {
     if (p.size() == 5 && m == "GET") return get_portal(call, p[4]);
     if (p.size() == 6 && p[5] == "confirm" && m == "POST") return post_portal_confirm(call, p[4]);
     if (p.size() == 6 && p[5] == "rating" && m == "POST") return post_rating(call, p[4], true);
+    if (p.size() == 6 && p[5] == "comments" && m == "POST") return post_comment(call, p[4], true);
     return call->fail(404, codes::kNotFound, "no such route: " + call->req.path);
   }
   if (!authenticate(call)) return;
@@ -257,7 +258,7 @@ void Api::route(const CallPtr& call) {
     if (m == "POST") return post_user(call);
     if (m == "GET") return list_users(call);
   }
-  for (const char* kind : {"forms", "flows", "rules"}) {
+  for (const char* kind : {"forms", "flows", "rules", "calendars", "sla-policies"}) {
     if (is({"api", "v1", kind}) && m == "GET") return list_definitions(call, kind);
     if (is({"api", "v1", kind, "*"})) {
       if (m == "PUT") return put_definition(call, kind, p[3]);
@@ -276,7 +277,7 @@ void Api::route(const CallPtr& call) {
   if (p.size() == 5 && p[2] == "tickets") {
     const std::string& id = p[3];
     if (p[4] == "actions" && m == "POST") return post_action(call, id);
-    if (p[4] == "comments" && m == "POST") return post_comment(call, id);
+    if (p[4] == "comments" && m == "POST") return post_comment(call, id, false);
     if (p[4] == "attachments" && m == "POST") return post_attachment(call, id);
     if (p[4] == "rating" && m == "POST") return post_rating(call, id, false);
     if (p[4] == "events" && m == "GET") return get_ticket_events(call, id);
@@ -422,18 +423,65 @@ void Api::get_me(const CallPtr& call) {
   call->ok(200, w.take());
 }
 
+namespace {
+
+// The definition kinds of the API, by their collection name. One table, so a new kind is one
+// entry here and one in the catalog.
+struct DefinitionFound {
+  const Value* document = nullptr;
+  uint64_t version = 0;
+};
+
+template <typename Def>
+DefinitionFound found(const Def* def) {
+  return def ? DefinitionFound{&def->document, def->version} : DefinitionFound{};
+}
+
+DefinitionFound find_definition(const Catalog& c, const std::string& kind, const std::string& id,
+                                uint64_t version) {
+  if (kind == "forms") return found(c.form(id, version));
+  if (kind == "flows") return found(c.flow(id, version));
+  if (kind == "rules") return found(c.rule(id, version));
+  if (kind == "calendars") return found(c.calendar(id, version));
+  return found(c.sla_policy(id, version));
+}
+
+std::vector<std::string> definition_ids(const Catalog& c, const std::string& kind) {
+  if (kind == "forms") return c.form_ids();
+  if (kind == "flows") return c.flow_ids();
+  if (kind == "rules") return c.rule_ids();
+  if (kind == "calendars") return c.calendar_ids();
+  return c.sla_policy_ids();
+}
+
+Result<std::optional<DomainEvent>> decide_publish(const Catalog& c, const std::string& kind,
+                                                  const std::string& id, const Value& document,
+                                                  const std::string& actor, int64_t now) {
+  if (kind == "forms") return decide_publish_form(c, id, document, actor, now);
+  if (kind == "flows") return decide_publish_flow(c, id, document, actor, now);
+  if (kind == "rules") return decide_publish_rule(c, id, document, actor, now);
+  if (kind == "calendars") return decide_publish_calendar(c, id, document, actor, now);
+  return decide_publish_sla_policy(c, id, document, actor, now);
+}
+
+// "forms" -> "form", "sla-policies" -> "sla-policy": the stream prefix and the error noun.
+std::string singular(const std::string& kind) {
+  if (kind.ends_with("ies")) return kind.substr(0, kind.size() - 3) + "y";
+  return kind.substr(0, kind.size() - 1);
+}
+
+}  // namespace
+
 void Api::put_definition(const CallPtr& call, const std::string& kind, const std::string& id) {
   if (!call->actor.admin)
     return call->fail(403, codes::kForbidden, "only administrators change definitions");
   if (!call->parse_body()) return;
   int64_t now = now_us();
   auto decided = model_.read([&](const projections::ReadModel::View& v) {
-    if (kind == "forms") return decide_publish_form(v.catalog, id, call->body, call->actor.id, now);
-    if (kind == "flows") return decide_publish_flow(v.catalog, id, call->body, call->actor.id, now);
-    return decide_publish_rule(v.catalog, id, call->body, call->actor.id, now);
+    return decide_publish(v.catalog, kind, id, call->body, call->actor.id, now);
   });
   if (!decided.ok()) return call->fail(decided.error());
-  std::string stream = kind.substr(0, kind.size() - 1) + "-" + id;
+  std::string stream = singular(kind) + "-" + id;
   if (!decided.value()) {  // identical to the current version: nothing to publish
     return get_definition(call, kind, id);
   }
@@ -453,21 +501,14 @@ void Api::get_definition(const CallPtr& call, const std::string& kind, const std
   }
   uint64_t got = 0;
   JsonWriter w;
-  bool found = model_.read([&](const projections::ReadModel::View& v) {
-    const Value* doc = nullptr;
-    if (kind == "forms") {
-      if (const FormDef* f = v.catalog.form(id, version)) doc = &f->document, got = f->version;
-    } else if (kind == "flows") {
-      if (const FlowDef* f = v.catalog.flow(id, version)) doc = &f->document, got = f->version;
-    } else if (const RuleDef* r = v.catalog.rule(id, version)) {
-      doc = &r->document, got = r->version;
-    }
-    if (doc) write_definition(w, id, got, *doc);
-    return doc != nullptr;
+  bool ok = model_.read([&](const projections::ReadModel::View& v) {
+    DefinitionFound def = find_definition(v.catalog, kind, id, version);
+    if (def.document) write_definition(w, id, got = def.version, *def.document);
+    return def.document != nullptr;
   });
-  if (!found)
+  if (!ok)
     return call->fail(404, codes::kNotFound,
-                      "no " + kind.substr(0, kind.size() - 1) + " \"" + id + "\"" +
+                      "no " + singular(kind) + " \"" + id + "\"" +
                           (version ? " at version " + std::to_string(version) : ""));
   call->extra_headers.emplace_back("ETag", "\"" + std::to_string(got) + "\"");
   call->ok(200, w.take());
@@ -477,19 +518,9 @@ void Api::list_definitions(const CallPtr& call, const std::string& kind) {
   JsonWriter w;
   model_.read([&](const projections::ReadModel::View& v) {
     w.begin_object().key("items").begin_array();
-    auto ids = kind == "forms"   ? v.catalog.form_ids()
-               : kind == "flows" ? v.catalog.flow_ids()
-                                 : v.catalog.rule_ids();
-    for (const auto& id : ids) {
-      const Value* doc;
-      uint64_t version;
-      if (kind == "forms")
-        doc = &v.catalog.form(id)->document, version = v.catalog.form(id)->version;
-      else if (kind == "flows")
-        doc = &v.catalog.flow(id)->document, version = v.catalog.flow(id)->version;
-      else
-        doc = &v.catalog.rule(id)->document, version = v.catalog.rule(id)->version;
-      write_definition(w, id, version, *doc);
+    for (const auto& id : definition_ids(v.catalog, kind)) {
+      DefinitionFound def = find_definition(v.catalog, kind, id, 0);
+      write_definition(w, id, def.version, *def.document);
     }
     w.end_array().key("next_cursor").null().end_object();
     return 0;

@@ -68,7 +68,7 @@ class Api {
   void list_tickets(const CallPtr& call, bool inbox);
   void patch_ticket(const CallPtr& call, const std::string& id);
   void post_action(const CallPtr& call, const std::string& id);
-  void post_comment(const CallPtr& call, const std::string& id);
+  void post_comment(const CallPtr& call, const std::string& id, bool portal);
   void post_rating(const CallPtr& call, const std::string& id, bool portal);
   void post_attachment(const CallPtr& call, const std::string& ticket_id);
   void get_attachment(const CallPtr& call, const std::string& id);
@@ -77,6 +77,7 @@ class Api {
   void get_verify(const CallPtr& call);
   void get_portal(const CallPtr& call, const std::string& id);
   void post_portal_confirm(const CallPtr& call, const std::string& id);
+  bool enter_portal(const CallPtr& call, const std::string& id);
   void get_report(const CallPtr& call, const std::string& name);
   void get_health(const CallPtr& call);
   void get_metrics(const CallPtr& call);

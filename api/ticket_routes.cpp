@@ -297,10 +297,15 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
   }
   std::string sort = q.has_param("sort") ? q.param("sort") : "created_at";
   static const std::vector<std::string> kSorts = {"created_at", "-created_at", "updated_at",
-                                                  "-updated_at"};
+                                                  "-updated_at", "sla_due"};
   if (std::find(kSorts.begin(), kSorts.end(), sort) == kSorts.end()) {
     return call->fail(400, "bad_parameter",
-                      "sort must be created_at, -created_at, updated_at or -updated_at", "sort");
+                      "sort must be created_at, -created_at, updated_at, -updated_at or sla_due",
+                      "sort");
+  }
+  std::string sla_filter = q.param("sla");
+  if (!sla_filter.empty() && sla_filter != "breached" && sla_filter != "ok") {
+    return call->fail(400, "bad_parameter", "sla must be breached or ok", "sla");
   }
   std::string status = q.param("status");
   if (!status.empty() && status != "open" && status != "closed") {
@@ -339,7 +344,9 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
     if (!status.empty()) narrow(indexed("state:" + status));
     if (q.has_param("priority")) narrow(indexed("priority:" + q.param("priority")));
 
+    int64_t now = now_us();
     std::vector<const TicketState*> hits;
+    std::unordered_map<const TicketState*, int64_t> due;  // sla_due: nearest due, none last
     auto consider = [&](const TicketState& t) {
       if (inbox && (t.closed || !is_assignee(t, call->actor))) return;
       if (q.has_param("form") && t.form_id != q.param("form")) return;
@@ -349,6 +356,11 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
       if (q.has_param("assignee") && !is_assignee(t, assignee)) return;
       if (t.created_at < from || t.created_at > to) return;
       if (q.has_param("q") && !text_matches(t, q.param("q"))) return;
+      if (!sla_filter.empty() || sort == "sla_due") {
+        TicketSla sla = ticket_sla(t, v.catalog, now);
+        if (!sla_filter.empty() && sla.breached != (sla_filter == "breached")) return;
+        due[&t] = sla.due_at ? sla.due_at : INT64_MAX;
+      }
       hits.push_back(&t);
     };
     if (candidates) {
@@ -359,13 +371,13 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
       for (const auto& [id, t] : v.tickets) consider(t);
     }
     auto key = [&](const TicketState* t) {
+      if (sort == "sla_due") return due.at(t);
       return sort.find("updated") != std::string::npos ? t->updated_at : t->created_at;
     };
     bool desc = sort[0] == '-';
     std::stable_sort(hits.begin(), hits.end(),
                      [&](auto* a, auto* b) { return desc ? key(a) > key(b) : key(a) < key(b); });
     w.begin_object().key("items").begin_array();
-    int64_t now = now_us();
     for (uint64_t i = offset; i < hits.size() && i < offset + limit; ++i) {
       write_ticket_view(w, *hits[i], v.catalog, call->actor, now);
     }
@@ -409,7 +421,30 @@ void Api::post_action(const CallPtr& call, const std::string& id) {
   run_ticket_command(call, id, std::move(cmd), if_match, 200);
 }
 
-void Api::post_comment(const CallPtr& call, const std::string& id) {
+namespace {
+
+bool portal_code_matches(const TicketState* t, const std::string& code) {
+  return t && !code.empty() && code.size() == t->portal_code.size() &&
+         sodium_memcmp(code.data(), t->portal_code.data(), code.size()) == 0;
+}
+
+}  // namespace
+
+// A portal call acts as the ticket's customer when its code matches; a wrong code and an unknown
+// ticket answer alike (404), so the portal never reveals that a ticket exists.
+bool Api::enter_portal(const CallPtr& call, const std::string& id) {
+  bool ok = model_.read(
+      [&](const View& v) { return portal_code_matches(v.ticket(id), call->req.param("code")); });
+  if (!ok) {
+    call->fail(404, codes::kNotFound, "no such ticket");
+    return false;
+  }
+  call->actor = portal_actor();
+  return true;
+}
+
+void Api::post_comment(const CallPtr& call, const std::string& id, bool portal) {
+  if (portal && !enter_portal(call, id)) return;
   if (!call->parse_body()) return;
   AddComment cmd;
   if (!call->string_member("text", &cmd.text, true)) return;
@@ -417,16 +452,7 @@ void Api::post_comment(const CallPtr& call, const std::string& id) {
 }
 
 void Api::post_rating(const CallPtr& call, const std::string& id, bool portal) {
-  if (portal) {
-    bool ok = model_.read([&](const View& v) {
-      const TicketState* t = v.ticket(id);
-      std::string code = call->req.param("code");
-      return t && code.size() == t->portal_code.size() && !code.empty() &&
-             sodium_memcmp(code.data(), t->portal_code.data(), code.size()) == 0;
-    });
-    if (!ok) return call->fail(404, codes::kNotFound, "no such ticket");
-    call->actor = portal_actor();
-  }
+  if (portal && !enter_portal(call, id)) return;
   if (!call->parse_body()) return;
   const Value& score = call->body["score"];
   if (!score.is_number() || score.as_number() != static_cast<int>(score.as_number())) {
@@ -520,11 +546,7 @@ void Api::get_portal(const CallPtr& call, const std::string& id) {
   JsonWriter w;
   bool ok = model_.read([&](const View& v) {
     const TicketState* t = v.ticket(id);
-    std::string code = call->req.param("code");
-    if (!t || code.empty() || code.size() != t->portal_code.size() ||
-        sodium_memcmp(code.data(), t->portal_code.data(), code.size()) != 0) {
-      return false;
-    }
+    if (!portal_code_matches(t, call->req.param("code"))) return false;
     write_portal_view(w, *t, v.catalog);
     return true;
   });
@@ -534,14 +556,7 @@ void Api::get_portal(const CallPtr& call, const std::string& id) {
 }
 
 void Api::post_portal_confirm(const CallPtr& call, const std::string& id) {
-  bool ok = model_.read([&](const View& v) {
-    const TicketState* t = v.ticket(id);
-    std::string code = call->req.param("code");
-    return t && !code.empty() && code.size() == t->portal_code.size() &&
-           sodium_memcmp(code.data(), t->portal_code.data(), code.size()) == 0;
-  });
-  if (!ok) return call->fail(404, codes::kNotFound, "no such ticket");
-  call->actor = portal_actor();
+  if (!enter_portal(call, id)) return;
   TakeAction cmd{"confirm", {}, "", ""};
   if (!call->req.body.empty()) {
     if (!call->parse_body() || !call->string_member("comment", &cmd.comment, false)) return;

@@ -27,6 +27,37 @@ void assignees(JsonWriter& w, const TicketState& t) {
 
 }  // namespace
 
+TicketSla ticket_sla(const TicketState& t, const Catalog& catalog, int64_t now_us) {
+  // Idle rules are escalation deadlines too: their nearest one and whether one fired count beside
+  // the policy's targets, as in the sla_breaches report.
+  TicketSla out;
+  for (const auto& timer : pending_timers(t, catalog)) {
+    if (timer.rule_id.starts_with("sla:")) continue;
+    if (!out.due_at || timer.due_at < out.due_at) out.due_at = timer.due_at;
+  }
+  out.breached = !t.timers_fired.empty() || (out.due_at && out.due_at <= now_us);
+  Object view;
+  if (!t.sla_final.is_null()) {
+    view = t.sla_final.as_object();
+    out.due_at = 0;
+    out.breached |= t.sla_final["breached"].is_bool() && t.sla_final["breached"].as_bool();
+  } else if (const SlaPolicyDef* policy = t.closed ? nullptr : applicable_sla_policy(t, catalog)) {
+    if (const CalendarDef* calendar = catalog.calendar(policy->calendar_id)) {
+      SlaStatus status = compute_sla(t, *policy, *calendar, now_us);
+      for (const auto& c : status.clocks) {
+        if (c.running() && !c.paused && c.due_at && (!out.due_at || c.due_at < out.due_at))
+          out.due_at = c.due_at;
+        out.breached |= c.breached(now_us);
+      }
+      view = sla_view(status, now_us).as_object();
+    }
+  }
+  set_member(view, "due_at", out.due_at ? Value(format_rfc3339(out.due_at)) : Value());
+  set_member(view, "breached", Value(out.breached));
+  out.view = Value(std::move(view));
+  return out;
+}
+
 void write_ticket_view(JsonWriter& w, const TicketState& t, const Catalog& catalog,
                        const Actor& actor, int64_t now_us) {
   const FlowDef* flow = catalog.flow(t.flow_id, t.flow_version);
@@ -51,15 +82,8 @@ void write_ticket_view(JsonWriter& w, const TicketState& t, const Catalog& catal
   time_or_null(w, "updated_at", t.updated_at);
   time_or_null(w, "first_response_at", t.first_response_at);
   time_or_null(w, "closed_at", t.closed_at);
-  // The nearest idle deadline of the current node; breached once one has passed or fired.
-  int64_t due = 0;
-  for (const auto& timer : pending_timers(t, catalog)) {
-    if (!due || timer.due_at < due) due = timer.due_at;
-  }
-  w.key("sla").begin_object();
-  time_or_null(w, "due_at", due);
-  w.key("breached").boolean(!t.timers_fired.empty() || (due && due <= now_us));
-  w.end_object();
+  w.key("sla");
+  ticket_sla(t, catalog, now_us).view.write(w);
   if (t.rating) w.key("rating").number(static_cast<int64_t>(*t.rating));
   w.end_object();
 }
@@ -89,7 +113,7 @@ void write_portal_view(JsonWriter& w, const TicketState& t, const Catalog& catal
   }
   w.end_array();
   w.key("fields");
-  Actor customer{"portal", {"customer"}, false, false, true};
+  Actor customer{kPortalActor, {"customer"}, false, false, true};
   Value(flow ? readable_fields(t, *flow, customer) : Object{}).write(w);
   const NodeDef* node = flow ? flow->node(t.node) : nullptr;
   w.key("can_confirm").boolean(!t.closed && node && node->for_customer());

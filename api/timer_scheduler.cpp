@@ -40,8 +40,9 @@ void TimerScheduler::run() {
     int64_t now = now_us_();
     bool all_due_in_flight = true;
     for (const auto& t : model_.due_timers(now, 256)) {
-      std::string key = t.ticket + "/" + t.rule + "/" + std::to_string(t.entered_version);
-      if (!in_flight_.insert(key).second) continue;
+      std::string key = t.ticket + "/" + t.rule + "/" + std::to_string(t.entered_version) + "@" +
+                        std::to_string(t.due_at);
+      if (spent_.count(key) || !in_flight_.insert(key).second) continue;
       all_due_in_flight = false;
       lk.unlock();
       spdlog::info("timer due: ticket={} rule={} due_at={}", t.ticket, t.rule, t.due_at);
@@ -49,6 +50,10 @@ void TimerScheduler::run() {
         {
           std::lock_guard g(mu_);
           in_flight_.erase(key);
+          // A timer that fired and is still scheduled at the same time did nothing (decide found
+          // it not due); it is not fired again until its ticket reschedules it.
+          if (spent_.size() >= 4096) spent_.clear();
+          spent_.insert(key);
         }
         wake();
       });

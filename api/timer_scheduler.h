@@ -33,7 +33,8 @@ class TimerScheduler {
   std::condition_variable cv_;
   bool stopping_ = false;
   bool woken_ = false;
-  std::set<std::string> in_flight_;  // "ticket/rule/version" being fired now
+  std::set<std::string> in_flight_;  // "ticket/rule/version@due" being fired now
+  std::set<std::string> spent_;      // fired already: skipped if still listed as due
   std::thread thread_;
 };
 

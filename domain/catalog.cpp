@@ -67,7 +67,15 @@ bool Catalog::apply(const DomainEvent& e) {
     forms_[id].push_back(std::make_shared<const FormDef>(std::move(form.value())));
     return true;
   }
-  if (e.type == event_types::kFlowPublished || e.type == event_types::kRulePublished) {
+  if (e.type == event_types::kCalendarPublished) {
+    auto calendar = parse_calendar(id, d["document"]);
+    if (!calendar.ok()) return false;
+    calendar.value().version = static_cast<uint64_t>(d["version"].as_number());
+    calendars_[id].push_back(std::make_shared<const CalendarDef>(std::move(calendar.value())));
+    return true;
+  }
+  if (e.type == event_types::kFlowPublished || e.type == event_types::kRulePublished ||
+      e.type == event_types::kSlaPolicyPublished) {
     const Value& doc = d["document"];
     const FormDef* f =
         form(doc.string_or("form"), static_cast<uint64_t>(d["form_version"].as_number()));
@@ -78,6 +86,11 @@ bool Catalog::apply(const DomainEvent& e) {
       if (!flow.ok()) return false;
       flow.value().version = version;
       flows_[id].push_back(std::make_shared<const FlowDef>(std::move(flow.value())));
+    } else if (e.type == event_types::kSlaPolicyPublished) {
+      auto policy = parse_sla_policy(id, doc, *f);
+      if (!policy.ok()) return false;
+      policy.value().version = version;
+      sla_policies_[id].push_back(std::make_shared<const SlaPolicyDef>(std::move(policy.value())));
     } else {
       auto rule = parse_rule(id, doc, *f);
       if (!rule.ok()) return false;
@@ -109,6 +122,22 @@ const RuleDef* Catalog::rule(std::string_view id, uint64_t version) const {
   return find_version<RuleDef>(rules_, id, version);
 }
 
+const CalendarDef* Catalog::calendar(std::string_view id, uint64_t version) const {
+  return find_version<CalendarDef>(calendars_, id, version);
+}
+const SlaPolicyDef* Catalog::sla_policy(std::string_view id, uint64_t version) const {
+  return find_version<SlaPolicyDef>(sla_policies_, id, version);
+}
+
+std::vector<const SlaPolicyDef*> Catalog::sla_policies_for_form(std::string_view form_id) const {
+  std::vector<const SlaPolicyDef*> out;
+  for (const auto& [id, versions] : sla_policies_) {
+    const SlaPolicyDef* p = versions.back().get();
+    if (p->enabled && p->form_id == form_id) out.push_back(p);
+  }
+  return out;
+}
+
 std::vector<const RuleDef*> Catalog::rules_for_form(std::string_view form_id) const {
   std::vector<const RuleDef*> out;
   for (const auto& [id, versions] : rules_) {
@@ -121,6 +150,8 @@ std::vector<const RuleDef*> Catalog::rules_for_form(std::string_view form_id) co
 std::vector<std::string> Catalog::form_ids() const { return ids_of(forms_); }
 std::vector<std::string> Catalog::flow_ids() const { return ids_of(flows_); }
 std::vector<std::string> Catalog::rule_ids() const { return ids_of(rules_); }
+std::vector<std::string> Catalog::calendar_ids() const { return ids_of(calendars_); }
+std::vector<std::string> Catalog::sla_policy_ids() const { return ids_of(sla_policies_); }
 
 const User* Catalog::user(std::string_view id) const {
   auto it = users_.find(id);
@@ -157,6 +188,13 @@ Result<std::optional<DomainEvent>> decide_publish_form(const Catalog& c, std::st
     if (!check.ok()) {
       return error(codes::kInvalidDefinition,
                    "this version would break rule " + rule->id + ": " + check.error().message);
+    }
+  }
+  for (const SlaPolicyDef* policy : c.sla_policies_for_form(id)) {
+    auto check = parse_sla_policy(policy->id, policy->document, parsed.value());
+    if (!check.ok()) {
+      return error(codes::kInvalidDefinition, "this version would break SLA policy " + policy->id +
+                                                  ": " + check.error().message);
     }
   }
   uint64_t version = current ? current->version + 1 : 1;
@@ -206,6 +244,65 @@ Result<std::optional<DomainEvent>> decide_publish_rule(const Catalog& c, std::st
   return publish_on_form(
       c, id, document, "rule", event_types::kRulePublished, parse_rule,
       [&](std::string_view i) { return c.rule(i); }, actor, now_us);
+}
+
+Result<std::optional<DomainEvent>> decide_publish_calendar(const Catalog& c, std::string_view id,
+                                                           const Value& document,
+                                                           const std::string& actor,
+                                                           int64_t now_us) {
+  if (!valid_id(id)) return bad_id("calendar", id);
+  Value doc = strip_identity(document);
+  auto parsed = parse_calendar(id, doc);
+  if (!parsed.ok()) return parsed.error();
+  const CalendarDef* current = c.calendar(id);
+  if (current && current->document == doc) return std::optional<DomainEvent>();
+  uint64_t version = current ? current->version + 1 : 1;
+  return std::optional<DomainEvent>(
+      published(event_types::kCalendarPublished, id, version, doc, 0, actor, now_us));
+}
+
+Result<std::optional<DomainEvent>> decide_publish_sla_policy(const Catalog& c, std::string_view id,
+                                                             const Value& document,
+                                                             const std::string& actor,
+                                                             int64_t now_us) {
+  auto parse = [&c](std::string_view i, const Value& doc,
+                    const FormDef& form) -> Result<SlaPolicyDef> {
+    auto p = parse_sla_policy(i, doc, form);
+    if (!p.ok()) return p;
+    if (!c.calendar(p.value().calendar_id)) {
+      return error(codes::kInvalidDefinition,
+                   "sla_policy.calendar: unknown calendar "
+                   " + p.value().calendar_id + "
+                   "");
+    }
+    auto known_node = [&](const std::string& node) {
+      for (const auto& flow_id : c.flow_ids()) {
+        const FlowDef* flow = c.flow(flow_id);
+        if (flow->form_id == form.id && flow->node(node)) return true;
+      }
+      return false;
+    };
+    for (const auto& [node, limit] : p.value().node_limits) {
+      if (!known_node(node)) {
+        return error(
+            codes::kInvalidDefinition,
+            "sla_policy.node_limits." + node + ": no flow of form " + form.id + " has this node");
+      }
+    }
+    for (const auto& node : p.value().pause_nodes) {
+      if (!known_node(node)) {
+        return error(codes::kInvalidDefinition, "sla_policy.pause_nodes: no flow of form " +
+                                                    form.id +
+                                                    " has node "
+                                                    " + node + "
+                                                    "");
+      }
+    }
+    return p;
+  };
+  return publish_on_form(
+      c, id, document, "sla_policy", event_types::kSlaPolicyPublished, parse,
+      [&](std::string_view i) { return c.sla_policy(i); }, actor, now_us);
 }
 
 Result<DomainEvent> decide_create_user(const Catalog& c, const User& user,

@@ -13,6 +13,7 @@
 #include "domain/flow.h"
 #include "domain/form.h"
 #include "domain/rule.h"
+#include "domain/sla.h"
 
 namespace ticketd {
 
@@ -29,6 +30,8 @@ inline constexpr char kFormPublished[] = "FormPublished";
 inline constexpr char kFlowPublished[] = "FlowPublished";
 inline constexpr char kRulePublished[] = "RulePublished";
 inline constexpr char kUserCreated[] = "UserCreated";
+inline constexpr char kCalendarPublished[] = "CalendarPublished";
+inline constexpr char kSlaPolicyPublished[] = "SlaPolicyPublished";
 }  // namespace event_types
 
 class Catalog {
@@ -41,11 +44,17 @@ class Catalog {
   const FormDef* form(std::string_view id, uint64_t version = 0) const;
   const FlowDef* flow(std::string_view id, uint64_t version = 0) const;
   const RuleDef* rule(std::string_view id, uint64_t version = 0) const;
+  const CalendarDef* calendar(std::string_view id, uint64_t version = 0) const;
+  const SlaPolicyDef* sla_policy(std::string_view id, uint64_t version = 0) const;
+  // The latest version of every enabled SLA policy of a form, in id order.
+  std::vector<const SlaPolicyDef*> sla_policies_for_form(std::string_view form_id) const;
   // The latest version of every enabled rule of a form.
   std::vector<const RuleDef*> rules_for_form(std::string_view form_id) const;
   std::vector<std::string> form_ids() const;
   std::vector<std::string> flow_ids() const;
   std::vector<std::string> rule_ids() const;
+  std::vector<std::string> calendar_ids() const;
+  std::vector<std::string> sla_policy_ids() const;
 
   const User* user(std::string_view id) const;
   std::vector<const User*> users() const;
@@ -56,6 +65,8 @@ class Catalog {
   Versions<FormDef> forms_;
   Versions<FlowDef> flows_;
   Versions<RuleDef> rules_;
+  Versions<CalendarDef> calendars_;
+  Versions<SlaPolicyDef> sla_policies_;
   std::map<std::string, User, std::less<>> users_;
 };
 
@@ -70,6 +81,15 @@ Result<std::optional<DomainEvent>> decide_publish_flow(const Catalog& c, std::st
 Result<std::optional<DomainEvent>> decide_publish_rule(const Catalog& c, std::string_view id,
                                                        const Value& document,
                                                        const std::string& actor, int64_t now_us);
+Result<std::optional<DomainEvent>> decide_publish_calendar(const Catalog& c, std::string_view id,
+                                                           const Value& document,
+                                                           const std::string& actor,
+                                                           int64_t now_us);
+// Also checks that the calendar exists and that every node named is a node of a flow of the form.
+Result<std::optional<DomainEvent>> decide_publish_sla_policy(const Catalog& c, std::string_view id,
+                                                             const Value& document,
+                                                             const std::string& actor,
+                                                             int64_t now_us);
 // `password_hash` is opaque here (the API hashes); it is kept in the event, never shown.
 Result<DomainEvent> decide_create_user(const Catalog& c, const User& user,
                                        const std::string& password_hash, const std::string& actor,

@@ -90,6 +90,16 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
     trig.kind = RuleTrigger::Kind::kFlowEnded;
   } else if (type == "rated") {
     trig.kind = RuleTrigger::Kind::kRated;
+  } else if (type == "sla_warning" || type == "sla_breached") {
+    trig.kind =
+        type == "sla_warning" ? RuleTrigger::Kind::kSlaWarning : RuleTrigger::Kind::kSlaBreached;
+    trig.target = t.string_or("target");
+    static const std::set<std::string> kTargets = {"", "first_response", "next_response",
+                                                   "resolution", "node"};
+    if (!kTargets.count(trig.target)) {
+      return def_error("rule.trigger.target",
+                       "one of first_response, next_response, resolution, node (or none: any)");
+    }
   } else {
     return def_error("rule.trigger.type", "unknown trigger \"" + type + "\"");
   }

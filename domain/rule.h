@@ -1,6 +1,7 @@
 #pragma once
 // Rules: "when X happens and Y holds, do Z". Triggers: created, field_changed, node_entered, idle
-// (still in a node after a duration), flow_ended, rated. Actions: set_field, notify, close.
+// (still in a node after a duration), flow_ended, rated, sla_warning, sla_breached. Actions:
+// set_field, notify, close.
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,11 +14,21 @@
 namespace ticketd {
 
 struct RuleTrigger {
-  enum class Kind { kCreated, kFieldChanged, kNodeEntered, kIdle, kFlowEnded, kRated };
+  enum class Kind {
+    kCreated,
+    kFieldChanged,
+    kNodeEntered,
+    kIdle,
+    kFlowEnded,
+    kRated,
+    kSlaWarning,
+    kSlaBreached
+  };
   Kind kind = Kind::kCreated;
   std::string field;     // field_changed
   std::string node;      // node_entered, idle
   int64_t after_us = 0;  // idle
+  std::string target;    // sla_*: first_response | next_response | resolution | node; "" any
 };
 
 struct RuleAction {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "domain/permissions.h"
+#include "domain/sla.h"
 #include "domain/time_format.h"
 
 namespace ticketd {
@@ -167,6 +168,14 @@ bool triggers(const RuleDef& rule, const DomainEvent& e) {
       return e.type == et::kFlowEnded;
     case RuleTrigger::Kind::kRated:
       return e.type == et::kRated;
+    case RuleTrigger::Kind::kSlaWarning:
+    case RuleTrigger::Kind::kSlaBreached: {
+      bool warning = rule.trigger.kind == RuleTrigger::Kind::kSlaWarning;
+      if (e.type != (warning ? et::kSlaWarning : et::kSlaBreached)) return false;
+      std::string target = d.string_or("target");
+      return rule.trigger.target.empty() || rule.trigger.target == target ||
+             (rule.trigger.target == "node" && target.starts_with("node:"));
+    }
   }
   return false;
 }
@@ -346,6 +355,70 @@ Result<std::vector<DomainEvent>> act(const TicketState& s, const TakeAction& cmd
   return std::move(d.events());
 }
 
+// Everything a timer does gets an id derived from the timer, so a second firing of the same timer
+// (after a crash, or from a racing scheduler) is a duplicate to the log as a whole.
+void derive_ids(std::vector<DomainEvent>& events, const EventId& timer) {
+  events[0].id = timer;
+  for (size_t i = 1; i < events.size(); ++i) {
+    events[i].id = EventId::derived(timer.to_string() + "/" + std::to_string(i));
+  }
+}
+
+// An SLA warning or breach whose moment has come, if it has and is not recorded yet.
+Result<std::vector<DomainEvent>> fire_sla(const TicketState& s, const std::string& name,
+                                          const SlaTimer& timer, const Context& ctx) {
+  std::vector<DomainEvent> nothing;
+  if (std::find(s.sla_fired.begin(), s.sla_fired.end(), name) != s.sla_fired.end()) return nothing;
+  const SlaPolicyDef* policy = applicable_sla_policy(s, *ctx.catalog);
+  const CalendarDef* calendar = policy ? ctx.catalog->calendar(policy->calendar_id) : nullptr;
+  if (!calendar) return nothing;
+  SlaStatus status = compute_sla(s, *policy, *calendar, ctx.now_us);
+  const SlaClock* clock = nullptr;
+  for (const auto& c : status.clocks) {
+    if (c.target == timer.target && c.cycle == timer.cycle) clock = &c;
+  }
+  int64_t at = !clock ? 0 : timer.warning ? clock->warn_at : clock->due_at;
+  if (!clock || !clock->running() || at == 0 || at > ctx.now_us) return nothing;
+  Decision d(ctx);
+  d.add(timer.warning ? et::kSlaWarning : et::kSlaBreached,
+        {{"policy", Value(policy->id)},
+         {"policy_version", Value(static_cast<int64_t>(policy->version))},
+         {"target", Value(timer.target)},
+         {"cycle", Value(static_cast<int64_t>(timer.cycle))},
+         {"limit", Value(clock->limit.text)},
+         {"at", Value(format_rfc3339(at))},
+         {"due_at", Value(clock->due_at ? Value(format_rfc3339(clock->due_at)) : Value())},
+         {"timer", Value(name)}},
+        kSystemActor);
+  apply_rules(s, d, ctx);
+  derive_ids(d.events(), timer_event_id(s.id, name, 0));
+  return std::move(d.events());
+}
+
+// When a command closes the ticket, the SLA figures it closes with are recorded with it: later
+// policy edits recompute open tickets only.
+void finalize_sla(const TicketState& before, std::vector<DomainEvent>& events, const Context& ctx) {
+  if (before.closed) return;
+  TicketState after = before;
+  bool closes = false;
+  for (const auto& e : events) {
+    after = evolve(std::move(after), e);
+    closes |= e.type == et::kTicketClosed;
+  }
+  if (!closes) return;
+  const SlaPolicyDef* policy = applicable_sla_policy(after, *ctx.catalog);
+  const CalendarDef* calendar = policy ? ctx.catalog->calendar(policy->calendar_id) : nullptr;
+  if (!calendar) return;
+  Value figures = sla_view(compute_sla(after, *policy, *calendar, ctx.now_us), ctx.now_us);
+  std::optional<EventId> id;
+  if (events[0].id) id = EventId::derived(events[0].id->to_string() + "/sla");
+  events.push_back({et::kSlaFinalized, Value(Object{{"sla", std::move(figures)}}), kSystemActor,
+                    ctx.now_us, id});
+}
+
+Result<std::vector<DomainEvent>> decide_command(const TicketState& s, const Command& command,
+                                                const Context& ctx);
+
 }  // namespace
 
 bool Actor::has_role(std::string_view role) const {
@@ -361,6 +434,15 @@ EventId timer_event_id(std::string_view ticket, std::string_view rule, uint64_t 
 
 Result<std::vector<DomainEvent>> decide(const TicketState& s, const Command& command,
                                         const Context& ctx) {
+  auto events = decide_command(s, command, ctx);
+  if (events.ok() && !events.value().empty()) finalize_sla(s, events.value(), ctx);
+  return events;
+}
+
+namespace {
+
+Result<std::vector<DomainEvent>> decide_command(const TicketState& s, const Command& command,
+                                                const Context& ctx) {
   if (ctx.actor.auditor && !ctx.actor.admin) {
     return error(codes::kForbidden, "auditors read everything and change nothing");
   }
@@ -421,6 +503,7 @@ Result<std::vector<DomainEvent>> decide(const TicketState& s, const Command& com
       return error(codes::kForbidden, "only an administrator may close a ticket");
     d.add(et::kTicketClosed, {{"reason", Value(cmd->reason.empty() ? "closed" : cmd->reason)}});
   } else if (const auto* cmd = std::get_if<FireTimer>(&command)) {
+    if (auto sla = parse_sla_timer_name(cmd->rule_id)) return fire_sla(s, cmd->rule_id, *sla, ctx);
     // A timer whose ticket has moved on, or that fired already, does nothing.
     const RuleDef* rule = ctx.catalog->rule(cmd->rule_id);
     bool due =
@@ -434,24 +517,21 @@ Result<std::vector<DomainEvent>> decide(const TicketState& s, const Command& com
            {"entered_version", Value(static_cast<int64_t>(cmd->entered_version))}},
           kSystemActor);
     apply_rules(s, d, ctx);
-    // Everything a timer does gets an id derived from the timer, so a second firing of the same
-    // timer (after a crash, or from a racing scheduler) is a duplicate to the log as a whole.
-    EventId timer = timer_event_id(s.id, rule->id, cmd->entered_version);
-    d.events()[0].id = timer;
-    for (size_t i = 1; i < d.events().size(); ++i) {
-      d.events()[i].id = EventId::derived(timer.to_string() + "/" + std::to_string(i));
-    }
+    derive_ids(d.events(), timer_event_id(s.id, rule->id, cmd->entered_version));
     return std::move(d.events());
   }
   apply_rules(s, d, ctx);
   return std::move(d.events());
 }
 
+}  // namespace
+
 TicketState evolve(TicketState s, const DomainEvent& e) {
   const Value& d = e.data;
   ++s.version;
   s.updated_at = e.at_us;
-  bool human = e.actor != kSystemActor && e.actor != s.creator && !e.actor.empty();
+  bool human = e.actor != kSystemActor && e.actor != kPortalActor && e.actor != s.creator &&
+               !e.actor.empty();
   if (e.type == et::kTicketSubmitted) {
     s.id = d.string_or("id");
     s.form_id = d.string_or("form");
@@ -462,9 +542,11 @@ TicketState evolve(TicketState s, const DomainEvent& e) {
     s.portal_code = d.string_or("portal_code");
     s.creator = e.actor;
     s.created_at = e.at_us;
+    s.sla_marks.push_back({SlaMark::Kind::kSubmitted, e.at_us, "", s.fields});
     return s;
   }
   if (e.type == et::kFieldsChanged) {
+    s.sla_marks.push_back({SlaMark::Kind::kFields, e.at_us, "", d["fields"].as_object()});
     for (const Member& change : d["fields"].as_object()) {
       if (change.second.is_null()) {
         std::erase_if(s.fields, [&](const Member& m) { return m.first == change.first; });
@@ -487,6 +569,7 @@ TicketState evolve(TicketState s, const DomainEvent& e) {
     s.node_entered_version = s.version;
     s.node_entered_at = e.at_us;
     s.timers_fired.clear();
+    s.sla_marks.push_back({SlaMark::Kind::kNode, e.at_us, s.node, {}});
   } else if (e.type == et::kTransferred) {
     s.assignees = {{AssigneeSpec::Kind::kUser, d.string_or("to")}};
     s.transferred = true;
@@ -499,22 +582,32 @@ TicketState evolve(TicketState s, const DomainEvent& e) {
     s.closed = true;
     s.closed_at = e.at_us;
     s.assignees.clear();
+    s.sla_marks.push_back({SlaMark::Kind::kClosed, e.at_us, "", {}});
   } else if (e.type == et::kRated) {
     s.rating = static_cast<int>(as_int(d["score"]));
     s.rated_at = e.at_us;
     s.rating_comment = d.string_or("comment");
   } else if (e.type == et::kCommentAdded) {
     ++s.comments;
+    if (e.actor == kPortalActor)
+      s.sla_marks.push_back({SlaMark::Kind::kCustomerReply, e.at_us, "", {}});
   } else if (e.type == et::kAttachmentAdded) {
     s.attachments.push_back(d.string_or("attachment"));
   } else if (e.type == et::kTimerFired) {
     s.timers_fired.push_back(d.string_or("rule"));
+  } else if (e.type == et::kSlaWarning || e.type == et::kSlaBreached) {
+    s.sla_fired.push_back(d.string_or("timer"));
+  } else if (e.type == et::kSlaFinalized) {
+    s.sla_final = d["sla"];
   }
   // First response: the first thing someone other than the submitter (and not a rule) did.
   bool responds = e.type == et::kApproved || e.type == et::kRejected ||
                   e.type == et::kTransferred || e.type == et::kFilled ||
                   e.type == et::kCommentAdded || e.type == et::kFieldsChanged;
-  if (responds && human && s.first_response_at == 0) s.first_response_at = e.at_us;
+  if (responds && human) {
+    if (s.first_response_at == 0) s.first_response_at = e.at_us;
+    s.sla_marks.push_back({SlaMark::Kind::kResponse, e.at_us, "", {}});
+  }
   return s;
 }
 
@@ -526,6 +619,19 @@ std::vector<PendingTimer> pending_timers(const TicketState& s, const Catalog& ca
     if (std::find(s.timers_fired.begin(), s.timers_fired.end(), rule->id) != s.timers_fired.end())
       continue;
     out.push_back({rule->id, s.node_entered_at + rule->trigger.after_us, s.node_entered_version});
+  }
+  const SlaPolicyDef* policy = applicable_sla_policy(s, catalog);
+  const CalendarDef* calendar = policy ? catalog.calendar(policy->calendar_id) : nullptr;
+  if (!calendar) return out;
+  // Counted up to the last event: until the next one, the clocks only run on.
+  for (const SlaClock& c : compute_sla(s, *policy, *calendar, s.updated_at).clocks) {
+    if (!c.running()) continue;
+    for (bool warning : {true, false}) {
+      int64_t at = warning ? c.warn_at : c.due_at;
+      std::string name = sla_timer_name({c.target, c.cycle, warning});
+      if (at && std::find(s.sla_fired.begin(), s.sla_fired.end(), name) == s.sla_fired.end())
+        out.push_back({name, at, 0});
+    }
   }
   return out;
 }

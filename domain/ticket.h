@@ -33,10 +33,14 @@ inline constexpr char kNotificationRequested[] = "NotificationRequested";
 inline constexpr char kTimerFired[] = "TimerFired";
 inline constexpr char kFlowEnded[] = "FlowEnded";
 inline constexpr char kTicketClosed[] = "TicketClosed";
+inline constexpr char kSlaWarning[] = "SlaWarning";
+inline constexpr char kSlaBreached[] = "SlaBreached";
+inline constexpr char kSlaFinalized[] = "SlaFinalized";
 }  // namespace event_types
 
-// The actor of rule-made events.
+// The actor of rule-made events, and of the customer acting through the portal.
 inline constexpr char kSystemActor[] = "system";
+inline constexpr char kPortalActor[] = "portal";
 
 struct Actor {
   std::string id;
@@ -53,6 +57,16 @@ struct TimelineEntry {
   std::string node;
   int64_t entered_at = 0;
   int64_t left_at = 0;  // 0 while the ticket is still there
+};
+
+// What SLA clocks need of a ticket's history, whatever the policy: the submission, field changes,
+// nodes entered, customer replies (portal comments), responses by staff, and the close.
+struct SlaMark {
+  enum class Kind : uint8_t { kSubmitted, kFields, kNode, kCustomerReply, kResponse, kClosed };
+  Kind kind = Kind::kFields;
+  int64_t at_us = 0;
+  std::string node;  // kNode
+  Object fields;     // kSubmitted: all fields; kFields: the changed ones (null: removed)
 };
 
 struct TicketState {
@@ -85,6 +99,9 @@ struct TicketState {
   std::string rating_comment;
   uint64_t comments = 0;
   std::vector<std::string> attachments;
+  std::vector<SlaMark> sla_marks;
+  std::vector<std::string> sla_fired;  // SLA timer names whose SlaWarning/SlaBreached is recorded
+  Value sla_final;                     // the figures the ticket closed with (SlaFinalized)
 
   bool exists() const { return version > 0; }
   const Value& field(std::string_view key) const;
@@ -147,7 +164,8 @@ Result<std::vector<DomainEvent>> decide(const TicketState& state, const Command&
                                         const Context& context);
 TicketState evolve(TicketState state, const DomainEvent& event);
 
-// Idle timers the ticket is waiting on, from its state alone (no polling per timer needed).
+// Timers the ticket is waiting on, from its state alone (no polling per timer needed): idle rules
+// (rule_id is the rule) and SLA warnings and breaches (rule_id is an sla_timer_name()).
 struct PendingTimer {
   std::string rule_id;
   int64_t due_at = 0;

@@ -47,7 +47,8 @@ std::string ticket_id_for(uint64_t number) {
 
 namespace {
 
-constexpr int kSnapshotFormat = 1;
+// 2: tickets carry their SLA history (sla_marks, sla_fired, sla_final).
+constexpr int kSnapshotFormat = 2;
 
 std::vector<std::string> index_keys(const TicketState& t) {
   std::vector<std::string> keys = {"form:" + t.form_id, "node:" + t.node,
@@ -93,7 +94,9 @@ void ReadModel::apply_ticket(const std::string& id, const DomainEvent& e) {
         index_[key].insert(id);
     }
   }
-  if (fresh || timer_inputs(t) != timers_before) reschedule(t);
+  // SLA clocks may move with any event (a field that pauses them, a reply, a response).
+  bool sla_covered = !catalog_.sla_policies_for_form(t.form_id).empty();
+  if (fresh || sla_covered || timer_inputs(t) != timers_before) reschedule(t);
   reports_.update(t, catalog_);
   if (on_ticket_applied_) applied_ticket_.emplace(e.type, std::move(before), t);
   if (e.type == ticketd::event_types::kTicketSubmitted) {
@@ -143,20 +146,24 @@ void ReadModel::on_schedule_change(std::function<void()> fn) {
 }
 
 void ReadModel::apply_definition(const DomainEvent& e) {
-  bool known = e.type == ticketd::event_types::kFormPublished ||
-               e.type == ticketd::event_types::kFlowPublished ||
-               e.type == ticketd::event_types::kRulePublished ||
-               e.type == ticketd::event_types::kUserCreated;
+  namespace det = ticketd::event_types;
+  bool known = e.type == det::kFormPublished || e.type == det::kFlowPublished ||
+               e.type == det::kRulePublished || e.type == det::kUserCreated ||
+               e.type == det::kCalendarPublished || e.type == det::kSlaPolicyPublished;
   if (!known) return;
   catalog_.apply(e);
   definitions_.push_back(e);
-  if (e.type == ticketd::event_types::kRulePublished) {
+  // A rule, policy or calendar edit moves the timers of the open tickets it covers: a policy
+  // change recomputes their clocks from their events under the new version.
+  bool moves_timers = e.type == det::kRulePublished || e.type == det::kSlaPolicyPublished ||
+                      e.type == det::kCalendarPublished;
+  if (moves_timers) {
     std::string form = e.data["document"].string_or("form");
     auto it = index_.find("state:open");
     if (it != index_.end()) {
       for (const auto& id : it->second) {
         const TicketState& t = tickets_.at(id);
-        if (t.form_id == form) reschedule(t);
+        if (form.empty() || t.form_id == form) reschedule(t);
       }
     }
   }

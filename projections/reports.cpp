@@ -80,7 +80,11 @@ Reports::Facts Reports::facts_of(const TicketState& t, const Catalog& catalog) {
     f.rating = *t.rating;
     f.rated_day = day_of(t.rated_at);
   }
-  f.breaches = t.timers_fired;
+  f.breaches = t.timers_fired;            // idle rules that fired, by rule id
+  for (const auto& name : t.sla_fired) {  // SLA targets breached, as "sla:<target>"
+    auto timer = parse_sla_timer_name(name);
+    if (timer && !timer->warning) f.breaches.push_back("sla:" + timer->target);
+  }
   f.open = !t.closed;
   f.node = t.node;
   return f;

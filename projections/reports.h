@@ -56,7 +56,7 @@ class Reports {
     int64_t closed_day = 0;
     int rating = 0;  // 0: not rated
     int64_t rated_day = 0;
-    std::vector<std::string> breaches;  // idle rules that fired
+    std::vector<std::string> breaches;  // idle rules that fired; "sla:<target>" breaches
     bool open = false;
     std::string node;
 

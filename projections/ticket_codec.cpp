@@ -33,6 +33,11 @@ Value ticket_to_value(const TicketState& t) {
   for (const auto& s : t.timeline) {
     timeline.emplace_back(Array{Value(s.node), num(s.entered_at), num(s.left_at)});
   }
+  Array marks;
+  for (const auto& m : t.sla_marks) {
+    marks.emplace_back(
+        Array{num(static_cast<int64_t>(m.kind)), num(m.at_us), Value(m.node), Value(m.fields)});
+  }
   return Value(Object{
       {"id", Value(t.id)},
       {"version", num(t.version)},
@@ -63,6 +68,9 @@ Value ticket_to_value(const TicketState& t) {
       {"rating_comment", Value(t.rating_comment)},
       {"comments", num(t.comments)},
       {"attachments", strings(t.attachments)},
+      {"sla_marks", Value(std::move(marks))},
+      {"sla_fired", strings(t.sla_fired)},
+      {"sla_final", t.sla_final},
   });
 }
 
@@ -108,6 +116,16 @@ bool ticket_from_value(const Value& v, TicketState* out) {
   t.rating_comment = v.string_or("rating_comment");
   t.comments = u64(v["comments"]);
   t.attachments = strings(v["attachments"]);
+  for (const auto& m : v["sla_marks"].as_array()) {
+    const auto& mark = m.as_array();
+    if (mark.size() != 4 || !mark[3].is_object()) return false;
+    int64_t kind = i64(mark[0]);
+    if (kind < 0 || kind > static_cast<int64_t>(SlaMark::Kind::kClosed)) return false;
+    t.sla_marks.push_back(
+        {static_cast<SlaMark::Kind>(kind), i64(mark[1]), mark[2].as_string(), mark[3].as_object()});
+  }
+  t.sla_fired = strings(v["sla_fired"]);
+  t.sla_final = v["sla_final"];
   *out = std::move(t);
   return true;
 }

@@ -88,27 +88,40 @@ bool load_reference_app(const std::string& dir, storage::EventLog& log,
       return false;
   }
 
+  // Definitions in the order they depend on each other: a policy names a calendar and nodes of a
+  // flow; each kind by its file suffix, in name order.
   struct Doc {
-    const char* kind;
+    std::string kind;
     std::string id;
     std::string file;
   };
-  std::vector<Doc> docs = {{"form", "service_ticket", "service_ticket.form.json"},
-                           {"flow", "service_flow", "service_flow.flow.json"}};
-  std::vector<std::string> rules;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    std::string name = entry.path().filename().string();
-    if (name.ends_with(".rule.json")) rules.push_back(name);
+  static const std::pair<const char*, const char*> kKinds[] = {{"form", ".form.json"},
+                                                               {"flow", ".flow.json"},
+                                                               {"calendar", ".calendar.json"},
+                                                               {"sla-policy", ".sla.json"},
+                                                               {"rule", ".rule.json"}};
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  std::vector<Doc> docs;
+  for (const auto& [kind, suffix] : kKinds) {
+    std::string_view sfx = suffix;
+    for (const auto& n : names) {
+      if (n.ends_with(sfx)) docs.push_back({kind, n.substr(0, n.size() - sfx.size()), n});
+    }
   }
-  std::sort(rules.begin(), rules.end());
-  for (const auto& r : rules) docs.push_back({"rule", r.substr(0, r.size() - 10), r});
   for (const auto& d : docs) {
     Value doc;
     if (!read_json(dir + "/" + d.file, &doc, error)) return false;
-    std::string kind = d.kind;
+    const std::string& kind = d.kind;
     auto decided = model.read([&](const View& v) {
       if (kind == "form") return decide_publish_form(v.catalog, d.id, doc, "demo", now_us());
       if (kind == "flow") return decide_publish_flow(v.catalog, d.id, doc, "demo", now_us());
+      if (kind == "calendar")
+        return decide_publish_calendar(v.catalog, d.id, doc, "demo", now_us());
+      if (kind == "sla-policy")
+        return decide_publish_sla_policy(v.catalog, d.id, doc, "demo", now_us());
       return decide_publish_rule(v.catalog, d.id, doc, "demo", now_us());
     });
     if (!decided.ok()) {

@@ -57,6 +57,9 @@ inline Catalog reference_catalog() {
                                  "admin", 0));
   publish(c, decide_publish_flow(c, "service_flow", read_json_file("service_flow.flow.json"),
                                  "admin", 0));
+  publish(c, decide_publish_calendar(c, "cn-workdays", read_json_file("cn-workdays.calendar.json"),
+                                     "admin", 0));
+  publish(c, decide_publish_sla_policy(c, "high", read_json_file("high.sla.json"), "admin", 0));
   for (const auto& id : reference_rule_ids()) {
     publish(c, decide_publish_rule(c, id, read_json_file(id + ".rule.json"), "admin", 0));
   }

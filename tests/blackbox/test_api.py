@@ -127,7 +127,9 @@ class ReferenceApp(unittest.TestCase):
         types = [e["type"] for e in hist["items"]]
         self.assertEqual(types[0], "TicketSubmitted")
         self.assertIn("Transferred", types)
-        self.assertEqual(types[-1], "TicketClosed")
+        # The ticket is 高 priority: the SLA figures it closed with are recorded right after.
+        self.assertEqual(types[-2:], ["TicketClosed", "SlaFinalized"])
+        self.assertEqual(hist["items"][-1]["data"]["sla"]["policy"], "high")
         self.assertEqual([e["version"] for e in hist["items"]], list(range(1, len(types) + 1)))
         status, hist, _ = self.call("GET", "/tickets/%s/events" % tid, user="li")
         self.assert_error(hist, status, 403, "forbidden")

@@ -14,7 +14,11 @@ while (($#)); do
   esac
 done
 cmake -S "$here" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" >/dev/null
+if ! cmake --build "$build" >"$build/build.log" 2>&1; then
+  grep -E "error|Error" "$build/build.log" >&2 || cat "$build/build.log" >&2
+  echo "fuzz: the targets did not build; full log: $build/build.log" >&2
+  exit 1
+fi
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 for target in json definitions condition ticket; do

@@ -1,0 +1,221 @@
+#include "domain/calendar.h"
+
+#include <date/tz.h>
+
+#include <algorithm>
+
+#include "domain/time_format.h"
+
+namespace ticketd {
+namespace {
+
+using std::chrono::microseconds;
+using std::chrono::minutes;
+
+constexpr int64_t kHorizonDays = 3660;
+constexpr const char* kWeekdays[7] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+
+DomainError def_error(const std::string& path, const std::string& message) {
+  return error(codes::kInvalidDefinition, path + ": " + message);
+}
+
+std::optional<int> parse_clock(std::string_view s) {  // "HH:MM", 24:00 allowed
+  if (s.size() != 5 || s[2] != ':') return std::nullopt;
+  for (size_t i : {0, 1, 3, 4}) {
+    if (s[i] < '0' || s[i] > '9') return std::nullopt;
+  }
+  int h = (s[0] - '0') * 10 + (s[1] - '0');
+  int m = (s[3] - '0') * 10 + (s[4] - '0');
+  if (m > 59 || h > 24 || (h == 24 && m != 0)) return std::nullopt;
+  return h * 60 + m;
+}
+
+Result<std::vector<WorkingHours>> parse_hours(const Value& v, const std::string& path) {
+  if (!v.is_array()) return def_error(path, "a list like [\"09:00-12:00\",\"13:00-18:00\"]");
+  std::vector<WorkingHours> out;
+  for (size_t i = 0; i < v.as_array().size(); ++i) {
+    const Value& item = v.as_array()[i];
+    std::string p = path + "[" + std::to_string(i) + "]";
+    std::string_view s = item.is_string() ? std::string_view(item.as_string()) : "";
+    auto start = s.size() == 11 && s[5] == '-' ? parse_clock(s.substr(0, 5)) : std::nullopt;
+    auto end = start ? parse_clock(s.substr(6, 5)) : std::nullopt;
+    if (!start || !end) return def_error(p, "hours look like \"09:00-18:00\"");
+    if (*end <= *start) return def_error(p, "a range must end after it starts");
+    out.push_back({*start, *end});
+  }
+  std::sort(out.begin(), out.end(), [](const WorkingHours& a, const WorkingHours& b) {
+    return a.start_minute < b.start_minute;
+  });
+  for (size_t i = 1; i < out.size(); ++i) {
+    if (out[i].start_minute < out[i - 1].end_minute) return def_error(path, "ranges overlap");
+  }
+  return out;
+}
+
+Result<std::set<int64_t>> parse_dates(const Value* v, const std::string& path) {
+  std::set<int64_t> out;
+  if (!v) return out;
+  if (!v->is_array()) return def_error(path, "a list of dates like \"2026-10-01\"");
+  for (size_t i = 0; i < v->as_array().size(); ++i) {
+    const Value& item = v->as_array()[i];
+    auto day = item.is_string() ? parse_date(item.as_string()) : std::nullopt;
+    if (!day) return def_error(path + "[" + std::to_string(i) + "]", "a date like \"2026-10-01\"");
+    out.insert(*day);
+  }
+  return out;
+}
+
+int64_t local_day_of(const CalendarDef& c, int64_t t_us) {
+  auto local = c.zone->to_local(date::sys_time<microseconds>(microseconds(t_us)));
+  return date::floor<date::days>(local).time_since_epoch().count();
+}
+
+int64_t to_utc(const CalendarDef& c, int64_t local_day, int minute) {
+  date::local_time<minutes> local{date::days(local_day) + minutes(minute)};
+  auto sys = c.zone->to_sys(local, date::choose::earliest);
+  return std::chrono::duration_cast<microseconds>(sys.time_since_epoch()).count();
+}
+
+const std::vector<WorkingHours>& hours_of(const CalendarDef& c, int64_t local_day) {
+  static const std::vector<WorkingHours> kNone;
+  if (c.holidays.count(local_day)) return kNone;
+  if (c.working_days.count(local_day)) return c.working_day_hours;
+  date::weekday wd{date::local_days(date::days(local_day))};
+  return c.weekly[wd.iso_encoding() - 1];
+}
+
+// `us` of business time on a day with `day_length` of it, in `measure` (rounded down or up).
+int64_t in_measure(BusinessMeasure m, int64_t us, int64_t day_length, bool round_up) {
+  if (m == BusinessMeasure::kTime) return us;
+  __int128 scaled = static_cast<__int128>(us) * kBusinessDayUnits;
+  return static_cast<int64_t>(round_up ? (scaled + day_length - 1) / day_length
+                                       : scaled / day_length);
+}
+
+int64_t from_measure(BusinessMeasure m, int64_t amount, int64_t day_length) {
+  if (m == BusinessMeasure::kTime) return amount;
+  __int128 us = static_cast<__int128>(amount) * day_length;
+  return static_cast<int64_t>((us + kBusinessDayUnits - 1) / kBusinessDayUnits);
+}
+
+int64_t length_of(const std::vector<std::pair<int64_t, int64_t>>& intervals) {
+  int64_t total = 0;
+  for (const auto& [s, e] : intervals) total += e - s;
+  return total;
+}
+
+}  // namespace
+
+Result<CalendarDef> parse_calendar(std::string_view id, const Value& doc) {
+  CalendarDef c;
+  c.id = id;
+  c.document = doc;
+  if (!doc.is_object()) return def_error("calendar", "must be a JSON object");
+  static const std::set<std::string> kKnown = {"name",       "time_zone",    "weekly",
+                                               "holidays",   "working_days", "working_day_hours",
+                                               "description"};
+  for (const auto& [k, v] : doc.as_object()) {
+    if (!kKnown.count(k)) return def_error("calendar." + k, "unknown property");
+  }
+  c.name = doc.string_or("name");
+  if (c.name.empty()) return def_error("calendar.name", "a non-empty string is required");
+  c.time_zone = doc.string_or("time_zone");
+  try {
+    c.zone = date::locate_zone(c.time_zone);
+  } catch (const std::exception&) {
+    return def_error("calendar.time_zone",
+                     "unknown time zone \"" + c.time_zone + "\" (an IANA name like Asia/Shanghai)");
+  }
+  const Value& weekly = doc["weekly"];
+  if (!weekly.is_object()) return def_error("calendar.weekly", "an object like {\"mon\":[…]}");
+  for (const auto& [day, hours] : weekly.as_object()) {
+    auto it = std::find(std::begin(kWeekdays), std::end(kWeekdays), day);
+    if (it == std::end(kWeekdays))
+      return def_error("calendar.weekly." + day, "days are mon tue wed thu fri sat sun");
+    auto parsed = parse_hours(hours, "calendar.weekly." + day);
+    if (!parsed.ok()) return parsed.error();
+    c.weekly[static_cast<size_t>(it - std::begin(kWeekdays))] = std::move(parsed.value());
+  }
+  auto first_working =
+      std::find_if(c.weekly.begin(), c.weekly.end(), [](const auto& h) { return !h.empty(); });
+  if (first_working == c.weekly.end())
+    return def_error("calendar.weekly", "at least one day needs working hours");
+  if (const Value* h = doc.find("working_day_hours")) {
+    auto parsed = parse_hours(*h, "calendar.working_day_hours");
+    if (!parsed.ok()) return parsed.error();
+    if (parsed.value().empty())
+      return def_error("calendar.working_day_hours", "at least one range is required");
+    c.working_day_hours = std::move(parsed.value());
+  } else {
+    c.working_day_hours = *first_working;
+  }
+  auto holidays = parse_dates(doc.find("holidays"), "calendar.holidays");
+  if (!holidays.ok()) return holidays.error();
+  c.holidays = std::move(holidays.value());
+  auto working = parse_dates(doc.find("working_days"), "calendar.working_days");
+  if (!working.ok()) return working.error();
+  c.working_days = std::move(working.value());
+  for (int64_t day : c.working_days) {
+    if (c.holidays.count(day)) {
+      return def_error(
+          "calendar.working_days",
+          format_rfc3339(day * 86400 * 1000000).substr(0, 10) + " is also listed as a holiday");
+    }
+  }
+  return c;
+}
+
+std::vector<std::pair<int64_t, int64_t>> working_intervals(const CalendarDef& c,
+                                                           int64_t local_day) {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  for (const WorkingHours& h : hours_of(c, local_day)) {
+    int64_t s = to_utc(c, local_day, h.start_minute);
+    int64_t e = to_utc(c, local_day, h.end_minute);
+    if (e > s) out.emplace_back(s, e);  // a range inside a DST gap is empty
+  }
+  return out;
+}
+
+int64_t business_elapsed(const CalendarDef& c, BusinessMeasure measure, int64_t from_us,
+                         int64_t to_us) {
+  if (to_us <= from_us || !c.zone) return 0;
+  int64_t total = 0;
+  int64_t last = std::min(local_day_of(c, to_us), local_day_of(c, from_us) + 40 * 366);
+  for (int64_t day = local_day_of(c, from_us); day <= last; ++day) {
+    auto intervals = working_intervals(c, day);
+    if (intervals.empty()) continue;
+    int64_t day_length = length_of(intervals), overlap = 0;
+    for (const auto& [s, e] : intervals) {
+      int64_t a = std::max(s, from_us), b = std::min(e, to_us);
+      if (b > a) overlap += b - a;
+    }
+    total += overlap == day_length && measure == BusinessMeasure::kDays
+                 ? kBusinessDayUnits
+                 : in_measure(measure, overlap, day_length, false);
+  }
+  return total;
+}
+
+std::optional<int64_t> business_advance(const CalendarDef& c, BusinessMeasure measure,
+                                        int64_t from_us, int64_t amount) {
+  if (amount <= 0) return from_us;
+  if (!c.zone) return std::nullopt;
+  int64_t first = local_day_of(c, from_us);
+  for (int64_t day = first; day < first + kHorizonDays; ++day) {
+    auto intervals = working_intervals(c, day);
+    if (intervals.empty()) continue;
+    int64_t day_length = length_of(intervals);
+    for (const auto& [s, e] : intervals) {
+      int64_t a = std::max(s, from_us);
+      if (e <= a) continue;
+      int64_t available = in_measure(measure, e - a, day_length, false);
+      if (amount <= available) {
+        return std::min(e, a + from_measure(measure, amount, day_length));
+      }
+      amount -= available;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace ticketd

@@ -1,0 +1,408 @@
+// Business calendars and SLA clocks: working hours, weekends, holidays, make-up days, a DST zone,
+// pauses, reply cycles, policy edits, and the warnings and breaches that rules act on.
+#include <gtest/gtest.h>
+
+#include "domain/calendar.h"
+#include "domain/sla.h"
+#include "tests/reference_fixture.h"
+
+namespace ticketd {
+namespace {
+
+using testing::reference_catalog;
+using testing::reference_submission;
+using testing::TicketDriver;
+using Types = std::vector<std::string>;
+
+constexpr int64_t kMinute = 60LL * 1000000;
+constexpr int64_t kHour = 60 * kMinute;
+
+// A local time in China (UTC+8, no DST): "2026-11-27 17:30".
+int64_t cst(const std::string& local) {
+  auto t = parse_rfc3339(local.substr(0, 10) + "T" + local.substr(11) + ":00+08:00");
+  EXPECT_TRUE(t.has_value()) << local;
+  return t.value_or(0);
+}
+
+Value json(const std::string& text) {
+  Value v;
+  std::string error;
+  EXPECT_TRUE(parse_json(text, &v, &error)) << error;
+  return v;
+}
+
+CalendarDef reference_calendar() {
+  auto c = parse_calendar("cn-workdays", testing::read_json_file("cn-workdays.calendar.json"));
+  EXPECT_TRUE(c.ok()) << c.error().message;
+  return c.value();
+}
+
+int64_t advance(const CalendarDef& c, BusinessMeasure m, int64_t from, int64_t amount) {
+  auto t = business_advance(c, m, from, amount);
+  EXPECT_TRUE(t.has_value());
+  return t.value_or(0);
+}
+
+TEST(Calendar, RefusesBadDocumentsNamingThePath) {
+  auto message = [](const std::string& doc) {
+    auto c = parse_calendar("c", json(doc));
+    return c.ok() ? std::string("accepted") : c.error().message;
+  };
+  const std::string week = R"("weekly":{"mon":["09:00-18:00"]})";
+  EXPECT_NE(message(R"({"name":"x","time_zone":"Mars/Olympus",)" + week + "}")
+                .find("calendar.time_zone: unknown time zone"),
+            std::string::npos);
+  EXPECT_NE(message(R"({"name":"x","time_zone":"UTC","weekly":{"mon":["18:00-09:00"]}})")
+                .find("calendar.weekly.mon[0]"),
+            std::string::npos);
+  EXPECT_NE(
+      message(R"({"name":"x","time_zone":"UTC","weekly":{"mon":["09:00-12:00","11:00-13:00"]}})")
+          .find("overlap"),
+      std::string::npos);
+  EXPECT_NE(message(R"({"name":"x","time_zone":"UTC","weekly":{"funday":["09:00-12:00"]}})")
+                .find("calendar.weekly.funday"),
+            std::string::npos);
+  EXPECT_NE(
+      message(R"({"name":"x","time_zone":"UTC","weekly":{"mon":[]}})").find("at least one day"),
+      std::string::npos);
+  EXPECT_NE(message(R"({"name":"x","time_zone":"UTC",)" + week +
+                    R"(,"holidays":["2026-10-01"],"working_days":["2026-10-01"]})")
+                .find("also listed as a holiday"),
+            std::string::npos);
+  EXPECT_NE(message(R"({"name":"x","time_zone":"UTC",)" + week + R"(,"holidays":["2026-02-30"]})")
+                .find("calendar.holidays[0]"),
+            std::string::npos);
+  EXPECT_NE(message(R"({"name":"x","time_zone":"UTC",)" + week + R"(,"colour":"red"})")
+                .find("calendar.colour: unknown property"),
+            std::string::npos);
+  EXPECT_EQ(message(R"({"name":"x","time_zone":"UTC","weekly":{"sun":["00:00-24:00"]}})"),
+            "accepted");
+}
+
+TEST(Calendar, CountsOnlyWorkingHours) {
+  CalendarDef c = reference_calendar();
+  const auto t = BusinessMeasure::kTime;
+  // Within a day, over lunch (Monday 12:00-13:00 is not working time), and over a weekend.
+  EXPECT_EQ(business_elapsed(c, t, cst("2026-11-24 10:00"), cst("2026-11-24 11:30")), 90 * kMinute);
+  EXPECT_EQ(business_elapsed(c, t, cst("2026-11-23 11:00"), cst("2026-11-23 14:00")), 2 * kHour);
+  EXPECT_EQ(business_elapsed(c, t, cst("2026-11-27 17:00"), cst("2026-11-30 10:00")), 2 * kHour);
+  EXPECT_EQ(business_elapsed(c, t, cst("2026-11-28 10:00"), cst("2026-11-29 10:00")), 0);
+  // Monday has 8 working hours, Tuesday to Friday 9: a week is 44.
+  EXPECT_EQ(business_elapsed(c, t, cst("2026-11-23 00:00"), cst("2026-11-30 00:00")), 44 * kHour);
+  // The earliest moment a target is reached: the end of Friday's hours, not Monday morning.
+  EXPECT_EQ(advance(c, t, cst("2026-11-27 17:30"), 30 * kMinute), cst("2026-11-27 18:00"));
+  EXPECT_EQ(advance(c, t, cst("2026-11-27 17:30"), 45 * kMinute), cst("2026-11-30 09:15"));
+  EXPECT_EQ(advance(c, t, cst("2026-11-23 11:30"), 60 * kMinute), cst("2026-11-23 13:30"));
+  EXPECT_EQ(advance(c, t, cst("2026-11-28 22:00"), 30 * kMinute), cst("2026-11-30 09:30"));
+}
+
+TEST(Calendar, SkipsHolidaysAndWorksMakeUpDays) {
+  CalendarDef c = reference_calendar();
+  const auto t = BusinessMeasure::kTime;
+  // 2026-10-01 and 10-02 (Thu, Fri) are holidays: Wednesday evening runs on into Monday.
+  EXPECT_EQ(advance(c, t, cst("2026-09-30 17:00"), 2 * kHour), cst("2026-10-05 10:00"));
+  EXPECT_EQ(business_elapsed(c, t, cst("2026-10-01 00:00"), cst("2026-10-05 00:00")), 0);
+  // Saturday 2026-10-10 is a make-up working day, with Monday's hours (lunch break included).
+  EXPECT_EQ(advance(c, t, cst("2026-10-09 17:00"), 2 * kHour), cst("2026-10-10 10:00"));
+  EXPECT_EQ(business_elapsed(c, t, cst("2026-10-10 00:00"), cst("2026-10-11 00:00")), 8 * kHour);
+  EXPECT_EQ(business_elapsed(c, t, cst("2026-10-17 00:00"), cst("2026-10-18 00:00")), 0);
+}
+
+TEST(Calendar, BusinessDaysKeepTheShareOfTheWorkingDay) {
+  CalendarDef c = reference_calendar();
+  const auto d = BusinessMeasure::kDays;
+  const int64_t day = kBusinessDayUnits;
+  EXPECT_EQ(advance(c, d, cst("2026-11-24 10:00"), day), cst("2026-11-25 10:00"));
+  // Friday 17:30 is 8.5/9 of Friday; the same share of Monday's 8 hours is 7h33m20s of them.
+  EXPECT_EQ(advance(c, d, cst("2026-11-27 17:30"), day), cst("2026-11-30 17:33") + 20 * 1000000);
+  // Submitted on a Saturday: one business day is all of Monday.
+  EXPECT_EQ(advance(c, d, cst("2026-11-28 10:00"), day), cst("2026-11-30 18:00"));
+  EXPECT_EQ(business_elapsed(c, d, cst("2026-11-23 00:00"), cst("2026-11-30 00:00")), 5 * day);
+  EXPECT_EQ(business_elapsed(c, d, cst("2026-11-24 09:00"), cst("2026-11-24 13:30")), day / 2);
+}
+
+TEST(Calendar, DaylightSavingTimeIsCountedInRealTime) {
+  auto c = parse_calendar("ny", json(R"({"name":"NY","time_zone":"America/New_York",
+      "weekly":{"sat":["00:00-24:00"],"sun":["01:00-04:00"],"mon":["09:00-17:00"]}})"));
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  const auto t = BusinessMeasure::kTime;
+  // 2026-03-08 02:00 EST jumps to 03:00 EDT: Sunday's 01:00-04:00 lasts two real hours.
+  auto sunday = working_intervals(c.value(), *parse_date("2026-03-08"));
+  ASSERT_EQ(sunday.size(), 1u);
+  EXPECT_EQ(sunday[0].first, *parse_rfc3339("2026-03-08T06:00:00Z"));   // 01:00 EST
+  EXPECT_EQ(sunday[0].second, *parse_rfc3339("2026-03-08T08:00:00Z"));  // 04:00 EDT
+  EXPECT_EQ(business_elapsed(c.value(), t, *parse_rfc3339("2026-03-07T00:00:00Z"),
+                             *parse_rfc3339("2026-03-10T00:00:00Z")),
+            (24 + 2 + 8) * kHour);  // all of Saturday (EST), Sunday 01:00-04:00, Monday
+  // Monday 09:00 is 13:00Z after the change (EDT), not 14:00Z.
+  EXPECT_EQ(advance(c.value(), t, *parse_rfc3339("2026-03-08T08:00:00Z"), kHour),
+            *parse_rfc3339("2026-03-09T14:00:00Z"));
+  // Fall back (2026-11-01 02:00 EDT -> 01:00 EST): Sunday 01:00-04:00 lasts four real hours.
+  auto fall = working_intervals(c.value(), *parse_date("2026-11-01"));
+  ASSERT_EQ(fall.size(), 1u);
+  EXPECT_EQ(fall[0].second - fall[0].first, 4 * kHour);
+}
+
+TEST(SlaPolicy, ParsesDurationsAndRefusesBadDocuments) {
+  auto d = parse_business_duration("1h30m");
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->goal, 90 * kMinute);
+  EXPECT_EQ(parse_business_duration("2d")->measure, BusinessMeasure::kDays);
+  EXPECT_EQ(parse_business_duration("2d")->goal, 2 * kBusinessDayUnits);
+  for (const char* bad : {"", "d", "1d2h", "30m2h", "0m", "2x", "1h1h", "-1h"}) {
+    EXPECT_FALSE(parse_business_duration(bad).has_value()) << bad;
+  }
+  Catalog c = reference_catalog();
+  const FormDef& form = *c.form("service_ticket");
+  auto message = [&](const std::string& doc) {
+    auto p = parse_sla_policy("p", json(doc), form);
+    return p.ok() ? std::string("accepted") : p.error().message;
+  };
+  const std::string head = R"({"name":"p","form":"service_ticket","calendar":"cn-workdays",)";
+  EXPECT_EQ(message(head + R"("targets":{"resolution":"1d"}})"), "accepted");
+  EXPECT_NE(message(head + R"("targets":{"resolution":"soon"}})").find("targets.resolution"),
+            std::string::npos);
+  EXPECT_NE(message(head + R"("targets":{"lunch":"1h"}})").find("targets.lunch"),
+            std::string::npos);
+  EXPECT_NE(message(head + R"("targets":{}})").find("at least one target"), std::string::npos);
+  EXPECT_NE(message(head + R"("targets":{"resolution":"1d"},"warn_at":1.5})").find("warn_at"),
+            std::string::npos);
+  EXPECT_NE(message(head + R"("targets":{"resolution":"1d"},
+                             "when":{"field":"priority","op":"eq","value":"紧急"}})")
+                .find("sla_policy.when"),
+            std::string::npos);
+  EXPECT_NE(message(head + R"("targets":{"resolution":"1d"},
+                             "pause_when":{"field":"mood","op":"eq","value":"x"}})")
+                .find("sla_policy.pause_when"),
+            std::string::npos);
+  // The publish decision checks what lies outside the document: the calendar and the nodes.
+  auto publish = [&](const std::string& doc) {
+    auto r = decide_publish_sla_policy(c, "p", json(doc), "admin", 0);
+    return r.ok() ? std::string("accepted") : r.error().message;
+  };
+  EXPECT_NE(publish(R"({"name":"p","form":"service_ticket","calendar":"nope",
+                        "targets":{"resolution":"1d"}})")
+                .find("unknown calendar"),
+            std::string::npos);
+  EXPECT_NE(publish(head + R"("targets":{"resolution":"1d"},"node_limits":{"moon":"1h"}})")
+                .find("node_limits.moon"),
+            std::string::npos);
+  EXPECT_EQ(publish(head + R"("targets":{"resolution":"1d"},"node_limits":{"accept":"1h"}})"),
+            "accepted");
+}
+
+// A ticket built from events, to check clocks against hand-computed figures.
+class SlaClocks : public ::testing::Test {
+ protected:
+  SlaClocks() : calendar(reference_calendar()) {
+    auto p = parse_sla_policy("high", testing::read_json_file("high.sla.json"),
+                              *reference_catalog().form("service_ticket"));
+    EXPECT_TRUE(p.ok());
+    policy = p.value();
+  }
+  void event(const char* type, Object data, const std::string& actor, int64_t at) {
+    state = evolve(std::move(state), {type, Value(std::move(data)), actor, at, std::nullopt});
+  }
+  void submit(int64_t at) {
+    event(event_types::kTicketSubmitted,
+          {{"id", Value("T-000001")},
+           {"form", Value("service_ticket")},
+           {"form_version", Value(1)},
+           {"flow", Value("service_flow")},
+           {"flow_version", Value(1)},
+           {"fields", Value(Object{{"priority", Value("高")}, {"status", Value("待受理")}})}},
+          "li", at);
+    event(event_types::kNodeEntered, {{"node", Value("accept")}, {"assignees", Value(Array{})}},
+          "li", at);
+  }
+  void status(const char* value, int64_t at) {
+    event(event_types::kFieldsChanged, {{"fields", Value(Object{{"status", Value(value)}})}},
+          kSystemActor, at);
+  }
+  void comment(const std::string& actor, int64_t at) {
+    event(event_types::kCommentAdded, {{"text", Value("…")}}, actor, at);
+  }
+  const SlaClock& clock(const SlaStatus& s, const std::string& target, uint32_t cycle = 0) {
+    for (const auto& c : s.clocks) {
+      if (c.target == target && c.cycle == cycle) return c;
+    }
+    static SlaClock none;
+    ADD_FAILURE() << "no clock " << target << " " << cycle;
+    return none;
+  }
+
+  CalendarDef calendar;
+  SlaPolicyDef policy;
+  TicketState state;
+};
+
+TEST_F(SlaClocks, CountFromSubmissionInBusinessTime) {
+  submit(cst("2026-11-27 17:45"));  // Friday, 15 working minutes left
+  SlaStatus s = compute_sla(state, policy, calendar, cst("2026-11-28 12:00"));
+  const SlaClock& first = clock(s, "first_response");
+  EXPECT_EQ(first.elapsed, 15 * kMinute);
+  EXPECT_EQ(first.due_at, cst("2026-11-30 09:15"));
+  EXPECT_EQ(first.warn_at, cst("2026-11-30 09:09"));  // 80% of 30 minutes = 24
+  EXPECT_FALSE(first.breached(cst("2026-11-30 09:14")));
+  EXPECT_TRUE(first.breached(cst("2026-11-30 09:15")));
+  // 1 business day from 17:45 Friday (8.75/9 of it): the same share of Monday's 8 hours.
+  EXPECT_EQ(clock(s, "resolution").due_at, cst("2026-11-30 17:46") + 40 * 1000000);
+}
+
+TEST_F(SlaClocks, PausesWhileWaitingForTheCustomerAsOftenAsItHappens) {
+  submit(cst("2026-11-24 09:00"));  // Tuesday
+  status("待客户确认", cst("2026-11-24 10:00"));
+  status("处理中", cst("2026-11-24 14:00"));
+  status("待客户确认", cst("2026-11-24 15:00"));
+  SlaStatus paused = compute_sla(state, policy, calendar, cst("2026-11-25 11:00"));
+  EXPECT_TRUE(paused.paused);
+  EXPECT_TRUE(clock(paused, "resolution").paused);
+  EXPECT_EQ(clock(paused, "resolution").due_at, 0);  // unknown while paused
+  EXPECT_EQ(clock(paused, "resolution").elapsed, 2 * kBusinessDayUnits / 9);
+  status("处理中", cst("2026-11-25 11:00"));
+  SlaStatus s = compute_sla(state, policy, calendar, cst("2026-11-25 11:00"));
+  EXPECT_FALSE(s.paused);
+  // 2 of 9 hours used on Tuesday; 7 more from Wednesday 11:00 is Wednesday 18:00.
+  EXPECT_EQ(clock(s, "resolution").due_at, cst("2026-11-25 18:00"));
+  // The first response ran over during the first hour: its breach stays, whatever came after.
+  EXPECT_EQ(clock(s, "first_response").due_at, cst("2026-11-24 09:30"));
+  EXPECT_TRUE(clock(s, "first_response").breached(cst("2026-11-25 11:00")));
+}
+
+TEST_F(SlaClocks, NextResponseRunsFromEachCustomerReplyToTheNextAnswer) {
+  submit(cst("2026-11-24 09:00"));
+  comment("zhang", cst("2026-11-24 09:10"));       // first response
+  comment(kPortalActor, cst("2026-11-24 10:00"));  // the customer writes back
+  comment(kPortalActor, cst("2026-11-24 10:30"));  // and again: still the same wait
+  comment("zhang", cst("2026-11-24 11:00"));
+  comment(kPortalActor, cst("2026-11-24 17:00"));
+  SlaStatus s = compute_sla(state, policy, calendar, cst("2026-11-25 10:00"));
+  EXPECT_EQ(clock(s, "first_response").stopped_at, cst("2026-11-24 09:10"));
+  EXPECT_FALSE(clock(s, "first_response").breached(cst("2026-11-25 10:00")));
+  const SlaClock& one = clock(s, "next_response", 0);
+  EXPECT_EQ(one.started_at, cst("2026-11-24 10:00"));
+  EXPECT_EQ(one.stopped_at, cst("2026-11-24 11:00"));
+  EXPECT_EQ(one.elapsed, kHour);
+  const SlaClock& two = clock(s, "next_response", 1);
+  EXPECT_TRUE(two.running());
+  EXPECT_EQ(two.due_at, cst("2026-11-25 10:00"));  // 1h Tuesday evening + 1h Wednesday morning
+  EXPECT_TRUE(two.breached(cst("2026-11-25 10:00")));
+  Value view = sla_view(s, cst("2026-11-25 10:00"));
+  EXPECT_EQ(view["next_response"]["cycles"].to_json(), "2");
+  EXPECT_EQ(view["breached"].to_json(), "true");
+  // The nearest running target is the resolution: one business day from Tuesday 09:00 is reached
+  // at the end of Tuesday's hours (the same business instant as Wednesday 09:00, only earlier).
+  EXPECT_EQ(view["due_at"].as_string(), format_rfc3339(cst("2026-11-24 18:00")));
+}
+
+TEST_F(SlaClocks, NodeLimitsRunPerEntry) {
+  auto p = parse_sla_policy("n", json(R"({"name":"n","form":"service_ticket",
+      "calendar":"cn-workdays","targets":{},"node_limits":{"accept":"1h"}})"),
+                            *reference_catalog().form("service_ticket"));
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  submit(cst("2026-11-24 09:00"));
+  event(event_types::kNodeEntered, {{"node", Value("dispatch")}}, "zhang", cst("2026-11-24 09:20"));
+  event(event_types::kNodeEntered, {{"node", Value("accept")}}, "wang", cst("2026-11-24 10:00"));
+  SlaStatus s = compute_sla(state, p.value(), calendar, cst("2026-11-24 10:30"));
+  EXPECT_EQ(clock(s, "node:accept", 0).elapsed, 20 * kMinute);
+  EXPECT_EQ(clock(s, "node:accept", 1).due_at, cst("2026-11-24 11:00"));
+  EXPECT_EQ(sla_view(s, cst("2026-11-24 10:30"))["nodes"]["accept"]["cycles"], Value(2));
+}
+
+class SlaScenario : public ::testing::Test {
+ protected:
+  SlaScenario() : catalog(reference_catalog()), t(catalog) {
+    t.now_us = cst("2026-11-25 16:00");  // Wednesday
+  }
+  void ok(const Actor& a, Command c) {
+    auto r = t.run(a, std::move(c));
+    ASSERT_TRUE(r.ok()) << r.error().code << ": " << r.error().message;
+  }
+  void submit_high() {
+    Object fields = reference_submission();
+    fields.emplace_back("priority", Value("高"));
+    ok(t.user("li"), SubmitTicket{"service_ticket", "service_flow", fields});
+  }
+  std::vector<PendingTimer> sla_timers() {
+    std::vector<PendingTimer> out;
+    for (auto& p : pending_timers(t.state, catalog)) {
+      if (p.rule_id.starts_with("sla:")) out.push_back(p);
+    }
+    return out;
+  }
+  Actor system() const { return {kSystemActor, {}, false, false, false}; }
+
+  Catalog catalog;
+  TicketDriver t;
+};
+
+TEST_F(SlaScenario, BreachIsRecordedOnceAndRulesActOnIt) {
+  submit_high();
+  auto timers = sla_timers();
+  ASSERT_EQ(timers.size(), 4u);  // warning and breach of first response and resolution
+  auto find = [&](const std::string& name) {
+    for (const auto& p : timers) {
+      if (p.rule_id == name) return p.due_at;
+    }
+    ADD_FAILURE() << "no timer " << name;
+    return int64_t{0};
+  };
+  EXPECT_EQ(find("sla:first_response:0:warning"), cst("2026-11-25 16:24"));
+  EXPECT_EQ(find("sla:first_response:0:breach"), cst("2026-11-25 16:30"));
+  EXPECT_EQ(find("sla:resolution:0:breach"), cst("2026-11-26 16:00"));
+  // Early: nothing happens.
+  size_t before = t.events.size();
+  ok(system(), FireTimer{"sla:first_response:0:breach", 0});
+  EXPECT_EQ(t.events.size(), before);
+  t.now_us = cst("2026-11-25 16:30");
+  ok(system(), FireTimer{"sla:first_response:0:breach", 0});
+  EXPECT_EQ(t.types_since(before), (Types{"SlaBreached", "NotificationRequested"}));
+  EXPECT_EQ(t.events[before].data.string_or("target"), "first_response");
+  EXPECT_EQ(t.events[before].id, timer_event_id("T-000042", "sla:first_response:0:breach", 0));
+  EXPECT_EQ(t.events.back().data.string_or("to"), "cs_supervisor");
+  EXPECT_EQ(t.events.back().data.string_or("rule"), "sla_breached");
+  // Once only.
+  before = t.events.size();
+  ok(system(), FireTimer{"sla:first_response:0:breach", 0});
+  EXPECT_EQ(t.events.size(), before);
+  EXPECT_EQ(sla_timers().size(), 3u);  // the warning (late, still owed) and resolution's two
+}
+
+TEST_F(SlaScenario, ClosedTicketsKeepTheirFiguresWhenThePolicyChanges) {
+  submit_high();
+  t.now_us = cst("2026-11-25 16:10");
+  ok(t.admin(), CloseTicket{"duplicate"});
+  ASSERT_EQ(t.events.back().type, "SlaFinalized");
+  Value closed_with = t.state.sla_final;
+  EXPECT_EQ(closed_with["policy_version"], Value(1));
+  EXPECT_EQ(closed_with["resolution"]["target"], Value("1d"));
+  EXPECT_EQ(closed_with["resolution"]["breached"], Value(false));
+  EXPECT_TRUE(sla_timers().empty());
+  // Version 2 of the policy changes nothing recorded.
+  Value doc = testing::read_json_file("high.sla.json");
+  Object o = doc.as_object();
+  set_member(o, "targets", Value(Object{{"resolution", Value("2h")}}));
+  testing::publish(catalog, decide_publish_sla_policy(catalog, "high", Value(o), "admin", 0));
+  EXPECT_EQ(catalog.sla_policy("high")->version, 2u);
+  EXPECT_EQ(t.state.sla_final, closed_with);
+}
+
+TEST_F(SlaScenario, PolicyEditRecomputesOpenTicketsFromTheirEvents) {
+  submit_high();
+  auto before = sla_timers();
+  Value doc = testing::read_json_file("high.sla.json");
+  Object o = doc.as_object();
+  set_member(o, "targets", Value(Object{{"resolution", Value("2h")}}));
+  set_member(o, "warn_at", Value(0));
+  testing::publish(catalog, decide_publish_sla_policy(catalog, "high", Value(o), "admin", 0));
+  auto after = sla_timers();
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0].rule_id, "sla:resolution:0:breach");
+  EXPECT_EQ(after[0].due_at, cst("2026-11-25 18:00"));
+  // A ticket the policy no longer covers has no SLA clocks at all.
+  ok(t.user("zhang"), ChangeFields{{{"priority", Value("低")}}, std::nullopt});
+  EXPECT_TRUE(sla_timers().empty());
+}
+
+}  // namespace
+}  // namespace ticketd
