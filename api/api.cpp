@@ -258,6 +258,10 @@ void Api::route(const CallPtr& call) {
     if (m == "POST") return post_user(call);
     if (m == "GET") return list_users(call);
   }
+  if (is({"api", "v1", "rules", "*", "dry-run"}) && m == "POST")
+    return post_rule_dry_run(call, p[3]);
+  if (is({"api", "v1", "sla-policies", "*", "dry-run"}) && m == "POST")
+    return post_sla_policy_dry_run(call, p[3]);
   for (const char* kind : {"forms", "flows", "rules", "calendars", "sla-policies"}) {
     if (is({"api", "v1", kind}) && m == "GET") return list_definitions(call, kind);
     if (is({"api", "v1", kind, "*"})) {

@@ -92,6 +92,14 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
       return v.attachments.count(std::string(a)) > 0;
     };
     ctx.lookups.ticket_exists = [&](std::string_view t) { return v.ticket(t) != nullptr; };
+    ctx.last_pick = [&](std::string_view role) {
+      auto it = v.last_picks.find(std::string(role));
+      return it == v.last_picks.end() ? std::string() : it->second;
+    };
+    ctx.open_load = [&](std::string_view user) {
+      auto it = v.index.find("user:" + std::string(user));
+      return it == v.index.end() ? size_t{0} : it->second.size();
+    };
     return decide(state, command, ctx);
   });
   if (!decided.ok()) {

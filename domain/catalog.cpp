@@ -29,16 +29,6 @@ DomainEvent published(const char* type, std::string_view id, uint64_t version, c
   return {type, Value(std::move(data)), actor, now_us, std::nullopt};
 }
 
-// A definition document as stored: without the "id" and "version" a client may echo back from GET.
-Value strip_identity(const Value& doc) {
-  if (!doc.is_object()) return doc;
-  Object o;
-  for (const auto& m : doc.as_object()) {
-    if (m.first != "id" && m.first != "version") o.push_back(m);
-  }
-  return Value(std::move(o));
-}
-
 bool valid_id(std::string_view id) {
   if (id.empty() || id.size() > 64) return false;
   for (char c : id) {
@@ -56,6 +46,15 @@ DomainError bad_id(std::string_view what, std::string_view id) {
 }
 
 }  // namespace
+
+Value strip_identity(const Value& doc) {
+  if (!doc.is_object()) return doc;
+  Object o;
+  for (const auto& m : doc.as_object()) {
+    if (m.first != "id" && m.first != "version") o.push_back(m);
+  }
+  return Value(std::move(o));
+}
 
 bool Catalog::apply(const DomainEvent& e) {
   const Value& d = e.data;

@@ -70,6 +70,9 @@ class Catalog {
   std::map<std::string, User, std::less<>> users_;
 };
 
+// A definition document as stored: without the "id" and "version" a client may echo back from GET.
+Value strip_identity(const Value& document);
+
 // Publishing: the event that publishes a new version, nothing when the document equals the
 // current version, or an error naming the problem.
 Result<std::optional<DomainEvent>> decide_publish_form(const Catalog& c, std::string_view id,

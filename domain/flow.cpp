@@ -130,11 +130,21 @@ Result<FlowDef> parse_flow(std::string_view id, const Value& doc, const FormDef&
                        "must be start, approval, fill or end, not \"" + type + "\"");
 
     if (const Value* a = n.find("assignee")) {
-      if (!a->is_object() || a->as_object().size() != 1 || !a->as_object()[0].second.is_string() ||
-          a->as_object()[0].second.as_string().empty()) {
+      Object spec = a->is_object() ? a->as_object() : Object{};
+      if (const Value* pick = a->is_object() ? a->find("pick") : nullptr) {
+        const std::string how = pick->is_string() ? pick->as_string() : "";
+        if (how != "round_robin" && how != "least_loaded") {
+          return def_error(path + ".assignee.pick", "must be round_robin or least_loaded");
+        }
+        if (!a->find("role")) return def_error(path + ".assignee.pick", "picks among a role");
+        node.assignee.pick = how == "round_robin" ? AssigneeSpec::Pick::kRoundRobin
+                                                  : AssigneeSpec::Pick::kLeastLoaded;
+        std::erase_if(spec, [](const Member& m) { return m.first == "pick"; });
+      }
+      if (spec.size() != 1 || !spec[0].second.is_string() || spec[0].second.as_string().empty()) {
         return def_error(path + ".assignee", "must be {\"role\":…}, {\"user\":…} or {\"field\":…}");
       }
-      const auto& [kind, value] = a->as_object()[0];
+      const auto& [kind, value] = spec[0];
       node.assignee.id = value.as_string();
       if (kind == "role") {
         node.assignee.kind = AssigneeSpec::Kind::kRole;

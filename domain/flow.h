@@ -20,8 +20,12 @@ inline constexpr char kCustomerRole[] = "customer";
 
 struct AssigneeSpec {
   enum class Kind { kAnyone, kRole, kUser, kField };
+  // For a role: hand the ticket to one member, taking turns (round_robin) or to the one with the
+  // fewest open tickets waiting on them (least_loaded, ties taking turns).
+  enum class Pick { kNone, kRoundRobin, kLeastLoaded };
   Kind kind = Kind::kAnyone;
   std::string id;  // role name, user id, or field key
+  Pick pick = Pick::kNone;
 };
 
 struct NodeDef {

@@ -66,6 +66,16 @@ class ClockCounter {
   const CalendarDef& calendar_;
 };
 
+void apply_changes(Object& fields, const Object& changes) {
+  for (const Member& change : changes) {
+    if (change.second.is_null()) {
+      std::erase_if(fields, [&](const Member& f) { return f.first == change.first; });
+    } else {
+      set_member(fields, change.first, change.second);
+    }
+  }
+}
+
 Value time_or_null(int64_t us) { return us ? Value(format_rfc3339(us)) : Value(); }
 
 Value clock_view(const SlaClock& c, int64_t now_us, uint32_t cycles) {
@@ -254,13 +264,7 @@ SlaStatus compute_sla(const TicketState& t, const SlaPolicyDef& policy, const Ca
         start("resolution", policy.resolution, m.at_us);
         break;
       case SlaMark::Kind::kFields:
-        for (const Member& change : m.fields) {
-          if (change.second.is_null()) {
-            std::erase_if(fields, [&](const Member& f) { return f.first == change.first; });
-          } else {
-            set_member(fields, change.first, change.second);
-          }
-        }
+        apply_changes(fields, m.fields);
         break;
       case SlaMark::Kind::kNode: {
         stop([](const SlaClock& c) { return c.target.starts_with("node:"); }, m.at_us);
@@ -300,6 +304,26 @@ SlaStatus compute_sla(const TicketState& t, const SlaPolicyDef& policy, const Ca
     if (!c.due_at) c.due_at = counter.project(c, end, c.limit.goal);
   }
   return st;
+}
+
+Object fields_at(const TicketState& t, int64_t until_us) {
+  Object fields;
+  for (const SlaMark& m : t.sla_marks) {
+    if (m.at_us > until_us) break;
+    if (m.kind == SlaMark::Kind::kSubmitted) fields = m.fields;
+    if (m.kind == SlaMark::Kind::kFields) apply_changes(fields, m.fields);
+  }
+  return fields;
+}
+
+SlaStatus compute_sla_until(const TicketState& t, const SlaPolicyDef& policy,
+                            const CalendarDef& calendar, int64_t until_us) {
+  TicketState then;
+  for (const SlaMark& m : t.sla_marks) {
+    if (m.at_us > until_us) break;
+    then.sla_marks.push_back(m);
+  }
+  return compute_sla(then, policy, calendar, until_us);
 }
 
 Value sla_view(const SlaStatus& st, int64_t now_us) {

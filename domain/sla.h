@@ -84,6 +84,12 @@ const SlaPolicyDef* applicable_sla_policy(const TicketState& t, const Catalog& c
 SlaStatus compute_sla(const TicketState& t, const SlaPolicyDef& policy, const CalendarDef& calendar,
                       int64_t now_us);
 
+// For dry-runs on history: the ticket's fields as they were at `until`, and its clocks counted up
+// to then from what had happened by then.
+Object fields_at(const TicketState& t, int64_t until_us);
+SlaStatus compute_sla_until(const TicketState& t, const SlaPolicyDef& policy,
+                            const CalendarDef& calendar, int64_t until_us);
+
 // The view's "sla" object for a status: policy, paused, the nearest due_at and breached at the
 // top, and per target its latest cycle. Also what SlaFinalized records when a ticket closes.
 Value sla_view(const SlaStatus& status, int64_t now_us);

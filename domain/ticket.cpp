@@ -22,6 +22,8 @@ class Decision {
  public:
   explicit Decision(const Context& ctx) : ctx_(ctx) {}
 
+  const Context& context() const { return ctx_; }
+
   void add(const char* type, Object data, std::string actor = "") {
     events_.push_back({type, Value(std::move(data)), actor.empty() ? ctx_.actor.id : actor,
                        ctx_.now_us, std::nullopt});
@@ -54,15 +56,50 @@ const Value& lookup(const Object& fields, std::string_view key) {
   return kNull;
 }
 
+// The member of `role` a picking node hands the ticket to: members in id order, the next after the
+// last one picked (round robin), or among those with the fewest open tickets the next in that same
+// order (least loaded). Empty when the role has no members or the context cannot pick.
+std::string pick_member(const AssigneeSpec& spec, const Context& ctx) {
+  if (!ctx.last_pick || !ctx.open_load) return "";
+  std::vector<std::string> members;
+  for (const User* u : ctx.catalog->users()) {
+    if (std::find(u->roles.begin(), u->roles.end(), spec.id) != u->roles.end())
+      members.push_back(u->id);
+  }
+  if (members.empty()) return "";
+  std::sort(members.begin(), members.end());
+  std::string last = ctx.last_pick(spec.id);
+  size_t start = std::upper_bound(members.begin(), members.end(), last) - members.begin();
+  std::string best;
+  size_t best_load = SIZE_MAX;
+  for (size_t i = 0; i < members.size(); ++i) {
+    const std::string& m = members[(start + i) % members.size()];
+    if (spec.pick == AssigneeSpec::Pick::kRoundRobin) return m;
+    size_t load = ctx.open_load(m);
+    if (load < best_load) best = m, best_load = load;
+  }
+  return best;
+}
+
 // Emits the events of entering `node`: NodeEntered with its resolved assignees, and at an end node
 // FlowEnded and TicketClosed.
 std::optional<DomainError> enter(Decision& d, const NodeDef& node, const std::string& from,
                                  const Object& fields) {
   std::vector<AssigneeSpec> assignees;
+  std::string picked;
   switch (node.assignee.kind) {
     case AssigneeSpec::Kind::kAnyone:
       break;
     case AssigneeSpec::Kind::kRole:
+      if (node.assignee.pick != AssigneeSpec::Pick::kNone) {
+        picked = pick_member(node.assignee, d.context());
+      }
+      if (!picked.empty()) {
+        assignees.push_back({AssigneeSpec::Kind::kUser, picked});
+      } else {
+        assignees.push_back({AssigneeSpec::Kind::kRole, node.assignee.id});
+      }
+      break;
     case AssigneeSpec::Kind::kUser:
       assignees.push_back(node.assignee);
       break;
@@ -80,11 +117,20 @@ std::optional<DomainError> enter(Decision& d, const NodeDef& node, const std::st
       break;
     }
   }
-  d.add(et::kNodeEntered, {{"node", Value(node.id)},
-                           {"name", Value(node.name)},
-                           {"type", Value(node_type_name(node.type))},
-                           {"from", Value(from)},
-                           {"assignees", assignees_value(assignees)}});
+  Object entered = {{"node", Value(node.id)},
+                    {"name", Value(node.name)},
+                    {"type", Value(node_type_name(node.type))},
+                    {"from", Value(from)},
+                    {"assignees", assignees_value(assignees)}};
+  if (!picked.empty()) {
+    bool round_robin = node.assignee.pick == AssigneeSpec::Pick::kRoundRobin;
+    entered.emplace_back("picked", Value(Object{
+                                       {"role", Value(node.assignee.id)},
+                                       {"user", Value(picked)},
+                                       {"by", Value(round_robin ? "round_robin" : "least_loaded")},
+                                   }));
+  }
+  d.add(et::kNodeEntered, std::move(entered));
   if (node.type == NodeType::kEnd) {
     d.add(et::kFlowEnded, {{"node", Value(node.id)}});
     d.add(et::kTicketClosed, {{"reason", Value("flow_ended")}});
@@ -609,6 +655,44 @@ TicketState evolve(TicketState s, const DomainEvent& e) {
     s.sla_marks.push_back({SlaMark::Kind::kResponse, e.at_us, "", {}});
   }
   return s;
+}
+
+std::vector<RuleDryRunHit> dry_run_rule(const RuleDef& rule, const std::vector<DomainEvent>& events,
+                                        const Catalog& catalog, int64_t from_us, int64_t to_us) {
+  std::vector<RuleDryRunHit> hits;
+  auto fire = [&](const TicketState& state, int64_t at, const std::string& trigger) {
+    if (at < from_us || at > to_us) return;
+    if (rule.when && !evaluate(*rule.when, state.fields)) return;
+    Context ctx;
+    ctx.actor = Actor{kSystemActor, {}, false, false, false};
+    ctx.now_us = at;
+    ctx.catalog = &catalog;
+    Decision d(ctx);
+    run_actions(d, rule, state, catalog.flow(state.flow_id, state.flow_version), catalog);
+    hits.push_back({at, state.version, trigger, std::move(d.events())});
+  };
+  // An idle deadline fires when the ticket is still in the node then: before the next event that
+  // moves it on (or at all, if none came).
+  uint64_t fired_entry = 0;  // the node entry (its stream version) whose deadline has fired
+  auto idle_due = [&](const TicketState& s) -> int64_t {
+    bool waiting = rule.trigger.kind == RuleTrigger::Kind::kIdle && !s.closed &&
+                   s.node == rule.trigger.node && s.node_entered_version != fired_entry;
+    return waiting ? s.node_entered_at + rule.trigger.after_us : 0;
+  };
+  TicketState state;
+  for (const DomainEvent& e : events) {
+    if (int64_t due = idle_due(state); due && due < e.at_us) {
+      fire(state, due, "idle");
+      fired_entry = state.node_entered_version;
+    }
+    state = evolve(std::move(state), e);
+    if (e.data.string_or("rule") == rule.id) continue;
+    if (rule.trigger.kind != RuleTrigger::Kind::kIdle && triggers(rule, e)) {
+      fire(state, e.at_us, e.type);
+    }
+  }
+  if (int64_t due = idle_due(state)) fire(state, due, "idle");
+  return hits;
 }
 
 std::vector<PendingTimer> pending_timers(const TicketState& s, const Catalog& catalog) {

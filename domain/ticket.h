@@ -3,6 +3,7 @@
 // evolve(state, event) -> state. The clock, the actor and the definitions come in the context, so
 // every decision is deterministic and replayable.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <variant>
@@ -154,6 +155,10 @@ struct Context {
   int64_t now_us = 0;
   const Catalog* catalog = nullptr;
   Lookups lookups;
+  // For nodes that pick an assignee among a role: the member picked last for that role (empty:
+  // none yet), and how many open tickets wait on a user. Unset: no picking (the role is assigned).
+  std::function<std::string(std::string_view role)> last_pick;
+  std::function<size_t(std::string_view user)> open_load;
   // For SubmitTicket: the new ticket's id and portal code, chosen by the caller.
   std::string new_ticket_id;
   std::string new_portal_code;
@@ -172,6 +177,20 @@ struct PendingTimer {
   uint64_t entered_version = 0;
 };
 std::vector<PendingTimer> pending_timers(const TicketState& state, const Catalog& catalog);
+
+// What a rule would have done on one ticket's recorded events, for a dry-run: each time it would
+// have fired with `at_us` in [from_us, to_us], the event that triggered it (or the idle deadline)
+// and the events its actions make. First-order: the rule's effects are not fed back into the
+// history, and events that a version of the same rule made are not triggers, as live.
+struct RuleDryRunHit {
+  int64_t at_us = 0;
+  uint64_t version = 0;  // the ticket's stream version of the trigger (the last event before an
+                         // idle deadline)
+  std::string trigger;   // the triggering event's type, or "idle"
+  std::vector<DomainEvent> actions;
+};
+std::vector<RuleDryRunHit> dry_run_rule(const RuleDef& rule, const std::vector<DomainEvent>& events,
+                                        const Catalog& catalog, int64_t from_us, int64_t to_us);
 
 // The stable id of the event recording that a timer fired.
 EventId timer_event_id(std::string_view ticket, std::string_view rule, uint64_t entered_version);

@@ -99,6 +99,10 @@ void ReadModel::apply_ticket(const std::string& id, const DomainEvent& e) {
   if (fresh || sla_covered || timer_inputs(t) != timers_before) reschedule(t);
   reports_.update(t, catalog_);
   if (on_ticket_applied_) applied_ticket_.emplace(e.type, std::move(before), t);
+  if (const Value* picked = e.data.find("picked");
+      picked && e.type == ticketd::event_types::kNodeEntered) {
+    last_picks_[picked->string_or("role")] = picked->string_or("user");
+  }
   if (e.type == ticketd::event_types::kTicketSubmitted) {
     max_ticket_number_ = std::max(max_ticket_number_, ticket_number(id));
     std::string key = e.data.string_or("idempotency_key");
@@ -199,6 +203,9 @@ std::string ReadModel::snapshot(uint64_t* position) const {
     w.key("uploader").string(a.uploader).end_object();
   }
   w.end_array();
+  w.key("last_picks").begin_object();
+  for (const auto& [role, user] : last_picks_) w.key(role).string(user);
+  w.end_object();
   w.key("tickets").begin_array();
   for (const auto& [id, t] : tickets_) ticket_to_value(t).write(w);
   w.end_array();
@@ -238,6 +245,8 @@ bool ReadModel::restore(std::string_view bytes, std::string* error) {
     std::string id = t.id;
     fresh.tickets_.emplace(std::move(id), std::move(t));
   }
+  for (const auto& [role, user] : v["last_picks"].as_object())
+    fresh.last_picks_[role] = user.as_string();
   fresh.max_ticket_number_ = static_cast<uint64_t>(v["max_ticket_number"].as_number());
   std::unique_lock lk(mu_);
   catalog_ = std::move(fresh.catalog_);
@@ -248,6 +257,7 @@ bool ReadModel::restore(std::string_view bytes, std::string* error) {
   sessions_ = std::move(fresh.sessions_);
   idempotency_ = std::move(fresh.idempotency_);
   attachments_ = std::move(fresh.attachments_);
+  last_picks_ = std::move(fresh.last_picks_);
   max_ticket_number_ = fresh.max_ticket_number_;
   applied_ = static_cast<uint64_t>(v["position"].as_number());
   schedule_.clear();
@@ -348,6 +358,10 @@ std::string ReadModel::dump() const {
               [&](const std::string& id, uint64_t v) { return catalog_.flow(id, v); });
   definitions("rule", catalog_.rule_ids(),
               [&](const std::string& id, uint64_t v) { return catalog_.rule(id, v); });
+  definitions("calendar", catalog_.calendar_ids(),
+              [&](const std::string& id, uint64_t v) { return catalog_.calendar(id, v); });
+  definitions("sla_policy", catalog_.sla_policy_ids(),
+              [&](const std::string& id, uint64_t v) { return catalog_.sla_policy(id, v); });
   for (const User* u : catalog_.users()) {
     JsonWriter w;
     w.begin_object()
@@ -385,6 +399,11 @@ std::string ReadModel::dump() const {
     w.key("rating").number(static_cast<int64_t>(t.rating.value_or(0)));
     w.key("fcr").boolean(t.first_contact_resolution());
     w.end_object();
+    line(w);
+  }
+  for (const auto& [role, user] : last_picks_) {
+    JsonWriter w;
+    w.begin_object().key("last_pick").string(role).key("user").string(user).end_object();
     line(w);
   }
   std::vector<std::string> keys;

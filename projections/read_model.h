@@ -78,6 +78,8 @@ class ReadModel {
     const std::unordered_map<std::string, std::string>& idempotency;      // key -> ticket id
     const std::unordered_map<std::string, AttachmentInfo>& attachments;
     const Reports& reports;
+    // Role -> the member a picking node handed a ticket to last (round-robin's turn).
+    const std::map<std::string, std::string>& last_picks;
     uint64_t max_ticket_number;
     uint64_t applied_position;
     const TicketState* ticket(std::string_view id) const;
@@ -86,8 +88,8 @@ class ReadModel {
   template <typename Fn>
   auto read(Fn&& fn) const {
     std::shared_lock lk(mu_);
-    View v{catalog_,     tickets_,     index_,   password_hashes_,   sessions_,
-           idempotency_, attachments_, reports_, max_ticket_number_, applied_};
+    View v{catalog_,     tickets_, index_,      password_hashes_,   sessions_, idempotency_,
+           attachments_, reports_, last_picks_, max_ticket_number_, applied_};
     return fn(v);
   }
 
@@ -142,6 +144,7 @@ class ReadModel {
   std::unordered_map<std::string, std::string> sessions_;
   std::unordered_map<std::string, std::string> idempotency_;
   std::unordered_map<std::string, AttachmentInfo> attachments_;
+  std::map<std::string, std::string> last_picks_;
   uint64_t max_ticket_number_ = 0;
   uint64_t applied_ = 0;
 

@@ -31,6 +31,8 @@ class TicketDriver {
     ctx.lookups = {[this](std::string_view u) { return catalog_.user(u) != nullptr; },
                    [](std::string_view a) { return a.rfind("att-", 0) == 0; },
                    [](std::string_view t) { return t == "T-000001"; }};
+    ctx.last_pick = last_pick;
+    ctx.open_load = open_load;
     ctx.new_ticket_id = "T-000042";
     ctx.new_portal_code = "pc-secret";
     auto r = decide(state, cmd, ctx);
@@ -51,6 +53,8 @@ class TicketDriver {
 
   TicketState state;
   std::vector<DomainEvent> events;
+  std::function<std::string(std::string_view)> last_pick;
+  std::function<size_t(std::string_view)> open_load;
   int64_t now_us = *parse_rfc3339("2026-11-25T08:00:00Z");
 
  private:

@@ -404,5 +404,51 @@ TEST_F(SlaScenario, PolicyEditRecomputesOpenTicketsFromTheirEvents) {
   EXPECT_TRUE(sla_timers().empty());
 }
 
+TEST_F(SlaScenario, DryRunsAgreeWithWhatHappenedLive) {
+  submit_high();
+  // Live: the idle rule fires at 16:30 (still at acceptance), and so does the first-response
+  // breach; then the ticket is accepted and goes on.
+  t.now_us = cst("2026-11-25 16:30");
+  ok(system(), FireTimer{"accept_overdue", t.state.node_entered_version});
+  ok(system(), FireTimer{"sla:first_response:0:breach", 0});
+  t.now_us = cst("2026-11-25 16:40");
+  ok(t.user("zhang"), TakeAction{"approve", {{"complexity", Value("复杂")}}, "", ""});
+  int64_t from = cst("2026-11-25 00:00"), to = cst("2026-11-25 23:59");
+
+  // The rules that fired live, replayed from the recorded events: the same actions.
+  for (const char* id : {"accept_overdue", "sla_breached", "dispatched", "new_ticket"}) {
+    std::vector<std::string> live, dry;
+    for (const auto& e : t.events) {
+      if (e.data.string_or("rule") == id && e.type == "NotificationRequested")
+        live.push_back(e.data.string_or("text"));
+    }
+    for (const auto& hit : dry_run_rule(*catalog.rule(id), t.events, catalog, from, to)) {
+      for (const auto& a : hit.actions) {
+        if (a.type == "NotificationRequested") dry.push_back(a.data.string_or("text"));
+      }
+    }
+    EXPECT_EQ(dry, live) << id;
+  }
+  auto idle = dry_run_rule(*catalog.rule("accept_overdue"), t.events, catalog, from, to);
+  ASSERT_EQ(idle.size(), 1u);
+  EXPECT_EQ(idle[0].trigger, "idle");
+  EXPECT_EQ(idle[0].at_us, cst("2026-11-25 16:30"));
+  // Outside the window, nothing.
+  EXPECT_TRUE(
+      dry_run_rule(*catalog.rule("accept_overdue"), t.events, catalog, 0, from - 1).empty());
+
+  // The policy replayed up to the end of the day: the breach it recorded live, and no other.
+  SlaStatus s = compute_sla_until(t.state, *catalog.sla_policy("high"),
+                                  *catalog.calendar("cn-workdays"), cst("2026-11-25 23:59"));
+  std::vector<std::string> breaches;
+  for (const auto& c : s.clocks) {
+    if (c.breached(cst("2026-11-25 23:59"))) breaches.push_back(c.target);
+  }
+  EXPECT_EQ(breaches, std::vector<std::string>{"first_response"});
+  EXPECT_NE(
+      std::find(t.state.sla_fired.begin(), t.state.sla_fired.end(), "sla:first_response:0:breach"),
+      t.state.sla_fired.end());
+}
+
 }  // namespace
 }  // namespace ticketd

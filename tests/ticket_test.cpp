@@ -266,5 +266,79 @@ TEST(Rules, RuleChainsStopAndRulesDoNotRetriggerThemselves) {
   EXPECT_EQ(t.state.field("priority"), Value("低"));
 }
 
+// A node that picks among the engineers: by turns, or the least loaded, from what the projection
+// says (here a map), recorded in NodeEntered so a replay never picks again.
+class Picking : public ::testing::Test {
+ protected:
+  Picking() : catalog(reference_catalog()) {}
+  void publish_flow(const char* pick) {
+    std::string doc = std::string(R"({"name":"派工","form":"service_ticket","nodes":[
+        {"id":"start","name":"开始","type":"start"},
+        {"id":"fix","name":"处理","type":"fill","assignee":{"role":"engineer","pick":")") +
+                      pick + R"("},"actions":["submit"]},
+        {"id":"end","name":"结束","type":"end"}],
+      "edges":[{"from":"start","to":"fix"},{"from":"fix","to":"end"}]})";
+    Value v;
+    std::string error;
+    ASSERT_TRUE(parse_json(doc, &v, &error)) << error;
+    testing::publish(catalog, decide_publish_flow(catalog, "pick_flow", v, "admin", 0));
+  }
+  std::string submit_one() {
+    TicketDriver t(catalog);
+    t.last_pick = [this](std::string_view role) { return last[std::string(role)]; };
+    t.open_load = [this](std::string_view user) { return load[std::string(user)]; };
+    auto r =
+        t.run(t.user("li"), SubmitTicket{"service_ticket", "pick_flow", reference_submission()});
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    for (const auto& e : t.events) {
+      if (const Value* p = e.data.find("picked")) {
+        EXPECT_EQ(p->string_or("role"), "engineer");
+        last["engineer"] = p->string_or("user");  // what the projection does
+        ++load[p->string_or("user")];
+        EXPECT_EQ(t.state.assignees.size(), 1u);
+        EXPECT_EQ(t.state.assignees[0].id, p->string_or("user"));
+        return p->string_or("user");
+      }
+    }
+    ADD_FAILURE() << "nobody picked";
+    return "";
+  }
+
+  Catalog catalog;
+  std::map<std::string, std::string> last;
+  std::map<std::string, size_t> load;
+};
+
+TEST_F(Picking, RoundRobinTakesTurnsInIdOrder) {
+  publish_flow("round_robin");
+  EXPECT_EQ(submit_one(), "qian");
+  EXPECT_EQ(submit_one(), "zhao");
+  EXPECT_EQ(submit_one(), "qian");
+  last["engineer"] = "someone-gone";  // a member who left: the turn goes on after their id
+  EXPECT_EQ(submit_one(), "zhao");
+}
+
+TEST_F(Picking, LeastLoadedTakesTheFewestOpenTicketsTiesByTurn) {
+  publish_flow("least_loaded");
+  load = {{"qian", 3}, {"zhao", 1}};
+  EXPECT_EQ(submit_one(), "zhao");  // 1 -> 2
+  EXPECT_EQ(submit_one(), "zhao");  // 2 -> 3: now tied with qian
+  EXPECT_EQ(submit_one(), "qian");  // the tie goes to the next in turn after zhao
+}
+
+TEST_F(Picking, RefusesABadPick) {
+  Value v;
+  std::string error;
+  ASSERT_TRUE(parse_json(R"({"name":"x","form":"service_ticket","nodes":[
+      {"id":"start","name":"开始","type":"start"},
+      {"id":"fix","name":"处理","type":"fill","assignee":{"user":"zhao","pick":"round_robin"}},
+      {"id":"end","name":"结束","type":"end"}],
+    "edges":[{"from":"start","to":"fix"},{"from":"fix","to":"end"}]})",
+                         &v, &error));
+  auto r = decide_publish_flow(catalog, "bad", v, "admin", 0);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("assignee.pick: picks among a role"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ticketd
