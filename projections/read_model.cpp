@@ -398,6 +398,11 @@ std::string ReadModel::dump() const {
     w.end_array();
     w.key("rating").number(static_cast<int64_t>(t.rating.value_or(0)));
     w.key("fcr").boolean(t.first_contact_resolution());
+    w.key("sla_marks").number(static_cast<uint64_t>(t.sla_marks.size()));
+    w.key("sla_fired").begin_array();
+    for (const auto& name : t.sla_fired) w.string(name);
+    w.end_array();
+    w.key("sla_final").raw(t.sla_final.to_json());
     w.end_object();
     line(w);
   }
