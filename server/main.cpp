@@ -48,6 +48,8 @@ e.g. TICKETD_DATA_DIR=/srv/ticketd. Flags win over the environment.
   --read-timeout S      seconds a connection may stay silent (default 30)
   --rate-limit N        requests a second per bearer token, bursts of 2N; over it: 429 with
                         Retry-After (default 1000; 0 = no limit)
+  --min-free-mb N       refuse commands (503) while the data directory's disk has less than N MiB
+                        free, and take them again once it has (default 256)
   --help                this text
 )";
 
@@ -61,8 +63,8 @@ struct Options {
 
 bool parse_options(int argc, char** argv, Options* out, std::string* error) {
   static const std::vector<std::string> kNames = {
-      "data-dir",      "listen",   "threads",        "admin-token",  "demo",
-      "reference-dir", "max-body", "max-attachment", "read-timeout", "rate-limit"};
+      "data-dir", "listen",         "threads",      "admin-token", "demo",       "reference-dir",
+      "max-body", "max-attachment", "read-timeout", "rate-limit",  "min-free-mb"};
   for (const auto& name : kNames) {
     std::string env = "TICKETD_" + name;
     for (auto& c : env) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
@@ -216,6 +218,10 @@ int main(int argc, char** argv) {
   if (!to_number(o.get("rate-limit", "1000"), &rate_limit)) {
     return fail("--rate-limit must be a whole number of requests a second (0 = no limit)");
   }
+  uint64_t min_free_mb = 0;
+  if (!to_number(o.get("min-free-mb", "256"), &min_free_mb) || min_free_mb > (1ull << 30)) {
+    return fail("--min-free-mb must be a whole number of MiB");
+  }
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
   if (ec) return fail("cannot create " + data_dir + ": " + ec.message());
@@ -223,6 +229,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<storage::EventLog> log;
   storage::EventLogOptions log_options;
   log_options.path = data_dir + "/log";
+  log_options.min_free_bytes = min_free_mb << 20;
   if (auto s = storage::EventLog::Open(log_options, &log); !s.ok()) return fail(s.ToString());
 
   api::ApiOptions api_options;

@@ -8,6 +8,8 @@
 #include <rocksdb/write_batch.h>
 #include <simdjson.h>
 
+#include <sys/statvfs.h>
+
 #include <algorithm>
 #include <deque>
 #include <future>
@@ -413,7 +415,27 @@ flatbuffers::Offset<fb::Envelope> build_envelope(flatbuffers::FlatBufferBuilder&
 
 }  // namespace
 
+namespace {
+
+// IOError while the log's file system has less than `min_free` bytes free for us.
+Status check_free_space(const std::string& path, uint64_t min_free) {
+  struct statvfs fs;
+  if (min_free == 0 || ::statvfs(path.c_str(), &fs) != 0) return Status::Ok();
+  uint64_t free = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  if (free >= min_free) return Status::Ok();
+  return Status::IOError("no space left for the event log: " + std::to_string(free >> 20) +
+                         " MiB free on its disk, " + std::to_string(min_free >> 20) +
+                         " MiB needed; nothing was written");
+}
+
+}  // namespace
+
 void EventLog::Impl::commit(std::vector<AppendRequest>& batch) {
+  if (Status full = check_free_space(options.path, options.min_free_bytes); !full.ok()) {
+    stat_requests.fetch_add(batch.size(), std::memory_order_relaxed);
+    for (auto& r : batch) r.done(AppendResult{full});
+    return;
+  }
   rocksdb::WriteBatch wb;
   std::vector<AppendResult> results(batch.size());
   std::unordered_map<std::string, uint64_t> touched;  // stream -> version after this batch

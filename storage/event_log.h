@@ -38,6 +38,11 @@ struct EventLogOptions {
   size_t max_batch_requests = 4096;
   // RocksDB block cache shared by all column families.
   size_t block_cache_bytes = 256 << 20;
+  // Appends are refused (IOError "no space left…") while the file system holding the log has less
+  // free space than this, and accepted again as soon as it has. RocksDB must never meet a full disk
+  // in the middle of a WAL write (it cannot take writes on that WAL again without a restart), and
+  // flushing the memtables needs room. Checked before every batch.
+  uint64_t min_free_bytes = 256ull << 20;
 };
 
 // Which stream version an append expects to find.

@@ -72,6 +72,26 @@ TEST(EventLog, AppendsAndReadsBackOneStream) {
   EXPECT_EQ(payload, R"({"客户名称":"华东"})");
 }
 
+TEST(EventLog, RefusesAppendsWhileTheDiskIsTooFullAndWritesNothing) {
+  TempDir dir;
+  std::mt19937_64 rng(7);
+  {
+    EventLogOptions options;
+    options.path = dir / "log";
+    options.min_free_bytes = UINT64_MAX / 2;  // more than any disk has
+    std::unique_ptr<EventLog> log;
+    ASSERT_TRUE(EventLog::Open(options, &log).ok());
+    auto r = log->append("s", ExpectedVersion::Any(), {make_event(rng)});
+    EXPECT_EQ(r.status.code(), Status::Code::kIOError);
+    EXPECT_NE(r.status.ToString().find("no space left"), std::string::npos) << r.status.ToString();
+    EXPECT_EQ(log->last_position(), 0u);
+  }
+  auto log = open_log(dir / "log");  // room again: the same log takes it
+  EXPECT_EQ(log->last_position(), 0u);
+  EXPECT_TRUE(log->append("s", ExpectedVersion::NoStream(), {make_event(rng)}).status.ok());
+  EXPECT_EQ(log->last_position(), 1u);
+}
+
 TEST(EventLog, RejectsBadRequestsAlone) {
   TempDir dir;
   auto log = open_log(dir / "log");
