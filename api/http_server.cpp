@@ -52,6 +52,7 @@ struct ServerState {
   ServerState(Api& a, Metrics& m, StreamHub& h, HttpServerOptions o)
       : api(a), metrics(m), hub(h), options(std::move(o)) {}
   void accept();
+  void refuse(tcp::socket socket);
 };
 
 struct HttpServer::Impl : ServerState {
@@ -387,6 +388,22 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::string request_id_;
 };
 
+// Over the connection limit: one fixed 503 and close, without reading the request.
+void ServerState::refuse(tcp::socket socket) {
+  static const std::string kReply = [] {
+    HttpResponse r = error_response(503, "unavailable", "too many open connections; retry shortly");
+    return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+           "Retry-After: 1\r\nConnection: close\r\nContent-Length: " +
+           std::to_string(r.body.size()) + "\r\n\r\n" + r.body;
+  }();
+  auto s = std::make_shared<tcp::socket>(std::move(socket));
+  net::async_write(*s, net::buffer(kReply), [s](beast::error_code, size_t) {
+    beast::error_code ignored;
+    s->shutdown(tcp::socket::shutdown_both, ignored);
+    s->close(ignored);
+  });
+}
+
 void ServerState::accept() {
   acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
     if (ec) {
@@ -400,12 +417,21 @@ void ServerState::accept() {
       });
       return;
     } else {
-      auto session = std::make_shared<HttpSession>(std::move(socket), *this);
+      bool full;
       {
         std::lock_guard lk(sessions_mu);
-        sessions.insert(session);
+        full = sessions.size() + streams.size() >= options.max_connections;
       }
-      session->run();
+      if (full) {
+        refuse(std::move(socket));
+      } else {
+        auto session = std::make_shared<HttpSession>(std::move(socket), *this);
+        {
+          std::lock_guard lk(sessions_mu);
+          sessions.insert(session);
+        }
+        session->run();
+      }
     }
     if (!shutting_down.load()) accept();
   });

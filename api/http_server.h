@@ -19,6 +19,9 @@ struct HttpServerOptions {
   int threads = 2;
   // A connection that sends nothing for this long is closed (slowloris, idle keep-alive).
   std::chrono::seconds read_timeout{30};
+  // Open connections (HTTP and WebSocket) beyond this are answered 503 and closed at once, so a
+  // flood of sockets cannot take every file descriptor and the memory behind them.
+  size_t max_connections = 10000;
 };
 
 class HttpServer {

@@ -48,6 +48,7 @@ e.g. TICKETD_DATA_DIR=/srv/ticketd. Flags win over the environment.
   --read-timeout S      seconds a connection may stay silent (default 30)
   --rate-limit N        requests a second per bearer token, bursts of 2N; over it: 429 with
                         Retry-After (default 1000; 0 = no limit)
+  --max-connections N   open connections beyond N are answered 503 and closed (default 10000)
   --min-free-mb N       refuse commands (503) while the data directory's disk has less than N MiB
                         free, and take them again once it has (default 256)
   --help                this text
@@ -63,8 +64,9 @@ struct Options {
 
 bool parse_options(int argc, char** argv, Options* out, std::string* error) {
   static const std::vector<std::string> kNames = {
-      "data-dir", "listen",         "threads",      "admin-token", "demo",       "reference-dir",
-      "max-body", "max-attachment", "read-timeout", "rate-limit",  "min-free-mb"};
+      "data-dir",     "listen",        "threads",     "admin-token",
+      "demo",         "reference-dir", "max-body",    "max-attachment",
+      "read-timeout", "rate-limit",    "min-free-mb", "max-connections"};
   for (const auto& name : kNames) {
     std::string env = "TICKETD_" + name;
     for (auto& c : env) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
@@ -218,6 +220,10 @@ int main(int argc, char** argv) {
   if (!to_number(o.get("rate-limit", "1000"), &rate_limit)) {
     return fail("--rate-limit must be a whole number of requests a second (0 = no limit)");
   }
+  uint64_t max_connections = 0;
+  if (!to_number(o.get("max-connections", "10000"), &max_connections) || max_connections < 1) {
+    return fail("--max-connections must be a whole number (at least 1)");
+  }
   uint64_t min_free_mb = 0;
   if (!to_number(o.get("min-free-mb", "256"), &min_free_mb) || min_free_mb > (1ull << 30)) {
     return fail("--min-free-mb must be a whole number of MiB");
@@ -272,6 +278,7 @@ int main(int argc, char** argv) {
   http.port = static_cast<uint16_t>(port);
   http.threads = static_cast<int>(threads);
   http.read_timeout = std::chrono::seconds(read_timeout);
+  http.max_connections = max_connections;
   api::StreamHub hub(*log, model);
   model.on_ticket_applied([&hub](uint64_t position, const std::string& type,
                                  std::vector<AssigneeSpec> before, const TicketState& after) {

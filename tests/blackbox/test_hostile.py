@@ -62,6 +62,41 @@ class Hostile(unittest.TestCase):
             c.close()
         slow.close()
 
+    def test_connections_over_the_limit_get_503_and_the_rest_are_served(self):
+        s = Server(demo=False, extra_args=["--max-connections", "50"]).start()
+        self.addCleanup(s.cleanup)
+        self.addCleanup(s.stop)
+        host, port = s.base[len("http://"):].rsplit(":", 1)
+        held = [socket.create_connection((host, int(port))) for _ in range(50)]
+        self.addCleanup(lambda: [c.close() for c in held])
+        # Wait until the server has taken all 50 (accepting is asynchronous), then one more.
+        def refused():
+            extra = socket.create_connection((host, int(port)))
+            extra.settimeout(10)
+            reply = extra.recv(4096)
+            extra.close()
+            return reply if reply.startswith(b"HTTP/1.1 503") else None
+        deadline = time.monotonic() + 10
+        reply = None
+        while reply is None and time.monotonic() < deadline:
+            try:
+                reply = refused()
+            except socket.timeout:
+                pass
+        self.assertIsNotNone(reply, "no 503 over the connection limit")
+        self.assertIn(b"Retry-After: 1", reply)
+        self.assertIn(b'"code":"unavailable"', reply)
+        # Room again as soon as connections close.
+        for c in held[:5]:
+            c.close()
+        def healthy():
+            status, _, _ = s.call("GET", "/healthz")
+            return status == 200
+        deadline = time.monotonic() + 10
+        while not healthy():
+            self.assertLess(time.monotonic(), deadline, "no room after connections closed")
+            time.sleep(0.05)
+
     def test_a_gigabyte_announced_is_refused_at_once(self):
         before = rss_kb(self.s.proc.pid)
         c = socket.create_connection(self.addr)
