@@ -16,6 +16,7 @@
 #include <random>
 
 #include "storage/event_log.h"
+#include "tools/bench_peer.h"
 #include "tools/ticketctl/bench.h"
 
 namespace ticketd::tools {
@@ -35,32 +36,6 @@ uint64_t percentile(std::vector<uint32_t>& sorted, double p) {
   if (sorted.empty()) return 0;
   size_t i = static_cast<size_t>(p * static_cast<double>(sorted.size() - 1));
   return sorted[i];
-}
-
-// Runs the PostgreSQL peer script and returns its appends/s, or 0 when it could not run.
-double run_peer() {
-  std::vector<std::string> candidates = {
-      "../shared/bench/pg-event-store-peer.sh",
-      std::string(TICKETD_SOURCE_DIR) + "/../shared/bench/pg-event-store-peer.sh"};
-  for (const auto& script : candidates) {
-    if (!std::filesystem::exists(script)) continue;
-    std::string cmd = "bash '" + script + "' 2>&1";
-    FILE* pipe = popen(cmd.c_str(), "r");
-    if (!pipe) return 0;
-    char line[512];
-    double rate = 0;
-    while (fgets(line, sizeof line, pipe)) {
-      std::string l(line);
-      if (l.rfind("peer_postgres_appends_per_s=", 0) == 0)
-        rate = std::stod(l.substr(28));
-      else
-        std::cerr << "peer: " << l;
-    }
-    pclose(pipe);
-    return rate;
-  }
-  std::cerr << "peer: pg-event-store-peer.sh not found\n";
-  return 0;
 }
 
 }  // namespace
@@ -196,7 +171,7 @@ int bench_append(const Args& args) {
               static_cast<unsigned long long>(*raw_batch), raw_rate, rate / raw_rate);
   if (args.has("peer")) {
     std::fflush(stdout);
-    double peer = run_peer();
+    double peer = run_postgres_peer();
     std::printf("peer_postgres_appends_per_s=%.0f\n", peer);
     if (peer > 0) std::printf("ratio_vs_postgres=%.2f\n", rate / peer);
   }
