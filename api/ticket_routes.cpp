@@ -376,7 +376,7 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
         if (const TicketState* t = v.ticket(id)) consider(*t);
       }
     } else {
-      for (const auto& [id, t] : v.tickets) consider(t);
+      for (const auto& [id, t] : v.tickets) consider(*t);
     }
     auto key = [&](const TicketState* t) {
       if (sort == "sla_due") return due.at(t);

@@ -67,11 +67,17 @@ std::vector<std::string> index_keys(const TicketState& t) {
 
 const TicketState* ReadModel::View::ticket(std::string_view id) const {
   auto it = tickets.find(std::string(id));
-  return it == tickets.end() ? nullptr : &it->second;
+  return it == tickets.end() ? nullptr : it->second.get();
 }
 
 void ReadModel::apply_ticket(const std::string& id, const DomainEvent& e) {
-  TicketState& t = tickets_[id];
+  auto& slot = tickets_[id];
+  if (!slot) {
+    slot = std::make_shared<TicketState>();
+  } else if (slot.use_count() > 1) {  // a snapshot is writing this state out: leave it be
+    slot = std::make_shared<TicketState>(*slot);
+  }
+  TicketState& t = *slot;
   std::vector<AssigneeSpec> before = t.assignees;
   std::vector<std::string> old_keys = index_keys(t);
   // What the timer schedule depends on; most events (fields, comments) leave it alone.
@@ -166,7 +172,7 @@ void ReadModel::apply_definition(const DomainEvent& e) {
     auto it = index_.find("state:open");
     if (it != index_.end()) {
       for (const auto& id : it->second) {
-        const TicketState& t = tickets_.at(id);
+        const TicketState& t = *tickets_.at(id);
         if (form.empty() || t.form_id == form) reschedule(t);
       }
     }
@@ -177,37 +183,55 @@ void ReadModel::apply_definition(const DomainEvent& e) {
 }
 
 std::string ReadModel::snapshot(uint64_t* position) const {
-  std::shared_lock lk(mu_);
-  *position = applied_;
+  // Copied under the lock, written out after it: the projection thread (which needs the lock
+  // exclusively) waits for the copy only, not for the JSON of every ticket.
+  std::vector<DomainEvent> definitions;
+  std::unordered_map<std::string, std::string> sessions, idempotency;
+  std::unordered_map<std::string, AttachmentInfo> attachments;
+  std::map<std::string, std::string> last_picks;
+  std::vector<std::shared_ptr<const TicketState>> tickets;
+  uint64_t max_ticket_number = 0;
+  {
+    std::shared_lock lk(mu_);
+    *position = applied_;
+    max_ticket_number = max_ticket_number_;
+    definitions = definitions_;
+    sessions = sessions_;
+    idempotency = idempotency_;
+    attachments = attachments_;
+    last_picks = last_picks_;
+    tickets.reserve(tickets_.size());
+    for (const auto& [id, t] : tickets_) tickets.push_back(t);  // references, not copies
+  }
   JsonWriter w;
   w.begin_object();
   w.key("format").number(kSnapshotFormat);
-  w.key("position").number(applied_);
-  w.key("max_ticket_number").number(max_ticket_number_);
+  w.key("position").number(*position);
+  w.key("max_ticket_number").number(max_ticket_number);
   w.key("definitions").begin_array();
-  for (const auto& d : definitions_) {
+  for (const auto& d : definitions) {
     w.begin_object().key("type").string(d.type).key("actor").string(d.actor);
     w.key("at").number(d.at_us).key("data").raw(d.data.to_json()).end_object();
   }
   w.end_array();
   w.key("sessions").begin_object();
-  for (const auto& [hash, user] : sessions_) w.key(hash).string(user);
+  for (const auto& [hash, user] : sessions) w.key(hash).string(user);
   w.end_object();
   w.key("idempotency").begin_object();
-  for (const auto& [key, id] : idempotency_) w.key(key).string(id);
+  for (const auto& [key, id] : idempotency) w.key(key).string(id);
   w.end_object();
   w.key("attachments").begin_array();
-  for (const auto& [id, a] : attachments_) {
+  for (const auto& [id, a] : attachments) {
     w.begin_object().key("id").string(a.id).key("filename").string(a.filename);
     w.key("content_type").string(a.content_type).key("size").number(a.size);
     w.key("uploader").string(a.uploader).end_object();
   }
   w.end_array();
   w.key("last_picks").begin_object();
-  for (const auto& [role, user] : last_picks_) w.key(role).string(user);
+  for (const auto& [role, user] : last_picks) w.key(role).string(user);
   w.end_object();
   w.key("tickets").begin_array();
-  for (const auto& [id, t] : tickets_) ticket_to_value(t).write(w);
+  for (const auto& t : tickets) ticket_to_value(*t).write(w);
   w.end_array();
   w.end_object();
   return w.take();
@@ -243,7 +267,7 @@ bool ReadModel::restore(std::string_view bytes, std::string* error) {
     }
     for (const auto& key : index_keys(t)) fresh.index_[key].insert(t.id);
     std::string id = t.id;
-    fresh.tickets_.emplace(std::move(id), std::move(t));
+    fresh.tickets_.emplace(std::move(id), std::make_shared<TicketState>(std::move(t)));
   }
   for (const auto& [role, user] : v["last_picks"].as_object())
     fresh.last_picks_[role] = user.as_string();
@@ -264,8 +288,8 @@ bool ReadModel::restore(std::string_view bytes, std::string* error) {
   scheduled_by_ticket_.clear();
   reports_ = Reports();
   for (const auto& [id, t] : tickets_) {
-    reschedule(t);
-    reports_.update(t, catalog_);
+    reschedule(*t);
+    reports_.update(*t, catalog_);
   }
   return true;
 }
@@ -375,7 +399,8 @@ std::string ReadModel::dump() const {
     w.end_array().end_object();
     line(w);
   }
-  for (const auto& [id, t] : tickets_) {
+  for (const auto& [id, ticket] : tickets_) {
+    const TicketState& t = *ticket;
     JsonWriter w;
     w.begin_object();
     w.key("ticket").string(id);

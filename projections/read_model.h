@@ -56,6 +56,11 @@ storage::NewEvent to_new_event(const DomainEvent& e, const EventId& fresh_id,
 // Turns a stored event into the domain's form (payload parsed). False for an unparsable payload.
 bool to_domain_event(const storage::RecordedEvent& e, DomainEvent* out);
 
+// Tickets by id. Shared so a snapshot can hold every ticket's state at one position for as long
+// as it takes to write them out: the projection copies a state before changing it while a
+// snapshot still holds it (copy on write), instead of the snapshot copying them all under the lock.
+using TicketMap = std::map<std::string, std::shared_ptr<TicketState>, TicketIdOrder>;
+
 class ReadModel {
  public:
   // Applies one event; called by the projection thread only, in position order.
@@ -69,7 +74,7 @@ class ReadModel {
   // Everything below is read under a shared lock held by the caller through `read()`.
   struct View {
     const Catalog& catalog;
-    const std::map<std::string, TicketState, TicketIdOrder>& tickets;  // in submission order
+    const TicketMap& tickets;  // in submission order
     // Secondary indexes: "form:<id>", "node:<id>", "state:open|closed", "priority:<value>",
     // "role:<role>" and "user:<id>" (open tickets waiting on them) -> ticket ids.
     const std::unordered_map<std::string, TicketIdSet>& index;
@@ -128,7 +133,7 @@ class ReadModel {
 
   Catalog catalog_;
   std::vector<DomainEvent> definitions_;  // the catalog's events, kept for snapshots
-  std::map<std::string, TicketState, TicketIdOrder> tickets_;
+  TicketMap tickets_;
   std::unordered_map<std::string, TicketIdSet> index_;
   Reports reports_;
   std::set<std::tuple<int64_t, std::string, std::string, uint64_t>> schedule_;

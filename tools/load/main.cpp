@@ -63,8 +63,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   using Next = std::function<http::request<http::string_body>()>;
   Connection(net::io_context& ioc, tcp::resolver::results_type endpoints, Next next,
              Clock::time_point deadline, Results& results)
-      : stream_(ioc), endpoints_(std::move(endpoints)), next_(std::move(next)),
-        deadline_(deadline), results_(results) {}
+      : stream_(ioc),
+        endpoints_(std::move(endpoints)),
+        next_(std::move(next)),
+        deadline_(deadline),
+        results_(results) {}
 
   void start() {
     stream_.async_connect(endpoints_, [self = shared_from_this()](beast::error_code ec, auto) {
@@ -85,17 +88,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
   void receive() {
     response_ = {};
-    http::async_read(stream_, buffer_, response_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       if (ec) return self->fail(ec);
-                       auto took = std::chrono::duration<double, std::milli>(Clock::now() -
-                                                                             self->started_);
-                       unsigned status = self->response_.result_int();
-                       ++self->results_.statuses[status];
-                       if (status >= 400) ++self->results_.errors;
-                       self->results_.latencies_ms.push_back(took.count());
-                       self->send();
-                     });
+    http::async_read(
+        stream_, buffer_, response_, [self = shared_from_this()](beast::error_code ec, size_t) {
+          if (ec) return self->fail(ec);
+          auto took = std::chrono::duration<double, std::milli>(Clock::now() - self->started_);
+          unsigned status = self->response_.result_int();
+          ++self->results_.statuses[status];
+          if (status >= 400) ++self->results_.errors;
+          self->results_.latencies_ms.push_back(took.count());
+          self->send();
+        });
   }
   void fail(beast::error_code ec) {
     ++results_.errors;
@@ -211,11 +213,11 @@ int main(int argc, char** argv) {
   unsigned status = 0;
   std::string token;
   try {
-    std::string body = blocking(ioc, endpoints,
-                                make_request(http::verb::post, "/api/v1/sessions", host, "",
-                                             R"({"user":")" + o.user + R"(","password":")" +
-                                                 o.password + R"("})"),
-                                &status);
+    std::string body =
+        blocking(ioc, endpoints,
+                 make_request(http::verb::post, "/api/v1/sessions", host, "",
+                              R"({"user":")" + o.user + R"(","password":")" + o.password + R"("})"),
+                 &status);
     token = json_string_member(body, "token");
     if (status != 201 || token.empty()) {
       std::cerr << "sign-in as " << o.user << " failed: " << status << " " << body << "\n";
@@ -253,8 +255,7 @@ int main(int argc, char** argv) {
     if (o.op == "submit") {
       return make_request(http::verb::post, "/api/v1/tickets", host, token, submission(sent));
     }
-    return make_request(http::verb::get, "/api/v1/tickets/" + ids[rng() % ids.size()], host,
-                        token);
+    return make_request(http::verb::get, "/api/v1/tickets/" + ids[rng() % ids.size()], host, token);
   };
   auto started = Clock::now();
   auto deadline = started + std::chrono::microseconds(static_cast<int64_t>(o.seconds * 1e6));
@@ -266,7 +267,8 @@ int main(int argc, char** argv) {
 
   auto& l = results.latencies_ms;
   std::sort(l.begin(), l.end());
-  double rate = static_cast<double>(l.size() - std::min<size_t>(l.size(), results.errors)) / elapsed;
+  double rate =
+      static_cast<double>(l.size() - std::min<size_t>(l.size(), results.errors)) / elapsed;
   std::printf("op=%s\nconnections=%d\nseconds=%.2f\nrequests=%zu\nerrors=%llu\n", o.op.c_str(),
               o.connections, elapsed, l.size(), static_cast<unsigned long long>(results.errors));
   for (const auto& [code, n] : results.statuses) {
