@@ -59,33 +59,53 @@ std::vector<std::string> tickets_in_window(const View& v, const std::string& for
   return ids;
 }
 
+// What every dry-run starts with: the caller may, the window, the version, a draft body or none.
+struct DryRun {
+  Window win;
+  uint64_t version = 0;  // 0: the current one
+  bool draft = false;
+};
+
+bool begin_dry_run(const CallPtr& call, int64_t now, DryRun* run) {
+  if (!call->actor.admin && !call->actor.auditor) {
+    call->fail(403, codes::kForbidden, "dry-runs are for administrators and auditors");
+    return false;
+  }
+  if (!window_of(call, now, &run->win) || !call->uint_param("version", &run->version)) return false;
+  run->draft = !call->req.body.empty();
+  return !run->draft || call->parse_body();
+}
+
+// A draft document (without id and version) and the latest version of the form it names.
+Result<std::pair<Value, const FormDef*>> draft_of(const Value& body, const Catalog& catalog,
+                                                  const std::string& what) {
+  if (!body.is_object()) return error(codes::kInvalidDefinition, what + ": must be a JSON object");
+  Value doc = strip_identity(body);
+  const FormDef* form = catalog.form(doc.string_or("form"));
+  if (!form) {
+    return error(codes::kInvalidDefinition,
+                 what + ".form: unknown form \"" + doc.string_or("form") + "\"", "form");
+  }
+  return std::make_pair(std::move(doc), form);
+}
+
 }  // namespace
 
 void Api::post_rule_dry_run(const CallPtr& call, const std::string& id) {
-  if (!call->actor.admin && !call->actor.auditor) {
-    return call->fail(403, codes::kForbidden, "dry-runs are for administrators and auditors");
-  }
-  Window win;
-  uint64_t version = 0;
-  if (!window_of(call, now_us(), &win) || !call->uint_param("version", &version)) return;
-  bool draft = !call->req.body.empty();
-  if (draft && !call->parse_body()) return;
+  DryRun run;
+  if (!begin_dry_run(call, now_us(), &run)) return;
+  const Window& win = run.win;
+  const bool draft = run.draft;
   // The rule to run: the draft, parsed against its form's latest version, or a published one.
   auto chosen = model_.read([&](const View& v) -> Result<RuleDef> {
     if (!draft) {
-      const RuleDef* r = v.catalog.rule(id, version);
+      const RuleDef* r = v.catalog.rule(id, run.version);
       if (!r) return error(codes::kNotFound, "no rule \"" + id + "\"", "id");
       return *r;
     }
-    if (!call->body.is_object())
-      return error(codes::kInvalidDefinition, "rule: must be a JSON object");
-    Value doc = strip_identity(call->body);
-    const FormDef* form = v.catalog.form(doc.string_or("form"));
-    if (!form) {
-      return error(codes::kInvalidDefinition,
-                   "rule.form: unknown form \"" + doc.string_or("form") + "\"", "form");
-    }
-    return parse_rule(id, doc, *form);
+    auto doc = draft_of(call->body, v.catalog, "rule");
+    if (!doc.ok()) return doc.error();
+    return parse_rule(id, doc.value().first, *doc.value().second);
   });
   if (!chosen.ok()) return call->fail(chosen.error());
   const RuleDef& rule = chosen.value();
@@ -155,32 +175,22 @@ void Api::post_rule_dry_run(const CallPtr& call, const std::string& id) {
 }
 
 void Api::post_sla_policy_dry_run(const CallPtr& call, const std::string& id) {
-  if (!call->actor.admin && !call->actor.auditor) {
-    return call->fail(403, codes::kForbidden, "dry-runs are for administrators and auditors");
-  }
-  Window win;
-  uint64_t version = 0;
-  if (!window_of(call, now_us(), &win) || !call->uint_param("version", &version)) return;
-  bool draft = !call->req.body.empty();
-  if (draft && !call->parse_body()) return;
+  DryRun run;
+  if (!begin_dry_run(call, now_us(), &run)) return;
+  const Window& win = run.win;
+  const bool draft = run.draft;
   JsonWriter w;
   auto outcome = model_.read([&](const View& v) -> std::optional<DomainError> {
     SlaPolicyDef parsed;
     const SlaPolicyDef* policy = nullptr;
     if (draft) {
-      if (!call->body.is_object())
-        return error(codes::kInvalidDefinition, "sla_policy: must be a JSON object");
-      Value doc = strip_identity(call->body);
-      const FormDef* form = v.catalog.form(doc.string_or("form"));
-      if (!form) {
-        return error(codes::kInvalidDefinition,
-                     "sla_policy.form: unknown form \"" + doc.string_or("form") + "\"", "form");
-      }
-      auto p = parse_sla_policy(id, doc, *form);
+      auto doc = draft_of(call->body, v.catalog, "sla_policy");
+      if (!doc.ok()) return doc.error();
+      auto p = parse_sla_policy(id, doc.value().first, *doc.value().second);
       if (!p.ok()) return p.error();
       parsed = std::move(p.value());
       policy = &parsed;
-    } else if (!(policy = v.catalog.sla_policy(id, version))) {
+    } else if (!(policy = v.catalog.sla_policy(id, run.version))) {
       return error(codes::kNotFound, "no SLA policy \"" + id + "\"", "id");
     }
     const CalendarDef* calendar = v.catalog.calendar(policy->calendar_id);
