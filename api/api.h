@@ -43,10 +43,10 @@ class Api {
   // The signed-in actor a bearer token stands for (the admin token, or a session's).
   std::optional<Actor> actor_for_token(std::string_view token) const;
 
-  // Fires an idle timer (the scheduler's command). `done` runs once the outcome is applied or
+  // Fires a timer (the scheduler's command). `done(refused)` runs once the outcome is applied or
   // refused.
   void fire_timer(const std::string& ticket, const std::string& rule, uint64_t entered_version,
-                  std::function<void()> done);
+                  std::function<void(bool refused)> done);
   int64_t now_us() const;
 
   // Stops accepting commands (503) for graceful shutdown.

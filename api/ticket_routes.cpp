@@ -204,7 +204,7 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
 }
 
 void Api::fire_timer(const std::string& ticket, const std::string& rule, uint64_t entered_version,
-                     std::function<void()> done) {
+                     std::function<void(bool refused)> done) {
   auto call = std::make_shared<Call>();
   call->req.method = "TIMER";
   call->req.path = ticket + "/" + rule;
@@ -212,7 +212,7 @@ void Api::fire_timer(const std::string& ticket, const std::string& rule, uint64_
   call->actor = Actor{kSystemActor, {}, false, false, false};
   call->respond = [done = std::move(done), ticket, rule](HttpResponse r) {
     if (r.status >= 400) spdlog::warn("timer {} on {} not fired: {}", rule, ticket, r.body);
-    done();
+    done(r.status >= 400);
   };
   run_ticket_command(call, ticket, FireTimer{rule, entered_version}, std::nullopt, 200);
 }

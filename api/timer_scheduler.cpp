@@ -46,14 +46,17 @@ void TimerScheduler::run() {
       all_due_in_flight = false;
       lk.unlock();
       spdlog::info("timer due: ticket={} rule={} due_at={}", t.ticket, t.rule, t.due_at);
-      api_.fire_timer(t.ticket, t.rule, t.entered_version, [this, key] {
+      api_.fire_timer(t.ticket, t.rule, t.entered_version, [this, key](bool refused) {
         {
           std::lock_guard g(mu_);
           in_flight_.erase(key);
           // A timer that fired and is still scheduled at the same time did nothing (decide found
-          // it not due); it is not fired again until its ticket reschedules it.
-          if (spent_.size() >= 4096) spent_.clear();
-          spent_.insert(key);
+          // it not due); it is not fired again until its ticket reschedules it. A refused one
+          // (the log full, say) is tried again.
+          if (!refused) {
+            if (spent_.size() >= 4096) spent_.clear();
+            spent_.insert(key);
+          }
         }
         wake();
       });

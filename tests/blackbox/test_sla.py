@@ -120,6 +120,12 @@ class SlaLive(unittest.TestCase):
         fixed = lambda clock: {k: v for k, v in clock.items() if k != "used"}
         before = self.view(tid)["sla"]["first_response"]
         self.s.stop()
+        # Rebuilt from the log, the views (SLA history, recorded breaches) are the same.
+        run = lambda *a: subprocess.run([TICKETCTL] + list(a), capture_output=True, check=True).stdout
+        views = run("dump-views", "--data-dir", self.s.data_dir)
+        self.assertIn(b'"sla_fired":["sla:first_response:0:warning","sla:first_response:0:breach"]', views)
+        run("rebuild", "--data-dir", self.s.data_dir)
+        self.assertEqual(run("dump-views", "--data-dir", self.s.data_dir), views)
         self.s.start()
         after = self.view(tid)["sla"]["first_response"]
         self.assertEqual(fixed(after), fixed(before))
