@@ -41,6 +41,10 @@ verbs:
       measures the raw RocksDB baseline in the same run, and prints name=value lines. With --peer
       it also runs ../shared/bench/pg-event-store-peer.sh (PostgreSQL) and prints the ratio.
       D must not hold a log already (a fresh directory is used under it).
+  bench seed --data-dir D [--tickets 100000] [--producers 16]
+      Appends reference-form tickets decided by the domain logic (as li, every tenth 高) to the
+      log in D, which needs the reference application (run ticketd --demo on it once, stopped
+      before seeding). For restart, rebuild and memory measurements (tools/bench-scale.sh).
 )";
 
 }  // namespace
@@ -135,15 +139,16 @@ int main(int argc, char** argv) {
   Args args;
   int first = 2;
   if (verb == "bench") {
-    if (argc < 3 || std::string(argv[2]) != "append") {
-      return fail("bench needs 'append'\n" + std::string(kUsage));
+    if (argc < 3 || (std::string(argv[2]) != "append" && std::string(argv[2]) != "seed")) {
+      return fail("bench needs 'append' or 'seed'\n" + std::string(kUsage));
     }
     first = 3;
   }
   if (std::string e = args.parse(argc, argv, first, {"peer"}); !e.empty()) return fail(e);
   if (verb == "verify") return verify(args);
   if (verb == "dump") return dump(args);
-  if (verb == "bench") return bench_append(args);
+  if (verb == "bench")
+    return std::string(argv[2]) == "seed" ? bench_seed(args) : bench_append(args);
   if (verb == "dump-views") return dump_views(args);
   if (verb == "rebuild") return rebuild(args);
   if (verb == "rebuild-reports") return rebuild_reports(args);
