@@ -48,7 +48,9 @@ std::string ticket_id_for(uint64_t number) {
 namespace {
 
 // 2: tickets carry their SLA history (sla_marks, sla_fired, sla_final).
-constexpr int kSnapshotFormat = 2;
+// 3: JSON lines — a header object, then one ticket per line — so a restore parses one ticket at
+//    a time instead of building a tree of the whole model (13 GB for a million tickets).
+constexpr int kSnapshotFormat = 3;
 
 std::vector<std::string> index_keys(const TicketState& t) {
   std::vector<std::string> keys = {"form:" + t.form_id, "node:" + t.node,
@@ -230,16 +232,23 @@ std::string ReadModel::snapshot(uint64_t* position) const {
   w.key("last_picks").begin_object();
   for (const auto& [role, user] : last_picks) w.key(role).string(user);
   w.end_object();
-  w.key("tickets").begin_array();
-  for (const auto& t : tickets) ticket_to_value(*t).write(w);
-  w.end_array();
+  w.key("tickets").number(static_cast<uint64_t>(tickets.size()));
   w.end_object();
-  return w.take();
+  std::string out = w.take();
+  for (const auto& t : tickets) {
+    out.push_back('\n');
+    JsonWriter line;
+    ticket_to_value(*t).write(line);
+    out += line.take();
+  }
+  return out;
 }
 
 bool ReadModel::restore(std::string_view bytes, std::string* error) {
+  size_t end = bytes.find('\n');
+  std::string_view header = bytes.substr(0, end);
   Value v;
-  if (!parse_json(bytes, &v, error)) return false;
+  if (!parse_json(header, &v, error)) return false;
   if (v["format"].as_number() != kSnapshotFormat) {
     *error =
         "snapshot format " + v["format"].to_json() + " is not " + std::to_string(kSnapshotFormat);
@@ -259,15 +268,27 @@ bool ReadModel::restore(std::string_view bytes, std::string* error) {
         a.string_or("id"), a.string_or("filename"), a.string_or("content_type"),
         static_cast<uint64_t>(a["size"].as_number()), a.string_or("uploader")};
   }
-  for (const auto& tv : v["tickets"].as_array()) {
+  uint64_t count = 0;
+  while (end != std::string_view::npos) {
+    size_t start = end + 1;
+    end = bytes.find('\n', start);
+    Value tv;
     TicketState t;
-    if (!ticket_from_value(tv, &t)) {
+    if (!parse_json(bytes.substr(start, end == std::string_view::npos ? end : end - start), &tv,
+                    error) ||
+        !ticket_from_value(tv, &t)) {
       *error = "snapshot holds an unreadable ticket";
       return false;
     }
+    ++count;
     for (const auto& key : index_keys(t)) fresh.index_[key].insert(t.id);
     std::string id = t.id;
     fresh.tickets_.emplace(std::move(id), std::make_shared<TicketState>(std::move(t)));
+  }
+  if (!v["tickets"].is_number() || count != static_cast<uint64_t>(v["tickets"].as_number())) {
+    *error =
+        "snapshot is truncated: " + std::to_string(count) + " tickets of " + v["tickets"].to_json();
+    return false;
   }
   for (const auto& [role, user] : v["last_picks"].as_object())
     fresh.last_picks_[role] = user.as_string();
