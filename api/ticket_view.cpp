@@ -31,8 +31,7 @@ TicketSla ticket_sla(const TicketState& t, const Catalog& catalog, int64_t now_u
   // Idle rules are escalation deadlines too: their nearest one and whether one fired count beside
   // the policy's targets, as in the sla_breaches report.
   TicketSla out;
-  for (const auto& timer : pending_timers(t, catalog)) {
-    if (timer.rule_id.starts_with("sla:")) continue;
+  for (const auto& timer : pending_idle_timers(t, catalog)) {
     if (!out.due_at || timer.due_at < out.due_at) out.due_at = timer.due_at;
   }
   out.breached = !t.timers_fired.empty() || (out.due_at && out.due_at <= now_us);

@@ -695,7 +695,7 @@ std::vector<RuleDryRunHit> dry_run_rule(const RuleDef& rule, const std::vector<D
   return hits;
 }
 
-std::vector<PendingTimer> pending_timers(const TicketState& s, const Catalog& catalog) {
+std::vector<PendingTimer> pending_idle_timers(const TicketState& s, const Catalog& catalog) {
   std::vector<PendingTimer> out;
   if (!s.exists() || s.closed) return out;
   for (const RuleDef* rule : catalog.rules_for_form(s.form_id)) {
@@ -704,6 +704,12 @@ std::vector<PendingTimer> pending_timers(const TicketState& s, const Catalog& ca
       continue;
     out.push_back({rule->id, s.node_entered_at + rule->trigger.after_us, s.node_entered_version});
   }
+  return out;
+}
+
+std::vector<PendingTimer> pending_timers(const TicketState& s, const Catalog& catalog) {
+  std::vector<PendingTimer> out = pending_idle_timers(s, catalog);
+  if (!s.exists() || s.closed) return out;
   const SlaPolicyDef* policy = applicable_sla_policy(s, catalog);
   const CalendarDef* calendar = policy ? catalog.calendar(policy->calendar_id) : nullptr;
   if (!calendar) return out;

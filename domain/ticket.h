@@ -177,6 +177,8 @@ struct PendingTimer {
   uint64_t entered_version = 0;
 };
 std::vector<PendingTimer> pending_timers(const TicketState& state, const Catalog& catalog);
+// The idle-rule timers alone (no SLA clocks computed).
+std::vector<PendingTimer> pending_idle_timers(const TicketState& state, const Catalog& catalog);
 
 // What a rule would have done on one ticket's recorded events, for a dry-run: each time it would
 // have fired with `at_us` in [from_us, to_us], the event that triggered it (or the idle deadline)
