@@ -180,9 +180,28 @@ void StreamHub::deliver(const Event& e) {
       }
     }
   }
+  // Subscribers of the same topic acting as the same user get the same bytes: each message is
+  // built once per (topic, actor), not once per subscriber.
   std::vector<std::string> messages;
   messages.reserve(targets.size());
-  for (const auto& [sub, client] : targets) messages.push_back(message_for(*sub, *client, e));
+  std::unordered_map<std::string, std::string> built;
+  for (const auto& [sub, client] : targets) {
+    const Actor& a = client->actor();
+    std::string key = sub->topic + '\x1f' + a.id +
+                      (a.admin ? "\x1f"
+                                 "a"
+                               : "") +
+                      (a.auditor ? "\x1f"
+                                   "u"
+                                 : "") +
+                      (a.portal_customer ? "\x1f"
+                                           "p"
+                                         : "");
+    for (const auto& role : a.roles) key += '\x1f' + role;
+    auto it = built.find(key);
+    if (it == built.end()) it = built.emplace(std::move(key), message_for(*sub, *client, e)).first;
+    messages.push_back(it->second);
+  }
   std::lock_guard lk(mu_);
   for (size_t i = 0; i < targets.size(); ++i) {
     auto& [sub, client] = targets[i];
