@@ -2,17 +2,22 @@
 // one thread, each sending its next request as soon as the answer to the last one is in (closed
 // loop), for a fixed time; every latency is kept, so percentiles are exact.
 //
-//   ticketd-load submit|read --url http://127.0.0.1:8080 --user li --password demo-li
+//   ticketd-load submit|read|fanout --url http://127.0.0.1:8080 --user li --password demo-li
 //                [--connections 64] [--seconds 10] [--tickets 1000] [--peer]
+//                [--subscribers 1000] [--rate 2000]
 //
 // submit: POST /api/v1/tickets of the reference form (validation, flow, rules, durable before the
 //         answer). read: GET /api/v1/tickets/{id} over --tickets tickets submitted first.
+// fanout: --subscribers WebSocket clients on the `tickets` topic while submits run at --rate a
+//         second; delivery latency is from an event's recording (the view's updated_at) to its
+//         arrival, and every subscriber must get every event after all have subscribed.
 // Prints name=value lines; --peer also runs the PostgreSQL peer (../shared/bench) in the same run
 // and prints the ratio. tools/bench-load.sh starts a server on a scratch directory and runs this.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -29,6 +34,7 @@
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace websocket = beast::websocket;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
@@ -42,6 +48,8 @@ struct Options {
   double seconds = 10;
   int tickets = 1000;
   bool peer = false;
+  int subscribers = 1000;
+  double rate = 2000;
 };
 
 struct Results {
@@ -57,17 +65,28 @@ std::string submission(uint64_t n) {
          R"("description":"打印机卡纸,需要工程师上门检修。"}})";
 }
 
+std::string json_string_member(const std::string& body, const std::string& key) {
+  auto k = body.find("\"" + key + "\":\"");
+  if (k == std::string::npos) return "";
+  auto start = k + key.size() + 4;
+  return body.substr(start, body.find('"', start) - start);
+}
+
 // One keep-alive connection sending requests made by `next` until the deadline.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   using Next = std::function<http::request<http::string_body>()>;
   Connection(net::io_context& ioc, tcp::resolver::results_type endpoints, Next next,
-             Clock::time_point deadline, Results& results)
+             Clock::time_point deadline, Results& results,
+             Clock::duration interval = Clock::duration::zero())
       : stream_(ioc),
         endpoints_(std::move(endpoints)),
         next_(std::move(next)),
         deadline_(deadline),
-        results_(results) {}
+        results_(results),
+        interval_(interval),
+        pace_(ioc),
+        slot_(Clock::now()) {}
 
   void start() {
     stream_.async_connect(endpoints_, [self = shared_from_this()](beast::error_code ec, auto) {
@@ -77,8 +96,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
  private:
+  // With an interval, one request per interval (sent late when behind); else closed loop.
   void send() {
     if (Clock::now() >= deadline_) return close();
+    if (interval_ > Clock::duration::zero()) {
+      slot_ += interval_;
+      if (slot_ > Clock::now()) {
+        pace_.expires_at(slot_);
+        return pace_.async_wait([self = shared_from_this()](beast::error_code) { self->write(); });
+      }
+    }
+    write();
+  }
+  void write() {
     request_ = next_();
     started_ = Clock::now();
     http::async_write(stream_, request_, [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -118,6 +148,104 @@ class Connection : public std::enable_shared_from_this<Connection> {
   http::response<http::string_body> response_;
   beast::flat_buffer buffer_;
   Clock::time_point started_;
+  Clock::duration interval_;
+  net::steady_timer pace_;
+  Clock::time_point slot_;
+};
+
+// An RFC 3339 UTC time ("2026-11-25T09:27:33.905835Z") in microseconds since the epoch, or 0.
+int64_t parse_utc_us(const std::string& s) {
+  std::tm tm{};
+  if (s.size() < 20 || std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon,
+                                   &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6) {
+    return 0;
+  }
+  int us = 0;
+  if (s[19] == '.')
+    us = std::atoi((s.substr(20, s.find('Z') - 20) + "000000").substr(0, 6).c_str());
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<int64_t>(timegm(&tm)) * 1000000 + us;
+}
+
+// One WebSocket subscriber of the `tickets` topic: what arrives, and how late.
+class Subscriber : public std::enable_shared_from_this<Subscriber> {
+ public:
+  Subscriber(net::io_context& ioc, tcp::resolver::results_type endpoints, std::string host,
+             std::string token, std::vector<double>* latencies)
+      : ws_(ioc),
+        endpoints_(std::move(endpoints)),
+        host_(std::move(host)),
+        token_(std::move(token)),
+        latencies_(latencies) {}
+
+  void start() {
+    beast::get_lowest_layer(ws_).async_connect(
+        endpoints_, [self = shared_from_this()](beast::error_code ec, auto) {
+          if (ec) return self->fail(ec);
+          self->ws_.async_handshake(self->host_, "/api/v1/stream?token=" + self->token_,
+                                    [self](beast::error_code ec) {
+                                      if (ec) return self->fail(ec);
+                                      self->subscribe();
+                                    });
+        });
+  }
+  void stop() {
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+  }
+
+  bool subscribed = false, dropped = false, disordered = false;
+  uint64_t subscribed_at = 0;  // the position the live stream starts after
+  uint64_t received = 0, last = 0;
+
+ private:
+  void subscribe() {
+    out_ = R"({"op":"subscribe","topic":"tickets"})";
+    ws_.async_write(net::buffer(out_), [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->fail(ec);
+      self->read();
+    });
+  }
+  void read() {
+    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->fail(ec);
+      auto data = self->buffer_.data();  // a flat_buffer: one contiguous piece
+      self->on_message(std::string_view(static_cast<const char*>(data.data()), data.size()));
+      self->buffer_.consume(self->buffer_.size());
+      self->read();
+    });
+  }
+  // Cheap for most subscribers (the position is near the start); the sampled ones also time it.
+  void on_message(std::string_view m) {
+    std::string_view head = m.substr(0, 96);
+    auto k = head.find("\"position\":");
+    uint64_t position =
+        k == std::string_view::npos ? 0 : std::strtoull(head.data() + k + 11, nullptr, 10);
+    if (head.find("\"op\":\"subscribed\"") != std::string_view::npos) {
+      subscribed = true;
+      subscribed_at = position;
+      return;
+    }
+    ++received;
+    disordered |= position <= last;
+    last = position;
+    if (!latencies_) return;
+    int64_t at = parse_utc_us(json_string_member(std::string(m), "updated_at"));
+    int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+    if (at) latencies_->push_back(static_cast<double>(now - at) / 1000.0);
+  }
+  void fail(beast::error_code ec) {
+    if (ec != net::error::operation_aborted && ec != net::error::bad_descriptor) dropped = true;
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  tcp::resolver::results_type endpoints_;
+  std::string host_, token_, out_;
+  beast::flat_buffer buffer_;
+  std::vector<double>* latencies_;
 };
 
 http::request<http::string_body> make_request(http::verb verb, const std::string& target,
@@ -148,22 +276,87 @@ std::string blocking(net::io_context& ioc, const tcp::resolver::results_type& en
   return res.body();
 }
 
-std::string json_string_member(const std::string& body, const std::string& key) {
-  auto k = body.find("\"" + key + "\":\"");
-  if (k == std::string::npos) return "";
-  auto start = k + key.size() + 4;
-  return body.substr(start, body.find('"', start) - start);
-}
-
 double percentile(const std::vector<double>& sorted, double p) {
   if (sorted.empty()) return 0;
   size_t i = static_cast<size_t>(p * static_cast<double>(sorted.size() - 1) + 0.5);
   return sorted[std::min(i, sorted.size() - 1)];
 }
 
+// Subscribers first (all of them, acknowledged), then paced submits; then every subscriber must
+// have received the same events, in order.
+int fanout(const Options& o, net::io_context& ioc, const tcp::resolver::results_type& endpoints,
+           const std::string& host, const std::string& token) {
+  std::vector<double> delivery;
+  std::vector<std::shared_ptr<Subscriber>> subs;
+  for (int i = 0; i < o.subscribers; ++i) {
+    subs.push_back(std::make_shared<Subscriber>(ioc, endpoints, host, token,
+                                                i % 20 == 0 ? &delivery : nullptr));
+    subs.back()->start();
+  }
+  auto ready = [&] {
+    return std::all_of(subs.begin(), subs.end(),
+                       [](const auto& s) { return s->subscribed || s->dropped; });
+  };
+  for (auto give_up = Clock::now() + std::chrono::seconds(60); !ready() && Clock::now() < give_up;)
+    ioc.run_for(std::chrono::milliseconds(10));
+  Results results;
+  uint64_t sent = 0;
+  auto started = Clock::now();
+  auto deadline = started + std::chrono::microseconds(static_cast<int64_t>(o.seconds * 1e6));
+  auto interval = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(o.connections / o.rate));
+  for (int i = 0; i < o.connections; ++i) {
+    auto next = [&] {
+      return make_request(http::verb::post, "/api/v1/tickets", host, token, submission(++sent));
+    };
+    std::make_shared<Connection>(ioc, endpoints, next, deadline, results, interval)->start();
+  }
+  // The submits, then up to 10 s for the last deliveries to arrive everywhere.
+  while (Clock::now() < deadline) ioc.run_for(std::chrono::milliseconds(50));
+  double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
+  auto everyone_caught_up = [&] {
+    uint64_t most = 0;
+    for (const auto& s : subs) most = std::max(most, s->received);
+    return std::all_of(subs.begin(), subs.end(),
+                       [&](const auto& s) { return s->dropped || s->received == most; });
+  };
+  for (auto give_up = Clock::now() + std::chrono::seconds(10);
+       !everyone_caught_up() && Clock::now() < give_up;) {
+    ioc.run_for(std::chrono::milliseconds(50));
+  }
+  uint64_t most = 0, least = UINT64_MAX, dropped = 0, disordered = 0, unsubscribed = 0;
+  for (const auto& s : subs) {
+    most = std::max(most, s->received);
+    least = std::min(least, s->received);
+    dropped += s->dropped;
+    disordered += s->disordered;
+    unsubscribed += !s->subscribed;
+    s->stop();
+  }
+  ioc.run_for(std::chrono::milliseconds(200));
+  std::sort(delivery.begin(), delivery.end());
+  std::printf(
+      "op=fanout\nsubscribers=%d\nsubscribed=%llu\nseconds=%.2f\nsubmits=%zu\n"
+      "submit_errors=%llu\nsubmits_per_s=%.0f\nevents_per_subscriber=%llu\n"
+      "fewest_received=%llu\ndropped=%llu\nout_of_order=%llu\ndelivery_samples=%zu\n",
+      o.subscribers, static_cast<unsigned long long>(subs.size() - unsubscribed), elapsed,
+      results.latencies_ms.size(), static_cast<unsigned long long>(results.errors),
+      static_cast<double>(results.latencies_ms.size()) / elapsed,
+      static_cast<unsigned long long>(most), static_cast<unsigned long long>(least),
+      static_cast<unsigned long long>(dropped), static_cast<unsigned long long>(disordered),
+      delivery.size());
+  for (auto [name, p] : {std::pair{"p50", 0.5}, std::pair{"p99", 0.99}, std::pair{"max", 1.0}}) {
+    std::printf("delivery_%s_ms=%.3f\n", name, percentile(delivery, p));
+  }
+  bool complete = least == most && dropped == 0 && disordered == 0 && unsubscribed == 0;
+  std::printf("every_subscriber_got_every_event=%s\n", complete ? "yes" : "no");
+  return complete && results.errors == 0 ? 0 : 1;
+}
+
 int usage() {
-  std::cerr << "usage: ticketd-load submit|read [--url http://HOST:PORT] [--user U] "
-               "[--password P] [--connections N] [--seconds S] [--tickets N] [--peer]\n";
+  std::cerr << "usage: ticketd-load submit|read|fanout [--url http://HOST:PORT] [--user U] "
+               "[--password P] [--connections N] [--seconds S] [--tickets N] [--peer] "
+               "[--subscribers N] [--rate R]\n";
   return 2;
 }
 
@@ -173,7 +366,7 @@ int main(int argc, char** argv) {
   Options o;
   if (argc < 2) return usage();
   o.op = argv[1];
-  if (o.op != "submit" && o.op != "read") return usage();
+  if (o.op != "submit" && o.op != "read" && o.op != "fanout") return usage();
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -194,6 +387,10 @@ int main(int argc, char** argv) {
       o.seconds = std::max(0.5, std::atof(value().c_str()));
     } else if (a == "--tickets") {
       o.tickets = std::max(1, std::atoi(value().c_str()));
+    } else if (a == "--subscribers") {
+      o.subscribers = std::max(1, std::atoi(value().c_str()));
+    } else if (a == "--rate") {
+      o.rate = std::max(1.0, std::atof(value().c_str()));
     } else if (a == "--peer") {
       o.peer = true;
     } else {
@@ -246,6 +443,8 @@ int main(int argc, char** argv) {
       ids.push_back(json_string_member(res.body(), "id"));
     }
   }
+
+  if (o.op == "fanout") return fanout(o, ioc, endpoints, host, token);
 
   Results results;
   uint64_t sent = 0;
