@@ -76,6 +76,26 @@ void apply_changes(Object& fields, const Object& changes) {
   }
 }
 
+// Whether the policy pauses the clocks after each of the ticket's SLA marks: nodes forward from
+// the start, fields backward from the current ones (each kFields mark holds what it replaced).
+std::vector<bool> pauses(const TicketState& t, const SlaPolicyDef& p) {
+  const auto& marks = t.sla_marks;
+  std::vector<const std::string*> node_after(marks.size());
+  static const std::string kNone;
+  const std::string* node = &kNone;
+  for (size_t k = 0; k < marks.size(); ++k) {
+    if (marks[k].kind == SlaMark::Kind::kNode) node = &marks[k].node;
+    node_after[k] = node;
+  }
+  std::vector<bool> paused(marks.size());
+  Object fields = t.fields;
+  for (size_t k = marks.size(); k-- > 0;) {
+    paused[k] = is_paused(p, fields, *node_after[k]);
+    if (marks[k].kind == SlaMark::Kind::kFields) apply_changes(fields, marks[k].fields);
+  }
+  return paused;
+}
+
 Value time_or_null(int64_t us) { return us ? Value(format_rfc3339(us)) : Value(); }
 
 Value clock_view(const SlaClock& c, int64_t now_us, uint32_t cycles) {
@@ -251,20 +271,19 @@ SlaStatus compute_sla(const TicketState& t, const SlaPolicyDef& policy, const Ca
                        [&](const SlaClock& c) { return c.running() && c.target == target; });
   };
 
-  Object fields;
+  const std::vector<bool> paused_after = pauses(t, policy);
   std::string node;
   bool paused = false, closed = false;
   int64_t last = 0;
-  for (const SlaMark& m : t.sla_marks) {
+  for (size_t k = 0; k < t.sla_marks.size(); ++k) {
+    const SlaMark& m = t.sla_marks[k];
     if (last && !paused && !closed) counter.count(clocks, last, m.at_us);
     switch (m.kind) {
       case SlaMark::Kind::kSubmitted:
-        fields = m.fields;
         start("first_response", policy.first_response, m.at_us);
         start("resolution", policy.resolution, m.at_us);
         break;
       case SlaMark::Kind::kFields:
-        apply_changes(fields, m.fields);
         break;
       case SlaMark::Kind::kNode: {
         stop([](const SlaClock& c) { return c.target.starts_with("node:"); }, m.at_us);
@@ -289,7 +308,7 @@ SlaStatus compute_sla(const TicketState& t, const SlaPolicyDef& policy, const Ca
         closed = true;
         break;
     }
-    paused = is_paused(policy, fields, node);
+    paused = paused_after[k];
     last = std::max(last, m.at_us);
   }
   int64_t end = std::max(now_us, last);
@@ -307,11 +326,9 @@ SlaStatus compute_sla(const TicketState& t, const SlaPolicyDef& policy, const Ca
 }
 
 Object fields_at(const TicketState& t, int64_t until_us) {
-  Object fields;
-  for (const SlaMark& m : t.sla_marks) {
-    if (m.at_us > until_us) break;
-    if (m.kind == SlaMark::Kind::kSubmitted) fields = m.fields;
-    if (m.kind == SlaMark::Kind::kFields) apply_changes(fields, m.fields);
+  Object fields = t.fields;
+  for (auto m = t.sla_marks.rbegin(); m != t.sla_marks.rend() && m->at_us > until_us; ++m) {
+    if (m->kind == SlaMark::Kind::kFields) apply_changes(fields, m->fields);  // undo
   }
   return fields;
 }
@@ -319,6 +336,7 @@ Object fields_at(const TicketState& t, int64_t until_us) {
 SlaStatus compute_sla_until(const TicketState& t, const SlaPolicyDef& policy,
                             const CalendarDef& calendar, int64_t until_us) {
   TicketState then;
+  then.fields = fields_at(t, until_us);
   for (const SlaMark& m : t.sla_marks) {
     if (m.at_us > until_us) break;
     then.sla_marks.push_back(m);

@@ -588,11 +588,15 @@ TicketState evolve(TicketState s, const DomainEvent& e) {
     s.portal_code = d.string_or("portal_code");
     s.creator = e.actor;
     s.created_at = e.at_us;
-    s.sla_marks.push_back({SlaMark::Kind::kSubmitted, e.at_us, "", s.fields});
+    s.sla_marks.push_back({SlaMark::Kind::kSubmitted, e.at_us, "", {}});
     return s;
   }
   if (e.type == et::kFieldsChanged) {
-    s.sla_marks.push_back({SlaMark::Kind::kFields, e.at_us, "", d["fields"].as_object()});
+    Object before;
+    for (const Member& change : d["fields"].as_object()) {
+      before.emplace_back(change.first, lookup(s.fields, change.first));
+    }
+    s.sla_marks.push_back({SlaMark::Kind::kFields, e.at_us, "", std::move(before)});
     for (const Member& change : d["fields"].as_object()) {
       if (change.second.is_null()) {
         std::erase_if(s.fields, [&](const Member& m) { return m.first == change.first; });

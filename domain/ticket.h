@@ -67,7 +67,9 @@ struct SlaMark {
   Kind kind = Kind::kFields;
   int64_t at_us = 0;
   std::string node;  // kNode
-  Object fields;     // kSubmitted: all fields; kFields: the changed ones (null: removed)
+  Object fields;     // kFields: what the changed fields were before (null: absent), so the fields
+                     // at any mark are the current ones with the later changes undone — a
+                     // ticket's fields are kept once, not copied into its history
 };
 
 struct TicketState {

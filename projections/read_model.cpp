@@ -50,7 +50,8 @@ namespace {
 // 2: tickets carry their SLA history (sla_marks, sla_fired, sla_final).
 // 3: JSON lines — a header object, then one ticket per line — so a restore parses one ticket at
 //    a time instead of building a tree of the whole model (13 GB for a million tickets).
-constexpr int kSnapshotFormat = 3;
+// 4: SLA field marks hold the values they replaced, not the new ones.
+constexpr int kSnapshotFormat = 4;
 
 std::vector<std::string> index_keys(const TicketState& t) {
   std::vector<std::string> keys = {"form:" + t.form_id, "node:" + t.node,

@@ -260,6 +260,11 @@ TEST_F(SlaClocks, PausesWhileWaitingForTheCustomerAsOftenAsItHappens) {
   EXPECT_EQ(clock(paused, "resolution").due_at, 0);  // unknown while paused
   EXPECT_EQ(clock(paused, "resolution").elapsed, 2 * kBusinessDayUnits / 9);
   status("处理中", cst("2026-11-25 11:00"));
+  // The history keeps what each change replaced: any earlier moment's fields come back exactly.
+  EXPECT_EQ(Value(fields_at(state, cst("2026-11-24 12:00")))["status"].as_string(), "待客户确认");
+  EXPECT_EQ(Value(fields_at(state, cst("2026-11-24 14:30")))["status"].as_string(), "处理中");
+  EXPECT_EQ(Value(fields_at(state, cst("2026-11-24 09:30")))["status"].as_string(), "待受理");
+  EXPECT_EQ(Value(fields_at(state, cst("2026-11-24 09:30")))["priority"].as_string(), "高");
   SlaStatus s = compute_sla(state, policy, calendar, cst("2026-11-25 11:00"));
   EXPECT_FALSE(s.paused);
   // 2 of 9 hours used on Tuesday; 7 more from Wednesday 11:00 is Wednesday 18:00.
