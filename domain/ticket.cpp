@@ -444,14 +444,11 @@ Result<std::vector<DomainEvent>> fire_sla(const TicketState& s, const std::strin
 // When a command closes the ticket, the SLA figures it closes with are recorded with it: later
 // policy edits recompute open tickets only.
 void finalize_sla(const TicketState& before, std::vector<DomainEvent>& events, const Context& ctx) {
-  if (before.closed) return;
+  bool closes = std::any_of(events.begin(), events.end(),
+                            [](const DomainEvent& e) { return e.type == et::kTicketClosed; });
+  if (before.closed || !closes) return;  // most commands: no state to replay here
   TicketState after = before;
-  bool closes = false;
-  for (const auto& e : events) {
-    after = evolve(std::move(after), e);
-    closes |= e.type == et::kTicketClosed;
-  }
-  if (!closes) return;
+  for (const auto& e : events) after = evolve(std::move(after), e);
   const SlaPolicyDef* policy = applicable_sla_policy(after, *ctx.catalog);
   const CalendarDef* calendar = policy ? ctx.catalog->calendar(policy->calendar_id) : nullptr;
   if (!calendar) return;
