@@ -45,7 +45,7 @@ class Api {
 
   // Fires a timer (the scheduler's command). `done(refused)` runs once the outcome is applied or
   // refused.
-  void fire_timer(const std::string& ticket, const std::string& rule, uint64_t entered_version,
+  void fire_timer(const std::string& ticket, const std::string& timer, uint64_t entered_version,
                   std::function<void(bool refused)> done);
   int64_t now_us() const;
 

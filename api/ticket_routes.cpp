@@ -203,18 +203,18 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
       });
 }
 
-void Api::fire_timer(const std::string& ticket, const std::string& rule, uint64_t entered_version,
+void Api::fire_timer(const std::string& ticket, const std::string& timer, uint64_t entered_version,
                      std::function<void(bool refused)> done) {
   auto call = std::make_shared<Call>();
   call->req.method = "TIMER";
-  call->req.path = ticket + "/" + rule;
+  call->req.path = ticket + "/" + timer;
   call->req.request_id = "timer";
   call->actor = Actor{kSystemActor, {}, false, false, false};
-  call->respond = [done = std::move(done), ticket, rule](HttpResponse r) {
-    if (r.status >= 400) spdlog::warn("timer {} on {} not fired: {}", rule, ticket, r.body);
+  call->respond = [done = std::move(done), ticket, timer](HttpResponse r) {
+    if (r.status >= 400) spdlog::warn("timer {} on {} not fired: {}", timer, ticket, r.body);
     done(r.status >= 400);
   };
-  run_ticket_command(call, ticket, FireTimer{rule, entered_version}, std::nullopt, 200);
+  run_ticket_command(call, ticket, FireTimer{timer, entered_version}, std::nullopt, 200);
 }
 
 void Api::post_ticket(const CallPtr& call) {

@@ -40,13 +40,13 @@ void TimerScheduler::run() {
     int64_t now = now_us_();
     bool all_due_in_flight = true;
     for (const auto& t : model_.due_timers(now, 256)) {
-      std::string key = t.ticket + "/" + t.rule + "/" + std::to_string(t.entered_version) + "@" +
+      std::string key = t.ticket + "/" + t.timer + "/" + std::to_string(t.entered_version) + "@" +
                         std::to_string(t.due_at);
       if (spent_.count(key) || !in_flight_.insert(key).second) continue;
       all_due_in_flight = false;
       lk.unlock();
-      spdlog::info("timer due: ticket={} rule={} due_at={}", t.ticket, t.rule, t.due_at);
-      api_.fire_timer(t.ticket, t.rule, t.entered_version, [this, key](bool refused) {
+      spdlog::info("timer due: ticket={} timer={} due_at={}", t.ticket, t.timer, t.due_at);
+      api_.fire_timer(t.ticket, t.timer, t.entered_version, [this, key](bool refused) {
         {
           std::lock_guard g(mu_);
           in_flight_.erase(key);

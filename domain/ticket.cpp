@@ -546,9 +546,9 @@ Result<std::vector<DomainEvent>> decide_command(const TicketState& s, const Comm
       return error(codes::kForbidden, "only an administrator may close a ticket");
     d.add(et::kTicketClosed, {{"reason", Value(cmd->reason.empty() ? "closed" : cmd->reason)}});
   } else if (const auto* cmd = std::get_if<FireTimer>(&command)) {
-    if (auto sla = parse_sla_timer_name(cmd->rule_id)) return fire_sla(s, cmd->rule_id, *sla, ctx);
+    if (auto sla = parse_sla_timer_name(cmd->timer)) return fire_sla(s, cmd->timer, *sla, ctx);
     // A timer whose ticket has moved on, or that fired already, does nothing.
-    const RuleDef* rule = ctx.catalog->rule(cmd->rule_id);
+    const RuleDef* rule = ctx.catalog->rule(cmd->timer);
     bool due =
         rule && rule->enabled && rule->trigger.kind == RuleTrigger::Kind::kIdle &&
         rule->trigger.node == s.node && s.node_entered_version == cmd->entered_version &&

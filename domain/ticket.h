@@ -145,9 +145,10 @@ struct RateTicket {
 struct CloseTicket {
   std::string reason;
 };
+// Fires a timer by its name: an idle rule's id, or an sla_timer_name().
 struct FireTimer {
-  std::string rule_id;
-  uint64_t entered_version = 0;
+  std::string timer;
+  uint64_t entered_version = 0;  // idle rules: the node entry the timer belongs to
 };
 using Command = std::variant<SubmitTicket, ChangeFields, TakeAction, AddComment, AddAttachment,
                              RateTicket, CloseTicket, FireTimer>;
@@ -172,9 +173,9 @@ Result<std::vector<DomainEvent>> decide(const TicketState& state, const Command&
 TicketState evolve(TicketState state, const DomainEvent& event);
 
 // Timers the ticket is waiting on, from its state alone (no polling per timer needed): idle rules
-// (rule_id is the rule) and SLA warnings and breaches (rule_id is an sla_timer_name()).
+// (named by the rule's id) and SLA warnings and breaches (named by sla_timer_name()).
 struct PendingTimer {
-  std::string rule_id;
+  std::string timer;
   int64_t due_at = 0;
   uint64_t entered_version = 0;
 };

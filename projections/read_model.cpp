@@ -125,7 +125,7 @@ void ReadModel::reschedule(const TicketState& t) {
   mine.clear();
   int64_t before = schedule_.empty() ? INT64_MAX : std::get<0>(*schedule_.begin());
   for (const auto& p : pending_timers(t, catalog_)) {
-    auto entry = std::make_tuple(p.due_at, t.id, p.rule_id, p.entered_version);
+    auto entry = std::make_tuple(p.due_at, t.id, p.timer, p.entered_version);
     schedule_.insert(entry);
     mine.push_back(entry);
   }

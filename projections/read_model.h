@@ -103,7 +103,7 @@ class ReadModel {
   struct DueTimer {
     int64_t due_at;
     std::string ticket;
-    std::string rule;
+    std::string timer;  // see PendingTimer
     uint64_t entered_version;
   };
   std::vector<DueTimer> due_timers(int64_t now_us, size_t max) const;

@@ -331,7 +331,7 @@ class SlaScenario : public ::testing::Test {
   std::vector<PendingTimer> sla_timers() {
     std::vector<PendingTimer> out;
     for (auto& p : pending_timers(t.state, catalog)) {
-      if (p.rule_id.starts_with("sla:")) out.push_back(p);
+      if (p.timer.starts_with("sla:")) out.push_back(p);
     }
     return out;
   }
@@ -347,7 +347,7 @@ TEST_F(SlaScenario, BreachIsRecordedOnceAndRulesActOnIt) {
   ASSERT_EQ(timers.size(), 4u);  // warning and breach of first response and resolution
   auto find = [&](const std::string& name) {
     for (const auto& p : timers) {
-      if (p.rule_id == name) return p.due_at;
+      if (p.timer == name) return p.due_at;
     }
     ADD_FAILURE() << "no timer " << name;
     return int64_t{0};
@@ -402,7 +402,7 @@ TEST_F(SlaScenario, PolicyEditRecomputesOpenTicketsFromTheirEvents) {
   testing::publish(catalog, decide_publish_sla_policy(catalog, "high", Value(o), "admin", 0));
   auto after = sla_timers();
   ASSERT_EQ(after.size(), 1u);
-  EXPECT_EQ(after[0].rule_id, "sla:resolution:0:breach");
+  EXPECT_EQ(after[0].timer, "sla:resolution:0:breach");
   EXPECT_EQ(after[0].due_at, cst("2026-11-25 18:00"));
   // A ticket the policy no longer covers has no SLA clocks at all.
   ok(t.user("zhang"), ChangeFields{{{"priority", Value("低")}}, std::nullopt});

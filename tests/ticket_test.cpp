@@ -170,7 +170,7 @@ TEST_F(ReferenceScenario, IdleRuleFiresOnceAfterThirtyMinutes) {
   submit();
   auto timers = pending_timers(t.state, catalog);
   ASSERT_EQ(timers.size(), 1u);
-  EXPECT_EQ(timers[0].rule_id, "accept_overdue");
+  EXPECT_EQ(timers[0].timer, "accept_overdue");
   EXPECT_EQ(timers[0].due_at, t.state.node_entered_at + 30LL * 60 * 1000000);
   t.now_us = timers[0].due_at;
   size_t before = t.events.size();
@@ -185,7 +185,7 @@ TEST_F(ReferenceScenario, IdleRuleFiresOnceAfterThirtyMinutes) {
   // No idle timer is left; the raised priority brings the ticket under the 高 SLA policy instead.
   auto left = pending_timers(t.state, catalog);
   EXPECT_FALSE(left.empty());
-  for (const auto& p : left) EXPECT_TRUE(p.rule_id.starts_with("sla:")) << p.rule_id;
+  for (const auto& p : left) EXPECT_TRUE(p.timer.starts_with("sla:")) << p.timer;
   // Firing again does nothing.
   before = t.events.size();
   ok(Actor{kSystemActor, {}, false, false, false},
