@@ -11,23 +11,13 @@
 #include <sys/statvfs.h>
 
 #include <algorithm>
-#include <deque>
 #include <future>
-#include <shared_mutex>
-#include <unordered_map>
-#include <unordered_set>
 
+#include "storage/event_log_impl.h"
 #include "storage/hash_chain.h"
 #include "storage/layout.h"
 
 namespace ticketd::storage {
-namespace {
-
-int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 Status from_rocks(const rocksdb::Status& s, std::string_view what) {
   std::string m = std::string(what) + ": " + s.ToString();
@@ -36,6 +26,14 @@ Status from_rocks(const rocksdb::Status& s, std::string_view what) {
   if (s.IsCorruption()) return Status::Corruption(std::move(m));
   if (s.IsInvalidArgument()) return Status::InvalidArgument(std::move(m));
   return Status::IOError(std::move(m));
+}
+
+namespace {
+
+int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 // The streams column family's prefix is the stream id with its 0x00 separator: the key minus its
@@ -109,22 +107,6 @@ std::vector<rocksdb::ColumnFamilyDescriptor> column_families(
   return cfs;
 }
 
-RecordedEvent event_of(const rocksdb::Slice& value) {
-  return RecordedEvent(flatbuffers::GetRoot<fb::Envelope>(value.data()), value.ToStringView());
-}
-
-struct AppendRequest {
-  std::string stream;
-  int64_t expected;
-  std::vector<NewEvent> events;
-  AppendCallback done;
-};
-
-struct StoredId {
-  uint64_t position;
-  uint64_t version;
-};
-
 }  // namespace
 
 std::string Status::ToString() const {
@@ -153,54 +135,6 @@ Hash RecordedEvent::copy_hash(const fb::Sha256* h) {
   return out;
 }
 
-struct EventLog::Impl {
-  EventLogOptions options;
-  std::shared_ptr<rocksdb::Cache> cache;
-  std::unique_ptr<rocksdb::DB> db;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::ColumnFamilyHandle* events = nullptr;
-  rocksdb::ColumnFamilyHandle* streams = nullptr;
-  rocksdb::ColumnFamilyHandle* heads_cf = nullptr;
-  rocksdb::ColumnFamilyHandle* ids = nullptr;
-  rocksdb::ColumnFamilyHandle* checkpoints = nullptr;
-  rocksdb::ColumnFamilyHandle* snapshots = nullptr;
-  rocksdb::ColumnFamilyHandle* attachments = nullptr;
-
-  // Stream heads: written by the writer thread only, read by anyone.
-  mutable std::shared_mutex heads_mu;
-  std::unordered_map<std::string, uint64_t> heads;
-  Hash last_hash{};  // writer thread only
-  std::atomic<uint64_t> committed{0};
-
-  std::mutex queue_mu;
-  std::condition_variable queue_cv;
-  std::deque<AppendRequest> queue;
-  bool stopping = false;
-  std::thread writer;
-
-  mutable std::mutex commit_mu;
-  mutable std::condition_variable commit_cv;
-
-  std::mutex subscriptions_mu;
-  std::unordered_set<Subscription*> subscriptions;
-
-  std::atomic<uint64_t> stat_batches{0}, stat_events{0}, stat_requests{0}, stat_sync_micros{0};
-
-  ~Impl() {
-    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-  }
-
-  Status recover();
-  Status load_tail();
-  void run_writer();
-  void commit(std::vector<AppendRequest>& batch);
-  std::optional<StoredId> find_id(const EventId& id) const;
-  void wake_readers() {
-    { std::lock_guard lk(commit_mu); }
-    commit_cv.notify_all();
-  }
-};
-
 EventLog::EventLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Status EventLog::Open(const EventLogOptions& options, std::unique_ptr<EventLog>* out) {
@@ -216,6 +150,9 @@ Status EventLog::Open(const EventLogOptions& options, std::unique_ptr<EventLog>*
   // every batch acknowledged (synced) before it is there.
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   db_options.bytes_per_sync = 1 << 20;
+  // The indexer's writes then go into the memtables while the writer's next batch is in the WAL
+  // and its fsync: the two threads overlap instead of queueing behind each other.
+  db_options.enable_pipelined_write = true;
 
   rocksdb::DB* raw = nullptr;
   auto cfs = column_families(impl->cache);
@@ -236,23 +173,11 @@ Status EventLog::Open(const EventLogOptions& options, std::unique_ptr<EventLog>*
   if (Status st = impl->recover(); !st.ok()) return st;
   if (!options.read_only) {
     Impl* p = impl.get();
+    impl->indexer = std::thread([p] { p->run_indexer(); });
     impl->writer = std::thread([p] { p->run_writer(); });
   }
   out->reset(new EventLog(std::move(impl)));
   return Status::Ok();
-}
-
-// The last event gives the last position and hash; the heads column family, written in the same
-// batches as the events, gives every stream's version.
-Status EventLog::Impl::recover() {
-  if (Status s = load_tail(); !s.ok()) return s;
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), heads_cf));
-  std::unique_lock lk(heads_mu);
-  heads.clear();
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    heads.emplace(it->key().ToString(), layout::get_be64(it->value().ToStringView()));
-  }
-  return from_rocks(it->status(), "load stream heads");
 }
 
 Status EventLog::Impl::load_tail() {
@@ -277,6 +202,12 @@ EventLog::~EventLog() {
     }
     impl_->queue_cv.notify_all();
     impl_->writer.join();
+    {
+      std::lock_guard lk(impl_->index_mu);
+      impl_->index_stopping = true;
+    }
+    impl_->index_cv.notify_all();
+    impl_->indexer.join();
   }
   std::unordered_set<Subscription*> subs;
   {
@@ -350,18 +281,6 @@ void EventLog::Impl::run_writer() {
     commit(batch);
     batch.clear();
   }
-}
-
-std::optional<StoredId> EventLog::Impl::find_id(const EventId& id) const {
-  rocksdb::PinnableSlice pos;
-  rocksdb::Slice key(reinterpret_cast<const char*>(id.bytes.data()), id.bytes.size());
-  if (!db->Get(rocksdb::ReadOptions(), ids, key, &pos).ok()) return std::nullopt;
-  uint64_t position = layout::get_be64(pos.ToStringView());
-  rocksdb::PinnableSlice value;
-  if (!db->Get(rocksdb::ReadOptions(), events, layout::position_key(position), &value).ok()) {
-    return StoredId{position, 0};
-  }
-  return StoredId{position, event_of(value).version()};
 }
 
 namespace {
@@ -439,7 +358,8 @@ void EventLog::Impl::commit(std::vector<AppendRequest>& batch) {
   rocksdb::WriteBatch wb;
   std::vector<AppendResult> results(batch.size());
   std::unordered_map<std::string, uint64_t> touched;  // stream -> version after this batch
-  std::unordered_map<EventId, StoredId, EventIdHash> batch_ids;
+  std::unordered_map<EventId, StoredId, EventIdHash> batch_ids = find_ids(batch);
+  IndexWork index;
   uint64_t position = committed.load(std::memory_order_relaxed);
   Hash hash = last_hash;
   const int64_t stamp = now_us();
@@ -453,16 +373,11 @@ void EventLog::Impl::commit(std::vector<AppendRequest>& batch) {
     // Idempotency: a request whose ids are all stored already is answered with the originals.
     size_t known = 0;
     for (const NewEvent& e : r.events) {
-      std::optional<StoredId> found;
-      if (auto it = batch_ids.find(e.id); it != batch_ids.end()) {
-        found = it->second;
-      } else {
-        found = find_id(e.id);
-      }
-      if (!found) continue;
-      if (known++ == 0) res.first_position = found->position;
-      res.last_position = found->position;
-      res.stream_version = found->version;
+      auto found = batch_ids.find(e.id);
+      if (found == batch_ids.end()) continue;
+      if (known++ == 0) res.first_position = found->second.position;
+      res.last_position = found->second.position;
+      res.stream_version = found->second.version;
     }
     if (known == r.events.size()) {
       res.duplicate = true;
@@ -506,13 +421,9 @@ void EventLog::Impl::commit(std::vector<AppendRequest>& batch) {
       hash = chain_hash(prev, c);
       fbb.Clear();
       fbb.Finish(build_envelope(fbb, c, prev, hash));
-      std::string pos_key = layout::position_key(position);
-      wb.Put(events, pos_key,
+      wb.Put(events, layout::position_key(position),
              rocksdb::Slice(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize()));
-      wb.Put(streams, layout::stream_key(r.stream, current), pos_key);
-      wb.Put(ids,
-             rocksdb::Slice(reinterpret_cast<const char*>(e.id.bytes.data()), e.id.bytes.size()),
-             pos_key);
+      index.entries.push_back({layout::stream_key(r.stream, current), e.id, {position, current}});
       batch_ids[e.id] = {position, current};
     }
     touched[r.stream] = current;
@@ -521,11 +432,6 @@ void EventLog::Impl::commit(std::vector<AppendRequest>& batch) {
   }
 
   if (wb.Count() > 0) {
-    for (const auto& [stream, version] : touched) {
-      std::string v;
-      layout::put_be64(v, version);
-      wb.Put(heads_cf, stream, v);
-    }
     rocksdb::WriteOptions wo;
     wo.sync = true;
     auto started = std::chrono::steady_clock::now();
@@ -542,21 +448,23 @@ void EventLog::Impl::commit(std::vector<AppendRequest>& batch) {
         if (res.status.ok() && !res.duplicate) res = AppendResult{failed};
       }
       db->Resume();
+      uint64_t before = committed.load(std::memory_order_relaxed);
       load_tail();
-      std::unique_lock lk(heads_mu);
-      for (const auto& [stream, version] : touched) {
-        std::string v;
-        if (db->Get(rocksdb::ReadOptions(), heads_cf, stream, &v).ok()) {
-          heads[stream] = layout::get_be64(v);
-        } else {
-          heads.erase(stream);
-        }
+      // Should the batch have reached the log after all, it is indexed like any other tail.
+      if (committed.load(std::memory_order_relaxed) > before) {
+        derive_index(before, [this](IndexWork&& w) {
+          publish(std::move(w));
+          return Status::Ok();
+        });
       }
     } else {
+      index.through = position;
+      index.heads.assign(touched.begin(), touched.end());
       {
         std::unique_lock lk(heads_mu);
         for (auto& [stream, version] : touched) heads[stream] = version;
       }
+      publish(std::move(index));
       last_hash = hash;
       stat_batches.fetch_add(1, std::memory_order_relaxed);
       stat_events.fetch_add(position - committed.load(std::memory_order_relaxed),
@@ -619,24 +527,46 @@ Status EventLog::read_at(uint64_t position, const EventVisitor& visit) const {
   return Status::Ok();
 }
 
+// A read-only handle finds the log's tail in tail_streams, the rest in the streams column family.
 Status EventLog::read_stream(std::string_view stream, uint64_t from_version, size_t max_count,
                              const EventVisitor& visit) const {
+  if (!impl_->wait_indexed(last_position())) {
+    return Status::IOError("the stream index is behind the log; nothing was read");
+  }
   std::string lower = layout::stream_key(stream, std::max<uint64_t>(from_version, 1));
   std::string upper = layout::stream_upper_bound(stream);
+  std::vector<std::pair<std::string, uint64_t>> tail;
+  for (auto it = impl_->tail_streams.lower_bound(lower);
+       it != impl_->tail_streams.end() && it->first < upper && tail.size() < max_count; ++it) {
+    tail.emplace_back(*it);
+  }
+  std::vector<std::pair<std::string, uint64_t>> indexed;
   rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper_slice;
   ro.prefix_same_as_start = true;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->streams));
-  size_t n = 0;
+  for (it->Seek(lower); it->Valid() && indexed.size() < max_count; it->Next()) {
+    indexed.emplace_back(it->key().ToString(), layout::get_be64(it->value().ToStringView()));
+  }
+  if (!it->status().ok()) return from_rocks(it->status(), "read stream");
+  it.reset();
+
+  std::vector<std::pair<std::string, uint64_t>> positions;
+  positions.reserve(indexed.size() + tail.size());
+  std::set_union(indexed.begin(), indexed.end(), tail.begin(), tail.end(),
+                 std::back_inserter(positions),
+                 [](const auto& a, const auto& b) { return a.first < b.first; });
+  if (positions.size() > max_count) positions.resize(max_count);
   rocksdb::PinnableSlice value;
-  for (it->Seek(lower); it->Valid() && n < max_count; it->Next(), ++n) {
+  for (const auto& [key, position] : positions) {
     value.Reset();
-    rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->events, it->value(), &value);
+    rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->events,
+                                       layout::position_key(position), &value);
     if (!s.ok()) return from_rocks(s, "read stream event");
     if (!visit(event_of(value))) break;
   }
-  return from_rocks(it->status(), "read stream");
+  return Status::Ok();
 }
 
 Status EventLog::save_checkpoint(std::string_view name, uint64_t position) {
@@ -704,6 +634,9 @@ EventLog::VerifyReport EventLog::verify() const {
     report.problem = std::move(problem);
     return report;
   };
+  if (!impl_->wait_indexed(last_position())) {
+    return fail(impl_->indexed.load() + 1, "the stream index is behind the log");
+  }
   std::unordered_map<std::string, uint64_t> stream_versions;
   Hash prev{};
   uint64_t expected = 1;
@@ -732,10 +665,7 @@ EventLog::VerifyReport EventLog::verify() const {
     if (chain_hash(prev, content_of(e)) != e.hash()) {
       return fail(key_position, "content does not match its hash (the event was changed)");
     }
-    std::string indexed;
-    rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->streams,
-                                       layout::stream_key(e.stream(), e.version()), &indexed);
-    if (!s.ok() || layout::get_be64(indexed) != key_position) {
+    if (impl_->indexed_position(layout::stream_key(e.stream(), e.version())) != key_position) {
       return fail(key_position, "stream index does not point at this event");
     }
     uint64_t& version = stream_versions[std::string(e.stream())];
@@ -749,16 +679,14 @@ EventLog::VerifyReport EventLog::verify() const {
   }
   if (!it->status().ok()) return fail(expected, it->status().ToString());
   // Events removed from the end leave stream heads pointing past them.
-  std::unique_ptr<rocksdb::Iterator> heads(
-      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->heads_cf));
-  for (heads->SeekToFirst(); heads->Valid(); heads->Next()) {
-    uint64_t head = layout::get_be64(heads->value().ToStringView());
-    auto found = stream_versions.find(heads->key().ToString());
+  std::shared_lock lk(impl_->heads_mu);
+  for (const auto& [stream, head] : impl_->heads) {
+    auto found = stream_versions.find(stream);
     uint64_t seen = found == stream_versions.end() ? 0 : found->second;
     if (seen != head) {
-      return fail(report.events + 1, "stream " + heads->key().ToString() + " has version " +
-                                         std::to_string(head) + " but the log holds " +
-                                         std::to_string(seen) + " of its events");
+      return fail(report.events + 1, "stream " + stream + " has version " + std::to_string(head) +
+                                         " but the log holds " + std::to_string(seen) +
+                                         " of its events");
     }
   }
   report.head = prev;

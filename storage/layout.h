@@ -16,6 +16,11 @@ inline constexpr char kCheckpoints[] = "checkpoints";   // name -> BE64 position
 inline constexpr char kSnapshots[] = "snapshots";       // name -> BE64 position, bytes
 inline constexpr char kAttachments[] = "attachments";   // attachment id -> bytes (blob files)
 
+// The streams, stream_heads and ids column families are an index of the events column family,
+// written just after each synced batch and unsynced: this key (in stream_heads; no stream id holds
+// a NUL byte) names the last position they cover, and opening the log re-derives the rest.
+inline constexpr std::string_view kIndexedThroughKey{"\0indexed_through", 16};
+
 inline void put_be64(std::string& out, uint64_t v) {
   for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
 }

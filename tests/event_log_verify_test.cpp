@@ -1,16 +1,17 @@
 // verify() must catch every kind of tampering with stored events and name where it happened.
 #include <gtest/gtest.h>
-#include <rocksdb/db.h>
 
 #include <random>
 
 #include "storage/event_log.h"
 #include "storage/layout.h"
+#include "tests/raw_db.h"
 #include "tests/temp_dir.h"
 
 namespace ticketd::storage {
 namespace {
 
+using ticketd::testing::RawDb;
 using ticketd::testing::TempDir;
 
 void write_log(const std::string& path, int events) {
@@ -28,42 +29,6 @@ void write_log(const std::string& path, int events) {
         log->append("ticket-" + std::to_string(i % 4), ExpectedVersion::Any(), {e}).status.ok());
   }
 }
-
-// Opens the database underneath the log, as an attacker with file access would.
-class RawDb {
- public:
-  explicit RawDb(const std::string& path) {
-    std::vector<std::string> names;
-    EXPECT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (auto& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
-    rocksdb::DB* db = nullptr;
-    EXPECT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), path, cfs, &handles_, &db).ok());
-    db_.reset(db);
-    for (size_t i = 0; i < names.size(); ++i) {
-      if (names[i] == layout::kEvents) events_ = handles_[i];
-    }
-  }
-  ~RawDb() {
-    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
-  }
-  std::string get(uint64_t pos) {
-    std::string v;
-    EXPECT_TRUE(db_->Get(rocksdb::ReadOptions(), events_, layout::position_key(pos), &v).ok());
-    return v;
-  }
-  void put(uint64_t pos, const std::string& v) {
-    ASSERT_TRUE(db_->Put(rocksdb::WriteOptions(), events_, layout::position_key(pos), v).ok());
-  }
-  void remove(uint64_t pos) {
-    ASSERT_TRUE(db_->Delete(rocksdb::WriteOptions(), events_, layout::position_key(pos)).ok());
-  }
-
- private:
-  std::unique_ptr<rocksdb::DB> db_;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
-  rocksdb::ColumnFamilyHandle* events_ = nullptr;
-};
 
 EventLog::VerifyReport verify(const std::string& path) {
   EventLogOptions options;

@@ -1,0 +1,133 @@
+#pragma once
+// EventLog's insides, shared by its translation units: event_log.cpp (opening, appending, reading,
+// subscriptions) and event_log_index.cpp (the derived stream, id and head indexes). Not for use
+// outside storage/.
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "storage/event_log.h"
+
+namespace ticketd::storage {
+
+// A RocksDB status as ours, prefixed with what was being done.
+Status from_rocks(const rocksdb::Status& s, std::string_view what);
+
+inline RecordedEvent event_of(const rocksdb::Slice& value) {
+  return RecordedEvent(flatbuffers::GetRoot<fb::Envelope>(value.data()), value.ToStringView());
+}
+
+struct AppendRequest {
+  std::string stream;
+  int64_t expected;
+  std::vector<NewEvent> events;
+  AppendCallback done;
+};
+
+struct StoredId {
+  uint64_t position;
+  uint64_t version;
+};
+
+// What one committed event adds to the index column families.
+struct IndexEntry {
+  std::string stream_key;  // layout::stream_key(stream, version)
+  EventId id;
+  StoredId stored;
+};
+
+// The index entries of committed batches, waiting for the indexer.
+struct IndexWork {
+  uint64_t through = 0;  // the batch's last position
+  std::vector<IndexEntry> entries;
+  std::vector<std::pair<std::string, uint64_t>> heads;  // stream -> version after the batch
+};
+
+struct EventLog::Impl {
+  EventLogOptions options;
+  std::shared_ptr<rocksdb::Cache> cache;
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::ColumnFamilyHandle* events = nullptr;
+  rocksdb::ColumnFamilyHandle* streams = nullptr;
+  rocksdb::ColumnFamilyHandle* heads_cf = nullptr;
+  rocksdb::ColumnFamilyHandle* ids = nullptr;
+  rocksdb::ColumnFamilyHandle* checkpoints = nullptr;
+  rocksdb::ColumnFamilyHandle* snapshots = nullptr;
+  rocksdb::ColumnFamilyHandle* attachments = nullptr;
+
+  // Stream heads: written by the writer thread only, read by anyone.
+  mutable std::shared_mutex heads_mu;
+  std::unordered_map<std::string, uint64_t> heads;
+
+  // The last position the index column families hold: moved on by the indexer after each write.
+  // read_stream waits for it to reach what was committed when it was called.
+  std::atomic<uint64_t> indexed{0};
+  mutable std::mutex indexed_mu;
+  mutable std::condition_variable indexed_cv;
+  // A read-only handle's index of the events after `indexed` (fixed once open): stream key ->
+  // position.
+  std::map<std::string, uint64_t, std::less<>> tail_streams;
+  // Writer thread only: ids of the events it committed that the index may not hold yet, with
+  // their positions in commit order so that the indexed ones can be dropped.
+  std::unordered_map<EventId, StoredId, EventIdHash> recent_ids;
+  std::deque<std::pair<uint64_t, EventId>> recent_order;
+
+  std::mutex index_mu;
+  std::condition_variable index_cv;
+  std::deque<IndexWork> index_queue;
+  bool index_stopping = false;
+  std::thread indexer;
+  Hash last_hash{};  // writer thread only
+  std::atomic<uint64_t> committed{0};
+
+  std::mutex queue_mu;
+  std::condition_variable queue_cv;
+  std::deque<AppendRequest> queue;
+  bool stopping = false;
+  std::thread writer;
+
+  mutable std::mutex commit_mu;
+  mutable std::condition_variable commit_cv;
+
+  std::mutex subscriptions_mu;
+  std::unordered_set<Subscription*> subscriptions;
+
+  std::atomic<uint64_t> stat_batches{0}, stat_events{0}, stat_requests{0}, stat_sync_micros{0};
+
+  ~Impl() {
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  }
+
+  Status recover();
+  Status load_tail();
+  Status derive_index(uint64_t after, const std::function<Status(IndexWork&&)>& sink);
+  void publish(IndexWork&& work);
+  void run_writer();
+  void commit(std::vector<AppendRequest>& batch);
+  void run_indexer();
+  Status write_index(const std::vector<IndexWork>& works, bool sync);
+  std::unordered_map<EventId, StoredId, EventIdHash> find_ids(
+      const std::vector<AppendRequest>& batch);
+  bool wait_indexed(uint64_t position) const;
+  std::optional<uint64_t> indexed_position(std::string_view stream_key) const;
+  void wake_readers() {
+    { std::lock_guard lk(commit_mu); }
+    commit_cv.notify_all();
+  }
+};
+
+}  // namespace ticketd::storage

@@ -1,0 +1,214 @@
+// The stream, id and head indexes are derived from the events and written unsynced after them, so
+// a crash may lose their newest part. Opening the log must derive that part again, and every read
+// and idempotency check must behave as if nothing had been lost.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+
+#include "storage/event_log.h"
+#include "storage/layout.h"
+#include "tests/raw_db.h"
+#include "tests/temp_dir.h"
+
+namespace ticketd::storage {
+namespace {
+
+using ticketd::testing::RawDb;
+using ticketd::testing::TempDir;
+
+struct Written {
+  EventId id;
+  std::string stream;
+  uint64_t version;
+  uint64_t position;
+};
+
+std::unique_ptr<EventLog> open_log(const std::string& path, bool read_only = false) {
+  EventLogOptions options;
+  options.path = path;
+  options.read_only = read_only;
+  std::unique_ptr<EventLog> log;
+  Status s = EventLog::Open(options, &log);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return log;
+}
+
+std::vector<Written> write_log(const std::string& path, int events) {
+  auto log = open_log(path);
+  std::mt19937_64 rng(11);
+  std::vector<Written> written;
+  for (int i = 0; i < events; ++i) {
+    NewEvent e;
+    e.id = EventId::random_v4(rng(), rng());
+    e.type = "FieldsChanged";
+    e.payload = R"({"i":)" + std::to_string(i) + "}";
+    std::string stream = "ticket-" + std::to_string(i % 7);
+    AppendResult r = log->append(stream, ExpectedVersion::Any(), {e});
+    EXPECT_TRUE(r.status.ok()) << r.status.ToString();
+    written.push_back({e.id, stream, r.stream_version, r.last_position});
+  }
+  return written;
+}
+
+// Leaves the indexes as a crash would if the indexer's writes after position `through` were lost.
+void lose_index_after(const std::string& path, const std::vector<Written>& written,
+                      uint64_t through) {
+  RawDb raw(path);
+  rocksdb::WriteBatch wb;
+  std::map<std::string, uint64_t> heads;
+  for (const Written& w : written) {
+    if (w.position <= through) {
+      heads[w.stream] = w.version;
+      continue;
+    }
+    wb.Delete(raw.cf(layout::kStreams), layout::stream_key(w.stream, w.version));
+    wb.Delete(raw.cf(layout::kIds),
+              rocksdb::Slice(reinterpret_cast<const char*>(w.id.bytes.data()), 16));
+    if (!heads.count(w.stream)) wb.Delete(raw.cf(layout::kStreamHeads), w.stream);
+  }
+  for (const auto& [stream, version] : heads) {
+    wb.Put(raw.cf(layout::kStreamHeads), stream, layout::position_key(version));
+  }
+  wb.Put(raw.cf(layout::kStreamHeads), layout::kIndexedThroughKey, layout::position_key(through));
+  ASSERT_TRUE(raw.db().Write(rocksdb::WriteOptions(), &wb).ok());
+}
+
+uint64_t indexed_through(const std::string& path) {
+  RawDb raw(path);
+  std::string v;
+  EXPECT_TRUE(
+      raw.db()
+          .Get(rocksdb::ReadOptions(), raw.cf(layout::kStreamHeads), layout::kIndexedThroughKey, &v)
+          .ok());
+  return layout::get_be64(v);
+}
+
+// Every stream reads back whole and in order, also from the middle and in pieces that straddle
+// the point where the index stopped.
+void expect_streams_whole(const EventLog& log, const std::vector<Written>& written) {
+  std::map<std::string, std::vector<const Written*>> by_stream;
+  for (const Written& w : written) by_stream[w.stream].push_back(&w);
+  for (const auto& [stream, events] : by_stream) {
+    EXPECT_EQ(log.stream_head(stream), events.size()) << stream;
+    for (uint64_t from : {uint64_t{1}, uint64_t{events.size() / 2}, uint64_t{events.size()}}) {
+      std::vector<uint64_t> positions;
+      ASSERT_TRUE(log.read_stream(stream, from, 1000,
+                                  [&](const RecordedEvent& e) {
+                                    positions.push_back(e.position());
+                                    return true;
+                                  })
+                      .ok());
+      ASSERT_EQ(positions.size(), events.size() - from + 1) << stream << " from " << from;
+      for (size_t i = 0; i < positions.size(); ++i) {
+        EXPECT_EQ(positions[i], events[from - 1 + i]->position);
+      }
+    }
+    std::vector<uint64_t> versions;
+    ASSERT_TRUE(log.read_stream(stream, 3, 5,
+                                [&](const RecordedEvent& e) {
+                                  versions.push_back(e.version());
+                                  return true;
+                                })
+                    .ok());
+    EXPECT_EQ(versions, (std::vector<uint64_t>{3, 4, 5, 6, 7})) << stream;
+  }
+}
+
+TEST(DerivedIndex, ReadOnlyHandleDerivesTheLostTail) {
+  TempDir dir;
+  auto written = write_log(dir / "log", 210);
+  lose_index_after(dir / "log", written, 120);
+  auto log = open_log(dir / "log", /*read_only=*/true);
+  expect_streams_whole(*log, written);
+  auto report = log->verify();
+  EXPECT_TRUE(report.ok) << report.problem;
+  EXPECT_EQ(report.events, 210u);
+  log.reset();
+  EXPECT_EQ(indexed_through(dir / "log"), 120u);  // a read-only handle writes nothing
+}
+
+TEST(DerivedIndex, WritingHandleIndexesTheLostTailAgainAndStaysIdempotent) {
+  TempDir dir;
+  auto written = write_log(dir / "log", 210);
+  lose_index_after(dir / "log", written, 120);
+  auto log = open_log(dir / "log");
+  expect_streams_whole(*log, written);
+
+  // Ids on both sides of where the index stopped are known: repeats are answered with the
+  // original positions and nothing is written.
+  for (size_t at : {size_t{40}, size_t{150}, size_t{209}}) {
+    const Written& w = written[at];
+    NewEvent again;
+    again.id = w.id;
+    again.type = "FieldsChanged";
+    again.payload = "{}";
+    AppendResult r = log->append(w.stream, ExpectedVersion::Any(), {again});
+    ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+    EXPECT_TRUE(r.duplicate);
+    EXPECT_EQ(r.first_position, w.position);
+    EXPECT_EQ(r.stream_version, w.version);
+  }
+  EXPECT_EQ(log->last_position(), 210u);
+
+  // Expected versions are checked against the derived heads.
+  NewEvent next;
+  next.id = EventId::random_v4(1, 2);
+  next.type = "FieldsChanged";
+  next.payload = "{}";
+  EXPECT_EQ(log->append("ticket-3", ExpectedVersion::NoStream(), {next}).status.code(),
+            Status::Code::kConflict);
+  AppendResult r = log->append("ticket-3", ExpectedVersion::Exact(30), {next});
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.stream_version, 31u);
+  EXPECT_EQ(r.last_position, 211u);
+  written.push_back({next.id, "ticket-3", 31, 211});
+  auto report = log->verify();
+  EXPECT_TRUE(report.ok) << report.problem;
+  log.reset();
+
+  EXPECT_EQ(indexed_through(dir / "log"), 211u);
+  expect_streams_whole(*open_log(dir / "log", true), written);
+}
+
+TEST(DerivedIndex, EveryAppendIsReadableFromItsStreamAtOnce) {
+  TempDir dir;
+  auto log = open_log(dir / "log");
+  std::mt19937_64 rng(5);
+  for (int i = 1; i <= 300; ++i) {
+    NewEvent e;
+    e.id = EventId::random_v4(rng(), rng());
+    e.type = "Noted";
+    e.payload = "{}";
+    std::string stream = "s-" + std::to_string(i % 3);
+    AppendResult r = log->append(stream, ExpectedVersion::Any(), {e});
+    ASSERT_TRUE(r.status.ok());
+    EXPECT_EQ(log->stream_head(stream), r.stream_version);
+    uint64_t last_seen = 0;
+    ASSERT_TRUE(log->read_stream(stream, r.stream_version, 10,
+                                 [&](const RecordedEvent& got) {
+                                   last_seen = got.position();
+                                   return true;
+                                 })
+                    .ok());
+    ASSERT_EQ(last_seen, r.last_position) << "append " << i;
+  }
+}
+
+// A log written before the indexes were derived has no mark; its indexes are complete.
+TEST(DerivedIndex, LogWithoutAMarkIsTakenAsFullyIndexed) {
+  TempDir dir;
+  auto written = write_log(dir / "log", 70);
+  {
+    RawDb raw(dir / "log");
+    ASSERT_TRUE(raw.db()
+                    .Delete(rocksdb::WriteOptions(), raw.cf(layout::kStreamHeads),
+                            layout::kIndexedThroughKey)
+                    .ok());
+  }
+  expect_streams_whole(*open_log(dir / "log"), written);
+  EXPECT_EQ(indexed_through(dir / "log"), 70u);
+}
+
+}  // namespace
+}  // namespace ticketd::storage
