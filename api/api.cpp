@@ -150,6 +150,12 @@ size_t Api::body_limit(std::string_view method, std::string_view path) const {
   return upload ? options_.max_attachment_bytes : options_.max_body_bytes;
 }
 
+void Api::when_applied(const CallPtr& call, uint64_t position, std::function<void()> fn) {
+  if (!call->req.resume) return model_.when_applied(position, std::move(fn));
+  model_.when_applied(position,
+                      [call, fn = std::move(fn)]() mutable { call->req.resume(std::move(fn)); });
+}
+
 void Api::handle(HttpRequest request, Respond respond) {
   auto call = std::make_shared<Call>();
   call->req = std::move(request);
@@ -308,7 +314,7 @@ void Api::append_and_answer(const CallPtr& call, const std::string& stream,
                       if (!r.status.ok()) {
                         return call->fail(503, "unavailable", r.status.ToString());
                       }
-                      model_.when_applied(r.last_position, [call, status, body, r] {
+                      when_applied(call, r.last_position, [call, status, body, r] {
                         JsonWriter w;
                         body(w);
                         call->ok(status, w.take());

@@ -54,6 +54,9 @@ class Api {
   void set_ready(bool ready) { ready_.store(ready); }
 
  private:
+  // Runs `fn` once the read model has applied `position`, on the call's connection.
+  void when_applied(const CallPtr& call, uint64_t position, std::function<void()> fn);
+
   // Routes
   void route(const CallPtr& call);
   void post_user(const CallPtr& call);

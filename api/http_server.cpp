@@ -290,6 +290,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     if (websocket::is_upgrade(msg)) return upgrade(req);
     req.body = std::move(msg.body());
+    req.resume = [self = shared_from_this()](std::function<void()> fn) {
+      net::post(self->stream_.get_executor(), std::move(fn));
+    };
     request_id_ = req.request_id;
     stream_.expires_never();  // the answer may wait for the disk; reading resumes after it
     server_.api.handle(std::move(req), [self = shared_from_this()](HttpResponse r) {

@@ -161,10 +161,11 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
         if (r.status.code() == Code::kConflict) {
           if (if_match || attempt >= 5) return fail_conflict(*call, r.stream_version);
           // Someone else changed the ticket first: decide again on the newer state.
-          return model_.when_applied(
-              log_.last_position(), [this, call, id, command, if_match, status, attempt]() mutable {
-                run_ticket_command(call, id, std::move(command), if_match, status, attempt + 1);
-              });
+          return when_applied(call, log_.last_position(),
+                              [this, call, id, command, if_match, status, attempt]() mutable {
+                                run_ticket_command(call, id, std::move(command), if_match, status,
+                                                   attempt + 1);
+                              });
         }
         if (r.status.code() == Code::kInvalidArgument) {
           return call->fail(422, codes::kInvalidValue,
@@ -175,7 +176,7 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
         if (!r.status.ok()) return call->fail(503, "unavailable", r.status.ToString());
         if (r.duplicate) {
           // The same Idempotency-Key raced with this request and won: answer with its ticket.
-          return model_.when_applied(r.last_position, [this, call, idempotency, status]() {
+          return when_applied(call, r.last_position, [this, call, idempotency, status]() {
             std::string original = model_.read([&](const View& v) {
               auto it = v.idempotency.find(idempotency);
               return it == v.idempotency.end() ? std::string() : it->second;
@@ -199,7 +200,7 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
             call->ok(status, w.take());
           });
         }
-        model_.when_applied(r.last_position, [answer, r] { answer(r.last_position); });
+        when_applied(call, r.last_position, [answer, r] { answer(r.last_position); });
       });
 }
 
@@ -272,7 +273,7 @@ void Api::get_ticket(const CallPtr& call, const std::string& id) {
     });
     return call->ok(200, w.take());
   }
-  model_.when_applied(min_position, [this, call, id] {
+  when_applied(call, min_position, [this, call, id] {
     JsonWriter w;
     uint64_t version = 0;
     bool found = model_.read([&](const View& v) {
@@ -510,7 +511,7 @@ void Api::post_attachment(const CallPtr& call, const std::string& ticket_id) {
       "attachment-" + id, storage::ExpectedVersion::NoStream(), std::move(batch),
       [this, call, id, ticket_id, filename, content_type, size](storage::AppendResult r) {
         if (!r.status.ok()) return call->fail(503, "unavailable", r.status.ToString());
-        model_.when_applied(r.last_position, [=, this] {
+        when_applied(call, r.last_position, [=, this] {
           call->extra_members.emplace_back("attachment", Value(id));
           run_ticket_command(call, ticket_id, AddAttachment{id, filename, content_type, size},
                              std::nullopt, 201);
