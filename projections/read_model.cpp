@@ -99,8 +99,12 @@ void ReadModel::apply_ticket(const std::string& id, const DomainEvent& e) {
       if (it != index_.end() && it->second.erase(id) && it->second.empty()) index_.erase(it);
     }
     for (const auto& key : new_keys) {
-      if (std::find(old_keys.begin(), old_keys.end(), key) == old_keys.end())
-        index_[key].insert(id);
+      if (std::find(old_keys.begin(), old_keys.end(), key) == old_keys.end()) {
+        // Most often the newest ticket: the hint makes that insert O(1), and costs one
+        // comparison when it is wrong.
+        TicketIdSet& ids = index_[key];
+        ids.emplace_hint(ids.end(), id);
+      }
     }
   }
   // SLA clocks may move with any event (a field that pauses them, a reply, a response).
@@ -282,9 +286,14 @@ bool ReadModel::restore(std::string_view bytes, std::string* error) {
       return false;
     }
     ++count;
-    for (const auto& key : index_keys(t)) fresh.index_[key].insert(t.id);
+    // Tickets come in id order (they were written from the map), so every insert is at the end.
+    for (const auto& key : index_keys(t)) {
+      TicketIdSet& ids = fresh.index_[key];
+      ids.emplace_hint(ids.end(), t.id);
+    }
     std::string id = t.id;
-    fresh.tickets_.emplace(std::move(id), std::make_shared<TicketState>(std::move(t)));
+    fresh.tickets_.emplace_hint(fresh.tickets_.end(), std::move(id),
+                                std::make_shared<TicketState>(std::move(t)));
   }
   if (!v["tickets"].is_number() || count != static_cast<uint64_t>(v["tickets"].as_number())) {
     *error =
