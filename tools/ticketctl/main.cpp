@@ -23,9 +23,10 @@ verbs:
   dump --data-dir D [--from P] [--stream S]
       Prints events as JSON lines: after position P (default 0, from the beginning), or the
       events of stream S.
-  dump-views --data-dir D
-      Prints every read model (definitions, users, tickets, attachments) as JSON lines, built the
-      way the server builds them: the stored snapshot plus the log after it.
+  dump-views --data-dir D [--replay]
+      Prints every read model (definitions, users, tickets, timers, indexes, attachments) as JSON
+      lines, built the way the server builds them: the stored snapshot plus the log after it; with
+      --replay, from the log alone (the two must print the same bytes).
   rebuild --data-dir D
       Replays the whole log into fresh read models and stores them as the snapshot (stop the
       server first). dump-views prints the same bytes before and after.
@@ -144,7 +145,7 @@ int main(int argc, char** argv) {
     }
     first = 3;
   }
-  if (std::string e = args.parse(argc, argv, first, {"peer"}); !e.empty()) return fail(e);
+  if (std::string e = args.parse(argc, argv, first, {"peer", "replay"}); !e.empty()) return fail(e);
   if (verb == "verify") return verify(args);
   if (verb == "dump") return dump(args);
   if (verb == "bench")

@@ -30,8 +30,8 @@ int dump_views(const Args& args) {
   std::unique_ptr<storage::EventLog> log;
   if (int rc = open_log(args, true, &log)) return rc;
   projections::ReadModel model;
-  std::string note;
-  uint64_t from = projections::restore_snapshot(*log, model, &note);
+  std::string note = "replaying the log from the start (--replay)";
+  uint64_t from = args.has("replay") ? 0 : projections::restore_snapshot(*log, model, &note);
   std::cerr << "ticketctl: " << note << "\n";
   if (auto s = projections::replay(*log, model, from); !s.ok()) {
     std::cerr << "ticketctl: " << s.ToString() << "\n";
