@@ -127,32 +127,23 @@ void ReadModel::apply_ticket(const std::string& id, const DomainEvent& e) {
 }
 
 void ReadModel::reschedule(const TicketState& t) {
-  auto& mine = scheduled_by_ticket_[t.id];
-  for (const auto& entry : mine) schedule_.erase(entry);
-  mine.clear();
-  int64_t before = schedule_.empty() ? INT64_MAX : std::get<0>(*schedule_.begin());
-  for (const auto& p : pending_timers(t, catalog_)) {
-    auto entry = std::make_tuple(p.due_at, t.id, p.timer, p.entered_version);
-    schedule_.insert(entry);
-    mine.push_back(entry);
-  }
-  if (mine.empty()) scheduled_by_ticket_.erase(t.id);
-  if (!schedule_.empty() && std::get<0>(*schedule_.begin()) < before) schedule_moved_ = true;
+  if (schedule_.replace(t.id, pending_timers(t, catalog_))) schedule_moved_ = true;
 }
 
 std::vector<ReadModel::DueTimer> ReadModel::due_timers(int64_t now_us, size_t max) const {
   std::shared_lock lk(mu_);
   std::vector<DueTimer> out;
-  for (const auto& [due, ticket, rule, version] : schedule_) {
-    if (due > now_us || out.size() >= max) break;
-    out.push_back({due, ticket, rule, version});
-  }
+  schedule_.for_each([&](const TimerSchedule::Entry& e) {
+    if (e.due_at > now_us || out.size() >= max) return false;
+    out.push_back({e.due_at, e.ticket, *e.timer, e.entered_version});
+    return true;
+  });
   return out;
 }
 
 int64_t ReadModel::next_due() const {
   std::shared_lock lk(mu_);
-  return schedule_.empty() ? INT64_MAX : std::get<0>(*schedule_.begin());
+  return schedule_.next_due();
 }
 
 void ReadModel::on_ticket_applied(TicketListener fn) {
@@ -364,7 +355,6 @@ bool ReadModel::restore(std::string_view bytes, std::string* error) {
   max_ticket_number_ = fresh.max_ticket_number_;
   applied_ = static_cast<uint64_t>(v["position"].as_number());
   schedule_ = std::move(fresh.schedule_);
-  scheduled_by_ticket_ = std::move(fresh.scheduled_by_ticket_);
   reports_ = std::move(fresh.reports_);
   schedule_moved_ = true;
   return true;
@@ -513,12 +503,13 @@ std::string ReadModel::dump() const {
     line(w);
   }
   // The derived structures too, so that a restored model can be compared with a replayed one.
-  for (const auto& [due, ticket, timer, entered_version] : schedule_) {
+  schedule_.for_each([&](const TimerSchedule::Entry& e) {
     JsonWriter w;
-    w.begin_object().key("timer").string(timer).key("ticket").string(ticket);
-    w.key("due_at").number(due).key("entered_version").number(entered_version).end_object();
+    w.begin_object().key("timer").string(*e.timer).key("ticket").string(e.ticket);
+    w.key("due_at").number(e.due_at).key("entered_version").number(e.entered_version).end_object();
     line(w);
-  }
+    return true;
+  });
   std::vector<std::string> index_keys_sorted;
   for (const auto& [k, ids] : index_) index_keys_sorted.push_back(k);
   std::sort(index_keys_sorted.begin(), index_keys_sorted.end());

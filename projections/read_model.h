@@ -22,6 +22,7 @@
 #include "domain/event.h"
 #include "domain/ticket.h"
 #include "projections/reports.h"
+#include "projections/timer_schedule.h"
 #include "storage/event_log.h"
 #include "storage/recorded_event.h"
 
@@ -136,10 +137,7 @@ class ReadModel {
   TicketMap tickets_;
   std::unordered_map<std::string, TicketIdSet> index_;
   Reports reports_;
-  std::set<std::tuple<int64_t, std::string, std::string, uint64_t>> schedule_;
-  std::unordered_map<std::string,
-                     std::vector<std::tuple<int64_t, std::string, std::string, uint64_t>>>
-      scheduled_by_ticket_;
+  TimerSchedule schedule_;
   bool schedule_moved_ = false;
   std::function<void()> on_schedule_change_;
   TicketListener on_ticket_applied_;

@@ -1,0 +1,57 @@
+#pragma once
+// The read model's pending timers (idle rules, SLA warnings and breaches) in due order, replaced
+// a ticket at a time as its state changes.
+//
+// A million open tickets carry one or two timers each, so the entries are kept small: timer names
+// (a few dozen distinct ones) are interned, and a ticket's entries are found through iterators
+// into the due-ordered set instead of through copies of them.
+#include <cstdint>
+#include <functional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "domain/ticket.h"
+
+namespace ticketd::projections {
+
+class TimerSchedule {
+ public:
+  struct Entry {
+    int64_t due_at;
+    std::string ticket;
+    const std::string* timer;  // interned: lives as long as the schedule
+    uint64_t entered_version;
+  };
+
+  TimerSchedule() = default;
+  // Moves keep the entries' nodes, so the iterators into them stay valid; copies would not.
+  TimerSchedule(TimerSchedule&&) = default;
+  TimerSchedule& operator=(TimerSchedule&&) = default;
+  TimerSchedule(const TimerSchedule&) = delete;
+  TimerSchedule& operator=(const TimerSchedule&) = delete;
+
+  // Makes `timers` the ticket's pending timers. Returns whether the earliest due time moved
+  // earlier (the scheduler must then wake sooner than it planned).
+  bool replace(const std::string& ticket, const std::vector<PendingTimer>& timers);
+
+  // Entries in due order (then ticket, timer, version); stops when `visit` returns false.
+  void for_each(const std::function<bool(const Entry&)>& visit) const;
+  // INT64_MAX when nothing is pending.
+  int64_t next_due() const { return by_due_.empty() ? INT64_MAX : by_due_.begin()->due_at; }
+  size_t size() const { return by_due_.size(); }
+
+ private:
+  struct DueOrder {
+    bool operator()(const Entry& a, const Entry& b) const;
+  };
+  using Set = std::set<Entry, DueOrder>;
+
+  Set by_due_;
+  std::unordered_map<std::string, std::vector<Set::const_iterator>> by_ticket_;
+  std::unordered_set<std::string> names_;
+};
+
+}  // namespace ticketd::projections
