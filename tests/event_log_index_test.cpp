@@ -8,12 +8,14 @@
 
 #include "storage/event_log.h"
 #include "storage/layout.h"
+#include "tests/open_log.h"
 #include "tests/raw_db.h"
 #include "tests/temp_dir.h"
 
 namespace ticketd::storage {
 namespace {
 
+using ticketd::testing::open_log;
 using ticketd::testing::RawDb;
 using ticketd::testing::TempDir;
 
@@ -23,16 +25,6 @@ struct Written {
   uint64_t version;
   uint64_t position;
 };
-
-std::unique_ptr<EventLog> open_log(const std::string& path, bool read_only = false) {
-  EventLogOptions options;
-  options.path = path;
-  options.read_only = read_only;
-  std::unique_ptr<EventLog> log;
-  Status s = EventLog::Open(options, &log);
-  EXPECT_TRUE(s.ok()) << s.ToString();
-  return log;
-}
 
 std::vector<Written> write_log(const std::string& path, int events) {
   auto log = open_log(path);

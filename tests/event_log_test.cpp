@@ -9,11 +9,13 @@
 #include <set>
 #include <thread>
 
+#include "tests/open_log.h"
 #include "tests/temp_dir.h"
 
 namespace ticketd::storage {
 namespace {
 
+using ticketd::testing::open_log;
 using ticketd::testing::TempDir;
 
 NewEvent make_event(std::mt19937_64& rng, std::string type = "TicketSubmitted",
@@ -24,16 +26,6 @@ NewEvent make_event(std::mt19937_64& rng, std::string type = "TicketSubmitted",
   e.payload = std::move(payload);
   e.actor = "zhang";
   return e;
-}
-
-std::unique_ptr<EventLog> open_log(const std::string& path, bool read_only = false) {
-  EventLogOptions options;
-  options.path = path;
-  options.read_only = read_only;
-  std::unique_ptr<EventLog> log;
-  Status s = EventLog::Open(options, &log);
-  EXPECT_TRUE(s.ok()) << s.ToString();
-  return log;
 }
 
 TEST(EventLog, AppendsAndReadsBackOneStream) {
