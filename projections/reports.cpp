@@ -63,13 +63,13 @@ bool Reports::known(std::string_view name) {
 
 Reports::Facts Reports::facts_of(const TicketState& t, const Catalog& catalog) {
   Facts f;
-  f.form = t.form_id;
+  f.form = intern(t.form_id);
   f.created_day = day_of(t.created_at);
   if (const FormDef* form = catalog.form(t.form_id, t.form_version)) {
     for (const auto& field : form->fields) {
       if (field.type != FieldType::kSelect) continue;
       const Value& v = t.field(field.key);
-      if (v.is_string()) f.selects.emplace_back(field.key, v.as_string());
+      if (v.is_string()) f.selects.emplace_back(intern(field.key), intern(v.as_string()));
     }
   }
   if (t.first_response_at) f.first_response_s = (t.first_response_at - t.created_at) / 1000000;
@@ -80,20 +80,20 @@ Reports::Facts Reports::facts_of(const TicketState& t, const Catalog& catalog) {
     f.rating = *t.rating;
     f.rated_day = day_of(t.rated_at);
   }
-  f.breaches = t.timers_fired;            // idle rules that fired, by rule id
+  for (const auto& rule : t.timers_fired) f.breaches.push_back(intern(rule));  // idle rules fired
   for (const auto& name : t.sla_fired) {  // SLA targets breached, as "sla:<target>"
     auto timer = parse_sla_timer_name(name);
-    if (timer && !timer->warning) f.breaches.push_back("sla:" + timer->target);
+    if (timer && !timer->warning) f.breaches.push_back(intern("sla:" + timer->target));
   }
   f.open = !t.closed;
-  f.node = t.node;
+  f.node = intern(t.node);
   return f;
 }
 
 void Reports::apply(const Facts& f, int sign) {
-  Bucket& created = bucket(f.form, f.created_day);
+  Bucket& created = bucket(*f.form, f.created_day);
   created.created += sign;
-  for (const auto& s : f.selects) created.selects[s] += sign;
+  for (const auto& [field, value] : f.selects) created.selects[{*field, *value}] += sign;
   if (f.first_response_s >= 0) {
     if (sign > 0) {
       created.first_response.insert(f.first_response_s);
@@ -102,18 +102,18 @@ void Reports::apply(const Facts& f, int sign) {
       created.first_response.erase(it);
     }
   }
-  for (const auto& rule : f.breaches) created.breaches[rule] += sign;
+  for (Name rule : f.breaches) created.breaches[*rule] += sign;
   if (f.closed) {
-    Bucket& closed = bucket(f.form, f.closed_day);
+    Bucket& closed = bucket(*f.form, f.closed_day);
     closed.closed += sign;
     closed.first_contact += f.fcr ? sign : 0;
   }
   if (f.rating) {
-    Bucket& rated = bucket(f.form, f.rated_day);
+    Bucket& rated = bucket(*f.form, f.rated_day);
     rated.rated += sign;
     rated.rating_sum += sign * f.rating;
   }
-  if (f.open) open_[f.form][f.node] += sign;
+  if (f.open) open_[*f.form][*f.node] += sign;
 }
 
 void Reports::update(const TicketState& t, const Catalog& catalog) {

@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "domain/catalog.h"
@@ -36,6 +37,13 @@ struct ReportTable {
 
 class Reports {
  public:
+  Reports() = default;
+  // Facts point into this object's string pool: moves keep it, copies would not.
+  Reports(Reports&&) = default;
+  Reports& operator=(Reports&&) = default;
+  Reports(const Reports&) = delete;
+  Reports& operator=(const Reports&) = delete;
+
   // The ticket changed (or appeared): replace its facts.
   void update(const TicketState& t, const Catalog& catalog);
 
@@ -46,19 +54,23 @@ class Reports {
                                  ReportTable* out) const;
 
  private:
+  // Forms, select fields and options, rule and node ids: a few hundred distinct strings across a
+  // million tickets' facts, so each is kept once (in strings_) and facts hold pointers to it.
+  // Equal names have equal pointers.
+  using Name = const std::string*;
   struct Facts {
-    std::string form;
+    Name form = nullptr;
     int64_t created_day = 0;
-    std::vector<std::pair<std::string, std::string>> selects;  // select field -> value
+    std::vector<std::pair<Name, Name>> selects;  // select field -> value
     int64_t first_response_s = -1;
     bool closed = false;
     bool fcr = false;
     int64_t closed_day = 0;
     int rating = 0;  // 0: not rated
     int64_t rated_day = 0;
-    std::vector<std::string> breaches;  // idle rules that fired; "sla:<target>" breaches
+    std::vector<Name> breaches;  // idle rules that fired; "sla:<target>" breaches
     bool open = false;
-    std::string node;
+    Name node = nullptr;
 
     friend bool operator==(const Facts&, const Facts&) = default;
   };
@@ -70,10 +82,12 @@ class Reports {
     int64_t rated = 0, rating_sum = 0;
     std::map<std::string, int64_t> breaches;
   };
-  static Facts facts_of(const TicketState& t, const Catalog& catalog);
+  Facts facts_of(const TicketState& t, const Catalog& catalog);
+  Name intern(const std::string& s) { return &*strings_.insert(s).first; }
   void apply(const Facts& f, int sign);
   Bucket& bucket(const std::string& form, int64_t day) { return days_[form][day]; }
 
+  std::unordered_set<std::string> strings_;
   std::unordered_map<std::string, Facts> facts_;                // ticket id -> facts
   std::map<std::string, std::map<int64_t, Bucket>> days_;       // form -> day -> bucket
   std::map<std::string, std::map<std::string, int64_t>> open_;  // form -> node -> open tickets
