@@ -507,6 +507,9 @@ Status EventLog::read_all(uint64_t after, size_t max_count, const EventVisitor& 
   rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper_slice;
+  // Readers of the global log scan it once, in order (catch-up, replay, rebuild): its blocks
+  // would only push what point reads need out of the block cache, and fill it to its limit.
+  ro.fill_cache = false;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->events));
   size_t n = 0;
   for (it->Seek(lower); it->Valid() && n < max_count; it->Next(), ++n) {
