@@ -6,7 +6,7 @@ packages=(
   cmake ninja-build g++ ccache pkg-config git
   libboost-dev libboost-system-dev librocksdb-dev libflatbuffers-dev flatbuffers-compiler
   libsimdjson-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libssl-dev libsodium-dev
-  libhowardhinnant-date-dev tzdata libgoogle-perftools-dev
+  libhowardhinnant-date-dev tzdata libgoogle-perftools-dev libabsl-dev
   python3 python3-websocket curl
   clang libfuzzer-14-dev libclang-rt-14-dev
 )
