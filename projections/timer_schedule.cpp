@@ -1,6 +1,7 @@
 #include "projections/timer_schedule.h"
 
 #include <tuple>
+#include <vector>
 
 namespace ticketd::projections {
 
@@ -11,22 +12,17 @@ bool TimerSchedule::DueOrder::operator()(const Entry& a, const Entry& b) const {
 
 bool TimerSchedule::replace(const std::string& ticket, const std::vector<PendingTimer>& timers) {
   const int64_t before = next_due();
-  auto mine = by_ticket_.find(ticket);
-  if (mine != by_ticket_.end()) {
-    for (Set::const_iterator entry : mine->second) by_due_.erase(entry);
-    if (timers.empty()) {
-      by_ticket_.erase(mine);
-    } else {
-      mine->second.clear();
-    }
+  auto [first, last] = by_ticket_.equal_range(std::string_view(ticket));
+  if (first != last) {
+    // Out of the ticket index first: its comparisons look into the entries.
+    std::vector<Set::const_iterator> old(first, last);
+    by_ticket_.erase(first, last);
+    for (Set::const_iterator entry : old) by_due_.erase(entry);
   }
-  if (timers.empty()) return false;
-  if (mine == by_ticket_.end()) mine = by_ticket_.try_emplace(ticket).first;
-  mine->second.reserve(timers.size());
   for (const PendingTimer& p : timers) {
     const std::string* name = &*names_.insert(p.timer).first;
     auto [entry, added] = by_due_.insert({p.due_at, ticket, name, p.entered_version});
-    if (added) mine->second.push_back(entry);
+    if (added) by_ticket_.insert(entry);
   }
   return next_due() < before;
 }

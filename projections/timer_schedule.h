@@ -5,11 +5,13 @@
 // A million open tickets carry one or two timers each, so the entries are kept small: timer names
 // (a few dozen distinct ones) are interned, and a ticket's entries are found through iterators
 // into the due-ordered set instead of through copies of them.
+#include <absl/container/btree_set.h>
+
 #include <cstdint>
 #include <functional>
 #include <set>
 #include <string>
-#include <unordered_map>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -49,8 +51,24 @@ class TimerSchedule {
   };
   using Set = std::set<Entry, DueOrder>;
 
+  // A ticket's entries, found by its id: iterators into by_due_ (stable until their entry is
+  // erased), ordered by ticket, packed in a B-tree at 8 bytes an entry.
+  struct TicketOrder {
+    using is_transparent = void;
+    bool operator()(Set::const_iterator a, Set::const_iterator b) const {
+      if (a->ticket != b->ticket) return a->ticket < b->ticket;
+      return std::less<const Entry*>()(&*a, &*b);
+    }
+    bool operator()(Set::const_iterator a, std::string_view ticket) const {
+      return a->ticket < ticket;
+    }
+    bool operator()(std::string_view ticket, Set::const_iterator b) const {
+      return ticket < b->ticket;
+    }
+  };
+
   Set by_due_;
-  std::unordered_map<std::string, std::vector<Set::const_iterator>> by_ticket_;
+  absl::btree_set<Set::const_iterator, TicketOrder> by_ticket_;
   std::unordered_set<std::string> names_;
 };
 
