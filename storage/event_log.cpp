@@ -531,6 +531,7 @@ Status EventLog::read_at(uint64_t position, const EventVisitor& visit) const {
 }
 
 // A read-only handle finds the log's tail in tail_streams, the rest in the streams column family.
+// A stream's positions grow with its versions, so the two merge as plain positions.
 Status EventLog::read_stream(std::string_view stream, uint64_t from_version, size_t max_count,
                              const EventVisitor& visit) const {
   if (!impl_->wait_indexed(last_position())) {
@@ -538,31 +539,31 @@ Status EventLog::read_stream(std::string_view stream, uint64_t from_version, siz
   }
   std::string lower = layout::stream_key(stream, std::max<uint64_t>(from_version, 1));
   std::string upper = layout::stream_upper_bound(stream);
-  std::vector<std::pair<std::string, uint64_t>> tail;
-  for (auto it = impl_->tail_streams.lower_bound(lower);
-       it != impl_->tail_streams.end() && it->first < upper && tail.size() < max_count; ++it) {
-    tail.emplace_back(*it);
-  }
-  std::vector<std::pair<std::string, uint64_t>> indexed;
+  std::vector<uint64_t> positions;
   rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper_slice;
   ro.prefix_same_as_start = true;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->streams));
-  for (it->Seek(lower); it->Valid() && indexed.size() < max_count; it->Next()) {
-    indexed.emplace_back(it->key().ToString(), layout::get_be64(it->value().ToStringView()));
+  for (it->Seek(lower); it->Valid() && positions.size() < max_count; it->Next()) {
+    positions.push_back(layout::get_be64(it->value().ToStringView()));
   }
   if (!it->status().ok()) return from_rocks(it->status(), "read stream");
   it.reset();
-
-  std::vector<std::pair<std::string, uint64_t>> positions;
-  positions.reserve(indexed.size() + tail.size());
-  std::set_union(indexed.begin(), indexed.end(), tail.begin(), tail.end(),
-                 std::back_inserter(positions),
-                 [](const auto& a, const auto& b) { return a.first < b.first; });
-  if (positions.size() > max_count) positions.resize(max_count);
+  if (!impl_->tail_streams.empty()) {
+    std::vector<uint64_t> indexed;
+    indexed.swap(positions);
+    std::vector<uint64_t> tail;
+    for (auto t = impl_->tail_streams.lower_bound(lower);
+         t != impl_->tail_streams.end() && t->first < upper && tail.size() < max_count; ++t) {
+      tail.push_back(t->second);
+    }
+    std::set_union(indexed.begin(), indexed.end(), tail.begin(), tail.end(),
+                   std::back_inserter(positions));
+    if (positions.size() > max_count) positions.resize(max_count);
+  }
   rocksdb::PinnableSlice value;
-  for (const auto& [key, position] : positions) {
+  for (uint64_t position : positions) {
     value.Reset();
     rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->events,
                                        layout::position_key(position), &value);
