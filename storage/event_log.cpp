@@ -357,7 +357,8 @@ void EventLog::Impl::commit(std::vector<AppendRequest>& batch) {
   }
   rocksdb::WriteBatch wb;
   std::vector<AppendResult> results(batch.size());
-  std::unordered_map<std::string, uint64_t> touched;  // stream -> version after this batch
+  absl::flat_hash_map<std::string, uint64_t> touched;  // stream -> version after this batch
+  touched.reserve(batch.size());
   std::unordered_map<EventId, StoredId, EventIdHash> batch_ids = find_ids(batch);
   IndexWork index;
   uint64_t position = committed.load(std::memory_order_relaxed);
@@ -490,7 +491,8 @@ EventLog::Stats EventLog::stats() const {
 
 uint64_t EventLog::stream_head(std::string_view stream) const {
   std::shared_lock lk(impl_->heads_mu);
-  auto it = impl_->heads.find(std::string(stream));
+  // Debian builds Abseil with its own string_view, not std::string_view.
+  auto it = impl_->heads.find(absl::string_view(stream.data(), stream.size()));
   return it == impl_->heads.end() ? 0 : it->second;
 }
 
