@@ -1,11 +1,20 @@
 #include "projections/snapshots.h"
 
+#include <chrono>
+#include <cstdio>
+
 namespace ticketd::projections {
 
 uint64_t restore_snapshot(const storage::EventLog& log, ReadModel& model, std::string* note) {
+  using Clock = std::chrono::steady_clock;
+  auto seconds_since = [](Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  };
+  auto started = Clock::now();
   uint64_t position = 0;
   std::string bytes;
   storage::Status s = log.load_snapshot(kReadModelName, &position, &bytes);
+  double load_s = seconds_since(started);
   if (s.code() == storage::Status::Code::kNotFound) {
     *note = "no snapshot; replaying the log from the start";
     return 0;
@@ -19,11 +28,15 @@ uint64_t restore_snapshot(const storage::EventLog& log, ReadModel& model, std::s
     return 0;
   }
   std::string error;
+  auto restoring = Clock::now();
   if (!model.restore(bytes, &error)) {
     *note = "snapshot not used (" + error + "); replaying the log from the start";
     return 0;
   }
-  *note = "restored snapshot at position " + std::to_string(position);
+  char figures[96];
+  std::snprintf(figures, sizeof figures, " (%zu MiB read in %.2fs, restored in %.2fs)",
+                bytes.size() >> 20, load_s, seconds_since(restoring));
+  *note = "restored snapshot at position " + std::to_string(position) + figures;
   return position;
 }
 

@@ -67,7 +67,8 @@ rocksdb::ColumnFamilyOptions base_cf_options(const std::shared_ptr<rocksdb::Cach
 //    and in the memtable lets reads skip files that hold nothing of the stream.
 //  - ids: almost every lookup is a miss (a fresh event id), which whole-key bloom filters, also in
 //    the memtable, answer without reading blocks.
-//  - attachments: large values go to blob files so compaction does not rewrite them.
+//  - snapshots and attachments: large values go to blob files so compaction does not rewrite
+//    them.
 std::vector<rocksdb::ColumnFamilyDescriptor> column_families(
     const std::shared_ptr<rocksdb::Cache>& cache) {
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
@@ -97,7 +98,14 @@ std::vector<rocksdb::ColumnFamilyDescriptor> column_families(
   cfs.emplace_back(layout::kIds, ids);
 
   cfs.emplace_back(layout::kCheckpoints, base_cf_options(cache, false));
-  cfs.emplace_back(layout::kSnapshots, base_cf_options(cache, false));
+  // Snapshots are as large as the read model (a GB at a million tickets): in blob files, a
+  // compaction moves a reference instead of holding old and new snapshots in memory to rewrite
+  // them, and a superseded snapshot's file is deleted whole.
+  rocksdb::ColumnFamilyOptions snapshots = base_cf_options(cache, false);
+  snapshots.enable_blob_files = true;
+  snapshots.min_blob_size = 0;
+  snapshots.blob_compression_type = rocksdb::kLZ4Compression;
+  cfs.emplace_back(layout::kSnapshots, snapshots);
 
   rocksdb::ColumnFamilyOptions attachments = base_cf_options(cache, false);
   attachments.enable_blob_files = true;
@@ -611,12 +619,15 @@ Status EventLog::save_snapshot(std::string_view name, uint64_t position, std::st
 
 Status EventLog::load_snapshot(std::string_view name, uint64_t* position,
                                std::string* bytes) const {
-  std::string v;
-  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->snapshots, name, &v);
+  // Read straight into the caller's string and dropped the position in place: a snapshot is as
+  // large as the read model, and a second buffer of that size is as slow to fill as to read.
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->snapshots, name, bytes);
   if (!s.ok()) return from_rocks(s, "load snapshot");
-  if (v.size() < 8) return Status::Corruption("snapshot " + std::string(name) + " is truncated");
-  *position = layout::get_be64(v);
-  bytes->assign(v, 8);
+  if (bytes->size() < 8) {
+    return Status::Corruption("snapshot " + std::string(name) + " is truncated");
+  }
+  *position = layout::get_be64(*bytes);
+  bytes->erase(0, 8);
   return Status::Ok();
 }
 
