@@ -118,13 +118,13 @@ void Reports::apply(const Facts& f, int sign) {
 
 void Reports::update(const TicketState& t, const Catalog& catalog) {
   Facts next = facts_of(t, catalog);
-  auto it = facts_.find(t.id);
-  if (it != facts_.end()) {
+  auto [it, fresh] = facts_.try_emplace(t.id);
+  if (!fresh) {
     if (it->second == next) return;  // most events move no figure
     apply(it->second, -1);
   }
   apply(next, +1);
-  facts_[t.id] = std::move(next);
+  it->second = std::move(next);
 }
 
 std::optional<std::string> Reports::run(const ReportQuery& q, const Catalog& catalog,

@@ -1,11 +1,20 @@
 #pragma once
-// TicketState <-> JSON, for read-model snapshots. Every member round-trips exactly.
+// TicketState <-> one FlatBuffer (projections/ticket_snapshot.fbs), for read-model snapshots.
+// Every member round-trips exactly.
+#include <flatbuffers/flatbuffers.h>
+
+#include <cstddef>
+#include <cstdint>
+
 #include "domain/ticket.h"
-#include "domain/value.h"
 
 namespace ticketd::projections {
 
-Value ticket_to_value(const TicketState& t);
-bool ticket_from_value(const Value& v, TicketState* out);
+// Clears `fbb` and finishes it with the ticket, size-prefixed, so that tickets can be laid end to
+// end and walked.
+void encode_ticket(const TicketState& t, flatbuffers::FlatBufferBuilder& fbb);
+// Verifies and decodes one ticket's size-prefixed buffer, as encode_ticket left it. False when the
+// bytes are not a well-formed ticket.
+bool decode_ticket(const uint8_t* data, size_t size, TicketState* out);
 
 }  // namespace ticketd::projections
