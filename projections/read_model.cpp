@@ -56,11 +56,15 @@ namespace {
 //    a time instead of building a tree of the whole model (13 GB for a million tickets).
 // 4: SLA field marks hold the values they replaced, not the new ones.
 // 5: tickets as FlatBuffers (ticket_snapshot.fbs) after the header line, not JSON lines: decoding
-//    them needs no text parsing and no intermediate tree. The header line is followed by zero
-//    bytes up to a multiple of 8, then each ticket is a size-prefixed buffer padded likewise, so
-//    every buffer is aligned as FlatBuffers requires.
-constexpr int kSnapshotFormat = 5;
+//    them needs no text parsing and no intermediate tree.
+// 6: in pieces (storage/snapshot_store.h): the header object alone in the first, then tickets
+//    laid end to end, each a size-prefixed buffer padded with zero bytes to a multiple of 8 (so
+//    every buffer is aligned as FlatBuffers requires), never split across pieces.
+constexpr int kSnapshotFormat = 6;
 constexpr size_t kTicketAlign = 8;
+// Large enough that a piece's overhead (a key, a blob record) is noise, small enough that the
+// writer holds little and the reader starts soon.
+constexpr size_t kSnapshotPieceBytes = 4 << 20;
 
 void pad_to_alignment(std::string& out) {
   out.append((kTicketAlign - out.size() % kTicketAlign) % kTicketAlign, '\0');
@@ -193,7 +197,7 @@ void ReadModel::apply_definition(const DomainEvent& e) {
   }
 }
 
-std::string ReadModel::snapshot(uint64_t* position) const {
+storage::Status ReadModel::snapshot(storage::SnapshotWriter& out, uint64_t* position) const {
   // Copied under the lock, written out after it: the projection thread (which needs the lock
   // exclusively) waits for the copy only, not for the JSON of every ticket.
   std::vector<DomainEvent> definitions;
@@ -243,21 +247,31 @@ std::string ReadModel::snapshot(uint64_t* position) const {
   w.end_object();
   w.key("tickets").number(static_cast<uint64_t>(tickets.size()));
   w.end_object();
-  std::string out = w.take();
-  out.push_back('\n');
-  pad_to_alignment(out);
+  if (auto s = out.add(w.take()); !s.ok()) return s;
+  std::string piece;
+  piece.reserve(kSnapshotPieceBytes + (64 << 10));
   flatbuffers::FlatBufferBuilder fbb(4096);
   for (const auto& t : tickets) {
     encode_ticket(*t, fbb);
-    out.append(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
-    pad_to_alignment(out);
+    piece.append(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
+    pad_to_alignment(piece);
+    if (piece.size() >= kSnapshotPieceBytes) {
+      if (auto s = out.add(piece); !s.ok()) return s;
+      piece.clear();
+    }
   }
-  return out;
+  if (!piece.empty()) return out.add(piece);
+  return storage::Status::Ok();
 }
 
-bool ReadModel::restore(std::string_view bytes, std::string* error) {
-  size_t end = bytes.find('\n');
-  std::string_view header = bytes.substr(0, end);
+bool ReadModel::restore(storage::SnapshotReader& in, std::string* error) {
+  std::string_view first;
+  if (!in.next(&first)) {
+    *error = in.status().ok() ? "snapshot is empty" : in.status().ToString();
+    return false;
+  }
+  // Snapshots of format 3 to 5 were one piece with the header on its first line.
+  std::string_view header = first.substr(0, first.find('\n'));
   Value v;
   if (!parse_json(header, &v, error)) return false;
   if (v["format"].as_number() != kSnapshotFormat) {
@@ -279,10 +293,10 @@ bool ReadModel::restore(std::string_view bytes, std::string* error) {
         a.string_or("id"), a.string_or("filename"), a.string_or("content_type"),
         static_cast<uint64_t>(a["size"].as_number()), a.string_or("uploader")};
   }
-  // Every ticket takes more than 16 bytes: a damaged count cannot reserve more than the bytes.
+  // A damaged count must not reserve without bound: no piece holds more than 64k tickets.
   if (v["tickets"].is_number()) {
     fresh.reports_.reserve(
-        std::min(static_cast<size_t>(v["tickets"].as_number()), bytes.size() / 16));
+        std::min(static_cast<uint64_t>(v["tickets"].as_number()), in.pieces() << 16));
   }
   // One thread decodes tickets while this one indexes, schedules and counts the tickets decoded
   // before them.
@@ -291,7 +305,7 @@ bool ReadModel::restore(std::string_view bytes, std::string* error) {
   std::condition_variable chunks_cv;
   std::deque<std::vector<TicketState>> chunks;
   bool parsed_all = false, unreadable = false;
-  std::thread parser([&, end] {
+  std::thread parser([&] {
     std::vector<TicketState> chunk;
     auto hand_over = [&](bool last) {
       std::unique_lock lk(chunks_mu);
@@ -301,31 +315,35 @@ bool ReadModel::restore(std::string_view bytes, std::string* error) {
       parsed_all = last;
       chunks_cv.notify_all();
     };
-    // Offsets count from the snapshot's first byte, as the writer padded them; a buffer that is
-    // not 8-aligned in memory (bytes handed in at an odd address) is decoded from a copy.
+    // Records are 8-aligned from the start of their piece, as the writer padded them; a piece
+    // that is not 8-aligned in memory has each record decoded from an aligned copy.
     std::vector<uint64_t> aligned;
-    const auto* base = reinterpret_cast<const uint8_t*>(bytes.data());
-    size_t at = end == std::string_view::npos ? bytes.size() : end + 1;
-    at += (kTicketAlign - at % kTicketAlign) % kTicketAlign;
-    while (at < bytes.size()) {
-      uint32_t size = 0;
-      if (bytes.size() - at < sizeof size) break;
-      std::memcpy(&size, base + at, sizeof size);  // FlatBuffers' prefix: little-endian
-      size_t record = sizeof size + static_cast<size_t>(size);
-      if (record > bytes.size() - at) break;
-      const uint8_t* data = base + at;
-      if (reinterpret_cast<uintptr_t>(data) % kTicketAlign != 0) {
-        aligned.resize((record + 7) / 8);
-        std::memcpy(aligned.data(), data, record);
-        data = reinterpret_cast<const uint8_t*>(aligned.data());
+    std::string_view piece;
+    bool whole = true;
+    while (whole && in.next(&piece)) {
+      const auto* base = reinterpret_cast<const uint8_t*>(piece.data());
+      size_t at = 0;
+      while (at < piece.size()) {
+        uint32_t size = 0;
+        if (piece.size() - at < sizeof size) break;
+        std::memcpy(&size, base + at, sizeof size);  // FlatBuffers' prefix: little-endian
+        size_t record = sizeof size + static_cast<size_t>(size);
+        if (record > piece.size() - at) break;
+        const uint8_t* data = base + at;
+        if (reinterpret_cast<uintptr_t>(data) % kTicketAlign != 0) {
+          aligned.resize((record + 7) / 8);
+          std::memcpy(aligned.data(), data, record);
+          data = reinterpret_cast<const uint8_t*>(aligned.data());
+        }
+        TicketState t;
+        if (!decode_ticket(data, record, &t)) break;
+        chunk.push_back(std::move(t));
+        if (chunk.size() == kChunk) hand_over(false);
+        at += record + (kTicketAlign - record % kTicketAlign) % kTicketAlign;
       }
-      TicketState t;
-      if (!decode_ticket(data, record, &t)) break;
-      chunk.push_back(std::move(t));
-      if (chunk.size() == kChunk) hand_over(false);
-      at += record + (kTicketAlign - record % kTicketAlign) % kTicketAlign;
+      whole = at == piece.size();
     }
-    if (at < bytes.size()) {
+    if (!whole || !in.status().ok()) {
       std::lock_guard lk(chunks_mu);
       unreadable = true;
     }
@@ -360,7 +378,7 @@ bool ReadModel::restore(std::string_view bytes, std::string* error) {
   }
   parser.join();
   if (unreadable) {
-    *error = "snapshot holds an unreadable ticket";
+    *error = in.status().ok() ? "snapshot holds an unreadable ticket" : in.status().ToString();
     return false;
   }
   if (!v["tickets"].is_number() || count != static_cast<uint64_t>(v["tickets"].as_number())) {

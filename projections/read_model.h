@@ -27,6 +27,7 @@
 #include "projections/timer_schedule.h"
 #include "storage/event_log.h"
 #include "storage/recorded_event.h"
+#include "storage/snapshot_store.h"
 
 namespace ticketd::projections {
 
@@ -125,10 +126,11 @@ class ReadModel {
   // A deterministic text dump of every view (ticketctl dump-views): equal logs, equal dumps.
   std::string dump() const;
 
-  // The whole model as bytes, with the position it holds; and back. restore() is for a fresh model
-  // and refuses a snapshot of another format (the caller then replays the log from zero).
-  std::string snapshot(uint64_t* position) const;
-  bool restore(std::string_view bytes, std::string* error);
+  // Writes the whole model to `out` as a snapshot's pieces and sets the position it holds (the
+  // caller finishes the snapshot with it); and back. restore() is for a fresh model and refuses a
+  // snapshot of another format (the caller then replays the log from zero).
+  storage::Status snapshot(storage::SnapshotWriter& out, uint64_t* position) const;
+  bool restore(storage::SnapshotReader& in, std::string* error);
 
  private:
   mutable std::shared_mutex mu_;

@@ -6,15 +6,9 @@
 namespace ticketd::projections {
 
 uint64_t restore_snapshot(const storage::EventLog& log, ReadModel& model, std::string* note) {
-  using Clock = std::chrono::steady_clock;
-  auto seconds_since = [](Clock::time_point t) {
-    return std::chrono::duration<double>(Clock::now() - t).count();
-  };
-  auto started = Clock::now();
-  uint64_t position = 0;
-  std::string bytes;
-  storage::Status s = log.load_snapshot(kReadModelName, &position, &bytes);
-  double load_s = seconds_since(started);
+  auto started = std::chrono::steady_clock::now();
+  std::unique_ptr<storage::SnapshotReader> reader;
+  storage::Status s = log.open_snapshot(kReadModelName, &reader);
   if (s.code() == storage::Status::Code::kNotFound) {
     *note = "no snapshot; replaying the log from the start";
     return 0;
@@ -23,27 +17,31 @@ uint64_t restore_snapshot(const storage::EventLog& log, ReadModel& model, std::s
     *note = "snapshot unreadable (" + s.ToString() + "); replaying the log from the start";
     return 0;
   }
+  uint64_t position = reader->position();
   if (position > log.last_position()) {
     *note = "snapshot is ahead of the log; replaying the log from the start";
     return 0;
   }
   std::string error;
-  auto restoring = Clock::now();
-  if (!model.restore(bytes, &error)) {
+  if (!model.restore(*reader, &error)) {
     *note = "snapshot not used (" + error + "); replaying the log from the start";
     return 0;
   }
   char figures[96];
-  std::snprintf(figures, sizeof figures, " (%zu MiB read in %.2fs, restored in %.2fs)",
-                bytes.size() >> 20, load_s, seconds_since(restoring));
+  std::snprintf(figures, sizeof figures, " (%llu MiB in %llu pieces, %.2fs)",
+                static_cast<unsigned long long>(reader->bytes_read() >> 20),
+                static_cast<unsigned long long>(reader->pieces()),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   *note = "restored snapshot at position " + std::to_string(position) + figures;
   return position;
 }
 
 storage::Status save_snapshot(storage::EventLog& log, const ReadModel& model) {
+  std::unique_ptr<storage::SnapshotWriter> writer;
+  if (auto s = log.begin_snapshot(kReadModelName, &writer); !s.ok()) return s;
   uint64_t position = 0;
-  std::string bytes = model.snapshot(&position);
-  if (auto s = log.save_snapshot(kReadModelName, position, bytes); !s.ok()) return s;
+  if (auto s = model.snapshot(*writer, &position); !s.ok()) return s;
+  if (auto s = writer->finish(position); !s.ok()) return s;
   return log.save_checkpoint(kReadModelName, position);
 }
 

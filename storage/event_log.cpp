@@ -598,39 +598,6 @@ Status EventLog::load_checkpoint(std::string_view name, uint64_t* position) cons
   return Status::Ok();
 }
 
-Status EventLog::save_snapshot(std::string_view name, uint64_t position, std::string_view bytes) {
-  std::string v;
-  v.reserve(8 + bytes.size());
-  layout::put_be64(v, position);
-  v.append(bytes);
-  // Not through the WAL: tens of MB there would hold up every append queued behind them. The
-  // flush that follows makes it durable on its own; a crash before that loses only this snapshot
-  // (the previous one, or a replay, takes its place), and `position` is durable already, because
-  // only durable events are ever applied.
-  rocksdb::WriteOptions wo;
-  wo.disableWAL = true;
-  if (auto s = impl_->db->Put(wo, impl_->snapshots, name, v); !s.ok())
-    return from_rocks(s, "save snapshot");
-  rocksdb::FlushOptions fo;
-  fo.wait = true;
-  fo.allow_write_stall = true;
-  return from_rocks(impl_->db->Flush(fo, impl_->snapshots), "flush snapshot");
-}
-
-Status EventLog::load_snapshot(std::string_view name, uint64_t* position,
-                               std::string* bytes) const {
-  // Read straight into the caller's string and dropped the position in place: a snapshot is as
-  // large as the read model, and a second buffer of that size is as slow to fill as to read.
-  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->snapshots, name, bytes);
-  if (!s.ok()) return from_rocks(s, "load snapshot");
-  if (bytes->size() < 8) {
-    return Status::Corruption("snapshot " + std::string(name) + " is truncated");
-  }
-  *position = layout::get_be64(*bytes);
-  bytes->erase(0, 8);
-  return Status::Ok();
-}
-
 Status EventLog::put_attachment(std::string_view id, std::string_view bytes) {
   if (impl_->options.read_only) return Status::InvalidArgument("the log was opened read-only");
   rocksdb::WriteOptions wo;

@@ -87,6 +87,8 @@ using AppendCallback = std::function<void(AppendResult)>;
 using EventVisitor = std::function<bool(const RecordedEvent&)>;
 
 class Subscription;
+class SnapshotReader;
+class SnapshotWriter;
 
 class EventLog {
  public:
@@ -126,11 +128,12 @@ class EventLog {
   std::unique_ptr<Subscription> subscribe(uint64_t after,
                                           std::function<void(const RecordedEvent&)> handler);
 
-  // Projection checkpoints and snapshots; each is written atomically with its position.
+  // Projection checkpoints.
   Status save_checkpoint(std::string_view name, uint64_t position);
   Status load_checkpoint(std::string_view name, uint64_t* position) const;  // NotFound when none
-  Status save_snapshot(std::string_view name, uint64_t position, std::string_view bytes);
-  Status load_snapshot(std::string_view name, uint64_t* position, std::string* bytes) const;
+  // Projection snapshots (storage/snapshot_store.h): written and read piece by piece.
+  Status begin_snapshot(std::string_view name, std::unique_ptr<SnapshotWriter>* out);
+  Status open_snapshot(std::string_view name, std::unique_ptr<SnapshotReader>* out) const;
 
   // Uploaded files, kept in their own column family (RocksDB blob files), synced before return.
   Status put_attachment(std::string_view id, std::string_view bytes);
@@ -158,6 +161,8 @@ class EventLog {
  private:
   struct Impl;
   friend class Subscription;
+  friend class SnapshotReader;
+  friend class SnapshotWriter;
   explicit EventLog(std::unique_ptr<Impl> impl);
 
   std::unique_ptr<Impl> impl_;

@@ -106,6 +106,8 @@ struct EventLog::Impl {
   mutable std::mutex commit_mu;
   mutable std::condition_variable commit_cv;
 
+  std::mutex snapshot_mu;  // held by a SnapshotWriter from begin to end
+
   std::mutex subscriptions_mu;
   std::unordered_set<Subscription*> subscriptions;
 

@@ -13,13 +13,19 @@ inline constexpr char kStreams[] = "streams";  // stream id, 0x00, BE64 version 
 inline constexpr char kStreamHeads[] = "stream_heads";  // stream id -> BE64 version
 inline constexpr char kIds[] = "ids";                   // 16-byte event id -> BE64 position
 inline constexpr char kCheckpoints[] = "checkpoints";   // name -> BE64 position
-inline constexpr char kSnapshots[] = "snapshots";       // name -> BE64 position, bytes
+inline constexpr char kSnapshots[] = "snapshots";       // see snapshot keys below
 inline constexpr char kAttachments[] = "attachments";   // attachment id -> bytes (blob files)
 
 // The streams, stream_heads and ids column families are an index of the events column family,
 // written just after each synced batch and unsynced: this key (in stream_heads; no stream id holds
 // a NUL byte) names the last position they cover, and opening the log re-derives the rest.
 inline constexpr std::string_view kIndexedThroughKey{"\0indexed_through", 16};
+
+// Snapshots: "<name>" -> manifest (kSnapshotManifestMagic, then BE64 position, generation and
+// piece count), and "<name>", 0x00, BE64 generation, BE64 index -> piece. A save writes a new
+// generation's pieces, then the manifest that names it. (Before pieces, "<name>" held BE64
+// position + the whole snapshot; such a value never starts with the magic.)
+inline constexpr std::string_view kSnapshotManifestMagic{"TDSNAP\x01\x00", 8};
 
 inline void put_be64(std::string& out, uint64_t v) {
   for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
@@ -52,6 +58,16 @@ inline std::string stream_key(std::string_view stream, uint64_t version) {
 inline std::string stream_upper_bound(std::string_view stream) {
   std::string k(stream);
   k.push_back('\1');
+  return k;
+}
+
+inline std::string snapshot_piece_key(std::string_view name, uint64_t generation, uint64_t index) {
+  std::string k;
+  k.reserve(name.size() + 17);
+  k.append(name);
+  k.push_back('\0');
+  put_be64(k, generation);
+  put_be64(k, index);
   return k;
 }
 

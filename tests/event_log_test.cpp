@@ -308,7 +308,7 @@ TEST(EventLog, ReopenRecoversHeadsPositionAndChain) {
   EXPECT_EQ(report.events, 31u);
 }
 
-TEST(EventLog, CheckpointsSnapshotsAndAttachments) {
+TEST(EventLog, CheckpointsAndAttachments) {
   TempDir dir;
   auto log = open_log(dir / "log");
   uint64_t pos = 0;
@@ -316,12 +316,6 @@ TEST(EventLog, CheckpointsSnapshotsAndAttachments) {
   ASSERT_TRUE(log->save_checkpoint("views", 42).ok());
   ASSERT_TRUE(log->load_checkpoint("views", &pos).ok());
   EXPECT_EQ(pos, 42u);
-
-  std::string bytes;
-  ASSERT_TRUE(log->save_snapshot("views", 40, std::string("\0snap\xff", 6)).ok());
-  ASSERT_TRUE(log->load_snapshot("views", &pos, &bytes).ok());
-  EXPECT_EQ(pos, 40u);
-  EXPECT_EQ(bytes, std::string("\0snap\xff", 6));
 
   std::string big(1 << 20, 'x');
   ASSERT_TRUE(log->put_attachment("a-1", big).ok());
