@@ -298,15 +298,22 @@ bool ReadModel::restore(storage::SnapshotReader& in, std::string* error) {
     fresh.reports_.reserve(
         std::min(static_cast<uint64_t>(v["tickets"].as_number()), in.pieces() << 16));
   }
-  // One thread decodes tickets while this one indexes, schedules and counts the tickets decoded
-  // before them.
+  // One thread decodes tickets and works out what each adds to the indexes, the timer schedule
+  // and the reports (pure functions of the ticket and the catalog, which is complete by now);
+  // this one adds to the model the tickets decoded before them.
+  struct Decoded {
+    std::shared_ptr<TicketState> state;
+    std::vector<std::string> index_keys;
+    std::vector<PendingTimer> timers;
+    Reports::Facts facts;
+  };
   constexpr size_t kChunk = 4096, kChunksAhead = 16;
   std::mutex chunks_mu;
   std::condition_variable chunks_cv;
-  std::deque<std::vector<TicketState>> chunks;
+  std::deque<std::vector<Decoded>> chunks;
   bool parsed_all = false, unreadable = false;
-  std::thread parser([&] {
-    std::vector<TicketState> chunk;
+  std::thread decoder([&] {
+    std::vector<Decoded> chunk;
     auto hand_over = [&](bool last) {
       std::unique_lock lk(chunks_mu);
       chunks_cv.wait(lk, [&] { return chunks.size() < kChunksAhead; });
@@ -335,9 +342,10 @@ bool ReadModel::restore(storage::SnapshotReader& in, std::string* error) {
           std::memcpy(aligned.data(), data, record);
           data = reinterpret_cast<const uint8_t*>(aligned.data());
         }
-        TicketState t;
-        if (!decode_ticket(data, record, &t)) break;
-        chunk.push_back(std::move(t));
+        auto t = std::make_shared<TicketState>();
+        if (!decode_ticket(data, record, t.get())) break;
+        chunk.push_back({t, index_keys(*t), pending_timers(*t, fresh.catalog_),
+                         fresh.reports_.facts_of(*t, fresh.catalog_)});
         if (chunk.size() == kChunk) hand_over(false);
         at += record + (kTicketAlign - record % kTicketAlign) % kTicketAlign;
       }
@@ -351,7 +359,7 @@ bool ReadModel::restore(storage::SnapshotReader& in, std::string* error) {
   });
   uint64_t count = 0;
   for (;;) {
-    std::vector<TicketState> chunk;
+    std::vector<Decoded> chunk;
     {
       std::unique_lock lk(chunks_mu);
       chunks_cv.wait(lk, [&] { return !chunks.empty() || parsed_all; });
@@ -360,23 +368,20 @@ bool ReadModel::restore(storage::SnapshotReader& in, std::string* error) {
       chunks.pop_front();
       chunks_cv.notify_all();
     }
-    for (TicketState& t : chunk) {
+    for (Decoded& d : chunk) {
       ++count;
+      const std::string& id = d.state->id;
       // Tickets come in id order (they were written from the map): every insert is at the end.
-      for (const auto& key : index_keys(t)) {
+      for (const auto& key : d.index_keys) {
         TicketIdSet& ids = fresh.index_[key];
-        ids.emplace_hint(ids.end(), t.id);
+        ids.emplace_hint(ids.end(), id);
       }
-      std::string id = t.id;
-      auto& state = fresh.tickets_
-                        .emplace_hint(fresh.tickets_.end(), std::move(id),
-                                      std::make_shared<TicketState>(std::move(t)))
-                        ->second;
-      fresh.reschedule(*state);
-      fresh.reports_.update(*state, fresh.catalog_);
+      fresh.schedule_.replace(id, d.timers);
+      fresh.reports_.add(id, std::move(d.facts));
+      fresh.tickets_.emplace_hint(fresh.tickets_.end(), id, std::move(d.state));
     }
   }
-  parser.join();
+  decoder.join();
   if (unreadable) {
     *error = in.status().ok() ? "snapshot holds an unreadable ticket" : in.status().ToString();
     return false;

@@ -127,6 +127,11 @@ void Reports::update(const TicketState& t, const Catalog& catalog) {
   it->second = std::move(next);
 }
 
+void Reports::add(const std::string& ticket, Facts facts) {
+  apply(facts, +1);
+  facts_.insert_or_assign(ticket, std::move(facts));
+}
+
 std::optional<std::string> Reports::run(const ReportQuery& q, const Catalog& catalog,
                                         const std::map<std::string, std::string>& node_names,
                                         ReportTable* out) const {

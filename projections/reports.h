@@ -46,18 +46,6 @@ class Reports {
   Reports(const Reports&) = delete;
   Reports& operator=(const Reports&) = delete;
 
-  // The ticket changed (or appeared): replace its facts.
-  void update(const TicketState& t, const Catalog& catalog);
-  // Room for this many tickets' facts (a restore knows how many are coming).
-  void reserve(size_t tickets) { facts_.reserve(tickets); }
-
-  static bool known(std::string_view name);
-  // Errors (an unknown name or field) come back as a message; the table is filled otherwise.
-  std::optional<std::string> run(const ReportQuery& q, const Catalog& catalog,
-                                 const std::map<std::string, std::string>& node_names,
-                                 ReportTable* out) const;
-
- private:
   // Forms, select fields and options, rule and node ids: a few hundred distinct strings across a
   // million tickets' facts, so each is kept once (in strings_) and facts hold pointers to it.
   // Equal names have equal pointers.
@@ -78,6 +66,24 @@ class Reports {
 
     friend bool operator==(const Facts&, const Facts&) = default;
   };
+
+  // The ticket changed (or appeared): replace its facts.
+  void update(const TicketState& t, const Catalog& catalog);
+
+  // For a restore, which has many tickets and none of their facts yet. facts_of() touches only
+  // the catalog and the string pool, and add() everything but the pool, so one thread can compute
+  // facts while another adds those computed before them.
+  Facts facts_of(const TicketState& t, const Catalog& catalog);
+  void add(const std::string& ticket, Facts facts);
+  void reserve(size_t tickets) { facts_.reserve(tickets); }
+
+  static bool known(std::string_view name);
+  // Errors (an unknown name or field) come back as a message; the table is filled otherwise.
+  std::optional<std::string> run(const ReportQuery& q, const Catalog& catalog,
+                                 const std::map<std::string, std::string>& node_names,
+                                 ReportTable* out) const;
+
+ private:
   struct Bucket {
     int64_t created = 0;
     std::map<std::pair<std::string, std::string>, int64_t> selects;
@@ -86,7 +92,6 @@ class Reports {
     int64_t rated = 0, rating_sum = 0;
     std::map<std::string, int64_t> breaches;
   };
-  Facts facts_of(const TicketState& t, const Catalog& catalog);
   Name intern(const std::string& s) { return &*strings_.insert(s).first; }
   void apply(const Facts& f, int sign);
   Bucket& bucket(const std::string& form, int64_t day) { return days_[form][day]; }
