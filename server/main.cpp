@@ -237,7 +237,10 @@ int main(int argc, char** argv) {
   storage::EventLogOptions log_options;
   log_options.path = data_dir + "/log";
   log_options.min_free_bytes = min_free_mb << 20;
+  log_options.defer_compactions = true;  // resumed once the read model has caught up
+  auto opening = std::chrono::steady_clock::now();
   if (auto s = storage::EventLog::Open(log_options, &log); !s.ok()) return fail(s.ToString());
+  double open_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - opening).count();
 
   api::ApiOptions api_options;
   if (!admin_token(o, data_dir, &api_options.admin_token, &error)) return fail(error);
@@ -261,9 +264,12 @@ int main(int argc, char** argv) {
   // Restoring parsed a snapshot as large as the model and replaying built and dropped many
   // temporaries; tcmalloc keeps freed pages for reuse unless told to hand them back.
   MallocExtension::instance()->ReleaseFreeMemory();
-  spdlog::info("log {} at position {}; read model: {}, {} events replayed in {:.3f}s",
-               log_options.path, log->last_position(), note, log->last_position() - from,
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  if (auto s = log->resume_compactions(); !s.ok()) return fail(s.ToString());
+  spdlog::info(
+      "log {} at position {} (opened in {:.2f}s); read model: {}, {} events replayed in "
+      "{:.3f}s",
+      log_options.path, log->last_position(), open_s, note, log->last_position() - from,
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   Snapshotter snapshotter(*log, model);
 
   std::vector<server::DemoLogin> logins;

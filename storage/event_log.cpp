@@ -164,6 +164,9 @@ Status EventLog::Open(const EventLogOptions& options, std::unique_ptr<EventLog>*
 
   rocksdb::DB* raw = nullptr;
   auto cfs = column_families(impl->cache);
+  if (options.defer_compactions && !options.read_only) {
+    for (auto& cf : cfs) cf.options.disable_auto_compactions = true;
+  }
   rocksdb::Status s =
       options.read_only
           ? rocksdb::DB::OpenForReadOnly(db_options, options.path, cfs, &impl->handles, &raw)
@@ -595,6 +598,16 @@ Status EventLog::load_checkpoint(std::string_view name, uint64_t* position) cons
   rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->checkpoints, name, &v);
   if (!s.ok()) return from_rocks(s, "load checkpoint");
   *position = layout::get_be64(v);
+  return Status::Ok();
+}
+
+Status EventLog::resume_compactions() {
+  if (!impl_->options.defer_compactions || impl_->options.read_only) return Status::Ok();
+  for (auto* cf : impl_->handles) {
+    if (auto s = impl_->db->SetOptions(cf, {{"disable_auto_compactions", "false"}}); !s.ok()) {
+      return from_rocks(s, "resume compactions");
+    }
+  }
   return Status::Ok();
 }
 

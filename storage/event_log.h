@@ -49,6 +49,10 @@ struct EventLogOptions {
   // in the middle of a WAL write (it cannot take writes on that WAL again without a restart), and
   // flushing the memtables needs room. Checked before every batch.
   uint64_t min_free_bytes = 256ull << 20;
+  // Opens with RocksDB's background compactions paused until resume_compactions(): a server
+  // restoring its read model at start-up has both cores busy, and the compaction its last
+  // shutdown's flushes set off can wait the seconds until it serves.
+  bool defer_compactions = false;
 };
 
 // Which stream version an append expects to find.
@@ -127,6 +131,9 @@ class EventLog {
   // A slow handler delays only itself: it reads from storage, never from the writer.
   std::unique_ptr<Subscription> subscribe(uint64_t after,
                                           std::function<void(const RecordedEvent&)> handler);
+
+  // Lets compactions run again after EventLogOptions::defer_compactions; otherwise a no-op.
+  Status resume_compactions();
 
   // Projection checkpoints.
   Status save_checkpoint(std::string_view name, uint64_t position);
