@@ -21,7 +21,7 @@ if ! cmake --build "$build" >"$build/build.log" 2>&1; then
 fi
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-for target in json definitions condition ticket; do
+for target in json definitions condition ticket snapshot; do
   mkdir -p "$scratch/$target"
   echo "fuzz_$target: ${seconds}s"
   status=0
