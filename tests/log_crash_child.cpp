@@ -1,5 +1,9 @@
-// Child process of the crash test: appends from many threads until it is killed, and writes the id
-// of every event it has seen acknowledged to stdout, one line each, after the acknowledgement.
+// Child process of the crash tests, run until it is killed:
+//   log_crash_child PATH            appends from many threads and writes the id of every event
+//                                   acknowledged to stdout, one line each, after the
+//                                   acknowledgement;
+//   log_crash_child PATH snapshots  saves snapshot after snapshot (see snapshot_piece below) and
+//                                   writes the number of each save once finish() has returned.
 #include <unistd.h>
 
 #include <cstdio>
@@ -9,6 +13,30 @@
 #include <vector>
 
 #include "storage/event_log.h"
+#include "storage/snapshot_store.h"
+#include "tests/snapshot_piece.h"
+
+namespace {
+
+int save_snapshots(ticketd::storage::EventLog& log) {
+  // Numbering goes on from the save a previous run left, so every save has its own number.
+  uint64_t first = 1;
+  std::unique_ptr<ticketd::storage::SnapshotReader> previous;
+  if (log.open_snapshot("views", &previous).ok()) first = previous->position() + 1;
+  for (uint64_t save = first;; ++save) {
+    std::unique_ptr<ticketd::storage::SnapshotWriter> writer;
+    if (!log.begin_snapshot("views", &writer).ok()) return 1;
+    uint64_t pieces = ticketd::testing::snapshot_pieces(save);
+    for (uint64_t i = 0; i < pieces; ++i) {
+      if (!writer->add(ticketd::testing::snapshot_piece(save, i)).ok()) return 1;
+    }
+    if (!writer->finish(save).ok()) return 1;
+    std::string line = std::to_string(save) + "\n";
+    if (write(1, line.data(), line.size()) < 0) return 1;
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) return 2;
@@ -16,6 +44,7 @@ int main(int argc, char** argv) {
   options.path = argv[1];
   std::unique_ptr<ticketd::storage::EventLog> log;
   if (!ticketd::storage::EventLog::Open(options, &log).ok()) return 1;
+  if (argc > 2 && std::string(argv[2]) == "snapshots") return save_snapshots(*log);
   std::vector<std::thread> threads;
   for (int t = 0; t < 16; ++t) {
     threads.emplace_back([&, t] {
