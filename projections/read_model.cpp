@@ -376,7 +376,7 @@ bool ReadModel::restore(storage::SnapshotReader& in, std::string* error) {
         TicketIdSet& ids = fresh.index_[key];
         ids.emplace_hint(ids.end(), id);
       }
-      fresh.schedule_.replace(id, d.timers);
+      fresh.schedule_.add(id, d.timers);
       fresh.reports_.add(id, std::move(d.facts));
       fresh.tickets_.emplace_hint(fresh.tickets_.end(), id, std::move(d.state));
     }

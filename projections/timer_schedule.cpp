@@ -27,6 +27,14 @@ bool TimerSchedule::replace(const std::string& ticket, const std::vector<Pending
   return next_due() < before;
 }
 
+void TimerSchedule::add(const std::string& ticket, const std::vector<PendingTimer>& timers) {
+  for (const PendingTimer& p : timers) {
+    const std::string* name = &*names_.insert(p.timer).first;
+    auto [entry, added] = by_due_.insert({p.due_at, ticket, name, p.entered_version});
+    if (added) by_ticket_.insert(by_ticket_.end(), entry);
+  }
+}
+
 void TimerSchedule::for_each(const std::function<bool(const Entry&)>& visit) const {
   for (const Entry& e : by_due_) {
     if (!visit(e)) return;

@@ -38,6 +38,9 @@ class TimerSchedule {
   // Makes `timers` the ticket's pending timers. Returns whether the earliest due time moved
   // earlier (the scheduler must then wake sooner than it planned).
   bool replace(const std::string& ticket, const std::vector<PendingTimer>& timers);
+  // The same for a ticket that has no timers here yet, cheapest when tickets come in increasing
+  // id order (a restore): no lookup of old entries, and the ticket index grows at its end.
+  void add(const std::string& ticket, const std::vector<PendingTimer>& timers);
 
   // Entries in due order (then ticket, timer, version); stops when `visit` returns false.
   void for_each(const std::function<bool(const Entry&)>& visit) const;

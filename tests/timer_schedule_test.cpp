@@ -63,5 +63,23 @@ TEST(TimerSchedule, SurvivesBeingMovedWithManyTickets) {
   });
 }
 
+TEST(TimerSchedule, AddedTicketsAreFoundAndReplacedLikeAnyOther) {
+  TimerSchedule added, replaced;
+  // Increasing ids, as a restore adds them, and one out of order.
+  for (int i : {1, 2, 3, 5, 4}) {
+    std::string id = "T-00000" + std::to_string(i);
+    std::vector<PendingTimer> timers = {{"idle:a", 100 * (6 - i), 1}, {"sla:x", 50 * i, 0}};
+    added.add(id, timers);
+    replaced.replace(id, timers);
+  }
+  EXPECT_EQ(listed(added), listed(replaced));
+  EXPECT_FALSE(added.replace("T-000004", {}));
+  EXPECT_FALSE(added.replace("T-000002", {{"idle:b", 700, 4}}));
+  replaced.replace("T-000004", {});
+  replaced.replace("T-000002", {{"idle:b", 700, 4}});
+  EXPECT_EQ(listed(added), listed(replaced));
+  EXPECT_EQ(added.size(), 7u);
+}
+
 }  // namespace
 }  // namespace ticketd::projections
