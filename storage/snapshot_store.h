@@ -40,6 +40,7 @@ class SnapshotWriter {
   std::string name_;
   uint64_t generation_;
   uint64_t pieces_ = 0;
+  uint64_t unflushed_bytes_ = 0;
   bool finished_ = false;
   std::unique_lock<std::mutex> lock_;  // one save at a time per log
 };
