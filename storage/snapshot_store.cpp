@@ -113,6 +113,10 @@ Status SnapshotWriter::finish(uint64_t position) {
 }
 
 struct SnapshotReader::Rocks {
+  explicit Rocks(rocksdb::DB* db) : view(db) {}
+  // The manifest and the pieces are read as of one moment, so a save finishing meanwhile (and
+  // dropping the pieces this reader is after) cannot pull them away.
+  rocksdb::ManagedSnapshot view;
   std::unique_ptr<rocksdb::Iterator> it;
   std::string upper_bound;
   rocksdb::Slice upper;
@@ -122,8 +126,11 @@ SnapshotReader::SnapshotReader() = default;
 SnapshotReader::~SnapshotReader() = default;
 
 Status EventLog::open_snapshot(std::string_view name, std::unique_ptr<SnapshotReader>* out) const {
+  auto rocks = std::make_unique<SnapshotReader::Rocks>(impl_->db.get());
+  rocksdb::ReadOptions at_view;
+  at_view.snapshot = rocks->view.snapshot();
   std::string v;
-  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->snapshots, name, &v);
+  rocksdb::Status s = impl_->db->Get(at_view, impl_->snapshots, name, &v);
   if (!s.ok()) return from_rocks(s, "read snapshot manifest");
   std::unique_ptr<SnapshotReader> r(new SnapshotReader());
   r->name_ = std::string(name);
@@ -132,10 +139,10 @@ Status EventLog::open_snapshot(std::string_view name, std::unique_ptr<SnapshotRe
     r->position_ = m.position;
     r->generation_ = m.generation;
     r->pieces_ = m.pieces;
-    r->rocks_ = std::make_unique<SnapshotReader::Rocks>();
+    r->rocks_ = std::move(rocks);
     r->rocks_->upper_bound = layout::snapshot_piece_key(name, m.generation, m.pieces);
     r->rocks_->upper = r->rocks_->upper_bound;
-    rocksdb::ReadOptions ro;
+    rocksdb::ReadOptions ro = at_view;
     ro.fill_cache = false;  // read once, at start-up: keep the cache for the log
     ro.iterate_upper_bound = &r->rocks_->upper;
     r->rocks_->it.reset(impl_->db->NewIterator(ro, impl_->snapshots));

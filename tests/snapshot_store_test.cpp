@@ -75,6 +75,27 @@ TEST(SnapshotStore, ASaveReplacesThePreviousOneWhole) {
   EXPECT_EQ(position, 5u);
 }
 
+TEST(SnapshotStore, AReaderKeepsItsSnapshotWhileASaveReplacesIt) {
+  TempDir dir;
+  auto log = open_log(dir / "log");
+  ASSERT_TRUE(save(*log, "views", 10, {"a", "b", "c"}).ok());
+  std::unique_ptr<SnapshotReader> r;
+  ASSERT_TRUE(log->open_snapshot("views", &r).ok());
+  std::string_view piece;
+  ASSERT_TRUE(r->next(&piece));
+  EXPECT_EQ(piece, "a");
+  ASSERT_TRUE(save(*log, "views", 20, {"x"}).ok());  // drops generation 1's pieces
+  ASSERT_TRUE(r->next(&piece));
+  EXPECT_EQ(piece, "b");
+  ASSERT_TRUE(r->next(&piece));
+  EXPECT_EQ(piece, "c");
+  EXPECT_FALSE(r->next(&piece));
+  EXPECT_TRUE(r->status().ok()) << r->status().ToString();
+  uint64_t position = 0;
+  EXPECT_EQ(load(*log, "views", &position), (std::vector<std::string>{"x"}));
+  EXPECT_EQ(position, 20u);
+}
+
 TEST(SnapshotStore, AnAbandonedSaveLeavesThePreviousSnapshot) {
   TempDir dir;
   auto log = open_log(dir / "log");
