@@ -182,6 +182,10 @@ Status EventLog::Open(const EventLogOptions& options, std::unique_ptr<EventLog>*
   impl->attachments = impl->handles[7];
 
   if (Status st = impl->recover(); !st.ok()) return st;
+  {
+    Impl* p = impl.get();
+    impl->heads_loader = std::thread([p] { p->load_heads(); });
+  }
   if (!options.read_only) {
     Impl* p = impl.get();
     impl->indexer = std::thread([p] { p->run_indexer(); });
@@ -206,6 +210,7 @@ Status EventLog::Impl::load_tail() {
 }
 
 EventLog::~EventLog() {
+  if (impl_->heads_loader.joinable()) impl_->heads_loader.join();
   if (impl_->writer.joinable()) {
     {
       std::lock_guard lk(impl_->queue_mu);
@@ -361,9 +366,11 @@ Status check_free_space(const std::string& path, uint64_t min_free) {
 }  // namespace
 
 void EventLog::Impl::commit(std::vector<AppendRequest>& batch) {
-  if (Status full = check_free_space(options.path, options.min_free_bytes); !full.ok()) {
+  Status refused = wait_heads_loaded();  // expected versions are checked against every head
+  if (refused.ok()) refused = check_free_space(options.path, options.min_free_bytes);
+  if (!refused.ok()) {
     stat_requests.fetch_add(batch.size(), std::memory_order_relaxed);
-    for (auto& r : batch) r.done(AppendResult{full});
+    for (auto& r : batch) r.done(AppendResult{refused});
     return;
   }
   rocksdb::WriteBatch wb;
@@ -501,6 +508,7 @@ EventLog::Stats EventLog::stats() const {
 }
 
 uint64_t EventLog::stream_head(std::string_view stream) const {
+  impl_->wait_heads_loaded();
   std::shared_lock lk(impl_->heads_mu);
   // Debian builds Abseil with its own string_view, not std::string_view.
   auto it = impl_->heads.find(absl::string_view(stream.data(), stream.size()));
@@ -676,6 +684,7 @@ EventLog::VerifyReport EventLog::verify() const {
   }
   if (!it->status().ok()) return fail(expected, it->status().ToString());
   // Events removed from the end leave stream heads pointing past them.
+  if (Status s = impl_->wait_heads_loaded(); !s.ok()) return fail(report.events + 1, s.ToString());
   std::shared_lock lk(impl_->heads_mu);
   for (const auto& [stream, head] : impl_->heads) {
     auto found = stream_versions.find(stream);

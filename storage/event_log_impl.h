@@ -75,6 +75,13 @@ struct EventLog::Impl {
   // std::unordered_map's buckets and nodes cost three.
   mutable std::shared_mutex heads_mu;
   absl::flat_hash_map<std::string, uint64_t> heads;
+  // Opening reads a million stream heads on a thread of its own, beside the projections' own
+  // start-up; whoever needs every head (the writer, stream_head(), verify()) waits for it.
+  std::thread heads_loader;
+  std::atomic<bool> heads_loaded{false};
+  Status heads_status;  // set by the loader before heads_loaded
+  mutable std::mutex heads_loaded_mu;
+  mutable std::condition_variable heads_loaded_cv;
 
   // The last position the index column families hold: moved on by the indexer after each write.
   // read_stream waits for it to reach what was committed when it was called.
@@ -118,6 +125,8 @@ struct EventLog::Impl {
   }
 
   Status recover();
+  void load_heads();
+  Status wait_heads_loaded() const;
   Status load_tail();
   Status derive_index(uint64_t after, const std::function<Status(IndexWork&&)>& sink);
   void publish(IndexWork&& work);

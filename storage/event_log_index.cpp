@@ -10,34 +10,21 @@
 
 namespace ticketd::storage {
 
-// The last event gives the last position and hash; the heads column family gives every stream's
-// version as far as the index reaches, and the events after that are indexed again.
+// The last event gives the last position and hash; the heads column family's mark says how far
+// the index reaches, and the events after that are indexed again. Every other stream's head is
+// loaded by load_heads(), on a thread of its own once this returns.
 Status EventLog::Impl::recover() {
   if (Status s = load_tail(); !s.ok()) return s;
-  // One sequential pass over a million keys at start-up: read ahead, and leave the block cache
-  // to what is read again.
-  rocksdb::ReadOptions scan;
-  scan.fill_cache = false;
-  scan.readahead_size = 2 << 20;
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(scan, heads_cf));
   std::optional<uint64_t> indexed_through;
   {
-    std::unique_lock lk(heads_mu);
-    heads.clear();
-    uint64_t estimate = 0;
-    if (db->GetIntProperty(heads_cf, "rocksdb.estimate-num-keys", &estimate)) {
-      heads.reserve(std::min<uint64_t>(estimate, uint64_t{1} << 26));
-    }
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      uint64_t value = layout::get_be64(it->value().ToStringView());
-      if (it->key() == layout::kIndexedThroughKey) {
-        indexed_through = value;
-      } else {
-        heads.emplace(it->key().ToString(), value);
-      }
+    std::string mark;
+    rocksdb::Status s = db->Get(rocksdb::ReadOptions(), heads_cf, layout::kIndexedThroughKey, &mark);
+    if (s.ok()) {
+      indexed_through = layout::get_be64(mark);
+    } else if (!s.IsNotFound()) {
+      return from_rocks(s, "read the indexed-through mark");
     }
   }
-  if (!it->status().ok()) return from_rocks(it->status(), "load stream heads");
   uint64_t last = committed.load(std::memory_order_acquire);
   // Logs written before the index was derived have no mark, and their indexes were written in
   // the events' own batches: complete. A new log gets its mark before its first event.
@@ -154,6 +141,49 @@ void EventLog::Impl::publish(IndexWork&& work) {
     index_queue.push_back(std::move(work));
   }
   index_cv.notify_one();
+}
+
+// Adds every stream head the column family holds to the map, keeping what is there already:
+// the heads of the tail recover() derived, and of anything committed since, are newer.
+void EventLog::Impl::load_heads() {
+  // One sequential pass over a million keys: read ahead, and leave the block cache to what is
+  // read again.
+  rocksdb::ReadOptions scan;
+  scan.fill_cache = false;
+  scan.readahead_size = 2 << 20;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(scan, heads_cf));
+  uint64_t estimate = 0;
+  if (db->GetIntProperty(heads_cf, "rocksdb.estimate-num-keys", &estimate)) {
+    std::unique_lock lk(heads_mu);
+    heads.reserve(std::min<uint64_t>(estimate, uint64_t{1} << 26));
+  }
+  // In runs, so that the writer and readers are not kept out for the whole pass.
+  std::vector<std::pair<std::string, uint64_t>> run;
+  auto add_run = [&] {
+    std::unique_lock lk(heads_mu);
+    for (auto& [stream, version] : run) heads.try_emplace(std::move(stream), version);
+    run.clear();
+  };
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (it->key() == layout::kIndexedThroughKey) continue;
+    run.emplace_back(it->key().ToString(), layout::get_be64(it->value().ToStringView()));
+    if (run.size() == 65536) add_run();
+  }
+  add_run();
+  {
+    std::lock_guard lk(heads_loaded_mu);
+    heads_status = from_rocks(it->status(), "load stream heads");
+    heads_loaded.store(true, std::memory_order_release);
+  }
+  heads_loaded_cv.notify_all();
+}
+
+Status EventLog::Impl::wait_heads_loaded() const {
+  if (!heads_loaded.load(std::memory_order_acquire)) {
+    std::unique_lock lk(heads_loaded_mu);
+    heads_loaded_cv.wait(lk, [&] { return heads_loaded.load(std::memory_order_acquire); });
+  }
+  return heads_status;
 }
 
 // Writes whatever batches are waiting in one unsynced WriteBatch: the WAL carries it to disk with
