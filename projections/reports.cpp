@@ -91,9 +91,9 @@ Reports::Facts Reports::facts_of(const TicketState& t, const Catalog& catalog) {
 }
 
 void Reports::apply(const Facts& f, int sign) {
-  Bucket& created = bucket(*f.form, f.created_day);
+  Bucket& created = bucket(f.form, f.created_day);
   created.created += sign;
-  for (const auto& [field, value] : f.selects) created.selects[{*field, *value}] += sign;
+  for (const auto& [field, value] : f.selects) created.selects[{field, value}] += sign;
   if (f.first_response_s >= 0) {
     if (sign > 0) {
       created.first_response.insert(f.first_response_s);
@@ -102,18 +102,18 @@ void Reports::apply(const Facts& f, int sign) {
       created.first_response.erase(it);
     }
   }
-  for (Name rule : f.breaches) created.breaches[*rule] += sign;
+  for (Name rule : f.breaches) created.breaches[rule] += sign;
   if (f.closed) {
-    Bucket& closed = bucket(*f.form, f.closed_day);
+    Bucket& closed = bucket(f.form, f.closed_day);
     closed.closed += sign;
     closed.first_contact += f.fcr ? sign : 0;
   }
   if (f.rating) {
-    Bucket& rated = bucket(*f.form, f.rated_day);
+    Bucket& rated = bucket(f.form, f.rated_day);
     rated.rated += sign;
     rated.rating_sum += sign * f.rating;
   }
-  if (f.open) open_[*f.form][*f.node] += sign;
+  if (f.open) open_[f.form][f.node] += sign;
 }
 
 void Reports::update(const TicketState& t, const Catalog& catalog) {
@@ -154,7 +154,7 @@ std::optional<std::string> Reports::run(const ReportQuery& q, const Catalog& cat
   // Sums the buckets of the window, per output bucket label ("" without bucketing).
   std::map<std::string, Bucket> by_label;
   for (const auto& [form, days] : days_) {
-    if (!q.form.empty() && form != q.form) continue;
+    if (!q.form.empty() && *form != q.form) continue;
     for (auto it = days.lower_bound(q.from_day); it != days.end() && it->first <= q.to_day; ++it) {
       Bucket& sum = by_label[q.bucket.empty() ? "" : bucket_label(it->first, q.bucket)];
       const Bucket& b = it->second;
@@ -183,11 +183,11 @@ std::optional<std::string> Reports::run(const ReportQuery& q, const Catalog& cat
     int64_t total = 0;
     for (const auto& [label, b] : by_label) {
       int64_t in_bucket = 0;
-      for (const auto& [k, n] : b.selects) in_bucket += k.first == field ? n : 0;
+      for (const auto& [k, n] : b.selects) in_bucket += *k.first == field ? n : 0;
       total += in_bucket;
       std::vector<std::pair<int64_t, std::string>> keys;
       for (const auto& [k, n] : b.selects) {
-        if (k.first == field && n > 0) keys.emplace_back(-n, k.second);
+        if (*k.first == field && n > 0) keys.emplace_back(-n, *k.second);
       }
       std::sort(keys.begin(), keys.end());  // most first, then by value
       for (const auto& [neg, key] : keys)
@@ -255,8 +255,11 @@ std::optional<std::string> Reports::run(const ReportQuery& q, const Catalog& cat
     lead({"key", "count"});
     int64_t total = 0;
     for (const auto& [label, b] : by_label) {
+      std::map<std::string_view, int64_t> rules;  // by name
       for (const auto& [rule, n] : b.breaches) {
-        if (n <= 0) continue;
+        if (n > 0) rules.emplace(*rule, n);
+      }
+      for (const auto& [rule, n] : rules) {
         total += n;
         row(label, {Value(rule), Value(n)});
       }
@@ -266,8 +269,8 @@ std::optional<std::string> Reports::run(const ReportQuery& q, const Catalog& cat
     out->columns = {"node", "name", "count"};
     std::map<std::string, int64_t> nodes;
     for (const auto& [form, per_node] : open_) {
-      if (!q.form.empty() && form != q.form) continue;
-      for (const auto& [node, n] : per_node) nodes[node] += n;
+      if (!q.form.empty() && *form != q.form) continue;
+      for (const auto& [node, n] : per_node) nodes[*node] += n;
     }
     for (const auto& [node, n] : nodes) {
       if (n <= 0) continue;

@@ -3,6 +3,7 @@
 // recomputed when it changes and applied as a delta to per-(form, day) buckets. A query sums the
 // buckets of its window, so it costs days, not tickets. Derived from ticket states alone, so the
 // same log gives the same numbers live, after a snapshot restore, and after a rebuild.
+#include <absl/container/flat_hash_map.h>
 #include <absl/container/node_hash_map.h>
 
 #include <cstdint>
@@ -84,24 +85,26 @@ class Reports {
                                  ReportTable* out) const;
 
  private:
+  // Counts keyed by interned names, so that applying a ticket's facts compares pointers, not
+  // strings; a query orders by the names themselves where the order shows.
   struct Bucket {
     int64_t created = 0;
-    std::map<std::pair<std::string, std::string>, int64_t> selects;
+    absl::flat_hash_map<std::pair<Name, Name>, int64_t> selects;  // (field, value)
     std::multiset<int64_t> first_response;
     int64_t closed = 0, first_contact = 0;
     int64_t rated = 0, rating_sum = 0;
-    std::map<std::string, int64_t> breaches;
+    absl::flat_hash_map<Name, int64_t> breaches;
   };
   Name intern(const std::string& s) { return &*strings_.insert(s).first; }
   void apply(const Facts& f, int sign);
-  Bucket& bucket(const std::string& form, int64_t day) { return days_[form][day]; }
+  Bucket& bucket(Name form, int64_t day) { return days_[form][day]; }
 
   std::unordered_set<std::string> strings_;
   // Ticket id -> facts. Looked up at random once per ticket event: an open-addressing table of
   // pointers to nodes misses the cache less than std::unordered_map's buckets and chains.
   absl::node_hash_map<std::string, Facts> facts_;
-  std::map<std::string, std::map<int64_t, Bucket>> days_;       // form -> day -> bucket
-  std::map<std::string, std::map<std::string, int64_t>> open_;  // form -> node -> open tickets
+  absl::flat_hash_map<Name, std::map<int64_t, Bucket>> days_;           // form -> day -> bucket
+  absl::flat_hash_map<Name, absl::flat_hash_map<Name, int64_t>> open_;  // form -> node -> open
 };
 
 // Node id -> display name over every flow (for the backlog report).
