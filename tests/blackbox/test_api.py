@@ -1,6 +1,7 @@
 """Black-box tests: the real ticketd over HTTP, playing API.md and the reference application."""
 import json
 import os
+import re
 import datetime
 import socket
 import subprocess
@@ -583,7 +584,11 @@ class Projections(unittest.TestCase):
             self.assertNotEqual(tail, at_snapshot)
             self.assertEqual(tail, self.ticketctl("dump-views", "--replay", "--data-dir", s.data_dir))
             out = self.ticketctl("rebuild", "--data-dir", s.data_dir).decode()
-            self.assertRegex(out, r"rebuilt events=\d+ seconds=[0-9.]+ events_per_s=\d+")
+            self.assertRegex(out, r"rebuilt events=(\d+) seconds=[0-9.]+ events_per_s=\d+")
+            # The raw-scan baseline read every event the rebuild did.
+            events = re.search(r"rebuilt events=(\d+)", out).group(1)
+            self.assertRegex(out, r"raw_scan_events=%s raw_scan_seconds=[0-9.]+ "
+                                  r"raw_scan_events_per_s=\d+ ratio_vs_raw_scan=[0-9.]+" % events)
             rebuilt = self.ticketctl("dump-views", "--data-dir", s.data_dir)
             self.assertEqual(tail, rebuilt)
             verify = self.ticketctl("verify", "--data-dir", s.data_dir).decode()
