@@ -298,14 +298,13 @@ bool ReadModel::restore(storage::SnapshotReader& in, std::string* error) {
     fresh.reports_.reserve(
         std::min(static_cast<uint64_t>(v["tickets"].as_number()), in.pieces() << 16));
   }
-  // One thread decodes tickets and works out what each adds to the indexes, the timer schedule
-  // and the reports (pure functions of the ticket and the catalog, which is complete by now);
-  // this one adds to the model the tickets decoded before them.
+  // One thread decodes tickets and computes their pending timers (SLA clocks: pure functions of
+  // the ticket and the catalog, which is complete by now); this one adds the tickets decoded
+  // before them to the model, with their index keys and report facts. Split so, the two threads
+  // take about equal shares.
   struct Decoded {
     std::shared_ptr<TicketState> state;
-    std::vector<std::string> index_keys;
     std::vector<PendingTimer> timers;
-    Reports::Facts facts;
   };
   constexpr size_t kChunk = 4096, kChunksAhead = 16;
   std::mutex chunks_mu;
@@ -344,8 +343,7 @@ bool ReadModel::restore(storage::SnapshotReader& in, std::string* error) {
         }
         auto t = std::make_shared<TicketState>();
         if (!decode_ticket(data, record, t.get())) break;
-        chunk.push_back({t, index_keys(*t), pending_timers(*t, fresh.catalog_),
-                         fresh.reports_.facts_of(*t, fresh.catalog_)});
+        chunk.push_back({t, pending_timers(*t, fresh.catalog_)});
         if (chunk.size() == kChunk) hand_over(false);
         at += record + (kTicketAlign - record % kTicketAlign) % kTicketAlign;
       }
@@ -372,12 +370,12 @@ bool ReadModel::restore(storage::SnapshotReader& in, std::string* error) {
       ++count;
       const std::string& id = d.state->id;
       // Tickets come in id order (they were written from the map): every insert is at the end.
-      for (const auto& key : d.index_keys) {
+      for (const auto& key : index_keys(*d.state)) {
         TicketIdSet& ids = fresh.index_[key];
         ids.emplace_hint(ids.end(), id);
       }
       fresh.schedule_.add(id, d.timers);
-      fresh.reports_.add(id, std::move(d.facts));
+      fresh.reports_.add(id, fresh.reports_.facts_of(*d.state, fresh.catalog_));
       fresh.tickets_.emplace_hint(fresh.tickets_.end(), id, std::move(d.state));
     }
   }

@@ -71,9 +71,8 @@ class Reports {
   // The ticket changed (or appeared): replace its facts.
   void update(const TicketState& t, const Catalog& catalog);
 
-  // For a restore, which has many tickets and none of their facts yet. facts_of() touches only
-  // the catalog and the string pool, and add() everything but the pool, so one thread can compute
-  // facts while another adds those computed before them.
+  // For a restore, whose tickets have no facts yet: add() counts a ticket's facts as facts_of()
+  // computed them, with nothing to compare or take back.
   Facts facts_of(const TicketState& t, const Catalog& catalog);
   void add(const std::string& ticket, Facts facts);
   void reserve(size_t tickets) { facts_.reserve(tickets); }
