@@ -559,7 +559,7 @@ Status EventLog::read_stream(std::string_view stream, uint64_t from_version, siz
     return Status::IOError("the stream index is behind the log; nothing was read");
   }
   std::string lower = layout::stream_key(stream, std::max<uint64_t>(from_version, 1));
-  std::string upper = layout::stream_upper_bound(stream);
+  std::string upper = layout::id_upper_bound(stream);
   std::vector<uint64_t> positions;
   rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions ro;

@@ -18,7 +18,8 @@ Status EventLog::Impl::recover() {
   std::optional<uint64_t> indexed_through;
   {
     std::string mark;
-    rocksdb::Status s = db->Get(rocksdb::ReadOptions(), heads_cf, layout::kIndexedThroughKey, &mark);
+    rocksdb::Status s =
+        db->Get(rocksdb::ReadOptions(), heads_cf, layout::kIndexedThroughKey, &mark);
     if (s.ok()) {
       indexed_through = layout::get_be64(mark);
     } else if (!s.IsNotFound()) {

@@ -54,9 +54,11 @@ inline std::string stream_key(std::string_view stream, uint64_t version) {
   return k;
 }
 
-// Exclusive upper bound of all keys of `stream` in the streams column family.
-inline std::string stream_upper_bound(std::string_view stream) {
-  std::string k(stream);
+// Exclusive upper bound of every key made of `id`, the 0x00 separator and more: a stream's keys
+// in the streams column family, a snapshot's pieces in the snapshots one (neither a stream id nor
+// a snapshot name holds a NUL byte).
+inline std::string id_upper_bound(std::string_view id) {
+  std::string k(id);
   k.push_back('\1');
   return k;
 }

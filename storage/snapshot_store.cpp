@@ -26,13 +26,6 @@ bool parse_manifest(std::string_view v, Manifest* out) {
   return true;
 }
 
-// Every key of a snapshot's pieces is below this one.
-std::string pieces_end(std::string_view name) {
-  std::string k(name);
-  k.push_back('\1');
-  return k;
-}
-
 rocksdb::WriteOptions unlogged() {
   rocksdb::WriteOptions wo;
   wo.disableWAL = true;
@@ -103,12 +96,11 @@ Status SnapshotWriter::finish(uint64_t position) {
   if (Status s = flush(*log_->db, log_->snapshots); !s.ok()) return s;
   // Older generations' pieces (and any an abandoned save left) are garbage now. A delete lost
   // in a crash is repeated by the next save.
-  std::string first = name_;
-  first.push_back('\0');
   rocksdb::WriteBatch garbage;
-  garbage.DeleteRange(log_->snapshots, first, layout::snapshot_piece_key(name_, generation_, 0));
+  garbage.DeleteRange(log_->snapshots, layout::snapshot_piece_key(name_, 0, 0),
+                      layout::snapshot_piece_key(name_, generation_, 0));
   garbage.DeleteRange(log_->snapshots, layout::snapshot_piece_key(name_, generation_, pieces_),
-                      pieces_end(name_));
+                      layout::id_upper_bound(name_));
   return from_rocks(log_->db->Write(unlogged(), &garbage), "drop old snapshot pieces");
 }
 
