@@ -1,13 +1,14 @@
 #include "projections/read_model.h"
 
-#include <condition_variable>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
-#include <deque>
 #include <thread>
+#include <utility>
 
 #include "domain/json_writer.h"
 #include "domain/time_format.h"
+#include "projections/hand_off.h"
 #include "projections/ticket_codec.h"
 
 namespace ticketd::projections {
@@ -90,7 +91,7 @@ const TicketState* ReadModel::View::ticket(std::string_view id) const {
   return it == tickets.end() ? nullptr : it->second.get();
 }
 
-void ReadModel::apply_ticket(const std::string& id, const DomainEvent& e) {
+void ReadModel::apply_ticket(uint64_t position, const std::string& id, const DomainEvent& e) {
   auto& slot = tickets_[id];
   if (!slot) {
     slot = std::make_shared<TicketState>();
@@ -98,37 +99,17 @@ void ReadModel::apply_ticket(const std::string& id, const DomainEvent& e) {
     slot = std::make_shared<TicketState>(*slot);
   }
   TicketState& t = *slot;
-  std::vector<AssigneeSpec> before = t.assignees;
-  std::vector<std::string> old_keys = index_keys(t);
-  // What the timer schedule depends on; most events (fields, comments) leave it alone.
-  auto timer_inputs = [](const TicketState& s) {
-    return std::make_tuple(s.closed, s.node, s.node_entered_version, s.timers_fired.size());
-  };
-  auto timers_before = timer_inputs(t);
-  bool fresh = !t.exists();
-  t = evolve(std::move(t), e);
-  std::vector<std::string> new_keys = index_keys(t);
-  if (fresh) old_keys.clear();
-  if (old_keys != new_keys) {  // touch only the index entries that changed
-    for (const auto& key : old_keys) {
-      if (std::find(new_keys.begin(), new_keys.end(), key) != new_keys.end()) continue;
-      auto it = index_.find(key);
-      if (it != index_.end() && it->second.erase(id) && it->second.empty()) index_.erase(it);
-    }
-    for (const auto& key : new_keys) {
-      if (std::find(old_keys.begin(), old_keys.end(), key) == old_keys.end()) {
-        // Most often the newest ticket: the hint makes that insert O(1), and costs one
-        // comparison when it is wrong.
-        TicketIdSet& ids = index_[key];
-        ids.emplace_hint(ids.end(), id);
-      }
-    }
+  auto [at, first_change] = changed_at_.try_emplace(id, changed_.size());
+  if (first_change) {
+    bool fresh = !t.exists();
+    changed_.push_back(
+        {&t, fresh, fresh ? std::vector<std::string>{} : index_keys(t), timer_inputs(t)});
   }
-  // SLA clocks may move with any event (a field that pauses them, a reply, a response).
-  bool sla_covered = !catalog_.sla_policies_for_form(t.form_id).empty();
-  if (fresh || sla_covered || timer_inputs(t) != timers_before) reschedule(t);
-  reports_.update(t, catalog_);
-  if (on_ticket_applied_) applied_ticket_.emplace(e.type, std::move(before), t);
+  std::vector<AssigneeSpec> before;
+  if (on_ticket_applied_) before = t.assignees;
+  t = evolve(std::move(t), e);
+  changed_[at->second].state = &t;
+  if (on_ticket_applied_) applied_tickets_.push_back({position, e.type, std::move(before), t});
   if (const Value* picked = e.data.find("picked");
       picked && e.type == ticketd::event_types::kNodeEntered) {
     last_picks_[picked->string_or("role")] = picked->string_or("user");
@@ -138,6 +119,35 @@ void ReadModel::apply_ticket(const std::string& id, const DomainEvent& e) {
     std::string key = e.data.string_or("idempotency_key");
     if (!key.empty()) idempotency_[key] = id;
   }
+}
+
+void ReadModel::settle_changed_tickets() {
+  for (ChangedTicket& c : changed_) {
+    const TicketState& t = *c.state;
+    const std::string& id = t.id;
+    std::vector<std::string> new_keys = index_keys(t);
+    if (c.old_keys != new_keys) {  // touch only the index entries that changed
+      for (const auto& key : c.old_keys) {
+        if (std::find(new_keys.begin(), new_keys.end(), key) != new_keys.end()) continue;
+        auto it = index_.find(key);
+        if (it != index_.end() && it->second.erase(id) && it->second.empty()) index_.erase(it);
+      }
+      for (const auto& key : new_keys) {
+        if (std::find(c.old_keys.begin(), c.old_keys.end(), key) == c.old_keys.end()) {
+          // Most often the newest ticket: the hint makes that insert O(1), and costs one
+          // comparison when it is wrong.
+          TicketIdSet& ids = index_[key];
+          ids.emplace_hint(ids.end(), id);
+        }
+      }
+    }
+    // SLA clocks may move with any event (a field that pauses them, a reply, a response).
+    bool sla_covered = !catalog_.sla_policies_for_form(t.form_id).empty();
+    if (c.fresh || sla_covered || timer_inputs(t) != c.timers_before) reschedule(t);
+    reports_.update(t, catalog_);
+  }
+  changed_.clear();
+  changed_at_.clear();
 }
 
 void ReadModel::reschedule(const TicketState& t) {
@@ -307,20 +317,10 @@ bool ReadModel::restore(storage::SnapshotReader& in, std::string* error) {
     std::vector<PendingTimer> timers;
   };
   constexpr size_t kChunk = 4096, kChunksAhead = 16;
-  std::mutex chunks_mu;
-  std::condition_variable chunks_cv;
-  std::deque<std::vector<Decoded>> chunks;
-  bool parsed_all = false, unreadable = false;
+  HandOff<std::vector<Decoded>> chunks(kChunksAhead);
+  std::atomic<bool> unreadable{false};
   std::thread decoder([&] {
     std::vector<Decoded> chunk;
-    auto hand_over = [&](bool last) {
-      std::unique_lock lk(chunks_mu);
-      chunks_cv.wait(lk, [&] { return chunks.size() < kChunksAhead; });
-      if (!chunk.empty()) chunks.push_back(std::move(chunk));
-      chunk = {};
-      parsed_all = last;
-      chunks_cv.notify_all();
-    };
     // Records are 8-aligned from the start of their piece, as the writer padded them; a piece
     // that is not 8-aligned in memory has each record decoded from an aligned copy.
     std::vector<uint64_t> aligned;
@@ -344,29 +344,18 @@ bool ReadModel::restore(storage::SnapshotReader& in, std::string* error) {
         auto t = std::make_shared<TicketState>();
         if (!decode_ticket(data, record, t.get())) break;
         chunk.push_back({t, pending_timers(*t, fresh.catalog_)});
-        if (chunk.size() == kChunk) hand_over(false);
+        if (chunk.size() == kChunk) chunks.put(std::exchange(chunk, {}));
         at += record + (kTicketAlign - record % kTicketAlign) % kTicketAlign;
       }
       whole = at == piece.size();
     }
-    if (!whole || !in.status().ok()) {
-      std::lock_guard lk(chunks_mu);
-      unreadable = true;
-    }
-    hand_over(true);
+    if (!whole || !in.status().ok()) unreadable = true;
+    if (!chunk.empty()) chunks.put(std::move(chunk));
+    chunks.close();
   });
   uint64_t count = 0;
-  for (;;) {
-    std::vector<Decoded> chunk;
-    {
-      std::unique_lock lk(chunks_mu);
-      chunks_cv.wait(lk, [&] { return !chunks.empty() || parsed_all; });
-      if (chunks.empty()) break;
-      chunk = std::move(chunks.front());
-      chunks.pop_front();
-      chunks_cv.notify_all();
-    }
-    for (Decoded& d : chunk) {
+  while (std::optional<std::vector<Decoded>> chunk = chunks.take()) {
+    for (Decoded& d : *chunk) {
       ++count;
       const std::string& id = d.state->id;
       // Tickets come in id order (they were written from the map): every insert is at the end.
@@ -427,16 +416,22 @@ void ReadModel::when_applied(uint64_t p, std::function<void()> fn) {
   fn();
 }
 
-void ReadModel::apply(const storage::RecordedEvent& recorded) {
-  DomainEvent e;
-  bool parsed = to_domain_event(recorded, &e);
+ParsedEvent::ParsedEvent(const storage::RecordedEvent& e)
+    : position(e.position()), stream(e.stream()) {
+  parsed = to_domain_event(e, &event);  // here, not above: `event` is constructed after `parsed`
+}
+
+void ReadModel::apply(std::vector<ParsedEvent> batch) {
+  if (batch.empty()) return;
+  const uint64_t last = batch.back().position;
   {
     std::unique_lock lk(mu_);
-    applied_ = recorded.position();
-    if (parsed) {
-      std::string_view stream = recorded.stream();
-      if (stream.substr(0, 7) == "ticket-") {
-        apply_ticket(std::string(stream.substr(7)), e);
+    for (const ParsedEvent& p : batch) {
+      applied_ = p.position;
+      if (!p.parsed) continue;
+      const DomainEvent& e = p.event;
+      if (std::string_view(p.stream).substr(0, 7) == "ticket-") {
+        apply_ticket(p.position, p.stream.substr(7), e);
       } else if (e.type == event_types::kSessionStarted) {
         sessions_[e.data.string_or("token_hash")] = e.data.string_or("user");
       } else if (e.type == event_types::kAttachmentUploaded) {
@@ -445,29 +440,32 @@ void ReadModel::apply(const storage::RecordedEvent& recorded) {
                          static_cast<uint64_t>(e.data["size"].as_number()), e.actor};
         attachments_[a.id] = a;
       } else {
+        settle_changed_tickets();  // a definition may reschedule open tickets from the index
         apply_definition(e);
       }
     }
+    settle_changed_tickets();
   }
   std::function<void()> moved;
   TicketListener listener;
-  std::optional<std::tuple<std::string, std::vector<AssigneeSpec>, TicketState>> ticket;
+  std::vector<AppliedTicket> tickets;
   {
     std::unique_lock lk(mu_);
     if (schedule_moved_ && on_schedule_change_) moved = on_schedule_change_;
     schedule_moved_ = false;
-    ticket.swap(applied_ticket_);
-    if (ticket) listener = on_ticket_applied_;
+    tickets.swap(applied_tickets_);
+    if (!tickets.empty()) listener = on_ticket_applied_;
   }
   if (moved) moved();
   if (listener) {
-    auto& [type, before, after] = *ticket;
-    listener(recorded.position(), type, std::move(before), after);
+    for (AppliedTicket& t : tickets) {
+      listener(t.position, t.type, std::move(t.assignees_before), t.after);
+    }
   }
   std::vector<std::function<void()>> ready;
   {
     std::lock_guard wl(waiters_mu_);
-    auto end = waiters_.upper_bound(recorded.position());
+    auto end = waiters_.upper_bound(last);
     for (auto it = waiters_.begin(); it != end; ++it) ready.push_back(std::move(it->second));
     waiters_.erase(waiters_.begin(), end);
   }

@@ -7,6 +7,7 @@
 // wrote position P can wait until P is applied (read-your-writes) without blocking a thread.
 #include <absl/container/btree_map.h>
 #include <absl/container/btree_set.h>
+#include <absl/container/flat_hash_map.h>
 
 #include <cstdint>
 #include <functional>
@@ -70,10 +71,24 @@ bool to_domain_event(const storage::RecordedEvent& e, DomainEvent* out);
 // where a red-black tree chases a pointer per comparison.
 using TicketMap = absl::btree_map<std::string, std::shared_ptr<TicketState>, TicketIdOrder>;
 
+// A stored event taken out of its buffer and parsed, ready to apply. Parsing needs no lock, so a
+// replay parses on one thread while another applies.
+struct ParsedEvent {
+  explicit ParsedEvent(const storage::RecordedEvent& e);
+  uint64_t position;
+  std::string stream;
+  bool parsed;  // false for an unparsable payload: the event then only moves the position
+  DomainEvent event;
+};
+
 class ReadModel {
  public:
-  // Applies one event; called by the projection thread only, in position order.
-  void apply(const storage::RecordedEvent& e);
+  // Applies events in position order; called by one thread at a time (the projection's). A batch
+  // is applied under one lock, and the views derived from a ticket (indexes, timers, report
+  // facts) are brought up to date once for it, after its last event in the batch, rather than
+  // after each event: the events of one command arrive together.
+  void apply(std::vector<ParsedEvent> batch);
+  void apply(const storage::RecordedEvent& e) { apply({ParsedEvent(e)}); }
 
   uint64_t applied_position() const;
   // Runs `fn` once position `p` is applied: now (on this thread) if it is, else on the projection
@@ -137,7 +152,11 @@ class ReadModel {
 
  private:
   mutable std::shared_mutex mu_;
-  void apply_ticket(const std::string& id, const DomainEvent& e);
+  void apply_ticket(uint64_t position, const std::string& id, const DomainEvent& e);
+  // Brings the derived views of the tickets changed since the last call up to date; under the
+  // unique lock, before anything reads those views (a definition's effect on open tickets, the
+  // end of a batch).
+  void settle_changed_tickets();
   void reschedule(const TicketState& t);  // under the unique lock
   void apply_definition(const DomainEvent& e);
 
@@ -150,8 +169,28 @@ class ReadModel {
   bool schedule_moved_ = false;
   std::function<void()> on_schedule_change_;
   TicketListener on_ticket_applied_;
-  // Set by apply_ticket for the listener, handed over after the lock is released.
-  std::optional<std::tuple<std::string, std::vector<AssigneeSpec>, TicketState>> applied_ticket_;
+  // Collected by apply_ticket for the listener, handed over after the lock is released.
+  struct AppliedTicket {
+    uint64_t position;
+    std::string type;
+    std::vector<AssigneeSpec> assignees_before;
+    TicketState after;
+  };
+  std::vector<AppliedTicket> applied_tickets_;
+  // What the timer schedule of a ticket depends on; most events (fields, comments) leave it alone.
+  using TimerInputs = std::tuple<bool, std::string, uint64_t, size_t>;
+  static TimerInputs timer_inputs(const TicketState& t) {
+    return {t.closed, t.node, t.node_entered_version, t.timers_fired.size()};
+  }
+  // A ticket changed since its derived views were last settled, and what they were built from.
+  struct ChangedTicket {
+    TicketState* state;  // the ticket's current state (its slot may be replaced on write)
+    bool fresh;          // submitted since: no index keys yet
+    std::vector<std::string> old_keys;
+    TimerInputs timers_before;
+  };
+  std::vector<ChangedTicket> changed_;  // in the order first changed (mostly id order)
+  absl::flat_hash_map<std::string, size_t> changed_at_;  // ticket id -> its place in changed_
   std::unordered_map<std::string, std::string> password_hashes_;
   std::unordered_map<std::string, std::string> sessions_;
   std::unordered_map<std::string, std::string> idempotency_;

@@ -37,13 +37,17 @@ inline std::vector<std::string> reference_rule_ids() {
   return ids;
 }
 
-inline void publish(Catalog& c, Result<std::optional<DomainEvent>> r) {
+inline void publish(Catalog& c, Result<std::optional<DomainEvent>> r,
+                    std::vector<DomainEvent>* events = nullptr) {
   if (!r.ok()) throw std::runtime_error(r.error().message);
   if (!r.value() || !c.apply(*r.value())) throw std::runtime_error("definition did not publish");
+  if (events) events->push_back(*r.value());
 }
 
-inline Catalog reference_catalog() {
-  Catalog c;
+// The reference application's definitions as the events that publish them, in order, applied to
+// `c` on the way (each decision sees the ones before it).
+inline std::vector<DomainEvent> reference_definitions(Catalog& c) {
+  std::vector<DomainEvent> events;
   const Value users = read_json_file("users.json");
   for (const auto& u : users["users"].as_array()) {
     User user{
@@ -52,17 +56,31 @@ inline Catalog reference_catalog() {
     auto e = decide_create_user(c, user, "hash", "admin", 0);
     if (!e.ok()) throw std::runtime_error(e.error().message);
     c.apply(e.value());
+    events.push_back(e.value());
   }
-  publish(c, decide_publish_form(c, "service_ticket", read_json_file("service_ticket.form.json"),
-                                 "admin", 0));
-  publish(c, decide_publish_flow(c, "service_flow", read_json_file("service_flow.flow.json"),
-                                 "admin", 0));
-  publish(c, decide_publish_calendar(c, "cn-workdays", read_json_file("cn-workdays.calendar.json"),
-                                     "admin", 0));
-  publish(c, decide_publish_sla_policy(c, "high", read_json_file("high.sla.json"), "admin", 0));
+  publish(c,
+          decide_publish_form(c, "service_ticket", read_json_file("service_ticket.form.json"),
+                              "admin", 0),
+          &events);
+  publish(
+      c,
+      decide_publish_flow(c, "service_flow", read_json_file("service_flow.flow.json"), "admin", 0),
+      &events);
+  publish(c,
+          decide_publish_calendar(c, "cn-workdays", read_json_file("cn-workdays.calendar.json"),
+                                  "admin", 0),
+          &events);
+  publish(c, decide_publish_sla_policy(c, "high", read_json_file("high.sla.json"), "admin", 0),
+          &events);
   for (const auto& id : reference_rule_ids()) {
-    publish(c, decide_publish_rule(c, id, read_json_file(id + ".rule.json"), "admin", 0));
+    publish(c, decide_publish_rule(c, id, read_json_file(id + ".rule.json"), "admin", 0), &events);
   }
+  return events;
+}
+
+inline Catalog reference_catalog() {
+  Catalog c;
+  reference_definitions(c);
   return c;
 }
 
