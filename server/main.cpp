@@ -254,13 +254,13 @@ int main(int argc, char** argv) {
   std::string note;
   uint64_t from = projections::restore_snapshot(*log, model, &note);
   auto started = std::chrono::steady_clock::now();
-  auto subscription =
-      log->subscribe(from, [&](const storage::RecordedEvent& e) { model.apply(e); });
-  {
-    std::promise<void> caught_up;
-    model.when_applied(log->last_position(), [&] { caught_up.set_value(); });
-    caught_up.get_future().wait();
-  }
+  if (auto s = projections::replay(*log, model, from); !s.ok()) return fail(s.ToString());
+  uint64_t replayed = model.applied_position() - from;
+  // Live, each run of events committed together is applied as one batch.
+  std::vector<projections::ParsedEvent> batch;
+  auto subscription = log->subscribe(
+      model.applied_position(), [&](const storage::RecordedEvent& e) { batch.emplace_back(e); },
+      [&] { model.apply(std::exchange(batch, {})); });
   // Restoring parsed a snapshot as large as the model and replaying built and dropped many
   // temporaries; tcmalloc keeps freed pages for reuse unless told to hand them back.
   MallocExtension::instance()->ReleaseFreeMemory();
@@ -268,7 +268,7 @@ int main(int argc, char** argv) {
   spdlog::info(
       "log {} at position {} (opened in {:.2f}s); read model: {}, {} events replayed in "
       "{:.3f}s",
-      log_options.path, log->last_position(), open_s, note, log->last_position() - from,
+      log_options.path, model.applied_position(), open_s, note, replayed,
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   Snapshotter snapshotter(*log, model);
 

@@ -699,9 +699,11 @@ EventLog::VerifyReport EventLog::verify() const {
   return report;
 }
 
-std::unique_ptr<Subscription> EventLog::subscribe(
-    uint64_t after, std::function<void(const RecordedEvent&)> handler) {
-  std::unique_ptr<Subscription> sub(new Subscription(this, after, std::move(handler)));
+std::unique_ptr<Subscription> EventLog::subscribe(uint64_t after,
+                                                  std::function<void(const RecordedEvent&)> handler,
+                                                  std::function<void()> after_run) {
+  std::unique_ptr<Subscription> sub(
+      new Subscription(this, after, std::move(handler), std::move(after_run)));
   {
     std::lock_guard lk(impl_->subscriptions_mu);
     impl_->subscriptions.insert(sub.get());
@@ -711,8 +713,9 @@ std::unique_ptr<Subscription> EventLog::subscribe(
 }
 
 Subscription::Subscription(const EventLog* log, uint64_t after,
-                           std::function<void(const RecordedEvent&)> handler)
-    : log_(log), handler_(std::move(handler)), position_(after) {}
+                           std::function<void(const RecordedEvent&)> handler,
+                           std::function<void()> after_run)
+    : log_(log), handler_(std::move(handler)), after_run_(std::move(after_run)), position_(after) {}
 
 Subscription::~Subscription() {
   stop();
@@ -745,7 +748,10 @@ void Subscription::run() {
       ++delivered;
       return true;
     });
-    if (delivered > 0) continue;
+    if (delivered > 0) {
+      if (after_run_) after_run_();
+      continue;
+    }
     std::unique_lock lk(impl.commit_mu);
     if (!s.ok()) {
       // Storage refused the read (e.g. an I/O error): try again shortly rather than spin.

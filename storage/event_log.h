@@ -128,9 +128,12 @@ class EventLog {
 
   // Delivers every event after `after` to `handler` on a thread of its own, in position order:
   // first what is stored, then live as events commit, with no gap and no duplicate between the two.
-  // A slow handler delays only itself: it reads from storage, never from the writer.
+  // A slow handler delays only itself: it reads from storage, never from the writer. `after_run`,
+  // when given, is called on the same thread after each run of events read together (up to
+  // 4,096: what committed since the last run), so a handler can collect a run and act on it once.
   std::unique_ptr<Subscription> subscribe(uint64_t after,
-                                          std::function<void(const RecordedEvent&)> handler);
+                                          std::function<void(const RecordedEvent&)> handler,
+                                          std::function<void()> after_run = {});
 
   // Lets compactions run again after EventLogOptions::defer_compactions; otherwise a no-op.
   Status resume_compactions();
@@ -185,11 +188,12 @@ class Subscription {
  private:
   friend class EventLog;
   Subscription(const EventLog* log, uint64_t after,
-               std::function<void(const RecordedEvent&)> handler);
+               std::function<void(const RecordedEvent&)> handler, std::function<void()> after_run);
   void run();
 
   const EventLog* log_;
   std::function<void(const RecordedEvent&)> handler_;
+  std::function<void()> after_run_;
   std::atomic<uint64_t> position_;
   std::atomic<bool> stopping_{false};
   std::thread thread_;

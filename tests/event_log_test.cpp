@@ -286,6 +286,45 @@ TEST(EventLog, SlowSubscriberDoesNotBlockAppends) {
   EXPECT_EQ(delivered.load(), 200u);
 }
 
+TEST(EventLog, SubscriptionEndsEachRunOfEventsWithAfterRun) {
+  TempDir dir;
+  auto log = open_log(dir / "log");
+  std::mt19937_64 rng(6);
+  for (int i = 0; i < 5000; ++i) {  // stored before: read in runs of at most 4,096
+    ASSERT_TRUE(log->append("s", ExpectedVersion::Any(), {make_event(rng)}).status.ok());
+  }
+  // Touched by the subscription's thread only until it is stopped.
+  uint64_t delivered = 0, in_run = 0, runs = 0, largest_run = 0;
+  bool empty_run = false;
+  std::atomic<uint64_t> settled{0};  // events delivered as of the last after_run
+  auto sub = log->subscribe(
+      0,
+      [&](const RecordedEvent&) {
+        ++delivered;
+        ++in_run;
+      },
+      [&] {
+        empty_run |= in_run == 0;
+        largest_run = std::max(largest_run, in_run);
+        in_run = 0;
+        ++runs;
+        settled.store(delivered);
+      });
+  for (int i = 0; i < 300; ++i) {  // live: each run is what committed since the last
+    ASSERT_TRUE(log->append("s", ExpectedVersion::Any(), {make_event(rng)}).status.ok());
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (settled.load() < 5300 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  sub.reset();
+  EXPECT_EQ(delivered, 5300u);
+  EXPECT_EQ(settled.load(), 5300u);  // every delivered event was followed by an after_run
+  EXPECT_FALSE(empty_run);
+  EXPECT_GE(runs, 2u);
+  EXPECT_LE(largest_run, 4096u);
+}
+
 TEST(EventLog, ReopenRecoversHeadsPositionAndChain) {
   TempDir dir;
   std::mt19937_64 rng(5);
