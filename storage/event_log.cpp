@@ -161,6 +161,12 @@ Status EventLog::Open(const EventLogOptions& options, std::unique_ptr<EventLog>*
   // The indexer's writes then go into the memtables while the writer's next batch is in the WAL
   // and its fsync: the two threads overlap instead of queueing behind each other.
   db_options.enable_pipelined_write = true;
+  // Opening replays the WAL that is not yet in SST files, at ~5 ms a MB. RocksDB's default bound
+  // (four times all write buffers, ~4.6 GB here) keeps WAL files alive as long as any column
+  // family's memtable still refers to them: a start after a million tickets had been written
+  // replayed 2.2 GB of WAL in 10.8 s. Past this bound the column families holding the oldest WAL
+  // are flushed, so a start after a crash replays at most about this much.
+  db_options.max_total_wal_size = 256 << 20;
 
   rocksdb::DB* raw = nullptr;
   auto cfs = column_families(impl->cache);
@@ -224,6 +230,11 @@ EventLog::~EventLog() {
     }
     impl_->index_cv.notify_all();
     impl_->indexer.join();
+    // A clean close leaves no WAL to replay: the next start opens in milliseconds, not seconds.
+    // Should the flush fail, nothing is lost (the WAL stays, and the next open replays it).
+    rocksdb::FlushOptions fo;
+    fo.allow_write_stall = true;
+    impl_->db->Flush(fo, impl_->handles).PermitUncheckedError();
   }
   std::unordered_set<Subscription*> subs;
   {
