@@ -30,8 +30,11 @@ bool TimerSchedule::replace(const std::string& ticket, const std::vector<Pending
 void TimerSchedule::add(const std::string& ticket, const std::vector<PendingTimer>& timers) {
   for (const PendingTimer& p : timers) {
     const std::string* name = &*names_.insert(p.timer).first;
-    auto [entry, added] = by_due_.insert({p.due_at, ticket, name, p.entered_version});
-    if (added) by_ticket_.insert(by_ticket_.end(), entry);
+    // Tickets in id order were mostly created in that order, so their timers mostly fall due in
+    // it too: hinted at the end, such an insert takes one comparison instead of a descent.
+    const size_t before = by_due_.size();
+    auto entry = by_due_.emplace_hint(by_due_.end(), p.due_at, ticket, name, p.entered_version);
+    if (by_due_.size() > before) by_ticket_.insert(by_ticket_.end(), entry);
   }
 }
 
