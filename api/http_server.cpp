@@ -89,10 +89,12 @@ class WebSocketSession : public StreamClient,
     });
   }
 
-  void send(std::string text) override {
-    net::post(ws_.get_executor(), [self = shared_from_this(), text = std::move(text)]() mutable {
-      self->enqueue(std::move(text));
-    });
+  using StreamClient::send;
+  void send(std::vector<StreamMessage> messages) override {
+    net::post(ws_.get_executor(),
+              [self = shared_from_this(), messages = std::move(messages)]() mutable {
+                for (auto& m : messages) self->enqueue(std::move(m));
+              });
   }
   const Actor& actor() const override { return actor_; }
 
@@ -114,20 +116,20 @@ class WebSocketSession : public StreamClient,
     });
   }
 
-  void enqueue(std::string text) {
+  void enqueue(StreamMessage message) {
     if (closing_) return;
     if (queue_.size() >= kMaxQueued) {
       return close_with(websocket::close_code::policy_error,
                         "too slow: more than " + std::to_string(kMaxQueued) + " messages queued");
     }
-    queue_.push_back(std::move(text));
+    queue_.push_back(std::move(message));
     if (!writing_) write_next();
   }
 
   void write_next() {
     writing_ = true;
     ws_.text(true);
-    ws_.async_write(net::buffer(queue_.front()),
+    ws_.async_write(net::buffer(*queue_.front()),
                     [self = shared_from_this()](beast::error_code ec, size_t) {
                       self->queue_.pop_front();
                       self->writing_ = false;
@@ -174,7 +176,7 @@ class WebSocketSession : public StreamClient,
   ServerState& server_;
   net::steady_timer deadline_;
   beast::flat_buffer buffer_;
-  std::deque<std::string> queue_;
+  std::deque<StreamMessage> queue_;  // shared with the other clients the hub sent them to
   bool writing_ = false;
   bool closing_ = false;
   bool finished_ = false;
@@ -428,6 +430,11 @@ void ServerState::accept() {
       if (full) {
         refuse(std::move(socket));
       } else {
+        // Every write is a whole response or WebSocket message: send it now. With Nagle's
+        // algorithm a second message waits for the client's (delayed) ACK of the first, and
+        // live events queued for a subscriber trickled out tens of milliseconds apart.
+        beast::error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
         auto session = std::make_shared<HttpSession>(std::move(socket), *this);
         {
           std::lock_guard lk(sessions_mu);

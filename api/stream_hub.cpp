@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <unordered_map>
+#include <utility>
 
 #include "api/api.h"
 #include "api/ticket_view.h"
@@ -81,6 +82,18 @@ void StreamHub::on_message(const std::shared_ptr<StreamClient>& client, std::str
   auto sub = std::make_shared<Subscription>();
   sub->client = client;
   sub->topic = topic;
+  const Actor& a = client->actor();
+  sub->view_key = topic + '\x1f' + a.id +
+                  (a.admin ? "\x1f"
+                             "a"
+                           : "") +
+                  (a.auditor ? "\x1f"
+                               "u"
+                             : "") +
+                  (a.portal_customer ? "\x1f"
+                                       "p"
+                                     : "");
+  for (const auto& role : a.roles) sub->view_key += '\x1f' + role;
   uint64_t until;
   {
     std::lock_guard lk(mu_);
@@ -166,58 +179,54 @@ std::string StreamHub::message_for(const Subscription& s, const StreamClient& c,
   return w.take();
 }
 
-void StreamHub::deliver(const Event& e) {
-  // Who gets this event is decided under the lock; the messages, which read the model and write
-  // JSON, are built outside it, so the projection thread (on_ticket_event) never waits for a
-  // fan-out. Replay holding and report de-duplication are decided under the lock again.
+void StreamHub::deliver(const std::vector<Event>& events) {
+  // Who gets these events is decided under the lock; the messages, which read the model and
+  // write JSON, are built outside it, so the projection thread (on_ticket_event) never waits for
+  // a fan-out. Replay holding and report de-duplication are decided under the lock again.
   std::vector<std::pair<SubPtr, std::shared_ptr<StreamClient>>> targets;
   {
     std::lock_guard lk(mu_);
     for (auto& [client_ptr, topics] : subs_) {
       for (auto& [topic, sub] : topics) {
-        if (e.position <= sub->replay_until) continue;  // the replay's (or seen before subscribing)
         if (auto client = sub->client.lock()) targets.emplace_back(sub, std::move(client));
       }
     }
   }
-  // Subscribers of the same topic acting as the same user get the same bytes: each message is
-  // built once per (topic, actor), not once per subscriber.
-  std::vector<std::string> messages;
-  messages.reserve(targets.size());
-  std::unordered_map<std::string, std::string> built;
-  for (const auto& [sub, client] : targets) {
-    const Actor& a = client->actor();
-    std::string key = sub->topic + '\x1f' + a.id +
-                      (a.admin ? "\x1f"
-                                 "a"
-                               : "") +
-                      (a.auditor ? "\x1f"
-                                   "u"
-                                 : "") +
-                      (a.portal_customer ? "\x1f"
-                                           "p"
-                                         : "");
-    for (const auto& role : a.roles) key += '\x1f' + role;
-    auto it = built.find(key);
-    if (it == built.end()) it = built.emplace(std::move(key), message_for(*sub, *client, e)).first;
-    messages.push_back(it->second);
+  // messages[e][t]: event e's message for target t (null: none), shared by equal view keys.
+  std::vector<std::vector<StreamMessage>> messages(events.size());
+  for (size_t i = 0; i < events.size(); ++i) {
+    const Event& e = events[i];
+    std::unordered_map<std::string_view, StreamMessage> built;
+    messages[i].reserve(targets.size());
+    for (const auto& [sub, client] : targets) {
+      if (e.position <= sub->replay_until) {  // the replay's (or seen before subscribing)
+        messages[i].push_back(nullptr);
+        continue;
+      }
+      auto [it, fresh] = built.try_emplace(sub->view_key);
+      if (fresh) {
+        std::string text = message_for(*sub, *client, e);
+        if (!text.empty()) it->second = std::make_shared<const std::string>(std::move(text));
+      }
+      messages[i].push_back(it->second);
+    }
   }
   std::lock_guard lk(mu_);
-  for (size_t i = 0; i < targets.size(); ++i) {
-    auto& [sub, client] = targets[i];
-    std::string& msg = messages[i];
-    if (msg.empty()) continue;
-    if (sub->topic.rfind("report:", 0) == 0) {
-      // A report only moves when its numbers do: send changes, not every event.
-      std::string numbers = msg.substr(msg.find("\"report\""));
-      if (numbers == sub->last_report) continue;
-      sub->last_report = std::move(numbers);
+  for (size_t t = 0; t < targets.size(); ++t) {
+    auto& [sub, client] = targets[t];
+    std::vector<StreamMessage> out;
+    for (size_t i = 0; i < events.size(); ++i) {
+      StreamMessage& msg = messages[i][t];
+      if (!msg) continue;
+      if (sub->topic.rfind("report:", 0) == 0) {
+        // A report only moves when its numbers do: send changes, not every event.
+        std::string numbers = msg->substr(msg->find("\"report\""));
+        if (numbers == sub->last_report) continue;
+        sub->last_report = std::move(numbers);
+      }
+      (sub->replaying ? sub->held : out).push_back(std::move(msg));
     }
-    if (sub->replaying) {
-      sub->held.push_back(std::move(msg));
-    } else {
-      client->send(std::move(msg));
-    }
+    if (!out.empty()) client->send(std::move(out));
   }
 }
 
@@ -226,10 +235,11 @@ void StreamHub::run() {
   while (true) {
     cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
     if (stopping_) return;
-    Event e = std::move(queue_.front());
-    queue_.pop_front();
+    std::vector<Event> events(std::make_move_iterator(queue_.begin()),
+                              std::make_move_iterator(queue_.end()));
+    queue_.clear();
     lk.unlock();
-    deliver(e);
+    deliver(events);
     lk.lock();
   }
 }
@@ -283,8 +293,7 @@ void StreamHub::replay(SubPtr sub, uint64_t from) {
     sub->last_report = msg.substr(msg.find("\"report\""));
     client->send(std::move(msg));
   }
-  for (auto& m : sub->held) client->send(std::move(m));
-  sub->held.clear();
+  if (!sub->held.empty()) client->send(std::exchange(sub->held, {}));
   sub->replaying = false;
 }
 

@@ -20,11 +20,18 @@
 
 namespace ticketd::api {
 
-// A connected client, as the hub sees it. send() must not block (queue, or close if full).
+// A message's bytes, shared by every client it goes to.
+using StreamMessage = std::shared_ptr<const std::string>;
+
+// A connected client, as the hub sees it. send() must not block (queue, or close if full); the
+// messages go out in order.
 class StreamClient {
  public:
   virtual ~StreamClient() = default;
-  virtual void send(std::string text) = 0;
+  virtual void send(std::vector<StreamMessage> messages) = 0;
+  void send(std::string text) {
+    send(std::vector<StreamMessage>{std::make_shared<const std::string>(std::move(text))});
+  }
   virtual const Actor& actor() const = 0;
 };
 
@@ -50,8 +57,11 @@ class StreamHub {
     // until the replay is done, then delivered.
     uint64_t replay_until = 0;
     bool replaying = false;
-    std::vector<std::string> held;  // live messages waiting for the replay to finish
-    std::string last_report;        // report topics send only changes
+    std::vector<StreamMessage> held;  // live messages waiting for the replay to finish
+    std::string last_report;          // report topics send only changes
+    // Subscriptions with equal keys (topic, and the client's identity and roles) get the same
+    // bytes for an event: the message is built once per key.
+    std::string view_key;
   };
   struct Event {
     uint64_t position;
@@ -62,7 +72,9 @@ class StreamHub {
   using SubPtr = std::shared_ptr<Subscription>;
 
   void run();
-  void deliver(const Event& e);
+  // Events in position order (what queued up while the last ones were delivered): each client
+  // gets all of its messages for them in one send.
+  void deliver(const std::vector<Event>& events);
   // The message for `e` to subscription `s`, or "" when the client may not see it.
   std::string message_for(const Subscription& s, const StreamClient& c, const Event& e);
   void replay(SubPtr sub, uint64_t from);
