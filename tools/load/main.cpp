@@ -76,9 +76,12 @@ std::string json_string_member(const std::string& body, const std::string& key) 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   using Next = std::function<http::request<http::string_body>()>;
+  // With an interval, `phase` delays this connection's slots: paced connections given phases
+  // spread over the interval send evenly instead of all at once, interval after interval.
   Connection(net::io_context& ioc, tcp::resolver::results_type endpoints, Next next,
              Clock::time_point deadline, Results& results,
-             Clock::duration interval = Clock::duration::zero())
+             Clock::duration interval = Clock::duration::zero(),
+             Clock::duration phase = Clock::duration::zero())
       : stream_(ioc),
         endpoints_(std::move(endpoints)),
         next_(std::move(next)),
@@ -86,7 +89,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         results_(results),
         interval_(interval),
         pace_(ioc),
-        slot_(Clock::now()) {}
+        slot_(Clock::now() + phase) {}
 
   void start() {
     stream_.async_connect(endpoints_, [self = shared_from_this()](beast::error_code ec, auto) {
@@ -309,7 +312,9 @@ int fanout(const Options& o, net::io_context& ioc, const tcp::resolver::results_
     auto next = [&] {
       return make_request(http::verb::post, "/api/v1/tickets", host, token, submission(++sent));
     };
-    std::make_shared<Connection>(ioc, endpoints, next, deadline, results, interval)->start();
+    std::make_shared<Connection>(ioc, endpoints, next, deadline, results, interval,
+                                 interval * i / o.connections)
+        ->start();
   }
   // The submits, then up to 10 s for the last deliveries to arrive everywhere.
   while (Clock::now() < deadline) ioc.run_for(std::chrono::milliseconds(50));
