@@ -103,7 +103,7 @@ void ReadModel::apply_ticket(uint64_t position, const std::string& id, const Dom
   if (first_change) {
     bool fresh = !t.exists();
     changed_.push_back(
-        {&t, fresh, fresh ? std::vector<std::string>{} : index_keys(t), timer_inputs(t)});
+        {id, &t, fresh, fresh ? std::vector<std::string>{} : index_keys(t), timer_inputs(t)});
   }
   std::vector<AssigneeSpec> before;
   if (on_ticket_applied_) before = t.assignees;
@@ -124,7 +124,7 @@ void ReadModel::apply_ticket(uint64_t position, const std::string& id, const Dom
 void ReadModel::settle_changed_tickets() {
   for (ChangedTicket& c : changed_) {
     const TicketState& t = *c.state;
-    const std::string& id = t.id;
+    const std::string& id = c.id;
     std::vector<std::string> new_keys = index_keys(t);
     if (c.old_keys != new_keys) {  // touch only the index entries that changed
       for (const auto& key : c.old_keys) {
