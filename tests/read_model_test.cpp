@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <list>
 #include <random>
 
 #include "projections/snapshots.h"
@@ -50,11 +51,11 @@ class ReadModelBatches : public ::testing::Test {
     // the SLA policy changes, which moves the timers of the open 高 tickets.
     std::mt19937_64 rng(7);
     struct Running {
-      TicketState state;
+      testing::TicketDriver driver;
       std::vector<std::pair<std::string, Command>> steps;
       size_t next = 0;
     };
-    std::vector<Running> running;
+    std::list<Running> running;  // a driver holds its catalog by reference: not assignable
     size_t submitted = 0;
     bool policy_changed = false;
     constexpr size_t kTickets = 240;
@@ -75,37 +76,27 @@ class ReadModelBatches : public ::testing::Test {
         continue;
       }
       if (submitted < kTickets && (running.size() < 30 || rng() % 3 == 0)) {
-        Running r;
-        r.steps = lifecycle(submitted);
+        Running r{testing::TicketDriver(catalog_), lifecycle(submitted)};
+        r.driver.new_ticket_id = ticket_id_for(submitted + 1);
         Object fields = testing::reference_submission();
         fields.emplace_back("priority", Value(submitted % 3 == 0 ? "高" : "中"));
-        run(r.state, "li", SubmitTicket{"service_ticket", "service_flow", fields},
-            ticket_id_for(++number_));
+        run(r.driver, "li", SubmitTicket{"service_ticket", "service_flow", fields});
         running.push_back(std::move(r));
         ++submitted;
         continue;
       }
-      size_t i = rng() % running.size();
-      Running& r = running[i];
-      run(r.state, r.steps[r.next].first, r.steps[r.next].second, "");
-      if (++r.next == r.steps.size()) running.erase(running.begin() + static_cast<long>(i));
+      auto r = std::next(running.begin(), static_cast<long>(rng() % running.size()));
+      run(r->driver, r->steps[r->next].first, r->steps[r->next].second);
+      if (++r->next == r->steps.size()) running.erase(r);
     }
   }
 
-  void run(TicketState& state, const std::string& user, const Command& cmd, std::string new_id) {
-    Context ctx;
-    ctx.actor = user == "portal" ? Actor{"portal", {}, false, false, true}
-                                 : Actor{user, catalog_.user(user)->roles, false, false, false};
-    ctx.now_us = now_;
-    ctx.catalog = &catalog_;
-    ctx.lookups = {[this](std::string_view u) { return catalog_.user(u) != nullptr; },
-                   [](std::string_view) { return false; }, [](std::string_view) { return true; }};
-    ctx.new_ticket_id = new_id;
-    ctx.new_portal_code = "pc-" + new_id;
-    auto r = decide(state, cmd, ctx);
-    ASSERT_TRUE(r.ok()) << state.id << " at " << state.node << ": " << r.error().message;
-    for (const auto& e : r.value()) state = evolve(std::move(state), e);
-    append(ticket_stream(state.id), r.value());
+  // One command through the domain, as the server would decide it, its events appended.
+  void run(testing::TicketDriver& d, const std::string& user, const Command& cmd) {
+    d.now_us = now_;
+    auto r = d.run(user == "portal" ? d.customer() : d.user(user), cmd);
+    ASSERT_TRUE(r.ok()) << d.state.id << " at " << d.state.node << ": " << r.error().message;
+    append(ticket_stream(d.state.id), r.value());
   }
 
   void append(const std::string& stream, const std::vector<DomainEvent>& events) {
@@ -139,7 +130,6 @@ class ReadModelBatches : public ::testing::Test {
   std::unique_ptr<storage::EventLog> log_;
   Catalog catalog_;
   int64_t now_ = 1'764'028'800'000'000;  // 2025-11-25T00:00:00Z, a Tuesday
-  uint64_t number_ = 0;
   uint64_t ids_ = 0;
 };
 

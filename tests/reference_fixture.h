@@ -33,7 +33,7 @@ class TicketDriver {
                    [](std::string_view t) { return t == "T-000001"; }};
     ctx.last_pick = last_pick;
     ctx.open_load = open_load;
-    ctx.new_ticket_id = "T-000042";
+    ctx.new_ticket_id = new_ticket_id;
     ctx.new_portal_code = "pc-secret";
     auto r = decide(state, cmd, ctx);
     if (r.ok()) {
@@ -53,6 +53,7 @@ class TicketDriver {
 
   TicketState state;
   std::vector<DomainEvent> events;
+  std::string new_ticket_id = "T-000042";  // the id a submission gets
   std::function<std::string(std::string_view)> last_pick;
   std::function<size_t(std::string_view)> open_load;
   int64_t now_us = *parse_rfc3339("2026-11-25T08:00:00Z");
