@@ -26,8 +26,11 @@ std::string Metrics::render(const storage::EventLog::Stats& log, uint64_t log_po
   counter("ticketd_log_appended_events_total", "Events appended to the log.", log.events);
   counter("ticketd_log_append_requests_total", "Append requests completed.", log.requests);
   counter("ticketd_log_fsync_batches_total", "Synced write batches (group commits).", log.batches);
-  counter("ticketd_log_fsync_seconds_total", "Time spent in synced writes.",
-          log.sync_micros / 1000000);
+  // Seconds with their fraction: a counter of whole seconds would read 0 for a day of 1 ms syncs.
+  out += fmt::format(
+      "# HELP ticketd_log_fsync_seconds_total Time spent in synced writes.\n"
+      "# TYPE ticketd_log_fsync_seconds_total counter\nticketd_log_fsync_seconds_total {:.6f}\n",
+      static_cast<double>(log.sync_micros) / 1e6);
   gauge("ticketd_log_append_queue", "Append requests waiting for the writer.",
         static_cast<int64_t>(log.queued));
   gauge("ticketd_log_position", "Last durable log position.", static_cast<int64_t>(log_position));

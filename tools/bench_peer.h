@@ -1,6 +1,8 @@
 #pragma once
 // The PostgreSQL peer of the benchmarks (../shared/bench/pg-event-store-peer.sh), run in the same
 // process's run so every figure comes with its baseline.
+#include <sys/wait.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -28,7 +30,13 @@ inline double run_postgres_peer() {
       else
         std::cerr << "peer: " << l;
     }
-    pclose(pipe);
+    int status = pclose(pipe);
+    // The script prints its rate last; without it the reason is in its exit status (pgbench's
+    // own output is not shown: a failed run must not pass for a rate of zero in silence).
+    if (rate <= 0) {
+      std::cerr << "peer: " << script << " printed no rate (exit status "
+                << (WIFEXITED(status) ? WEXITSTATUS(status) : -1) << "); no peer figure\n";
+    }
     return rate;
   }
   std::cerr << "peer: pg-event-store-peer.sh not found\n";

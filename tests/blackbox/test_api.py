@@ -307,6 +307,10 @@ class ReferenceApp(unittest.TestCase):
         status, metrics, _ = self.s.call("GET", "/metrics")
         self.assertEqual(status, 200)
         self.assertIn("ticketd_log_fsync_batches_total", metrics)
+        # A submit was synced: its time shows in seconds with their fraction, not truncated to 0.
+        fsync = [l.split()[1] for l in metrics.splitlines() if l.startswith("ticketd_log_fsync_seconds_total ")]
+        self.assertEqual(len(fsync), 1, metrics)
+        self.assertGreater(float(fsync[0]), 0)
         self.assertIn("ticketd_http_request_seconds_bucket", metrics)
 
     def test_attachments(self):
