@@ -152,6 +152,41 @@ void ReadModel::settle_changed_tickets() {
 
 void ReadModel::reschedule(const TicketState& t) {
   if (schedule_.replace(t.id, pending_timers(t, catalog_))) schedule_moved_ = true;
+  if (schedule_incomplete_) rescheduled_while_incomplete_.insert(t.id);
+}
+
+bool ReadModel::complete_schedule(const std::function<void()>& meanwhile) {
+  std::vector<std::shared_ptr<const TicketState>> tickets;
+  std::optional<Catalog> catalog;
+  {
+    std::shared_lock lk(mu_);
+    if (!schedule_incomplete_) return false;
+    tickets.reserve(tickets_.size());
+    for (const auto& [id, t] : tickets_) tickets.push_back(t);  // references, not copies
+    catalog.emplace(catalog_);
+  }
+  TimerSchedule complete;
+  for (const auto& t : tickets) complete.add(t->id, pending_timers(*t, *catalog));
+  tickets.clear();
+  if (meanwhile) meanwhile();
+  std::function<void()> moved;
+  {
+    std::unique_lock lk(mu_);
+    // What changed meanwhile was rescheduled (a definition reschedules the open tickets it
+    // moves): those tickets' timers are taken again from their state now; every other ticket's
+    // are what the references gave.
+    for (const auto& id : rescheduled_while_incomplete_) {
+      auto it = tickets_.find(id);
+      complete.replace(id, it == tickets_.end() ? std::vector<PendingTimer>{}
+                                                : pending_timers(*it->second, catalog_));
+    }
+    schedule_ = std::move(complete);
+    schedule_incomplete_ = false;
+    rescheduled_while_incomplete_.clear();
+    moved = on_schedule_change_;
+  }
+  if (moved) moved();
+  return true;
 }
 
 std::vector<ReadModel::DueTimer> ReadModel::due_timers(int64_t now_us, size_t max) const {
@@ -274,7 +309,7 @@ storage::Status ReadModel::snapshot(storage::SnapshotWriter& out, uint64_t* posi
   return storage::Status::Ok();
 }
 
-bool ReadModel::restore(storage::SnapshotReader& in, std::string* error) {
+bool ReadModel::restore(storage::SnapshotReader& in, std::string* error, Timers timers) {
   std::string_view first;
   if (!in.next(&first)) {
     *error = in.status().ok() ? "snapshot is empty" : in.status().ToString();
@@ -343,7 +378,9 @@ bool ReadModel::restore(storage::SnapshotReader& in, std::string* error) {
         }
         auto t = std::make_shared<TicketState>();
         if (!decode_ticket(data, record, t.get())) break;
-        chunk.push_back({t, pending_timers(*t, fresh.catalog_)});
+        std::vector<PendingTimer> pending;
+        if (timers == Timers::kNow) pending = pending_timers(*t, fresh.catalog_);
+        chunk.push_back({std::move(t), std::move(pending)});
         if (chunk.size() == kChunk) chunks.put(std::exchange(chunk, {}));
         at += record + (kTicketAlign - record % kTicketAlign) % kTicketAlign;
       }
@@ -394,6 +431,8 @@ bool ReadModel::restore(storage::SnapshotReader& in, std::string* error) {
   max_ticket_number_ = fresh.max_ticket_number_;
   applied_ = static_cast<uint64_t>(v["position"].as_number());
   schedule_ = std::move(fresh.schedule_);
+  schedule_incomplete_ = timers == Timers::kLater;
+  rescheduled_while_incomplete_.clear();
   reports_ = std::move(fresh.reports_);
   schedule_moved_ = true;
   return true;

@@ -10,7 +10,8 @@
 
 namespace ticketd::projections {
 
-uint64_t restore_snapshot(const storage::EventLog& log, ReadModel& model, std::string* note) {
+uint64_t restore_snapshot(const storage::EventLog& log, ReadModel& model, std::string* note,
+                          ReadModel::Timers timers) {
   auto started = std::chrono::steady_clock::now();
   std::unique_ptr<storage::SnapshotReader> reader;
   storage::Status s = log.open_snapshot(kReadModelName, &reader);
@@ -28,7 +29,7 @@ uint64_t restore_snapshot(const storage::EventLog& log, ReadModel& model, std::s
     return 0;
   }
   std::string error;
-  if (!model.restore(*reader, &error)) {
+  if (!model.restore(*reader, &error, timers)) {
     *note = "snapshot not used (" + error + "); replaying the log from the start";
     return 0;
   }

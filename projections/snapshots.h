@@ -11,8 +11,10 @@ namespace ticketd::projections {
 inline constexpr char kReadModelName[] = "read_model";
 
 // Restores `model` from the stored snapshot when there is a usable one and returns the position it
-// holds (0: none, replay everything). `note` says what happened, for the log.
-uint64_t restore_snapshot(const storage::EventLog& log, ReadModel& model, std::string* note);
+// holds (0: none, replay everything). `note` says what happened, for the log. `timers` as for
+// ReadModel::restore.
+uint64_t restore_snapshot(const storage::EventLog& log, ReadModel& model, std::string* note,
+                          ReadModel::Timers timers = ReadModel::Timers::kNow);
 // Saves the model's snapshot and checkpoint at its applied position.
 storage::Status save_snapshot(storage::EventLog& log, const ReadModel& model);
 // Applies every event after `after` synchronously (tools and start-up catch-up).

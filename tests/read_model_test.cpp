@@ -7,6 +7,7 @@
 
 #include <list>
 #include <random>
+#include <thread>
 
 #include "projections/snapshots.h"
 #include "tests/open_log.h"
@@ -126,6 +127,18 @@ class ReadModelBatches : public ::testing::Test {
     return model.dump();
   }
 
+  // Where the SLA policy changes: the last event of the definitions stream.
+  uint64_t last_definition_position() const {
+    uint64_t position = 0;
+    EXPECT_TRUE(log_->read_all(0, SIZE_MAX,
+                               [&](const storage::RecordedEvent& e) {
+                                 if (e.stream() == "definitions") position = e.position();
+                                 return true;
+                               })
+                    .ok());
+    return position;
+  }
+
   testing::TempDir dir_;
   std::unique_ptr<storage::EventLog> log_;
   Catalog catalog_;
@@ -182,6 +195,73 @@ TEST_F(ReadModelBatches, ViewsMidwayMatchBetweenBatchings) {
   EXPECT_GT(compared, 10u);
   EXPECT_GT(open_seen, 0u);
   EXPECT_GT(timers_seen, 0u);
+}
+
+// Applies the log's events in (after, through] to `model`, one by one.
+void apply_range(const storage::EventLog& log, ReadModel& model, uint64_t after, uint64_t through) {
+  auto s = log.read_all(after, through - after, [&](const storage::RecordedEvent& e) {
+    model.apply(e);
+    return true;
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+}
+
+TEST_F(ReadModelBatches, TimersLeftOutOfARestoreAreCompletedExactly) {
+  // A server restores its snapshot without the pending timers, serves, applies what comes in
+  // (before the completion starts, and while it computes), and completes the timers. Then the
+  // model equals one that never left them out: at cuts all along the log, and at one whose
+  // events include the SLA policy change (which moves the timers of every open 高 ticket).
+  const uint64_t end = log_->last_position(), policy_change = last_definition_position();
+  std::vector<uint64_t> cuts = {policy_change - 40, policy_change - 10};
+  for (uint64_t p = end / 7; p < end - 60; p += end / 7) cuts.push_back(p);
+  size_t with_timers = 0;
+  for (uint64_t cut : cuts) {
+    SCOPED_TRACE("snapshot at " + std::to_string(cut));
+    ReadModel before;
+    apply_range(*log_, before, 0, cut);
+    ASSERT_TRUE(save_snapshot(*log_, before).ok());
+
+    ReadModel restored;
+    std::string note;
+    ASSERT_EQ(restore_snapshot(*log_, restored, &note, ReadModel::Timers::kLater), cut) << note;
+    const uint64_t started = cut + 30, completed = std::min(end, cut + 60);
+    apply_range(*log_, restored, cut, started);
+    ASSERT_TRUE(
+        restored.complete_schedule([&] { apply_range(*log_, restored, started, completed); }));
+    EXPECT_FALSE(restored.complete_schedule());  // once only
+
+    ReadModel reference;
+    apply_range(*log_, reference, 0, completed);
+    EXPECT_EQ(restored.dump(), reference.dump());
+    with_timers += reference.next_due() != INT64_MAX;
+
+    // The completed schedule goes on as any other.
+    apply_range(*log_, restored, completed, end);
+    apply_range(*log_, reference, completed, end);
+    EXPECT_EQ(restored.dump(), reference.dump());
+  }
+  EXPECT_GT(with_timers, 2u);
+}
+
+TEST_F(ReadModelBatches, TimersCompletedWhileEventsApplyMatch) {
+  // The completion on its own thread while the projection applies events, the policy change
+  // among them: whatever the interleaving, the same views.
+  const uint64_t end = log_->last_position();
+  for (uint64_t cut : {end / 4, last_definition_position() - 40}) {
+    SCOPED_TRACE("snapshot at " + std::to_string(cut));
+    ReadModel before;
+    apply_range(*log_, before, 0, cut);
+    ASSERT_TRUE(save_snapshot(*log_, before).ok());
+    ReadModel restored;
+    std::string note;
+    ASSERT_EQ(restore_snapshot(*log_, restored, &note, ReadModel::Timers::kLater), cut) << note;
+    std::thread completion([&] { EXPECT_TRUE(restored.complete_schedule()); });
+    apply_range(*log_, restored, cut, end);
+    completion.join();
+    ReadModel reference;
+    apply_range(*log_, reference, 0, end);
+    EXPECT_EQ(restored.dump(), reference.dump());
+  }
 }
 
 }  // namespace

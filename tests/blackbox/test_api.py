@@ -442,6 +442,21 @@ class Timers(unittest.TestCase):
         wait_for(lambda: self.fired(other), what="the other ticket's timer")
         self.assertEqual(self.fired(tid), [])
 
+    def test_timer_of_a_ticket_in_the_snapshot_fires_after_restart(self):
+        # A clean stop saves the ticket in the snapshot; the start restores it without its timers
+        # and computes them once serving: the overdue one must still fire, once.
+        r = self.submit()
+        tid = r["id"]
+        self.s.stop()
+        due = r["ticket"]["sla"]["due_at"]
+        due_s = datetime.datetime.fromisoformat(due.replace("Z", "+00:00")).timestamp()
+        wait_for(lambda: time.time() > due_s + 0.5, what="the due time to pass while down")
+        self.s.start()
+        wait_for(lambda: self.fired(tid), what="the overdue timer after a restart from the snapshot")
+        self.s.stop()
+        self.s.start()
+        self.assertEqual(len(self.fired(tid)), 1)
+
     def test_timer_due_while_down_fires_once_after_restart(self):
         r = self.submit()
         tid = r["id"]
