@@ -42,6 +42,15 @@ std::vector<std::pair<std::string, Command>> lifecycle(size_t n) {
           {"portal", action("confirm")}};
 }
 
+// Applies the log's events in (after, through] to `model`, one by one.
+void apply_range(const storage::EventLog& log, ReadModel& model, uint64_t after, uint64_t through) {
+  auto s = log.read_all(after, through - after, [&](const storage::RecordedEvent& e) {
+    model.apply(e);
+    return true;
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+}
+
 class ReadModelBatches : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -127,6 +136,16 @@ class ReadModelBatches : public ::testing::Test {
     return model.dump();
   }
 
+  // The model of the log's first `cut` events saved as the snapshot, restored into `restored`
+  // without its timers, as a server starts.
+  void restore_timers_later(uint64_t cut, ReadModel& restored) {
+    ReadModel before;
+    apply_range(*log_, before, 0, cut);
+    ASSERT_TRUE(save_snapshot(*log_, before).ok());
+    std::string note;
+    ASSERT_EQ(restore_snapshot(*log_, restored, &note, ReadModel::Timers::kLater), cut) << note;
+  }
+
   // Where the SLA policy changes: the last event of the definitions stream.
   uint64_t last_definition_position() const {
     uint64_t position = 0;
@@ -197,15 +216,6 @@ TEST_F(ReadModelBatches, ViewsMidwayMatchBetweenBatchings) {
   EXPECT_GT(timers_seen, 0u);
 }
 
-// Applies the log's events in (after, through] to `model`, one by one.
-void apply_range(const storage::EventLog& log, ReadModel& model, uint64_t after, uint64_t through) {
-  auto s = log.read_all(after, through - after, [&](const storage::RecordedEvent& e) {
-    model.apply(e);
-    return true;
-  });
-  ASSERT_TRUE(s.ok()) << s.ToString();
-}
-
 TEST_F(ReadModelBatches, TimersLeftOutOfARestoreAreCompletedExactly) {
   // A server restores its snapshot without the pending timers, serves, applies what comes in
   // (before the completion starts, and while it computes), and completes the timers. Then the
@@ -217,13 +227,8 @@ TEST_F(ReadModelBatches, TimersLeftOutOfARestoreAreCompletedExactly) {
   size_t with_timers = 0;
   for (uint64_t cut : cuts) {
     SCOPED_TRACE("snapshot at " + std::to_string(cut));
-    ReadModel before;
-    apply_range(*log_, before, 0, cut);
-    ASSERT_TRUE(save_snapshot(*log_, before).ok());
-
     ReadModel restored;
-    std::string note;
-    ASSERT_EQ(restore_snapshot(*log_, restored, &note, ReadModel::Timers::kLater), cut) << note;
+    ASSERT_NO_FATAL_FAILURE(restore_timers_later(cut, restored));
     const uint64_t started = cut + 30, completed = std::min(end, cut + 60);
     apply_range(*log_, restored, cut, started);
     ASSERT_TRUE(
@@ -249,12 +254,8 @@ TEST_F(ReadModelBatches, TimersCompletedWhileEventsApplyMatch) {
   const uint64_t end = log_->last_position();
   for (uint64_t cut : {end / 4, last_definition_position() - 40}) {
     SCOPED_TRACE("snapshot at " + std::to_string(cut));
-    ReadModel before;
-    apply_range(*log_, before, 0, cut);
-    ASSERT_TRUE(save_snapshot(*log_, before).ok());
     ReadModel restored;
-    std::string note;
-    ASSERT_EQ(restore_snapshot(*log_, restored, &note, ReadModel::Timers::kLater), cut) << note;
+    ASSERT_NO_FATAL_FAILURE(restore_timers_later(cut, restored));
     std::thread completion([&] { EXPECT_TRUE(restored.complete_schedule()); });
     apply_range(*log_, restored, cut, end);
     completion.join();
