@@ -300,7 +300,7 @@ int main(int argc, char** argv) {
   if (!server.listen(&error)) return fail(error);
   api.set_ready(true);
   // Timers due while the server was down fire now (once the schedule a snapshot restore left out
-  // is complete, well under a second for a million tickets); the rest when they come due.
+  // is complete: about a second for a million tickets); the rest when they come due.
   api::TimerScheduler timers(api, model, [&api] { return api.now_us(); });
   std::thread schedule_completion([&model] {
     auto t0 = std::chrono::steady_clock::now();
