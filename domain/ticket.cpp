@@ -261,7 +261,9 @@ void run_actions(Decision& d, const RuleDef& rule, const TicketState& state, con
         break;
       }
       case RuleAction::Kind::kClose:
-        if (!state.closed) {
+        // A flow's end closes the ticket in the same command, right after FlowEnded (the event a
+        // rule on flow_ended runs on): closing it again would put two closes in its history.
+        if (!state.closed && !state.flow_ended) {
           d.add(et::kTicketClosed, {{"reason", Value("rule")}, {"rule", Value(rule.id)}},
                 kSystemActor);
         }

@@ -67,12 +67,17 @@ TEST_F(ReferenceScenario, SimpleBranchToClosed) {
   ok(t.user("li"), TakeAction{"submit", {{"solution", Value("已远程指导清理进纸辊。")}}, "", ""});
   EXPECT_EQ(t.state.node, "confirm");
   EXPECT_EQ(t.state.field("status"), Value("待客户确认"));
+  const size_t before_confirm = t.events.size();
   ok(t.customer(), TakeAction{"confirm", {}, "好了,谢谢", ""});
   EXPECT_TRUE(t.state.closed);
   EXPECT_TRUE(t.state.flow_ended);
   EXPECT_EQ(t.state.node, "end");
   EXPECT_EQ(t.state.field("status"), Value("已关闭"));
   EXPECT_TRUE(t.state.first_contact_resolution());
+  // The flow's end closes the ticket; the reference rule on flow_ended sets its status and would
+  // close it too: the history says it was closed once.
+  EXPECT_EQ(t.types_since(before_confirm), (Types{"CustomerConfirmed", "NodeEntered", "FlowEnded",
+                                                  "TicketClosed", "FieldsChanged"}));
   ok(t.customer(), RateTicket{5, "很满意"});
   EXPECT_EQ(t.state.rating, 5);
   EXPECT_EQ(fails(t.user("li"), AddComment{""}).code, codes::kRequired);
