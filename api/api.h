@@ -3,8 +3,10 @@
 // only after its events are durable and applied to the read model, with the position it wrote.
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 #include "api/http_types.h"
 #include "api/metrics.h"
@@ -108,6 +110,13 @@ class Api {
   ApiOptions options_;
   std::string admin_token_hash_;
   std::atomic<uint64_t> next_ticket_{0};
+  // Round-robin turns: the member each role's picking node handed a ticket to last, as decided
+  // here, ahead of the read model (which learns of a pick only once its event is applied). A
+  // command that reads a turn holds picks_mu_ until it has recorded its own pick, so two commands
+  // entering a picking node at once take two turns. A pick whose append then fails is a turn
+  // skipped; after a restart the turns come from the log again.
+  std::mutex picks_mu_;
+  std::unordered_map<std::string, std::string> picks_decided_;
   std::atomic<bool> accepting_{true};
   std::atomic<bool> ready_{false};
   RateLimiter limiter_;

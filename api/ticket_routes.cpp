@@ -71,6 +71,7 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
   Context ctx = context(call);
   ctx.new_ticket_id = id;
   ctx.new_portal_code = random_token(12);
+  std::unique_lock picking(picks_mu_, std::defer_lock);  // taken only if decide reads a turn
   auto decided = model_.read([&](const View& v) -> Result<std::vector<DomainEvent>> {
     if (!idempotency.empty()) {
       if (auto it = v.idempotency.find(idempotency); it != v.idempotency.end()) {
@@ -93,6 +94,9 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
     };
     ctx.lookups.ticket_exists = [&](std::string_view t) { return v.ticket(t) != nullptr; };
     ctx.last_pick = [&](std::string_view role) {
+      if (!picking.owns_lock()) picking.lock();
+      if (auto it = picks_decided_.find(std::string(role)); it != picks_decided_.end())
+        return it->second;
       auto it = v.last_picks.find(std::string(role));
       return it == v.last_picks.end() ? std::string() : it->second;
     };
@@ -102,6 +106,16 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
     };
     return decide(state, command, ctx);
   });
+  if (picking.owns_lock()) {
+    if (decided.ok()) {
+      for (const auto& e : decided.value()) {
+        const Value* picked = e.data.find("picked");
+        if (picked && e.type == event_types::kNodeEntered)
+          picks_decided_[picked->string_or("role")] = picked->string_or("user");
+      }
+    }
+    picking.unlock();
+  }
   if (!decided.ok()) {
     if (decided.error().code == codes::kConflict && if_match)
       return fail_conflict(*call, current_version);

@@ -5,6 +5,7 @@ business hours, holidays and DST are covered by the unit tests (tests/sla_test.c
 import json
 import os
 import subprocess
+import threading
 import unittest
 
 import websocket  # Debian's python3-websocket
@@ -242,6 +243,34 @@ class Picking(unittest.TestCase):
         # Only the picked engineer holds the to-do.
         status, inbox, _ = s.call("GET", "/api/v1/inbox", token=s.login("qian"))
         self.assertEqual(len(inbox["items"]), 2)
+
+    def test_round_robin_under_concurrent_submits_takes_turns(self):
+        # Submits racing into the picking node each take the next turn: none reads a turn another
+        # has taken but the read model has not applied yet.
+        s = Server()
+        s.start()
+        self.addCleanup(s.cleanup)
+        status, r, _ = s.call("PUT", "/api/v1/flows/rr", self.FLOW, token=ADMIN_TOKEN)
+        self.assertEqual(status, 201, r)
+        token = s.login("li")
+        picks = []
+        lock = threading.Lock()
+
+        def submit_some():
+            for _ in range(6):
+                status, r, _ = s.call("POST", "/api/v1/tickets", {"form": "service_ticket", "flow": "rr",
+                                                                 "fields": SUBMISSION}, token=token)
+                self.assertEqual(status, 201, r)
+                with lock:
+                    picks.append(r["ticket"]["assignees"][0]["user"])
+
+        threads = [threading.Thread(target=submit_some) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(len(picks), 48)
+        self.assertEqual((picks.count("qian"), picks.count("zhao")), (24, 24), picks)
 
 
 if __name__ == "__main__":
