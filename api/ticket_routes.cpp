@@ -109,9 +109,7 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
   if (picking.owns_lock()) {
     if (decided.ok()) {
       for (const auto& e : decided.value()) {
-        const Value* picked = e.data.find("picked");
-        if (picked && e.type == event_types::kNodeEntered)
-          picks_decided_[picked->string_or("role")] = picked->string_or("user");
+        if (auto picked = picked_member(e)) picks_decided_[picked->role] = picked->user;
       }
     }
     picking.unlock();

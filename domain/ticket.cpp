@@ -710,6 +710,12 @@ std::vector<PendingTimer> pending_idle_timers(const TicketState& s, const Catalo
   return out;
 }
 
+std::optional<PickedMember> picked_member(const DomainEvent& e) {
+  const Value* picked = e.type == et::kNodeEntered ? e.data.find("picked") : nullptr;
+  if (!picked) return std::nullopt;
+  return PickedMember{picked->string_or("role"), picked->string_or("user")};
+}
+
 std::vector<PendingTimer> pending_timers(const TicketState& s, const Catalog& catalog) {
   std::vector<PendingTimer> out = pending_idle_timers(s, catalog);
   if (!s.exists() || s.closed) return out;

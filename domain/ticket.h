@@ -180,6 +180,14 @@ struct PendingTimer {
   uint64_t entered_version = 0;
 };
 std::vector<PendingTimer> pending_timers(const TicketState& state, const Catalog& catalog);
+
+// The member a picking node handed the ticket to, as its NodeEntered event records it: the role
+// and the user. Nothing for any other event.
+struct PickedMember {
+  std::string role;
+  std::string user;
+};
+std::optional<PickedMember> picked_member(const DomainEvent& e);
 // The idle-rule timers alone (no SLA clocks computed).
 std::vector<PendingTimer> pending_idle_timers(const TicketState& state, const Catalog& catalog);
 

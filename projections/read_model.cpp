@@ -110,9 +110,8 @@ void ReadModel::apply_ticket(uint64_t position, const std::string& id, const Dom
   t = evolve(std::move(t), e);
   changed_[at->second].state = &t;
   if (on_ticket_applied_) applied_tickets_.push_back({position, e.type, std::move(before), t});
-  if (const Value* picked = e.data.find("picked");
-      picked && e.type == ticketd::event_types::kNodeEntered) {
-    last_picks_[picked->string_or("role")] = picked->string_or("user");
+  if (auto picked = picked_member(e)) {
+    last_picks_[picked->role] = picked->user;
   }
   if (e.type == ticketd::event_types::kTicketSubmitted) {
     max_ticket_number_ = std::max(max_ticket_number_, ticket_number(id));
@@ -343,19 +342,13 @@ bool ReadModel::restore(storage::SnapshotReader& in, std::string* error, Timers 
     fresh.reports_.reserve(
         std::min(static_cast<uint64_t>(v["tickets"].as_number()), in.pieces() << 16));
   }
-  // One thread decodes tickets and computes their pending timers (SLA clocks: pure functions of
-  // the ticket and the catalog, which is complete by now); this one adds the tickets decoded
-  // before them to the model, with their index keys and report facts. Split so, the two threads
-  // take about equal shares.
-  struct Decoded {
-    std::shared_ptr<TicketState> state;
-    std::vector<PendingTimer> timers;
-  };
+  // One thread decodes tickets; this one adds those decoded before them to the model, with their
+  // index keys and report facts. Their pending timers are filled in by complete_schedule().
   constexpr size_t kChunk = 4096, kChunksAhead = 16;
-  HandOff<std::vector<Decoded>> chunks(kChunksAhead);
+  HandOff<std::vector<std::shared_ptr<TicketState>>> chunks(kChunksAhead);
   std::atomic<bool> unreadable{false};
   std::thread decoder([&] {
-    std::vector<Decoded> chunk;
+    std::vector<std::shared_ptr<TicketState>> chunk;
     // Records are 8-aligned from the start of their piece, as the writer padded them; a piece
     // that is not 8-aligned in memory has each record decoded from an aligned copy.
     std::vector<uint64_t> aligned;
@@ -378,9 +371,7 @@ bool ReadModel::restore(storage::SnapshotReader& in, std::string* error, Timers 
         }
         auto t = std::make_shared<TicketState>();
         if (!decode_ticket(data, record, t.get())) break;
-        std::vector<PendingTimer> pending;
-        if (timers == Timers::kNow) pending = pending_timers(*t, fresh.catalog_);
-        chunk.push_back({std::move(t), std::move(pending)});
+        chunk.push_back(std::move(t));
         if (chunk.size() == kChunk) chunks.put(std::exchange(chunk, {}));
         at += record + (kTicketAlign - record % kTicketAlign) % kTicketAlign;
       }
@@ -391,18 +382,17 @@ bool ReadModel::restore(storage::SnapshotReader& in, std::string* error, Timers 
     chunks.close();
   });
   uint64_t count = 0;
-  while (std::optional<std::vector<Decoded>> chunk = chunks.take()) {
-    for (Decoded& d : *chunk) {
+  while (std::optional<std::vector<std::shared_ptr<TicketState>>> chunk = chunks.take()) {
+    for (std::shared_ptr<TicketState>& t : *chunk) {
       ++count;
-      const std::string& id = d.state->id;
+      const std::string& id = t->id;
       // Tickets come in id order (they were written from the map): every insert is at the end.
-      for (const auto& key : index_keys(*d.state)) {
+      for (const auto& key : index_keys(*t)) {
         TicketIdSet& ids = fresh.index_[key];
         ids.emplace_hint(ids.end(), id);
       }
-      fresh.schedule_.add(id, d.timers);
-      fresh.reports_.add(id, fresh.reports_.facts_of(*d.state, fresh.catalog_));
-      fresh.tickets_.emplace_hint(fresh.tickets_.end(), id, std::move(d.state));
+      fresh.reports_.add(id, fresh.reports_.facts_of(*t, fresh.catalog_));
+      fresh.tickets_.emplace_hint(fresh.tickets_.end(), id, std::move(t));
     }
   }
   decoder.join();
@@ -418,23 +408,26 @@ bool ReadModel::restore(storage::SnapshotReader& in, std::string* error, Timers 
   for (const auto& [role, user] : v["last_picks"].as_object())
     fresh.last_picks_[role] = user.as_string();
   fresh.max_ticket_number_ = static_cast<uint64_t>(v["max_ticket_number"].as_number());
-  std::unique_lock lk(mu_);
-  catalog_ = std::move(fresh.catalog_);
-  definitions_ = std::move(fresh.definitions_);
-  tickets_ = std::move(fresh.tickets_);
-  index_ = std::move(fresh.index_);
-  password_hashes_ = std::move(fresh.password_hashes_);
-  sessions_ = std::move(fresh.sessions_);
-  idempotency_ = std::move(fresh.idempotency_);
-  attachments_ = std::move(fresh.attachments_);
-  last_picks_ = std::move(fresh.last_picks_);
-  max_ticket_number_ = fresh.max_ticket_number_;
-  applied_ = static_cast<uint64_t>(v["position"].as_number());
-  schedule_ = std::move(fresh.schedule_);
-  schedule_incomplete_ = timers == Timers::kLater;
-  rescheduled_while_incomplete_.clear();
-  reports_ = std::move(fresh.reports_);
-  schedule_moved_ = true;
+  {
+    std::unique_lock lk(mu_);
+    catalog_ = std::move(fresh.catalog_);
+    definitions_ = std::move(fresh.definitions_);
+    tickets_ = std::move(fresh.tickets_);
+    index_ = std::move(fresh.index_);
+    password_hashes_ = std::move(fresh.password_hashes_);
+    sessions_ = std::move(fresh.sessions_);
+    idempotency_ = std::move(fresh.idempotency_);
+    attachments_ = std::move(fresh.attachments_);
+    last_picks_ = std::move(fresh.last_picks_);
+    max_ticket_number_ = fresh.max_ticket_number_;
+    applied_ = static_cast<uint64_t>(v["position"].as_number());
+    schedule_ = TimerSchedule();
+    schedule_incomplete_ = true;
+    rescheduled_while_incomplete_.clear();
+    reports_ = std::move(fresh.reports_);
+    schedule_moved_ = true;
+  }
+  if (timers == Timers::kNow) complete_schedule();
   return true;
 }
 

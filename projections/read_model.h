@@ -152,7 +152,8 @@ class ReadModel {
   // Pending timers are not in a snapshot: they are recomputed from each ticket (SLA clocks), a
   // fifth of a restore's CPU at a million tickets. With Timers::kLater the restore leaves them
   // out: until complete_schedule() has run, due_timers() and next_due() know only the timers of
-  // tickets applied since, and everything else the model answers is whole.
+  // tickets applied since, and everything else the model answers is whole. Timers::kNow runs
+  // complete_schedule() before returning.
   enum class Timers { kNow, kLater };
   storage::Status snapshot(storage::SnapshotWriter& out, uint64_t* position) const;
   bool restore(storage::SnapshotReader& in, std::string* error, Timers timers = Timers::kNow);

@@ -29,6 +29,15 @@ NewEvent make_event(std::mt19937_64& rng, std::string type = "TicketSubmitted",
   return e;
 }
 
+// Appends `count` events one at a time, round robin over the streams s-0 to s-(streams - 1).
+void append_round_robin(EventLog& log, int count, int streams, std::mt19937_64& rng) {
+  for (int i = 0; i < count; ++i) {
+    ASSERT_TRUE(
+        log.append("s-" + std::to_string(i % streams), ExpectedVersion::Any(), {make_event(rng)})
+            .status.ok());
+  }
+}
+
 TEST(EventLog, AppendsAndReadsBackOneStream) {
   TempDir dir;
   auto log = open_log(dir / "log");
@@ -331,11 +340,7 @@ TEST(EventLog, CleanCloseLeavesNoWalToReplay) {
   std::mt19937_64 rng(8);
   {
     auto log = open_log(dir / "log");
-    for (int i = 0; i < 500; ++i) {
-      ASSERT_TRUE(
-          log->append("s-" + std::to_string(i % 7), ExpectedVersion::Any(), {make_event(rng)})
-              .status.ok());
-    }
+    ASSERT_NO_FATAL_FAILURE(append_round_robin(*log, 500, 7, rng));
   }
   // Every column family was flushed at close: the WAL files RocksDB keeps are empty.
   uintmax_t wal_bytes = 0;
@@ -354,11 +359,7 @@ TEST(EventLog, ReopenRecoversHeadsPositionAndChain) {
   std::mt19937_64 rng(5);
   {
     auto log = open_log(dir / "log");
-    for (int i = 0; i < 30; ++i) {
-      ASSERT_TRUE(
-          log->append("s-" + std::to_string(i % 3), ExpectedVersion::Any(), {make_event(rng)})
-              .status.ok());
-    }
+    ASSERT_NO_FATAL_FAILURE(append_round_robin(*log, 30, 3, rng));
   }
   auto log = open_log(dir / "log");
   EXPECT_EQ(log->last_position(), 30u);

@@ -212,12 +212,16 @@ class Picking(unittest.TestCase):
                       {"id": "end", "name": "结束", "type": "end"}],
             "edges": [{"from": "start", "to": "fix"}, {"from": "fix", "to": "end"}]}
 
-    def test_round_robin_is_stable_across_restart_and_rebuild(self):
+    def start_with_flow(self):
         s = Server()
         s.start()
         self.addCleanup(s.cleanup)
         status, r, _ = s.call("PUT", "/api/v1/flows/rr", self.FLOW, token=ADMIN_TOKEN)
         self.assertEqual(status, 201, r)
+        return s
+
+    def test_round_robin_is_stable_across_restart_and_rebuild(self):
+        s = self.start_with_flow()
 
         def pick():
             status, r, _ = s.call("POST", "/api/v1/tickets", {"form": "service_ticket", "flow": "rr",
@@ -247,11 +251,7 @@ class Picking(unittest.TestCase):
     def test_round_robin_under_concurrent_submits_takes_turns(self):
         # Submits racing into the picking node each take the next turn: none reads a turn another
         # has taken but the read model has not applied yet.
-        s = Server()
-        s.start()
-        self.addCleanup(s.cleanup)
-        status, r, _ = s.call("PUT", "/api/v1/flows/rr", self.FLOW, token=ADMIN_TOKEN)
-        self.assertEqual(status, 201, r)
+        s = self.start_with_flow()
         token = s.login("li")
         picks = []
         lock = threading.Lock()
