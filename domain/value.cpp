@@ -10,6 +10,10 @@ const Array kEmptyArray;
 const Object kEmptyObject;
 const Value kNull;
 
+// Containers are reserved at the size simdjson counted (it saturates at 2^24 - 1), up to a
+// bound, so a hostile count costs nothing: members are then built in place, never moved.
+constexpr size_t kReserveAtMost = 1024;
+
 bool convert(simdjson::dom::element e, Value* out, std::string* error, int depth) {
   if (depth > 64) {
     *error = "JSON nested too deeply";
@@ -35,32 +39,30 @@ bool convert(simdjson::dom::element e, Value* out, std::string* error, int depth
       *out = Value(std::string(e.get_string().value()));
       return true;
     case simdjson::dom::element_type::ARRAY: {
-      Array a;
       simdjson::dom::array items;
       if (e.get(items)) return false;
+      Array a;
+      a.reserve(std::min(items.size(), kReserveAtMost));
       for (simdjson::dom::element item : items) {
-        Value v;
-        if (!convert(item, &v, error, depth + 1)) return false;
-        a.push_back(std::move(v));
+        if (!convert(item, &a.emplace_back(), error, depth + 1)) return false;
       }
       *out = Value(std::move(a));
       return true;
     }
     case simdjson::dom::element_type::OBJECT: {
-      Object o;
       simdjson::dom::object members;
       if (e.get(members)) return false;
+      Object o;
+      o.reserve(std::min(members.size(), kReserveAtMost));
       for (simdjson::dom::key_value_pair field : members) {
-        Value v;
-        if (!convert(field.value, &v, error, depth + 1)) return false;
-        std::string key(field.key);
         for (const auto& m : o) {
-          if (m.first == key) {
-            *error = "duplicate key \"" + key + "\"";
+          if (m.first == field.key) {
+            *error = "duplicate key \"" + std::string(field.key) + "\"";
             return false;
           }
         }
-        o.emplace_back(std::move(key), std::move(v));
+        Member& m = o.emplace_back(std::string(field.key), Value());
+        if (!convert(field.value, &m.second, error, depth + 1)) return false;
       }
       *out = Value(std::move(o));
       return true;
