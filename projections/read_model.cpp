@@ -150,6 +150,7 @@ void ReadModel::settle_changed_tickets() {
 }
 
 void ReadModel::reschedule(const TicketState& t) {
+  if (leaving_timers_out_) return;
   if (schedule_.replace(t.id, pending_timers(t, catalog_))) schedule_moved_ = true;
   if (schedule_incomplete_) rescheduled_while_incomplete_.insert(t.id);
 }
@@ -186,6 +187,17 @@ bool ReadModel::complete_schedule(const std::function<void()>& meanwhile) {
   }
   if (moved) moved();
   return true;
+}
+
+void ReadModel::set_timers(Timers timers) {
+  std::unique_lock lk(mu_);
+  leaving_timers_out_ = timers == Timers::kLater;
+  if (leaving_timers_out_) {
+    schedule_ = TimerSchedule();
+    schedule_incomplete_ = true;
+    rescheduled_while_incomplete_.clear();
+    schedule_moved_ = true;
+  }
 }
 
 std::vector<ReadModel::DueTimer> ReadModel::due_timers(int64_t now_us, size_t max) const {

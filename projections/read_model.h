@@ -163,6 +163,12 @@ class ReadModel {
   // to date. Returns false, doing nothing, if there was nothing left out. `meanwhile` (for tests)
   // runs after the computing, before the lock is taken again.
   bool complete_schedule(const std::function<void()>& meanwhile = {});
+  // Timers::kLater while applying events (a replay before serving): the schedule is emptied and
+  // the applied tickets' timers are left out, as a restore leaves them, for complete_schedule()
+  // to compute once per ticket rather than at every batch that changes it. Timers::kNow (the
+  // default): tickets are rescheduled as they change; those left out stay out until
+  // complete_schedule().
+  void set_timers(Timers timers);
 
  private:
   mutable std::shared_mutex mu_;
@@ -184,6 +190,7 @@ class ReadModel {
   // While a restore's timers are left out: the tickets rescheduled since (their entries in
   // schedule_ are current; the others are missing).
   bool schedule_incomplete_ = false;
+  bool leaving_timers_out_ = false;  // set_timers(Timers::kLater)
   std::unordered_set<std::string> rescheduled_while_incomplete_;
   std::function<void()> on_schedule_change_;
   TicketListener on_ticket_applied_;

@@ -51,7 +51,8 @@ storage::Status save_snapshot(storage::EventLog& log, const ReadModel& model) {
   return log.save_checkpoint(kReadModelName, position);
 }
 
-storage::Status replay(const storage::EventLog& log, ReadModel& model, uint64_t after) {
+storage::Status replay(const storage::EventLog& log, ReadModel& model, uint64_t after,
+                       ReadModel::Timers timers) {
   // This thread applies while a helper reads and parses the batches after it: reading and
   // parsing are a third of a replay's work, and need no lock on the model. A batch is about as
   // long as a ticket's events take to appear together in the log (one command's, a group
@@ -79,9 +80,11 @@ storage::Status replay(const storage::EventLog& log, ReadModel& model, uint64_t 
     }
     batches.close();
   });
+  if (timers == ReadModel::Timers::kLater) model.set_timers(timers);
   while (std::optional<std::vector<ParsedEvent>> batch = batches.take()) {
     model.apply(std::move(*batch));
   }
+  if (timers == ReadModel::Timers::kLater) model.set_timers(ReadModel::Timers::kNow);
   reader.join();
   return status;
 }

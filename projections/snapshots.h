@@ -17,7 +17,10 @@ uint64_t restore_snapshot(const storage::EventLog& log, ReadModel& model, std::s
                           ReadModel::Timers timers = ReadModel::Timers::kNow);
 // Saves the model's snapshot and checkpoint at its applied position.
 storage::Status save_snapshot(storage::EventLog& log, const ReadModel& model);
-// Applies every event after `after` synchronously (tools and start-up catch-up).
-storage::Status replay(const storage::EventLog& log, ReadModel& model, uint64_t after);
+// Applies every event after `after` synchronously (tools and start-up catch-up). With
+// Timers::kLater the replayed tickets' pending timers are left out (ReadModel::set_timers) for
+// the caller to complete_schedule().
+storage::Status replay(const storage::EventLog& log, ReadModel& model, uint64_t after,
+                       ReadModel::Timers timers = ReadModel::Timers::kNow);
 
 }  // namespace ticketd::projections

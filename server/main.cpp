@@ -252,11 +252,15 @@ int main(int argc, char** argv) {
   // live. Until it has caught up the server answers nothing but 503.
   projections::ReadModel model;
   std::string note;
-  // Pending timers are computed after the server is up (below): nothing it answers needs them.
+  // Pending timers are computed after the server is up (below): nothing it answers needs them,
+  // and a replay then computes each ticket's once rather than at every batch that changes it.
   uint64_t from =
       projections::restore_snapshot(*log, model, &note, projections::ReadModel::Timers::kLater);
   auto started = std::chrono::steady_clock::now();
-  if (auto s = projections::replay(*log, model, from); !s.ok()) return fail(s.ToString());
+  if (auto s = projections::replay(*log, model, from, projections::ReadModel::Timers::kLater);
+      !s.ok()) {
+    return fail(s.ToString());
+  }
   uint64_t replayed = model.applied_position() - from;
   // Live, each run of events committed together is applied as one batch.
   std::vector<projections::ParsedEvent> batch;
@@ -299,7 +303,7 @@ int main(int argc, char** argv) {
   api::HttpServer server(api, metrics, hub, http);
   if (!server.listen(&error)) return fail(error);
   api.set_ready(true);
-  // Timers due while the server was down fire now (once the schedule a snapshot restore left out
+  // Timers due while the server was down fire now (once the schedule the start left out
   // is complete: about a second for a million tickets); the rest when they come due.
   api::TimerScheduler timers(api, model, [&api] { return api.now_us(); });
   std::thread schedule_completion([&model] {

@@ -248,6 +248,38 @@ TEST_F(ReadModelBatches, TimersLeftOutOfARestoreAreCompletedExactly) {
   EXPECT_GT(with_timers, 2u);
 }
 
+TEST_F(ReadModelBatches, TimersLeftOutOfAReplayAreCompletedExactly) {
+  // A start without a usable snapshot replays the log with the timers left out, serves, applies
+  // what comes in, and completes the timers: the same views as a model that never left them out.
+  const uint64_t end = log_->last_position();
+  size_t with_timers = 0;
+  for (uint64_t cut : {end / 3, last_definition_position() - 10, end - 60}) {
+    SCOPED_TRACE("replayed through " + std::to_string(cut));
+    ReadModel replayed;
+    replayed.set_timers(ReadModel::Timers::kLater);
+    apply_range(*log_, replayed, 0, cut);
+    replayed.set_timers(ReadModel::Timers::kNow);
+    EXPECT_EQ(replayed.next_due(), INT64_MAX);  // every replayed ticket's timers left out
+    const uint64_t started = cut + 30, completed = std::min(end, cut + 60);
+    apply_range(*log_, replayed, cut, started);
+    ASSERT_TRUE(
+        replayed.complete_schedule([&] { apply_range(*log_, replayed, started, completed); }));
+    ReadModel reference;
+    apply_range(*log_, reference, 0, completed);
+    EXPECT_EQ(replayed.dump(), reference.dump());
+    with_timers += reference.next_due() != INT64_MAX;
+  }
+  EXPECT_GT(with_timers, 1u);
+  // The same through replay() (to the log's end), after a restore that left them out too.
+  ReadModel restored;
+  ASSERT_NO_FATAL_FAILURE(restore_timers_later(end / 2, restored));
+  ASSERT_TRUE(replay(*log_, restored, end / 2, ReadModel::Timers::kLater).ok());
+  ASSERT_TRUE(restored.complete_schedule());
+  ReadModel reference;
+  ASSERT_TRUE(replay(*log_, reference, 0).ok());
+  EXPECT_EQ(restored.dump(), reference.dump());
+}
+
 TEST_F(ReadModelBatches, TimersCompletedWhileEventsApplyMatch) {
   // The completion on its own thread while the projection applies events, the policy change
   // among them: whatever the interleaving, the same views.

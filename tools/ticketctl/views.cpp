@@ -48,10 +48,13 @@ int rebuild(const Args& args) {
   if (int rc = open_log(args, false, &log)) return rc;
   projections::ReadModel model;
   auto started = std::chrono::steady_clock::now();
-  if (auto s = projections::replay(*log, model, 0); !s.ok()) {
+  // Every ticket's pending timers are computed once, after its last event, not at each batch.
+  if (auto s = projections::replay(*log, model, 0, projections::ReadModel::Timers::kLater);
+      !s.ok()) {
     std::cerr << "ticketctl: " << s.ToString() << "\n";
     return 1;
   }
+  model.complete_schedule();
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (auto s = projections::save_snapshot(*log, model); !s.ok()) {
