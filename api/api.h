@@ -117,6 +117,18 @@ class Api {
   // skipped; after a restart the turns come from the log again.
   std::mutex picks_mu_;
   std::unordered_map<std::string, std::string> picks_decided_;
+  // Least-loaded picks count each member's open tickets in the read model, which lags the same
+  // way: the picks decided here that the view a command decides on does not show yet (the
+  // ticket's version there is below the pick's) are added. Each is kept until its events are
+  // applied or its append has failed.
+  struct PickInFlight {
+    std::string user;
+    std::string ticket;
+    uint64_t version;   // the stream version of the event that hands it over
+    uint64_t decision;  // which decision made it (a command retried after a conflict decides anew)
+  };
+  std::vector<PickInFlight> picks_in_flight_;
+  uint64_t decisions_picking_ = 0;
   std::atomic<bool> accepting_{true};
   std::atomic<bool> ready_{false};
   RateLimiter limiter_;

@@ -101,18 +101,39 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
       return it == v.last_picks.end() ? std::string() : it->second;
     };
     ctx.open_load = [&](std::string_view user) {
+      if (!picking.owns_lock()) picking.lock();
       auto it = v.index.find("user:" + std::string(user));
-      return it == v.index.end() ? size_t{0} : it->second.size();
+      size_t load = it == v.index.end() ? 0 : it->second.size();
+      for (const PickInFlight& p : picks_in_flight_) {
+        if (p.user != user) continue;
+        const TicketState* t = v.ticket(p.ticket);
+        if (!t || t->version < p.version) ++load;  // not in this view's counts yet
+      }
+      return load;
     };
     return decide(state, command, ctx);
   });
+  // Held until this command's events are applied (or its append has failed): then the read
+  // model's counts include its picks, or they never happened.
+  std::shared_ptr<void> picks_in_flight;
   if (picking.owns_lock()) {
-    if (decided.ok()) {
-      for (const auto& e : decided.value()) {
-        if (auto picked = picked_member(e)) picks_decided_[picked->role] = picked->user;
+    const uint64_t decision = ++decisions_picking_;
+    size_t picks = 0;
+    for (size_t i = 0; decided.ok() && i < decided.value().size(); ++i) {
+      if (auto picked = picked_member(decided.value()[i])) {
+        picks_decided_[picked->role] = picked->user;
+        picks_in_flight_.push_back({picked->user, id, current_version + i + 1, decision});
+        ++picks;
       }
     }
     picking.unlock();
+    if (picks) {
+      picks_in_flight = std::shared_ptr<void>(nullptr, [this, decision](void*) {
+        std::lock_guard lk(picks_mu_);
+        std::erase_if(picks_in_flight_,
+                      [&](const PickInFlight& p) { return p.decision == decision; });
+      });
+    }
   }
   if (!decided.ok()) {
     if (decided.error().code == codes::kConflict && if_match)
@@ -167,8 +188,8 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
                                   : storage::ExpectedVersion::NoStream();
   log_.append_async(
       projections::ticket_stream(id), expected, std::move(batch),
-      [this, call, id, command = std::move(command), if_match, status, attempt, answer,
-       idempotency](storage::AppendResult r) mutable {
+      [this, call, id, command = std::move(command), if_match, status, attempt, answer, idempotency,
+       picks_in_flight](storage::AppendResult r) mutable {
         using Code = storage::Status::Code;
         if (r.status.code() == Code::kConflict) {
           if (if_match || attempt >= 5) return fail_conflict(*call, r.stream_version);
@@ -212,7 +233,8 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
             call->ok(status, w.take());
           });
         }
-        when_applied(call, r.last_position, [answer, r] { answer(r.last_position); });
+        when_applied(call, r.last_position,
+                     [answer, r, picks_in_flight] { answer(r.last_position); });
       });
 }
 

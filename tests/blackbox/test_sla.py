@@ -272,6 +272,50 @@ class Picking(unittest.TestCase):
         self.assertEqual(len(picks), 48)
         self.assertEqual((picks.count("qian"), picks.count("zhao")), (24, 24), picks)
 
+    def test_least_loaded_under_concurrent_submits_counts_picks_not_yet_applied(self):
+        # zhao is left with nothing and qian with four open tickets; eight submits then race into
+        # a least-loaded node. Each must count the tickets the others handed out a moment before
+        # (not yet in the read model's counts): zhao takes four, then they alternate.
+        s = Server()
+        s.start()
+        self.addCleanup(s.cleanup)
+        flow = json.loads(json.dumps(self.FLOW))
+        flow["nodes"][1]["assignee"]["pick"] = "least_loaded"
+        status, r, _ = s.call("PUT", "/api/v1/flows/ll", flow, token=ADMIN_TOKEN)
+        self.assertEqual(status, 201, r)
+        token = s.login("li")
+
+        def submit():
+            status, r, _ = s.call("POST", "/api/v1/tickets", {"form": "service_ticket", "flow": "ll",
+                                                             "fields": SUBMISSION}, token=token)
+            self.assertEqual(status, 201, r)
+            return r["ticket"]["id"], r["ticket"]["assignees"][0]["user"]
+
+        first = [submit() for _ in range(8)]
+        self.assertEqual(sorted(user for _, user in first), ["qian"] * 4 + ["zhao"] * 4)
+        zhao = s.login("zhao")
+        for tid, user in first:
+            if user == "zhao":
+                status, r, _ = s.call("POST", f"/api/v1/tickets/{tid}/actions", {"action": "submit"},
+                                      token=zhao)
+                self.assertEqual(status, 200, r)
+        picks = []
+        lock = threading.Lock()
+        barrier = threading.Barrier(8)
+
+        def race():
+            barrier.wait()
+            _, user = submit()
+            with lock:
+                picks.append(user)
+
+        threads = [threading.Thread(target=race) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual((picks.count("zhao"), picks.count("qian")), (6, 2), picks)
+
 
 if __name__ == "__main__":
     unittest.main()
