@@ -192,12 +192,14 @@ bool ReadModel::complete_schedule(const std::function<void()>& meanwhile) {
 void ReadModel::set_timers(Timers timers) {
   std::unique_lock lk(mu_);
   leaving_timers_out_ = timers == Timers::kLater;
-  if (leaving_timers_out_) {
-    schedule_ = TimerSchedule();
-    schedule_incomplete_ = true;
-    rescheduled_while_incomplete_.clear();
-    schedule_moved_ = true;
-  }
+  if (leaving_timers_out_) empty_schedule();
+}
+
+void ReadModel::empty_schedule() {
+  schedule_ = TimerSchedule();
+  schedule_incomplete_ = true;
+  rescheduled_while_incomplete_.clear();
+  schedule_moved_ = true;
 }
 
 std::vector<ReadModel::DueTimer> ReadModel::due_timers(int64_t now_us, size_t max) const {
@@ -433,11 +435,8 @@ bool ReadModel::restore(storage::SnapshotReader& in, std::string* error, Timers 
     last_picks_ = std::move(fresh.last_picks_);
     max_ticket_number_ = fresh.max_ticket_number_;
     applied_ = static_cast<uint64_t>(v["position"].as_number());
-    schedule_ = TimerSchedule();
-    schedule_incomplete_ = true;
-    rescheduled_while_incomplete_.clear();
     reports_ = std::move(fresh.reports_);
-    schedule_moved_ = true;
+    empty_schedule();
   }
   if (timers == Timers::kNow) complete_schedule();
   return true;

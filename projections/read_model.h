@@ -178,6 +178,8 @@ class ReadModel {
   // end of a batch).
   void settle_changed_tickets();
   void reschedule(const TicketState& t);  // under the unique lock
+  // Leaves every ticket's timers out until complete_schedule(); under the unique lock.
+  void empty_schedule();
   void apply_definition(const DomainEvent& e);
 
   Catalog catalog_;

@@ -80,11 +80,11 @@ storage::Status replay(const storage::EventLog& log, ReadModel& model, uint64_t 
     }
     batches.close();
   });
-  if (timers == ReadModel::Timers::kLater) model.set_timers(timers);
+  model.set_timers(timers);
   while (std::optional<std::vector<ParsedEvent>> batch = batches.take()) {
     model.apply(std::move(*batch));
   }
-  if (timers == ReadModel::Timers::kLater) model.set_timers(ReadModel::Timers::kNow);
+  model.set_timers(ReadModel::Timers::kNow);
   reader.join();
   return status;
 }
