@@ -17,6 +17,7 @@
 #include "storage/event_log_impl.h"
 #include "storage/hash_chain.h"
 #include "storage/layout.h"
+#include "storage/prefilled_wal.h"
 
 namespace ticketd::storage {
 
@@ -176,6 +177,10 @@ Status EventLog::Open(const EventLogOptions& options, std::unique_ptr<EventLog>*
   // replayed 2.2 GB of WAL in 10.8 s. Past this bound the column families holding the oldest WAL
   // are flushed, so a start after a crash replays at most about this much.
   db_options.max_total_wal_size = 256 << 20;
+  if (options.prefill_wal && !options.read_only) {
+    impl->env = rocksdb::NewCompositeEnv(NewPrefilledWalFileSystem(rocksdb::FileSystem::Default()));
+    db_options.env = impl->env.get();
+  }
 
   rocksdb::DB* raw = nullptr;
   auto cfs = column_families(impl->cache);

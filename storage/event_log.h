@@ -53,6 +53,10 @@ struct EventLogOptions {
   // restoring its read model at start-up has both cores busy, and the compaction its last
   // shutdown's flushes set off can wait the seconds until it serves.
   bool defer_compactions = false;
+  // Writes each WAL file's space ahead of the log's records (storage/prefilled_wal.h), so that
+  // the sync of a group commit overwrites written blocks instead of growing the file: about half
+  // the time per sync on ext4. Off only to measure what it gives.
+  bool prefill_wal = true;
 };
 
 // Which stream version an append expects to find.

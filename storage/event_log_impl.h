@@ -60,6 +60,7 @@ struct IndexWork {
 struct EventLog::Impl {
   EventLogOptions options;
   std::shared_ptr<rocksdb::Cache> cache;
+  std::unique_ptr<rocksdb::Env> env;  // with prefilled WAL files; outlives db
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::ColumnFamilyHandle* events = nullptr;

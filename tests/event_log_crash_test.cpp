@@ -6,11 +6,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "storage/event_log.h"
+#include "storage/prefilled_wal.h"
 #include "storage/snapshot_store.h"
 #include "tests/snapshot_piece.h"
 #include "tests/temp_dir.h"
@@ -126,6 +132,108 @@ TEST(CrashTest, KillNineLeavesOneWholeSnapshot) {
     EXPECT_TRUE(reader->status().ok()) << reader->status().ToString();
     last_acked = save;  // the next round's saves are numbered on from here
   }
+}
+
+// The WAL files of a log, oldest first (RocksDB numbers them in creation order).
+std::vector<std::filesystem::path> wal_files(const std::string& path) {
+  std::vector<std::filesystem::path> wals;
+  for (const auto& entry : std::filesystem::directory_iterator(path)) {
+    if (entry.path().extension() == ".log") wals.push_back(entry.path());
+  }
+  std::sort(wals.begin(), wals.end());
+  return wals;
+}
+
+std::string read_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void write_file(const std::filesystem::path& file, const std::string& bytes) {
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+// Whether the log at `path` opens to an unbroken prefix of what was written: positions 1..N
+// with no gap and a chain that verifies. Returns N, or nothing.
+std::optional<uint64_t> opens_to_clean_prefix(const std::string& path) {
+  EventLogOptions options;
+  options.path = path;
+  std::unique_ptr<EventLog> log;
+  if (!EventLog::Open(options, &log).ok()) return std::nullopt;
+  uint64_t expected = 1;
+  bool contiguous = true;
+  EXPECT_TRUE(log->read_all(0, SIZE_MAX,
+                            [&](const RecordedEvent& e) {
+                              contiguous = contiguous && e.position() == expected++;
+                              return true;
+                            })
+                  .ok());
+  if (!contiguous || !log->verify().ok) return std::nullopt;
+  return expected - 1;
+}
+
+// With prefilled WAL files (the default) a kill leaves the newest WAL ending in fill, which the
+// next open reads as the end of the log.
+TEST(CrashTest, KillNineLeavesFillAfterTheNewestWalOnly) {
+  TempDir dir;
+  const std::string path = dir / "log";
+  auto acked = run_and_kill(path, 800);
+  auto wals = wal_files(path);
+  ASSERT_FALSE(wals.empty());
+  std::string newest = read_file(wals.back());
+  ASSERT_GE(newest.size(), 4096u);
+  EXPECT_EQ(newest.substr(newest.size() - 4096), std::string(4096, static_cast<char>(kWalFillByte)))
+      << "the newest WAL does not end in fill";
+  for (size_t i = 0; i + 1 < wals.size(); ++i) {
+    std::string older = read_file(wals[i]);
+    EXPECT_TRUE(older.empty() || older.back() != static_cast<char>(kWalFillByte))
+        << wals[i] << " kept its fill";
+  }
+  auto events = opens_to_clean_prefix(path);
+  ASSERT_TRUE(events.has_value());
+  EXPECT_GE(*events, acked.size());
+}
+
+// A power cut can lose unsynced writes of the WAL's tail while later ones reach the disk; with
+// a prefilled WAL the lost bytes read as fill. Recovery must end there: the log opens to an
+// unbroken prefix of what was written, index and chain included. (Why the fill is not zeros:
+// PrefilledWal.ALostBlockEndsRecoveryWhereZerosWouldReadAcrossIt.)
+TEST(CrashTest, WritesLostFromThePrefilledWalEndRecoveryThere) {
+  TempDir dir;
+  const std::string path = dir / "log";
+  auto acked = run_and_kill(path, 6000);
+  auto wals = wal_files(path);
+  ASSERT_FALSE(wals.empty());
+  std::string wal = read_file(wals.back());
+
+  // RocksDB's WAL is 32 KB blocks of physical records, each a 7-byte header (checksum, length,
+  // type) and its bytes; type 1 is a whole record, 2 the first fragment of one. Lose the rest
+  // of a block from where a record starts, past the middle of the data.
+  constexpr size_t kBlock = 32768;
+  const size_t data_end = wal.find_last_not_of(static_cast<char>(kWalFillByte)) + 1;
+  size_t lost_from = 0;
+  for (size_t at = 0; at + 7 <= data_end;) {
+    if (kBlock - at % kBlock < 7) {  // a block's last bytes are padding
+      at += kBlock - at % kBlock;
+      continue;
+    }
+    if (at > data_end / 2 && (wal[at + 6] == 1 || wal[at + 6] == 2)) {
+      lost_from = at;
+      break;
+    }
+    at += 7 + (static_cast<unsigned char>(wal[at + 4]) |
+               static_cast<size_t>(static_cast<unsigned char>(wal[at + 5])) << 8);
+  }
+  ASSERT_NE(lost_from, 0u) << "no record starts past the middle of " << data_end << " bytes";
+  size_t lost_to = std::min(data_end, (lost_from / kBlock + 1) * kBlock);
+  std::fill(wal.begin() + lost_from, wal.begin() + lost_to, static_cast<char>(kWalFillByte));
+  write_file(wals.back(), wal);
+
+  auto events = opens_to_clean_prefix(path);
+  ASSERT_TRUE(events.has_value()) << "the log does not open to an unbroken prefix";
+  EXPECT_GT(*events, 0u);
+  EXPECT_LT(*events, acked.size()) << "nothing after the lost writes was cut";
 }
 
 }  // namespace

@@ -45,7 +45,8 @@ int bench_append(const Args& args) {
   auto producers = args.number("producers", 64, &error);
   auto total = producers ? args.number("events", 200000, &error) : std::nullopt;
   auto raw_batch = total ? args.number("raw-batch", 1000, &error) : std::nullopt;
-  if (!producers || !total || !raw_batch) {
+  auto prefill = raw_batch ? args.number("prefill-wal", 1, &error) : std::nullopt;
+  if (!producers || !total || !raw_batch || !prefill) {
     std::cerr << "ticketctl: " << error << "\n";
     return 2;
   }
@@ -60,6 +61,7 @@ int bench_append(const Args& args) {
   std::unique_ptr<storage::EventLog> log;
   storage::EventLogOptions options;
   options.path = (root / "log").string();
+  options.prefill_wal = *prefill != 0;
   if (auto s = storage::EventLog::Open(options, &log); !s.ok()) {
     std::cerr << "ticketctl: " << s.ToString() << "\n";
     return 1;
