@@ -1,5 +1,6 @@
 #pragma once
-// The HTTP/1.1 server: a listener and one session per connection, on a pool of io threads.
+// The HTTP/1.1 server: a listener and one session per connection, each connection on one of the
+// io threads (an io_context apiece).
 // Beast and Asio stay inside http_server.cpp; this header is free of them.
 #include <chrono>
 #include <cstdint>
