@@ -179,6 +179,19 @@ void Api::when_applied(const CallPtr& call, uint64_t position, std::function<voi
                       [call, fn = std::move(fn)]() mutable { call->req.resume(std::move(fn)); });
 }
 
+namespace {
+
+// The server's buffered logger for request lines when it registered one, else the default.
+spdlog::logger& access_log() {
+  static const std::shared_ptr<spdlog::logger> logger = [] {
+    auto access = spdlog::get(std::string(kAccessLogger));
+    return access ? access : spdlog::default_logger();
+  }();
+  return *logger;
+}
+
+}  // namespace
+
 void Api::handle(HttpRequest request, Respond respond) {
   auto call = std::make_shared<Call>();
   call->req = std::move(request);
@@ -192,8 +205,8 @@ void Api::handle(HttpRequest request, Respond respond) {
     metrics->observe_request(r.status, seconds);
     std::string user;
     if (auto c = call_actor.lock()) user = c->actor.id;
-    spdlog::info("request_id={} user={} {} {} status={} latency_ms={:.2f}", id,
-                 user.empty() ? "-" : user, method, path, r.status, seconds * 1000);
+    access_log().info("request_id={} user={} {} {} status={} latency_ms={:.2f}", id,
+                      user.empty() ? "-" : user, method, path, r.status, seconds * 1000);
     respond(std::move(r));
   };
   route(call);

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "api/http_types.h"
@@ -21,6 +22,10 @@ namespace ticketd::api {
 
 struct Call;  // one request in flight (api/call.h)
 using CallPtr = std::shared_ptr<Call>;
+
+// The spdlog logger each answered request is logged to, one line apiece, when the process
+// registered one under this name (ticketd buffers it); else the default logger.
+inline constexpr std::string_view kAccessLogger = "access";
 
 struct ApiOptions {
   // The first administrator's token (never stored; compared by hash).

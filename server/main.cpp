@@ -2,9 +2,13 @@
 // listener, demo mode, signals.
 #include <gperftools/malloc_extension.h>
 #include <sodium.h>
+#include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <ext/stdio_filebuf.h>
 
 #include <condition_variable>
 #include <cstdlib>
@@ -181,6 +185,25 @@ int fail(const std::string& message) {
 
 }  // namespace
 
+// Request lines ("request_id=… status=… latency_ms=…", one a request) go to stderr through a
+// 64 KB buffer, written when full, every second and at a clean stop, as Envoy's access log does:
+// a write(2) a request under spdlog's console lock was 2.4% of the server's CPU under submit load.
+// Everything else is written at once. The buffer shares stderr's file description (a dup), so
+// the two interleave by whole writes even when stdout and stderr go to one file.
+void start_access_log() {
+  int fd = ::dup(STDERR_FILENO);
+  if (fd < 0) return;  // request lines then go to the default logger, unbuffered
+  // Never freed: spdlog's flushing thread may write to it until the process ends.
+  auto* buffer = new __gnu_cxx::stdio_filebuf<char>(fd, std::ios::out, 64 << 10);
+  auto* out = new std::ostream(buffer);
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(*out, false);
+  auto access = std::make_shared<spdlog::logger>(std::string(ticketd::api::kAccessLogger), sink);
+  access->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
+  access->flush_on(spdlog::level::warn);
+  spdlog::register_logger(access);
+  spdlog::flush_every(std::chrono::seconds(1));
+}
+
 int main(int argc, char** argv) {
   using namespace ticketd;
   Options o;
@@ -197,6 +220,7 @@ int main(int argc, char** argv) {
     setrlimit(RLIMIT_NOFILE, &lim);
   }
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+  start_access_log();
 
   std::string data_dir = o.get("data-dir", "./data");
   std::string listen = o.get("listen", "127.0.0.1:8080");
@@ -347,5 +371,6 @@ int main(int argc, char** argv) {
   }
   log.reset();  // completes queued appends and closes the database
   spdlog::info("stopped cleanly");
+  spdlog::shutdown();  // writes out the access log's buffer
   return 0;
 }
