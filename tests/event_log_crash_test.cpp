@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <set>
 #include <string>
@@ -20,6 +19,7 @@
 #include "storage/snapshot_store.h"
 #include "tests/snapshot_piece.h"
 #include "tests/temp_dir.h"
+#include "tests/wal_files.h"
 
 namespace ticketd::storage {
 namespace {
@@ -134,24 +134,17 @@ TEST(CrashTest, KillNineLeavesOneWholeSnapshot) {
   }
 }
 
-// The WAL files of a log, oldest first (RocksDB numbers them in creation order).
-std::vector<std::filesystem::path> wal_files(const std::string& path) {
+// Runs the append child on `path` until it acknowledged `kill_after` events, kills it, and
+// returns what it acknowledged with the newest WAL file it left (which must exist).
+struct Killed {
+  std::set<std::string> acked;
   std::vector<std::filesystem::path> wals;
-  for (const auto& entry : std::filesystem::directory_iterator(path)) {
-    if (entry.path().extension() == ".log") wals.push_back(entry.path());
-  }
-  std::sort(wals.begin(), wals.end());
-  return wals;
-}
+};
 
-std::string read_file(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_file(const std::filesystem::path& file, const std::string& bytes) {
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+Killed kill_appending(const std::string& path, size_t kill_after) {
+  Killed k{run_and_kill(path, kill_after), testing::wal_files(path)};
+  EXPECT_FALSE(k.wals.empty()) << "no WAL file in " << path;
+  return k;
 }
 
 // Whether the log at `path` opens to an unbroken prefix of what was written: positions 1..N
@@ -178,15 +171,14 @@ std::optional<uint64_t> opens_to_clean_prefix(const std::string& path) {
 TEST(CrashTest, KillNineLeavesFillAfterTheNewestWalOnly) {
   TempDir dir;
   const std::string path = dir / "log";
-  auto acked = run_and_kill(path, 800);
-  auto wals = wal_files(path);
+  auto [acked, wals] = kill_appending(path, 800);
   ASSERT_FALSE(wals.empty());
-  std::string newest = read_file(wals.back());
+  std::string newest = testing::read_file(wals.back());
   ASSERT_GE(newest.size(), 4096u);
   EXPECT_EQ(newest.substr(newest.size() - 4096), std::string(4096, static_cast<char>(kWalFillByte)))
       << "the newest WAL does not end in fill";
   for (size_t i = 0; i + 1 < wals.size(); ++i) {
-    std::string older = read_file(wals[i]);
+    std::string older = testing::read_file(wals[i]);
     EXPECT_TRUE(older.empty() || older.back() != static_cast<char>(kWalFillByte))
         << wals[i] << " kept its fill";
   }
@@ -202,10 +194,9 @@ TEST(CrashTest, KillNineLeavesFillAfterTheNewestWalOnly) {
 TEST(CrashTest, WritesLostFromThePrefilledWalEndRecoveryThere) {
   TempDir dir;
   const std::string path = dir / "log";
-  auto acked = run_and_kill(path, 6000);
-  auto wals = wal_files(path);
+  auto [acked, wals] = kill_appending(path, 6000);
   ASSERT_FALSE(wals.empty());
-  std::string wal = read_file(wals.back());
+  std::string wal = testing::read_file(wals.back());
 
   // RocksDB's WAL is 32 KB blocks of physical records, each a 7-byte header (checksum, length,
   // type) and its bytes; type 1 is a whole record, 2 the first fragment of one. Lose the rest
@@ -228,7 +219,7 @@ TEST(CrashTest, WritesLostFromThePrefilledWalEndRecoveryThere) {
   ASSERT_NE(lost_from, 0u) << "no record starts past the middle of " << data_end << " bytes";
   size_t lost_to = std::min(data_end, (lost_from / kBlock + 1) * kBlock);
   std::fill(wal.begin() + lost_from, wal.begin() + lost_to, static_cast<char>(kWalFillByte));
-  write_file(wals.back(), wal);
+  testing::write_file(wals.back(), wal);
 
   auto events = opens_to_clean_prefix(path);
   ASSERT_TRUE(events.has_value()) << "the log does not open to an unbroken prefix";

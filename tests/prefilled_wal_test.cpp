@@ -13,11 +13,13 @@
 #include <vector>
 
 #include "tests/temp_dir.h"
+#include "tests/wal_files.h"
 
 namespace ticketd::storage {
 namespace {
 
 using ticketd::testing::TempDir;
+using ticketd::testing::wal_files;
 
 constexpr size_t kBlock = 32768;  // RocksDB's WAL block
 constexpr int kBatches = 40;
@@ -26,15 +28,6 @@ std::string key(int i) {
   char k[6];
   std::snprintf(k, sizeof k, "k%04d", i);
   return k;
-}
-
-std::vector<std::filesystem::path> wal_files(const std::string& path) {
-  std::vector<std::filesystem::path> wals;
-  for (const auto& entry : std::filesystem::directory_iterator(path)) {
-    if (entry.path().extension() == ".log") wals.push_back(entry.path());
-  }
-  std::sort(wals.begin(), wals.end());
-  return wals;
 }
 
 // Writes kBatches synced batches through the prefilled file system, each exactly one WAL block
