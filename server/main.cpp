@@ -183,8 +183,6 @@ int fail(const std::string& message) {
   return 2;
 }
 
-}  // namespace
-
 // Request lines ("request_id=… status=… latency_ms=…", one a request) go to stderr through a
 // 64 KB buffer, written when full, every second and at a clean stop, as Envoy's access log does:
 // a write(2) a request under spdlog's console lock was 2.4% of the server's CPU under submit load.
@@ -203,6 +201,8 @@ void start_access_log() {
   spdlog::register_logger(access);
   spdlog::flush_every(std::chrono::seconds(1));
 }
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace ticketd;
