@@ -1,5 +1,6 @@
 #include "api/http_server.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -528,7 +529,10 @@ void HttpServer::run(std::function<void()> on_signal) {
   s.accept();
   std::vector<std::thread> threads;
   for (size_t i = 1; i < s.contexts.size(); ++i) {
-    threads.emplace_back([&s, i] { s.contexts[i]->run(); });
+    threads.emplace_back([&s, i] {
+      pthread_setname_np(pthread_self(), "http-io");
+      s.contexts[i]->run();
+    });
   }
   // Each returns when its sessions are done (and the first when the acceptor and the signal wait
   // are): the others are kept running meanwhile, since they may have no connection yet.

@@ -1,5 +1,6 @@
 #include "api/stream_hub.h"
 
+#include <pthread.h>
 #include <chrono>
 #include <unordered_map>
 #include <utility>
@@ -28,7 +29,10 @@ bool valid_topic(const std::string& t) {
 }  // namespace
 
 StreamHub::StreamHub(storage::EventLog& log, projections::ReadModel& model)
-    : log_(log), model_(model), thread_([this] { run(); }) {}
+    : log_(log), model_(model), thread_([this] {
+        pthread_setname_np(pthread_self(), "stream-hub");
+        run();
+      }) {}
 
 StreamHub::~StreamHub() { stop(); }
 
@@ -117,6 +121,7 @@ void StreamHub::on_message(const std::shared_ptr<StreamClient>& client, std::str
       auto done = std::make_shared<std::atomic<bool>>(false);
       replays_.push_back(
           {std::thread([this, sub, done, start = static_cast<uint64_t>(from->as_number())] {
+             pthread_setname_np(pthread_self(), "stream-replay");
              replay(sub, start);
              done->store(true);
            }),

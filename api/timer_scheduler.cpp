@@ -1,5 +1,6 @@
 #include "api/timer_scheduler.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include "api/api.h"
@@ -10,7 +11,10 @@ TimerScheduler::TimerScheduler(Api& api, projections::ReadModel& model,
                                std::function<int64_t()> now_us)
     : api_(api), model_(model), now_us_(std::move(now_us)) {
   model_.on_schedule_change([this] { wake(); });
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "timers");
+    run();
+  });
 }
 
 TimerScheduler::~TimerScheduler() { stop(); }

@@ -1,6 +1,7 @@
 // ticketd: wiring only. Options, the log, the read model and its subscription, the API, the
 // listener, demo mode, signals.
 #include <gperftools/malloc_extension.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
@@ -139,7 +140,10 @@ class Snapshotter {
   static constexpr uint64_t kEveryEvents = 50000;
 
   Snapshotter(ticketd::storage::EventLog& log, ticketd::projections::ReadModel& model)
-      : log_(log), model_(model), saved_(model.applied_position()), thread_([this] { run(); }) {}
+      : log_(log), model_(model), saved_(model.applied_position()), thread_([this] {
+          pthread_setname_np(pthread_self(), "snapshots");
+          run();
+        }) {}
   ~Snapshotter() { stop(); }
 
   void stop() {
@@ -331,6 +335,7 @@ int main(int argc, char** argv) {
   // is complete: about a second for a million tickets); the rest when they come due.
   api::TimerScheduler timers(api, model, [&api] { return api.now_us(); });
   std::thread schedule_completion([&model] {
+    pthread_setname_np(pthread_self(), "timers-complete");
     auto t0 = std::chrono::steady_clock::now();
     if (model.complete_schedule()) {
       spdlog::info("pending timers computed in {:.2f}s",

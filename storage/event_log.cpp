@@ -1,5 +1,6 @@
 #include "storage/event_log.h"
 
+#include <pthread.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
@@ -204,12 +205,21 @@ Status EventLog::Open(const EventLogOptions& options, std::unique_ptr<EventLog>*
   if (Status st = impl->recover(); !st.ok()) return st;
   {
     Impl* p = impl.get();
-    impl->heads_loader = std::thread([p] { p->load_heads(); });
+    impl->heads_loader = std::thread([p] {
+      pthread_setname_np(pthread_self(), "log-heads");
+      p->load_heads();
+    });
   }
   if (!options.read_only) {
     Impl* p = impl.get();
-    impl->indexer = std::thread([p] { p->run_indexer(); });
-    impl->writer = std::thread([p] { p->run_writer(); });
+    impl->indexer = std::thread([p] {
+      pthread_setname_np(pthread_self(), "log-indexer");
+      p->run_indexer();
+    });
+    impl->writer = std::thread([p] {
+      pthread_setname_np(pthread_self(), "log-writer");
+      p->run_writer();
+    });
   }
   out->reset(new EventLog(std::move(impl)));
   return Status::Ok();
@@ -733,7 +743,10 @@ std::unique_ptr<Subscription> EventLog::subscribe(uint64_t after,
     std::lock_guard lk(impl_->subscriptions_mu);
     impl_->subscriptions.insert(sub.get());
   }
-  sub->thread_ = std::thread([s = sub.get()] { s->run(); });
+  sub->thread_ = std::thread([s = sub.get()] {
+    pthread_setname_np(pthread_self(), "log-subscriber");
+    s->run();
+  });
   return sub;
 }
 

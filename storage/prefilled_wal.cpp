@@ -1,6 +1,7 @@
 #include "storage/prefilled_wal.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -50,7 +51,10 @@ bool write_fill(int fd, uint64_t offset, size_t n) {
 class Filler {
  public:
   Filler(int fd, const PrefilledWalOptions& options) : fd_(fd), options_(options) {
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "wal-fill");
+      run();
+    });
   }
   ~Filler() {
     finish();
