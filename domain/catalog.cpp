@@ -56,6 +56,31 @@ Value strip_identity(const Value& doc) {
   return Value(std::move(o));
 }
 
+namespace {
+
+// The latest version of every enabled definition in `versions`, by form, in id order.
+template <typename T, typename Versions>
+std::map<std::string, std::vector<const T*>, std::less<>> latest_enabled_by_form(
+    const Versions& versions) {
+  std::map<std::string, std::vector<const T*>, std::less<>> by_form;
+  for (const auto& [id, all] : versions) {
+    const T* latest = all.back().get();
+    if (latest->enabled) by_form[latest->form_id].push_back(latest);
+  }
+  return by_form;
+}
+
+template <typename T>
+const std::vector<const T*>& find_or_empty(
+    const std::map<std::string, std::vector<const T*>, std::less<>>& by_form,
+    std::string_view form_id) {
+  static const std::vector<const T*> kNone;
+  auto it = by_form.find(form_id);
+  return it == by_form.end() ? kNone : it->second;
+}
+
+}  // namespace
+
 bool Catalog::apply(const DomainEvent& e) {
   const Value& d = e.data;
   std::string id = d.string_or("id");
@@ -90,11 +115,13 @@ bool Catalog::apply(const DomainEvent& e) {
       if (!policy.ok()) return false;
       policy.value().version = version;
       sla_policies_[id].push_back(std::make_shared<const SlaPolicyDef>(std::move(policy.value())));
+      sla_policies_by_form_ = latest_enabled_by_form<SlaPolicyDef>(sla_policies_);
     } else {
       auto rule = parse_rule(id, doc, *f);
       if (!rule.ok()) return false;
       rule.value().version = version;
       rules_[id].push_back(std::make_shared<const RuleDef>(std::move(rule.value())));
+      rules_by_form_ = latest_enabled_by_form<RuleDef>(rules_);
     }
     return true;
   }
@@ -128,22 +155,13 @@ const SlaPolicyDef* Catalog::sla_policy(std::string_view id, uint64_t version) c
   return find_version<SlaPolicyDef>(sla_policies_, id, version);
 }
 
-std::vector<const SlaPolicyDef*> Catalog::sla_policies_for_form(std::string_view form_id) const {
-  std::vector<const SlaPolicyDef*> out;
-  for (const auto& [id, versions] : sla_policies_) {
-    const SlaPolicyDef* p = versions.back().get();
-    if (p->enabled && p->form_id == form_id) out.push_back(p);
-  }
-  return out;
+const std::vector<const SlaPolicyDef*>& Catalog::sla_policies_for_form(
+    std::string_view form_id) const {
+  return find_or_empty(sla_policies_by_form_, form_id);
 }
 
-std::vector<const RuleDef*> Catalog::rules_for_form(std::string_view form_id) const {
-  std::vector<const RuleDef*> out;
-  for (const auto& [id, versions] : rules_) {
-    const RuleDef* r = versions.back().get();
-    if (r->enabled && r->form_id == form_id) out.push_back(r);
-  }
-  return out;
+const std::vector<const RuleDef*>& Catalog::rules_for_form(std::string_view form_id) const {
+  return find_or_empty(rules_by_form_, form_id);
 }
 
 std::vector<std::string> Catalog::form_ids() const { return ids_of(forms_); }

@@ -47,9 +47,9 @@ class Catalog {
   const CalendarDef* calendar(std::string_view id, uint64_t version = 0) const;
   const SlaPolicyDef* sla_policy(std::string_view id, uint64_t version = 0) const;
   // The latest version of every enabled SLA policy of a form, in id order.
-  std::vector<const SlaPolicyDef*> sla_policies_for_form(std::string_view form_id) const;
-  // The latest version of every enabled rule of a form.
-  std::vector<const RuleDef*> rules_for_form(std::string_view form_id) const;
+  const std::vector<const SlaPolicyDef*>& sla_policies_for_form(std::string_view form_id) const;
+  // The latest version of every enabled rule of a form, in id order.
+  const std::vector<const RuleDef*>& rules_for_form(std::string_view form_id) const;
   std::vector<std::string> form_ids() const;
   std::vector<std::string> flow_ids() const;
   std::vector<std::string> rule_ids() const;
@@ -68,6 +68,10 @@ class Catalog {
   Versions<CalendarDef> calendars_;
   Versions<SlaPolicyDef> sla_policies_;
   std::map<std::string, User, std::less<>> users_;
+  // The two above by form, asked for on every event of every command and every applied event;
+  // rebuilt whenever a rule or an SLA policy is published.
+  std::map<std::string, std::vector<const RuleDef*>, std::less<>> rules_by_form_;
+  std::map<std::string, std::vector<const SlaPolicyDef*>, std::less<>> sla_policies_by_form_;
 };
 
 // A definition document as stored: without the "id" and "version" a client may echo back from GET.

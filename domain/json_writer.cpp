@@ -41,11 +41,18 @@ void JsonWriter::append_quoted(std::string& out, std::string_view v) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
   for (size_t i = 0; i < v.size();) {
-    // Copy the run of bytes that need no escaping in one go.
+    // Copy the run of bytes that need no escaping in one go: printable ASCII and well-formed
+    // UTF-8 sequences (Chinese text is all of the latter).
     size_t run = i;
     while (run < v.size()) {
       unsigned char b = static_cast<unsigned char>(v[run]);
-      if (b < 0x20 || b == '"' || b == '\\' || b >= 0x7f) break;
+      if (b >= 0x80) {
+        size_t n = utf8_sequence_length(v, run);
+        if (n == 0) break;
+        run += n;
+        continue;
+      }
+      if (b < 0x20 || b == '"' || b == '\\' || b == 0x7f) break;
       ++run;
     }
     if (run > i) {
@@ -54,15 +61,9 @@ void JsonWriter::append_quoted(std::string& out, std::string_view v) {
       continue;
     }
     unsigned char c = static_cast<unsigned char>(v[i]);
-    if (c >= 0x80) {
-      size_t n = utf8_sequence_length(v, i);
-      if (n == 0) {
-        out += "\xEF\xBF\xBD";  // U+FFFD
-        ++i;
-      } else {
-        out.append(v.data() + i, n);
-        i += n;
-      }
+    if (c >= 0x80) {          // not well-formed UTF-8
+      out += "\xEF\xBF\xBD";  // U+FFFD
+      ++i;
       continue;
     }
     switch (c) {

@@ -278,16 +278,25 @@ void apply_rules(const TicketState& before, Decision& d, const Context& ctx) {
   auto& events = d.events();
   std::vector<int> depth(events.size(), 0);
   std::vector<std::string> source(events.size());
+  // The state after events [0, folded): folded on only as far as a rule needs it, since whether a
+  // rule triggers depends on the event alone (most events trigger none).
   TicketState state = before;
+  size_t folded = 0;
+  auto state_after = [&](size_t i) -> const TicketState& {
+    while (folded <= i) state = evolve(std::move(state), events[folded++]);
+    return state;
+  };
+  std::string form_id = before.form_id;  // set by a ticket's first event, never changed
   for (size_t i = 0; i < events.size(); ++i) {
-    state = evolve(std::move(state), events[i]);
     if (depth[i] >= kMaxRuleDepth) continue;
-    const FlowDef* flow = ctx.catalog->flow(state.flow_id, state.flow_version);
-    for (const RuleDef* rule : ctx.catalog->rules_for_form(state.form_id)) {
+    if (form_id.empty()) form_id = state_after(0).form_id;
+    for (const RuleDef* rule : ctx.catalog->rules_for_form(form_id)) {
       if (rule->id == source[i] || !triggers(*rule, events[i])) continue;
-      if (rule->when && !evaluate(*rule->when, state.fields)) continue;
+      const TicketState& after = state_after(i);
+      if (rule->when && !evaluate(*rule->when, after.fields)) continue;
+      const FlowDef* flow = ctx.catalog->flow(after.flow_id, after.flow_version);
       size_t first_new = events.size();
-      run_actions(d, *rule, state, flow, *ctx.catalog);
+      run_actions(d, *rule, after, flow, *ctx.catalog);
       for (size_t k = first_new; k < events.size(); ++k) {
         depth.push_back(depth[i] + 1);
         source.push_back(rule->id);
