@@ -43,6 +43,9 @@ struct StoredId {
   uint64_t version;
 };
 
+// Event ids and where they are stored; looked up and filled for every event the writer writes.
+using IdMap = absl::flat_hash_map<EventId, StoredId, EventIdHash>;
+
 // What one committed event adds to the index column families.
 struct IndexEntry {
   std::string stream_key;  // layout::stream_key(stream, version)
@@ -94,7 +97,7 @@ struct EventLog::Impl {
   std::map<std::string, uint64_t, std::less<>> tail_streams;
   // Writer thread only: ids of the events it committed that the index may not hold yet, with
   // their positions in commit order so that the indexed ones can be dropped.
-  std::unordered_map<EventId, StoredId, EventIdHash> recent_ids;
+  IdMap recent_ids;
   std::deque<std::pair<uint64_t, EventId>> recent_order;
 
   std::mutex index_mu;
@@ -135,8 +138,7 @@ struct EventLog::Impl {
   void commit(std::vector<AppendRequest>& batch);
   void run_indexer();
   Status write_index(const std::vector<IndexWork>& works, bool sync);
-  std::unordered_map<EventId, StoredId, EventIdHash> find_ids(
-      const std::vector<AppendRequest>& batch);
+  IdMap find_ids(const std::vector<AppendRequest>& batch);
   bool wait_indexed(uint64_t position) const;
   std::optional<uint64_t> indexed_position(std::string_view stream_key) const;
   void wake_readers() {

@@ -92,14 +92,13 @@ Status EventLog::Impl::derive_index(uint64_t after,
 // Which of the batch's event ids are stored already, and where: the writer's recent ids first,
 // then one MultiGet on the ids column family (the indexer writes an entry there before `indexed`
 // passes it, so every id is in one place or the other).
-std::unordered_map<EventId, StoredId, EventIdHash> EventLog::Impl::find_ids(
-    const std::vector<AppendRequest>& batch) {
+IdMap EventLog::Impl::find_ids(const std::vector<AppendRequest>& batch) {
   const uint64_t through = indexed.load(std::memory_order_acquire);
   while (!recent_order.empty() && recent_order.front().first <= through) {
     recent_ids.erase(recent_order.front().second);
     recent_order.pop_front();
   }
-  std::unordered_map<EventId, StoredId, EventIdHash> found;
+  IdMap found;
   std::vector<rocksdb::Slice> keys;
   for (const AppendRequest& r : batch) {
     for (const NewEvent& e : r.events) {

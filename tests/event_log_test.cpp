@@ -111,6 +111,11 @@ TEST(EventLog, RejectsBadRequestsAlone) {
   NewEvent e = make_event(rng);
   EXPECT_EQ(log->append("s", ExpectedVersion::Any(), {e, e}).status.code(),
             Status::Code::kInvalidArgument);
+  std::vector<NewEvent> many;  // past the few events compared pairwise
+  for (int i = 0; i < 40; ++i) many.push_back(make_event(rng));
+  many.push_back(many[3]);
+  EXPECT_EQ(log->append("s", ExpectedVersion::Any(), many).status.code(),
+            Status::Code::kInvalidArgument);
   EXPECT_EQ(log->last_position(), 0u);
   EXPECT_TRUE(log->append("s", ExpectedVersion::Any(), {make_event(rng)}).status.ok());
   EXPECT_EQ(log->last_position(), 1u);
