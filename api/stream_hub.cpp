@@ -76,7 +76,11 @@ void StreamHub::on_message(const std::shared_ptr<StreamClient>& client, std::str
   }
   if (op == "unsubscribe") {
     std::lock_guard lk(mu_);
-    subs_[client.get()].erase(topic);
+    if (auto it = subs_.find(client.get()); it != subs_.end()) {
+      it->second.erase(topic);
+      if (it->second.empty()) subs_.erase(it);
+    }
+    listening_.store(!subs_.empty());
     return;
   }
   const Value* from = msg.find("from");
@@ -102,7 +106,10 @@ void StreamHub::on_message(const std::shared_ptr<StreamClient>& client, std::str
   {
     std::lock_guard lk(mu_);
     // Everything applied so far is the replay's; everything applied later reaches this
-    // subscription live. Both sides of the seam are decided under one lock.
+    // subscription live. Both sides of the seam are decided under one lock. Listening is said
+    // first: a batch that began before it and copies nothing is finished before applied_position
+    // answers (ReadModel::on_ticket_applied), so it falls on the replay's side.
+    listening_.store(true);
     until = model_.applied_position();
     sub->replay_until = until;
     sub->replaying = from != nullptr;
@@ -139,6 +146,7 @@ void StreamHub::on_message(const std::shared_ptr<StreamClient>& client, std::str
 void StreamHub::on_close(const StreamClient* client) {
   std::lock_guard lk(mu_);
   subs_.erase(client);
+  listening_.store(!subs_.empty());
 }
 
 void StreamHub::on_ticket_event(uint64_t position, const std::string& type,

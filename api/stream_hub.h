@@ -45,6 +45,8 @@ class StreamHub {
   void on_message(const std::shared_ptr<StreamClient>& client, std::string_view text);
   void on_close(const StreamClient* client);
 
+  // Whether anyone is subscribed: the read model copies no ticket for on_ticket_event otherwise.
+  bool listening() const { return listening_.load(); }
   // Called by the projection thread after each applied ticket event, in position order.
   void on_ticket_event(uint64_t position, const std::string& type,
                        std::vector<AssigneeSpec> assignees_before, const TicketState& after);
@@ -87,6 +89,7 @@ class StreamHub {
   std::deque<Event> queue_;
   bool stopping_ = false;
   std::map<const StreamClient*, std::map<std::string, SubPtr>> subs_;  // client -> topic -> sub
+  std::atomic<bool> listening_{false};                                 // !subs_.empty()
   struct Replay {
     std::thread thread;
     std::shared_ptr<std::atomic<bool>> done;

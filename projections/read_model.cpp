@@ -106,10 +106,10 @@ void ReadModel::apply_ticket(uint64_t position, const std::string& id, const Dom
         {id, &t, fresh, fresh ? std::vector<std::string>{} : index_keys(t), timer_inputs(t)});
   }
   std::vector<AssigneeSpec> before;
-  if (on_ticket_applied_) before = t.assignees;
+  if (collect_tickets_) before = t.assignees;
   t = evolve(std::move(t), e);
   changed_[at->second].state = &t;
-  if (on_ticket_applied_) applied_tickets_.push_back({position, e.type, std::move(before), t});
+  if (collect_tickets_) applied_tickets_.push_back({position, e.type, std::move(before), t});
   if (auto picked = picked_member(e)) {
     last_picks_[picked->role] = picked->user;
   }
@@ -218,9 +218,10 @@ int64_t ReadModel::next_due() const {
   return schedule_.next_due();
 }
 
-void ReadModel::on_ticket_applied(TicketListener fn) {
+void ReadModel::on_ticket_applied(TicketListener fn, std::function<bool()> listening) {
   std::unique_lock lk(mu_);
   on_ticket_applied_ = std::move(fn);
+  ticket_listener_listening_ = std::move(listening);
 }
 
 void ReadModel::on_schedule_change(std::function<void()> fn) {
@@ -469,6 +470,8 @@ void ReadModel::apply(std::vector<ParsedEvent> batch) {
   const uint64_t last = batch.back().position;
   {
     std::unique_lock lk(mu_);
+    collect_tickets_ =
+        on_ticket_applied_ && (!ticket_listener_listening_ || ticket_listener_listening_());
     for (const ParsedEvent& p : batch) {
       applied_ = p.position;
       if (!p.parsed) continue;

@@ -140,7 +140,11 @@ class ReadModel {
   // the position, the event type, the assignees before it and the ticket after it.
   using TicketListener = std::function<void(uint64_t, const std::string&, std::vector<AssigneeSpec>,
                                             const TicketState&)>;
-  void on_ticket_applied(TicketListener fn);
+  // `listening`, when given, says whether the listener wants events at all: a batch applied while
+  // it says no copies no ticket for it. It is asked under the model's lock at the start of each
+  // batch, so a listener that starts listening and then reads applied_position() gets every event
+  // after that position.
+  void on_ticket_applied(TicketListener fn, std::function<bool()> listening = nullptr);
 
   // A deterministic text dump of every view (ticketctl dump-views): equal logs, equal dumps.
   std::string dump() const;
@@ -196,6 +200,8 @@ class ReadModel {
   std::unordered_set<std::string> rescheduled_while_incomplete_;
   std::function<void()> on_schedule_change_;
   TicketListener on_ticket_applied_;
+  std::function<bool()> ticket_listener_listening_;
+  bool collect_tickets_ = false;  // for the batch being applied
   // Collected by apply_ticket for the listener, handed over after the lock is released.
   struct AppliedTicket {
     uint64_t position;

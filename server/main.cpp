@@ -324,10 +324,12 @@ int main(int argc, char** argv) {
   http.read_timeout = std::chrono::seconds(read_timeout);
   http.max_connections = max_connections;
   api::StreamHub hub(*log, model);
-  model.on_ticket_applied([&hub](uint64_t position, const std::string& type,
-                                 std::vector<AssigneeSpec> before, const TicketState& after) {
-    hub.on_ticket_event(position, type, std::move(before), after);
-  });
+  model.on_ticket_applied(
+      [&hub](uint64_t position, const std::string& type, std::vector<AssigneeSpec> before,
+             const TicketState& after) {
+        hub.on_ticket_event(position, type, std::move(before), after);
+      },
+      [&hub] { return hub.listening(); });
   api::HttpServer server(api, metrics, hub, http);
   if (!server.listen(&error)) return fail(error);
   api.set_ready(true);

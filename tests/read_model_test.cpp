@@ -297,5 +297,31 @@ TEST_F(ReadModelBatches, TimersCompletedWhileEventsApplyMatch) {
   }
 }
 
+TEST_F(ReadModelBatches, ATicketListenerNotListeningGetsNoCopies) {
+  // The stream hub says whether anyone is subscribed; a batch applied while it says no hands the
+  // listener nothing (and copies nothing), later batches everything again, in position order.
+  ReadModel model;
+  bool listening = false;
+  std::vector<uint64_t> heard;
+  model.on_ticket_applied([&](uint64_t position, const std::string&, std::vector<AssigneeSpec>,
+                              const TicketState&) { heard.push_back(position); },
+                          [&] { return listening; });
+  const uint64_t last = log_->last_position(), half = last / 2;
+  apply_range(*log_, model, 0, half);
+  EXPECT_TRUE(heard.empty());
+  listening = true;
+  apply_range(*log_, model, half, last);
+  std::vector<uint64_t> expected;
+  ASSERT_TRUE(log_->read_all(half, SIZE_MAX,
+                             [&](const storage::RecordedEvent& e) {
+                               if (e.stream().substr(0, 7) == "ticket-")
+                                 expected.push_back(e.position());
+                               return true;
+                             })
+                  .ok());
+  EXPECT_FALSE(expected.empty());
+  EXPECT_EQ(heard, expected);
+}
+
 }  // namespace
 }  // namespace ticketd::projections

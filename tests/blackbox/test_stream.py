@@ -71,6 +71,44 @@ class Stream(unittest.TestCase):
         self.assertEqual(seen, expected)
         self.assertLessEqual(max(seen), end)
 
+    def test_a_first_live_subscriber_while_submits_run_misses_nothing(self):
+        # With nobody subscribed the read model copies no ticket for the stream; the first
+        # subscriber must still get every ticket event after the position its ack names, even
+        # when a batch was being applied as it subscribed. Several rounds, submits never pausing.
+        stop = threading.Event()
+        def keep_submitting(k):
+            j = 0
+            while not stop.is_set():
+                self.submit("不停%d-%d" % (k, j))
+                j += 1
+        writers = [threading.Thread(target=keep_submitting, args=(k,)) for k in range(4)]
+        for w in writers:
+            w.start()
+        try:
+            for _ in range(5):
+                ws = websocket.create_connection(
+                    self.s.base.replace("http", "ws") + "/api/v1/stream?token=" + self.li, timeout=30)
+                try:
+                    ws.send(json.dumps({"op": "subscribe", "topic": "tickets"}))
+                    ack = self.recv(ws)
+                    self.assertEqual(ack["op"], "subscribed")
+                    after = ack["position"]
+                    # Collect until a later ticket event has arrived, then compare with the log.
+                    seen = []
+                    while len(seen) < 12:
+                        seen.append(self.recv(ws)["position"])
+                    _, log, _ = self.s.call("GET", "/api/v1/events?from=%d&limit=500" % after,
+                                            token=ADMIN_TOKEN)
+                    expected = [e["position"] for e in log["items"]
+                                if e["stream"].startswith("ticket-")][:len(seen)]
+                    self.assertEqual(seen, expected)
+                finally:
+                    ws.close()
+        finally:
+            stop.set()
+            for w in writers:
+                w.join()
+
     def test_ticket_topic_inbox_and_permissions(self):
         zhang = self.s.login("zhang")
         ws_ticket = self.connect(self.li)
