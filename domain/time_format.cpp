@@ -30,22 +30,56 @@ std::optional<sys_days> civil_day(std::string_view s) {
 
 }  // namespace
 
+namespace {
+
+// Writes v as exactly `width` decimal digits, zero-padded, ending before `end`; returns where
+// they start. Every ticket view holds several times, so this stays out of printf's parser.
+char* put_digits(char* end, uint64_t v, int width) {
+  for (int i = 0; i < width; ++i, v /= 10) *--end = static_cast<char>('0' + v % 10);
+  return end;
+}
+
+}  // namespace
+
 std::string format_rfc3339(int64_t us) {
   auto tp = sys_time<microseconds>{microseconds{us}};
   auto day_point = floor<days>(tp);
   year_month_day ymd{day_point};
   hh_mm_ss<microseconds> tod{tp - day_point};
-  char buf[40];
-  int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d", int(ymd.year()),
-                        unsigned(ymd.month()), unsigned(ymd.day()), int(tod.hours().count()),
-                        int(tod.minutes().count()), int(tod.seconds().count()));
-  std::string out(buf, n);
-  if (auto frac = tod.subseconds().count(); frac != 0) {
-    std::snprintf(buf, sizeof buf, ".%06lld", static_cast<long long>(frac));
-    out += buf;
+  int year = int(ymd.year());
+  if (year < 0 || year > 9999) {  // outside RFC 3339's four digits: as printf wrote it before
+    char buf[48];
+    int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d", year,
+                          unsigned(ymd.month()), unsigned(ymd.day()), int(tod.hours().count()),
+                          int(tod.minutes().count()), int(tod.seconds().count()));
+    std::string out(buf, n);
+    if (auto frac = tod.subseconds().count(); frac != 0) {
+      std::snprintf(buf, sizeof buf, ".%06lld", static_cast<long long>(frac));
+      out += buf;
+    }
+    out.push_back('Z');
+    return out;
   }
-  out.push_back('Z');
-  return out;
+  // "YYYY-MM-DDTHH:MM:SS" then ".ffffff" when there is a fraction, then "Z".
+  char buf[28];
+  char* end = buf + 19;
+  put_digits(end, static_cast<uint64_t>(tod.seconds().count()), 2);
+  end[-3] = ':';
+  put_digits(end - 3, static_cast<uint64_t>(tod.minutes().count()), 2);
+  end[-6] = ':';
+  put_digits(end - 6, static_cast<uint64_t>(tod.hours().count()), 2);
+  end[-9] = 'T';
+  put_digits(end - 9, unsigned(ymd.day()), 2);
+  end[-12] = '-';
+  put_digits(end - 12, unsigned(ymd.month()), 2);
+  end[-15] = '-';
+  put_digits(end - 15, static_cast<uint64_t>(year), 4);
+  if (auto frac = tod.subseconds().count(); frac != 0) {
+    *end = '.';
+    end = put_digits(end + 7, static_cast<uint64_t>(frac), 6) + 6;
+  }
+  *end++ = 'Z';
+  return std::string(buf, end);
 }
 
 std::optional<int64_t> parse_rfc3339(std::string_view s) {
