@@ -214,7 +214,10 @@ void Api::handle(HttpRequest request, Respond respond) {
 
 std::optional<Actor> Api::actor_for_token(std::string_view token) const {
   if (token.empty()) return std::nullopt;
-  std::string hash = token_hash(token);
+  return actor_for_token_hash(token_hash(token));
+}
+
+std::optional<Actor> Api::actor_for_token_hash(const std::string& hash) const {
   if (sodium_memcmp(hash.data(), admin_token_hash_.data(), hash.size()) == 0) {
     return Actor{"admin", {"admin"}, true, false, false};
   }
@@ -236,13 +239,13 @@ bool Api::authenticate(const CallPtr& call) {
     call->fail(401, "unauthorized", "an Authorization: Bearer <token> header is required");
     return false;
   }
-  auto actor = actor_for_token(auth.substr(7));
+  const std::string hash = token_hash(std::string_view(auth).substr(7));
+  auto actor = actor_for_token_hash(hash);
   if (!actor) {
     call->fail(401, "unauthorized", "the token is not valid");
     return false;
   }
-  if (int64_t wait =
-          limiter_.retry_after(token_hash(auth.substr(7)), std::chrono::steady_clock::now())) {
+  if (int64_t wait = limiter_.retry_after(hash, std::chrono::steady_clock::now())) {
     call->extra_headers.emplace_back("Retry-After", std::to_string(wait));
     JsonWriter w;
     w.begin_object().key("error").begin_object().key("code").string("rate_limited");

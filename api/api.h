@@ -61,6 +61,8 @@ class Api {
   void set_ready(bool ready) { ready_.store(ready); }
 
  private:
+  // The same, from the token's hash (what sessions are keyed by).
+  std::optional<Actor> actor_for_token_hash(const std::string& hash) const;
   // Runs `fn` once the read model has applied `position`, on the call's connection.
   void when_applied(const CallPtr& call, uint64_t position, std::function<void()> fn);
 

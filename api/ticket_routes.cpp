@@ -142,9 +142,11 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
   }
   auto answer = [this, call, id, status, submit](uint64_t position) {
     JsonWriter w;
+    uint64_t version = 0;
     bool found = model_.read([&](const View& v) {
       const TicketState* t = v.ticket(id);
       if (!t) return false;
+      version = t->version;
       w.begin_object().key("id").string(id).key("version").number(t->version);
       w.key("position").number(position);
       if (submit) w.key("portal_code").string(t->portal_code);
@@ -158,11 +160,7 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
       return true;
     });
     if (!found) return call->fail(404, codes::kNotFound, "no ticket " + id);
-    call->extra_headers.emplace_back("ETag", "\"" + std::to_string(model_.read([&](const View& v) {
-                                               const TicketState* t = v.ticket(id);
-                                               return t ? t->version : 0;
-                                             })) +
-                                                 "\"");
+    call->extra_headers.emplace_back("ETag", "\"" + std::to_string(version) + "\"");
     call->ok(status, w.take());
   };
   if (decided.value().empty()) {  // nothing changes (or an idempotent repeat)
