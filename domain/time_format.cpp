@@ -28,10 +28,6 @@ std::optional<sys_days> civil_day(std::string_view s) {
   return sys_days{ymd};
 }
 
-}  // namespace
-
-namespace {
-
 // Writes v as exactly `width` decimal digits, zero-padded, ending before `end`; returns where
 // they start. Every ticket view holds several times, so this stays out of printf's parser.
 char* put_digits(char* end, uint64_t v, int width) {
