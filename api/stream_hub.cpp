@@ -280,7 +280,7 @@ void StreamHub::replay(SubPtr sub, uint64_t from) {
         log_.read_stream(stream, 1, SIZE_MAX, [&](const storage::RecordedEvent& prior) {
           if (prior.position() >= r.position()) return false;
           DomainEvent d;
-          if (projections::to_domain_event(prior, &d)) t = evolve(std::move(t), d);
+          if (projections::to_domain_event(prior, &d)) evolve_in_place(t, d);
           return true;
         });
         it = states.emplace(id, std::move(t)).first;
@@ -288,7 +288,7 @@ void StreamHub::replay(SubPtr sub, uint64_t from) {
       DomainEvent d;
       if (!projections::to_domain_event(r, &d)) return true;
       Event e{r.position(), d.type, it->second.assignees, {}};
-      it->second = evolve(std::move(it->second), d);
+      evolve_in_place(it->second, d);
       e.after = it->second;
       std::string msg = message_for(*sub, *client, e);
       if (!msg.empty() && sub->topic.rfind("report:", 0) != 0) client->send(std::move(msg));

@@ -291,8 +291,7 @@ void Api::get_ticket(const CallPtr& call, const std::string& id) {
                                 if (e.position() > position || e.recorded_at_us() > time)
                                   return false;
                                 DomainEvent d;
-                                if (projections::to_domain_event(e, &d))
-                                  state = evolve(std::move(state), d);
+                                if (projections::to_domain_event(e, &d)) evolve_in_place(state, d);
                                 return true;
                               });
     if (!s.ok()) return call->fail(503, "unavailable", s.ToString());

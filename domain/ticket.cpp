@@ -283,7 +283,7 @@ void apply_rules(const TicketState& before, Decision& d, const Context& ctx) {
   TicketState state = before;
   size_t folded = 0;
   auto state_after = [&](size_t i) -> const TicketState& {
-    while (folded <= i) state = evolve(std::move(state), events[folded++]);
+    while (folded <= i) evolve_in_place(state, events[folded++]);
     return state;
   };
   std::string form_id = before.form_id;  // set by a ticket's first event, never changed
@@ -459,7 +459,7 @@ void finalize_sla(const TicketState& before, std::vector<DomainEvent>& events, c
                             [](const DomainEvent& e) { return e.type == et::kTicketClosed; });
   if (before.closed || !closes) return;  // most commands: no state to replay here
   TicketState after = before;
-  for (const auto& e : events) after = evolve(std::move(after), e);
+  for (const auto& e : events) evolve_in_place(after, e);
   const SlaPolicyDef* policy = applicable_sla_policy(after, *ctx.catalog);
   const CalendarDef* calendar = policy ? ctx.catalog->calendar(policy->calendar_id) : nullptr;
   if (!calendar) return;
@@ -581,12 +581,21 @@ Result<std::vector<DomainEvent>> decide_command(const TicketState& s, const Comm
 }  // namespace
 
 TicketState evolve(TicketState s, const DomainEvent& e) {
+  evolve_in_place(s, e);
+  return s;
+}
+
+void evolve_in_place(TicketState& s, const DomainEvent& e) {
   const Value& d = e.data;
+  // Compared as a view, a type is told apart by its length before any byte is (std::string ==
+  // const char* compares bytes first), and every event goes through a dozen comparisons here.
+  const std::string_view type = e.type;
   ++s.version;
   s.updated_at = e.at_us;
-  bool human = e.actor != kSystemActor && e.actor != kPortalActor && e.actor != s.creator &&
-               !e.actor.empty();
-  if (e.type == et::kTicketSubmitted) {
+  const std::string_view actor = e.actor;
+  bool human =
+      actor != kSystemActor && actor != kPortalActor && actor != s.creator && !actor.empty();
+  if (type == et::kTicketSubmitted) {
     s.id = d.string_or("id");
     s.form_id = d.string_or("form");
     s.form_version = static_cast<uint64_t>(as_int(d["form_version"]));
@@ -597,9 +606,9 @@ TicketState evolve(TicketState s, const DomainEvent& e) {
     s.creator = e.actor;
     s.created_at = e.at_us;
     s.sla_marks.push_back({SlaMark::Kind::kSubmitted, e.at_us, "", {}});
-    return s;
+    return;
   }
-  if (e.type == et::kFieldsChanged) {
+  if (type == et::kFieldsChanged) {
     Object before;
     for (const Member& change : d["fields"].as_object()) {
       before.emplace_back(change.first, lookup(s.fields, change.first));
@@ -612,7 +621,7 @@ TicketState evolve(TicketState s, const DomainEvent& e) {
         set_member(s.fields, change.first, change.second);
       }
     }
-  } else if (e.type == et::kNodeEntered) {
+  } else if (type == et::kNodeEntered) {
     if (!s.timeline.empty() && s.timeline.back().left_at == 0) s.timeline.back().left_at = e.at_us;
     s.node = d.string_or("node");
     for (const auto& t : s.timeline) s.reentered |= t.node == s.node;
@@ -628,45 +637,43 @@ TicketState evolve(TicketState s, const DomainEvent& e) {
     s.node_entered_at = e.at_us;
     s.timers_fired.clear();
     s.sla_marks.push_back({SlaMark::Kind::kNode, e.at_us, s.node, {}});
-  } else if (e.type == et::kTransferred) {
+  } else if (type == et::kTransferred) {
     s.assignees = {{AssigneeSpec::Kind::kUser, d.string_or("to")}};
     s.transferred = true;
-  } else if (e.type == et::kRejected) {
+  } else if (type == et::kRejected) {
     s.rejected = true;
-  } else if (e.type == et::kFlowEnded) {
+  } else if (type == et::kFlowEnded) {
     s.flow_ended = true;
     s.assignees.clear();
-  } else if (e.type == et::kTicketClosed) {
+  } else if (type == et::kTicketClosed) {
     s.closed = true;
     s.closed_at = e.at_us;
     s.assignees.clear();
     s.sla_marks.push_back({SlaMark::Kind::kClosed, e.at_us, "", {}});
-  } else if (e.type == et::kRated) {
+  } else if (type == et::kRated) {
     s.rating = static_cast<int>(as_int(d["score"]));
     s.rated_at = e.at_us;
     s.rating_comment = d.string_or("comment");
-  } else if (e.type == et::kCommentAdded) {
+  } else if (type == et::kCommentAdded) {
     ++s.comments;
     if (e.actor == kPortalActor)
       s.sla_marks.push_back({SlaMark::Kind::kCustomerReply, e.at_us, "", {}});
-  } else if (e.type == et::kAttachmentAdded) {
+  } else if (type == et::kAttachmentAdded) {
     s.attachments.push_back(d.string_or("attachment"));
-  } else if (e.type == et::kTimerFired) {
+  } else if (type == et::kTimerFired) {
     s.timers_fired.push_back(d.string_or("rule"));
-  } else if (e.type == et::kSlaWarning || e.type == et::kSlaBreached) {
+  } else if (type == et::kSlaWarning || type == et::kSlaBreached) {
     s.sla_fired.push_back(d.string_or("timer"));
-  } else if (e.type == et::kSlaFinalized) {
+  } else if (type == et::kSlaFinalized) {
     s.sla_final = d["sla"];
   }
   // First response: the first thing someone other than the submitter (and not a rule) did.
-  bool responds = e.type == et::kApproved || e.type == et::kRejected ||
-                  e.type == et::kTransferred || e.type == et::kFilled ||
-                  e.type == et::kCommentAdded || e.type == et::kFieldsChanged;
+  bool responds = type == et::kApproved || type == et::kRejected || type == et::kTransferred ||
+                  type == et::kFilled || type == et::kCommentAdded || type == et::kFieldsChanged;
   if (responds && human) {
     if (s.first_response_at == 0) s.first_response_at = e.at_us;
     s.sla_marks.push_back({SlaMark::Kind::kResponse, e.at_us, "", {}});
   }
-  return s;
 }
 
 std::vector<RuleDryRunHit> dry_run_rule(const RuleDef& rule, const std::vector<DomainEvent>& events,
@@ -697,7 +704,7 @@ std::vector<RuleDryRunHit> dry_run_rule(const RuleDef& rule, const std::vector<D
       fire(state, due, "idle");
       fired_entry = state.node_entered_version;
     }
-    state = evolve(std::move(state), e);
+    evolve_in_place(state, e);
     if (e.data.string_or("rule") == rule.id) continue;
     if (rule.trigger.kind != RuleTrigger::Kind::kIdle && triggers(rule, e)) {
       fire(state, e.at_us, e.type);

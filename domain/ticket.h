@@ -171,6 +171,10 @@ struct Context {
 Result<std::vector<DomainEvent>> decide(const TicketState& state, const Command& command,
                                         const Context& context);
 TicketState evolve(TicketState state, const DomainEvent& event);
+// The same step on a state the caller owns, for folds over many events (a projection, a command's
+// rules): a ticket's state is a few hundred bytes of strings and vectors, and moving it in and out
+// of evolve() for every event cost a projection a tenth of its time.
+void evolve_in_place(TicketState& state, const DomainEvent& event);
 
 // Timers the ticket is waiting on, from its state alone (no polling per timer needed): idle rules
 // (named by the rule's id) and SLA warnings and breaches (named by sla_timer_name()).

@@ -107,7 +107,7 @@ void ReadModel::apply_ticket(uint64_t position, const std::string& id, const Dom
   }
   std::vector<AssigneeSpec> before;
   if (collect_tickets_) before = t.assignees;
-  t = evolve(std::move(t), e);
+  evolve_in_place(t, e);
   changed_[at->second].state = &t;
   if (collect_tickets_) applied_tickets_.push_back({position, e.type, std::move(before), t});
   if (auto picked = picked_member(e)) {

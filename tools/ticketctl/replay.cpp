@@ -104,7 +104,7 @@ int replay_ticket(const Args& args) {
         std::printf("%s  #%-6llu %-8s %s  [%s…]\n", format_rfc3339(e.at_us).c_str(),
                     static_cast<unsigned long long>(r.position()), e.actor.c_str(), text.c_str(),
                     storage::to_hex(r.hash()).substr(0, 12).c_str());
-        state = evolve(std::move(state), e);
+        evolve_in_place(state, e);
         ++events;
         return true;
       });
