@@ -7,9 +7,11 @@
 #include <rocksdb/env.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/temp_dir.h"
@@ -116,6 +118,12 @@ TEST(PrefilledWal, FilesAreCutBackToTheirData) {
   ASSERT_TRUE(db->Put(sync, "a", "1").ok());
   auto first = wal_files(dir.path());
   ASSERT_EQ(first.size(), 1u);
+  // The fill thread's first step may still be on its way (an fdatasync on a busy machine).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::filesystem::file_size(first[0]) <= 1000u &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   EXPECT_GT(std::filesystem::file_size(first[0]), 1000u) << "no fill ahead of the data";
 
   ASSERT_TRUE(db->Flush(rocksdb::FlushOptions()).ok());  // switches to a new WAL file
