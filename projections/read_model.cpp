@@ -26,12 +26,18 @@ storage::NewEvent to_new_event(const DomainEvent& e, const EventId& fresh_id,
   return n;
 }
 
-bool to_domain_event(const storage::RecordedEvent& e, DomainEvent* out) {
-  std::string error;
+namespace {
+void take_envelope(const storage::RecordedEvent& e, DomainEvent* out) {
   out->type = std::string(e.type());
   out->actor = std::string(e.actor());
   out->at_us = e.recorded_at_us();
   out->id = e.id();
+}
+}  // namespace
+
+bool to_domain_event(const storage::RecordedEvent& e, DomainEvent* out) {
+  take_envelope(e, out);
+  std::string error;
   return parse_json(e.payload(), &out->data, &error);
 }
 
@@ -483,6 +489,14 @@ void ReadModel::when_applied(uint64_t p, std::function<void()> fn) {
 
 ParsedEvent::ParsedEvent(const storage::RecordedEvent& e)
     : position(e.position()), stream(e.stream()) {
+  if (e.type() == ticketd::event_types::kNotificationRequested) {
+    // What a notification says (its recipient, its text) is for whoever delivers it: no view
+    // reads it, and notifications are about half of a busy log's events, so their payloads are
+    // not parsed here. The event still counts for its ticket (its version, its last update).
+    take_envelope(e, &event);
+    parsed = true;
+    return;
+  }
   parsed = to_domain_event(e, &event);  // here, not above: `event` is constructed after `parsed`
 }
 
