@@ -656,7 +656,7 @@ void evolve_in_place(TicketState& s, const DomainEvent& e) {
     s.rating_comment = d.string_or("comment");
   } else if (type == et::kCommentAdded) {
     ++s.comments;
-    if (e.actor == kPortalActor)
+    if (actor == kPortalActor)
       s.sla_marks.push_back({SlaMark::Kind::kCustomerReply, e.at_us, "", {}});
   } else if (type == et::kAttachmentAdded) {
     s.attachments.push_back(d.string_or("attachment"));
