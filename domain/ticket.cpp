@@ -676,6 +676,15 @@ void evolve_in_place(TicketState& s, const DomainEvent& e) {
   }
 }
 
+bool evolve_reads_data(std::string_view type) {
+  // The types evolve_in_place() takes from their type, actor and time alone. Any other type, a new
+  // one too, counts as read.
+  static constexpr std::string_view kTypeOnly[] = {
+      et::kApproved,     et::kRejected,  et::kFilled,       et::kCustomerConfirmed,
+      et::kCommentAdded, et::kFlowEnded, et::kTicketClosed, et::kNotificationRequested};
+  return std::find(std::begin(kTypeOnly), std::end(kTypeOnly), type) == std::end(kTypeOnly);
+}
+
 std::vector<RuleDryRunHit> dry_run_rule(const RuleDef& rule, const std::vector<DomainEvent>& events,
                                         const Catalog& catalog, int64_t from_us, int64_t to_us) {
   std::vector<RuleDryRunHit> hits;

@@ -175,6 +175,9 @@ TicketState evolve(TicketState state, const DomainEvent& event);
 // rules): a ticket's state is a few hundred bytes of strings and vectors, and moving it in and out
 // of evolve() for every event cost a projection a tenth of its time.
 void evolve_in_place(TicketState& state, const DomainEvent& event);
+// Whether evolve() reads an event's data, beyond its type, actor and time. A projection may leave
+// the data of the other types unparsed (held to it by tests/ticket_property_test.cpp).
+bool evolve_reads_data(std::string_view type);
 
 // Timers the ticket is waiting on, from its state alone (no polling per timer needed): idle rules
 // (named by the rule's id) and SLA warnings and breaches (named by sla_timer_name()).

@@ -489,10 +489,11 @@ void ReadModel::when_applied(uint64_t p, std::function<void()> fn) {
 
 ParsedEvent::ParsedEvent(const storage::RecordedEvent& e)
     : position(e.position()), stream(e.stream()) {
-  if (e.type() == ticketd::event_types::kNotificationRequested) {
-    // What a notification says (its recipient, its text) is for whoever delivers it: no view
-    // reads it, and notifications are about half of a busy log's events, so their payloads are
-    // not parsed here. The event still counts for its ticket (its version, its last update).
+  if (stream.starts_with("ticket-") && !evolve_reads_data(e.type())) {
+    // A ticket's view reads the data of its events only through evolve(): the others' (what a
+    // notification says, a comment's text, an approval's note) are left unparsed. Notifications
+    // alone are about half of a busy log's events. The event still counts for its ticket (its
+    // version, its last update, who responded).
     take_envelope(e, &event);
     parsed = true;
     return;
