@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "domain/event_id.h"
 
 namespace ticketd {
@@ -49,6 +51,19 @@ TEST(EventIdTest, RoundTripsAndDerivesStably) {
   EXPECT_FALSE(EventId::parse("not-a-uuid").has_value());
   EXPECT_EQ(EventId::derived("timer/T-1/idle/42"), EventId::derived("timer/T-1/idle/42"));
   EXPECT_NE(EventId::derived("timer/T-1/idle/42"), EventId::derived("timer/T-1/idle/43"));
+}
+
+TEST(EventIdTest, HashSpreadsIdsMadeFromCounters) {
+  // An open-addressing table takes a slot from the low bits and a tag from others: ids that
+  // differ only in a counter must spread over both, as random ones would.
+  std::set<size_t> low, high;
+  for (uint64_t n = 0; n < 4096; ++n) {
+    size_t h = EventIdHash()(EventId::random_v4(2, n));
+    low.insert(h & 0xfff);
+    high.insert(h >> 52);
+  }
+  EXPECT_GT(low.size(), 2400u);  // 4096 random values hit ~2,590 of 4,096
+  EXPECT_GT(high.size(), 2400u);
 }
 
 }  // namespace
