@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <list>
 #include <random>
 #include <thread>
@@ -321,6 +323,58 @@ TEST_F(ReadModelBatches, ATicketListenerNotListeningGetsNoCopies) {
                   .ok());
   EXPECT_FALSE(expected.empty());
   EXPECT_EQ(heard, expected);
+}
+
+TEST(ReadModelSchedule, TimersCompletedOverManyChunksMatch) {
+  // More tickets than complete_schedule() computes in one chunk (4096), a third of them 高
+  // (SLA clocks) and every one waiting on an idle rule: the chunks must come back to the
+  // tickets they were computed for, in order.
+  testing::TempDir dir;
+  auto log = testing::open_log(dir.path());
+  ASSERT_TRUE(log);
+  Catalog catalog;
+  uint64_t ids = 0;
+  auto batch_of = [&](const std::vector<DomainEvent>& events) {
+    std::vector<storage::NewEvent> batch;
+    for (const auto& e : events) batch.push_back(to_new_event(e, EventId::random_v4(2, ++ids), ""));
+    return batch;
+  };
+  for (const auto& e : testing::reference_definitions(catalog)) {
+    ASSERT_TRUE(
+        log->append("definitions", storage::ExpectedVersion::Any(), batch_of({e})).status.ok());
+  }
+  constexpr size_t kTickets = 3 * 4096 + 17;
+  std::atomic<size_t> failed{0};
+  std::atomic<size_t> done{0};
+  for (size_t i = 0; i < kTickets; ++i) {
+    testing::TicketDriver d(catalog);
+    d.new_ticket_id = ticket_id_for(i + 1);
+    d.now_us = 1'790'000'000'000'000LL + static_cast<int64_t>(i) * 37'000'000;
+    Object fields = testing::reference_submission();
+    fields.emplace_back("priority", Value(i % 3 == 0 ? "高" : "中"));
+    auto r = d.run(d.user("li"), SubmitTicket{"service_ticket", "service_flow", fields});
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    log->append_async(ticket_stream(d.new_ticket_id), storage::ExpectedVersion::NoStream(),
+                      batch_of(r.value()), [&](storage::AppendResult a) {
+                        if (!a.status.ok()) ++failed;
+                        ++done;
+                      });
+  }
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+       done < kTickets && std::chrono::steady_clock::now() < deadline;) {
+    log->wait_for_position(log->last_position() + 1, std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(done, kTickets);
+  ASSERT_EQ(failed, 0u);
+
+  ReadModel completed;
+  ASSERT_TRUE(replay(*log, completed, 0, ReadModel::Timers::kLater).ok());
+  EXPECT_EQ(completed.next_due(), INT64_MAX);  // left out
+  ASSERT_TRUE(completed.complete_schedule());
+  ReadModel reference;
+  ASSERT_TRUE(replay(*log, reference, 0).ok());
+  EXPECT_NE(reference.next_due(), INT64_MAX);
+  EXPECT_EQ(completed.dump(), reference.dump());
 }
 
 }  // namespace
