@@ -51,6 +51,10 @@ TEST(EventIdTest, RoundTripsAndDerivesStably) {
   EXPECT_FALSE(EventId::parse("not-a-uuid").has_value());
   EXPECT_EQ(EventId::derived("timer/T-1/idle/42"), EventId::derived("timer/T-1/idle/42"));
   EXPECT_NE(EventId::derived("timer/T-1/idle/42"), EventId::derived("timer/T-1/idle/43"));
+  // Derived ids are stored (a fired timer's, an idempotent submit's): the derivation must never
+  // change, or a replayed command would no longer be recognised.
+  EXPECT_EQ(EventId::derived("timer/T-1/idle/42").to_string(),
+            "a6c2d635-7d7e-8d91-a10b-8a10454d0946");
 }
 
 TEST(EventIdTest, HashSpreadsIdsMadeFromCounters) {
