@@ -489,7 +489,7 @@ void ReadModel::when_applied(uint64_t p, std::function<void()> fn) {
 
 ParsedEvent::ParsedEvent(const storage::RecordedEvent& e)
     : position(e.position()), stream(e.stream()) {
-  if (stream.starts_with("ticket-") && !evolve_reads_data(e.type())) {
+  if (is_ticket_stream(stream) && !evolve_reads_data(e.type())) {
     // A ticket's view reads the data of its events only through evolve(): the others' (what a
     // notification says, a comment's text, an approval's note) are left unparsed. Notifications
     // alone are about half of a busy log's events. The event still counts for its ticket (its
@@ -512,8 +512,8 @@ void ReadModel::apply(std::vector<ParsedEvent> batch) {
       applied_ = p.position;
       if (!p.parsed) continue;
       const DomainEvent& e = p.event;
-      if (std::string_view(p.stream).substr(0, 7) == "ticket-") {
-        apply_ticket(p.position, p.stream.substr(7), e);
+      if (is_ticket_stream(p.stream)) {
+        apply_ticket(p.position, std::string(ticket_id_of(p.stream)), e);
       } else if (e.type == event_types::kSessionStarted) {
         sessions_[e.data.string_or("token_hash")] = e.data.string_or("user");
       } else if (e.type == event_types::kAttachmentUploaded) {
