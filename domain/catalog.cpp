@@ -288,9 +288,7 @@ Result<std::optional<DomainEvent>> decide_publish_sla_policy(const Catalog& c, s
     if (!p.ok()) return p;
     if (!c.calendar(p.value().calendar_id)) {
       return error(codes::kInvalidDefinition,
-                   "sla_policy.calendar: unknown calendar "
-                   " + p.value().calendar_id + "
-                   "");
+                   "sla_policy.calendar: unknown calendar \"" + p.value().calendar_id + "\"");
     }
     auto known_node = [&](const std::string& node) {
       for (const auto& flow_id : c.flow_ids()) {
@@ -309,10 +307,7 @@ Result<std::optional<DomainEvent>> decide_publish_sla_policy(const Catalog& c, s
     for (const auto& node : p.value().pause_nodes) {
       if (!known_node(node)) {
         return error(codes::kInvalidDefinition, "sla_policy.pause_nodes: no flow of form " +
-                                                    form.id +
-                                                    " has node "
-                                                    " + node + "
-                                                    "");
+                                                    form.id + " has node \"" + node + "\"");
       }
     }
     return p;

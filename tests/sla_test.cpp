@@ -182,7 +182,10 @@ TEST(SlaPolicy, ParsesDurationsAndRefusesBadDocuments) {
   };
   EXPECT_NE(publish(R"({"name":"p","form":"service_ticket","calendar":"nope",
                         "targets":{"resolution":"1d"}})")
-                .find("unknown calendar"),
+                .find("sla_policy.calendar: unknown calendar \"nope\""),
+            std::string::npos);
+  EXPECT_NE(publish(head + R"("targets":{"resolution":"1d"},"pause_nodes":["moon"]})")
+                .find("no flow of form service_ticket has node \"moon\""),
             std::string::npos);
   EXPECT_NE(publish(head + R"("targets":{"resolution":"1d"},"node_limits":{"moon":"1h"}})")
                 .find("node_limits.moon"),
