@@ -307,7 +307,8 @@ void Api::route(const CallPtr& call) {
     return post_rule_dry_run(call, p[3]);
   if (is({"api", "v1", "sla-policies", "*", "dry-run"}) && m == "POST")
     return post_sla_policy_dry_run(call, p[3]);
-  for (const char* kind : {"forms", "flows", "rules", "calendars", "sla-policies"}) {
+  for (const char* kind :
+       {"forms", "flows", "rules", "calendars", "sla-policies", "print-templates"}) {
     if (is({"api", "v1", kind}) && m == "GET") return list_definitions(call, kind);
     if (is({"api", "v1", kind, "*"})) {
       if (m == "PUT") return put_definition(call, kind, p[3]);
@@ -330,6 +331,7 @@ void Api::route(const CallPtr& call) {
     if (p[4] == "attachments" && m == "POST") return post_attachment(call, id);
     if (p[4] == "rating" && m == "POST") return post_rating(call, id, false);
     if (p[4] == "events" && m == "GET") return get_ticket_events(call, id);
+    if (p[4] == "print.pdf" && m == "GET") return get_ticket_print(call, id);
   }
   if (is({"api", "v1", "attachments"}) && m == "POST") return post_attachment(call, "");
   if (is({"api", "v1", "attachments", "*"}) && m == "GET") return get_attachment(call, p[3]);
@@ -492,6 +494,7 @@ DefinitionFound find_definition(const Catalog& c, const std::string& kind, const
   if (kind == "flows") return found(c.flow(id, version));
   if (kind == "rules") return found(c.rule(id, version));
   if (kind == "calendars") return found(c.calendar(id, version));
+  if (kind == "print-templates") return found(c.print_template(id, version));
   return found(c.sla_policy(id, version));
 }
 
@@ -500,6 +503,7 @@ std::vector<std::string> definition_ids(const Catalog& c, const std::string& kin
   if (kind == "flows") return c.flow_ids();
   if (kind == "rules") return c.rule_ids();
   if (kind == "calendars") return c.calendar_ids();
+  if (kind == "print-templates") return c.print_template_ids();
   return c.sla_policy_ids();
 }
 
@@ -510,6 +514,7 @@ Result<std::optional<DomainEvent>> decide_publish(const Catalog& c, const std::s
   if (kind == "flows") return decide_publish_flow(c, id, document, actor, now);
   if (kind == "rules") return decide_publish_rule(c, id, document, actor, now);
   if (kind == "calendars") return decide_publish_calendar(c, id, document, actor, now);
+  if (kind == "print-templates") return decide_publish_print_template(c, id, document, actor, now);
   return decide_publish_sla_policy(c, id, document, actor, now);
 }
 

@@ -11,6 +11,7 @@
 
 #include "api/http_types.h"
 #include "api/metrics.h"
+#include "api/printer.h"
 #include "api/rate_limiter.h"
 #include "domain/error.h"
 #include "domain/ticket.h"
@@ -85,6 +86,7 @@ class Api {
   void post_attachment(const CallPtr& call, const std::string& ticket_id);
   void get_attachment(const CallPtr& call, const std::string& id);
   void get_ticket_events(const CallPtr& call, const std::string& id);
+  void get_ticket_print(const CallPtr& call, const std::string& id);
   void get_events(const CallPtr& call);
   void get_verify(const CallPtr& call);
   void get_portal(const CallPtr& call, const std::string& id);
@@ -139,6 +141,7 @@ class Api {
   std::atomic<bool> accepting_{true};
   std::atomic<bool> ready_{false};
   RateLimiter limiter_;
+  Printer printer_;
 };
 
 // Writers shared by routes: API.md's error body, and the status for a domain error code.

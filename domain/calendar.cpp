@@ -120,9 +120,7 @@ Result<CalendarDef> parse_calendar(std::string_view id, const Value& doc) {
   c.name = doc.string_or("name");
   if (c.name.empty()) return def_error("calendar.name", "a non-empty string is required");
   c.time_zone = doc.string_or("time_zone");
-  try {
-    c.zone = date::locate_zone(c.time_zone);
-  } catch (const std::exception&) {
+  if (!(c.zone = find_time_zone(c.time_zone))) {
     return def_error("calendar.time_zone",
                      "unknown time zone \"" + c.time_zone + "\" (an IANA name like Asia/Shanghai)");
   }

@@ -99,7 +99,8 @@ bool Catalog::apply(const DomainEvent& e) {
     return true;
   }
   if (e.type == event_types::kFlowPublished || e.type == event_types::kRulePublished ||
-      e.type == event_types::kSlaPolicyPublished) {
+      e.type == event_types::kSlaPolicyPublished ||
+      e.type == event_types::kPrintTemplatePublished) {
     const Value& doc = d["document"];
     const FormDef* f =
         form(doc.string_or("form"), static_cast<uint64_t>(d["form_version"].as_number()));
@@ -116,6 +117,12 @@ bool Catalog::apply(const DomainEvent& e) {
       policy.value().version = version;
       sla_policies_[id].push_back(std::make_shared<const SlaPolicyDef>(std::move(policy.value())));
       sla_policies_by_form_ = latest_enabled_by_form<SlaPolicyDef>(sla_policies_);
+    } else if (e.type == event_types::kPrintTemplatePublished) {
+      auto print = parse_print_template(id, doc, *f);
+      if (!print.ok()) return false;
+      print.value().version = version;
+      print_templates_[id].push_back(
+          std::make_shared<const PrintTemplateDef>(std::move(print.value())));
     } else {
       auto rule = parse_rule(id, doc, *f);
       if (!rule.ok()) return false;
@@ -151,6 +158,10 @@ const RuleDef* Catalog::rule(std::string_view id, uint64_t version) const {
 const CalendarDef* Catalog::calendar(std::string_view id, uint64_t version) const {
   return find_version<CalendarDef>(calendars_, id, version);
 }
+
+const PrintTemplateDef* Catalog::print_template(std::string_view id, uint64_t version) const {
+  return find_version<PrintTemplateDef>(print_templates_, id, version);
+}
 const SlaPolicyDef* Catalog::sla_policy(std::string_view id, uint64_t version) const {
   return find_version<SlaPolicyDef>(sla_policies_, id, version);
 }
@@ -169,6 +180,7 @@ std::vector<std::string> Catalog::flow_ids() const { return ids_of(flows_); }
 std::vector<std::string> Catalog::rule_ids() const { return ids_of(rules_); }
 std::vector<std::string> Catalog::calendar_ids() const { return ids_of(calendars_); }
 std::vector<std::string> Catalog::sla_policy_ids() const { return ids_of(sla_policies_); }
+std::vector<std::string> Catalog::print_template_ids() const { return ids_of(print_templates_); }
 
 const User* Catalog::user(std::string_view id) const {
   auto it = users_.find(id);
@@ -212,6 +224,15 @@ Result<std::optional<DomainEvent>> decide_publish_form(const Catalog& c, std::st
     if (!check.ok()) {
       return error(codes::kInvalidDefinition, "this version would break SLA policy " + policy->id +
                                                   ": " + check.error().message);
+    }
+  }
+  for (const auto& print_id : c.print_template_ids()) {
+    const PrintTemplateDef* print = c.print_template(print_id);
+    if (print->form_id != id) continue;
+    auto check = parse_print_template(print_id, print->document, parsed.value());
+    if (!check.ok()) {
+      return error(codes::kInvalidDefinition, "this version would break print template " +
+                                                  print_id + ": " + check.error().message);
     }
   }
   uint64_t version = current ? current->version + 1 : 1;
@@ -315,6 +336,16 @@ Result<std::optional<DomainEvent>> decide_publish_sla_policy(const Catalog& c, s
   return publish_on_form(
       c, id, document, "sla_policy", event_types::kSlaPolicyPublished, parse,
       [&](std::string_view i) { return c.sla_policy(i); }, actor, now_us);
+}
+
+Result<std::optional<DomainEvent>> decide_publish_print_template(const Catalog& c,
+                                                                 std::string_view id,
+                                                                 const Value& document,
+                                                                 const std::string& actor,
+                                                                 int64_t now_us) {
+  return publish_on_form(
+      c, id, document, "print_template", event_types::kPrintTemplatePublished, parse_print_template,
+      [&](std::string_view i) { return c.print_template(i); }, actor, now_us);
 }
 
 Result<DomainEvent> decide_create_user(const Catalog& c, const User& user,

@@ -1,7 +1,7 @@
 #pragma once
-// Everything definitions: forms, flows and rules at every published version, and the users with
-// their roles. Built only by applying events (FormPublished, FlowPublished, RulePublished,
-// UserCreated), so it is the same live and after a replay.
+// Everything definitions: forms, flows, rules, calendars, SLA policies and print templates at every
+// published version, and the users with their roles. Built only by applying events (FormPublished,
+// FlowPublished, …, UserCreated), so it is the same live and after a replay.
 #include <map>
 #include <memory>
 #include <optional>
@@ -12,6 +12,7 @@
 #include "domain/event.h"
 #include "domain/flow.h"
 #include "domain/form.h"
+#include "domain/print_template.h"
 #include "domain/rule.h"
 #include "domain/sla.h"
 
@@ -32,6 +33,7 @@ inline constexpr char kRulePublished[] = "RulePublished";
 inline constexpr char kUserCreated[] = "UserCreated";
 inline constexpr char kCalendarPublished[] = "CalendarPublished";
 inline constexpr char kSlaPolicyPublished[] = "SlaPolicyPublished";
+inline constexpr char kPrintTemplatePublished[] = "PrintTemplatePublished";
 }  // namespace event_types
 
 class Catalog {
@@ -46,6 +48,7 @@ class Catalog {
   const RuleDef* rule(std::string_view id, uint64_t version = 0) const;
   const CalendarDef* calendar(std::string_view id, uint64_t version = 0) const;
   const SlaPolicyDef* sla_policy(std::string_view id, uint64_t version = 0) const;
+  const PrintTemplateDef* print_template(std::string_view id, uint64_t version = 0) const;
   // The latest version of every enabled SLA policy of a form, in id order.
   const std::vector<const SlaPolicyDef*>& sla_policies_for_form(std::string_view form_id) const;
   // The latest version of every enabled rule of a form, in id order.
@@ -55,6 +58,7 @@ class Catalog {
   std::vector<std::string> rule_ids() const;
   std::vector<std::string> calendar_ids() const;
   std::vector<std::string> sla_policy_ids() const;
+  std::vector<std::string> print_template_ids() const;
 
   const User* user(std::string_view id) const;
   std::vector<const User*> users() const;
@@ -67,6 +71,7 @@ class Catalog {
   Versions<RuleDef> rules_;
   Versions<CalendarDef> calendars_;
   Versions<SlaPolicyDef> sla_policies_;
+  Versions<PrintTemplateDef> print_templates_;
   std::map<std::string, User, std::less<>> users_;
   // The two above by form, asked for on every event of every command and every applied event;
   // rebuilt whenever a rule or an SLA policy is published.
@@ -97,6 +102,12 @@ Result<std::optional<DomainEvent>> decide_publish_sla_policy(const Catalog& c, s
                                                              const Value& document,
                                                              const std::string& actor,
                                                              int64_t now_us);
+// Also checks the fields named against the form's latest version.
+Result<std::optional<DomainEvent>> decide_publish_print_template(const Catalog& c,
+                                                                 std::string_view id,
+                                                                 const Value& document,
+                                                                 const std::string& actor,
+                                                                 int64_t now_us);
 // `password_hash` is opaque here (the API hashes); it is kept in the event, never shown.
 Result<DomainEvent> decide_create_user(const Catalog& c, const User& user,
                                        const std::string& password_hash, const std::string& actor,

@@ -1,5 +1,7 @@
 #include "domain/time_format.h"
 
+#include <date/tz.h>
+
 #include <chrono>
 #include <cstdio>
 
@@ -155,6 +157,14 @@ std::optional<int64_t> parse_duration(std::string_view text) {
   }
   if (n <= 0) return std::nullopt;
   return n * unit * 1000000;
+}
+
+const date::time_zone* find_time_zone(const std::string& name) {
+  try {
+    return date::locate_zone(name);
+  } catch (const std::exception&) {
+    return nullptr;  // date reports an unknown zone by throwing; the domain does not throw
+  }
 }
 
 }  // namespace ticketd

@@ -1,10 +1,14 @@
 #pragma once
 // RFC 3339 UTC times as microseconds since the Unix epoch. Times in the domain are plain integers
-// passed in by the caller; this is only their text form.
+// passed in by the caller; this is only their text form (and where the zones to show them in are).
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+
+namespace date {
+class time_zone;
+}
 
 namespace ticketd {
 
@@ -16,5 +20,7 @@ std::optional<int64_t> parse_rfc3339(std::string_view text);
 std::optional<int64_t> parse_date(std::string_view text);
 // "90s", "30m", "2h", "1d" (a positive whole number and one unit) -> microseconds.
 std::optional<int64_t> parse_duration(std::string_view text);
+// An IANA zone ("Asia/Shanghai") from the system's tz database, or nullptr when there is none.
+const date::time_zone* find_time_zone(const std::string& name);
 
 }  // namespace ticketd

@@ -260,7 +260,8 @@ void ReadModel::apply_definition(const DomainEvent& e) {
   namespace det = ticketd::event_types;
   bool known = e.type == det::kFormPublished || e.type == det::kFlowPublished ||
                e.type == det::kRulePublished || e.type == det::kUserCreated ||
-               e.type == det::kCalendarPublished || e.type == det::kSlaPolicyPublished;
+               e.type == det::kCalendarPublished || e.type == det::kSlaPolicyPublished ||
+               e.type == det::kPrintTemplatePublished;
   if (!known) return;
   catalog_.apply(e);
   definitions_.push_back(e);
@@ -582,6 +583,8 @@ std::string ReadModel::dump() const {
               [&](const std::string& id, uint64_t v) { return catalog_.calendar(id, v); });
   definitions("sla_policy", catalog_.sla_policy_ids(),
               [&](const std::string& id, uint64_t v) { return catalog_.sla_policy(id, v); });
+  definitions("print_template", catalog_.print_template_ids(),
+              [&](const std::string& id, uint64_t v) { return catalog_.print_template(id, v); });
   for (const User* u : catalog_.users()) {
     JsonWriter w;
     w.begin_object()

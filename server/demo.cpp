@@ -95,11 +95,9 @@ bool load_reference_app(const std::string& dir, storage::EventLog& log,
     std::string id;
     std::string file;
   };
-  static const std::pair<const char*, const char*> kKinds[] = {{"form", ".form.json"},
-                                                               {"flow", ".flow.json"},
-                                                               {"calendar", ".calendar.json"},
-                                                               {"sla-policy", ".sla.json"},
-                                                               {"rule", ".rule.json"}};
+  static const std::pair<const char*, const char*> kKinds[] = {
+      {"form", ".form.json"},      {"flow", ".flow.json"}, {"calendar", ".calendar.json"},
+      {"sla-policy", ".sla.json"}, {"rule", ".rule.json"}, {"print-template", ".print.json"}};
   std::vector<std::string> names;
   for (const auto& entry : std::filesystem::directory_iterator(dir))
     names.push_back(entry.path().filename().string());
@@ -122,6 +120,8 @@ bool load_reference_app(const std::string& dir, storage::EventLog& log,
         return decide_publish_calendar(v.catalog, d.id, doc, "demo", now_us());
       if (kind == "sla-policy")
         return decide_publish_sla_policy(v.catalog, d.id, doc, "demo", now_us());
+      if (kind == "print-template")
+        return decide_publish_print_template(v.catalog, d.id, doc, "demo", now_us());
       return decide_publish_rule(v.catalog, d.id, doc, "demo", now_us());
     });
     if (!decided.ok()) {

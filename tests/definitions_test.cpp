@@ -9,12 +9,7 @@
 namespace ticketd {
 namespace {
 
-Value json(const std::string& text) {
-  Value v;
-  std::string err;
-  EXPECT_TRUE(parse_json(text, &v, &err)) << err << " in " << text;
-  return v;
-}
+using testing::json;
 
 FormDef form_of(const std::string& fields_json) {
   auto f = parse_form("f", json(R"({"name":"表单","fields":)" + fields_json + "}"));

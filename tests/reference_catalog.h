@@ -75,6 +75,12 @@ inline std::vector<DomainEvent> reference_definitions(Catalog& c) {
   for (const auto& id : reference_rule_ids()) {
     publish(c, decide_publish_rule(c, id, read_json_file(id + ".rule.json"), "admin", 0), &events);
   }
+  for (const char* id : {"dispatch_sheet", "service_report"}) {
+    publish(c,
+            decide_publish_print_template(c, id, read_json_file(std::string(id) + ".print.json"),
+                                          "admin", 0),
+            &events);
+  }
   return events;
 }
 

@@ -62,6 +62,14 @@ class TicketDriver {
   const Catalog& catalog_;
 };
 
+// A JSON document written in a test, failing the test when it does not parse.
+inline Value json(const std::string& text) {
+  Value v;
+  std::string err;
+  EXPECT_TRUE(parse_json(text, &v, &err)) << err << " in " << text;
+  return v;
+}
+
 inline Object reference_submission() {
   return {{"customer_name", Value("华东精密机械有限公司")},
           {"customer_phone", Value("+86 138 1234 5678")},

@@ -24,12 +24,7 @@ int64_t cst(const std::string& local) {
   return t.value_or(0);
 }
 
-Value json(const std::string& text) {
-  Value v;
-  std::string error;
-  EXPECT_TRUE(parse_json(text, &v, &error)) << error;
-  return v;
-}
+using testing::json;
 
 CalendarDef reference_calendar() {
   auto c = parse_calendar("cn-workdays", testing::read_json_file("cn-workdays.calendar.json"));

@@ -1,6 +1,6 @@
-// Any JSON as a form, a flow, a rule, a calendar or an SLA policy document: accepted or refused
-// with a message, never a crash; whatever is accepted publishes and applies, and an accepted policy
-// or calendar counts a ticket's clocks.
+// Any JSON as a form, a flow, a rule, a calendar, an SLA policy or a print template document:
+// accepted or refused with a message, never a crash; whatever is accepted publishes and applies,
+// and an accepted policy or calendar counts a ticket's clocks.
 #include "domain/ticket.h"
 #include "fuzz_common.h"
 
@@ -11,8 +11,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!parse_json(std::string_view(reinterpret_cast<const char*>(data), size), &doc, &error))
     return 0;
   Catalog c = fuzz::reference_catalog();
-  for (auto decide_publish : {decide_publish_form, decide_publish_flow, decide_publish_rule,
-                              decide_publish_calendar, decide_publish_sla_policy}) {
+  for (auto decide_publish :
+       {decide_publish_form, decide_publish_flow, decide_publish_rule, decide_publish_calendar,
+        decide_publish_sla_policy, decide_publish_print_template}) {
     auto r = decide_publish(c, "fuzzed", doc, "fuzz", 0);
     if (!r.ok()) {
       if (r.error().message.empty()) __builtin_trap();

@@ -1,0 +1,260 @@
+#include "api/print_document.h"
+
+#include <date/tz.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
+
+#include "domain/permissions.h"
+#include "domain/time_format.h"
+
+namespace ticketd::api {
+namespace {
+
+namespace et = event_types;
+
+// "2026-11-30 17:05" in the template's zone.
+std::string local_time(const PrintTemplateDef& layout, int64_t us) {
+  if (us <= 0) return "";
+  date::sys_time<std::chrono::seconds> t{std::chrono::seconds(us / 1'000'000)};
+  if (!layout.zone) return date::format("%Y-%m-%d %H:%M", t);
+  return date::format("%Y-%m-%d %H:%M", date::make_zoned(layout.zone, t));
+}
+
+std::string person(const Catalog& catalog, const std::string& id) {
+  if (id == kSystemActor) return "系统";
+  if (id == kPortalActor) return "客户";
+  const User* u = catalog.user(id);
+  return u && !u->name.empty() ? u->name + " (" + id + ")" : id;
+}
+
+std::string number_text(double d) {
+  JsonWriter w;
+  w.number(d);
+  return w.take();
+}
+
+std::string stars(int score) {
+  std::string out;
+  for (int i = 1; i <= 5; ++i) out += i <= score ? "★" : "☆";
+  return out + " " + std::to_string(score) + "/5";
+}
+
+class Composer {
+ public:
+  Composer(const std::vector<PrintedEvent>& events, const Catalog& catalog,
+           const PrintTemplateDef& layout, const Actor& reader)
+      : events_(events), catalog_(catalog), layout_(layout), reader_(reader) {}
+
+  PrintDocument compose(int64_t now_us) {
+    // The ticket as it is now decides what the reader may see; the record is then told event by
+    // event, each with the ticket just before it.
+    TicketState t;
+    for (const PrintedEvent& pe : events_) {
+      const DomainEvent& e = pe.event;
+      if (e.type == et::kAttachmentAdded)
+        filenames_[e.data.string_or("attachment")] = e.data.string_or("filename");
+      if (e.type == et::kRated) rating_comment_ = e.data.string_or("comment");
+      evolve_in_place(t, e);
+    }
+    form_ = catalog_.form(t.form_id, t.form_version);
+    flow_ = catalog_.flow(t.flow_id, t.flow_version);
+    readable_ = readable_keys(t);
+    TicketState before;
+    for (const PrintedEvent& pe : events_) {
+      process_row(before, pe.event);
+      evolve_in_place(before, pe.event);
+    }
+
+    PrintDocument doc;
+    doc.title = layout_.title;
+    doc.header = {{"工单编号", t.id},
+                  {"状态", t.closed ? "已关闭" : "处理中"},
+                  {"当前节点", node_name(t.node)},
+                  {"提交人", person(catalog_, t.creator)},
+                  {"提交时间", local_time(layout_, t.created_at)}};
+    if (t.closed) doc.header.emplace_back("关闭时间", local_time(layout_, t.closed_at));
+    for (const PrintSection& s : layout_.sections) doc.sections.push_back(section(s, t));
+    const PrintedEvent* last = events_.empty() ? nullptr : &events_.back();
+    // Which state of the log this paper shows: the last event's position and (the start of) its
+    // hash, which GET /tickets/{id}/events and the audit trail can be checked against.
+    doc.footer = t.id + " · 事件 #" + std::to_string(last ? last->position : 0) + " · 哈希 " +
+                 (last ? last->hash_hex.substr(0, 16) : "") + " · " + person(catalog_, reader_.id) +
+                 " 打印于 " + local_time(layout_, now_us) + " · 时区 " + layout_.time_zone;
+    return doc;
+  }
+
+ private:
+  // The keys `reader_` may read now, set or not: readable_fields() over every field of the form.
+  std::vector<std::string> readable_keys(const TicketState& t) const {
+    if (!form_ || !flow_) return {};
+    TicketState all = t;
+    for (const FieldDef& f : form_->fields) {
+      if (t.field(f.key).is_null()) set_member(all.fields, f.key, Value());
+    }
+    std::vector<std::string> keys;
+    for (const auto& [k, v] : readable_fields(all, *flow_, reader_)) keys.push_back(k);
+    return keys;
+  }
+
+  bool readable(const std::string& key) const {
+    return std::find(readable_.begin(), readable_.end(), key) != readable_.end();
+  }
+
+  std::string node_name(const std::string& id) const {
+    const NodeDef* n = flow_ ? flow_->node(id) : nullptr;
+    return n ? n->name : id;
+  }
+
+  std::string label(const std::string& key) const {
+    const FieldDef* f = form_ ? form_->field(key) : nullptr;
+    return f && !f->label.empty() ? f->label : key;
+  }
+
+  std::string display(const FieldDef* f, const Value& v) const {
+    if (v.is_null()) return "";
+    if (v.is_array()) {
+      std::string out;
+      for (const Value& item : v.as_array()) {
+        std::string one = display(f, item);
+        if (one.empty()) continue;
+        out += (out.empty() ? "" : "、") + one;
+      }
+      return out;
+    }
+    if (v.is_bool()) return v.as_bool() ? "是" : "否";
+    if (v.is_number()) {
+      if (f && f->type == FieldType::kRating) return stars(static_cast<int>(v.as_number()));
+      return number_text(v.as_number());
+    }
+    if (!v.is_string()) return v.to_json();
+    const std::string& s = v.as_string();
+    if (!f) return s;
+    switch (f->type) {
+      case FieldType::kPerson:
+        return person(catalog_, s);
+      case FieldType::kAttachment:
+      case FieldType::kImage: {
+        auto it = filenames_.find(s);
+        return it != filenames_.end() && !it->second.empty() ? it->second : s;
+      }
+      case FieldType::kDatetime:
+        if (auto t = parse_rfc3339(s)) return local_time(layout_, *t);
+        return s;
+      default:
+        return s;
+    }
+  }
+
+  PrintDocument::Section section(const PrintSection& s, const TicketState& t) const {
+    PrintDocument::Section out;
+    out.kind = s.kind;
+    out.title = s.title;
+    switch (s.kind) {
+      case PrintSection::Kind::kFields: {
+        std::vector<std::string> keys = s.fields;
+        if (keys.empty() && form_) {
+          for (const FieldDef& f : form_->fields) keys.push_back(f.key);
+        }
+        for (const auto& key : keys) {
+          // A field the ticket's form version lacks, or the reader may not read, is left out.
+          const FieldDef* f = form_ ? form_->field(key) : nullptr;
+          if (!f || !readable(key)) continue;
+          out.rows.emplace_back(label(key), display(f, t.field(key)));
+        }
+        break;
+      }
+      case PrintSection::Kind::kProcess:
+        out.process = process_;
+        break;
+      case PrintSection::Kind::kRating:
+        if (t.rating) {
+          out.rows.emplace_back("评分", stars(*t.rating));
+          out.rows.emplace_back("评价时间", local_time(layout_, t.rated_at));
+          if (!rating_comment_.empty()) out.rows.emplace_back("评价内容", rating_comment_);
+        } else {
+          out.rows.emplace_back("评分", "尚未评价");
+        }
+        break;
+      case PrintSection::Kind::kSignatures:
+        out.labels = s.labels;
+        break;
+    }
+    return out;
+  }
+
+  // One line of 处理记录 for an event, given the ticket just before it. Bookkeeping events
+  // (timers, notifications, SLA figures) are not part of the service's story and are left out.
+  void process_row(const TicketState& before, const DomainEvent& e) {
+    const Value& d = e.data;
+    std::string what;
+    std::string node = before.node;
+    std::string comment = d.string_or("comment");
+    if (e.type == et::kTicketSubmitted) {
+      node = flow_ ? flow_->start().id : "";
+      what = "提交工单";
+    } else if (e.type == et::kNodeEntered) {
+      node = d.string_or("node");
+      what = "流转至「" + node_name(node) + "」";
+    } else if (e.type == et::kApproved) {
+      what = "通过";
+    } else if (e.type == et::kRejected) {
+      what = "驳回";
+    } else if (e.type == et::kTransferred) {
+      what = "转派给 " + person(catalog_, d.string_or("to"));
+    } else if (e.type == et::kFilled) {
+      what = "提交处理结果";
+    } else if (e.type == et::kCustomerConfirmed) {
+      what = "客户确认";
+    } else if (e.type == et::kCommentAdded) {
+      what = "备注: " + d.string_or("text");
+    } else if (e.type == et::kAttachmentAdded) {
+      what = "上传附件 " + d.string_or("filename");
+    } else if (e.type == et::kRated) {
+      what = "评价 " + stars(static_cast<int>(d["score"].as_number()));
+    } else if (e.type == et::kFieldsChanged) {
+      std::string labels;
+      for (const auto& [k, v] : d["fields"].as_object()) {
+        if (!readable(k)) continue;  // a field the reader may not read is not named either
+        labels += (labels.empty() ? "" : "、") + label(k);
+      }
+      if (labels.empty()) return;  // nothing the reader may see changed
+      std::string rule = d.string_or("rule");
+      const RuleDef* r = rule.empty() ? nullptr : catalog_.rule(rule);
+      what = (rule.empty() ? "修改 " : "规则「" + (r ? r->name : rule) + "」设置 ") + labels;
+    } else if (e.type == et::kFlowEnded) {
+      what = "流程结束";
+    } else if (e.type == et::kTicketClosed) {
+      what = "工单关闭";
+    } else if (e.type == et::kSlaBreached) {
+      what = "超出服务时限 (" + d.string_or("limit") + ")";
+    } else {
+      return;
+    }
+    if (!comment.empty()) what += " — “" + comment + "”";
+    process_.push_back({local_time(layout_, e.at_us), node_name(node), person(catalog_, e.actor),
+                        std::move(what)});
+  }
+
+  const std::vector<PrintedEvent>& events_;
+  const Catalog& catalog_;
+  const PrintTemplateDef& layout_;
+  const Actor& reader_;
+  const FormDef* form_ = nullptr;
+  const FlowDef* flow_ = nullptr;
+  std::vector<std::string> readable_;
+  std::map<std::string, std::string> filenames_;
+  std::string rating_comment_;
+  std::vector<PrintDocument::ProcessRow> process_;
+};
+
+}  // namespace
+
+PrintDocument compose_print(const std::vector<PrintedEvent>& events, const Catalog& catalog,
+                            const PrintTemplateDef& layout, const Actor& reader, int64_t now_us) {
+  return Composer(events, catalog, layout, reader).compose(now_us);
+}
+
+}  // namespace ticketd::api

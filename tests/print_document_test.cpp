@@ -1,0 +1,159 @@
+// Printing: what compose_print() puts on the page for whom, and render_pdf() writing it as a PDF
+// that spans pages.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "api/pdf_renderer.h"
+#include "api/print_document.h"
+#include "tests/reference_fixture.h"
+
+namespace ticketd::api {
+namespace {
+
+using Rows = std::vector<std::pair<std::string, std::string>>;
+
+class Printing : public ::testing::Test {
+ protected:
+  // The complex branch of the reference scenario, to a rated, closed ticket.
+  void SetUp() override {
+    ok(t.user("li"),
+       SubmitTicket{"service_ticket", "service_flow", testing::reference_submission()});
+    ok(t.user("zhang"), TakeAction{"approve", {{"complexity", Value("复杂")}}, "", ""});
+    ok(t.user("wang"), TakeAction{"approve", {{"engineer", Value("zhao")}}, "", ""});
+    ok(t.user("zhao"),
+       TakeAction{"submit", {{"solution", Value("更换搓纸轮后测试正常。")}}, "", ""});
+    ok(t.customer(), TakeAction{"confirm", {}, "好了,谢谢", ""});
+    ok(t.customer(), RateTicket{4, "上门及时"});
+  }
+
+  void ok(const Actor& a, const Command& c) {
+    auto r = t.run(a, c);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  }
+
+  std::vector<PrintedEvent> printed() const {
+    std::vector<PrintedEvent> out;
+    uint64_t position = 100;
+    for (const auto& e : t.events) out.push_back({e, ++position, std::string(64, 'a')});
+    return out;
+  }
+
+  PrintDocument compose(const std::string& layout, const Actor& reader) const {
+    const PrintTemplateDef* tpl = catalog.print_template(layout);
+    PrintTemplateDef fallback = default_print_template(*catalog.form("service_ticket"));
+    return compose_print(printed(), catalog, tpl ? *tpl : fallback, reader,
+                         *parse_rfc3339("2026-11-25T09:30:00Z"));
+  }
+
+  static const PrintDocument::Section& section(const PrintDocument& d, const std::string& title) {
+    auto it = std::find_if(d.sections.begin(), d.sections.end(),
+                           [&](const auto& s) { return s.title == title; });
+    EXPECT_NE(it, d.sections.end()) << title;
+    return *it;
+  }
+
+  Catalog catalog = testing::reference_catalog();
+  testing::TicketDriver t{catalog};
+};
+
+TEST_F(Printing, ServiceReportOfTheReferenceScenario) {
+  PrintDocument d = compose("service_report", t.user("zhang"));
+  EXPECT_EQ(d.title, "售后服务报告");
+  // Times in the template's zone: 08:00Z is 16:00 in Shanghai.
+  EXPECT_EQ(d.header, (Rows{{"工单编号", "T-000042"},
+                            {"状态", "已关闭"},
+                            {"当前节点", "结束"},
+                            {"提交人", "李四 (li)"},
+                            {"提交时间", "2026-11-25 16:00"},
+                            {"关闭时间", "2026-11-25 16:00"}}));
+  EXPECT_EQ(section(d, "客户信息").rows, (Rows{{"客户名称", "华东精密机械有限公司"},
+                                               {"客户电话", "+86 138 1234 5678"},
+                                               {"来源渠道", "电话"}}));
+  const Rows& handling = section(d, "处理").rows;
+  EXPECT_NE(std::find(handling.begin(), handling.end(),
+                      std::make_pair(std::string("工程师"), std::string("赵六 (zhao)"))),
+            handling.end());
+  EXPECT_EQ(
+      section(d, "客户评价").rows,
+      (Rows{{"评分", "★★★★☆ 4/5"}, {"评价时间", "2026-11-25 16:00"}, {"评价内容", "上门及时"}}));
+  EXPECT_EQ(section(d, "确认签字").labels, (std::vector<std::string>{"服务工程师", "客户"}));
+
+  std::vector<std::string> what;
+  for (const auto& r : section(d, "处理记录").process)
+    what.push_back(r.node + "|" + r.who + "|" + r.what);
+  auto has = [&](const std::string& line) {
+    return std::find(what.begin(), what.end(), line) != what.end();
+  };
+  EXPECT_TRUE(has("开始|李四 (li)|提交工单"));
+  EXPECT_TRUE(has("工单受理|张三 (zhang)|通过"));
+  EXPECT_TRUE(has("工单受理|张三 (zhang)|修改 处理方式"));
+  EXPECT_TRUE(has("工程师处理|赵六 (zhao)|提交处理结果"));
+  EXPECT_TRUE(has("客户确认|客户|客户确认 — “好了,谢谢”"));
+  EXPECT_TRUE(has("结束|客户|评价 ★★★★☆ 4/5 — “上门及时”"));
+  for (const auto& line : what) {
+    EXPECT_EQ(line.find("通知"), std::string::npos) << "bookkeeping printed: " << line;
+  }
+  // Which state of the log the paper shows, and who printed it when.
+  EXPECT_NE(d.footer.find("T-000042 · 事件 #" + std::to_string(100 + t.events.size())),
+            std::string::npos)
+      << d.footer;
+  EXPECT_NE(d.footer.find("张三 (zhang) 打印于 2026-11-25 17:30"), std::string::npos) << d.footer;
+}
+
+TEST_F(Printing, OnlyWhatTheReaderMayRead) {
+  // Put back at the customer's node, the customer may read five fields: no phone, no engineer,
+  // and the record does not name the engineer being set either.
+  t.state = TicketState{};
+  std::vector<DomainEvent> events = t.events;
+  t.events.clear();
+  for (const auto& e : events) {
+    if (e.type == event_types::kCustomerConfirmed) break;
+    t.events.push_back(e);
+  }
+  Actor customer = t.customer();
+  PrintDocument d = compose("", customer);
+  EXPECT_EQ(d.title, "售后服务工单");  // the form's default layout
+  Rows fields = d.sections.at(0).rows;
+  std::vector<std::string> labels;
+  for (const auto& [label, value] : fields) labels.push_back(label);
+  EXPECT_EQ(labels, (std::vector<std::string>{"客户名称", "问题类型", "问题详细描述", "解决方案",
+                                              "工单状态"}));
+  bool names_solution = false;
+  for (const auto& r : d.sections.at(1).process) {
+    EXPECT_NE(r.what, "修改 工程师");
+    names_solution = names_solution || r.what == "修改 解决方案";
+  }
+  EXPECT_TRUE(names_solution);
+  // An administrator reads every field of the form, unset ones too.
+  PrintDocument admin = compose("", t.admin());
+  EXPECT_EQ(admin.sections.at(0).rows.size(), catalog.form("service_ticket")->fields.size());
+}
+
+TEST(RenderPdf, LongTextContinuesOnTheNextPage) {
+  PrintDocument d;
+  d.title = "售后服务报告";
+  d.header = {{"工单编号", "T-000001"}};
+  std::string long_text;
+  for (int i = 0; i < 400; ++i) long_text += "第" + std::to_string(i) + "行:打印机卡纸。\n";
+  PrintDocument::Section fields;
+  fields.title = "问题";
+  fields.rows = {{"问题详细描述", long_text}, {"客户名称", "华东精密机械有限公司"}};
+  d.sections.push_back(fields);
+  PrintDocument::Section signatures;
+  signatures.kind = PrintSection::Kind::kSignatures;
+  signatures.labels = {"工程师", "客户"};
+  d.sections.push_back(signatures);
+  d.footer = "T-000001";
+
+  std::string pdf, error;
+  ASSERT_TRUE(render_pdf(d, PdfOptions{}, &pdf, &error)) << error;
+  EXPECT_EQ(pdf.rfind("%PDF-", 0), 0u);
+  size_t pages = 0;
+  for (size_t at = 0; (at = pdf.find("/Type /Page %", at)) != std::string::npos; ++at) ++pages;
+  EXPECT_GE(pages, 8u);  // 400 lines at about 50 a page
+  EXPECT_NE(pdf.find("/Title <FEFF552E540E670D52A162A5544A>"), std::string::npos);  // UTF-16
+}
+
+}  // namespace
+}  // namespace ticketd::api
