@@ -13,6 +13,7 @@
 #include "api/metrics.h"
 #include "api/printer.h"
 #include "api/rate_limiter.h"
+#include "api/ticket_numbers.h"
 #include "domain/error.h"
 #include "domain/ticket.h"
 #include "domain/value.h"
@@ -118,7 +119,7 @@ class Api {
   Metrics& metrics_;
   ApiOptions options_;
   std::string admin_token_hash_;
-  std::atomic<uint64_t> next_ticket_{0};
+  TicketNumbers ticket_numbers_;
   // Round-robin turns: the member each role's picking node handed a ticket to last, as decided
   // here, ahead of the read model (which learns of a pick only once its event is applied). A
   // command that reads a turn holds picks_mu_ until it has recorded its own pick, so two commands

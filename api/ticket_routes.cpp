@@ -56,13 +56,17 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
                              std::optional<uint64_t> if_match, int status, int attempt) {
   const bool submit = std::holds_alternative<SubmitTicket>(command);
   std::string id = ticket_id;
+  // A new submission's number, given back when nothing is written under it. Not after a failed
+  // write: the log may hold it after all, and a number used twice is worse than a gap.
+  std::optional<uint64_t> number;
   if (submit && id.empty()) {
-    uint64_t floor = model_.read([](const View& v) { return v.max_ticket_number + 1; });
-    uint64_t n = next_ticket_.load();
-    while (n < floor && !next_ticket_.compare_exchange_weak(n, floor)) {
-    }
-    id = projections::ticket_id_for(next_ticket_.fetch_add(1));
+    number =
+        ticket_numbers_.take(model_.read([](const View& v) { return v.max_ticket_number + 1; }));
+    id = projections::ticket_id_for(*number);
   }
+  auto give_back_number = [this, number] {
+    if (number) ticket_numbers_.give_back(*number);
+  };
   std::string idempotency = submit ? call->req.header("idempotency-key") : "";
   if (!idempotency.empty()) idempotency = call->actor.id + "/" + idempotency;
 
@@ -135,6 +139,7 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
       });
     }
   }
+  if (!decided.ok() || existing) give_back_number();
   if (!decided.ok()) {
     if (decided.error().code == codes::kConflict && if_match)
       return fail_conflict(*call, current_version);
@@ -187,7 +192,7 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
   log_.append_async(
       projections::ticket_stream(id), expected, std::move(batch),
       [this, call, id, command = std::move(command), if_match, status, attempt, answer, idempotency,
-       picks_in_flight](storage::AppendResult r) mutable {
+       picks_in_flight, give_back_number](storage::AppendResult r) mutable {
         using Code = storage::Status::Code;
         if (r.status.code() == Code::kConflict) {
           if (if_match || attempt >= 5) return fail_conflict(*call, r.stream_version);
@@ -199,6 +204,7 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
                               });
         }
         if (r.status.code() == Code::kInvalidArgument) {
+          give_back_number();  // refused before anything was written
           return call->fail(422, codes::kInvalidValue,
                             idempotency.empty()
                                 ? r.status.message()
@@ -207,6 +213,7 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
         if (!r.status.ok()) return call->fail(503, "unavailable", r.status.ToString());
         if (r.duplicate) {
           // The same Idempotency-Key raced with this request and won: answer with its ticket.
+          give_back_number();
           return when_applied(call, r.last_position, [this, call, idempotency, status]() {
             std::string original = model_.read([&](const View& v) {
               auto it = v.idempotency.find(idempotency);

@@ -213,6 +213,21 @@ class ReferenceApp(unittest.TestCase):
         _, listing, _ = self.call("GET", "/tickets?limit=500", user="zhang")
         self.assertEqual(sum(1 for i in listing["items"] if i["id"] == results[0]), 1)
 
+    def test_ticket_numbers_have_no_gaps(self):
+        # Refused submissions, idempotent repeats and raced repeats (in this test and the ones
+        # before it on this server) give their numbers back: the tickets are T-000001 … T-N.
+        for fields in ({**SUBMISSION, "channel": "飞鸽"}, {"customer_name": "缺字段"}, {**SUBMISSION, "zzz": 1}):
+            status, _, _ = self.call("POST", "/tickets", {"form": "service_ticket", "flow": "service_flow",
+                                                          "fields": fields}, user="li")
+            self.assertEqual(status, 422)
+        first = self.submit(headers={"Idempotency-Key": "gapless"})["id"]
+        self.assertEqual(self.submit(headers={"Idempotency-Key": "gapless"})["id"], first)
+        last = self.submit()["id"]
+        self.assertEqual(int(last[2:]), int(first[2:]) + 1)
+        _, listing, _ = self.call("GET", "/tickets?limit=500", user="admin")
+        numbers = sorted(int(t["id"][2:]) for t in listing["items"])
+        self.assertEqual(numbers, list(range(1, len(numbers) + 1)))
+
     def test_bad_input_gets_clear_errors(self):
         bad = [
             (dict(raw=b'{"form":'), 400, "bad_request", None),
