@@ -3,6 +3,7 @@
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -15,6 +16,37 @@
 namespace ticketd::api {
 
 namespace {
+
+// A page of a collection in id order (definitions, users), as API.md's lists are: `limit` items
+// (50 unless asked, at most 500) after the id given as `cursor`; next_cursor is the last id
+// written while more follow.
+struct IdPage {
+  uint64_t limit = 50;
+  std::string after;
+
+  bool parse(Call& call) {
+    if (!call.uint_param("limit", &limit)) return false;
+    limit = std::clamp<uint64_t>(limit, 1, 500);
+    after = call.req.param("cursor");
+    return true;
+  }
+
+  // `ids` sorted; `write_item(id)` writes one item.
+  template <typename WriteItem>
+  void write(JsonWriter& w, const std::vector<std::string>& ids, WriteItem write_item) const {
+    w.begin_object().key("items").begin_array();
+    auto it = after.empty() ? ids.begin() : std::upper_bound(ids.begin(), ids.end(), after);
+    uint64_t n = 0;
+    for (; it != ids.end() && n < limit; ++it, ++n) write_item(*it);
+    w.end_array().key("next_cursor");
+    if (it != ids.end() && n > 0) {
+      w.string(*(it - 1));
+    } else {
+      w.null();
+    }
+    w.end_object();
+  }
+};
 
 std::string hex(const unsigned char* p, size_t n) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -406,11 +438,13 @@ void Api::list_users(const CallPtr& call) {
   if (!call->actor.admin && !call->actor.auditor) {
     return call->fail(403, codes::kForbidden, "only administrators and auditors list users");
   }
+  IdPage page;
+  if (!page.parse(*call)) return;
   JsonWriter w;
   model_.read([&](const projections::ReadModel::View& v) {
-    w.begin_object().key("items").begin_array();
-    for (const User* u : v.catalog.users()) write_user(w, *u);
-    w.end_array().key("next_cursor").null().end_object();
+    std::vector<std::string> ids;
+    for (const User* u : v.catalog.users()) ids.push_back(u->id);
+    page.write(w, ids, [&](const std::string& id) { write_user(w, *v.catalog.user(id)); });
     return 0;
   });
   call->ok(200, w.take());
@@ -569,14 +603,14 @@ void Api::get_definition(const CallPtr& call, const std::string& kind, const std
 }
 
 void Api::list_definitions(const CallPtr& call, const std::string& kind) {
+  IdPage page;
+  if (!page.parse(*call)) return;
   JsonWriter w;
   model_.read([&](const projections::ReadModel::View& v) {
-    w.begin_object().key("items").begin_array();
-    for (const auto& id : definition_ids(v.catalog, kind)) {
+    page.write(w, definition_ids(v.catalog, kind), [&](const std::string& id) {
       DefinitionFound def = find_definition(v.catalog, kind, id, 0);
       write_definition(w, id, def.version, *def.document);
-    }
-    w.end_array().key("next_cursor").null().end_object();
+    });
     return 0;
   });
   call->ok(200, w.take());

@@ -213,6 +213,24 @@ class ReferenceApp(unittest.TestCase):
         _, listing, _ = self.call("GET", "/tickets?limit=500", user="zhang")
         self.assertEqual(sum(1 for i in listing["items"] if i["id"] == results[0]), 1)
 
+    def test_users_and_definitions_page_like_every_list(self):
+        for path in ("/users", "/forms", "/rules", "/print-templates"):
+            _, whole, _ = self.call("GET", path + "?limit=500", user="admin")
+            self.assertIsNone(whole["next_cursor"])
+            ids, cursor = [], None
+            while True:
+                _, page, _ = self.call("GET", path + "?limit=2" + ("&cursor=" + cursor if cursor else ""),
+                                       user="admin")
+                self.assertLessEqual(len(page["items"]), 2)
+                ids += [item["id"] for item in page["items"]]
+                cursor = page["next_cursor"]
+                if cursor is None:
+                    break
+            self.assertEqual(ids, [item["id"] for item in whole["items"]], path)
+            self.assertGreater(len(ids), 1, path)
+        status, r, _ = self.call("GET", "/users?limit=many", user="admin")
+        self.assert_error(r, status, 400, "bad_parameter", "limit")
+
     def test_ticket_numbers_have_no_gaps(self):
         # Refused submissions, idempotent repeats and raced repeats (in this test and the ones
         # before it on this server) give their numbers back: the tickets are T-000001 … T-N.
