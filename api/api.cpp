@@ -141,6 +141,28 @@ void Call::fail(int status, std::string_view code, std::string_view message,
 
 void Call::fail(const DomainError& e) { fail(status_for(e), e.code, e.message, e.field); }
 
+bool Call::if_match(std::optional<uint64_t>* out) {
+  const std::string text = req.header("if-match");
+  std::string_view v = text;
+  if (v.empty()) return true;
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  *out = parse_uint(v);
+  if (*out) return true;
+  fail(400, "bad_request", "If-Match must be a version number", "If-Match");
+  return false;
+}
+
+void Call::fail_conflict(std::string_view what, uint64_t current_version) {
+  JsonWriter w;
+  w.begin_object().key("error").begin_object();
+  w.key("code").string(codes::kConflict);
+  w.key("message").string(std::string(what) + " changed: it is at version " +
+                          std::to_string(current_version));
+  w.key("current_version").number(current_version);
+  w.end_object().end_object();
+  respond(HttpResponse{409, "application/json", w.take(), {}});
+}
+
 bool Call::parse_body() {
   std::string error;
   if (req.body.empty()) {
@@ -379,10 +401,9 @@ void Api::append_and_answer(const CallPtr& call, const std::string& stream,
   std::vector<storage::NewEvent> batch;
   for (const auto& e : events) batch.push_back(to_new_event(e, *call));
   log_.append_async(stream, expected, std::move(batch),
-                    [this, call, status, body = std::move(body)](storage::AppendResult r) {
+                    [this, call, stream, status, body = std::move(body)](storage::AppendResult r) {
                       if (r.status.code() == storage::Status::Code::kConflict) {
-                        return call->fail(409, codes::kConflict,
-                                          "changed concurrently; read it again and retry");
+                        return call->fail_conflict(stream, r.stream_version);  // a race
                       }
                       if (!r.status.ok()) {
                         return call->fail(503, "unavailable", r.status.ToString());
@@ -564,10 +585,18 @@ void Api::put_definition(const CallPtr& call, const std::string& kind, const std
   if (!call->actor.admin)
     return call->fail(403, codes::kForbidden, "only administrators change definitions");
   if (!call->parse_body()) return;
+  // If-Match (the ETag of a GET) publishes only over that version: two administrators editing
+  // one flow do not silently undo each other's changes. 0 matches a definition not yet put.
+  std::optional<uint64_t> if_match;
+  if (!call->if_match(&if_match)) return;
   int64_t now = now_us();
+  uint64_t current = 0;
   auto decided = model_.read([&](const projections::ReadModel::View& v) {
+    current = find_definition(v.catalog, kind, id, 0).version;
     return decide_publish(v.catalog, kind, id, call->body, call->actor.id, now);
   });
+  if (if_match && *if_match != current)
+    return call->fail_conflict(singular(kind) + " " + id, current);
   if (!decided.ok()) return call->fail(decided.error());
   std::string stream = singular(kind) + "-" + id;
   if (!decided.value()) {  // identical to the current version: nothing to publish

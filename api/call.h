@@ -1,5 +1,7 @@
 #pragma once
 // One request in flight inside Api: the request, who made it, and how to answer it.
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -30,6 +32,12 @@ struct Call {
   bool parse_body();
   bool string_member(std::string_view key, std::string* out, bool required);
   bool object_member(std::string_view key, Object* out);
+  // If-Match: 7 or "7" (an ETag) into *out, nullopt when absent; false (answered 400) when
+  // unreadable.
+  bool if_match(std::optional<uint64_t>* out);
+  // API.md's 409: what changed (e.g. "the ticket") and the version it is at now.
+  void fail_conflict(std::string_view what, uint64_t current_version);
+
   bool uint_param(const std::string& name, uint64_t* out) {
     if (!req.has_param(name)) return true;
     auto n = parse_uint(req.param(name));

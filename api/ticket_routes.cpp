@@ -16,26 +16,6 @@ namespace {
 
 using View = projections::ReadModel::View;
 
-void fail_conflict(Call& call, uint64_t current_version) {
-  JsonWriter w;
-  w.begin_object().key("error").begin_object();
-  w.key("code").string(codes::kConflict);
-  w.key("message").string("the ticket changed: it is at version " +
-                          std::to_string(current_version));
-  w.key("current_version").number(current_version);
-  w.end_object().end_object();
-  call.respond(HttpResponse{409, "application/json", w.take(), {}});
-}
-
-// If-Match: 7 or "7" (an ETag). nullopt when absent; false when unreadable.
-bool parse_if_match(const std::string& text, std::optional<uint64_t>* out) {
-  if (text.empty()) return true;
-  std::string_view v = text;
-  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-  *out = parse_uint(v);
-  return out->has_value();
-}
-
 bool text_matches(const TicketState& t, const std::string& q) {
   for (const auto& [k, v] : t.fields) {
     if (v.is_string() && v.as_string().find(q) != std::string::npos) return true;
@@ -142,7 +122,7 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
   if (!decided.ok() || existing) give_back_number();
   if (!decided.ok()) {
     if (decided.error().code == codes::kConflict && if_match)
-      return fail_conflict(*call, current_version);
+      return call->fail_conflict("the ticket", current_version);
     return call->fail(decided.error());
   }
   auto answer = [this, call, id, status, submit](uint64_t position) {
@@ -195,7 +175,7 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
        picks_in_flight, give_back_number](storage::AppendResult r) mutable {
         using Code = storage::Status::Code;
         if (r.status.code() == Code::kConflict) {
-          if (if_match || attempt >= 5) return fail_conflict(*call, r.stream_version);
+          if (if_match || attempt >= 5) return call->fail_conflict("the ticket", r.stream_version);
           // Someone else changed the ticket first: decide again on the newer state.
           return when_applied(call, log_.last_position(),
                               [this, call, id, command, if_match, status, attempt]() mutable {
@@ -445,9 +425,7 @@ void Api::patch_ticket(const CallPtr& call, const std::string& id) {
   ChangeFields cmd;
   if (!call->object_member("fields", &cmd.fields)) return;
   std::optional<uint64_t> if_match;
-  if (!parse_if_match(call->req.header("if-match"), &if_match)) {
-    return call->fail(400, "bad_request", "If-Match must be a version number", "If-Match");
-  }
+  if (!call->if_match(&if_match)) return;
   cmd.expected_version = if_match;
   run_ticket_command(call, id, std::move(cmd), if_match, 200);
 }
@@ -462,9 +440,7 @@ void Api::post_action(const CallPtr& call, const std::string& id) {
     return;
   }
   std::optional<uint64_t> if_match;
-  if (!parse_if_match(call->req.header("if-match"), &if_match)) {
-    return call->fail(400, "bad_request", "If-Match must be a version number", "If-Match");
-  }
+  if (!call->if_match(&if_match)) return;
   run_ticket_command(call, id, std::move(cmd), if_match, 200);
 }
 

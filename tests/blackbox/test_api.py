@@ -213,6 +213,27 @@ class ReferenceApp(unittest.TestCase):
         _, listing, _ = self.call("GET", "/tickets?limit=500", user="zhang")
         self.assertEqual(sum(1 for i in listing["items"] if i["id"] == results[0]), 1)
 
+    def test_definition_put_with_if_match_does_not_undo_another_edit(self):
+        form = {"name": "回访", "fields": [{"key": "note", "label": "备注", "type": "text"}]}
+        status, r, _ = self.call("PUT", "/forms/revisit", form, user="admin", headers={"If-Match": "0"})
+        self.assertEqual((status, r["version"]), (201, 1), r)
+        status, r, headers = self.call("GET", "/forms/revisit", user="admin")
+        self.assertEqual(headers["ETag"], '"1"')
+        # Two administrators edit version 1; the second to publish is told, not overwritten.
+        mine = dict(form, name="回访记录")
+        theirs = dict(form, name="客户回访")
+        status, r, _ = self.call("PUT", "/forms/revisit", mine, user="admin", headers={"If-Match": '"1"'})
+        self.assertEqual((status, r["version"]), (200, 2), r)
+        status, r, _ = self.call("PUT", "/forms/revisit", theirs, user="admin", headers={"If-Match": "1"})
+        self.assert_error(r, status, 409, "conflict")
+        self.assertEqual(r["error"]["current_version"], 2)
+        status, r, _ = self.call("GET", "/forms/revisit", user="admin")
+        self.assertEqual((r["version"], r["name"]), (2, "回访记录"))
+        status, r, _ = self.call("PUT", "/forms/revisit", form, user="admin", headers={"If-Match": "0"})
+        self.assert_error(r, status, 409, "conflict")
+        status, r, _ = self.call("PUT", "/forms/revisit", form, user="admin", headers={"If-Match": "two"})
+        self.assert_error(r, status, 400, "bad_request", "If-Match")
+
     def test_users_and_definitions_page_like_every_list(self):
         for path in ("/users", "/forms", "/rules", "/print-templates"):
             _, whole, _ = self.call("GET", path + "?limit=500", user="admin")
