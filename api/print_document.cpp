@@ -42,6 +42,8 @@ std::string stars(int score) {
   return out + " " + std::to_string(score) + "/5";
 }
 
+constexpr size_t kMaxProcessRows = 1000;
+
 class Composer {
  public:
   Composer(const std::vector<PrintedEvent>& events, const Catalog& catalog,
@@ -66,6 +68,17 @@ class Composer {
     for (const PrintedEvent& pe : events_) {
       process_row(before, pe.event);
       evolve_in_place(before, pe.event);
+    }
+    // Paper has limits a log has not (a ticket with ten thousand comments would print hundreds
+    // of pages, and hold up the printer): the start and the end of a long record, and how much of
+    // the middle is left out.
+    if (process_.size() > kMaxProcessRows) {
+      const size_t keep = kMaxProcessRows / 2;
+      const size_t left_out = process_.size() - 2 * keep;
+      process_.erase(process_.begin() + keep, process_.end() - keep);
+      process_.insert(process_.begin() + keep, {"", "", "",
+                                                "… 中间 " + std::to_string(left_out) +
+                                                    " 条记录未打印(完整记录见工单的事件历史)"});
     }
 
     PrintDocument doc;

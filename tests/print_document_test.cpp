@@ -130,6 +130,19 @@ TEST_F(Printing, OnlyWhatTheReaderMayRead) {
   EXPECT_EQ(admin.sections.at(0).rows.size(), catalog.form("service_ticket")->fields.size());
 }
 
+TEST_F(Printing, AVeryLongRecordPrintsItsStartAndEnd) {
+  const size_t scenario = compose("service_report", t.user("zhang")).sections.at(3).process.size();
+  for (int i = 0; i < 1500; ++i) ok(t.user("zhang"), AddComment{"第" + std::to_string(i) + "条"});
+  PrintDocument d = compose("service_report", t.user("zhang"));
+  const auto& process = d.sections.at(3).process;
+  ASSERT_EQ(process.size(), 1001u);
+  EXPECT_EQ(process.front().what, "提交工单");
+  EXPECT_EQ(process.back().what, "备注: 第1499条");
+  const size_t all = scenario + 1500;
+  EXPECT_EQ(process[500].what,
+            "… 中间 " + std::to_string(all - 1000) + " 条记录未打印(完整记录见工单的事件历史)");
+}
+
 TEST(RenderPdf, LongTextContinuesOnTheNextPage) {
   PrintDocument d;
   d.title = "售后服务报告";
