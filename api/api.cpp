@@ -332,7 +332,11 @@ void Api::route(const CallPtr& call) {
     return true;
   };
   if (is({"healthz"}) && m == "GET") return get_health(call);
-  if (is({"metrics"}) && m == "GET") return get_metrics(call);
+  if (is({"metrics"}) && m == "GET") {
+    // API.md: a bearer token on every call but sign-in, /healthz and the portal.
+    if (!authenticate(call)) return;
+    return get_metrics(call);
+  }
   if (p.size() < 3 || p[0] != "api" || p[1] != "v1") {
     return call->fail(404, codes::kNotFound, "no such route: " + call->req.path);
   }
@@ -730,6 +734,9 @@ void Api::get_health(const CallPtr& call) {
 }
 
 void Api::get_metrics(const CallPtr& call) {
+  if (!call->actor.admin && !call->actor.auditor) {
+    return call->fail(403, codes::kForbidden, "metrics are for administrators and auditors");
+  }
   std::string text = metrics_.render(log_.stats(), log_.last_position(), model_.applied_position());
   call->respond(HttpResponse{200, "text/plain; version=0.0.4", std::move(text), {}});
 }

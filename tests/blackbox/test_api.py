@@ -360,7 +360,9 @@ class ReferenceApp(unittest.TestCase):
         status, view, _ = self.call("GET", "/tickets/%s?min_position=%d" % (t["id"], t["position"]), user="li")
         self.assertEqual(status, 200)
         self.assertEqual(view["version"], t["version"])
-        status, metrics, _ = self.s.call("GET", "/metrics")
+        self.assertEqual(self.s.call("GET", "/metrics")[0], 401)  # a token, as on every call
+        self.assertEqual(self.s.call("GET", "/metrics", token=self.tokens["li"])[0], 403)
+        status, metrics, _ = self.s.call("GET", "/metrics", token=self.tokens["audit"])
         self.assertEqual(status, 200)
         self.assertIn("ticketd_log_fsync_batches_total", metrics)
         # A submit was synced: its time shows in seconds with their fraction, not truncated to 0.
