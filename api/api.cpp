@@ -593,6 +593,13 @@ void Api::put_definition(const CallPtr& call, const std::string& kind, const std
   // one flow do not silently undo each other's changes. 0 matches a definition not yet put.
   std::optional<uint64_t> if_match;
   if (!call->if_match(&if_match)) return;
+  // A document may carry the id and version its GET gave (they are not stored); another id is a
+  // document meant for another definition.
+  if (const Value* body_id = call->body.find("id"); body_id && *body_id != Value(id)) {
+    return call->fail(422, codes::kInvalidValue,
+                      "the document's id " + body_id->to_json() + " is not " + id + ", its URL's",
+                      "id");
+  }
   int64_t now = now_us();
   uint64_t current = 0;
   auto decided = model_.read([&](const projections::ReadModel::View& v) {

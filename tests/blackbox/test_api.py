@@ -233,6 +233,12 @@ class ReferenceApp(unittest.TestCase):
         self.assert_error(r, status, 409, "conflict")
         status, r, _ = self.call("PUT", "/forms/revisit", form, user="admin", headers={"If-Match": "two"})
         self.assert_error(r, status, 400, "bad_request", "If-Match")
+        # A document GET gave carries its id and version; another definition's id is refused.
+        status, r, _ = self.call("PUT", "/forms/revisit", dict(form, id="other"), user="admin")
+        self.assert_error(r, status, 422, "invalid_value", "id")
+        status, got, _ = self.call("GET", "/forms/revisit", user="admin")
+        status, r, _ = self.call("PUT", "/forms/revisit", got, user="admin")
+        self.assertEqual((status, r["version"]), (200, 2), r)  # unchanged: nothing published
 
     def test_users_and_definitions_page_like_every_list(self):
         for path in ("/users", "/forms", "/rules", "/print-templates"):
