@@ -13,6 +13,7 @@
 
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -26,6 +27,7 @@
 #include "api/http_server.h"
 #include "api/http_types.h"
 #include "api/metrics.h"
+#include "api/outbox_worker.h"
 #include "api/stream_hub.h"
 #include "api/timer_scheduler.h"
 #include "projections/read_model.h"
@@ -57,6 +59,18 @@ e.g. TICKETD_DATA_DIR=/srv/ticketd. Flags win over the environment.
   --max-connections N   open connections beyond N are answered 503 and closed (default 10000)
   --min-free-mb N       refuse commands (503) while the data directory's disk has less than N MiB
                         free, and take them again once it has (default 256)
+
+Notification delivery (the rules' notify actions; a channel without its transport is only
+recorded, as NotificationRequested):
+  --smtp-url URL        e-mail through this SMTP server: smtp://host:port or smtps://host:port
+  --smtp-from ADDRESS   the sender of those e-mails (required with --smtp-url)
+  --smtp-user U, --smtp-password P   SMTP authentication, if the server wants it (the password
+                        better as TICKETD_SMTP_PASSWORD: arguments show in ps)
+  --sms-gateway URL     SMS: POSTs {"to":[phones],"text","ticket","id"} to this http(s) URL
+  --webhook-url URL     webhooks: POSTs {"id","ticket","rule","to","recipient","text",
+                        "requested_at"} to this http(s) URL
+  --notify-attempts N   attempts before a notification is given up (default 6)
+  --notify-retry S      seconds before the first retry, doubling after each (default 5)
   --help                this text
 )";
 
@@ -70,9 +84,10 @@ struct Options {
 
 bool parse_options(int argc, char** argv, Options* out, std::string* error) {
   static const std::vector<std::string> kNames = {
-      "data-dir",     "listen",        "threads",     "admin-token",
-      "demo",         "reference-dir", "max-body",    "max-attachment",
-      "read-timeout", "rate-limit",    "min-free-mb", "max-connections"};
+      "data-dir",      "listen",          "threads",        "admin-token",     "demo",
+      "reference-dir", "max-body",        "max-attachment", "read-timeout",    "rate-limit",
+      "min-free-mb",   "max-connections", "smtp-url",       "smtp-from",       "smtp-user",
+      "smtp-password", "sms-gateway",     "webhook-url",    "notify-attempts", "notify-retry"};
   for (const auto& name : kNames) {
     std::string env = "TICKETD_" + name;
     for (auto& c : env) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
@@ -257,6 +272,36 @@ int main(int argc, char** argv) {
   if (!to_number(o.get("min-free-mb", "256"), &min_free_mb) || min_free_mb > (1ull << 30)) {
     return fail("--min-free-mb must be a whole number of MiB");
   }
+  api::OutboxOptions outbox;
+  outbox.transport.smtp_url = o.get("smtp-url", "");
+  outbox.transport.smtp_from = o.get("smtp-from", "");
+  outbox.transport.smtp_user = o.get("smtp-user", "");
+  outbox.transport.smtp_password = o.get("smtp-password", "");
+  outbox.transport.sms_gateway_url = o.get("sms-gateway", "");
+  outbox.transport.webhook_url = o.get("webhook-url", "");
+  auto scheme_is = [](const std::string& url, std::initializer_list<const char*> schemes) {
+    for (const char* s : schemes) {
+      if (url.rfind(std::string(s) + "://", 0) == 0 && url.size() > std::strlen(s) + 3) return true;
+    }
+    return url.empty();
+  };
+  if (!scheme_is(outbox.transport.smtp_url, {"smtp", "smtps"}))
+    return fail("--smtp-url must be smtp://host:port or smtps://host:port");
+  if (!outbox.transport.smtp_url.empty() && outbox.transport.smtp_from.empty())
+    return fail("--smtp-url needs --smtp-from, the sender's address");
+  for (const auto& [name, url] : {std::pair{"sms-gateway", outbox.transport.sms_gateway_url},
+                                  std::pair{"webhook-url", outbox.transport.webhook_url}}) {
+    if (!scheme_is(url, {"http", "https"}))
+      return fail(std::string("--") + name + " must be an http:// or https:// URL");
+  }
+  uint64_t attempts = 0, retry_s = 0;
+  if (!to_number(o.get("notify-attempts", "6"), &attempts) || attempts < 1 || attempts > 100)
+    return fail("--notify-attempts must be a whole number from 1 to 100");
+  if (!to_number(o.get("notify-retry", "5"), &retry_s) || retry_s < 1 || retry_s > 86400)
+    return fail("--notify-retry must be a whole number of seconds from 1 to 86400");
+  outbox.retry.max_attempts = static_cast<int>(attempts);
+  outbox.retry.first_delay_us = static_cast<int64_t>(retry_s) * 1'000'000;
+
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
   if (ec) return fail("cannot create " + data_dir + ": " + ec.message());
@@ -345,6 +390,12 @@ int main(int argc, char** argv) {
     }
   });
 
+  std::unique_ptr<api::OutboxWorker> outbox_worker;
+  if (!api::OutboxWorker::channels(outbox.transport).empty()) {
+    outbox_worker =
+        std::make_unique<api::OutboxWorker>(*log, model, outbox, [&api] { return api.now_us(); });
+  }
+
   std::string base = "http://" + listen.substr(0, colon) + ":" + std::to_string(server.port());
   std::cout << "ticketd serving " << base << "  (data: " << data_dir
             << ", events: " << log->last_position() << ")\n"
@@ -363,6 +414,7 @@ int main(int argc, char** argv) {
   server.run([&] { api.stop_accepting(); });
   schedule_completion.join();
   timers.stop();
+  outbox_worker.reset();  // finishes the send under way, records it, saves its queue
   model.on_ticket_applied(nullptr);
   hub.stop();
   snapshotter.stop();

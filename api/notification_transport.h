@@ -1,0 +1,43 @@
+#pragma once
+// Sends notifications with libcurl: e-mail over SMTP (smtp:// or smtps://), SMS through an HTTP
+// gateway and webhooks as JSON POSTs. Blocking, one at a time, each bounded by a timeout: it runs
+// on the outbox worker's thread, never on the HTTP threads.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ticketd::api {
+
+struct TransportOptions {
+  std::string smtp_url;   // e.g. smtp://mail.example.com:587 or smtps://…; empty: no e-mail
+  std::string smtp_from;  // the envelope and header sender, e.g. tickets@example.com
+  std::string smtp_user;  // optional; with smtp_password
+  std::string smtp_password;
+  std::string sms_gateway_url;  // gets {"to":[…],"text":…,…} POSTed; empty: no SMS
+  std::string webhook_url;      // gets every webhook notification POSTed; empty: no webhooks
+  long timeout_seconds = 15;
+};
+
+// One attempt's outcome: `permanent` when trying again cannot help (a 4xx answer, a refused
+// recipient or sender); otherwise a failure is worth retrying (timeouts, refused connections, 5xx).
+struct SendResult {
+  bool ok = false;
+  bool permanent = false;
+  std::string error;
+};
+
+// The message as sent over SMTP: RFC 5322 headers (the subject in RFC 2047 UTF-8), a base64
+// UTF-8 plain-text body. `date_us`: the Date header.
+std::string format_mail(const std::string& from, const std::vector<std::string>& to,
+                        const std::string& subject, const std::string& text,
+                        const std::string& message_id, int64_t date_us);
+
+SendResult send_mail(const TransportOptions& options, const std::vector<std::string>& to,
+                     const std::string& message);
+
+// POSTs `json` to `url` with an Idempotency-Key header (the same key on every retry of one
+// notification, so the receiver can drop a repeat).
+SendResult post_json(const TransportOptions& options, const std::string& url,
+                     const std::string& json, const std::string& idempotency_key);
+
+}  // namespace ticketd::api

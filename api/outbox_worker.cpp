@@ -1,0 +1,224 @@
+#include "api/outbox_worker.h"
+
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "domain/time_format.h"
+
+namespace ticketd::api {
+namespace {
+
+constexpr char kSnapshotName[] = "outbox";
+
+bool is_notification(std::string_view type) {
+  return type == event_types::kNotificationRequested ||
+         type == event_types::kNotificationDelivered || type == event_types::kNotificationFailed;
+}
+
+}  // namespace
+
+std::set<std::string> OutboxWorker::channels(const TransportOptions& options) {
+  std::set<std::string> out;
+  if (!options.smtp_url.empty()) out.insert("email");
+  if (!options.sms_gateway_url.empty()) out.insert("sms");
+  if (!options.webhook_url.empty()) out.insert("webhook");
+  return out;
+}
+
+OutboxWorker::OutboxWorker(storage::EventLog& log, projections::ReadModel& model,
+                           OutboxOptions options, std::function<int64_t()> now_us)
+    : log_(log),
+      model_(model),
+      options_(std::move(options)),
+      now_us_(std::move(now_us)),
+      queue_(channels(options_.transport)) {
+  std::unique_ptr<storage::SnapshotReader> reader;
+  storage::Status opened = log_.open_snapshot(kSnapshotName, &reader);
+  std::string_view piece;
+  Value saved;
+  std::string error;
+  if (opened.ok() && reader->next(&piece) && parse_json(piece, &saved, &error) &&
+      queue_.from_value(saved) && reader->position() <= log_.last_position()) {
+    position_ = saved_position_ = reader->position();
+  } else if (opened.code() == storage::Status::Code::kNotFound) {
+    // The first start with a transport: saved at once, so that after a crash the requests made
+    // since are found again by replaying from here.
+    position_ = log_.last_position();
+    saved_position_ = UINT64_MAX;
+    save_snapshot();
+  } else {
+    // Unreadable: the whole log tells what is pending (requests past their time to live are
+    // given up rather than sent late).
+    spdlog::warn("outbox: snapshot not used ({}); reading every request from the log",
+                 opened.ok() ? "not a queue" : opened.ToString());
+    queue_ = NotificationQueue(channels(options_.transport));
+    position_ = 0;
+    saved_position_ = UINT64_MAX;
+  }
+  spdlog::info(
+      "outbox: delivering {} from position {} ({} pending)",
+      [&] {
+        std::string names;
+        for (const auto& c : channels(options_.transport)) names += (names.empty() ? "" : ", ") + c;
+        return names;
+      }(),
+      position_, queue_.pending().size());
+  subscription_ =
+      log_.subscribe(position_, [this](const storage::RecordedEvent& e) { on_event(e); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "outbox");
+    run();
+  });
+}
+
+OutboxWorker::~OutboxWorker() { stop(); }
+
+void OutboxWorker::stop() {
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  {
+    // Their callbacks use this object: wait for the log to complete them (it is still open).
+    std::unique_lock lk(mu_);
+    cv_.wait(lk, [&] { return appends_in_flight_ == 0; });
+  }
+  subscription_.reset();
+  save_snapshot();
+}
+
+void OutboxWorker::on_event(const storage::RecordedEvent& e) {
+  // Every event of the log passes here; only the three notification types are parsed.
+  if (!is_notification(e.type())) {
+    std::lock_guard lk(mu_);
+    position_ = e.position();
+    return;
+  }
+  DomainEvent d;
+  bool parsed = projections::to_domain_event(e, &d);
+  std::lock_guard lk(mu_);
+  if (parsed) {
+    if (uint64_t settled = queue_.apply(e.stream(), e.position(), d)) busy_.erase(settled);
+  }
+  position_ = e.position();
+  cv_.notify_all();
+}
+
+void OutboxWorker::run() {
+  auto last_save = std::chrono::steady_clock::now();
+  std::unique_lock lk(mu_);
+  while (!stopping_) {
+    int64_t now = now_us_();
+    if (const PendingNotification* due = queue_.next_due(now, busy_)) {
+      PendingNotification n = *due;
+      busy_.insert(n.request);
+      lk.unlock();
+      deliver(n);
+      lk.lock();
+      continue;
+    }
+    if (std::chrono::steady_clock::now() - last_save >= options_.snapshot_every) {
+      lk.unlock();
+      save_snapshot();
+      lk.lock();
+      last_save = std::chrono::steady_clock::now();
+    }
+    int64_t next = queue_.earliest(busy_);
+    auto wait = std::chrono::microseconds(next ? std::clamp<int64_t>(next - now, 1000, 1'000'000)
+                                               : 1'000'000);
+    cv_.wait_for(lk, wait);
+  }
+}
+
+void OutboxWorker::deliver(const PendingNotification& n) {
+  const int64_t now = now_us_();
+  SendResult result;
+  std::vector<std::string> to;
+  if (now - n.requested_at > options_.retry.max_age_us) {
+    result = {false, true, "expired: not sent within its time to live"};
+  } else if (n.channel == "webhook") {
+    JsonWriter w;
+    w.begin_object();
+    w.key("id").string(std::to_string(n.request)).key("ticket").string(n.ticket);
+    w.key("rule").string(n.rule).key("to").string(n.to).key("recipient").string(n.recipient);
+    w.key("text").string(n.text).key("requested_at").string(format_rfc3339(n.requested_at));
+    w.end_object();
+    to.push_back(options_.transport.webhook_url);
+    result = post_json(options_.transport, options_.transport.webhook_url, w.take(),
+                       "ticketd-notification-" + std::to_string(n.request));
+  } else {
+    auto resolved = model_.read(
+        [&](const projections::ReadModel::View& v) { return resolve_recipients(n, v.catalog); });
+    if (!resolved.ok()) {
+      result = {false, true, resolved.error().message};
+    } else if (n.channel == "sms") {
+      to = resolved.value();
+      JsonWriter w;
+      w.begin_object().key("to").begin_array();
+      for (const auto& r : to) w.string(r);
+      w.end_array().key("text").string(n.text).key("ticket").string(n.ticket);
+      w.key("id").string(std::to_string(n.request)).end_object();
+      result = post_json(options_.transport, options_.transport.sms_gateway_url, w.take(),
+                         "ticketd-notification-" + std::to_string(n.request));
+    } else {
+      to = resolved.value();
+      std::string subject = "工单 " + n.ticket + " 通知";
+      std::string message =
+          format_mail(options_.transport.smtp_from, to, subject, n.text,
+                      "ticketd-notification-" + std::to_string(n.request) + "@ticketd", now);
+      result = send_mail(options_.transport, to, message);
+    }
+  }
+  DomainEvent outcome =
+      result.ok ? delivered_event(n, to, now_us_())
+                : failed_event(n, result.error, result.permanent, options_.retry, now_us_());
+  if (!result.ok) {
+    spdlog::warn("outbox: {} notification {} of {} failed (attempt {}): {}", n.channel, n.request,
+                 n.ticket, n.attempts + 1, result.error);
+  }
+  std::vector<storage::NewEvent> batch{projections::to_new_event(outcome, *outcome.id, "outbox")};
+  {
+    std::lock_guard lk(mu_);
+    ++appends_in_flight_;
+  }
+  log_.append_async(kOutboxStream, storage::ExpectedVersion::Any(), std::move(batch),
+                    [this, request = n.request](storage::AppendResult r) {
+                      if (!r.status.ok()) {
+                        spdlog::warn("outbox: outcome of {} not recorded: {}", request,
+                                     r.status.ToString());
+                      }
+                      std::lock_guard lk(mu_);
+                      // Recorded: settled once the subscription applies it. Not: tried again.
+                      if (!r.status.ok()) busy_.erase(request);
+                      --appends_in_flight_;
+                      cv_.notify_all();
+                    });
+}
+
+void OutboxWorker::save_snapshot() {
+  std::string bytes;
+  uint64_t position = 0;
+  {
+    std::lock_guard lk(mu_);
+    if (position_ == saved_position_) return;
+    bytes = queue_.to_value().to_json();
+    position = position_;
+  }
+  std::unique_ptr<storage::SnapshotWriter> writer;
+  storage::Status s = log_.begin_snapshot(kSnapshotName, &writer);
+  if (s.ok()) s = writer->add(bytes);
+  if (s.ok()) s = writer->finish(position);
+  if (!s.ok()) {
+    spdlog::warn("outbox: snapshot not saved: {}", s.ToString());
+    return;
+  }
+  std::lock_guard lk(mu_);
+  saved_position_ = position;
+}
+
+}  // namespace ticketd::api

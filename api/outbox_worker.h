@@ -1,0 +1,65 @@
+#pragma once
+// The outbox's delivery worker: follows the log for notification requests of the channels it has
+// a transport for, sends each when it is due (api/notification_transport.h), and records every
+// attempt's outcome on the "outbox" stream; the queue of what is pending is rebuilt from those
+// events (domain/notifications.h) and kept in a snapshot across restarts. Delivery is at least
+// once: a crash between sending and recording sends again, with the same Idempotency-Key (HTTP)
+// or Message-ID (e-mail).
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "api/notification_transport.h"
+#include "domain/notifications.h"
+#include "projections/read_model.h"
+#include "storage/event_log.h"
+
+namespace ticketd::api {
+
+struct OutboxOptions {
+  TransportOptions transport;
+  RetryPolicy retry;
+  // How often the pending queue is saved while it changes (it is also saved at a clean stop).
+  std::chrono::seconds snapshot_every{10};
+};
+
+class OutboxWorker {
+ public:
+  // Starts following the log: from its snapshot, or, the first time, from the log's end (requests
+  // made before a transport was configured are not sent).
+  OutboxWorker(storage::EventLog& log, projections::ReadModel& model, OutboxOptions options,
+               std::function<int64_t()> now_us);
+  ~OutboxWorker();
+  void stop();
+
+  // The channels with a transport in `options`.
+  static std::set<std::string> channels(const TransportOptions& options);
+
+ private:
+  void on_event(const storage::RecordedEvent& e);
+  void run();
+  void deliver(const PendingNotification& n);
+  void save_snapshot();
+
+  storage::EventLog& log_;
+  projections::ReadModel& model_;
+  OutboxOptions options_;
+  std::function<int64_t()> now_us_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  NotificationQueue queue_;
+  uint64_t position_ = 0;    // the last event applied to queue_
+  std::set<uint64_t> busy_;  // requests being sent, or whose outcome is not applied yet
+  uint64_t saved_position_ = 0;
+  int appends_in_flight_ = 0;  // outcomes handed to the log whose callback has not run
+  bool stopping_ = false;
+  std::unique_ptr<storage::Subscription> subscription_;
+  std::thread thread_;
+};
+
+}  // namespace ticketd::api

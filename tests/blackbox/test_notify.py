@@ -1,0 +1,165 @@
+"""The outbox against the real binary: rules' SMS, e-mail and webhook notifications delivered to a
+local SMTP server (Debian's python3-aiosmtpd) and a local HTTP gateway, failures retried and
+recorded, given up for good when retrying cannot help, and pending ones sent after a restart."""
+import email
+import email.header
+import http.server
+import json
+import socket
+import threading
+import unittest
+
+from aiosmtpd.controller import Controller
+
+from ticketd_server import ADMIN_TOKEN, Server
+from test_api import SUBMISSION, wait_for
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Mailbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content)))
+        return "250 OK"
+
+
+class Gateway(http.server.ThreadingHTTPServer):
+    """An SMS gateway and webhook receiver: answers `answers` in turn, then 200s."""
+
+    def __init__(self):
+        self.received = []
+        self.answers = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.received.append((self.path, self.headers.get("Idempotency-Key"), body))
+                status = outer.answers.pop(0) if outer.answers else 200
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.server_address[1], path)
+
+
+MAIL_RULE = {"name": "新工单通知经理", "form": "service_ticket", "trigger": {"type": "created"},
+             "actions": [{"type": "notify", "to": {"role": "dept_manager"}, "channel": "email",
+                          "template": "新工单 {{ticket.id}}:{{fields.customer_name}}"},
+                         {"type": "notify", "to": {"user": "zhang"}, "channel": "webhook",
+                          "template": "工单 {{ticket.id}} 已创建"}]}
+
+
+class Outbox(unittest.TestCase):
+    def setUp(self):
+        self.mailbox = Mailbox()
+        self.smtp = Controller(self.mailbox, hostname="127.0.0.1", port=free_port())
+        self.smtp.start()
+        self.addCleanup(self.smtp.stop)
+        self.gateway = Gateway()
+        self.addCleanup(self.gateway.shutdown)
+        self.s = Server(extra_args=[
+            "--smtp-url", "smtp://127.0.0.1:%d" % self.smtp.port, "--smtp-from", "tickets@example.com",
+            "--sms-gateway", self.gateway.url("/sms"), "--webhook-url", self.gateway.url("/hook"),
+            "--notify-retry", "1", "--notify-attempts", "3"])
+        self.s.start()
+        self.addCleanup(self.s.cleanup)
+        self.li = self.s.login("li")
+
+    def submit(self):
+        status, r, _ = self.s.call("POST", "/api/v1/tickets", {
+            "form": "service_ticket", "flow": "service_flow", "fields": SUBMISSION}, token=self.li)
+        self.assertEqual(status, 201, r)
+        return r["id"]
+
+    def outcomes(self):
+        _, r, _ = self.s.call("GET", "/api/v1/events?limit=500", token=ADMIN_TOKEN)
+        return [e for e in r["items"] if e["stream"] == "outbox"]
+
+    def sms(self):
+        return [body for path, _, body in self.gateway.received if path == "/sms"]
+
+    def test_sms_mail_and_webhook_are_delivered_and_recorded(self):
+        self.assertEqual(self.s.call("PUT", "/api/v1/rules/mail_manager", MAIL_RULE, token=ADMIN_TOKEN)[0], 201)
+        tid = self.submit()
+        wait_for(lambda: len(self.outcomes()) == 3, what="three outcomes")
+        # The reference application's SMS to the customer, and the rule's e-mail and webhook.
+        self.assertEqual(self.sms(), [{"to": [SUBMISSION["customer_phone"]], "text": "您的服务单已受理,编号为" + tid,
+                                       "ticket": tid, "id": self.sms()[0]["id"]}])
+        (rcpt, message), = self.mailbox.messages
+        self.assertEqual(rcpt, ["sun@example.com"])  # the role dept_manager's member
+        subject = str(email.header.make_header(email.header.decode_header(message["Subject"])))
+        self.assertEqual(subject, "工单 %s 通知" % tid)
+        self.assertEqual(message.get_payload(decode=True).decode("utf-8"),
+                         "新工单 %s:%s" % (tid, SUBMISSION["customer_name"]))
+        hooks = [(key, body) for path, key, body in self.gateway.received if path == "/hook"]
+        self.assertEqual(len(hooks), 1)
+        self.assertEqual((hooks[0][1]["ticket"], hooks[0][1]["text"]), (tid, "工单 %s 已创建" % tid))
+        self.assertEqual(hooks[0][0], "ticketd-notification-" + hooks[0][1]["id"])
+        self.assertEqual(sorted(e["type"] for e in self.outcomes()), ["NotificationDelivered"] * 3)
+        self.assertEqual(sorted(e["data"]["channel"] for e in self.outcomes()), ["email", "sms", "webhook"])
+
+    def test_retries_then_gives_up_and_permanent_failures_are_not_retried(self):
+        self.gateway.answers = [503, 503]  # the first two SMS attempts fail, the third gets through
+        self.submit()
+        wait_for(lambda: any(e["type"] == "NotificationDelivered" for e in self.outcomes()), what="delivery")
+        self.assertEqual([(e["type"], e["data"]["attempt"], e["data"].get("final")) for e in self.outcomes()],
+                         [("NotificationFailed", 1, False), ("NotificationFailed", 2, False),
+                          ("NotificationDelivered", 3, None)])
+        keys = {key for path, key, _ in self.gateway.received}
+        self.assertEqual(len(keys), 1)  # every retry carries the same Idempotency-Key
+
+        self.gateway.answers = [400]  # refused as it is: no retry
+        self.submit()
+        wait_for(lambda: len(self.outcomes()) == 4, what="a final failure")
+        last = self.outcomes()[-1]
+        self.assertEqual((last["type"], last["data"]["final"]), ("NotificationFailed", True))
+        self.assertIn("HTTP 400", last["data"]["error"])
+
+        self.gateway.answers = [503] * 3  # --notify-attempts 3: given up after the third
+        self.submit()
+        wait_for(lambda: len(self.outcomes()) == 7, what="three attempts")
+        self.assertEqual([e["data"]["final"] for e in self.outcomes()[-3:]], [False, False, True])
+        self.assertEqual(len(self.sms()), 3 + 1 + 3)  # the gateway saw exactly the attempts recorded
+
+    def test_pending_notifications_are_sent_after_a_restart(self):
+        first = self.submit()
+        wait_for(lambda: len(self.sms()) == 1 and self.outcomes(), what="the first SMS")
+        self.gateway.answers = [503] * 100  # down
+        second = self.submit()
+        wait_for(lambda: any(e["data"]["ticket"] == second for e in self.outcomes()), what="a failed attempt")
+        self.s.stop()
+        self.gateway.answers = []  # up again while ticketd is down
+        self.s.start()
+        wait_for(lambda: any(e["type"] == "NotificationDelivered" and e["data"]["ticket"] == second
+                             for e in self.outcomes()), what="delivery after the restart")
+        delivered = [body["ticket"] for body in self.sms()]
+        self.assertEqual(delivered.count(first), 1)  # the one delivered before is not sent again
+
+    def test_pending_notifications_survive_kill_9(self):
+        self.gateway.answers = [503] * 100
+        tid = self.submit()
+        wait_for(lambda: self.outcomes(), what="a failed attempt")
+        self.s.proc.kill()  # no clean stop: the queue is rebuilt from the log
+        self.s.proc.wait()
+        self.gateway.answers = []
+        self.s.start()
+        wait_for(lambda: any(e["type"] == "NotificationDelivered" and e["data"]["ticket"] == tid
+                             for e in self.outcomes()), what="delivery after kill -9")
+
+
+if __name__ == "__main__":
+    unittest.main()
