@@ -38,6 +38,12 @@ std::string Metrics::render(const storage::EventLog::Stats& log, uint64_t log_po
         static_cast<int64_t>(log_position - std::min(log_position, applied_position)));
   gauge("ticketd_open_connections", "Open HTTP and WebSocket connections.",
         open_connections_.load());
+  counter("ticketd_notifications_delivered_total", "Notifications sent (SMS, e-mail, webhook).",
+          notifications_delivered_.load());
+  counter("ticketd_notification_failures_total", "Notification attempts that failed.",
+          notifications_failed_.load());
+  gauge("ticketd_outbox_pending", "Notifications waiting to be sent or retried.",
+        outbox_pending_.load());
   out +=
       "# HELP ticketd_http_responses_total HTTP responses by status class.\n"
       "# TYPE ticketd_http_responses_total counter\n";

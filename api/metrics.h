@@ -14,6 +14,12 @@ class Metrics {
   void connection_opened() { open_connections_.fetch_add(1, std::memory_order_relaxed); }
   void connection_closed() { open_connections_.fetch_sub(1, std::memory_order_relaxed); }
   void observe_request(int status, double seconds);
+  // The outbox: an attempt's outcome, and how many notifications wait (to be sent or retried).
+  void notification_attempt(bool delivered) {
+    (delivered ? notifications_delivered_ : notifications_failed_)
+        .fetch_add(1, std::memory_order_relaxed);
+  }
+  void set_outbox_pending(int64_t n) { outbox_pending_.store(n, std::memory_order_relaxed); }
 
   std::string render(const storage::EventLog::Stats& log, uint64_t log_position,
                      uint64_t applied_position) const;
@@ -22,6 +28,9 @@ class Metrics {
   static constexpr std::array<double, 12> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                       0.05,   0.1,   0.25,   0.5,   1,    2.5};
   std::atomic<int64_t> open_connections_{0};
+  std::atomic<uint64_t> notifications_delivered_{0};
+  std::atomic<uint64_t> notifications_failed_{0};
+  std::atomic<int64_t> outbox_pending_{0};
   std::array<std::atomic<uint64_t>, 6> by_class_{};  // 1xx..5xx, index = status / 100
   std::array<std::atomic<uint64_t>, kBuckets.size() + 1> buckets_{};
   std::atomic<uint64_t> count_{0};

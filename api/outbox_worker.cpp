@@ -27,10 +27,11 @@ std::set<std::string> OutboxWorker::channels(const TransportOptions& options) {
   return out;
 }
 
-OutboxWorker::OutboxWorker(storage::EventLog& log, projections::ReadModel& model,
+OutboxWorker::OutboxWorker(storage::EventLog& log, projections::ReadModel& model, Metrics& metrics,
                            OutboxOptions options, std::function<int64_t()> now_us)
     : log_(log),
       model_(model),
+      metrics_(metrics),
       options_(std::move(options)),
       now_us_(std::move(now_us)),
       queue_(channels(options_.transport)) {
@@ -65,6 +66,7 @@ OutboxWorker::OutboxWorker(storage::EventLog& log, projections::ReadModel& model
         return names;
       }(),
       position_, queue_.pending().size());
+  metrics_.set_outbox_pending(static_cast<int64_t>(queue_.pending().size()));
   subscription_ =
       log_.subscribe(position_, [this](const storage::RecordedEvent& e) { on_event(e); });
   thread_ = std::thread([this] {
@@ -104,6 +106,7 @@ void OutboxWorker::on_event(const storage::RecordedEvent& e) {
   std::lock_guard lk(mu_);
   if (parsed) {
     if (uint64_t settled = queue_.apply(e.stream(), e.position(), d)) busy_.erase(settled);
+    metrics_.set_outbox_pending(static_cast<int64_t>(queue_.pending().size()));
   }
   position_ = e.position();
   cv_.notify_all();
@@ -177,6 +180,7 @@ void OutboxWorker::deliver(const PendingNotification& n) {
   DomainEvent outcome =
       result.ok ? delivered_event(n, to, now_us_())
                 : failed_event(n, result.error, result.permanent, options_.retry, now_us_());
+  metrics_.notification_attempt(result.ok);
   if (!result.ok) {
     spdlog::warn("outbox: {} notification {} of {} failed (attempt {}): {}", n.channel, n.request,
                  n.ticket, n.attempts + 1, result.error);

@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include "api/metrics.h"
 #include "api/notification_transport.h"
 #include "domain/notifications.h"
 #include "projections/read_model.h"
@@ -31,8 +32,8 @@ class OutboxWorker {
  public:
   // Starts following the log: from its snapshot, or, the first time, from the log's end (requests
   // made before a transport was configured are not sent).
-  OutboxWorker(storage::EventLog& log, projections::ReadModel& model, OutboxOptions options,
-               std::function<int64_t()> now_us);
+  OutboxWorker(storage::EventLog& log, projections::ReadModel& model, Metrics& metrics,
+               OutboxOptions options, std::function<int64_t()> now_us);
   ~OutboxWorker();
   void stop();
 
@@ -47,6 +48,7 @@ class OutboxWorker {
 
   storage::EventLog& log_;
   projections::ReadModel& model_;
+  Metrics& metrics_;
   OutboxOptions options_;
   std::function<int64_t()> now_us_;
 

@@ -392,8 +392,8 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<api::OutboxWorker> outbox_worker;
   if (!api::OutboxWorker::channels(outbox.transport).empty()) {
-    outbox_worker =
-        std::make_unique<api::OutboxWorker>(*log, model, outbox, [&api] { return api.now_us(); });
+    outbox_worker = std::make_unique<api::OutboxWorker>(*log, model, metrics, outbox,
+                                                        [&api] { return api.now_us(); });
   }
 
   std::string base = "http://" + listen.substr(0, colon) + ":" + std::to_string(server.port());

@@ -111,6 +111,10 @@ class Outbox(unittest.TestCase):
         self.assertEqual(hooks[0][0], "ticketd-notification-" + hooks[0][1]["id"])
         self.assertEqual(sorted(e["type"] for e in self.outcomes()), ["NotificationDelivered"] * 3)
         self.assertEqual(sorted(e["data"]["channel"] for e in self.outcomes()), ["email", "sms", "webhook"])
+        metrics = lambda: self.s.call("GET", "/metrics", token=ADMIN_TOKEN)[1]
+        self.assertIn("ticketd_notifications_delivered_total 3\n", metrics())
+        # The queue learns of an outcome from the log, a moment after it is written.
+        wait_for(lambda: "ticketd_outbox_pending 0\n" in metrics(), what="an empty outbox")
 
     def test_retries_then_gives_up_and_permanent_failures_are_not_retried(self):
         self.gateway.answers = [503, 503]  # the first two SMS attempts fail, the third gets through
