@@ -7,15 +7,21 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include <array>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <deque>
+#include <fstream>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -43,9 +49,23 @@ using Socket = net::basic_stream_socket<tcp, Strand>;
 using Stream = beast::basic_stream<tcp, Strand>;
 using Timer = net::basic_waitable_timer<std::chrono::steady_clock,
                                         net::wait_traits<std::chrono::steady_clock>, Strand>;
+// With --tls-cert, a connection that opens with a TLS handshake is served over TLS on the same
+// port (Beast's advanced_server_flex): the sessions below are written once for either stream.
+using TlsStream = beast::ssl_stream<Stream>;
 
-class HttpSession;
-class WebSocketSession;
+// What shutdown needs of every open connection, whatever its stream.
+class Session {
+ public:
+  virtual ~Session() = default;
+  // Closes the connection if it is waiting for a request; a busy one closes after answering.
+  virtual void close_if_idle() = 0;
+};
+class StreamSession {
+ public:
+  virtual ~StreamSession() = default;
+  // Server shutdown: a clean close with "going away".
+  virtual void going_away() = 0;
+};
 
 // One io_context per io thread, each connection on one of them (round robin). Sharing one
 // io_context between threads made them contend for its scheduler and timer queue locks on every
@@ -71,8 +91,9 @@ struct ServerState {
   std::atomic<bool> shutting_down{false};
   std::atomic<uint64_t> next_request{1};
   std::mutex sessions_mu;
-  std::unordered_set<std::shared_ptr<HttpSession>> sessions;
-  std::unordered_set<std::shared_ptr<WebSocketSession>> streams;
+  std::unordered_set<std::shared_ptr<Session>> sessions;  // HTTP, and TLS not yet detected
+  std::unordered_set<std::shared_ptr<StreamSession>> streams;
+  std::optional<net::ssl::context> tls;  // with --tls-cert and --tls-key
 
   ServerState(Api& a, Metrics& m, StreamHub& h, HttpServerOptions o)
       : api(a),
@@ -92,13 +113,16 @@ struct HttpServer::Impl : ServerState {
 // One WebSocket client of /api/v1/stream. Messages from the hub go through a bounded queue on the
 // connection's strand; a client that lets it fill up (it stopped reading) is closed with a reason
 // rather than slowing anyone else, and torn down if even the close cannot be written.
+template <class NextLayer>
 class WebSocketSession : public StreamClient,
-                         public std::enable_shared_from_this<WebSocketSession> {
+                         public StreamSession,
+                         public std::enable_shared_from_this<WebSocketSession<NextLayer>> {
  public:
   static constexpr size_t kMaxQueued = 4096;
+  using std::enable_shared_from_this<WebSocketSession<NextLayer>>::shared_from_this;
 
-  WebSocketSession(Socket&& socket, Actor actor, ServerState& server)
-      : ws_(std::move(socket)),
+  WebSocketSession(NextLayer&& stream, Actor actor, ServerState& server)
+      : ws_(std::move(stream)),
         actor_(std::move(actor)),
         server_(server),
         deadline_(ws_.get_executor()) {}
@@ -128,8 +152,7 @@ class WebSocketSession : public StreamClient,
   }
   const Actor& actor() const override { return actor_; }
 
-  // Server shutdown: a clean close with "going away".
-  void going_away() {
+  void going_away() override {
     net::post(ws_.get_executor(), [self = shared_from_this()] {
       self->close_with(websocket::close_code::going_away, "server shutting down");
     });
@@ -201,7 +224,7 @@ class WebSocketSession : public StreamClient,
     server_.streams.erase(shared_from_this());
   }
 
-  websocket::stream<Stream> ws_;
+  websocket::stream<NextLayer> ws_;
   Actor actor_;
   ServerState& server_;
   Timer deadline_;
@@ -216,23 +239,44 @@ class WebSocketSession : public StreamClient,
 // One connection: read a request (headers first, so the body limit can depend on the route), hand
 // it to Api, write the answer, repeat. Everything runs on the connection's strand; requests are
 // answered in order, one at a time, so pipelined requests are safe.
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
+template <class AsyncStream>
+class HttpSession : public Session, public std::enable_shared_from_this<HttpSession<AsyncStream>> {
  public:
-  HttpSession(Socket&& socket, ServerState& server) : stream_(std::move(socket)), server_(server) {}
+  using std::enable_shared_from_this<HttpSession<AsyncStream>>::shared_from_this;
+
+  // `buffer`: what was read already (the bytes TLS detection looked at).
+  HttpSession(Stream&& stream, ServerState& server,
+              beast::flat_buffer buffer) requires std::is_same_v<AsyncStream, Stream>
+      : stream_(std::move(stream)), server_(server), buffer_(std::move(buffer)) {}
+  HttpSession(Stream&& stream, ServerState& server,
+              beast::flat_buffer buffer) requires std::is_same_v<AsyncStream, TlsStream>
+      : stream_(std::move(stream), *server.tls), server_(server), buffer_(std::move(buffer)) {}
 
   void run() {
     server_.metrics.connection_opened();
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
+    if constexpr (std::is_same_v<AsyncStream, TlsStream>) {
+      // The handshake gets the read timeout too: a client that opens TLS and stalls is closed.
+      tcp_stream().expires_after(server_.options.read_timeout);
+      stream_.async_handshake(net::ssl::stream_base::server, buffer_.data(),
+                              [self = shared_from_this()](beast::error_code ec, size_t used) {
+                                if (ec) return self->close();
+                                self->buffer_.consume(used);
+                                self->read_header();
+                              });
+    } else {
+      net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
+    }
   }
 
-  // Closes the connection if it is waiting for a request; a busy one closes after answering.
-  void close_if_idle() {
+  void close_if_idle() override {
     net::post(stream_.get_executor(), [self = shared_from_this()] {
       if (!self->busy_) self->close();
     });
   }
 
  private:
+  Stream& tcp_stream() { return beast::get_lowest_layer(stream_); }
+
   void read_header() {
     if (server_.shutting_down.load()) return close();
     header_.emplace();
@@ -241,7 +285,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     // per-route limit is applied in on_header. (Not boost::none: Beast 1.74 compares the length
     // with the optional itself, and every number is greater than none.)
     header_->body_limit(std::numeric_limits<std::uint64_t>::max());
-    stream_.expires_after(server_.options.read_timeout);
+    tcp_stream().expires_after(server_.options.read_timeout);
     http::async_read_header(
         stream_, buffer_, *header_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
@@ -276,7 +320,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void read_body() {
-    stream_.expires_after(server_.options.read_timeout);
+    tcp_stream().expires_after(server_.options.read_timeout);
     http::async_read(
         stream_, buffer_, *body_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->on_body(ec); });
@@ -325,7 +369,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       net::post(self->stream_.get_executor(), std::move(fn));
     };
     request_id_ = req.request_id;
-    stream_.expires_never();  // the answer may wait for the disk; reading resumes after it
+    tcp_stream().expires_never();  // the answer may wait for the disk; reading resumes after it
     server_.api.handle(std::move(req), [self = shared_from_this()](HttpResponse r) {
       net::post(self->stream_.get_executor(),
                 [self, r = std::move(r)]() mutable { self->write(std::move(r)); });
@@ -344,7 +388,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (token.empty() && auth.rfind("Bearer ", 0) == 0) token = auth.substr(7);
     auto actor = server_.api.actor_for_token(token);
     if (!actor) return write(error_response(401, "unauthorized", "a valid token is required"));
-    auto stream = std::make_shared<WebSocketSession>(stream_.release_socket(), *actor, server_);
+    tcp_stream().expires_never();  // the WebSocket session keeps its own time
+    auto stream =
+        std::make_shared<WebSocketSession<AsyncStream>>(std::move(stream_), *actor, server_);
     {
       std::lock_guard lk(server_.sessions_mu);
       server_.streams.insert(stream);
@@ -364,7 +410,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     res->body() = std::move(r.body);
     res->keep_alive(keep_alive_ && !server_.shutting_down.load());
     res->prepare_payload();
-    stream_.expires_after(server_.options.read_timeout);
+    tcp_stream().expires_after(server_.options.read_timeout);
     bool body_unread = unread_body_;
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res, body_unread](beast::error_code ec, size_t) {
@@ -381,8 +427,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // connection reset. Bounded in bytes and time: a 1 GB upload is not waited for.
   void linger() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.expires_after(std::chrono::seconds(5));
+    tcp_stream().socket().shutdown(tcp::socket::shutdown_send, ec);
+    tcp_stream().expires_after(std::chrono::seconds(5));
     drain_ = std::make_shared<std::array<char, 65536>>();
     drain_next();
   }
@@ -400,14 +446,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (closed_) return;
     closed_ = true;
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.close();
+    tcp_stream().socket().shutdown(tcp::socket::shutdown_both, ec);
+    tcp_stream().close();
     server_.metrics.connection_closed();
     std::lock_guard lk(server_.sessions_mu);
     server_.sessions.erase(shared_from_this());
   }
 
-  Stream stream_;
+  AsyncStream stream_;
   ServerState& server_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::empty_body>> header_;
@@ -420,6 +466,57 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::shared_ptr<std::array<char, 65536>> drain_;
   size_t drained_ = 0;
   std::string request_id_;
+};
+
+// With TLS configured: reads the first bytes of a connection to tell a TLS handshake from plain
+// HTTP, then hands the connection (and the bytes) to the session for it. Counted among the open
+// connections meanwhile, so idle sockets that never say anything still meet the limit.
+class DetectSession : public Session, public std::enable_shared_from_this<DetectSession> {
+ public:
+  DetectSession(Socket&& socket, ServerState& server)
+      : stream_(std::move(socket)), server_(server) {}
+
+  void run() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      self->stream_.expires_after(self->server_.options.read_timeout);
+      beast::async_detect_ssl(self->stream_, self->buffer_,
+                              [self](beast::error_code ec, bool tls) { self->on_detect(ec, tls); });
+    });
+  }
+
+  void close_if_idle() override {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      beast::error_code ignored;
+      self->stream_.socket().close(ignored);
+    });
+  }
+
+ private:
+  void on_detect(beast::error_code ec, bool tls) {
+    std::shared_ptr<Session> next;
+    if (!ec && !server_.shutting_down.load()) {
+      if (tls) {
+        next = start(std::make_shared<HttpSession<TlsStream>>(std::move(stream_), server_,
+                                                              std::move(buffer_)));
+      } else {
+        next = start(
+            std::make_shared<HttpSession<Stream>>(std::move(stream_), server_, std::move(buffer_)));
+      }
+    }
+    std::lock_guard lk(server_.sessions_mu);
+    server_.sessions.erase(shared_from_this());
+    if (next) server_.sessions.insert(next);
+  }
+
+  template <class S>
+  std::shared_ptr<Session> start(std::shared_ptr<HttpSession<S>> session) {
+    session->run();
+    return session;
+  }
+
+  Stream stream_;
+  ServerState& server_;
+  beast::flat_buffer buffer_;
 };
 
 // Over the connection limit: one fixed 503 and close, without reading the request.
@@ -465,12 +562,22 @@ void ServerState::accept() {
         // live events queued for a subscriber trickled out tens of milliseconds apart.
         beast::error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
-        auto session = std::make_shared<HttpSession>(std::move(socket), *this);
-        {
-          std::lock_guard lk(sessions_mu);
-          sessions.insert(session);
+        if (tls) {
+          auto detect = std::make_shared<DetectSession>(std::move(socket), *this);
+          {
+            std::lock_guard lk(sessions_mu);
+            sessions.insert(detect);
+          }
+          detect->run();
+        } else {
+          auto session = std::make_shared<HttpSession<Stream>>(Stream(std::move(socket)), *this,
+                                                               beast::flat_buffer());
+          {
+            std::lock_guard lk(sessions_mu);
+            sessions.insert(session);
+          }
+          session->run();
         }
-        session->run();
       }
     }
     if (!shutting_down.load()) accept();
@@ -503,6 +610,31 @@ bool HttpServer::listen(std::string* error) {
   return true;
 }
 
+bool HttpServer::use_tls(const std::string& cert_file, const std::string& key_file,
+                         std::string* error) {
+  for (const auto& file : {cert_file, key_file}) {
+    if (!std::ifstream(file)) {
+      *error = "cannot read " + file + ": " + std::strerror(errno);
+      return false;
+    }
+  }
+  try {
+    auto& ctx = impl_->tls.emplace(net::ssl::context::tls_server);
+    // TLS 1.2 and 1.3 only; the certificate file may hold the chain after the server's own.
+    ctx.set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                    net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                    net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use);
+    ctx.use_certificate_chain_file(cert_file);
+    ctx.use_private_key_file(key_file, net::ssl::context::pem);
+  } catch (const boost::system::system_error& e) {
+    impl_->tls.reset();
+    *error = "cannot use the TLS certificate " + cert_file + " and key " + key_file + ": " +
+             e.code().message();
+    return false;
+  }
+  return true;
+}
+
 uint16_t HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
 
 void HttpServer::run(std::function<void()> on_signal) {
@@ -520,13 +652,13 @@ void HttpServer::run(std::function<void()> on_signal) {
     beast::error_code ignored;
     s.acceptor.close(ignored);
     s.accept_retry.cancel();
-    std::vector<std::shared_ptr<HttpSession>> open;
+    std::vector<std::shared_ptr<Session>> open;
     {
       std::lock_guard lk(s.sessions_mu);
       open.assign(s.sessions.begin(), s.sessions.end());
     }
     for (auto& session : open) session->close_if_idle();
-    std::vector<std::shared_ptr<WebSocketSession>> streams;
+    std::vector<std::shared_ptr<StreamSession>> streams;
     {
       std::lock_guard lk(s.sessions_mu);
       streams.assign(s.streams.begin(), s.streams.end());

@@ -30,6 +30,9 @@ class HttpServer {
   HttpServer(Api& api, Metrics& metrics, StreamHub& hub, HttpServerOptions options);
   ~HttpServer();
 
+  // Serves TLS (1.2 and 1.3) besides plain HTTP on the same port, each connection as it opens:
+  // a PEM certificate chain and its private key. False with a message when they cannot be used.
+  bool use_tls(const std::string& cert_file, const std::string& key_file, std::string* error);
   // Binds and listens. False with a message when the address cannot be used.
   bool listen(std::string* error);
   uint16_t port() const;

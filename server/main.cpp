@@ -57,6 +57,8 @@ e.g. TICKETD_DATA_DIR=/srv/ticketd. Flags win over the environment.
   --rate-limit N        requests a second per bearer token, bursts of 2N; over it: 429 with
                         Retry-After (default 1000; 0 = no limit)
   --max-connections N   open connections beyond N are answered 503 and closed (default 10000)
+  --tls-cert FILE, --tls-key FILE   serve TLS (1.2, 1.3) too, on the same port: a PEM certificate
+                        chain and its key; each connection is TLS or plain HTTP as it opens
   --min-free-mb N       refuse commands (503) while the data directory's disk has less than N MiB
                         free, and take them again once it has (default 256)
 
@@ -87,7 +89,8 @@ bool parse_options(int argc, char** argv, Options* out, std::string* error) {
       "data-dir",      "listen",          "threads",        "admin-token",     "demo",
       "reference-dir", "max-body",        "max-attachment", "read-timeout",    "rate-limit",
       "min-free-mb",   "max-connections", "smtp-url",       "smtp-from",       "smtp-user",
-      "smtp-password", "sms-gateway",     "webhook-url",    "notify-attempts", "notify-retry"};
+      "smtp-password", "sms-gateway",     "webhook-url",    "notify-attempts", "notify-retry",
+      "tls-cert",      "tls-key"};
   for (const auto& name : kNames) {
     std::string env = "TICKETD_" + name;
     for (auto& c : env) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
@@ -376,6 +379,9 @@ int main(int argc, char** argv) {
       },
       [&hub] { return hub.listening(); });
   api::HttpServer server(api, metrics, hub, http);
+  const std::string tls_cert = o.get("tls-cert", ""), tls_key = o.get("tls-key", "");
+  if (tls_cert.empty() != tls_key.empty()) return fail("--tls-cert and --tls-key go together");
+  if (!tls_cert.empty() && !server.use_tls(tls_cert, tls_key, &error)) return fail(error);
   if (!server.listen(&error)) return fail(error);
   api.set_ready(true);
   // Timers due while the server was down fire now (once the schedule the start left out
@@ -397,8 +403,8 @@ int main(int argc, char** argv) {
   }
 
   std::string base = "http://" + listen.substr(0, colon) + ":" + std::to_string(server.port());
-  std::cout << "ticketd serving " << base << "  (data: " << data_dir
-            << ", events: " << log->last_position() << ")\n"
+  std::cout << "ticketd serving " << base << (tls_cert.empty() ? "" : " and https on the same port")
+            << "  (data: " << data_dir << ", events: " << log->last_position() << ")\n"
             << "admin token: " << api_options.admin_token << "\n";
   if (!logins.empty()) {
     std::cout << "reference application 售后工单管理 loaded; demo logins (user / password):\n";
