@@ -60,8 +60,25 @@ size_t read_upload(char* buffer, size_t size, size_t count, void* user) {
 
 size_t discard_body(char*, size_t size, size_t count, void*) { return size * count; }
 
+int check_cancel(void* cancel, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return cancel && static_cast<const std::atomic<bool>*>(cancel)->load() ? 1 : 0;
+}
+
+// Timeouts, the cancel flag and the error buffer, the same for both kinds of transfer.
+void set_common(CURL* c, const TransportOptions& options, char* detail) {
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, detail);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, options.timeout_seconds);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  if (options.cancel) {
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, check_cancel);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(options.cancel));
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  }
+}
+
 SendResult failure(CURLcode code, const char* detail, bool permanent) {
-  return {false, permanent, std::string(curl_easy_strerror(code)) + (*detail ? ": " : "") + detail};
+  return {false, permanent, code == CURLE_ABORTED_BY_CALLBACK,
+          std::string(curl_easy_strerror(code)) + (*detail ? ": " : "") + detail};
 }
 
 }  // namespace
@@ -89,7 +106,7 @@ SendResult send_mail(const TransportOptions& options, const std::vector<std::str
                      const std::string& message) {
   init_curl_once();
   std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
-  if (!curl) return {false, false, "curl_easy_init failed"};
+  if (!curl) return {false, false, false, "curl_easy_init failed"};
   curl_slist* list = nullptr;
   for (const auto& r : to) {
     if (curl_slist* l = curl_slist_append(list, ("<" + r + ">").c_str())) list = l;
@@ -104,15 +121,13 @@ SendResult send_mail(const TransportOptions& options, const std::vector<std::str
   curl_easy_setopt(c, CURLOPT_READFUNCTION, read_upload);
   curl_easy_setopt(c, CURLOPT_READDATA, &up);
   curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, detail);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT, options.timeout_seconds);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  set_common(c, options, detail);
   if (!options.smtp_user.empty()) {
     curl_easy_setopt(c, CURLOPT_USERNAME, options.smtp_user.c_str());
     curl_easy_setopt(c, CURLOPT_PASSWORD, options.smtp_password.c_str());
   }
   CURLcode code = curl_easy_perform(c);
-  if (code == CURLE_OK) return {true, false, ""};
+  if (code == CURLE_OK) return {true, false, false, ""};
   long response = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response);
   // SMTP 5xx (a recipient or sender refused for good) will not change on a retry; 4xx will.
@@ -123,7 +138,7 @@ SendResult post_json(const TransportOptions& options, const std::string& url,
                      const std::string& json, const std::string& idempotency_key) {
   init_curl_once();
   std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
-  if (!curl) return {false, false, "curl_easy_init failed"};
+  if (!curl) return {false, false, false, "curl_easy_init failed"};
   curl_slist* list = curl_slist_append(nullptr, "Content-Type: application/json; charset=utf-8");
   if (curl_slist* l = curl_slist_append(list, ("Idempotency-Key: " + idempotency_key).c_str()))
     list = l;
@@ -135,17 +150,15 @@ SendResult post_json(const TransportOptions& options, const std::string& url,
   curl_easy_setopt(c, CURLOPT_POSTFIELDS, json.c_str());
   curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(json.size()));
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_body);
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, detail);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT, options.timeout_seconds);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  set_common(c, options, detail);
   CURLcode code = curl_easy_perform(c);
   if (code != CURLE_OK) return failure(code, detail, false);
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-  if (status >= 200 && status < 300) return {true, false, ""};
+  if (status >= 200 && status < 300) return {true, false, false, ""};
   // 4xx: the receiver refuses this request as it is (408 and 429 say "later").
   bool permanent = status >= 400 && status < 500 && status != 408 && status != 429;
-  return {false, permanent, "HTTP " + std::to_string(status) + " from " + url};
+  return {false, permanent, false, "HTTP " + std::to_string(status) + " from " + url};
 }
 
 }  // namespace ticketd::api

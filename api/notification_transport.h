@@ -2,6 +2,7 @@
 // Sends notifications with libcurl: e-mail over SMTP (smtp:// or smtps://), SMS through an HTTP
 // gateway and webhooks as JSON POSTs. Blocking, one at a time, each bounded by a timeout: it runs
 // on the outbox worker's thread, never on the HTTP threads.
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -16,6 +17,9 @@ struct TransportOptions {
   std::string sms_gateway_url;  // gets {"to":[…],"text":…,…} POSTed; empty: no SMS
   std::string webhook_url;      // gets every webhook notification POSTed; empty: no webhooks
   long timeout_seconds = 15;
+  // Set to true to abandon a send under way (a server shutting down does not wait for a slow
+  // gateway); the attempt then ends `cancelled`.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 // One attempt's outcome: `permanent` when trying again cannot help (a 4xx answer, a refused
@@ -23,6 +27,7 @@ struct TransportOptions {
 struct SendResult {
   bool ok = false;
   bool permanent = false;
+  bool cancelled = false;  // abandoned through TransportOptions::cancel: not an outcome
   std::string error;
 };
 

@@ -35,6 +35,7 @@ OutboxWorker::OutboxWorker(storage::EventLog& log, projections::ReadModel& model
       options_(std::move(options)),
       now_us_(std::move(now_us)),
       queue_(channels(options_.transport)) {
+  options_.transport.cancel = &cancel_;
   std::unique_ptr<storage::SnapshotReader> reader;
   storage::Status opened = log_.open_snapshot(kSnapshotName, &reader);
   std::string_view piece;
@@ -83,6 +84,7 @@ void OutboxWorker::stop() {
     if (stopping_) return;
     stopping_ = true;
   }
+  cancel_.store(true);
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   {
@@ -143,7 +145,7 @@ void OutboxWorker::deliver(const PendingNotification& n) {
   SendResult result;
   std::vector<std::string> to;
   if (now - n.requested_at > options_.retry.max_age_us) {
-    result = {false, true, "expired: not sent within its time to live"};
+    result = {false, true, false, "expired: not sent within its time to live"};
   } else if (n.channel == "webhook") {
     JsonWriter w;
     w.begin_object();
@@ -158,7 +160,7 @@ void OutboxWorker::deliver(const PendingNotification& n) {
     auto resolved = model_.read(
         [&](const projections::ReadModel::View& v) { return resolve_recipients(n, v.catalog); });
     if (!resolved.ok()) {
-      result = {false, true, resolved.error().message};
+      result = {false, true, false, resolved.error().message};
     } else if (n.channel == "sms") {
       to = resolved.value();
       JsonWriter w;
@@ -176,6 +178,12 @@ void OutboxWorker::deliver(const PendingNotification& n) {
                       "ticketd-notification-" + std::to_string(n.request) + "@ticketd", now);
       result = send_mail(options_.transport, to, message);
     }
+  }
+  if (result.cancelled) {
+    // Stopping: not an attempt. The request stays pending and is sent after the restart.
+    std::lock_guard lk(mu_);
+    busy_.erase(n.request);
+    return;
   }
   DomainEvent outcome =
       result.ok ? delivered_event(n, to, now_us_())

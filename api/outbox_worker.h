@@ -5,6 +5,7 @@
 // events (domain/notifications.h) and kept in a snapshot across restarts. Delivery is at least
 // once: a crash between sending and recording sends again, with the same Idempotency-Key (HTTP)
 // or Message-ID (e-mail).
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -60,6 +61,7 @@ class OutboxWorker {
   uint64_t saved_position_ = 0;
   int appends_in_flight_ = 0;  // outcomes handed to the log whose callback has not run
   bool stopping_ = false;
+  std::atomic<bool> cancel_{false};  // stop(): abandon the send under way
   std::unique_ptr<storage::Subscription> subscription_;
   std::thread thread_;
 };

@@ -7,6 +7,7 @@ import http.server
 import json
 import socket
 import threading
+import time
 import unittest
 
 from aiosmtpd.controller import Controller
@@ -31,11 +32,13 @@ class Mailbox:
 
 
 class Gateway(http.server.ThreadingHTTPServer):
-    """An SMS gateway and webhook receiver: answers `answers` in turn, then 200s."""
+    """An SMS gateway and webhook receiver: answers `answers` in turn, then 200s; "hang" answers
+    nothing until `release` is set."""
 
     def __init__(self):
         self.received = []
         self.answers = []
+        self.release = threading.Event()
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -43,12 +46,16 @@ class Gateway(http.server.ThreadingHTTPServer):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.received.append((self.path, self.headers.get("Idempotency-Key"), body))
                 status = outer.answers.pop(0) if outer.answers else 200
+                if status == "hang":
+                    outer.release.wait(60)
+                    status = 200
                 self.send_response(status)
                 self.end_headers()
 
             def log_message(self, *args):
                 pass
 
+        self.daemon_threads = True
         super().__init__(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
@@ -152,6 +159,21 @@ class Outbox(unittest.TestCase):
                              for e in self.outcomes()), what="delivery after the restart")
         delivered = [body["ticket"] for body in self.sms()]
         self.assertEqual(delivered.count(first), 1)  # the one delivered before is not sent again
+
+    def test_a_stop_does_not_wait_for_a_hanging_gateway(self):
+        self.addCleanup(self.gateway.release.set)
+        self.gateway.answers = ["hang"]
+        tid = self.submit()
+        wait_for(lambda: self.sms(), what="the SMS under way")
+        started = time.monotonic()
+        self.s.stop()  # clean exit (0), without waiting out the transfer's 15 s timeout
+        self.assertLess(time.monotonic() - started, 10)
+        self.s.start()
+        wait_for(lambda: any(e["type"] == "NotificationDelivered" and e["data"]["ticket"] == tid
+                             for e in self.outcomes()), what="delivery after the restart")
+        # The abandoned send was not an attempt: delivered at the first recorded one.
+        self.assertEqual([(e["type"], e["data"]["attempt"]) for e in self.outcomes()],
+                         [("NotificationDelivered", 1)])
 
     def test_pending_notifications_survive_kill_9(self):
         self.gateway.answers = [503] * 100
