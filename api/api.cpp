@@ -352,6 +352,10 @@ void Api::route(const CallPtr& call) {
     if (p.size() == 6 && p[5] == "confirm" && m == "POST") return post_portal_confirm(call, p[4]);
     if (p.size() == 6 && p[5] == "rating" && m == "POST") return post_rating(call, p[4], true);
     if (p.size() == 6 && p[5] == "comments" && m == "POST") return post_comment(call, p[4], true);
+    if (p.size() == 6 && p[5] == "print.pdf" && m == "GET") {
+      if (!enter_portal(call, p[4])) return;
+      return get_ticket_print(call, p[4]);
+    }
     return call->fail(404, codes::kNotFound, "no such route: " + call->req.path);
   }
   if (!authenticate(call)) return;

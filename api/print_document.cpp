@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
-#include <memory>
 
 #include "domain/permissions.h"
 #include "domain/time_format.h"
@@ -86,7 +85,7 @@ class Composer {
     doc.header = {{"工单编号", t.id},
                   {"状态", t.closed ? "已关闭" : "处理中"},
                   {"当前节点", node_name(t.node)},
-                  {"提交人", person(catalog_, t.creator)},
+                  {"提交人", who(t.creator)},
                   {"提交时间", local_time(layout_, t.created_at)}};
     if (t.closed) doc.header.emplace_back("关闭时间", local_time(layout_, t.closed_at));
     for (const PrintSection& s : layout_.sections) doc.sections.push_back(section(s, t));
@@ -147,7 +146,7 @@ class Composer {
     if (!f) return s;
     switch (f->type) {
       case FieldType::kPerson:
-        return person(catalog_, s);
+        return who(s);
       case FieldType::kAttachment:
       case FieldType::kImage: {
         auto it = filenames_.find(s);
@@ -200,11 +199,15 @@ class Composer {
 
   // One line of 处理记录 for an event, given the ticket just before it. Bookkeeping events
   // (timers, notifications, SLA figures) are not part of the service's story and are left out.
+  //
+  // Printed for the customer (the portal), the record keeps what the staff wrote among themselves
+  // to themselves: their comments and notes are left out, and people appear by name alone.
   void process_row(const TicketState& before, const DomainEvent& e) {
     const Value& d = e.data;
+    const bool internal = reader_.portal_customer && e.actor != kPortalActor;
     std::string what;
     std::string node = before.node;
-    std::string comment = d.string_or("comment");
+    std::string comment = internal ? "" : d.string_or("comment");
     if (e.type == et::kTicketSubmitted) {
       node = flow_ ? flow_->start().id : "";
       what = "提交工单";
@@ -216,12 +219,13 @@ class Composer {
     } else if (e.type == et::kRejected) {
       what = "驳回";
     } else if (e.type == et::kTransferred) {
-      what = "转派给 " + person(catalog_, d.string_or("to"));
+      what = "转派给 " + who(d.string_or("to"));
     } else if (e.type == et::kFilled) {
       what = "提交处理结果";
     } else if (e.type == et::kCustomerConfirmed) {
       what = "客户确认";
     } else if (e.type == et::kCommentAdded) {
+      if (internal) return;
       what = "备注: " + d.string_or("text");
     } else if (e.type == et::kAttachmentAdded) {
       what = "上传附件 " + d.string_or("filename");
@@ -247,8 +251,16 @@ class Composer {
       return;
     }
     if (!comment.empty()) what += " — “" + comment + "”";
-    process_.push_back({local_time(layout_, e.at_us), node_name(node), person(catalog_, e.actor),
-                        std::move(what)});
+    process_.push_back(
+        {local_time(layout_, e.at_us), node_name(node), who(e.actor), std::move(what)});
+  }
+
+  std::string who(const std::string& id) const {
+    if (!reader_.portal_customer || id == kSystemActor || id == kPortalActor) {
+      return person(catalog_, id);
+    }
+    const User* u = catalog_.user(id);
+    return u && !u->name.empty() ? u->name : "客服";
   }
 
   const std::vector<PrintedEvent>& events_;

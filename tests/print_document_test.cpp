@@ -143,6 +143,28 @@ TEST_F(Printing, AVeryLongRecordPrintsItsStartAndEnd) {
             "… 中间 " + std::to_string(all - 1000) + " 条记录未打印(完整记录见工单的事件历史)");
 }
 
+TEST_F(Printing, TheCustomersCopyLeavesOutWhatStaffWroteAmongThemselves) {
+  ok(t.user("zhang"), AddComment{"客户脾气急,注意沟通"});
+  PrintDocument staff = compose("service_report", t.user("zhang"));
+  PrintDocument customer = compose("service_report", t.customer());
+  auto lines = [](const PrintDocument& d) {
+    std::vector<std::string> out;
+    for (const auto& r : d.sections.at(3).process) out.push_back(r.who + "|" + r.what);
+    return out;
+  };
+  auto has = [](const std::vector<std::string>& v, const std::string& line) {
+    return std::find(v.begin(), v.end(), line) != v.end();
+  };
+  EXPECT_TRUE(has(lines(staff), "张三 (zhang)|备注: 客户脾气急,注意沟通"));
+  EXPECT_TRUE(has(lines(staff), "客户|客户确认 — “好了,谢谢”"));
+  for (const auto& line : lines(customer)) {
+    EXPECT_EQ(line.find("脾气"), std::string::npos) << line;
+    EXPECT_EQ(line.find("(zhang)"), std::string::npos) << line;  // names, not user ids
+  }
+  EXPECT_TRUE(has(lines(customer), "张三|通过"));
+  EXPECT_TRUE(has(lines(customer), "客户|客户确认 — “好了,谢谢”"));  // the customer's own words
+}
+
 TEST(RenderPdf, LongTextContinuesOnTheNextPage) {
   PrintDocument d;
   d.title = "售后服务报告";

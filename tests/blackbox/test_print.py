@@ -57,6 +57,22 @@ class Printing(unittest.TestCase):
         self.assertIn("售后服务工单", text)
         self.assertIn("问题详细描述", text)
 
+    def test_the_customer_prints_from_the_portal(self):
+        status, r, _ = self.s.call("POST", "/api/v1/tickets/%s/comments" % self.tid, {"text": "内部:先别报价"},
+                                   token=self.zhang)
+        self.assertEqual(status, 201, r)
+        status, submitted, _ = self.s.call("GET", "/api/v1/tickets/%s/events" % self.tid, token=ADMIN_TOKEN)
+        code = submitted["items"][0]["data"]["portal_code"]
+        status, pdf, headers = self.s.call("GET", "/api/v1/portal/tickets/%s/print.pdf?code=%s" % (self.tid, code))
+        self.assertEqual(status, 200, pdf)
+        text = pdf_text(pdf)
+        self.assertIn(SUBMISSION["customer_name"], text)  # the flow's portal_readable fields
+        self.assertNotIn(SUBMISSION["customer_phone"], text)
+        self.assertNotIn("先别报价", text)  # staff notes stay inside
+        self.assertIn("客户 打印于", text)
+        status, r, _ = self.s.call("GET", "/api/v1/portal/tickets/%s/print.pdf?code=wrong" % self.tid)
+        self.assertEqual((status, r["error"]["code"]), (404, "not_found"))
+
     def test_errors(self):
         status, r, _ = self.print_pdf("?template=nope")
         self.assertEqual((status, r["error"]["code"], r["error"]["field"]), (404, "not_found", "template"))
