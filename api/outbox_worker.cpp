@@ -205,8 +205,10 @@ void OutboxWorker::deliver(const PendingNotification& n) {
                                      r.status.ToString());
                       }
                       std::lock_guard lk(mu_);
-                      // Recorded: settled once the subscription applies it. Not: tried again.
-                      if (!r.status.ok()) busy_.erase(request);
+                      // Recorded: settled once the subscription applies it. Not recorded, or
+                      // recorded before (its event id is known: the queue has it already): the
+                      // queue's state decides what is next.
+                      if (!r.status.ok() || r.duplicate) busy_.erase(request);
                       --appends_in_flight_;
                       cv_.notify_all();
                     });
