@@ -70,10 +70,12 @@ OutboxWorker::OutboxWorker(storage::EventLog& log, projections::ReadModel& model
   metrics_.set_outbox_pending(static_cast<int64_t>(queue_.pending().size()));
   subscription_ =
       log_.subscribe(position_, [this](const storage::RecordedEvent& e) { on_event(e); });
-  thread_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), "outbox");
-    run();
-  });
+  for (int i = 0; i < std::max(1, options_.senders); ++i) {
+    threads_.emplace_back([this, i] {
+      pthread_setname_np(pthread_self(), "outbox");
+      run(i == 0);
+    });
+  }
 }
 
 OutboxWorker::~OutboxWorker() { stop(); }
@@ -86,7 +88,8 @@ void OutboxWorker::stop() {
   }
   cancel_.store(true);
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
   {
     // Their callbacks use this object: wait for the log to complete them (it is still open).
     std::unique_lock lk(mu_);
@@ -114,7 +117,7 @@ void OutboxWorker::on_event(const storage::RecordedEvent& e) {
   cv_.notify_all();
 }
 
-void OutboxWorker::run() {
+void OutboxWorker::run(bool saves_snapshots) {
   auto last_save = std::chrono::steady_clock::now();
   std::unique_lock lk(mu_);
   while (!stopping_) {
@@ -127,7 +130,8 @@ void OutboxWorker::run() {
       lk.lock();
       continue;
     }
-    if (std::chrono::steady_clock::now() - last_save >= options_.snapshot_every) {
+    if (saves_snapshots &&
+        std::chrono::steady_clock::now() - last_save >= options_.snapshot_every) {
       lk.unlock();
       save_snapshot();
       lk.lock();

@@ -13,6 +13,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "api/metrics.h"
 #include "api/notification_transport.h"
@@ -27,6 +28,8 @@ struct OutboxOptions {
   RetryPolicy retry;
   // How often the pending queue is saved while it changes (it is also saved at a clean stop).
   std::chrono::seconds snapshot_every{10};
+  // Sends under way at once: a gateway that hangs holds one sender, not every channel.
+  int senders = 4;
 };
 
 class OutboxWorker {
@@ -43,7 +46,7 @@ class OutboxWorker {
 
  private:
   void on_event(const storage::RecordedEvent& e);
-  void run();
+  void run(bool saves_snapshots);
   void deliver(const PendingNotification& n);
   void save_snapshot();
 
@@ -63,7 +66,7 @@ class OutboxWorker {
   bool stopping_ = false;
   std::atomic<bool> cancel_{false};  // stop(): abandon the send under way
   std::unique_ptr<storage::Subscription> subscription_;
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace ticketd::api

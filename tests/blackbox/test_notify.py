@@ -175,6 +175,18 @@ class Outbox(unittest.TestCase):
         self.assertEqual([(e["type"], e["data"]["attempt"]) for e in self.outcomes()],
                          [("NotificationDelivered", 1)])
 
+    def test_a_hanging_gateway_holds_up_only_its_own_sends(self):
+        self.addCleanup(self.gateway.release.set)
+        self.assertEqual(self.s.call("PUT", "/api/v1/rules/mail_manager", MAIL_RULE, token=ADMIN_TOKEN)[0], 201)
+        self.gateway.answers = ["hang"]  # the first POST (the webhook or the SMS) never answers
+        self.submit()
+        # The e-mail and the other POST get through meanwhile.
+        wait_for(lambda: len(self.outcomes()) == 2, what="two deliveries beside the hung one")
+        self.assertEqual(len(self.mailbox.messages), 1)
+        self.gateway.release.set()
+        wait_for(lambda: len(self.outcomes()) == 3, what="the third once the gateway answers")
+        self.assertEqual(sorted(e["type"] for e in self.outcomes()), ["NotificationDelivered"] * 3)
+
     def test_pending_notifications_survive_kill_9(self):
         self.gateway.answers = [503] * 100
         tid = self.submit()
