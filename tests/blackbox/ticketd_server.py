@@ -29,6 +29,8 @@ class Server:
         self.output = []
 
     def start(self, deadline_s=30):
+        if self.proc is not None and self.proc.poll() is not None:
+            self.stop(expect_clean=False)  # killed by the test: collect it before starting anew
         args = [BIN, "--data-dir", self.data_dir, "--listen", "127.0.0.1:0"] + self.extra_args
         if self.demo:
             args.append("--demo")
@@ -45,7 +47,8 @@ class Server:
                     self.base = m.group(1)
                     found.set()
 
-        threading.Thread(target=pump, daemon=True).start()
+        self.pump = threading.Thread(target=pump, daemon=True)
+        self.pump.start()
         end = time.monotonic() + deadline_s
         while time.monotonic() < end and not found.is_set():
             if self.proc.poll() is not None:
@@ -72,6 +75,9 @@ class Server:
                 raise
             if expect_clean and code != 0:
                 raise RuntimeError("ticketd exited %d:\n%s" % (code, "".join(self.output)))
+        if self.proc:
+            self.pump.join(5)  # the output ends with the process
+            self.proc.stdout.close()
         self.proc = None
 
     def cleanup(self):
