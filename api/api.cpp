@@ -141,6 +141,15 @@ void Call::fail(int status, std::string_view code, std::string_view message,
 
 void Call::fail(const DomainError& e) { fail(status_for(e), e.code, e.message, e.field); }
 
+bool Call::as_of(uint64_t* position, int64_t* time) {
+  if (!req.has_param("as_of")) return true;
+  if (auto t = parse_rfc3339(req.param("as_of"))) {
+    *time = *t;
+    return true;
+  }
+  return uint_param("as_of", position);
+}
+
 bool Call::if_match(std::optional<uint64_t>* out) {
   const std::string text = req.header("if-match");
   std::string_view v = text;

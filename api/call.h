@@ -35,6 +35,9 @@ struct Call {
   // If-Match: 7 or "7" (an ETag) into *out, nullopt when absent; false (answered 400) when
   // unreadable.
   bool if_match(std::optional<uint64_t>* out);
+  // ?as_of=: a log position or an RFC 3339 time; the event at that position or time is included.
+  // Untouched when absent (everything); false (answered 400) when unreadable.
+  bool as_of(uint64_t* position, int64_t* time);
   // API.md's 409: what changed (e.g. "the ticket") and the version it is at now.
   void fail_conflict(std::string_view what, uint64_t current_version);
 

@@ -13,9 +13,15 @@ namespace ticketd::api {
 
 void Api::get_ticket_print(const CallPtr& call, const std::string& id) {
   std::string template_id = call->req.param("template");
+  // ?as_of= prints the ticket as it was then (the footer names the last event printed).
+  uint64_t until_position = UINT64_MAX;
+  int64_t until_time = INT64_MAX;
+  if (!call->as_of(&until_position, &until_time)) return;
   std::vector<PrintedEvent> events;
   auto s = log_.read_stream(projections::ticket_stream(id), 1, SIZE_MAX,
                             [&](const storage::RecordedEvent& e) {
+                              if (e.position() > until_position || e.recorded_at_us() > until_time)
+                                return false;
                               PrintedEvent pe;
                               if (!projections::to_domain_event(e, &pe.event)) return true;
                               pe.position = e.position();
@@ -24,7 +30,11 @@ void Api::get_ticket_print(const CallPtr& call, const std::string& id) {
                               return true;
                             });
   if (!s.ok()) return call->fail(503, "unavailable", s.ToString());
-  if (events.empty()) return call->fail(404, codes::kNotFound, "no ticket " + id);
+  if (events.empty()) {
+    return call->fail(404, codes::kNotFound,
+                      "no ticket " + id +
+                          (call->req.has_param("as_of") ? " at " + call->req.param("as_of") : ""));
+  }
 
   const Value& submitted = events.front().event.data;
   std::string form_id = submitted.string_or("form");

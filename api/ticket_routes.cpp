@@ -267,11 +267,7 @@ void Api::get_ticket(const CallPtr& call, const std::string& id) {
     std::string as_of = call->req.param("as_of");
     uint64_t position = UINT64_MAX;
     int64_t time = INT64_MAX;
-    if (auto t = parse_rfc3339(as_of)) {
-      time = *t;
-    } else if (!call->uint_param("as_of", &position)) {
-      return;
-    }
+    if (!call->as_of(&position, &time)) return;
     TicketState state;
     auto s = log_.read_stream(projections::ticket_stream(id), 1, SIZE_MAX,
                               [&](const storage::RecordedEvent& e) {

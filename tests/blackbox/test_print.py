@@ -50,6 +50,21 @@ class Printing(unittest.TestCase):
         self.assertIn("工程师签字", text)
         self.assertNotIn("处理记录", text)  # the sheet has no process record
 
+        # As it was when submitted: open, at 工单受理, no rating yet.
+        status, events, _ = self.s.call("GET", "/api/v1/tickets/%s/events" % self.tid, token=ADMIN_TOKEN)
+        first = events["items"][0]["position"]
+        status, pdf, _ = self.print_pdf("?template=service_report&as_of=%d" % first)
+        self.assertEqual(status, 200, pdf)
+        text = pdf_text(pdf)
+        self.assertIn("事件 #%d" % first, text)
+        self.assertIn("处理中", text)
+        self.assertIn("提交工单", text)
+        self.assertNotIn("流转至", text)  # the NodeEntered after it is not printed
+        status, r, _ = self.print_pdf("?as_of=0")
+        self.assertEqual((status, r["error"]["code"]), (404, "not_found"))
+        status, r, _ = self.print_pdf("?as_of=yesterday")
+        self.assertEqual((status, r["error"]["field"]), (400, "as_of"))
+
         # Without a template: the form's default layout, every field by its label.
         status, pdf, _ = self.print_pdf()
         self.assertEqual(status, 200, pdf)
