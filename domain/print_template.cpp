@@ -54,6 +54,8 @@ Result<PrintSection> parse_section(const Value& doc, const std::string& path, co
       return def_error(path + ".fields", "only a fields section lists fields");
     auto keys = string_list(*fields, path + ".fields");
     if (!keys.ok()) return keys.error();
+    if (keys.value().empty())
+      return def_error(path + ".fields", "at least one field (leave it out for every field)");
     for (const auto& key : keys.value()) {
       if (!form.field(key))
         return def_error(path + ".fields", "form " + form.id + " has no field \"" + key + "\"");

@@ -60,6 +60,8 @@ TEST(PrintTemplates, EveryInvalidCaseNamesItsPath) {
        "print_template.sections[0].fields: form service_ticket has no field \"nope\""},
       {R"({"name":"x","form":"service_ticket","sections":[{"type":"fields","fields":["channel","channel"]}]})",
        "print_template.sections[0].fields: \"channel\" is listed twice"},
+      {R"({"name":"x","form":"service_ticket","sections":[{"type":"fields","fields":[]}]})",
+       "print_template.sections[0].fields: at least one field"},
       {R"({"name":"x","form":"service_ticket","sections":[{"type":"fields","fields":"channel"}]})",
        "print_template.sections[0].fields: an array of strings is required"},
       {R"({"name":"x","form":"service_ticket","sections":[{"type":"fields"},{"type":"process","fields":["channel"]}]})",
