@@ -136,7 +136,9 @@ void Call::ok(int status, std::string body) {
 
 void Call::fail(int status, std::string_view code, std::string_view message,
                 std::string_view field) {
-  respond(error_response(status, code, message, field));
+  HttpResponse r = error_response(status, code, message, field);
+  r.headers = std::move(extra_headers);  // e.g. Retry-After with a 503, Allow with a 405
+  respond(std::move(r));
 }
 
 void Call::fail(const DomainError& e) { fail(status_for(e), e.code, e.message, e.field); }
@@ -340,76 +342,89 @@ void Api::route(const CallPtr& call) {
     }
     return true;
   };
-  if (is({"healthz"}) && m == "GET") return get_health(call);
-  if (is({"metrics"}) && m == "GET") {
+  // Paths are matched before methods: a path served for other methods answers 405 with Allow.
+  std::vector<std::string_view> allowed;
+  auto on = [&](bool path_matches, std::string_view method) {
+    if (path_matches) allowed.push_back(method);
+    return path_matches && m == method;
+  };
+  auto no_route = [&] {
+    if (allowed.empty()) {
+      return call->fail(404, codes::kNotFound, "no such route: " + m + " " + call->req.path);
+    }
+    std::string allow;
+    for (auto a : allowed) allow += (allow.empty() ? "" : ", ") + std::string(a);
+    call->extra_headers.emplace_back("Allow", allow);
+    call->fail(405, "method_not_allowed",
+               m + " is not served at " + call->req.path + "; " + allow + " are");
+  };
+  if (on(is({"healthz"}), "GET")) return get_health(call);
+  if (on(is({"metrics"}), "GET")) {
     // API.md: a bearer token on every call but sign-in, /healthz and the portal.
     if (!authenticate(call)) return;
     return get_metrics(call);
   }
-  if (p.size() < 3 || p[0] != "api" || p[1] != "v1") {
-    return call->fail(404, codes::kNotFound, "no such route: " + call->req.path);
-  }
+  if (p.size() < 3 || p[0] != "api" || p[1] != "v1") return no_route();
   if (!ready_.load()) return call->fail(503, "unavailable", "the server is starting");
   bool command = m != "GET";
   if (command && !accepting_.load())
     return call->fail(503, "unavailable", "the server is shutting down");
 
   // Routes without a bearer token: sign-in and the customer portal.
-  if (is({"api", "v1", "sessions"}) && m == "POST") return post_session(call);
+  if (on(is({"api", "v1", "sessions"}), "POST")) return post_session(call);
   if (p.size() >= 5 && p[2] == "portal" && p[3] == "tickets") {
-    if (p.size() == 5 && m == "GET") return get_portal(call, p[4]);
-    if (p.size() == 6 && p[5] == "confirm" && m == "POST") return post_portal_confirm(call, p[4]);
-    if (p.size() == 6 && p[5] == "rating" && m == "POST") return post_rating(call, p[4], true);
-    if (p.size() == 6 && p[5] == "comments" && m == "POST") return post_comment(call, p[4], true);
-    if (p.size() == 6 && p[5] == "print.pdf" && m == "GET") {
+    if (on(p.size() == 5, "GET")) return get_portal(call, p[4]);
+    if (on(p.size() == 6 && p[5] == "confirm", "POST")) return post_portal_confirm(call, p[4]);
+    if (on(p.size() == 6 && p[5] == "rating", "POST")) return post_rating(call, p[4], true);
+    if (on(p.size() == 6 && p[5] == "comments", "POST")) return post_comment(call, p[4], true);
+    if (on(p.size() == 6 && p[5] == "print.pdf", "GET")) {
       if (!enter_portal(call, p[4])) return;
       return get_ticket_print(call, p[4]);
     }
-    return call->fail(404, codes::kNotFound, "no such route: " + call->req.path);
+    return no_route();
   }
   if (!authenticate(call)) return;
 
-  if (is({"api", "v1", "me"}) && m == "GET") return get_me(call);
+  if (on(is({"api", "v1", "me"}), "GET")) return get_me(call);
   if (is({"api", "v1", "users"})) {
-    if (m == "POST") return post_user(call);
-    if (m == "GET") return list_users(call);
+    if (on(true, "POST")) return post_user(call);
+    if (on(true, "GET")) return list_users(call);
   }
-  if (is({"api", "v1", "rules", "*", "dry-run"}) && m == "POST")
-    return post_rule_dry_run(call, p[3]);
-  if (is({"api", "v1", "sla-policies", "*", "dry-run"}) && m == "POST")
+  if (on(is({"api", "v1", "rules", "*", "dry-run"}), "POST")) return post_rule_dry_run(call, p[3]);
+  if (on(is({"api", "v1", "sla-policies", "*", "dry-run"}), "POST"))
     return post_sla_policy_dry_run(call, p[3]);
   for (const char* kind :
        {"forms", "flows", "rules", "calendars", "sla-policies", "print-templates"}) {
-    if (is({"api", "v1", kind}) && m == "GET") return list_definitions(call, kind);
+    if (on(is({"api", "v1", kind}), "GET")) return list_definitions(call, kind);
     if (is({"api", "v1", kind, "*"})) {
-      if (m == "PUT") return put_definition(call, kind, p[3]);
-      if (m == "GET") return get_definition(call, kind, p[3]);
+      if (on(true, "PUT")) return put_definition(call, kind, p[3]);
+      if (on(true, "GET")) return get_definition(call, kind, p[3]);
     }
   }
   if (is({"api", "v1", "tickets"})) {
-    if (m == "POST") return post_ticket(call);
-    if (m == "GET") return list_tickets(call, false);
+    if (on(true, "POST")) return post_ticket(call);
+    if (on(true, "GET")) return list_tickets(call, false);
   }
-  if (is({"api", "v1", "inbox"}) && m == "GET") return list_tickets(call, true);
+  if (on(is({"api", "v1", "inbox"}), "GET")) return list_tickets(call, true);
   if (is({"api", "v1", "tickets", "*"})) {
-    if (m == "GET") return get_ticket(call, p[3]);
-    if (m == "PATCH") return patch_ticket(call, p[3]);
+    if (on(true, "GET")) return get_ticket(call, p[3]);
+    if (on(true, "PATCH")) return patch_ticket(call, p[3]);
   }
   if (p.size() == 5 && p[2] == "tickets") {
     const std::string& id = p[3];
-    if (p[4] == "actions" && m == "POST") return post_action(call, id);
-    if (p[4] == "comments" && m == "POST") return post_comment(call, id, false);
-    if (p[4] == "attachments" && m == "POST") return post_attachment(call, id);
-    if (p[4] == "rating" && m == "POST") return post_rating(call, id, false);
-    if (p[4] == "events" && m == "GET") return get_ticket_events(call, id);
-    if (p[4] == "print.pdf" && m == "GET") return get_ticket_print(call, id);
+    if (on(p[4] == "actions", "POST")) return post_action(call, id);
+    if (on(p[4] == "comments", "POST")) return post_comment(call, id, false);
+    if (on(p[4] == "attachments", "POST")) return post_attachment(call, id);
+    if (on(p[4] == "rating", "POST")) return post_rating(call, id, false);
+    if (on(p[4] == "events", "GET")) return get_ticket_events(call, id);
+    if (on(p[4] == "print.pdf", "GET")) return get_ticket_print(call, id);
   }
-  if (is({"api", "v1", "attachments"}) && m == "POST") return post_attachment(call, "");
-  if (is({"api", "v1", "attachments", "*"}) && m == "GET") return get_attachment(call, p[3]);
-  if (is({"api", "v1", "events"}) && m == "GET") return get_events(call);
-  if (is({"api", "v1", "reports", "*"}) && m == "GET") return get_report(call, p[3]);
-  if (is({"api", "v1", "audit", "verify"}) && m == "GET") return get_verify(call);
-  call->fail(404, codes::kNotFound, "no such route: " + m + " " + call->req.path);
+  if (on(is({"api", "v1", "attachments"}), "POST")) return post_attachment(call, "");
+  if (on(is({"api", "v1", "attachments", "*"}), "GET")) return get_attachment(call, p[3]);
+  if (on(is({"api", "v1", "events"}), "GET")) return get_events(call);
+  if (on(is({"api", "v1", "reports", "*"}), "GET")) return get_report(call, p[3]);
+  if (on(is({"api", "v1", "audit", "verify"}), "GET")) return get_verify(call);
+  no_route();
 }
 
 void Api::append_and_answer(const CallPtr& call, const std::string& stream,

@@ -258,6 +258,16 @@ class ReferenceApp(unittest.TestCase):
         status, r, _ = self.call("GET", "/users?limit=many", user="admin")
         self.assert_error(r, status, 400, "bad_parameter", "limit")
 
+    def test_a_known_path_with_another_method_is_405_with_allow(self):
+        t = self.submit()["id"]
+        status, r, headers = self.call("DELETE", "/tickets/" + t, user="zhang")
+        self.assert_error(r, status, 405, "method_not_allowed")
+        self.assertEqual(headers["Allow"], "GET, PATCH")
+        status, r, headers = self.s.call("POST", "/healthz")
+        self.assertEqual((status, headers["Allow"]), (405, "GET"))
+        status, r, _ = self.call("GET", "/nothing/here", user="zhang")
+        self.assert_error(r, status, 404, "not_found")
+
     def test_ticket_numbers_have_no_gaps(self):
         # Refused submissions, idempotent repeats and raced repeats (in this test and the ones
         # before it on this server) give their numbers back: the tickets are T-000001 … T-N.
