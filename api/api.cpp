@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstring>
 
@@ -343,17 +344,20 @@ void Api::route(const CallPtr& call) {
     return true;
   };
   // Paths are matched before methods: a path served for other methods answers 405 with Allow.
-  std::vector<std::string_view> allowed;
+  // (No allocation: this runs for every request, and a path is served for a few methods.)
+  std::array<std::string_view, 8> allowed;
+  size_t allowed_count = 0;
   auto on = [&](bool path_matches, std::string_view method) {
-    if (path_matches) allowed.push_back(method);
+    if (path_matches && allowed_count < allowed.size()) allowed[allowed_count++] = method;
     return path_matches && m == method;
   };
   auto no_route = [&] {
-    if (allowed.empty()) {
+    if (allowed_count == 0) {
       return call->fail(404, codes::kNotFound, "no such route: " + m + " " + call->req.path);
     }
     std::string allow;
-    for (auto a : allowed) allow += (allow.empty() ? "" : ", ") + std::string(a);
+    for (size_t i = 0; i < allowed_count; ++i)
+      allow += (allow.empty() ? "" : ", ") + std::string(allowed[i]);
     call->extra_headers.emplace_back("Allow", allow);
     call->fail(405, "method_not_allowed",
                m + " is not served at " + call->req.path + "; " + allow + " are");
