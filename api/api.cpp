@@ -32,16 +32,21 @@ struct IdPage {
     return true;
   }
 
-  // `ids` sorted; `write_item(id)` writes one item.
-  template <typename WriteItem>
-  void write(JsonWriter& w, const std::vector<std::string>& ids, WriteItem write_item) const {
+  // `items` in the order of their ids (`id_of(item)`); `write_item(item)` writes one.
+  template <typename Items, typename IdOf, typename WriteItem>
+  void write(JsonWriter& w, const Items& items, IdOf id_of, WriteItem write_item) const {
     w.begin_object().key("items").begin_array();
-    auto it = after.empty() ? ids.begin() : std::upper_bound(ids.begin(), ids.end(), after);
+    auto it = items.begin();
+    if (!after.empty()) {
+      it =
+          std::upper_bound(items.begin(), items.end(), after,
+                           [&](const std::string& a, const auto& item) { return a < id_of(item); });
+    }
     uint64_t n = 0;
-    for (; it != ids.end() && n < limit; ++it, ++n) write_item(*it);
+    for (; it != items.end() && n < limit; ++it, ++n) write_item(*it);
     w.end_array().key("next_cursor");
-    if (it != ids.end() && n > 0) {
-      w.string(*(it - 1));
+    if (it != items.end() && n > 0) {
+      w.string(id_of(*(it - 1)));
     } else {
       w.null();
     }
@@ -172,7 +177,7 @@ void Call::fail_conflict(std::string_view what, uint64_t current_version) {
                           std::to_string(current_version));
   w.key("current_version").number(current_version);
   w.end_object().end_object();
-  respond(HttpResponse{409, "application/json", w.take(), {}});
+  respond(HttpResponse{409, "application/json", w.take(), std::move(extra_headers)});
 }
 
 bool Call::parse_body() {
@@ -499,9 +504,9 @@ void Api::list_users(const CallPtr& call) {
   if (!page.parse(*call)) return;
   JsonWriter w;
   model_.read([&](const projections::ReadModel::View& v) {
-    std::vector<std::string> ids;
-    for (const User* u : v.catalog.users()) ids.push_back(u->id);
-    page.write(w, ids, [&](const std::string& id) { write_user(w, *v.catalog.user(id)); });
+    page.write(
+        w, v.catalog.users(), [](const User* u) -> const std::string& { return u->id; },
+        [&](const User* u) { write_user(w, *u); });
     return 0;
   });
   call->ok(200, w.take());
@@ -679,7 +684,8 @@ void Api::list_definitions(const CallPtr& call, const std::string& kind) {
   if (!page.parse(*call)) return;
   JsonWriter w;
   model_.read([&](const projections::ReadModel::View& v) {
-    page.write(w, definition_ids(v.catalog, kind), [&](const std::string& id) {
+    auto same = [](const std::string& id) -> const std::string& { return id; };
+    page.write(w, definition_ids(v.catalog, kind), same, [&](const std::string& id) {
       DefinitionFound def = find_definition(v.catalog, kind, id, 0);
       write_definition(w, id, def.version, *def.document);
     });

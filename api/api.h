@@ -2,6 +2,7 @@
 // The HTTP API of ../shared/API.md over the event log and the read model. Every command answers
 // only after its events are durable and applied to the read model, with the position it wrote.
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -87,6 +88,10 @@ class Api {
   void post_attachment(const CallPtr& call, const std::string& ticket_id);
   void get_attachment(const CallPtr& call, const std::string& id);
   void get_ticket_events(const CallPtr& call, const std::string& id);
+  // A ticket's events, parsed, in order, up to a position and a time (as ?as_of= gives them).
+  storage::Status read_ticket_until(
+      const std::string& id, uint64_t position, int64_t time,
+      const std::function<void(const storage::RecordedEvent&, DomainEvent&&)>& visit) const;
   void get_ticket_print(const CallPtr& call, const std::string& id);
   void get_events(const CallPtr& call);
   void get_verify(const CallPtr& call);

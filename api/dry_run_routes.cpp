@@ -127,7 +127,7 @@ void Api::post_rule_dry_run(const CallPtr& call, const std::string& id) {
     std::vector<std::pair<std::string, std::vector<DomainEvent>>> chunk;
     for (size_t i = begin; i < std::min(ids.size(), begin + kTicketsPerChunk); ++i) {
       std::vector<DomainEvent> events;
-      auto s = log_.read_stream(projections::ticket_stream(ids[i]), 1, SIZE_MAX,
+      auto s = log_.read_stream(ticket_stream(ids[i]), 1, SIZE_MAX,
                                 [&](const storage::RecordedEvent& e) {
                                   DomainEvent d;
                                   if (projections::to_domain_event(e, &d))

@@ -18,17 +18,10 @@ void Api::get_ticket_print(const CallPtr& call, const std::string& id) {
   int64_t until_time = INT64_MAX;
   if (!call->as_of(&until_position, &until_time)) return;
   std::vector<PrintedEvent> events;
-  auto s = log_.read_stream(projections::ticket_stream(id), 1, SIZE_MAX,
-                            [&](const storage::RecordedEvent& e) {
-                              if (e.position() > until_position || e.recorded_at_us() > until_time)
-                                return false;
-                              PrintedEvent pe;
-                              if (!projections::to_domain_event(e, &pe.event)) return true;
-                              pe.position = e.position();
-                              pe.hash_hex = storage::to_hex(e.hash());
-                              events.push_back(std::move(pe));
-                              return true;
-                            });
+  auto s = read_ticket_until(
+      id, until_position, until_time, [&](const storage::RecordedEvent& e, DomainEvent&& d) {
+        events.push_back({std::move(d), e.position(), storage::to_hex(e.hash())});
+      });
   if (!s.ok()) return call->fail(503, "unavailable", s.ToString());
   if (events.empty()) {
     return call->fail(404, codes::kNotFound,

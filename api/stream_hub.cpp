@@ -271,8 +271,8 @@ void StreamHub::replay(SubPtr sub, uint64_t from) {
       if (r.position() > until) return false;
       at = r.position();
       std::string_view stream = r.stream();
-      if (!projections::is_ticket_stream(stream)) return true;
-      std::string id(projections::ticket_id_of(stream));
+      if (!is_ticket_stream(stream)) return true;
+      std::string id(ticket_id_of(stream));
       auto it = states.find(id);
       if (it == states.end()) {
         // First sight of this ticket in the replay: fold its stream up to just before here.

@@ -170,7 +170,7 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
   auto expected = current_version ? storage::ExpectedVersion::Exact(current_version)
                                   : storage::ExpectedVersion::NoStream();
   log_.append_async(
-      projections::ticket_stream(id), expected, std::move(batch),
+      ticket_stream(id), expected, std::move(batch),
       [this, call, id, command = std::move(command), if_match, status, attempt, answer, idempotency,
        picks_in_flight, give_back_number](storage::AppendResult r) mutable {
         using Code = storage::Status::Code;
@@ -253,6 +253,17 @@ void Api::post_ticket(const CallPtr& call) {
   run_ticket_command(call, "", std::move(cmd), std::nullopt, 201);
 }
 
+storage::Status Api::read_ticket_until(
+    const std::string& id, uint64_t position, int64_t time,
+    const std::function<void(const storage::RecordedEvent&, DomainEvent&&)>& visit) const {
+  return log_.read_stream(ticket_stream(id), 1, SIZE_MAX, [&](const storage::RecordedEvent& e) {
+    if (e.position() > position || e.recorded_at_us() > time) return false;
+    DomainEvent d;
+    if (projections::to_domain_event(e, &d)) visit(e, std::move(d));
+    return true;
+  });
+}
+
 void Api::get_ticket(const CallPtr& call, const std::string& id) {
   uint64_t min_position = 0;
   if (!call->uint_param("min_position", &min_position)) return;
@@ -269,14 +280,9 @@ void Api::get_ticket(const CallPtr& call, const std::string& id) {
     int64_t time = INT64_MAX;
     if (!call->as_of(&position, &time)) return;
     TicketState state;
-    auto s = log_.read_stream(projections::ticket_stream(id), 1, SIZE_MAX,
-                              [&](const storage::RecordedEvent& e) {
-                                if (e.position() > position || e.recorded_at_us() > time)
-                                  return false;
-                                DomainEvent d;
-                                if (projections::to_domain_event(e, &d)) evolve_in_place(state, d);
-                                return true;
-                              });
+    auto s = read_ticket_until(
+        id, position, time,
+        [&](const storage::RecordedEvent&, const DomainEvent& d) { evolve_in_place(state, d); });
     if (!s.ok()) return call->fail(503, "unavailable", s.ToString());
     if (!state.exists())
       return call->fail(404, codes::kNotFound, "no ticket " + id + " at " + as_of);
@@ -549,12 +555,11 @@ void Api::get_ticket_events(const CallPtr& call, const std::string& id) {
   JsonWriter w;
   w.begin_object().key("items").begin_array();
   size_t n = 0;
-  auto s = log_.read_stream(projections::ticket_stream(id), 1, SIZE_MAX,
-                            [&](const storage::RecordedEvent& e) {
-                              storage::write_event_json(w, e);
-                              ++n;
-                              return true;
-                            });
+  auto s = log_.read_stream(ticket_stream(id), 1, SIZE_MAX, [&](const storage::RecordedEvent& e) {
+    storage::write_event_json(w, e);
+    ++n;
+    return true;
+  });
   if (!s.ok()) return call->fail(503, "unavailable", s.ToString());
   if (n == 0) return call->fail(404, codes::kNotFound, "no ticket " + id);
   w.end_array().key("next_cursor").null().end_object();

@@ -9,8 +9,6 @@ namespace {
 
 namespace et = event_types;
 
-constexpr std::string_view kTicketStreamPrefix = "ticket-";
-
 Object outcome_data(const PendingNotification& n) {
   return {{"request", Value(static_cast<int64_t>(n.request))},
           {"ticket", Value(n.ticket)},
@@ -26,10 +24,10 @@ uint64_t NotificationQueue::apply(std::string_view stream, uint64_t position,
   const Value& d = e.data;
   if (e.type == et::kNotificationRequested) {
     std::string channel = d.string_or("channel");
-    if (!channels_.count(channel) || !stream.starts_with(kTicketStreamPrefix)) return 0;
+    if (!channels_.count(channel) || !is_ticket_stream(stream)) return 0;
     PendingNotification n;
     n.request = position;
-    n.ticket = std::string(stream.substr(kTicketStreamPrefix.size()));
+    n.ticket = std::string(ticket_id_of(stream));
     n.rule = d.string_or("rule");
     n.channel = std::move(channel);
     n.to = d.string_or("to");

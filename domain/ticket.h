@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -214,5 +215,18 @@ std::vector<RuleDryRunHit> dry_run_rule(const RuleDef& rule, const std::vector<D
 
 // The stable id of the event recording that a timer fired.
 EventId timer_event_id(std::string_view ticket, std::string_view rule, uint64_t entered_version);
+
+// A ticket's events are the stream "ticket-<id>".
+inline constexpr std::string_view kTicketStreamPrefix = "ticket-";
+inline std::string ticket_stream(std::string_view id) {
+  return std::string(kTicketStreamPrefix).append(id);
+}
+inline bool is_ticket_stream(std::string_view stream) {
+  return stream.starts_with(kTicketStreamPrefix);
+}
+// The ticket id of a stream for which is_ticket_stream() holds.
+inline std::string_view ticket_id_of(std::string_view stream) {
+  return stream.substr(kTicketStreamPrefix.size());
+}
 
 }  // namespace ticketd

@@ -241,17 +241,4 @@ class ReadModel {
 // Ticket ids look like T-000042; returns 42, or 0 for anything else.
 uint64_t ticket_number(std::string_view id);
 std::string ticket_id_for(uint64_t number);
-// A ticket's events are the stream "ticket-<id>".
-inline constexpr std::string_view kTicketStreamPrefix = "ticket-";
-inline std::string ticket_stream(std::string_view id) {
-  return std::string(kTicketStreamPrefix).append(id);
-}
-inline bool is_ticket_stream(std::string_view stream) {
-  return stream.starts_with(kTicketStreamPrefix);
-}
-// The ticket id of a stream for which is_ticket_stream() holds.
-inline std::string_view ticket_id_of(std::string_view stream) {
-  return stream.substr(kTicketStreamPrefix.size());
-}
-
 }  // namespace ticketd::projections

@@ -96,7 +96,7 @@ int replay_ticket(const Args& args) {
   TicketState state;
   size_t events = 0;
   auto s = log->read_stream(
-      projections::ticket_stream(id), 1, SIZE_MAX, [&](const storage::RecordedEvent& r) {
+      ticket_stream(id), 1, SIZE_MAX, [&](const storage::RecordedEvent& r) {
         DomainEvent e;
         if (!projections::to_domain_event(r, &e)) return true;
         std::string text = model.read(
