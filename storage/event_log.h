@@ -8,10 +8,11 @@
 // is durable.
 //
 // The synced batch holds only the events. The stream index, the event-id index and the stream
-// heads are derived from them by a second thread and written unsynced, with a mark of how far they
-// reach; opening the log derives whatever a crash lost from the events after the mark. Until the
-// indexer catches up, the writer answers idempotency checks from the ids it committed recently and
-// read_stream waits for it, so no caller ever sees the index behind the log.
+// heads are derived from them by a second thread and written without the WAL, each column family
+// with a mark of how far it reaches; opening the log derives whatever a crash lost from the events
+// after the lowest mark. Until the indexer catches up, the writer answers idempotency checks from
+// the ids it committed recently and read_stream waits for it, so no caller ever sees the index
+// behind the log.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>

@@ -137,7 +137,7 @@ struct EventLog::Impl {
   void run_writer();
   void commit(std::vector<AppendRequest>& batch);
   void run_indexer();
-  Status write_index(const std::vector<IndexWork>& works, bool sync);
+  Status write_index(const std::vector<IndexWork>& works, bool logged);
   IdMap find_ids(const std::vector<AppendRequest>& batch);
   bool wait_indexed(uint64_t position) const;
   std::optional<uint64_t> indexed_position(std::string_view stream_key) const;

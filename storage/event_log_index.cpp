@@ -1,6 +1,6 @@
-// The stream, id and head indexes: derived from the events, written unsynced by the indexer
-// thread after each synced batch, and derived again on open from the events a crash left behind
-// the indexed-through mark.
+// The stream, id and head indexes: derived from the events, written without the WAL by the
+// indexer thread after each synced batch, and derived again on open from the events a crash left
+// behind the lowest of their indexed-through marks.
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
@@ -10,36 +10,43 @@
 
 namespace ticketd::storage {
 
-// The last event gives the last position and hash; the heads column family's mark says how far
-// the index reaches, and the events after that are indexed again. Every other stream's head is
-// loaded by load_heads(), on a thread of its own once this returns.
+// The last event gives the last position and hash; the index's marks say how far each of its
+// column families reaches, and the events after the lowest are indexed again. Every other
+// stream's head is loaded by load_heads(), on a thread of its own once this returns.
 Status EventLog::Impl::recover() {
   if (Status s = load_tail(); !s.ok()) return s;
-  std::optional<uint64_t> indexed_through;
-  {
+  std::optional<uint64_t> marks[3];
+  const std::pair<rocksdb::ColumnFamilyHandle*, std::string_view> mark_keys[3] = {
+      {heads_cf, layout::kIndexedThroughKey},
+      {streams, layout::kIndexedThroughKey},
+      {ids, layout::kIdsIndexedThroughKey}};
+  for (size_t i = 0; i < 3; ++i) {
     std::string mark;
     rocksdb::Status s =
-        db->Get(rocksdb::ReadOptions(), heads_cf, layout::kIndexedThroughKey, &mark);
+        db->Get(rocksdb::ReadOptions(), mark_keys[i].first, mark_keys[i].second, &mark);
     if (s.ok()) {
-      indexed_through = layout::get_be64(mark);
+      marks[i] = layout::get_be64(mark);
     } else if (!s.IsNotFound()) {
-      return from_rocks(s, "read the indexed-through mark");
+      return from_rocks(s, "read the indexed-through marks");
     }
   }
   uint64_t last = committed.load(std::memory_order_acquire);
   // Logs written before the index was derived have no mark, and their indexes were written in
-  // the events' own batches: complete. A new log gets its mark before its first event.
-  if (!indexed_through) {
-    indexed_through = last;
-    if (!options.read_only) {
-      if (Status s = write_index({IndexWork{last, {}, {}}}, true); !s.ok()) return s;
-    }
+  // the events' own batches: complete. Logs written before the index left the WAL have the
+  // stream_heads mark only, and their column families are as complete as it says. Either way
+  // every mark is written through the WAL before the indexer writes anything without it, so from
+  // then on a missing mark cannot mean a lost one. A new log gets its marks before its first event.
+  uint64_t indexed_through = marks[0].value_or(last);
+  for (const auto& mark : marks) indexed_through = std::min(indexed_through, mark.value_or(last));
+  const bool all_marked = marks[0] && marks[1] && marks[2];
+  if (!all_marked && !options.read_only) {
+    if (Status s = write_index({IndexWork{indexed_through, {}, {}}}, true); !s.ok()) return s;
   }
   // A mark past the last event means events were removed from the log's end: verify says so.
-  indexed.store(std::min(*indexed_through, last), std::memory_order_release);
-  if (*indexed_through >= last) return Status::Ok();
+  indexed.store(std::min(indexed_through, last), std::memory_order_release);
+  if (indexed_through >= last) return Status::Ok();
   if (options.read_only) {
-    Status s = derive_index(*indexed_through, [this](IndexWork&& w) {
+    Status s = derive_index(indexed_through, [this](IndexWork&& w) {
       for (IndexEntry& e : w.entries) {
         tail_streams.emplace(std::move(e.stream_key), e.stored.position);
       }
@@ -48,7 +55,7 @@ Status EventLog::Impl::recover() {
     if (s.ok()) indexed.store(last, std::memory_order_release);  // with tail_streams
     return s;
   }
-  return derive_index(*indexed_through, [this](IndexWork&& w) {
+  return derive_index(indexed_through, [this](IndexWork&& w) {
     Status s = write_index({w}, true);
     if (s.ok()) indexed.store(w.through, std::memory_order_release);
     return s;
@@ -186,9 +193,10 @@ Status EventLog::Impl::wait_heads_loaded() const {
   return heads_status;
 }
 
-// Writes whatever batches are waiting in one unsynced WriteBatch: the WAL carries it to disk with
-// the next synced batch of events, and a power cut before that only sends the next open to
-// derive_index. Stops once the writer has stopped and the queue is empty.
+// Writes whatever batches are waiting in one WriteBatch without the WAL: the index is derived
+// state, and writing it to the WAL too cost ~5% of the server's CPU a submit (the WAL's bytes
+// and checksum). What a crash loses of it is what the column families had not flushed yet, which
+// their marks tell the next open. Stops once the writer has stopped and the queue is empty.
 void EventLog::Impl::run_indexer() {
   std::vector<IndexWork> works;
   for (;;) {
@@ -219,7 +227,7 @@ void EventLog::Impl::run_indexer() {
   }
 }
 
-Status EventLog::Impl::write_index(const std::vector<IndexWork>& works, bool sync) {
+Status EventLog::Impl::write_index(const std::vector<IndexWork>& works, bool logged) {
   rocksdb::WriteBatch wb;
   uint64_t through = 0;
   for (const IndexWork& w : works) {
@@ -234,9 +242,13 @@ Status EventLog::Impl::write_index(const std::vector<IndexWork>& works, bool syn
       wb.Put(heads_cf, stream, layout::position_key(version));
     through = std::max(through, w.through);
   }
-  wb.Put(heads_cf, layout::kIndexedThroughKey, layout::position_key(through));
+  const std::string mark = layout::position_key(through);
+  wb.Put(heads_cf, layout::kIndexedThroughKey, mark);
+  wb.Put(streams, layout::kIndexedThroughKey, mark);
+  wb.Put(ids, layout::kIdsIndexedThroughKey, mark);
   rocksdb::WriteOptions wo;
-  wo.sync = sync;
+  wo.sync = logged;
+  wo.disableWAL = !logged;
   return from_rocks(db->Write(wo, &wb), "write the stream index");
 }
 

@@ -17,9 +17,13 @@ inline constexpr char kSnapshots[] = "snapshots";       // see snapshot keys bel
 inline constexpr char kAttachments[] = "attachments";   // attachment id -> bytes (blob files)
 
 // The streams, stream_heads and ids column families are an index of the events column family,
-// written just after each synced batch and unsynced: this key (in stream_heads; no stream id holds
-// a NUL byte) names the last position they cover, and opening the log re-derives the rest.
+// written just after each synced batch and without the WAL, so a crash loses each one's memtable
+// on its own: every one of them holds a mark of the last position it covers, and opening the log
+// re-derives the rest from the lowest. In streams and stream_heads the mark's key is this one (no
+// stream id holds a NUL byte); in ids, whose keys are 16-byte event ids, it is one byte longer.
+// Logs written before the index left the WAL have the stream_heads mark only.
 inline constexpr std::string_view kIndexedThroughKey{"\0indexed_through", 16};
+inline constexpr std::string_view kIdsIndexedThroughKey{"\0indexed_through\0", 17};
 
 // Snapshots: "<name>" -> manifest (kSnapshotManifestMagic, then BE64 position, generation and
 // piece count), and "<name>", 0x00, BE64 generation, BE64 index -> piece. A save writes a new

@@ -1,10 +1,13 @@
-// The stream, id and head indexes are derived from the events and written unsynced after them, so
-// a crash may lose their newest part. Opening the log must derive that part again, and every read
-// and idempotency check must behave as if nothing had been lost.
+// The stream, id and head indexes are derived from the events and written after them without the
+// WAL, so a crash may lose the newest part of each, each to its own point. Opening the log must
+// derive that part again, and every read and idempotency check must behave as if nothing had been
+// lost.
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
 #include <random>
+#include <string_view>
 
 #include "storage/event_log.h"
 #include "storage/layout.h"
@@ -43,37 +46,80 @@ std::vector<Written> write_log(const std::string& path, int events) {
   return written;
 }
 
-// Leaves the indexes as a crash would if the indexer's writes after position `through` were lost.
-void lose_index_after(const std::string& path, const std::vector<Written>& written,
-                      uint64_t through) {
+// How far each of the index's column families kept its writes through a crash.
+struct Kept {
+  uint64_t heads, streams, ids;
+};
+
+// Leaves the indexes as a crash would that lost each column family's writes after its own point
+// (the indexer writes them without the WAL, and RocksDB flushes each on its own).
+void lose_index_after(const std::string& path, const std::vector<Written>& written, Kept kept) {
   RawDb raw(path);
   rocksdb::WriteBatch wb;
   std::map<std::string, uint64_t> heads;
   for (const Written& w : written) {
-    if (w.position <= through) {
+    if (w.position <= kept.heads) {
       heads[w.stream] = w.version;
-      continue;
+    } else if (!heads.count(w.stream)) {
+      wb.Delete(raw.cf(layout::kStreamHeads), w.stream);
     }
-    wb.Delete(raw.cf(layout::kStreams), layout::stream_key(w.stream, w.version));
-    wb.Delete(raw.cf(layout::kIds),
-              rocksdb::Slice(reinterpret_cast<const char*>(w.id.bytes.data()), 16));
-    if (!heads.count(w.stream)) wb.Delete(raw.cf(layout::kStreamHeads), w.stream);
+    if (w.position > kept.streams) {
+      wb.Delete(raw.cf(layout::kStreams), layout::stream_key(w.stream, w.version));
+    }
+    if (w.position > kept.ids) {
+      wb.Delete(raw.cf(layout::kIds),
+                rocksdb::Slice(reinterpret_cast<const char*>(w.id.bytes.data()), 16));
+    }
   }
   for (const auto& [stream, version] : heads) {
     wb.Put(raw.cf(layout::kStreamHeads), stream, layout::position_key(version));
   }
-  wb.Put(raw.cf(layout::kStreamHeads), layout::kIndexedThroughKey, layout::position_key(through));
+  wb.Put(raw.cf(layout::kStreamHeads), layout::kIndexedThroughKey,
+         layout::position_key(kept.heads));
+  wb.Put(raw.cf(layout::kStreams), layout::kIndexedThroughKey, layout::position_key(kept.streams));
+  wb.Put(raw.cf(layout::kIds), layout::kIdsIndexedThroughKey, layout::position_key(kept.ids));
   ASSERT_TRUE(raw.db().Write(rocksdb::WriteOptions(), &wb).ok());
 }
 
-uint64_t indexed_through(const std::string& path) {
+void lose_index_after(const std::string& path, const std::vector<Written>& written,
+                      uint64_t through) {
+  lose_index_after(path, written, Kept{through, through, through});
+}
+
+std::optional<uint64_t> mark_in(const std::string& path, const char* column_family,
+                                std::string_view key) {
   RawDb raw(path);
   std::string v;
-  EXPECT_TRUE(
-      raw.db()
-          .Get(rocksdb::ReadOptions(), raw.cf(layout::kStreamHeads), layout::kIndexedThroughKey, &v)
-          .ok());
+  if (!raw.db().Get(rocksdb::ReadOptions(), raw.cf(column_family), key, &v).ok()) {
+    return std::nullopt;
+  }
   return layout::get_be64(v);
+}
+
+uint64_t indexed_through(const std::string& path) {
+  std::optional<uint64_t> heads = mark_in(path, layout::kStreamHeads, layout::kIndexedThroughKey);
+  EXPECT_EQ(mark_in(path, layout::kStreams, layout::kIndexedThroughKey), heads);
+  EXPECT_EQ(mark_in(path, layout::kIds, layout::kIdsIndexedThroughKey), heads);
+  return heads.value_or(0);
+}
+
+// Ids on both sides of where the index stopped are known: repeats are answered with the
+// original positions and nothing is written.
+void expect_ids_known(EventLog& log, const std::vector<Written>& written) {
+  const uint64_t last = log.last_position();
+  for (size_t at = 0; at < written.size(); at += 13) {
+    const Written& w = written[at];
+    NewEvent again;
+    again.id = w.id;
+    again.type = "FieldsChanged";
+    again.payload = "{}";
+    AppendResult r = log.append(w.stream, ExpectedVersion::Any(), {again});
+    ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+    EXPECT_TRUE(r.duplicate) << "event " << at;
+    EXPECT_EQ(r.first_position, w.position);
+    EXPECT_EQ(r.stream_version, w.version);
+  }
+  EXPECT_EQ(log.last_position(), last);
 }
 
 // Every stream reads back whole and in order, also from the middle and in pieces that straddle
@@ -127,21 +173,7 @@ TEST(DerivedIndex, WritingHandleIndexesTheLostTailAgainAndStaysIdempotent) {
   auto log = open_log(dir / "log");
   expect_streams_whole(*log, written);
 
-  // Ids on both sides of where the index stopped are known: repeats are answered with the
-  // original positions and nothing is written.
-  for (size_t at : {size_t{40}, size_t{150}, size_t{209}}) {
-    const Written& w = written[at];
-    NewEvent again;
-    again.id = w.id;
-    again.type = "FieldsChanged";
-    again.payload = "{}";
-    AppendResult r = log->append(w.stream, ExpectedVersion::Any(), {again});
-    ASSERT_TRUE(r.status.ok()) << r.status.ToString();
-    EXPECT_TRUE(r.duplicate);
-    EXPECT_EQ(r.first_position, w.position);
-    EXPECT_EQ(r.stream_version, w.version);
-  }
-  EXPECT_EQ(log->last_position(), 210u);
+  expect_ids_known(*log, written);
 
   // Expected versions are checked against the derived heads.
   NewEvent next;
@@ -187,16 +219,71 @@ TEST(DerivedIndex, EveryAppendIsReadableFromItsStreamAtOnce) {
   }
 }
 
+// Each of the index's column families flushes on its own, so a crash leaves each at its own
+// point; whichever order they stand in, the open derives from the lowest and every mark ends at
+// the log's end.
+TEST(DerivedIndex, ColumnFamiliesLostToDifferentPointsAreDerivedFromTheLowest) {
+  const Kept orders[] = {{90, 150, 180}, {90, 180, 150}, {150, 90, 180},
+                         {180, 90, 150}, {150, 180, 90}, {180, 150, 90}};
+  for (const Kept& kept : orders) {
+    SCOPED_TRACE(::testing::Message()
+                 << "heads " << kept.heads << ", streams " << kept.streams << ", ids " << kept.ids);
+    TempDir dir;
+    auto written = write_log(dir / "log", 210);
+    lose_index_after(dir / "log", written, kept);
+    auto log = open_log(dir / "log");
+    expect_streams_whole(*log, written);
+    expect_ids_known(*log, written);
+    NewEvent next;
+    next.id = EventId::random_v4(3, 4);
+    next.type = "FieldsChanged";
+    next.payload = "{}";
+    AppendResult r = log->append("ticket-5", ExpectedVersion::Exact(30), {next});
+    ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+    EXPECT_EQ(r.last_position, 211u);
+    auto report = log->verify();
+    EXPECT_TRUE(report.ok) << report.problem;
+    log.reset();
+    EXPECT_EQ(indexed_through(dir / "log"), 211u);
+  }
+}
+
+// A log written while the index still went through the WAL has the stream_heads mark only, and
+// its column families are as complete as that mark says: the first open marks all three.
+TEST(DerivedIndex, LogWithTheHeadsMarkOnlyIsMarkedEverywhereOnOpen) {
+  TempDir dir;
+  auto written = write_log(dir / "log", 210);
+  lose_index_after(dir / "log", written, 120);
+  {
+    RawDb raw(dir / "log");
+    rocksdb::WriteBatch wb;
+    wb.Delete(raw.cf(layout::kStreams), layout::kIndexedThroughKey);
+    wb.Delete(raw.cf(layout::kIds), layout::kIdsIndexedThroughKey);
+    ASSERT_TRUE(raw.db().Write(rocksdb::WriteOptions(), &wb).ok());
+  }
+  {
+    auto log = open_log(dir / "log", /*read_only=*/true);
+    expect_streams_whole(*log, written);
+  }
+  EXPECT_EQ(mark_in(dir / "log", layout::kIds, layout::kIdsIndexedThroughKey), std::nullopt);
+  auto log = open_log(dir / "log");
+  expect_streams_whole(*log, written);
+  expect_ids_known(*log, written);
+  log.reset();
+  EXPECT_EQ(indexed_through(dir / "log"), 210u);
+}
+
 // A log written before the indexes were derived has no mark; its indexes are complete.
 TEST(DerivedIndex, LogWithoutAMarkIsTakenAsFullyIndexed) {
   TempDir dir;
   auto written = write_log(dir / "log", 70);
   {
     RawDb raw(dir / "log");
-    ASSERT_TRUE(raw.db()
-                    .Delete(rocksdb::WriteOptions(), raw.cf(layout::kStreamHeads),
-                            layout::kIndexedThroughKey)
-                    .ok());
+    rocksdb::WriteBatch wb;
+    wb.Delete(raw.cf(layout::kStreamHeads), layout::kIndexedThroughKey);
+    wb.Delete(raw.cf(layout::kStreams), layout::kIndexedThroughKey);
+    wb.Delete(raw.cf(layout::kIds), layout::kIdsIndexedThroughKey);
+    ASSERT_TRUE(raw.db().Write(rocksdb::WriteOptions(), &wb).ok());
   }
   expect_streams_whole(*open_log(dir / "log"), written);
   EXPECT_EQ(indexed_through(dir / "log"), 70u);
