@@ -48,7 +48,8 @@ e.g. TICKETD_DATA_DIR=/srv/ticketd. Flags win over the environment.
   --admin-token T       the first administrator's bearer token; without it one is generated and
                         written to <data dir>/admin.token (kept across restarts)
   --demo                load the reference application (售后工单管理) and its demo team if missing,
-                        and print their logins
+                        and print their logins; a definition an administrator has changed since
+                        is left as they made it
   --reference-dir D     where the reference application's documents are (default: the source tree's
                         domain/reference)
   --max-body BYTES      largest JSON body (default 8388608)

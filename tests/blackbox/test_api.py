@@ -466,6 +466,28 @@ def wait_for(predicate, deadline_s=30, what="condition"):
     raise AssertionError("timed out waiting for " + what)
 
 
+class DemoRestart(unittest.TestCase):
+    def test_a_restart_with_demo_keeps_an_administrators_changes(self):
+        s = Server().start()
+        try:
+            _, form, _ = s.call("GET", "/api/v1/forms/service_ticket", token=ADMIN_TOKEN)
+            document = {k: v for k, v in form.items() if k not in ("id", "version")}
+            document["fields"].append({"key": "serial_no", "label": "设备序列号", "type": "text"})
+            status, r, _ = s.call("PUT", "/api/v1/forms/service_ticket", document, token=ADMIN_TOKEN)
+            self.assertEqual(status, 200, r)
+            rule = {"name": "序列号变更", "form": "service_ticket",
+                    "trigger": {"type": "field_changed", "field": "serial_no"},
+                    "actions": [{"type": "set_field", "field": "priority", "value": "高"}]}
+            self.assertEqual(s.call("PUT", "/api/v1/rules/serial", rule, token=ADMIN_TOKEN)[0], 201)
+            s.stop()
+            s.start()  # --demo again: the reference form's file lacks serial_no, which a rule names
+            _, after, _ = s.call("GET", "/api/v1/forms/service_ticket", token=ADMIN_TOKEN)
+            self.assertEqual(after["version"], form["version"] + 1)
+            self.assertIn("serial_no", [f["key"] for f in after["fields"]])
+        finally:
+            s.cleanup()
+
+
 class Timers(unittest.TestCase):
     RULE = {"name": "两秒未受理", "form": "service_ticket", "trigger": {"type": "idle", "node": "accept", "after": "2s"},
             "actions": [{"type": "set_field", "field": "priority", "value": "高"},
