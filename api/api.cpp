@@ -646,6 +646,23 @@ void Api::put_definition(const CallPtr& call, const std::string& kind, const std
   if (if_match && *if_match != current)
     return call->fail_conflict(singular(kind) + " " + id, current);
   if (!decided.ok()) return call->fail(decided.error());
+  if (kind == "rules") {
+    // The rule is well-formed (decided above); whether its lookups can be answered depends on
+    // this server's configuration, not the catalog's.
+    const Array& actions = call->body["actions"].as_array();
+    for (size_t i = 0; i < actions.size(); ++i) {
+      std::string source = actions[i].string_or("source");
+      if (actions[i].string_or("type") != "lookup" || options_.lookup_sources.count(source)) {
+        continue;
+      }
+      std::string known;
+      for (const auto& name : options_.lookup_sources) known += (known.empty() ? "" : ", ") + name;
+      return call->fail(
+          422, codes::kInvalidDefinition,
+          "rule.actions[" + std::to_string(i) + "].source: no lookup source \"" + source +
+              "\" on this server (its --lookup-sources: " + (known.empty() ? "none" : known) + ")");
+    }
+  }
   std::string stream = singular(kind) + "-" + id;
   if (!decided.value()) {  // identical to the current version: nothing to publish
     return get_definition(call, kind, id);

@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -39,6 +40,8 @@ struct ApiOptions {
   int min_position_wait_ms = 5000;
   // Requests a second per bearer token (bursts of twice that); 0 turns the limit off.
   double rate_limit = 1000;
+  // The lookup sources this server can ask (--lookup-sources): a rule naming another is refused.
+  std::set<std::string> lookup_sources;
 };
 
 class Api {
@@ -57,6 +60,9 @@ class Api {
   // refused.
   void fire_timer(const std::string& ticket, const std::string& timer, uint64_t entered_version,
                   std::function<void(bool refused)> done);
+  // Records a lookup's answer (the lookup worker's command), the same way.
+  void apply_lookup(const std::string& ticket, ApplyLookup answer,
+                    std::function<void(bool refused)> done);
   int64_t now_us() const;
 
   // Stops accepting commands (503) for graceful shutdown.

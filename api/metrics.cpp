@@ -44,6 +44,12 @@ std::string Metrics::render(const storage::EventLog::Stats& log, uint64_t log_po
           notifications_failed_.load());
   gauge("ticketd_outbox_pending", "Notifications waiting to be sent or retried.",
         outbox_pending_.load());
+  counter("ticketd_lookups_answered_total", "Lookups whose answer filled the ticket's fields.",
+          lookups_answered_.load());
+  counter("ticketd_lookups_failed_total", "Lookups recorded as failed for good.",
+          lookups_failed_.load());
+  counter("ticketd_lookup_retries_total", "Lookup requests that failed and were tried again.",
+          lookups_retried_.load());
   out +=
       "# HELP ticketd_http_responses_total HTTP responses by status class.\n"
       "# TYPE ticketd_http_responses_total counter\n";

@@ -20,6 +20,12 @@ class Metrics {
         .fetch_add(1, std::memory_order_relaxed);
   }
   void set_outbox_pending(int64_t n) { outbox_pending_.store(n, std::memory_order_relaxed); }
+  // Lookups: an answer recorded (fields filled, or failed for good), and a request that failed
+  // and waits to be tried again.
+  void lookup_answered(bool ok) {
+    (ok ? lookups_answered_ : lookups_failed_).fetch_add(1, std::memory_order_relaxed);
+  }
+  void lookup_retried() { lookups_retried_.fetch_add(1, std::memory_order_relaxed); }
 
   std::string render(const storage::EventLog::Stats& log, uint64_t log_position,
                      uint64_t applied_position) const;
@@ -31,6 +37,9 @@ class Metrics {
   std::atomic<uint64_t> notifications_delivered_{0};
   std::atomic<uint64_t> notifications_failed_{0};
   std::atomic<int64_t> outbox_pending_{0};
+  std::atomic<uint64_t> lookups_answered_{0};
+  std::atomic<uint64_t> lookups_failed_{0};
+  std::atomic<uint64_t> lookups_retried_{0};
   std::array<std::atomic<uint64_t>, 6> by_class_{};  // 1xx..5xx, index = status / 100
   std::array<std::atomic<uint64_t>, kBuckets.size() + 1> buckets_{};
   std::atomic<uint64_t> count_{0};

@@ -60,6 +60,26 @@ size_t read_upload(char* buffer, size_t size, size_t count, void* user) {
 
 size_t discard_body(char*, size_t size, size_t count, void*) { return size * count; }
 
+struct Download {
+  std::string body;
+  size_t max;
+  bool too_large = false;
+};
+
+size_t keep_body(char* data, size_t size, size_t count, void* user) {
+  auto* down = static_cast<Download*>(user);
+  if (down->body.size() + size * count > down->max) {
+    down->too_large = true;
+    return 0;  // ends the transfer with CURLE_WRITE_ERROR
+  }
+  down->body.append(data, size * count);
+  return size * count;
+}
+
+struct UrlDeleter {
+  void operator()(CURLU* u) const { curl_url_cleanup(u); }
+};
+
 int check_cancel(void* cancel, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return cancel && static_cast<const std::atomic<bool>*>(cancel)->load() ? 1 : 0;
 }
@@ -159,6 +179,60 @@ SendResult post_json(const TransportOptions& options, const std::string& url,
   // 4xx: the receiver refuses this request as it is (408 and 429 say "later").
   bool permanent = status >= 400 && status < 500 && status != 408 && status != 429;
   return {false, permanent, false, "HTTP " + std::to_string(status) + " from " + url};
+}
+
+FetchResult get_json(const TransportOptions& options, const std::string& url,
+                     const std::vector<std::pair<std::string, std::string>>& query,
+                     const std::string& what, size_t max_body) {
+  init_curl_once();
+  FetchResult out;
+  auto fail = [&](bool permanent, std::string error) {
+    out.permanent = permanent;
+    out.error = std::move(error);
+    return out;
+  };
+  std::unique_ptr<CURLU, UrlDeleter> u(curl_url());
+  if (!u || curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) {
+    return fail(true, what + ": not a URL");
+  }
+  for (const auto& [name, value] : query) {
+    std::string pair = name + "=" + value;
+    if (curl_url_set(u.get(), CURLUPART_QUERY, pair.c_str(), CURLU_APPENDQUERY | CURLU_URLENCODE) !=
+        CURLUE_OK) {
+      return fail(true, what + ": query parameter " + name + " cannot be sent");
+    }
+  }
+  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  if (!curl) return fail(false, "curl_easy_init failed");
+  std::unique_ptr<curl_slist, SlistDeleter> headers(
+      curl_slist_append(nullptr, "Accept: application/json"));
+  char detail[CURL_ERROR_SIZE] = "";
+  Download down{{}, max_body};
+  CURL* c = curl.get();
+  curl_easy_setopt(c, CURLOPT_CURLU, u.get());
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &down);
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  set_common(c, options, detail);
+  CURLcode code = curl_easy_perform(c);
+  if (down.too_large) {
+    return fail(true, what + " answered more than " + std::to_string(max_body) + " bytes");
+  }
+  if (code != CURLE_OK) {
+    SendResult f = failure(code, detail, false);
+    out.cancelled = f.cancelled;
+    return fail(false, what + ": " + f.error);
+  }
+  long status = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  if (status < 200 || status >= 300) {
+    bool permanent = status >= 400 && status < 500 && status != 408 && status != 429;
+    return fail(permanent, what + " answered HTTP " + std::to_string(status));
+  }
+  out.ok = true;
+  out.body = std::move(down.body);
+  return out;
 }
 
 }  // namespace ticketd::api

@@ -1,10 +1,12 @@
 #pragma once
-// Sends notifications with libcurl: e-mail over SMTP (smtp:// or smtps://), SMS through an HTTP
-// gateway and webhooks as JSON POSTs. Blocking, one at a time, each bounded by a timeout: it runs
-// on the outbox worker's thread, never on the HTTP threads.
+// Talks to other systems with libcurl: sends notifications (e-mail over SMTP, SMS through an
+// HTTP gateway, webhooks as JSON POSTs) and fetches lookups' answers (JSON GETs). Blocking, one at
+// a time, each bounded by a timeout: it runs on the outbox's and the lookups' worker threads, never
+// on the HTTP threads.
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ticketd::api {
@@ -44,5 +46,15 @@ SendResult send_mail(const TransportOptions& options, const std::vector<std::str
 // notification, so the receiver can drop a repeat).
 SendResult post_json(const TransportOptions& options, const std::string& url,
                      const std::string& json, const std::string& idempotency_key);
+
+// GETs `url` with the `query` parameters added (percent-encoded) and keeps the answer's body, at
+// most `max_body` bytes: `body` holds it when `ok` (a 2xx answer). Errors name `what` (a lookup
+// source's name) rather than the URL, which may hold credentials.
+struct FetchResult : SendResult {
+  std::string body;
+};
+FetchResult get_json(const TransportOptions& options, const std::string& url,
+                     const std::vector<std::pair<std::string, std::string>>& query,
+                     const std::string& what, size_t max_body = 1 << 20);
 
 }  // namespace ticketd::api

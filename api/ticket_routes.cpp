@@ -237,6 +237,20 @@ void Api::fire_timer(const std::string& ticket, const std::string& timer, uint64
   run_ticket_command(call, ticket, FireTimer{timer, entered_version}, std::nullopt, 200);
 }
 
+void Api::apply_lookup(const std::string& ticket, ApplyLookup answer,
+                       std::function<void(bool refused)> done) {
+  auto call = std::make_shared<Call>();
+  call->req.method = "LOOKUP";
+  call->req.path = ticket + "/" + std::to_string(answer.lookup);
+  call->req.request_id = "lookup";
+  call->actor = Actor{kSystemActor, {}, false, false, false};
+  call->respond = [done = std::move(done), path = call->req.path](HttpResponse r) {
+    if (r.status >= 400) spdlog::warn("lookup {} not recorded: {}", path, r.body);
+    done(r.status >= 400);
+  };
+  run_ticket_command(call, ticket, std::move(answer), std::nullopt, 200);
+}
+
 void Api::post_ticket(const CallPtr& call) {
   if (!call->parse_body()) return;
   SubmitTicket cmd;

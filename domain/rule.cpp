@@ -1,5 +1,6 @@
 #include "domain/rule.h"
 
+#include <algorithm>
 #include <set>
 
 #include "domain/time_format.h"
@@ -25,6 +26,82 @@ bool template_variables(const std::string& text, Visit visit) {
     pos = end + 2;
   }
   return true;
+}
+
+// The first {{variable}} of `text` a rule of `form` cannot fill, as an error at `path`.
+std::optional<DomainError> check_template(const std::string& text, const FormDef& form,
+                                          const std::string& path) {
+  std::string bad;
+  bool closed = template_variables(text, [&](const std::string& name, size_t, size_t) {
+    bool ok = name == "ticket.id" || name == "ticket.node" ||
+              (name.rfind("fields.", 0) == 0 && form.field(name.substr(7)));
+    if (!ok && bad.empty()) bad = name;
+  });
+  if (!closed) return def_error(path, "a template variable {{… is not closed with }}");
+  if (!bad.empty()) return def_error(path, "unknown template variable {{" + bad + "}}");
+  return std::nullopt;
+}
+
+bool is_source_name(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  });
+}
+
+std::optional<DomainError> parse_lookup(const Value& a, const FormDef& form,
+                                        const std::string& path, RuleAction* act) {
+  static const std::set<std::string> kKnown = {"type", "source", "path", "query", "fill"};
+  for (const auto& [k, v] : a.as_object()) {
+    if (!kKnown.count(k)) return def_error(path + "." + k, "unknown property");
+  }
+  act->source = a.string_or("source");
+  if (!is_source_name(act->source)) {
+    return def_error(path + ".source",
+                     "the name of a lookup source (letters, digits, _ and -), as the server's "
+                     "--lookup-sources names it");
+  }
+  if (const Value* p = a.find("path")) {
+    if (!p->is_string()) return def_error(path + ".path", "must be a string");
+    act->path = p->as_string();
+    if (!act->path.empty() &&
+        (act->path[0] != '/' || act->path.find_first_of("?#{} ") != std::string::npos)) {
+      return def_error(path + ".path",
+                       "must start with / and hold no ?, #, space or braces (the ticket's values "
+                       "go in query)");
+    }
+  }
+  if (const Value* q = a.find("query")) {
+    if (!q->is_object()) return def_error(path + ".query", "must be an object of templates");
+    for (const auto& [name, text] : q->as_object()) {
+      if (!text.is_string() || name.empty()) {
+        return def_error(path + ".query." + name, "must be a non-empty name and a template");
+      }
+      if (auto e = check_template(text.as_string(), form, path + ".query." + name)) return e;
+      act->query.emplace_back(name, text.as_string());
+    }
+  }
+  const Value& fill = a["fill"];
+  if (!fill.is_object() || fill.as_object().empty()) {
+    return def_error(path + ".fill",
+                     "a non-empty object is required: field -> JSON pointer into the answer");
+  }
+  for (const auto& [field, pointer] : fill.as_object()) {
+    const FieldDef* f = form.field(field);
+    if (!f) return def_error(path + ".fill." + field, "unknown field in form " + form.id);
+    if (f->type == FieldType::kAttachment || f->type == FieldType::kImage) {
+      return def_error(path + ".fill." + field,
+                       "an attachment or image field cannot be filled by a lookup");
+    }
+    if (!pointer.is_string() ||
+        (!pointer.as_string().empty() && pointer.as_string().front() != '/')) {
+      return def_error(path + ".fill." + field,
+                       "must be a JSON pointer into the answer, like \"/customer/level\"");
+    }
+    act->fill.emplace_back(field, pointer.as_string());
+  }
+  return std::nullopt;
 }
 
 std::string display(const Value& v) {
@@ -151,18 +228,12 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
       if (!kChannels.count(act.channel))
         return def_error(path + ".channel", "must be todo, sms, email or webhook");
       act.text = a.string_or("template");
-      std::string bad;
-      bool closed = template_variables(act.text, [&](const std::string& name, size_t, size_t) {
-        bool ok = name == "ticket.id" || name == "ticket.node" ||
-                  (name.rfind("fields.", 0) == 0 && form.field(name.substr(7)));
-        if (!ok && bad.empty()) bad = name;
-      });
-      if (!closed)
-        return def_error(path + ".template", "a template variable {{… is not closed with }}");
-      if (!bad.empty())
-        return def_error(path + ".template", "unknown template variable {{" + bad + "}}");
+      if (auto e = check_template(act.text, form, path + ".template")) return *e;
     } else if (kind == "close") {
       act.kind = RuleAction::Kind::kClose;
+    } else if (kind == "lookup") {
+      act.kind = RuleAction::Kind::kLookup;
+      if (auto e = parse_lookup(a, form, path, &act)) return *e;
     } else {
       return def_error(path + ".type", "unknown action \"" + kind + "\"");
     }
@@ -188,6 +259,45 @@ std::string render_template(const std::string& text, const TemplateValues& value
     }
   });
   out.append(text, copied);
+  return out;
+}
+
+const Value* resolve_pointer(const Value& document, std::string_view pointer) {
+  const Value* at = &document;
+  while (!pointer.empty()) {
+    if (pointer.front() != '/') return nullptr;
+    pointer.remove_prefix(1);
+    size_t end = std::min(pointer.find('/'), pointer.size());
+    std::string token;
+    for (size_t i = 0; i < end; ++i) {  // ~1 is '/', ~0 is '~' (RFC 6901, in that order)
+      if (pointer[i] == '~' && i + 1 < end && (pointer[i + 1] == '0' || pointer[i + 1] == '1')) {
+        token += pointer[++i] == '0' ? '~' : '/';
+      } else {
+        token += pointer[i];
+      }
+    }
+    pointer.remove_prefix(end);
+    if (at->is_object()) {
+      at = at->find(token);
+    } else if (at->is_array()) {
+      bool digits =
+          !token.empty() && (token == "0" || token[0] != '0') &&
+          std::all_of(token.begin(), token.end(), [](char c) { return c >= '0' && c <= '9'; });
+      if (!digits || token.size() > 9 || std::stoul(token) >= at->as_array().size()) return nullptr;
+      at = &at->as_array()[std::stoul(token)];
+    } else {
+      return nullptr;
+    }
+    if (!at) return nullptr;
+  }
+  return at;
+}
+
+Object lookup_fill(const Value& answer, const StringPairs& fill) {
+  Object out;
+  for (const auto& [field, pointer] : fill) {
+    if (const Value* v = resolve_pointer(answer, pointer)) out.emplace_back(field, *v);
+  }
   return out;
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 // Rules: "when X happens and Y holds, do Z". Triggers: created, field_changed, node_entered, idle
 // (still in a node after a duration), flow_ended, rated, sla_warning, sla_breached. Actions:
-// set_field, notify, close.
+// set_field, notify, close, lookup (ask a CRM / ERP system and fill fields from its answer).
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,8 +31,10 @@ struct RuleTrigger {
   std::string target;    // sla_*: first_response | next_response | resolution | node; "" any
 };
 
+using StringPairs = std::vector<std::pair<std::string, std::string>>;
+
 struct RuleAction {
-  enum class Kind { kSetField, kNotify, kClose };
+  enum class Kind { kSetField, kNotify, kClose, kLookup };
   Kind kind = Kind::kSetField;
   std::string field;    // set_field
   Value value;          // set_field
@@ -40,6 +42,13 @@ struct RuleAction {
   std::string to;
   std::string channel;  // todo | sms | email | webhook
   std::string text;     // the template
+  // lookup: a GET of the source's URL (the server maps the name to one) + path, with the query
+  // parameters' templates filled from the ticket; each filled field takes the value an RFC 6901
+  // JSON pointer names in the answer.
+  std::string source;
+  std::string path;
+  StringPairs query;  // parameter -> template
+  StringPairs fill;   // field -> JSON pointer
 };
 
 struct RuleDef {
@@ -63,5 +72,13 @@ struct TemplateValues {
   const Object* fields = nullptr;
 };
 std::string render_template(const std::string& text, const TemplateValues& values);
+
+// The value an RFC 6901 JSON pointer names in `document` ("" the whole of it), or nullptr.
+const Value* resolve_pointer(const Value& document, std::string_view pointer);
+
+// The fields a lookup's answer fills: each `fill` field with the value its pointer names, in
+// `fill`'s order. A pointer that names nothing leaves its field out (an answer without a
+// customer's level does not erase the level); one that names null clears the field.
+Object lookup_fill(const Value& answer, const StringPairs& fill);
 
 }  // namespace ticketd

@@ -260,6 +260,25 @@ void run_actions(Decision& d, const RuleDef& rule, const TicketState& state, con
               kSystemActor);
         break;
       }
+      case RuleAction::Kind::kLookup: {
+        // Asked here, answered by the lookup worker (ApplyLookup) with the request's stream
+        // version as its id; the values the query sends are fixed now, as the ticket is.
+        const NodeDef* node = flow ? flow->node(state.node) : nullptr;
+        const TemplateValues values{state.id, node ? node->name : state.node, &state.fields};
+        Object query, fill;
+        for (const auto& [name, text] : a.query) {
+          query.emplace_back(name, Value(render_template(text, values)));
+        }
+        for (const auto& [field, pointer] : a.fill) fill.emplace_back(field, Value(pointer));
+        d.add(et::kLookupRequested,
+              {{"rule", Value(rule.id)},
+               {"source", Value(a.source)},
+               {"path", Value(a.path)},
+               {"query", Value(std::move(query))},
+               {"fill", Value(std::move(fill))}},
+              kSystemActor);
+        break;
+      }
       case RuleAction::Kind::kClose:
         // A flow's end closes the ticket in the same command, right after FlowEnded (the event a
         // rule on flow_ended runs on): closing it again would put two closes in its history.
@@ -473,6 +492,48 @@ void finalize_sla(const TicketState& before, std::vector<DomainEvent>& events, c
 Result<std::vector<DomainEvent>> decide_command(const TicketState& s, const Command& command,
                                                 const Context& ctx);
 
+// A lookup's answer: the fields it fills, through the form's checks like anyone's writes (with
+// the rules on those fields), or the reason it failed. Once per lookup: an answer to one that is
+// not pending does nothing, and the events' ids derive from the lookup, so an answer recorded
+// before a crash is a duplicate to the log.
+Result<std::vector<DomainEvent>> apply_lookup(const TicketState& s, const ApplyLookup& cmd,
+                                              const FormDef& form, const FlowDef& flow,
+                                              const Context& ctx) {
+  const auto& pending = s.lookups_pending;
+  if (std::find(pending.begin(), pending.end(), cmd.lookup) == pending.end()) {
+    return std::vector<DomainEvent>{};
+  }
+  std::string failure = cmd.error;
+  Object changed;
+  if (failure.empty() && s.closed) failure = "the ticket was closed before the answer came";
+  if (failure.empty()) {
+    const NodeDef* node = flow.node(s.node);
+    auto writes = node ? check_writes(s, form, *node, cmd.fields, ctx, true)
+                       : Result<Object>(error(codes::kInvalidDefinition, "no current node"));
+    if (writes.ok()) {
+      changed = std::move(writes.value());
+    } else {
+      failure = "the answer does not fit the form: " + writes.error().message;
+    }
+  }
+  Decision d(ctx);
+  const Value lookup(static_cast<int64_t>(cmd.lookup));
+  if (!failure.empty()) {
+    d.add(et::kLookupFailed,
+          {{"lookup", lookup}, {"rule", Value(cmd.rule)}, {"error", Value(failure)}}, kSystemActor);
+  } else {
+    Array filled;
+    for (const auto& [k, v] : changed) filled.emplace_back(k);
+    d.add(et::kLookupCompleted,
+          {{"lookup", lookup}, {"rule", Value(cmd.rule)}, {"filled", Value(std::move(filled))}},
+          kSystemActor);
+    if (!changed.empty()) add_fields_changed(d, changed, cmd.rule);
+  }
+  apply_rules(s, d, ctx);
+  derive_ids(d.events(), lookup_event_id(s.id, cmd.lookup));
+  return std::move(d.events());
+}
+
 }  // namespace
 
 bool Actor::has_role(std::string_view role) const {
@@ -480,6 +541,10 @@ bool Actor::has_role(std::string_view role) const {
 }
 
 const Value& TicketState::field(std::string_view key) const { return lookup(fields, key); }
+
+EventId lookup_event_id(std::string_view ticket, uint64_t lookup) {
+  return EventId::derived("ticketd/lookup/" + std::string(ticket) + "/" + std::to_string(lookup));
+}
 
 EventId timer_event_id(std::string_view ticket, std::string_view rule, uint64_t entered_version) {
   return EventId::derived("ticketd/timer/" + std::string(ticket) + "/" + std::string(rule) + "/" +
@@ -509,6 +574,9 @@ Result<std::vector<DomainEvent>> decide_command(const TicketState& s, const Comm
   const FlowDef* flow = ctx.catalog->flow(s.flow_id, s.flow_version);
   if (!form || !flow)
     return error(codes::kInvalidDefinition, "the ticket's definitions are missing");
+  if (const auto* cmd = std::get_if<ApplyLookup>(&command)) {
+    return apply_lookup(s, *cmd, *form, *flow, ctx);
+  }
   bool open_only = !std::holds_alternative<AddComment>(command) &&
                    !std::holds_alternative<RateTicket>(command) &&
                    !std::holds_alternative<AddAttachment>(command);
@@ -666,6 +734,10 @@ void evolve_in_place(TicketState& s, const DomainEvent& e) {
     s.sla_fired.push_back(d.string_or("timer"));
   } else if (type == et::kSlaFinalized) {
     s.sla_final = d["sla"];
+  } else if (type == et::kLookupRequested) {
+    s.lookups_pending.push_back(s.version);
+  } else if (type == et::kLookupCompleted || type == et::kLookupFailed) {
+    std::erase(s.lookups_pending, static_cast<uint64_t>(as_int(d["lookup"])));
   }
   // First response: the first thing someone other than the submitter (and not a rule) did.
   bool responds = type == et::kApproved || type == et::kRejected || type == et::kTransferred ||
@@ -680,8 +752,9 @@ bool evolve_reads_data(std::string_view type) {
   // The types evolve_in_place() takes from their type, actor and time alone. Any other type, a new
   // one too, counts as read.
   static constexpr std::string_view kTypeOnly[] = {
-      et::kApproved,     et::kRejected,  et::kFilled,       et::kCustomerConfirmed,
-      et::kCommentAdded, et::kFlowEnded, et::kTicketClosed, et::kNotificationRequested};
+      et::kApproved,       et::kRejected,  et::kFilled,       et::kCustomerConfirmed,
+      et::kCommentAdded,   et::kFlowEnded, et::kTicketClosed, et::kNotificationRequested,
+      et::kLookupRequested};
   return std::find(std::begin(kTypeOnly), std::end(kTypeOnly), type) == std::end(kTypeOnly);
 }
 

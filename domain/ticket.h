@@ -38,6 +38,9 @@ inline constexpr char kTicketClosed[] = "TicketClosed";
 inline constexpr char kSlaWarning[] = "SlaWarning";
 inline constexpr char kSlaBreached[] = "SlaBreached";
 inline constexpr char kSlaFinalized[] = "SlaFinalized";
+inline constexpr char kLookupRequested[] = "LookupRequested";
+inline constexpr char kLookupCompleted[] = "LookupCompleted";
+inline constexpr char kLookupFailed[] = "LookupFailed";
 }  // namespace event_types
 
 // The actor of rule-made events, and of the customer acting through the portal.
@@ -106,6 +109,8 @@ struct TicketState {
   std::vector<SlaMark> sla_marks;
   std::vector<std::string> sla_fired;  // SLA timer names whose SlaWarning/SlaBreached is recorded
   Value sla_final;                     // the figures the ticket closed with (SlaFinalized)
+  // Lookups asked for and not answered yet: each by its LookupRequested event's stream version.
+  std::vector<uint64_t> lookups_pending;
 
   bool exists() const { return version > 0; }
   const Value& field(std::string_view key) const;
@@ -151,8 +156,16 @@ struct FireTimer {
   std::string timer;
   uint64_t entered_version = 0;  // idle rules: the node entry the timer belongs to
 };
+// The answer to a lookup (the lookup worker's command): the fields it fills, or why it failed for
+// good.
+struct ApplyLookup {
+  uint64_t lookup = 0;  // the LookupRequested event's stream version
+  std::string rule;     // the rule that asked
+  Object fields;        // lookup_fill() of the answer
+  std::string error;    // non-empty: failed
+};
 using Command = std::variant<SubmitTicket, ChangeFields, TakeAction, AddComment, AddAttachment,
-                             RateTicket, CloseTicket, FireTimer>;
+                             RateTicket, CloseTicket, FireTimer, ApplyLookup>;
 
 struct Context {
   Actor actor;
@@ -215,6 +228,8 @@ std::vector<RuleDryRunHit> dry_run_rule(const RuleDef& rule, const std::vector<D
 
 // The stable id of the event recording that a timer fired.
 EventId timer_event_id(std::string_view ticket, std::string_view rule, uint64_t entered_version);
+// The stable id of the event recording a lookup's answer.
+EventId lookup_event_id(std::string_view ticket, uint64_t lookup);
 
 // A ticket's events are the stream "ticket-<id>".
 inline constexpr std::string_view kTicketStreamPrefix = "ticket-";

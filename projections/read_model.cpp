@@ -627,6 +627,11 @@ std::string ReadModel::dump() const {
     for (const auto& name : t.sla_fired) w.string(name);
     w.end_array();
     w.key("sla_final").raw(t.sla_final.to_json());
+    if (!t.lookups_pending.empty()) {
+      w.key("lookups_pending").begin_array();
+      for (uint64_t lookup : t.lookups_pending) w.number(lookup);
+      w.end_array();
+    }
     w.end_object();
     line(w);
   }

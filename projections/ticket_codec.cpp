@@ -164,6 +164,9 @@ void encode_ticket(const TicketState& t, FlatBufferBuilder& fbb) {
   auto mark_list = fbb.CreateVector(marks);
   auto sla_fired = texts(fbb, t.sla_fired);
   auto sla_final = encode_value(fbb, t.sla_final);
+  auto lookups_pending = t.lookups_pending.empty()
+                             ? flatbuffers::Offset<flatbuffers::Vector<uint64_t>>()
+                             : fbb.CreateVector(t.lookups_pending);
 
   fbs::TicketBuilder b(fbb);
   b.add_id(id);
@@ -199,6 +202,7 @@ void encode_ticket(const TicketState& t, FlatBufferBuilder& fbb) {
   b.add_sla_marks(mark_list);
   if (!sla_fired.IsNull()) b.add_sla_fired(sla_fired);
   b.add_sla_final(sla_final);
+  if (!lookups_pending.IsNull()) b.add_lookups_pending(lookups_pending);
   fbb.FinishSizePrefixed(b.Finish());
 }
 
@@ -260,6 +264,7 @@ bool decode_ticket(const uint8_t* data, size_t size, TicketState* out) {
   }
   t.sla_fired = strs(s->sla_fired());
   if (!decode_value(s->sla_final(), &t.sla_final)) return false;
+  if (const auto* list = s->lookups_pending()) t.lookups_pending.assign(list->begin(), list->end());
   *out = std::move(t);
   return true;
 }

@@ -11,6 +11,8 @@
 
 #include <ext/stdio_filebuf.h>
 
+#include <algorithm>
+#include <cctype>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
@@ -20,12 +22,14 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "api/api.h"
 #include "api/call.h"
 #include "api/http_server.h"
 #include "api/http_types.h"
+#include "api/lookup_worker.h"
 #include "api/metrics.h"
 #include "api/outbox_worker.h"
 #include "api/stream_hub.h"
@@ -74,6 +78,16 @@ recorded, as NotificationRequested):
                         "requested_at"} to this http(s) URL
   --notify-attempts N   attempts before a notification is given up (default 6)
   --notify-retry S      seconds before the first retry, doubling after each (default 5)
+
+Look-ups into other systems (the rules' lookup actions, e.g. a CRM's customer record when a
+ticket is created):
+  --lookup-sources "NAME=URL …"   the sources rules may name, space-separated, each an http(s)
+                        base URL that a lookup's path and query are added to, e.g.
+                        "crm=https://crm.example.com/api erp=http://10.0.0.5:8000/v2"; a rule
+                        naming another source is refused
+  --lookup-timeout S    seconds a lookup's GET may take (default 10)
+  --lookup-attempts N   attempts of a lookup that times out or gets a 5xx (default 5)
+  --lookup-retry S      seconds before its first retry, doubling after each (default 2)
   --help                this text
 )";
 
@@ -91,7 +105,8 @@ bool parse_options(int argc, char** argv, Options* out, std::string* error) {
       "reference-dir", "max-body",        "max-attachment", "read-timeout",    "rate-limit",
       "min-free-mb",   "max-connections", "smtp-url",       "smtp-from",       "smtp-user",
       "smtp-password", "sms-gateway",     "webhook-url",    "notify-attempts", "notify-retry",
-      "tls-cert",      "tls-key"};
+      "tls-cert",      "tls-key",         "lookup-sources", "lookup-timeout",  "lookup-attempts",
+      "lookup-retry"};
   for (const auto& name : kNames) {
     std::string env = "TICKETD_" + name;
     for (auto& c : env) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
@@ -306,6 +321,39 @@ int main(int argc, char** argv) {
   outbox.retry.max_attempts = static_cast<int>(attempts);
   outbox.retry.first_delay_us = static_cast<int64_t>(retry_s) * 1'000'000;
 
+  api::LookupOptions lookups;
+  {
+    std::istringstream list(o.get("lookup-sources", ""));
+    for (std::string item; list >> item;) {
+      size_t eq = item.find('=');
+      std::string name = item.substr(0, std::min(eq, item.size()));
+      std::string url = eq == std::string::npos ? "" : item.substr(eq + 1);
+      bool name_ok = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+      });
+      if (!name_ok || url.empty() || !scheme_is(url, {"http", "https"})) {
+        return fail("--lookup-sources: \"" + item +
+                    "\" is not NAME=URL (a name of letters, digits, _ and -; an http:// or "
+                    "https:// URL)");
+      }
+      if (!lookups.sources.emplace(name, url).second)
+        return fail("--lookup-sources: " + name + " is named twice");
+    }
+  }
+  uint64_t lookup_timeout = 0, lookup_attempts = 0, lookup_retry = 0;
+  if (!to_number(o.get("lookup-timeout", "10"), &lookup_timeout) || lookup_timeout < 1 ||
+      lookup_timeout > 600)
+    return fail("--lookup-timeout must be a whole number of seconds from 1 to 600");
+  if (!to_number(o.get("lookup-attempts", "5"), &lookup_attempts) || lookup_attempts < 1 ||
+      lookup_attempts > 100)
+    return fail("--lookup-attempts must be a whole number from 1 to 100");
+  if (!to_number(o.get("lookup-retry", "2"), &lookup_retry) || lookup_retry < 1 ||
+      lookup_retry > 86400)
+    return fail("--lookup-retry must be a whole number of seconds from 1 to 86400");
+  lookups.timeout_seconds = static_cast<long>(lookup_timeout);
+  lookups.max_attempts = static_cast<int>(lookup_attempts);
+  lookups.first_retry = std::chrono::seconds(lookup_retry);
+
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
   if (ec) return fail("cannot create " + data_dir + ": " + ec.message());
@@ -324,6 +372,7 @@ int main(int argc, char** argv) {
   api_options.max_body_bytes = max_body;
   api_options.max_attachment_bytes = max_attachment;
   api_options.rate_limit = static_cast<double>(rate_limit);
+  for (const auto& [name, url] : lookups.sources) api_options.lookup_sources.insert(name);
 
   // The read model starts from its snapshot, catches up with the log's tail, then follows the log
   // live. Until it has caught up the server answers nothing but 503.
@@ -403,6 +452,11 @@ int main(int argc, char** argv) {
                                                         [&api] { return api.now_us(); });
   }
 
+  std::unique_ptr<api::LookupWorker> lookup_worker;
+  if (!lookups.sources.empty()) {
+    lookup_worker = std::make_unique<api::LookupWorker>(*log, model, api, metrics, lookups);
+  }
+
   std::string base = "http://" + listen.substr(0, colon) + ":" + std::to_string(server.port());
   std::cout << "ticketd serving " << base << (tls_cert.empty() ? "" : " and https on the same port")
             << "  (data: " << data_dir << ", events: " << log->last_position() << ")\n"
@@ -422,6 +476,7 @@ int main(int argc, char** argv) {
   schedule_completion.join();
   timers.stop();
   outbox_worker.reset();  // finishes the send under way, records it, saves its queue
+  lookup_worker.reset();  // abandons the GETs under way, waits for answers being recorded
   model.on_ticket_applied(nullptr);
   hub.stop();
   snapshotter.stop();

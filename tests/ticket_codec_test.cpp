@@ -53,6 +53,7 @@ TicketState every_member_set() {
                  {SlaMark::Kind::kClosed, 4, "", {}}};
   t.sla_fired = {"sla:resolution:warning"};
   t.sla_final = Value(Object{{"breached", Value(Array{Value("resolution")})}});
+  t.lookups_pending = {7, 12};
   return t;
 }
 
@@ -111,6 +112,7 @@ void expect_same(const TicketState& a, const TicketState& b) {
   }
   EXPECT_EQ(a.sla_fired, b.sla_fired);
   EXPECT_EQ(a.sla_final.to_json(), b.sla_final.to_json());
+  EXPECT_EQ(a.lookups_pending, b.lookups_pending);
 }
 
 TEST(TicketCodec, EveryMemberRoundTrips) {
