@@ -1,6 +1,5 @@
 #include "api/lookup_worker.h"
 
-#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -25,7 +24,7 @@ LookupWorker::LookupWorker(storage::EventLog& log, projections::ReadModel& model
                            Metrics& metrics, LookupOptions options)
     : log_(log), model_(model), api_(api), metrics_(metrics), options_(std::move(options)) {
   transport_.timeout_seconds = options_.timeout_seconds;
-  transport_.cancel = &cancel_;
+  transport_.cancel = &callouts_.cancel;
   if (storage::Status s = log_.load_checkpoint(kCheckpointName, &seen_);
       !s.ok() && s.code() != storage::Status::Code::kNotFound) {
     spdlog::warn("lookups: checkpoint not read ({}); reading every request from the log",
@@ -38,31 +37,14 @@ LookupWorker::LookupWorker(storage::EventLog& log, projections::ReadModel& model
   for (const auto& [name, url] : options_.sources) names += (names.empty() ? "" : ", ") + name;
   spdlog::info("lookups: asking {} from position {}", names, seen_);
   subscription_ = log_.subscribe(seen_, [this](const storage::RecordedEvent& e) { on_event(e); });
-  for (int i = 0; i < std::max(1, options_.fetchers); ++i) {
-    threads_.emplace_back([this, i] {
-      pthread_setname_np(pthread_self(), "lookups");
-      run(i == 0);
-    });
-  }
+  callouts_.start(options_.fetchers, "lookups", [this](bool first) { run(first); });
 }
 
 LookupWorker::~LookupWorker() { stop(); }
 
 void LookupWorker::stop() {
-  {
-    std::lock_guard lk(mu_);
-    if (stopping_) return;
-    stopping_ = true;
-  }
-  cancel_.store(true);
-  cv_.notify_all();
-  for (auto& t : threads_) t.join();
-  threads_.clear();
-  {
-    // Their callbacks use this object: wait for the API to complete them (the log is still open).
-    std::unique_lock lk(mu_);
-    cv_.wait(lk, [&] { return records_in_flight_ == 0; });
-  }
+  // Answers handed to the API are owed: their callbacks use this object.
+  if (!callouts_.stop()) return;
   subscription_.reset();
   save_checkpoint();
 }
@@ -70,7 +52,7 @@ void LookupWorker::stop() {
 void LookupWorker::on_event(const storage::RecordedEvent& e) {
   // Every event of the log passes here; only requests are parsed.
   if (e.type() != event_types::kLookupRequested || !is_ticket_stream(e.stream())) {
-    std::lock_guard lk(mu_);
+    std::lock_guard lk(callouts_.mu);
     seen_ = e.position();
     return;
   }
@@ -86,7 +68,7 @@ void LookupWorker::on_event(const storage::RecordedEvent& e) {
   r.query = string_pairs(d.data["query"]);
   r.fill = string_pairs(d.data["fill"]);
   r.due = std::chrono::steady_clock::now();
-  std::lock_guard lk(mu_);
+  std::lock_guard lk(callouts_.mu);
   seen_ = e.position();
   if (!parsed) {
     spdlog::error("lookups: request at position {} is not readable; skipped", e.position());
@@ -94,13 +76,13 @@ void LookupWorker::on_event(const storage::RecordedEvent& e) {
   }
   unsettled_.insert(r.position);
   queue_.push_back(std::move(r));
-  cv_.notify_all();
+  callouts_.cv.notify_all();
 }
 
 void LookupWorker::run(bool keeps_checkpoint) {
   auto last_save = std::chrono::steady_clock::now();
-  std::unique_lock lk(mu_);
-  while (!stopping_) {
+  std::unique_lock lk(callouts_.mu);
+  while (!callouts_.stopping) {
     auto now = std::chrono::steady_clock::now();
     // A request is asked once it is due and the read model has applied it (so that whether it is
     // still pending can be read there).
@@ -131,13 +113,13 @@ void LookupWorker::run(bool keeps_checkpoint) {
       lk.lock();
       last_save = std::chrono::steady_clock::now();
     }
-    cv_.wait_until(lk, std::min(next, now + std::chrono::seconds(1)));
+    callouts_.cv.wait_until(lk, std::min(next, now + std::chrono::seconds(1)));
   }
 }
 
 void LookupWorker::answer(Request r) {
   auto settle = [this, position = r.position] {
-    std::lock_guard lk(mu_);
+    std::lock_guard lk(callouts_.mu);
     unsettled_.erase(position);
   };
   bool pending = model_.read([&](const projections::ReadModel::View& v) {
@@ -173,9 +155,9 @@ void LookupWorker::answer(Request r) {
                  r.answer.lookup, r.ticket, r.attempts, delay.count(), got.error);
     metrics_.lookup_retried();
     r.due = std::chrono::steady_clock::now() + delay;
-    std::lock_guard lk(mu_);
+    std::lock_guard lk(callouts_.mu);
     queue_.push_back(std::move(r));
-    cv_.notify_all();
+    callouts_.cv.notify_all();
     return;
   }
   if (got.ok) {
@@ -186,24 +168,24 @@ void LookupWorker::answer(Request r) {
   }
   metrics_.lookup_answered(got.ok);
   {
-    std::lock_guard lk(mu_);
-    ++records_in_flight_;
+    std::lock_guard lk(callouts_.mu);
+    ++callouts_.owed;
   }
   const std::string ticket = r.ticket;
   api_.apply_lookup(ticket, std::move(r.answer), [this, settle](bool refused) {
     // Refused (the disk full, say): the request stays pending on the ticket and unsettled here, so
     // the checkpoint stays below it and the next start asks it again.
     if (!refused) settle();
-    std::lock_guard lk(mu_);
-    --records_in_flight_;
-    cv_.notify_all();
+    std::lock_guard lk(callouts_.mu);
+    --callouts_.owed;
+    callouts_.cv.notify_all();
   });
 }
 
 void LookupWorker::save_checkpoint() {
   uint64_t position = 0;
   {
-    std::lock_guard lk(mu_);
+    std::lock_guard lk(callouts_.mu);
     position = unsettled_.empty() ? seen_ : *unsettled_.begin() - 1;
     if (position == saved_) return;
   }
@@ -211,7 +193,7 @@ void LookupWorker::save_checkpoint() {
     spdlog::warn("lookups: checkpoint not saved: {}", s.ToString());
     return;
   }
-  std::lock_guard lk(mu_);
+  std::lock_guard lk(callouts_.mu);
   saved_ = position;
 }
 

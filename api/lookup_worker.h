@@ -9,19 +9,16 @@
 // worker keeps only a checkpoint below the oldest lookup it has not settled, and after a restart
 // reads the requests from there again, asking only those still pending. A crash between an answer
 // and its record asks again; the record itself is once only (its event ids derive from the lookup).
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "api/api.h"
+#include "api/callout_threads.h"
 #include "api/metrics.h"
 #include "api/notification_transport.h"
 #include "projections/read_model.h"
@@ -79,17 +76,12 @@ class LookupWorker {
   LookupOptions options_;
   TransportOptions transport_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
+  CalloutThreads callouts_;  // its mutex guards what follows
   std::deque<Request> queue_;
   std::set<uint64_t> unsettled_;  // positions of the requests queued, being fetched or recorded
   uint64_t seen_ = 0;             // the last event the subscription delivered
   uint64_t saved_ = 0;            // the checkpoint on disk
-  int records_in_flight_ = 0;     // answers handed to the API whose callback has not run
-  bool stopping_ = false;
-  std::atomic<bool> cancel_{false};
   std::unique_ptr<storage::Subscription> subscription_;
-  std::vector<std::thread> threads_;
 };
 
 }  // namespace ticketd::api

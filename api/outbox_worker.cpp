@@ -1,6 +1,5 @@
 #include "api/outbox_worker.h"
 
-#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -35,7 +34,7 @@ OutboxWorker::OutboxWorker(storage::EventLog& log, projections::ReadModel& model
       options_(std::move(options)),
       now_us_(std::move(now_us)),
       queue_(channels(options_.transport)) {
-  options_.transport.cancel = &cancel_;
+  options_.transport.cancel = &callouts_.cancel;
   std::unique_ptr<storage::SnapshotReader> reader;
   storage::Status opened = log_.open_snapshot(kSnapshotName, &reader);
   std::string_view piece;
@@ -70,31 +69,14 @@ OutboxWorker::OutboxWorker(storage::EventLog& log, projections::ReadModel& model
   metrics_.set_outbox_pending(static_cast<int64_t>(queue_.pending().size()));
   subscription_ =
       log_.subscribe(position_, [this](const storage::RecordedEvent& e) { on_event(e); });
-  for (int i = 0; i < std::max(1, options_.senders); ++i) {
-    threads_.emplace_back([this, i] {
-      pthread_setname_np(pthread_self(), "outbox");
-      run(i == 0);
-    });
-  }
+  callouts_.start(options_.senders, "outbox", [this](bool first) { run(first); });
 }
 
 OutboxWorker::~OutboxWorker() { stop(); }
 
 void OutboxWorker::stop() {
-  {
-    std::lock_guard lk(mu_);
-    if (stopping_) return;
-    stopping_ = true;
-  }
-  cancel_.store(true);
-  cv_.notify_all();
-  for (auto& t : threads_) t.join();
-  threads_.clear();
-  {
-    // Their callbacks use this object: wait for the log to complete them (it is still open).
-    std::unique_lock lk(mu_);
-    cv_.wait(lk, [&] { return appends_in_flight_ == 0; });
-  }
+  // Outcomes handed to the log are owed: their callbacks use this object (the log is still open).
+  if (!callouts_.stop()) return;
   subscription_.reset();
   save_snapshot();
 }
@@ -102,25 +84,25 @@ void OutboxWorker::stop() {
 void OutboxWorker::on_event(const storage::RecordedEvent& e) {
   // Every event of the log passes here; only the three notification types are parsed.
   if (!is_notification(e.type())) {
-    std::lock_guard lk(mu_);
+    std::lock_guard lk(callouts_.mu);
     position_ = e.position();
     return;
   }
   DomainEvent d;
   bool parsed = projections::to_domain_event(e, &d);
-  std::lock_guard lk(mu_);
+  std::lock_guard lk(callouts_.mu);
   if (parsed) {
     if (uint64_t settled = queue_.apply(e.stream(), e.position(), d)) busy_.erase(settled);
     metrics_.set_outbox_pending(static_cast<int64_t>(queue_.pending().size()));
   }
   position_ = e.position();
-  cv_.notify_all();
+  callouts_.cv.notify_all();
 }
 
 void OutboxWorker::run(bool saves_snapshots) {
   auto last_save = std::chrono::steady_clock::now();
-  std::unique_lock lk(mu_);
-  while (!stopping_) {
+  std::unique_lock lk(callouts_.mu);
+  while (!callouts_.stopping) {
     int64_t now = now_us_();
     if (const PendingNotification* due = queue_.next_due(now, busy_)) {
       PendingNotification n = *due;
@@ -140,7 +122,7 @@ void OutboxWorker::run(bool saves_snapshots) {
     int64_t next = queue_.earliest(busy_);
     auto wait = std::chrono::microseconds(next ? std::clamp<int64_t>(next - now, 1000, 1'000'000)
                                                : 1'000'000);
-    cv_.wait_for(lk, wait);
+    callouts_.cv.wait_for(lk, wait);
   }
 }
 
@@ -185,7 +167,7 @@ void OutboxWorker::deliver(const PendingNotification& n) {
   }
   if (result.cancelled) {
     // Stopping: not an attempt. The request stays pending and is sent after the restart.
-    std::lock_guard lk(mu_);
+    std::lock_guard lk(callouts_.mu);
     busy_.erase(n.request);
     return;
   }
@@ -199,8 +181,8 @@ void OutboxWorker::deliver(const PendingNotification& n) {
   }
   std::vector<storage::NewEvent> batch{projections::to_new_event(outcome, *outcome.id, "outbox")};
   {
-    std::lock_guard lk(mu_);
-    ++appends_in_flight_;
+    std::lock_guard lk(callouts_.mu);
+    ++callouts_.owed;
   }
   log_.append_async(kOutboxStream, storage::ExpectedVersion::Any(), std::move(batch),
                     [this, request = n.request](storage::AppendResult r) {
@@ -208,13 +190,13 @@ void OutboxWorker::deliver(const PendingNotification& n) {
                         spdlog::warn("outbox: outcome of {} not recorded: {}", request,
                                      r.status.ToString());
                       }
-                      std::lock_guard lk(mu_);
+                      std::lock_guard lk(callouts_.mu);
                       // Recorded: settled once the subscription applies it. Not recorded, or
                       // recorded before (its event id is known: the queue has it already): the
                       // queue's state decides what is next.
                       if (!r.status.ok() || r.duplicate) busy_.erase(request);
-                      --appends_in_flight_;
-                      cv_.notify_all();
+                      --callouts_.owed;
+                      callouts_.cv.notify_all();
                     });
 }
 
@@ -222,7 +204,7 @@ void OutboxWorker::save_snapshot() {
   std::string bytes;
   uint64_t position = 0;
   {
-    std::lock_guard lk(mu_);
+    std::lock_guard lk(callouts_.mu);
     if (position_ == saved_position_) return;
     bytes = queue_.to_value().to_json();
     position = position_;
@@ -235,7 +217,7 @@ void OutboxWorker::save_snapshot() {
     spdlog::warn("outbox: snapshot not saved: {}", s.ToString());
     return;
   }
-  std::lock_guard lk(mu_);
+  std::lock_guard lk(callouts_.mu);
   saved_position_ = position;
 }
 

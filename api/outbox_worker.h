@@ -5,16 +5,13 @@
 // events (domain/notifications.h) and kept in a snapshot across restarts. Delivery is at least
 // once: a crash between sending and recording sends again, with the same Idempotency-Key (HTTP)
 // or Message-ID (e-mail).
-#include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "api/callout_threads.h"
 #include "api/metrics.h"
 #include "api/notification_transport.h"
 #include "domain/notifications.h"
@@ -56,17 +53,12 @@ class OutboxWorker {
   OutboxOptions options_;
   std::function<int64_t()> now_us_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
+  CalloutThreads callouts_;  // its mutex guards what follows
   NotificationQueue queue_;
   uint64_t position_ = 0;    // the last event applied to queue_
   std::set<uint64_t> busy_;  // requests being sent, or whose outcome is not applied yet
   uint64_t saved_position_ = 0;
-  int appends_in_flight_ = 0;  // outcomes handed to the log whose callback has not run
-  bool stopping_ = false;
-  std::atomic<bool> cancel_{false};  // stop(): abandon the send under way
   std::unique_ptr<storage::Subscription> subscription_;
-  std::vector<std::thread> threads_;
 };
 
 }  // namespace ticketd::api

@@ -29,15 +29,21 @@ struct Written {
   uint64_t position;
 };
 
+NewEvent fields_changed(EventId id, std::string payload = "{}") {
+  NewEvent e;
+  e.id = id;
+  e.type = "FieldsChanged";
+  e.payload = std::move(payload);
+  return e;
+}
+
 std::vector<Written> write_log(const std::string& path, int events) {
   auto log = open_log(path);
   std::mt19937_64 rng(11);
   std::vector<Written> written;
   for (int i = 0; i < events; ++i) {
-    NewEvent e;
-    e.id = EventId::random_v4(rng(), rng());
-    e.type = "FieldsChanged";
-    e.payload = R"({"i":)" + std::to_string(i) + "}";
+    NewEvent e =
+        fields_changed(EventId::random_v4(rng(), rng()), R"({"i":)" + std::to_string(i) + "}");
     std::string stream = "ticket-" + std::to_string(i % 7);
     AppendResult r = log->append(stream, ExpectedVersion::Any(), {e});
     EXPECT_TRUE(r.status.ok()) << r.status.ToString();
@@ -109,11 +115,7 @@ void expect_ids_known(EventLog& log, const std::vector<Written>& written) {
   const uint64_t last = log.last_position();
   for (size_t at = 0; at < written.size(); at += 13) {
     const Written& w = written[at];
-    NewEvent again;
-    again.id = w.id;
-    again.type = "FieldsChanged";
-    again.payload = "{}";
-    AppendResult r = log.append(w.stream, ExpectedVersion::Any(), {again});
+    AppendResult r = log.append(w.stream, ExpectedVersion::Any(), {fields_changed(w.id)});
     ASSERT_TRUE(r.status.ok()) << r.status.ToString();
     EXPECT_TRUE(r.duplicate) << "event " << at;
     EXPECT_EQ(r.first_position, w.position);
@@ -176,10 +178,7 @@ TEST(DerivedIndex, WritingHandleIndexesTheLostTailAgainAndStaysIdempotent) {
   expect_ids_known(*log, written);
 
   // Expected versions are checked against the derived heads.
-  NewEvent next;
-  next.id = EventId::random_v4(1, 2);
-  next.type = "FieldsChanged";
-  next.payload = "{}";
+  NewEvent next = fields_changed(EventId::random_v4(1, 2));
   EXPECT_EQ(log->append("ticket-3", ExpectedVersion::NoStream(), {next}).status.code(),
             Status::Code::kConflict);
   AppendResult r = log->append("ticket-3", ExpectedVersion::Exact(30), {next});
@@ -234,10 +233,7 @@ TEST(DerivedIndex, ColumnFamiliesLostToDifferentPointsAreDerivedFromTheLowest) {
     auto log = open_log(dir / "log");
     expect_streams_whole(*log, written);
     expect_ids_known(*log, written);
-    NewEvent next;
-    next.id = EventId::random_v4(3, 4);
-    next.type = "FieldsChanged";
-    next.payload = "{}";
+    NewEvent next = fields_changed(EventId::random_v4(3, 4));
     AppendResult r = log->append("ticket-5", ExpectedVersion::Exact(30), {next});
     ASSERT_TRUE(r.status.ok()) << r.status.ToString();
     EXPECT_EQ(r.last_position, 211u);
