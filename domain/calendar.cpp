@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "domain/definition_error.h"
 #include "domain/time_format.h"
 
 namespace ticketd {
@@ -14,10 +15,6 @@ using std::chrono::minutes;
 
 constexpr int64_t kHorizonDays = 3660;
 constexpr const char* kWeekdays[7] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
-
-DomainError def_error(const std::string& path, const std::string& message) {
-  return error(codes::kInvalidDefinition, path + ": " + message);
-}
 
 std::optional<int> parse_clock(std::string_view s) {  // "HH:MM", 24:00 allowed
   if (s.size() != 5 || s[2] != ':') return std::nullopt;
@@ -111,12 +108,11 @@ Result<CalendarDef> parse_calendar(std::string_view id, const Value& doc) {
   c.id = id;
   c.document = doc;
   if (!doc.is_object()) return def_error("calendar", "must be a JSON object");
-  static const std::set<std::string> kKnown = {"name",       "time_zone",    "weekly",
-                                               "holidays",   "working_days", "working_day_hours",
-                                               "description"};
-  for (const auto& [k, v] : doc.as_object()) {
-    if (!kKnown.count(k)) return def_error("calendar." + k, "unknown property");
-  }
+  if (auto e = unknown_property(doc,
+                                {"name", "time_zone", "weekly", "holidays", "working_days",
+                                 "working_day_hours", "description"},
+                                "calendar"))
+    return *e;
   c.name = doc.string_or("name");
   if (c.name.empty()) return def_error("calendar.name", "a non-empty string is required");
   c.time_zone = doc.string_or("time_zone");

@@ -1,5 +1,6 @@
 #include "domain/condition.h"
 
+#include "domain/definition_error.h"
 #include "domain/time_format.h"
 
 namespace ticketd {
@@ -18,10 +19,6 @@ constexpr std::pair<std::string_view, Condition::Op> kOps[] = {
     {"empty", Condition::Op::kEmpty},
     {"not_empty", Condition::Op::kNotEmpty},
 };
-
-DomainError def_error(const std::string& path, const std::string& message) {
-  return error(codes::kInvalidDefinition, path + ": " + message);
-}
 
 bool is_ordered(FieldType t) {
   return t == FieldType::kNumber || t == FieldType::kRating || t == FieldType::kDate ||

@@ -4,12 +4,10 @@
 #include <map>
 #include <set>
 
+#include "domain/definition_error.h"
+
 namespace ticketd {
 namespace {
-
-DomainError def_error(const std::string& path, const std::string& message) {
-  return error(codes::kInvalidDefinition, path + ": " + message);
-}
 
 bool contains(const std::vector<std::string>& list, std::string_view s) {
   return std::find(list.begin(), list.end(), s) != list.end();
@@ -85,11 +83,11 @@ Result<FlowDef> parse_flow(std::string_view id, const Value& doc, const FormDef&
   flow.id = id;
   flow.document = doc;
   if (!doc.is_object()) return def_error("flow", "must be a JSON object");
-  static const std::set<std::string> kKnown = {
-      "name", "form", "nodes", "edges", "portal_readable", "description", "id", "version"};
-  for (const auto& [k, v] : doc.as_object()) {
-    if (!kKnown.count(k)) return def_error("flow." + k, "unknown property");
-  }
+  if (auto e = unknown_property(
+          doc,
+          {"name", "form", "nodes", "edges", "portal_readable", "description", "id", "version"},
+          "flow"))
+    return *e;
   flow.name = doc.string_or("name");
   if (flow.name.empty()) return def_error("flow.name", "a non-empty string is required");
   flow.form_id = doc.string_or("form");
@@ -100,16 +98,16 @@ Result<FlowDef> parse_flow(std::string_view id, const Value& doc, const FormDef&
   if (!nodes.is_array() || nodes.as_array().empty()) {
     return def_error("flow.nodes", "a non-empty array is required");
   }
-  static const std::set<std::string> kNodeProps = {
-      "id",       "name",     "type",    "assignee",  "readable",
-      "writable", "required", "actions", "reject_to", "description"};
   int starts = 0, ends = 0;
   for (size_t i = 0; i < nodes.as_array().size(); ++i) {
     const Value& n = nodes.as_array()[i];
     std::string path = "flow.nodes[" + std::to_string(i) + "]";
     if (!n.is_object()) return def_error(path, "must be an object");
-    for (const auto& [k, v] : n.as_object()) {
-      if (!kNodeProps.count(k)) return def_error(path + "." + k, "unknown property");
+    if (auto e = unknown_property(n,
+                                  {"id", "name", "type", "assignee", "readable", "writable",
+                                   "required", "actions", "reject_to", "description"},
+                                  path)) {
+      return *e;
     }
     NodeDef node;
     node.id = n.string_or("id");
@@ -228,10 +226,7 @@ Result<FlowDef> parse_flow(std::string_view id, const Value& doc, const FormDef&
     const Value& e = edges.as_array()[i];
     std::string path = "flow.edges[" + std::to_string(i) + "]";
     if (!e.is_object()) return def_error(path, "must be an object");
-    for (const auto& [k, v] : e.as_object()) {
-      if (k != "from" && k != "to" && k != "when")
-        return def_error(path + "." + k, "unknown property");
-    }
+    if (auto bad = unknown_property(e, {"from", "to", "when"}, path)) return *bad;
     EdgeDef edge{e.string_or("from"), e.string_or("to"), std::nullopt};
     const NodeDef* from = flow.node(edge.from);
     const NodeDef* to = flow.node(edge.to);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <set>
 
+#include "domain/definition_error.h"
 #include "domain/time_format.h"
 
 namespace ticketd {
@@ -65,10 +66,6 @@ bool valid_email(const std::string& s) {
          domain.find("..") == std::string::npos;
 }
 
-DomainError def_error(const std::string& path, const std::string& message) {
-  return error(codes::kInvalidDefinition, path + ": " + message);
-}
-
 }  // namespace
 
 std::optional<FieldType> field_type_from_name(std::string_view name) {
@@ -97,10 +94,8 @@ Result<FormDef> parse_form(std::string_view id, const Value& doc) {
   form.id = id;
   form.document = doc;
   if (!doc.is_object()) return def_error("form", "must be a JSON object");
-  static const std::set<std::string> kKnown = {"name", "fields", "description", "id", "version"};
-  for (const auto& [k, v] : doc.as_object()) {
-    if (!kKnown.count(k)) return def_error("form." + k, "unknown property");
-  }
+  if (auto e = unknown_property(doc, {"name", "fields", "description", "id", "version"}, "form"))
+    return *e;
   if (!doc["name"].is_string() || doc["name"].as_string().empty()) {
     return def_error("form.name", "a non-empty string is required");
   }
@@ -108,17 +103,18 @@ Result<FormDef> parse_form(std::string_view id, const Value& doc) {
   if (!doc["fields"].is_array() || doc["fields"].as_array().empty()) {
     return def_error("form.fields", "a non-empty array is required");
   }
-  static const std::set<std::string> kFieldProps = {
-      "key", "label", "type",       "required", "options", "default",     "auto",
-      "min", "max",   "max_length", "multiple", "form",    "description", "placeholder"};
   std::set<std::string> keys;
   const auto& fields = doc["fields"].as_array();
   for (size_t i = 0; i < fields.size(); ++i) {
     std::string path = "form.fields[" + std::to_string(i) + "]";
     const Value& f = fields[i];
     if (!f.is_object()) return def_error(path, "must be an object");
-    for (const auto& [k, v] : f.as_object()) {
-      if (!kFieldProps.count(k)) return def_error(path + "." + k, "unknown property");
+    if (auto e = unknown_property(
+            f,
+            {"key", "label", "type", "required", "options", "default", "auto", "min", "max",
+             "max_length", "multiple", "form", "description", "placeholder"},
+            path)) {
+      return *e;
     }
     FieldDef d;
     d.key = f.string_or("key");

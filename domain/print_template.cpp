@@ -2,14 +2,11 @@
 
 #include <set>
 
+#include "domain/definition_error.h"
 #include "domain/time_format.h"
 
 namespace ticketd {
 namespace {
-
-DomainError def_error(const std::string& path, const std::string& message) {
-  return error(codes::kInvalidDefinition, path + ": " + message);
-}
 
 // A list of non-empty strings, none repeated.
 Result<std::vector<std::string>> string_list(const Value& v, const std::string& path) {
@@ -28,10 +25,7 @@ Result<std::vector<std::string>> string_list(const Value& v, const std::string& 
 
 Result<PrintSection> parse_section(const Value& doc, const std::string& path, const FormDef& form) {
   if (!doc.is_object()) return def_error(path, "must be a JSON object");
-  static const std::set<std::string> kKnown = {"type", "title", "fields", "labels"};
-  for (const auto& [k, v] : doc.as_object()) {
-    if (!kKnown.count(k)) return def_error(path + "." + k, "unknown property");
-  }
+  if (auto e = unknown_property(doc, {"type", "title", "fields", "labels"}, path)) return *e;
   PrintSection s;
   std::string type = doc.string_or("type");
   if (type == "fields") {
@@ -83,11 +77,9 @@ Result<PrintTemplateDef> parse_print_template(std::string_view id, const Value& 
   t.id = id;
   t.document = doc;
   if (!doc.is_object()) return def_error("print_template", "must be a JSON object");
-  static const std::set<std::string> kKnown = {"name",     "form",      "title",
-                                               "sections", "time_zone", "description"};
-  for (const auto& [k, v] : doc.as_object()) {
-    if (!kKnown.count(k)) return def_error("print_template." + k, "unknown property");
-  }
+  if (auto e = unknown_property(
+          doc, {"name", "form", "title", "sections", "time_zone", "description"}, "print_template"))
+    return *e;
   t.name = doc.string_or("name");
   if (t.name.empty()) return def_error("print_template.name", "a non-empty string is required");
   t.form_id = doc.string_or("form");

@@ -3,14 +3,11 @@
 #include <algorithm>
 #include <set>
 
+#include "domain/definition_error.h"
 #include "domain/time_format.h"
 
 namespace ticketd {
 namespace {
-
-DomainError def_error(const std::string& path, const std::string& message) {
-  return error(codes::kInvalidDefinition, path + ": " + message);
-}
 
 // Calls `visit(name)` for each {{name}} in text; returns false when one is not closed.
 template <typename Visit>
@@ -52,10 +49,7 @@ bool is_source_name(const std::string& name) {
 
 std::optional<DomainError> parse_lookup(const Value& a, const FormDef& form,
                                         const std::string& path, RuleAction* act) {
-  static const std::set<std::string> kKnown = {"type", "source", "path", "query", "fill"};
-  for (const auto& [k, v] : a.as_object()) {
-    if (!kKnown.count(k)) return def_error(path + "." + k, "unknown property");
-  }
+  if (auto e = unknown_property(a, {"type", "source", "path", "query", "fill"}, path)) return *e;
   act->source = a.string_or("source");
   if (!is_source_name(act->source)) {
     return def_error(path + ".source",
@@ -125,11 +119,11 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
   rule.id = id;
   rule.document = doc;
   if (!doc.is_object()) return def_error("rule", "must be a JSON object");
-  static const std::set<std::string> kKnown = {
-      "name", "form", "trigger", "when", "actions", "enabled", "description", "id", "version"};
-  for (const auto& [k, v] : doc.as_object()) {
-    if (!kKnown.count(k)) return def_error("rule." + k, "unknown property");
-  }
+  if (auto e = unknown_property(
+          doc,
+          {"name", "form", "trigger", "when", "actions", "enabled", "description", "id", "version"},
+          "rule"))
+    return *e;
   rule.name = doc.string_or("name");
   if (rule.name.empty()) return def_error("rule.name", "a non-empty string is required");
   rule.form_id = doc.string_or("form");
@@ -181,6 +175,30 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
     return def_error("rule.trigger.type", "unknown trigger \"" + type + "\"");
   }
 
+  // What each trigger takes: anything else is a mistake (a "node" on a created trigger).
+  std::optional<DomainError> extra;
+  switch (trig.kind) {
+    case RuleTrigger::Kind::kCreated:
+    case RuleTrigger::Kind::kFlowEnded:
+    case RuleTrigger::Kind::kRated:
+      extra = unknown_property(t, {"type"}, "rule.trigger");
+      break;
+    case RuleTrigger::Kind::kFieldChanged:
+      extra = unknown_property(t, {"type", "field"}, "rule.trigger");
+      break;
+    case RuleTrigger::Kind::kNodeEntered:
+      extra = unknown_property(t, {"type", "node"}, "rule.trigger");
+      break;
+    case RuleTrigger::Kind::kIdle:
+      extra = unknown_property(t, {"type", "node", "after"}, "rule.trigger");
+      break;
+    case RuleTrigger::Kind::kSlaWarning:
+    case RuleTrigger::Kind::kSlaBreached:
+      extra = unknown_property(t, {"type", "target"}, "rule.trigger");
+      break;
+  }
+  if (extra) return *extra;
+
   if (const Value* w = doc.find("when")) {
     auto c = parse_condition(*w, form, "rule.when");
     if (!c.ok()) return c.error();
@@ -196,6 +214,7 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
     RuleAction act;
     std::string kind = a.string_or("type");
     if (kind == "set_field") {
+      if (auto e = unknown_property(a, {"type", "field", "value"}, path)) return *e;
       act.kind = RuleAction::Kind::kSetField;
       act.field = a.string_or("field");
       const FieldDef* f = form.field(act.field);
@@ -210,6 +229,7 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
       if (!v.ok()) return def_error(path + ".value", v.error().message);
       act.value = v.value();
     } else if (kind == "notify") {
+      if (auto e = unknown_property(a, {"type", "to", "channel", "template"}, path)) return *e;
       act.kind = RuleAction::Kind::kNotify;
       const Value& to = a["to"];
       if (!to.is_object() || to.as_object().size() != 1 || !to.as_object()[0].second.is_string()) {
@@ -230,6 +250,7 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
       act.text = a.string_or("template");
       if (auto e = check_template(act.text, form, path + ".template")) return *e;
     } else if (kind == "close") {
+      if (auto e = unknown_property(a, {"type"}, path)) return *e;
       act.kind = RuleAction::Kind::kClose;
     } else if (kind == "lookup") {
       act.kind = RuleAction::Kind::kLookup;

@@ -5,15 +5,12 @@
 #include <set>
 
 #include "domain/catalog.h"
+#include "domain/definition_error.h"
 #include "domain/ticket.h"
 #include "domain/time_format.h"
 
 namespace ticketd {
 namespace {
-
-DomainError def_error(const std::string& path, const std::string& message) {
-  return error(codes::kInvalidDefinition, path + ": " + message);
-}
 
 Result<SlaTarget> target_at(const Value& v, const std::string& path) {
   auto t = v.is_string() ? parse_business_duration(v.as_string()) : std::nullopt;
@@ -153,12 +150,12 @@ Result<SlaPolicyDef> parse_sla_policy(std::string_view id, const Value& doc, con
   p.id = id;
   p.document = doc;
   if (!doc.is_object()) return def_error("sla_policy", "must be a JSON object");
-  static const std::set<std::string> kKnown = {
-      "name",        "form",        "when",    "calendar", "targets", "pause_when",
-      "pause_nodes", "node_limits", "warn_at", "order",    "enabled", "description"};
-  for (const auto& [k, v] : doc.as_object()) {
-    if (!kKnown.count(k)) return def_error("sla_policy." + k, "unknown property");
-  }
+  if (auto e = unknown_property(
+          doc,
+          {"name", "form", "when", "calendar", "targets", "pause_when", "pause_nodes",
+           "node_limits", "warn_at", "order", "enabled", "description"},
+          "sla_policy"))
+    return *e;
   p.name = doc.string_or("name");
   if (p.name.empty()) return def_error("sla_policy.name", "a non-empty string is required");
   p.form_id = doc.string_or("form");

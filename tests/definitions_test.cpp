@@ -220,6 +220,42 @@ TEST(FlowDefinitions, EveryInvalidCase) {
   }
 }
 
+// A misspelt property anywhere in a rule is refused, not ignored (a notify with "templte" would
+// otherwise send empty messages).
+TEST(RuleDefinitions, UnknownPropertiesAreRefusedWhereverTheyAre) {
+  Catalog catalog = testing::reference_catalog();
+  const FormDef& form = *catalog.form("service_ticket");
+  auto rule = [&](const std::string& trigger, const std::string& action) {
+    return parse_rule("r",
+                      json(R"({"name":"规则","form":"service_ticket","trigger":)" + trigger +
+                           R"(,"actions":[)" + action + "]}"),
+                      form);
+  };
+  const std::string created = R"({"type":"created"})";
+  const std::string close = R"({"type":"close"})";
+  ASSERT_TRUE(rule(created, close).ok());
+  const std::tuple<std::string, std::string, const char*> cases[] = {
+      {R"({"type":"created","node":"accept"})", close, "rule.trigger.node: unknown property"},
+      {R"({"type":"field_changed","field":"priority","after":"5m"})", close,
+       "rule.trigger.after: unknown property"},
+      {R"({"type":"idle","node":"accept","after":"5m","target":"resolution"})", close,
+       "rule.trigger.target: unknown property"},
+      {R"({"type":"sla_breached","field":"priority"})", close,
+       "rule.trigger.field: unknown property"},
+      {created, R"({"type":"notify","to":{"role":"cs_supervisor"},"channel":"sms","templte":"x"})",
+       "rule.actions[0].templte: unknown property"},
+      {created, R"({"type":"set_field","field":"priority","value":"高","valeu":"低"})",
+       "rule.actions[0].valeu: unknown property"},
+      {created, R"({"type":"close","reason":"x"})", "rule.actions[0].reason: unknown property"},
+  };
+  for (const auto& [trigger, action, expected] : cases) {
+    auto r = rule(trigger, action);
+    ASSERT_FALSE(r.ok()) << expected;
+    EXPECT_EQ(r.error().message.rfind(expected, 0), 0u)
+        << "got: " << r.error().message << "\nwanted: " << expected;
+  }
+}
+
 TEST(Publishing, VersionsAndBreakingChanges) {
   Catalog c = testing::reference_catalog();
   EXPECT_EQ(c.flow("service_flow")->version, 1u);
