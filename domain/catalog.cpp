@@ -124,7 +124,7 @@ bool Catalog::apply(const DomainEvent& e) {
       print_templates_[id].push_back(
           std::make_shared<const PrintTemplateDef>(std::move(print.value())));
     } else {
-      auto rule = parse_rule(id, doc, *f);
+      auto rule = parse_stored_rule(id, doc, *f);
       if (!rule.ok()) return false;
       rule.value().version = version;
       rules_[id].push_back(std::make_shared<const RuleDef>(std::move(rule.value())));
@@ -213,7 +213,7 @@ Result<std::optional<DomainEvent>> decide_publish_form(const Catalog& c, std::st
     }
   }
   for (const RuleDef* rule : c.rules_for_form(id)) {
-    auto check = parse_rule(rule->id, rule->document, parsed.value());
+    auto check = parse_stored_rule(rule->id, rule->document, parsed.value());
     if (!check.ok()) {
       return error(codes::kInvalidDefinition,
                    "this version would break rule " + rule->id + ": " + check.error().message);

@@ -112,9 +112,8 @@ std::string display(const Value& v) {
   return v.to_json();
 }
 
-}  // namespace
-
-Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef& form) {
+Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef& form,
+                           bool refuse_unknown) {
   RuleDef rule;
   rule.id = id;
   rule.document = doc;
@@ -197,7 +196,7 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
       extra = unknown_property(t, {"type", "target"}, "rule.trigger");
       break;
   }
-  if (extra) return *extra;
+  if (extra && refuse_unknown) return *extra;
 
   if (const Value* w = doc.find("when")) {
     auto c = parse_condition(*w, form, "rule.when");
@@ -214,7 +213,8 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
     RuleAction act;
     std::string kind = a.string_or("type");
     if (kind == "set_field") {
-      if (auto e = unknown_property(a, {"type", "field", "value"}, path)) return *e;
+      if (auto e = unknown_property(a, {"type", "field", "value"}, path); e && refuse_unknown)
+        return *e;
       act.kind = RuleAction::Kind::kSetField;
       act.field = a.string_or("field");
       const FieldDef* f = form.field(act.field);
@@ -229,7 +229,9 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
       if (!v.ok()) return def_error(path + ".value", v.error().message);
       act.value = v.value();
     } else if (kind == "notify") {
-      if (auto e = unknown_property(a, {"type", "to", "channel", "template"}, path)) return *e;
+      if (auto e = unknown_property(a, {"type", "to", "channel", "template"}, path);
+          e && refuse_unknown)
+        return *e;
       act.kind = RuleAction::Kind::kNotify;
       const Value& to = a["to"];
       if (!to.is_object() || to.as_object().size() != 1 || !to.as_object()[0].second.is_string()) {
@@ -250,7 +252,7 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
       act.text = a.string_or("template");
       if (auto e = check_template(act.text, form, path + ".template")) return *e;
     } else if (kind == "close") {
-      if (auto e = unknown_property(a, {"type"}, path)) return *e;
+      if (auto e = unknown_property(a, {"type"}, path); e && refuse_unknown) return *e;
       act.kind = RuleAction::Kind::kClose;
     } else if (kind == "lookup") {
       act.kind = RuleAction::Kind::kLookup;
@@ -261,6 +263,16 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
     rule.actions.push_back(std::move(act));
   }
   return rule;
+}
+
+}  // namespace
+
+Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef& form) {
+  return parse_rule(id, doc, form, true);
+}
+
+Result<RuleDef> parse_stored_rule(std::string_view id, const Value& doc, const FormDef& form) {
+  return parse_rule(id, doc, form, false);
 }
 
 std::string render_template(const std::string& text, const TemplateValues& values) {

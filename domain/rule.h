@@ -64,6 +64,10 @@ struct RuleDef {
 };
 
 Result<RuleDef> parse_rule(std::string_view id, const Value& document, const FormDef& form);
+// A rule as the log holds it, published by this build or an earlier one: unknown properties in
+// its trigger and actions (refused at publishing only since a later build) are let be, so that
+// replaying an old log keeps every rule it published.
+Result<RuleDef> parse_stored_rule(std::string_view id, const Value& document, const FormDef& form);
 
 // Fills a template: {{ticket.id}}, {{ticket.node}} (the current node's name), {{fields.<key>}}.
 struct TemplateValues {

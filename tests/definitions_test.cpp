@@ -256,6 +256,29 @@ TEST(RuleDefinitions, UnknownPropertiesAreRefusedWhereverTheyAre) {
   }
 }
 
+// What an earlier build published stays in the catalog when the log is replayed, though this
+// build would refuse to publish it now.
+TEST(RuleDefinitions, AStoredRuleWithAPropertyRefusedSinceStillLoads) {
+  Catalog catalog = testing::reference_catalog();
+  Value doc = json(R"({"name":"旧规则","form":"service_ticket",
+    "trigger":{"type":"created","node":"accept"},
+    "actions":[{"type":"close","reason":"old"}]})");
+  EXPECT_FALSE(decide_publish_rule(catalog, "old", doc, "admin", 0).ok());
+  auto event = decide_publish_rule(catalog, "old", json(R"({"name":"旧规则","form":"service_ticket",
+    "trigger":{"type":"created"},"actions":[{"type":"close"}]})"),
+                                   "admin", 0);
+  ASSERT_TRUE(event.ok());
+  DomainEvent published = *event.value();
+  Object data = published.data.as_object();
+  for (auto& [k, v] : data) {
+    if (k == "document") v = doc;
+  }
+  published.data = Value(std::move(data));
+  ASSERT_TRUE(catalog.apply(published));
+  ASSERT_NE(catalog.rule("old"), nullptr);
+  EXPECT_EQ(catalog.rule("old")->actions.size(), 1u);
+}
+
 TEST(Publishing, VersionsAndBreakingChanges) {
   Catalog c = testing::reference_catalog();
   EXPECT_EQ(c.flow("service_flow")->version, 1u);
