@@ -93,7 +93,17 @@ struct ServerState {
   std::mutex sessions_mu;
   std::unordered_set<std::shared_ptr<Session>> sessions;  // HTTP, and TLS not yet detected
   std::unordered_set<std::shared_ptr<StreamSession>> streams;
-  std::optional<net::ssl::context> tls;  // with --tls-cert and --tls-key
+  // With --tls-cert and --tls-key: the context new TLS connections take. A reload (SIGHUP)
+  // replaces it; each open connection's SSL holds a reference to the SSL_CTX it was made from
+  // (SSL_new), so it goes on with the certificate it started with.
+  std::shared_ptr<net::ssl::context> tls;  // under tls_mu once serving
+  std::mutex tls_mu;
+  std::string tls_cert, tls_key;
+
+  std::shared_ptr<net::ssl::context> tls_context() {
+    std::lock_guard lk(tls_mu);
+    return tls;
+  }
 
   ServerState(Api& a, Metrics& m, StreamHub& h, HttpServerOptions o)
       : api(a),
@@ -250,7 +260,9 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
       : stream_(std::move(stream)), server_(server), buffer_(std::move(buffer)) {}
   HttpSession(Stream&& stream, ServerState& server,
               beast::flat_buffer buffer) requires std::is_same_v<AsyncStream, TlsStream>
-      : stream_(std::move(stream), *server.tls), server_(server), buffer_(std::move(buffer)) {}
+      : stream_(std::move(stream), *server.tls_context()),
+        server_(server),
+        buffer_(std::move(buffer)) {}
 
   void run() {
     server_.metrics.connection_opened();
@@ -562,7 +574,7 @@ void ServerState::accept() {
         // live events queued for a subscriber trickled out tens of milliseconds apart.
         beast::error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
-        if (tls) {
+        if (tls_context()) {
           auto detect = std::make_shared<DetectSession>(std::move(socket), *this);
           {
             std::lock_guard lk(sessions_mu);
@@ -610,28 +622,62 @@ bool HttpServer::listen(std::string* error) {
   return true;
 }
 
-bool HttpServer::use_tls(const std::string& cert_file, const std::string& key_file,
-                         std::string* error) {
+namespace {
+
+// A server context for the certificate chain and key in these PEM files, or null with `error`.
+std::shared_ptr<net::ssl::context> make_tls_context(const std::string& cert_file,
+                                                    const std::string& key_file,
+                                                    std::string* error) {
   for (const auto& file : {cert_file, key_file}) {
     if (!std::ifstream(file)) {
       *error = "cannot read " + file + ": " + std::strerror(errno);
-      return false;
+      return nullptr;
     }
   }
   try {
-    auto& ctx = impl_->tls.emplace(net::ssl::context::tls_server);
+    auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_server);
     // TLS 1.2 and 1.3 only; the certificate file may hold the chain after the server's own.
-    ctx.set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
-                    net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
-                    net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use);
-    ctx.use_certificate_chain_file(cert_file);
-    ctx.use_private_key_file(key_file, net::ssl::context::pem);
+    ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                     net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                     net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use);
+    ctx->use_certificate_chain_file(cert_file);
+    ctx->use_private_key_file(key_file, net::ssl::context::pem);
+    return ctx;
   } catch (const boost::system::system_error& e) {
-    impl_->tls.reset();
     *error = "cannot use the TLS certificate " + cert_file + " and key " + key_file + ": " +
              e.code().message();
-    return false;
+    return nullptr;
   }
+}
+
+}  // namespace
+
+bool HttpServer::use_tls(const std::string& cert_file, const std::string& key_file,
+                         std::string* error) {
+  auto ctx = make_tls_context(cert_file, key_file, error);
+  if (!ctx) return false;
+  std::lock_guard lk(impl_->tls_mu);
+  impl_->tls = std::move(ctx);
+  impl_->tls_cert = cert_file;
+  impl_->tls_key = key_file;
+  return true;
+}
+
+bool HttpServer::reload_tls(std::string* error) {
+  std::string cert, key;
+  {
+    std::lock_guard lk(impl_->tls_mu);
+    if (!impl_->tls) {
+      *error = "TLS is not served (no --tls-cert and --tls-key)";
+      return false;
+    }
+    cert = impl_->tls_cert;
+    key = impl_->tls_key;
+  }
+  auto ctx = make_tls_context(cert, key, error);
+  if (!ctx) return false;
+  std::lock_guard lk(impl_->tls_mu);
+  impl_->tls = std::move(ctx);
   return true;
 }
 
@@ -643,6 +689,19 @@ void HttpServer::run(std::function<void()> on_signal) {
   for (size_t i = 1; i < s.contexts.size(); ++i) {
     keep_running.push_back(net::make_work_guard(*s.contexts[i]));
   }
+  // SIGHUP: the TLS certificate and key are read again (renewed certificates without a restart).
+  net::signal_set hangups(s.ioc, SIGHUP);
+  std::function<void(beast::error_code, int)> on_hangup = [&](beast::error_code ec, int) {
+    if (ec) return;
+    std::string error;
+    if (reload_tls(&error)) {
+      spdlog::info("SIGHUP: TLS certificate {} reloaded; new connections use it", s.tls_cert);
+    } else {
+      spdlog::error("SIGHUP: TLS certificate not reloaded, the previous one stays: {}", error);
+    }
+    hangups.async_wait(on_hangup);
+  };
+  hangups.async_wait(on_hangup);
   net::signal_set signals(s.ioc, SIGINT, SIGTERM);
   signals.async_wait([&](beast::error_code ec, int sig) {
     if (ec) return;
@@ -650,6 +709,7 @@ void HttpServer::run(std::function<void()> on_signal) {
     s.shutting_down.store(true);
     if (on_signal) on_signal();
     beast::error_code ignored;
+    hangups.cancel(ignored);
     s.acceptor.close(ignored);
     s.accept_retry.cancel();
     std::vector<std::shared_ptr<Session>> open;

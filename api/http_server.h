@@ -33,11 +33,16 @@ class HttpServer {
   // Serves TLS (1.2 and 1.3) besides plain HTTP on the same port, each connection as it opens:
   // a PEM certificate chain and its private key. False with a message when they cannot be used.
   bool use_tls(const std::string& cert_file, const std::string& key_file, std::string* error);
+  // Reads the same two files again (run() does it on SIGHUP): new connections get the new
+  // certificate, open ones keep theirs. False with a message, the previous one still served, when
+  // they cannot be used.
+  bool reload_tls(std::string* error);
   // Binds and listens. False with a message when the address cannot be used.
   bool listen(std::string* error);
   uint16_t port() const;
   // Serves until SIGINT or SIGTERM, then stops accepting, lets every in-flight request finish,
-  // closes idle connections and returns. `on_signal` runs first (stop taking commands).
+  // closes idle connections and returns. `on_signal` runs first (stop taking commands). SIGHUP
+  // reloads the TLS certificate.
   void run(std::function<void()> on_signal);
 
  private:

@@ -63,7 +63,8 @@ e.g. TICKETD_DATA_DIR=/srv/ticketd. Flags win over the environment.
                         Retry-After (default 1000; 0 = no limit)
   --max-connections N   open connections beyond N are answered 503 and closed (default 10000)
   --tls-cert FILE, --tls-key FILE   serve TLS (1.2, 1.3) too, on the same port: a PEM certificate
-                        chain and its key; each connection is TLS or plain HTTP as it opens
+                        chain and its key; each connection is TLS or plain HTTP as it opens;
+                        SIGHUP reads them again (new connections get the renewed certificate)
   --min-free-mb N       refuse commands (503) while the data directory's disk has less than N MiB
                         free, and take them again once it has (default 256)
 

@@ -1,8 +1,11 @@
 """TLS on the API's port (--tls-cert/--tls-key): HTTPS and WSS with a certificate made for the
 test, plain HTTP on the same port still, old protocol versions and stalled handshakes refused
 without disturbing anyone, and clear errors for a certificate that cannot be used."""
+import http.client
 import json
 import os
+import pathlib
+import signal
 import socket
 import ssl
 import subprocess
@@ -15,7 +18,7 @@ import warnings
 import websocket  # Debian's python3-websocket
 
 from ticketd_server import ADMIN_TOKEN, BIN, Server
-from test_api import SUBMISSION
+from test_api import SUBMISSION, wait_for
 
 
 def make_certificate(directory):
@@ -91,6 +94,46 @@ class Tls(unittest.TestCase):
         status, health = self.https("GET", "/healthz")
         self.assertEqual(status, 200)
         self.assertLess(time.monotonic() - started, 5)
+
+    def test_a_hangup_reloads_the_certificate_for_new_connections(self):
+        directory = tempfile.mkdtemp(prefix="ticketd-tls-reload-", dir=self.dir)
+        cert, key = make_certificate(directory)
+        pem = lambda: pathlib.Path(cert).read_text()
+        first = pem()
+        s = Server(extra_args=["--tls-cert", cert, "--tls-key", key]).start()
+        self.addCleanup(s.cleanup)
+        port = int(s.base.rsplit(":", 1)[1])
+        trusting = lambda pem: ssl.create_default_context(cadata=pem)
+
+        def health(ctx):
+            conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
+            conn.request("GET", "/healthz")
+            response = conn.getresponse()
+            response.read()
+            self.assertEqual(response.status, 200)
+            return conn
+
+        kept = health(trusting(first))  # a connection opened on the first certificate
+        make_certificate(directory)  # renewed in place, as certbot would
+        second = pem()
+        self.assertNotEqual(first, second)
+        s.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: any("reloaded" in line for line in s.output), what="the reload")
+        health(trusting(second)).close()
+        with self.assertRaises(ssl.SSLCertVerificationError):
+            health(trusting(first))
+        kept.request("GET", "/healthz")  # the open connection goes on with its certificate
+        response = kept.getresponse()
+        response.read()
+        self.assertEqual(response.status, 200)
+        kept.close()
+
+        with open(key, "w") as f:
+            f.write("not a key")
+        s.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: any("not reloaded" in line for line in s.output), what="the refused reload")
+        health(trusting(second)).close()  # the previous certificate stays served
+        s.stop()  # and a stop still ends cleanly with the hangup handler in place
 
     def test_unusable_certificates_are_named_at_start(self):
         for args, message in (
