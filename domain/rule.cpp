@@ -39,19 +39,11 @@ std::optional<DomainError> check_template(const std::string& text, const FormDef
   return std::nullopt;
 }
 
-bool is_source_name(const std::string& name) {
-  if (name.empty() || name.size() > 64) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
-  });
-}
-
 std::optional<DomainError> parse_lookup(const Value& a, const FormDef& form,
                                         const std::string& path, RuleAction* act) {
   if (auto e = unknown_property(a, {"type", "source", "path", "query", "fill"}, path)) return *e;
   act->source = a.string_or("source");
-  if (!is_source_name(act->source)) {
+  if (!is_lookup_source_name(act->source)) {
     return def_error(path + ".source",
                      "the name of a lookup source (letters, digits, _ and -), as the server's "
                      "--lookup-sources names it");
@@ -293,6 +285,14 @@ std::string render_template(const std::string& text, const TemplateValues& value
   });
   out.append(text, copied);
   return out;
+}
+
+bool is_lookup_source_name(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  });
 }
 
 const Value* resolve_pointer(const Value& document, std::string_view pointer) {

@@ -77,6 +77,9 @@ struct TemplateValues {
 };
 std::string render_template(const std::string& text, const TemplateValues& values);
 
+// A name a server may give a lookup source and a rule may use: 1 to 64 of A-Z a-z 0-9 _ -.
+bool is_lookup_source_name(std::string_view name);
+
 // The value an RFC 6901 JSON pointer names in `document` ("" the whole of it), or nullptr.
 const Value* resolve_pointer(const Value& document, std::string_view pointer);
 

@@ -12,7 +12,6 @@
 #include <ext/stdio_filebuf.h>
 
 #include <algorithm>
-#include <cctype>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
@@ -34,6 +33,7 @@
 #include "api/outbox_worker.h"
 #include "api/stream_hub.h"
 #include "api/timer_scheduler.h"
+#include "domain/rule.h"
 #include "projections/read_model.h"
 #include "projections/snapshots.h"
 #include "server/demo.h"
@@ -329,13 +329,10 @@ int main(int argc, char** argv) {
       size_t eq = item.find('=');
       std::string name = item.substr(0, std::min(eq, item.size()));
       std::string url = eq == std::string::npos ? "" : item.substr(eq + 1);
-      bool name_ok = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
-      });
-      if (!name_ok || url.empty() || !scheme_is(url, {"http", "https"})) {
+      if (!is_lookup_source_name(name) || url.empty() || !scheme_is(url, {"http", "https"})) {
         return fail("--lookup-sources: \"" + item +
-                    "\" is not NAME=URL (a name of letters, digits, _ and -; an http:// or "
-                    "https:// URL)");
+                    "\" is not NAME=URL (a name of up to 64 letters, digits, _ and -; an "
+                    "http:// or https:// URL)");
       }
       if (!lookups.sources.emplace(name, url).second)
         return fail("--lookup-sources: " + name + " is named twice");
