@@ -1,6 +1,6 @@
 // A fuzzed request body as ticket commands on the reference application: a submission, then an
-// action and a field change by the right and the wrong people. decide() answers events or an
-// error; every answer's events must replay with evolve().
+// action and a field change by the right and the wrong people, and a lookup's answer. decide()
+// answers events or an error; every answer's events must replay with evolve().
 #include "domain/ticket.h"
 #include "fuzz_common.h"
 
@@ -39,5 +39,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   run("nobody", false, ChangeFields{body["fields"].as_object(), std::nullopt});
   run("admin", true, ChangeFields{body.as_object(), state.version});
+  // A lookup's answer (from another system: untrusted) on a lookup pending since now.
+  if (state.exists()) {
+    state.lookups_pending.push_back(state.version);
+    run("system", false,
+        ApplyLookup{state.version, "crm",
+                    body["answer"].is_object() ? body["answer"].as_object() : Object{},
+                    body.string_or("error")});
+  }
   return 0;
 }
