@@ -3,12 +3,13 @@ a ticket is created and fills the ticket's fields from the answer; refusals and 
 as failures, outages are retried, and a lookup pending at a kill -9 is asked after the restart."""
 import http.server
 import json
+import subprocess
 import threading
 import unittest
 import urllib.parse
 
 from ticketd_server import ADMIN_TOKEN, Server
-from test_api import SUBMISSION, wait_for
+from test_api import SUBMISSION, TICKETCTL, wait_for
 
 CUSTOMERS = {
     SUBMISSION["customer_name"]: {"level": "VIP", "history": {"tickets": 3, "last": "2026-10-01 更换主板"}},
@@ -113,6 +114,13 @@ class Lookups(unittest.TestCase):
         self.assertEqual(changed[0]["actor"], "system")
         metrics = self.s.call("GET", "/metrics", token=ADMIN_TOKEN)[1]
         self.assertIn("ticketd_lookups_answered_total 1\n", metrics)
+        # The auditor's timeline tells it in words.
+        timeline = subprocess.run([TICKETCTL, "replay", "--data-dir", self.s.data_dir, "--ticket", tid],
+                                  capture_output=True, check=True, text=True).stdout
+        self.assertIn("rule crm_lookup asked crm /customers with name = %s, ticket = %s (lookup %d)"
+                      % (SUBMISSION["customer_name"], tid, requested["version"]), timeline)
+        self.assertIn("lookup %d answered, filling customer_level, customer_history" % requested["version"],
+                      timeline)
 
     def test_a_rule_naming_a_source_the_server_does_not_have_is_refused(self):
         rule = json.loads(json.dumps(RULE))

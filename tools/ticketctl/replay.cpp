@@ -74,6 +74,24 @@ std::string describe(const DomainEvent& e, const TicketState& before, const Cata
   if (e.type == "TimerFired")
     return "timer of rule " + d.string_or("rule") + " fired (idle at " +
            node_name(d.string_or("node")) + ")";
+  if (e.type == "LookupRequested") {
+    // A lookup is named by its request's stream version, the one after the ticket's before it.
+    std::string query;
+    for (const auto& [k, v] : d["query"].as_object()) {
+      query += (query.empty() ? " with " : ", ") + k + " = " + show(v);
+    }
+    return "rule " + d.string_or("rule") + " asked " + d.string_or("source") + " " +
+           d.string_or("path") + query + " (lookup " + std::to_string(before.version + 1) + ")";
+  }
+  if (e.type == "LookupCompleted") {
+    std::string filled;
+    for (const auto& f : d["filled"].as_array()) filled += (filled.empty() ? "" : ", ") + show(f);
+    return "lookup " + d["lookup"].to_json() + " answered" +
+           (filled.empty() ? ", nothing to fill" : ", filling " + filled);
+  }
+  if (e.type == "LookupFailed") {
+    return "lookup " + d["lookup"].to_json() + " failed: " + d.string_or("error");
+  }
   if (e.type == "FlowEnded") return "flow ended at " + node_name(d.string_or("node"));
   if (e.type == "TicketClosed") return "closed (" + d.string_or("reason") + ")";
   return e.data.to_json();
@@ -95,19 +113,18 @@ int replay_ticket(const Args& args) {
   std::string id = args.get("ticket");
   TicketState state;
   size_t events = 0;
-  auto s = log->read_stream(
-      ticket_stream(id), 1, SIZE_MAX, [&](const storage::RecordedEvent& r) {
-        DomainEvent e;
-        if (!projections::to_domain_event(r, &e)) return true;
-        std::string text = model.read(
-            [&](const projections::ReadModel::View& v) { return describe(e, state, v.catalog); });
-        std::printf("%s  #%-6llu %-8s %s  [%s…]\n", format_rfc3339(e.at_us).c_str(),
-                    static_cast<unsigned long long>(r.position()), e.actor.c_str(), text.c_str(),
-                    storage::to_hex(r.hash()).substr(0, 12).c_str());
-        evolve_in_place(state, e);
-        ++events;
-        return true;
-      });
+  auto s = log->read_stream(ticket_stream(id), 1, SIZE_MAX, [&](const storage::RecordedEvent& r) {
+    DomainEvent e;
+    if (!projections::to_domain_event(r, &e)) return true;
+    std::string text = model.read(
+        [&](const projections::ReadModel::View& v) { return describe(e, state, v.catalog); });
+    std::printf("%s  #%-6llu %-8s %s  [%s…]\n", format_rfc3339(e.at_us).c_str(),
+                static_cast<unsigned long long>(r.position()), e.actor.c_str(), text.c_str(),
+                storage::to_hex(r.hash()).substr(0, 12).c_str());
+    evolve_in_place(state, e);
+    ++events;
+    return true;
+  });
   if (!s.ok()) {
     std::cerr << "ticketctl: " << s.ToString() << "\n";
     return 1;
