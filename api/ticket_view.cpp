@@ -84,6 +84,13 @@ void write_ticket_view(JsonWriter& w, const TicketState& t, const Catalog& catal
   w.key("sla");
   ticket_sla(t, catalog, now_us).view.write(w);
   if (t.rating) w.key("rating").number(static_cast<int64_t>(*t.rating));
+  // Lookups asked and not answered yet (by their request's stream version): a client can say
+  // the CRM is being asked rather than show the fields as empty for good.
+  if (!t.lookups_pending.empty()) {
+    w.key("lookups_pending").begin_array();
+    for (uint64_t lookup : t.lookups_pending) w.number(lookup);
+    w.end_array();
+  }
   w.end_object();
 }
 

@@ -167,6 +167,9 @@ class Lookups(unittest.TestCase):
         self.crm.answers = ["hang"]
         tid = self.submit()
         wait_for(lambda: self.crm.asked, what="the lookup under way")
+        requested, = self.events(tid, "LookupRequested")
+        view = self.s.call("GET", "/api/v1/tickets/" + tid, token=ADMIN_TOKEN)[1]
+        self.assertEqual(view["lookups_pending"], [requested["version"]])
         self.s.proc.kill()
         self.s.proc.wait()
         self.crm.release.set()  # the CRM answers the abandoned GET, to nobody
@@ -174,6 +177,7 @@ class Lookups(unittest.TestCase):
         wait_for(lambda: self.events(tid, "LookupCompleted"), what="the answer after the restart")
         self.assertEqual(len(self.crm.asked), 2)
         self.assertEqual(self.fields(tid)["customer_level"], "VIP")
+        self.assertNotIn("lookups_pending", self.s.call("GET", "/api/v1/tickets/" + tid, token=ADMIN_TOKEN)[1])
         # Answered once: a restart does not ask again.
         self.s.stop()
         self.s.start()
