@@ -694,7 +694,9 @@ void HttpServer::run(std::function<void()> on_signal) {
   std::function<void(beast::error_code, int)> on_hangup = [&](beast::error_code ec, int) {
     if (ec) return;
     std::string error;
-    if (reload_tls(&error)) {
+    if (!s.tls_context()) {
+      spdlog::info("SIGHUP: nothing to reload (no --tls-cert and --tls-key)");
+    } else if (reload_tls(&error)) {
       spdlog::info("SIGHUP: TLS certificate {} reloaded; new connections use it", s.tls_cert);
     } else {
       spdlog::error("SIGHUP: TLS certificate not reloaded, the previous one stays: {}", error);
