@@ -51,11 +51,21 @@ std::optional<DomainError> parse_lookup(const Value& a, const FormDef& form,
   if (const Value* p = a.find("path")) {
     if (!p->is_string()) return def_error(path + ".path", "must be a string");
     act->path = p->as_string();
+    // Templates may stand for whole segments or parts of them ("/customers/{{fields.phone}}");
+    // their values are percent-encoded when the rule runs.
+    if (auto e = check_template(act->path, form, path + ".path")) return e;
+    std::string literal;  // the path without its templates
+    size_t copied = 0;
+    template_variables(act->path, [&](const std::string&, size_t begin, size_t end) {
+      literal.append(act->path, copied, begin - copied);
+      copied = end;
+    });
+    literal.append(act->path, copied);
     if (!act->path.empty() &&
-        (act->path[0] != '/' || act->path.find_first_of("?#{} ") != std::string::npos)) {
+        (act->path[0] != '/' || literal.find_first_of("?#{} ") != std::string::npos)) {
       return def_error(path + ".path",
-                       "must start with / and hold no ?, #, space or braces (the ticket's values "
-                       "go in query)");
+                       "must start with / and hold no ?, #, space or brace outside its "
+                       "{{templates}} (query parameters go in query)");
     }
   }
   if (const Value* q = a.find("query")) {
@@ -267,23 +277,45 @@ Result<RuleDef> parse_stored_rule(std::string_view id, const Value& doc, const F
   return parse_rule(id, doc, form, false);
 }
 
-std::string render_template(const std::string& text, const TemplateValues& values) {
+std::string render_template(const std::string& text, const TemplateValues& values,
+                            std::string (*escape)(std::string_view)) {
   std::string out;
   size_t copied = 0;
   template_variables(text, [&](const std::string& name, size_t begin, size_t end) {
     out.append(text, copied, begin - copied);
     copied = end;
+    std::string value;
     if (name == "ticket.id") {
-      out += values.ticket_id;
+      value = values.ticket_id;
     } else if (name == "ticket.node") {
-      out += values.node_name;
+      value = values.node_name;
     } else if (name.rfind("fields.", 0) == 0 && values.fields) {
       for (const auto& [k, v] : *values.fields) {
-        if (k == name.substr(7)) out += display(v);
+        if (k == name.substr(7)) value += display(v);
       }
     }
+    out += escape ? escape(value) : value;
   });
   out.append(text, copied);
+  return out;
+}
+
+// Written here rather than taken from libcurl (curl_easy_escape) so that the domain stays free of
+// I/O libraries: it is a table of 66 characters.
+std::string percent_encode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '.' || c == '_' || c == '~';
+    if (unreserved) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
   return out;
 }
 

@@ -42,9 +42,9 @@ struct RuleAction {
   std::string to;
   std::string channel;  // todo | sms | email | webhook
   std::string text;     // the template
-  // lookup: a GET of the source's URL (the server maps the name to one) + path, with the query
-  // parameters' templates filled from the ticket; each filled field takes the value an RFC 6901
-  // JSON pointer names in the answer.
+  // lookup: a GET of the source's URL (the server maps the name to one) + path, the path's and the
+  // query parameters' templates filled from the ticket; each filled field takes the value an
+  // RFC 6901 JSON pointer names in the answer.
   std::string source;
   std::string path;
   StringPairs query;  // parameter -> template
@@ -75,7 +75,13 @@ struct TemplateValues {
   std::string node_name;
   const Object* fields = nullptr;
 };
-std::string render_template(const std::string& text, const TemplateValues& values);
+// With `escape`, each value filled in goes through it (a URL path's: percent_encode).
+std::string render_template(const std::string& text, const TemplateValues& values,
+                            std::string (*escape)(std::string_view) = nullptr);
+
+// RFC 3986 percent-encoding of every byte but the unreserved characters (A-Z a-z 0-9 - . _ ~): a
+// ticket's value as one segment of a URL's path, its slashes included.
+std::string percent_encode(std::string_view text);
 
 // A name a server may give a lookup source and a rule may use: 1 to 64 of A-Z a-z 0-9 _ -.
 bool is_lookup_source_name(std::string_view name);

@@ -273,7 +273,7 @@ void run_actions(Decision& d, const RuleDef& rule, const TicketState& state, con
         d.add(et::kLookupRequested,
               {{"rule", Value(rule.id)},
                {"source", Value(a.source)},
-               {"path", Value(a.path)},
+               {"path", Value(render_template(a.path, values, percent_encode))},
                {"query", Value(std::move(query))},
                {"fill", Value(std::move(fill))}},
               kSystemActor);

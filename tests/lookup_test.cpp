@@ -128,6 +128,26 @@ TEST_F(Lookup, AnAnswerWithNothingToFillCompletesTheLookup) {
   EXPECT_EQ(t.events[before].data["filled"].to_json(), "[]");
 }
 
+TEST(LookupRule, PathTemplatesAreFilledPercentEncoded) {
+  Catalog c = reference_catalog();
+  testing::publish(c, decide_publish_rule(c, "by_phone", json(R"({"name":"按电话查询",
+    "form":"service_ticket","trigger":{"type":"created"},
+    "actions":[{"type":"lookup","source":"crm","path":"/customers/{{fields.customer_phone}}/v1",
+                "fill":{"solution":"/summary"}}]})"),
+                                          "admin", 0));
+  TicketDriver t(c);
+  ASSERT_TRUE(
+      t.run(t.user("li"), SubmitTicket{"service_ticket", "service_flow", reference_submission()})
+          .ok());
+  std::vector<std::string> paths;
+  for (const auto& e : t.events) {
+    if (e.type == event_types::kLookupRequested) paths.push_back(e.data.string_or("path"));
+  }
+  EXPECT_EQ(paths, std::vector<std::string>{"/customers/%2B86%20138%201234%205678/v1"});
+  EXPECT_EQ(percent_encode("华东/精密 A&B-._~"),
+            "%E5%8D%8E%E4%B8%9C%2F%E7%B2%BE%E5%AF%86%20A%26B-._~");
+}
+
 TEST(LookupRule, IsCheckedAgainstItsForm) {
   Catalog c = reference_catalog();
   auto refused = [&](const std::string& action) {
@@ -153,6 +173,14 @@ TEST(LookupRule, IsCheckedAgainstItsForm) {
                 .find("rule.actions[0].source"),
             std::string::npos);
   EXPECT_NE(refused(R"({"type":"lookup","source":"crm","path":"customers?x=1",
+                        "fill":{"solution":"/a"}})")
+                .find("rule.actions[0].path"),
+            std::string::npos);
+  EXPECT_NE(refused(R"({"type":"lookup","source":"crm","path":"/c/{{fields.nope}}",
+                        "fill":{"solution":"/a"}})")
+                .find("rule.actions[0].path: unknown template variable {{fields.nope}}"),
+            std::string::npos);
+  EXPECT_NE(refused(R"({"type":"lookup","source":"crm","path":"/c/{x}",
                         "fill":{"solution":"/a"}})")
                 .find("rule.actions[0].path"),
             std::string::npos);

@@ -36,9 +36,12 @@ class Crm(http.server.ThreadingHTTPServer):
                 if status == "hang":
                     outer.release.wait(60)
                     status = None
-                record = CUSTOMERS.get(query.get("name"))
+                name = query.get("name")
+                if url.path.startswith("/api/customers/by-name/"):  # the name in the path instead
+                    name = urllib.parse.unquote(url.path[len("/api/customers/by-name/"):])
+                record = CUSTOMERS.get(name)
                 if status is None:
-                    status = 200 if url.path == "/api/customers" and record else 404
+                    status = 200 if url.path.startswith("/api/customers") and record else 404
                 body = json.dumps(record if status == 200 else {"error": "no such customer"}).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -121,6 +124,18 @@ class Lookups(unittest.TestCase):
                       % (SUBMISSION["customer_name"], tid, requested["version"]), timeline)
         self.assertIn("lookup %d answered, filling customer_level, customer_history" % requested["version"],
                       timeline)
+
+    def test_a_path_template_carries_the_tickets_value_percent_encoded(self):
+        rule = json.loads(json.dumps(RULE))
+        rule["actions"][0]["path"] = "/customers/by-name/{{fields.customer_name}}"
+        rule["actions"][0]["query"] = {}
+        status, r, _ = self.s.call("PUT", "/api/v1/rules/crm_lookup", rule, token=ADMIN_TOKEN)
+        self.assertEqual(status, 200, r)
+        tid = self.submit(customer_name="华东精密机械有限公司")
+        wait_for(lambda: self.fields(tid).get("customer_level") == "VIP", what="the CRM's level")
+        path, query = self.crm.asked[-1]
+        self.assertEqual(path, "/api/customers/by-name/" + urllib.parse.quote(SUBMISSION["customer_name"]))
+        self.assertEqual(query, {})
 
     def test_a_rule_naming_a_source_the_server_does_not_have_is_refused(self):
         rule = json.loads(json.dumps(RULE))
