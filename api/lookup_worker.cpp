@@ -137,7 +137,10 @@ void LookupWorker::answer(Request r) {
   } else {
     std::string url = source->second;
     while (!url.empty() && url.back() == '/') url.pop_back();
-    got = get_json(transport_, url + r.path, r.query, "lookup source " + r.source);
+    auto token = options_.tokens.find(r.source);
+    got =
+        get_json(transport_, url + r.path, r.query,
+                 token == options_.tokens.end() ? "" : token->second, "lookup source " + r.source);
   }
   if (got.cancelled) return;  // stopping: asked again after the restart
   Value document;

@@ -30,6 +30,8 @@ struct LookupOptions {
   // Source name -> base URL (http or https); a lookup's path and query are added to it. Default:
   // none (the worker is not started).
   std::map<std::string, std::string> sources;
+  // Source name -> a token sent as `Authorization: Bearer …` (sources that want one).
+  std::map<std::string, std::string> tokens;
   // Attempts of a lookup that keeps failing in a way worth retrying. Default 5.
   int max_attempts = 5;
   // Before the first retry; doubling after each. Default 2 s.

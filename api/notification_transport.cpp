@@ -183,7 +183,7 @@ SendResult post_json(const TransportOptions& options, const std::string& url,
 
 FetchResult get_json(const TransportOptions& options, const std::string& url,
                      const std::vector<std::pair<std::string, std::string>>& query,
-                     const std::string& what, size_t max_body) {
+                     const std::string& bearer, const std::string& what, size_t max_body) {
   init_curl_once();
   FetchResult out;
   auto fail = [&](bool permanent, std::string error) {
@@ -204,8 +204,12 @@ FetchResult get_json(const TransportOptions& options, const std::string& url,
   }
   std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
   if (!curl) return fail(false, "curl_easy_init failed");
-  std::unique_ptr<curl_slist, SlistDeleter> headers(
-      curl_slist_append(nullptr, "Accept: application/json"));
+  curl_slist* list = curl_slist_append(nullptr, "Accept: application/json");
+  if (!bearer.empty()) {
+    if (curl_slist* l = curl_slist_append(list, ("Authorization: Bearer " + bearer).c_str()))
+      list = l;
+  }
+  std::unique_ptr<curl_slist, SlistDeleter> headers(list);
   char detail[CURL_ERROR_SIZE] = "";
   Download down{{}, max_body};
   CURL* c = curl.get();

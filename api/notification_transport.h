@@ -53,8 +53,9 @@ SendResult post_json(const TransportOptions& options, const std::string& url,
 struct FetchResult : SendResult {
   std::string body;
 };
+// `bearer`, when not empty, goes as `Authorization: Bearer …`.
 FetchResult get_json(const TransportOptions& options, const std::string& url,
                      const std::vector<std::pair<std::string, std::string>>& query,
-                     const std::string& what, size_t max_body = 1 << 20);
+                     const std::string& bearer, const std::string& what, size_t max_body = 1 << 20);
 
 }  // namespace ticketd::api

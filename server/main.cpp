@@ -86,6 +86,8 @@ ticket is created):
                         base URL that a lookup's path and query are added to, e.g.
                         "crm=https://crm.example.com/api erp=http://10.0.0.5:8000/v2"; a rule
                         naming another source is refused
+  --lookup-tokens "NAME=TOKEN …"   sent to those sources as Authorization: Bearer TOKEN (better
+                        as TICKETD_LOOKUP_TOKENS: arguments show in ps)
   --lookup-timeout S    seconds a lookup's GET may take (default 10)
   --lookup-attempts N   attempts of a lookup that times out or gets a 5xx (default 5)
   --lookup-retry S      seconds before its first retry, doubling after each (default 2)
@@ -107,7 +109,7 @@ bool parse_options(int argc, char** argv, Options* out, std::string* error) {
       "min-free-mb",   "max-connections", "smtp-url",       "smtp-from",       "smtp-user",
       "smtp-password", "sms-gateway",     "webhook-url",    "notify-attempts", "notify-retry",
       "tls-cert",      "tls-key",         "lookup-sources", "lookup-timeout",  "lookup-attempts",
-      "lookup-retry"};
+      "lookup-retry",  "lookup-tokens"};
   for (const auto& name : kNames) {
     std::string env = "TICKETD_" + name;
     for (auto& c : env) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
@@ -336,6 +338,20 @@ int main(int argc, char** argv) {
       }
       if (!lookups.sources.emplace(name, url).second)
         return fail("--lookup-sources: " + name + " is named twice");
+    }
+  }
+  {
+    std::istringstream list(o.get("lookup-tokens", ""));
+    for (std::string item; list >> item;) {
+      size_t eq = item.find('=');
+      std::string name = item.substr(0, std::min(eq, item.size()));
+      if (eq == std::string::npos || eq + 1 == item.size() || !lookups.sources.count(name)) {
+        return fail(
+            "--lookup-tokens: an item is not NAME=TOKEN for a source --lookup-sources "
+            "names (\"" +
+            name + "\")");
+      }
+      lookups.tokens[name] = item.substr(eq + 1);
     }
   }
   uint64_t lookup_timeout = 0, lookup_attempts = 0, lookup_retry = 0;

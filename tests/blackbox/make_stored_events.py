@@ -15,7 +15,7 @@ import sys
 import time
 
 from test_api import SUBMISSION
-from test_lookup import Crm, RULE
+from test_lookup import Crm, RULE, TOKEN
 from ticketd_server import ADMIN_TOKEN, Server
 
 TICKETCTL = os.environ.get("TICKETCTL_BIN", "build/tools/ticketctl")
@@ -24,7 +24,7 @@ TICKETCTL = os.environ.get("TICKETCTL_BIN", "build/tools/ticketctl")
 def main(out):
     crm = Crm()
     s = Server(extra_args=["--lookup-sources", "crm=http://127.0.0.1:%d/api" % crm.server_address[1],
-                           "--lookup-attempts", "1"]).start()
+                           "--lookup-tokens", "crm=" + TOKEN, "--lookup-attempts", "1"]).start()
     try:
         tokens = {u: s.login(u) for u in ["zhang", "li", "wang", "zhao", "qian"]}
 

@@ -17,9 +17,12 @@ CUSTOMERS = {
 }
 
 
+TOKEN = "s3cret-token"
+
+
 class Crm(http.server.ThreadingHTTPServer):
-    """GET /api/customers?name=…: the customer's record, or 404. `answers` are given in turn first
-    (a status, or "hang" until `release` is set)."""
+    """GET /api/customers?name=…: the customer's record, or 404; 401 without the bearer TOKEN.
+    `answers` are given in turn first (a status, or "hang" until `release` is set)."""
 
     def __init__(self):
         self.asked = []
@@ -33,6 +36,8 @@ class Crm(http.server.ThreadingHTTPServer):
                 query = dict(urllib.parse.parse_qsl(url.query))
                 outer.asked.append((url.path, query))
                 status = outer.answers.pop(0) if outer.answers else None
+                if self.headers.get("Authorization") != "Bearer " + TOKEN:
+                    status = 401
                 if status == "hang":
                     outer.release.wait(60)
                     status = None
@@ -70,7 +75,7 @@ class Lookups(unittest.TestCase):
         self.addCleanup(self.crm.release.set)
         self.s = Server(extra_args=[
             "--lookup-sources", "crm=http://127.0.0.1:%d/api" % self.crm.server_address[1],
-            "--lookup-retry", "1", "--lookup-attempts", "3"])
+            "--lookup-tokens", "crm=" + TOKEN, "--lookup-retry", "1", "--lookup-attempts", "3"])
         self.s.start()
         self.addCleanup(self.s.cleanup)
         # The form gets the two fields the CRM fills.
