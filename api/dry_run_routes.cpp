@@ -122,7 +122,7 @@ void Api::post_rule_dry_run(const CallPtr& call, const std::string& id) {
   w.key("draft").boolean(draft);
   window_json(w, win);
   w.key("hits").begin_array();
-  uint64_t hits = 0, tickets_hit = 0, notifications = 0, field_changes = 0, closes = 0;
+  uint64_t hits = 0, tickets_hit = 0, notifications = 0, field_changes = 0, closes = 0, lookups = 0;
   for (size_t begin = 0; begin < ids.size(); begin += kTicketsPerChunk) {
     std::vector<std::pair<std::string, std::vector<DomainEvent>>> chunk;
     for (size_t i = begin; i < std::min(ids.size(), begin + kTicketsPerChunk); ++i) {
@@ -147,6 +147,7 @@ void Api::post_rule_dry_run(const CallPtr& call, const std::string& id) {
             notifications += a.type == event_types::kNotificationRequested;
             field_changes += a.type == event_types::kFieldsChanged;
             closes += a.type == event_types::kTicketClosed;
+            lookups += a.type == event_types::kLookupRequested;
           }
           if (hits > win.listed) continue;
           w.begin_object().key("ticket").string(ticket);
@@ -169,7 +170,8 @@ void Api::post_rule_dry_run(const CallPtr& call, const std::string& id) {
   w.key("summary").begin_object();
   w.key("hits").number(hits).key("tickets").number(tickets_hit);
   w.key("notifications").number(notifications).key("field_changes").number(field_changes);
-  w.key("closes").number(closes).key("listed").number(std::min(hits, win.listed));
+  w.key("closes").number(closes).key("lookups").number(lookups);
+  w.key("listed").number(std::min(hits, win.listed));
   w.end_object().end_object();
   call->ok(200, w.take());
 }

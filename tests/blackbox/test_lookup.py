@@ -130,6 +130,17 @@ class Lookups(unittest.TestCase):
         self.assertIn("lookup %d answered, filling customer_level, customer_history" % requested["version"],
                       timeline)
 
+    def test_a_dry_run_counts_the_lookups_a_rule_would_ask_without_asking(self):
+        self.crm.answers = [404, 404]
+        self.submit()
+        self.submit(customer_name="钻石客户")
+        wait_for(lambda: len(self.crm.asked) == 2, what="the two live lookups")
+        status, run, _ = self.s.call("POST", "/api/v1/rules/crm_lookup/dry-run", None, token=ADMIN_TOKEN)
+        self.assertEqual(status, 200, run)
+        self.assertEqual(run["summary"]["lookups"], 2)
+        self.assertEqual(run["hits"][0]["actions"][0]["type"], "LookupRequested")
+        self.assertEqual(len(self.crm.asked), 2)  # a dry-run asks nobody
+
     def test_a_path_template_carries_the_tickets_value_percent_encoded(self):
         rule = json.loads(json.dumps(RULE))
         rule["actions"][0]["path"] = "/customers/by-name/{{fields.customer_name}}"
