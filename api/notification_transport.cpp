@@ -45,6 +45,28 @@ void init_curl_once() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+// This thread's handle for one transfer, its options reset when the transfer is done (they point
+// at the caller's buffers). curl_easy_reset() keeps the handle's live connections, TLS sessions
+// and DNS cache, so a worker thread sending to the same gateway or asking the same CRM again
+// reuses its connection instead of connecting and handshaking anew.
+class ThreadHandle {
+ public:
+  ThreadHandle() {
+    init_curl_once();
+    thread_local std::unique_ptr<CURL, CurlDeleter> handle(curl_easy_init());
+    c_ = handle.get();
+  }
+  ~ThreadHandle() {
+    if (c_) curl_easy_reset(c_);
+  }
+  ThreadHandle(const ThreadHandle&) = delete;
+  ThreadHandle& operator=(const ThreadHandle&) = delete;
+  CURL* get() const { return c_; }
+
+ private:
+  CURL* c_ = nullptr;
+};
+
 struct Upload {
   const std::string* data;
   size_t offset = 0;
@@ -156,15 +178,14 @@ SendResult send_mail(const TransportOptions& options, const std::vector<std::str
 
 SendResult post_json(const TransportOptions& options, const std::string& url,
                      const std::string& json, const std::string& idempotency_key) {
-  init_curl_once();
-  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
-  if (!curl) return {false, false, false, "curl_easy_init failed"};
   curl_slist* list = curl_slist_append(nullptr, "Content-Type: application/json; charset=utf-8");
   if (curl_slist* l = curl_slist_append(list, ("Idempotency-Key: " + idempotency_key).c_str()))
     list = l;
   std::unique_ptr<curl_slist, SlistDeleter> headers(list);
   char detail[CURL_ERROR_SIZE] = "";
-  CURL* c = curl.get();
+  ThreadHandle handle;  // after what its options point at: reset before they go
+  CURL* c = handle.get();
+  if (!c) return {false, false, false, "curl_easy_init failed"};
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(c, CURLOPT_POSTFIELDS, json.c_str());
@@ -202,8 +223,6 @@ FetchResult get_json(const TransportOptions& options, const std::string& url,
       return fail(true, what + ": query parameter " + name + " cannot be sent");
     }
   }
-  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
-  if (!curl) return fail(false, "curl_easy_init failed");
   curl_slist* list = curl_slist_append(nullptr, "Accept: application/json");
   if (!bearer.empty()) {
     if (curl_slist* l = curl_slist_append(list, ("Authorization: Bearer " + bearer).c_str()))
@@ -212,7 +231,9 @@ FetchResult get_json(const TransportOptions& options, const std::string& url,
   std::unique_ptr<curl_slist, SlistDeleter> headers(list);
   char detail[CURL_ERROR_SIZE] = "";
   Download down{{}, max_body};
-  CURL* c = curl.get();
+  ThreadHandle handle;  // after what its options point at: reset before they go
+  CURL* c = handle.get();
+  if (!c) return fail(false, "curl_easy_init failed");
   curl_easy_setopt(c, CURLOPT_CURLU, u.get());
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep_body);

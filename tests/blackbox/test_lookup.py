@@ -30,11 +30,16 @@ class Crm(http.server.ThreadingHTTPServer):
         self.release = threading.Event()
         outer = self
 
+        self.connections = set()  # the client ports asked from: one per connection kept alive
+
         class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def do_GET(self):
                 url = urllib.parse.urlsplit(self.path)
                 query = dict(urllib.parse.parse_qsl(url.query))
                 outer.asked.append((url.path, query))
+                outer.connections.add(self.client_address[1])
                 status = outer.answers.pop(0) if outer.answers else None
                 if self.headers.get("Authorization") != "Bearer " + TOKEN:
                     status = 401
@@ -179,6 +184,8 @@ class Lookups(unittest.TestCase):
         wait_for(lambda: self.events(tid, "LookupCompleted"), what="the answer after two retries")
         self.assertEqual(len(self.crm.asked), 1 + 3)
         self.assertEqual(self.events(tid, "LookupFailed"), [])
+        # Four requests from two fetchers, each keeping its connection alive.
+        self.assertLessEqual(len(self.crm.connections), 2)
         self.assertEqual(self.fields(tid)["customer_level"], "VIP")
 
         self.crm.answers = [503] * 3  # given up after the third attempt
