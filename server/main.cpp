@@ -466,6 +466,23 @@ int main(int argc, char** argv) {
                                                         [&api] { return api.now_us(); });
   }
 
+  // Rules whose lookups this server cannot ask (started without their source): said once, at
+  // the start, since their requests will wait until a start that has it.
+  model.read([&](const projections::ReadModel::View& v) {
+    for (const auto& id : v.catalog.rule_ids()) {
+      const RuleDef* rule = v.catalog.rule(id);
+      if (!rule || !rule->enabled) continue;
+      for (const auto& action : rule->actions) {
+        if (action.kind == RuleAction::Kind::kLookup && !lookups.sources.count(action.source)) {
+          spdlog::warn(
+              "rule {} asks lookup source {}, which --lookup-sources does not name: its "
+              "lookups wait for a start that has it",
+              id, action.source);
+        }
+      }
+    }
+    return 0;
+  });
   std::unique_ptr<api::LookupWorker> lookup_worker;
   if (!lookups.sources.empty()) {
     lookup_worker = std::make_unique<api::LookupWorker>(*log, model, api, metrics, lookups);

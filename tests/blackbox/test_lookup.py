@@ -219,6 +219,16 @@ class Lookups(unittest.TestCase):
         # Answered once: a restart does not ask again.
         self.s.stop()
         self.s.start()
+        # A start without the source says which rule's lookups will wait.
+        self.s.stop()
+        args = self.s.extra_args
+        self.s.extra_args = []
+        self.s.start()
+        wait_for(lambda: any("rule crm_lookup asks lookup source crm" in line for line in self.s.output),
+                 what="the warning")
+        self.s.stop()
+        self.s.extra_args = args
+        self.s.start()
         self.submit()  # something after it in the log, so the worker has read past it
         wait_for(lambda: len(self.crm.asked) == 3, what="the next ticket's lookup")
         self.assertEqual(len(self.events(tid, "LookupCompleted")), 1)
