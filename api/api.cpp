@@ -26,8 +26,7 @@ struct IdPage {
   std::string after;
 
   bool parse(Call& call) {
-    if (!call.uint_param("limit", &limit)) return false;
-    limit = std::clamp<uint64_t>(limit, 1, 500);
+    if (!call.limit_param(&limit)) return false;
     after = call.req.param("cursor");
     return true;
   }
@@ -716,9 +715,8 @@ void Api::get_events(const CallPtr& call) {
     return call->fail(403, codes::kForbidden, "the global log is for administrators and auditors");
   }
   uint64_t from = 0, limit = 50;
-  if (!call->uint_param("from", &from) || !call->uint_param("limit", &limit)) return;
+  if (!call->uint_param("from", &from) || !call->limit_param(&limit)) return;
   if (call->req.has_param("cursor") && !call->uint_param("cursor", &from)) return;
-  limit = std::clamp<uint64_t>(limit, 1, 500);
   JsonWriter w;
   w.begin_object().key("items").begin_array();
   uint64_t last = from, count = 0;

@@ -1,5 +1,6 @@
 #pragma once
 // One request in flight inside Api: the request, who made it, and how to answer it.
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -46,6 +47,17 @@ struct Call {
     auto n = parse_uint(req.param(name));
     if (!n) return bad_param(name);
     *out = *n;
+    return true;
+  }
+  // A page's size: `*limit` (its default) unless given; 0 is refused, more than `most` is `most`
+  // (API.md: "at most 500").
+  bool limit_param(uint64_t* limit, uint64_t most = 500) {
+    if (!uint_param("limit", limit)) return false;
+    if (*limit == 0) {
+      fail(400, "bad_parameter", "limit must be at least 1", "limit");
+      return false;
+    }
+    *limit = std::min(*limit, most);
     return true;
   }
 

@@ -37,8 +37,7 @@ bool window_of(const CallPtr& call, int64_t now, Window* w) {
     return false;
   }
   w->to = std::min(w->to, now);  // the future has no history yet
-  if (!call->uint_param("limit", &w->listed)) return false;
-  w->listed = std::clamp<uint64_t>(w->listed, 1, kMaxListed);
+  if (!call->limit_param(&w->listed, kMaxListed)) return false;
   return true;
 }
 

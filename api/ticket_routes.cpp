@@ -325,9 +325,8 @@ void Api::get_ticket(const CallPtr& call, const std::string& id) {
 
 void Api::list_tickets(const CallPtr& call, bool inbox) {
   uint64_t limit = 50, offset = 0;
-  if (!call->uint_param("limit", &limit)) return;
+  if (!call->limit_param(&limit)) return;
   if (call->req.has_param("cursor") && !call->uint_param("cursor", &offset)) return;
-  limit = std::clamp<uint64_t>(limit, 1, 500);
   const auto& q = call->req;
   int64_t from = INT64_MIN, to = INT64_MAX;
   for (auto [name, slot] : {std::pair{"created_from", &from}, std::pair{"created_to", &to}}) {

@@ -257,6 +257,10 @@ class ReferenceApp(unittest.TestCase):
             self.assertGreater(len(ids), 1, path)
         status, r, _ = self.call("GET", "/users?limit=many", user="admin")
         self.assert_error(r, status, 400, "bad_parameter", "limit")
+        for path in ("/users", "/tickets", "/events", "/forms"):
+            status, r, _ = self.call("GET", path + "?limit=0", user="admin")
+            self.assert_error(r, status, 400, "bad_parameter", "limit")
+            self.assertIn("at least 1", r["error"]["message"])
 
     def test_a_known_path_with_another_method_is_405_with_allow(self):
         t = self.submit()["id"]
