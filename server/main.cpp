@@ -91,6 +91,7 @@ ticket is created):
   --lookup-timeout S    seconds a lookup's GET may take (default 10)
   --lookup-attempts N   attempts of a lookup that times out or gets a 5xx (default 5)
   --lookup-retry S      seconds before its first retry, doubling after each (default 2)
+  --lookup-concurrency N  lookups asked at once (default 2): a slow source holds one each
   --help                this text
 )";
 
@@ -104,12 +105,12 @@ struct Options {
 
 bool parse_options(int argc, char** argv, Options* out, std::string* error) {
   static const std::vector<std::string> kNames = {
-      "data-dir",      "listen",          "threads",        "admin-token",     "demo",
-      "reference-dir", "max-body",        "max-attachment", "read-timeout",    "rate-limit",
-      "min-free-mb",   "max-connections", "smtp-url",       "smtp-from",       "smtp-user",
-      "smtp-password", "sms-gateway",     "webhook-url",    "notify-attempts", "notify-retry",
-      "tls-cert",      "tls-key",         "lookup-sources", "lookup-timeout",  "lookup-attempts",
-      "lookup-retry",  "lookup-tokens"};
+      "data-dir",      "listen",          "threads",           "admin-token",     "demo",
+      "reference-dir", "max-body",        "max-attachment",    "read-timeout",    "rate-limit",
+      "min-free-mb",   "max-connections", "smtp-url",          "smtp-from",       "smtp-user",
+      "smtp-password", "sms-gateway",     "webhook-url",       "notify-attempts", "notify-retry",
+      "tls-cert",      "tls-key",         "lookup-sources",    "lookup-timeout",  "lookup-attempts",
+      "lookup-retry",  "lookup-tokens",   "lookup-concurrency"};
   for (const auto& name : kNames) {
     std::string env = "TICKETD_" + name;
     for (auto& c : env) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
@@ -364,6 +365,11 @@ int main(int argc, char** argv) {
   if (!to_number(o.get("lookup-retry", "2"), &lookup_retry) || lookup_retry < 1 ||
       lookup_retry > 86400)
     return fail("--lookup-retry must be a whole number of seconds from 1 to 86400");
+  uint64_t lookup_concurrency = 0;
+  if (!to_number(o.get("lookup-concurrency", "2"), &lookup_concurrency) || lookup_concurrency < 1 ||
+      lookup_concurrency > 64)
+    return fail("--lookup-concurrency must be a whole number from 1 to 64");
+  lookups.fetchers = static_cast<int>(lookup_concurrency);
   lookups.timeout_seconds = static_cast<long>(lookup_timeout);
   lookups.max_attempts = static_cast<int>(lookup_attempts);
   lookups.first_retry = std::chrono::seconds(lookup_retry);

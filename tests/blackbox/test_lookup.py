@@ -201,6 +201,16 @@ class Lookups(unittest.TestCase):
         self.assertIn("customer_level", failed["data"]["error"])
         self.assertNotIn("customer_history", self.fields(tid))  # all or nothing
 
+    def test_a_hanging_source_holds_up_one_lookup_only(self):
+        self.crm.answers = ["hang"]
+        held = self.submit()
+        wait_for(lambda: self.crm.asked, what="the lookup under way")
+        tid = self.submit()  # the second fetcher asks meanwhile
+        wait_for(lambda: self.events(tid, "LookupCompleted"), what="the other lookup's answer")
+        self.assertEqual(self.events(held, "LookupCompleted"), [])
+        self.crm.release.set()
+        wait_for(lambda: self.events(held, "LookupCompleted"), what="the held one, once released")
+
     def test_a_pending_lookup_is_asked_after_kill_9(self):
         self.crm.answers = ["hang"]
         tid = self.submit()
