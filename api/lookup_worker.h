@@ -1,6 +1,6 @@
 #pragma once
 // The lookups' worker: follows the log for LookupRequested events (a rule's "lookup" action),
-// GETs each from its source (api/notification_transport.h), and records the answer on the ticket
+// GETs each from its source (api/callout_transport.h), and records the answer on the ticket
 // through the ApplyLookup command: LookupCompleted and the fields it fills, or LookupFailed. A
 // failure worth retrying (a timeout, a refused connection, a 5xx) is tried again with doubling
 // delays, the rest fail at once.
@@ -19,8 +19,8 @@
 
 #include "api/api.h"
 #include "api/callout_threads.h"
+#include "api/callout_transport.h"
 #include "api/metrics.h"
-#include "api/notification_transport.h"
 #include "projections/read_model.h"
 #include "storage/event_log.h"
 

@@ -1,6 +1,6 @@
 #pragma once
 // The outbox's delivery worker: follows the log for notification requests of the channels it has
-// a transport for, sends each when it is due (api/notification_transport.h), and records every
+// a transport for, sends each when it is due (api/callout_transport.h), and records every
 // attempt's outcome on the "outbox" stream; the queue of what is pending is rebuilt from those
 // events (domain/notifications.h) and kept in a snapshot across restarts. Delivery is at least
 // once: a crash between sending and recording sends again, with the same Idempotency-Key (HTTP)
@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "api/callout_threads.h"
+#include "api/callout_transport.h"
 #include "api/metrics.h"
-#include "api/notification_transport.h"
 #include "domain/notifications.h"
 #include "projections/read_model.h"
 #include "storage/event_log.h"

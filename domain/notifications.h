@@ -3,7 +3,7 @@
 // worker sends the sms, email and webhook ones and records each attempt's outcome on the
 // "outbox" stream, as NotificationDelivered or NotificationFailed. This is the pure part: which
 // requests are pending, whom they go to, and when a failed one is tried again. Sending is
-// api/notification_transport.h; the worker api/outbox_worker.h.
+// api/callout_transport.h; the worker api/outbox_worker.h.
 #include <cstdint>
 #include <map>
 #include <set>

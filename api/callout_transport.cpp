@@ -1,4 +1,4 @@
-#include "api/notification_transport.h"
+#include "api/callout_transport.h"
 
 #include <curl/curl.h>
 #include <sodium.h>

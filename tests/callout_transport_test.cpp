@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 #include <sodium.h>
 
-#include "api/notification_transport.h"
+#include "api/callout_transport.h"
 #include "domain/time_format.h"
 
 namespace ticketd::api {
