@@ -147,6 +147,23 @@ bool parse_options(int argc, char** argv, Options* out, std::string* error) {
   return true;
 }
 
+// The space-separated NAME=VALUE items of an option (--lookup-sources, --lookup-tokens): each
+// whole, its name, and its value (empty without a '=').
+struct NameValue {
+  std::string item, name, value;
+};
+std::vector<NameValue> name_value_items(const std::string& text) {
+  std::vector<NameValue> out;
+  std::istringstream list(text);
+  for (std::string item; list >> item;) {
+    size_t eq = item.find('=');
+    std::string name = item.substr(0, std::min(eq, item.size()));
+    std::string value = eq == std::string::npos ? "" : item.substr(eq + 1);
+    out.push_back({std::move(item), std::move(name), std::move(value)});
+  }
+  return out;
+}
+
 bool to_number(const std::string& text, uint64_t* out) {
   auto n = ticketd::api::parse_uint(text);
   if (n) *out = *n;
@@ -326,34 +343,23 @@ int main(int argc, char** argv) {
   outbox.retry.first_delay_us = static_cast<int64_t>(retry_s) * 1'000'000;
 
   api::LookupOptions lookups;
-  {
-    std::istringstream list(o.get("lookup-sources", ""));
-    for (std::string item; list >> item;) {
-      size_t eq = item.find('=');
-      std::string name = item.substr(0, std::min(eq, item.size()));
-      std::string url = eq == std::string::npos ? "" : item.substr(eq + 1);
-      if (!is_lookup_source_name(name) || url.empty() || !scheme_is(url, {"http", "https"})) {
-        return fail("--lookup-sources: \"" + item +
-                    "\" is not NAME=URL (a name of up to 64 letters, digits, _ and -; an "
-                    "http:// or https:// URL)");
-      }
-      if (!lookups.sources.emplace(name, url).second)
-        return fail("--lookup-sources: " + name + " is named twice");
+  for (const auto& [item, name, url] : name_value_items(o.get("lookup-sources", ""))) {
+    if (!is_lookup_source_name(name) || url.empty() || !scheme_is(url, {"http", "https"})) {
+      return fail("--lookup-sources: \"" + item +
+                  "\" is not NAME=URL (a name of up to 64 letters, digits, _ and -; an "
+                  "http:// or https:// URL)");
     }
+    if (!lookups.sources.emplace(name, url).second)
+      return fail("--lookup-sources: " + name + " is named twice");
   }
-  {
-    std::istringstream list(o.get("lookup-tokens", ""));
-    for (std::string item; list >> item;) {
-      size_t eq = item.find('=');
-      std::string name = item.substr(0, std::min(eq, item.size()));
-      if (eq == std::string::npos || eq + 1 == item.size() || !lookups.sources.count(name)) {
-        return fail(
-            "--lookup-tokens: an item is not NAME=TOKEN for a source --lookup-sources "
-            "names (\"" +
-            name + "\")");
-      }
-      lookups.tokens[name] = item.substr(eq + 1);
+  for (const auto& [item, name, token] : name_value_items(o.get("lookup-tokens", ""))) {
+    if (token.empty() || !lookups.sources.count(name)) {
+      return fail(
+          "--lookup-tokens: an item is not NAME=TOKEN for a source --lookup-sources "
+          "names (\"" +
+          name + "\")");
     }
+    lookups.tokens[name] = token;
   }
   uint64_t lookup_timeout = 0, lookup_attempts = 0, lookup_retry = 0;
   if (!to_number(o.get("lookup-timeout", "10"), &lookup_timeout) || lookup_timeout < 1 ||

@@ -36,7 +36,7 @@ Status EventLog::Impl::recover() {
   // stream_heads mark only, and their column families are as complete as it says. Either way
   // every mark is written through the WAL before the indexer writes anything without it, so from
   // then on a missing mark cannot mean a lost one. A new log gets its marks before its first event.
-  uint64_t indexed_through = marks[0].value_or(last);
+  uint64_t indexed_through = UINT64_MAX;
   for (const auto& mark : marks) indexed_through = std::min(indexed_through, mark.value_or(last));
   const bool all_marked = marks[0] && marks[1] && marks[2];
   if (!all_marked && !options.read_only) {
