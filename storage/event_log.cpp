@@ -595,6 +595,15 @@ Status EventLog::read_at(uint64_t position, const EventVisitor& visit) const {
   return Status::Ok();
 }
 
+Status EventLog::read_event(const EventId& id, const EventVisitor& visit) const {
+  if (!impl_->wait_indexed(last_position())) {
+    return Status::IOError("the id index is behind the log; nothing was read");
+  }
+  uint64_t position = 0;
+  if (Status s = impl_->indexed_id(id, &position); !s.ok()) return s;
+  return read_at(position, visit);
+}
+
 // A read-only handle finds the log's tail in tail_streams, the rest in the streams column family.
 // A stream's positions grow with its versions, so the two merge as plain positions.
 Status EventLog::read_stream(std::string_view stream, uint64_t from_version, size_t max_count,

@@ -123,6 +123,9 @@ class EventLog {
   Status read_all(uint64_t after, size_t max_count, const EventVisitor& visit) const;
   // One event by global position (NotFound past the end).
   Status read_at(uint64_t position, const EventVisitor& visit) const;
+  // One event by its id (NotFound when no stored event has it): facts recorded under derived ids
+  // (a timer's firing, a notification's outcome) are found without scanning their stream.
+  Status read_event(const EventId& id, const EventVisitor& visit) const;
 
   // The last durable global position (0 for an empty log).
   uint64_t last_position() const;

@@ -93,8 +93,9 @@ struct EventLog::Impl {
   mutable std::mutex indexed_mu;
   mutable std::condition_variable indexed_cv;
   // A read-only handle's index of the events after `indexed` (fixed once open): stream key ->
-  // position.
+  // position,
   std::map<std::string, uint64_t, std::less<>> tail_streams;
+  absl::flat_hash_map<EventId, uint64_t, EventIdHash> tail_ids;  // and event id -> position
   // Writer thread only: ids of the events it committed that the index may not hold yet, with
   // their positions in commit order so that the indexed ones can be dropped.
   IdMap recent_ids;
@@ -141,6 +142,7 @@ struct EventLog::Impl {
   IdMap find_ids(const std::vector<AppendRequest>& batch);
   bool wait_indexed(uint64_t position) const;
   std::optional<uint64_t> indexed_position(std::string_view stream_key) const;
+  Status indexed_id(const EventId& id, uint64_t* position) const;
   void wake_readers() {
     { std::lock_guard lk(commit_mu); }
     commit_cv.notify_all();

@@ -49,6 +49,7 @@ Status EventLog::Impl::recover() {
     Status s = derive_index(indexed_through, [this](IndexWork&& w) {
       for (IndexEntry& e : w.entries) {
         tail_streams.emplace(std::move(e.stream_key), e.stored.position);
+        tail_ids.emplace(e.id, e.stored.position);
       }
       return Status::Ok();
     });
@@ -265,6 +266,20 @@ std::optional<uint64_t> EventLog::Impl::indexed_position(std::string_view stream
   std::string value;
   if (!db->Get(rocksdb::ReadOptions(), streams, stream_key, &value).ok()) return std::nullopt;
   return layout::get_be64(value);
+}
+
+Status EventLog::Impl::indexed_id(const EventId& id, uint64_t* position) const {
+  if (auto it = tail_ids.find(id); it != tail_ids.end()) {
+    *position = it->second;
+    return Status::Ok();
+  }
+  rocksdb::PinnableSlice value;
+  rocksdb::Slice key(reinterpret_cast<const char*>(id.bytes.data()), id.bytes.size());
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), ids, key, &value);
+  if (s.IsNotFound()) return Status::NotFound("no event with id " + id.to_string());
+  if (!s.ok()) return from_rocks(s, "read the id index");
+  *position = layout::get_be64(value.ToStringView());
+  return Status::Ok();
 }
 
 }  // namespace ticketd::storage

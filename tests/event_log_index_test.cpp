@@ -155,12 +155,33 @@ void expect_streams_whole(const EventLog& log, const std::vector<Written>& writt
   }
 }
 
+// Every event is found by its id, on both sides of where the index stopped; an id never stored
+// is not.
+void expect_ids_found(const EventLog& log, const std::vector<Written>& written) {
+  for (const Written& w : written) {
+    uint64_t position = 0;
+    std::string stream;
+    Status s = log.read_event(w.id, [&](const RecordedEvent& e) {
+      position = e.position();
+      stream = std::string(e.stream());
+      return true;
+    });
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    EXPECT_EQ(position, w.position);
+    EXPECT_EQ(stream, w.stream);
+  }
+  EXPECT_EQ(
+      log.read_event(EventId::random_v4(7, 7), [](const RecordedEvent&) { return true; }).code(),
+      Status::Code::kNotFound);
+}
+
 TEST(DerivedIndex, ReadOnlyHandleDerivesTheLostTail) {
   TempDir dir;
   auto written = write_log(dir / "log", 210);
   lose_index_after(dir / "log", written, 120);
   auto log = open_log(dir / "log", /*read_only=*/true);
   expect_streams_whole(*log, written);
+  expect_ids_found(*log, written);
   auto report = log->verify();
   EXPECT_TRUE(report.ok) << report.problem;
   EXPECT_EQ(report.events, 210u);
@@ -174,7 +195,7 @@ TEST(DerivedIndex, WritingHandleIndexesTheLostTailAgainAndStaysIdempotent) {
   lose_index_after(dir / "log", written, 120);
   auto log = open_log(dir / "log");
   expect_streams_whole(*log, written);
-
+  expect_ids_found(*log, written);
   expect_ids_known(*log, written);
 
   // Expected versions are checked against the derived heads.
@@ -194,7 +215,7 @@ TEST(DerivedIndex, WritingHandleIndexesTheLostTailAgainAndStaysIdempotent) {
   expect_streams_whole(*open_log(dir / "log", true), written);
 }
 
-TEST(DerivedIndex, EveryAppendIsReadableFromItsStreamAtOnce) {
+TEST(DerivedIndex, EveryAppendIsReadableFromItsStreamAndByItsIdAtOnce) {
   TempDir dir;
   auto log = open_log(dir / "log");
   std::mt19937_64 rng(5);
@@ -215,6 +236,14 @@ TEST(DerivedIndex, EveryAppendIsReadableFromItsStreamAtOnce) {
                                  })
                     .ok());
     ASSERT_EQ(last_seen, r.last_position) << "append " << i;
+    uint64_t found = 0;
+    ASSERT_TRUE(log->read_event(e.id,
+                                [&](const RecordedEvent& got) {
+                                  found = got.position();
+                                  return true;
+                                })
+                    .ok());
+    ASSERT_EQ(found, r.last_position) << "append " << i;
   }
 }
 
