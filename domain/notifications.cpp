@@ -117,7 +117,7 @@ DomainEvent delivered_event(const PendingNotification& n, const std::vector<std:
   for (const auto& r : sent_to) to.emplace_back(r);
   data.emplace_back("to", Value(std::move(to)));
   return {et::kNotificationDelivered, Value(std::move(data)), kSystemActor, now_us,
-          EventId::derived("ticketd/notification/" + std::to_string(n.request) + "/delivered")};
+          delivered_event_id(n.request)};
 }
 
 DomainEvent failed_event(const PendingNotification& n, const std::string& error, bool permanent,
@@ -134,8 +134,44 @@ DomainEvent failed_event(const PendingNotification& n, const std::string& error,
                       Value(format_rfc3339(now_us + std::min(delay, policy.max_delay_us))));
   }
   return {et::kNotificationFailed, Value(std::move(data)), kSystemActor, now_us,
-          EventId::derived("ticketd/notification/" + std::to_string(n.request) + "/failed/" +
-                           std::to_string(attempt))};
+          failed_event_id(n.request, attempt)};
+}
+
+EventId delivered_event_id(uint64_t request) {
+  return EventId::derived("ticketd/notification/" + std::to_string(request) + "/delivered");
+}
+
+EventId failed_event_id(uint64_t request, int attempt) {
+  return EventId::derived("ticketd/notification/" + std::to_string(request) + "/failed/" +
+                          std::to_string(attempt));
+}
+
+std::string_view to_string(NotificationState state) {
+  switch (state) {
+    case NotificationState::kInbox:
+      return "inbox";
+    case NotificationState::kPending:
+      return "pending";
+    case NotificationState::kDelivered:
+      return "delivered";
+    case NotificationState::kFailed:
+      return "failed";
+    case NotificationState::kNotSent:
+      return "not_sent";
+  }
+  return "";
+}
+
+NotificationState notification_state(std::string_view channel,
+                                     const std::vector<DomainEvent>& outcomes, bool queued) {
+  if (channel == "todo") return NotificationState::kInbox;
+  for (const DomainEvent& e : outcomes) {
+    if (e.type == et::kNotificationDelivered) return NotificationState::kDelivered;
+    if (e.type == et::kNotificationFailed && e.data["final"].as_bool()) {
+      return NotificationState::kFailed;
+    }
+  }
+  return queued ? NotificationState::kPending : NotificationState::kNotSent;
 }
 
 Result<std::vector<std::string>> resolve_recipients(const PendingNotification& n,

@@ -80,6 +80,27 @@ DomainEvent delivered_event(const PendingNotification& n, const std::vector<std:
 DomainEvent failed_event(const PendingNotification& n, const std::string& error, bool permanent,
                          const RetryPolicy& policy, int64_t now_us);
 
+// The ids those events are recorded under: one delivery, and failures numbered from 1 without a
+// gap (a failure not recorded is tried again as the same attempt). A request's outcomes are
+// found by these ids, without reading the outbox stream.
+EventId delivered_event_id(uint64_t request);
+EventId failed_event_id(uint64_t request, int attempt);
+
+// Where one request stands, as a ticket's list of its notifications says.
+enum class NotificationState {
+  kInbox,      // the todo channel: a to-do in the assignee's inbox, nothing to send
+  kPending,    // the outbox holds it: not tried yet, or failed and to be tried again
+  kDelivered,  // the gateway or mail server accepted it
+  kFailed,     // given up: a failure retrying cannot help, or the last attempt
+  kNotSent,    // no outbox of this server holds it: no transport for its channel, or none yet
+               // when it was requested
+};
+std::string_view to_string(NotificationState state);
+// `outcomes` are the request's NotificationDelivered / NotificationFailed events in order;
+// `queued` says whether this server's outbox holds the request (or has not yet read it).
+NotificationState notification_state(std::string_view channel,
+                                     const std::vector<DomainEvent>& outcomes, bool queued);
+
 // The phone numbers (sms) or e-mail addresses (email) a request goes to: its own address, its
 // user's, or every member of its role's; an error when that is nobody. Webhooks have no
 // recipients of their own: the configured URL gets every one.

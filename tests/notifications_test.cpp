@@ -76,6 +76,32 @@ TEST(NotificationQueue, OutcomeIdsDeriveFromTheRequestAndAttempt) {
   EXPECT_NE(*failed_event(n, "a", false, policy, 1).id,
             *failed_event(again, "a", false, policy, 1).id);
   EXPECT_NE(*failed_event(n, "a", false, policy, 1).id, *delivered_event(n, {}, 1).id);
+  // A ticket's notifications are found by these ids: the ones recorded, in every log written
+  // since the outbox began, so they may never change.
+  EXPECT_EQ(*delivered_event(n, {}, 1).id, delivered_event_id(42));
+  EXPECT_EQ(*failed_event(again, "a", false, policy, 1).id, failed_event_id(42, 2));
+  EXPECT_EQ(delivered_event_id(42).to_string(), "384a1d0f-fc1f-8eea-bf5b-125ae435d4ac");
+  EXPECT_EQ(failed_event_id(42, 2).to_string(), "c292570b-f222-81e1-9a3b-c1be15699325");
+}
+
+TEST(NotificationState, FromTheChannelTheOutcomesAndTheOutbox) {
+  PendingNotification n;
+  n.request = 7;
+  RetryPolicy policy;
+  const DomainEvent retry = failed_event(n, "HTTP 503", false, policy, 1);
+  const DomainEvent final_failure = failed_event(n, "HTTP 400", true, policy, 2);
+  const DomainEvent delivered = delivered_event(n, {"+86 138"}, 3);
+  using S = NotificationState;
+  EXPECT_EQ(notification_state("todo", {}, false), S::kInbox);
+  EXPECT_EQ(notification_state("sms", {}, true), S::kPending);
+  EXPECT_EQ(notification_state("sms", {retry}, true), S::kPending);
+  EXPECT_EQ(notification_state("sms", {retry, delivered}, true), S::kDelivered);
+  EXPECT_EQ(notification_state("sms", {retry, delivered}, false), S::kDelivered);
+  EXPECT_EQ(notification_state("email", {retry, final_failure}, false), S::kFailed);
+  EXPECT_EQ(notification_state("webhook", {}, false), S::kNotSent);
+  EXPECT_EQ(notification_state("webhook", {retry}, false), S::kNotSent);  // no outbox here now
+  EXPECT_EQ(to_string(S::kNotSent), "not_sent");
+  EXPECT_EQ(to_string(S::kDelivered), "delivered");
 }
 
 TEST(NotificationRecipients, AddressUserOrEveryMemberOfTheRole) {
