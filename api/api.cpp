@@ -425,6 +425,7 @@ void Api::route(const CallPtr& call) {
     if (on(p[4] == "attachments", "POST")) return post_attachment(call, id);
     if (on(p[4] == "rating", "POST")) return post_rating(call, id, false);
     if (on(p[4] == "events", "GET")) return get_ticket_events(call, id);
+    if (on(p[4] == "notifications", "GET")) return get_ticket_notifications(call, id);
     if (on(p[4] == "print.pdf", "GET")) return get_ticket_print(call, id);
   }
   if (on(is({"api", "v1", "attachments"}), "POST")) return post_attachment(call, "");

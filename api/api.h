@@ -24,7 +24,8 @@
 
 namespace ticketd::api {
 
-struct Call;  // one request in flight (api/call.h)
+struct Call;         // one request in flight (api/call.h)
+class OutboxWorker;  // api/outbox_worker.h
 using CallPtr = std::shared_ptr<Call>;
 
 // The spdlog logger each answered request is logged to, one line apiece, when the process
@@ -65,6 +66,10 @@ class Api {
                     std::function<void(bool refused)> done);
   int64_t now_us() const;
 
+  // Before the server listens: the outbox that says which notifications are still to be sent
+  // (none: this server sends nothing). It must outlive the server's connections.
+  void set_outbox(const OutboxWorker* outbox);
+
   // Stops accepting commands (503) for graceful shutdown.
   void stop_accepting() { accepting_.store(false); }
   void set_ready(bool ready) { ready_.store(ready); }
@@ -94,6 +99,7 @@ class Api {
   void post_attachment(const CallPtr& call, const std::string& ticket_id);
   void get_attachment(const CallPtr& call, const std::string& id);
   void get_ticket_events(const CallPtr& call, const std::string& id);
+  void get_ticket_notifications(const CallPtr& call, const std::string& id);
   // A ticket's events, parsed, in order, up to a position and a time (as ?as_of= gives them).
   storage::Status read_ticket_until(
       const std::string& id, uint64_t position, int64_t time,
@@ -154,6 +160,7 @@ class Api {
   std::atomic<bool> ready_{false};
   RateLimiter limiter_;
   Printer printer_;
+  const OutboxWorker* outbox_ = nullptr;
 };
 
 // Writers shared by routes: API.md's error body, and the status for a domain error code.

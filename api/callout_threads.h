@@ -20,7 +20,7 @@ struct CalloutThreads {
   // stopped already.
   bool stop();
 
-  std::mutex mu;
+  mutable std::mutex mu;  // mutable: the workers' const queries lock it too
   std::condition_variable cv;
   bool stopping = false;  // under mu
   int owed = 0;           // under mu: callbacks that will still use the worker

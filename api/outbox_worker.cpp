@@ -26,6 +26,16 @@ std::set<std::string> OutboxWorker::channels(const TransportOptions& options) {
   return out;
 }
 
+bool OutboxWorker::sends(std::string_view channel) const {
+  return channels(options_.transport).count(std::string(channel)) > 0;
+}
+
+bool OutboxWorker::will_send(uint64_t request, std::string_view channel) const {
+  if (!sends(channel)) return false;
+  std::lock_guard lk(callouts_.mu);
+  return request > position_ || queue_.pending().count(request) > 0;
+}
+
 OutboxWorker::OutboxWorker(storage::EventLog& log, projections::ReadModel& model, Metrics& metrics,
                            OutboxOptions options, std::function<int64_t()> now_us)
     : log_(log),

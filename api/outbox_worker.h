@@ -9,6 +9,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "api/callout_threads.h"
@@ -40,6 +41,11 @@ class OutboxWorker {
 
   // The channels with a transport in `options`.
   static std::set<std::string> channels(const TransportOptions& options);
+  // Whether this worker sends the channel's notifications at all.
+  bool sends(std::string_view channel) const;
+  // Whether the request (its NotificationRequested's position) of that channel is still to be
+  // sent here: pending in the queue, or not yet read from the log.
+  bool will_send(uint64_t request, std::string_view channel) const;
 
  private:
   void on_event(const storage::RecordedEvent& e);

@@ -439,6 +439,12 @@ int main(int argc, char** argv) {
 
   api::Metrics metrics;
   api::Api api(*log, model, metrics, api_options);
+  std::unique_ptr<api::OutboxWorker> outbox_worker;
+  if (!api::OutboxWorker::channels(outbox.transport).empty()) {
+    outbox_worker = std::make_unique<api::OutboxWorker>(*log, model, metrics, outbox,
+                                                        [&api] { return api.now_us(); });
+  }
+  api.set_outbox(outbox_worker.get());  // reset only once the server has stopped
   api::HttpServerOptions http;
   http.host = listen.substr(0, colon);
   if (http.host.size() > 2 && http.host.front() == '[')
@@ -471,12 +477,6 @@ int main(int argc, char** argv) {
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
   });
-
-  std::unique_ptr<api::OutboxWorker> outbox_worker;
-  if (!api::OutboxWorker::channels(outbox.transport).empty()) {
-    outbox_worker = std::make_unique<api::OutboxWorker>(*log, model, metrics, outbox,
-                                                        [&api] { return api.now_us(); });
-  }
 
   // Rules whose lookups this server cannot ask (started without their source): said once, at
   // the start, since their requests will wait until a start that has it.

@@ -199,5 +199,124 @@ class Outbox(unittest.TestCase):
                              for e in self.outcomes()), what="delivery after kill -9")
 
 
+class TicketNotifications(unittest.TestCase):
+    """GET /tickets/{id}/notifications: each notification a ticket's rules requested and what became
+    of it, as its outcomes on the outbox stream and this server's outbox say."""
+
+    def setUp(self):
+        self.gateway = Gateway()
+        self.addCleanup(self.gateway.shutdown)
+        # An SMS gateway but no SMTP server or webhook; retries an hour apart, so a failed SMS
+        # stays pending for the test's length.
+        self.s = Server(extra_args=["--sms-gateway", self.gateway.url("/sms"), "--notify-retry", "3600"])
+        self.s.start()
+        self.addCleanup(self.s.cleanup)
+
+    def call(self, method, path, body=None, user="admin"):
+        token = ADMIN_TOKEN if user == "admin" else self.s.login(user)
+        status, r, _ = self.s.call(method, "/api/v1" + path, body, token=token)
+        return status, r
+
+    def submit(self):
+        status, r = self.call("POST", "/tickets", {"form": "service_ticket", "flow": "service_flow",
+                                                   "fields": SUBMISSION}, user="li")
+        self.assertEqual(status, 201, r)
+        return r["id"]
+
+    def notifications(self, tid, user="admin"):
+        status, r = self.call("GET", "/tickets/%s/notifications" % tid, user=user)
+        self.assertEqual(status, 200, r)
+        self.assertIsNone(r["next_cursor"])
+        return {n["channel"]: n for n in r["items"]}
+
+    def outbox_events(self):
+        _, r = self.call("GET", "/events?limit=500")
+        return [e for e in r["items"] if e["stream"] == "outbox"]
+
+    def test_delivered_pending_failed_inbox_and_not_sent(self):
+        self.assertEqual(self.call("PUT", "/rules/mail_manager", MAIL_RULE)[0], 201)
+        tid = self.submit()
+        wait_for(lambda: self.notifications(tid)["sms"]["status"] == "delivered", what="the SMS delivered")
+        n = self.notifications(tid)
+        self.assertEqual(set(n), {"todo", "sms", "email", "webhook"})
+        sms = n["sms"]
+        (delivery,) = self.outbox_events()
+        self.assertEqual((sms["recipient"], sms["to"], sms["text"], sms["attempts"]),
+                         ("phone", SUBMISSION["customer_phone"], "您的服务单已受理,编号为" + tid, 1))
+        self.assertEqual(sms["delivered_at"], delivery["time"])
+        self.assertEqual(sms["outcomes"], [{"position": delivery["position"], "type": "NotificationDelivered",
+                                            "time": delivery["time"], "attempt": 1,
+                                            "to": [SUBMISSION["customer_phone"]]}])
+        _, history = self.call("GET", "/tickets/%s/events" % tid)
+        requested = [e for e in history["items"] if e["type"] == "NotificationRequested"]
+        self.assertEqual(sorted(e["position"] for e in requested), sorted(x["request"] for x in n.values()))
+        self.assertEqual((n["todo"]["status"], n["todo"]["to"], n["todo"]["outcomes"]), ("inbox", "cs_supervisor", []))
+        # No SMTP server and no webhook here: recorded, never sent, and the reason says why.
+        self.assertEqual((n["email"]["status"], n["email"]["reason"]),
+                         ("not_sent", "this server has no transport for email (--smtp-url)"))
+        self.assertEqual(n["webhook"]["status"], "not_sent")
+        self.assertIn("--webhook-url", n["webhook"]["reason"])
+
+        self.gateway.answers = [503]
+        second = self.submit()
+        wait_for(lambda: self.notifications(second)["sms"]["attempts"] == 1, what="a failed attempt")
+        sms = self.notifications(second)["sms"]
+        self.assertEqual(sms["status"], "pending")
+        self.assertIn("503", sms["error"])
+        self.assertTrue(sms["retry_at"] > sms["requested_at"])
+        (failure,) = sms["outcomes"]
+        self.assertEqual((failure["type"], failure["attempt"], failure["final"]), ("NotificationFailed", 1, False))
+
+        self.gateway.answers = [400]  # refused as it is: failed for good
+        third = self.submit()
+        wait_for(lambda: self.notifications(third)["sms"]["status"] != "pending", what="a final failure")
+        sms = self.notifications(third)["sms"]
+        self.assertEqual((sms["status"], sms["attempts"], sms["outcomes"][0]["final"]), ("failed", 1, True))
+        self.assertIn("HTTP 400", sms["error"])
+
+    def test_who_may_not_read_every_field_sees_no_text_and_no_address(self):
+        tid = self.submit()
+        wait_for(lambda: self.notifications(tid)["sms"]["status"] == "delivered", what="the SMS delivered")
+        self.assertIn("text", self.notifications(tid, user="li")["sms"])  # 工单受理 reads "*"
+        self.assertEqual(self.call("POST", "/tickets/%s/actions" % tid,
+                                   {"action": "approve", "fields": {"complexity": "简单"}}, user="zhang")[0], 200)
+        self.assertEqual(self.call("POST", "/tickets/%s/actions" % tid,
+                                   {"action": "submit", "fields": {"solution": "已远程指导。"}}, user="li")[0], 200)
+        # At 客户确认 the staff read five fields, not the customer's phone.
+        sms = self.notifications(tid, user="li")["sms"]
+        self.assertEqual(sms["status"], "delivered")
+        for hidden in ("text", "to"):
+            self.assertNotIn(hidden, sms)
+        self.assertEqual(set(sms["outcomes"][0]), {"position", "type", "time", "attempt"})
+        self.assertEqual(self.notifications(tid, user="li")["todo"]["to"], "cs_supervisor")  # a role
+        self.assertIn("text", self.notifications(tid, user="audit")["sms"])
+
+    def test_unknown_ticket_and_no_token(self):
+        status, r = self.call("GET", "/tickets/T-999999/notifications")
+        self.assertEqual((status, r["error"]["code"]), (404, "not_found"))
+        status, r, _ = self.s.call("GET", "/api/v1/tickets/T-000001/notifications")
+        self.assertEqual(status, 401, r)
+
+    def test_requests_made_before_the_first_transport_are_not_sent(self):
+        s = Server()  # started without any transport
+        self.addCleanup(s.cleanup)
+        s.start()
+        _, r, _ = s.call("POST", "/api/v1/tickets", {"form": "service_ticket", "flow": "service_flow",
+                                                     "fields": SUBMISSION}, token=ADMIN_TOKEN)
+        tid = r["id"]
+        listed = lambda: {n["channel"]: n for n in
+                          s.call("GET", "/api/v1/tickets/%s/notifications" % tid, token=ADMIN_TOKEN)[1]["items"]}
+        self.assertEqual((listed()["sms"]["status"], listed()["sms"]["reason"]),
+                         ("not_sent", "this server has no transport for sms (--sms-gateway)"))
+        s.stop()
+        s.extra_args = ["--sms-gateway", self.gateway.url("/sms")]
+        s.start()
+        self.assertEqual((listed()["sms"]["status"], listed()["sms"]["reason"]),
+                         ("not_sent", "requested before this server first had a transport for sms"))
+        _, r, _ = s.call("POST", "/api/v1/tickets", {"form": "service_ticket", "flow": "service_flow",
+                                                     "fields": SUBMISSION}, token=ADMIN_TOKEN)
+        wait_for(lambda: self.gateway.received, what="the later ticket's SMS")
+        self.assertEqual([body["ticket"] for _, _, body in self.gateway.received], [r["id"]])
+
 if __name__ == "__main__":
     unittest.main()
