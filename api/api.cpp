@@ -364,7 +364,8 @@ void Api::route(const CallPtr& call) {
       allow += (allow.empty() ? "" : ", ") + std::string(allowed[i]);
     call->extra_headers.emplace_back("Allow", allow);
     call->fail(405, "method_not_allowed",
-               m + " is not served at " + call->req.path + "; " + allow + " are");
+               m + " is not served at " + call->req.path + "; " + allow +
+                   (allowed_count == 1 ? " is" : " are"));
   };
   if (on(is({"healthz"}), "GET")) return get_health(call);
   if (on(is({"metrics"}), "GET")) {
