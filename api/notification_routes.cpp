@@ -1,24 +1,16 @@
 // GET /api/v1/tickets/{id}/notifications: each notification the ticket's rules requested and
-// what became of it. Recordeds are recorded on the outbox stream under ids derived from the
-// request (domain/notifications.h), so they are found by id rather than by reading that stream;
-// whether a request is still to be sent is the outbox worker's to say.
-#include <algorithm>
-
+// what became of it: its outcomes, found by the ids they are recorded under
+// (projections/notification_outcomes.h), and whether the outbox worker still holds it.
 #include "api/api.h"
 #include "api/call.h"
 #include "api/outbox_worker.h"
 #include "domain/notifications.h"
 #include "domain/permissions.h"
 #include "domain/time_format.h"
+#include "projections/notification_outcomes.h"
 
 namespace ticketd::api {
 namespace {
-
-// A request or an outcome, with its position in the log.
-struct Recorded {
-  uint64_t position;
-  DomainEvent event;
-};
 
 // The option that gives this server a channel's transport, for the reason a request is not sent.
 std::string_view transport_option(std::string_view channel) {
@@ -34,7 +26,7 @@ bool names_an_address(const Value& request) {
   return recipient != "role" && recipient != "user";
 }
 
-void write_outcome(JsonWriter& w, const Recorded& o, bool full) {
+void write_outcome(JsonWriter& w, const projections::NotificationOutcome& o, bool full) {
   const Value& d = o.event.data;
   w.begin_object();
   w.key("position").number(o.position).key("type").string(o.event.type);
@@ -57,12 +49,12 @@ void Api::set_outbox(const OutboxWorker* outbox) { outbox_ = outbox; }
 
 void Api::get_ticket_notifications(const CallPtr& call, const std::string& id) {
   TicketState ticket;
-  std::vector<Recorded> requests;
+  std::vector<std::pair<uint64_t, DomainEvent>> requests;  // position, NotificationRequested
   auto s = read_ticket_until(id, UINT64_MAX, INT64_MAX,
                              [&](const storage::RecordedEvent& e, DomainEvent&& d) {
                                evolve_in_place(ticket, d);
                                if (d.type == event_types::kNotificationRequested) {
-                                 requests.push_back({e.position(), std::move(d)});
+                                 requests.emplace_back(e.position(), std::move(d));
                                }
                              });
   if (!s.ok()) return call->fail(503, "unavailable", s.ToString());
@@ -75,42 +67,21 @@ void Api::get_ticket_notifications(const CallPtr& call, const std::string& id) {
 
   JsonWriter w;
   w.begin_object().key("items").begin_array();
-  for (const Recorded& r : requests) {
-    const Value& d = r.event.data;
+  for (const auto& [request, requested] : requests) {
+    const Value& d = requested.data;
     const std::string channel = d.string_or("channel");
-    std::vector<Recorded> outcomes;
-    auto find = [&](const EventId& outcome_id) {
-      return log_.read_event(outcome_id, [&](const storage::RecordedEvent& e) {
-        DomainEvent o;
-        if (projections::to_domain_event(e, &o)) outcomes.push_back({e.position(), std::move(o)});
-        return true;
-      });
-    };
-    // Failures are numbered from 1 without a gap; a delivery ends them. (The todo channel's
-    // requests are to-dos, never sent.)
-    storage::Status found = storage::Status::NotFound("");
+    std::vector<projections::NotificationOutcome> outcomes;
     if (channel != "todo") {
-      found = storage::Status::Ok();
-      for (int attempt = 1; found.ok(); ++attempt) {
-        found = find(failed_event_id(r.position, attempt));
-      }
-      if (found.code() == storage::Status::Code::kNotFound) {
-        found = find(delivered_event_id(r.position));
-      }
+      auto found = projections::read_notification_outcomes(log_, request, &outcomes);
+      if (!found.ok()) return call->fail(503, "unavailable", found.ToString());
     }
-    if (!found.ok() && found.code() != storage::Status::Code::kNotFound) {
-      return call->fail(503, "unavailable", found.ToString());
-    }
-    std::sort(outcomes.begin(), outcomes.end(),
-              [](const Recorded& a, const Recorded& b) { return a.position < b.position; });
-    std::vector<DomainEvent> events;
-    for (const Recorded& o : outcomes) events.push_back(o.event);
     const NotificationState state =
-        notification_state(channel, events, outbox_ && outbox_->will_send(r.position, channel));
+        notification_state(channel, outcomes.empty() ? nullptr : &outcomes.back().event,
+                           outbox_ && outbox_->will_send(request, channel));
 
     w.begin_object();
-    w.key("request").number(r.position);
-    w.key("requested_at").string(format_rfc3339(r.event.at_us));
+    w.key("request").number(request);
+    w.key("requested_at").string(format_rfc3339(requested.at_us));
     w.key("rule").string(d.string_or("rule")).key("channel").string(channel);
     w.key("recipient").string(d.string_or("recipient"));
     if (full || !names_an_address(d)) w.key("to").string(d.string_or("to"));
@@ -118,7 +89,7 @@ void Api::get_ticket_notifications(const CallPtr& call, const std::string& id) {
     w.key("status").string(to_string(state));
     w.key("attempts").number(static_cast<uint64_t>(outcomes.size()));
     if (!outcomes.empty()) {
-      const Recorded& last = outcomes.back();
+      const auto& last = outcomes.back();
       if (state == NotificationState::kDelivered) {
         w.key("delivered_at").string(format_rfc3339(last.event.at_us));
       } else if (full) {
@@ -136,7 +107,7 @@ void Api::get_ticket_notifications(const CallPtr& call, const std::string& id) {
                                          std::string(transport_option(channel)) + ")");
     }
     w.key("outcomes").begin_array();
-    for (const Recorded& o : outcomes) write_outcome(w, o, full);
+    for (const auto& o : outcomes) write_outcome(w, o, full);
     w.end_array();
     w.end_object();
   }

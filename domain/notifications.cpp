@@ -162,15 +162,13 @@ std::string_view to_string(NotificationState state) {
   return "";
 }
 
-NotificationState notification_state(std::string_view channel,
-                                     const std::vector<DomainEvent>& outcomes, bool queued) {
+NotificationState notification_state(std::string_view channel, const DomainEvent* last_outcome,
+                                     bool queued) {
   if (channel == "todo") return NotificationState::kInbox;
-  for (const DomainEvent& e : outcomes) {
-    if (e.type == et::kNotificationDelivered) return NotificationState::kDelivered;
-    if (e.type == et::kNotificationFailed && e.data["final"].as_bool()) {
-      return NotificationState::kFailed;
-    }
+  if (last_outcome && last_outcome->type == et::kNotificationDelivered) {
+    return NotificationState::kDelivered;
   }
+  if (last_outcome && last_outcome->data["final"].as_bool()) return NotificationState::kFailed;
   return queued ? NotificationState::kPending : NotificationState::kNotSent;
 }
 

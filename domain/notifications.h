@@ -96,10 +96,11 @@ enum class NotificationState {
                // when it was requested
 };
 std::string_view to_string(NotificationState state);
-// `outcomes` are the request's NotificationDelivered / NotificationFailed events in order;
-// `queued` says whether this server's outbox holds the request (or has not yet read it).
-NotificationState notification_state(std::string_view channel,
-                                     const std::vector<DomainEvent>& outcomes, bool queued);
+// `last_outcome` is the request's last NotificationDelivered / NotificationFailed event (a
+// delivery or a final failure is always the last); `queued` says whether this server's outbox
+// holds the request (or has not yet read it).
+NotificationState notification_state(std::string_view channel, const DomainEvent* last_outcome,
+                                     bool queued);
 
 // The phone numbers (sms) or e-mail addresses (email) a request goes to: its own address, its
 // user's, or every member of its role's; an error when that is nobody. Webhooks have no

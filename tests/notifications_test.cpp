@@ -92,14 +92,15 @@ TEST(NotificationState, FromTheChannelTheOutcomesAndTheOutbox) {
   const DomainEvent final_failure = failed_event(n, "HTTP 400", true, policy, 2);
   const DomainEvent delivered = delivered_event(n, {"+86 138"}, 3);
   using S = NotificationState;
-  EXPECT_EQ(notification_state("todo", {}, false), S::kInbox);
-  EXPECT_EQ(notification_state("sms", {}, true), S::kPending);
-  EXPECT_EQ(notification_state("sms", {retry}, true), S::kPending);
-  EXPECT_EQ(notification_state("sms", {retry, delivered}, true), S::kDelivered);
-  EXPECT_EQ(notification_state("sms", {retry, delivered}, false), S::kDelivered);
-  EXPECT_EQ(notification_state("email", {retry, final_failure}, false), S::kFailed);
-  EXPECT_EQ(notification_state("webhook", {}, false), S::kNotSent);
-  EXPECT_EQ(notification_state("webhook", {retry}, false), S::kNotSent);  // no outbox here now
+  EXPECT_EQ(notification_state("todo", nullptr, false), S::kInbox);
+  EXPECT_EQ(notification_state("sms", nullptr, true), S::kPending);
+  EXPECT_EQ(notification_state("sms", &retry, true), S::kPending);
+  EXPECT_EQ(notification_state("sms", &delivered, true), S::kDelivered);
+  EXPECT_EQ(notification_state("sms", &delivered, false), S::kDelivered);
+  EXPECT_EQ(notification_state("email", &final_failure, false), S::kFailed);
+  EXPECT_EQ(notification_state("email", &final_failure, true), S::kFailed);  // not yet applied
+  EXPECT_EQ(notification_state("webhook", nullptr, false), S::kNotSent);
+  EXPECT_EQ(notification_state("webhook", &retry, false), S::kNotSent);  // no outbox here now
   EXPECT_EQ(to_string(S::kNotSent), "not_sent");
   EXPECT_EQ(to_string(S::kDelivered), "delivered");
 }

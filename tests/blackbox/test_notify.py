@@ -6,6 +6,7 @@ import email.header
 import http.server
 import json
 import socket
+import subprocess
 import threading
 import time
 import unittest
@@ -13,7 +14,7 @@ import unittest
 from aiosmtpd.controller import Controller
 
 from ticketd_server import ADMIN_TOKEN, Server
-from test_api import SUBMISSION, wait_for
+from test_api import SUBMISSION, TICKETCTL, wait_for
 
 
 def free_port():
@@ -273,6 +274,14 @@ class TicketNotifications(unittest.TestCase):
         sms = self.notifications(third)["sms"]
         self.assertEqual((sms["status"], sms["attempts"], sms["outcomes"][0]["final"]), ("failed", 1, True))
         self.assertIn("HTTP 400", sms["error"])
+
+        # The auditor's timeline tells each outcome under its request.
+        def timeline(ticket):
+            return subprocess.run([TICKETCTL, "replay", "--data-dir", self.s.data_dir, "--ticket", ticket],
+                                  capture_output=True, check=True, text=True).stdout
+        self.assertIn("↳ delivered to " + SUBMISSION["customer_phone"], timeline(tid))
+        self.assertRegex(timeline(second), r"↳ attempt 1 failed: .*503.*; retried at 20")
+        self.assertRegex(timeline(third), r"↳ attempt 1 failed: .*HTTP 400.*; given up")
 
     def test_who_may_not_read_every_field_sees_no_text_and_no_address(self):
         tid = self.submit()

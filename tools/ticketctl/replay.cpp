@@ -2,7 +2,9 @@
 #include <cstdio>
 #include <iostream>
 
+#include "domain/notifications.h"
 #include "domain/time_format.h"
+#include "projections/notification_outcomes.h"
 #include "projections/read_model.h"
 #include "projections/snapshots.h"
 #include "storage/event_log.h"
@@ -97,6 +99,18 @@ std::string describe(const DomainEvent& e, const TicketState& before, const Cata
   return e.data.to_json();
 }
 
+// What one attempt at sending a notification came to.
+std::string describe_outcome(const DomainEvent& e) {
+  const Value& d = e.data;
+  if (e.type == event_types::kNotificationDelivered) {
+    std::string to;
+    for (const auto& r : d["to"].as_array()) to += (to.empty() ? "" : ", ") + show(r);
+    return "delivered" + (to.empty() ? "" : " to " + to);
+  }
+  std::string out = "attempt " + d["attempt"].to_json() + " failed: " + d.string_or("error");
+  return out + (d["final"].as_bool() ? "; given up" : "; retried at " + d.string_or("retry_at"));
+}
+
 }  // namespace
 
 int replay_ticket(const Args& args) {
@@ -113,6 +127,7 @@ int replay_ticket(const Args& args) {
   std::string id = args.get("ticket");
   TicketState state;
   size_t events = 0;
+  storage::Status outcomes_status;
   auto s = log->read_stream(ticket_stream(id), 1, SIZE_MAX, [&](const storage::RecordedEvent& r) {
     DomainEvent e;
     if (!projections::to_domain_event(r, &e)) return true;
@@ -123,8 +138,21 @@ int replay_ticket(const Args& args) {
                 storage::to_hex(r.hash()).substr(0, 12).c_str());
     evolve_in_place(state, e);
     ++events;
+    // A notification's outcomes are on the outbox stream: told under the request, each with its
+    // own time and position.
+    if (e.type == event_types::kNotificationRequested && e.data.string_or("channel") != "todo") {
+      std::vector<projections::NotificationOutcome> outcomes;
+      outcomes_status = projections::read_notification_outcomes(*log, r.position(), &outcomes);
+      for (const auto& o : outcomes) {
+        std::printf("%s  #%-6llu %-8s   ↳ %s\n", format_rfc3339(o.event.at_us).c_str(),
+                    static_cast<unsigned long long>(o.position), o.event.actor.c_str(),
+                    describe_outcome(o.event).c_str());
+      }
+      if (!outcomes_status.ok()) return false;
+    }
     return true;
   });
+  if (s.ok()) s = outcomes_status;
   if (!s.ok()) {
     std::cerr << "ticketctl: " << s.ToString() << "\n";
     return 1;
