@@ -7,6 +7,7 @@
 
 #include "api/api.h"
 #include "api/ticket_view.h"
+#include "domain/notifications.h"
 #include "domain/permissions.h"
 #include "projections/reports.h"
 
@@ -135,7 +136,7 @@ void StreamHub::on_message(const std::shared_ptr<StreamClient>& client, std::str
            done});
     } else if (topic.rfind("report:", 0) == 0) {
       // A dashboard gets the current numbers at once, then every change.
-      Event now{until, "", {}, {}};
+      Event now{until, "", {}, {}, {}};
       std::string current = message_for(*sub, *client, now);
       sub->last_report = current.substr(current.find("\"report\""));
       client->send(std::move(current));
@@ -150,11 +151,12 @@ void StreamHub::on_close(const StreamClient* client) {
 }
 
 void StreamHub::on_ticket_event(uint64_t position, const std::string& type,
-                                std::vector<AssigneeSpec> before, const TicketState& after) {
+                                std::vector<AssigneeSpec> before, const TicketState& after,
+                                const Value& notification) {
   {
     std::lock_guard lk(mu_);
     if (subs_.empty()) return;  // nobody listens: no copies
-    queue_.push_back({position, type, std::move(before), after});
+    queue_.push_back({position, type, std::move(before), after, notification});
   }
   cv_.notify_one();
 }
@@ -162,6 +164,7 @@ void StreamHub::on_ticket_event(uint64_t position, const std::string& type,
 std::string StreamHub::message_for(const Subscription& s, const StreamClient& c, const Event& e) {
   const Actor& actor = c.actor();
   if (s.topic.rfind("report:", 0) == 0) {
+    if (!e.notification.is_null()) return "";  // an outcome moves no report
     projections::ReportQuery q;
     q.name = s.topic.substr(7);
     projections::ReportTable table;
@@ -188,6 +191,10 @@ std::string StreamHub::message_for(const Subscription& s, const StreamClient& c,
     write_ticket_view(w, e.after, v.catalog, actor, now_us());
     return 0;
   });
+  if (!e.notification.is_null()) {
+    w.key("notification");
+    e.notification.write(w);
+  }
   w.end_object();
   return w.take();
 }
@@ -270,25 +277,30 @@ void StreamHub::replay(SubPtr sub, uint64_t from) {
     auto s = log_.read_all(at, 4096, [&](const storage::RecordedEvent& r) {
       if (r.position() > until) return false;
       at = r.position();
-      std::string_view stream = r.stream();
-      if (!is_ticket_stream(stream)) return true;
-      std::string id(ticket_id_of(stream));
+      const bool outcome = r.stream() == kOutboxStream;
+      if (!is_ticket_stream(r.stream()) && !outcome) return true;
+      DomainEvent d;
+      if (!projections::to_domain_event(r, &d)) return true;
+      std::string id = outcome ? d.data.string_or("ticket") : std::string(ticket_id_of(r.stream()));
       auto it = states.find(id);
       if (it == states.end()) {
         // First sight of this ticket in the replay: fold its stream up to just before here.
         TicketState t;
-        log_.read_stream(stream, 1, SIZE_MAX, [&](const storage::RecordedEvent& prior) {
+        log_.read_stream(ticket_stream(id), 1, SIZE_MAX, [&](const storage::RecordedEvent& prior) {
           if (prior.position() >= r.position()) return false;
-          DomainEvent d;
-          if (projections::to_domain_event(prior, &d)) evolve_in_place(t, d);
+          DomainEvent p;
+          if (projections::to_domain_event(prior, &p)) evolve_in_place(t, p);
           return true;
         });
         it = states.emplace(id, std::move(t)).first;
       }
-      DomainEvent d;
-      if (!projections::to_domain_event(r, &d)) return true;
-      Event e{r.position(), d.type, it->second.assignees, {}};
-      evolve_in_place(it->second, d);
+      if (outcome && !it->second.exists()) return true;  // not a ticket's
+      Event e{r.position(), d.type, it->second.assignees, {}, {}};
+      if (outcome) {
+        e.notification = notification_outcome(d);
+      } else {
+        evolve_in_place(it->second, d);
+      }
       e.after = it->second;
       std::string msg = message_for(*sub, *client, e);
       if (!msg.empty() && sub->topic.rfind("report:", 0) != 0) client->send(std::move(msg));
@@ -301,7 +313,7 @@ void StreamHub::replay(SubPtr sub, uint64_t from) {
   std::lock_guard lk(mu_);
   if (sub->topic.rfind("report:", 0) == 0) {
     // A report's history is its current numbers: send them once, as of the seam.
-    Event now{until, "", {}, {}};
+    Event now{until, "", {}, {}, {}};
     std::string msg = message_for(*sub, *client, now);
     sub->last_report = msg.substr(msg.find("\"report\""));
     client->send(std::move(msg));

@@ -47,9 +47,11 @@ class StreamHub {
 
   // Whether anyone is subscribed: the read model copies no ticket for on_ticket_event otherwise.
   bool listening() const { return listening_.load(); }
-  // Called by the projection thread after each applied ticket event, in position order.
+  // Called by the projection thread after each applied ticket event, in position order, and
+  // after each outcome of a ticket's notification (`notification` not null: what became of it).
   void on_ticket_event(uint64_t position, const std::string& type,
-                       std::vector<AssigneeSpec> assignees_before, const TicketState& after);
+                       std::vector<AssigneeSpec> assignees_before, const TicketState& after,
+                       const Value& notification);
 
  private:
   struct Subscription {
@@ -70,6 +72,7 @@ class StreamHub {
     std::string type;
     std::vector<AssigneeSpec> before;
     TicketState after;
+    Value notification;  // a notification's outcome: the ticket is unchanged
   };
   using SubPtr = std::shared_ptr<Subscription>;
 

@@ -172,6 +172,17 @@ NotificationState notification_state(std::string_view channel, const DomainEvent
   return queued ? NotificationState::kPending : NotificationState::kNotSent;
 }
 
+Value notification_outcome(const DomainEvent& outcome) {
+  const Value& d = outcome.data;
+  std::string channel = d.string_or("channel");
+  // Recorded by an outbox at work: one that is not final is to be tried again.
+  NotificationState state = notification_state(channel, &outcome, /*queued=*/true);
+  return Value(Object{{"request", d["request"]},
+                      {"channel", Value(std::move(channel))},
+                      {"attempt", d["attempt"]},
+                      {"status", Value(to_string(state))}});
+}
+
 Result<std::vector<std::string>> resolve_recipients(const PendingNotification& n,
                                                     const Catalog& catalog) {
   const bool sms = n.channel == "sms";

@@ -102,6 +102,11 @@ std::string_view to_string(NotificationState state);
 NotificationState notification_state(std::string_view channel, const DomainEvent* last_outcome,
                                      bool queued);
 
+// What an outcome event says of its notification, for those watching the ticket live:
+// {"request", "channel", "attempt", "status"} (no address, no error: those are the ticket's
+// fields, which a watcher may not be allowed to read).
+Value notification_outcome(const DomainEvent& outcome);
+
 // The phone numbers (sms) or e-mail addresses (email) a request goes to: its own address, its
 // user's, or every member of its role's; an error when that is nobody. Webhooks have no
 // recipients of their own: the configured URL gets every one.

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "domain/json_writer.h"
+#include "domain/notifications.h"
 #include "domain/time_format.h"
 #include "projections/hand_off.h"
 #include "projections/ticket_codec.h"
@@ -98,6 +99,15 @@ const TicketState* ReadModel::View::ticket(std::string_view id) const {
   return it == tickets.end() ? nullptr : it->second.get();
 }
 
+// An outcome changes no view: it is handed to the ticket listener alone, so that whoever watches
+// the ticket learns whether its SMS or e-mail went out.
+void ReadModel::apply_notification_outcome(uint64_t position, const DomainEvent& e) {
+  auto it = tickets_.find(e.data.string_or("ticket"));
+  if (it == tickets_.end()) return;
+  applied_tickets_.push_back(
+      {position, e.type, it->second->assignees, *it->second, notification_outcome(e)});
+}
+
 void ReadModel::apply_ticket(uint64_t position, const std::string& id, const DomainEvent& e) {
   auto& slot = tickets_[id];
   if (!slot) {
@@ -116,7 +126,7 @@ void ReadModel::apply_ticket(uint64_t position, const std::string& id, const Dom
   if (collect_tickets_) before = t.assignees;
   evolve_in_place(t, e);
   changed_[at->second].state = &t;
-  if (collect_tickets_) applied_tickets_.push_back({position, e.type, std::move(before), t});
+  if (collect_tickets_) applied_tickets_.push_back({position, e.type, std::move(before), t, {}});
   if (auto picked = picked_member(e)) {
     last_picks_[picked->role] = picked->user;
   }
@@ -515,6 +525,8 @@ void ReadModel::apply(std::vector<ParsedEvent> batch) {
       const DomainEvent& e = p.event;
       if (is_ticket_stream(p.stream)) {
         apply_ticket(p.position, std::string(ticket_id_of(p.stream)), e);
+      } else if (p.stream == kOutboxStream) {
+        if (collect_tickets_) apply_notification_outcome(p.position, e);
       } else if (e.type == event_types::kSessionStarted) {
         sessions_[e.data.string_or("token_hash")] = e.data.string_or("user");
       } else if (e.type == event_types::kAttachmentUploaded) {
@@ -542,7 +554,7 @@ void ReadModel::apply(std::vector<ParsedEvent> batch) {
   if (moved) moved();
   if (listener) {
     for (AppliedTicket& t : tickets) {
-      listener(t.position, t.type, std::move(t.assignees_before), t.after);
+      listener(t.position, t.type, std::move(t.assignees_before), t.after, t.notification);
     }
   }
   std::vector<std::function<void()>> ready;

@@ -138,9 +138,12 @@ class ReadModel {
   // Called (outside locks) whenever the earliest due time may have moved earlier.
   void on_schedule_change(std::function<void()> fn);
   // Called (outside locks, on the projection thread, in position order) after each ticket event:
-  // the position, the event type, the assignees before it and the ticket after it.
+  // the position, the event type, the assignees before it and the ticket after it. Also after
+  // each outcome of a ticket's notification (on the outbox stream), with the ticket as it is and
+  // the last argument saying what became of the notification: {"request", "channel", "attempt",
+  // "status"}, status as domain/notifications.h's NotificationState; null for ticket events.
   using TicketListener = std::function<void(uint64_t, const std::string&, std::vector<AssigneeSpec>,
-                                            const TicketState&)>;
+                                            const TicketState&, const Value&)>;
   // `listening`, when given, says whether the listener wants events at all: a batch applied while
   // it says no copies no ticket for it. It is asked under the model's lock at the start of each
   // batch, so a listener that starts listening and then reads applied_position() gets every event
@@ -209,7 +212,9 @@ class ReadModel {
     std::string type;
     std::vector<AssigneeSpec> assignees_before;
     TicketState after;
+    Value notification;  // for a notification's outcome
   };
+  void apply_notification_outcome(uint64_t position, const DomainEvent& e);
   std::vector<AppliedTicket> applied_tickets_;
   // What the timer schedule of a ticket depends on; most events (fields, comments) leave it alone.
   using TimerInputs = std::tuple<bool, std::string, uint64_t, size_t>;

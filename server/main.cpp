@@ -456,8 +456,8 @@ int main(int argc, char** argv) {
   api::StreamHub hub(*log, model);
   model.on_ticket_applied(
       [&hub](uint64_t position, const std::string& type, std::vector<AssigneeSpec> before,
-             const TicketState& after) {
-        hub.on_ticket_event(position, type, std::move(before), after);
+             const TicketState& after, const Value& notification) {
+        hub.on_ticket_event(position, type, std::move(before), after, notification);
       },
       [&hub] { return hub.listening(); });
   api::HttpServer server(api, metrics, hub, http);

@@ -87,6 +87,7 @@ TEST(NotificationQueue, OutcomeIdsDeriveFromTheRequestAndAttempt) {
 TEST(NotificationState, FromTheChannelTheOutcomesAndTheOutbox) {
   PendingNotification n;
   n.request = 7;
+  n.channel = "sms";
   RetryPolicy policy;
   const DomainEvent retry = failed_event(n, "HTTP 503", false, policy, 1);
   const DomainEvent final_failure = failed_event(n, "HTTP 400", true, policy, 2);
@@ -101,6 +102,12 @@ TEST(NotificationState, FromTheChannelTheOutcomesAndTheOutbox) {
   EXPECT_EQ(notification_state("email", &final_failure, true), S::kFailed);  // not yet applied
   EXPECT_EQ(notification_state("webhook", nullptr, false), S::kNotSent);
   EXPECT_EQ(notification_state("webhook", &retry, false), S::kNotSent);  // no outbox here now
+  // What a live watcher of the ticket is told: no address, no error.
+  EXPECT_EQ(notification_outcome(retry).to_json(),
+            R"({"request":7,"channel":"sms","attempt":1,"status":"pending"})");
+  EXPECT_EQ(notification_outcome(final_failure).to_json(),
+            R"({"request":7,"channel":"sms","attempt":1,"status":"failed"})");
+  EXPECT_EQ(notification_outcome(delivered)["status"], Value("delivered"));
   EXPECT_EQ(to_string(S::kNotSent), "not_sent");
   EXPECT_EQ(to_string(S::kDelivered), "delivered");
 }

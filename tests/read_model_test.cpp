@@ -306,7 +306,7 @@ TEST_F(ReadModelBatches, ATicketListenerNotListeningGetsNoCopies) {
   bool listening = false;
   std::vector<uint64_t> heard;
   model.on_ticket_applied([&](uint64_t position, const std::string&, std::vector<AssigneeSpec>,
-                              const TicketState&) { heard.push_back(position); },
+                              const TicketState&, const Value&) { heard.push_back(position); },
                           [&] { return listening; });
   const uint64_t last = log_->last_position(), half = last / 2;
   apply_range(*log_, model, 0, half);

@@ -11,6 +11,7 @@ import threading
 import time
 import unittest
 
+import websocket  # Debian's python3-websocket
 from aiosmtpd.controller import Controller
 
 from ticketd_server import ADMIN_TOKEN, Server
@@ -299,6 +300,51 @@ class TicketNotifications(unittest.TestCase):
         self.assertEqual(set(sms["outcomes"][0]), {"position", "type", "time", "attempt"})
         self.assertEqual(self.notifications(tid, user="li")["todo"]["to"], "cs_supervisor")  # a role
         self.assertIn("text", self.notifications(tid, user="audit")["sms"])
+
+    def test_watchers_of_the_ticket_are_told_of_outcomes_live_and_in_replay(self):
+        ws = websocket.create_connection(self.s.base.replace("http", "ws") + "/api/v1/stream?token=" +
+                                         self.s.login("zhang"), timeout=30)
+        self.addCleanup(ws.close)
+        ws.send(json.dumps({"op": "subscribe", "topic": "tickets"}))
+        self.assertEqual(json.loads(ws.recv())["op"], "subscribed")
+        self.gateway.answers = [503]  # the first attempt fails; the next is an hour away
+        tid = self.submit()
+
+        def until_outcome(ws):
+            seen = []
+            while True:
+                m = json.loads(ws.recv())
+                seen.append(m)
+                if "notification" in m:
+                    return seen
+        live = until_outcome(ws)
+        outcome = live[-1]
+        self.assertEqual(outcome["type"], "NotificationFailed")
+        self.assertEqual(outcome["ticket"]["id"], tid)
+        self.assertEqual(outcome["ticket"]["version"], live[-2]["ticket"]["version"])  # the ticket is unchanged
+        request = [n for n in self.notifications(tid).values() if n["channel"] == "sms"][0]
+        self.assertEqual(outcome["notification"], {"request": request["request"], "channel": "sms",
+                                                   "attempt": 1, "status": "pending"})
+        self.assertEqual(outcome["position"], request["outcomes"][0]["position"])
+        self.assertTrue(all("notification" not in m for m in live[:-1]))
+
+        # A client that subscribes from before the ticket gets the same messages, in the same order.
+        again = websocket.create_connection(self.s.base.replace("http", "ws") + "/api/v1/stream?token=" +
+                                            self.s.login("zhang"), timeout=30)
+        self.addCleanup(again.close)
+        again.send(json.dumps({"op": "subscribe", "topic": "tickets", "from": live[0]["position"] - 1}))
+        self.assertEqual(json.loads(again.recv())["op"], "subscribed")
+        replayed = until_outcome(again)
+        strip = lambda ms: [(m["position"], m["type"], m.get("notification")) for m in ms]
+        self.assertEqual(strip(replayed), strip(live))
+
+        # Reports do not move for an outcome; the ticket's own topic hears it.
+        mine = websocket.create_connection(self.s.base.replace("http", "ws") + "/api/v1/stream?token=" +
+                                           self.s.login("zhang"), timeout=30)
+        self.addCleanup(mine.close)
+        mine.send(json.dumps({"op": "subscribe", "topic": "ticket:" + tid, "from": outcome["position"] - 1}))
+        self.assertEqual(json.loads(mine.recv())["op"], "subscribed")
+        self.assertEqual(strip([json.loads(mine.recv())]), strip([outcome]))
 
     def test_unknown_ticket_and_no_token(self):
         status, r = self.call("GET", "/tickets/T-999999/notifications")
