@@ -7,6 +7,7 @@
 #include <map>
 
 #include "domain/permissions.h"
+#include "domain/ticket_notes.h"
 #include "domain/time_format.h"
 
 namespace ticketd::api {
@@ -200,14 +201,16 @@ class Composer {
   // One line of 处理记录 for an event, given the ticket just before it. Bookkeeping events
   // (timers, notifications, SLA figures) are not part of the service's story and are left out.
   //
-  // Printed for the customer (the portal), the record keeps what the staff wrote among themselves
-  // to themselves: their comments and notes are left out, and people appear by name alone.
+  // Printed for the customer (the portal), the record keeps only the words the customer reads
+  // (domain/ticket_notes.h): what the staff wrote among themselves is left out, and people
+  // appear by name alone.
   void process_row(const TicketState& before, const DomainEvent& e) {
     const Value& d = e.data;
-    const bool internal = reader_.portal_customer && e.actor != kPortalActor;
+    const std::optional<TicketNote> note = note_of(e);
+    const bool shown = note && (!reader_.portal_customer || note->customer_reads());
     std::string what;
     std::string node = before.node;
-    std::string comment = internal ? "" : d.string_or("comment");
+    std::string comment = shown && e.type != et::kCommentAdded ? note->text : "";
     if (e.type == et::kTicketSubmitted) {
       node = flow_ ? flow_->start().id : "";
       what = "提交工单";
@@ -225,8 +228,8 @@ class Composer {
     } else if (e.type == et::kCustomerConfirmed) {
       what = "客户确认";
     } else if (e.type == et::kCommentAdded) {
-      if (internal) return;
-      what = "备注: " + d.string_or("text");
+      if (!shown) return;
+      what = (note->kind == TicketNote::Kind::kReply ? "回复: " : "备注: ") + note->text;
     } else if (e.type == et::kAttachmentAdded) {
       what = "上传附件 " + d.string_or("filename");
     } else if (e.type == et::kRated) {

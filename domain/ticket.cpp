@@ -606,7 +606,9 @@ Result<std::vector<DomainEvent>> decide_command(const TicketState& s, const Comm
     if (cmd->text.empty()) return error(codes::kRequired, "text is required", "text");
     if (cmd->text.size() > kMaxCommentLength)
       return error(codes::kOutOfRange, "text is too long", "text");
-    d.add(et::kCommentAdded, {{"text", Value(cmd->text)}});
+    Object data{{"text", Value(cmd->text)}};
+    if (cmd->is_public && !ctx.actor.portal_customer) data.emplace_back("public", Value(true));
+    d.add(et::kCommentAdded, std::move(data));
   } else if (const auto* cmd = std::get_if<AddAttachment>(&command)) {
     d.add(et::kAttachmentAdded, {{"attachment", Value(cmd->attachment_id)},
                                  {"filename", Value(cmd->filename)},

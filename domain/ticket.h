@@ -137,6 +137,9 @@ struct TakeAction {
 };
 struct AddComment {
   std::string text;
+  // A reply the customer reads in the portal; else a note among staff. (The customer's own
+  // comments, through the portal, are the customer's side of that conversation.)
+  bool is_public = false;
 };
 struct AddAttachment {
   std::string attachment_id;

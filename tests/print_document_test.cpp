@@ -145,6 +145,7 @@ TEST_F(Printing, AVeryLongRecordPrintsItsStartAndEnd) {
 
 TEST_F(Printing, TheCustomersCopyLeavesOutWhatStaffWroteAmongThemselves) {
   ok(t.user("zhang"), AddComment{"客户脾气急,注意沟通"});
+  ok(t.user("zhang"), AddComment{"已为您更换搓纸轮", true});  // a reply to the customer
   PrintDocument staff = compose("service_report", t.user("zhang"));
   PrintDocument customer = compose("service_report", t.customer());
   auto lines = [](const PrintDocument& d) {
@@ -163,6 +164,8 @@ TEST_F(Printing, TheCustomersCopyLeavesOutWhatStaffWroteAmongThemselves) {
   }
   EXPECT_TRUE(has(lines(customer), "张三|通过"));
   EXPECT_TRUE(has(lines(customer), "客户|客户确认 — “好了,谢谢”"));  // the customer's own words
+  EXPECT_TRUE(has(lines(staff), "张三 (zhang)|回复: 已为您更换搓纸轮"));
+  EXPECT_TRUE(has(lines(customer), "张三|回复: 已为您更换搓纸轮"));
 }
 
 TEST(RenderPdf, LongTextContinuesOnTheNextPage) {
