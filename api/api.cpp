@@ -210,6 +210,27 @@ bool Call::string_member(std::string_view key, std::string* out, bool required) 
   return true;
 }
 
+bool Call::bool_member(std::string_view key, bool* out) {
+  const Value* v = body.find(key);
+  if (!v || v->is_null()) return true;
+  if (!v->is_bool()) {
+    fail(422, codes::kWrongType, std::string(key) + " must be true or false", key);
+    return false;
+  }
+  *out = v->as_bool();
+  return true;
+}
+
+bool Call::only_members(std::initializer_list<std::string_view> known) {
+  for (const auto& [k, v] : body.as_object()) {
+    if (std::find(known.begin(), known.end(), k) == known.end()) {
+      fail(422, codes::kUnknownField, "unknown member \"" + k + "\"", k);
+      return false;
+    }
+  }
+  return true;
+}
+
 bool Call::object_member(std::string_view key, Object* out) {
   const Value* v = body.find(key);
   if (!v || v->is_null()) return true;
@@ -423,6 +444,7 @@ void Api::route(const CallPtr& call) {
     const std::string& id = p[3];
     if (on(p[4] == "actions", "POST")) return post_action(call, id);
     if (on(p[4] == "comments", "POST")) return post_comment(call, id, false);
+    if (on(p[4] == "comments", "GET")) return get_ticket_comments(call, id);
     if (on(p[4] == "attachments", "POST")) return post_attachment(call, id);
     if (on(p[4] == "rating", "POST")) return post_rating(call, id, false);
     if (on(p[4] == "events", "GET")) return get_ticket_events(call, id);

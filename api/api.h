@@ -26,6 +26,7 @@ namespace ticketd::api {
 
 struct Call;         // one request in flight (api/call.h)
 class OutboxWorker;  // api/outbox_worker.h
+struct WrittenNote;  // api/ticket_view.h
 using CallPtr = std::shared_ptr<Call>;
 
 // The spdlog logger each answered request is logged to, one line apiece, when the process
@@ -100,6 +101,10 @@ class Api {
   void get_attachment(const CallPtr& call, const std::string& id);
   void get_ticket_events(const CallPtr& call, const std::string& id);
   void get_ticket_notifications(const CallPtr& call, const std::string& id);
+  void get_ticket_comments(const CallPtr& call, const std::string& id);
+  // The notes on a ticket, in order (api/note_routes.cpp); `exists` says whether it has events.
+  storage::Status read_ticket_notes(const std::string& id, std::vector<WrittenNote>* out,
+                                    bool* exists) const;
   // A ticket's events, parsed, in order, up to a position and a time (as ?as_of= gives them).
   storage::Status read_ticket_until(
       const std::string& id, uint64_t position, int64_t time,

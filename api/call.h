@@ -2,6 +2,7 @@
 // One request in flight inside Api: the request, who made it, and how to answer it.
 #include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,6 +34,9 @@ struct Call {
   bool parse_body();
   bool string_member(std::string_view key, std::string* out, bool required);
   bool object_member(std::string_view key, Object* out);
+  bool bool_member(std::string_view key, bool* out);  // untouched when absent
+  // 422 naming the first member of the body not in `known`.
+  bool only_members(std::initializer_list<std::string_view> known);
   // If-Match: 7 or "7" (an ETag) into *out, nullopt when absent; false (answered 400) when
   // unreadable.
   bool if_match(std::optional<uint64_t>* out);

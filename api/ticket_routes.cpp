@@ -1,4 +1,4 @@
-// Ticket routes: submit, read, list, inbox, change, act, comment, rate, attach, history, portal.
+// Ticket routes: submit, read, list, inbox, change, act, rate, attach, history, portal.
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
@@ -259,11 +259,7 @@ void Api::post_ticket(const CallPtr& call) {
       !call->object_member("fields", &cmd.fields)) {
     return;
   }
-  for (const auto& [k, v] : call->body.as_object()) {
-    if (k != "form" && k != "flow" && k != "fields") {
-      return call->fail(422, codes::kUnknownField, "unknown member \"" + k + "\"", k);
-    }
-  }
+  if (!call->only_members({"form", "flow", "fields"})) return;
   run_ticket_command(call, "", std::move(cmd), std::nullopt, 201);
 }
 
@@ -481,14 +477,6 @@ bool Api::enter_portal(const CallPtr& call, const std::string& id) {
   return true;
 }
 
-void Api::post_comment(const CallPtr& call, const std::string& id, bool portal) {
-  if (portal && !enter_portal(call, id)) return;
-  if (!call->parse_body()) return;
-  AddComment cmd;
-  if (!call->string_member("text", &cmd.text, true)) return;
-  run_ticket_command(call, id, std::move(cmd), std::nullopt, 201);
-}
-
 void Api::post_rating(const CallPtr& call, const std::string& id, bool portal) {
   if (portal && !enter_portal(call, id)) return;
   if (!call->parse_body()) return;
@@ -580,15 +568,22 @@ void Api::get_ticket_events(const CallPtr& call, const std::string& id) {
 }
 
 void Api::get_portal(const CallPtr& call, const std::string& id) {
-  JsonWriter w;
-  bool ok = model_.read([&](const View& v) {
-    const TicketState* t = v.ticket(id);
-    if (!portal_code_matches(t, call->req.param("code"))) return false;
-    write_portal_view(w, *t, v.catalog);
-    return true;
-  });
+  auto matches = [&](const View& v) {
+    return portal_code_matches(v.ticket(id), call->req.param("code"));
+  };
   // A wrong code and an unknown ticket look the same: the portal never reveals that one exists.
-  if (!ok) return call->fail(404, codes::kNotFound, "no such ticket");
+  if (!model_.read(matches)) return call->fail(404, codes::kNotFound, "no such ticket");
+  // The conversation is read from the ticket's events (the view keeps no comment texts).
+  std::vector<WrittenNote> notes;
+  bool exists = false;
+  if (auto s = read_ticket_notes(id, &notes, &exists); !s.ok()) {
+    return call->fail(503, "unavailable", s.ToString());
+  }
+  JsonWriter w;
+  model_.read([&](const View& v) {
+    write_portal_view(w, *v.ticket(id), v.catalog, notes);
+    return 0;
+  });
   call->ok(200, w.take());
 }
 

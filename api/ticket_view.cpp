@@ -94,7 +94,8 @@ void write_ticket_view(JsonWriter& w, const TicketState& t, const Catalog& catal
   w.end_object();
 }
 
-void write_portal_view(JsonWriter& w, const TicketState& t, const Catalog& catalog) {
+void write_portal_view(JsonWriter& w, const TicketState& t, const Catalog& catalog,
+                       const std::vector<WrittenNote>& notes) {
   const FlowDef* flow = catalog.flow(t.flow_id, t.flow_version);
   auto name_of = [&](const std::string& id) {
     const NodeDef* n = flow ? flow->node(id) : nullptr;
@@ -124,6 +125,20 @@ void write_portal_view(JsonWriter& w, const TicketState& t, const Catalog& catal
   const NodeDef* node = flow ? flow->node(t.node) : nullptr;
   w.key("can_confirm").boolean(!t.closed && node && node->for_customer());
   w.key("can_rate").boolean(!t.rating.has_value());
+  // Staff appear by name alone (as on the customer's printed copy), never by user id.
+  w.key("conversation").begin_array();
+  for (const WrittenNote& n : notes) {
+    if (!n.note.customer_reads()) continue;
+    const bool customer = n.note.kind == TicketNote::Kind::kCustomer;
+    w.begin_object().key("time").string(format_rfc3339(n.at_us));
+    w.key("from").string(customer ? "customer" : "staff");
+    if (!customer) {
+      const User* u = catalog.user(n.author);
+      w.key("name").string(u && !u->name.empty() ? u->name : "客服");
+    }
+    w.key("text").string(n.note.text).end_object();
+  }
+  w.end_array();
   w.end_object();
 }
 

@@ -3,6 +3,7 @@
 #include "domain/catalog.h"
 #include "domain/json_writer.h"
 #include "domain/ticket.h"
+#include "domain/ticket_notes.h"
 
 namespace ticketd::api {
 
@@ -19,8 +20,19 @@ TicketSla ticket_sla(const TicketState& t, const Catalog& catalog, int64_t now_u
 // The ticket view, with only the fields `actor` may read at the current node.
 void write_ticket_view(JsonWriter& w, const TicketState& t, const Catalog& catalog,
                        const Actor& actor, int64_t now_us);
-// What the customer sees in the portal: progress, timeline, customer-readable fields.
-void write_portal_view(JsonWriter& w, const TicketState& t, const Catalog& catalog);
+// A note on a ticket (domain/ticket_notes.h) with where, when and by whom it was written.
+struct WrittenNote {
+  uint64_t position = 0;
+  int64_t at_us = 0;
+  std::string author;  // a user id, or kPortalActor for the customer
+  std::string event;   // the event type it came with
+  TicketNote note;
+};
+
+// What the customer sees in the portal: progress, timeline, customer-readable fields, and the
+// conversation: those of `notes` the customer reads.
+void write_portal_view(JsonWriter& w, const TicketState& t, const Catalog& catalog,
+                       const std::vector<WrittenNote>& notes);
 void write_user(JsonWriter& w, const User& u);
 void write_definition(JsonWriter& w, std::string_view id, uint64_t version, const Value& document);
 

@@ -177,6 +177,44 @@ class ReferenceApp(unittest.TestCase):
         status, resp, _ = self.call("POST", "/tickets/%s/actions" % tid, {"action": "submit"}, user="zhang")
         self.assert_error(resp, status, 422, "action_not_allowed")
 
+    def test_public_replies_reach_the_portal_and_notes_stay_among_staff(self):
+        t = self.submit()
+        tid, code = t["id"], t["portal_code"]
+        portal = "/api/v1/portal/tickets/%s" % tid
+        self.act(tid, "zhang", "approve", {"complexity": "简单"}, comment="客服处理即可")
+        for body in ({"text": "客户脾气急,注意沟通"}, {"text": "我们已安排工程师,明天上午上门。", "public": True}):
+            status, r, _ = self.call("POST", "/tickets/%s/comments" % tid, body, user="li")
+            self.assertEqual(status, 201, r)
+        status, r, _ = self.s.call("POST", portal + "/comments?code=" + code, {"text": "好的,上午有人。"})
+        self.assertEqual(status, 201, r)
+
+        # The customer reads the reply and their own words, not the staff's notes, and no user ids.
+        _, view, _ = self.s.call("GET", portal + "?code=" + code)
+        self.assertEqual([(m["from"], m.get("name"), m["text"]) for m in view["conversation"]],
+                         [("staff", "李四", "我们已安排工程师,明天上午上门。"), ("customer", None, "好的,上午有人。")])
+        # Staff read every word on the ticket, in order, and who wrote it.
+        status, notes, _ = self.call("GET", "/tickets/%s/comments" % tid, user="zhao")
+        self.assertEqual(status, 200, notes)
+        self.assertEqual([(n["kind"], n["event"], n["author"], n["text"]) for n in notes["items"]], [
+            ("note", "Approved", "zhang", "客服处理即可"),
+            ("note", "CommentAdded", "li", "客户脾气急,注意沟通"),
+            ("reply", "CommentAdded", "li", "我们已安排工程师,明天上午上门。"),
+            ("customer", "CommentAdded", "portal", "好的,上午有人。")])
+        self.assertEqual(notes["items"][0]["author_name"], "张三")
+        positions = [n["position"] for n in notes["items"]]
+        self.assertEqual(positions, sorted(positions))
+
+        # Misspelt, mistyped or not the customer's to give: refused, and nothing is written.
+        status, r, _ = self.call("POST", "/tickets/%s/comments" % tid, {"text": "x", "publc": True}, user="li")
+        self.assert_error(r, status, 422, "unknown_field", "publc")
+        status, r, _ = self.call("POST", "/tickets/%s/comments" % tid, {"text": "x", "public": "yes"}, user="li")
+        self.assert_error(r, status, 422, "wrong_type", "public")
+        status, r, _ = self.s.call("POST", portal + "/comments?code=" + code, {"text": "x", "public": True})
+        self.assert_error(r, status, 422, "unknown_field", "public")
+        status, r, _ = self.call("GET", "/tickets/T-999999/comments", user="li")
+        self.assert_error(r, status, 404, "not_found")
+        self.assertEqual(len(self.call("GET", "/tickets/%s/comments" % tid, user="li")[1]["items"]), 4)
+
     def test_stale_if_match(self):
         tid = self.submit()["id"]
         status, view, headers = self.call("GET", "/tickets/" + tid, user="zhang")
