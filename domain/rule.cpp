@@ -162,6 +162,13 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
     trig.kind = RuleTrigger::Kind::kFlowEnded;
   } else if (type == "rated") {
     trig.kind = RuleTrigger::Kind::kRated;
+  } else if (type == "replied") {
+    trig.kind = RuleTrigger::Kind::kReplied;
+    trig.by = t.string_or("by");
+    if (trig.by != "customer" && trig.by != "staff") {
+      return def_error("rule.trigger.by",
+                       "\"customer\" (a reply through the portal) or \"staff\" (a public reply)");
+    }
   } else if (type == "sla_warning" || type == "sla_breached") {
     trig.kind =
         type == "sla_warning" ? RuleTrigger::Kind::kSlaWarning : RuleTrigger::Kind::kSlaBreached;
@@ -186,6 +193,9 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
       break;
     case RuleTrigger::Kind::kFieldChanged:
       extra = unknown_property(t, {"type", "field"}, "rule.trigger");
+      break;
+    case RuleTrigger::Kind::kReplied:
+      extra = unknown_property(t, {"type", "by"}, "rule.trigger");
       break;
     case RuleTrigger::Kind::kNodeEntered:
       extra = unknown_property(t, {"type", "node"}, "rule.trigger");

@@ -1,6 +1,7 @@
 #pragma once
 // Rules: "when X happens and Y holds, do Z". Triggers: created, field_changed, node_entered, idle
-// (still in a node after a duration), flow_ended, rated, sla_warning, sla_breached. Actions:
+// (still in a node after a duration), flow_ended, rated, replied (the customer through the
+// portal, or staff publicly to the customer), sla_warning, sla_breached. Actions:
 // set_field, notify, close, lookup (ask a CRM / ERP system and fill fields from its answer).
 #include <optional>
 #include <string>
@@ -21,12 +22,14 @@ struct RuleTrigger {
     kIdle,
     kFlowEnded,
     kRated,
+    kReplied,
     kSlaWarning,
     kSlaBreached
   };
   Kind kind = Kind::kCreated;
   std::string field;     // field_changed
   std::string node;      // node_entered, idle
+  std::string by;        // replied: customer | staff
   int64_t after_us = 0;  // idle
   std::string target;    // sla_*: first_response | next_response | resolution | node; "" any
 };

@@ -4,6 +4,7 @@
 
 #include "domain/permissions.h"
 #include "domain/sla.h"
+#include "domain/ticket_notes.h"
 #include "domain/time_format.h"
 
 namespace ticketd {
@@ -214,6 +215,12 @@ bool triggers(const RuleDef& rule, const DomainEvent& e) {
       return e.type == et::kFlowEnded;
     case RuleTrigger::Kind::kRated:
       return e.type == et::kRated;
+    case RuleTrigger::Kind::kReplied: {
+      if (e.type != et::kCommentAdded) return false;
+      auto note = note_of(e);
+      return note && note->kind == (rule.trigger.by == "customer" ? TicketNote::Kind::kCustomer
+                                                                  : TicketNote::Kind::kReply);
+    }
     case RuleTrigger::Kind::kSlaWarning:
     case RuleTrigger::Kind::kSlaBreached: {
       bool warning = rule.trigger.kind == RuleTrigger::Kind::kSlaWarning;

@@ -1,6 +1,7 @@
 // The words on a ticket, and which of them the customer reads.
 #include <gtest/gtest.h>
 
+#include "domain/catalog.h"
 #include "domain/ticket_notes.h"
 #include "tests/reference_fixture.h"
 
@@ -71,6 +72,42 @@ TEST_F(TicketNotes, ActionsCarryNotesWhenSomethingWasWritten) {
   notes = notes_of(t.customer(), RateTicket{5, "很满意"});
   ASSERT_EQ(notes.size(), 1u);
   EXPECT_EQ(notes[0].text, "很满意");
+}
+
+// "replied" rules: an SMS to the customer when staff answer publicly, a to-do for the supervisor
+// when the customer writes. A note among staff triggers neither.
+TEST(RepliedRules, FireOnTheCustomersWordsOrOnPublicReplies) {
+  Catalog c = testing::reference_catalog();
+  testing::publish(c,
+                   decide_publish_rule(c, "tell_customer", testing::json(R"({"name":"回复通知客户",
+    "form":"service_ticket","trigger":{"type":"replied","by":"staff"},
+    "actions":[{"type":"notify","to":{"field":"customer_phone"},"channel":"sms",
+                "template":"您的服务单{{ticket.id}}有新回复"}]})"),
+                                       "admin", 0));
+  testing::publish(c, decide_publish_rule(c, "customer_wrote", testing::json(R"({"name":"客户留言",
+    "form":"service_ticket","trigger":{"type":"replied","by":"customer"},
+    "actions":[{"type":"notify","to":{"role":"cs_supervisor"},"channel":"todo",
+                "template":"客户在{{ticket.id}}留言"}]})"),
+                                          "admin", 0));
+  TicketDriver t(c);
+  ASSERT_TRUE(t.run(t.user("li"),
+                    SubmitTicket{"service_ticket", "service_flow", testing::reference_submission()})
+                  .ok());
+  auto texts = [&](const Actor& actor, const Command& cmd) {
+    auto r = t.run(actor, cmd);
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    std::vector<std::string> out;
+    if (!r.ok()) return out;
+    for (const auto& e : r.value()) {
+      if (e.type == event_types::kNotificationRequested) out.push_back(e.data.string_or("text"));
+    }
+    return out;
+  };
+  EXPECT_TRUE(texts(t.user("li"), AddComment{"客户脾气急"}).empty());
+  EXPECT_EQ(texts(t.user("li"), AddComment{"明天上门", true}),
+            std::vector<std::string>{"您的服务单T-000042有新回复"});
+  EXPECT_EQ(texts(t.customer(), AddComment{"好的"}),
+            std::vector<std::string>{"客户在T-000042留言"});
 }
 
 }  // namespace

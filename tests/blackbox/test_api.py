@@ -178,6 +178,16 @@ class ReferenceApp(unittest.TestCase):
         self.assert_error(resp, status, 422, "action_not_allowed")
 
     def test_public_replies_reach_the_portal_and_notes_stay_among_staff(self):
+        # The business wants the customer told by SMS when staff answer.
+        status, r, _ = self.call("PUT", "/rules/tell_customer", {
+            "name": "回复通知客户", "form": "service_ticket", "trigger": {"type": "replied", "by": "staff"},
+            "actions": [{"type": "notify", "to": {"field": "customer_phone"}, "channel": "sms",
+                         "template": "您的服务单{{ticket.id}}有新回复,请在服务门户查看"}]}, user="admin")
+        self.assertEqual(status, 201, r)
+        status, r, _ = self.call("PUT", "/rules/tell_customer_typo", {
+            "name": "x", "form": "service_ticket", "trigger": {"type": "replied", "by": "agent"},
+            "actions": [{"type": "close"}]}, user="admin")
+        self.assert_error(r, status, 422, "invalid_definition")
         t = self.submit()
         tid, code = t["id"], t["portal_code"]
         portal = "/api/v1/portal/tickets/%s" % tid
@@ -203,6 +213,10 @@ class ReferenceApp(unittest.TestCase):
         self.assertEqual(notes["items"][0]["author_name"], "张三")
         positions = [n["position"] for n in notes["items"]]
         self.assertEqual(positions, sorted(positions))
+        # The public reply, and it alone, had the rule send the customer an SMS.
+        _, sent, _ = self.call("GET", "/tickets/%s/notifications" % tid, user="admin")
+        self.assertEqual([n["text"] for n in sent["items"] if n["rule"] == "tell_customer"],
+                         ["您的服务单%s有新回复,请在服务门户查看" % tid])
 
         # Misspelt, mistyped or not the customer's to give: refused, and nothing is written.
         status, r, _ = self.call("POST", "/tickets/%s/comments" % tid, {"text": "x", "publc": True}, user="li")

@@ -1,6 +1,6 @@
 // A fuzzed request body as ticket commands on the reference application: a submission, then an
-// action and a field change by the right and the wrong people, and a lookup's answer. decide()
-// answers events or an error; every answer's events must replay with evolve().
+// action, a comment and a field change by the right and the wrong people, and a lookup's
+// answer. decide() answers events or an error; every answer's events must replay with evolve().
 #include "domain/ticket.h"
 #include "fuzz_common.h"
 
@@ -37,6 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         TakeAction{action, body["fields"].as_object(), body.string_or("comment"),
                    body.string_or("to")});
   }
+  run("li", false, AddComment{body.string_or("comment"), body["public"].as_bool()});
   run("nobody", false, ChangeFields{body["fields"].as_object(), std::nullopt});
   run("admin", true, ChangeFields{body.as_object(), state.version});
   // A lookup's answer (from another system: untrusted) on a lookup pending since now.
