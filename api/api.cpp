@@ -18,41 +18,6 @@ namespace ticketd::api {
 
 namespace {
 
-// A page of a collection in id order (definitions, users), as API.md's lists are: `limit` items
-// (50 unless asked, at most 500) after the id given as `cursor`; next_cursor is the last id
-// written while more follow.
-struct IdPage {
-  uint64_t limit = 50;
-  std::string after;
-
-  bool parse(Call& call) {
-    if (!call.limit_param(&limit)) return false;
-    after = call.req.param("cursor");
-    return true;
-  }
-
-  // `items` in the order of their ids (`id_of(item)`); `write_item(item)` writes one.
-  template <typename Items, typename IdOf, typename WriteItem>
-  void write(JsonWriter& w, const Items& items, IdOf id_of, WriteItem write_item) const {
-    w.begin_object().key("items").begin_array();
-    auto it = items.begin();
-    if (!after.empty()) {
-      it =
-          std::upper_bound(items.begin(), items.end(), after,
-                           [&](const std::string& a, const auto& item) { return a < id_of(item); });
-    }
-    uint64_t n = 0;
-    for (; it != items.end() && n < limit; ++it, ++n) write_item(*it);
-    w.end_array().key("next_cursor");
-    if (it != items.end() && n > 0) {
-      w.string(id_of(*(it - 1)));
-    } else {
-      w.null();
-    }
-    w.end_object();
-  }
-};
-
 std::string hex(const unsigned char* p, size_t n) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string s;
@@ -315,7 +280,7 @@ std::optional<Actor> Api::actor_for_token_hash(const std::string& hash) const {
   return model_.read([&](const projections::ReadModel::View& v) -> std::optional<Actor> {
     auto it = v.sessions.find(hash);
     if (it == v.sessions.end()) return std::nullopt;
-    const User* u = v.catalog.user(it->second);
+    const User* u = active_user(v.catalog, it->second);
     if (!u) return std::nullopt;
     Actor a{u->id, u->roles, false, false, false};
     a.admin = a.has_role("admin");
@@ -347,6 +312,7 @@ bool Api::authenticate(const CallPtr& call) {
     return false;
   }
   call->actor = *actor;
+  call->token_hash = hash;
   return true;
 }
 
@@ -415,10 +381,16 @@ void Api::route(const CallPtr& call) {
   }
   if (!authenticate(call)) return;
 
+  if (on(is({"api", "v1", "sessions"}), "DELETE")) return delete_session(call);
   if (on(is({"api", "v1", "me"}), "GET")) return get_me(call);
+  if (on(is({"api", "v1", "me", "password"}), "POST")) return post_my_password(call);
   if (is({"api", "v1", "users"})) {
     if (on(true, "POST")) return post_user(call);
     if (on(true, "GET")) return list_users(call);
+  }
+  if (is({"api", "v1", "users", "*"})) {
+    if (on(true, "GET")) return get_user(call, p[3]);
+    if (on(true, "PATCH")) return patch_user(call, p[3]);
   }
   if (on(is({"api", "v1", "rules", "*", "dry-run"}), "POST")) return post_rule_dry_run(call, p[3]);
   if (on(is({"api", "v1", "sla-policies", "*", "dry-run"}), "POST"))
@@ -478,119 +450,6 @@ void Api::append_and_answer(const CallPtr& call, const std::string& stream,
                         call->ok(status, w.take());
                       });
                     });
-}
-
-void Api::post_user(const CallPtr& call) {
-  if (!call->actor.admin)
-    return call->fail(403, codes::kForbidden, "only administrators create users");
-  if (!call->parse_body()) return;
-  User u;
-  std::string password;
-  if (!call->string_member("id", &u.id, true) || !call->string_member("name", &u.name, true) ||
-      !call->string_member("password", &password, true) ||
-      !call->string_member("phone", &u.phone, false) ||
-      !call->string_member("email", &u.email, false)) {
-    return;
-  }
-  if (password.size() < 8) {
-    return call->fail(422, codes::kOutOfRange, "password must have at least 8 characters",
-                      "password");
-  }
-  if (const Value* roles = call->body.find("roles")) {
-    if (!roles->is_array())
-      return call->fail(422, codes::kWrongType, "roles must be an array of strings", "roles");
-    for (const auto& r : roles->as_array()) {
-      if (!r.is_string())
-        return call->fail(422, codes::kWrongType, "roles must be an array of strings", "roles");
-      u.roles.push_back(r.as_string());
-    }
-  }
-  // argon2id, at libsodium's interactive cost (about 64 MiB and a tenth of a second).
-  char hash[crypto_pwhash_STRBYTES];
-  if (crypto_pwhash_str(hash, password.data(), password.size(), crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                        crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
-    return call->fail(503, "unavailable", "out of memory hashing the password");
-  }
-  auto decided = model_.read([&](const projections::ReadModel::View& v) {
-    return decide_create_user(v.catalog, u, hash, call->actor.id, now_us());
-  });
-  if (!decided.ok()) return call->fail(decided.error());
-  append_and_answer(call, "user-" + u.id, storage::ExpectedVersion::NoStream(), {decided.value()},
-                    201, [u](JsonWriter& w) { write_user(w, u); });
-}
-
-void Api::list_users(const CallPtr& call) {
-  if (!call->actor.admin && !call->actor.auditor) {
-    return call->fail(403, codes::kForbidden, "only administrators and auditors list users");
-  }
-  IdPage page;
-  if (!page.parse(*call)) return;
-  JsonWriter w;
-  model_.read([&](const projections::ReadModel::View& v) {
-    page.write(
-        w, v.catalog.users(), [](const User* u) -> const std::string& { return u->id; },
-        [&](const User* u) { write_user(w, *u); });
-    return 0;
-  });
-  call->ok(200, w.take());
-}
-
-void Api::post_session(const CallPtr& call) {
-  if (!call->parse_body()) return;
-  std::string user, password;
-  if (!call->string_member("user", &user, true) ||
-      !call->string_member("password", &password, true))
-    return;
-  std::string stored;
-  std::optional<User> found =
-      model_.read([&](const projections::ReadModel::View& v) -> std::optional<User> {
-        const User* u = v.catalog.user(user);
-        if (!u) return std::nullopt;
-        auto it = v.password_hashes.find(user);
-        if (it != v.password_hashes.end()) stored = it->second;
-        return *u;
-      });
-  // An unknown user is checked against a throwaway hash, so the answer takes as long either way
-  // and its timing does not tell which user names exist.
-  static const std::string kDummyHash = [] {
-    char h[crypto_pwhash_STRBYTES];
-    if (crypto_pwhash_str(h, "x", 1, crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
-      return std::string();  // out of memory: unknown users are then refused without the delay
-    }
-    return std::string(h);
-  }();
-  const std::string& hash = found && !stored.empty() ? stored : kDummyHash;
-  bool verified = !hash.empty() &&
-                  crypto_pwhash_str_verify(hash.c_str(), password.data(), password.size()) == 0;
-  if (!found || stored.empty() || !verified) {
-    return call->fail(401, "unauthorized", "wrong user or password");
-  }
-  std::string token = random_token(32);
-  DomainEvent e{projections::event_types::kSessionStarted,
-                Value(Object{{"user", Value(user)}, {"token_hash", Value(token_hash(token))}}),
-                user, now_us(), std::nullopt};
-  User u = *found;
-  append_and_answer(call, "sessions-" + user, storage::ExpectedVersion::Any(), {e}, 201,
-                    [u, token](JsonWriter& w) {
-                      w.begin_object().key("token").string(token).key("user").string(u.id);
-                      w.key("name").string(u.name).key("roles").begin_array();
-                      for (const auto& r : u.roles) w.string(r);
-                      w.end_array().end_object();
-                    });
-}
-
-void Api::get_me(const CallPtr& call) {
-  JsonWriter w;
-  w.begin_object().key("id").string(call->actor.id);
-  std::string name = model_.read([&](const projections::ReadModel::View& v) {
-    const User* u = v.catalog.user(call->actor.id);
-    return u ? u->name : call->actor.id;
-  });
-  w.key("name").string(name).key("roles").begin_array();
-  for (const auto& r : call->actor.roles) w.string(r);
-  w.end_array().key("admin").boolean(call->actor.admin).end_object();
-  call->ok(200, w.take());
 }
 
 namespace {

@@ -85,8 +85,15 @@ class Api {
   void route(const CallPtr& call);
   void post_user(const CallPtr& call);
   void list_users(const CallPtr& call);
+  void get_user(const CallPtr& call, const std::string& id);
+  void patch_user(const CallPtr& call, const std::string& id);
   void post_session(const CallPtr& call);
+  void delete_session(const CallPtr& call);
   void get_me(const CallPtr& call);
+  void post_my_password(const CallPtr& call);
+  // Appends the changes a user's PATCH or own password change decided, and answers with the user.
+  void change_user(const CallPtr& call, const std::string& id, const UserChanges& changes,
+                   const std::string& kept_session);
   void put_definition(const CallPtr& call, const std::string& kind, const std::string& id);
   void get_definition(const CallPtr& call, const std::string& kind, const std::string& id);
   void list_definitions(const CallPtr& call, const std::string& kind);

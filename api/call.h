@@ -11,6 +11,7 @@
 
 #include "api/http_types.h"
 #include "domain/error.h"
+#include "domain/json_writer.h"
 #include "domain/ticket.h"
 #include "domain/value.h"
 
@@ -20,7 +21,8 @@ struct Call {
   HttpRequest req;
   Respond respond;
   Actor actor;
-  Value body;  // after parse_body()
+  std::string token_hash;  // of the bearer token, once authenticated
+  Value body;              // after parse_body()
   std::vector<std::pair<std::string, std::string>> extra_headers;
   // Members a command's answer carries besides id, version, position and ticket.
   Object extra_members;
@@ -69,6 +71,41 @@ struct Call {
   bool bad_param(const std::string& name) {
     fail(400, "bad_parameter", name + " must be a whole number", name);
     return false;
+  }
+};
+
+// A page of a collection in id order (definitions, users), as API.md's lists are: `limit` items
+// (50 unless asked, at most 500) after the id given as `cursor`; next_cursor is the last id
+// written while more follow.
+struct IdPage {
+  uint64_t limit = 50;
+  std::string after;
+
+  bool parse(Call& call) {
+    if (!call.limit_param(&limit)) return false;
+    after = call.req.param("cursor");
+    return true;
+  }
+
+  // `items` in the order of their ids (`id_of(item)`); `write_item(item)` writes one.
+  template <typename Items, typename IdOf, typename WriteItem>
+  void write(JsonWriter& w, const Items& items, IdOf id_of, WriteItem write_item) const {
+    w.begin_object().key("items").begin_array();
+    auto it = items.begin();
+    if (!after.empty()) {
+      it =
+          std::upper_bound(items.begin(), items.end(), after,
+                           [&](const std::string& a, const auto& item) { return a < id_of(item); });
+    }
+    uint64_t n = 0;
+    for (; it != items.end() && n < limit; ++it, ++n) write_item(*it);
+    w.end_array().key("next_cursor");
+    if (it != items.end() && n > 0) {
+      w.string(id_of(*(it - 1)));
+    } else {
+      w.null();
+    }
+    w.end_object();
   }
 };
 

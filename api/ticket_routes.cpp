@@ -72,7 +72,9 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
       return error(codes::kConflict, "stale version");
     }
     ctx.catalog = &v.catalog;
-    ctx.lookups.user_exists = [&](std::string_view u) { return v.catalog.user(u) != nullptr; };
+    ctx.lookups.user_exists = [&](std::string_view u) {
+      return active_user(v.catalog, u) != nullptr;
+    };
     ctx.lookups.attachment_exists = [&](std::string_view a) {
       return v.attachments.count(std::string(a)) > 0;
     };

@@ -145,7 +145,8 @@ void write_portal_view(JsonWriter& w, const TicketState& t, const Catalog& catal
 void write_user(JsonWriter& w, const User& u) {
   w.begin_object().key("id").string(u.id).key("name").string(u.name).key("roles").begin_array();
   for (const auto& r : u.roles) w.string(r);
-  w.end_array().key("phone").string(u.phone).key("email").string(u.email).end_object();
+  w.end_array().key("phone").string(u.phone).key("email").string(u.email);
+  w.key("disabled").boolean(u.disabled).end_object();
 }
 
 void write_definition(JsonWriter& w, std::string_view id, uint64_t version, const Value& document) {

@@ -1,6 +1,8 @@
 #include "domain/catalog.h"
 
 #include <algorithm>
+#include <tuple>
+#include <utility>
 
 namespace ticketd {
 namespace {
@@ -141,6 +143,21 @@ bool Catalog::apply(const DomainEvent& e) {
     u.email = d.string_or("email");
     users_[id] = std::move(u);
     return true;
+  }
+  auto user = users_.find(id);
+  if (user == users_.end()) return true;
+  User& u = user->second;
+  if (e.type == event_types::kUserUpdated) {
+    for (auto [key, member] :
+         {std::pair{"name", &u.name}, std::pair{"phone", &u.phone}, std::pair{"email", &u.email}}) {
+      if (const Value* v = d.find(key)) *member = v->as_string();
+    }
+    if (const Value* roles = d.find("roles")) {
+      u.roles.clear();
+      for (const auto& r : roles->as_array()) u.roles.push_back(r.as_string());
+    }
+  } else if (e.type == event_types::kUserDisabled || e.type == event_types::kUserEnabled) {
+    u.disabled = e.type == event_types::kUserDisabled;
   }
   return true;
 }
@@ -371,6 +388,55 @@ Result<DomainEvent> decide_create_user(const Catalog& c, const User& user,
                  {"password_hash", Value(password_hash)}};
   return DomainEvent{event_types::kUserCreated, Value(std::move(data)), actor, now_us,
                      std::nullopt};
+}
+
+Result<std::vector<DomainEvent>> decide_change_user(const Catalog& c, std::string_view id,
+                                                    const UserChanges& changes,
+                                                    const std::string& actor, int64_t now_us,
+                                                    const std::string& kept_session) {
+  const User* u = c.user(id);
+  if (!u) return error(codes::kNotFound, "no user \"" + std::string(id) + "\"");
+  if (changes.name && changes.name->empty()) {
+    return error(codes::kRequired, "name must not be empty", "name");
+  }
+  Object updated{{"id", Value(std::string(id))}};
+  for (auto [key, now, wanted] :
+       {std::tuple{"name", &u->name, &changes.name}, std::tuple{"phone", &u->phone, &changes.phone},
+        std::tuple{"email", &u->email, &changes.email}}) {
+    if (*wanted && **wanted != *now) updated.emplace_back(key, Value(**wanted));
+  }
+  if (changes.roles && *changes.roles != u->roles) {
+    Array roles;
+    for (const auto& r : *changes.roles) {
+      if (!valid_id(r))
+        return error(codes::kInvalidValue, "role \"" + r + "\" is not a valid name", "roles");
+      roles.emplace_back(r);
+    }
+    updated.emplace_back("roles", Value(std::move(roles)));
+  }
+  if (changes.disabled && *changes.disabled && id == actor) {
+    return error(codes::kInvalidValue, "nobody disables their own account", "disabled");
+  }
+  std::vector<DomainEvent> out;
+  auto add = [&](const char* type, Object data) {
+    out.push_back({type, Value(std::move(data)), actor, now_us, std::nullopt});
+  };
+  if (updated.size() > 1) add(event_types::kUserUpdated, std::move(updated));
+  if (changes.password_hash) {
+    Object data{{"id", Value(std::string(id))}, {"password_hash", Value(*changes.password_hash)}};
+    if (!kept_session.empty()) data.emplace_back("kept_session", Value(kept_session));
+    add(event_types::kPasswordChanged, std::move(data));
+  }
+  if (changes.disabled && *changes.disabled != u->disabled) {
+    add(*changes.disabled ? event_types::kUserDisabled : event_types::kUserEnabled,
+        {{"id", Value(std::string(id))}});
+  }
+  return out;
+}
+
+const User* active_user(const Catalog& c, std::string_view id) {
+  const User* u = c.user(id);
+  return u && !u->disabled ? u : nullptr;
 }
 
 }  // namespace ticketd

@@ -24,6 +24,10 @@ struct User {
   std::vector<std::string> roles;
   std::string phone;
   std::string email;
+  // Left the company, or locked out: cannot sign in, its sessions are ended, and it is no longer
+  // picked, notified as a role's member, transferred to or put in a person field. What it did
+  // stays on the record under its id.
+  bool disabled = false;
 };
 
 namespace event_types {
@@ -31,6 +35,10 @@ inline constexpr char kFormPublished[] = "FormPublished";
 inline constexpr char kFlowPublished[] = "FlowPublished";
 inline constexpr char kRulePublished[] = "RulePublished";
 inline constexpr char kUserCreated[] = "UserCreated";
+inline constexpr char kUserUpdated[] = "UserUpdated";  // the members changed: name, roles, …
+inline constexpr char kPasswordChanged[] = "PasswordChanged";
+inline constexpr char kUserDisabled[] = "UserDisabled";
+inline constexpr char kUserEnabled[] = "UserEnabled";
 inline constexpr char kCalendarPublished[] = "CalendarPublished";
 inline constexpr char kSlaPolicyPublished[] = "SlaPolicyPublished";
 inline constexpr char kPrintTemplatePublished[] = "PrintTemplatePublished";
@@ -112,5 +120,23 @@ Result<std::optional<DomainEvent>> decide_publish_print_template(const Catalog& 
 Result<DomainEvent> decide_create_user(const Catalog& c, const User& user,
                                        const std::string& password_hash, const std::string& actor,
                                        int64_t now_us);
+
+// What an administrator changes about a user (absent: unchanged).
+struct UserChanges {
+  std::optional<std::string> name, phone, email;
+  std::optional<std::vector<std::string>> roles;
+  std::optional<bool> disabled;
+  std::optional<std::string> password_hash;  // a new password, hashed
+};
+// The events of a change, in this order: UserUpdated (with only the members that differ),
+// PasswordChanged, UserDisabled or UserEnabled; none when nothing differs. A password change
+// ends the user's sessions but `kept_session` (a token hash: the one changing their own
+// password stays signed in). Nobody disables their own account.
+Result<std::vector<DomainEvent>> decide_change_user(const Catalog& c, std::string_view id,
+                                                    const UserChanges& changes,
+                                                    const std::string& actor, int64_t now_us,
+                                                    const std::string& kept_session = "");
+// The user, when it exists and is not disabled.
+const User* active_user(const Catalog& c, std::string_view id);
 
 }  // namespace ticketd

@@ -264,7 +264,7 @@ Result<Value> check_field_value(const FieldDef& f, const Value& v, const Lookups
     case FieldType::kPerson:
       if (!v.is_string()) return wrong_type("a user id");
       if (!lookups.user_exists || !lookups.user_exists(v.as_string())) {
-        return fail(codes::kInvalidValue, "no user \"" + v.as_string() + "\"");
+        return fail(codes::kInvalidValue, "no active user \"" + v.as_string() + "\"");
       }
       return v;
     case FieldType::kAttachment:

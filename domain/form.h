@@ -62,7 +62,7 @@ Result<FormDef> parse_form(std::string_view id, const Value& document);
 
 // What field validation needs to know about the world.
 struct Lookups {
-  std::function<bool(std::string_view user)> user_exists;
+  std::function<bool(std::string_view user)> user_exists;  // and is not disabled
   std::function<bool(std::string_view attachment)> attachment_exists;
   std::function<bool(std::string_view ticket)> ticket_exists;
 };

@@ -192,12 +192,14 @@ Result<std::vector<std::string>> resolve_recipients(const PendingNotification& n
   if (n.recipient == "user") {
     const User* u = catalog.user(n.to);
     if (!u) return error(codes::kNotFound, "no user \"" + n.to + "\"");
+    if (u->disabled) return error(codes::kInvalidValue, "user " + n.to + " is disabled");
     if (address_of(*u).empty())
       return error(codes::kInvalidValue, "user " + n.to + " has no " + what);
     out.push_back(address_of(*u));
   } else if (n.recipient == "role") {
     for (const User* u : catalog.users()) {
-      bool member = std::find(u->roles.begin(), u->roles.end(), n.to) != u->roles.end();
+      bool member =
+          !u->disabled && std::find(u->roles.begin(), u->roles.end(), n.to) != u->roles.end();
       if (member && !address_of(*u).empty()) out.push_back(address_of(*u));
     }
     if (out.empty()) return error(codes::kNotFound, "no member of role " + n.to + " has a " + what);

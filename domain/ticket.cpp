@@ -64,7 +64,7 @@ std::string pick_member(const AssigneeSpec& spec, const Context& ctx) {
   if (!ctx.last_pick || !ctx.open_load) return "";
   std::vector<std::string> members;
   for (const User* u : ctx.catalog->users()) {
-    if (std::find(u->roles.begin(), u->roles.end(), spec.id) != u->roles.end())
+    if (!u->disabled && std::find(u->roles.begin(), u->roles.end(), spec.id) != u->roles.end())
       members.push_back(u->id);
   }
   if (members.empty()) return "";
@@ -412,6 +412,8 @@ Result<std::vector<DomainEvent>> act(const TicketState& s, const TakeAction& cmd
     if (cmd.to.empty()) return error(codes::kRequired, "transfer needs \"to\": a user id", "to");
     if (!ctx.catalog->user(cmd.to))
       return error(codes::kInvalidValue, "no user \"" + cmd.to + "\"", "to");
+    if (!active_user(*ctx.catalog, cmd.to))
+      return error(codes::kInvalidValue, "user " + cmd.to + " is disabled", "to");
     d.add(et::kTransferred, {{"node", Value(node->id)},
                              {"from", Value(ctx.actor.id)},
                              {"to", Value(cmd.to)},

@@ -271,7 +271,9 @@ void ReadModel::apply_definition(const DomainEvent& e) {
   bool known = e.type == det::kFormPublished || e.type == det::kFlowPublished ||
                e.type == det::kRulePublished || e.type == det::kUserCreated ||
                e.type == det::kCalendarPublished || e.type == det::kSlaPolicyPublished ||
-               e.type == det::kPrintTemplatePublished;
+               e.type == det::kPrintTemplatePublished || e.type == det::kUserUpdated ||
+               e.type == det::kPasswordChanged || e.type == det::kUserDisabled ||
+               e.type == det::kUserEnabled;
   if (!known) return;
   catalog_.apply(e);
   definitions_.push_back(e);
@@ -289,9 +291,19 @@ void ReadModel::apply_definition(const DomainEvent& e) {
       }
     }
   }
-  if (e.type == ticketd::event_types::kUserCreated) {
+  if (e.type == det::kUserCreated || e.type == det::kPasswordChanged) {
     password_hashes_[e.data.string_or("id")] = e.data.string_or("password_hash");
   }
+  // A new password signs the user out everywhere else; a disabled user everywhere.
+  if (e.type == det::kPasswordChanged) {
+    end_sessions_of(e.data.string_or("id"), e.data.string_or("kept_session"));
+  } else if (e.type == det::kUserDisabled) {
+    end_sessions_of(e.data.string_or("id"));
+  }
+}
+
+void ReadModel::end_sessions_of(const std::string& user, const std::string& kept) {
+  std::erase_if(sessions_, [&](const auto& s) { return s.second == user && s.first != kept; });
 }
 
 storage::Status ReadModel::snapshot(storage::SnapshotWriter& out, uint64_t* position) const {
@@ -529,6 +541,8 @@ void ReadModel::apply(std::vector<ParsedEvent> batch) {
         if (collect_tickets_) apply_notification_outcome(p.position, e);
       } else if (e.type == event_types::kSessionStarted) {
         sessions_[e.data.string_or("token_hash")] = e.data.string_or("user");
+      } else if (e.type == event_types::kSessionEnded) {
+        sessions_.erase(e.data.string_or("token_hash"));
       } else if (e.type == event_types::kAttachmentUploaded) {
         AttachmentInfo a{e.data.string_or("id"), e.data.string_or("filename"),
                          e.data.string_or("content_type"),
@@ -607,7 +621,9 @@ std::string ReadModel::dump() const {
         .key("roles")
         .begin_array();
     for (const auto& r : u->roles) w.string(r);
-    w.end_array().end_object();
+    w.end_array();
+    if (u->disabled) w.key("disabled").boolean(true);  // (absent: dumps of older logs unchanged)
+    w.end_object();
     line(w);
   }
   for (const auto& [id, ticket] : tickets_) {

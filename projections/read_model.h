@@ -37,6 +37,7 @@ namespace ticketd::projections {
 
 namespace event_types {
 inline constexpr char kSessionStarted[] = "SessionStarted";
+inline constexpr char kSessionEnded[] = "SessionEnded";  // signed out
 inline constexpr char kAttachmentUploaded[] = "AttachmentUploaded";
 }  // namespace event_types
 
@@ -215,6 +216,7 @@ class ReadModel {
     Value notification;  // for a notification's outcome
   };
   void apply_notification_outcome(uint64_t position, const DomainEvent& e);
+  void end_sessions_of(const std::string& user, const std::string& kept = "");
   std::vector<AppliedTicket> applied_tickets_;
   // What the timer schedule of a ticket depends on; most events (fields, comments) leave it alone.
   using TimerInputs = std::tuple<bool, std::string, uint64_t, size_t>;

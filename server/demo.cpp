@@ -68,8 +68,13 @@ bool load_reference_app(const std::string& dir, storage::EventLog& log,
       roles += (roles.empty() ? "" : ",") + r.as_string();
     }
     std::string password = u.string_or("password");
-    logins->push_back({user.id, user.name, roles, password});
-    if (model.read([&](const View& v) { return v.catalog.user(user.id) != nullptr; })) continue;
+    auto [exists, disabled] = model.read([&](const View& v) {
+      const User* existing = v.catalog.user(user.id);
+      return std::pair{existing != nullptr, existing && existing->disabled};
+    });
+    // (An administrator may have disabled a demo user since: not offered as a login then.)
+    if (!disabled) logins->push_back({user.id, user.name, roles, password});
+    if (exists) continue;
     char hash[crypto_pwhash_STRBYTES];
     if (crypto_pwhash_str(hash, password.data(), password.size(),
                           crypto_pwhash_OPSLIMIT_INTERACTIVE,

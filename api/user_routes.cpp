@@ -1,0 +1,263 @@
+// Accounts: users (created, changed and disabled by administrators), sign-in and sign-out, and a
+// user's own password. Every change is an event on the user's stream ("user-<id>") or its
+// sessions' ("sessions-<id>"); the read model turns them into who may sign in and which tokens
+// stand for whom.
+#include <sodium.h>
+
+#include <tuple>
+
+#include "api/api.h"
+#include "api/call.h"
+#include "api/ticket_view.h"
+
+namespace ticketd::api {
+namespace {
+
+using View = projections::ReadModel::View;
+
+// argon2id, at libsodium's interactive cost (about 64 MiB and a tenth of a second). Answers the
+// call and returns false when the password is too short or memory ran out.
+bool hash_password(Call& call, const std::string& password, const char* member, std::string* hash) {
+  if (password.size() < 8) {
+    call.fail(422, codes::kOutOfRange, std::string(member) + " must have at least 8 characters",
+              member);
+    return false;
+  }
+  char out[crypto_pwhash_STRBYTES];
+  if (crypto_pwhash_str(out, password.data(), password.size(), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                        crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+    call.fail(503, "unavailable", "out of memory hashing the password");
+    return false;
+  }
+  *hash = out;
+  return true;
+}
+
+bool password_matches(const std::string& hash, const std::string& password) {
+  return !hash.empty() &&
+         crypto_pwhash_str_verify(hash.c_str(), password.data(), password.size()) == 0;
+}
+
+// "roles": an array of strings, into *out when present.
+bool roles_member(Call& call, std::optional<std::vector<std::string>>* out) {
+  const Value* roles = call.body.find("roles");
+  if (!roles || roles->is_null()) return true;
+  auto wrong = [&] {
+    call.fail(422, codes::kWrongType, "roles must be an array of strings", "roles");
+    return false;
+  };
+  if (!roles->is_array()) return wrong();
+  out->emplace();
+  for (const auto& r : roles->as_array()) {
+    if (!r.is_string()) return wrong();
+    (*out)->push_back(r.as_string());
+  }
+  return true;
+}
+
+}  // namespace
+
+void Api::post_user(const CallPtr& call) {
+  if (!call->actor.admin)
+    return call->fail(403, codes::kForbidden, "only administrators create users");
+  if (!call->parse_body()) return;
+  User u;
+  std::string password, hash;
+  std::optional<std::vector<std::string>> roles;
+  if (!call->string_member("id", &u.id, true) || !call->string_member("name", &u.name, true) ||
+      !call->string_member("password", &password, true) ||
+      !call->string_member("phone", &u.phone, false) ||
+      !call->string_member("email", &u.email, false) || !roles_member(*call, &roles) ||
+      !hash_password(*call, password, "password", &hash)) {
+    return;
+  }
+  if (roles) u.roles = std::move(*roles);
+  auto decided = model_.read([&](const View& v) {
+    return decide_create_user(v.catalog, u, hash, call->actor.id, now_us());
+  });
+  if (!decided.ok()) return call->fail(decided.error());
+  append_and_answer(call, "user-" + u.id, storage::ExpectedVersion::NoStream(), {decided.value()},
+                    201, [u](JsonWriter& w) { write_user(w, u); });
+}
+
+void Api::list_users(const CallPtr& call) {
+  if (!call->actor.admin && !call->actor.auditor) {
+    return call->fail(403, codes::kForbidden, "only administrators and auditors list users");
+  }
+  IdPage page;
+  if (!page.parse(*call)) return;
+  JsonWriter w;
+  model_.read([&](const View& v) {
+    page.write(
+        w, v.catalog.users(), [](const User* u) -> const std::string& { return u->id; },
+        [&](const User* u) { write_user(w, *u); });
+    return 0;
+  });
+  call->ok(200, w.take());
+}
+
+void Api::get_user(const CallPtr& call, const std::string& id) {
+  if (!call->actor.admin && !call->actor.auditor && call->actor.id != id) {
+    return call->fail(403, codes::kForbidden,
+                      "only administrators and auditors read other users' accounts");
+  }
+  JsonWriter w;
+  bool found = model_.read([&](const View& v) {
+    const User* u = v.catalog.user(id);
+    if (u) write_user(w, *u);
+    return u != nullptr;
+  });
+  if (!found) return call->fail(404, codes::kNotFound, "no user " + id);
+  call->ok(200, w.take());
+}
+
+void Api::patch_user(const CallPtr& call, const std::string& id) {
+  if (!call->actor.admin)
+    return call->fail(403, codes::kForbidden, "only administrators change users");
+  if (!call->parse_body() ||
+      !call->only_members({"name", "roles", "phone", "email", "disabled", "password"})) {
+    return;
+  }
+  UserChanges changes;
+  std::string name, phone, email, password;
+  bool disabled = false;
+  for (auto [key, text, wanted] :
+       {std::tuple{"name", &name, &changes.name}, std::tuple{"phone", &phone, &changes.phone},
+        std::tuple{"email", &email, &changes.email},
+        std::tuple{"password", &password, &changes.password_hash}}) {
+    if (!call->body.find(key)) continue;
+    if (!call->string_member(key, text, true)) return;
+    *wanted = *text;
+  }
+  if (!roles_member(*call, &changes.roles)) return;
+  if (call->body.find("disabled")) {
+    if (!call->bool_member("disabled", &disabled)) return;
+    changes.disabled = disabled;
+  }
+  if (changes.password_hash &&
+      !hash_password(*call, password, "password", &*changes.password_hash)) {
+    return;
+  }
+  change_user(call, id, changes, "");
+}
+
+void Api::change_user(const CallPtr& call, const std::string& id, const UserChanges& changes,
+                      const std::string& kept_session) {
+  auto decided = model_.read([&](const View& v) {
+    return decide_change_user(v.catalog, id, changes, call->actor.id, now_us(), kept_session);
+  });
+  if (!decided.ok()) return call->fail(decided.error());
+  auto answer = [this, id](JsonWriter& w) {
+    model_.read([&](const View& v) {
+      if (const User* u = v.catalog.user(id)) write_user(w, *u);
+      return 0;
+    });
+  };
+  if (decided.value().empty()) {  // nothing differs: nothing is written
+    JsonWriter w;
+    answer(w);
+    return call->ok(200, w.take());
+  }
+  append_and_answer(call, "user-" + id, storage::ExpectedVersion::Any(), std::move(decided.value()),
+                    200, answer);
+}
+
+void Api::post_session(const CallPtr& call) {
+  if (!call->parse_body()) return;
+  std::string user, password;
+  if (!call->string_member("user", &user, true) ||
+      !call->string_member("password", &password, true))
+    return;
+  std::string stored;
+  std::optional<User> found = model_.read([&](const View& v) -> std::optional<User> {
+    const User* u = v.catalog.user(user);
+    if (!u) return std::nullopt;
+    auto it = v.password_hashes.find(user);
+    if (it != v.password_hashes.end()) stored = it->second;
+    return *u;
+  });
+  // An unknown user is checked against a throwaway hash, so the answer takes as long either way
+  // and its timing does not tell which user names exist.
+  static const std::string kDummyHash = [] {
+    char h[crypto_pwhash_STRBYTES];
+    if (crypto_pwhash_str(h, "x", 1, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+      return std::string();  // out of memory: unknown users are then refused without the delay
+    }
+    return std::string(h);
+  }();
+  bool verified = password_matches(found && !stored.empty() ? stored : kDummyHash, password);
+  if (!found || stored.empty() || !verified) {
+    return call->fail(401, "unauthorized", "wrong user or password");
+  }
+  // Said only to whoever knows the password.
+  if (found->disabled) return call->fail(403, codes::kForbidden, "this account is disabled");
+  std::string token = random_token(32);
+  DomainEvent e{projections::event_types::kSessionStarted,
+                Value(Object{{"user", Value(user)}, {"token_hash", Value(token_hash(token))}}),
+                user, now_us(), std::nullopt};
+  User u = *found;
+  append_and_answer(call, "sessions-" + user, storage::ExpectedVersion::Any(), {e}, 201,
+                    [u, token](JsonWriter& w) {
+                      w.begin_object().key("token").string(token).key("user").string(u.id);
+                      w.key("name").string(u.name).key("roles").begin_array();
+                      for (const auto& r : u.roles) w.string(r);
+                      w.end_array().end_object();
+                    });
+}
+
+void Api::delete_session(const CallPtr& call) {
+  if (call->token_hash == admin_token_hash_) {
+    return call->fail(422, codes::kInvalidValue,
+                      "the administrator token is not a session: it is set with --admin-token");
+  }
+  const std::string user = call->actor.id;
+  DomainEvent e{projections::event_types::kSessionEnded,
+                Value(Object{{"user", Value(user)}, {"token_hash", Value(call->token_hash)}}), user,
+                now_us(), std::nullopt};
+  append_and_answer(call, "sessions-" + user, storage::ExpectedVersion::Any(), {e}, 200,
+                    [user](JsonWriter& w) {
+                      w.begin_object().key("user").string(user);
+                      w.key("signed_out").boolean(true).end_object();
+                    });
+}
+
+void Api::get_me(const CallPtr& call) {
+  JsonWriter w;
+  w.begin_object().key("id").string(call->actor.id);
+  std::string name = model_.read([&](const View& v) {
+    const User* u = v.catalog.user(call->actor.id);
+    return u ? u->name : call->actor.id;
+  });
+  w.key("name").string(name).key("roles").begin_array();
+  for (const auto& r : call->actor.roles) w.string(r);
+  w.end_array().key("admin").boolean(call->actor.admin).end_object();
+  call->ok(200, w.take());
+}
+
+// A user's own new password: the current one first. Every other session of theirs ends.
+void Api::post_my_password(const CallPtr& call) {
+  if (call->token_hash == admin_token_hash_) {
+    return call->fail(422, codes::kInvalidValue,
+                      "the administrator token has no password: it is set with --admin-token");
+  }
+  std::string current, wanted, hash;
+  if (!call->parse_body() || !call->only_members({"current", "new"}) ||
+      !call->string_member("current", &current, true) ||
+      !call->string_member("new", &wanted, true)) {
+    return;
+  }
+  std::string stored = model_.read([&](const View& v) {
+    auto it = v.password_hashes.find(call->actor.id);
+    return it == v.password_hashes.end() ? std::string() : it->second;
+  });
+  if (!password_matches(stored, current)) {
+    return call->fail(403, codes::kForbidden, "the current password is wrong", "current");
+  }
+  if (!hash_password(*call, wanted, "new", &hash)) return;
+  UserChanges changes;
+  changes.password_hash = hash;
+  change_user(call, call->actor.id, changes, call->token_hash);
+}
+
+}  // namespace ticketd::api

@@ -1,0 +1,137 @@
+"""Accounts against the real binary: an administrator changes a user's roles and contact details,
+resets a password or disables a user who left; users sign out and change their own password.
+Every token that should stop working stops at once, and stays stopped after a restart."""
+import unittest
+
+from ticketd_server import ADMIN_TOKEN, Server
+from test_api import SUBMISSION
+
+
+class Accounts(unittest.TestCase):
+    def setUp(self):
+        self.s = Server()
+        self.s.start()
+        self.addCleanup(self.s.cleanup)
+
+    def call(self, method, path, body=None, token=ADMIN_TOKEN):
+        status, r, _ = self.s.call(method, "/api/v1" + path, body, token=token)
+        return status, r
+
+    def sign_in(self, user, password=None):
+        status, r, _ = self.s.call("POST", "/api/v1/sessions", {"user": user, "password": password or "demo-" + user})
+        return status, r
+
+    def assert_error(self, status, r, expected, code, field=None):
+        self.assertEqual(status, expected, r)
+        self.assertEqual(r["error"]["code"], code, r)
+        if field:
+            self.assertEqual(r["error"].get("field"), field, r)
+
+    def submit(self, token):
+        status, r = self.call("POST", "/tickets", {"form": "service_ticket", "flow": "service_flow",
+                                                   "fields": SUBMISSION}, token=token)
+        self.assertEqual(status, 201, r)
+        return r["id"]
+
+    def test_roles_and_details_change_at_once(self):
+        li = self.s.login("li")
+        tid = self.submit(li)
+        status, r = self.call("POST", "/tickets/%s/actions" % tid,
+                              {"action": "approve", "fields": {"complexity": "简单"}}, token=li)
+        self.assert_error(status, r, 403, "forbidden")
+        status, user = self.call("PATCH", "/users/li", {"roles": ["cs_agent", "cs_supervisor"],
+                                                       "phone": "+86 139 0000 0002"})
+        self.assertEqual(status, 200, user)
+        self.assertEqual((user["roles"], user["phone"], user["disabled"]),
+                         (["cs_agent", "cs_supervisor"], "+86 139 0000 0002", False))
+        # The same session now acts as a supervisor.
+        status, r = self.call("POST", "/tickets/%s/actions" % tid,
+                              {"action": "approve", "fields": {"complexity": "简单"}}, token=li)
+        self.assertEqual(status, 200, r)
+        # The same change again writes nothing.
+        before = self.s.call("GET", "/healthz")[1]["position"]
+        status, again = self.call("PATCH", "/users/li", {"roles": ["cs_agent", "cs_supervisor"]})
+        self.assertEqual((status, again), (200, user))
+        self.assertEqual(self.s.call("GET", "/healthz")[1]["position"], before)
+
+    def test_a_user_who_left_is_disabled_everywhere(self):
+        zhao = self.s.login("zhao")
+        self.assertEqual(self.call("GET", "/me", token=zhao)[0], 200)
+        status, user = self.call("PATCH", "/users/zhao", {"disabled": True})
+        self.assertEqual((status, user["disabled"]), (200, True), user)
+        self.assert_error(*self.call("GET", "/me", token=zhao), 401, "unauthorized")
+        self.assert_error(*self.sign_in("zhao"), 403, "forbidden")
+        self.assert_error(*self.sign_in("zhao", "wrong password"), 401, "unauthorized")  # says nothing more
+        # Nobody hands a ticket to zhao any more.
+        tid = self.submit(self.s.login("li"))
+        self.assertEqual(self.call("POST", "/tickets/%s/actions" % tid,
+                                   {"action": "approve", "fields": {"complexity": "复杂"}},
+                                   token=self.s.login("zhang"))[0], 200)
+        status, r = self.call("POST", "/tickets/%s/actions" % tid,
+                              {"action": "approve", "fields": {"engineer": "zhao"}}, token=self.s.login("wang"))
+        self.assert_error(status, r, 422, "invalid_value", "engineer")
+        self.assertIn("no active user", r["error"]["message"])
+        # Still disabled after a restart (snapshot and log); enabled again, zhao signs in anew.
+        self.s.stop()
+        self.s.start()
+        self.assert_error(*self.call("GET", "/me", token=zhao), 401, "unauthorized")
+        self.assert_error(*self.sign_in("zhao"), 403, "forbidden")
+        self.assertEqual(self.call("PATCH", "/users/zhao", {"disabled": False})[0], 200)
+        self.assert_error(*self.call("GET", "/me", token=zhao), 401, "unauthorized")  # ended for good
+        self.assertEqual(self.sign_in("zhao")[0], 201)
+
+    def test_passwords_reset_by_an_administrator_or_changed_by_their_owner(self):
+        li = self.s.login("li")
+        status, r = self.call("PATCH", "/users/li", {"password": "short"})
+        self.assert_error(status, r, 422, "out_of_range", "password")
+        self.assertEqual(self.call("PATCH", "/users/li", {"password": "new-secret-1"})[0], 200)
+        self.assert_error(*self.call("GET", "/me", token=li), 401, "unauthorized")  # signed out
+        self.assert_error(*self.sign_in("li"), 401, "unauthorized")
+        status, r = self.sign_in("li", "new-secret-1")
+        self.assertEqual(status, 201, r)
+        phone, desk = r["token"], self.sign_in("li", "new-secret-1")[1]["token"]
+
+        status, r = self.call("POST", "/me/password", {"current": "wrong", "new": "x" * 12}, token=phone)
+        self.assert_error(status, r, 403, "forbidden", "current")
+        status, r = self.call("POST", "/me/password", {"current": "new-secret-1", "neu": "x"}, token=phone)
+        self.assert_error(status, r, 422, "unknown_field", "neu")
+        status, r = self.call("POST", "/me/password", {"current": "new-secret-1", "new": "own-secret-2"},
+                              token=phone)
+        self.assertEqual(status, 200, r)
+        self.assertEqual(self.call("GET", "/me", token=phone)[0], 200)  # this one stays signed in
+        self.assert_error(*self.call("GET", "/me", token=desk), 401, "unauthorized")  # the others end
+        self.assertEqual(self.sign_in("li", "own-secret-2")[0], 201)
+        self.assert_error(*self.call("POST", "/me/password", {"current": "x", "new": "y" * 9}), 422,
+                          "invalid_value")  # the administrator token has no password
+
+    def test_signing_out_ends_only_that_session(self):
+        one, two = self.s.login("li"), self.s.login("li")
+        status, r = self.call("DELETE", "/sessions", token=one)
+        self.assertEqual((status, r), (200, {"user": "li", "signed_out": True}))
+        self.assert_error(*self.call("GET", "/me", token=one), 401, "unauthorized")
+        self.assertEqual(self.call("GET", "/me", token=two)[0], 200)
+        self.s.stop()
+        self.s.start()
+        self.assert_error(*self.call("GET", "/me", token=one), 401, "unauthorized")
+        self.assertEqual(self.call("GET", "/me", token=two)[0], 200)
+        self.assert_error(*self.call("DELETE", "/sessions"), 422, "invalid_value")
+
+    def test_who_may_see_and_change_accounts(self):
+        li = self.s.login("li")
+        self.assert_error(*self.call("PATCH", "/users/zhang", {"roles": []}, token=li), 403, "forbidden")
+        self.assert_error(*self.call("GET", "/users/zhang", token=li), 403, "forbidden")
+        status, me = self.call("GET", "/users/li", token=li)
+        self.assertEqual((status, me["id"]), (200, "li"))
+        self.assertEqual(self.call("GET", "/users/zhang", token=self.s.login("audit"))[0], 200)
+        self.assert_error(*self.call("GET", "/users/nobody"), 404, "not_found")
+        self.assert_error(*self.call("PATCH", "/users/nobody", {"name": "x"}), 404, "not_found")
+        self.assert_error(*self.call("PATCH", "/users/li", {"nmae": "x"}), 422, "unknown_field", "nmae")
+        self.assert_error(*self.call("PATCH", "/users/li", {"disabled": "yes"}), 422, "wrong_type", "disabled")
+        self.assert_error(*self.call("PATCH", "/users/li", {"roles": "cs_agent"}), 422, "wrong_type", "roles")
+        self.assert_error(*self.call("PATCH", "/users/li", {"name": ""}), 422, "required", "name")
+        status, users = self.call("GET", "/users")
+        self.assertTrue(all(u["disabled"] is False for u in users["items"]))
+
+
+if __name__ == "__main__":
+    unittest.main()
