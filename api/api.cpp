@@ -273,14 +273,20 @@ std::optional<Actor> Api::actor_for_token(std::string_view token) const {
   return actor_for_token_hash(token_hash(token));
 }
 
-std::optional<Actor> Api::actor_for_token_hash(const std::string& hash) const {
+std::optional<Actor> Api::actor_for_token_hash(const std::string& hash,
+                                               std::string* refused) const {
   if (sodium_memcmp(hash.data(), admin_token_hash_.data(), hash.size()) == 0) {
     return Actor{"admin", {"admin"}, true, false, false};
   }
+  const int64_t now = now_us();
   return model_.read([&](const projections::ReadModel::View& v) -> std::optional<Actor> {
     auto it = v.sessions.find(hash);
     if (it == v.sessions.end()) return std::nullopt;
-    const User* u = active_user(v.catalog, it->second);
+    if (options_.session_ttl_us > 0 && now - it->second.started_at > options_.session_ttl_us) {
+      if (refused) *refused = "the session has expired: sign in again";
+      return std::nullopt;
+    }
+    const User* u = active_user(v.catalog, it->second.user);
     if (!u) return std::nullopt;
     Actor a{u->id, u->roles, false, false, false};
     a.admin = a.has_role("admin");
@@ -296,9 +302,10 @@ bool Api::authenticate(const CallPtr& call) {
     return false;
   }
   const std::string hash = token_hash(std::string_view(auth).substr(7));
-  auto actor = actor_for_token_hash(hash);
+  std::string refused = "the token is not valid";
+  auto actor = actor_for_token_hash(hash, &refused);
   if (!actor) {
-    call->fail(401, "unauthorized", "the token is not valid");
+    call->fail(401, "unauthorized", refused);
     return false;
   }
   if (int64_t wait = limiter_.retry_after(hash, std::chrono::steady_clock::now())) {

@@ -44,6 +44,8 @@ struct ApiOptions {
   double rate_limit = 1000;
   // The lookup sources this server can ask (--lookup-sources): a rule naming another is refused.
   std::set<std::string> lookup_sources;
+  // How long a session's token counts from its sign-in (--session-ttl); 0: until signed out.
+  int64_t session_ttl_us = 30LL * 24 * 3600 * 1'000'000;
 };
 
 class Api {
@@ -77,7 +79,9 @@ class Api {
 
  private:
   // The same, from the token's hash (what sessions are keyed by).
-  std::optional<Actor> actor_for_token_hash(const std::string& hash) const;
+  // `refused`, when given, says why a session's token no longer counts (expired).
+  std::optional<Actor> actor_for_token_hash(const std::string& hash,
+                                            std::string* refused = nullptr) const;
   // Runs `fn` once the read model has applied `position`, on the call's connection.
   void when_applied(const CallPtr& call, uint64_t position, std::function<void()> fn);
 

@@ -69,7 +69,9 @@ namespace {
 // 6: in pieces (storage/snapshot_store.h): the header object alone in the first, then tickets
 //    laid end to end, each a size-prefixed buffer padded with zero bytes to a multiple of 8 (so
 //    every buffer is aligned as FlatBuffers requires), never split across pieces.
-constexpr int kSnapshotFormat = 6;
+// 7: sessions hold when they started ({"user","at"}), for their expiry; a format 6 snapshot is
+//    not used (the log is replayed once), so no session's start is ever guessed.
+constexpr int kSnapshotFormat = 7;
 constexpr size_t kTicketAlign = 8;
 // Large enough that a piece's overhead (a key, a blob record) is noise, small enough that the
 // writer holds little and the reader starts soon.
@@ -303,14 +305,15 @@ void ReadModel::apply_definition(const DomainEvent& e) {
 }
 
 void ReadModel::end_sessions_of(const std::string& user, const std::string& kept) {
-  std::erase_if(sessions_, [&](const auto& s) { return s.second == user && s.first != kept; });
+  std::erase_if(sessions_, [&](const auto& s) { return s.second.user == user && s.first != kept; });
 }
 
 storage::Status ReadModel::snapshot(storage::SnapshotWriter& out, uint64_t* position) const {
   // Copied under the lock, written out after it: the projection thread (which needs the lock
   // exclusively) waits for the copy only, not for the JSON of every ticket.
   std::vector<DomainEvent> definitions;
-  std::unordered_map<std::string, std::string> sessions, idempotency;
+  std::unordered_map<std::string, Session> sessions;
+  std::unordered_map<std::string, std::string> idempotency;
   std::unordered_map<std::string, AttachmentInfo> attachments;
   std::map<std::string, std::string> last_picks;
   std::vector<std::shared_ptr<const TicketState>> tickets;
@@ -339,7 +342,10 @@ storage::Status ReadModel::snapshot(storage::SnapshotWriter& out, uint64_t* posi
   }
   w.end_array();
   w.key("sessions").begin_object();
-  for (const auto& [hash, user] : sessions) w.key(hash).string(user);
+  for (const auto& [hash, session] : sessions) {
+    w.key(hash).begin_object().key("user").string(session.user);
+    w.key("at").number(session.started_at).end_object();
+  }
   w.end_object();
   w.key("idempotency").begin_object();
   for (const auto& [key, id] : idempotency) w.key(key).string(id);
@@ -393,8 +399,10 @@ bool ReadModel::restore(storage::SnapshotReader& in, std::string* error, Timers 
     fresh.apply_definition({d.string_or("type"), d["data"], d.string_or("actor"),
                             static_cast<int64_t>(d["at"].as_number()), std::nullopt});
   }
-  for (const auto& [hash, user] : v["sessions"].as_object())
-    fresh.sessions_[hash] = user.as_string();
+  for (const auto& [hash, session] : v["sessions"].as_object()) {
+    fresh.sessions_[hash] = {session.string_or("user"),
+                             static_cast<int64_t>(session["at"].as_number())};
+  }
   for (const auto& [key, id] : v["idempotency"].as_object())
     fresh.idempotency_[key] = id.as_string();
   for (const auto& a : v["attachments"].as_array()) {
@@ -540,7 +548,7 @@ void ReadModel::apply(std::vector<ParsedEvent> batch) {
       } else if (p.stream == kOutboxStream) {
         if (collect_tickets_) apply_notification_outcome(p.position, e);
       } else if (e.type == event_types::kSessionStarted) {
-        sessions_[e.data.string_or("token_hash")] = e.data.string_or("user");
+        sessions_[e.data.string_or("token_hash")] = {e.data.string_or("user"), e.at_us};
       } else if (e.type == event_types::kSessionEnded) {
         sessions_.erase(e.data.string_or("token_hash"));
       } else if (e.type == event_types::kAttachmentUploaded) {

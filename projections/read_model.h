@@ -41,6 +41,12 @@ inline constexpr char kSessionEnded[] = "SessionEnded";  // signed out
 inline constexpr char kAttachmentUploaded[] = "AttachmentUploaded";
 }  // namespace event_types
 
+// A signed-in token: whose, and since when (sessions expire: api/).
+struct Session {
+  std::string user;
+  int64_t started_at = 0;
+};
+
 struct AttachmentInfo {
   std::string id;
   std::string filename;
@@ -106,7 +112,7 @@ class ReadModel {
     // "role:<role>" and "user:<id>" (open tickets waiting on them) -> ticket ids.
     const std::unordered_map<std::string, TicketIdSet>& index;
     const std::unordered_map<std::string, std::string>& password_hashes;  // user -> hash
-    const std::unordered_map<std::string, std::string>& sessions;         // token hash -> user
+    const std::unordered_map<std::string, Session>& sessions;             // by token hash
     const std::unordered_map<std::string, std::string>& idempotency;      // key -> ticket id
     const std::unordered_map<std::string, AttachmentInfo>& attachments;
     const Reports& reports;
@@ -234,7 +240,7 @@ class ReadModel {
   std::vector<ChangedTicket> changed_;  // in the order first changed (mostly id order)
   absl::flat_hash_map<std::string, size_t> changed_at_;  // ticket id -> its place in changed_
   std::unordered_map<std::string, std::string> password_hashes_;
-  std::unordered_map<std::string, std::string> sessions_;
+  std::unordered_map<std::string, Session> sessions_;
   std::unordered_map<std::string, std::string> idempotency_;
   std::unordered_map<std::string, AttachmentInfo> attachments_;
   std::map<std::string, std::string> last_picks_;

@@ -34,6 +34,7 @@
 #include "api/stream_hub.h"
 #include "api/timer_scheduler.h"
 #include "domain/rule.h"
+#include "domain/time_format.h"
 #include "projections/read_model.h"
 #include "projections/snapshots.h"
 #include "server/demo.h"
@@ -62,6 +63,8 @@ e.g. TICKETD_DATA_DIR=/srv/ticketd. Flags win over the environment.
   --rate-limit N        requests a second per bearer token, bursts of 2N; over it: 429 with
                         Retry-After (default 1000; 0 = no limit)
   --max-connections N   open connections beyond N are answered 503 and closed (default 10000)
+  --session-ttl D       how long a sign-in's token counts, e.g. 12h or 7d (default 30d; 0 = until
+                        signed out); then 401 "the session has expired"
   --tls-cert FILE, --tls-key FILE   serve TLS (1.2, 1.3) too, on the same port: a PEM certificate
                         chain and its key; each connection is TLS or plain HTTP as it opens;
                         SIGHUP reads them again (new connections get the renewed certificate)
@@ -104,13 +107,35 @@ struct Options {
 };
 
 bool parse_options(int argc, char** argv, Options* out, std::string* error) {
-  static const std::vector<std::string> kNames = {
-      "data-dir",      "listen",          "threads",           "admin-token",     "demo",
-      "reference-dir", "max-body",        "max-attachment",    "read-timeout",    "rate-limit",
-      "min-free-mb",   "max-connections", "smtp-url",          "smtp-from",       "smtp-user",
-      "smtp-password", "sms-gateway",     "webhook-url",       "notify-attempts", "notify-retry",
-      "tls-cert",      "tls-key",         "lookup-sources",    "lookup-timeout",  "lookup-attempts",
-      "lookup-retry",  "lookup-tokens",   "lookup-concurrency"};
+  static const std::vector<std::string> kNames = {"data-dir",
+                                                  "listen",
+                                                  "threads",
+                                                  "admin-token",
+                                                  "demo",
+                                                  "reference-dir",
+                                                  "max-body",
+                                                  "max-attachment",
+                                                  "read-timeout",
+                                                  "rate-limit",
+                                                  "min-free-mb",
+                                                  "max-connections",
+                                                  "smtp-url",
+                                                  "smtp-from",
+                                                  "smtp-user",
+                                                  "smtp-password",
+                                                  "sms-gateway",
+                                                  "webhook-url",
+                                                  "notify-attempts",
+                                                  "notify-retry",
+                                                  "tls-cert",
+                                                  "tls-key",
+                                                  "lookup-sources",
+                                                  "lookup-timeout",
+                                                  "lookup-attempts",
+                                                  "lookup-retry",
+                                                  "lookup-tokens",
+                                                  "lookup-concurrency",
+                                                  "session-ttl"};
   for (const auto& name : kNames) {
     std::string env = "TICKETD_" + name;
     for (auto& c : env) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
@@ -304,6 +329,12 @@ int main(int argc, char** argv) {
   if (!to_number(o.get("rate-limit", "1000"), &rate_limit)) {
     return fail("--rate-limit must be a whole number of requests a second (0 = no limit)");
   }
+  int64_t session_ttl_us = 0;
+  if (std::string ttl = o.get("session-ttl", "30d"); ttl != "0") {
+    auto parsed = ticketd::parse_duration(ttl);
+    if (!parsed) return fail("--session-ttl must be a duration like 12h or 30d (0 = no expiry)");
+    session_ttl_us = *parsed;
+  }
   uint64_t max_connections = 0;
   if (!to_number(o.get("max-connections", "10000"), &max_connections) || max_connections < 1) {
     return fail("--max-connections must be a whole number (at least 1)");
@@ -398,6 +429,7 @@ int main(int argc, char** argv) {
   api_options.max_body_bytes = max_body;
   api_options.max_attachment_bytes = max_attachment;
   api_options.rate_limit = static_cast<double>(rate_limit);
+  api_options.session_ttl_us = session_ttl_us;
   for (const auto& [name, url] : lookups.sources) api_options.lookup_sources.insert(name);
 
   // The read model starts from its snapshot, catches up with the log's tail, then follows the log

@@ -4,7 +4,7 @@ Every token that should stop working stops at once, and stays stopped after a re
 import unittest
 
 from ticketd_server import ADMIN_TOKEN, Server
-from test_api import SUBMISSION
+from test_api import SUBMISSION, wait_for
 
 
 class Accounts(unittest.TestCase):
@@ -131,6 +131,27 @@ class Accounts(unittest.TestCase):
         self.assert_error(*self.call("PATCH", "/users/li", {"name": ""}), 422, "required", "name")
         status, users = self.call("GET", "/users")
         self.assertTrue(all(u["disabled"] is False for u in users["items"]))
+
+
+class SessionExpiry(unittest.TestCase):
+    def test_a_session_counts_for_its_time_to_live_only(self):
+        s = Server(extra_args=["--session-ttl", "2s"])
+        s.start()
+        self.addCleanup(s.cleanup)
+        token = s.login("li")
+        self.assertEqual(s.call("GET", "/api/v1/me", token=token)[0], 200)
+        wait_for(lambda: s.call("GET", "/api/v1/me", token=token)[0] == 401, what="the session's expiry")
+        status, r, _ = s.call("GET", "/api/v1/me", token=token)
+        self.assertEqual(r["error"]["message"], "the session has expired: sign in again")
+        self.assertEqual(s.call("GET", "/api/v1/me", token=s.login("li"))[0], 200)  # a new one counts
+        self.assertEqual(s.call("GET", "/api/v1/me", token=ADMIN_TOKEN)[0], 200)  # never expires
+
+    def test_a_bad_time_to_live_stops_the_start(self):
+        s = Server(extra_args=["--session-ttl", "forever"])
+        self.addCleanup(s.cleanup)
+        with self.assertRaises(RuntimeError) as e:
+            s.start()
+        self.assertIn("--session-ttl must be a duration", str(e.exception))
 
 
 if __name__ == "__main__":
