@@ -131,11 +131,13 @@ class WebSocketSession : public StreamClient,
   static constexpr size_t kMaxQueued = 4096;
   using std::enable_shared_from_this<WebSocketSession<NextLayer>>::shared_from_this;
 
-  WebSocketSession(NextLayer&& stream, Actor actor, ServerState& server)
+  WebSocketSession(NextLayer&& stream, std::string token, Actor actor, ServerState& server)
       : ws_(std::move(stream)),
+        token_(std::move(token)),
         actor_(std::move(actor)),
         server_(server),
-        deadline_(ws_.get_executor()) {}
+        deadline_(ws_.get_executor()),
+        recheck_(ws_.get_executor()) {}
 
   void run(http::request<http::string_body> req) {
     // What one client may have in flight is the queue below plus this much in the kernel; without
@@ -150,6 +152,7 @@ class WebSocketSession : public StreamClient,
     ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) {
       if (ec) return self->finish();
       self->read();
+      self->recheck_later();
     });
   }
 
@@ -176,6 +179,28 @@ class WebSocketSession : public StreamClient,
       self->buffer_.consume(self->buffer_.size());
       self->server_.hub.on_message(self, text);
       self->read();
+    });
+  }
+
+  // The token is asked about again now and then: a user signed out, disabled or expired stops
+  // receiving, and one whose roles changed reconnects to be shown what they now may read (the
+  // hub reads actor() from its own thread, so it is never changed under it).
+  void recheck_later() {
+    recheck_.expires_after(kRecheckEvery);
+    recheck_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->closing_) return;
+      auto now = self->server_.api.actor_for_token(self->token_);
+      if (!now) {
+        return self->close_with(websocket::close_code::policy_error,
+                                "the session has ended: sign in again");
+      }
+      const Actor& was = self->actor_;
+      if (now->id != was.id || now->roles != was.roles || now->admin != was.admin ||
+          now->auditor != was.auditor) {
+        return self->close_with(websocket::close_code::policy_error,
+                                "the account has changed: connect again");
+      }
+      self->recheck_later();
     });
   }
 
@@ -228,16 +253,21 @@ class WebSocketSession : public StreamClient,
     if (finished_) return;
     finished_ = true;
     deadline_.cancel();
+    recheck_.cancel();
     server_.hub.on_close(this);
     server_.metrics.connection_closed();
     std::lock_guard lk(server_.sessions_mu);
     server_.streams.erase(shared_from_this());
   }
 
+  static constexpr std::chrono::seconds kRecheckEvery{5};
+
   websocket::stream<NextLayer> ws_;
+  std::string token_;
   Actor actor_;
   ServerState& server_;
   Timer deadline_;
+  Timer recheck_;
   beast::flat_buffer buffer_;
   std::deque<StreamMessage> queue_;  // shared with the other clients the hub sent them to
   bool writing_ = false;
@@ -402,7 +432,7 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
     if (!actor) return write(error_response(401, "unauthorized", "a valid token is required"));
     tcp_stream().expires_never();  // the WebSocket session keeps its own time
     auto stream =
-        std::make_shared<WebSocketSession<AsyncStream>>(std::move(stream_), *actor, server_);
+        std::make_shared<WebSocketSession<AsyncStream>>(std::move(stream_), token, *actor, server_);
     {
       std::lock_guard lk(server_.sessions_mu);
       server_.streams.insert(stream);

@@ -1,7 +1,10 @@
 """Accounts against the real binary: an administrator changes a user's roles and contact details,
 resets a password or disables a user who left; users sign out and change their own password.
 Every token that should stop working stops at once, and stays stopped after a restart."""
+import json
 import unittest
+
+import websocket  # Debian's python3-websocket
 
 from ticketd_server import ADMIN_TOKEN, Server
 from test_api import SUBMISSION, wait_for
@@ -131,6 +134,34 @@ class Accounts(unittest.TestCase):
         self.assert_error(*self.call("PATCH", "/users/li", {"name": ""}), 422, "required", "name")
         status, users = self.call("GET", "/users")
         self.assertTrue(all(u["disabled"] is False for u in users["items"]))
+
+    def close_reason(self, ws):
+        # Frames until the server's close; its reason is what follows the 2-byte code.
+        while True:
+            opcode, data = ws.recv_data(control_frame=True)
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                return int.from_bytes(data[:2], "big"), data[2:].decode("utf-8")
+
+    def subscribe(self, token):
+        ws = websocket.create_connection(self.s.base.replace("http", "ws") + "/api/v1/stream?token=" + token,
+                                         timeout=30)
+        self.addCleanup(ws.close)
+        ws.send(json.dumps({"op": "subscribe", "topic": "tickets"}))
+        self.assertEqual(json.loads(ws.recv())["op"], "subscribed")
+        return ws
+
+    def test_an_open_stream_ends_with_its_session_or_when_the_account_changes(self):
+        disabled, promoted, kept = (self.subscribe(self.s.login(u)) for u in ("zhao", "li", "wang"))
+        self.assertEqual(self.call("PATCH", "/users/zhao", {"disabled": True})[0], 200)
+        self.assertEqual(self.call("PATCH", "/users/li", {"roles": ["cs_agent", "cs_supervisor"]})[0], 200)
+        self.assertEqual(self.close_reason(disabled), (1008, "the session has ended: sign in again"))
+        self.assertEqual(self.close_reason(promoted), (1008, "the account has changed: connect again"))
+        # The others go on: wang hears the next ticket.
+        tid = self.submit(self.s.login("qian"))
+        while True:
+            m = json.loads(kept.recv())
+            if m.get("ticket", {}).get("id") == tid:
+                break
 
 
 class SessionExpiry(unittest.TestCase):
