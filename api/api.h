@@ -15,6 +15,7 @@
 #include "api/metrics.h"
 #include "api/printer.h"
 #include "api/rate_limiter.h"
+#include "api/sign_in_guard.h"
 #include "api/ticket_numbers.h"
 #include "domain/error.h"
 #include "domain/ticket.h"
@@ -175,6 +176,7 @@ class Api {
   std::atomic<bool> accepting_{true};
   std::atomic<bool> ready_{false};
   RateLimiter limiter_;
+  SignInGuard sign_ins_;
   Printer printer_;
   const OutboxWorker* outbox_ = nullptr;
 };

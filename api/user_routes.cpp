@@ -168,6 +168,13 @@ void Api::post_session(const CallPtr& call) {
   if (!call->string_member("user", &user, true) ||
       !call->string_member("password", &password, true))
     return;
+  const auto now = SignInGuard::Clock::now();
+  if (int64_t wait = sign_ins_.retry_after(user, now)) {
+    call->extra_headers.emplace_back("Retry-After", std::to_string(wait));
+    return call->fail(
+        429, "rate_limited",
+        "too many failed sign-ins as " + user + "; retry after " + std::to_string(wait) + " s");
+  }
   std::string stored;
   std::optional<User> found = model_.read([&](const View& v) -> std::optional<User> {
     const User* u = v.catalog.user(user);
@@ -188,8 +195,10 @@ void Api::post_session(const CallPtr& call) {
   }();
   bool verified = password_matches(found && !stored.empty() ? stored : kDummyHash, password);
   if (!found || stored.empty() || !verified) {
+    sign_ins_.failed(user, now);
     return call->fail(401, "unauthorized", "wrong user or password");
   }
+  sign_ins_.succeeded(user);
   // Said only to whoever knows the password.
   if (found->disabled) return call->fail(403, codes::kForbidden, "this account is disabled");
   std::string token = random_token(32);
@@ -247,13 +256,22 @@ void Api::post_my_password(const CallPtr& call) {
       !call->string_member("new", &wanted, true)) {
     return;
   }
+  // Guessed at with a stolen token, the current password is guarded like a sign-in.
+  const auto now = SignInGuard::Clock::now();
+  if (int64_t wait = sign_ins_.retry_after(call->actor.id, now)) {
+    call->extra_headers.emplace_back("Retry-After", std::to_string(wait));
+    return call->fail(429, "rate_limited",
+                      "too many wrong passwords; retry after " + std::to_string(wait) + " s");
+  }
   std::string stored = model_.read([&](const View& v) {
     auto it = v.password_hashes.find(call->actor.id);
     return it == v.password_hashes.end() ? std::string() : it->second;
   });
   if (!password_matches(stored, current)) {
+    sign_ins_.failed(call->actor.id, now);
     return call->fail(403, codes::kForbidden, "the current password is wrong", "current");
   }
+  sign_ins_.succeeded(call->actor.id);
   if (!hash_password(*call, wanted, "new", &hash)) return;
   UserChanges changes;
   changes.password_hash = hash;

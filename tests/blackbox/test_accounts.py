@@ -107,6 +107,17 @@ class Accounts(unittest.TestCase):
         self.assert_error(*self.call("POST", "/me/password", {"current": "x", "new": "y" * 9}), 422,
                           "invalid_value")  # the administrator token has no password
 
+    def test_guessing_passwords_is_slowed_down(self):
+        for _ in range(5):
+            self.assert_error(*self.sign_in("li", "guess"), 401, "unauthorized")
+        status, r, headers = self.s.call("POST", "/api/v1/sessions", {"user": "li", "password": "demo-li"})
+        self.assertEqual((status, r["error"]["code"]), (429, "rate_limited"), r)
+        self.assertTrue(0 < int(headers["Retry-After"]) <= 30, headers)
+        self.assertEqual(self.sign_in("zhang")[0], 201)  # another name is not held up
+        for _ in range(5):  # a name that does not exist is treated alike
+            self.assert_error(*self.sign_in("nobody", "guess"), 401, "unauthorized")
+        self.assert_error(*self.sign_in("nobody", "guess"), 429, "rate_limited")
+
     def test_signing_out_ends_only_that_session(self):
         one, two = self.s.login("li"), self.s.login("li")
         status, r = self.call("DELETE", "/sessions", token=one)
