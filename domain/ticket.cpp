@@ -196,6 +196,11 @@ std::optional<DomainError> check_required(const NodeDef& node, const Object& fie
   return std::nullopt;
 }
 
+// The words of a comment event, for {{comment.text}}; "" for any other event.
+std::string comment_of(const DomainEvent& e) {
+  return e.type == et::kCommentAdded ? e.data.string_or("text") : "";
+}
+
 bool triggers(const RuleDef& rule, const DomainEvent& e) {
   const Value& d = e.data;
   switch (rule.trigger.kind) {
@@ -234,8 +239,11 @@ bool triggers(const RuleDef& rule, const DomainEvent& e) {
 }
 
 // The events a rule's actions produce on `state` (the state just after the triggering event).
+// `comment`: the words of the reply that triggered the rule (for {{comment.text}}), if one did.
 void run_actions(Decision& d, const RuleDef& rule, const TicketState& state, const FlowDef* flow,
-                 const Catalog& catalog) {
+                 const Catalog& catalog, const std::string& comment) {
+  const NodeDef* node = flow ? flow->node(state.node) : nullptr;
+  const TemplateValues values{state.id, node ? node->name : state.node, &state.fields, comment};
   for (const auto& a : rule.actions) {
     switch (a.kind) {
       case RuleAction::Kind::kSetField:
@@ -255,9 +263,7 @@ void run_actions(Decision& d, const RuleDef& rule, const TicketState& state, con
                            : f && f->type == FieldType::kPerson ? "user"
                                                                 : "address";
         }
-        const NodeDef* node = flow ? flow->node(state.node) : nullptr;
-        std::string text =
-            render_template(a.text, {state.id, node ? node->name : state.node, &state.fields});
+        std::string text = render_template(a.text, values);
         d.add(et::kNotificationRequested,
               {{"rule", Value(rule.id)},
                {"channel", Value(a.channel)},
@@ -270,8 +276,6 @@ void run_actions(Decision& d, const RuleDef& rule, const TicketState& state, con
       case RuleAction::Kind::kLookup: {
         // Asked here, answered by the lookup worker (ApplyLookup) with the request's stream
         // version as its id; the values the query sends are fixed now, as the ticket is.
-        const NodeDef* node = flow ? flow->node(state.node) : nullptr;
-        const TemplateValues values{state.id, node ? node->name : state.node, &state.fields};
         Object query, fill;
         for (const auto& [name, text] : a.query) {
           query.emplace_back(name, Value(render_template(text, values)));
@@ -322,7 +326,9 @@ void apply_rules(const TicketState& before, Decision& d, const Context& ctx) {
       if (rule->when && !evaluate(*rule->when, after.fields)) continue;
       const FlowDef* flow = ctx.catalog->flow(after.flow_id, after.flow_version);
       size_t first_new = events.size();
-      run_actions(d, *rule, after, flow, *ctx.catalog);
+      // A copy: run_actions appends to `events`, which may move events[i].
+      const std::string comment = comment_of(events[i]);
+      run_actions(d, *rule, after, flow, *ctx.catalog, comment);
       for (size_t k = first_new; k < events.size(); ++k) {
         depth.push_back(depth[i] + 1);
         source.push_back(rule->id);
@@ -772,7 +778,8 @@ bool evolve_reads_data(std::string_view type) {
 std::vector<RuleDryRunHit> dry_run_rule(const RuleDef& rule, const std::vector<DomainEvent>& events,
                                         const Catalog& catalog, int64_t from_us, int64_t to_us) {
   std::vector<RuleDryRunHit> hits;
-  auto fire = [&](const TicketState& state, int64_t at, const std::string& trigger) {
+  auto fire = [&](const TicketState& state, int64_t at, const std::string& trigger,
+                  const std::string& comment = "") {
     if (at < from_us || at > to_us) return;
     if (rule.when && !evaluate(*rule.when, state.fields)) return;
     Context ctx;
@@ -780,7 +787,7 @@ std::vector<RuleDryRunHit> dry_run_rule(const RuleDef& rule, const std::vector<D
     ctx.now_us = at;
     ctx.catalog = &catalog;
     Decision d(ctx);
-    run_actions(d, rule, state, catalog.flow(state.flow_id, state.flow_version), catalog);
+    run_actions(d, rule, state, catalog.flow(state.flow_id, state.flow_version), catalog, comment);
     hits.push_back({at, state.version, trigger, std::move(d.events())});
   };
   // An idle deadline fires when the ticket is still in the node then: before the next event that
@@ -800,7 +807,7 @@ std::vector<RuleDryRunHit> dry_run_rule(const RuleDef& rule, const std::vector<D
     evolve_in_place(state, e);
     if (e.data.string_or("rule") == rule.id) continue;
     if (rule.trigger.kind != RuleTrigger::Kind::kIdle && triggers(rule, e)) {
-      fire(state, e.at_us, e.type);
+      fire(state, e.at_us, e.type, comment_of(e));
     }
   }
   if (int64_t due = idle_due(state)) fire(state, due, "idle");

@@ -82,7 +82,7 @@ TEST(RepliedRules, FireOnTheCustomersWordsOrOnPublicReplies) {
                    decide_publish_rule(c, "tell_customer", testing::json(R"({"name":"回复通知客户",
     "form":"service_ticket","trigger":{"type":"replied","by":"staff"},
     "actions":[{"type":"notify","to":{"field":"customer_phone"},"channel":"sms",
-                "template":"您的服务单{{ticket.id}}有新回复"}]})"),
+                "template":"您的服务单{{ticket.id}}有新回复:{{comment.text}}"}]})"),
                                        "admin", 0));
   testing::publish(c, decide_publish_rule(c, "customer_wrote", testing::json(R"({"name":"客户留言",
     "form":"service_ticket","trigger":{"type":"replied","by":"customer"},
@@ -105,7 +105,7 @@ TEST(RepliedRules, FireOnTheCustomersWordsOrOnPublicReplies) {
   };
   EXPECT_TRUE(texts(t.user("li"), AddComment{"客户脾气急"}).empty());
   EXPECT_EQ(texts(t.user("li"), AddComment{"明天上门", true}),
-            std::vector<std::string>{"您的服务单T-000042有新回复"});
+            std::vector<std::string>{"您的服务单T-000042有新回复:明天上门"});
   EXPECT_EQ(texts(t.customer(), AddComment{"好的"}),
             std::vector<std::string>{"客户在T-000042留言"});
 }

@@ -182,7 +182,7 @@ class ReferenceApp(unittest.TestCase):
         status, r, _ = self.call("PUT", "/rules/tell_customer", {
             "name": "回复通知客户", "form": "service_ticket", "trigger": {"type": "replied", "by": "staff"},
             "actions": [{"type": "notify", "to": {"field": "customer_phone"}, "channel": "sms",
-                         "template": "您的服务单{{ticket.id}}有新回复,请在服务门户查看"}]}, user="admin")
+                         "template": "服务单{{ticket.id}}:{{comment.text}}"}]}, user="admin")
         self.assertEqual(status, 201, r)
         status, r, _ = self.call("PUT", "/rules/tell_customer_typo", {
             "name": "x", "form": "service_ticket", "trigger": {"type": "replied", "by": "agent"},
@@ -216,7 +216,7 @@ class ReferenceApp(unittest.TestCase):
         # The public reply, and it alone, had the rule send the customer an SMS.
         _, sent, _ = self.call("GET", "/tickets/%s/notifications" % tid, user="admin")
         self.assertEqual([n["text"] for n in sent["items"] if n["rule"] == "tell_customer"],
-                         ["您的服务单%s有新回复,请在服务门户查看" % tid])
+                         ["服务单%s:我们已安排工程师,明天上午上门。" % tid])
 
         # Misspelt, mistyped or not the customer's to give: refused, and nothing is written.
         status, r, _ = self.call("POST", "/tickets/%s/comments" % tid, {"text": "x", "publc": True}, user="li")
