@@ -146,6 +146,20 @@ class Accounts(unittest.TestCase):
         status, users = self.call("GET", "/users")
         self.assertTrue(all(u["disabled"] is False for u in users["items"]))
 
+    def test_staff_see_a_directory_to_pick_people_from(self):
+        self.assertEqual(self.call("PATCH", "/users/zhao", {"disabled": True})[0], 200)
+        wang = self.s.login("wang")
+        status, engineers = self.call("GET", "/users?role=engineer", token=wang)
+        self.assertEqual(status, 200, engineers)
+        # Whom the technical supervisor can dispatch to: active engineers, no contact details.
+        self.assertEqual(engineers["items"], [{"id": "qian", "name": "钱七", "roles": ["engineer"]}])
+        _, everyone = self.call("GET", "/users?role=engineer")  # an administrator sees all of it
+        self.assertEqual([(u["id"], u["disabled"], u["phone"] != "") for u in everyone["items"]],
+                         [("qian", False, True), ("zhao", True, True)])
+        status, page = self.call("GET", "/users?limit=2", token=wang)
+        self.assertEqual((status, len(page["items"])), (200, 2))
+        self.assertTrue(page["next_cursor"])
+
     def close_reason(self, ws):
         # Frames until the server's close; its reason is what follows the 2-byte code.
         while True:
