@@ -26,6 +26,16 @@ bool names_an_address(const Value& request) {
   return recipient != "role" && recipient != "user";
 }
 
+// A message may carry the customer's portal code (its link in an SMS): that key is for the
+// customer, and for administrators and auditors, not for staff, who could act as the customer.
+std::string without_code(std::string text, const std::string& code) {
+  if (code.empty()) return text;
+  for (size_t at = text.find(code); at != std::string::npos; at = text.find(code, at)) {
+    text.replace(at, code.size(), "••••••");
+  }
+  return text;
+}
+
 void write_outcome(JsonWriter& w, const projections::NotificationOutcome& o, bool full) {
   const Value& d = o.event.data;
   w.begin_object();
@@ -85,7 +95,11 @@ void Api::get_ticket_notifications(const CallPtr& call, const std::string& id) {
     w.key("rule").string(d.string_or("rule")).key("channel").string(channel);
     w.key("recipient").string(d.string_or("recipient"));
     if (full || !names_an_address(d)) w.key("to").string(d.string_or("to"));
-    if (full) w.key("text").string(d.string_or("text"));
+    if (full) {
+      const bool keyholder = call->actor.admin || call->actor.auditor;
+      w.key("text").string(keyholder ? d.string_or("text")
+                                     : without_code(d.string_or("text"), ticket.portal_code));
+    }
     w.key("status").string(to_string(state));
     w.key("attempts").number(static_cast<uint64_t>(outcomes.size()));
     if (!outcomes.empty()) {

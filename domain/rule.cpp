@@ -25,19 +25,29 @@ bool template_variables(const std::string& text, Visit visit) {
   return true;
 }
 
+// What a template may say beyond the ticket's id, node and fields.
+struct TemplateScope {
+  bool comment = false;      // {{comment.text}}: a rule triggered by a reply
+  bool portal_code = false;  // {{ticket.portal_code}}: a message (not a lookup sent elsewhere)
+};
+
 // The first {{variable}} of `text` a rule of `form` cannot fill, as an error at `path`.
-// {{comment.text}} is filled by rules triggered by a reply alone (`replied`).
 std::optional<DomainError> check_template(const std::string& text, const FormDef& form,
-                                          const std::string& path, bool replied = false) {
+                                          const std::string& path, TemplateScope scope = {}) {
   std::string bad;
   bool closed = template_variables(text, [&](const std::string& name, size_t, size_t) {
-    bool ok = name == "ticket.id" || name == "ticket.node" || (name == "comment.text" && replied) ||
+    bool ok = name == "ticket.id" || name == "ticket.node" ||
+              (name == "comment.text" && scope.comment) ||
+              (name == "ticket.portal_code" && scope.portal_code) ||
               (name.rfind("fields.", 0) == 0 && form.field(name.substr(7)));
     if (!ok && bad.empty()) bad = name;
   });
   if (!closed) return def_error(path, "a template variable {{… is not closed with }}");
   if (bad == "comment.text") {
     return def_error(path, "{{comment.text}} is filled only for a rule triggered by \"replied\"");
+  }
+  if (bad == "ticket.portal_code") {
+    return def_error(path, "{{ticket.portal_code}} goes in notifications only");
   }
   if (!bad.empty()) return def_error(path, "unknown template variable {{" + bad + "}}");
   return std::nullopt;
@@ -266,10 +276,8 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
       if (!kChannels.count(act.channel))
         return def_error(path + ".channel", "must be todo, sms, email or webhook");
       act.text = a.string_or("template");
-      if (auto e = check_template(act.text, form, path + ".template",
-                                  trig.kind == RuleTrigger::Kind::kReplied)) {
-        return *e;
-      }
+      const TemplateScope scope{trig.kind == RuleTrigger::Kind::kReplied, true};
+      if (auto e = check_template(act.text, form, path + ".template", scope)) return *e;
     } else if (kind == "close") {
       if (auto e = unknown_property(a, {"type"}, path); e && refuse_unknown) return *e;
       act.kind = RuleAction::Kind::kClose;
@@ -308,6 +316,8 @@ std::string render_template(const std::string& text, const TemplateValues& value
       value = values.node_name;
     } else if (name == "comment.text") {
       value = values.comment_text;
+    } else if (name == "ticket.portal_code") {
+      value = values.portal_code;
     } else if (name.rfind("fields.", 0) == 0 && values.fields) {
       for (const auto& [k, v] : *values.fields) {
         if (k == name.substr(7)) value += display(v);

@@ -73,12 +73,14 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& document, const For
 Result<RuleDef> parse_stored_rule(std::string_view id, const Value& document, const FormDef& form);
 
 // Fills a template: {{ticket.id}}, {{ticket.node}} (the current node's name), {{fields.<key>}},
-// and for a rule triggered by a reply {{comment.text}} (the reply's words).
+// for a rule triggered by a reply {{comment.text}} (the reply's words), and in a notification
+// {{ticket.portal_code}} (the customer's key to the portal: a link in an SMS to them).
 struct TemplateValues {
   std::string ticket_id;
   std::string node_name;
   const Object* fields = nullptr;
   std::string comment_text;
+  std::string portal_code;
 };
 // With `escape`, each value filled in goes through it (a URL path's: percent_encode).
 std::string render_template(const std::string& text, const TemplateValues& values,

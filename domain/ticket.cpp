@@ -243,7 +243,8 @@ bool triggers(const RuleDef& rule, const DomainEvent& e) {
 void run_actions(Decision& d, const RuleDef& rule, const TicketState& state, const FlowDef* flow,
                  const Catalog& catalog, const std::string& comment) {
   const NodeDef* node = flow ? flow->node(state.node) : nullptr;
-  const TemplateValues values{state.id, node ? node->name : state.node, &state.fields, comment};
+  const TemplateValues values{state.id, node ? node->name : state.node, &state.fields, comment,
+                              state.portal_code};
   for (const auto& a : rule.actions) {
     switch (a.kind) {
       case RuleAction::Kind::kSetField:

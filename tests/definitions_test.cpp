@@ -249,6 +249,8 @@ TEST(RuleDefinitions, UnknownPropertiesAreRefusedWhereverTheyAre) {
       {created,
        R"({"type":"notify","to":{"role":"cs_supervisor"},"channel":"todo","template":"{{comment.text}}"})",
        "rule.actions[0].template: {{comment.text}} is filled only for a rule triggered by"},
+      {created, R"({"type":"lookup","source":"crm","path":"/c/{{ticket.portal_code}}"})",
+       "rule.actions[0].path: {{ticket.portal_code}} goes in notifications only"},
       {created, R"({"type":"notify","to":{"role":"cs_supervisor"},"channel":"sms","templte":"x"})",
        "rule.actions[0].templte: unknown property"},
       {created, R"({"type":"set_field","field":"priority","value":"高","valeu":"低"})",

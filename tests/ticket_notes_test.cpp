@@ -110,5 +110,25 @@ TEST(RepliedRules, FireOnTheCustomersWordsOrOnPublicReplies) {
             std::vector<std::string>{"客户在T-000042留言"});
 }
 
+// The customer's link in the SMS the ticket's creation sends them.
+TEST(PortalCodeInMessages, FilledFromTheTicket) {
+  Catalog c = testing::reference_catalog();
+  testing::publish(c, decide_publish_rule(c, "portal_link", testing::json(R"({"name":"进度链接",
+    "form":"service_ticket","trigger":{"type":"created"},
+    "actions":[{"type":"notify","to":{"field":"customer_phone"},"channel":"sms",
+                "template":"查看进度 https://s.example.com/t/{{ticket.id}}?code={{ticket.portal_code}}"}]})"),
+                                          "admin", 0));
+  TicketDriver t(c);
+  auto r = t.run(t.user("li"),
+                 SubmitTicket{"service_ticket", "service_flow", testing::reference_submission()});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  std::vector<std::string> texts;
+  for (const auto& e : r.value()) {
+    if (e.data.string_or("rule") == "portal_link") texts.push_back(e.data.string_or("text"));
+  }
+  EXPECT_EQ(texts,
+            std::vector<std::string>{"查看进度 https://s.example.com/t/T-000042?code=pc-secret"});
+}
+
 }  // namespace
 }  // namespace ticketd

@@ -346,6 +346,22 @@ class TicketNotifications(unittest.TestCase):
         self.assertEqual(json.loads(mine.recv())["op"], "subscribed")
         self.assertEqual(strip([json.loads(mine.recv())]), strip([outcome]))
 
+    def test_the_customers_link_reaches_them_and_no_one_else_among_staff(self):
+        status, r = self.call("PUT", "/rules/portal_link", {
+            "name": "进度链接", "form": "service_ticket", "trigger": {"type": "created"},
+            "actions": [{"type": "notify", "to": {"field": "customer_phone"}, "channel": "sms",
+                         "template": "查看进度 https://s.example.com/t/{{ticket.id}}?code={{ticket.portal_code}}"}]})
+        self.assertEqual(status, 201, r)
+        status, r = self.call("POST", "/tickets", {"form": "service_ticket", "flow": "service_flow",
+                                                   "fields": SUBMISSION}, user="li")
+        tid, code = r["id"], r["portal_code"]
+        link = "查看进度 https://s.example.com/t/%s?code=%s" % (tid, code)
+        wait_for(lambda: any(body["text"] == link for _, _, body in self.gateway.received), what="the link's SMS")
+        mine = lambda user: [n for n in self.call("GET", "/tickets/%s/notifications" % tid, user=user)[1]["items"]
+                             if n["rule"] == "portal_link"][0]["text"]
+        self.assertEqual(mine("admin"), link)
+        self.assertEqual(mine("li"), "查看进度 https://s.example.com/t/%s?code=••••••" % tid)  # staff: no key
+
     def test_unknown_ticket_and_no_token(self):
         status, r = self.call("GET", "/tickets/T-999999/notifications")
         self.assertEqual((status, r["error"]["code"]), (404, "not_found"))
