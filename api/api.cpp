@@ -175,6 +175,14 @@ bool Call::string_member(std::string_view key, std::string* out, bool required) 
   return true;
 }
 
+void Call::fail_rate_limited(int64_t wait, std::string_view message) {
+  extra_headers.emplace_back("Retry-After", std::to_string(wait));
+  JsonWriter w;
+  w.begin_object().key("error").begin_object().key("code").string("rate_limited");
+  w.key("message").string(message).key("retry_after").number(wait).end_object().end_object();
+  ok(429, w.take());
+}
+
 bool Call::bool_member(std::string_view key, bool* out) {
   const Value* v = body.find(key);
   if (!v || v->is_null()) return true;
@@ -309,13 +317,8 @@ bool Api::authenticate(const CallPtr& call) {
     return false;
   }
   if (int64_t wait = limiter_.retry_after(hash, std::chrono::steady_clock::now())) {
-    call->extra_headers.emplace_back("Retry-After", std::to_string(wait));
-    JsonWriter w;
-    w.begin_object().key("error").begin_object().key("code").string("rate_limited");
-    w.key("message").string("too many requests for this token; retry after " +
-                            std::to_string(wait) + " s");
-    w.key("retry_after").number(wait).end_object().end_object();
-    call->ok(429, w.take());
+    call->fail_rate_limited(
+        wait, "too many requests for this token; retry after " + std::to_string(wait) + " s");
     return false;
   }
   call->actor = *actor;

@@ -47,6 +47,8 @@ struct Call {
   bool as_of(uint64_t* position, int64_t* time);
   // API.md's 409: what changed (e.g. "the ticket") and the version it is at now.
   void fail_conflict(std::string_view what, uint64_t current_version);
+  // 429 with Retry-After: `wait` seconds, also as the error's "retry_after".
+  void fail_rate_limited(int64_t wait, std::string_view message);
 
   bool uint_param(const std::string& name, uint64_t* out) {
     if (!req.has_param(name)) return true;

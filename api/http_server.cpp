@@ -194,9 +194,7 @@ class WebSocketSession : public StreamClient,
         return self->close_with(websocket::close_code::policy_error,
                                 "the session has ended: sign in again");
       }
-      const Actor& was = self->actor_;
-      if (now->id != was.id || now->roles != was.roles || now->admin != was.admin ||
-          now->auditor != was.auditor) {
+      if (*now != self->actor_) {
         return self->close_with(websocket::close_code::policy_error,
                                 "the account has changed: connect again");
       }

@@ -27,7 +27,7 @@ std::set<std::string> OutboxWorker::channels(const TransportOptions& options) {
 }
 
 bool OutboxWorker::sends(std::string_view channel) const {
-  return channels(options_.transport).count(std::string(channel)) > 0;
+  return channels_.count(std::string(channel)) > 0;
 }
 
 bool OutboxWorker::will_send(uint64_t request, std::string_view channel) const {
@@ -42,8 +42,9 @@ OutboxWorker::OutboxWorker(storage::EventLog& log, projections::ReadModel& model
       model_(model),
       metrics_(metrics),
       options_(std::move(options)),
+      channels_(channels(options_.transport)),
       now_us_(std::move(now_us)),
-      queue_(channels(options_.transport)) {
+      queue_(channels_) {
   options_.transport.cancel = &callouts_.cancel;
   std::unique_ptr<storage::SnapshotReader> reader;
   storage::Status opened = log_.open_snapshot(kSnapshotName, &reader);
@@ -64,7 +65,7 @@ OutboxWorker::OutboxWorker(storage::EventLog& log, projections::ReadModel& model
     // given up rather than sent late).
     spdlog::warn("outbox: snapshot not used ({}); reading every request from the log",
                  opened.ok() ? "not a queue" : opened.ToString());
-    queue_ = NotificationQueue(channels(options_.transport));
+    queue_ = NotificationQueue(channels_);
     position_ = 0;
     saved_position_ = UINT64_MAX;
   }
@@ -72,7 +73,7 @@ OutboxWorker::OutboxWorker(storage::EventLog& log, projections::ReadModel& model
       "outbox: delivering {} from position {} ({} pending)",
       [&] {
         std::string names;
-        for (const auto& c : channels(options_.transport)) names += (names.empty() ? "" : ", ") + c;
+        for (const auto& c : channels_) names += (names.empty() ? "" : ", ") + c;
         return names;
       }(),
       position_, queue_.pending().size());

@@ -57,6 +57,7 @@ class OutboxWorker {
   projections::ReadModel& model_;
   Metrics& metrics_;
   OutboxOptions options_;
+  const std::set<std::string> channels_;  // channels(options_.transport)
   std::function<int64_t()> now_us_;
 
   CalloutThreads callouts_;  // its mutex guards what follows

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <map>
 
+#include "api/ticket_view.h"
 #include "domain/permissions.h"
 #include "domain/ticket_notes.h"
 #include "domain/time_format.h"
@@ -262,8 +263,7 @@ class Composer {
     if (!reader_.portal_customer || id == kSystemActor || id == kPortalActor) {
       return person(catalog_, id);
     }
-    const User* u = catalog_.user(id);
-    return u && !u->name.empty() ? u->name : "客服";
+    return name_for_customer(catalog_, id);
   }
 
   const std::vector<PrintedEvent>& events_;

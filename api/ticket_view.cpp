@@ -125,21 +125,22 @@ void write_portal_view(JsonWriter& w, const TicketState& t, const Catalog& catal
   const NodeDef* node = flow ? flow->node(t.node) : nullptr;
   w.key("can_confirm").boolean(!t.closed && node && node->for_customer());
   w.key("can_rate").boolean(!t.rating.has_value());
-  // Staff appear by name alone (as on the customer's printed copy), never by user id.
   w.key("conversation").begin_array();
   for (const WrittenNote& n : notes) {
     if (!n.note.customer_reads()) continue;
     const bool customer = n.note.kind == TicketNote::Kind::kCustomer;
     w.begin_object().key("time").string(format_rfc3339(n.at_us));
     w.key("from").string(customer ? "customer" : "staff");
-    if (!customer) {
-      const User* u = catalog.user(n.author);
-      w.key("name").string(u && !u->name.empty() ? u->name : "客服");
-    }
+    if (!customer) w.key("name").string(name_for_customer(catalog, n.author));
     w.key("text").string(n.note.text).end_object();
   }
   w.end_array();
   w.end_object();
+}
+
+std::string name_for_customer(const Catalog& catalog, const std::string& user) {
+  const User* u = catalog.user(user);
+  return u && !u->name.empty() ? u->name : "客服";
 }
 
 void write_user(JsonWriter& w, const User& u) {

@@ -34,6 +34,9 @@ struct WrittenNote {
 void write_portal_view(JsonWriter& w, const TicketState& t, const Catalog& catalog,
                        const std::vector<WrittenNote>& notes);
 void write_user(JsonWriter& w, const User& u);
+// How staff appear to the customer (the portal, their printed copy): by name alone, never by
+// user id ("客服" for one without a name).
+std::string name_for_customer(const Catalog& catalog, const std::string& user);
 void write_definition(JsonWriter& w, std::string_view id, uint64_t version, const Value& document);
 
 }  // namespace ticketd::api

@@ -186,10 +186,8 @@ void Api::post_session(const CallPtr& call) {
     return;
   const auto now = SignInGuard::Clock::now();
   if (int64_t wait = sign_ins_.retry_after(user, now)) {
-    call->extra_headers.emplace_back("Retry-After", std::to_string(wait));
-    return call->fail(
-        429, "rate_limited",
-        "too many failed sign-ins as " + user + "; retry after " + std::to_string(wait) + " s");
+    return call->fail_rate_limited(wait, "too many failed sign-ins as " + user + "; retry after " +
+                                             std::to_string(wait) + " s");
   }
   std::string stored;
   std::optional<User> found = model_.read([&](const View& v) -> std::optional<User> {
@@ -275,9 +273,8 @@ void Api::post_my_password(const CallPtr& call) {
   // Guessed at with a stolen token, the current password is guarded like a sign-in.
   const auto now = SignInGuard::Clock::now();
   if (int64_t wait = sign_ins_.retry_after(call->actor.id, now)) {
-    call->extra_headers.emplace_back("Retry-After", std::to_string(wait));
-    return call->fail(429, "rate_limited",
-                      "too many wrong passwords; retry after " + std::to_string(wait) + " s");
+    return call->fail_rate_limited(
+        wait, "too many wrong passwords; retry after " + std::to_string(wait) + " s");
   }
   std::string stored = model_.read([&](const View& v) {
     auto it = v.password_hashes.find(call->actor.id);

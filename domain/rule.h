@@ -5,6 +5,7 @@
 // set_field, notify, close, lookup (ask a CRM / ERP system and fill fields from its answer).
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "domain/condition.h"
@@ -75,12 +76,13 @@ Result<RuleDef> parse_stored_rule(std::string_view id, const Value& document, co
 // Fills a template: {{ticket.id}}, {{ticket.node}} (the current node's name), {{fields.<key>}},
 // for a rule triggered by a reply {{comment.text}} (the reply's words), and in a notification
 // {{ticket.portal_code}} (the customer's key to the portal: a link in an SMS to them).
+// (Views: a rule fills its templates from the ticket's state, which outlives the filling.)
 struct TemplateValues {
-  std::string ticket_id;
-  std::string node_name;
+  std::string_view ticket_id;
+  std::string_view node_name;
   const Object* fields = nullptr;
-  std::string comment_text;
-  std::string portal_code;
+  std::string_view comment_text;
+  std::string_view portal_code;
 };
 // With `escape`, each value filled in goes through it (a URL path's: percent_encode).
 std::string render_template(const std::string& text, const TemplateValues& values,

@@ -56,6 +56,7 @@ struct Actor {
   bool portal_customer = false;
 
   bool has_role(std::string_view role) const;
+  bool operator==(const Actor&) const = default;
 };
 
 struct TimelineEntry {
