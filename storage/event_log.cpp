@@ -180,7 +180,10 @@ Status EventLog::Open(const EventLogOptions& options, std::unique_ptr<EventLog>*
   // are flushed, so a start after a crash replays at most about this much.
   db_options.max_total_wal_size = 256 << 20;
   if (options.prefill_wal && !options.read_only) {
-    impl->env = rocksdb::NewCompositeEnv(NewPrefilledWalFileSystem(rocksdb::FileSystem::Default()));
+    PrefilledWalOptions wal;
+    wal.direct_writes = options.direct_wal;
+    impl->env =
+        rocksdb::NewCompositeEnv(NewPrefilledWalFileSystem(rocksdb::FileSystem::Default(), wal));
     db_options.env = impl->env.get();
   }
 

@@ -58,6 +58,10 @@ struct EventLogOptions {
   // the sync of a group commit overwrites written blocks instead of growing the file: about half
   // the time per sync on ext4. Off only to measure what it gives.
   bool prefill_wal = true;
+  // With prefill_wal: writes the WAL's records with O_DIRECT | O_DSYNC, one durable write a
+  // group commit instead of a write and an fdatasync that also flushes the fill's dirty pages.
+  // Off only to measure what it gives.
+  bool direct_wal = true;
 };
 
 // Which stream version an append expects to find.

@@ -7,7 +7,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
+#include <new>
 #include <string>
 #include <thread>
 #include <vector>
@@ -74,6 +77,18 @@ class Filler {
     return offset;
   }
 
+  // The same for a direct write: data up to data_end, written up to the block boundary
+  // write_end (its last block's rest is fill). Direct writes keep `filled_` on a block boundary,
+  // so a step never shares a page with them.
+  void reserve_through(uint64_t data_end, uint64_t write_end) {
+    std::unique_lock lk(mu_);
+    cv_.wait(lk, [&] { return !stepping_ || write_end <= filled_; });
+    data_end_ = data_end;
+    filled_ = std::max(filled_, write_end);
+    touched_ = std::max(touched_, write_end);
+    if (wants_step()) cv_.notify_all();
+  }
+
   // Stops filling and cuts the file back to its data (synced, so a power cut cannot bring the
   // fill back behind a newer WAL). Idempotent. Appends after it are ordinary appends.
   void finish() {
@@ -132,22 +147,98 @@ class Filler {
   std::thread thread_;
 };
 
+constexpr uint64_t kDirectBlock = 4096;  // O_DIRECT's alignment for offsets, lengths, memory
+
+uint64_t block_floor(uint64_t v) { return v & ~(kDirectBlock - 1); }
+uint64_t block_ceil(uint64_t v) { return block_floor(v + kDirectBlock - 1); }
+
+IOStatus write_error(const char* what, int err) {
+  std::string message = std::string(what) + ": " + std::strerror(err);
+  return err == ENOSPC || err == EDQUOT ? IOStatus::NoSpace(message) : IOStatus::IOError(message);
+}
+
+// Opens `name` for durable direct writes, or returns -1 when its file system cannot take them
+// (then the file is written through the page cache and fdatasync). The probe writes one block of
+// fill at the start of the still empty file, as the filler would.
+int open_direct(const std::string& name) {
+  int fd = ::open(name.c_str(), O_WRONLY | O_DIRECT | O_DSYNC | O_CLOEXEC);
+  if (fd < 0) return -1;
+  void* block = nullptr;
+  if (::posix_memalign(&block, kDirectBlock, kDirectBlock) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  std::memset(block, kWalFillByte, kDirectBlock);
+  const bool ok = ::pwrite(fd, block, kDirectBlock, 0) == static_cast<ssize_t>(kDirectBlock);
+  std::free(block);
+  if (!ok) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 class PrefilledWalFile : public rocksdb::FSWritableFileOwnerWrapper {
  public:
-  PrefilledWalFile(std::unique_ptr<FSWritableFile> file, std::shared_ptr<Filler> filler)
-      : FSWritableFileOwnerWrapper(std::move(file)), filler_(std::move(filler)) {}
+  // `direct_fd` (or -1) is open with O_DIRECT | O_DSYNC; the file then owns it.
+  PrefilledWalFile(std::unique_ptr<FSWritableFile> file, std::shared_ptr<Filler> filler,
+                   int direct_fd)
+      : FSWritableFileOwnerWrapper(std::move(file)),
+        filler_(std::move(filler)),
+        direct_fd_(direct_fd) {}
+  ~PrefilledWalFile() override {
+    if (direct_fd_ >= 0) ::close(direct_fd_);
+  }
 
   IOStatus Append(const Slice& data, const IOOptions& options, IODebugContext* dbg) override {
-    return target()->PositionedAppend(data, filler_->reserve(data.size()), options, dbg);
+    if (direct_fd_ < 0) {
+      return target()->PositionedAppend(data, filler_->reserve(data.size()), options, dbg);
+    }
+    std::lock_guard lk(direct_mu_);
+    const size_t used = static_cast<size_t>(end_ - tail_start_);
+    reserve_tail(used + data.size());
+    std::memcpy(tail_.get() + used, data.data(), data.size());
+    end_ += data.size();
+    return IOStatus::OK();
   }
   IOStatus Append(const Slice& data, const IOOptions& options,
                   const rocksdb::DataVerificationInfo& /*verification_info*/,
                   IODebugContext* dbg) override {
     return Append(data, options, dbg);
   }
+  // Direct: a flush is already durable, so a sync has nothing left to do.
+  IOStatus Flush(const IOOptions& options, IODebugContext* dbg) override {
+    if (direct_fd_ < 0) return target()->Flush(options, dbg);
+    std::lock_guard lk(direct_mu_);
+    return write_tail();
+  }
+  IOStatus Sync(const IOOptions& options, IODebugContext* dbg) override {
+    if (direct_fd_ < 0) return target()->Sync(options, dbg);
+    return Flush(options, dbg);
+  }
+  IOStatus Fsync(const IOOptions& options, IODebugContext* dbg) override {
+    if (direct_fd_ < 0) return target()->Fsync(options, dbg);
+    return Flush(options, dbg);
+  }
+  IOStatus RangeSync(uint64_t offset, uint64_t nbytes, const IOOptions& options,
+                     IODebugContext* dbg) override {
+    if (direct_fd_ < 0) return target()->RangeSync(offset, nbytes, options, dbg);
+    return IOStatus::OK();
+  }
+  uint64_t GetFileSize(const IOOptions& options, IODebugContext* dbg) override {
+    if (direct_fd_ < 0) return target()->GetFileSize(options, dbg);
+    std::lock_guard lk(direct_mu_);
+    return end_;
+  }
   IOStatus Close(const IOOptions& options, IODebugContext* dbg) override {
+    IOStatus written;
+    if (direct_fd_ >= 0) {
+      std::lock_guard lk(direct_mu_);
+      written = write_tail();
+    }
     filler_->finish();
-    return target()->Close(options, dbg);
+    IOStatus closed = target()->Close(options, dbg);
+    return written.ok() ? closed : written;
   }
   // The space is the filler's: RocksDB's own preallocation (fallocate with KEEP_SIZE) would only
   // make the close trim the file to what it thinks is the end.
@@ -157,7 +248,60 @@ class PrefilledWalFile : public rocksdb::FSWritableFileOwnerWrapper {
   }
 
  private:
+  // Room in tail_ for `bytes` of data and the fill that rounds them up to a block.
+  void reserve_tail(size_t bytes) {
+    const size_t need = static_cast<size_t>(block_ceil(bytes));
+    if (need <= capacity_) return;
+    const size_t capacity = std::max(need, 2 * capacity_);
+    std::unique_ptr<char, FreeDeleter> grown(
+        static_cast<char*>(std::aligned_alloc(kDirectBlock, capacity)));
+    if (!grown) throw std::bad_alloc();
+    if (tail_) std::memcpy(grown.get(), tail_.get(), static_cast<size_t>(end_ - tail_start_));
+    tail_ = std::move(grown);
+    capacity_ = capacity;
+  }
+
+  // One O_DIRECT | O_DSYNC write of the blocks from the last partial one written to the end of
+  // the data, the rest of the last block fill; it returns once the blocks are on the disk. These
+  // blocks never enter the page cache, so unlike fdatasync this write waits for no one else's
+  // dirty pages (the filler's steps are in the same file), and it is one request to the disk.
+  IOStatus write_tail() {
+    if (written_ == end_) return IOStatus::OK();
+    const uint64_t write_end = block_ceil(end_);
+    const size_t used = static_cast<size_t>(end_ - tail_start_);
+    const size_t length = static_cast<size_t>(write_end - tail_start_);
+    std::memset(tail_.get() + used, kWalFillByte, length - used);
+    filler_->reserve_through(end_, write_end);
+    for (size_t done = 0; done < length;) {
+      ssize_t w = ::pwrite(direct_fd_, tail_.get() + done, length - done,
+                           static_cast<off_t>(tail_start_ + done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return write_error("WAL write", errno);
+      if (w == 0) return write_error("WAL write", EIO);
+      done += static_cast<size_t>(w);
+    }
+    written_ = end_;
+    const uint64_t keep_from = block_floor(end_);  // the partial block is written again next time
+    if (keep_from > tail_start_) {
+      std::memmove(tail_.get(), tail_.get() + (keep_from - tail_start_),
+                   static_cast<size_t>(end_ - keep_from));
+      tail_start_ = keep_from;
+    }
+    return IOStatus::OK();
+  }
+
+  struct FreeDeleter {
+    void operator()(char* p) const { std::free(p); }
+  };
+
   std::shared_ptr<Filler> filler_;
+  const int direct_fd_;
+  std::mutex direct_mu_;  // RocksDB may sync from another thread than the one appending
+  std::unique_ptr<char, FreeDeleter> tail_;  // file bytes [tail_start_, end_), block-aligned
+  size_t capacity_ = 0;
+  uint64_t tail_start_ = 0;  // a block boundary
+  uint64_t end_ = 0;         // the data's end
+  uint64_t written_ = 0;     // data on disk up to here
 };
 
 class PrefilledWalFileSystem : public rocksdb::FileSystemWrapper {
@@ -183,9 +327,10 @@ class PrefilledWalFileSystem : public rocksdb::FileSystemWrapper {
       *result = std::move(file);  // no fill: an ordinary WAL file
       return IOStatus::OK();
     }
+    const int direct_fd = options_.direct_writes ? open_direct(name) : -1;
     auto filler = std::make_shared<Filler>(fd, options_);
     newest_ = filler;
-    *result = std::make_unique<PrefilledWalFile>(std::move(file), std::move(filler));
+    *result = std::make_unique<PrefilledWalFile>(std::move(file), std::move(filler), direct_fd);
     return IOStatus::OK();
   }
 

@@ -30,6 +30,10 @@ struct PrefilledWalOptions {
   size_t step_bytes = 1 << 20;
   // A step starts as soon as less than this is filled ahead of the data.
   size_t low_water_bytes = 512 << 10;
+  // Write the records with O_DIRECT | O_DSYNC: each flush is one durable write of the blocks
+  // it touches, and a sync has nothing left to do. Falls back to page cache and fdatasync where
+  // the file system refuses direct writes.
+  bool direct_writes = true;
 };
 
 // `base` must be a POSIX file system (the fill thread opens each WAL file by name). Files other

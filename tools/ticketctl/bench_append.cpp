@@ -46,7 +46,8 @@ int bench_append(const Args& args) {
   auto total = producers ? args.number("events", 200000, &error) : std::nullopt;
   auto raw_batch = total ? args.number("raw-batch", 1000, &error) : std::nullopt;
   auto prefill = raw_batch ? args.number("prefill-wal", 1, &error) : std::nullopt;
-  if (!producers || !total || !raw_batch || !prefill) {
+  auto direct = prefill ? args.number("direct-wal", 1, &error) : std::nullopt;
+  if (!producers || !total || !raw_batch || !prefill || !direct) {
     std::cerr << "ticketctl: " << error << "\n";
     return 2;
   }
@@ -62,6 +63,7 @@ int bench_append(const Args& args) {
   storage::EventLogOptions options;
   options.path = (root / "log").string();
   options.prefill_wal = *prefill != 0;
+  options.direct_wal = *direct != 0;
   if (auto s = storage::EventLog::Open(options, &log); !s.ok()) {
     std::cerr << "ticketctl: " << s.ToString() << "\n";
     return 1;

@@ -39,12 +39,13 @@ verbs:
       {"report":name,"result":…}, the same numbers GET /api/v1/reports/<name> gives; events/s on
       stderr.
   bench append --data-dir D [--producers 64] [--events 200000] [--raw-batch 1000] [--peer]
-               [--prefill-wal 1]
+               [--prefill-wal 1] [--direct-wal 1]
       Appends single-event commands from concurrent producers through the event log, then
       measures the raw RocksDB baseline in the same run, and prints name=value lines. With --peer
       it also runs ../shared/bench/pg-event-store-peer.sh (PostgreSQL) and prints the ratio.
       --prefill-wal 0 writes the log's WAL files as plain appends, to measure what filling them
-      ahead gives.
+      ahead gives; --direct-wal 0 writes them through the page cache and fdatasync instead of
+      with O_DIRECT | O_DSYNC.
       D must not hold a log already (a fresh directory is used under it).
   bench seed --data-dir D [--tickets 100000] [--producers 16]
       Appends reference-form tickets decided by the domain logic (as li, every tenth 高) to the
