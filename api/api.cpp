@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "api/call.h"
+#include "api/client_address.h"
 #include "api/ticket_view.h"
 #include "domain/time_format.h"
 #include "storage/event_json.h"
@@ -221,7 +222,10 @@ Api::Api(storage::EventLog& log, projections::ReadModel& model, Metrics& metrics
       model_(model),
       metrics_(metrics),
       options_(std::move(options)),
-      limiter_(options_.rate_limit, options_.rate_limit * 2) {
+      limiter_(options_.rate_limit, options_.rate_limit * 2),
+      sign_ins_by_address_(
+          SignInGuardOptions{.free_failures = options_.sign_in_failures_per_address,
+                             .forget_after = std::chrono::hours(1)}) {
   admin_token_hash_ = token_hash(options_.admin_token);
 }
 
@@ -254,23 +258,36 @@ spdlog::logger& access_log() {
   return *logger;
 }
 
+// Every X-Forwarded-For header of the request, joined as one list in order.
+std::string forwarded_for(const HttpRequest& req) {
+  std::string joined;
+  for (const auto& [name, value] : req.headers) {
+    if (name != "x-forwarded-for") continue;
+    if (!joined.empty()) joined += ',';
+    joined += value;
+  }
+  return joined;
+}
+
 }  // namespace
 
 void Api::handle(HttpRequest request, Respond respond) {
   auto call = std::make_shared<Call>();
   call->req = std::move(request);
+  call->client = client_address(call->req.peer, forwarded_for(call->req), options_.trusted_proxies);
   auto started = std::chrono::steady_clock::now();
   Metrics* metrics = &metrics_;
   call->respond = [respond = std::move(respond), started, metrics, id = call->req.request_id,
-                   method = call->req.method, path = call->req.path,
+                   client = call->client, method = call->req.method, path = call->req.path,
                    call_actor = std::weak_ptr<Call>(call)](HttpResponse r) {
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     metrics->observe_request(r.status, seconds);
     std::string user;
     if (auto c = call_actor.lock()) user = c->actor.id;
-    access_log().info("request_id={} user={} {} {} status={} latency_ms={:.2f}", id,
-                      user.empty() ? "-" : user, method, path, r.status, seconds * 1000);
+    access_log().info("request_id={} client={} user={} {} {} status={} latency_ms={:.2f}", id,
+                      client.empty() ? "-" : client, user.empty() ? "-" : user, method, path,
+                      r.status, seconds * 1000);
     respond(std::move(r));
   };
   route(call);

@@ -47,6 +47,11 @@ struct ApiOptions {
   std::set<std::string> lookup_sources;
   // How long a session's token counts from its sign-in (--session-ttl); 0: until signed out.
   int64_t session_ttl_us = 30LL * 24 * 3600 * 1'000'000;
+  // Failed sign-ins from one client address (any names) before it is locked out for a while
+  // (api/sign_in_guard.h); 0: no limit per address.
+  int sign_in_failures_per_address = 20;
+  // Reverse proxies whose X-Forwarded-For names the client (--trusted-proxies).
+  std::set<std::string> trusted_proxies;
 };
 
 class Api {
@@ -176,7 +181,8 @@ class Api {
   std::atomic<bool> accepting_{true};
   std::atomic<bool> ready_{false};
   RateLimiter limiter_;
-  SignInGuard sign_ins_;
+  SignInGuard sign_ins_;             // per user name
+  SignInGuard sign_ins_by_address_;  // per client address
   Printer printer_;
   const OutboxWorker* outbox_ = nullptr;
 };

@@ -22,6 +22,7 @@ struct Call {
   Respond respond;
   Actor actor;
   std::string token_hash;  // of the bearer token, once authenticated
+  std::string client;      // the client's address (api/client_address.h)
   Value body;              // after parse_body()
   std::vector<std::pair<std::string, std::string>> extra_headers;
   // Members a command's answer carries besides id, version, position and ticket.

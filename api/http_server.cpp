@@ -53,6 +53,18 @@ using Timer = net::basic_waitable_timer<std::chrono::steady_clock,
 // port (Beast's advanced_server_flex): the sessions below are written once for either stream.
 using TlsStream = beast::ssl_stream<Stream>;
 
+// The socket's remote address as text, an IPv4 client of a dual-stack listener as plain IPv4 (so
+// that --trusted-proxies and the access log name it one way); "" when the peer is already gone.
+std::string peer_address(const Socket& socket) {
+  beast::error_code ec;
+  auto address = socket.remote_endpoint(ec).address();
+  if (ec) return "";
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    return net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6()).to_string();
+  }
+  return address.to_string();
+}
+
 // What shutdown needs of every open connection, whatever its stream.
 class Session {
  public:
@@ -294,6 +306,7 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
 
   void run() {
     server_.metrics.connection_opened();
+    peer_ = peer_address(tcp_stream().socket());
     if constexpr (std::is_same_v<AsyncStream, TlsStream>) {
       // The handshake gets the read timeout too: a client that opens TLS and stalls is closed.
       tcp_stream().expires_after(server_.options.read_timeout);
@@ -394,6 +407,7 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
     HttpRequest req;
     req.method = std::string(msg.method_string());
     req.request_id = std::to_string(server_.next_request.fetch_add(1));
+    req.peer = peer_;
     if (!parse_target(std::string_view(msg.target().data(), msg.target().size()), &req.path,
                       &req.query)) {
       return write(error_response(400, "bad_request", "malformed URL"));
@@ -493,6 +507,7 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
     server_.sessions.erase(shared_from_this());
   }
 
+  std::string peer_;  // the remote address, as HttpRequest::peer
   AsyncStream stream_;
   ServerState& server_;
   beast::flat_buffer buffer_;

@@ -18,6 +18,7 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;  // names lowercased
   std::string body;
   std::string request_id;
+  std::string peer;  // the connection's remote address (a proxy's, behind one)
   // Runs work for this request on its connection's executor. Answers that wait for the read model
   // are built there rather than on the one thread that applies events. Empty: run inline.
   std::function<void(std::function<void()>)> resume;

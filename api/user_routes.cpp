@@ -189,6 +189,12 @@ void Api::post_session(const CallPtr& call) {
     return call->fail_rate_limited(wait, "too many failed sign-ins as " + user + "; retry after " +
                                              std::to_string(wait) + " s");
   }
+  const bool per_address = options_.sign_in_failures_per_address > 0 && !call->client.empty();
+  if (int64_t wait = per_address ? sign_ins_by_address_.retry_after(call->client, now) : 0) {
+    return call->fail_rate_limited(
+        wait,
+        "too many failed sign-ins from this address; retry after " + std::to_string(wait) + " s");
+  }
   std::string stored;
   std::optional<User> found = model_.read([&](const View& v) -> std::optional<User> {
     const User* u = v.catalog.user(user);
@@ -210,6 +216,7 @@ void Api::post_session(const CallPtr& call) {
   bool verified = password_matches(found && !stored.empty() ? stored : kDummyHash, password);
   if (!found || stored.empty() || !verified) {
     sign_ins_.failed(user, now);
+    if (per_address) sign_ins_by_address_.failed(call->client, now);
     return call->fail(401, "unauthorized", "wrong user or password");
   }
   sign_ins_.succeeded(user);

@@ -1,5 +1,6 @@
 // ticketd: wiring only. Options, the log, the read model and its subscription, the API, the
 // listener, demo mode, signals.
+#include <arpa/inet.h>
 #include <gperftools/malloc_extension.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -21,6 +22,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -65,6 +67,13 @@ e.g. TICKETD_DATA_DIR=/srv/ticketd. Flags win over the environment.
   --max-connections N   open connections beyond N are answered 503 and closed (default 10000)
   --session-ttl D       how long a sign-in's token counts, e.g. 12h or 7d (default 30d; 0 = until
                         signed out); then 401 "the session has expired"
+  --sign-in-failures-per-address N   failed sign-ins from one client address, whatever the
+                        names, before it must wait (30 s, doubling with each further failure up
+                        to 15 min; forgotten after a quiet hour); default 20, 0 = no such limit.
+                        Each user name has its own limit too (5)
+  --trusted-proxies "ADDR …"   reverse proxies in front of the server, space-separated addresses
+                        as it sees them (e.g. "127.0.0.1"): from these, the client is the address
+                        their X-Forwarded-For gives; from anyone else that header is ignored
   --tls-cert FILE, --tls-key FILE   serve TLS (1.2, 1.3) too, on the same port: a PEM certificate
                         chain and its key; each connection is TLS or plain HTTP as it opens;
                         SIGHUP reads them again (new connections get the renewed certificate)
@@ -135,7 +144,9 @@ bool parse_options(int argc, char** argv, Options* out, std::string* error) {
                                                   "lookup-retry",
                                                   "lookup-tokens",
                                                   "lookup-concurrency",
-                                                  "session-ttl"};
+                                                  "session-ttl",
+                                                  "sign-in-failures-per-address",
+                                                  "trusted-proxies"};
   for (const auto& name : kNames) {
     std::string env = "TICKETD_" + name;
     for (auto& c : env) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
@@ -170,6 +181,12 @@ bool parse_options(int argc, char** argv, Options* out, std::string* error) {
     out->values[name] = value;
   }
   return true;
+}
+
+bool is_ip_address(const std::string& text) {
+  unsigned char bytes[sizeof(in6_addr)];
+  return ::inet_pton(AF_INET, text.c_str(), bytes) == 1 ||
+         ::inet_pton(AF_INET6, text.c_str(), bytes) == 1;
 }
 
 // The space-separated NAME=VALUE items of an option (--lookup-sources, --lookup-tokens): each
@@ -335,6 +352,23 @@ int main(int argc, char** argv) {
     if (!parsed) return fail("--session-ttl must be a duration like 12h or 30d (0 = no expiry)");
     session_ttl_us = *parsed;
   }
+  uint64_t per_address = 0;
+  if (!to_number(o.get("sign-in-failures-per-address", "20"), &per_address) ||
+      per_address > 1'000'000) {
+    return fail("--sign-in-failures-per-address must be a whole number (0 = no limit per address)");
+  }
+  std::set<std::string> trusted_proxies;
+  const std::string proxies = o.get("trusted-proxies", "");
+  for (std::string_view rest = proxies; !rest.empty();) {
+    size_t space = rest.find(' ');
+    std::string item(rest.substr(0, space));
+    rest = space == std::string_view::npos ? std::string_view() : rest.substr(space + 1);
+    if (item.empty()) continue;
+    if (!is_ip_address(item)) {
+      return fail("--trusted-proxies: \"" + item + "\" is not an IPv4 or IPv6 address");
+    }
+    trusted_proxies.insert(item);
+  }
   uint64_t max_connections = 0;
   if (!to_number(o.get("max-connections", "10000"), &max_connections) || max_connections < 1) {
     return fail("--max-connections must be a whole number (at least 1)");
@@ -430,6 +464,8 @@ int main(int argc, char** argv) {
   api_options.max_attachment_bytes = max_attachment;
   api_options.rate_limit = static_cast<double>(rate_limit);
   api_options.session_ttl_us = session_ttl_us;
+  api_options.sign_in_failures_per_address = static_cast<int>(per_address);
+  api_options.trusted_proxies = std::move(trusted_proxies);
   for (const auto& [name, url] : lookups.sources) api_options.lookup_sources.insert(name);
 
   // The read model starts from its snapshot, catches up with the log's tail, then follows the log

@@ -32,6 +32,25 @@ TEST(SignInGuard, LocksAfterFreeFailuresThenDoublesUpToTheCap) {
   EXPECT_EQ(guard.retry_after("li", t1 + seconds(60)), 0);  // counting from zero again
 }
 
+// The per-address guard: failures spread over an hour never add up, a steady stream of them does.
+TEST(SignInGuard, FailuresAreForgottenAfterAQuietSpell) {
+  SignInGuardOptions options;
+  options.free_failures = 3;
+  options.forget_after = seconds(3600);
+  SignInGuard guard(options);
+  const auto t0 = SignInGuard::Clock::now();
+  guard.failed("10.0.0.7", t0);
+  guard.failed("10.0.0.7", t0 + seconds(1800));
+  guard.failed("10.0.0.7", t0 + seconds(5400));  // an hour after the last: the first again
+  EXPECT_EQ(guard.retry_after("10.0.0.7", t0 + seconds(5400)), 0);
+  guard.failed("10.0.0.7", t0 + seconds(5401));
+  guard.failed("10.0.0.7", t0 + seconds(5402));
+  EXPECT_EQ(guard.retry_after("10.0.0.7", t0 + seconds(5402)), 30);
+  // A lock's failures are not forgotten while it lasts, nor before the quiet hour after it.
+  guard.failed("10.0.0.7", t0 + seconds(5432));
+  EXPECT_EQ(guard.retry_after("10.0.0.7", t0 + seconds(5432)), 60);
+}
+
 TEST(SignInGuard, MemoryIsBounded) {
   SignInGuard guard({1, seconds(30), seconds(60), 10});
   const auto t0 = SignInGuard::Clock::now();

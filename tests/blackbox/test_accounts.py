@@ -210,5 +210,53 @@ class SessionExpiry(unittest.TestCase):
         self.assertIn("--session-ttl must be a duration", str(e.exception))
 
 
+class SignInLimitPerAddress(unittest.TestCase):
+    """One password tried on many names: each name fails once, the address adds them up."""
+
+    def sign_in(self, s, user, password, address=None):
+        headers = {"X-Forwarded-For": address} if address else None
+        status, r, h = s.call("POST", "/api/v1/sessions", {"user": user, "password": password},
+                              headers=headers)
+        return status, r, h
+
+    def test_behind_a_trusted_proxy_the_forwarded_address_counts(self):
+        s = Server(extra_args=["--sign-in-failures-per-address", "3", "--trusted-proxies", "127.0.0.1"])
+        s.start()
+        self.addCleanup(s.cleanup)
+        for name in ("li", "zhang", "wang"):
+            status, r, _ = self.sign_in(s, name, "123456", "203.0.113.5")
+            self.assertEqual(status, 401, r)
+        # Even the right password waits now, from that address; the answer names the address.
+        status, r, h = self.sign_in(s, "zhao", "demo-zhao", "203.0.113.5")
+        self.assertEqual(status, 429, r)
+        self.assertEqual(r["error"]["code"], "rate_limited", r)
+        self.assertIn("from this address", r["error"]["message"])
+        self.assertEqual(h["Retry-After"], "30")
+        # Another client behind the same proxy, and the names themselves, are not locked.
+        status, r, _ = self.sign_in(s, "li", "demo-li", "198.51.100.7")
+        self.assertEqual(status, 201, r)
+        # The access log names the client, not the proxy.
+        wait_for(lambda: any("client=203.0.113.5" in line for line in s.output), what="the access log")
+
+    def test_from_any_other_peer_the_header_is_ignored(self):
+        s = Server(extra_args=["--sign-in-failures-per-address", "3"])
+        s.start()
+        self.addCleanup(s.cleanup)
+        for i, name in enumerate(("li", "zhang", "wang")):
+            status, r, _ = self.sign_in(s, name, "123456", "203.0.113.%d" % i)  # forged, each new
+            self.assertEqual(status, 401, r)
+        status, r, _ = self.sign_in(s, "zhao", "demo-zhao", "198.51.100.7")
+        self.assertEqual(status, 429, r)
+
+    def test_bad_options_stop_the_start(self):
+        for args, message in ((["--trusted-proxies", "proxy.example.com"], "is not an IPv4 or IPv6 address"),
+                              (["--sign-in-failures-per-address", "-1"], "--sign-in-failures-per-address must")):
+            s = Server(extra_args=args)
+            self.addCleanup(s.cleanup)
+            with self.assertRaises(RuntimeError) as e:
+                s.start()
+            self.assertIn(message, str(e.exception))
+
+
 if __name__ == "__main__":
     unittest.main()
