@@ -293,6 +293,11 @@ void Api::handle(HttpRequest request, Respond respond) {
   route(call);
 }
 
+std::optional<int64_t> Api::session_expiry(int64_t started_at) const {
+  if (options_.session_ttl_us <= 0) return std::nullopt;
+  return started_at + options_.session_ttl_us;
+}
+
 std::optional<Actor> Api::actor_for_token(std::string_view token) const {
   if (token.empty()) return std::nullopt;
   return actor_for_token_hash(token_hash(token));
@@ -307,7 +312,7 @@ std::optional<Actor> Api::actor_for_token_hash(const std::string& hash,
   return model_.read([&](const projections::ReadModel::View& v) -> std::optional<Actor> {
     auto it = v.sessions.find(hash);
     if (it == v.sessions.end()) return std::nullopt;
-    if (options_.session_ttl_us > 0 && now - it->second.started_at > options_.session_ttl_us) {
+    if (auto expiry = session_expiry(it->second.started_at); expiry && now > *expiry) {
       if (refused) *refused = "the session has expired: sign in again";
       return std::nullopt;
     }
@@ -418,6 +423,13 @@ void Api::route(const CallPtr& call) {
   if (is({"api", "v1", "users", "*"})) {
     if (on(true, "GET")) return get_user(call, p[3]);
     if (on(true, "PATCH")) return patch_user(call, p[3]);
+  }
+  if (is({"api", "v1", "users", "*", "sessions"})) {
+    if (on(true, "GET")) return list_user_sessions(call, p[3]);
+    if (on(true, "DELETE")) return delete_user_sessions(call, p[3], "");
+  }
+  if (on(is({"api", "v1", "users", "*", "sessions", "*"}), "DELETE")) {
+    return delete_user_sessions(call, p[3], p[5]);
   }
   if (on(is({"api", "v1", "rules", "*", "dry-run"}), "POST")) return post_rule_dry_run(call, p[3]);
   if (on(is({"api", "v1", "sla-policies", "*", "dry-run"}), "POST"))

@@ -88,6 +88,8 @@ class Api {
   // `refused`, when given, says why a session's token no longer counts (expired).
   std::optional<Actor> actor_for_token_hash(const std::string& hash,
                                             std::string* refused = nullptr) const;
+  // When a session started at `started_at` stops counting (--session-ttl); nullopt: never.
+  std::optional<int64_t> session_expiry(int64_t started_at) const;
   // Runs `fn` once the read model has applied `position`, on the call's connection.
   void when_applied(const CallPtr& call, uint64_t position, std::function<void()> fn);
 
@@ -99,6 +101,10 @@ class Api {
   void patch_user(const CallPtr& call, const std::string& id);
   void post_session(const CallPtr& call);
   void delete_session(const CallPtr& call);
+  void list_user_sessions(const CallPtr& call, const std::string& user);
+  // One session of `user` (by its id), or with `session` empty all but the caller's own.
+  void delete_user_sessions(const CallPtr& call, const std::string& user,
+                            const std::string& session);
   void get_me(const CallPtr& call);
   void post_my_password(const CallPtr& call);
   // Appends the changes a user's PATCH or own password change decided, and answers with the user.

@@ -4,12 +4,16 @@
 // stand for whom.
 #include <sodium.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <climits>
 #include <tuple>
 
 #include "api/api.h"
 #include "api/call.h"
 #include "api/ticket_view.h"
+#include "domain/time_format.h"
 
 namespace ticketd::api {
 namespace {
@@ -223,9 +227,10 @@ void Api::post_session(const CallPtr& call) {
   // Said only to whoever knows the password.
   if (found->disabled) return call->fail(403, codes::kForbidden, "this account is disabled");
   std::string token = random_token(32);
-  DomainEvent e{projections::event_types::kSessionStarted,
-                Value(Object{{"user", Value(user)}, {"token_hash", Value(token_hash(token))}}),
-                user, now_us(), std::nullopt};
+  Object started{{"user", Value(user)}, {"token_hash", Value(token_hash(token))}};
+  if (!call->client.empty()) started.emplace_back("client", Value(call->client));
+  DomainEvent e{projections::event_types::kSessionStarted, Value(std::move(started)), user,
+                now_us(), std::nullopt};
   User u = *found;
   append_and_answer(call, "sessions-" + user, storage::ExpectedVersion::Any(), {e}, 201,
                     [u, token](JsonWriter& w) {
@@ -250,6 +255,118 @@ void Api::delete_session(const CallPtr& call) {
                       w.begin_object().key("user").string(user);
                       w.key("signed_out").boolean(true).end_object();
                     });
+}
+
+namespace {
+
+// A session's id in the API: the start of its token's hash. It tells a user's sessions apart and
+// is nothing to sign in with (the token is not derived from it).
+constexpr size_t kSessionIdLength = 16;
+
+// A session that counts, as its list shows it.
+struct SessionRow {
+  std::string order;  // newest first: the inverted start time, then the id (the page cursor)
+  std::string id;
+  std::string token_hash;
+  int64_t started_at;
+  std::optional<int64_t> expires_at;
+  std::string client;
+};
+
+}  // namespace
+
+// A user's sessions that still count: when and where each was started, and when it expires.
+// Administrators and auditors see anyone's, a user their own (so they can spot one they do not
+// know, and end it).
+void Api::list_user_sessions(const CallPtr& call, const std::string& user) {
+  if (!call->actor.admin && !call->actor.auditor && call->actor.id != user) {
+    return call->fail(403, codes::kForbidden,
+                      "only administrators and auditors read other users' sessions");
+  }
+  IdPage page;
+  if (!page.parse(*call)) return;
+  const int64_t now = now_us();
+  std::vector<SessionRow> rows;
+  bool found = model_.read([&](const View& v) {
+    if (!v.catalog.user(user)) return false;
+    for (const auto& [hash, s] : v.sessions) {
+      if (s.user != user) continue;
+      SessionRow row{"",           hash.substr(0, kSessionIdLength), hash,
+                     s.started_at, session_expiry(s.started_at),     s.client};
+      if (row.expires_at && now > *row.expires_at) continue;
+      row.order = fmt::format("{:020}{}", INT64_MAX - s.started_at, row.id);
+      rows.push_back(std::move(row));
+    }
+    return true;
+  });
+  if (!found) return call->fail(404, codes::kNotFound, "no user " + user);
+  std::sort(rows.begin(), rows.end(),
+            [](const SessionRow& a, const SessionRow& b) { return a.order < b.order; });
+  JsonWriter w;
+  page.write(
+      w, rows, [](const SessionRow& r) -> const std::string& { return r.order; },
+      [&](const SessionRow& r) {
+        w.begin_object().key("id").string(r.id);
+        w.key("started_at").string(format_rfc3339(r.started_at)).key("expires_at");
+        if (r.expires_at) {
+          w.string(format_rfc3339(*r.expires_at));
+        } else {
+          w.null();
+        }
+        w.key("client");
+        if (r.client.empty()) {
+          w.null();
+        } else {
+          w.string(r.client);
+        }
+        w.key("current").boolean(r.token_hash == call->token_hash).end_object();
+      });
+  call->ok(200, w.take());
+}
+
+// Ends one of a user's sessions, or every one but the caller's own: what a user does about a
+// session they do not know, or a lost phone, and an administrator for them.
+void Api::delete_user_sessions(const CallPtr& call, const std::string& user,
+                               const std::string& session) {
+  if (!call->actor.admin && call->actor.id != user) {
+    return call->fail(403, codes::kForbidden, "only administrators end other users' sessions");
+  }
+  std::vector<std::string> ended;
+  bool found = model_.read([&](const View& v) {
+    if (!v.catalog.user(user)) return false;
+    for (const auto& [hash, s] : v.sessions) {
+      if (s.user != user) continue;
+      if (session.empty() ? hash != call->token_hash
+                          : hash.compare(0, kSessionIdLength, session) == 0 &&
+                                session.size() == kSessionIdLength) {
+        ended.push_back(hash);
+      }
+    }
+    return true;
+  });
+  if (!found) return call->fail(404, codes::kNotFound, "no user " + user);
+  if (!session.empty() && ended.empty()) {
+    return call->fail(404, codes::kNotFound, "no session " + session + " of " + user);
+  }
+  std::sort(ended.begin(), ended.end());  // the same events whatever the map's order
+  auto answer = [user, session, count = ended.size()](JsonWriter& w) {
+    w.begin_object().key("user").string(user);
+    if (!session.empty()) w.key("session").string(session);
+    w.key("ended").number(static_cast<uint64_t>(count)).end_object();
+  };
+  if (ended.empty()) {  // nothing to end: nothing is written
+    JsonWriter w;
+    answer(w);
+    return call->ok(200, w.take());
+  }
+  std::vector<DomainEvent> events;
+  for (const auto& hash : ended) {
+    events.push_back({projections::event_types::kSessionEnded,
+                      Value(Object{{"user", Value(user)}, {"token_hash", Value(hash)}}),
+                      call->actor.id, now_us(), std::nullopt});
+  }
+  append_and_answer(call, "sessions-" + user, storage::ExpectedVersion::Any(), std::move(events),
+                    200, answer);
 }
 
 void Api::get_me(const CallPtr& call) {

@@ -71,7 +71,8 @@ namespace {
 //    every buffer is aligned as FlatBuffers requires), never split across pieces.
 // 7: sessions hold when they started ({"user","at"}), for their expiry; a format 6 snapshot is
 //    not used (the log is replayed once), so no session's start is ever guessed.
-constexpr int kSnapshotFormat = 7;
+// 8: sessions hold the client address they were started from ({"user","at","client"}).
+constexpr int kSnapshotFormat = 8;
 constexpr size_t kTicketAlign = 8;
 // Large enough that a piece's overhead (a key, a blob record) is noise, small enough that the
 // writer holds little and the reader starts soon.
@@ -344,7 +345,7 @@ storage::Status ReadModel::snapshot(storage::SnapshotWriter& out, uint64_t* posi
   w.key("sessions").begin_object();
   for (const auto& [hash, session] : sessions) {
     w.key(hash).begin_object().key("user").string(session.user);
-    w.key("at").number(session.started_at).end_object();
+    w.key("at").number(session.started_at).key("client").string(session.client).end_object();
   }
   w.end_object();
   w.key("idempotency").begin_object();
@@ -401,7 +402,8 @@ bool ReadModel::restore(storage::SnapshotReader& in, std::string* error, Timers 
   }
   for (const auto& [hash, session] : v["sessions"].as_object()) {
     fresh.sessions_[hash] = {session.string_or("user"),
-                             static_cast<int64_t>(session["at"].as_number())};
+                             static_cast<int64_t>(session["at"].as_number()),
+                             session.string_or("client")};
   }
   for (const auto& [key, id] : v["idempotency"].as_object())
     fresh.idempotency_[key] = id.as_string();
@@ -548,7 +550,8 @@ void ReadModel::apply(std::vector<ParsedEvent> batch) {
       } else if (p.stream == kOutboxStream) {
         if (collect_tickets_) apply_notification_outcome(p.position, e);
       } else if (e.type == event_types::kSessionStarted) {
-        sessions_[e.data.string_or("token_hash")] = {e.data.string_or("user"), e.at_us};
+        sessions_[e.data.string_or("token_hash")] = {e.data.string_or("user"), e.at_us,
+                                                     e.data.string_or("client")};
       } else if (e.type == event_types::kSessionEnded) {
         sessions_.erase(e.data.string_or("token_hash"));
       } else if (e.type == event_types::kAttachmentUploaded) {

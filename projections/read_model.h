@@ -41,10 +41,12 @@ inline constexpr char kSessionEnded[] = "SessionEnded";  // signed out
 inline constexpr char kAttachmentUploaded[] = "AttachmentUploaded";
 }  // namespace event_types
 
-// A signed-in token: whose, and since when (sessions expire: api/).
+// A signed-in token: whose, since when (sessions expire: api/), and signed in from where (the
+// client's address, "" for sessions started before it was recorded).
 struct Session {
   std::string user;
   int64_t started_at = 0;
+  std::string client;
 };
 
 struct AttachmentInfo {

@@ -130,6 +130,61 @@ class Accounts(unittest.TestCase):
         self.assertEqual(self.call("GET", "/me", token=two)[0], 200)
         self.assert_error(*self.call("DELETE", "/sessions"), 422, "invalid_value")
 
+    def test_a_user_sees_where_they_are_signed_in_and_ends_sessions(self):
+        first, second = self.s.login("li"), self.s.login("li")
+        status, r = self.call("GET", "/users/li/sessions", token=second)
+        self.assertEqual(status, 200, r)
+        self.assertEqual(len(r["items"]), 2, r)
+        newest, older = r["items"]
+        self.assertEqual((newest["current"], older["current"]), (True, False))  # newest first
+        self.assertEqual(newest["client"], "127.0.0.1")
+        self.assertGreaterEqual(newest["started_at"], older["started_at"])
+        self.assertTrue(newest["expires_at"] > newest["started_at"])
+        self.assertEqual(len(newest["id"]), 16)
+        # Pages, as every list.
+        status, page = self.call("GET", "/users/li/sessions?limit=1", token=second)
+        self.assertEqual([i["id"] for i in page["items"]], [newest["id"]])
+        status, rest = self.call("GET", "/users/li/sessions?limit=1&cursor=" + page["next_cursor"], token=second)
+        self.assertEqual(([i["id"] for i in rest["items"]], rest["next_cursor"]), ([older["id"]], None))
+        # Others' sessions are not everyone's to see or end.
+        zhang = self.s.login("zhang")
+        self.assert_error(*self.call("GET", "/users/li/sessions", token=zhang), 403, "forbidden")
+        self.assert_error(*self.call("DELETE", "/users/li/sessions", token=zhang), 403, "forbidden")
+        self.assert_error(*self.call("DELETE", "/users/li/sessions/0123456789abcdef", token=second),
+                          404, "not_found")
+        self.assert_error(*self.call("GET", "/users/nobody/sessions"), 404, "not_found")
+
+        # li ends the older session; it stops at once, the one used goes on.
+        status, r = self.call("DELETE", "/users/li/sessions/" + older["id"], token=second)
+        self.assertEqual((status, r["ended"]), (200, 1), r)
+        self.assertEqual(self.call("GET", "/me", token=first)[0], 401)
+        self.assertEqual(self.call("GET", "/me", token=second)[0], 200)
+        # "Sign out everywhere else", then an administrator ends the rest.
+        third = self.s.login("li")
+        status, r = self.call("DELETE", "/users/li/sessions", token=second)
+        self.assertEqual((status, r["ended"]), (200, 1), r)
+        self.assertEqual(self.call("GET", "/me", token=third)[0], 401)
+        self.assertEqual(self.call("GET", "/me", token=second)[0], 200)
+        before = self.s.call("GET", "/healthz")[1]["position"]
+        status, r = self.call("DELETE", "/users/li/sessions", token=second)
+        self.assertEqual((status, r["ended"]), (200, 0), r)  # nothing else to end: nothing written
+        self.assertEqual(self.s.call("GET", "/healthz")[1]["position"], before)
+        status, r = self.call("DELETE", "/users/li/sessions")
+        self.assertEqual((status, r["ended"]), (200, 1), r)
+        self.assertEqual(self.call("GET", "/me", token=second)[0], 401)
+        # The history says who signed in from where, and who ended which session.
+        status, events = self.call("GET", "/events?from=0&limit=500")
+        li_events = [e for e in events["items"] if e["stream"] == "sessions-li"]
+        self.assertEqual(li_events[0]["data"]["client"], "127.0.0.1")
+        self.assertEqual(li_events[-1]["type"], "SessionEnded")
+        self.assertEqual(li_events[-1]["actor"], "admin")
+        # Where a session was started from outlives a restart (the snapshot keeps it).
+        fourth = self.s.login("li")
+        self.s.stop()
+        self.s.start()
+        status, r = self.call("GET", "/users/li/sessions", token=fourth)
+        self.assertEqual([(i["current"], i["client"]) for i in r["items"]], [(True, "127.0.0.1")])
+
     def test_who_may_see_and_change_accounts(self):
         li = self.s.login("li")
         self.assert_error(*self.call("PATCH", "/users/zhang", {"roles": []}, token=li), 403, "forbidden")
