@@ -108,8 +108,9 @@ class Api {
   void get_me(const CallPtr& call);
   void post_my_password(const CallPtr& call);
   // Appends the changes a user's PATCH or own password change decided, and answers with the user.
+  // With `if_match`, only over that version of the user (409 otherwise).
   void change_user(const CallPtr& call, const std::string& id, const UserChanges& changes,
-                   const std::string& kept_session);
+                   const std::string& kept_session, std::optional<uint64_t> if_match = {});
   void put_definition(const CallPtr& call, const std::string& kind, const std::string& id);
   void get_definition(const CallPtr& call, const std::string& kind, const std::string& id);
   void list_definitions(const CallPtr& call, const std::string& kind);

@@ -147,7 +147,7 @@ void write_user(JsonWriter& w, const User& u) {
   w.begin_object().key("id").string(u.id).key("name").string(u.name).key("roles").begin_array();
   for (const auto& r : u.roles) w.string(r);
   w.end_array().key("phone").string(u.phone).key("email").string(u.email);
-  w.key("disabled").boolean(u.disabled).end_object();
+  w.key("disabled").boolean(u.disabled).key("version").number(u.version).end_object();
 }
 
 void write_definition(JsonWriter& w, std::string_view id, uint64_t version, const Value& document) {

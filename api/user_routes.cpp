@@ -122,19 +122,25 @@ void Api::get_user(const CallPtr& call, const std::string& id) {
                       "only administrators and auditors read other users' accounts");
   }
   JsonWriter w;
+  uint64_t version = 0;
   bool found = model_.read([&](const View& v) {
     const User* u = v.catalog.user(id);
-    if (u) write_user(w, *u);
+    if (u) {
+      write_user(w, *u);
+      version = u->version;
+    }
     return u != nullptr;
   });
   if (!found) return call->fail(404, codes::kNotFound, "no user " + id);
+  call->extra_headers.emplace_back("ETag", "\"" + std::to_string(version) + "\"");
   call->ok(200, w.take());
 }
 
 void Api::patch_user(const CallPtr& call, const std::string& id) {
   if (!call->actor.admin)
     return call->fail(403, codes::kForbidden, "only administrators change users");
-  if (!call->parse_body() ||
+  std::optional<uint64_t> if_match;
+  if (!call->if_match(&if_match) || !call->parse_body() ||
       !call->only_members({"name", "roles", "phone", "email", "disabled", "password"})) {
     return;
   }
@@ -158,18 +164,24 @@ void Api::patch_user(const CallPtr& call, const std::string& id) {
       !hash_password(*call, password, "password", &*changes.password_hash)) {
     return;
   }
-  change_user(call, id, changes, "");
+  change_user(call, id, changes, "", if_match);
 }
 
 void Api::change_user(const CallPtr& call, const std::string& id, const UserChanges& changes,
-                      const std::string& kept_session) {
+                      const std::string& kept_session, std::optional<uint64_t> if_match) {
+  uint64_t current = 0;
   auto decided = model_.read([&](const View& v) {
+    if (const User* u = v.catalog.user(id)) current = u->version;
     return decide_change_user(v.catalog, id, changes, call->actor.id, now_us(), kept_session);
   });
   if (!decided.ok()) return call->fail(decided.error());
-  auto answer = [this, id](JsonWriter& w) {
+  if (if_match && *if_match != current) return call->fail_conflict("the user", current);
+  auto answer = [this, id, call](JsonWriter& w) {
     model_.read([&](const View& v) {
-      if (const User* u = v.catalog.user(id)) write_user(w, *u);
+      if (const User* u = v.catalog.user(id)) {
+        write_user(w, *u);
+        call->extra_headers.emplace_back("ETag", "\"" + std::to_string(u->version) + "\"");
+      }
       return 0;
     });
   };
@@ -178,8 +190,12 @@ void Api::change_user(const CallPtr& call, const std::string& id, const UserChan
     answer(w);
     return call->ok(200, w.take());
   }
-  append_and_answer(call, "user-" + id, storage::ExpectedVersion::Any(), std::move(decided.value()),
-                    200, answer);
+  // The log checks the version again as it appends: a PATCH that raced in after the check above
+  // makes this one a 409 too.
+  append_and_answer(
+      call, "user-" + id,
+      if_match ? storage::ExpectedVersion::Exact(*if_match) : storage::ExpectedVersion::Any(),
+      std::move(decided.value()), 200, answer);
 }
 
 void Api::post_session(const CallPtr& call) {

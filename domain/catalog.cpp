@@ -141,12 +141,17 @@ bool Catalog::apply(const DomainEvent& e) {
     for (const auto& r : d["roles"].as_array()) u.roles.push_back(r.as_string());
     u.phone = d.string_or("phone");
     u.email = d.string_or("email");
+    u.version = 1;
     users_[id] = std::move(u);
     return true;
   }
   auto user = users_.find(id);
   if (user == users_.end()) return true;
   User& u = user->second;
+  if (e.type == event_types::kUserUpdated || e.type == event_types::kPasswordChanged ||
+      e.type == event_types::kUserDisabled || e.type == event_types::kUserEnabled) {
+    ++u.version;
+  }
   if (e.type == event_types::kUserUpdated) {
     for (auto [key, member] :
          {std::pair{"name", &u.name}, std::pair{"phone", &u.phone}, std::pair{"email", &u.email}}) {

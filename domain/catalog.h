@@ -28,6 +28,8 @@ struct User {
   // picked, notified as a role's member, transferred to or put in a person field. What it did
   // stays on the record under its id.
   bool disabled = false;
+  // How many events its stream ("user-<id>") holds: the user's ETag, as a ticket's is its.
+  uint64_t version = 0;
 };
 
 namespace event_types {

@@ -26,6 +26,25 @@ std::vector<DomainEvent> change(Catalog& c, const std::string& id, const UserCha
   return r.value();
 }
 
+// A user's version counts the events of its stream, as the log numbers them: it is the ETag a
+// PATCH's If-Match is checked against, by the read model and then by the log.
+TEST(UserChanges, TheVersionCountsTheEventsOfTheUsersStream) {
+  Catalog c = testing::reference_catalog();
+  const uint64_t start = c.user("li")->version;
+  EXPECT_EQ(start, 1u);  // UserCreated
+  UserChanges reset;
+  reset.phone = "+86 139 0000 0009";
+  reset.password_hash = "$argon2id$…";
+  reset.disabled = true;
+  EXPECT_EQ(change(c, "li", reset).size(), 3u);
+  EXPECT_EQ(c.user("li")->version, start + 3);
+  UserChanges same;
+  same.phone = "+86 139 0000 0009";
+  const uint64_t before = c.user("li")->version;
+  EXPECT_TRUE(change(c, "li", same).empty());
+  EXPECT_EQ(c.user("li")->version, before);
+}
+
 TEST(UserChanges, RecordOnlyWhatDiffers) {
   Catalog c = testing::reference_catalog();
   UserChanges same;

@@ -130,6 +130,32 @@ class Accounts(unittest.TestCase):
         self.assertEqual(self.call("GET", "/me", token=two)[0], 200)
         self.assert_error(*self.call("DELETE", "/sessions"), 422, "invalid_value")
 
+    def test_two_administrators_editing_one_user_do_not_overwrite_each_other(self):
+        status, li, h = self.s.call("GET", "/api/v1/users/li", token=ADMIN_TOKEN)
+        self.assertEqual((status, h["ETag"]), (200, '"%d"' % li["version"]), li)
+        first = li["version"]
+        status, r, h = self.s.call("PATCH", "/api/v1/users/li", {"phone": "+86 139 0000 0003"},
+                                   token=ADMIN_TOKEN, headers={"If-Match": str(first)})
+        self.assertEqual((status, r["version"], h["ETag"]), (200, first + 1, '"%d"' % (first + 1)), r)
+        # The other administrator still holds the first version: refused, nothing written.
+        before = self.s.call("GET", "/healthz")[1]["position"]
+        status, r, _ = self.s.call("PATCH", "/api/v1/users/li", {"name": "李四 (二)"},
+                                   token=ADMIN_TOKEN, headers={"If-Match": '"%d"' % first})
+        self.assertEqual((status, r["error"]["code"], r["error"]["current_version"]),
+                         (409, "conflict", first + 1), r)
+        self.assertEqual(self.s.call("GET", "/healthz")[1]["position"], before)
+        status, r, _ = self.s.call("PATCH", "/api/v1/users/li", {"name": "李四 (二)"},
+                                   token=ADMIN_TOKEN, headers={"If-Match": '"%d"' % (first + 1)})
+        self.assertEqual((status, r["name"], r["version"]), (200, "李四 (二)", first + 2), r)
+        status, r, _ = self.s.call("PATCH", "/api/v1/users/li", {"name": "x"}, token=ADMIN_TOKEN,
+                                   headers={"If-Match": "soon"})
+        self.assert_error(status, r, 400, "bad_request")
+        # A password changed by its owner is a version too.
+        status, _ = self.call("POST", "/me/password", {"current": "demo-li", "new": "new-pass-li"},
+                              token=self.s.login("li"))
+        self.assertEqual(status, 200)
+        self.assertEqual(self.call("GET", "/users/li")[1]["version"], first + 3)
+
     def test_a_user_sees_where_they_are_signed_in_and_ends_sessions(self):
         first, second = self.s.login("li"), self.s.login("li")
         status, r = self.call("GET", "/users/li/sessions", token=second)
