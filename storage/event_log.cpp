@@ -7,6 +7,7 @@
 #include <rocksdb/memtablerep.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 #include <simdjson.h>
 
@@ -182,6 +183,7 @@ Status EventLog::Open(const EventLogOptions& options, std::unique_ptr<EventLog>*
   if (options.prefill_wal && !options.read_only) {
     PrefilledWalOptions wal;
     wal.direct_writes = options.direct_wal;
+    wal.directory = options.path;
     impl->env =
         rocksdb::NewCompositeEnv(NewPrefilledWalFileSystem(rocksdb::FileSystem::Default(), wal));
     db_options.env = impl->env.get();
@@ -663,6 +665,19 @@ Status EventLog::load_checkpoint(std::string_view name, uint64_t* position) cons
   if (!s.ok()) return from_rocks(s, "load checkpoint");
   *position = layout::get_be64(v);
   return Status::Ok();
+}
+
+Status EventLog::backup(const std::string& dir) const {
+  if (impl_->options.read_only) return Status::InvalidArgument("the log was opened read-only");
+  rocksdb::Checkpoint* raw = nullptr;
+  if (auto s = rocksdb::Checkpoint::Create(impl_->db.get(), &raw); !s.ok()) {
+    return from_rocks(s, "back up");
+  }
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  // 0: always flush first, so that the index column families, written without the WAL, are in
+  // the copy's table files and not only in memtables.
+  return from_rocks(checkpoint->CreateCheckpoint(dir, /*log_size_for_flush=*/0),
+                    "back up to " + dir);
 }
 
 Status EventLog::resume_compactions() {

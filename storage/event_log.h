@@ -147,6 +147,13 @@ class EventLog {
                                           std::function<void(const RecordedEvent&)> handler,
                                           std::function<void()> after_run = {});
 
+  // A copy of the whole log in `dir` (which must not exist yet), taken while it runs: RocksDB's
+  // checkpoint after a flush of the memtables, its table and blob files hard links where `dir` is
+  // on the same file system and copies elsewhere. The copy opens as this log would after a crash
+  // at that moment: every event acknowledged before the call is in it, and it can be the data
+  // directory's `log` of another server or tool.
+  Status backup(const std::string& dir) const;
+
   // Lets compactions run again after EventLogOptions::defer_compactions; otherwise a no-op.
   Status resume_compactions();
 

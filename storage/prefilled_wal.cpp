@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <new>
 #include <string>
@@ -308,14 +309,18 @@ class PrefilledWalFileSystem : public rocksdb::FileSystemWrapper {
  public:
   PrefilledWalFileSystem(std::shared_ptr<rocksdb::FileSystem> base,
                          const PrefilledWalOptions& options)
-      : FileSystemWrapper(std::move(base)), options_(options) {}
+      : FileSystemWrapper(std::move(base)),
+        options_(options),
+        directory_(std::filesystem::path(options.directory).lexically_normal()) {}
 
   static const char* kClassName() { return "ticketd.PrefilledWalFileSystem"; }
   const char* Name() const override { return kClassName(); }
 
   IOStatus NewWritableFile(const std::string& name, const FileOptions& file_options,
                            std::unique_ptr<FSWritableFile>* result, IODebugContext* dbg) override {
-    if (!is_wal(name)) return target()->NewWritableFile(name, file_options, result, dbg);
+    if (!is_wal(name) || !in_directory(name)) {
+      return target()->NewWritableFile(name, file_options, result, dbg);
+    }
     // RocksDB appends only to its newest WAL: the one before it gets no more data.
     std::lock_guard lk(mu_);
     if (auto previous = newest_.lock()) previous->finish();
@@ -335,7 +340,13 @@ class PrefilledWalFileSystem : public rocksdb::FileSystemWrapper {
   }
 
  private:
+  bool in_directory(const std::string& name) const {
+    return directory_.empty() ||
+           std::filesystem::path(name).parent_path().lexically_normal() == directory_;
+  }
+
   const PrefilledWalOptions options_;
+  const std::filesystem::path directory_;
   std::mutex mu_;
   std::weak_ptr<Filler> newest_;
 };

@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 
 namespace ticketd::storage {
 
@@ -34,6 +35,10 @@ struct PrefilledWalOptions {
   // it touches, and a sync has nothing left to do. Falls back to page cache and fdatasync where
   // the file system refuses direct writes.
   bool direct_writes = true;
+  // The database's directory: only WAL files directly in it are filled. A WAL copied elsewhere
+  // (a backup's) is an ordinary file, and its creation must not end the live WAL's fill. Empty:
+  // WAL files anywhere.
+  std::string directory;
 };
 
 // `base` must be a POSIX file system (the fill thread opens each WAL file by name). Files other
