@@ -229,6 +229,15 @@ Api::Api(storage::EventLog& log, projections::ReadModel& model, Metrics& metrics
   admin_token_hash_ = token_hash(options_.admin_token);
 }
 
+Api::~Api() {
+  std::thread backup;
+  {
+    std::lock_guard lk(backup_mu_);  // the thread takes it once more to say it is done
+    backup = std::move(backup_thread_);
+  }
+  if (backup.joinable()) backup.join();
+}
+
 int64_t Api::now_us() const {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -415,6 +424,7 @@ void Api::route(const CallPtr& call) {
 
   if (on(is({"api", "v1", "sessions"}), "DELETE")) return delete_session(call);
   if (on(is({"api", "v1", "me"}), "GET")) return get_me(call);
+  if (on(is({"api", "v1", "backups"}), "POST")) return post_backup(call);
   if (on(is({"api", "v1", "me", "password"}), "POST")) return post_my_password(call);
   if (is({"api", "v1", "users"})) {
     if (on(true, "POST")) return post_user(call);

@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 
 #include "api/http_types.h"
@@ -52,11 +53,15 @@ struct ApiOptions {
   int sign_in_failures_per_address = 20;
   // Reverse proxies whose X-Forwarded-For names the client (--trusted-proxies).
   std::set<std::string> trusted_proxies;
+  // Where POST /api/v1/backups puts copies of the running log (--backup-dir); empty: nowhere,
+  // and backups are refused.
+  std::string backup_dir;
 };
 
 class Api {
  public:
   Api(storage::EventLog& log, projections::ReadModel& model, Metrics& metrics, ApiOptions options);
+  ~Api();  // waits for a backup being made
 
   // Handles one request; `respond` is called exactly once, possibly on another thread.
   void handle(HttpRequest request, Respond respond);
@@ -144,6 +149,8 @@ class Api {
   void post_sla_policy_dry_run(const CallPtr& call, const std::string& id);
   void get_health(const CallPtr& call);
   void get_metrics(const CallPtr& call);
+  void post_backup(const CallPtr& call);
+  void make_backup(const CallPtr& call);  // on backup_thread_
 
   // Runs a ticket command: decide on the current state, append with the state's version as the
   // expected one, wait until the read model has applied it, answer with the view. A version race
@@ -192,6 +199,11 @@ class Api {
   SignInGuard sign_ins_by_address_;  // per client address
   Printer printer_;
   const OutboxWorker* outbox_ = nullptr;
+  // One backup at a time, each on a thread of its own: a checkpoint flushes the memtables and may
+  // take seconds, which no io thread can wait for.
+  std::mutex backup_mu_;
+  bool backing_up_ = false;
+  std::thread backup_thread_;
 };
 
 // Writers shared by routes: API.md's error body, and the status for a domain error code.

@@ -77,6 +77,9 @@ e.g. TICKETD_DATA_DIR=/srv/ticketd. Flags win over the environment.
   --tls-cert FILE, --tls-key FILE   serve TLS (1.2, 1.3) too, on the same port: a PEM certificate
                         chain and its key; each connection is TLS or plain HTTP as it opens;
                         SIGHUP reads them again (new connections get the renewed certificate)
+  --backup-dir D        where POST /api/v1/backups puts copies of the running log (default
+                        <data dir>/backups; "off" refuses backups); each copy is a data directory
+                        a server or ticketctl can be started on
   --min-free-mb N       refuse commands (503) while the data directory's disk has less than N MiB
                         free, and take them again once it has (default 256)
 
@@ -146,7 +149,8 @@ bool parse_options(int argc, char** argv, Options* out, std::string* error) {
                                                   "lookup-concurrency",
                                                   "session-ttl",
                                                   "sign-in-failures-per-address",
-                                                  "trusted-proxies"};
+                                                  "trusted-proxies",
+                                                  "backup-dir"};
   for (const auto& name : kNames) {
     std::string env = "TICKETD_" + name;
     for (auto& c : env) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
@@ -466,6 +470,9 @@ int main(int argc, char** argv) {
   api_options.session_ttl_us = session_ttl_us;
   api_options.sign_in_failures_per_address = static_cast<int>(per_address);
   api_options.trusted_proxies = std::move(trusted_proxies);
+  if (std::string backups = o.get("backup-dir", data_dir + "/backups"); backups != "off") {
+    api_options.backup_dir = backups;
+  }
   for (const auto& [name, url] : lookups.sources) api_options.lookup_sources.insert(name);
 
   // The read model starts from its snapshot, catches up with the log's tail, then follows the log

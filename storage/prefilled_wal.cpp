@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -90,6 +91,20 @@ class Filler {
     if (wants_step()) cv_.notify_all();
   }
 
+  // Data up to `end` is in the file now (reserved ranges are written after their reservation).
+  void wrote_through(uint64_t end) {
+    std::lock_guard lk(mu_);
+    readable_ = std::max(readable_, end);
+  }
+
+  // How much of the file a reader may take as data while it is written: the data written, not
+  // the fill after it. Nullopt once the file is cut back to its data.
+  std::optional<uint64_t> read_limit() {
+    std::lock_guard lk(mu_);
+    if (finished_) return std::nullopt;
+    return readable_;
+  }
+
   // Stops filling and cuts the file back to its data (synced, so a power cut cannot bring the
   // fill back behind a newer WAL). Idempotent. Appends after it are ordinary appends.
   void finish() {
@@ -141,6 +156,7 @@ class Filler {
   uint64_t data_end_ = 0;  // data reserved (written or being written) up to here
   uint64_t filled_ = 0;    // data or synced fill up to here; a step fills from here
   uint64_t touched_ = 0;   // the file may hold fill up to here (a failed step's, too)
+  uint64_t readable_ = 0;  // data written up to here
   bool stepping_ = false;
   bool finished_ = false;
   bool failed_ = false;
@@ -193,7 +209,10 @@ class PrefilledWalFile : public rocksdb::FSWritableFileOwnerWrapper {
 
   IOStatus Append(const Slice& data, const IOOptions& options, IODebugContext* dbg) override {
     if (direct_fd_ < 0) {
-      return target()->PositionedAppend(data, filler_->reserve(data.size()), options, dbg);
+      const uint64_t offset = filler_->reserve(data.size());
+      IOStatus s = target()->PositionedAppend(data, offset, options, dbg);
+      if (s.ok()) filler_->wrote_through(offset + data.size());
+      return s;
     }
     std::lock_guard lk(direct_mu_);
     const size_t used = static_cast<size_t>(end_ - tail_start_);
@@ -282,6 +301,7 @@ class PrefilledWalFile : public rocksdb::FSWritableFileOwnerWrapper {
       done += static_cast<size_t>(w);
     }
     written_ = end_;
+    filler_->wrote_through(end_);
     const uint64_t keep_from = block_floor(end_);  // the partial block is written again next time
     if (keep_from > tail_start_) {
       std::memmove(tail_.get(), tail_.get() + (keep_from - tail_start_),
@@ -305,6 +325,32 @@ class PrefilledWalFile : public rocksdb::FSWritableFileOwnerWrapper {
   uint64_t written_ = 0;     // data on disk up to here
 };
 
+// The newest WAL as a reader must see it while it is written: its data, not the fill after it.
+// RocksDB reads it so (a checkpoint reads its first record, then copies it), and would take the
+// fill for a corrupt record.
+class DataOnlyFile : public rocksdb::FSSequentialFileOwnerWrapper {
+ public:
+  DataOnlyFile(std::unique_ptr<rocksdb::FSSequentialFile> file, uint64_t size)
+      : FSSequentialFileOwnerWrapper(std::move(file)), left_(size) {}
+
+  IOStatus Read(size_t n, const IOOptions& options, Slice* result, char* scratch,
+                IODebugContext* dbg) override {
+    IOStatus s = target()->Read(static_cast<size_t>(std::min<uint64_t>(n, left_)), options, result,
+                                scratch, dbg);
+    if (s.ok()) left_ -= result->size();
+    return s;
+  }
+  IOStatus Skip(uint64_t n) override {
+    n = std::min(n, left_);
+    IOStatus s = target()->Skip(n);
+    if (s.ok()) left_ -= n;
+    return s;
+  }
+
+ private:
+  uint64_t left_;
+};
+
 class PrefilledWalFileSystem : public rocksdb::FileSystemWrapper {
  public:
   PrefilledWalFileSystem(std::shared_ptr<rocksdb::FileSystem> base,
@@ -315,6 +361,22 @@ class PrefilledWalFileSystem : public rocksdb::FileSystemWrapper {
 
   static const char* kClassName() { return "ticketd.PrefilledWalFileSystem"; }
   const char* Name() const override { return kClassName(); }
+
+  IOStatus NewSequentialFile(const std::string& name, const FileOptions& file_options,
+                             std::unique_ptr<rocksdb::FSSequentialFile>* result,
+                             IODebugContext* dbg) override {
+    IOStatus s = target()->NewSequentialFile(name, file_options, result, dbg);
+    if (auto limit = s.ok() ? read_limit(name) : std::nullopt) {
+      *result = std::make_unique<DataOnlyFile>(std::move(*result), *limit);
+    }
+    return s;
+  }
+  IOStatus GetFileSize(const std::string& name, const IOOptions& options, uint64_t* size,
+                       IODebugContext* dbg) override {
+    IOStatus s = target()->GetFileSize(name, options, size, dbg);
+    if (auto limit = s.ok() ? read_limit(name) : std::nullopt) *size = std::min(*size, *limit);
+    return s;
+  }
 
   IOStatus NewWritableFile(const std::string& name, const FileOptions& file_options,
                            std::unique_ptr<FSWritableFile>* result, IODebugContext* dbg) override {
@@ -335,11 +397,24 @@ class PrefilledWalFileSystem : public rocksdb::FileSystemWrapper {
     const int direct_fd = options_.direct_writes ? open_direct(name) : -1;
     auto filler = std::make_shared<Filler>(fd, options_);
     newest_ = filler;
+    newest_name_ = name;
     *result = std::make_unique<PrefilledWalFile>(std::move(file), std::move(filler), direct_fd);
     return IOStatus::OK();
   }
 
  private:
+  // The data of the newest WAL while it is written, when `name` is that file.
+  std::optional<uint64_t> read_limit(const std::string& name) {
+    if (!is_wal(name)) return std::nullopt;
+    std::shared_ptr<Filler> filler;
+    {
+      std::lock_guard lk(mu_);
+      if (name != newest_name_) return std::nullopt;
+      filler = newest_.lock();
+    }
+    return filler ? filler->read_limit() : std::nullopt;
+  }
+
   bool in_directory(const std::string& name) const {
     return directory_.empty() ||
            std::filesystem::path(name).parent_path().lexically_normal() == directory_;
@@ -349,6 +424,7 @@ class PrefilledWalFileSystem : public rocksdb::FileSystemWrapper {
   const std::filesystem::path directory_;
   std::mutex mu_;
   std::weak_ptr<Filler> newest_;
+  std::string newest_name_;
 };
 
 }  // namespace

@@ -1,0 +1,64 @@
+"""Backups of a running server: a copy of the log that verifies, and that another server starts
+on with every ticket acknowledged before it."""
+import os
+import subprocess
+import unittest
+
+from ticketd_server import ADMIN_TOKEN, Server
+from test_api import SUBMISSION
+
+TICKETCTL = os.environ.get("TICKETCTL_BIN", "build/tools/ticketctl")
+
+
+class Backups(unittest.TestCase):
+    def submit(self, s, token):
+        status, r, _ = s.call("POST", "/api/v1/tickets", {"form": "service_ticket", "flow": "service_flow",
+                                                          "fields": SUBMISSION}, token=token)
+        self.assertEqual(status, 201, r)
+        return r["id"]
+
+    def test_a_backup_of_a_running_server_is_a_data_directory_of_its_own(self):
+        s = Server()
+        s.start()
+        self.addCleanup(s.cleanup)
+        li = s.login("li")
+        before = [self.submit(s, li) for _ in range(3)]
+        status, r, _ = s.call("POST", "/api/v1/backups", token=li)
+        self.assertEqual((status, r["error"]["code"]), (403, "forbidden"), r)
+
+        status, backup, _ = s.call("POST", "/api/v1/backups", token=ADMIN_TOKEN)
+        self.assertEqual(status, 201, backup)
+        self.assertTrue(backup["path"].startswith(os.path.join(s.data_dir, "backups", "ticketd-")), backup)
+        self.assertGreaterEqual(backup["position"], s.call("GET", "/healthz")[1]["position"] - 1)
+        after = self.submit(s, li)  # the server goes on; the backup does not have this one
+
+        verify = subprocess.run([TICKETCTL, "verify", "--data-dir", backup["path"]], capture_output=True,
+                                text=True, timeout=120)
+        self.assertEqual(verify.returncode, 0, verify.stdout + verify.stderr)
+        self.assertIn("ok events=%d head=%s" % (backup["position"], backup["head"]), verify.stdout)
+
+        copy = Server(data_dir=backup["path"], demo=False)
+        copy.start()
+        self.addCleanup(copy.cleanup)
+        self.assertEqual(copy.call("GET", "/healthz")[1]["position"], backup["position"])
+        token = copy.login("li")
+        for tid in before:
+            self.assertEqual(copy.call("GET", "/api/v1/tickets/" + tid, token=token)[0], 200, tid)
+        self.assertEqual(copy.call("GET", "/api/v1/tickets/" + after, token=token)[0], 404)
+
+        # A second backup in the same second gets a name of its own.
+        status, second, _ = s.call("POST", "/api/v1/backups", token=ADMIN_TOKEN)
+        self.assertEqual(status, 201, second)
+        self.assertNotEqual(second["path"], backup["path"])
+
+    def test_backups_can_be_turned_off(self):
+        s = Server(extra_args=["--backup-dir", "off"])
+        s.start()
+        self.addCleanup(s.cleanup)
+        status, r, _ = s.call("POST", "/api/v1/backups", token=ADMIN_TOKEN)
+        self.assertEqual((status, r["error"]["code"]), (503, "unavailable"), r)
+        self.assertIn("--backup-dir", r["error"]["message"])
+
+
+if __name__ == "__main__":
+    unittest.main()
