@@ -11,7 +11,6 @@
 #include <cstring>
 #include <filesystem>
 #include <mutex>
-#include <new>
 #include <optional>
 #include <string>
 #include <thread>
@@ -216,7 +215,9 @@ class PrefilledWalFile : public rocksdb::FSWritableFileOwnerWrapper {
     }
     std::lock_guard lk(direct_mu_);
     const size_t used = static_cast<size_t>(end_ - tail_start_);
-    reserve_tail(used + data.size());
+    if (!reserve_tail(used + data.size())) {
+      return IOStatus::IOError("out of memory for the WAL's unwritten tail");
+    }
     std::memcpy(tail_.get() + used, data.data(), data.size());
     end_ += data.size();
     return IOStatus::OK();
@@ -268,17 +269,19 @@ class PrefilledWalFile : public rocksdb::FSWritableFileOwnerWrapper {
   }
 
  private:
-  // Room in tail_ for `bytes` of data and the fill that rounds them up to a block.
-  void reserve_tail(size_t bytes) {
+  // Room in tail_ for `bytes` of data and the fill that rounds them up to a block; false when
+  // memory ran out (an error for RocksDB, never an exception through it).
+  bool reserve_tail(size_t bytes) {
     const size_t need = static_cast<size_t>(block_ceil(bytes));
-    if (need <= capacity_) return;
+    if (need <= capacity_) return true;
     const size_t capacity = std::max(need, 2 * capacity_);
     std::unique_ptr<char, FreeDeleter> grown(
         static_cast<char*>(std::aligned_alloc(kDirectBlock, capacity)));
-    if (!grown) throw std::bad_alloc();
+    if (!grown) return false;
     if (tail_) std::memcpy(grown.get(), tail_.get(), static_cast<size_t>(end_ - tail_start_));
     tail_ = std::move(grown);
     capacity_ = capacity;
+    return true;
   }
 
   // One O_DIRECT | O_DSYNC write of the blocks from the last partial one written to the end of
