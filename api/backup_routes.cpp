@@ -52,7 +52,7 @@ void Api::make_backup(const CallPtr& call) {
   const auto started = std::chrono::steady_clock::now();
   std::error_code ec;
   fs::create_directories(options_.backup_dir, ec);
-  const fs::path root = fs::absolute(options_.backup_dir, ec);
+  const fs::path root = fs::absolute(options_.backup_dir, ec).lexically_normal();
   fs::path dir = root / backup_name(now_us());
   for (int n = 2; fs::exists(dir, ec); ++n) {
     dir = root / (backup_name(now_us()) + "-" + std::to_string(n));
