@@ -424,7 +424,11 @@ void Api::route(const CallPtr& call) {
 
   if (on(is({"api", "v1", "sessions"}), "DELETE")) return delete_session(call);
   if (on(is({"api", "v1", "me"}), "GET")) return get_me(call);
-  if (on(is({"api", "v1", "backups"}), "POST")) return post_backup(call);
+  if (is({"api", "v1", "backups"})) {
+    if (on(true, "POST")) return post_backup(call);
+    if (on(true, "GET")) return list_backups(call);
+  }
+  if (on(is({"api", "v1", "backups", "*"}), "DELETE")) return delete_backup(call, p[3]);
   if (on(is({"api", "v1", "me", "password"}), "POST")) return post_my_password(call);
   if (is({"api", "v1", "users"})) {
     if (on(true, "POST")) return post_user(call);

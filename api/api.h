@@ -150,6 +150,8 @@ class Api {
   void get_health(const CallPtr& call);
   void get_metrics(const CallPtr& call);
   void post_backup(const CallPtr& call);
+  void list_backups(const CallPtr& call);
+  void delete_backup(const CallPtr& call, const std::string& name);
   void make_backup(const CallPtr& call);  // on backup_thread_
 
   // Runs a ticket command: decide on the current state, append with the state's version as the

@@ -2,19 +2,37 @@
 // server or ticketctl on (storage/event_log.h, EventLog::backup).
 #include <pthread.h>
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <chrono>
+#include <climits>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <optional>
 #include <system_error>
+#include <vector>
 
 #include "api/api.h"
 #include "api/call.h"
 #include "domain/time_format.h"
+#include "domain/value.h"
 #include "storage/hash_chain.h"
 
 namespace ticketd::api {
 namespace {
 
 namespace fs = std::filesystem;
+
+struct BackupInfo {
+  std::string name;  // the directory's, under --backup-dir
+  std::string path;
+  uint64_t position = 0;
+  std::string head;
+  std::string created_at;
+  std::string order = {};  // the list's page cursor
+};
 
 // "ticketd-20261130T151200Z": sorts by time, and is a valid directory name everywhere.
 std::string backup_name(int64_t now_us) {
@@ -24,6 +42,50 @@ std::string backup_name(int64_t now_us) {
     if (c != '-' && c != ':') name += c;
   }
   return name;
+}
+
+constexpr char kManifest[] = "backup.json";
+
+bool is_backup_name(const std::string& name) {
+  if (name.rfind("ticketd-", 0) != 0 || name.size() > 64) return false;
+  return std::all_of(name.begin() + 8, name.end(), [](char c) {
+    return (c >= '0' && c <= '9') || c == 'T' || c == 'Z' || c == '-';
+  });
+}
+
+// With `seconds`, how long making it took (its answer says so; the manifest does not).
+void write_backup(JsonWriter& w, const BackupInfo& b, std::optional<double> seconds = {}) {
+  w.begin_object().key("name").string(b.name).key("path").string(b.path);
+  w.key("position").number(b.position).key("head").string(b.head);
+  w.key("created_at").string(b.created_at);
+  if (seconds) w.key("seconds").number(*seconds);
+  w.end_object();
+}
+
+fs::path backup_root(const std::string& dir) {
+  std::error_code ec;
+  return fs::absolute(dir, ec).lexically_normal();
+}
+
+bool write_manifest(const fs::path& dir, const std::string& json) {
+  std::ofstream out(dir / kManifest, std::ios::binary | std::ios::trunc);
+  out << json << "\n";
+  out.close();
+  return static_cast<bool>(out);
+}
+
+// A backup directory's manifest; nullopt for anything else (a copy being made has none yet).
+std::optional<BackupInfo> read_manifest(const fs::path& dir) {
+  const std::string name = dir.filename().string();
+  if (!is_backup_name(name)) return std::nullopt;
+  std::ifstream in(dir / kManifest, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  Value v;
+  std::string error;
+  if (!parse_json(text, &v, &error) || !v.is_object()) return std::nullopt;
+  return BackupInfo{name, dir.string(), static_cast<uint64_t>(v["position"].as_number()),
+                    v.string_or("head"), v.string_or("created_at")};
 }
 
 }  // namespace
@@ -52,7 +114,7 @@ void Api::make_backup(const CallPtr& call) {
   const auto started = std::chrono::steady_clock::now();
   std::error_code ec;
   fs::create_directories(options_.backup_dir, ec);
-  const fs::path root = fs::absolute(options_.backup_dir, ec).lexically_normal();
+  const fs::path root = backup_root(options_.backup_dir);
   fs::path dir = root / backup_name(now_us());
   for (int n = 2; fs::exists(dir, ec); ++n) {
     dir = root / (backup_name(now_us()) + "-" + std::to_string(n));
@@ -86,10 +148,64 @@ void Api::make_backup(const CallPtr& call) {
   copy.reset();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const BackupInfo made{dir.filename().string(), dir.string(), position, head,
+                        format_rfc3339(now_us())};
+  JsonWriter manifest;
+  write_backup(manifest, made);
+  // The list of backups reads this instead of opening every copy.
+  if (!write_manifest(dir, manifest.str())) {
+    fs::remove_all(dir, ec);
+    return call->fail(503, "unavailable", "cannot write " + (dir / kManifest).string());
+  }
   JsonWriter w;
-  w.begin_object().key("path").string(dir.string()).key("position").number(position);
-  w.key("head").string(head).key("seconds").number(seconds).end_object();
+  write_backup(w, made, seconds);
   call->ok(201, w.take());
+}
+
+// The backups under --backup-dir, newest first, as their manifests describe them.
+void Api::list_backups(const CallPtr& call) {
+  if (!call->actor.admin) return call->fail(403, codes::kForbidden, "only administrators back up");
+  if (options_.backup_dir.empty()) {
+    return call->fail(503, "unavailable", "backups are off: start the server with --backup-dir");
+  }
+  IdPage page;
+  if (!page.parse(*call)) return;
+  std::vector<BackupInfo> backups;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(backup_root(options_.backup_dir), ec)) {
+    if (auto b = read_manifest(entry.path())) backups.push_back(std::move(*b));
+  }
+  // Newest first: the page cursor is the inverted time of making, then the name.
+  for (auto& b : backups) {
+    const int64_t made = parse_rfc3339(b.created_at).value_or(0);
+    b.order = fmt::format("{:020}{}", INT64_MAX - made, b.name);
+  }
+  std::sort(backups.begin(), backups.end(),
+            [](const BackupInfo& a, const BackupInfo& b) { return a.order < b.order; });
+  JsonWriter w;
+  page.write(
+      w, backups, [](const BackupInfo& b) -> const std::string& { return b.order; },
+      [&](const BackupInfo& b) { write_backup(w, b); });
+  call->ok(200, w.take());
+}
+
+void Api::delete_backup(const CallPtr& call, const std::string& name) {
+  if (!call->actor.admin) return call->fail(403, codes::kForbidden, "only administrators back up");
+  if (options_.backup_dir.empty()) {
+    return call->fail(503, "unavailable", "backups are off: start the server with --backup-dir");
+  }
+  // Only a name the list gives: nothing else under the directory, nothing outside it.
+  const fs::path dir = backup_root(options_.backup_dir) / name;
+  if (!is_backup_name(name) || !read_manifest(dir)) {
+    return call->fail(404, codes::kNotFound, "no backup " + name);
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (ec)
+    return call->fail(503, "unavailable", "cannot remove " + dir.string() + ": " + ec.message());
+  JsonWriter w;
+  w.begin_object().key("name").string(name).key("deleted").boolean(true).end_object();
+  call->ok(200, w.take());
 }
 
 }  // namespace ticketd::api

@@ -51,6 +51,28 @@ class Backups(unittest.TestCase):
         self.assertEqual(status, 201, second)
         self.assertNotEqual(second["path"], backup["path"])
 
+        # The list, newest first, and pruning it.
+        status, listed, _ = s.call("GET", "/api/v1/backups", token=ADMIN_TOKEN)
+        self.assertEqual(status, 200, listed)
+        self.assertEqual([(b["name"], b["position"], b["head"]) for b in listed["items"]],
+                         [(second["name"], second["position"], second["head"]),
+                          (backup["name"], backup["position"], backup["head"])])
+        status, page, _ = s.call("GET", "/api/v1/backups?limit=1", token=ADMIN_TOKEN)
+        status, rest, _ = s.call("GET", "/api/v1/backups?limit=1&cursor=" + page["next_cursor"],
+                                 token=ADMIN_TOKEN)
+        self.assertEqual([b["name"] for b in page["items"] + rest["items"]], [second["name"], backup["name"]])
+        self.assertEqual(s.call("GET", "/api/v1/backups", token=li)[0], 403)
+        for name in ("..", "ticketd-..", "log"):
+            status, r, _ = s.call("DELETE", "/api/v1/backups/" + name, token=ADMIN_TOKEN)
+            self.assertEqual((status, r["error"]["code"]), (404, "not_found"), (name, r))
+        status, r, _ = s.call("DELETE", "/api/v1/backups/" + second["name"], token=ADMIN_TOKEN)
+        self.assertEqual((status, r["deleted"]), (200, True), r)
+        self.assertFalse(os.path.exists(second["path"]))
+        self.assertEqual(s.call("DELETE", "/api/v1/backups/" + second["name"], token=ADMIN_TOKEN)[0], 404)
+        listed = s.call("GET", "/api/v1/backups", token=ADMIN_TOKEN)[1]
+        self.assertEqual([b["name"] for b in listed["items"]], [backup["name"]])
+        self.assertTrue(os.path.exists(os.path.join(s.data_dir, "log")))  # the live log untouched
+
     def test_backups_can_be_turned_off(self):
         s = Server(extra_args=["--backup-dir", "off"])
         s.start()
