@@ -322,8 +322,10 @@ void Api::get_ticket(const CallPtr& call, const std::string& id) {
 }
 
 void Api::list_tickets(const CallPtr& call, bool inbox) {
-  uint64_t limit = 50, offset = 0;
-  if (!call->limit_param(&limit)) return;
+  // Accept: text/csv is an export for a spreadsheet: larger pages, the next cursor in a header.
+  const bool csv = call->req.header("accept").find("text/csv") != std::string::npos;
+  uint64_t limit = csv ? 10000 : 50, offset = 0;
+  if (!call->limit_param(&limit, csv ? 100000 : 500)) return;
   if (call->req.has_param("cursor") && !call->uint_param("cursor", &offset)) return;
   const auto& q = call->req;
   int64_t from = INT64_MIN, to = INT64_MAX;
@@ -352,6 +354,8 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
     return call->fail(400, "bad_parameter", "status must be open or closed", "status");
   }
   JsonWriter w;
+  std::string csv_body;
+  uint64_t total = 0;
   model_.read([&](const View& v) {
     Actor assignee;
     if (q.has_param("assignee")) {
@@ -417,6 +421,15 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
     bool desc = sort[0] == '-';
     std::stable_sort(hits.begin(), hits.end(),
                      [&](auto* a, auto* b) { return desc ? key(a) > key(b) : key(a) < key(b); });
+    if (csv) {
+      std::vector<const TicketState*> page(
+          hits.begin() + static_cast<std::ptrdiff_t>(std::min<uint64_t>(offset, hits.size())),
+          hits.begin() +
+              static_cast<std::ptrdiff_t>(std::min<uint64_t>(offset + limit, hits.size())));
+      csv_body = projections::report_csv(tickets_table(page, v.catalog, call->actor, now));
+      total = hits.size();
+      return 0;
+    }
     w.begin_object().key("items").begin_array();
     for (uint64_t i = offset; i < hits.size() && i < offset + limit; ++i) {
       write_ticket_view(w, *hits[i], v.catalog, call->actor, now);
@@ -430,6 +443,13 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
     w.end_object();
     return 0;
   });
+  if (csv) {
+    HttpResponse r{200, "text/csv; charset=utf-8", std::move(csv_body), {}};
+    r.headers.emplace_back("X-Total-Count", std::to_string(total));
+    if (offset + limit < total)
+      r.headers.emplace_back("X-Next-Cursor", std::to_string(offset + limit));
+    return call->respond(std::move(r));
+  }
   call->ok(200, w.take());
 }
 

@@ -1,5 +1,9 @@
 #include "api/ticket_view.h"
 
+#include <algorithm>
+#include <map>
+#include <set>
+
 #include "domain/permissions.h"
 #include "domain/time_format.h"
 
@@ -92,6 +96,93 @@ void write_ticket_view(JsonWriter& w, const TicketState& t, const Catalog& catal
     w.end_array();
   }
   w.end_object();
+}
+
+namespace {
+
+// A cell: text as it is, a list of texts (multi-select, attachments) joined, anything else as JSON.
+Value cell_of(const Value& v) {
+  if (v.is_null() || v.is_string()) return v.is_null() ? Value("") : v;
+  if (v.is_array()) {
+    std::string joined;
+    for (const auto& item : v.as_array()) {
+      if (!joined.empty()) joined += "; ";
+      joined += item.is_string() ? item.as_string() : item.to_json();
+    }
+    return Value(joined);
+  }
+  return Value(v.to_json());
+}
+
+Value time_cell(int64_t us) { return Value(us ? format_rfc3339(us) : std::string()); }
+
+}  // namespace
+
+projections::ReportTable tickets_table(const std::vector<const TicketState*>& tickets,
+                                       const Catalog& catalog, const Actor& actor, int64_t now_us) {
+  projections::ReportTable table;
+  table.columns = {"id",         "form",       "state",
+                   "node",       "assignees",  "creator",
+                   "created_at", "updated_at", "first_response_at",
+                   "closed_at",  "sla_due_at", "sla_breached",
+                   "rating"};
+  const size_t fixed = table.columns.size();
+  std::vector<Object> readable;
+  std::set<std::string> read_somewhere;
+  std::vector<const FormDef*> forms;  // of the tickets, in order of first appearance
+  for (const TicketState* t : tickets) {
+    const FlowDef* flow = catalog.flow(t->flow_id, t->flow_version);
+    readable.push_back(flow ? readable_fields(*t, *flow, actor) : Object{});
+    for (const auto& [key, value] : readable.back()) read_somewhere.insert(key);
+    const FormDef* form = catalog.form(t->form_id, t->form_version);
+    if (form && std::find(forms.begin(), forms.end(), form) == forms.end()) forms.push_back(form);
+  }
+  std::vector<std::string> keys;  // field columns, in the order their forms list them
+  std::map<std::string, size_t> column_of;
+  for (const FormDef* form : forms) {
+    for (const auto& f : form->fields) {
+      if (column_of.count(f.key) || !read_somewhere.count(f.key)) continue;
+      column_of[f.key] = keys.size();
+      keys.push_back(f.key);
+      // The label heads the column; a label two fields share says which key it is.
+      std::string head = f.label.empty() ? f.key : f.label;
+      if (std::find(table.columns.begin(), table.columns.end(), head) != table.columns.end()) {
+        head += " (" + f.key + ")";
+      }
+      table.columns.push_back(head);
+    }
+  }
+  for (size_t i = 0; i < tickets.size(); ++i) {
+    const TicketState& t = *tickets[i];
+    const FlowDef* flow = catalog.flow(t.flow_id, t.flow_version);
+    const NodeDef* node = flow ? flow->node(t.node) : nullptr;
+    std::string held;
+    for (const auto& a : t.assignees) {
+      if (!held.empty()) held += "; ";
+      held += a.kind == AssigneeSpec::Kind::kRole ? "role:" + a.id : a.id;
+    }
+    TicketSla sla = ticket_sla(t, catalog, now_us);
+    std::vector<Value> row = {Value(t.id),
+                              Value(t.form_id),
+                              Value(t.closed ? "closed" : "open"),
+                              Value(node ? node->name : t.node),
+                              Value(held),
+                              Value(t.creator),
+                              time_cell(t.created_at),
+                              time_cell(t.updated_at),
+                              time_cell(t.first_response_at),
+                              time_cell(t.closed_at),
+                              time_cell(sla.due_at),
+                              Value(sla.breached ? "true" : "false"),
+                              Value(t.rating ? std::to_string(*t.rating) : std::string())};
+    row.resize(fixed + keys.size(), Value(""));
+    for (const auto& [key, value] : readable[i]) {
+      auto it = column_of.find(key);
+      if (it != column_of.end()) row[fixed + it->second] = cell_of(value);
+    }
+    table.rows.push_back(std::move(row));
+  }
+  return table;
 }
 
 void write_portal_view(JsonWriter& w, const TicketState& t, const Catalog& catalog,

@@ -4,6 +4,7 @@
 #include "domain/json_writer.h"
 #include "domain/ticket.h"
 #include "domain/ticket_notes.h"
+#include "projections/reports.h"
 
 namespace ticketd::api {
 
@@ -20,6 +21,12 @@ TicketSla ticket_sla(const TicketState& t, const Catalog& catalog, int64_t now_u
 // The ticket view, with only the fields `actor` may read at the current node.
 void write_ticket_view(JsonWriter& w, const TicketState& t, const Catalog& catalog,
                        const Actor& actor, int64_t now_us);
+// Tickets as a table for a spreadsheet (CSV, projections::report_csv): one row each with what
+// the list's views say of it (id, state, node, who holds it, times, SLA, rating), then one column
+// per form field that `actor` may read on some of them, headed by its label in form order;
+// a field it may not read on a ticket is an empty cell there.
+projections::ReportTable tickets_table(const std::vector<const TicketState*>& tickets,
+                                       const Catalog& catalog, const Actor& actor, int64_t now_us);
 // A note on a ticket (domain/ticket_notes.h) with where, when and by whom it was written.
 struct WrittenNote {
   uint64_t position = 0;

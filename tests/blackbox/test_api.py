@@ -1,4 +1,6 @@
 """Black-box tests: the real ticketd over HTTP, playing API.md and the reference application."""
+import csv
+import io
 import json
 import os
 import re
@@ -411,6 +413,36 @@ class ReferenceApp(unittest.TestCase):
         self.assertIn('unknown field "levl"', r["error"]["message"])
         status, r, _ = self.call("GET", "/forms", user="li")
         self.assertIn("complaint", [f["id"] for f in r["items"]])
+
+    def test_a_list_exports_as_csv_with_what_its_views_show(self):
+        name = '导出 "CSV", 测试'  # a quote and a comma, as spreadsheets escape them
+        ids = [self.submit(fields={**SUBMISSION, "customer_name": name})["id"] for _ in range(3)]
+        query = "/tickets?q=" + urllib.parse.quote(name)
+        _, listed, _ = self.call("GET", query, user="zhang")
+        status, text, headers = self.call("GET", query, user="zhang", headers={"Accept": "text/csv"})
+        self.assertEqual(status, 200, text)
+        self.assertTrue(headers["Content-Type"].startswith("text/csv"))
+        self.assertEqual(headers["X-Total-Count"], "3")
+        self.assertNotIn("X-Next-Cursor", headers)
+        rows = list(csv.reader(io.StringIO(text)))
+        head, body = rows[0], rows[1:]
+        self.assertEqual(head[:4], ["id", "form", "state", "node"])
+        self.assertEqual([r[0] for r in body], [v["id"] for v in listed["items"]])
+        self.assertEqual(sorted(r[0] for r in body), sorted(ids))
+        form = self.call("GET", "/forms/service_ticket", user="admin")[1]
+        label = {f["key"]: f["label"] for f in form["fields"]}
+        for row, view in zip(body, listed["items"]):
+            cells = dict(zip(head, row))
+            self.assertEqual((cells["state"], cells["node"], cells["creator"]),
+                             (view["state"], view["node"]["name"], "li"))
+            for key, value in view["fields"].items():  # every field the view shows, as it shows it
+                self.assertEqual(cells[label[key]], value if isinstance(value, str) else json.dumps(value), key)
+        self.assertEqual(dict(zip(head, body[0]))["客户名称"], name)
+        # Pages: the next cursor in a header.
+        _, text, headers = self.call("GET", query + "&limit=2", user="zhang", headers={"Accept": "text/csv"})
+        self.assertEqual((len(list(csv.reader(io.StringIO(text)))), headers["X-Next-Cursor"]), (3, "2"))
+        status, r, _ = self.call("GET", query + "&limit=0", user="zhang", headers={"Accept": "text/csv"})
+        self.assert_error(r, status, 400, "bad_parameter", "limit")
 
     def test_lists_filter_and_page(self):
         ids = [self.submit(fields={**SUBMISSION, "customer_name": "分页客户%d" % i})["id"] for i in range(3)]
