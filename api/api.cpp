@@ -486,13 +486,15 @@ void Api::route(const CallPtr& call) {
 
 void Api::append_and_answer(const CallPtr& call, const std::string& stream,
                             storage::ExpectedVersion expected, std::vector<DomainEvent> events,
-                            int status, std::function<void(JsonWriter&)> body) {
+                            int status, std::function<void(JsonWriter&)> body, std::string what) {
   std::vector<storage::NewEvent> batch;
   for (const auto& e : events) batch.push_back(to_new_event(e, *call));
   log_.append_async(stream, expected, std::move(batch),
-                    [this, call, stream, status, body = std::move(body)](storage::AppendResult r) {
+                    [this, call, stream, status, body = std::move(body),
+                     what = std::move(what)](storage::AppendResult r) {
                       if (r.status.code() == storage::Status::Code::kConflict) {
-                        return call->fail_conflict(stream, r.stream_version);  // a race
+                        return call->fail_conflict(what.empty() ? stream : what,
+                                                   r.stream_version);  // a race
                       }
                       if (!r.status.ok()) {
                         return call->fail(503, "unavailable", r.status.ToString());

@@ -160,9 +160,11 @@ class Api {
   void run_ticket_command(const CallPtr& call, const std::string& ticket_id, Command command,
                           std::optional<uint64_t> if_match, int status, int attempt = 0);
   // Appends definition or account events to their own stream and answers once applied.
+  // A conflict with `expected` is a 409 saying `what` changed ("the user"; the stream's name when
+  // empty).
   void append_and_answer(const CallPtr& call, const std::string& stream,
                          storage::ExpectedVersion expected, std::vector<DomainEvent> events,
-                         int status, std::function<void(JsonWriter&)> body);
+                         int status, std::function<void(JsonWriter&)> body, std::string what = "");
 
   bool authenticate(const CallPtr& call);  // sets call->actor, or answers 401
   Actor portal_actor() const;

@@ -195,7 +195,7 @@ void Api::change_user(const CallPtr& call, const std::string& id, const UserChan
   append_and_answer(
       call, "user-" + id,
       if_match ? storage::ExpectedVersion::Exact(*if_match) : storage::ExpectedVersion::Any(),
-      std::move(decided.value()), 200, answer);
+      std::move(decided.value()), 200, answer, "the user");
 }
 
 void Api::post_session(const CallPtr& call) {
