@@ -2,7 +2,9 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
+#include <system_error>
 
 #include "projections/read_model.h"
 #include "projections/snapshots.h"
@@ -18,6 +20,14 @@ int open_log(const Args& args, bool read_only, std::unique_ptr<storage::EventLog
   storage::EventLogOptions options;
   options.path = args.get("data-dir") + "/log";
   options.read_only = read_only;
+  // Every verb works on a log a server wrote: a mistyped directory must not become a new, empty
+  // log that a rebuild then reports on.
+  if (std::error_code ec; !std::filesystem::exists(options.path + "/CURRENT", ec)) {
+    std::cerr << "ticketctl: no event log in " << args.get("data-dir") << " (" << options.path
+              << " holds none): start ticketd on that data directory first (--demo loads the "
+                 "reference application)\n";
+    return 1;
+  }
   if (auto s = storage::EventLog::Open(options, log); !s.ok()) {
     std::cerr << "ticketctl: " << s.ToString()
               << (read_only ? "" : " (is a ticketd server running on this data directory?)")
