@@ -300,8 +300,32 @@ void write_report_json(JsonWriter& w, const ReportTable& t) {
   w.end_object();
 }
 
+namespace {
+
+// A spreadsheet runs a cell that starts like a formula (=HYPERLINK(…), +…, -…, @…) as one
+// (OWASP's "CSV injection"), and anyone who can type into a ticket writes such cells; a leading '
+// makes one text. A signed plain number stays a number.
+bool formula_like(const std::string& s) {
+  if (s.empty()) return false;
+  switch (s[0]) {
+    case '=':
+    case '@':
+    case '\t':
+    case '\r':
+      return true;
+    case '+':
+    case '-':
+      return s.size() == 1 || s.find_first_not_of("0123456789.", 1) != std::string::npos;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
 std::string report_csv(const ReportTable& t) {
-  auto cell = [](const std::string& s) {
+  auto cell = [](std::string s) {
+    if (formula_like(s)) s.insert(0, 1, '\'');
     if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
     std::string q = "\"";
     for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);

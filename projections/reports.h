@@ -112,6 +112,8 @@ std::map<std::string, std::string> node_names(const Catalog& catalog);
 // "2026-11-25", or the week's Monday, or "2026-11" for a month.
 std::string bucket_label(int64_t day, const std::string& bucket);
 void write_report_json(JsonWriter& w, const ReportTable& t);
+// RFC 4180 CSV (CRLF, quotes doubled); a text cell that a spreadsheet would run as a formula
+// starts with ' instead.
 std::string report_csv(const ReportTable& t);
 
 }  // namespace ticketd::projections
