@@ -456,6 +456,7 @@ void Api::route(const CallPtr& call) {
       if (on(true, "GET")) return get_definition(call, kind, p[3]);
     }
   }
+  if (on(is({"api", "v1", "tickets", "import"}), "POST")) return post_import(call);
   if (is({"api", "v1", "tickets"})) {
     if (on(true, "POST")) return post_ticket(call);
     if (on(true, "GET")) return list_tickets(call, false);

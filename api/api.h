@@ -149,6 +149,7 @@ class Api {
   void post_sla_policy_dry_run(const CallPtr& call, const std::string& id);
   void get_health(const CallPtr& call);
   void get_metrics(const CallPtr& call);
+  void post_import(const CallPtr& call);
   void post_backup(const CallPtr& call);
   void list_backups(const CallPtr& call);
   void delete_backup(const CallPtr& call, const std::string& name);

@@ -448,6 +448,47 @@ class ReferenceApp(unittest.TestCase):
         status, r, _ = self.call("GET", query + "&limit=0", user="zhang", headers={"Accept": "text/csv"})
         self.assert_error(r, status, 400, "bad_parameter", "limit")
 
+    def test_a_spreadsheet_is_imported_whole_or_not_at_all(self):
+        def imp(text, query="", headers=None, user="li"):
+            status, r, _ = self.call("POST", "/tickets/import?form=service_ticket&flow=service_flow" + query,
+                                     user=user, raw=text.encode(), headers=headers)
+            return status, r
+        good = ("\ufeff客户名称,customer_phone,来源渠道,问题类型,问题详细描述\r\n"
+                "导入甲,+86 138 0000 0101,电话,功能故障,\"卡纸,上门\"\r\n"
+                "导入乙,'+86 138 0000 0102,微信,安装指导,装不上\r\n")
+        status, r = imp(good, "&dry_run=true")
+        self.assertEqual((status, r["valid"]), (200, 2), r)
+        # One bad row: nothing is written, and every refused row says why.
+        before = self.s.call("GET", "/healthz")[1]["position"]
+        bad = good + "导入丙,,电报,功能故障,x\r\n,,电话,功能故障,y\r\n"
+        status, r = imp(bad)
+        self.assert_error(r, status, 422, "invalid_value")
+        self.assertEqual([(x["row"], x["error"]["code"], x["error"].get("field")) for x in r["error"]["rows"]],
+                         [(3, "not_an_option", "channel"), (4, "required", "customer_name")])
+        self.assertEqual(self.s.call("GET", "/healthz")[1]["position"], before)
+        for text, code in (("客户名称,颜色\nx,红\n", "unknown_field"), ("客户名称\n", "invalid_value")):
+            status, r = imp(text)
+            self.assert_error(r, status, 422, code)
+        status, r = imp('a,"b\n')
+        self.assert_error(r, status, 400, "bad_request")
+        status, r, _ = self.call("POST", "/tickets/import?form=service_ticket", user="li", raw=good.encode())
+        self.assert_error(r, status, 400, "bad_parameter", "flow")
+
+        # The whole file: tickets in row order, as their own submits would make them.
+        status, r = imp(good, headers={"Idempotency-Key": "import-1"})
+        self.assertEqual((status, r["created"], r["failed"]), (201, 2, 0), r)
+        first, second = (self.call("GET", "/tickets/" + x["id"], user="li")[1] for x in r["rows"])
+        self.assertLess(first["id"], second["id"])
+        self.assertEqual((first["fields"]["customer_name"], first["fields"]["description"], first["node"]["id"]),
+                         ("导入甲", "卡纸,上门", "accept"))
+        self.assertEqual(second["fields"]["customer_phone"], "+86 138 0000 0102")  # the export's ' undone
+        self.assertEqual(first["creator"], "li")
+        status, portal, _ = self.s.call("GET", "/api/v1/portal/tickets/%s?code=%s" % (first["id"], r["rows"][0]["portal_code"]))
+        self.assertEqual(status, 200)
+        # The same file with the same key again makes no new ticket.
+        status, again = imp(good, headers={"Idempotency-Key": "import-1"})
+        self.assertEqual([x["id"] for x in again["rows"]], [x["id"] for x in r["rows"]])
+
     def test_lists_filter_and_page(self):
         ids = [self.submit(fields={**SUBMISSION, "customer_name": "分页客户%d" % i})["id"] for i in range(3)]
         status, page, _ = self.call("GET", "/tickets?q=分页客户&limit=2", user="zhang")

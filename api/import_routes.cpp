@@ -1,0 +1,284 @@
+// Tickets imported from a spreadsheet: what a company that ran its service on spreadsheets brings
+// along. Each row is submitted as the caller would submit it (validation, flow, rules, numbers),
+// after every row has been checked, so a file with a bad row writes nothing.
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+
+#include "api/api.h"
+#include "api/call.h"
+#include "api/csv_rows.h"
+#include "domain/permissions.h"
+
+namespace ticketd::api {
+namespace {
+
+using View = projections::ReadModel::View;
+
+constexpr size_t kMostRows = 10000;
+constexpr size_t kMostErrorsListed = 100;
+
+// The export's own columns (tickets_table): a file exported, edited and imported again has
+// them, and they say nothing a new ticket can take.
+bool is_export_column(const std::string& name) {
+  static const std::vector<std::string> kColumns = {"id",         "form",       "state",
+                                                    "node",       "assignees",  "creator",
+                                                    "created_at", "updated_at", "first_response_at",
+                                                    "closed_at",  "sla_due_at", "sla_breached",
+                                                    "rating"};
+  return std::find(kColumns.begin(), kColumns.end(), name) != kColumns.end();
+}
+
+// A header names a field by its key or its label, or as the export heads a shared label:
+// "label (key)".
+const FieldDef* field_for(const FormDef& form, const std::string& header) {
+  for (const auto& f : form.fields) {
+    if (f.key == header || f.label == header || f.label + " (" + f.key + ")" == header) return &f;
+  }
+  return nullptr;
+}
+
+// A cell as the field's value, or an error message. The export's ' before a formula-like cell
+// is taken off again.
+std::optional<std::string> cell_value(const FieldDef& f, std::string cell, Value* out) {
+  if (cell.size() > 1 && cell[0] == '\'' &&
+      std::string("=+-@\t\r").find(cell[1]) != std::string::npos) {
+    cell.erase(0, 1);
+  }
+  switch (f.type) {
+    case FieldType::kNumber:
+    case FieldType::kRating: {
+      char* end = nullptr;
+      double n = std::strtod(cell.c_str(), &end);
+      if (end == cell.c_str() || *end != '\0') return "\"" + cell + "\" is not a number";
+      *out = Value(n);
+      return std::nullopt;
+    }
+    case FieldType::kCheckbox:
+      if (cell == "true" || cell == "1" || cell == "是") {
+        *out = Value(true);
+      } else if (cell == "false" || cell == "0" || cell == "否") {
+        *out = Value(false);
+      } else {
+        return "\"" + cell + "\" is not true or false";
+      }
+      return std::nullopt;
+    case FieldType::kMultiselect: {
+      Array items;
+      for (size_t from = 0; from <= cell.size();) {
+        size_t to = std::min(cell.find(';', from), cell.size());
+        std::string item = cell.substr(from, to - from);
+        item.erase(0, item.find_first_not_of(' '));
+        item.erase(item.find_last_not_of(' ') + 1);
+        if (!item.empty()) items.push_back(Value(item));
+        from = to + 1;
+      }
+      *out = Value(std::move(items));
+      return std::nullopt;
+    }
+    case FieldType::kAttachment:
+    case FieldType::kImage:
+      return "uploads cannot be imported: attach them to the ticket afterwards";
+    default:
+      *out = Value(cell);
+      return std::nullopt;
+  }
+}
+
+struct RowError {
+  size_t row;  // 1 = the first row after the header
+  DomainError error;
+};
+
+void write_row_errors(JsonWriter& w, const std::vector<RowError>& errors) {
+  w.key("rows").begin_array();
+  for (size_t i = 0; i < errors.size() && i < kMostErrorsListed; ++i) {
+    const RowError& e = errors[i];
+    w.begin_object().key("row").number(static_cast<uint64_t>(e.row)).key("error").begin_object();
+    w.key("code").string(e.error.code).key("message").string(e.error.message);
+    if (!e.error.field.empty()) w.key("field").string(e.error.field);
+    w.end_object().end_object();
+  }
+  w.end_array();
+}
+
+// The answer of an import: one entry a row, in row order, once every row's submit has answered.
+class ImportResults {
+ public:
+  ImportResults(CallPtr call, size_t rows) : call_(std::move(call)), rows_(rows), left_(rows) {}
+
+  void answered(size_t row, const HttpResponse& r) {
+    Value v;
+    std::string ignored;
+    parse_json(r.body, &v, &ignored);
+    std::lock_guard lk(mu_);
+    if (r.status == 201) {
+      rows_[row - 1] = Object{{"row", Value(static_cast<double>(row))},
+                              {"id", Value(v.string_or("id"))},
+                              {"portal_code", Value(v.string_or("portal_code"))}};
+      ++created_;
+    } else {
+      rows_[row - 1] = Object{{"row", Value(static_cast<double>(row))}, {"error", v["error"]}};
+    }
+    if (--left_ > 0) return;
+    JsonWriter w;
+    w.begin_object().key("created").number(static_cast<uint64_t>(created_));
+    w.key("failed").number(static_cast<uint64_t>(rows_.size() - created_)).key("rows");
+    Value(Array(rows_.begin(), rows_.end())).write(w);
+    w.end_object();
+    // All created: 201. Some failed while written (a full disk, say): 200, and "failed" says how
+    // many, each row what became of it.
+    call_->ok(created_ == rows_.size() ? 201 : 200, w.take());
+  }
+
+ private:
+  CallPtr call_;
+  std::mutex mu_;
+  std::vector<Value> rows_;
+  size_t left_;
+  size_t created_ = 0;
+};
+
+}  // namespace
+
+void Api::post_import(const CallPtr& call) {
+  const std::string form_id = call->req.param("form"), flow_id = call->req.param("flow");
+  if (form_id.empty() || flow_id.empty()) {
+    return call->fail(400, "bad_parameter", "form= and flow= name what the rows are submitted as",
+                      form_id.empty() ? "form" : "flow");
+  }
+  const std::string dry = call->req.param("dry_run");
+  if (!dry.empty() && dry != "true" && dry != "false") {
+    return call->fail(400, "bad_parameter", "dry_run must be true or false", "dry_run");
+  }
+  std::vector<std::vector<std::string>> table;
+  std::string problem;
+  if (!parse_csv_rows(call->req.body, &table, &problem))
+    return call->fail(400, "bad_request", problem);
+  if (table.size() < 2) {
+    return call->fail(422, codes::kInvalidValue,
+                      "the file needs a header row and at least one row");
+  }
+  if (table.size() - 1 > kMostRows) {
+    return call->fail(413, "payload_too_large",
+                      "at most " + std::to_string(kMostRows) + " rows a file; split it");
+  }
+
+  // Columns to fields, and every row to a submission, checked as its submit will be.
+  std::vector<SubmitTicket> submissions;
+  std::vector<RowError> errors;
+  std::vector<std::string> ignored_columns;
+  std::optional<DomainError> refused;  // the file itself
+  model_.read([&](const View& v) {
+    const FormDef* form = v.catalog.form(form_id, 0);
+    if (!form) {
+      refused = DomainError{codes::kNotFound, "no form " + form_id, "form"};
+      return 0;
+    }
+    const std::vector<std::string>& header = table[0];
+    std::vector<const FieldDef*> fields(header.size(), nullptr);
+    for (size_t c = 0; c < header.size(); ++c) {
+      fields[c] = field_for(*form, header[c]);
+      if (fields[c]) continue;
+      if (is_export_column(header[c])) {
+        ignored_columns.push_back(header[c]);
+        continue;
+      }
+      refused = DomainError{codes::kUnknownField,
+                            "column \"" + header[c] + "\" is no field of form " + form_id +
+                                " (name a field by its label or key)",
+                            header[c]};
+      return 0;
+    }
+    Context ctx = context(call);
+    ctx.catalog = &v.catalog;
+    ctx.new_ticket_id = "T-IMPORT";
+    ctx.lookups.user_exists = [&](std::string_view u) {
+      return active_user(v.catalog, u) != nullptr;
+    };
+    ctx.lookups.attachment_exists = [&](std::string_view a) {
+      return v.attachments.count(std::string(a)) > 0;
+    };
+    ctx.lookups.ticket_exists = [&](std::string_view t) { return v.ticket(t) != nullptr; };
+    // Who a picking node would hand a row to does not decide whether the row is valid.
+    ctx.last_pick = [](std::string_view) { return std::string(); };
+    ctx.open_load = [](std::string_view) { return size_t{0}; };
+    for (size_t r = 1; r < table.size(); ++r) {
+      SubmitTicket cmd{form_id, flow_id, {}};
+      std::optional<DomainError> bad;
+      for (size_t c = 0; c < table[r].size() && !bad; ++c) {
+        if (c >= fields.size()) {
+          bad = DomainError{codes::kInvalidValue, "the row has more cells than the header", ""};
+        } else if (fields[c] && !table[r][c].empty()) {
+          Value value;
+          if (auto why = cell_value(*fields[c], table[r][c], &value)) {
+            bad = DomainError{codes::kWrongType,
+                              fields[c]->label + " (" + fields[c]->key + "): " + *why,
+                              fields[c]->key};
+          } else {
+            cmd.fields.emplace_back(fields[c]->key, std::move(value));
+          }
+        }
+      }
+      if (!bad) {
+        ctx.new_portal_code = "";
+        auto decided = decide(TicketState{}, cmd, ctx);
+        if (!decided.ok()) bad = decided.error();
+      }
+      if (bad) {
+        errors.push_back({r, std::move(*bad)});
+      } else {
+        submissions.push_back(std::move(cmd));
+      }
+    }
+    return 0;
+  });
+  if (refused)
+    return call->fail(refused->code == codes::kNotFound ? 404 : 422, refused->code,
+                      refused->message, refused->field);
+  if (!errors.empty()) {
+    // Nothing is written while a row is refused: fix the file, then import it whole. API.md's
+    // error, with each refused row (the first hundred) beside it.
+    JsonWriter w;
+    w.begin_object().key("error").begin_object().key("code").string(codes::kInvalidValue);
+    w.key("message").string(std::to_string(errors.size()) + " of " +
+                            std::to_string(table.size() - 1) +
+                            " rows are refused; nothing was imported");
+    write_row_errors(w, errors);
+    w.end_object().end_object();
+    return call->respond(HttpResponse{422, "application/json", w.take(), {}});
+  }
+  if (dry == "true") {
+    JsonWriter w;
+    w.begin_object().key("dry_run").boolean(true);
+    w.key("valid").number(static_cast<uint64_t>(submissions.size()));
+    w.key("ignored_columns").begin_array();
+    for (const auto& c : ignored_columns) w.string(c);
+    w.end_array().end_object();
+    return call->ok(200, w.take());
+  }
+
+  // Every row is valid: each is submitted as its own POST /tickets would be, in row order (so
+  // ticket numbers follow the rows). With an Idempotency-Key, row N's is "<key>/row-N": the same
+  // file imported again makes no second ticket of any row.
+  const std::string key = call->req.header("idempotency-key");
+  auto results = std::make_shared<ImportResults>(call, submissions.size());
+  for (size_t i = 0; i < submissions.size(); ++i) {
+    auto row = std::make_shared<Call>();
+    row->req.method = "POST";
+    row->req.path = "/api/v1/tickets";
+    row->req.request_id = call->req.request_id;
+    row->req.resume = call->req.resume;
+    if (!key.empty())
+      row->req.headers.emplace_back("idempotency-key", key + "/row-" + std::to_string(i + 1));
+    row->actor = call->actor;
+    row->token_hash = call->token_hash;
+    row->client = call->client;
+    row->respond = [results, n = i + 1](HttpResponse r) { results->answered(n, r); };
+    run_ticket_command(row, "", std::move(submissions[i]), std::nullopt, 201);
+  }
+}
+
+}  // namespace ticketd::api
