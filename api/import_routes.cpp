@@ -171,70 +171,77 @@ void Api::post_import(const CallPtr& call) {
   std::vector<RowError> errors;
   std::vector<std::string> ignored_columns;
   std::optional<DomainError> refused;  // the file itself
+  const std::vector<std::string>& header = table[0];
+  std::vector<std::optional<FieldDef>> fields(header.size());  // by column; none: ignored
   model_.read([&](const View& v) {
     const FormDef* form = v.catalog.form(form_id, 0);
     if (!form) {
       refused = DomainError{codes::kNotFound, "no form " + form_id, "form"};
       return 0;
     }
-    const std::vector<std::string>& header = table[0];
-    std::vector<const FieldDef*> fields(header.size(), nullptr);
-    for (size_t c = 0; c < header.size(); ++c) {
-      fields[c] = field_for(*form, header[c]);
-      if (fields[c]) continue;
-      if (is_export_column(header[c])) {
+    for (size_t c = 0; c < header.size() && !refused; ++c) {
+      if (const FieldDef* f = field_for(*form, header[c])) {
+        fields[c] = *f;
+      } else if (is_export_column(header[c])) {
         ignored_columns.push_back(header[c]);
-        continue;
-      }
-      refused = DomainError{codes::kUnknownField,
-                            "column \"" + header[c] + "\" is no field of form " + form_id +
-                                " (name a field by its label or key)",
-                            header[c]};
-      return 0;
-    }
-    Context ctx = context(call);
-    ctx.catalog = &v.catalog;
-    ctx.new_ticket_id = "T-IMPORT";
-    ctx.lookups.user_exists = [&](std::string_view u) {
-      return active_user(v.catalog, u) != nullptr;
-    };
-    ctx.lookups.attachment_exists = [&](std::string_view a) {
-      return v.attachments.count(std::string(a)) > 0;
-    };
-    ctx.lookups.ticket_exists = [&](std::string_view t) { return v.ticket(t) != nullptr; };
-    // Who a picking node would hand a row to does not decide whether the row is valid.
-    ctx.last_pick = [](std::string_view) { return std::string(); };
-    ctx.open_load = [](std::string_view) { return size_t{0}; };
-    for (size_t r = 1; r < table.size(); ++r) {
-      SubmitTicket cmd{form_id, flow_id, {}};
-      std::optional<DomainError> bad;
-      for (size_t c = 0; c < table[r].size() && !bad; ++c) {
-        if (c >= fields.size()) {
-          bad = DomainError{codes::kInvalidValue, "the row has more cells than the header", ""};
-        } else if (fields[c] && !table[r][c].empty()) {
-          Value value;
-          if (auto why = cell_value(*fields[c], table[r][c], &value)) {
-            bad = DomainError{codes::kWrongType,
-                              fields[c]->label + " (" + fields[c]->key + "): " + *why,
-                              fields[c]->key};
-          } else {
-            cmd.fields.emplace_back(fields[c]->key, std::move(value));
-          }
-        }
-      }
-      if (!bad) {
-        ctx.new_portal_code = "";
-        auto decided = decide(TicketState{}, cmd, ctx);
-        if (!decided.ok()) bad = decided.error();
-      }
-      if (bad) {
-        errors.push_back({r, std::move(*bad)});
       } else {
-        submissions.push_back(std::move(cmd));
+        refused = DomainError{codes::kUnknownField,
+                              "column \"" + header[c] + "\" is no field of form " + form_id +
+                                  " (name a field by its label or key)",
+                              header[c]};
       }
     }
     return 0;
   });
+  // Rows a chunk at a time: checking holds the read model's shared lock, which holds back
+  // applying events, so it is let go between chunks.
+  constexpr size_t kChunk = 500;
+  for (size_t first = 1; first < table.size() && !refused; first += kChunk) {
+    model_.read([&](const View& v) {
+      Context ctx = context(call);
+      ctx.catalog = &v.catalog;
+      ctx.new_ticket_id = "T-IMPORT";
+      ctx.lookups.user_exists = [&](std::string_view u) {
+        return active_user(v.catalog, u) != nullptr;
+      };
+      ctx.lookups.attachment_exists = [&](std::string_view a) {
+        return v.attachments.count(std::string(a)) > 0;
+      };
+      ctx.lookups.ticket_exists = [&](std::string_view t) { return v.ticket(t) != nullptr; };
+      // Who a picking node would hand a row to does not decide whether the row is valid.
+      ctx.last_pick = [](std::string_view) { return std::string(); };
+      ctx.open_load = [](std::string_view) { return size_t{0}; };
+      for (size_t r = first; r < table.size() && r < first + kChunk; ++r) {
+        SubmitTicket cmd{form_id, flow_id, {}};
+        std::optional<DomainError> bad;
+        for (size_t c = 0; c < table[r].size() && !bad; ++c) {
+          if (c >= fields.size()) {
+            bad = DomainError{codes::kInvalidValue, "the row has more cells than the header", ""};
+          } else if (fields[c] && !table[r][c].empty()) {
+            Value value;
+            if (auto why = cell_value(*fields[c], table[r][c], &value)) {
+              bad = DomainError{codes::kWrongType,
+                                fields[c]->label + " (" + fields[c]->key + "): " + *why,
+                                fields[c]->key};
+            } else {
+              cmd.fields.emplace_back(fields[c]->key, std::move(value));
+            }
+          }
+        }
+        if (!bad) {
+          ctx.new_portal_code = "";
+          auto decided = decide(TicketState{}, cmd, ctx);
+          if (!decided.ok()) bad = decided.error();
+        }
+        if (bad) {
+          errors.push_back({r, std::move(*bad)});
+        } else {
+          submissions.push_back(std::move(cmd));
+        }
+      }
+      return 0;
+    });
+  }
   if (refused)
     return call->fail(refused->code == codes::kNotFound ? 404 : 422, refused->code,
                       refused->message, refused->field);
