@@ -2,15 +2,13 @@
 // along. Each row is submitted as the caller would submit it (validation, flow, rules, numbers),
 // after every row has been checked, so a file with a bad row writes nothing.
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
-#include <map>
 #include <mutex>
 
 #include "api/api.h"
 #include "api/call.h"
 #include "api/csv_rows.h"
-#include "domain/permissions.h"
+#include "domain/catalog.h"
 
 namespace ticketd::api {
 namespace {
