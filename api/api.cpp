@@ -716,8 +716,9 @@ void Api::get_report(const CallPtr& call, const std::string& name) {
   });
   if (problem) return call->fail(400, "bad_parameter", *problem);
   if (call->req.header("accept").find("text/csv") != std::string::npos) {
-    return call->respond(
-        HttpResponse{200, "text/csv; charset=utf-8", projections::report_csv(table), {}});
+    bool bom = false;
+    if (!call->bool_param("bom", &bom)) return;
+    return call->respond(call->csv(projections::report_csv(table), bom));
   }
   JsonWriter w;
   projections::write_report_json(w, table);

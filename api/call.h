@@ -51,6 +51,23 @@ struct Call {
   // 429 with Retry-After: `wait` seconds, also as the error's "retry_after".
   void fail_rate_limited(int64_t wait, std::string_view message);
 
+  // A CSV answer; with ?bom=true it starts with UTF-8's byte-order mark, which Excel needs to
+  // read Chinese text from a file opened by a double click.
+  HttpResponse csv(std::string body, bool bom) const {
+    if (bom) body.insert(0, "\xEF\xBB\xBF");
+    return HttpResponse{200, "text/csv; charset=utf-8", std::move(body), {}};
+  }
+  // ?name=true|false into *out (untouched when absent); anything else is a 400.
+  bool bool_param(const std::string& name, bool* out) {
+    if (!req.has_param(name)) return true;
+    const std::string v = req.param(name);
+    if (v != "true" && v != "false") {
+      fail(400, "bad_parameter", name + " must be true or false", name);
+      return false;
+    }
+    *out = v == "true";
+    return true;
+  }
   bool uint_param(const std::string& name, uint64_t* out) {
     if (!req.has_param(name)) return true;
     auto n = parse_uint(req.param(name));

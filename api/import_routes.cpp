@@ -147,10 +147,8 @@ void Api::post_import(const CallPtr& call) {
     return call->fail(400, "bad_parameter", "form= and flow= name what the rows are submitted as",
                       form_id.empty() ? "form" : "flow");
   }
-  const std::string dry = call->req.param("dry_run");
-  if (!dry.empty() && dry != "true" && dry != "false") {
-    return call->fail(400, "bad_parameter", "dry_run must be true or false", "dry_run");
-  }
+  bool dry_run = false;
+  if (!call->bool_param("dry_run", &dry_run)) return;
   std::vector<std::vector<std::string>> table;
   std::string problem;
   if (!parse_csv_rows(call->req.body, &table, &problem))
@@ -255,7 +253,7 @@ void Api::post_import(const CallPtr& call) {
     w.end_object().end_object();
     return call->respond(HttpResponse{422, "application/json", w.take(), {}});
   }
-  if (dry == "true") {
+  if (dry_run) {
     JsonWriter w;
     w.begin_object().key("dry_run").boolean(true);
     w.key("valid").number(static_cast<uint64_t>(submissions.size()));

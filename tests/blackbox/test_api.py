@@ -447,6 +447,11 @@ class ReferenceApp(unittest.TestCase):
         self.assertEqual((len(list(csv.reader(io.StringIO(text)))), headers["X-Next-Cursor"]), (3, "2"))
         status, r, _ = self.call("GET", query + "&limit=0", user="zhang", headers={"Accept": "text/csv"})
         self.assert_error(r, status, 400, "bad_parameter", "limit")
+        # For Excel, which reads Chinese from a double-clicked file only after a byte-order mark.
+        _, marked, _ = self.call("GET", query + "&bom=true", user="zhang", headers={"Accept": "text/csv"})
+        self.assertTrue(marked.startswith("\ufeffid,form,state"), marked[:20])
+        status, r, _ = self.call("GET", query + "&bom=1", user="zhang", headers={"Accept": "text/csv"})
+        self.assert_error(r, status, 400, "bad_parameter", "bom")
 
     def test_a_spreadsheet_is_imported_whole_or_not_at_all(self):
         def imp(text, query="", headers=None, user="li"):
