@@ -302,6 +302,14 @@ void Api::handle(HttpRequest request, Respond respond) {
   route(call);
 }
 
+void Api::log_upgrade(const HttpRequest& request, std::string_view user, int status) const {
+  const std::string client =
+      client_address(request.peer, forwarded_for(request), options_.trusted_proxies);
+  access_log().info("request_id={} client={} user={} {} {} status={} latency_ms=0.00",
+                    request.request_id, client.empty() ? "-" : client, user.empty() ? "-" : user,
+                    request.method, request.path, status);
+}
+
 std::optional<int64_t> Api::session_expiry(int64_t started_at) const {
   if (options_.session_ttl_us <= 0) return std::nullopt;
   return started_at + options_.session_ttl_us;

@@ -65,6 +65,9 @@ class Api {
 
   // Handles one request; `respond` is called exactly once, possibly on another thread.
   void handle(HttpRequest request, Respond respond);
+  // The access log's line for a WebSocket upgrade, which the server answers itself: 101 when
+  // it became a stream, else the refusal's status.
+  void log_upgrade(const HttpRequest& request, std::string_view user, int status) const;
 
   // The body limit for a request before its body is read (attachments may be larger).
   size_t body_limit(std::string_view method, std::string_view path) const;

@@ -435,12 +435,14 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
   void upgrade(const HttpRequest& req) {
     keep_alive_ = false;
     if (req.path != "/api/v1/stream") {
+      server_.api.log_upgrade(req, "", 404);
       return write(error_response(404, "not_found", "WebSockets are served at /api/v1/stream"));
     }
     std::string token = req.param("token");
     std::string auth = req.header("authorization");
     if (token.empty() && auth.rfind("Bearer ", 0) == 0) token = auth.substr(7);
     auto actor = server_.api.actor_for_token(token);
+    server_.api.log_upgrade(req, actor ? actor->id : "", actor ? 101 : 401);
     if (!actor) return write(error_response(401, "unauthorized", "a valid token is required"));
     tcp_stream().expires_never();  // the WebSocket session keeps its own time
     auto stream =

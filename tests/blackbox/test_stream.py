@@ -146,6 +146,18 @@ class Stream(unittest.TestCase):
                                             timeout=10)
             self.assertEqual(e.exception.status_code, 401)
 
+    def test_streams_opened_and_refused_are_in_the_access_log(self):
+        self.connect(self.li)
+        with self.assertRaises(websocket.WebSocketBadStatusException):
+            websocket.create_connection(self.s.base.replace("http", "ws") + "/api/v1/stream?token=nope", timeout=10)
+        end = time.monotonic() + 30  # request lines are written once a second
+        want = ["user=li GET /api/v1/stream status=101", "user=- GET /api/v1/stream status=401"]
+        while time.monotonic() < end and not all(any(w in line for line in self.s.output) for w in want):
+            time.sleep(0.05)
+        for w in want:
+            self.assertTrue(any(w in line and "client=127.0.0.1" in line for line in self.s.output), w)
+        self.assertFalse(any("token=" in line for line in self.s.output if "/api/v1/stream" in line))
+
     def test_report_topic_moves_with_submissions(self):
         ws = self.connect(self.li)
         ws.send(json.dumps({"op": "subscribe", "topic": "report:by_problem_type"}))
