@@ -171,12 +171,23 @@ void Api::post_import(const CallPtr& call) {
   std::vector<std::optional<FieldDef>> fields(header.size());  // by column; none: ignored
   model_.read([&](const View& v) {
     const FormDef* form = v.catalog.form(form_id, 0);
-    if (!form) {
-      refused = DomainError{codes::kNotFound, "no form " + form_id, "form"};
+    const FlowDef* flow = v.catalog.flow(flow_id, 0);
+    if (!form || !flow) {
+      refused = form ? DomainError{codes::kNotFound, "no flow " + flow_id, "flow"}
+                     : DomainError{codes::kNotFound, "no form " + form_id, "form"};
       return 0;
     }
+    const NodeDef& start = flow->start();
     for (size_t c = 0; c < header.size() && !refused; ++c) {
       if (const FieldDef* f = field_for(*form, header[c])) {
+        // Said once for the column rather than for every row (an export's 创建时间, say).
+        if (!start.can_write(f->key)) {
+          refused = DomainError{codes::kForbidden,
+                                "column \"" + header[c] + "\": field " + f->key +
+                                    " is not written at submission (node " + start.id + ", " +
+                                    start.name + "); remove the column",
+                                header[c]};
+        }
         fields[c] = *f;
       } else if (is_export_column(header[c])) {
         ignored_columns.push_back(header[c]);
@@ -238,9 +249,7 @@ void Api::post_import(const CallPtr& call) {
       return 0;
     });
   }
-  if (refused)
-    return call->fail(refused->code == codes::kNotFound ? 404 : 422, refused->code,
-                      refused->message, refused->field);
+  if (refused) return call->fail(*refused);
   if (!errors.empty()) {
     // Nothing is written while a row is refused: fix the file, then import it whole. API.md's
     // error, with each refused row (the first hundred) beside it.

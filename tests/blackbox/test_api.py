@@ -493,6 +493,20 @@ class ReferenceApp(unittest.TestCase):
         # The same file with the same key again makes no new ticket.
         status, again = imp(good, headers={"Idempotency-Key": "import-1"})
         self.assertEqual([x["id"] for x in again["rows"]], [x["id"] for x in r["rows"]])
+        # An export brought back: its own columns are ignored, a field no submit writes is refused
+        # once, for its column.
+        _, exported, _ = self.call("GET", "/tickets?q=" + urllib.parse.quote("导入"), user="li",
+                                   headers={"Accept": "text/csv"})
+        status, r = imp(exported, "&dry_run=true")
+        self.assert_error(r, status, 403, "forbidden", "创建时间")
+        self.assertIn("remove the column", r["error"]["message"])
+        table = list(csv.reader(io.StringIO(exported)))
+        not_at_submission = {"创建时间", "优先级", "工单状态", "处理方式", "工程师", "解决方案"}
+        keep = [i for i, c in enumerate(table[0]) if c not in not_at_submission]
+        out = io.StringIO()
+        csv.writer(out).writerows([[row[i] for i in keep] for row in table])
+        status, r = imp(out.getvalue(), "&dry_run=true")
+        self.assertEqual((status, r["valid"], r["ignored_columns"][:3]), (200, 2, ["id", "form", "state"]), r)
 
     def test_lists_filter_and_page(self):
         ids = [self.submit(fields={**SUBMISSION, "customer_name": "分页客户%d" % i})["id"] for i in range(3)]
