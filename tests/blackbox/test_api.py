@@ -508,6 +508,36 @@ class ReferenceApp(unittest.TestCase):
         status, r = imp(out.getvalue(), "&dry_run=true")
         self.assertEqual((status, r["valid"], r["ignored_columns"][:3]), (200, 2, ["id", "form", "state"]), r)
 
+    def test_imported_cells_take_their_fields_types(self):
+        form = {"name": "盘点单", "fields": [
+            {"key": "item", "label": "物料", "type": "text", "required": True},
+            {"key": "count", "label": "数量", "type": "number"},
+            {"key": "urgent", "label": "加急", "type": "checkbox"},
+            {"key": "tags", "label": "标签", "type": "multiselect", "options": ["备件", "返修", "保内"]},
+            {"key": "photo", "label": "照片", "type": "image"}]}
+        self.assertEqual(self.call("PUT", "/forms/stocktake", form, user="admin")[0], 201)
+        flow = {"name": "盘点", "form": "stocktake",
+                "nodes": [{"id": "s", "type": "start"},
+                          {"id": "a", "name": "核对", "type": "fill", "assignee": {"role": "cs_agent"}},
+                          {"id": "e", "type": "end"}],
+                "edges": [{"from": "s", "to": "a"}, {"from": "a", "to": "e"}]}
+        self.assertEqual(self.call("PUT", "/flows/stocktake_flow", flow, user="admin")[0], 201)
+
+        def imp(text):
+            status, r, _ = self.call("POST", "/tickets/import?form=stocktake&flow=stocktake_flow", user="li",
+                                     raw=text.encode())
+            return status, r
+        status, r = imp("物料,数量,加急,标签\n搓纸轮,12.5,是,备件; 保内\n定影器,,false,\n")
+        self.assertEqual((status, r["created"]), (201, 2), r)
+        first, second = (self.call("GET", "/tickets/" + x["id"], user="li")[1]["fields"] for x in r["rows"])
+        self.assertEqual((first["count"], first["urgent"], first["tags"]), (12.5, True, ["备件", "保内"]))
+        self.assertEqual((second["urgent"], "count" in second), (False, False))
+        for text, field in (("物料,数量\nx,十二\n", "count"), ("物料,加急\nx,maybe\n", "urgent"),
+                            ("物料,照片\nx,a.png\n", "photo"), ("物料,标签\nx,杂项\n", "tags")):
+            status, r = imp(text)
+            self.assert_error(r, status, 422, "invalid_value")
+            self.assertEqual(r["error"]["rows"][0]["error"]["field"], field, r)
+
     def test_lists_filter_and_page(self):
         ids = [self.submit(fields={**SUBMISSION, "customer_name": "分页客户%d" % i})["id"] for i in range(3)]
         status, page, _ = self.call("GET", "/tickets?q=分页客户&limit=2", user="zhang")
