@@ -113,7 +113,10 @@ void Api::post_backup(const CallPtr& call) {
 void Api::make_backup(const CallPtr& call) {
   const auto started = std::chrono::steady_clock::now();
   std::error_code ec;
-  fs::create_directories(options_.backup_dir, ec);
+  // A backup holds what the log holds: a directory made here is its user's alone.
+  if (!fs::exists(options_.backup_dir, ec) && fs::create_directories(options_.backup_dir, ec)) {
+    fs::permissions(options_.backup_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  }
   const fs::path root = backup_root(options_.backup_dir);
   fs::path dir = root / backup_name(now_us());
   for (int n = 2; fs::exists(dir, ec); ++n) {

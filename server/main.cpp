@@ -450,8 +450,19 @@ int main(int argc, char** argv) {
   lookups.first_retry = std::chrono::seconds(lookup_retry);
 
   std::error_code ec;
-  std::filesystem::create_directories(data_dir, ec);
+  namespace fs = std::filesystem;
+  // The log holds every ticket, customer phone number and password hash: a directory this
+  // server makes is its user's alone; one it is given with wider access is said so.
+  const bool existed = fs::exists(data_dir, ec);
+  fs::create_directories(data_dir, ec);
   if (ec) return fail("cannot create " + data_dir + ": " + ec.message());
+  if (!existed) {
+    fs::permissions(data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  } else if ((fs::status(data_dir, ec).permissions() &
+              (fs::perms::group_all | fs::perms::others_all)) != fs::perms::none) {
+    spdlog::warn("{} can be read by other users of this machine (chmod 700 {} keeps them out)",
+                 data_dir, data_dir);
+  }
 
   std::unique_ptr<storage::EventLog> log;
   storage::EventLogOptions log_options;

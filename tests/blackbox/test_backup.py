@@ -1,7 +1,10 @@
 """Backups of a running server: a copy of the log that verifies, and that another server starts
 on with every ticket acknowledged before it."""
 import os
+import shutil
+import stat
 import subprocess
+import tempfile
 import unittest
 
 from ticketd_server import ADMIN_TOKEN, Server
@@ -72,6 +75,26 @@ class Backups(unittest.TestCase):
         listed = s.call("GET", "/api/v1/backups", token=ADMIN_TOKEN)[1]
         self.assertEqual([b["name"] for b in listed["items"]], [backup["name"]])
         self.assertTrue(os.path.exists(os.path.join(s.data_dir, "log")))  # the live log untouched
+
+    def test_the_data_and_its_backups_are_the_server_users_alone(self):
+        root = tempfile.mkdtemp(prefix="ticketd-perm-")
+        self.addCleanup(shutil.rmtree, root, True)
+        s = Server(data_dir=os.path.join(root, "new"))
+        s.start()
+        self.addCleanup(s.cleanup)
+        self.assertEqual(stat.S_IMODE(os.stat(s.data_dir).st_mode), 0o700)
+        status, backup, _ = s.call("POST", "/api/v1/backups", token=ADMIN_TOKEN)
+        self.assertEqual(status, 201, backup)
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.dirname(backup["path"])).st_mode), 0o700)
+        # A directory it is given keeps its mode; wider access is said at the start.
+        open_dir = os.path.join(root, "open")
+        os.mkdir(open_dir, 0o755)
+        os.chmod(open_dir, 0o755)
+        t = Server(data_dir=open_dir, demo=False)
+        t.start()
+        self.addCleanup(t.cleanup)
+        self.assertEqual(stat.S_IMODE(os.stat(open_dir).st_mode), 0o755)
+        self.assertTrue(any("can be read by other users" in line for line in t.output), "".join(t.output))
 
     def test_backups_can_be_turned_off(self):
         s = Server(extra_args=["--backup-dir", "off"])
