@@ -6,5 +6,4 @@ cd "$(dirname "$0")/.."
 tools/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build
-mkdir -p data
 exec build/server/ticketd --demo --data-dir ./data "$@"
