@@ -40,9 +40,23 @@ const FieldDef* field_for(const FormDef& form, const std::string& header) {
   return nullptr;
 }
 
+// A person cell names a user by id, as the export writes it, or by name, as a spreadsheet kept
+// by people does: a name that one active user has is that user.
+std::string person_id(const Catalog& catalog, const std::string& cell) {
+  if (catalog.user(cell)) return cell;
+  std::string found;
+  for (const User* u : catalog.users()) {
+    if (u->disabled || u->name != cell) continue;
+    if (!found.empty()) return cell;  // two people of that name: the submit says who is meant
+    found = u->id;
+  }
+  return found.empty() ? cell : found;
+}
+
 // A cell as the field's value, or an error message. The export's ' before a formula-like cell
 // is taken off again.
-std::optional<std::string> cell_value(const FieldDef& f, std::string cell, Value* out) {
+std::optional<std::string> cell_value(const FieldDef& f, std::string cell, const Catalog& catalog,
+                                      Value* out) {
   if (cell.size() > 1 && cell[0] == '\'' &&
       std::string("=+-@\t\r").find(cell[1]) != std::string::npos) {
     cell.erase(0, 1);
@@ -81,6 +95,9 @@ std::optional<std::string> cell_value(const FieldDef& f, std::string cell, Value
     case FieldType::kAttachment:
     case FieldType::kImage:
       return "uploads cannot be imported: attach them to the ticket afterwards";
+    case FieldType::kPerson:
+      *out = Value(person_id(catalog, cell));
+      return std::nullopt;
     default:
       *out = Value(cell);
       return std::nullopt;
@@ -254,7 +271,7 @@ void Api::post_import(const CallPtr& call) {
             bad = DomainError{codes::kInvalidValue, "the row has more cells than the header", ""};
           } else if (fields[c] && !table[r][c].empty()) {
             Value value;
-            if (auto why = cell_value(*fields[c], table[r][c], &value)) {
+            if (auto why = cell_value(*fields[c], table[r][c], v.catalog, &value)) {
               bad = DomainError{codes::kWrongType,
                                 fields[c]->label + " (" + fields[c]->key + "): " + *why,
                                 fields[c]->key};

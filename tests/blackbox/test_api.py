@@ -514,7 +514,8 @@ class ReferenceApp(unittest.TestCase):
             {"key": "count", "label": "数量", "type": "number"},
             {"key": "urgent", "label": "加急", "type": "checkbox"},
             {"key": "tags", "label": "标签", "type": "multiselect", "options": ["备件", "返修", "保内"]},
-            {"key": "photo", "label": "照片", "type": "image"}]}
+            {"key": "photo", "label": "照片", "type": "image"},
+            {"key": "owner", "label": "负责人", "type": "person"}]}
         self.assertEqual(self.call("PUT", "/forms/stocktake", form, user="admin")[0], 201)
         flow = {"name": "盘点", "form": "stocktake",
                 "nodes": [{"id": "s", "type": "start"},
@@ -527,13 +528,15 @@ class ReferenceApp(unittest.TestCase):
             status, r, _ = self.call("POST", "/tickets/import?form=stocktake&flow=stocktake_flow", user="li",
                                      raw=text.encode())
             return status, r
-        status, r = imp("物料,数量,加急,标签\n搓纸轮,12.5,是,备件; 保内\n定影器,,false,\n")
+        status, r = imp("物料,数量,加急,标签,负责人\n搓纸轮,12.5,是,备件; 保内,赵六\n定影器,,false,,qian\n")
         self.assertEqual((status, r["created"]), (201, 2), r)
         first, second = (self.call("GET", "/tickets/" + x["id"], user="li")[1]["fields"] for x in r["rows"])
         self.assertEqual((first["count"], first["urgent"], first["tags"]), (12.5, True, ["备件", "保内"]))
         self.assertEqual((second["urgent"], "count" in second), (False, False))
+        self.assertEqual((first["owner"], second["owner"]), ("zhao", "qian"))  # by name or by id
         for text, field in (("物料,数量\nx,十二\n", "count"), ("物料,加急\nx,maybe\n", "urgent"),
-                            ("物料,照片\nx,a.png\n", "photo"), ("物料,标签\nx,杂项\n", "tags")):
+                            ("物料,照片\nx,a.png\n", "photo"), ("物料,标签\nx,杂项\n", "tags"),
+                            ("物料,负责人\nx,无名氏\n", "owner")):
             status, r = imp(text)
             self.assert_error(r, status, 422, "invalid_value")
             self.assertEqual(r["error"]["rows"][0]["error"]["field"], field, r)
