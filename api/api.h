@@ -56,6 +56,8 @@ struct ApiOptions {
   // Where POST /api/v1/backups puts copies of the running log (--backup-dir); empty: nowhere,
   // and backups are refused.
   std::string backup_dir;
+  // After each backup, only this many of the newest are kept (--backup-keep); 0: all.
+  size_t backup_keep = 0;
 };
 
 class Api {

@@ -88,6 +88,23 @@ std::optional<BackupInfo> read_manifest(const fs::path& dir) {
                     v.string_or("head"), v.string_or("created_at")};
 }
 
+// The whole backups under `dir`, newest first; `order` is the list's page cursor (the inverted
+// time of making, then the name).
+std::vector<BackupInfo> backups_newest_first(const std::string& dir) {
+  std::vector<BackupInfo> backups;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(backup_root(dir), ec)) {
+    if (auto b = read_manifest(entry.path())) backups.push_back(std::move(*b));
+  }
+  for (auto& b : backups) {
+    const int64_t made = parse_rfc3339(b.created_at).value_or(0);
+    b.order = fmt::format("{:020}{}", INT64_MAX - made, b.name);
+  }
+  std::sort(backups.begin(), backups.end(),
+            [](const BackupInfo& a, const BackupInfo& b) { return a.order < b.order; });
+  return backups;
+}
+
 }  // namespace
 
 // Administrators only: a backup holds every field of every ticket and every password hash.
@@ -160,6 +177,11 @@ void Api::make_backup(const CallPtr& call) {
     fs::remove_all(dir, ec);
     return call->fail(503, "unavailable", "cannot write " + (dir / kManifest).string());
   }
+  // --backup-keep: the oldest whole backups beyond that many go (never this one: it is the newest).
+  if (options_.backup_keep > 0) {
+    std::vector<BackupInfo> all = backups_newest_first(options_.backup_dir);
+    for (size_t i = options_.backup_keep; i < all.size(); ++i) fs::remove_all(all[i].path, ec);
+  }
   JsonWriter w;
   write_backup(w, made, seconds);
   call->ok(201, w.take());
@@ -173,18 +195,7 @@ void Api::list_backups(const CallPtr& call) {
   }
   IdPage page;
   if (!page.parse(*call)) return;
-  std::vector<BackupInfo> backups;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(backup_root(options_.backup_dir), ec)) {
-    if (auto b = read_manifest(entry.path())) backups.push_back(std::move(*b));
-  }
-  // Newest first: the page cursor is the inverted time of making, then the name.
-  for (auto& b : backups) {
-    const int64_t made = parse_rfc3339(b.created_at).value_or(0);
-    b.order = fmt::format("{:020}{}", INT64_MAX - made, b.name);
-  }
-  std::sort(backups.begin(), backups.end(),
-            [](const BackupInfo& a, const BackupInfo& b) { return a.order < b.order; });
+  std::vector<BackupInfo> backups = backups_newest_first(options_.backup_dir);
   JsonWriter w;
   page.write(
       w, backups, [](const BackupInfo& b) -> const std::string& { return b.order; },

@@ -80,6 +80,7 @@ e.g. TICKETD_DATA_DIR=/srv/ticketd. Flags win over the environment.
   --backup-dir D        where POST /api/v1/backups puts copies of the running log (default
                         <data dir>/backups; "off" refuses backups); each copy is a data directory
                         a server or ticketctl can be started on
+  --backup-keep N       after each backup keep only the N newest (default 0: all)
   --min-free-mb N       refuse commands (503) while the data directory's disk has less than N MiB
                         free, and take them again once it has (default 256)
 
@@ -150,7 +151,8 @@ bool parse_options(int argc, char** argv, Options* out, std::string* error) {
                                                   "session-ttl",
                                                   "sign-in-failures-per-address",
                                                   "trusted-proxies",
-                                                  "backup-dir"};
+                                                  "backup-dir",
+                                                  "backup-keep"};
   for (const auto& name : kNames) {
     std::string env = "TICKETD_" + name;
     for (auto& c : env) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
@@ -373,6 +375,10 @@ int main(int argc, char** argv) {
     }
     trusted_proxies.insert(item);
   }
+  uint64_t backup_keep = 0;
+  if (!to_number(o.get("backup-keep", "0"), &backup_keep) || backup_keep > 100000) {
+    return fail("--backup-keep must be a whole number of backups (0 = keep all)");
+  }
   uint64_t max_connections = 0;
   if (!to_number(o.get("max-connections", "10000"), &max_connections) || max_connections < 1) {
     return fail("--max-connections must be a whole number (at least 1)");
@@ -484,6 +490,7 @@ int main(int argc, char** argv) {
   if (std::string backups = o.get("backup-dir", data_dir + "/backups"); backups != "off") {
     api_options.backup_dir = backups;
   }
+  api_options.backup_keep = static_cast<size_t>(backup_keep);
   for (const auto& [name, url] : lookups.sources) api_options.lookup_sources.insert(name);
 
   // The read model starts from its snapshot, catches up with the log's tail, then follows the log

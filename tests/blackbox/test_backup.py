@@ -96,6 +96,24 @@ class Backups(unittest.TestCase):
         self.assertEqual(stat.S_IMODE(os.stat(open_dir).st_mode), 0o755)
         self.assertTrue(any("can be read by other users" in line for line in t.output), "".join(t.output))
 
+    def test_only_the_newest_are_kept_when_asked(self):
+        s = Server(extra_args=["--backup-keep", "2"])
+        s.start()
+        self.addCleanup(s.cleanup)
+        made = []
+        for _ in range(3):
+            status, b, _ = s.call("POST", "/api/v1/backups", token=ADMIN_TOKEN)
+            self.assertEqual(status, 201, b)
+            made.append(b)
+        listed = s.call("GET", "/api/v1/backups", token=ADMIN_TOKEN)[1]
+        self.assertEqual([b["name"] for b in listed["items"]], [made[2]["name"], made[1]["name"]])
+        self.assertFalse(os.path.exists(made[0]["path"]))
+        bad = Server(extra_args=["--backup-keep", "some"])
+        self.addCleanup(bad.cleanup)
+        with self.assertRaises(RuntimeError) as e:
+            bad.start()
+        self.assertIn("--backup-keep must be", str(e.exception))
+
     def test_backups_can_be_turned_off(self):
         s = Server(extra_args=["--backup-dir", "off"])
         s.start()
