@@ -88,6 +88,23 @@ std::optional<BackupInfo> read_manifest(const fs::path& dir) {
                     v.string_or("head"), v.string_or("created_at")};
 }
 
+// Backups a crash cut short: named as ours, without the manifest a whole one gets, and older than
+// any backup takes (another server sharing the directory may be making one right now).
+void remove_abandoned(const fs::path& root) {
+  constexpr auto kOlderThan = std::chrono::hours(1);
+  std::error_code ec;
+  std::vector<fs::path> abandoned;
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!is_backup_name(name) || fs::exists(entry.path() / kManifest, ec)) continue;
+    auto modified = fs::last_write_time(entry.path(), ec);
+    if (!ec && fs::file_time_type::clock::now() - modified > kOlderThan) {
+      abandoned.push_back(entry.path());
+    }
+  }
+  for (const auto& dir : abandoned) fs::remove_all(dir, ec);
+}
+
 // The whole backups under `dir`, newest first; `order` is the list's page cursor (the inverted
 // time of making, then the name).
 std::vector<BackupInfo> backups_newest_first(const std::string& dir) {
@@ -135,6 +152,7 @@ void Api::make_backup(const CallPtr& call) {
     fs::permissions(options_.backup_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
   }
   const fs::path root = backup_root(options_.backup_dir);
+  remove_abandoned(root);
   fs::path dir = root / backup_name(now_us());
   for (int n = 2; fs::exists(dir, ec); ++n) {
     dir = root / (backup_name(now_us()) + "-" + std::to_string(n));

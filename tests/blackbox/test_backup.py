@@ -5,6 +5,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import time
 import unittest
 
 from ticketd_server import ADMIN_TOKEN, Server
@@ -113,6 +114,24 @@ class Backups(unittest.TestCase):
         with self.assertRaises(RuntimeError) as e:
             bad.start()
         self.assertIn("--backup-keep must be", str(e.exception))
+
+    def test_a_backup_a_crash_cut_short_is_cleared_away_later(self):
+        s = Server()
+        s.start()
+        self.addCleanup(s.cleanup)
+        backups = os.path.join(s.data_dir, "backups")
+        cut_short, in_the_making, not_ours = (os.path.join(backups, n) for n in
+                                              ("ticketd-20200101T000000Z", "ticketd-20200101T000001Z", "mine"))
+        for d in (cut_short, in_the_making, not_ours):
+            os.makedirs(os.path.join(d, "log"))
+        two_hours_ago = time.time() - 7200
+        for d in (cut_short, not_ours):
+            os.utime(d, (two_hours_ago, two_hours_ago))
+        status, b, _ = s.call("POST", "/api/v1/backups", token=ADMIN_TOKEN)
+        self.assertEqual(status, 201, b)
+        self.assertFalse(os.path.exists(cut_short))
+        self.assertTrue(os.path.exists(in_the_making))  # another server's, perhaps: too young to judge
+        self.assertTrue(os.path.exists(not_ours))
 
     def test_backups_can_be_turned_off(self):
         s = Server(extra_args=["--backup-dir", "off"])
