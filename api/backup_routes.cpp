@@ -97,10 +97,13 @@ void remove_abandoned(const fs::path& root) {
   for (const auto& entry : fs::directory_iterator(root, ec)) {
     const std::string name = entry.path().filename().string();
     if (!is_backup_name(name) || fs::exists(entry.path() / kManifest, ec)) continue;
+    // A copy in the making adds files to its log directory, which moves that directory's time.
     auto modified = fs::last_write_time(entry.path(), ec);
-    if (!ec && fs::file_time_type::clock::now() - modified > kOlderThan) {
-      abandoned.push_back(entry.path());
+    if (ec) continue;
+    if (auto log = fs::last_write_time(entry.path() / "log", ec); !ec) {
+      modified = std::max(modified, log);
     }
+    if (fs::file_time_type::clock::now() - modified > kOlderThan) abandoned.push_back(entry.path());
   }
   for (const auto& dir : abandoned) fs::remove_all(dir, ec);
 }

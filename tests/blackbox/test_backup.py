@@ -126,7 +126,10 @@ class Backups(unittest.TestCase):
             os.makedirs(os.path.join(d, "log"))
         two_hours_ago = time.time() - 7200
         for d in (cut_short, not_ours):
-            os.utime(d, (two_hours_ago, two_hours_ago))
+            for path in (os.path.join(d, "log"), d):
+                os.utime(path, (two_hours_ago, two_hours_ago))
+        # Still being copied into: its log directory moved a moment ago.
+        os.utime(in_the_making, (two_hours_ago, two_hours_ago))
         status, b, _ = s.call("POST", "/api/v1/backups", token=ADMIN_TOKEN)
         self.assertEqual(status, 201, b)
         self.assertFalse(os.path.exists(cut_short))
