@@ -638,7 +638,7 @@ void Api::get_definition(const CallPtr& call, const std::string& kind, const std
     return call->fail(404, codes::kNotFound,
                       "no " + singular(kind) + " \"" + id + "\"" +
                           (version ? " at version " + std::to_string(version) : ""));
-  call->extra_headers.emplace_back("ETag", "\"" + std::to_string(got) + "\"");
+  call->set_etag(got);
   call->ok(200, w.take());
 }
 

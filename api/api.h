@@ -155,6 +155,7 @@ class Api {
   void get_health(const CallPtr& call);
   void get_metrics(const CallPtr& call);
   void post_import(const CallPtr& call);
+  bool backups_allowed(const CallPtr& call);  // answers 403 / 503 when not
   void post_backup(const CallPtr& call);
   void list_backups(const CallPtr& call);
   void delete_backup(const CallPtr& call, const std::string& name);
@@ -175,7 +176,9 @@ class Api {
   bool authenticate(const CallPtr& call);  // sets call->actor, or answers 401
   Actor portal_actor() const;
   storage::NewEvent to_new_event(const DomainEvent& e, const Call& call) const;
-  Context context(const CallPtr& call) const;
+  // What decide() needs of the caller and the view it decides on: actor, clock, catalog, and
+  // lookups into `v` (so it lives no longer than the read that gave `v`).
+  Context context(const CallPtr& call, const projections::ReadModel::View& v) const;
 
   storage::EventLog& log_;
   projections::ReadModel& model_;

@@ -2,11 +2,8 @@
 // server or ticketctl on (storage/event_log.h, EventLog::backup).
 #include <pthread.h>
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <chrono>
-#include <climits>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -118,7 +115,7 @@ std::vector<BackupInfo> backups_newest_first(const std::string& dir) {
   }
   for (auto& b : backups) {
     const int64_t made = parse_rfc3339(b.created_at).value_or(0);
-    b.order = fmt::format("{:020}{}", INT64_MAX - made, b.name);
+    b.order = newest_first_key(made, b.name);
   }
   std::sort(backups.begin(), backups.end(),
             [](const BackupInfo& a, const BackupInfo& b) { return a.order < b.order; });
@@ -128,11 +125,20 @@ std::vector<BackupInfo> backups_newest_first(const std::string& dir) {
 }  // namespace
 
 // Administrators only: a backup holds every field of every ticket and every password hash.
-void Api::post_backup(const CallPtr& call) {
-  if (!call->actor.admin) return call->fail(403, codes::kForbidden, "only administrators back up");
-  if (options_.backup_dir.empty()) {
-    return call->fail(503, "unavailable", "backups are off: start the server with --backup-dir");
+bool Api::backups_allowed(const CallPtr& call) {
+  if (!call->actor.admin) {
+    call->fail(403, codes::kForbidden, "only administrators back up");
+    return false;
   }
+  if (options_.backup_dir.empty()) {
+    call->fail(503, "unavailable", "backups are off: start the server with --backup-dir");
+    return false;
+  }
+  return true;
+}
+
+void Api::post_backup(const CallPtr& call) {
+  if (!backups_allowed(call)) return;
   std::lock_guard lk(backup_mu_);
   if (backing_up_) {
     return call->fail(409, codes::kConflict, "a backup is being made: try again when it is done");
@@ -210,10 +216,7 @@ void Api::make_backup(const CallPtr& call) {
 
 // The backups under --backup-dir, newest first, as their manifests describe them.
 void Api::list_backups(const CallPtr& call) {
-  if (!call->actor.admin) return call->fail(403, codes::kForbidden, "only administrators back up");
-  if (options_.backup_dir.empty()) {
-    return call->fail(503, "unavailable", "backups are off: start the server with --backup-dir");
-  }
+  if (!backups_allowed(call)) return;
   IdPage page;
   if (!page.parse(*call)) return;
   std::vector<BackupInfo> backups = backups_newest_first(options_.backup_dir);
@@ -225,10 +228,7 @@ void Api::list_backups(const CallPtr& call) {
 }
 
 void Api::delete_backup(const CallPtr& call, const std::string& name) {
-  if (!call->actor.admin) return call->fail(403, codes::kForbidden, "only administrators back up");
-  if (options_.backup_dir.empty()) {
-    return call->fail(503, "unavailable", "backups are off: start the server with --backup-dir");
-  }
+  if (!backups_allowed(call)) return;
   // Only a name the list gives: nothing else under the directory, nothing outside it.
   const fs::path dir = backup_root(options_.backup_dir) / name;
   if (!is_backup_name(name) || !read_manifest(dir)) {

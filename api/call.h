@@ -29,6 +29,10 @@ struct Call {
   Object extra_members;
 
   void ok(int status, std::string body);
+  // ETag: "<version>" on the answer (API.md: If-Match takes it back).
+  void set_etag(uint64_t version) {
+    extra_headers.emplace_back("ETag", "\"" + std::to_string(version) + "\"");
+  }
   void fail(int status, std::string_view code, std::string_view message,
             std::string_view field = "");
   void fail(const DomainError& e);
@@ -97,6 +101,13 @@ struct Call {
 // A page of a collection in id order (definitions, users), as API.md's lists are: `limit` items
 // (50 unless asked, at most 500) after the id given as `cursor`; next_cursor is the last id
 // written while more follow.
+// A page key that puts the latest `at` first in IdPage's ascending order, `id` breaking ties:
+// lists that are newest first (sessions, backups) page by it.
+inline std::string newest_first_key(int64_t at, std::string_view id) {
+  std::string key = std::to_string(INT64_MAX - at);
+  return std::string(20 - std::min<size_t>(20, key.size()), '0') + key + std::string(id);
+}
+
 struct IdPage {
   uint64_t limit = 50;
   std::string after;

@@ -10,6 +10,7 @@
 #include "api/api.h"
 #include "api/call.h"
 #include "api/csv_rows.h"
+#include "api/ticket_view.h"
 #include "domain/catalog.h"
 
 namespace ticketd::api {
@@ -23,12 +24,8 @@ constexpr size_t kMostErrorsListed = 100;
 // The export's own columns (tickets_table): a file exported, edited and imported again has
 // them, and they say nothing a new ticket can take.
 bool is_export_column(const std::string& name) {
-  static const std::vector<std::string> kColumns = {"id",         "form",       "state",
-                                                    "node",       "assignees",  "creator",
-                                                    "created_at", "updated_at", "first_response_at",
-                                                    "closed_at",  "sla_due_at", "sla_breached",
-                                                    "rating"};
-  return std::find(kColumns.begin(), kColumns.end(), name) != kColumns.end();
+  const auto& columns = ticket_table_columns();
+  return std::find(columns.begin(), columns.end(), name) != columns.end();
 }
 
 // A header names a field by its key or its label, or as the export heads a shared label:
@@ -57,8 +54,7 @@ std::string person_id(const Catalog& catalog, const std::string& cell) {
 // is taken off again.
 std::optional<std::string> cell_value(const FieldDef& f, std::string cell, const Catalog& catalog,
                                       Value* out) {
-  if (cell.size() > 1 && cell[0] == '\'' &&
-      std::string("=+-@\t\r").find(cell[1]) != std::string::npos) {
+  if (cell.starts_with('\'') && projections::formula_like(std::string_view(cell).substr(1))) {
     cell.erase(0, 1);
   }
   switch (f.type) {
@@ -250,16 +246,8 @@ void Api::post_import(const CallPtr& call) {
   constexpr size_t kChunk = 500;
   for (size_t first = 1; first < table.size() && !refused; first += kChunk) {
     model_.read([&](const View& v) {
-      Context ctx = context(call);
-      ctx.catalog = &v.catalog;
+      Context ctx = context(call, v);
       ctx.new_ticket_id = "T-IMPORT";
-      ctx.lookups.user_exists = [&](std::string_view u) {
-        return active_user(v.catalog, u) != nullptr;
-      };
-      ctx.lookups.attachment_exists = [&](std::string_view a) {
-        return v.attachments.count(std::string(a)) > 0;
-      };
-      ctx.lookups.ticket_exists = [&](std::string_view t) { return v.ticket(t) != nullptr; };
       // Who a picking node would hand a row to does not decide whether the row is valid.
       ctx.last_pick = [](std::string_view) { return std::string(); };
       ctx.open_load = [](std::string_view) { return size_t{0}; };

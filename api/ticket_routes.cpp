@@ -25,10 +25,18 @@ bool text_matches(const TicketState& t, const std::string& q) {
 
 }  // namespace
 
-Context Api::context(const CallPtr& call) const {
+Context Api::context(const CallPtr& call, const View& v) const {
   Context ctx;
   ctx.actor = call->actor;
   ctx.now_us = now_us();
+  ctx.catalog = &v.catalog;
+  ctx.lookups.user_exists = [&v](std::string_view u) {
+    return active_user(v.catalog, u) != nullptr;
+  };
+  ctx.lookups.attachment_exists = [&v](std::string_view a) {
+    return v.attachments.count(std::string(a)) > 0;
+  };
+  ctx.lookups.ticket_exists = [&v](std::string_view t) { return v.ticket(t) != nullptr; };
   return ctx;
 }
 
@@ -52,9 +60,7 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
 
   uint64_t current_version = 0;
   std::optional<uint64_t> existing;  // an idempotent repeat: the ticket it made
-  Context ctx = context(call);
-  ctx.new_ticket_id = id;
-  ctx.new_portal_code = random_token(12);
+  const std::string portal_code = random_token(12);
   std::unique_lock picking(picks_mu_, std::defer_lock);  // taken only if decide reads a turn
   auto decided = model_.read([&](const View& v) -> Result<std::vector<DomainEvent>> {
     if (!idempotency.empty()) {
@@ -71,14 +77,9 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
     if (if_match && *if_match != state.version) {
       return error(codes::kConflict, "stale version");
     }
-    ctx.catalog = &v.catalog;
-    ctx.lookups.user_exists = [&](std::string_view u) {
-      return active_user(v.catalog, u) != nullptr;
-    };
-    ctx.lookups.attachment_exists = [&](std::string_view a) {
-      return v.attachments.count(std::string(a)) > 0;
-    };
-    ctx.lookups.ticket_exists = [&](std::string_view t) { return v.ticket(t) != nullptr; };
+    Context ctx = context(call, v);
+    ctx.new_ticket_id = id;
+    ctx.new_portal_code = portal_code;
     ctx.last_pick = [&](std::string_view role) {
       if (!picking.owns_lock()) picking.lock();
       if (auto it = picks_decided_.find(std::string(role)); it != picks_decided_.end())
@@ -147,7 +148,7 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
       return true;
     });
     if (!found) return call->fail(404, codes::kNotFound, "no ticket " + id);
-    call->extra_headers.emplace_back("ETag", "\"" + std::to_string(version) + "\"");
+    call->set_etag(version);
     call->ok(status, w.take());
   };
   if (decided.value().empty()) {  // nothing changes (or an idempotent repeat)
@@ -316,7 +317,7 @@ void Api::get_ticket(const CallPtr& call, const std::string& id) {
       return true;
     });
     if (!found) return call->fail(404, codes::kNotFound, "no ticket " + id);
-    call->extra_headers.emplace_back("ETag", "\"" + std::to_string(version) + "\"");
+    call->set_etag(version);
     call->ok(200, w.take());
   });
 }

@@ -118,14 +118,19 @@ Value time_cell(int64_t us) { return Value(us ? format_rfc3339(us) : std::string
 
 }  // namespace
 
+const std::vector<std::string>& ticket_table_columns() {
+  static const std::vector<std::string> kColumns = {"id",         "form",       "state",
+                                                    "node",       "assignees",  "creator",
+                                                    "created_at", "updated_at", "first_response_at",
+                                                    "closed_at",  "sla_due_at", "sla_breached",
+                                                    "rating"};
+  return kColumns;
+}
+
 projections::ReportTable tickets_table(const std::vector<const TicketState*>& tickets,
                                        const Catalog& catalog, const Actor& actor, int64_t now_us) {
   projections::ReportTable table;
-  table.columns = {"id",         "form",       "state",
-                   "node",       "assignees",  "creator",
-                   "created_at", "updated_at", "first_response_at",
-                   "closed_at",  "sla_due_at", "sla_breached",
-                   "rating"};
+  table.columns = ticket_table_columns();
   const size_t fixed = table.columns.size();
   std::vector<Object> readable;
   std::set<std::string> read_somewhere;

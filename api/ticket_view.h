@@ -25,6 +25,8 @@ void write_ticket_view(JsonWriter& w, const TicketState& t, const Catalog& catal
 // the list's views say of it (id, state, node, who holds it, times, SLA, rating), then one column
 // per form field that `actor` may read on some of them, headed by its label in form order;
 // a field it may not read on a ticket is an empty cell there.
+// The columns tickets_table() starts every table with, before the form fields'.
+const std::vector<std::string>& ticket_table_columns();
 projections::ReportTable tickets_table(const std::vector<const TicketState*>& tickets,
                                        const Catalog& catalog, const Actor& actor, int64_t now_us);
 // A note on a ticket (domain/ticket_notes.h) with where, when and by whom it was written.

@@ -4,10 +4,7 @@
 // stand for whom.
 #include <sodium.h>
 
-#include <fmt/format.h>
-
 #include <algorithm>
-#include <climits>
 #include <tuple>
 
 #include "api/api.h"
@@ -132,7 +129,7 @@ void Api::get_user(const CallPtr& call, const std::string& id) {
     return u != nullptr;
   });
   if (!found) return call->fail(404, codes::kNotFound, "no user " + id);
-  call->extra_headers.emplace_back("ETag", "\"" + std::to_string(version) + "\"");
+  call->set_etag(version);
   call->ok(200, w.take());
 }
 
@@ -180,7 +177,7 @@ void Api::change_user(const CallPtr& call, const std::string& id, const UserChan
     model_.read([&](const View& v) {
       if (const User* u = v.catalog.user(id)) {
         write_user(w, *u);
-        call->extra_headers.emplace_back("ETag", "\"" + std::to_string(u->version) + "\"");
+        call->set_etag(u->version);
       }
       return 0;
     });
@@ -310,7 +307,7 @@ void Api::list_user_sessions(const CallPtr& call, const std::string& user) {
       SessionRow row{"",           hash.substr(0, kSessionIdLength), hash,
                      s.started_at, session_expiry(s.started_at),     s.client};
       if (row.expires_at && now > *row.expires_at) continue;
-      row.order = fmt::format("{:020}{}", INT64_MAX - s.started_at, row.id);
+      row.order = newest_first_key(s.started_at, row.id);
       rows.push_back(std::move(row));
     }
     return true;

@@ -300,12 +300,10 @@ void write_report_json(JsonWriter& w, const ReportTable& t) {
   w.end_object();
 }
 
-namespace {
-
 // A spreadsheet runs a cell that starts like a formula (=HYPERLINK(…), +…, -…, @…) as one
 // (OWASP's "CSV injection"), and anyone who can type into a ticket writes such cells; a leading '
 // makes one text. A signed plain number stays a number.
-bool formula_like(const std::string& s) {
+bool formula_like(std::string_view s) {
   if (s.empty()) return false;
   switch (s[0]) {
     case '=':
@@ -315,13 +313,11 @@ bool formula_like(const std::string& s) {
       return true;
     case '+':
     case '-':
-      return s.size() == 1 || s.find_first_not_of("0123456789.", 1) != std::string::npos;
+      return s.size() == 1 || s.find_first_not_of("0123456789.", 1) != std::string_view::npos;
     default:
       return false;
   }
 }
-
-}  // namespace
 
 std::string report_csv(const ReportTable& t) {
   auto cell = [](std::string s) {

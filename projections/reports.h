@@ -112,8 +112,9 @@ std::map<std::string, std::string> node_names(const Catalog& catalog);
 // "2026-11-25", or the week's Monday, or "2026-11" for a month.
 std::string bucket_label(int64_t day, const std::string& bucket);
 void write_report_json(JsonWriter& w, const ReportTable& t);
-// RFC 4180 CSV (CRLF, quotes doubled); a text cell that a spreadsheet would run as a formula
-// starts with ' instead.
+// Whether a spreadsheet would run this cell as a formula (=…, @…, +/- but for a signed number).
+bool formula_like(std::string_view cell);
+// RFC 4180 CSV (CRLF, quotes doubled); a text cell that is formula_like() starts with ' instead.
 std::string report_csv(const ReportTable& t);
 
 }  // namespace ticketd::projections
