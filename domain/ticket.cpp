@@ -757,9 +757,11 @@ void evolve_in_place(TicketState& s, const DomainEvent& e) {
   } else if (type == et::kLookupCompleted || type == et::kLookupFailed) {
     std::erase(s.lookups_pending, static_cast<uint64_t>(as_int(d["lookup"])));
   }
-  // First response: the first thing someone other than the submitter (and not a rule) did.
+  // First response: the first thing someone other than the submitter (and not a rule) did. An
+  // internal note is not one: the customer waiting for an answer never sees it.
   bool responds = type == et::kApproved || type == et::kRejected || type == et::kTransferred ||
-                  type == et::kFilled || type == et::kCommentAdded || type == et::kFieldsChanged;
+                  type == et::kFilled || type == et::kFieldsChanged ||
+                  (type == et::kCommentAdded && d["public"].as_bool());
   if (responds && human) {
     if (s.first_response_at == 0) s.first_response_at = e.at_us;
     s.sla_marks.push_back({SlaMark::Kind::kResponse, e.at_us, "", {}});
@@ -769,10 +771,14 @@ void evolve_in_place(TicketState& s, const DomainEvent& e) {
 bool evolve_reads_data(std::string_view type) {
   // The types evolve_in_place() takes from their type, actor and time alone. Any other type, a new
   // one too, counts as read.
-  static constexpr std::string_view kTypeOnly[] = {
-      et::kApproved,       et::kRejected,  et::kFilled,       et::kCustomerConfirmed,
-      et::kCommentAdded,   et::kFlowEnded, et::kTicketClosed, et::kNotificationRequested,
-      et::kLookupRequested};
+  static constexpr std::string_view kTypeOnly[] = {et::kApproved,
+                                                   et::kRejected,
+                                                   et::kFilled,
+                                                   et::kCustomerConfirmed,
+                                                   et::kFlowEnded,
+                                                   et::kTicketClosed,
+                                                   et::kNotificationRequested,
+                                                   et::kLookupRequested};
   return std::find(std::begin(kTypeOnly), std::end(kTypeOnly), type) == std::end(kTypeOnly);
 }
 

@@ -72,7 +72,9 @@ namespace {
 // 7: sessions hold when they started ({"user","at"}), for their expiry; a format 6 snapshot is
 //    not used (the log is replayed once), so no session's start is ever guessed.
 // 8: sessions hold the client address they were started from ({"user","at","client"}).
-constexpr int kSnapshotFormat = 8;
+// 9: an internal note is no longer a response; a format 8 ticket may hold one as its first
+//    response and among its SLA marks, so its log is replayed once.
+constexpr int kSnapshotFormat = 9;
 constexpr size_t kTicketAlign = 8;
 // Large enough that a piece's overhead (a key, a blob record) is noise, small enough that the
 // writer holds little and the reader starts soon.

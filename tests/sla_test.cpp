@@ -217,8 +217,11 @@ class SlaClocks : public ::testing::Test {
     event(event_types::kFieldsChanged, {{"fields", Value(Object{{"status", Value(value)}})}},
           kSystemActor, at);
   }
-  void comment(const std::string& actor, int64_t at) {
-    event(event_types::kCommentAdded, {{"text", Value("…")}}, actor, at);
+  // Staff comments are replies to the customer unless `internal`; the portal's never are.
+  void comment(const std::string& actor, int64_t at, bool internal = false) {
+    Object data{{"text", Value("…")}};
+    if (actor != kPortalActor && !internal) data.emplace_back("public", Value(true));
+    event(event_types::kCommentAdded, std::move(data), actor, at);
   }
   const SlaClock& clock(const SlaStatus& s, const std::string& target, uint32_t cycle = 0) {
     for (const auto& c : s.clocks) {
@@ -296,6 +299,24 @@ TEST_F(SlaClocks, NextResponseRunsFromEachCustomerReplyToTheNextAnswer) {
   // The nearest running target is the resolution: one business day from Tuesday 09:00 is reached
   // at the end of Tuesday's hours (the same business instant as Wednesday 09:00, only earlier).
   EXPECT_EQ(view["due_at"].as_string(), format_rfc3339(cst("2026-11-24 18:00")));
+}
+
+TEST_F(SlaClocks, AnInternalNoteAnswersNobody) {
+  submit(cst("2026-11-24 09:00"));
+  comment("zhang", cst("2026-11-24 09:05"), /*internal=*/true);  // "客户很急，请尽快"
+  EXPECT_EQ(state.first_response_at, 0);
+  comment("zhang", cst("2026-11-24 09:20"));
+  EXPECT_EQ(state.first_response_at, cst("2026-11-24 09:20"));
+  comment(kPortalActor, cst("2026-11-24 10:00"));
+  comment("wang", cst("2026-11-24 10:10"), /*internal=*/true);
+  SlaStatus s = compute_sla(state, policy, calendar, cst("2026-11-24 12:00"));
+  EXPECT_EQ(clock(s, "first_response").stopped_at, cst("2026-11-24 09:20"));
+  const SlaClock& next = clock(s, "next_response");
+  EXPECT_TRUE(next.running());
+  EXPECT_EQ(next.elapsed, 2 * kHour);
+  comment("wang", cst("2026-11-24 12:30"));
+  s = compute_sla(state, policy, calendar, cst("2026-11-24 13:00"));
+  EXPECT_EQ(clock(s, "next_response").stopped_at, cst("2026-11-24 12:30"));
 }
 
 TEST_F(SlaClocks, NodeLimitsRunPerEntry) {

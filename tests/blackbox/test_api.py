@@ -781,8 +781,9 @@ class ReportsTest(unittest.TestCase):
             status, r, _ = s.call("POST", "/api/v1/portal/tickets/%s/confirm?code=%s" % t[1], {})
             self.assertEqual(r["ticket"]["state"], "closed", r)
             s.call("POST", "/api/v1/portal/tickets/%s/rating?code=%s" % t[1], {"score": 3})
-            # Ticket 2 is answered by a comment; ticket 3 is untouched.
-            call("POST", "/tickets/%s/comments" % t[2][0], {"text": "已联系客户"}, "zhang")
+            # Ticket 2 is answered by a reply; ticket 3 has an internal note, which answers nobody.
+            call("POST", "/tickets/%s/comments" % t[2][0], {"text": "已联系您,请保持电话畅通。", "public": True}, "zhang")
+            call("POST", "/tickets/%s/comments" % t[3][0], {"text": "客户出差,下周再联系"}, "zhang")
 
             _, r, _ = call("GET", "/reports/by_channel")
             self.assertEqual(r["total"], 4)
