@@ -310,9 +310,11 @@ void Api::log_upgrade(const HttpRequest& request, std::string_view user, int sta
                     request.method, request.path, status);
 }
 
-std::optional<int64_t> Api::session_expiry(int64_t started_at) const {
-  if (options_.session_ttl_us <= 0) return std::nullopt;
-  return started_at + options_.session_ttl_us;
+std::optional<int64_t> Api::session_expiry(const projections::Session& session) const {
+  std::optional<int64_t> expiry;
+  if (options_.session_ttl_us > 0) expiry = session.started_at + options_.session_ttl_us;
+  if (session.expires_at && (!expiry || session.expires_at < *expiry)) expiry = session.expires_at;
+  return expiry;
 }
 
 std::optional<Actor> Api::actor_for_token(std::string_view token) const {
@@ -329,7 +331,7 @@ std::optional<Actor> Api::actor_for_token_hash(const std::string& hash,
   return model_.read([&](const projections::ReadModel::View& v) -> std::optional<Actor> {
     auto it = v.sessions.find(hash);
     if (it == v.sessions.end()) return std::nullopt;
-    if (auto expiry = session_expiry(it->second.started_at); expiry && now > *expiry) {
+    if (auto expiry = session_expiry(it->second); expiry && now > *expiry) {
       if (refused) *refused = "the session has expired: sign in again";
       return std::nullopt;
     }

@@ -98,8 +98,9 @@ class Api {
   // `refused`, when given, says why a session's token no longer counts (expired).
   std::optional<Actor> actor_for_token_hash(const std::string& hash,
                                             std::string* refused = nullptr) const;
-  // When a session started at `started_at` stops counting (--session-ttl); nullopt: never.
-  std::optional<int64_t> session_expiry(int64_t started_at) const;
+  // When a session stops counting: the expiry its sign-in recorded, or --session-ttl after it
+  // started if that is sooner (a shortened TTL cuts sessions already started); nullopt: never.
+  std::optional<int64_t> session_expiry(const projections::Session& session) const;
   // Runs `fn` once the read model has applied `position`, on the call's connection.
   void when_applied(const CallPtr& call, uint64_t position, std::function<void()> fn);
 

@@ -240,10 +240,14 @@ void Api::post_session(const CallPtr& call) {
   // Said only to whoever knows the password.
   if (found->disabled) return call->fail(403, codes::kForbidden, "this account is disabled");
   std::string token = random_token(32);
+  const int64_t started_at = now_us();
   Object started{{"user", Value(user)}, {"token_hash", Value(token_hash(token))}};
   if (!call->client.empty()) started.emplace_back("client", Value(call->client));
+  // Recorded so that the read model can drop the session once it has expired.
+  if (auto expiry = session_expiry({user, started_at, "", 0}))
+    started.emplace_back("expires_at", Value(*expiry));
   DomainEvent e{projections::event_types::kSessionStarted, Value(std::move(started)), user,
-                now_us(), std::nullopt};
+                started_at, std::nullopt};
   User u = *found;
   append_and_answer(call, "sessions-" + user, storage::ExpectedVersion::Any(), {e}, 201,
                     [u, token](JsonWriter& w) {
@@ -304,8 +308,8 @@ void Api::list_user_sessions(const CallPtr& call, const std::string& user) {
     if (!v.catalog.user(user)) return false;
     for (const auto& [hash, s] : v.sessions) {
       if (s.user != user) continue;
-      SessionRow row{"",           hash.substr(0, kSessionIdLength), hash,
-                     s.started_at, session_expiry(s.started_at),     s.client};
+      SessionRow row{
+          "", hash.substr(0, kSessionIdLength), hash, s.started_at, session_expiry(s), s.client};
       if (row.expires_at && now > *row.expires_at) continue;
       row.order = newest_first_key(s.started_at, row.id);
       rows.push_back(std::move(row));

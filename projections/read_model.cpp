@@ -73,7 +73,8 @@ namespace {
 //    not used (the log is replayed once), so no session's start is ever guessed.
 // 8: sessions hold the client address they were started from ({"user","at","client"}).
 // 9: an internal note is no longer a response; a format 8 ticket may hold one as its first
-//    response and among its SLA marks, so its log is replayed once.
+//    response and among its SLA marks, so its log is replayed once. Sessions hold the expiry
+//    their sign-in recorded, if any ({..., "expires_at"}).
 constexpr int kSnapshotFormat = 9;
 constexpr size_t kTicketAlign = 8;
 // Large enough that a piece's overhead (a key, a blob record) is noise, small enough that the
@@ -307,6 +308,20 @@ void ReadModel::apply_definition(const DomainEvent& e) {
   }
 }
 
+void ReadModel::start_session(std::string token_hash, Session session) {
+  // A sign-in drops the sessions that expired before it, in the log's own time: a replay drops
+  // the same ones, and neither memory nor snapshots keep every sign-in there ever was.
+  for (auto it = session_expiries_.begin();
+       it != session_expiries_.end() && it->first < session.started_at;
+       it = session_expiries_.erase(it)) {
+    auto expired = sessions_.find(it->second);
+    if (expired != sessions_.end() && expired->second.expires_at == it->first)
+      sessions_.erase(expired);
+  }
+  if (session.expires_at) session_expiries_.emplace(session.expires_at, token_hash);
+  sessions_[std::move(token_hash)] = std::move(session);
+}
+
 void ReadModel::end_sessions_of(const std::string& user, const std::string& kept) {
   std::erase_if(sessions_, [&](const auto& s) { return s.second.user == user && s.first != kept; });
 }
@@ -347,7 +362,9 @@ storage::Status ReadModel::snapshot(storage::SnapshotWriter& out, uint64_t* posi
   w.key("sessions").begin_object();
   for (const auto& [hash, session] : sessions) {
     w.key(hash).begin_object().key("user").string(session.user);
-    w.key("at").number(session.started_at).key("client").string(session.client).end_object();
+    w.key("at").number(session.started_at).key("client").string(session.client);
+    if (session.expires_at) w.key("expires_at").number(session.expires_at);
+    w.end_object();
   }
   w.end_object();
   w.key("idempotency").begin_object();
@@ -403,9 +420,10 @@ bool ReadModel::restore(storage::SnapshotReader& in, std::string* error, Timers 
                             static_cast<int64_t>(d["at"].as_number()), std::nullopt});
   }
   for (const auto& [hash, session] : v["sessions"].as_object()) {
-    fresh.sessions_[hash] = {session.string_or("user"),
-                             static_cast<int64_t>(session["at"].as_number()),
-                             session.string_or("client")};
+    Session s{session.string_or("user"), static_cast<int64_t>(session["at"].as_number()),
+              session.string_or("client"), static_cast<int64_t>(session["expires_at"].as_number())};
+    if (s.expires_at) fresh.session_expiries_.emplace(s.expires_at, hash);
+    fresh.sessions_[hash] = std::move(s);
   }
   for (const auto& [key, id] : v["idempotency"].as_object())
     fresh.idempotency_[key] = id.as_string();
@@ -493,6 +511,7 @@ bool ReadModel::restore(storage::SnapshotReader& in, std::string* error, Timers 
     index_ = std::move(fresh.index_);
     password_hashes_ = std::move(fresh.password_hashes_);
     sessions_ = std::move(fresh.sessions_);
+    session_expiries_ = std::move(fresh.session_expiries_);
     idempotency_ = std::move(fresh.idempotency_);
     attachments_ = std::move(fresh.attachments_);
     last_picks_ = std::move(fresh.last_picks_);
@@ -552,8 +571,9 @@ void ReadModel::apply(std::vector<ParsedEvent> batch) {
       } else if (p.stream == kOutboxStream) {
         if (collect_tickets_) apply_notification_outcome(p.position, e);
       } else if (e.type == event_types::kSessionStarted) {
-        sessions_[e.data.string_or("token_hash")] = {e.data.string_or("user"), e.at_us,
-                                                     e.data.string_or("client")};
+        start_session(e.data.string_or("token_hash"),
+                      {e.data.string_or("user"), e.at_us, e.data.string_or("client"),
+                       static_cast<int64_t>(e.data["expires_at"].as_number())});
       } else if (e.type == event_types::kSessionEnded) {
         sessions_.erase(e.data.string_or("token_hash"));
       } else if (e.type == event_types::kAttachmentUploaded) {

@@ -41,12 +41,15 @@ inline constexpr char kSessionEnded[] = "SessionEnded";  // signed out
 inline constexpr char kAttachmentUploaded[] = "AttachmentUploaded";
 }  // namespace event_types
 
-// A signed-in token: whose, since when (sessions expire: api/), and signed in from where (the
-// client's address, "" for sessions started before it was recorded).
+// A signed-in token: whose, since when, until when, and signed in from where (the client's
+// address, "" for sessions started before it was recorded).
 struct Session {
   std::string user;
   int64_t started_at = 0;
   std::string client;
+  // The expiry the sign-in recorded (api/ may also cut a session shorter); 0 for none: signed in
+  // with no expiry, or before expiries were recorded.
+  int64_t expires_at = 0;
 };
 
 struct AttachmentInfo {
@@ -225,6 +228,7 @@ class ReadModel {
   };
   void apply_notification_outcome(uint64_t position, const DomainEvent& e);
   void end_sessions_of(const std::string& user, const std::string& kept = "");
+  void start_session(std::string token_hash, Session session);
   std::vector<AppliedTicket> applied_tickets_;
   // What the timer schedule of a ticket depends on; most events (fields, comments) leave it alone.
   using TimerInputs = std::tuple<bool, std::string, uint64_t, size_t>;
@@ -243,6 +247,9 @@ class ReadModel {
   absl::flat_hash_map<std::string, size_t> changed_at_;  // ticket id -> its place in changed_
   std::unordered_map<std::string, std::string> password_hashes_;
   std::unordered_map<std::string, Session> sessions_;
+  // Recorded expiries -> token hashes, soonest first, to drop expired sessions without a scan.
+  // Entries of sessions ended before they expired stay until their time comes.
+  std::multimap<int64_t, std::string> session_expiries_;
   std::unordered_map<std::string, std::string> idempotency_;
   std::unordered_map<std::string, AttachmentInfo> attachments_;
   std::map<std::string, std::string> last_picks_;

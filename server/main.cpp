@@ -66,7 +66,8 @@ e.g. TICKETD_DATA_DIR=/srv/ticketd. Flags win over the environment.
                         Retry-After (default 1000; 0 = no limit)
   --max-connections N   open connections beyond N are answered 503 and closed (default 10000)
   --session-ttl D       how long a sign-in's token counts, e.g. 12h or 7d (default 30d; 0 = until
-                        signed out); then 401 "the session has expired"
+                        signed out); then 401 "the session has expired". Each sign-in records
+                        its expiry: raising the TTL later does not lengthen it
   --sign-in-failures-per-address N   failed sign-ins from one client address, whatever the
                         names, before it must wait (30 s, doubling with each further failure up
                         to 15 min; forgotten after a quiet hour); default 20, 0 = no such limit.

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <list>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "projections/snapshots.h"
@@ -375,6 +376,57 @@ TEST(ReadModelSchedule, TimersCompletedOverManyChunksMatch) {
   ASSERT_TRUE(replay(*log, reference, 0).ok());
   EXPECT_NE(reference.next_due(), INT64_MAX);
   EXPECT_EQ(completed.dump(), reference.dump());
+}
+
+TEST(ReadModelSessions, ASignInDropsTheSessionsThatExpiredBeforeIt) {
+  testing::TempDir dir;
+  auto log = testing::open_log(dir.path());
+  ASSERT_TRUE(log);
+  uint64_t ids = 0;
+  auto append = [&](const std::string& user, DomainEvent e) {
+    auto r = log->append("sessions-" + user, storage::ExpectedVersion::Any(),
+                         {to_new_event(e, EventId::random_v4(2, ++ids), "")});
+    ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  };
+  auto sign_in = [&](const std::string& user, const std::string& hash, int64_t at,
+                     int64_t expires_at) {
+    Object data{{"user", Value(user)}, {"token_hash", Value(hash)}};
+    if (expires_at) data.emplace_back("expires_at", Value(expires_at));
+    append(user, {event_types::kSessionStarted, Value(std::move(data)), user, at, std::nullopt});
+  };
+  auto sessions = [](const ReadModel& model) {
+    std::set<std::string> hashes;
+    model.read([&](const ReadModel::View& v) {
+      for (const auto& [hash, s] : v.sessions) hashes.insert(hash + "@" + s.user);
+    });
+    return hashes;
+  };
+  sign_in("li", "a", 100, 1000);
+  sign_in("zhang", "b", 200, 0);  // signed in with no expiry (or before expiries were recorded)
+  sign_in("wang", "c", 300, 5000);
+  sign_in("li", "d", 400, 1000);
+  append("li", {event_types::kSessionEnded, Value(Object{{"token_hash", Value("d")}}), "li", 500,
+                std::nullopt});
+  sign_in("zhao", "e", 1000, 9000);  // a session counts through its expiry
+  ReadModel model;
+  ASSERT_TRUE(replay(*log, model, 0).ok());
+  EXPECT_EQ(sessions(model), (std::set<std::string>{"a@li", "b@zhang", "c@wang", "e@zhao"}));
+
+  sign_in("qian", "f", 1001, 0);
+  ASSERT_TRUE(replay(*log, model, model.applied_position()).ok());
+  EXPECT_EQ(sessions(model), (std::set<std::string>{"b@zhang", "c@wang", "e@zhao", "f@qian"}));
+
+  // A model restored from a snapshot knows the expiries too.
+  ASSERT_TRUE(save_snapshot(*log, model).ok());
+  ReadModel restored;
+  std::string note;
+  ASSERT_EQ(restore_snapshot(*log, restored, &note), log->last_position()) << note;
+  EXPECT_EQ(sessions(restored), sessions(model));
+  sign_in("li", "g", 6000, 0);
+  for (ReadModel* m : {&model, &restored}) {
+    ASSERT_TRUE(replay(*log, *m, m->applied_position()).ok());
+    EXPECT_EQ(sessions(*m), (std::set<std::string>{"b@zhang", "e@zhao", "f@qian", "g@li"}));
+  }
 }
 
 }  // namespace

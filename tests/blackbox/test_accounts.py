@@ -1,6 +1,7 @@
 """Accounts against the real binary: an administrator changes a user's roles and contact details,
 resets a password or disables a user who left; users sign out and change their own password.
 Every token that should stop working stops at once, and stays stopped after a restart."""
+import datetime
 import json
 import unittest
 
@@ -285,6 +286,25 @@ class SessionExpiry(unittest.TestCase):
         self.assertEqual(r["error"]["message"], "the session has expired: sign in again")
         self.assertEqual(s.call("GET", "/api/v1/me", token=s.login("li"))[0], 200)  # a new one counts
         self.assertEqual(s.call("GET", "/api/v1/me", token=ADMIN_TOKEN)[0], 200)  # never expires
+
+    def test_a_longer_time_to_live_does_not_lengthen_sessions_already_started(self):
+        s = Server(extra_args=["--session-ttl", "5s"])
+        s.start()
+        self.addCleanup(s.cleanup)
+        token = s.login("li")
+        mine = lambda t: s.call("GET", "/api/v1/users/li/sessions", token=t)[1]["items"]
+        expires = mine(token)[0]["expires_at"]
+        s.stop()
+        s.extra_args = ["--session-ttl", "30d"]
+        s.start()
+        # Its sign-in recorded when it expires; the read model drops it at a sign-in after that.
+        self.assertEqual([x["expires_at"] for x in mine(token)], [expires])
+        wait_for(lambda: s.call("GET", "/api/v1/me", token=token)[0] == 401, what="the recorded expiry")
+        later = s.login("li")
+        [session] = mine(later)
+        self.assertTrue(session["current"])
+        when = lambda t: datetime.datetime.fromisoformat(t.replace("Z", "+00:00"))
+        self.assertGreater(when(session["expires_at"]) - when(expires), datetime.timedelta(days=29))
 
     def test_a_bad_time_to_live_stops_the_start(self):
         s = Server(extra_args=["--session-ttl", "forever"])
