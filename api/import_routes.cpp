@@ -221,15 +221,26 @@ void Api::post_import(const CallPtr& call) {
     const NodeDef& start = flow->start();
     for (size_t c = 0; c < header.size() && !refused; ++c) {
       if (const FieldDef* f = field_for(*form, header[c])) {
-        // Said once for the column rather than for every row (an export's 创建时间, say).
-        if (!start.can_write(f->key)) {
+        if (start.can_write(f->key)) {
+          fields[c] = *f;
+          continue;
+        }
+        // A field no submission writes (an export's 创建时间, say): an empty column, as in an
+        // export kept as a template, holds nothing to lose; any value in it is refused, once
+        // for the column rather than for every row.
+        size_t holding = 1;
+        while (holding < table.size() && (c >= table[holding].size() || table[holding][c].empty()))
+          ++holding;
+        if (holding == table.size()) {
+          ignored_columns.push_back(header[c]);
+        } else {
           refused = DomainError{codes::kForbidden,
                                 "column \"" + header[c] + "\": field " + f->key +
                                     " is not written at submission (node " + start.id + ", " +
-                                    start.name + "); remove the column",
+                                    start.name + "), and row " + std::to_string(holding) +
+                                    " has a value in it; remove the column",
                                 header[c]};
         }
-        fields[c] = *f;
       } else if (is_export_column(header[c])) {
         ignored_columns.push_back(header[c]);
       } else {

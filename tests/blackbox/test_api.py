@@ -494,14 +494,20 @@ class ReferenceApp(unittest.TestCase):
         status, again = imp(good, headers={"Idempotency-Key": "import-1"})
         self.assertEqual([x["id"] for x in again["rows"]], [x["id"] for x in r["rows"]])
         # An export brought back: its own columns are ignored, a field no submit writes is refused
-        # once, for its column.
+        # once, for its column, unless the column is empty (an export kept as a template).
         _, exported, _ = self.call("GET", "/tickets?q=" + urllib.parse.quote("导入"), user="li",
                                    headers={"Accept": "text/csv"})
         status, r = imp(exported, "&dry_run=true")
         self.assert_error(r, status, 403, "forbidden", "创建时间")
-        self.assertIn("remove the column", r["error"]["message"])
+        self.assertIn("row 1 has a value in it; remove the column", r["error"]["message"])
         table = list(csv.reader(io.StringIO(exported)))
         not_at_submission = {"创建时间", "优先级", "工单状态", "处理方式", "工程师", "解决方案"}
+        emptied = io.StringIO()
+        csv.writer(emptied).writerows([table[0]] + [["" if table[0][i] in not_at_submission else c
+                                                     for i, c in enumerate(row)] for row in table[1:]])
+        status, r = imp(emptied.getvalue(), "&dry_run=true")
+        self.assertEqual((status, r["valid"]), (200, 2), r)
+        self.assertLessEqual({"创建时间", "工单状态"}, set(r["ignored_columns"]))
         keep = [i for i, c in enumerate(table[0]) if c not in not_at_submission]
         out = io.StringIO()
         csv.writer(out).writerows([[row[i] for i in keep] for row in table])
