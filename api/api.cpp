@@ -205,6 +205,21 @@ bool Call::only_members(std::initializer_list<std::string_view> known) {
   return true;
 }
 
+bool Call::only_params(std::initializer_list<std::string_view> known) {
+  for (const auto& [k, v] : req.query) {
+    if (std::find(known.begin(), known.end(), k) == known.end()) {
+      std::string takes;
+      for (std::string_view name : known) takes += (takes.empty() ? "" : ", ") + std::string(name);
+      fail(400, "bad_parameter",
+           "unknown parameter \"" + k + "\"; " + req.method + " " + req.path +
+               (takes.empty() ? " takes none" : " takes " + takes),
+           k);
+      return false;
+    }
+  }
+  return true;
+}
+
 bool Call::object_member(std::string_view key, Object* out) {
   const Value* v = body.find(key);
   if (!v || v->is_null()) return true;
@@ -373,6 +388,16 @@ storage::NewEvent Api::to_new_event(const DomainEvent& e, const Call& call) cons
   return projections::to_new_event(e, random_event_id(), call.req.request_id);
 }
 
+namespace {
+// The query parameters of routes that share them (route() names the others).
+using Params = std::initializer_list<std::string_view>;
+const Params kPageParams = {"limit", "cursor"};
+const Params kTicketListParams = {"form",  "node",   "status", "assignee",     "priority",
+                                  "q",     "sla",    "sort",   "created_from", "created_to",
+                                  "limit", "cursor", "bom"};
+const Params kDryRunParams = {"from", "to", "limit", "version"};
+}  // namespace
+
 void Api::route(const CallPtr& call) {
   const std::string& m = call->req.method;
   auto p = split_path(call->req.path);
@@ -389,11 +414,17 @@ void Api::route(const CallPtr& call) {
   // (No allocation: this runs for every request, and a path is served for a few methods.)
   std::array<std::string_view, 8> allowed;
   size_t allowed_count = 0;
-  auto on = [&](bool path_matches, std::string_view method) {
+  bool refused = false;  // answered 400 for a query parameter the route does not take
+  // Whether the request is for this route, with only query parameters from `params`.
+  auto on = [&](bool path_matches, std::string_view method, Params params = {}) {
+    if (refused) return false;
     if (path_matches && allowed_count < allowed.size()) allowed[allowed_count++] = method;
-    return path_matches && m == method;
+    if (!path_matches || m != method) return false;
+    refused = !call->only_params(params);
+    return !refused;
   };
   auto no_route = [&] {
+    if (refused) return;
     if (allowed_count == 0) {
       return call->fail(404, codes::kNotFound, "no such route: " + m + " " + call->req.path);
     }
@@ -420,11 +451,12 @@ void Api::route(const CallPtr& call) {
   // Routes without a bearer token: sign-in and the customer portal.
   if (on(is({"api", "v1", "sessions"}), "POST")) return post_session(call);
   if (p.size() >= 5 && p[2] == "portal" && p[3] == "tickets") {
-    if (on(p.size() == 5, "GET")) return get_portal(call, p[4]);
-    if (on(p.size() == 6 && p[5] == "confirm", "POST")) return post_portal_confirm(call, p[4]);
-    if (on(p.size() == 6 && p[5] == "rating", "POST")) return post_rating(call, p[4], true);
-    if (on(p.size() == 6 && p[5] == "comments", "POST")) return post_comment(call, p[4], true);
-    if (on(p.size() == 6 && p[5] == "print.pdf", "GET")) {
+    const bool action = p.size() == 6;
+    if (on(p.size() == 5, "GET", {"code"})) return get_portal(call, p[4]);
+    if (on(action && p[5] == "confirm", "POST", {"code"})) return post_portal_confirm(call, p[4]);
+    if (on(action && p[5] == "rating", "POST", {"code"})) return post_rating(call, p[4], true);
+    if (on(action && p[5] == "comments", "POST", {"code"})) return post_comment(call, p[4], true);
+    if (on(action && p[5] == "print.pdf", "GET", {"code", "template", "as_of"})) {
       if (!enter_portal(call, p[4])) return;
       return get_ticket_print(call, p[4]);
     }
@@ -436,44 +468,46 @@ void Api::route(const CallPtr& call) {
   if (on(is({"api", "v1", "me"}), "GET")) return get_me(call);
   if (is({"api", "v1", "backups"})) {
     if (on(true, "POST")) return post_backup(call);
-    if (on(true, "GET")) return list_backups(call);
+    if (on(true, "GET", kPageParams)) return list_backups(call);
   }
   if (on(is({"api", "v1", "backups", "*"}), "DELETE")) return delete_backup(call, p[3]);
   if (on(is({"api", "v1", "me", "password"}), "POST")) return post_my_password(call);
   if (is({"api", "v1", "users"})) {
     if (on(true, "POST")) return post_user(call);
-    if (on(true, "GET")) return list_users(call);
+    if (on(true, "GET", {"role", "limit", "cursor"})) return list_users(call);
   }
   if (is({"api", "v1", "users", "*"})) {
     if (on(true, "GET")) return get_user(call, p[3]);
     if (on(true, "PATCH")) return patch_user(call, p[3]);
   }
   if (is({"api", "v1", "users", "*", "sessions"})) {
-    if (on(true, "GET")) return list_user_sessions(call, p[3]);
+    if (on(true, "GET", kPageParams)) return list_user_sessions(call, p[3]);
     if (on(true, "DELETE")) return delete_user_sessions(call, p[3], "");
   }
   if (on(is({"api", "v1", "users", "*", "sessions", "*"}), "DELETE")) {
     return delete_user_sessions(call, p[3], p[5]);
   }
-  if (on(is({"api", "v1", "rules", "*", "dry-run"}), "POST")) return post_rule_dry_run(call, p[3]);
-  if (on(is({"api", "v1", "sla-policies", "*", "dry-run"}), "POST"))
+  if (on(is({"api", "v1", "rules", "*", "dry-run"}), "POST", kDryRunParams))
+    return post_rule_dry_run(call, p[3]);
+  if (on(is({"api", "v1", "sla-policies", "*", "dry-run"}), "POST", kDryRunParams))
     return post_sla_policy_dry_run(call, p[3]);
   for (const char* kind :
        {"forms", "flows", "rules", "calendars", "sla-policies", "print-templates"}) {
-    if (on(is({"api", "v1", kind}), "GET")) return list_definitions(call, kind);
+    if (on(is({"api", "v1", kind}), "GET", kPageParams)) return list_definitions(call, kind);
     if (is({"api", "v1", kind, "*"})) {
       if (on(true, "PUT")) return put_definition(call, kind, p[3]);
-      if (on(true, "GET")) return get_definition(call, kind, p[3]);
+      if (on(true, "GET", {"version"})) return get_definition(call, kind, p[3]);
     }
   }
-  if (on(is({"api", "v1", "tickets", "import"}), "POST")) return post_import(call);
+  if (on(is({"api", "v1", "tickets", "import"}), "POST", {"form", "flow", "dry_run"}))
+    return post_import(call);
   if (is({"api", "v1", "tickets"})) {
     if (on(true, "POST")) return post_ticket(call);
-    if (on(true, "GET")) return list_tickets(call, false);
+    if (on(true, "GET", kTicketListParams)) return list_tickets(call, false);
   }
-  if (on(is({"api", "v1", "inbox"}), "GET")) return list_tickets(call, true);
+  if (on(is({"api", "v1", "inbox"}), "GET", kTicketListParams)) return list_tickets(call, true);
   if (is({"api", "v1", "tickets", "*"})) {
-    if (on(true, "GET")) return get_ticket(call, p[3]);
+    if (on(true, "GET", {"as_of", "min_position"})) return get_ticket(call, p[3]);
     if (on(true, "PATCH")) return patch_ticket(call, p[3]);
   }
   if (p.size() == 5 && p[2] == "tickets") {
@@ -485,12 +519,14 @@ void Api::route(const CallPtr& call) {
     if (on(p[4] == "rating", "POST")) return post_rating(call, id, false);
     if (on(p[4] == "events", "GET")) return get_ticket_events(call, id);
     if (on(p[4] == "notifications", "GET")) return get_ticket_notifications(call, id);
-    if (on(p[4] == "print.pdf", "GET")) return get_ticket_print(call, id);
+    if (on(p[4] == "print.pdf", "GET", {"template", "as_of"})) return get_ticket_print(call, id);
   }
   if (on(is({"api", "v1", "attachments"}), "POST")) return post_attachment(call, "");
   if (on(is({"api", "v1", "attachments", "*"}), "GET")) return get_attachment(call, p[3]);
-  if (on(is({"api", "v1", "events"}), "GET")) return get_events(call);
-  if (on(is({"api", "v1", "reports", "*"}), "GET")) return get_report(call, p[3]);
+  if (on(is({"api", "v1", "events"}), "GET", {"from", "limit", "cursor"})) return get_events(call);
+  if (on(is({"api", "v1", "reports", "*"}), "GET",
+         {"form", "field", "bucket", "from", "to", "bom"}))
+    return get_report(call, p[3]);
   if (on(is({"api", "v1", "audit", "verify"}), "GET")) return get_verify(call);
   no_route();
 }

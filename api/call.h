@@ -44,6 +44,9 @@ struct Call {
   bool bool_member(std::string_view key, bool* out);  // untouched when absent
   // 422 naming the first member of the body not in `known`.
   bool only_members(std::initializer_list<std::string_view> known);
+  // 400 naming the first query parameter not in `known`: a misspelt filter or dry_run would
+  // otherwise pass for none.
+  bool only_params(std::initializer_list<std::string_view> known);
   // If-Match: 7 or "7" (an ETag) into *out, nullopt when absent; false (answered 400) when
   // unreadable.
   bool if_match(std::optional<uint64_t>* out);

@@ -231,6 +231,34 @@ class ReferenceApp(unittest.TestCase):
         self.assert_error(r, status, 404, "not_found")
         self.assertEqual(len(self.call("GET", "/tickets/%s/comments" % tid, user="li")[1]["items"]), 4)
 
+    def test_a_query_parameter_a_route_does_not_take_is_refused(self):
+        # A misspelt filter would otherwise list every ticket as if it applied.
+        status, r, _ = self.call("GET", "/tickets?stauts=closed", user="zhang")
+        self.assert_error(r, status, 400, "bad_parameter", "stauts")
+        self.assertIn("takes form, node, status", r["error"]["message"])
+        # A misspelt dry_run would import for real.
+        _, before, _ = self.call("GET", "/tickets?limit=1", user="li")
+        rows = "客户名称,问题类型,问题详细描述,客户电话,来源渠道\n甲,功能故障,卡纸,13800000000,电话\n".encode()
+        imp = "/tickets/import?form=service_ticket&flow=service_flow&"
+        status, r, _ = self.call("POST", imp + "dryrun=true", user="li", raw=rows)
+        self.assert_error(r, status, 400, "bad_parameter", "dryrun")
+        status, r, _ = self.call("POST", imp + "dry_run=true", user="li", raw=rows)
+        self.assertEqual((status, r["valid"]), (200, 1), r)
+        _, after, _ = self.call("GET", "/tickets?limit=1", user="li")
+        self.assertEqual(after["total"], before["total"])
+        # Routes without parameters take none; the portal takes its code, and nothing else.
+        status, r, _ = self.call("GET", "/me?verbose=1", user="li")
+        self.assert_error(r, status, 400, "bad_parameter", "verbose")
+        self.assertIn("GET /api/v1/me takes none", r["error"]["message"])
+        t = self.submit()
+        status, r, _ = self.s.call("GET", "/api/v1/portal/tickets/%s?code=%s&lang=en" % (t["id"], t["portal_code"]))
+        self.assert_error(r, status, 400, "bad_parameter", "lang")
+        # Who may not call a route hears that first; a wrong method is still a 405.
+        status, r, _ = self.s.call("GET", "/api/v1/tickets?stauts=closed")
+        self.assertEqual(status, 401, r)
+        status, r, _ = self.call("DELETE", "/tickets?stauts=closed", user="li")
+        self.assertEqual(status, 405, r)
+
     def test_stale_if_match(self):
         tid = self.submit()["id"]
         status, view, headers = self.call("GET", "/tickets/" + tid, user="zhang")
