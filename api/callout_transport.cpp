@@ -176,11 +176,33 @@ SendResult send_mail(const TransportOptions& options, const std::vector<std::str
   return failure(code, detail, response >= 500 && response < 600);
 }
 
+std::vector<std::string> webhook_signature(const std::string& secret, int64_t unix_seconds,
+                                           const std::string& body) {
+  const std::string timestamp = std::to_string(unix_seconds);
+  unsigned char mac[crypto_auth_hmacsha256_BYTES];
+  crypto_auth_hmacsha256_state state;
+  crypto_auth_hmacsha256_init(&state, reinterpret_cast<const unsigned char*>(secret.data()),
+                              secret.size());
+  crypto_auth_hmacsha256_update(&state, reinterpret_cast<const unsigned char*>(timestamp.data()),
+                                timestamp.size());
+  crypto_auth_hmacsha256_update(&state, reinterpret_cast<const unsigned char*>("."), 1);
+  crypto_auth_hmacsha256_update(&state, reinterpret_cast<const unsigned char*>(body.data()),
+                                body.size());
+  crypto_auth_hmacsha256_final(&state, mac);
+  char hex[2 * sizeof mac + 1];
+  sodium_bin2hex(hex, sizeof hex, mac, sizeof mac);
+  return {"X-Ticketd-Timestamp: " + timestamp, "X-Ticketd-Signature: sha256=" + std::string(hex)};
+}
+
 SendResult post_json(const TransportOptions& options, const std::string& url,
-                     const std::string& json, const std::string& idempotency_key) {
+                     const std::string& json, const std::string& idempotency_key,
+                     const std::vector<std::string>& extra_headers) {
   curl_slist* list = curl_slist_append(nullptr, "Content-Type: application/json; charset=utf-8");
   if (curl_slist* l = curl_slist_append(list, ("Idempotency-Key: " + idempotency_key).c_str()))
     list = l;
+  for (const auto& header : extra_headers) {
+    if (curl_slist* l = curl_slist_append(list, header.c_str())) list = l;
+  }
   std::unique_ptr<curl_slist, SlistDeleter> headers(list);
   char detail[CURL_ERROR_SIZE] = "";
   ThreadHandle handle;  // after what its options point at: reset before they go

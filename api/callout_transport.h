@@ -16,8 +16,12 @@ struct TransportOptions {
   std::string smtp_from;  // the envelope and header sender, e.g. tickets@example.com
   std::string smtp_user;  // optional; with smtp_password
   std::string smtp_password;
-  std::string sms_gateway_url;  // gets {"to":[…],"text":…,…} POSTed; empty: no SMS
-  std::string webhook_url;      // gets every webhook notification POSTed; empty: no webhooks
+  std::string sms_gateway_url;    // gets {"to":[…],"text":…,…} POSTed; empty: no SMS
+  std::string sms_gateway_token;  // sent to it as Authorization: Bearer …; empty: none
+  std::string webhook_url;        // gets every webhook notification POSTed; empty: no webhooks
+  // Signs each webhook (webhook_signature) so that its receiver can tell it came from here;
+  // empty: unsigned.
+  std::string webhook_secret;
   long timeout_seconds = 15;
   // Set to true to abandon a send under way (a server shutting down does not wait for a slow
   // gateway); the attempt then ends `cancelled`.
@@ -43,9 +47,17 @@ SendResult send_mail(const TransportOptions& options, const std::vector<std::str
                      const std::string& message);
 
 // POSTs `json` to `url` with an Idempotency-Key header (the same key on every retry of one
-// notification, so the receiver can drop a repeat).
+// notification, so the receiver can drop a repeat) and `headers` ("Name: value" each).
 SendResult post_json(const TransportOptions& options, const std::string& url,
-                     const std::string& json, const std::string& idempotency_key);
+                     const std::string& json, const std::string& idempotency_key,
+                     const std::vector<std::string>& headers = {});
+
+// The headers that sign a webhook's `body` sent at `unix_seconds`: X-Ticketd-Timestamp, and
+// X-Ticketd-Signature: sha256=<hex HMAC-SHA256 under `secret` of "<timestamp>.<body>">. The
+// receiver computes the same and compares; the signed timestamp lets it refuse an old request
+// replayed (a retry is signed anew when it is sent).
+std::vector<std::string> webhook_signature(const std::string& secret, int64_t unix_seconds,
+                                           const std::string& body);
 
 // GETs `url` with the `query` parameters added (percent-encoded) and keeps the answer's body, at
 // most `max_body` bytes: `body` holds it when `ok` (a 2xx answer). Errors name `what` (a lookup

@@ -151,8 +151,12 @@ void OutboxWorker::deliver(const PendingNotification& n) {
     w.key("text").string(n.text).key("requested_at").string(format_rfc3339(n.requested_at));
     w.end_object();
     to.push_back(options_.transport.webhook_url);
-    result = post_json(options_.transport, options_.transport.webhook_url, w.take(),
-                       "ticketd-notification-" + std::to_string(n.request));
+    std::string body = w.take();
+    std::vector<std::string> headers;
+    if (!options_.transport.webhook_secret.empty())
+      headers = webhook_signature(options_.transport.webhook_secret, now / 1'000'000, body);
+    result = post_json(options_.transport, options_.transport.webhook_url, body,
+                       "ticketd-notification-" + std::to_string(n.request), headers);
   } else {
     auto resolved = model_.read(
         [&](const projections::ReadModel::View& v) { return resolve_recipients(n, v.catalog); });
@@ -165,8 +169,11 @@ void OutboxWorker::deliver(const PendingNotification& n) {
       for (const auto& r : to) w.string(r);
       w.end_array().key("text").string(n.text).key("ticket").string(n.ticket);
       w.key("id").string(std::to_string(n.request)).end_object();
+      std::vector<std::string> headers;
+      if (!options_.transport.sms_gateway_token.empty())
+        headers.push_back("Authorization: Bearer " + options_.transport.sms_gateway_token);
       result = post_json(options_.transport, options_.transport.sms_gateway_url, w.take(),
-                         "ticketd-notification-" + std::to_string(n.request));
+                         "ticketd-notification-" + std::to_string(n.request), headers);
     } else {
       to = resolved.value();
       std::string subject = "工单 " + n.ticket + " 通知";

@@ -92,8 +92,13 @@ recorded, as NotificationRequested):
   --smtp-user U, --smtp-password P   SMTP authentication, if the server wants it (the password
                         better as TICKETD_SMTP_PASSWORD: arguments show in ps)
   --sms-gateway URL     SMS: POSTs {"to":[phones],"text","ticket","id"} to this http(s) URL
+  --sms-gateway-token T   sent to the gateway as Authorization: Bearer T (better as
+                        TICKETD_SMS_GATEWAY_TOKEN: arguments show in ps)
   --webhook-url URL     webhooks: POSTs {"id","ticket","rule","to","recipient","text",
                         "requested_at"} to this http(s) URL
+  --webhook-secret S    signs each webhook: X-Ticketd-Timestamp: <unix seconds> and
+                        X-Ticketd-Signature: sha256=<hex HMAC-SHA256 under S of
+                        "<timestamp>.<body>"> (better as TICKETD_WEBHOOK_SECRET)
   --notify-attempts N   attempts before a notification is given up (default 6)
   --notify-retry S      seconds before the first retry, doubling after each (default 5)
 
@@ -138,7 +143,9 @@ bool parse_options(int argc, char** argv, Options* out, std::string* error) {
                                                   "smtp-user",
                                                   "smtp-password",
                                                   "sms-gateway",
+                                                  "sms-gateway-token",
                                                   "webhook-url",
+                                                  "webhook-secret",
                                                   "notify-attempts",
                                                   "notify-retry",
                                                   "tls-cert",
@@ -395,6 +402,8 @@ int main(int argc, char** argv) {
   outbox.transport.smtp_password = o.get("smtp-password", "");
   outbox.transport.sms_gateway_url = o.get("sms-gateway", "");
   outbox.transport.webhook_url = o.get("webhook-url", "");
+  outbox.transport.sms_gateway_token = o.get("sms-gateway-token", "");
+  outbox.transport.webhook_secret = o.get("webhook-secret", "");
   auto scheme_is = [](const std::string& url, std::initializer_list<const char*> schemes) {
     for (const char* s : schemes) {
       if (url.rfind(std::string(s) + "://", 0) == 0 && url.size() > std::strlen(s) + 3) return true;
@@ -409,6 +418,18 @@ int main(int argc, char** argv) {
                                   std::pair{"webhook-url", outbox.transport.webhook_url}}) {
     if (!scheme_is(url, {"http", "https"}))
       return fail(std::string("--") + name + " must be an http:// or https:// URL");
+  }
+  // Said rather than ignored: a receiver waiting for signed requests would refuse every one.
+  if (!outbox.transport.webhook_secret.empty() && outbox.transport.webhook_url.empty())
+    return fail("--webhook-secret needs --webhook-url, the receiver it signs for");
+  if (!outbox.transport.sms_gateway_token.empty() && outbox.transport.sms_gateway_url.empty())
+    return fail("--sms-gateway-token needs --sms-gateway");
+  for (const auto& [name, value] :
+       {std::pair{"webhook-secret", outbox.transport.webhook_secret},
+        std::pair{"sms-gateway-token", outbox.transport.sms_gateway_token}}) {
+    // A header line: CR or LF would end it and start another.
+    if (value.find_first_of("\r\n") != std::string::npos)
+      return fail(std::string("--") + name + " may not contain line breaks");
   }
   uint64_t attempts = 0, retry_s = 0;
   if (!to_number(o.get("notify-attempts", "6"), &attempts) || attempts < 1 || attempts > 100)

@@ -58,5 +58,19 @@ TEST(Mail, HeadersSubjectAndBody) {
   EXPECT_EQ(unbase64(body), text);
 }
 
+// Values from `printf '%s' "<timestamp>.<body>" | openssl dgst -sha256 -hmac <secret>`.
+TEST(Webhook, SignatureIsHmacSha256OfTimestampAndBody) {
+  EXPECT_EQ(
+      webhook_signature("whsec-测试", 1764523200, R"({"id":"7","text":"工单 T-000001 已创建"})"),
+      (std::vector<std::string>{
+          "X-Ticketd-Timestamp: 1764523200",
+          "X-Ticketd-Signature: "
+          "sha256=04e245c8ec757219285b3cccb6e20747a4329de633533573c09e87af635e951e"}));
+  // A secret longer than SHA-256's block is hashed first, as HMAC says.
+  EXPECT_EQ(webhook_signature(std::string(100, 'k'), 1, "")[1],
+            "X-Ticketd-Signature: "
+            "sha256=f380fa061ddac7555fce09c4f9d5ba3c4d7eb9115eaa097dd2c14988a18ae793");
+}
+
 }  // namespace
 }  // namespace ticketd::api

@@ -3,6 +3,8 @@ local SMTP server (Debian's python3-aiosmtpd) and a local HTTP gateway, failures
 recorded, given up for good when retrying cannot help, and pending ones sent after a restart."""
 import email
 import email.header
+import hashlib
+import hmac
 import http.server
 import json
 import socket
@@ -39,14 +41,16 @@ class Gateway(http.server.ThreadingHTTPServer):
 
     def __init__(self):
         self.received = []
+        self.requests = []  # (path, headers, raw body)
         self.answers = []
         self.release = threading.Event()
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.received.append((self.path, self.headers.get("Idempotency-Key"), body))
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.requests.append((self.path, dict(self.headers), raw))
+                outer.received.append((self.path, self.headers.get("Idempotency-Key"), json.loads(raw)))
                 status = outer.answers.pop(0) if outer.answers else 200
                 if status == "hang":
                     outer.release.wait(60)
@@ -72,6 +76,9 @@ MAIL_RULE = {"name": "新工单通知经理", "form": "service_ticket", "trigger
                           "template": "工单 {{ticket.id}} 已创建"}]}
 
 
+WEBHOOK_SECRET = "whsec-外部系统-1"
+
+
 class Outbox(unittest.TestCase):
     def setUp(self):
         self.mailbox = Mailbox()
@@ -83,7 +90,8 @@ class Outbox(unittest.TestCase):
         self.s = Server(extra_args=[
             "--smtp-url", "smtp://127.0.0.1:%d" % self.smtp.port, "--smtp-from", "tickets@example.com",
             "--sms-gateway", self.gateway.url("/sms"), "--webhook-url", self.gateway.url("/hook"),
-            "--notify-retry", "1", "--notify-attempts", "3"])
+            "--notify-retry", "1", "--notify-attempts", "3", "--webhook-secret", WEBHOOK_SECRET,
+            "--sms-gateway-token", "sms-token-1"])
         self.s.start()
         self.addCleanup(self.s.cleanup)
         self.li = self.s.login("li")
@@ -118,6 +126,16 @@ class Outbox(unittest.TestCase):
         self.assertEqual(len(hooks), 1)
         self.assertEqual((hooks[0][1]["ticket"], hooks[0][1]["text"]), (tid, "工单 %s 已创建" % tid))
         self.assertEqual(hooks[0][0], "ticketd-notification-" + hooks[0][1]["id"])
+        # The webhook is signed as its receiver would check it; the gateway gets its token.
+        (_, headers, raw), = [r for r in self.gateway.requests if r[0] == "/hook"]
+        stamp = headers["X-Ticketd-Timestamp"]
+        self.assertLess(abs(int(stamp) - time.time()), 60)
+        expected = hmac.new(WEBHOOK_SECRET.encode(), stamp.encode() + b"." + raw, hashlib.sha256).hexdigest()
+        self.assertTrue(hmac.compare_digest(headers["X-Ticketd-Signature"], "sha256=" + expected))
+        self.assertNotIn("Authorization", headers)
+        (_, headers, _), = [r for r in self.gateway.requests if r[0] == "/sms"]
+        self.assertEqual(headers["Authorization"], "Bearer sms-token-1")
+        self.assertNotIn("X-Ticketd-Signature", headers)
         self.assertEqual(sorted(e["type"] for e in self.outcomes()), ["NotificationDelivered"] * 3)
         self.assertEqual(sorted(e["data"]["channel"] for e in self.outcomes()), ["email", "sms", "webhook"])
         metrics = lambda: self.s.call("GET", "/metrics", token=ADMIN_TOKEN)[1]
@@ -391,3 +409,16 @@ class TicketNotifications(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TransportOptions(unittest.TestCase):
+    def test_a_secret_or_token_without_its_receiver_stops_the_start(self):
+        for args, message in ((["--webhook-secret", "s"], "--webhook-secret needs --webhook-url"),
+                              (["--sms-gateway-token", "t"], "--sms-gateway-token needs --sms-gateway"),
+                              (["--webhook-url", "http://127.0.0.1:9/", "--webhook-secret", "a\nb"],
+                               "--webhook-secret may not contain line breaks")):
+            s = Server(extra_args=args)
+            self.addCleanup(s.cleanup)
+            with self.assertRaises(RuntimeError) as e:
+                s.start()
+            self.assertIn(message, str(e.exception))
