@@ -492,13 +492,15 @@ void Api::route(const CallPtr& call) {
   if (on(is({"api", "v1", "sla-policies", "*", "dry-run"}), "POST", kDryRunParams))
     return post_sla_policy_dry_run(call, p[3]);
   for (const char* kind :
-       {"forms", "flows", "rules", "calendars", "sla-policies", "print-templates"}) {
+       {"forms", "flows", "rules", "calendars", "sla-policies", "print-templates", "dashboards"}) {
     if (on(is({"api", "v1", kind}), "GET", kPageParams)) return list_definitions(call, kind);
     if (is({"api", "v1", kind, "*"})) {
       if (on(true, "PUT")) return put_definition(call, kind, p[3]);
       if (on(true, "GET", {"version"})) return get_definition(call, kind, p[3]);
     }
   }
+  if (on(is({"api", "v1", "dashboards", "*", "data"}), "GET", {"version"}))
+    return get_dashboard_data(call, p[3]);
   if (on(is({"api", "v1", "tickets", "import"}), "POST", {"form", "flow", "dry_run"}))
     return post_import(call);
   if (is({"api", "v1", "tickets"})) {
@@ -575,6 +577,7 @@ DefinitionFound find_definition(const Catalog& c, const std::string& kind, const
   if (kind == "rules") return found(c.rule(id, version));
   if (kind == "calendars") return found(c.calendar(id, version));
   if (kind == "print-templates") return found(c.print_template(id, version));
+  if (kind == "dashboards") return found(c.dashboard(id, version));
   return found(c.sla_policy(id, version));
 }
 
@@ -584,6 +587,7 @@ std::vector<std::string> definition_ids(const Catalog& c, const std::string& kin
   if (kind == "rules") return c.rule_ids();
   if (kind == "calendars") return c.calendar_ids();
   if (kind == "print-templates") return c.print_template_ids();
+  if (kind == "dashboards") return c.dashboard_ids();
   return c.sla_policy_ids();
 }
 
@@ -595,6 +599,7 @@ Result<std::optional<DomainEvent>> decide_publish(const Catalog& c, const std::s
   if (kind == "rules") return decide_publish_rule(c, id, document, actor, now);
   if (kind == "calendars") return decide_publish_calendar(c, id, document, actor, now);
   if (kind == "print-templates") return decide_publish_print_template(c, id, document, actor, now);
+  if (kind == "dashboards") return decide_publish_dashboard(c, id, document, actor, now);
   return decide_publish_sla_policy(c, id, document, actor, now);
 }
 

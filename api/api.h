@@ -151,6 +151,7 @@ class Api {
   void post_portal_confirm(const CallPtr& call, const std::string& id);
   bool enter_portal(const CallPtr& call, const std::string& id);
   void get_report(const CallPtr& call, const std::string& name);
+  void get_dashboard_data(const CallPtr& call, const std::string& id);
   void post_rule_dry_run(const CallPtr& call, const std::string& id);
   void post_sla_policy_dry_run(const CallPtr& call, const std::string& id);
   void get_health(const CallPtr& call);

@@ -4,6 +4,8 @@
 #include <tuple>
 #include <utility>
 
+#include "domain/definition_error.h"
+
 namespace ticketd {
 namespace {
 
@@ -91,6 +93,13 @@ bool Catalog::apply(const DomainEvent& e) {
     if (!form.ok()) return false;
     form.value().version = static_cast<uint64_t>(d["version"].as_number());
     forms_[id].push_back(std::make_shared<const FormDef>(std::move(form.value())));
+    return true;
+  }
+  if (e.type == event_types::kDashboardPublished) {
+    auto dashboard = parse_dashboard(id, d["document"]);
+    if (!dashboard.ok()) return false;
+    dashboard.value().version = static_cast<uint64_t>(d["version"].as_number());
+    dashboards_[id].push_back(std::make_shared<const DashboardDef>(std::move(dashboard.value())));
     return true;
   }
   if (e.type == event_types::kCalendarPublished) {
@@ -184,6 +193,10 @@ const CalendarDef* Catalog::calendar(std::string_view id, uint64_t version) cons
 const PrintTemplateDef* Catalog::print_template(std::string_view id, uint64_t version) const {
   return find_version<PrintTemplateDef>(print_templates_, id, version);
 }
+
+const DashboardDef* Catalog::dashboard(std::string_view id, uint64_t version) const {
+  return find_version<DashboardDef>(dashboards_, id, version);
+}
 const SlaPolicyDef* Catalog::sla_policy(std::string_view id, uint64_t version) const {
   return find_version<SlaPolicyDef>(sla_policies_, id, version);
 }
@@ -203,6 +216,7 @@ std::vector<std::string> Catalog::rule_ids() const { return ids_of(rules_); }
 std::vector<std::string> Catalog::calendar_ids() const { return ids_of(calendars_); }
 std::vector<std::string> Catalog::sla_policy_ids() const { return ids_of(sla_policies_); }
 std::vector<std::string> Catalog::print_template_ids() const { return ids_of(print_templates_); }
+std::vector<std::string> Catalog::dashboard_ids() const { return ids_of(dashboards_); }
 
 const User* Catalog::user(std::string_view id) const {
   auto it = users_.find(id);
@@ -368,6 +382,39 @@ Result<std::optional<DomainEvent>> decide_publish_print_template(const Catalog& 
   return publish_on_form(
       c, id, document, "print_template", event_types::kPrintTemplatePublished, parse_print_template,
       [&](std::string_view i) { return c.print_template(i); }, actor, now_us);
+}
+
+Result<std::optional<DomainEvent>> decide_publish_dashboard(const Catalog& c, std::string_view id,
+                                                            const Value& document,
+                                                            const std::string& actor,
+                                                            int64_t now_us) {
+  if (!valid_id(id)) return bad_id("dashboard", id);
+  Value doc = strip_identity(document);
+  auto parsed = parse_dashboard(id, doc);
+  if (!parsed.ok()) return parsed.error();
+  const auto& widgets = parsed.value().widgets;
+  for (size_t i = 0; i < widgets.size(); ++i) {
+    const DashboardWidget& w = widgets[i];
+    const std::string path = "dashboard.widgets[" + std::to_string(i) + "]";
+    if (!w.form.empty() && !c.form(w.form))
+      return def_error(path + ".form", "no form \"" + w.form + "\"");
+    if (w.field.empty()) continue;
+    bool select = false;
+    for (const std::string& form_id : c.form_ids()) {
+      if (!w.form.empty() && form_id != w.form) continue;
+      const FieldDef* f = c.form(form_id)->field(w.field);
+      select |= f && f->type == FieldType::kSelect;
+    }
+    if (!select) {
+      return def_error(path + ".field", "\"" + w.field + "\" is not a select field of " +
+                                            (w.form.empty() ? "any form" : "form " + w.form));
+    }
+  }
+  const DashboardDef* current = c.dashboard(id);
+  if (current && current->document == doc) return std::optional<DomainEvent>();
+  uint64_t version = current ? current->version + 1 : 1;
+  return std::optional<DomainEvent>(
+      published(event_types::kDashboardPublished, id, version, doc, 0, actor, now_us));
 }
 
 Result<DomainEvent> decide_create_user(const Catalog& c, const User& user,

@@ -1,13 +1,14 @@
 #pragma once
-// Everything definitions: forms, flows, rules, calendars, SLA policies and print templates at every
-// published version, and the users with their roles. Built only by applying events (FormPublished,
-// FlowPublished, …, UserCreated), so it is the same live and after a replay.
+// Everything definitions: forms, flows, rules, calendars, SLA policies, print templates and
+// dashboards at every published version, and the users with their roles. Built only by applying
+// events (FormPublished, FlowPublished, …, UserCreated), so it is the same live and after a replay.
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "domain/dashboard.h"
 #include "domain/error.h"
 #include "domain/event.h"
 #include "domain/flow.h"
@@ -44,6 +45,7 @@ inline constexpr char kUserEnabled[] = "UserEnabled";
 inline constexpr char kCalendarPublished[] = "CalendarPublished";
 inline constexpr char kSlaPolicyPublished[] = "SlaPolicyPublished";
 inline constexpr char kPrintTemplatePublished[] = "PrintTemplatePublished";
+inline constexpr char kDashboardPublished[] = "DashboardPublished";
 }  // namespace event_types
 
 class Catalog {
@@ -59,6 +61,7 @@ class Catalog {
   const CalendarDef* calendar(std::string_view id, uint64_t version = 0) const;
   const SlaPolicyDef* sla_policy(std::string_view id, uint64_t version = 0) const;
   const PrintTemplateDef* print_template(std::string_view id, uint64_t version = 0) const;
+  const DashboardDef* dashboard(std::string_view id, uint64_t version = 0) const;
   // The latest version of every enabled SLA policy of a form, in id order.
   const std::vector<const SlaPolicyDef*>& sla_policies_for_form(std::string_view form_id) const;
   // The latest version of every enabled rule of a form, in id order.
@@ -69,6 +72,7 @@ class Catalog {
   std::vector<std::string> calendar_ids() const;
   std::vector<std::string> sla_policy_ids() const;
   std::vector<std::string> print_template_ids() const;
+  std::vector<std::string> dashboard_ids() const;
 
   const User* user(std::string_view id) const;
   std::vector<const User*> users() const;
@@ -82,6 +86,7 @@ class Catalog {
   Versions<CalendarDef> calendars_;
   Versions<SlaPolicyDef> sla_policies_;
   Versions<PrintTemplateDef> print_templates_;
+  Versions<DashboardDef> dashboards_;
   std::map<std::string, User, std::less<>> users_;
   // The two above by form, asked for on every event of every command and every applied event;
   // rebuilt whenever a rule or an SLA policy is published.
@@ -118,6 +123,12 @@ Result<std::optional<DomainEvent>> decide_publish_print_template(const Catalog& 
                                                                  const Value& document,
                                                                  const std::string& actor,
                                                                  int64_t now_us);
+// Also checks that every form a widget names exists, and that a widget's field is a select field
+// of it (of some form, for a widget of every form).
+Result<std::optional<DomainEvent>> decide_publish_dashboard(const Catalog& c, std::string_view id,
+                                                            const Value& document,
+                                                            const std::string& actor,
+                                                            int64_t now_us);
 // `password_hash` is opaque here (the API hashes); it is kept in the event, never shown.
 Result<DomainEvent> decide_create_user(const Catalog& c, const User& user,
                                        const std::string& password_hash, const std::string& actor,

@@ -277,9 +277,9 @@ void ReadModel::apply_definition(const DomainEvent& e) {
   bool known = e.type == det::kFormPublished || e.type == det::kFlowPublished ||
                e.type == det::kRulePublished || e.type == det::kUserCreated ||
                e.type == det::kCalendarPublished || e.type == det::kSlaPolicyPublished ||
-               e.type == det::kPrintTemplatePublished || e.type == det::kUserUpdated ||
-               e.type == det::kPasswordChanged || e.type == det::kUserDisabled ||
-               e.type == det::kUserEnabled;
+               e.type == det::kPrintTemplatePublished || e.type == det::kDashboardPublished ||
+               e.type == det::kUserUpdated || e.type == det::kPasswordChanged ||
+               e.type == det::kUserDisabled || e.type == det::kUserEnabled;
   if (!known) return;
   catalog_.apply(e);
   definitions_.push_back(e);
@@ -644,6 +644,8 @@ std::string ReadModel::dump() const {
               [&](const std::string& id, uint64_t v) { return catalog_.sla_policy(id, v); });
   definitions("print_template", catalog_.print_template_ids(),
               [&](const std::string& id, uint64_t v) { return catalog_.print_template(id, v); });
+  definitions("dashboard", catalog_.dashboard_ids(),
+              [&](const std::string& id, uint64_t v) { return catalog_.dashboard(id, v); });
   for (const User* u : catalog_.users()) {
     JsonWriter w;
     w.begin_object()

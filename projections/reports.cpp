@@ -53,13 +53,7 @@ std::map<std::string, std::string> node_names(const Catalog& catalog) {
   return names;
 }
 
-bool Reports::known(std::string_view name) {
-  for (const char* n : {"by_channel", "by_problem_type", "first_response",
-                        "first_contact_resolution", "csat", "sla_breaches", "backlog"}) {
-    if (name == n) return true;
-  }
-  return false;
-}
+bool Reports::known(std::string_view name) { return is_report_name(name); }
 
 Reports::Facts Reports::facts_of(const TicketState& t, const Catalog& catalog) {
   Facts f;

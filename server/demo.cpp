@@ -101,8 +101,9 @@ bool load_reference_app(const std::string& dir, storage::EventLog& log,
     std::string file;
   };
   static const std::pair<const char*, const char*> kKinds[] = {
-      {"form", ".form.json"},      {"flow", ".flow.json"}, {"calendar", ".calendar.json"},
-      {"sla-policy", ".sla.json"}, {"rule", ".rule.json"}, {"print-template", ".print.json"}};
+      {"form", ".form.json"},          {"flow", ".flow.json"}, {"calendar", ".calendar.json"},
+      {"sla-policy", ".sla.json"},     {"rule", ".rule.json"}, {"print-template", ".print.json"},
+      {"dashboard", ".dashboard.json"}};
   std::vector<std::string> names;
   for (const auto& entry : std::filesystem::directory_iterator(dir))
     names.push_back(entry.path().filename().string());
@@ -143,6 +144,8 @@ bool load_reference_app(const std::string& dir, storage::EventLog& log,
         return decide_publish_sla_policy(v.catalog, d.id, doc, "demo", now_us());
       if (kind == "print-template")
         return decide_publish_print_template(v.catalog, d.id, doc, "demo", now_us());
+      if (kind == "dashboard")
+        return decide_publish_dashboard(v.catalog, d.id, doc, "demo", now_us());
       return decide_publish_rule(v.catalog, d.id, doc, "demo", now_us());
     });
     if (!decided.ok()) {

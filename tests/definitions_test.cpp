@@ -325,6 +325,71 @@ TEST(Publishing, VersionsAndBreakingChanges) {
   EXPECT_NE(idle.error().message.find("rule.trigger.after"), std::string::npos);
 }
 
+TEST(Dashboards, EveryInvalidCaseAndVersions) {
+  Catalog c = testing::reference_catalog();
+  const DashboardDef* monitor = c.dashboard("service_monitor");
+  ASSERT_NE(monitor, nullptr);
+  EXPECT_EQ(monitor->name, "售后服务监控看板");
+  ASSERT_EQ(monitor->widgets.size(), 7u);
+  EXPECT_EQ(monitor->widgets[4].report, "csat");
+  EXPECT_EQ((std::pair{monitor->widgets[4].bucket, monitor->widgets[4].days}),
+            (std::pair{std::string("week"), int64_t{84}}));
+  EXPECT_EQ(monitor->widgets[6].days, 0);  // backlog: now
+  auto publish = [&](const std::string& widget) {
+    return decide_publish_dashboard(c, "d", json(R"({"name":"看板","widgets":[)" + widget + "]}"),
+                                    "admin", 0);
+  };
+  EXPECT_TRUE(publish(R"({"title":"渠道","report":"by_channel"})").ok());
+  EXPECT_EQ(parse_dashboard("d", json(R"({"name":"看板","widgets":[{"title":"渠道",
+      "report":"by_channel"}]})"))
+                .value()
+                .widgets[0]
+                .chart,
+            "table");  // the default
+  struct Case {
+    const char* widget;
+    const char* message;
+  };
+  for (const Case& k : std::initializer_list<Case>{
+           {R"({"title":"x","report":"nope"})", "widgets[0].report: one of by_channel"},
+           {R"({"title":"","report":"csat"})", "widgets[0].title: a non-empty string"},
+           {R"({"title":"x","report":"csat","chart":"donut"})", "widgets[0].chart: one of"},
+           {R"({"title":"x","report":"csat","bucket":"year"})", "widgets[0].bucket: one of"},
+           {R"({"title":"x","report":"csat","days":0})", "widgets[0].days: a whole number"},
+           {R"({"title":"x","report":"csat","days":1.5})", "widgets[0].days: a whole number"},
+           {R"({"title":"x","report":"csat","days":"30"})", "widgets[0].days: a whole number"},
+           {R"({"title":"x","report":"csat","form":"nope"})", "widgets[0].form: no form \"nope\""},
+           {R"({"title":"x","report":"csat","form":3})", "widgets[0].form: must be a string"},
+           {R"({"title":"x","report":"csat","field":"channel"})",
+            "widgets[0].field: only a by_problem_type widget"},
+           {R"({"title":"x","report":"by_problem_type","field":"description"})",
+            "widgets[0].field: \"description\" is not a select field of any form"},
+           {R"({"title":"x","report":"csat","colour":"red"})",
+            "widgets[0].colour: unknown property"},
+           {R"("csat")", "widgets[0]: must be a JSON object"}}) {
+    auto r = publish(k.widget);
+    ASSERT_FALSE(r.ok()) << k.widget;
+    EXPECT_NE(r.error().message.find(k.message), std::string::npos) << r.error().message;
+  }
+  EXPECT_FALSE(
+      decide_publish_dashboard(c, "d", json(R"({"name":"看板","widgets":[]})"), "a", 0).ok());
+  EXPECT_FALSE(decide_publish_dashboard(
+                   c, "d", json(R"({"widgets":[{"title":"x","report":"csat"}]})"), "a", 0)
+                   .ok());
+  // A new version only when the document changes, as for every definition.
+  const Value doc = testing::read_json_file("service_monitor.dashboard.json");
+  auto same = decide_publish_dashboard(c, "service_monitor", doc, "admin", 0);
+  ASSERT_TRUE(same.ok());
+  EXPECT_FALSE(same.value());
+  Object changed = doc.as_object();
+  changed[0].second = Value("看板 v2");
+  auto next = decide_publish_dashboard(c, "service_monitor", Value(changed), "admin", 0);
+  ASSERT_TRUE(next.ok() && next.value());
+  ASSERT_TRUE(c.apply(*next.value()));
+  EXPECT_EQ(c.dashboard("service_monitor")->version, 2u);
+  EXPECT_EQ(c.dashboard("service_monitor", 1)->name, "售后服务监控看板");
+}
+
 TEST(Values, Utf8RoundTripsAndOrderIsKept) {
   std::string text = R"({"名称":"售后服务工单","z":1,"a":[true,null,"😀"],"嵌套":{"键":"值"}})";
   Value v = json(text);

@@ -81,6 +81,10 @@ inline std::vector<DomainEvent> reference_definitions(Catalog& c) {
                                           "admin", 0),
             &events);
   }
+  publish(c,
+          decide_publish_dashboard(c, "service_monitor",
+                                   read_json_file("service_monitor.dashboard.json"), "admin", 0),
+          &events);
   return events;
 }
 

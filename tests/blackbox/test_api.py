@@ -865,6 +865,53 @@ class ReportsTest(unittest.TestCase):
             rebuilt = {x["report"]: x["result"] for x in map(json.loads, out.stdout.splitlines())}
             self.assertEqual(live, rebuilt)
             self.assertRegex(out.stderr, r"events_per_s=\d+")
+
+            # The reference dashboard: each widget is its report with the widget's parameters.
+            status, board, _ = call("GET", "/dashboards/service_monitor/data", user="zhang")
+            self.assertEqual(status, 200, board)
+            self.assertEqual((board["name"], board["version"]), ("售后服务监控看板", 1))
+            self.assertEqual([w["report"] for w in board["widgets"]], list(live))
+            for w in board["widgets"]:
+                params = {k: w[k] for k in ("form", "field", "bucket", "from", "to") if k in w}
+                _, alone, _ = call("GET", "/reports/%s?%s" % (w["report"], urllib.parse.urlencode(params)))
+                self.assertEqual(w["result"], alone, w["title"])
+            by_channel = board["widgets"][0]
+            self.assertEqual((by_channel["title"], by_channel["chart"], by_channel["days"], by_channel["to"]),
+                             ("工单来源渠道", "pie", 30, today))
+            self.assertEqual(by_channel["result"]["rows"], live["by_channel"]["rows"])
+            self.assertNotIn("from", board["widgets"][6])  # backlog: now
+        finally:
+            s.cleanup()
+
+    def test_dashboards_are_definitions(self):
+        s = Server().start()
+        try:
+            admin = lambda m, p, b=None: s.call(m, "/api/v1" + p, b, token=ADMIN_TOKEN)
+            status, r, _ = admin("GET", "/dashboards")
+            self.assertEqual([d["id"] for d in r["items"]], ["service_monitor"])
+            mine = {"name": "我的看板", "widgets": [
+                {"title": "近7天渠道", "report": "by_channel", "chart": "bar", "days": 7},
+                {"title": "按优先级", "report": "by_problem_type", "field": "priority", "form": "service_ticket"}]}
+            status, r, headers = admin("PUT", "/dashboards/mine", mine)
+            self.assertEqual((status, r["version"]), (201, 1), r)
+            status, r, _ = admin("PUT", "/dashboards/mine", dict(mine, widgets=[{"title": "x", "report": "sales"}]))
+            self.assertEqual((status, r["error"]["code"]), (422, "invalid_definition"), r)
+            self.assertIn("dashboard.widgets[0].report", r["error"]["message"])
+            li = s.login("li")
+            status, r, _ = s.call("PUT", "/api/v1/dashboards/mine", mine, token=li)
+            self.assertEqual(status, 403, r)
+            status, r, _ = s.call("GET", "/api/v1/dashboards/mine/data", token=li)
+            self.assertEqual([w["title"] for w in r["widgets"]], ["近7天渠道", "按优先级"])
+            self.assertEqual(r["widgets"][1]["result"]["rows"], [])
+            self.assertEqual(admin("PUT", "/dashboards/mine", dict(mine, name="我的看板 v2"))[0], 200)
+            _, r, _ = s.call("GET", "/api/v1/dashboards/mine/data?version=1", token=li)
+            self.assertEqual((r["name"], r["version"]), ("我的看板", 1))
+            status, r, _ = s.call("GET", "/api/v1/dashboards/nope/data", token=li)
+            self.assertEqual((status, r["error"]["code"]), (404, "not_found"), r)
+            status, r, _ = s.call("GET", "/api/v1/dashboards/mine/data?version=9", token=li)
+            self.assertEqual(status, 404, r)
+            status, r, _ = s.call("GET", "/api/v1/dashboards/mine/data")
+            self.assertEqual(status, 401, r)
         finally:
             s.cleanup()
 

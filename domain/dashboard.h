@@ -1,0 +1,42 @@
+#pragma once
+// Dashboards (看板) are data, like forms: a named page of report widgets in order, each one of the
+// reports with its parameters, a window of days up to today and the chart a client draws it as.
+// MISSION's 售后服务监控看板 is one; GET /dashboards/{id}/data runs every widget at once.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "domain/error.h"
+#include "domain/value.h"
+
+namespace ticketd {
+
+// The reports there are (projections/reports.h computes them).
+bool is_report_name(std::string_view name);
+
+struct DashboardWidget {
+  std::string title;
+  std::string report;
+  std::string chart;   // number | pie | bar | line | table: how a client draws it
+  std::string form;    // "": every form
+  std::string field;   // by_problem_type: the select field counted (default problem_type)
+  std::string bucket;  // "", day, week or month
+  int64_t days = 0;    // the last `days` whole UTC days, today included; 0: all time
+};
+
+struct DashboardDef {
+  std::string id;
+  uint64_t version = 0;
+  std::string name;
+  std::string description;
+  std::vector<DashboardWidget> widgets;
+  Value document;
+};
+
+// Parses and validates a dashboard's structure. Whether its forms and fields exist is for
+// decide_publish_dashboard (catalog.h) to say: a form changed later makes one widget answer an
+// error, not the stored dashboard unreadable.
+Result<DashboardDef> parse_dashboard(std::string_view id, const Value& document);
+
+}  // namespace ticketd
