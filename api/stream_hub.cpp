@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "api/api.h"
+#include "api/dashboard_data.h"
 #include "api/ticket_view.h"
 #include "domain/notifications.h"
 #include "domain/permissions.h"
@@ -13,6 +14,8 @@
 
 namespace ticketd::api {
 namespace {
+
+using View = projections::ReadModel::View;
 
 int64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -23,8 +26,23 @@ int64_t now_us() {
 bool valid_topic(const std::string& t) {
   if (t == "tickets" || t == "inbox") return true;
   if (t.rfind("ticket:", 0) == 0) return t.size() > 7;
+  if (t.rfind("dashboard:", 0) == 0) return t.size() > 10;
   if (t.rfind("report:", 0) == 0) return projections::Reports::known(t.substr(7));
   return false;
+}
+
+// Report and dashboard topics carry the current numbers, not tickets: the same for every reader,
+// sent at once and then when they change, whatever events moved them.
+bool numbers_topic(const std::string& t) {
+  return t.rfind("report:", 0) == 0 || t.rfind("dashboard:", 0) == 0;
+}
+
+// A numbers message from its numbers on ("report" or "dashboard" follows "position"): what is
+// compared to tell a change.
+std::string numbers_of(const std::string& message) {
+  size_t at = message.find(",\"report\":");
+  if (at == std::string::npos) at = message.find(",\"dashboard\":");
+  return message.substr(at);
 }
 
 }  // namespace
@@ -72,8 +90,14 @@ void StreamHub::on_message(const std::shared_ptr<StreamClient>& client, std::str
     return send_error(*client, "bad_request", "op must be subscribe, unsubscribe or ping");
   }
   if (!valid_topic(topic)) {
-    return send_error(*client, "not_found",
-                      "no topic \"" + topic + "\" (tickets, ticket:<id>, inbox, report:<name>)");
+    return send_error(
+        *client, "not_found",
+        "no topic \"" + topic + "\" (tickets, ticket:<id>, inbox, report:<name>, dashboard:<id>)");
+  }
+  if (op == "subscribe" && topic.rfind("dashboard:", 0) == 0 && !model_.read([&](const View& v) {
+        return v.catalog.dashboard(topic.substr(10)) != nullptr;
+      })) {
+    return send_error(*client, "not_found", "no dashboard \"" + topic.substr(10) + "\"");
   }
   if (op == "unsubscribe") {
     std::lock_guard lk(mu_);
@@ -92,16 +116,18 @@ void StreamHub::on_message(const std::shared_ptr<StreamClient>& client, std::str
   sub->client = client;
   sub->topic = topic;
   const Actor& a = client->actor();
-  sub->view_key = topic + '\x1f' + a.id +
-                  (a.admin ? "\x1f"
-                             "a"
-                           : "") +
-                  (a.auditor ? "\x1f"
-                               "u"
-                             : "") +
-                  (a.portal_customer ? "\x1f"
-                                       "p"
-                                     : "");
+  // Numbers are the same for every reader: one message for all of a topic's subscribers.
+  sub->view_key = numbers_topic(topic) ? topic
+                                       : topic + '\x1f' + a.id +
+                                             (a.admin ? "\x1f"
+                                                        "a"
+                                                      : "") +
+                                             (a.auditor ? "\x1f"
+                                                          "u"
+                                                        : "") +
+                                             (a.portal_customer ? "\x1f"
+                                                                  "p"
+                                                                : "");
   for (const auto& role : a.roles) sub->view_key += '\x1f' + role;
   uint64_t until;
   {
@@ -134,11 +160,11 @@ void StreamHub::on_message(const std::shared_ptr<StreamClient>& client, std::str
              done->store(true);
            }),
            done});
-    } else if (topic.rfind("report:", 0) == 0) {
+    } else if (numbers_topic(topic)) {
       // A dashboard gets the current numbers at once, then every change.
       Event now{until, "", {}, {}, {}};
       std::string current = message_for(*sub, *client, now);
-      sub->last_report = current.substr(current.find("\"report\""));
+      sub->last_numbers = numbers_of(current);
       client->send(std::move(current));
     }
   }
@@ -163,17 +189,30 @@ void StreamHub::on_ticket_event(uint64_t position, const std::string& type,
 
 std::string StreamHub::message_for(const Subscription& s, const StreamClient& c, const Event& e) {
   const Actor& actor = c.actor();
-  if (s.topic.rfind("report:", 0) == 0) {
-    if (!e.notification.is_null()) return "";  // an outcome moves no report
-    projections::ReportQuery q;
-    q.name = s.topic.substr(7);
-    projections::ReportTable table;
-    model_.read([&](const projections::ReadModel::View& v) {
-      return v.reports.run(q, v.catalog, projections::node_names(v.catalog), &table);
-    });
+  if (numbers_topic(s.topic)) {
+    if (!e.notification.is_null()) return "";  // an outcome moves no numbers
     JsonWriter w;
-    w.begin_object().key("topic").string(s.topic).key("position").number(e.position).key("report");
-    projections::write_report_json(w, table);
+    w.begin_object().key("topic").string(s.topic).key("position").number(e.position);
+    if (s.topic.rfind("report:", 0) == 0) {
+      projections::ReportQuery q;
+      q.name = s.topic.substr(7);
+      projections::ReportTable table;
+      model_.read([&](const View& v) {
+        return v.reports.run(q, v.catalog, projections::node_names(v.catalog), &table);
+      });
+      w.key("report");
+      projections::write_report_json(w, table);
+    } else {
+      model_.read([&](const View& v) {
+        // The latest version, so a dashboard republished meanwhile shows as it is now.
+        const DashboardDef* d = v.catalog.dashboard(s.topic.substr(10));
+        if (!d) return 0;
+        w.key("dashboard").begin_object();
+        write_dashboard_members(w, *d, v, now_us());
+        w.end_object();
+        return 0;
+      });
+    }
     w.end_object();
     return w.take();
   }
@@ -212,6 +251,11 @@ void StreamHub::deliver(const std::vector<Event>& events) {
       }
     }
   }
+  // Numbers are read from the model as it is now, so the batch's last change gives them all.
+  size_t last_change = events.size();
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (events[i].notification.is_null()) last_change = i;
+  }
   // messages[e][t]: event e's message for target t (null: none), shared by equal view keys.
   std::vector<std::vector<StreamMessage>> messages(events.size());
   for (size_t i = 0; i < events.size(); ++i) {
@@ -219,7 +263,8 @@ void StreamHub::deliver(const std::vector<Event>& events) {
     std::unordered_map<std::string_view, StreamMessage> built;
     messages[i].reserve(targets.size());
     for (const auto& [sub, client] : targets) {
-      if (e.position <= sub->replay_until) {  // the replay's (or seen before subscribing)
+      if (e.position <= sub->replay_until ||  // the replay's (or seen before subscribing)
+          (i != last_change && numbers_topic(sub->topic))) {
         messages[i].push_back(nullptr);
         continue;
       }
@@ -238,11 +283,11 @@ void StreamHub::deliver(const std::vector<Event>& events) {
     for (size_t i = 0; i < events.size(); ++i) {
       StreamMessage& msg = messages[i][t];
       if (!msg) continue;
-      if (sub->topic.rfind("report:", 0) == 0) {
-        // A report only moves when its numbers do: send changes, not every event.
-        std::string numbers = msg->substr(msg->find("\"report\""));
-        if (numbers == sub->last_report) continue;
-        sub->last_report = std::move(numbers);
+      if (numbers_topic(sub->topic)) {
+        // Numbers only move when they do: send changes, not every event.
+        std::string numbers = numbers_of(*msg);
+        if (numbers == sub->last_numbers) continue;
+        sub->last_numbers = std::move(numbers);
       }
       (sub->replaying ? sub->held : out).push_back(std::move(msg));
     }
@@ -303,7 +348,7 @@ void StreamHub::replay(SubPtr sub, uint64_t from) {
       }
       e.after = it->second;
       std::string msg = message_for(*sub, *client, e);
-      if (!msg.empty() && sub->topic.rfind("report:", 0) != 0) client->send(std::move(msg));
+      if (!msg.empty() && !numbers_topic(sub->topic)) client->send(std::move(msg));
       return true;
     });
     if (!s.ok()) break;
@@ -311,11 +356,11 @@ void StreamHub::replay(SubPtr sub, uint64_t from) {
     from = at;
   }
   std::lock_guard lk(mu_);
-  if (sub->topic.rfind("report:", 0) == 0) {
-    // A report's history is its current numbers: send them once, as of the seam.
+  if (numbers_topic(sub->topic)) {
+    // Numbers' history is their current value: sent once, as of the seam.
     Event now{until, "", {}, {}, {}};
     std::string msg = message_for(*sub, *client, now);
-    sub->last_report = msg.substr(msg.find("\"report\""));
+    sub->last_numbers = numbers_of(msg);
     client->send(std::move(msg));
   }
   if (!sub->held.empty()) client->send(std::exchange(sub->held, {}));

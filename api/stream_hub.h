@@ -62,7 +62,7 @@ class StreamHub {
     uint64_t replay_until = 0;
     bool replaying = false;
     std::vector<StreamMessage> held;  // live messages waiting for the replay to finish
-    std::string last_report;          // report topics send only changes
+    std::string last_numbers;         // report and dashboard topics send only changes
     // Subscriptions with equal keys (topic, and the client's identity and roles) get the same
     // bytes for an event: the message is built once per key.
     std::string view_key;

@@ -170,6 +170,36 @@ class Stream(unittest.TestCase):
             if m["report"]["total"] == before + 1:
                 break
 
+    def test_a_dashboard_topic_sends_its_numbers_then_each_change(self):
+        ws = self.connect(self.li)
+        ws.send(json.dumps({"op": "subscribe", "topic": "dashboard:service_monitor"}))
+        self.assertEqual(self.recv(ws)["op"], "subscribed")
+        first = self.recv(ws)
+        self.assertEqual(first["topic"], "dashboard:service_monitor")
+        board = first["dashboard"]
+        self.assertEqual((board["name"], len(board["widgets"])), ("售后服务监控看板", 7))
+        channels = lambda b: b["widgets"][0]["result"]["total"]
+        # The page's widgets (its numbers are the same when nothing moves between the two reads;
+        # ReportsTest checks them on a quiet server).
+        status, page, _ = self.s.call("GET", "/api/v1/dashboards/service_monitor/data", token=self.li)
+        shape = lambda ws: [(w["title"], w["report"], w["chart"], w.get("from")) for w in ws]
+        self.assertEqual(shape(page["widgets"]), shape(board["widgets"]))
+        before = channels(board)
+        self.submit("看板")
+        while True:
+            m = self.recv(ws)
+            self.assertEqual(m["topic"], "dashboard:service_monitor")
+            if channels(m["dashboard"]) == before + 1:
+                break
+        # A dashboard that does not exist is refused on subscribing.
+        ws.send(json.dumps({"op": "subscribe", "topic": "dashboard:nope"}))
+        while True:
+            m = self.recv(ws)
+            if "error" in m:
+                break
+        self.assertEqual(m["error"]["code"], "not_found")
+        self.assertIn("no dashboard \"nope\"", m["error"]["message"])
+
     def test_a_client_that_stops_reading_is_dropped(self):
         # A raw socket that completes the handshake, subscribes, then never reads again.
         host, port = self.s.base[len("http://"):].rsplit(":", 1)
