@@ -302,6 +302,22 @@ Result<std::optional<DomainEvent>> publish_on_form(const Catalog& c, std::string
       published(type, id, version, doc, form->version, actor, now_us));
 }
 
+// The same for a definition of no form (a calendar, a dashboard).
+template <typename Parse, typename Current>
+Result<std::optional<DomainEvent>> publish_standalone(std::string_view id, const Value& document,
+                                                      const char* what, const char* type,
+                                                      Parse parse, Current current,
+                                                      const std::string& actor, int64_t now_us) {
+  if (!valid_id(id)) return bad_id(what, id);
+  Value doc = strip_identity(document);
+  auto parsed = parse(id, doc);
+  if (!parsed.ok()) return parsed.error();
+  const auto* existing = current(id);
+  if (existing && existing->document == doc) return std::optional<DomainEvent>();
+  uint64_t version = existing ? existing->version + 1 : 1;
+  return std::optional<DomainEvent>(published(type, id, version, doc, 0, actor, now_us));
+}
+
 }  // namespace
 
 Result<std::optional<DomainEvent>> decide_publish_flow(const Catalog& c, std::string_view id,
@@ -324,15 +340,9 @@ Result<std::optional<DomainEvent>> decide_publish_calendar(const Catalog& c, std
                                                            const Value& document,
                                                            const std::string& actor,
                                                            int64_t now_us) {
-  if (!valid_id(id)) return bad_id("calendar", id);
-  Value doc = strip_identity(document);
-  auto parsed = parse_calendar(id, doc);
-  if (!parsed.ok()) return parsed.error();
-  const CalendarDef* current = c.calendar(id);
-  if (current && current->document == doc) return std::optional<DomainEvent>();
-  uint64_t version = current ? current->version + 1 : 1;
-  return std::optional<DomainEvent>(
-      published(event_types::kCalendarPublished, id, version, doc, 0, actor, now_us));
+  return publish_standalone(
+      id, document, "calendar", event_types::kCalendarPublished, parse_calendar,
+      [&](std::string_view i) { return c.calendar(i); }, actor, now_us);
 }
 
 Result<std::optional<DomainEvent>> decide_publish_sla_policy(const Catalog& c, std::string_view id,
@@ -384,37 +394,38 @@ Result<std::optional<DomainEvent>> decide_publish_print_template(const Catalog& 
       [&](std::string_view i) { return c.print_template(i); }, actor, now_us);
 }
 
+bool is_select_field(const Catalog& c, std::string_view form, std::string_view field) {
+  for (const std::string& form_id : c.form_ids()) {
+    if (!form.empty() && form_id != form) continue;
+    const FieldDef* f = c.form(form_id)->field(field);
+    if (f && f->type == FieldType::kSelect) return true;
+  }
+  return false;
+}
+
 Result<std::optional<DomainEvent>> decide_publish_dashboard(const Catalog& c, std::string_view id,
                                                             const Value& document,
                                                             const std::string& actor,
                                                             int64_t now_us) {
-  if (!valid_id(id)) return bad_id("dashboard", id);
-  Value doc = strip_identity(document);
-  auto parsed = parse_dashboard(id, doc);
-  if (!parsed.ok()) return parsed.error();
-  const auto& widgets = parsed.value().widgets;
-  for (size_t i = 0; i < widgets.size(); ++i) {
-    const DashboardWidget& w = widgets[i];
-    const std::string path = "dashboard.widgets[" + std::to_string(i) + "]";
-    if (!w.form.empty() && !c.form(w.form))
-      return def_error(path + ".form", "no form \"" + w.form + "\"");
-    if (w.field.empty()) continue;
-    bool select = false;
-    for (const std::string& form_id : c.form_ids()) {
-      if (!w.form.empty() && form_id != w.form) continue;
-      const FieldDef* f = c.form(form_id)->field(w.field);
-      select |= f && f->type == FieldType::kSelect;
+  auto parse = [&c](std::string_view i, const Value& doc) -> Result<DashboardDef> {
+    auto parsed = parse_dashboard(i, doc);
+    if (!parsed.ok()) return parsed;
+    const auto& widgets = parsed.value().widgets;
+    for (size_t k = 0; k < widgets.size(); ++k) {
+      const DashboardWidget& w = widgets[k];
+      const std::string path = "dashboard.widgets[" + std::to_string(k) + "]";
+      if (!w.form.empty() && !c.form(w.form))
+        return def_error(path + ".form", "no form \"" + w.form + "\"");
+      if (!w.field.empty() && !is_select_field(c, w.form, w.field)) {
+        return def_error(path + ".field", "\"" + w.field + "\" is not a select field of " +
+                                              (w.form.empty() ? "any form" : "form " + w.form));
+      }
     }
-    if (!select) {
-      return def_error(path + ".field", "\"" + w.field + "\" is not a select field of " +
-                                            (w.form.empty() ? "any form" : "form " + w.form));
-    }
-  }
-  const DashboardDef* current = c.dashboard(id);
-  if (current && current->document == doc) return std::optional<DomainEvent>();
-  uint64_t version = current ? current->version + 1 : 1;
-  return std::optional<DomainEvent>(
-      published(event_types::kDashboardPublished, id, version, doc, 0, actor, now_us));
+    return parsed;
+  };
+  return publish_standalone(
+      id, document, "dashboard", event_types::kDashboardPublished, parse,
+      [&](std::string_view i) { return c.dashboard(i); }, actor, now_us);
 }
 
 Result<DomainEvent> decide_create_user(const Catalog& c, const User& user,

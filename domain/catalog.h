@@ -94,6 +94,10 @@ class Catalog {
   std::map<std::string, std::vector<const SlaPolicyDef*>, std::less<>> sla_policies_by_form_;
 };
 
+// Whether `field` is a select field of form `form` ("": of some form), at its latest version: what
+// the reports count by (by_problem_type's field).
+bool is_select_field(const Catalog& c, std::string_view form, std::string_view field);
+
 // A definition document as stored: without the "id" and "version" a client may echo back from GET.
 Value strip_identity(const Value& document);
 

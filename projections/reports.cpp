@@ -136,15 +136,8 @@ std::optional<std::string> Reports::run(const ReportQuery& q, const Catalog& cat
   std::string field = q.name == "by_channel" ? "channel"
                       : q.field.empty()      ? "problem_type"
                                              : q.field;
-  if (q.name == "by_problem_type" && !q.field.empty()) {
-    bool select = false;
-    for (const std::string& id : catalog.form_ids()) {
-      if (!q.form.empty() && id != q.form) continue;
-      const FieldDef* f = catalog.form(id)->field(q.field);
-      select |= f && f->type == FieldType::kSelect;
-    }
-    if (!select) return "field \"" + q.field + "\" is not a select field of the form";
-  }
+  if (q.name == "by_problem_type" && !q.field.empty() && !is_select_field(catalog, q.form, q.field))
+    return "field \"" + q.field + "\" is not a select field of the form";
   // Sums the buckets of the window, per output bucket label ("" without bucketing).
   std::map<std::string, Bucket> by_label;
   for (const auto& [form, days] : days_) {
