@@ -408,9 +408,14 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
     req.method = std::string(msg.method_string());
     req.request_id = std::to_string(server_.next_request.fetch_add(1));
     req.peer = peer_;
+    std::string repeated;
     if (!parse_target(std::string_view(msg.target().data(), msg.target().size()), &req.path,
-                      &req.query)) {
-      return write(error_response(400, "bad_request", "malformed URL"));
+                      &req.query, &repeated)) {
+      return write(repeated.empty()
+                       ? error_response(400, "bad_request", "malformed URL")
+                       : error_response(400, "bad_parameter",
+                                        "the parameter \"" + repeated + "\" is given twice",
+                                        repeated));
     }
     for (const auto& field : msg) {
       std::string name(field.name_string());

@@ -42,7 +42,7 @@ bool percent_decode(std::string_view in, bool plus_is_space, std::string* out) {
 }
 
 bool parse_target(std::string_view target, std::string* path,
-                  std::map<std::string, std::string>* query) {
+                  std::map<std::string, std::string>* query, std::string* repeated) {
   size_t q = target.find('?');
   if (!percent_decode(target.substr(0, q), false, path)) return false;
   if (path->empty() || (*path)[0] != '/') return false;
@@ -56,7 +56,10 @@ bool parse_target(std::string_view target, std::string* path,
     if (!percent_decode(pair.substr(0, eq), true, &key)) return false;
     if (eq != std::string_view::npos && !percent_decode(pair.substr(eq + 1), true, &value))
       return false;
-    if (!key.empty()) (*query)[key] = value;
+    if (!key.empty() && !query->emplace(key, std::move(value)).second) {
+      *repeated = std::move(key);
+      return false;
+    }
     if (amp == std::string_view::npos) break;
     rest = rest.substr(amp + 1);
   }

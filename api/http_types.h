@@ -53,8 +53,10 @@ std::optional<uint64_t> parse_uint(std::string_view text);
 // Decodes %XX escapes (and '+' as space when asked). False on a malformed escape.
 bool percent_decode(std::string_view in, bool plus_is_space, std::string* out);
 
-// Splits "/a/b?x=1&y=%E4" into a decoded path and query map. False on bad percent-encoding.
+// Splits "/a/b?x=1&y=%E4" into a decoded path and query map. False on bad percent-encoding, and
+// on a parameter given twice, named in `repeated` (?status=open&status=closed has no one meaning;
+// taking either would answer a question not asked).
 bool parse_target(std::string_view target, std::string* path,
-                  std::map<std::string, std::string>* query);
+                  std::map<std::string, std::string>* query, std::string* repeated);
 
 }  // namespace ticketd::api

@@ -236,6 +236,10 @@ class ReferenceApp(unittest.TestCase):
         status, r, _ = self.call("GET", "/tickets?stauts=closed", user="zhang")
         self.assert_error(r, status, 400, "bad_parameter", "stauts")
         self.assertIn("takes form, node, status", r["error"]["message"])
+        # A filter given twice has no one meaning: neither value is taken.
+        status, r, _ = self.call("GET", "/tickets?status=open&status=closed", user="zhang")
+        self.assert_error(r, status, 400, "bad_parameter", "status")
+        self.assertIn('"status" is given twice', r["error"]["message"])
         # A misspelt dry_run would import for real.
         _, before, _ = self.call("GET", "/tickets?limit=1", user="li")
         rows = "客户名称,问题类型,问题详细描述,客户电话,来源渠道\n甲,功能故障,卡纸,13800000000,电话\n".encode()
