@@ -6,10 +6,10 @@
 #include <utility>
 
 #include "api/api.h"
-#include "api/dashboard_data.h"
 #include "api/ticket_view.h"
 #include "domain/notifications.h"
 #include "domain/permissions.h"
+#include "projections/dashboards.h"
 #include "projections/reports.h"
 
 namespace ticketd::api {
@@ -208,7 +208,7 @@ std::string StreamHub::message_for(const Subscription& s, const StreamClient& c,
         const DashboardDef* d = v.catalog.dashboard(s.topic.substr(10));
         if (!d) return 0;
         w.key("dashboard").begin_object();
-        write_dashboard_members(w, *d, v, now_us());
+        projections::write_dashboard_members(w, *d, v, now_us());
         w.end_object();
         return 0;
       });

@@ -34,9 +34,9 @@ Result<DashboardWidget> parse_widget(const Value& doc, const std::string& path) 
   if (w.title.empty()) return def_error(path + ".title", "a non-empty string is required");
   w.report = doc.string_or("report");
   if (!is_report_name(w.report)) {
-    return def_error(path + ".report",
-                     "one of by_channel, by_problem_type, first_response, "
-                     "first_contact_resolution, csat, sla_breaches, backlog");
+    std::string names;
+    for (std::string_view n : kReportNames) names += (names.empty() ? "" : ", ") + std::string(n);
+    return def_error(path + ".report", "one of " + names);
   }
   auto chart = optional_string(doc, "chart", path);
   if (!chart.ok()) return chart.error();
@@ -67,8 +67,8 @@ Result<DashboardWidget> parse_widget(const Value& doc, const std::string& path) 
 }  // namespace
 
 bool is_report_name(std::string_view name) {
-  return one_of(name, {"by_channel", "by_problem_type", "first_response",
-                       "first_contact_resolution", "csat", "sla_breaches", "backlog"});
+  return std::find(std::begin(kReportNames), std::end(kReportNames), name) !=
+         std::end(kReportNames);
 }
 
 Result<DashboardDef> parse_dashboard(std::string_view id, const Value& doc) {

@@ -12,7 +12,10 @@
 
 namespace ticketd {
 
-// The reports there are (projections/reports.h computes them).
+// The reports there are, in the order tools list them (projections/reports.h computes them).
+inline constexpr std::string_view kReportNames[] = {
+    "by_channel", "by_problem_type", "first_response", "first_contact_resolution",
+    "csat",       "sla_breaches",    "backlog"};
 bool is_report_name(std::string_view name);
 
 struct DashboardWidget {

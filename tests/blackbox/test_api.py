@@ -884,6 +884,15 @@ class ReportsTest(unittest.TestCase):
                              ("工单来源渠道", "pie", 30, today))
             self.assertEqual(by_channel["result"]["rows"], live["by_channel"]["rows"])
             self.assertNotIn("from", board["widgets"][6])  # backlog: now
+            # An analyst gets the same page from the events alone.
+            out = subprocess.run([TICKETCTL, "rebuild-reports", "--data-dir", s.data_dir,
+                                  "--dashboard", "service_monitor"], capture_output=True, check=True, text=True)
+            [offline] = map(json.loads, out.stdout.splitlines())
+            self.assertEqual((offline["name"], offline["widgets"]), (board["name"], board["widgets"]))
+            out = subprocess.run([TICKETCTL, "rebuild-reports", "--data-dir", s.data_dir, "--dashboard", "nope"],
+                                 capture_output=True, text=True)
+            self.assertEqual(out.returncode, 1)
+            self.assertIn('no dashboard "nope"', out.stderr)
         finally:
             s.cleanup()
 

@@ -1,8 +1,9 @@
-// ticketctl rebuild-reports: every report recomputed from zero, as JSON lines.
+// ticketctl rebuild-reports: every report, or one dashboard, recomputed from zero, as JSON lines.
 #include <chrono>
 #include <cstdio>
 #include <iostream>
 
+#include "projections/dashboards.h"
 #include "projections/read_model.h"
 #include "projections/reports.h"
 #include "storage/event_log.h"
@@ -38,19 +39,39 @@ int rebuild_reports(const Args& args) {
   }
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  for (const char* name : {"by_channel", "by_problem_type", "first_response",
-                           "first_contact_resolution", "csat", "sla_breaches", "backlog"}) {
-    projections::ReportQuery q;
-    q.name = name;
-    projections::ReportTable table;
-    model.read([&](const projections::ReadModel::View& v) {
-      return v.reports.run(q, v.catalog, projections::node_names(v.catalog), &table);
-    });
+  if (args.has("dashboard")) {
+    const std::string id = args.get("dashboard");
     JsonWriter w;
-    w.begin_object().key("report").string(name).key("result");
-    projections::write_report_json(w, table);
-    w.end_object();
+    bool found = model.read([&](const projections::ReadModel::View& v) {
+      const DashboardDef* d = v.catalog.dashboard(id);
+      if (!d) return false;
+      const int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+      w.begin_object();
+      projections::write_dashboard_members(w, *d, v, now);
+      w.end_object();
+      return true;
+    });
+    if (!found) {
+      std::cerr << "ticketctl: no dashboard \"" << id << "\" in this log\n";
+      return 1;
+    }
     std::printf("%s\n", w.str().c_str());
+  } else {
+    for (std::string_view name : kReportNames) {
+      projections::ReportQuery q;
+      q.name = name;
+      projections::ReportTable table;
+      model.read([&](const projections::ReadModel::View& v) {
+        return v.reports.run(q, v.catalog, projections::node_names(v.catalog), &table);
+      });
+      JsonWriter w;
+      w.begin_object().key("report").string(name).key("result");
+      projections::write_report_json(w, table);
+      w.end_object();
+      std::printf("%s\n", w.str().c_str());
+    }
   }
   std::fprintf(stderr, "rebuilt reports events=%llu seconds=%.3f events_per_s=%.0f\n",
                static_cast<unsigned long long>(applied), seconds,
