@@ -117,18 +117,18 @@ void StreamHub::on_message(const std::shared_ptr<StreamClient>& client, std::str
   sub->topic = topic;
   const Actor& a = client->actor();
   // Numbers are the same for every reader: one message for all of a topic's subscribers.
-  sub->view_key = numbers_topic(topic) ? topic
-                                       : topic + '\x1f' + a.id +
-                                             (a.admin ? "\x1f"
-                                                        "a"
-                                                      : "") +
-                                             (a.auditor ? "\x1f"
-                                                          "u"
-                                                        : "") +
-                                             (a.portal_customer ? "\x1f"
-                                                                  "p"
-                                                                : "");
-  for (const auto& role : a.roles) sub->view_key += '\x1f' + role;
+  sub->view_key = topic;
+  if (!numbers_topic(topic)) {
+    auto add = [&](std::string_view part) {
+      sub->view_key += '\x1f';
+      sub->view_key += part;
+    };
+    add(a.id);
+    if (a.admin) add("a");
+    if (a.auditor) add("u");
+    if (a.portal_customer) add("p");
+    for (const auto& role : a.roles) add(role);
+  }
   uint64_t until;
   {
     std::lock_guard lk(mu_);
