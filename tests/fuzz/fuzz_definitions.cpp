@@ -1,4 +1,4 @@
-// Any JSON as a form, a flow, a rule, a calendar, an SLA policy or a print template document:
+// Any JSON as a form, a flow, a rule, a calendar, an SLA policy, a print template or a dashboard:
 // accepted or refused with a message, never a crash; whatever is accepted publishes and applies,
 // and an accepted policy or calendar counts a ticket's clocks.
 #include "domain/ticket.h"
@@ -13,7 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Catalog c = fuzz::reference_catalog();
   for (auto decide_publish :
        {decide_publish_form, decide_publish_flow, decide_publish_rule, decide_publish_calendar,
-        decide_publish_sla_policy, decide_publish_print_template}) {
+        decide_publish_sla_policy, decide_publish_print_template, decide_publish_dashboard}) {
     auto r = decide_publish(c, "fuzzed", doc, "fuzz", 0);
     if (!r.ok()) {
       if (r.error().message.empty()) __builtin_trap();
@@ -35,7 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   event("NodeEntered", {{"node", Value("accept")}}, "li");
   event("CommentAdded", {{"text", Value("?")}}, kPortalActor);
   event("FieldsChanged", {{"fields", Value(Object{{"status", Value("待客户确认")}})}}, "zhang");
-  event("CommentAdded", {{"text", Value("!")}}, "zhang");
+  event("CommentAdded", {{"text", Value("!")}, {"public", Value(true)}}, "zhang");
   SlaStatus status = compute_sla(t, *policy, *calendar, at + 86400LL * 1000000 * 30);
   sla_view(status, at);
   return 0;
