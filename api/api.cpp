@@ -88,8 +88,7 @@ HttpResponse error_response(int status, std::string_view code, std::string_view 
                             std::string_view field) {
   JsonWriter w;
   w.begin_object().key("error").begin_object();
-  w.key("code").string(code).key("message").string(message);
-  if (!field.empty()) w.key("field").string(field);
+  write_error_members(w, code, message, field);
   w.end_object().end_object();
   return {status, "application/json", w.take(), {}};
 }
@@ -137,9 +136,9 @@ bool Call::if_match(std::optional<uint64_t>* out) {
 void Call::fail_conflict(std::string_view what, uint64_t current_version) {
   JsonWriter w;
   w.begin_object().key("error").begin_object();
-  w.key("code").string(codes::kConflict);
-  w.key("message").string(std::string(what) + " changed: it is at version " +
-                          std::to_string(current_version));
+  write_error_members(
+      w, codes::kConflict,
+      std::string(what) + " changed: it is at version " + std::to_string(current_version));
   w.key("current_version").number(current_version);
   w.end_object().end_object();
   respond(HttpResponse{409, "application/json", w.take(), std::move(extra_headers)});
@@ -179,8 +178,9 @@ bool Call::string_member(std::string_view key, std::string* out, bool required) 
 void Call::fail_rate_limited(int64_t wait, std::string_view message) {
   extra_headers.emplace_back("Retry-After", std::to_string(wait));
   JsonWriter w;
-  w.begin_object().key("error").begin_object().key("code").string("rate_limited");
-  w.key("message").string(message).key("retry_after").number(wait).end_object().end_object();
+  w.begin_object().key("error").begin_object();
+  write_error_members(w, "rate_limited", message);
+  w.key("retry_after").number(wait).end_object().end_object();
   ok(429, w.take());
 }
 

@@ -110,8 +110,7 @@ void write_row_errors(JsonWriter& w, const std::vector<RowError>& errors) {
   for (size_t i = 0; i < errors.size() && i < kMostErrorsListed; ++i) {
     const RowError& e = errors[i];
     w.begin_object().key("row").number(static_cast<uint64_t>(e.row)).key("error").begin_object();
-    w.key("code").string(e.error.code).key("message").string(e.error.message);
-    if (!e.error.field.empty()) w.key("field").string(e.error.field);
+    write_error_members(w, e.error.code, e.error.message, e.error.field);
     w.end_object().end_object();
   }
   w.end_array();
@@ -298,9 +297,9 @@ void Api::post_import(const CallPtr& call) {
     // Nothing is written while a row is refused: fix the file, then import it whole. API.md's
     // error, with each refused row (the first hundred) beside it.
     JsonWriter w;
-    w.begin_object().key("error").begin_object().key("code").string(codes::kInvalidValue);
-    w.key("message").string(std::to_string(errors.size()) + " of " +
-                            std::to_string(table.size() - 1) +
+    w.begin_object().key("error").begin_object();
+    write_error_members(w, codes::kInvalidValue,
+                        std::to_string(errors.size()) + " of " + std::to_string(table.size() - 1) +
                             " rows are refused; nothing was imported");
     write_row_errors(w, errors);
     w.end_object().end_object();

@@ -72,8 +72,9 @@ void StreamHub::stop() {
 
 void StreamHub::send_error(StreamClient& c, std::string_view code, std::string_view message) {
   JsonWriter w;
-  w.begin_object().key("error").begin_object().key("code").string(code);
-  w.key("message").string(message).end_object().end_object();
+  w.begin_object().key("error").begin_object();
+  write_error_members(w, code, message);
+  w.end_object().end_object();
   c.send(w.take());
 }
 

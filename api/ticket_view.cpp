@@ -132,11 +132,12 @@ projections::ReportTable tickets_table(const std::vector<const TicketState*>& ti
   projections::ReportTable table;
   table.columns = ticket_table_columns();
   const size_t fixed = table.columns.size();
+  std::vector<const FlowDef*> flows;  // each ticket's
   std::vector<Object> readable;
   std::set<std::string> read_somewhere;
   std::vector<const FormDef*> forms;  // of the tickets, in order of first appearance
   for (const TicketState* t : tickets) {
-    const FlowDef* flow = catalog.flow(t->flow_id, t->flow_version);
+    const FlowDef* flow = flows.emplace_back(catalog.flow(t->flow_id, t->flow_version));
     readable.push_back(flow ? readable_fields(*t, *flow, actor) : Object{});
     for (const auto& [key, value] : readable.back()) read_somewhere.insert(key);
     const FormDef* form = catalog.form(t->form_id, t->form_version);
@@ -159,8 +160,7 @@ projections::ReportTable tickets_table(const std::vector<const TicketState*>& ti
   }
   for (size_t i = 0; i < tickets.size(); ++i) {
     const TicketState& t = *tickets[i];
-    const FlowDef* flow = catalog.flow(t.flow_id, t.flow_version);
-    const NodeDef* node = flow ? flow->node(t.node) : nullptr;
+    const NodeDef* node = flows[i] ? flows[i]->node(t.node) : nullptr;
     std::string held;
     for (const auto& a : t.assignees) {
       if (!held.empty()) held += "; ";

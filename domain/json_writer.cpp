@@ -200,4 +200,10 @@ JsonWriter& JsonWriter::raw(std::string_view json) {
   return *this;
 }
 
+void write_error_members(JsonWriter& w, std::string_view code, std::string_view message,
+                         std::string_view field) {
+  w.key("code").string(code).key("message").string(message);
+  if (!field.empty()) w.key("field").string(field);
+}
+
 }  // namespace ticketd

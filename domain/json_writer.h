@@ -41,4 +41,10 @@ class JsonWriter {
   bool after_key_ = false;
 };
 
+// API.md's error object, as members of an object the caller has begun: "code", "message", and
+// "field" when one field is at fault. Error answers, an import's refused rows, a dashboard widget
+// that cannot run and the stream's refusals are all written by it.
+void write_error_members(JsonWriter& w, std::string_view code, std::string_view message,
+                         std::string_view field = "");
+
 }  // namespace ticketd

@@ -31,8 +31,9 @@ void write_dashboard_members(JsonWriter& w, const DashboardDef& d, const ReadMod
     ReportTable table;
     // A form changed since the dashboard was published fails its widget, not the page.
     if (auto problem = v.reports.run(q, v.catalog, names, &table)) {
-      w.key("error").begin_object().key("code").string(codes::kInvalidDefinition);
-      w.key("message").string(*problem).end_object();
+      w.key("error").begin_object();
+      write_error_members(w, codes::kInvalidDefinition, *problem);
+      w.end_object();
     } else {
       w.key("result");
       write_report_json(w, table);

@@ -208,10 +208,17 @@ bool is_ip_address(const std::string& text) {
 struct NameValue {
   std::string item, name, value;
 };
+// The items of a space-separated option's value, blanks between them skipped.
+std::vector<std::string> space_separated(const std::string& text) {
+  std::vector<std::string> items;
+  std::istringstream list(text);
+  for (std::string item; list >> item;) items.push_back(std::move(item));
+  return items;
+}
+
 std::vector<NameValue> name_value_items(const std::string& text) {
   std::vector<NameValue> out;
-  std::istringstream list(text);
-  for (std::string item; list >> item;) {
+  for (std::string& item : space_separated(text)) {
     size_t eq = item.find('=');
     std::string name = item.substr(0, std::min(eq, item.size()));
     std::string value = eq == std::string::npos ? "" : item.substr(eq + 1);
@@ -372,12 +379,7 @@ int main(int argc, char** argv) {
     return fail("--sign-in-failures-per-address must be a whole number (0 = no limit per address)");
   }
   std::set<std::string> trusted_proxies;
-  const std::string proxies = o.get("trusted-proxies", "");
-  for (std::string_view rest = proxies; !rest.empty();) {
-    size_t space = rest.find(' ');
-    std::string item(rest.substr(0, space));
-    rest = space == std::string_view::npos ? std::string_view() : rest.substr(space + 1);
-    if (item.empty()) continue;
+  for (const std::string& item : space_separated(o.get("trusted-proxies", ""))) {
     if (!is_ip_address(item)) {
       return fail("--trusted-proxies: \"" + item + "\" is not an IPv4 or IPv6 address");
     }
