@@ -84,8 +84,8 @@ int bench_seed(const Args& args) {
           batch.push_back(projections::to_new_event(e, EventId::random_v4(rng(), rng()), "seed"));
         }
         size_t n = batch.size();
-        auto r = log->append(ticket_stream(id), storage::ExpectedVersion::NoStream(),
-                             std::move(batch));
+        auto r =
+            log->append(ticket_stream(id), storage::ExpectedVersion::NoStream(), std::move(batch));
         if (r.status.ok() && !r.duplicate) {
           events += n;
         } else {
