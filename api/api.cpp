@@ -527,7 +527,7 @@ void Api::route(const CallPtr& call) {
   if (on(is({"api", "v1", "attachments", "*"}), "GET")) return get_attachment(call, p[3]);
   if (on(is({"api", "v1", "events"}), "GET", {"from", "limit", "cursor"})) return get_events(call);
   if (on(is({"api", "v1", "reports", "*"}), "GET",
-         {"form", "field", "bucket", "from", "to", "bom"}))
+         {"form", "field", "bucket", "from", "to", "tz", "bom"}))
     return get_report(call, p[3]);
   if (on(is({"api", "v1", "audit", "verify"}), "GET")) return get_verify(call);
   no_route();
@@ -746,14 +746,22 @@ void Api::get_report(const CallPtr& call, const std::string& name) {
   q.field = call->req.param("field");
   q.form = call->req.param("form");
   q.bucket = call->req.param("bucket");
-  // from / to: an RFC 3339 time or a date; whole UTC days, both ends included.
+  if (call->req.has_param("tz")) {
+    const std::string tz = call->req.param("tz");
+    if (!(q.zone = find_time_zone(tz))) {
+      return call->fail(400, "bad_parameter",
+                        "unknown time zone \"" + tz + "\" (an IANA name like Asia/Shanghai)", "tz");
+    }
+  }
+  // from / to: a date, or an RFC 3339 time standing for its day; whole days of the zone (UTC's
+  // without tz), both ends included.
   for (auto [param, slot] : {std::pair{"from", &q.from_day}, std::pair{"to", &q.to_day}}) {
     if (!call->req.has_param(param)) continue;
     std::string text = call->req.param(param);
     if (auto day = parse_date(text)) {
       *slot = *day;
     } else if (auto t = parse_rfc3339(text)) {
-      *slot = *t >= 0 ? *t / 86400000000LL : (*t - 86399999999LL) / 86400000000LL;
+      *slot = local_day(*t, q.zone);
     } else {
       return call->fail(400, "bad_parameter",
                         std::string(param) + " must be a date or an RFC 3339 time", param);

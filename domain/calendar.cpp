@@ -62,10 +62,7 @@ Result<std::set<int64_t>> parse_dates(const Value* v, const std::string& path) {
   return out;
 }
 
-int64_t local_day_of(const CalendarDef& c, int64_t t_us) {
-  auto local = c.zone->to_local(date::sys_time<microseconds>(microseconds(t_us)));
-  return date::floor<date::days>(local).time_since_epoch().count();
-}
+int64_t local_day_of(const CalendarDef& c, int64_t t_us) { return local_day(t_us, c.zone); }
 
 int64_t to_utc(const CalendarDef& c, int64_t local_day, int minute) {
   date::local_time<minutes> local{date::days(local_day) + minutes(minute)};

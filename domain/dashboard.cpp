@@ -76,12 +76,22 @@ Result<DashboardDef> parse_dashboard(std::string_view id, const Value& doc) {
   d.id = id;
   d.document = doc;
   if (!doc.is_object()) return def_error("dashboard", "must be a JSON object");
-  if (auto e = unknown_property(doc, {"name", "description", "widgets"}, "dashboard")) return *e;
+  if (auto e = unknown_property(doc, {"name", "description", "time_zone", "widgets"}, "dashboard"))
+    return *e;
   d.name = doc.string_or("name");
   if (d.name.empty()) return def_error("dashboard.name", "a non-empty string is required");
   auto description = optional_string(doc, "description", "dashboard");
   if (!description.ok()) return description.error();
   d.description = description.value();
+  if (const Value* zone = doc.find("time_zone")) {
+    if (!zone->is_string())
+      return def_error("dashboard.time_zone", "an IANA time zone name like Asia/Shanghai");
+    d.time_zone = zone->as_string();
+    if (!(d.zone = find_time_zone(d.time_zone))) {
+      return def_error("dashboard.time_zone", "unknown time zone \"" + d.time_zone +
+                                                  "\" (an IANA name like Asia/Shanghai)");
+    }
+  }
   const Value& widgets = doc["widgets"];
   if (!widgets.is_array() || widgets.as_array().empty())
     return def_error("dashboard.widgets", "a non-empty array of widgets is required");

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "domain/error.h"
+#include "domain/time_format.h"
 #include "domain/value.h"
 
 namespace ticketd {
@@ -25,7 +26,8 @@ struct DashboardWidget {
   std::string form;    // "": every form
   std::string field;   // by_problem_type: the select field counted (default problem_type)
   std::string bucket;  // "", day, week or month
-  int64_t days = 0;    // the last `days` whole UTC days, today included; 0: all time
+  int64_t days = 0;    // the last `days` whole days of the dashboard's zone, today included;
+                       // 0: all time
 };
 
 struct DashboardDef {
@@ -33,6 +35,10 @@ struct DashboardDef {
   uint64_t version = 0;
   std::string name;
   std::string description;
+  // An IANA name: whose days the windows and day, week and month buckets are. "UTC" when the
+  // document names none; `zone` is nullptr then.
+  std::string time_zone = "UTC";
+  const date::time_zone* zone = nullptr;
   std::vector<DashboardWidget> widgets;
   Value document;
 };

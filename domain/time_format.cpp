@@ -159,6 +159,13 @@ std::optional<int64_t> parse_duration(std::string_view text) {
   return n * unit * 1000000;
 }
 
+int64_t local_day(int64_t us, const date::time_zone* zone) {
+  sys_time<microseconds> t{microseconds(us)};
+  // Qualified: date's floor is found by argument-dependent lookup too.
+  if (!zone) return std::chrono::floor<days>(t).time_since_epoch().count();
+  return std::chrono::floor<days>(zone->to_local(t)).time_since_epoch().count();
+}
+
 const date::time_zone* find_time_zone(const std::string& name) {
   try {
     return date::locate_zone(name);

@@ -3,20 +3,17 @@
 #include "projections/reports.h"
 
 namespace ticketd::projections {
-namespace {
-
-constexpr int64_t kDayUs = 86'400'000'000LL;
-
-}  // namespace
 
 void write_dashboard_members(JsonWriter& w, const DashboardDef& d, const ReadModel::View& v,
                              int64_t now_us) {
-  const int64_t today = now_us >= 0 ? now_us / kDayUs : (now_us - kDayUs + 1) / kDayUs;
+  const int64_t today = local_day(now_us, d.zone);
   const auto names = node_names(v.catalog);
   w.key("id").string(d.id).key("version").number(d.version).key("name").string(d.name);
+  w.key("time_zone").string(d.time_zone);
   w.key("widgets").begin_array();
   for (const DashboardWidget& widget : d.widgets) {
-    ReportQuery q{widget.report, widget.field, widget.form, INT64_MIN, INT64_MAX, widget.bucket};
+    ReportQuery q{widget.report, widget.field,  widget.form, INT64_MIN,
+                  INT64_MAX,     widget.bucket, d.zone};
     w.begin_object().key("title").string(widget.title).key("report").string(widget.report);
     w.key("chart").string(widget.chart);
     if (!widget.form.empty()) w.key("form").string(widget.form);

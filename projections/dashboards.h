@@ -10,9 +10,10 @@
 
 namespace ticketd::projections {
 
-// Writes the members "id", "version", "name" and "widgets" (each with its parameters, its window's
-// "from" and "to" dates, and its report's JSON as "result", or an "error" when its form or field
-// changed since it was published) into an object the caller has begun. `now_us` fixes "today".
+// Writes the members "id", "version", "name", "time_zone" and "widgets" (each with its parameters,
+// its window's "from" and "to" dates, and its report's JSON as "result", or an "error" when its
+// form or field changed since it was published) into an object the caller has begun. `now_us`
+// fixes "today", which is a day of the dashboard's zone.
 void write_dashboard_members(JsonWriter& w, const DashboardDef& dashboard,
                              const ReadModel::View& view, int64_t now_us);
 

@@ -7,9 +7,20 @@
 namespace ticketd::projections {
 namespace {
 
-constexpr int64_t kDayUs = 86400LL * 1000000;
+constexpr int64_t kSlotUs = 900LL * 1000000;  // a quarter of an hour
+constexpr int64_t kSlotsPerDay = 96;
+// No zone is further from UTC than this (Pacific/Kiritimati is +14:00, Etc/GMT+12 is -12:00).
+constexpr int64_t kMostOffsetSlots = 14 * 4;
 
-int64_t day_of(int64_t us) { return us >= 0 ? us / kDayUs : (us - kDayUs + 1) / kDayUs; }
+int64_t slot_of(int64_t us) { return us >= 0 ? us / kSlotUs : (us - kSlotUs + 1) / kSlotUs; }
+
+// The UTC slots that can fall on local days [from, to] in some zone: a superset, filtered by each
+// slot's own local day.
+std::pair<int64_t, int64_t> slots_around(int64_t from_day, int64_t to_day) {
+  int64_t lo = from_day == INT64_MIN ? INT64_MIN : from_day * kSlotsPerDay - kMostOffsetSlots;
+  int64_t hi = to_day == INT64_MAX ? INT64_MAX : (to_day + 1) * kSlotsPerDay + kMostOffsetSlots;
+  return {lo, hi};
+}
 
 Value share(int64_t part, int64_t total) {
   // Four decimals: stable text, and enough for a dashboard.
@@ -58,7 +69,7 @@ bool Reports::known(std::string_view name) { return is_report_name(name); }
 Reports::Facts Reports::facts_of(const TicketState& t, const Catalog& catalog) {
   Facts f;
   f.form = intern(t.form_id);
-  f.created_day = day_of(t.created_at);
+  f.created_slot = slot_of(t.created_at);
   if (const FormDef* form = catalog.form(t.form_id, t.form_version)) {
     for (const auto& field : form->fields) {
       if (field.type != FieldType::kSelect) continue;
@@ -69,10 +80,10 @@ Reports::Facts Reports::facts_of(const TicketState& t, const Catalog& catalog) {
   if (t.first_response_at) f.first_response_s = (t.first_response_at - t.created_at) / 1000000;
   f.closed = t.closed;
   f.fcr = t.first_contact_resolution();
-  f.closed_day = day_of(t.closed_at);
+  f.closed_slot = slot_of(t.closed_at);
   if (t.rating) {
     f.rating = *t.rating;
-    f.rated_day = day_of(t.rated_at);
+    f.rated_slot = slot_of(t.rated_at);
   }
   for (const auto& rule : t.timers_fired) f.breaches.push_back(intern(rule));  // idle rules fired
   for (const auto& name : t.sla_fired) {  // SLA targets breached, as "sla:<target>"
@@ -85,7 +96,7 @@ Reports::Facts Reports::facts_of(const TicketState& t, const Catalog& catalog) {
 }
 
 void Reports::apply(const Facts& f, int sign) {
-  Bucket& created = bucket(f.form, f.created_day);
+  Bucket& created = bucket(f.form, f.created_slot);
   created.created += sign;
   for (const auto& [field, value] : f.selects) created.selects[{field, value}] += sign;
   if (f.first_response_s >= 0) {
@@ -98,12 +109,12 @@ void Reports::apply(const Facts& f, int sign) {
   }
   for (Name rule : f.breaches) created.breaches[rule] += sign;
   if (f.closed) {
-    Bucket& closed = bucket(f.form, f.closed_day);
+    Bucket& closed = bucket(f.form, f.closed_slot);
     closed.closed += sign;
     closed.first_contact += f.fcr ? sign : 0;
   }
   if (f.rating) {
-    Bucket& rated = bucket(f.form, f.rated_day);
+    Bucket& rated = bucket(f.form, f.rated_slot);
     rated.rated += sign;
     rated.rating_sum += sign * f.rating;
   }
@@ -140,10 +151,19 @@ std::optional<std::string> Reports::run(const ReportQuery& q, const Catalog& cat
     return "field \"" + q.field + "\" is not a select field of the form";
   // Sums the buckets of the window, per output bucket label ("" without bucketing).
   std::map<std::string, Bucket> by_label;
-  for (const auto& [form, days] : days_) {
+  const auto [lo, hi] = slots_around(q.from_day, q.to_day);
+  for (const auto& [form, slots] : slots_) {
     if (!q.form.empty() && *form != q.form) continue;
-    for (auto it = days.lower_bound(q.from_day); it != days.end() && it->first <= q.to_day; ++it) {
-      Bucket& sum = by_label[q.bucket.empty() ? "" : bucket_label(it->first, q.bucket)];
+    int64_t labelled_day = INT64_MIN;  // a day's slots share its label: made once
+    Bucket* sum_of_day = nullptr;
+    for (auto it = slots.lower_bound(lo); it != slots.end() && it->first < hi; ++it) {
+      const int64_t day = local_day(it->first * kSlotUs, q.zone);
+      if (day < q.from_day || day > q.to_day) continue;
+      if (day != labelled_day) {
+        labelled_day = day;
+        sum_of_day = &by_label[q.bucket.empty() ? "" : bucket_label(day, q.bucket)];
+      }
+      Bucket& sum = *sum_of_day;
       const Bucket& b = it->second;
       sum.created += b.created;
       for (const auto& [k, n] : b.selects) sum.selects[k] += n;

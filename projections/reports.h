@@ -1,8 +1,11 @@
 #pragma once
 // Report aggregates (API.md's reports), maintained incrementally: each ticket's report facts are
-// recomputed when it changes and applied as a delta to per-(form, day) buckets. A query sums the
-// buckets of its window, so it costs days, not tickets. Derived from ticket states alone, so the
-// same log gives the same numbers live, after a snapshot restore, and after a rebuild.
+// recomputed when it changes and applied as a delta to per-(form, quarter-hour) buckets. A query
+// sums the buckets of its window, so it costs time slots, not tickets. Quarter-hours of UTC,
+// because every zone's offset is a whole number of them (Asia/Kathmandu's +05:45 too): any zone's
+// local days are unions of buckets, so one set of buckets answers in every zone. Derived from
+// ticket states alone, so the same log gives the same numbers live, after a snapshot restore, and
+// after a rebuild.
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/node_hash_map.h>
 
@@ -18,6 +21,7 @@
 #include "domain/catalog.h"
 #include "domain/json_writer.h"
 #include "domain/ticket.h"
+#include "domain/time_format.h"
 
 namespace ticketd::projections {
 
@@ -26,9 +30,11 @@ struct ReportQuery {
                       // csat, sla_breaches, backlog
   std::string field;  // by_problem_type: any select field (default problem_type)
   std::string form;   // empty: every form
-  int64_t from_day = INT64_MIN;  // days since the epoch, inclusive
+  int64_t from_day = INT64_MIN;  // local days since the epoch, inclusive
   int64_t to_day = INT64_MAX;
   std::string bucket;  // "", day, week, month
+  // Whose days: the window and the day, week and month buckets are this zone's (nullptr: UTC's).
+  const date::time_zone* zone = nullptr;
 };
 
 // One report as rows of named cells, in order: JSON and CSV are both written from it.
@@ -53,14 +59,14 @@ class Reports {
   using Name = const std::string*;
   struct Facts {
     Name form = nullptr;
-    int64_t created_day = 0;
+    int64_t created_slot = 0;                    // quarter-hours since the epoch
     std::vector<std::pair<Name, Name>> selects;  // select field -> value
     int64_t first_response_s = -1;
     bool closed = false;
     bool fcr = false;
-    int64_t closed_day = 0;
+    int64_t closed_slot = 0;
     int rating = 0;  // 0: not rated
-    int64_t rated_day = 0;
+    int64_t rated_slot = 0;
     std::vector<Name> breaches;  // idle rules that fired; "sla:<target>" breaches
     bool open = false;
     Name node = nullptr;
@@ -96,13 +102,13 @@ class Reports {
   };
   Name intern(const std::string& s) { return &*strings_.insert(s).first; }
   void apply(const Facts& f, int sign);
-  Bucket& bucket(Name form, int64_t day) { return days_[form][day]; }
+  Bucket& bucket(Name form, int64_t slot) { return slots_[form][slot]; }
 
   std::unordered_set<std::string> strings_;
   // Ticket id -> facts. Looked up at random once per ticket event: an open-addressing table of
   // pointers to nodes misses the cache less than std::unordered_map's buckets and chains.
   absl::node_hash_map<std::string, Facts> facts_;
-  absl::flat_hash_map<Name, std::map<int64_t, Bucket>> days_;           // form -> day -> bucket
+  absl::flat_hash_map<Name, std::map<int64_t, Bucket>> slots_;          // form -> slot -> bucket
   absl::flat_hash_map<Name, absl::flat_hash_map<Name, int64_t>> open_;  // form -> node -> open
 };
 

@@ -335,6 +335,8 @@ TEST(Dashboards, EveryInvalidCaseAndVersions) {
   EXPECT_EQ((std::pair{monitor->widgets[4].bucket, monitor->widgets[4].days}),
             (std::pair{std::string("week"), int64_t{84}}));
   EXPECT_EQ(monitor->widgets[6].days, 0);  // backlog: now
+  EXPECT_EQ(monitor->time_zone, "Asia/Shanghai");
+  EXPECT_NE(monitor->zone, nullptr);
   auto publish = [&](const std::string& widget) {
     return decide_publish_dashboard(c, "d", json(R"({"name":"看板","widgets":[)" + widget + "]}"),
                                     "admin", 0);
@@ -373,6 +375,20 @@ TEST(Dashboards, EveryInvalidCaseAndVersions) {
   }
   EXPECT_FALSE(
       decide_publish_dashboard(c, "d", json(R"({"name":"看板","widgets":[]})"), "a", 0).ok());
+  // Days are UTC's unless the dashboard names its zone, which must be one the tz database has.
+  const std::string widget = R"("widgets":[{"title":"x","report":"csat"}])";
+  auto utc = parse_dashboard("d", json(R"({"name":"看板",)" + widget + "}"));
+  ASSERT_TRUE(utc.ok());
+  EXPECT_EQ(std::pair(utc.value().time_zone, utc.value().zone),
+            std::pair(std::string("UTC"), static_cast<const date::time_zone*>(nullptr)));
+  for (const char* zone : {R"("Mars/Olympus")", R"("")", "8"}) {
+    auto r = decide_publish_dashboard(
+        c, "d", json(R"({"name":"看板","time_zone":)" + std::string(zone) + "," + widget + "}"),
+        "admin", 0);
+    ASSERT_FALSE(r.ok()) << zone;
+    EXPECT_NE(r.error().message.find("dashboard.time_zone: "), std::string::npos)
+        << r.error().message;
+  }
   EXPECT_FALSE(decide_publish_dashboard(
                    c, "d", json(R"({"widgets":[{"title":"x","report":"csat"}]})"), "a", 0)
                    .ok());

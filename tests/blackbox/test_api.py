@@ -12,6 +12,7 @@ import threading
 import time
 import unittest
 import urllib.parse
+import zoneinfo
 
 sys.path.insert(0, os.path.dirname(__file__))
 from ticketd_server import ADMIN_TOKEN, Server  # noqa: E402
@@ -853,6 +854,13 @@ class ReportsTest(unittest.TestCase):
             self.assertEqual(r["rows"][0]["bucket"], today)
             _, r, _ = call("GET", "/reports/by_channel?from=2000-01-01&to=2000-01-02")
             self.assertEqual(r["total"], 0)
+            # In a zone, the window and the buckets are that zone's days.
+            shanghai = datetime.datetime.now(zoneinfo.ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d")
+            _, r, _ = call("GET", "/reports/by_channel?bucket=day&tz=Asia/Shanghai&from=%s&to=%s" % (shanghai, shanghai))
+            self.assertEqual((r["total"], {x["bucket"] for x in r["rows"]}), (4, {shanghai}), r)
+            status, r, _ = call("GET", "/reports/by_channel?tz=Mars/Olympus")
+            self.assertEqual((status, r["error"]["code"], r["error"]["field"]), (400, "bad_parameter", "tz"), r)
+            self.assertIn('unknown time zone "Mars/Olympus"', r["error"]["message"])
             status, csv_text, headers = call("GET", "/reports/by_channel", headers={"Accept": "text/csv"})
             self.assertTrue(headers["Content-Type"].startswith("text/csv"))
             self.assertEqual(csv_text.splitlines(), ["key,count,share", "电话,3,0.75", "微信,1,0.25"])
@@ -873,15 +881,17 @@ class ReportsTest(unittest.TestCase):
             # The reference dashboard: each widget is its report with the widget's parameters.
             status, board, _ = call("GET", "/dashboards/service_monitor/data", user="zhang")
             self.assertEqual(status, 200, board)
-            self.assertEqual((board["name"], board["version"]), ("售后服务监控看板", 1))
+            self.assertEqual((board["name"], board["version"], board["time_zone"]),
+                             ("售后服务监控看板", 1, "Asia/Shanghai"))
             self.assertEqual([w["report"] for w in board["widgets"]], list(live))
             for w in board["widgets"]:
                 params = {k: w[k] for k in ("form", "field", "bucket", "from", "to") if k in w}
+                params["tz"] = board["time_zone"]
                 _, alone, _ = call("GET", "/reports/%s?%s" % (w["report"], urllib.parse.urlencode(params)))
                 self.assertEqual(w["result"], alone, w["title"])
             by_channel = board["widgets"][0]
             self.assertEqual((by_channel["title"], by_channel["chart"], by_channel["days"], by_channel["to"]),
-                             ("工单来源渠道", "pie", 30, today))
+                             ("工单来源渠道", "pie", 30, shanghai))  # today in Shanghai
             self.assertEqual(by_channel["result"]["rows"], live["by_channel"]["rows"])
             self.assertNotIn("from", board["widgets"][6])  # backlog: now
             # An analyst gets the same page from the events alone.
@@ -910,11 +920,16 @@ class ReportsTest(unittest.TestCase):
             status, r, _ = admin("PUT", "/dashboards/mine", dict(mine, widgets=[{"title": "x", "report": "sales"}]))
             self.assertEqual((status, r["error"]["code"]), (422, "invalid_definition"), r)
             self.assertIn("dashboard.widgets[0].report", r["error"]["message"])
+            status, r, _ = admin("PUT", "/dashboards/mine", dict(mine, time_zone="Asia/Peking"))
+            self.assertEqual((status, r["error"]["code"]), (422, "invalid_definition"), r)
+            self.assertIn('dashboard.time_zone: unknown time zone "Asia/Peking"', r["error"]["message"])
             li = s.login("li")
             status, r, _ = s.call("PUT", "/api/v1/dashboards/mine", mine, token=li)
             self.assertEqual(status, 403, r)
             status, r, _ = s.call("GET", "/api/v1/dashboards/mine/data", token=li)
             self.assertEqual([w["title"] for w in r["widgets"]], ["近7天渠道", "按优先级"])
+            utc_today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+            self.assertEqual((r["time_zone"], r["widgets"][0]["to"]), ("UTC", utc_today))
             self.assertEqual(r["widgets"][1]["result"]["rows"], [])
             self.assertEqual(admin("PUT", "/dashboards/mine", dict(mine, name="我的看板 v2"))[0], 200)
             _, r, _ = s.call("GET", "/api/v1/dashboards/mine/data?version=1", token=li)

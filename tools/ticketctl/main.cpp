@@ -34,11 +34,12 @@ verbs:
   replay --data-dir D --ticket T-000001
       The ticket's history as a timeline for auditors: when, position, who, what changed from
       what to what, from which node to which, and each event's hash.
-  rebuild-reports --data-dir D [--until P] [--dashboard ID]
+  rebuild-reports --data-dir D [--until P] [--tz ZONE] [--dashboard ID]
       Recomputes every report from zero (up to position P) and prints each as a JSON line
-      {"report":name,"result":…}, the same numbers GET /api/v1/reports/<name> gives; events/s on
-      stderr. With --dashboard, one line instead: that dashboard's members as
-      GET /api/v1/dashboards/<ID>/data gives them (its windows end today).
+      {"report":name,"result":…}, the same numbers GET /api/v1/reports/<name>[?tz=ZONE] gives
+      (days of the IANA zone ZONE, UTC's by default); events/s on stderr. With --dashboard, one
+      line instead: that dashboard's members as GET /api/v1/dashboards/<ID>/data gives them (its
+      windows end today, in the dashboard's own zone).
   bench append --data-dir D [--producers 64] [--events 200000] [--raw-batch 1000] [--peer]
                [--prefill-wal 1] [--direct-wal 1]
       Appends single-event commands from concurrent producers through the event log, then

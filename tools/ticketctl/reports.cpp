@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "domain/time_format.h"
 #include "projections/dashboards.h"
 #include "projections/read_model.h"
 #include "projections/reports.h"
@@ -20,6 +21,12 @@ int rebuild_reports(const Args& args) {
   auto until = args.number("until", UINT64_MAX, &error);
   if (!until) {
     std::cerr << "ticketctl: " << error << "\n";
+    return 2;
+  }
+  const date::time_zone* zone = nullptr;  // UTC
+  if (args.has("tz") && !(zone = find_time_zone(args.get("tz")))) {
+    std::cerr << "ticketctl: unknown time zone \"" << args.get("tz")
+              << "\" (an IANA name like Asia/Shanghai)\n";
     return 2;
   }
   std::unique_ptr<storage::EventLog> log;
@@ -62,6 +69,7 @@ int rebuild_reports(const Args& args) {
     for (std::string_view name : kReportNames) {
       projections::ReportQuery q;
       q.name = name;
+      q.zone = zone;
       projections::ReportTable table;
       model.read([&](const projections::ReadModel::View& v) {
         return v.reports.run(q, v.catalog, projections::node_names(v.catalog), &table);
