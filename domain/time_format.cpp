@@ -166,6 +166,13 @@ int64_t local_day(int64_t us, const date::time_zone* zone) {
   return std::chrono::floor<days>(zone->to_local(t)).time_since_epoch().count();
 }
 
+int64_t local_day_start(int64_t day, const date::time_zone* zone) {
+  const int64_t midnight = day * 86'400'000'000LL;
+  if (!zone) return midnight;
+  date::local_time<microseconds> local{microseconds(midnight)};
+  return zone->to_sys(local, date::choose::earliest).time_since_epoch().count();
+}
+
 const date::time_zone* find_time_zone(const std::string& name) {
   try {
     return date::locate_zone(name);

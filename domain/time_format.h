@@ -25,5 +25,8 @@ const date::time_zone* find_time_zone(const std::string& name);
 // The day (days since 1970-01-01, local) that the UTC instant `us` falls on in `zone`; UTC's
 // when `zone` is nullptr.
 int64_t local_day(int64_t us, const date::time_zone* zone);
+// When local `day` begins in `zone` (UTC's when nullptr), as UTC microseconds: its midnight, or
+// for a midnight that a daylight-saving change skips, the change.
+int64_t local_day_start(int64_t day, const date::time_zone* zone);
 
 }  // namespace ticketd

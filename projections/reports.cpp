@@ -154,15 +154,20 @@ std::optional<std::string> Reports::run(const ReportQuery& q, const Catalog& cat
   const auto [lo, hi] = slots_around(q.from_day, q.to_day);
   for (const auto& [form, slots] : slots_) {
     if (!q.form.empty() && *form != q.form) continue;
-    int64_t labelled_day = INT64_MIN;  // a day's slots share its label: made once
+    // The local day of the slots before day_end, and the sum its label collects them in: the
+    // zone is asked once a day, not once a slot.
+    int64_t day = 0, day_end = INT64_MIN;
     Bucket* sum_of_day = nullptr;
     for (auto it = slots.lower_bound(lo); it != slots.end() && it->first < hi; ++it) {
-      const int64_t day = local_day(it->first * kSlotUs, q.zone);
-      if (day < q.from_day || day > q.to_day) continue;
-      if (day != labelled_day) {
-        labelled_day = day;
-        sum_of_day = &by_label[q.bucket.empty() ? "" : bucket_label(day, q.bucket)];
+      if (it->first >= day_end) {
+        day = local_day(it->first * kSlotUs, q.zone);
+        day_end = slot_of(local_day_start(day + 1, q.zone) + kSlotUs - 1);
+        if (day > q.to_day) break;
+        sum_of_day = day < q.from_day
+                         ? nullptr
+                         : &by_label[q.bucket.empty() ? "" : bucket_label(day, q.bucket)];
       }
+      if (!sum_of_day) continue;
       Bucket& sum = *sum_of_day;
       const Bucket& b = it->second;
       sum.created += b.created;

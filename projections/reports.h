@@ -6,6 +6,7 @@
 // local days are unions of buckets, so one set of buckets answers in every zone. Derived from
 // ticket states alone, so the same log gives the same numbers live, after a snapshot restore, and
 // after a rebuild.
+#include <absl/container/btree_map.h>
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/node_hash_map.h>
 
@@ -108,7 +109,7 @@ class Reports {
   // Ticket id -> facts. Looked up at random once per ticket event: an open-addressing table of
   // pointers to nodes misses the cache less than std::unordered_map's buckets and chains.
   absl::node_hash_map<std::string, Facts> facts_;
-  absl::flat_hash_map<Name, std::map<int64_t, Bucket>> slots_;          // form -> slot -> bucket
+  absl::flat_hash_map<Name, absl::btree_map<int64_t, Bucket>> slots_;   // form -> slot -> bucket
   absl::flat_hash_map<Name, absl::flat_hash_map<Name, int64_t>> open_;  // form -> node -> open
 };
 

@@ -85,6 +85,21 @@ TEST_F(ReportZones, DaylightSavingMovesTheDaysBoundary) {
             (std::vector<std::string>{"2026-03-07 电话=1", "2026-03-09 微信=1"}));
 }
 
+TEST_F(ReportZones, DaysOfTwentyThreeAndTwentyFiveHours) {
+  // Santiago skips the midnight of 2026-09-06 (00:00 -04 is 01:00 -03) and lives the hour before
+  // the midnight of 2026-04-05 twice.
+  created("电话", "2026-04-05T02:30:00Z");  // 23:30 -03 on the 4th
+  created("电话", "2026-04-05T03:30:00Z");  // 23:30 -04 on the 4th, the second time
+  created("微信", "2026-04-05T04:10:00Z");  // 00:10 on the 5th
+  created("电话", "2026-09-06T03:50:00Z");  // 23:50 -04 on the 5th
+  created("微信", "2026-09-06T04:10:00Z");  // 01:10 -03 on the 6th, its first hour
+  EXPECT_EQ(daily("America/Santiago"),
+            (std::vector<std::string>{"2026-04-04 电话=2", "2026-04-05 微信=1", "2026-09-05 电话=1",
+                                      "2026-09-06 微信=1"}));
+  EXPECT_EQ(daily("America/Santiago", "2026-09-06", "2026-09-06"),
+            (std::vector<std::string>{"2026-09-06 微信=1"}));
+}
+
 TEST_F(ReportZones, WeeksAndMonthsAreLocal) {
   created("电话", "2026-11-29T17:00:00Z");  // Monday 2026-11-30 01:00 in Shanghai; Sunday in UTC
   created("电话", "2026-11-30T16:30:00Z");  // 2026-12-01 00:30 in Shanghai
@@ -103,6 +118,13 @@ TEST(LocalDay, IsTheZonesDate) {
   EXPECT_EQ(local_day(t, find_time_zone("Asia/Shanghai")), *parse_date("2026-12-01"));
   EXPECT_EQ(local_day(t, find_time_zone("America/Los_Angeles")), *parse_date("2026-11-30"));
   EXPECT_EQ(local_day(*parse_rfc3339("1969-12-31T23:59:59Z"), nullptr), -1);
+  EXPECT_EQ(local_day_start(*parse_date("2026-12-01"), find_time_zone("Asia/Shanghai")),
+            *parse_rfc3339("2026-11-30T16:00:00Z"));
+  // A midnight that daylight saving skips: the day begins at the change.
+  EXPECT_EQ(local_day_start(*parse_date("2026-09-06"), find_time_zone("America/Santiago")),
+            *parse_rfc3339("2026-09-06T04:00:00Z"));
+  EXPECT_EQ(local_day_start(*parse_date("2026-09-06"), nullptr),
+            *parse_rfc3339("2026-09-06T00:00:00Z"));
 }
 
 }  // namespace
