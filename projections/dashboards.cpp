@@ -12,8 +12,11 @@ void write_dashboard_members(JsonWriter& w, const DashboardDef& d, const ReadMod
   w.key("time_zone").string(d.time_zone);
   w.key("widgets").begin_array();
   for (const DashboardWidget& widget : d.widgets) {
-    ReportQuery q{widget.report, widget.field,  widget.form, INT64_MIN,
-                  INT64_MAX,     widget.bucket, d.zone};
+    ReportQuery q{.name = widget.report,
+                  .field = widget.field,
+                  .form = widget.form,
+                  .bucket = widget.bucket,
+                  .zone = d.zone};
     w.begin_object().key("title").string(widget.title).key("report").string(widget.report);
     w.key("chart").string(widget.chart);
     if (!widget.form.empty()) w.key("form").string(widget.form);

@@ -96,6 +96,8 @@ Reports::Facts Reports::facts_of(const TicketState& t, const Catalog& catalog) {
 }
 
 void Reports::apply(const Facts& f, int sign) {
+  // A B-tree moves its values when it inserts: each bucket is done with before the next is
+  // looked up.
   Bucket& created = bucket(f.form, f.created_slot);
   created.created += sign;
   for (const auto& [field, value] : f.selects) created.selects[{field, value}] += sign;
