@@ -47,8 +47,8 @@ std::string numbers_of(const std::string& message) {
 
 }  // namespace
 
-StreamHub::StreamHub(storage::EventLog& log, projections::ReadModel& model)
-    : log_(log), model_(model), thread_([this] {
+StreamHub::StreamHub(storage::EventLog& log, projections::ReadModel& model, Clock clock)
+    : clock_(clock ? std::move(clock) : Clock(now_us)), log_(log), model_(model), thread_([this] {
         pthread_setname_np(pthread_self(), "stream-hub");
         run();
       }) {}
@@ -184,6 +184,7 @@ void StreamHub::on_ticket_event(uint64_t position, const std::string& type,
     std::lock_guard lk(mu_);
     if (subs_.empty()) return;  // nobody listens: no copies
     queue_.push_back({position, type, std::move(before), after, notification});
+    last_queued_ = position;
   }
   cv_.notify_one();
 }
@@ -209,7 +210,7 @@ std::string StreamHub::message_for(const Subscription& s, const StreamClient& c,
         const DashboardDef* d = v.catalog.dashboard(s.topic.substr(10));
         if (!d) return 0;
         w.key("dashboard").begin_object();
-        projections::write_dashboard_members(w, *d, v, now_us());
+        projections::write_dashboard_members(w, *d, v, clock_());
         w.end_object();
         return 0;
       });
@@ -228,7 +229,7 @@ std::string StreamHub::message_for(const Subscription& s, const StreamClient& c,
   w.begin_object().key("topic").string(s.topic).key("position").number(e.position);
   w.key("type").string(e.type).key("ticket");
   model_.read([&](const projections::ReadModel::View& v) {
-    write_ticket_view(w, e.after, v.catalog, actor, now_us());
+    write_ticket_view(w, e.after, v.catalog, actor, clock_());
     return 0;
   });
   if (!e.notification.is_null()) {
@@ -264,8 +265,10 @@ void StreamHub::deliver(const std::vector<Event>& events) {
     std::unordered_map<std::string_view, StreamMessage> built;
     messages[i].reserve(targets.size());
     for (const auto& [sub, client] : targets) {
-      if (e.position <= sub->replay_until ||  // the replay's (or seen before subscribing)
-          (i != last_change && numbers_topic(sub->topic))) {
+      const bool numbers = numbers_topic(sub->topic);
+      if (e.refresh ? !numbers
+                    : e.position <= sub->replay_until ||  // the replay's (or seen before)
+                          (i != last_change && numbers)) {
         messages[i].push_back(nullptr);
         continue;
       }
@@ -283,7 +286,7 @@ void StreamHub::deliver(const std::vector<Event>& events) {
     std::vector<StreamMessage> out;
     for (size_t i = 0; i < events.size(); ++i) {
       StreamMessage& msg = messages[i][t];
-      if (!msg) continue;
+      if (!msg || (events[i].refresh && sub->replaying)) continue;  // a replay ends with numbers
       if (numbers_topic(sub->topic)) {
         // Numbers only move when they do: send changes, not every event.
         std::string numbers = numbers_of(*msg);
@@ -296,10 +299,36 @@ void StreamHub::deliver(const std::vector<Event>& events) {
   }
 }
 
+void StreamHub::refresh_numbers() {
+  {
+    std::lock_guard lk(mu_);
+    queue_refresh();
+  }
+  cv_.notify_one();
+}
+
+void StreamHub::queue_refresh() {
+  bool numbers = false;
+  for (const auto& [client, topics] : subs_) {
+    for (const auto& [topic, sub] : topics) numbers = numbers || numbers_topic(topic);
+  }
+  if (!numbers) return;
+  Event e{std::max(last_queued_, model_.applied_position()), "", {}, {}, {}};
+  e.refresh = true;
+  queue_.push_back(std::move(e));
+}
+
 void StreamHub::run() {
+  using namespace std::chrono;
   std::unique_lock lk(mu_);
   while (true) {
-    cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+    // A moment past the next quarter-hour of UTC, so that the clock reads the new day then.
+    using Quarters = duration<int64_t, std::ratio<900>>;
+    const auto wake = floor<Quarters>(system_clock::now()) + Quarters(1) + milliseconds(5);
+    if (!cv_.wait_until(lk, wake, [&] { return stopping_ || !queue_.empty(); })) {
+      queue_refresh();
+      continue;
+    }
     if (stopping_) return;
     std::vector<Event> events(std::make_move_iterator(queue_.begin()),
                               std::make_move_iterator(queue_.end()));

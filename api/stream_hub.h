@@ -6,6 +6,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -37,9 +38,18 @@ class StreamClient {
 
 class StreamHub {
  public:
-  StreamHub(storage::EventLog& log, projections::ReadModel& model);
+  using Clock = std::function<int64_t()>;  // now, in microseconds since the epoch
+  // `clock` places "today" of dashboards and the SLA figures of ticket views: the system's clock
+  // unless a test gives its own.
+  StreamHub(storage::EventLog& log, projections::ReadModel& model, Clock clock = {});
   ~StreamHub();
   void stop();
+
+  // Report and dashboard topics are looked at again, though no event moved them, and their
+  // subscribers get a message where the numbers differ: a dashboard's window ends today, and
+  // today changes at its zone's midnight. The hub's thread does this at every quarter-hour of
+  // UTC, on which every zone's midnight falls.
+  void refresh_numbers();
 
   // A client message ({"op":"subscribe"|"unsubscribe"|"ping",…}); answers go to the client.
   void on_message(const std::shared_ptr<StreamClient>& client, std::string_view text);
@@ -72,7 +82,8 @@ class StreamHub {
     std::string type;
     std::vector<AssigneeSpec> before;
     TicketState after;
-    Value notification;  // a notification's outcome: the ticket is unchanged
+    Value notification;    // a notification's outcome: the ticket is unchanged
+    bool refresh = false;  // no event: numbers topics are looked at again (refresh_numbers)
   };
   using SubPtr = std::shared_ptr<Subscription>;
 
@@ -84,12 +95,15 @@ class StreamHub {
   std::string message_for(const Subscription& s, const StreamClient& c, const Event& e);
   void replay(SubPtr sub, uint64_t from);
   void send_error(StreamClient& c, std::string_view code, std::string_view message);
+  void queue_refresh();  // with mu_ held
 
+  Clock clock_;
   storage::EventLog& log_;
   projections::ReadModel& model_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Event> queue_;
+  uint64_t last_queued_ = 0;  // the position of the last event queued: a refresh's
   bool stopping_ = false;
   std::map<const StreamClient*, std::map<std::string, SubPtr>> subs_;  // client -> topic -> sub
   std::atomic<bool> listening_{false};                                 // !subs_.empty()

@@ -1,0 +1,114 @@
+// A dashboard topic's window moves at its zone's midnight though no event arrives: the hub looks at
+// numbers topics again (refresh_numbers) and sends only what changed.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include "api/stream_hub.h"
+#include "domain/time_format.h"
+#include "tests/open_log.h"
+#include "tests/reference_catalog.h"
+#include "tests/temp_dir.h"
+
+namespace ticketd::api {
+namespace {
+
+class CollectingClient : public StreamClient {
+ public:
+  void send(std::vector<StreamMessage> messages) override {
+    std::lock_guard lk(mu_);
+    for (auto& m : messages) {
+      Value v;
+      std::string error;
+      ASSERT_TRUE(parse_json(*m, &v, &error)) << error;
+      received_.push_back(std::move(v));
+    }
+  }
+  const Actor& actor() const override { return actor_; }
+
+  // Waits (up to 10 s) until `n` messages have come, and returns them.
+  std::vector<Value> wait_for(size_t n) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      {
+        std::lock_guard lk(mu_);
+        if (received_.size() >= n) return received_;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    std::lock_guard lk(mu_);
+    return received_;
+  }
+
+ private:
+  Actor actor_{"zhang", {"cs_supervisor"}, false, false, false};
+  std::mutex mu_;
+  std::vector<Value> received_;
+};
+
+// The "to" date of the first widget of a dashboard message, "" for any other message.
+std::string window_end(const Value& message) {
+  const Value* d = message.find("dashboard");
+  return d ? (*d)["widgets"].as_array()[0].string_or("to") : "";
+}
+
+TEST(StreamHubRefresh, ADashboardWindowMovesAtItsZonesMidnight) {
+  testing::TempDir dir;
+  auto log = testing::open_log(dir / "log");
+  ASSERT_TRUE(log);
+  Catalog catalog;
+  projections::ReadModel model;
+  uint64_t n = 0;
+  for (const DomainEvent& e : testing::reference_definitions(catalog)) {
+    auto r = log->append("definitions-" + std::to_string(++n), storage::ExpectedVersion::Any(),
+                         {projections::to_new_event(e, EventId::random_v4(n, n), "test")});
+    ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  }
+  ASSERT_TRUE(log->read_all(0, SIZE_MAX,
+                            [&](const storage::RecordedEvent& e) {
+                              model.apply(e);
+                              return true;
+                            })
+                  .ok());
+
+  // Shanghai is UTC+8: 15:59:30Z is 23:59:30 on the 30th there.
+  std::atomic<int64_t> now{*parse_rfc3339("2026-11-30T15:59:30Z")};
+  StreamHub hub(*log, model, [&] { return now.load(); });
+  auto client = std::make_shared<CollectingClient>();
+  hub.on_message(client, R"({"op":"subscribe","topic":"dashboard:service_monitor"})");
+  hub.on_message(client, R"({"op":"subscribe","topic":"tickets"})");
+  auto got = client->wait_for(3);  // subscribed, the numbers, subscribed
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(window_end(got[1]), "2026-11-30");
+
+  // Each step waits for its message before the clock moves on: a refresh reads the clock when
+  // the hub's thread gets to it.
+  hub.refresh_numbers();  // nothing changed: nothing sent
+  now = *parse_rfc3339("2026-11-30T16:00:05Z");
+  hub.refresh_numbers();
+  got = client->wait_for(4);
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(window_end(got[3]), "2026-12-01");
+  now = *parse_rfc3339("2026-11-30T16:15:05Z");
+  hub.refresh_numbers();  // the same day in Shanghai: nothing sent
+  now = *parse_rfc3339("2026-12-01T16:00:05Z");
+  hub.refresh_numbers();
+  got = client->wait_for(5);
+  ASSERT_EQ(got.size(), 5u);
+  EXPECT_EQ(window_end(got[4]), "2026-12-02");
+  // The hub delivers in order: had a refresh sent anything else (to the tickets topic, or the
+  // same numbers again), it would come before this one.
+  now = *parse_rfc3339("2026-12-02T16:00:05Z");
+  hub.refresh_numbers();
+  got = client->wait_for(6);
+  ASSERT_EQ(got.size(), 6u);
+  EXPECT_EQ(got[5].string_or("topic"), "dashboard:service_monitor");
+  EXPECT_EQ(window_end(got[5]), "2026-12-03");
+  hub.stop();
+}
+
+}  // namespace
+}  // namespace ticketd::api
