@@ -84,29 +84,29 @@ TEST(StreamHubRefresh, ADashboardWindowMovesAtItsZonesMidnight) {
   ASSERT_EQ(got.size(), 3u);
   EXPECT_EQ(window_end(got[1]), "2026-11-30");
 
-  // Each step waits for its message before the clock moves on: a refresh reads the clock when
-  // the hub's thread gets to it.
+  // The clock moves to `at` and the hub refreshes: the next message, the `count`th, must be
+  // the dashboard ending on `day`. Each step waits for it before the clock moves on, because a
+  // refresh reads the clock when the hub's thread gets to it.
+  auto refresh_at = [&](const char* at) {
+    now = *parse_rfc3339(at);
+    hub.refresh_numbers();
+  };
+  auto expect_window = [&](size_t count, const char* day) {
+    auto got = client->wait_for(count);
+    ASSERT_EQ(got.size(), count);
+    EXPECT_EQ(got.back().string_or("topic"), "dashboard:service_monitor");
+    EXPECT_EQ(window_end(got.back()), day);
+  };
   hub.refresh_numbers();  // nothing changed: nothing sent
-  now = *parse_rfc3339("2026-11-30T16:00:05Z");
-  hub.refresh_numbers();
-  got = client->wait_for(4);
-  ASSERT_EQ(got.size(), 4u);
-  EXPECT_EQ(window_end(got[3]), "2026-12-01");
-  now = *parse_rfc3339("2026-11-30T16:15:05Z");
-  hub.refresh_numbers();  // the same day in Shanghai: nothing sent
-  now = *parse_rfc3339("2026-12-01T16:00:05Z");
-  hub.refresh_numbers();
-  got = client->wait_for(5);
-  ASSERT_EQ(got.size(), 5u);
-  EXPECT_EQ(window_end(got[4]), "2026-12-02");
+  refresh_at("2026-11-30T16:00:05Z");
+  expect_window(4, "2026-12-01");
+  refresh_at("2026-11-30T16:15:05Z");  // the same day in Shanghai: nothing sent
+  refresh_at("2026-12-01T16:00:05Z");
+  expect_window(5, "2026-12-02");
   // The hub delivers in order: had a refresh sent anything else (to the tickets topic, or the
   // same numbers again), it would come before this one.
-  now = *parse_rfc3339("2026-12-02T16:00:05Z");
-  hub.refresh_numbers();
-  got = client->wait_for(6);
-  ASSERT_EQ(got.size(), 6u);
-  EXPECT_EQ(got[5].string_or("topic"), "dashboard:service_monitor");
-  EXPECT_EQ(window_end(got[5]), "2026-12-03");
+  refresh_at("2026-12-02T16:00:05Z");
+  expect_window(6, "2026-12-03");
   hub.stop();
 }
 
