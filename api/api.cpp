@@ -749,8 +749,7 @@ void Api::get_report(const CallPtr& call, const std::string& name) {
   if (call->req.has_param("tz")) {
     const std::string tz = call->req.param("tz");
     if (!(q.zone = find_time_zone(tz))) {
-      return call->fail(400, "bad_parameter",
-                        "unknown time zone \"" + tz + "\" (an IANA name like Asia/Shanghai)", "tz");
+      return call->fail(400, "bad_parameter", unknown_time_zone(tz), "tz");
     }
   }
   // from / to: a date, or an RFC 3339 time standing for its day; whole days of the zone (UTC's

@@ -114,8 +114,7 @@ Result<CalendarDef> parse_calendar(std::string_view id, const Value& doc) {
   if (c.name.empty()) return def_error("calendar.name", "a non-empty string is required");
   c.time_zone = doc.string_or("time_zone");
   if (!(c.zone = find_time_zone(c.time_zone))) {
-    return def_error("calendar.time_zone",
-                     "unknown time zone \"" + c.time_zone + "\" (an IANA name like Asia/Shanghai)");
+    return def_error("calendar.time_zone", unknown_time_zone(c.time_zone));
   }
   const Value& weekly = doc["weekly"];
   if (!weekly.is_object()) return def_error("calendar.weekly", "an object like {\"mon\":[…]}");

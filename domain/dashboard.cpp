@@ -87,10 +87,8 @@ Result<DashboardDef> parse_dashboard(std::string_view id, const Value& doc) {
     if (!zone->is_string())
       return def_error("dashboard.time_zone", "an IANA time zone name like Asia/Shanghai");
     d.time_zone = zone->as_string();
-    if (!(d.zone = find_time_zone(d.time_zone))) {
-      return def_error("dashboard.time_zone", "unknown time zone \"" + d.time_zone +
-                                                  "\" (an IANA name like Asia/Shanghai)");
-    }
+    if (!(d.zone = find_time_zone(d.time_zone)))
+      return def_error("dashboard.time_zone", unknown_time_zone(d.time_zone));
   }
   const Value& widgets = doc["widgets"];
   if (!widgets.is_array() || widgets.as_array().empty())

@@ -92,8 +92,7 @@ Result<PrintTemplateDef> parse_print_template(std::string_view id, const Value& 
   if (t.title.empty()) t.title = form.name;
   t.time_zone = doc.find("time_zone") ? doc.string_or("time_zone") : "UTC";
   if (!(t.zone = find_time_zone(t.time_zone))) {
-    return def_error("print_template.time_zone",
-                     "unknown time zone \"" + t.time_zone + "\" (an IANA name like Asia/Shanghai)");
+    return def_error("print_template.time_zone", unknown_time_zone(t.time_zone));
   }
   const Value& sections = doc["sections"];
   if (!sections.is_array() || sections.as_array().empty())

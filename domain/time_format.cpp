@@ -173,6 +173,10 @@ int64_t local_day_start(int64_t day, const date::time_zone* zone) {
   return zone->to_sys(local, date::choose::earliest).time_since_epoch().count();
 }
 
+std::string unknown_time_zone(const std::string& name) {
+  return "unknown time zone \"" + name + "\" (an IANA name like Asia/Shanghai)";
+}
+
 const date::time_zone* find_time_zone(const std::string& name) {
   try {
     return date::locate_zone(name);

@@ -25,8 +25,7 @@ int rebuild_reports(const Args& args) {
   }
   const date::time_zone* zone = nullptr;  // UTC
   if (args.has("tz") && !(zone = find_time_zone(args.get("tz")))) {
-    std::cerr << "ticketctl: unknown time zone \"" << args.get("tz")
-              << "\" (an IANA name like Asia/Shanghai)\n";
+    std::cerr << "ticketctl: " << unknown_time_zone(args.get("tz")) << "\n";
     return 2;
   }
   std::unique_ptr<storage::EventLog> log;
