@@ -1,9 +1,6 @@
 #include "api/print_document.h"
 
-#include <date/tz.h>
-
 #include <algorithm>
-#include <chrono>
 #include <map>
 
 #include "api/ticket_view.h"
@@ -18,10 +15,7 @@ namespace et = event_types;
 
 // "2026-11-30 17:05" in the template's zone.
 std::string local_time(const PrintTemplateDef& layout, int64_t us) {
-  if (us <= 0) return "";
-  date::sys_time<std::chrono::seconds> t{std::chrono::seconds(us / 1'000'000)};
-  if (!layout.zone) return date::format("%Y-%m-%d %H:%M", t);
-  return date::format("%Y-%m-%d %H:%M", date::make_zoned(layout.zone, t));
+  return us > 0 ? format_local_minute(us, layout.zone) : "";
 }
 
 std::string person(const Catalog& catalog, const std::string& id) {

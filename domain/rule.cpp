@@ -134,10 +134,10 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
   rule.id = id;
   rule.document = doc;
   if (!doc.is_object()) return def_error("rule", "must be a JSON object");
-  if (auto e = unknown_property(
-          doc,
-          {"name", "form", "trigger", "when", "actions", "enabled", "description", "id", "version"},
-          "rule"))
+  if (auto e = unknown_property(doc,
+                                {"name", "form", "trigger", "when", "actions", "enabled",
+                                 "time_zone", "description", "id", "version"},
+                                "rule"))
     return *e;
   rule.name = doc.string_or("name");
   if (rule.name.empty()) return def_error("rule.name", "a non-empty string is required");
@@ -147,6 +147,14 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
   if (const Value* e = doc.find("enabled")) {
     if (!e->is_bool()) return def_error("rule.enabled", "must be true or false");
     rule.enabled = e->as_bool();
+  }
+  if (const Value* zone = doc.find("time_zone")) {
+    if (!zone->is_string())
+      return def_error("rule.time_zone", "an IANA time zone name like Asia/Shanghai");
+    rule.time_zone = zone->as_string();
+    rule.zone = find_time_zone(rule.time_zone);
+    if (!rule.zone && refuse_unknown)
+      return def_error("rule.time_zone", unknown_time_zone(rule.time_zone));
   }
 
   const Value& t = doc["trigger"];
@@ -319,8 +327,14 @@ std::string render_template(const std::string& text, const TemplateValues& value
     } else if (name == "ticket.portal_code") {
       value = values.portal_code;
     } else if (name.rfind("fields.", 0) == 0 && values.fields) {
+      const std::string_view key = std::string_view(name).substr(7);
+      const FieldDef* f = values.zone && values.form ? values.form->field(key) : nullptr;
       for (const auto& [k, v] : *values.fields) {
-        if (k == name.substr(7)) value += display(v);
+        if (k != key) continue;
+        std::optional<int64_t> time;
+        if (f && f->type == FieldType::kDatetime && v.is_string())
+          time = parse_rfc3339(v.as_string());
+        value += time ? format_local_minute(*time, values.zone) : display(v);
       }
     }
     out += escape ? escape(value) : value;

@@ -13,6 +13,10 @@
 #include "domain/form.h"
 #include "domain/value.h"
 
+namespace date {
+class time_zone;
+}
+
 namespace ticketd {
 
 struct RuleTrigger {
@@ -64,6 +68,11 @@ struct RuleDef {
   std::optional<Condition> when;
   std::vector<RuleAction> actions;
   bool enabled = true;
+  // The IANA zone its notify texts show date-time fields in ("2026-12-01 05:20"); "" when not
+  // given: as stored, RFC 3339 UTC. `zone` is null then, and for a published zone the system's tz
+  // database no longer knows (which shows them as stored).
+  std::string time_zone;
+  const date::time_zone* zone = nullptr;
   Value document;  // as put
 };
 
@@ -83,6 +92,10 @@ struct TemplateValues {
   const Object* fields = nullptr;
   std::string_view comment_text;
   std::string_view portal_code;
+  // With a zone, date-time fields of `form` on its clock, "2026-12-01 05:20" (a rule's texts for
+  // people); without, as stored (what lookups send).
+  const FormDef* form = nullptr;
+  const date::time_zone* zone = nullptr;
 };
 // With `escape`, each value filled in goes through it (a URL path's: percent_encode).
 std::string render_template(const std::string& text, const TemplateValues& values,

@@ -243,8 +243,12 @@ bool triggers(const RuleDef& rule, const DomainEvent& e) {
 void run_actions(Decision& d, const RuleDef& rule, const TicketState& state, const FlowDef* flow,
                  const Catalog& catalog, const std::string& comment) {
   const NodeDef* node = flow ? flow->node(state.node) : nullptr;
+  const FormDef* form = catalog.form(state.form_id, state.form_version);
   const TemplateValues values{state.id, node ? node->name : state.node, &state.fields, comment,
                               state.portal_code};
+  TemplateValues text_values = values;  // a notify text is read by people: in the rule's zone
+  text_values.form = form;
+  text_values.zone = rule.zone;
   for (const auto& a : rule.actions) {
     switch (a.kind) {
       case RuleAction::Kind::kSetField:
@@ -257,14 +261,13 @@ void run_actions(Decision& d, const RuleDef& rule, const TicketState& state, con
         if (a.to_kind == "field") {
           const Value& v = lookup(state.fields, a.to);
           to = v.is_string() ? v.as_string() : "";
-          const FormDef* form = catalog.form(state.form_id, state.form_version);
           const FieldDef* f = form ? form->field(a.to) : nullptr;
           recipient_kind = f && f->type == FieldType::kPhone    ? "phone"
                            : f && f->type == FieldType::kEmail  ? "email"
                            : f && f->type == FieldType::kPerson ? "user"
                                                                 : "address";
         }
-        std::string text = render_template(a.text, values);
+        std::string text = render_template(a.text, text_values);
         d.add(et::kNotificationRequested,
               {{"rule", Value(rule.id)},
                {"channel", Value(a.channel)},

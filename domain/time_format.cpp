@@ -166,6 +166,12 @@ int64_t local_day(int64_t us, const date::time_zone* zone) {
   return std::chrono::floor<days>(zone->to_local(t)).time_since_epoch().count();
 }
 
+std::string format_local_minute(int64_t us, const date::time_zone* zone) {
+  sys_time<seconds> t = std::chrono::floor<seconds>(sys_time<microseconds>{microseconds(us)});
+  if (!zone) return date::format("%Y-%m-%d %H:%M", t);
+  return date::format("%Y-%m-%d %H:%M", date::make_zoned(zone, t));
+}
+
 int64_t local_day_start(int64_t day, const date::time_zone* zone) {
   const int64_t midnight = day * 86'400'000'000LL;
   if (!zone) return midnight;

@@ -27,6 +27,9 @@ std::string unknown_time_zone(const std::string& name);
 // The day (days since 1970-01-01, local) that the UTC instant `us` falls on in `zone`; UTC's
 // when `zone` is nullptr.
 int64_t local_day(int64_t us, const date::time_zone* zone);
+// "2026-12-01 05:20": the minute the UTC instant `us` falls in, on `zone`'s clock (UTC's when
+// nullptr). How people read a time: on a printed report, in a text message.
+std::string format_local_minute(int64_t us, const date::time_zone* zone);
 // When local `day` begins in `zone` (UTC's when nullptr), as UTC microseconds: its midnight, or
 // for a midnight that a daylight-saving change skips, the change.
 int64_t local_day_start(int64_t day, const date::time_zone* zone);

@@ -265,6 +265,31 @@ TEST(RuleDefinitions, UnknownPropertiesAreRefusedWhereverTheyAre) {
   }
 }
 
+// The zone a rule's texts show times in is one the tz database has. A published one the database
+// no longer knows (an older tzdata on a restored server) keeps the rule: its texts show times as
+// stored until the zone is known again.
+TEST(RuleDefinitions, TimeZoneIsKnownWhenPublishedAndKeptWhenStored) {
+  Catalog catalog = testing::reference_catalog();
+  const FormDef& form = *catalog.form("service_ticket");
+  auto doc = [](const std::string& zone) {
+    return json(R"({"name":"规则","form":"service_ticket","time_zone":)" + zone +
+                R"(,"trigger":{"type":"created"},"actions":[{"type":"close"}]})");
+  };
+  auto shanghai = parse_rule("r", doc(R"("Asia/Shanghai")"), form);
+  ASSERT_TRUE(shanghai.ok());
+  EXPECT_EQ(shanghai.value().time_zone, "Asia/Shanghai");
+  EXPECT_EQ(shanghai.value().zone, find_time_zone("Asia/Shanghai"));
+  for (const char* zone : {R"("Mars/Olympus")", R"("")", "8"}) {
+    auto r = parse_rule("r", doc(zone), form);
+    ASSERT_FALSE(r.ok()) << zone;
+    EXPECT_EQ(r.error().message.rfind("rule.time_zone: ", 0), 0u) << r.error().message;
+  }
+  auto stored = parse_stored_rule("r", doc(R"("Mars/Olympus")"), form);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored.value().time_zone, "Mars/Olympus");
+  EXPECT_EQ(stored.value().zone, nullptr);
+}
+
 // What an earlier build published stays in the catalog when the log is replayed, though this
 // build would refuse to publish it now.
 TEST(RuleDefinitions, AStoredRuleWithAPropertyRefusedSinceStillLoads) {

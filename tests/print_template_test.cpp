@@ -108,8 +108,17 @@ TEST(PrintTemplates, PublishingVersionsAndFormChangesThatWouldBreakThem) {
   ASSERT_FALSE(unknown_form.ok());
   EXPECT_EQ(unknown_form.error().field, "form");
 
-  // A form version without "created_time" (no flow or rule uses it) would leave the template
-  // printing a field that is gone.
+  // A form version without "created_time" would leave the template printing a field that is
+  // gone. (The reference's overdue e-mail says it too: a version of that rule without it first.)
+  Value rule = c.rule("accept_overdue")->document;
+  Array actions = rule["actions"].as_array();
+  actions.pop_back();
+  Object quiet = rule.as_object();
+  set_member(quiet, "actions", Value(std::move(actions)));
+  auto republished = decide_publish_rule(c, "accept_overdue", Value(quiet), "admin", 4);
+  ASSERT_TRUE(republished.ok()) << republished.error().message;
+  ASSERT_TRUE(republished.value().has_value());
+  ASSERT_TRUE(c.apply(*republished.value()));
   Value form = c.form("service_ticket")->document;
   Array kept;
   for (const auto& f : form["fields"].as_array()) {

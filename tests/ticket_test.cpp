@@ -1,12 +1,15 @@
 // The reference scenario and the lifecycle rules, through decide/evolve only.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "domain/permissions.h"
 #include "tests/reference_fixture.h"
 
 namespace ticketd {
 namespace {
 
+using testing::json;
 using testing::reference_catalog;
 using testing::reference_submission;
 using testing::TicketDriver;
@@ -187,6 +190,10 @@ TEST_F(ReferenceScenario, IdleRuleFiresOnceAfterThirtyMinutes) {
   EXPECT_EQ(t.state.field("priority"), Value("高"));
   EXPECT_EQ(t.events.back().data.string_or("channel"), "email");
   EXPECT_EQ(t.events.back().data.string_or("to"), "dept_manager");
+  // The rule names Asia/Shanghai: the manager reads when the ticket came in on Beijing's clock.
+  EXPECT_EQ(t.events.back().data.string_or("text"),
+            "工单T-000042(华东精密机械有限公司,2026-11-25 16:00 提交)待受理已超过30分钟,"
+            "优先级已升为高");
   // No idle timer is left; the raised priority brings the ticket under the 高 SLA policy instead.
   auto left = pending_timers(t.state, catalog);
   EXPECT_FALSE(left.empty());
@@ -269,6 +276,44 @@ TEST(Rules, RuleChainsStopAndRulesDoNotRetriggerThemselves) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.value().size(), 2u);  // the change, and the rule's one reaction
   EXPECT_EQ(t.state.field("priority"), Value("低"));
+}
+
+// A notify text shows a date-time field on the clock of the rule's zone, for the people who read
+// it; without a zone, and in what a lookup sends, as stored (RFC 3339 UTC). Other fields are
+// never read as times, even when their text looks like one.
+TEST(Rules, NotifyTextsShowDateTimesInTheRulesZone) {
+  Catalog c = reference_catalog();
+  auto rule = [&](const std::string& id, const std::string& zone) {
+    std::string doc = R"({"name":")" + id + R"(","form":"service_ticket",)" + zone +
+                      R"("trigger":{"type":"created"},"actions":[
+        {"type":"notify","to":{"role":"cs_supervisor"},"channel":"todo",
+         "template":"{{fields.created_time}} / {{fields.customer_name}}"},
+        {"type":"lookup","source":"crm","path":"/at/{{fields.created_time}}",
+         "query":{"at":"{{fields.created_time}}"},"fill":{"solution":"/s"}}]})";
+    testing::publish(c, decide_publish_rule(c, id, json(doc), "admin", 0));
+  };
+  rule("shanghai", R"("time_zone":"Asia/Shanghai",)");
+  rule("kathmandu", R"("time_zone":"Asia/Kathmandu",)");
+  rule("utc", R"("time_zone":"UTC",)");
+  rule("none", "");
+  TicketDriver t(c);
+  t.now_us = *parse_rfc3339("2026-11-30T21:20:59.5Z");
+  Object fields = reference_submission();
+  fields[0].second = Value("2026-11-30T21:20:00Z");  // customer_name, a text that looks like a time
+  ASSERT_TRUE(t.run(t.user("li"), SubmitTicket{"service_ticket", "service_flow", fields}).ok());
+  std::map<std::string, std::string> texts;
+  for (const DomainEvent& e : t.events) {
+    if (e.type == "NotificationRequested" && e.data.string_or("channel") == "todo")
+      texts[e.data.string_or("rule")] = e.data.string_or("text");
+    if (e.type == "LookupRequested") {
+      EXPECT_EQ(e.data.string_or("path"), "/at/2026-11-30T21%3A20%3A59.500000Z");
+      EXPECT_EQ(e.data["query"].string_or("at"), "2026-11-30T21:20:59.500000Z");
+    }
+  }
+  EXPECT_EQ(texts["shanghai"], "2026-12-01 05:20 / 2026-11-30T21:20:00Z");
+  EXPECT_EQ(texts["kathmandu"], "2026-12-01 03:05 / 2026-11-30T21:20:00Z");
+  EXPECT_EQ(texts["utc"], "2026-11-30 21:20 / 2026-11-30T21:20:00Z");
+  EXPECT_EQ(texts["none"], "2026-11-30T21:20:59.500000Z / 2026-11-30T21:20:00Z");
 }
 
 // A node that picks among the engineers: by turns, or the least loaded, from what the projection
