@@ -714,9 +714,10 @@ class DemoRestart(unittest.TestCase):
 
 class Timers(unittest.TestCase):
     RULE = {"name": "两秒未受理", "form": "service_ticket", "trigger": {"type": "idle", "node": "accept", "after": "2s"},
+            "time_zone": "Asia/Shanghai",
             "actions": [{"type": "set_field", "field": "priority", "value": "高"},
                         {"type": "notify", "to": {"role": "dept_manager"}, "channel": "email",
-                         "template": "工单{{ticket.id}}待受理超时"}]}
+                         "template": "工单{{ticket.id}}({{fields.created_time}} 提交)待受理超时"}]}
 
     def setUp(self):
         self.s = Server().start()
@@ -748,8 +749,19 @@ class Timers(unittest.TestCase):
         _, hist, _ = self.s.call("GET", "/api/v1/tickets/%s/events" % tid, token=ADMIN_TOKEN)
         mails = [e for e in hist["items"] if e["type"] == "NotificationRequested" and e["data"]["channel"] == "email"]
         self.assertEqual(len(mails), 1)
-        self.assertEqual(mails[0]["data"]["text"], "工单%s待受理超时" % tid)
+        # The e-mail says when the ticket came in on Beijing's clock, to the minute.
+        created = datetime.datetime.fromisoformat(view["fields"]["created_time"].replace("Z", "+00:00"))
+        beijing = created.astimezone(zoneinfo.ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+        self.assertEqual(mails[0]["data"]["text"], "工单%s(%s 提交)待受理超时" % (tid, beijing))
         self.assertEqual(len(self.fired(tid)), 1)
+
+    def test_a_rule_in_an_unknown_zone_is_refused(self):
+        status, r, _ = self.s.call("PUT", "/api/v1/rules/fast_idle", dict(self.RULE, time_zone="Asia/Beijing"),
+                                   token=ADMIN_TOKEN)
+        self.assertEqual((status, r["error"]["code"]), (422, "invalid_definition"), r)
+        self.assertIn('rule.time_zone: unknown time zone "Asia/Beijing"', r["error"]["message"])
+        _, rule, _ = self.s.call("GET", "/api/v1/rules/fast_idle", token=ADMIN_TOKEN)
+        self.assertEqual((rule["version"], rule["time_zone"]), (1, "Asia/Shanghai"))
 
     def test_leaving_the_node_cancels(self):
         tid = self.submit()["id"]
