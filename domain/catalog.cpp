@@ -229,6 +229,27 @@ std::vector<const User*> Catalog::users() const {
   return out;
 }
 
+namespace {
+
+// What a dashboard's widgets name must exist: their forms, and the select fields they count by
+// (in `replacing` for its form, when a version of it is about to be published).
+std::optional<DomainError> check_widget_fields(const Catalog& c, const DashboardDef& d,
+                                               const FormDef* replacing) {
+  for (size_t k = 0; k < d.widgets.size(); ++k) {
+    const DashboardWidget& w = d.widgets[k];
+    const std::string path = "dashboard.widgets[" + std::to_string(k) + "]";
+    if (!w.form.empty() && !c.form(w.form))
+      return def_error(path + ".form", "no form \"" + w.form + "\"");
+    if (!w.field.empty() && !is_select_field(c, w.form, w.field, replacing)) {
+      return def_error(path + ".field", "\"" + w.field + "\" is not a select field of " +
+                                            (w.form.empty() ? "any form" : "form " + w.form));
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 Result<std::optional<DomainEvent>> decide_publish_form(const Catalog& c, std::string_view id,
                                                        const Value& document,
                                                        const std::string& actor, int64_t now_us) {
@@ -269,6 +290,14 @@ Result<std::optional<DomainEvent>> decide_publish_form(const Catalog& c, std::st
     if (!check.ok()) {
       return error(codes::kInvalidDefinition, "this version would break print template " +
                                                   print_id + ": " + check.error().message);
+    }
+  }
+  // And a dashboard's widgets still count by select fields: a widget left without its field
+  // would answer an error on every wall screen showing it.
+  for (const auto& dashboard_id : c.dashboard_ids()) {
+    if (auto e = check_widget_fields(c, *c.dashboard(dashboard_id), &parsed.value())) {
+      return error(codes::kInvalidDefinition,
+                   "this version would break dashboard " + dashboard_id + ": " + e->message);
     }
   }
   uint64_t version = current ? current->version + 1 : 1;
@@ -394,11 +423,17 @@ Result<std::optional<DomainEvent>> decide_publish_print_template(const Catalog& 
       [&](std::string_view i) { return c.print_template(i); }, actor, now_us);
 }
 
-bool is_select_field(const Catalog& c, std::string_view form, std::string_view field) {
+bool is_select_field(const Catalog& c, std::string_view form, std::string_view field,
+                     const FormDef* replacing) {
+  auto is_select = [&](const FormDef& f) {
+    const FieldDef* d = f.field(field);
+    return d && d->type == FieldType::kSelect;
+  };
+  if (replacing && (form.empty() || form == replacing->id) && is_select(*replacing)) return true;
   for (const std::string& form_id : c.form_ids()) {
     if (!form.empty() && form_id != form) continue;
-    const FieldDef* f = c.form(form_id)->field(field);
-    if (f && f->type == FieldType::kSelect) return true;
+    if (replacing && form_id == replacing->id) continue;
+    if (is_select(*c.form(form_id))) return true;
   }
   return false;
 }
@@ -410,17 +445,7 @@ Result<std::optional<DomainEvent>> decide_publish_dashboard(const Catalog& c, st
   auto parse = [&c](std::string_view i, const Value& doc) -> Result<DashboardDef> {
     auto parsed = parse_dashboard(i, doc);
     if (!parsed.ok()) return parsed;
-    const auto& widgets = parsed.value().widgets;
-    for (size_t k = 0; k < widgets.size(); ++k) {
-      const DashboardWidget& w = widgets[k];
-      const std::string path = "dashboard.widgets[" + std::to_string(k) + "]";
-      if (!w.form.empty() && !c.form(w.form))
-        return def_error(path + ".form", "no form \"" + w.form + "\"");
-      if (!w.field.empty() && !is_select_field(c, w.form, w.field)) {
-        return def_error(path + ".field", "\"" + w.field + "\" is not a select field of " +
-                                              (w.form.empty() ? "any form" : "form " + w.form));
-      }
-    }
+    if (auto e = check_widget_fields(c, parsed.value(), nullptr)) return *e;
     return parsed;
   };
   return publish_standalone(

@@ -95,8 +95,10 @@ class Catalog {
 };
 
 // Whether `field` is a select field of form `form` ("": of some form), at its latest version: what
-// the reports count by (by_problem_type's field).
-bool is_select_field(const Catalog& c, std::string_view form, std::string_view field);
+// the reports count by (by_problem_type's field). `replacing`: a version of one of the forms to
+// ask instead of its latest (one about to be published).
+bool is_select_field(const Catalog& c, std::string_view form, std::string_view field,
+                     const FormDef* replacing = nullptr);
 
 // A definition document as stored: without the "id" and "version" a client may echo back from GET.
 Value strip_identity(const Value& document);

@@ -431,6 +431,53 @@ TEST(Dashboards, EveryInvalidCaseAndVersions) {
   EXPECT_EQ(c.dashboard("service_monitor", 1)->name, "售后服务监控看板");
 }
 
+// A form version may not take away a select field a dashboard's widget counts by (as it may not
+// take a field a print template prints): the widget would answer an error on every screen.
+TEST(Dashboards, AFormVersionKeepsTheFieldsWidgetsCountBy) {
+  Catalog c = testing::reference_catalog();
+  auto publish_form = [&](const std::string& id, const Value& doc) {
+    return decide_publish_form(c, id, doc, "admin", 0);
+  };
+  const Value form = c.form("service_ticket")->document;
+  auto with_region = [&](const char* region) {
+    Array fields = form["fields"].as_array();
+    if (region) fields.push_back(json(region));
+    Object doc = form.as_object();
+    set_member(doc, "fields", Value(std::move(fields)));
+    return Value(std::move(doc));
+  };
+  const char* select =
+      R"({"key":"region","label":"区域","type":"select","options":["华东","华北"]})";
+  const char* text = R"({"key":"region","label":"区域","type":"text"})";
+  testing::publish(c, publish_form("service_ticket", with_region(select)));
+  testing::publish(c, decide_publish_dashboard(c, "ops", json(R"({"name":"区域","widgets":[
+      {"title":"全部","report":"by_problem_type","field":"region"},
+      {"title":"售后","report":"by_problem_type","form":"service_ticket","field":"region"}]})"),
+                                               "admin", 0));
+  for (const Value& next : {with_region(nullptr), with_region(text)}) {
+    auto r = publish_form("service_ticket", next);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, codes::kInvalidDefinition);
+    EXPECT_EQ(r.error().message,
+              "this version would break dashboard ops: dashboard.widgets[0].field: \"region\" is "
+              "not a select field of any form");
+  }
+  // Another form counting by region keeps the first widget; the second names this form.
+  testing::publish(c, publish_form("install", json(std::string(R"({"name":"安装单","fields":[)") +
+                                                   select + "]}")));
+  auto r = publish_form("service_ticket", with_region(nullptr));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("dashboard.widgets[1].field: \"region\" is not a select field "
+                                   "of form service_ticket"),
+            std::string::npos)
+      << r.error().message;
+  testing::publish(c, decide_publish_dashboard(c, "ops", json(R"({"name":"区域","widgets":[
+      {"title":"全部","report":"by_problem_type","field":"region"}]})"),
+                                               "admin", 0));
+  testing::publish(c, publish_form("service_ticket", with_region(nullptr)));
+  EXPECT_EQ(c.form("service_ticket")->field("region"), nullptr);
+}
+
 TEST(Values, Utf8RoundTripsAndOrderIsKept) {
   std::string text = R"({"名称":"售后服务工单","z":1,"a":[true,null,"😀"],"嵌套":{"键":"值"}})";
   Value v = json(text);

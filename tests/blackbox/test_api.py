@@ -935,6 +935,15 @@ class ReportsTest(unittest.TestCase):
             status, r, _ = admin("PUT", "/dashboards/mine", dict(mine, time_zone="Asia/Peking"))
             self.assertEqual((status, r["error"]["code"]), (422, "invalid_definition"), r)
             self.assertIn('dashboard.time_zone: unknown time zone "Asia/Peking"', r["error"]["message"])
+            # A form version may not turn the field a widget counts by into free text.
+            _, form, _ = admin("GET", "/forms/service_ticket")
+            fields = [{"key": "priority", "label": "优先级", "type": "text"} if f["key"] == "priority" else f
+                      for f in form["fields"]]
+            status, r, _ = admin("PUT", "/forms/service_ticket", dict(form, fields=fields))
+            self.assertEqual((status, r["error"]["code"]), (422, "invalid_definition"), r)
+            self.assertIn('would break dashboard mine: dashboard.widgets[1].field: "priority" is not a select field',
+                          r["error"]["message"])
+            self.assertEqual(admin("GET", "/forms/service_ticket")[1]["version"], form["version"])
             li = s.login("li")
             status, r, _ = s.call("PUT", "/api/v1/dashboards/mine", mine, token=li)
             self.assertEqual(status, 403, r)
