@@ -31,36 +31,6 @@ void assignees(JsonWriter& w, const TicketState& t) {
 
 }  // namespace
 
-TicketSla ticket_sla(const TicketState& t, const Catalog& catalog, int64_t now_us) {
-  // Idle rules are escalation deadlines too: their nearest one and whether one fired count beside
-  // the policy's targets, as in the sla_breaches report.
-  TicketSla out;
-  for (const auto& timer : pending_idle_timers(t, catalog)) {
-    if (!out.due_at || timer.due_at < out.due_at) out.due_at = timer.due_at;
-  }
-  out.breached = !t.timers_fired.empty() || (out.due_at && out.due_at <= now_us);
-  Object view;
-  if (!t.sla_final.is_null()) {
-    view = t.sla_final.as_object();
-    out.due_at = 0;
-    out.breached |= t.sla_final["breached"].is_bool() && t.sla_final["breached"].as_bool();
-  } else if (const SlaPolicyDef* policy = t.closed ? nullptr : applicable_sla_policy(t, catalog)) {
-    if (const CalendarDef* calendar = catalog.calendar(policy->calendar_id)) {
-      SlaStatus status = compute_sla(t, *policy, *calendar, now_us);
-      for (const auto& c : status.clocks) {
-        if (c.running() && !c.paused && c.due_at && (!out.due_at || c.due_at < out.due_at))
-          out.due_at = c.due_at;
-        out.breached |= c.breached(now_us);
-      }
-      view = sla_view(status, now_us).as_object();
-    }
-  }
-  set_member(view, "due_at", out.due_at ? Value(format_rfc3339(out.due_at)) : Value());
-  set_member(view, "breached", Value(out.breached));
-  out.view = Value(std::move(view));
-  return out;
-}
-
 void write_ticket_view(JsonWriter& w, const TicketState& t, const Catalog& catalog,
                        const Actor& actor, int64_t now_us) {
   const FlowDef* flow = catalog.flow(t.flow_id, t.flow_version);

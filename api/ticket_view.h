@@ -8,16 +8,6 @@
 
 namespace ticketd::api {
 
-// A ticket's SLA as its view shows it: the figures it closed with; else its policy's clocks now;
-// else (no policy covers it) the nearest idle-rule deadline. due_at and breached also sort and
-// filter lists.
-struct TicketSla {
-  Value view;
-  int64_t due_at = 0;  // the nearest running target, 0 for none
-  bool breached = false;
-};
-TicketSla ticket_sla(const TicketState& t, const Catalog& catalog, int64_t now_us);
-
 // The ticket view, with only the fields `actor` may read at the current node.
 void write_ticket_view(JsonWriter& w, const TicketState& t, const Catalog& catalog,
                        const Actor& actor, int64_t now_us);

@@ -36,8 +36,8 @@ std::optional<DomainError> check_template(const std::string& text, const FormDef
                                           const std::string& path, TemplateScope scope = {}) {
   std::string bad;
   bool closed = template_variables(text, [&](const std::string& name, size_t, size_t) {
-    bool ok = name == "ticket.id" || name == "ticket.node" ||
-              (name == "comment.text" && scope.comment) ||
+    bool ok = name == "ticket.id" || name == "ticket.node" || name == "ticket.created_at" ||
+              name == "sla.due_at" || (name == "comment.text" && scope.comment) ||
               (name == "ticket.portal_code" && scope.portal_code) ||
               (name.rfind("fields.", 0) == 0 && form.field(name.substr(7)));
     if (!ok && bad.empty()) bad = name;
@@ -297,6 +297,16 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
     }
     rule.actions.push_back(std::move(act));
   }
+  auto says = [](const std::string& text) {
+    bool found = false;
+    template_variables(
+        text, [&](const std::string& name, size_t, size_t) { found |= name == "sla.due_at"; });
+    return found;
+  };
+  for (const RuleAction& act : rule.actions) {
+    rule.says_sla_due |= says(act.text) || says(act.path);
+    for (const auto& [name, text] : act.query) rule.says_sla_due |= says(text);
+  }
   return rule;
 }
 
@@ -312,6 +322,10 @@ Result<RuleDef> parse_stored_rule(std::string_view id, const Value& doc, const F
 
 std::string render_template(const std::string& text, const TemplateValues& values,
                             std::string (*escape)(std::string_view)) {
+  auto time_text = [&](int64_t us) {
+    if (!us) return std::string();
+    return values.zone ? format_local_minute(us, values.zone) : format_rfc3339(us);
+  };
   std::string out;
   size_t copied = 0;
   template_variables(text, [&](const std::string& name, size_t begin, size_t end) {
@@ -326,6 +340,10 @@ std::string render_template(const std::string& text, const TemplateValues& value
       value = values.comment_text;
     } else if (name == "ticket.portal_code") {
       value = values.portal_code;
+    } else if (name == "ticket.created_at") {
+      value = time_text(values.created_at);
+    } else if (name == "sla.due_at") {
+      value = time_text(values.sla_due_at);
     } else if (name.rfind("fields.", 0) == 0 && values.fields) {
       const std::string_view key = std::string_view(name).substr(7);
       const FieldDef* f = values.zone && values.form ? values.form->field(key) : nullptr;

@@ -73,7 +73,8 @@ struct RuleDef {
   // database no longer knows (which shows them as stored).
   std::string time_zone;
   const date::time_zone* zone = nullptr;
-  Value document;  // as put
+  bool says_sla_due = false;  // a template says {{sla.due_at}}: only then are SLA clocks counted
+  Value document;             // as put
 };
 
 Result<RuleDef> parse_rule(std::string_view id, const Value& document, const FormDef& form);
@@ -83,7 +84,8 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& document, const For
 Result<RuleDef> parse_stored_rule(std::string_view id, const Value& document, const FormDef& form);
 
 // Fills a template: {{ticket.id}}, {{ticket.node}} (the current node's name), {{fields.<key>}},
-// for a rule triggered by a reply {{comment.text}} (the reply's words), and in a notification
+// {{ticket.created_at}}, {{sla.due_at}} (the nearest running SLA target; empty when none), for a
+// rule triggered by a reply {{comment.text}} (the reply's words), and in a notification
 // {{ticket.portal_code}} (the customer's key to the portal: a link in an SMS to them).
 // (Views: a rule fills its templates from the ticket's state, which outlives the filling.)
 struct TemplateValues {
@@ -92,8 +94,10 @@ struct TemplateValues {
   const Object* fields = nullptr;
   std::string_view comment_text;
   std::string_view portal_code;
-  // With a zone, date-time fields of `form` on its clock, "2026-12-01 05:20" (a rule's texts for
-  // people); without, as stored (what lookups send).
+  int64_t created_at = 0;
+  int64_t sla_due_at = 0;  // 0: none
+  // With a zone, times and date-time fields of `form` on its clock, "2026-12-01 05:20" (a rule's
+  // texts for people); without, as stored (what lookups send).
   const FormDef* form = nullptr;
   const date::time_zone* zone = nullptr;
 };

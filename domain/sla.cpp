@@ -341,19 +341,23 @@ SlaStatus compute_sla_until(const TicketState& t, const SlaPolicyDef& policy,
   return compute_sla(then, policy, calendar, until_us);
 }
 
+int64_t nearest_due(const SlaStatus& st) {
+  int64_t nearest = 0;
+  for (const auto& c : st.clocks) {
+    if (c.running() && !c.paused && c.due_at && (!nearest || c.due_at < nearest))
+      nearest = c.due_at;
+  }
+  return nearest;
+}
+
 Value sla_view(const SlaStatus& st, int64_t now_us) {
   Object o = {{"policy", Value(st.policy->id)},
               {"policy_version", Value(static_cast<int64_t>(st.policy->version))},
               {"calendar", Value(st.calendar->id)},
               {"paused", Value(st.paused)}};
-  int64_t nearest = 0;
   int64_t breaches = 0;
-  for (const auto& c : st.clocks) {
-    if (c.running() && !c.paused && c.due_at && (!nearest || c.due_at < nearest))
-      nearest = c.due_at;
-    breaches += c.breached(now_us);
-  }
-  o.emplace_back("due_at", time_or_null(nearest));
+  for (const auto& c : st.clocks) breaches += c.breached(now_us);
+  o.emplace_back("due_at", time_or_null(nearest_due(st)));
   o.emplace_back("breached", Value(breaches > 0));
   o.emplace_back("breaches", Value(breaches));
   Object nodes;
@@ -375,6 +379,34 @@ Value sla_view(const SlaStatus& st, int64_t now_us) {
   }
   if (!nodes.empty()) o.emplace_back("nodes", Value(std::move(nodes)));
   return Value(std::move(o));
+}
+
+TicketSla ticket_sla(const TicketState& t, const Catalog& catalog, int64_t now_us) {
+  // Idle rules are escalation deadlines too: their nearest one and whether one fired count beside
+  // the policy's targets, as in the sla_breaches report.
+  TicketSla out;
+  for (const auto& timer : pending_idle_timers(t, catalog)) {
+    if (!out.due_at || timer.due_at < out.due_at) out.due_at = timer.due_at;
+  }
+  out.breached = !t.timers_fired.empty() || (out.due_at && out.due_at <= now_us);
+  Object view;
+  if (!t.sla_final.is_null()) {
+    view = t.sla_final.as_object();
+    out.due_at = 0;
+    out.breached |= t.sla_final["breached"].is_bool() && t.sla_final["breached"].as_bool();
+  } else if (const SlaPolicyDef* policy = t.closed ? nullptr : applicable_sla_policy(t, catalog)) {
+    if (const CalendarDef* calendar = catalog.calendar(policy->calendar_id)) {
+      SlaStatus status = compute_sla(t, *policy, *calendar, now_us);
+      const int64_t nearest = nearest_due(status);
+      if (nearest && (!out.due_at || nearest < out.due_at)) out.due_at = nearest;
+      for (const auto& c : status.clocks) out.breached |= c.breached(now_us);
+      view = sla_view(status, now_us).as_object();
+    }
+  }
+  set_member(view, "due_at", out.due_at ? Value(format_rfc3339(out.due_at)) : Value());
+  set_member(view, "breached", Value(out.breached));
+  out.view = Value(std::move(view));
+  return out;
 }
 
 std::string sla_timer_name(const SlaTimer& timer) {

@@ -90,9 +90,22 @@ Object fields_at(const TicketState& t, int64_t until_us);
 SlaStatus compute_sla_until(const TicketState& t, const SlaPolicyDef& policy,
                             const CalendarDef& calendar, int64_t until_us);
 
+// The nearest due_at of the clocks still counting (running and not paused); 0 when none is.
+int64_t nearest_due(const SlaStatus& status);
+
 // The view's "sla" object for a status: policy, paused, the nearest due_at and breached at the
 // top, and per target its latest cycle. Also what SlaFinalized records when a ticket closes.
 Value sla_view(const SlaStatus& status, int64_t now_us);
+
+// A ticket's SLA as its view shows it: the figures it closed with; else its policy's clocks now;
+// else (no policy covers it) the nearest idle-rule deadline. due_at and breached also sort and
+// filter lists, and {{sla.due_at}} in a rule's texts is due_at.
+struct TicketSla {
+  Value view;
+  int64_t due_at = 0;  // the nearest running target, 0 for none
+  bool breached = false;
+};
+TicketSla ticket_sla(const TicketState& t, const Catalog& catalog, int64_t now_us);
 
 // SLA timers travel through the timer schedule under names no rule id can have.
 struct SlaTimer {

@@ -244,8 +244,10 @@ void run_actions(Decision& d, const RuleDef& rule, const TicketState& state, con
                  const Catalog& catalog, const std::string& comment) {
   const NodeDef* node = flow ? flow->node(state.node) : nullptr;
   const FormDef* form = catalog.form(state.form_id, state.form_version);
-  const TemplateValues values{state.id, node ? node->name : state.node, &state.fields, comment,
-                              state.portal_code};
+  TemplateValues values{state.id,          node ? node->name : state.node,
+                        &state.fields,     comment,
+                        state.portal_code, state.created_at};
+  if (rule.says_sla_due) values.sla_due_at = ticket_sla(state, catalog, d.context().now_us).due_at;
   TemplateValues text_values = values;  // a notify text is read by people: in the rule's zone
   text_values.form = form;
   text_values.zone = rule.zone;

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "domain/permissions.h"
+#include "domain/sla.h"
 #include "tests/reference_fixture.h"
 
 namespace ticketd {
@@ -314,6 +315,54 @@ TEST(Rules, NotifyTextsShowDateTimesInTheRulesZone) {
   EXPECT_EQ(texts["kathmandu"], "2026-12-01 03:05 / 2026-11-30T21:20:00Z");
   EXPECT_EQ(texts["utc"], "2026-11-30 21:20 / 2026-11-30T21:20:00Z");
   EXPECT_EQ(texts["none"], "2026-11-30T21:20:59.500000Z / 2026-11-30T21:20:00Z");
+}
+
+// {{ticket.created_at}} and {{sla.due_at}}: when the ticket came in, and the deadline its view
+// shows (the nearest of its SLA targets and idle-rule deadlines; empty while none counts), in the
+// rule's zone or as RFC 3339 UTC.
+TEST_F(ReferenceScenario, TemplatesSayWhenTheTicketCameInAndWhenItIsDue) {
+  for (const auto& [id, zone] :
+       {std::pair{"due_beijing", R"("time_zone":"Asia/Shanghai",)"}, std::pair{"due_utc", ""}}) {
+    testing::publish(
+        catalog,
+        decide_publish_rule(catalog, id,
+                            json(std::string(R"({"name":"期限","form":"service_ticket",)") + zone +
+                                 R"("trigger":{"type":"field_changed","field":"status"},"actions":[
+          {"type":"notify","to":{"role":"cs_supervisor"},"channel":"todo",
+           "template":"{{ticket.created_at}} 提交,{{ sla.due_at }} 前办结"}]})"),
+                            "admin", 0));
+  }
+  auto texts = [](const TicketDriver& d) {
+    std::map<std::string, std::string> out;
+    for (const DomainEvent& e : d.events) {
+      if (e.type == "NotificationRequested" && e.data.string_or("rule").starts_with("due_"))
+        out[e.data.string_or("rule")] = e.data.string_or("text");
+    }
+    return out;
+  };
+  // 2026-11-25 08:00 UTC, a Wednesday: 16:00 in Beijing. Raised to 高, then answered: the
+  // approval sets the status (处理中), and the 高 policy's resolution target (a working day, in
+  // cn-workdays: 2 h on Wednesday, 7 h on Thursday) is what is due.
+  submit();
+  t.now_us += 10 * 60'000'000LL;
+  ok(t.user("zhang"), ChangeFields{{{"priority", Value("高")}}, std::nullopt});
+  ok(t.user("zhang"), TakeAction{"approve", {{"complexity", Value("简单")}}, "", ""});
+  EXPECT_EQ(texts(t), (std::map<std::string, std::string>{
+                          {"due_beijing", "2026-11-25 16:00 提交,2026-11-26 16:00 前办结"},
+                          {"due_utc", "2026-11-25T08:00:00Z 提交,2026-11-26T08:00:00Z 前办结"}}));
+  EXPECT_EQ(ticket_sla(t.state, catalog, t.now_us).due_at, *parse_rfc3339("2026-11-26T08:00:00Z"));
+  // Under no policy and out of the accept node, nothing is due.
+  TicketDriver other(catalog);
+  ASSERT_TRUE(other
+                  .run(other.user("li"),
+                       SubmitTicket{"service_ticket", "service_flow", reference_submission()})
+                  .ok());
+  ASSERT_TRUE(
+      other.run(other.user("zhang"), TakeAction{"approve", {{"complexity", Value("简单")}}, "", ""})
+          .ok());
+  EXPECT_EQ(texts(other),
+            (std::map<std::string, std::string>{{"due_beijing", "2026-11-25 16:00 提交, 前办结"},
+                                                {"due_utc", "2026-11-25T08:00:00Z 提交, 前办结"}}));
 }
 
 // A node that picks among the engineers: by turns, or the least loaded, from what the projection
