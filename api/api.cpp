@@ -392,9 +392,9 @@ namespace {
 // The query parameters of routes that share them (route() names the others).
 using Params = std::initializer_list<std::string_view>;
 const Params kPageParams = {"limit", "cursor"};
-const Params kTicketListParams = {"form",  "node",   "status", "assignee",     "priority",
-                                  "q",     "sla",    "sort",   "created_from", "created_to",
-                                  "limit", "cursor", "bom"};
+const Params kTicketListParams = {
+    "form", "node",         "status",     "assignee", "priority", "q",   "sla",
+    "sort", "created_from", "created_to", "limit",    "cursor",   "bom", "tz"};
 const Params kDryRunParams = {"from", "to", "limit", "version"};
 }  // namespace
 
@@ -501,7 +501,7 @@ void Api::route(const CallPtr& call) {
   }
   if (on(is({"api", "v1", "dashboards", "*", "data"}), "GET", {"version"}))
     return get_dashboard_data(call, p[3]);
-  if (on(is({"api", "v1", "tickets", "import"}), "POST", {"form", "flow", "dry_run"}))
+  if (on(is({"api", "v1", "tickets", "import"}), "POST", {"form", "flow", "dry_run", "tz"}))
     return post_import(call);
   if (is({"api", "v1", "tickets"})) {
     if (on(true, "POST")) return post_ticket(call);
@@ -746,12 +746,7 @@ void Api::get_report(const CallPtr& call, const std::string& name) {
   q.field = call->req.param("field");
   q.form = call->req.param("form");
   q.bucket = call->req.param("bucket");
-  if (call->req.has_param("tz")) {
-    const std::string tz = call->req.param("tz");
-    if (!(q.zone = find_time_zone(tz))) {
-      return call->fail(400, "bad_parameter", unknown_time_zone(tz), "tz");
-    }
-  }
+  if (!call->zone_param(&q.zone)) return;
   // from / to: a date, or an RFC 3339 time standing for its day; whole days of the zone (UTC's
   // without tz), both ends included.
   for (auto [param, slot] : {std::pair{"from", &q.from_day}, std::pair{"to", &q.to_day}}) {

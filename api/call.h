@@ -13,6 +13,7 @@
 #include "domain/error.h"
 #include "domain/json_writer.h"
 #include "domain/ticket.h"
+#include "domain/time_format.h"
 #include "domain/value.h"
 
 namespace ticketd::api {
@@ -73,6 +74,16 @@ struct Call {
       return false;
     }
     *out = v == "true";
+    return true;
+  }
+  // ?tz=<IANA zone> into *out (untouched when absent); a zone the tz database lacks is a 400.
+  bool zone_param(const date::time_zone** out) {
+    if (!req.has_param("tz")) return true;
+    const std::string tz = req.param("tz");
+    if (!(*out = find_time_zone(tz))) {
+      fail(400, "bad_parameter", unknown_time_zone(tz), "tz");
+      return false;
+    }
     return true;
   }
   bool uint_param(const std::string& name, uint64_t* out) {

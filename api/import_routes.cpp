@@ -52,8 +52,10 @@ std::string person_id(const Catalog& catalog, const std::string& cell) {
 
 // A cell as the field's value, or an error message. The export's ' before a formula-like cell
 // is taken off again.
+// With `zone`, a date-time cell may be that zone's wall-clock time, as the export with the same
+// tz= writes it (or a spreadsheet saves it back).
 std::optional<std::string> cell_value(const FieldDef& f, std::string cell, const Catalog& catalog,
-                                      Value* out) {
+                                      const date::time_zone* zone, Value* out) {
   if (cell.starts_with('\'') && projections::formula_like(std::string_view(cell).substr(1))) {
     cell.erase(0, 1);
   }
@@ -93,6 +95,14 @@ std::optional<std::string> cell_value(const FieldDef& f, std::string cell, const
       return "uploads cannot be imported: attach them to the ticket afterwards";
     case FieldType::kPerson:
       *out = Value(person_id(catalog, cell));
+      return std::nullopt;
+    case FieldType::kDatetime:
+      if (zone && !parse_rfc3339(cell)) {
+        auto at = parse_local_time(cell, zone);
+        if (!at) return "\"" + cell + "\" is not a date and time (2026-12-01 05:20) or RFC 3339";
+        cell = format_rfc3339(*at);
+      }
+      *out = Value(cell);
       return std::nullopt;
     default:
       *out = Value(cell);
@@ -189,6 +199,8 @@ void Api::post_import(const CallPtr& call) {
   }
   bool dry_run = false;
   if (!call->bool_param("dry_run", &dry_run)) return;
+  const date::time_zone* zone = nullptr;
+  if (!call->zone_param(&zone)) return;
   std::vector<std::vector<std::string>> table;
   std::string problem;
   if (!parse_csv_rows(call->req.body, &table, &problem))
@@ -269,7 +281,7 @@ void Api::post_import(const CallPtr& call) {
             bad = DomainError{codes::kInvalidValue, "the row has more cells than the header", ""};
           } else if (fields[c] && !table[r][c].empty()) {
             Value value;
-            if (auto why = cell_value(*fields[c], table[r][c], v.catalog, &value)) {
+            if (auto why = cell_value(*fields[c], table[r][c], v.catalog, zone, &value)) {
               bad = DomainError{codes::kWrongType,
                                 fields[c]->label + " (" + fields[c]->key + "): " + *why,
                                 fields[c]->key};

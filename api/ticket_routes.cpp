@@ -329,6 +329,14 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
   const bool csv = call->req.header("accept").find("text/csv") != std::string::npos;
   bool bom = false;
   if (csv && !call->bool_param("bom", &bom)) return;
+  const date::time_zone* zone = nullptr;  // the export's times on this clock; RFC 3339 UTC without
+  if (!call->zone_param(&zone)) return;
+  if (zone && !csv) {
+    return call->fail(400, "bad_parameter",
+                      "tz sets the times of the CSV export (Accept: text/csv); JSON times are "
+                      "RFC 3339 UTC",
+                      "tz");
+  }
   uint64_t limit = csv ? 10000 : 50, offset = 0;
   if (!call->limit_param(&limit, csv ? 10000 : 500)) return;
   if (call->req.has_param("cursor") && !call->uint_param("cursor", &offset)) return;
@@ -431,7 +439,7 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
           hits.begin() + static_cast<std::ptrdiff_t>(std::min<uint64_t>(offset, hits.size())),
           hits.begin() +
               static_cast<std::ptrdiff_t>(std::min<uint64_t>(offset + limit, hits.size())));
-      csv_body = projections::report_csv(tickets_table(page, v.catalog, call->actor, now));
+      csv_body = projections::report_csv(tickets_table(page, v.catalog, call->actor, now, zone));
       total = hits.size();
       return 0;
     }

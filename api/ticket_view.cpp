@@ -84,7 +84,10 @@ Value cell_of(const Value& v) {
   return Value(v.to_json());
 }
 
-Value time_cell(int64_t us) { return Value(us ? format_rfc3339(us) : std::string()); }
+Value time_cell(int64_t us, const date::time_zone* zone) {
+  if (!us) return Value("");
+  return Value(zone ? format_local_second(us, zone) : format_rfc3339(us));
+}
 
 }  // namespace
 
@@ -98,19 +101,21 @@ const std::vector<std::string>& ticket_table_columns() {
 }
 
 projections::ReportTable tickets_table(const std::vector<const TicketState*>& tickets,
-                                       const Catalog& catalog, const Actor& actor, int64_t now_us) {
+                                       const Catalog& catalog, const Actor& actor, int64_t now_us,
+                                       const date::time_zone* zone) {
   projections::ReportTable table;
   table.columns = ticket_table_columns();
   const size_t fixed = table.columns.size();
   std::vector<const FlowDef*> flows;  // each ticket's
   std::vector<Object> readable;
   std::set<std::string> read_somewhere;
-  std::vector<const FormDef*> forms;  // of the tickets, in order of first appearance
+  std::vector<const FormDef*> forms;         // of the tickets, in order of first appearance
+  std::vector<const FormDef*> ticket_forms;  // each ticket's version
   for (const TicketState* t : tickets) {
     const FlowDef* flow = flows.emplace_back(catalog.flow(t->flow_id, t->flow_version));
     readable.push_back(flow ? readable_fields(*t, *flow, actor) : Object{});
     for (const auto& [key, value] : readable.back()) read_somewhere.insert(key);
-    const FormDef* form = catalog.form(t->form_id, t->form_version);
+    const FormDef* form = ticket_forms.emplace_back(catalog.form(t->form_id, t->form_version));
     if (form && std::find(forms.begin(), forms.end(), form) == forms.end()) forms.push_back(form);
   }
   std::vector<std::string> keys;  // field columns, in the order their forms list them
@@ -143,17 +148,22 @@ projections::ReportTable tickets_table(const std::vector<const TicketState*>& ti
                               Value(node ? node->name : t.node),
                               Value(held),
                               Value(t.creator),
-                              time_cell(t.created_at),
-                              time_cell(t.updated_at),
-                              time_cell(t.first_response_at),
-                              time_cell(t.closed_at),
-                              time_cell(sla.due_at),
+                              time_cell(t.created_at, zone),
+                              time_cell(t.updated_at, zone),
+                              time_cell(t.first_response_at, zone),
+                              time_cell(t.closed_at, zone),
+                              time_cell(sla.due_at, zone),
                               Value(sla.breached ? "true" : "false"),
                               Value(t.rating ? std::to_string(*t.rating) : std::string())};
     row.resize(fixed + keys.size(), Value(""));
     for (const auto& [key, value] : readable[i]) {
       auto it = column_of.find(key);
-      if (it != column_of.end()) row[fixed + it->second] = cell_of(value);
+      if (it == column_of.end()) continue;
+      const FieldDef* f = zone && ticket_forms[i] ? ticket_forms[i]->field(key) : nullptr;
+      std::optional<int64_t> time;
+      if (f && f->type == FieldType::kDatetime && value.is_string())
+        time = parse_rfc3339(value.as_string());
+      row[fixed + it->second] = time ? time_cell(*time, zone) : cell_of(value);
     }
     table.rows.push_back(std::move(row));
   }

@@ -4,6 +4,7 @@
 #include "domain/json_writer.h"
 #include "domain/ticket.h"
 #include "domain/ticket_notes.h"
+#include "domain/time_format.h"
 #include "projections/reports.h"
 
 namespace ticketd::api {
@@ -14,11 +15,14 @@ void write_ticket_view(JsonWriter& w, const TicketState& t, const Catalog& catal
 // Tickets as a table for a spreadsheet (CSV, projections::report_csv): one row each with what
 // the list's views say of it (id, state, node, who holds it, times, SLA, rating), then one column
 // per form field that `actor` may read on some of them, headed by its label in form order;
-// a field it may not read on a ticket is an empty cell there.
+// a field it may not read on a ticket is an empty cell there. Times (and date-time fields) are
+// RFC 3339 UTC, or with `zone` that zone's "2026-12-01 05:20:07", which a spreadsheet reads as a
+// date and time.
 // The columns tickets_table() starts every table with, before the form fields'.
 const std::vector<std::string>& ticket_table_columns();
 projections::ReportTable tickets_table(const std::vector<const TicketState*>& tickets,
-                                       const Catalog& catalog, const Actor& actor, int64_t now_us);
+                                       const Catalog& catalog, const Actor& actor, int64_t now_us,
+                                       const date::time_zone* zone = nullptr);
 // A note on a ticket (domain/ticket_notes.h) with where, when and by whom it was written.
 struct WrittenNote {
   uint64_t position = 0;

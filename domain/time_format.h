@@ -30,6 +30,12 @@ int64_t local_day(int64_t us, const date::time_zone* zone);
 // "2026-12-01 05:20": the minute the UTC instant `us` falls in, on `zone`'s clock (UTC's when
 // nullptr). How people read a time: on a printed report, in a text message.
 std::string format_local_minute(int64_t us, const date::time_zone* zone);
+// "2026-12-01 05:20:07": the same to the second, as a spreadsheet's date-time cell.
+std::string format_local_second(int64_t us, const date::time_zone* zone);
+// A spreadsheet's date-time cell on `zone`'s clock -> UTC microseconds: "2026-12-01 05:20[:07]",
+// also with '/' (2026/12/1 5:20, as Excel writes a date back) or 'T'. A time a daylight-saving
+// change repeats is the first; one it skips is the change.
+std::optional<int64_t> parse_local_time(std::string_view text, const date::time_zone* zone);
 // When local `day` begins in `zone` (UTC's when nullptr), as UTC microseconds: its midnight, or
 // for a midnight that a daylight-saving change skips, the change.
 int64_t local_day_start(int64_t day, const date::time_zone* zone);

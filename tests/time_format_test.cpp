@@ -42,6 +42,30 @@ TEST(TimeFormat, ParsesDatesAndDurations) {
   }
 }
 
+// A spreadsheet's cells: written on a zone's clock to the second, and read back as written there
+// or as Excel saves them (2026/12/1 5:20), exact at a daylight-saving change.
+TEST(TimeFormat, LocalSpreadsheetTimes) {
+  const date::time_zone* shanghai = find_time_zone("Asia/Shanghai");
+  const date::time_zone* new_york = find_time_zone("America/New_York");
+  ASSERT_TRUE(shanghai && new_york);
+  const int64_t at = *parse_rfc3339("2026-11-30T21:20:07.5Z");
+  EXPECT_EQ(format_local_second(at, shanghai), "2026-12-01 05:20:07");
+  EXPECT_EQ(format_local_second(at, nullptr), "2026-11-30 21:20:07");
+  EXPECT_EQ(format_local_minute(at, shanghai), "2026-12-01 05:20");
+  EXPECT_EQ(parse_local_time("2026-12-01 05:20:07", shanghai), at - 500000);
+  EXPECT_EQ(parse_local_time("2026/12/1 5:20", shanghai), *parse_rfc3339("2026-11-30T21:20:00Z"));
+  EXPECT_EQ(parse_local_time("2026-12-01T05:20", nullptr), *parse_rfc3339("2026-12-01T05:20:00Z"));
+  // 01:30 happens twice on 2026-11-01 in New York (the first is EDT's); 02:30 on 2026-03-08
+  // never does (it is the change, 07:00 UTC).
+  EXPECT_EQ(parse_local_time("2026-11-01 01:30", new_york), *parse_rfc3339("2026-11-01T05:30:00Z"));
+  EXPECT_EQ(parse_local_time("2026-03-08 02:30", new_york), *parse_rfc3339("2026-03-08T07:00:00Z"));
+  for (auto bad : {"", "2026-12-01", "2026-12-01 05", "2026-12-01 5:2", "2026-12-01 24:00",
+                   "2026-02-30 10:00", "2026-12/01 10:00", "26-12-01 10:00", "2026-12-01 10:00:60",
+                   "2026-12-01 10:00Z", "2026-12-01  10:00", "2026-12-01 10:00:07.5"}) {
+    EXPECT_FALSE(parse_local_time(bad, shanghai).has_value()) << bad;
+  }
+}
+
 TEST(EventIdTest, RoundTripsAndDerivesStably) {
   EventId id = EventId::random_v4(0x0123456789abcdefULL, 0xfedcba9876543210ULL);
   std::string text = id.to_string();

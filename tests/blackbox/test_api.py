@@ -485,6 +485,22 @@ class ReferenceApp(unittest.TestCase):
         self.assertTrue(marked.startswith("\ufeffid,form,state"), marked[:20])
         status, r, _ = self.call("GET", query + "&bom=1", user="zhang", headers={"Accept": "text/csv"})
         self.assert_error(r, status, 400, "bad_parameter", "bom")
+        # Times on a zone's clock, as a spreadsheet reads a date and time.
+        _, local, _ = self.call("GET", query + "&tz=Asia/Shanghai", user="zhang", headers={"Accept": "text/csv"})
+        shanghai = zoneinfo.ZoneInfo("Asia/Shanghai")
+        def wall(rfc3339):
+            return datetime.datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).astimezone(shanghai) \
+                .strftime("%Y-%m-%d %H:%M:%S")
+        rows = list(csv.reader(io.StringIO(local)))
+        for row, view in zip(rows[1:], listed["items"]):
+            cells = dict(zip(rows[0], row))
+            self.assertEqual((cells["created_at"], cells["创建时间"], cells["sla_due_at"]),
+                             (wall(view["created_at"]), wall(view["fields"]["created_time"]),
+                              wall(view["sla"]["due_at"]) if view["sla"]["due_at"] else ""))
+            self.assertEqual(cells["客户名称"], name)
+        for extra, headers in (("&tz=Asia/Beijing", {"Accept": "text/csv"}), ("&tz=Asia/Shanghai", None)):
+            status, r, _ = self.call("GET", query + extra, user="zhang", headers=headers)
+            self.assert_error(r, status, 400, "bad_parameter", "tz")
 
     def test_a_spreadsheet_is_imported_whole_or_not_at_all(self):
         def imp(text, query="", headers=None, user="li"):
@@ -554,7 +570,8 @@ class ReferenceApp(unittest.TestCase):
             {"key": "urgent", "label": "加急", "type": "checkbox"},
             {"key": "tags", "label": "标签", "type": "multiselect", "options": ["备件", "返修", "保内"]},
             {"key": "photo", "label": "照片", "type": "image"},
-            {"key": "owner", "label": "负责人", "type": "person"}]}
+            {"key": "owner", "label": "负责人", "type": "person"},
+            {"key": "due", "label": "计划完成", "type": "datetime"}]}
         self.assertEqual(self.call("PUT", "/forms/stocktake", form, user="admin")[0], 201)
         flow = {"name": "盘点", "form": "stocktake",
                 "nodes": [{"id": "s", "type": "start"},
@@ -563,9 +580,9 @@ class ReferenceApp(unittest.TestCase):
                 "edges": [{"from": "s", "to": "a"}, {"from": "a", "to": "e"}]}
         self.assertEqual(self.call("PUT", "/flows/stocktake_flow", flow, user="admin")[0], 201)
 
-        def imp(text):
-            status, r, _ = self.call("POST", "/tickets/import?form=stocktake&flow=stocktake_flow", user="li",
-                                     raw=text.encode())
+        def imp(text, query=""):
+            status, r, _ = self.call("POST", "/tickets/import?form=stocktake&flow=stocktake_flow" + query,
+                                     user="li", raw=text.encode())
             return status, r
         status, r = imp("物料,数量,加急,标签,负责人\n搓纸轮,12.5,是,备件; 保内,赵六\n定影器,,false,,qian\n")
         self.assertEqual((status, r["created"]), (201, 2), r)
@@ -579,6 +596,19 @@ class ReferenceApp(unittest.TestCase):
             status, r = imp(text)
             self.assert_error(r, status, 422, "invalid_value")
             self.assertEqual(r["error"]["rows"][0]["error"]["field"], field, r)
+        # Date-times on a zone's clock with tz=, as the export with tz= writes them or Excel saves
+        # them; RFC 3339 as ever.
+        status, r = imp("物料,计划完成\n甲,2026/12/1 5:20\n乙,2026-12-01 05:20:30\n丙,2026-12-01T05:20:00+08:00\n",
+                        "&tz=Asia/Shanghai")
+        self.assertEqual((status, r["created"]), (201, 3), r)
+        self.assertEqual([self.call("GET", "/tickets/" + x["id"], user="li")[1]["fields"]["due"] for x in r["rows"]],
+                         ["2026-11-30T21:20:00Z", "2026-11-30T21:20:30Z", "2026-11-30T21:20:00Z"])
+        for query in ("", "&tz=Asia/Shanghai"):  # without a zone a wall-clock time is no time at all
+            status, r = imp("物料,计划完成\nx,2026-12-01 5:20\n" if not query else "物料,计划完成\nx,下周一\n", query)
+            self.assert_error(r, status, 422, "invalid_value")
+            self.assertEqual(r["error"]["rows"][0]["error"]["field"], "due", r)
+        status, r = imp("物料\nx\n", "&tz=Mars/Olympus")
+        self.assert_error(r, status, 400, "bad_parameter", "tz")
 
     def test_lists_filter_and_page(self):
         ids = [self.submit(fields={**SUBMISSION, "customer_name": "分页客户%d" % i})["id"] for i in range(3)]
