@@ -113,12 +113,26 @@ void StreamHub::on_message(const std::shared_ptr<StreamClient>& client, std::str
   if (from && (!from->is_number() || from->as_number() < 0)) {
     return send_error(*client, "bad_request", "from must be a log position (a whole number)");
   }
+  // A report's days in a zone, as GET /reports/{name}?tz= counts them. A dashboard has its own.
+  const date::time_zone* zone = nullptr;
+  std::string zone_name;
+  if (const Value* tz = msg.find("tz")) {
+    if (topic.rfind("report:", 0) != 0) {
+      return send_error(*client, "bad_request",
+                        "tz is for report topics (a dashboard counts in its own time_zone)");
+    }
+    zone_name = tz->is_string() ? tz->as_string() : tz->to_json();
+    if (!tz->is_string() || !(zone = find_time_zone(zone_name))) {
+      return send_error(*client, "bad_request", "tz: " + unknown_time_zone(zone_name));
+    }
+  }
   auto sub = std::make_shared<Subscription>();
   sub->client = client;
   sub->topic = topic;
+  sub->zone = zone;
   const Actor& a = client->actor();
-  // Numbers are the same for every reader: one message for all of a topic's subscribers.
-  sub->view_key = topic;
+  // Numbers are the same for every reader of a topic in a zone: one message for all of them.
+  sub->view_key = zone ? topic + '\x1f' + zone_name : topic;
   if (!numbers_topic(topic)) {
     auto add = [&](std::string_view part) {
       sub->view_key += '\x1f';
@@ -198,6 +212,7 @@ std::string StreamHub::message_for(const Subscription& s, const StreamClient& c,
     if (s.topic.rfind("report:", 0) == 0) {
       projections::ReportQuery q;
       q.name = s.topic.substr(7);
+      q.zone = s.zone;
       projections::ReportTable table;
       model_.read([&](const View& v) {
         return v.reports.run(q, v.catalog, projections::node_names(v.catalog), &table);

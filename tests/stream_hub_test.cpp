@@ -10,7 +10,7 @@
 #include "api/stream_hub.h"
 #include "domain/time_format.h"
 #include "tests/open_log.h"
-#include "tests/reference_catalog.h"
+#include "tests/reference_fixture.h"
 #include "tests/temp_dir.h"
 
 namespace ticketd::api {
@@ -55,24 +55,39 @@ std::string window_end(const Value& message) {
   return d ? (*d)["widgets"].as_array()[0].string_or("to") : "";
 }
 
-TEST(StreamHubRefresh, ADashboardWindowMovesAtItsZonesMidnight) {
-  testing::TempDir dir;
-  auto log = testing::open_log(dir / "log");
-  ASSERT_TRUE(log);
-  Catalog catalog;
-  projections::ReadModel model;
-  uint64_t n = 0;
-  for (const DomainEvent& e : testing::reference_definitions(catalog)) {
-    auto r = log->append("definitions-" + std::to_string(++n), storage::ExpectedVersion::Any(),
-                         {projections::to_new_event(e, EventId::random_v4(n, n), "test")});
-    ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+// A log holding the reference application's definitions (and `tickets`' events, each on its
+// ticket's stream), and the read model applied from it.
+class HubFixture : public ::testing::Test {
+ protected:
+  void load(const std::vector<DomainEvent>& tickets = {}) {
+    log = testing::open_log(dir / "log");
+    ASSERT_TRUE(log);
+    Catalog catalog;
+    uint64_t n = 0;
+    auto append = [&](const std::string& stream, const DomainEvent& e) {
+      ++n;
+      auto r = log->append(stream, storage::ExpectedVersion::Any(),
+                           {projections::to_new_event(e, EventId::random_v4(n, n), "test")});
+      ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+    };
+    for (const DomainEvent& e : testing::reference_definitions(catalog))
+      append("definitions-" + std::to_string(n + 1), e);
+    for (const DomainEvent& e : tickets) append(ticket_stream("T-000042"), e);
+    ASSERT_TRUE(log->read_all(0, SIZE_MAX,
+                              [&](const storage::RecordedEvent& e) {
+                                model.apply(e);
+                                return true;
+                              })
+                    .ok());
   }
-  ASSERT_TRUE(log->read_all(0, SIZE_MAX,
-                            [&](const storage::RecordedEvent& e) {
-                              model.apply(e);
-                              return true;
-                            })
-                  .ok());
+
+  testing::TempDir dir;
+  std::unique_ptr<storage::EventLog> log;
+  projections::ReadModel model;
+};
+
+TEST_F(HubFixture, ADashboardWindowMovesAtItsZonesMidnight) {
+  load();
 
   // Shanghai is UTC+8: 15:59:30Z is 23:59:30 on the 30th there.
   std::atomic<int64_t> now{*parse_rfc3339("2026-11-30T15:59:30Z")};
@@ -107,6 +122,54 @@ TEST(StreamHubRefresh, ADashboardWindowMovesAtItsZonesMidnight) {
   // same numbers again), it would come before this one.
   refresh_at("2026-12-02T16:00:05Z");
   expect_window(6, "2026-12-03");
+  hub.stop();
+}
+
+// A report topic asked with tz counts that zone's days, as GET /reports/{name}?tz= does; tz is
+// for report topics only, and a zone the tz database has.
+TEST_F(HubFixture, AReportTopicCountsAZonesDays) {
+  // A ticket rated at 12:00 UTC on 2026-11-25: the 26th already at UTC+14 (Kiritimati).
+  Catalog catalog = testing::reference_catalog();
+  testing::TicketDriver t(catalog);
+  auto ok = [&](const Actor& a, Command c) {
+    auto r = t.run(a, std::move(c));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  };
+  ok(t.user("li"), SubmitTicket{"service_ticket", "service_flow", testing::reference_submission()});
+  ok(t.user("zhang"), TakeAction{"approve", {{"complexity", Value("简单")}}, "", ""});
+  ok(t.user("li"), TakeAction{"submit", {{"solution", Value("已远程处理")}}, "", ""});
+  ok(t.customer(), TakeAction{"confirm", {}, "", ""});
+  t.now_us = *parse_rfc3339("2026-11-25T12:00:00Z");
+  ok(t.customer(), RateTicket{5, ""});
+  load(t.events);
+  StreamHub hub(*log, model);
+  auto utc = std::make_shared<CollectingClient>(),
+       kiritimati = std::make_shared<CollectingClient>();
+  hub.on_message(utc, R"({"op":"subscribe","topic":"report:csat"})");
+  hub.on_message(kiritimati,
+                 R"({"op":"subscribe","topic":"report:csat","tz":"Pacific/Kiritimati"})");
+  auto days = [](const Value& message) {
+    std::vector<std::string> out;
+    for (const Value& row : message["report"]["rows"].as_array())
+      out.push_back(row.string_or("bucket"));
+    return out;
+  };
+  auto got = utc->wait_for(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(days(got[1]), std::vector<std::string>{"2026-11-25"}) << got[1].to_json();
+  got = kiritimati->wait_for(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(days(got[1]), std::vector<std::string>{"2026-11-26"}) << got[1].to_json();
+
+  for (const char* bad : {R"({"op":"subscribe","topic":"report:csat","tz":"Asia/Beijing"})",
+                          R"({"op":"subscribe","topic":"report:csat","tz":8})",
+                          R"({"op":"subscribe","topic":"dashboard:service_monitor","tz":"UTC"})"}) {
+    const size_t before = utc->wait_for(0).size();
+    hub.on_message(utc, bad);
+    got = utc->wait_for(before + 1);
+    ASSERT_EQ(got.size(), before + 1) << bad;
+    EXPECT_EQ(got.back()["error"].string_or("code"), "bad_request") << bad;
+  }
   hub.stop();
 }
 
