@@ -68,9 +68,9 @@ struct RuleDef {
   std::optional<Condition> when;
   std::vector<RuleAction> actions;
   bool enabled = true;
-  // The IANA zone its notify texts show date-time fields in ("2026-12-01 05:20"); "" when not
-  // given: as stored, RFC 3339 UTC. `zone` is null then, and for a published zone the system's tz
-  // database no longer knows (which shows them as stored).
+  // The IANA zone its notify texts show times and date-time fields in ("2026-12-01 05:20"); ""
+  // when not given: RFC 3339 UTC, as stored. `zone` is null then, and for a published zone the
+  // system's tz database no longer knows (which shows them as stored).
   std::string time_zone;
   const date::time_zone* zone = nullptr;
   bool says_sla_due = false;  // a template says {{sla.due_at}}: only then are SLA clocks counted
@@ -84,9 +84,10 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& document, const For
 Result<RuleDef> parse_stored_rule(std::string_view id, const Value& document, const FormDef& form);
 
 // Fills a template: {{ticket.id}}, {{ticket.node}} (the current node's name), {{fields.<key>}},
-// {{ticket.created_at}}, {{sla.due_at}} (the nearest running SLA target; empty when none), for a
-// rule triggered by a reply {{comment.text}} (the reply's words), and in a notification
-// {{ticket.portal_code}} (the customer's key to the portal: a link in an SMS to them).
+// {{ticket.created_at}}, {{sla.due_at}} (the deadline the ticket's view shows: ticket_sla() in
+// domain/sla.h; empty when none counts), for a rule triggered by a reply {{comment.text}} (the
+// reply's words), and in a notification {{ticket.portal_code}} (the customer's key to the
+// portal: a link in an SMS to them).
 // (Views: a rule fills its templates from the ticket's state, which outlives the filling.)
 struct TemplateValues {
   std::string_view ticket_id;
