@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <sstream>
 
 namespace ticketd {
 namespace {
@@ -178,39 +179,20 @@ std::string format_local_second(int64_t us, const date::time_zone* zone) {
   return date::format("%Y-%m-%d %H:%M:%S", date::make_zoned(zone, t));
 }
 
-std::optional<int64_t> parse_local_time(std::string_view s, const date::time_zone* zone) {
-  size_t i = 0;
-  // A number of `least` to `most` digits at i.
-  auto number = [&](size_t least, size_t most, int* out) {
-    const size_t start = i;
-    int v = 0;
-    while (i < s.size() && i - start < most && s[i] >= '0' && s[i] <= '9')
-      v = v * 10 + (s[i++] - '0');
-    *out = v;
-    return i - start >= least;
-  };
-  auto separator = [&](std::string_view any) {
-    if (i >= s.size() || any.find(s[i]) == std::string_view::npos) return false;
-    ++i;
-    return true;
-  };
-  int y, mo, d, h, mi, sec = 0;
-  if (!number(4, 4, &y) || i >= s.size() || (s[i] != '-' && s[i] != '/')) return std::nullopt;
-  const std::string_view date_separator = s.substr(i, 1);
-  ++i;
-  if (!number(1, 2, &mo) || !separator(date_separator) || !number(1, 2, &d) || !separator(" T") ||
-      !number(1, 2, &h) || !separator(":") || !number(2, 2, &mi)) {
-    return std::nullopt;
+std::optional<int64_t> parse_local_time(std::string_view text, const date::time_zone* zone) {
+  // date::parse reads a two-digit year too ("26-12-01"): four digits, then the date's separator.
+  if (text.size() < 5 || (text[4] != '-' && text[4] != '/')) return std::nullopt;
+  for (const char* format : {"%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S",
+                             "%Y-%m-%dT%H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M"}) {
+    std::istringstream in{std::string(text)};
+    date::local_seconds local;
+    in >> date::parse(format, local);
+    if (in.fail() || in.peek() != std::char_traits<char>::eof()) continue;
+    const sys_seconds at =
+        zone ? zone->to_sys(local, date::choose::earliest) : sys_seconds{local.time_since_epoch()};
+    return duration_cast<microseconds>(at.time_since_epoch()).count();
   }
-  if (i < s.size() && (!separator(":") || !number(2, 2, &sec))) return std::nullopt;
-  if (i != s.size() || h > 23 || mi > 59 || sec > 59) return std::nullopt;
-  year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
-  if (!ymd.ok()) return std::nullopt;
-  const microseconds since =
-      sys_days{ymd}.time_since_epoch() + hours(h) + minutes(mi) + seconds(sec);
-  if (!zone) return since.count();
-  date::local_time<microseconds> local{since};
-  return zone->to_sys(local, date::choose::earliest).time_since_epoch().count();
+  return std::nullopt;
 }
 
 int64_t local_day_start(int64_t day, const date::time_zone* zone) {
