@@ -499,6 +499,11 @@ void Api::route(const CallPtr& call) {
       if (on(true, "GET", {"version"})) return get_definition(call, kind, p[3]);
     }
   }
+  // The company settings: one document, at one address, put and read as a definition is.
+  if (is({"api", "v1", "settings"})) {
+    if (on(true, "PUT")) return put_definition(call, "settings", kSettingsId);
+    if (on(true, "GET", {"version"})) return get_definition(call, "settings", kSettingsId);
+  }
   if (on(is({"api", "v1", "dashboards", "*", "data"}), "GET", {"version"}))
     return get_dashboard_data(call, p[3]);
   if (on(is({"api", "v1", "tickets", "import"}), "POST", {"form", "flow", "dry_run", "tz"}))
@@ -578,6 +583,7 @@ DefinitionFound find_definition(const Catalog& c, const std::string& kind, const
   if (kind == "calendars") return found(c.calendar(id, version));
   if (kind == "print-templates") return found(c.print_template(id, version));
   if (kind == "dashboards") return found(c.dashboard(id, version));
+  if (kind == "settings") return found(version ? c.settings_at(version) : &c.settings());
   return found(c.sla_policy(id, version));
 }
 
@@ -600,6 +606,7 @@ Result<std::optional<DomainEvent>> decide_publish(const Catalog& c, const std::s
   if (kind == "calendars") return decide_publish_calendar(c, id, document, actor, now);
   if (kind == "print-templates") return decide_publish_print_template(c, id, document, actor, now);
   if (kind == "dashboards") return decide_publish_dashboard(c, id, document, actor, now);
+  if (kind == "settings") return decide_change_settings(c, document, actor, now);
   return decide_publish_sla_policy(c, id, document, actor, now);
 }
 
@@ -746,9 +753,12 @@ void Api::get_report(const CallPtr& call, const std::string& name) {
   q.field = call->req.param("field");
   q.form = call->req.param("form");
   q.bucket = call->req.param("bucket");
+  // Without tz, the company's days (UTC's when it names no zone).
+  q.zone =
+      model_.read([](const projections::ReadModel::View& v) { return v.catalog.settings().zone; });
   if (!call->zone_param(&q.zone)) return;
-  // from / to: a date, or an RFC 3339 time standing for its day; whole days of the zone (UTC's
-  // without tz), both ends included.
+  // from / to: a date, or an RFC 3339 time standing for its day; whole days of the zone, both
+  // ends included.
   for (auto [param, slot] : {std::pair{"from", &q.from_day}, std::pair{"to", &q.to_day}}) {
     if (!call->req.has_param(param)) continue;
     std::string text = call->req.param(param);

@@ -13,11 +13,6 @@ namespace {
 
 namespace et = event_types;
 
-// "2026-11-30 17:05" in the template's zone.
-std::string local_time(const PrintTemplateDef& layout, int64_t us) {
-  return us > 0 ? format_local_minute(us, layout.zone) : "";
-}
-
 std::string person(const Catalog& catalog, const std::string& id) {
   if (id == kSystemActor) return "系统";
   if (id == kPortalActor) return "客户";
@@ -43,7 +38,12 @@ class Composer {
  public:
   Composer(const std::vector<PrintedEvent>& events, const Catalog& catalog,
            const PrintTemplateDef& layout, const Actor& reader)
-      : events_(events), catalog_(catalog), layout_(layout), reader_(reader) {}
+      : events_(events),
+        catalog_(catalog),
+        layout_(layout),
+        reader_(reader),
+        zone_(zone_or_company(layout.zone, catalog.settings())),
+        zone_name_(zone_name_or_company(layout.zone, layout.time_zone, catalog.settings())) {}
 
   PrintDocument compose(int64_t now_us) {
     // The ticket as it is now decides what the reader may see; the record is then told event by
@@ -82,15 +82,15 @@ class Composer {
                   {"状态", t.closed ? "已关闭" : "处理中"},
                   {"当前节点", node_name(t.node)},
                   {"提交人", who(t.creator)},
-                  {"提交时间", local_time(layout_, t.created_at)}};
-    if (t.closed) doc.header.emplace_back("关闭时间", local_time(layout_, t.closed_at));
+                  {"提交时间", local_time(t.created_at)}};
+    if (t.closed) doc.header.emplace_back("关闭时间", local_time(t.closed_at));
     for (const PrintSection& s : layout_.sections) doc.sections.push_back(section(s, t));
     const PrintedEvent* last = events_.empty() ? nullptr : &events_.back();
     // Which state of the log this paper shows: the last event's position and (the start of) its
     // hash, which GET /tickets/{id}/events and the audit trail can be checked against.
     doc.footer = t.id + " · 事件 #" + std::to_string(last ? last->position : 0) + " · 哈希 " +
                  (last ? last->hash_hex.substr(0, 16) : "") + " · " + person(catalog_, reader_.id) +
-                 " 打印于 " + local_time(layout_, now_us) + " · 时区 " + layout_.time_zone;
+                 " 打印于 " + local_time(now_us) + " · 时区 " + zone_name_;
     return doc;
   }
 
@@ -149,7 +149,7 @@ class Composer {
         return it != filenames_.end() && !it->second.empty() ? it->second : s;
       }
       case FieldType::kDatetime:
-        if (auto t = parse_rfc3339(s)) return local_time(layout_, *t);
+        if (auto t = parse_rfc3339(s)) return local_time(*t);
         return s;
       default:
         return s;
@@ -180,7 +180,7 @@ class Composer {
       case PrintSection::Kind::kRating:
         if (t.rating) {
           out.rows.emplace_back("评分", stars(*t.rating));
-          out.rows.emplace_back("评价时间", local_time(layout_, t.rated_at));
+          out.rows.emplace_back("评价时间", local_time(t.rated_at));
           if (!rating_comment_.empty()) out.rows.emplace_back("评价内容", rating_comment_);
         } else {
           out.rows.emplace_back("评分", "尚未评价");
@@ -249,9 +249,11 @@ class Composer {
       return;
     }
     if (!comment.empty()) what += " — “" + comment + "”";
-    process_.push_back(
-        {local_time(layout_, e.at_us), node_name(node), who(e.actor), std::move(what)});
+    process_.push_back({local_time(e.at_us), node_name(node), who(e.actor), std::move(what)});
   }
+
+  // "2026-11-30 17:05" in the template's zone, else the company's.
+  std::string local_time(int64_t us) const { return us > 0 ? format_local_minute(us, zone_) : ""; }
 
   std::string who(const std::string& id) const {
     if (!reader_.portal_customer || id == kSystemActor || id == kPortalActor) {
@@ -264,6 +266,8 @@ class Composer {
   const Catalog& catalog_;
   const PrintTemplateDef& layout_;
   const Actor& reader_;
+  const date::time_zone* zone_;
+  std::string zone_name_;
   const FormDef* form_ = nullptr;
   const FlowDef* flow_ = nullptr;
   std::vector<std::string> readable_;

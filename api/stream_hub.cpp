@@ -212,9 +212,9 @@ std::string StreamHub::message_for(const Subscription& s, const StreamClient& c,
     if (s.topic.rfind("report:", 0) == 0) {
       projections::ReportQuery q;
       q.name = s.topic.substr(7);
-      q.zone = s.zone;
       projections::ReportTable table;
       model_.read([&](const View& v) {
+        q.zone = zone_or_company(s.zone, v.catalog.settings());  // the company's as it is now
         return v.reports.run(q, v.catalog, projections::node_names(v.catalog), &table);
       });
       w.key("report");

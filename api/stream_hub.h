@@ -72,9 +72,10 @@ class StreamHub {
     // until the replay is done, then delivered.
     uint64_t replay_until = 0;
     bool replaying = false;
-    std::vector<StreamMessage> held;        // live messages waiting for the replay to finish
-    std::string last_numbers;               // report and dashboard topics send only changes
-    const date::time_zone* zone = nullptr;  // a report topic's days: this zone's (UTC's when null)
+    std::vector<StreamMessage> held;  // live messages waiting for the replay to finish
+    std::string last_numbers;         // report and dashboard topics send only changes
+    // A report topic's days: this zone's (the company's when null).
+    const date::time_zone* zone = nullptr;
     // Subscriptions with equal keys (topic, and the client's identity and roles) get the same
     // bytes for an event: the message is built once per key.
     std::string view_key;

@@ -102,6 +102,13 @@ bool Catalog::apply(const DomainEvent& e) {
     dashboards_[id].push_back(std::make_shared<const DashboardDef>(std::move(dashboard.value())));
     return true;
   }
+  if (e.type == event_types::kSettingsChanged) {
+    auto settings = parse_settings(d["document"], false);
+    if (!settings.ok()) return false;
+    settings.value().version = static_cast<uint64_t>(d["version"].as_number());
+    settings_.push_back(std::make_shared<const CompanySettings>(std::move(settings.value())));
+    return true;
+  }
   if (e.type == event_types::kCalendarPublished) {
     auto calendar = parse_calendar(id, d["document"]);
     if (!calendar.ok()) return false;
@@ -197,6 +204,17 @@ const PrintTemplateDef* Catalog::print_template(std::string_view id, uint64_t ve
 const DashboardDef* Catalog::dashboard(std::string_view id, uint64_t version) const {
   return find_version<DashboardDef>(dashboards_, id, version);
 }
+
+const CompanySettings& Catalog::settings() const {
+  static const CompanySettings kDefaults;
+  return settings_.empty() ? kDefaults : *settings_.back();
+}
+
+const CompanySettings* Catalog::settings_at(uint64_t version) const {
+  if (version == 0 || version > settings_.size()) return nullptr;
+  return settings_[version - 1].get();
+}
+
 const SlaPolicyDef* Catalog::sla_policy(std::string_view id, uint64_t version) const {
   return find_version<SlaPolicyDef>(sla_policies_, id, version);
 }
@@ -451,6 +469,18 @@ Result<std::optional<DomainEvent>> decide_publish_dashboard(const Catalog& c, st
   return publish_standalone(
       id, document, "dashboard", event_types::kDashboardPublished, parse,
       [&](std::string_view i) { return c.dashboard(i); }, actor, now_us);
+}
+
+Result<std::optional<DomainEvent>> decide_change_settings(const Catalog& c, const Value& document,
+                                                          const std::string& actor,
+                                                          int64_t now_us) {
+  Value doc = strip_identity(document);
+  auto parsed = parse_settings(doc);
+  if (!parsed.ok()) return parsed.error();
+  const CompanySettings& current = c.settings();
+  if (current.version && current.document == doc) return std::optional<DomainEvent>();
+  return std::optional<DomainEvent>(published(event_types::kSettingsChanged, kSettingsId,
+                                              current.version + 1, doc, 0, actor, now_us));
 }
 
 Result<DomainEvent> decide_create_user(const Catalog& c, const User& user,

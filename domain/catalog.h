@@ -15,6 +15,7 @@
 #include "domain/form.h"
 #include "domain/print_template.h"
 #include "domain/rule.h"
+#include "domain/settings.h"
 #include "domain/sla.h"
 
 namespace ticketd {
@@ -46,6 +47,7 @@ inline constexpr char kCalendarPublished[] = "CalendarPublished";
 inline constexpr char kSlaPolicyPublished[] = "SlaPolicyPublished";
 inline constexpr char kPrintTemplatePublished[] = "PrintTemplatePublished";
 inline constexpr char kDashboardPublished[] = "DashboardPublished";
+inline constexpr char kSettingsChanged[] = "SettingsChanged";  // the company settings
 }  // namespace event_types
 
 class Catalog {
@@ -62,6 +64,9 @@ class Catalog {
   const SlaPolicyDef* sla_policy(std::string_view id, uint64_t version = 0) const;
   const PrintTemplateDef* print_template(std::string_view id, uint64_t version = 0) const;
   const DashboardDef* dashboard(std::string_view id, uint64_t version = 0) const;
+  // The company settings now (defaults, at version 0, before any change), and at a version.
+  const CompanySettings& settings() const;
+  const CompanySettings* settings_at(uint64_t version) const;
   // The latest version of every enabled SLA policy of a form, in id order.
   const std::vector<const SlaPolicyDef*>& sla_policies_for_form(std::string_view form_id) const;
   // The latest version of every enabled rule of a form, in id order.
@@ -88,6 +93,7 @@ class Catalog {
   Versions<PrintTemplateDef> print_templates_;
   Versions<DashboardDef> dashboards_;
   std::map<std::string, User, std::less<>> users_;
+  std::vector<std::shared_ptr<const CompanySettings>> settings_;
   // The two above by form, asked for on every event of every command and every applied event;
   // rebuilt whenever a rule or an SLA policy is published.
   std::map<std::string, std::vector<const RuleDef*>, std::less<>> rules_by_form_;
@@ -135,6 +141,10 @@ Result<std::optional<DomainEvent>> decide_publish_dashboard(const Catalog& c, st
                                                             const Value& document,
                                                             const std::string& actor,
                                                             int64_t now_us);
+// The settings' "id" is kSettingsId: the API shows it, and a client may echo it back.
+inline constexpr char kSettingsId[] = "company";
+Result<std::optional<DomainEvent>> decide_change_settings(const Catalog& c, const Value& document,
+                                                          const std::string& actor, int64_t now_us);
 // `password_hash` is opaque here (the API hashes); it is kept in the event, never shown.
 Result<DomainEvent> decide_create_user(const Catalog& c, const User& user,
                                        const std::string& password_hash, const std::string& actor,

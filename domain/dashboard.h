@@ -36,7 +36,8 @@ struct DashboardDef {
   std::string name;
   std::string description;
   // An IANA name: whose days the windows and day, week and month buckets are. "UTC" when the
-  // document names none; `zone` is nullptr then.
+  // document names none; `zone` is nullptr then, and the company's zone counts
+  // (domain/settings.h).
   std::string time_zone = "UTC";
   const date::time_zone* zone = nullptr;
   std::vector<DashboardWidget> widgets;

@@ -90,9 +90,11 @@ Result<PrintTemplateDef> parse_print_template(std::string_view id, const Value& 
     t.title = title->as_string();
   }
   if (t.title.empty()) t.title = form.name;
-  t.time_zone = doc.find("time_zone") ? doc.string_or("time_zone") : "UTC";
-  if (!(t.zone = find_time_zone(t.time_zone))) {
-    return def_error("print_template.time_zone", unknown_time_zone(t.time_zone));
+  if (doc.find("time_zone")) {
+    t.time_zone = doc.string_or("time_zone");
+    if (!(t.zone = find_time_zone(t.time_zone))) {
+      return def_error("print_template.time_zone", unknown_time_zone(t.time_zone));
+    }
   }
   const Value& sections = doc["sections"];
   if (!sections.is_array() || sections.as_array().empty())
@@ -111,8 +113,6 @@ PrintTemplateDef default_print_template(const FormDef& form) {
   t.name = form.name;
   t.form_id = form.id;
   t.title = form.name;
-  t.time_zone = "UTC";
-  t.zone = find_time_zone("UTC");  // none without a tz database: times print in UTC all the same
   t.sections.push_back({PrintSection::Kind::kFields, "", {}, {}});
   t.sections.push_back({PrintSection::Kind::kProcess, "处理记录", {}, {}});
   t.sections.push_back({PrintSection::Kind::kRating, "客户评价", {}, {}});

@@ -34,8 +34,10 @@ struct PrintTemplateDef {
   uint64_t version = 0;
   std::string name;
   std::string form_id;
-  std::string title;      // the document's heading; the form's name when not given
-  std::string time_zone;  // IANA name the printed times are shown in; "UTC" when not given
+  std::string title;  // the document's heading; the form's name when not given
+  // The IANA zone the printed times are shown in; "" and `zone` nullptr when not given: the
+  // company's (domain/settings.h), UTC's when the company names none.
+  std::string time_zone;
   std::vector<PrintSection> sections;
   Value document;
   const date::time_zone* zone = nullptr;

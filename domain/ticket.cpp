@@ -248,9 +248,10 @@ void run_actions(Decision& d, const RuleDef& rule, const TicketState& state, con
                         &state.fields,     comment,
                         state.portal_code, state.created_at};
   if (rule.says_sla_due) values.sla_due_at = ticket_sla(state, catalog, d.context().now_us).due_at;
-  TemplateValues text_values = values;  // a notify text is read by people: in the rule's zone
+  // A notify text is read by people: in the rule's zone, else the company's.
+  TemplateValues text_values = values;
   text_values.form = form;
-  text_values.zone = rule.zone;
+  text_values.zone = zone_or_company(rule.zone, catalog.settings());
   for (const auto& a : rule.actions) {
     switch (a.kind) {
       case RuleAction::Kind::kSetField:

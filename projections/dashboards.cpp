@@ -6,17 +6,20 @@ namespace ticketd::projections {
 
 void write_dashboard_members(JsonWriter& w, const DashboardDef& d, const ReadModel::View& v,
                              int64_t now_us) {
-  const int64_t today = local_day(now_us, d.zone);
+  // A dashboard that names no zone counts the company's days.
+  const CompanySettings& company = v.catalog.settings();
+  const date::time_zone* zone = zone_or_company(d.zone, company);
+  const int64_t today = local_day(now_us, zone);
   const auto names = node_names(v.catalog);
   w.key("id").string(d.id).key("version").number(d.version).key("name").string(d.name);
-  w.key("time_zone").string(d.time_zone);
+  w.key("time_zone").string(zone_name_or_company(d.zone, d.time_zone, company));
   w.key("widgets").begin_array();
   for (const DashboardWidget& widget : d.widgets) {
     ReportQuery q{.name = widget.report,
                   .field = widget.field,
                   .form = widget.form,
                   .bucket = widget.bucket,
-                  .zone = d.zone};
+                  .zone = zone};
     w.begin_object().key("title").string(widget.title).key("report").string(widget.report);
     w.key("chart").string(widget.chart);
     if (!widget.form.empty()) w.key("form").string(widget.form);

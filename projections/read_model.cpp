@@ -272,6 +272,11 @@ void ReadModel::on_schedule_change(std::function<void()> fn) {
   on_schedule_change_ = std::move(fn);
 }
 
+void ReadModel::on_catalog_change(std::function<void()> fn) {
+  std::unique_lock lk(mu_);
+  on_catalog_change_ = std::move(fn);
+}
+
 void ReadModel::apply_definition(const DomainEvent& e) {
   namespace det = ticketd::event_types;
   bool known = e.type == det::kFormPublished || e.type == det::kFlowPublished ||
@@ -279,9 +284,11 @@ void ReadModel::apply_definition(const DomainEvent& e) {
                e.type == det::kCalendarPublished || e.type == det::kSlaPolicyPublished ||
                e.type == det::kPrintTemplatePublished || e.type == det::kDashboardPublished ||
                e.type == det::kUserUpdated || e.type == det::kPasswordChanged ||
-               e.type == det::kUserDisabled || e.type == det::kUserEnabled;
+               e.type == det::kUserDisabled || e.type == det::kUserEnabled ||
+               e.type == det::kSettingsChanged;
   if (!known) return;
   catalog_.apply(e);
+  catalog_moved_ = true;
   definitions_.push_back(e);
   // A rule, policy or calendar edit moves the timers of the open tickets it covers: a policy
   // change recomputes their clocks from their events under the new version.
@@ -588,17 +595,20 @@ void ReadModel::apply(std::vector<ParsedEvent> batch) {
     }
     settle_changed_tickets();
   }
-  std::function<void()> moved;
+  std::function<void()> moved, catalog_changed;
   TicketListener listener;
   std::vector<AppliedTicket> tickets;
   {
     std::unique_lock lk(mu_);
     if (schedule_moved_ && on_schedule_change_) moved = on_schedule_change_;
     schedule_moved_ = false;
+    if (catalog_moved_ && on_catalog_change_) catalog_changed = on_catalog_change_;
+    catalog_moved_ = false;
     tickets.swap(applied_tickets_);
     if (!tickets.empty()) listener = on_ticket_applied_;
   }
   if (moved) moved();
+  if (catalog_changed) catalog_changed();
   if (listener) {
     for (AppliedTicket& t : tickets) {
       listener(t.position, t.type, std::move(t.assignees_before), t.after, t.notification);
@@ -646,6 +656,12 @@ std::string ReadModel::dump() const {
               [&](const std::string& id, uint64_t v) { return catalog_.print_template(id, v); });
   definitions("dashboard", catalog_.dashboard_ids(),
               [&](const std::string& id, uint64_t v) { return catalog_.dashboard(id, v); });
+  for (uint64_t v = 1; const CompanySettings* settings = catalog_.settings_at(v); ++v) {
+    JsonWriter w;
+    w.begin_object().key("settings").string(kSettingsId).key("version").number(v);
+    w.key("document").raw(settings->document.to_json()).end_object();
+    line(w);
+  }
   for (const User* u : catalog_.users()) {
     JsonWriter w;
     w.begin_object()

@@ -149,6 +149,9 @@ class ReadModel {
   int64_t next_due() const;
   // Called (outside locks) whenever the earliest due time may have moved earlier.
   void on_schedule_change(std::function<void()> fn);
+  // Called (outside locks) after applying events that changed the catalog: numbers computed with
+  // it (a dashboard republished, the company's zone) may read differently now.
+  void on_catalog_change(std::function<void()> fn);
   // Called (outside locks, on the projection thread, in position order) after each ticket event:
   // the position, the event type, the assignees before it and the ticket after it. Also after
   // each outcome of a ticket's notification (on the outbox stream), with the ticket as it is and
@@ -209,12 +212,14 @@ class ReadModel {
   Reports reports_;
   TimerSchedule schedule_;
   bool schedule_moved_ = false;
+  bool catalog_moved_ = false;
   // While a restore's timers are left out: the tickets rescheduled since (their entries in
   // schedule_ are current; the others are missing).
   bool schedule_incomplete_ = false;
   bool leaving_timers_out_ = false;  // set_timers(Timers::kLater)
   std::unordered_set<std::string> rescheduled_while_incomplete_;
   std::function<void()> on_schedule_change_;
+  std::function<void()> on_catalog_change_;
   TicketListener on_ticket_applied_;
   std::function<bool()> ticket_listener_listening_;
   bool collect_tickets_ = false;  // for the batch being applied

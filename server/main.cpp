@@ -577,6 +577,8 @@ int main(int argc, char** argv) {
         hub.on_ticket_event(position, type, std::move(before), after, notification);
       },
       [&hub] { return hub.listening(); });
+  // A dashboard republished or the company's zone changed: wall screens show it at once.
+  model.on_catalog_change([&hub] { hub.refresh_numbers(); });
   api::HttpServer server(api, metrics, hub, http);
   const std::string tls_cert = o.get("tls-cert", ""), tls_key = o.get("tls-key", "");
   if (tls_cert.empty() != tls_key.empty()) return fail("--tls-cert and --tls-key go together");
@@ -638,6 +640,7 @@ int main(int argc, char** argv) {
   outbox_worker.reset();  // finishes the send under way, records it, saves its queue
   lookup_worker.reset();  // abandons the GETs under way, waits for answers being recorded
   model.on_ticket_applied(nullptr);
+  model.on_catalog_change(nullptr);
   hub.stop();
   snapshotter.stop();
   {

@@ -290,6 +290,56 @@ TEST(RuleDefinitions, TimeZoneIsKnownWhenPublishedAndKeptWhenStored) {
   EXPECT_EQ(stored.value().zone, nullptr);
 }
 
+// The company settings: one document, versioned like a definition. Until an administrator
+// changes them, the defaults (version 0, UTC, which changes nothing: `zone` nullptr).
+TEST(CompanySettings, AreChangedAsADefinitionIs) {
+  Catalog c = testing::reference_catalog();
+  EXPECT_EQ(c.settings().version, 0u);
+  EXPECT_EQ(c.settings().time_zone, "UTC");
+  EXPECT_EQ(c.settings().zone, nullptr);
+  EXPECT_EQ(c.settings().document, json(R"({"time_zone":"UTC"})"));
+  EXPECT_EQ(c.settings_at(1), nullptr);
+
+  // What a client read from GET (with its id and version) may be put back.
+  auto first = decide_change_settings(
+      c, json(R"({"id":"company","version":0,"time_zone":"Asia/Shanghai"})"), "admin", 7);
+  ASSERT_TRUE(first.ok() && first.value()) << (first.ok() ? "" : first.error().message);
+  EXPECT_EQ(first.value()->type, "SettingsChanged");
+  EXPECT_EQ(first.value()->data.to_json(),
+            R"({"id":"company","version":1,"document":{"time_zone":"Asia/Shanghai"}})");
+  ASSERT_TRUE(c.apply(*first.value()));
+  EXPECT_EQ(c.settings().version, 1u);
+  EXPECT_EQ(c.settings().zone, find_time_zone("Asia/Shanghai"));
+  // The same document again publishes nothing; going back to UTC is a version of its own.
+  auto same = decide_change_settings(c, json(R"({"time_zone":"Asia/Shanghai"})"), "admin", 8);
+  ASSERT_TRUE(same.ok());
+  EXPECT_FALSE(same.value());
+  testing::publish(c, decide_change_settings(c, json(R"({"time_zone":"UTC"})"), "admin", 9));
+  EXPECT_EQ(c.settings().version, 2u);
+  EXPECT_EQ(c.settings().zone, nullptr);
+  ASSERT_NE(c.settings_at(1), nullptr);
+  EXPECT_EQ(c.settings_at(1)->time_zone, "Asia/Shanghai");
+
+  for (const auto& [doc, message] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"time_zone":"Asia/Beijing"})",
+            "settings.time_zone: unknown time zone \"Asia/Beijing\""},
+           {R"({"time_zone":8})", "settings.time_zone: an IANA time zone name"},
+           {R"({})", "settings.time_zone: required"},
+           {R"({"time_zone":"UTC","language":"zh"})", "settings.language: unknown property"},
+           {R"("UTC")", "settings: must be a JSON object"}}) {
+    auto r = decide_change_settings(c, json(doc), "admin", 10);
+    ASSERT_FALSE(r.ok()) << doc;
+    EXPECT_EQ(r.error().code, codes::kInvalidDefinition);
+    EXPECT_EQ(r.error().message.rfind(message, 0), 0u) << r.error().message;
+  }
+  // A zone an older tz database on a restored server lacks still loads: times show in UTC.
+  DomainEvent stored = *first.value();
+  stored.data = json(R"({"id":"company","version":3,"document":{"time_zone":"Mars/Olympus"}})");
+  ASSERT_TRUE(c.apply(stored));
+  EXPECT_EQ(c.settings().time_zone, "Mars/Olympus");
+  EXPECT_EQ(c.settings().zone, nullptr);
+}
+
 // What an earlier build published stays in the catalog when the log is replayed, though this
 // build would refuse to publish it now.
 TEST(RuleDefinitions, AStoredRuleWithAPropertyRefusedSinceStillLoads) {

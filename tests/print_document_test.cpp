@@ -101,6 +101,27 @@ TEST_F(Printing, ServiceReportOfTheReferenceScenario) {
   EXPECT_NE(d.footer.find("张三 (zhang) 打印于 2026-11-25 17:30"), std::string::npos) << d.footer;
 }
 
+// A layout that names no zone (the default one here) prints on the company's clock, and says so
+// at the foot of the page; UTC's while the company names none.
+TEST_F(Printing, WithoutAZoneOfItsOwnThePageUsesTheCompanys) {
+  auto submitted = [](const PrintDocument& d) {
+    for (const auto& [label, value] : d.header) {
+      if (label == "提交时间") return value;
+    }
+    return std::string();
+  };
+  PrintDocument utc = compose("", t.user("zhang"));
+  EXPECT_EQ(submitted(utc), "2026-11-25 08:00");
+  EXPECT_NE(utc.footer.find("打印于 2026-11-25 09:30 · 时区 UTC"), std::string::npos) << utc.footer;
+  testing::publish(
+      catalog,
+      decide_change_settings(catalog, testing::json(R"({"time_zone":"Asia/Shanghai"})"), "a", 0));
+  PrintDocument beijing = compose("", t.user("zhang"));
+  EXPECT_EQ(submitted(beijing), "2026-11-25 16:00");
+  EXPECT_NE(beijing.footer.find("打印于 2026-11-25 17:30 · 时区 Asia/Shanghai"), std::string::npos)
+      << beijing.footer;
+}
+
 TEST_F(Printing, OnlyWhatTheReaderMayRead) {
   // Put back at the customer's node, the customer may read five fields: no phone, no engineer,
   // and the record does not name the engineer being set either.

@@ -170,6 +170,27 @@ TEST_F(HubFixture, AReportTopicCountsAZonesDays) {
     ASSERT_EQ(got.size(), before + 1) << bad;
     EXPECT_EQ(got.back()["error"].string_or("code"), "bad_request") << bad;
   }
+
+  // Without tz, the company's days: when the company names its zone, the topic follows at once.
+  model.on_catalog_change([&] { hub.refresh_numbers(); });
+  const size_t before = utc->wait_for(0).size();
+  auto change = decide_change_settings(
+      catalog, testing::json(R"({"time_zone":"Pacific/Kiritimati"})"), "admin", 0);
+  ASSERT_TRUE(change.ok() && change.value());
+  auto r =
+      log->append("setting-company", storage::ExpectedVersion::Any(),
+                  {projections::to_new_event(*change.value(), EventId::random_v4(99, 99), "t")});
+  ASSERT_TRUE(r.status.ok());
+  ASSERT_TRUE(log->read_all(r.last_position - 1, 1,
+                            [&](const storage::RecordedEvent& e) {
+                              model.apply(e);
+                              return true;
+                            })
+                  .ok());
+  got = utc->wait_for(before + 1);
+  ASSERT_EQ(got.size(), before + 1);
+  EXPECT_EQ(days(got.back()), std::vector<std::string>{"2026-11-26"}) << got.back().to_json();
+  model.on_catalog_change(nullptr);
   hub.stop();
 }
 

@@ -317,6 +317,39 @@ TEST(Rules, NotifyTextsShowDateTimesInTheRulesZone) {
   EXPECT_EQ(texts["none"], "2026-11-30T21:20:59.500000Z / 2026-11-30T21:20:00Z");
 }
 
+// A rule that names no zone writes its texts on the company's clock once the company names one;
+// a rule's own zone comes first.
+TEST(Rules, NotifyTextsOfARuleWithoutAZoneUseTheCompanys) {
+  Catalog c = reference_catalog();
+  auto rule = [&](const std::string& id, const std::string& zone) {
+    std::string doc = R"({"name":")" + id + R"(","form":"service_ticket",)" + zone +
+                      R"("trigger":{"type":"created"},"actions":[
+        {"type":"notify","to":{"role":"cs_supervisor"},"channel":"todo",
+         "template":"{{ticket.created_at}}"}]})";
+    testing::publish(c, decide_publish_rule(c, id, json(doc), "admin", 0));
+  };
+  rule("kathmandu", R"("time_zone":"Asia/Kathmandu",)");
+  rule("none", "");
+  auto texts = [&] {
+    TicketDriver t(c);
+    t.now_us = *parse_rfc3339("2026-11-30T21:20:00Z");
+    EXPECT_TRUE(
+        t.run(t.user("li"), SubmitTicket{"service_ticket", "service_flow", reference_submission()})
+            .ok());
+    std::map<std::string, std::string> out;
+    for (const DomainEvent& e : t.events) {
+      if (e.type == "NotificationRequested" && e.data.string_or("channel") == "todo")
+        out[e.data.string_or("rule")] = e.data.string_or("text");
+    }
+    return out;
+  };
+  EXPECT_EQ(texts()["none"], "2026-11-30T21:20:00Z");
+  testing::publish(c, decide_change_settings(c, json(R"({"time_zone":"Asia/Shanghai"})"), "a", 0));
+  auto zoned = texts();
+  EXPECT_EQ(zoned["none"], "2026-12-01 05:20");
+  EXPECT_EQ(zoned["kathmandu"], "2026-12-01 03:05");
+}
+
 // {{ticket.created_at}} and {{sla.due_at}}: when the ticket came in, and the deadline its view
 // shows (the nearest of its SLA targets and idle-rule deadlines; empty while none counts), in the
 // rule's zone or as RFC 3339 UTC.

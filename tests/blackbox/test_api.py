@@ -994,6 +994,64 @@ class ReportsTest(unittest.TestCase):
         finally:
             s.cleanup()
 
+    def test_the_company_zone_is_where_nothing_else_names_one(self):
+        s = Server().start()
+        try:
+            admin = lambda m, p, b=None, **kw: s.call(m, "/api/v1" + p, b, token=ADMIN_TOKEN, **kw)
+            li = s.login("li")
+            status, r, headers = s.call("GET", "/api/v1/settings", token=li)
+            self.assertEqual((status, r, headers.get("ETag")),
+                             (200, {"id": "company", "version": 0, "time_zone": "UTC"}, '"0"'))
+            status, r, _ = s.call("PUT", "/api/v1/settings", {"time_zone": "Asia/Shanghai"}, token=li)
+            self.assertEqual(status, 403, r)
+            for body, message in (({"time_zone": "Asia/Beijing"}, 'settings.time_zone: unknown time zone "Asia/Beijing"'),
+                                  ({}, "settings.time_zone: required"),
+                                  ({"time_zone": "UTC", "locale": "zh-CN"}, "settings.locale: unknown property")):
+                status, r, _ = admin("PUT", "/settings", body)
+                self.assertEqual((status, r["error"]["code"]), (422, "invalid_definition"), r)
+                self.assertIn(message, r["error"]["message"])
+            # UTC+14 and UTC-11: their days differ at every hour, so which one counted shows.
+            kiritimati, pago = zoneinfo.ZoneInfo("Pacific/Kiritimati"), zoneinfo.ZoneInfo("Pacific/Pago_Pago")
+            status, r, _ = admin("PUT", "/settings", {"time_zone": "Pacific/Kiritimati"}, headers={"If-Match": "0"})
+            self.assertEqual((status, r), (201, {"id": "company", "version": 1, "time_zone": "Pacific/Kiritimati"}))
+            status, r, _ = admin("PUT", "/settings", {"time_zone": "Asia/Shanghai"}, headers={"If-Match": "0"})
+            self.assertEqual((status, r["error"]["code"]), (409, "conflict"), r)
+            self.assertEqual(admin("PUT", "/settings", {"time_zone": "Pacific/Kiritimati"})[0], 200)  # unchanged
+
+            status, r, _ = s.call("POST", "/api/v1/tickets", {"form": "service_ticket", "flow": "service_flow",
+                                                              "fields": SUBMISSION}, token=li)
+            self.assertEqual(status, 201, r)
+            created = datetime.datetime.fromisoformat(r["ticket"]["created_at"].replace("Z", "+00:00"))
+            day_in = lambda zone: created.astimezone(zone).strftime("%Y-%m-%d")
+            buckets = lambda q: [x["bucket"] for x in s.call("GET", "/api/v1/reports/by_channel?bucket=day" + q,
+                                                               token=li)[1]["rows"]]
+            self.assertEqual(buckets(""), [day_in(kiritimati)])
+            self.assertEqual(buckets("&tz=Pacific/Pago_Pago"), [day_in(pago)])
+            # A dashboard without a zone of its own counts the company's days; the reference one
+            # keeps Asia/Shanghai.
+            mine = {"name": "我的看板", "widgets": [{"title": "今天", "report": "by_channel", "days": 1}]}
+            self.assertEqual(admin("PUT", "/dashboards/mine", mine)[0], 201)
+            _, board, _ = s.call("GET", "/api/v1/dashboards/mine/data", token=li)
+            today = datetime.datetime.now(kiritimati).strftime("%Y-%m-%d")
+            self.assertEqual((board["time_zone"], board["widgets"][0]["to"]), ("Pacific/Kiritimati", today))
+            _, board, _ = s.call("GET", "/api/v1/dashboards/service_monitor/data", token=li)
+            self.assertEqual(board["time_zone"], "Asia/Shanghai")
+            # The setting is part of the record: it survives a restart and is in the log.
+            s.stop()
+            s.start()
+            status, r, _ = s.call("GET", "/api/v1/settings?version=1", token=ADMIN_TOKEN)
+            self.assertEqual((status, r["time_zone"]), (200, "Pacific/Kiritimati"), r)
+            status, r, _ = s.call("GET", "/api/v1/settings?version=2", token=ADMIN_TOKEN)
+            self.assertEqual(status, 404, r)
+            self.assertEqual(buckets(""), [day_in(kiritimati)])
+            s.stop()
+            out = subprocess.run([TICKETCTL, "rebuild-reports", "--data-dir", s.data_dir, "--dashboard", "mine"],
+                                 capture_output=True, text=True, check=True)
+            [offline] = map(json.loads, out.stdout.splitlines())
+            self.assertEqual((offline["time_zone"], offline["widgets"][0]["to"]), ("Pacific/Kiritimati", today))
+        finally:
+            s.cleanup()
+
 
 class Projections(unittest.TestCase):
     """Views from snapshot + tail, after a kill -9, and rebuilt from zero are byte-identical."""

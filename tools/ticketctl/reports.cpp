@@ -23,7 +23,7 @@ int rebuild_reports(const Args& args) {
     std::cerr << "ticketctl: " << error << "\n";
     return 2;
   }
-  const date::time_zone* zone = nullptr;  // UTC
+  const date::time_zone* zone = nullptr;  // the company's, as the log says at --until
   if (args.has("tz") && !(zone = find_time_zone(args.get("tz")))) {
     std::cerr << "ticketctl: " << unknown_time_zone(args.get("tz")) << "\n";
     return 2;
@@ -68,9 +68,9 @@ int rebuild_reports(const Args& args) {
     for (std::string_view name : kReportNames) {
       projections::ReportQuery q;
       q.name = name;
-      q.zone = zone;
       projections::ReportTable table;
       model.read([&](const projections::ReadModel::View& v) {
+        q.zone = zone_or_company(zone, v.catalog.settings());
         return v.reports.run(q, v.catalog, projections::node_names(v.catalog), &table);
       });
       JsonWriter w;

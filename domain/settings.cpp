@@ -1,0 +1,26 @@
+#include "domain/settings.h"
+
+#include "domain/definition_error.h"
+#include "domain/time_format.h"
+
+namespace ticketd {
+
+Result<CompanySettings> parse_settings(const Value& doc, bool refuse_unknown) {
+  if (!doc.is_object()) return def_error("settings", "must be a JSON object");
+  if (auto e = unknown_property(doc, {"time_zone"}, "settings")) return *e;
+  const Value* zone = doc.find("time_zone");
+  if (!zone)
+    return def_error("settings.time_zone", "required: an IANA time zone name like Asia/Shanghai");
+  if (!zone->is_string())
+    return def_error("settings.time_zone", "an IANA time zone name like Asia/Shanghai");
+  CompanySettings s;
+  s.document = doc;
+  s.time_zone = zone->as_string();
+  const date::time_zone* found = find_time_zone(s.time_zone);
+  if (!found && refuse_unknown)
+    return def_error("settings.time_zone", unknown_time_zone(s.time_zone));
+  if (s.time_zone != "UTC") s.zone = found;
+  return s;
+}
+
+}  // namespace ticketd

@@ -1,0 +1,47 @@
+#pragma once
+// Company settings (公司设置): what holds wherever a definition or a request does not say
+// otherwise. One document, changed by an administrator as definitions are (versioned, recorded
+// in the log), so that a company in Shanghai names its zone once rather than on every
+// dashboard, print template, rule and report call.
+#include <cstdint>
+#include <string>
+
+#include "domain/error.h"
+#include "domain/value.h"
+
+namespace date {
+class time_zone;
+}
+
+namespace ticketd {
+
+struct CompanySettings {
+  uint64_t version = 0;  // 0: never changed
+  // The IANA zone the company reads times in. Dashboards, print templates and rules that name no
+  // zone of their own use it, and so do reports and report topics asked without one. `zone` is
+  // nullptr for "UTC", which changes nothing: times then show as they did before any setting
+  // (RFC 3339 in notify texts, UTC days in reports), and for a stored zone the tz database no
+  // longer knows.
+  std::string time_zone = "UTC";
+  const date::time_zone* zone = nullptr;
+  Value document = Value(Object{{"time_zone", Value("UTC")}});
+};
+
+// Parses and validates a settings document: {"time_zone":"Asia/Shanghai"}. `refuse_unknown`
+// false: a stored document whose zone the tz database no longer knows still loads (zone nullptr).
+Result<CompanySettings> parse_settings(const Value& document, bool refuse_unknown = true);
+
+// The zone of something that names `own` (nullptr: none of its own): its own, else the company's.
+inline const date::time_zone* zone_or_company(const date::time_zone* own,
+                                              const CompanySettings& company) {
+  return own ? own : company.zone;
+}
+// And its name: `own_name`, else the company's, else "UTC".
+inline const std::string& zone_name_or_company(const date::time_zone* own,
+                                               const std::string& own_name,
+                                               const CompanySettings& company) {
+  static const std::string kUtc = "UTC";
+  return own ? own_name : company.zone ? company.time_zone : kUtc;
+}
+
+}  // namespace ticketd
