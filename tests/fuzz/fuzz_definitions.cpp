@@ -1,6 +1,6 @@
-// Any JSON as a form, a flow, a rule, a calendar, an SLA policy, a print template or a dashboard:
-// accepted or refused with a message, never a crash; whatever is accepted publishes and applies,
-// and an accepted policy or calendar counts a ticket's clocks.
+// Any JSON as a form, a flow, a rule, a calendar, an SLA policy, a print template, a dashboard or
+// the company settings: accepted or refused with a message, never a crash; whatever is accepted
+// publishes and applies, and an accepted policy or calendar counts a ticket's clocks.
 #include "domain/ticket.h"
 #include "fuzz_common.h"
 
@@ -11,9 +11,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!parse_json(std::string_view(reinterpret_cast<const char*>(data), size), &doc, &error))
     return 0;
   Catalog c = fuzz::reference_catalog();
+  auto decide_change = [](const Catalog& c, std::string_view, const Value& doc,
+                          const std::string& actor,
+                          int64_t now) { return decide_change_settings(c, doc, actor, now); };
   for (auto decide_publish :
        {decide_publish_form, decide_publish_flow, decide_publish_rule, decide_publish_calendar,
-        decide_publish_sla_policy, decide_publish_print_template, decide_publish_dashboard}) {
+        decide_publish_sla_policy, decide_publish_print_template, decide_publish_dashboard,
+        +decide_change}) {
     auto r = decide_publish(c, "fuzzed", doc, "fuzz", 0);
     if (!r.ok()) {
       if (r.error().message.empty()) __builtin_trap();
