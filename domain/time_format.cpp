@@ -206,6 +206,8 @@ std::string unknown_time_zone(const std::string& name) {
   return "unknown time zone \"" + name + "\" (an IANA name like Asia/Shanghai)";
 }
 
+std::string time_zone_name(const date::time_zone* zone) { return zone ? zone->name() : "UTC"; }
+
 const date::time_zone* find_time_zone(const std::string& name) {
   try {
     return date::locate_zone(name);

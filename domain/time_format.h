@@ -22,6 +22,8 @@ std::optional<int64_t> parse_date(std::string_view text);
 std::optional<int64_t> parse_duration(std::string_view text);
 // An IANA zone ("Asia/Shanghai") from the system's tz database, or nullptr when there is none.
 const date::time_zone* find_time_zone(const std::string& name);
+// A zone's IANA name; "UTC" for nullptr (where the domain means UTC by no zone).
+std::string time_zone_name(const date::time_zone* zone);
 // What to tell whoever named a zone find_time_zone() does not know.
 std::string unknown_time_zone(const std::string& name);
 // The day (days since 1970-01-01, local) that the UTC instant `us` falls on in `zone`; UTC's

@@ -151,6 +151,7 @@ std::optional<std::string> Reports::run(const ReportQuery& q, const Catalog& cat
                                              : q.field;
   if (q.name == "by_problem_type" && !q.field.empty() && !is_select_field(catalog, q.form, q.field))
     return "field \"" + q.field + "\" is not a select field of the form";
+  out->time_zone = time_zone_name(q.zone);
   // Sums the buckets of the window, per output bucket label ("" without bucketing).
   std::map<std::string, Bucket> by_label;
   const auto [lo, hi] = slots_around(q.from_day, q.to_day);
@@ -311,6 +312,7 @@ void write_report_json(JsonWriter& w, const ReportTable& t) {
     w.key(k);
     v.write(w);
   }
+  w.key("time_zone").string(t.time_zone);
   w.end_object();
 }
 

@@ -43,6 +43,9 @@ struct ReportTable {
   std::vector<std::string> columns;
   std::vector<std::vector<Value>> rows;
   Object totals;  // members beside "rows" in the JSON form (total, count, average, …)
+  // Whose days the window and the buckets are: the query's zone, named in the JSON form, so that
+  // an answer says which days it counted (a report asked without tz counts the company's).
+  std::string time_zone = "UTC";
 };
 
 class Reports {

@@ -37,9 +37,9 @@ verbs:
   rebuild-reports --data-dir D [--until P] [--tz ZONE] [--dashboard ID]
       Recomputes every report from zero (up to position P) and prints each as a JSON line
       {"report":name,"result":…}, the same numbers GET /api/v1/reports/<name>[?tz=ZONE] gives
-      (days of the IANA zone ZONE, UTC's by default); events/s on stderr. With --dashboard, one
-      line instead: that dashboard's members as GET /api/v1/dashboards/<ID>/data gives them (its
-      windows end today, in the dashboard's own zone).
+      (days of the IANA zone ZONE; by default the company's, as the log sets it up to P, else
+      UTC's); events/s on stderr. With --dashboard, one line instead: that dashboard's members
+      as GET /api/v1/dashboards/<ID>/data gives them (its windows end today, in its zone).
   bench append --data-dir D [--producers 64] [--events 200000] [--raw-batch 1000] [--peer]
                [--prefill-wal 1] [--direct-wal 1]
       Appends single-event commands from concurrent producers through the event log, then
