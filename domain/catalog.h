@@ -141,8 +141,8 @@ Result<std::optional<DomainEvent>> decide_publish_dashboard(const Catalog& c, st
                                                             const Value& document,
                                                             const std::string& actor,
                                                             int64_t now_us);
-// The settings' "id" is kSettingsId: the API shows it, and a client may echo it back.
-inline constexpr char kSettingsId[] = "company";
+// A new version of the company settings (domain/settings.h), nothing when the document equals
+// the current one, or an error naming the problem.
 Result<std::optional<DomainEvent>> decide_change_settings(const Catalog& c, const Value& document,
                                                           const std::string& actor, int64_t now_us);
 // `password_hash` is opaque here (the API hashes); it is kept in the event, never shown.

@@ -15,6 +15,9 @@ class time_zone;
 
 namespace ticketd {
 
+// The settings' "id": the API shows it as a definition's, and a client may echo it back.
+inline constexpr char kSettingsId[] = "company";
+
 struct CompanySettings {
   uint64_t version = 0;  // 0: never changed
   // The IANA zone the company reads times in. Dashboards, print templates and rules that name no
