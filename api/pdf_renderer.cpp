@@ -62,6 +62,16 @@ class Painter {
     cairo_show_page(cr_);
   }
 
+  // The company's name, as a letterhead above the title.
+  void issuer(const std::string& text) {
+    if (text.empty()) return;
+    LayoutPtr l = layout(text, heading_.get(), kContentWidth);
+    pango_layout_set_alignment(l.get(), PANGO_ALIGN_CENTER);
+    double h = height(l.get());
+    draw(l.get(), kMargin, y_);
+    y_ += h + 4;
+  }
+
   void title(const std::string& text) {
     LayoutPtr l = layout(text, title_.get(), kContentWidth);
     pango_layout_set_alignment(l.get(), PANGO_ALIGN_CENTER);
@@ -306,11 +316,14 @@ int paint(const PrintDocument& doc, const PdfOptions& options, int total_pages,
       cairo_pdf_surface_create_for_stream(write, closure, kPageWidth, kPageHeight);
   cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_TITLE, doc.title.c_str());
   cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_CREATOR, "ticketd");
+  if (!doc.issuer.empty())
+    cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_AUTHOR, doc.issuer.c_str());
   cairo_t* cr = cairo_create(surface);
   int pages = 0;
   {
     Painter p(cr, options, doc.footer, total_pages);
     p.start();
+    p.issuer(doc.issuer);
     p.title(doc.title);
     p.facts(doc.header);
     for (const auto& s : doc.sections) {

@@ -77,6 +77,7 @@ class Composer {
     }
 
     PrintDocument doc;
+    doc.issuer = catalog_.settings().name;
     doc.title = layout_.title;
     doc.header = {{"工单编号", t.id},
                   {"状态", t.closed ? "已关闭" : "处理中"},

@@ -28,6 +28,7 @@ struct PrintDocument {
     std::vector<ProcessRow> process;
     std::vector<std::string> labels;  // signatures
   };
+  std::string issuer;  // the company's name, above the title ("" when it names none)
   std::string title;
   std::vector<std::pair<std::string, std::string>> header;  // label, value
   std::vector<Section> sections;

@@ -37,7 +37,8 @@ std::optional<DomainError> check_template(const std::string& text, const FormDef
   std::string bad;
   bool closed = template_variables(text, [&](const std::string& name, size_t, size_t) {
     bool ok = name == "ticket.id" || name == "ticket.node" || name == "ticket.created_at" ||
-              name == "sla.due_at" || (name == "comment.text" && scope.comment) ||
+              name == "sla.due_at" || name == "company.name" ||
+              (name == "comment.text" && scope.comment) ||
               (name == "ticket.portal_code" && scope.portal_code) ||
               (name.rfind("fields.", 0) == 0 && form.field(name.substr(7)));
     if (!ok && bad.empty()) bad = name;
@@ -344,6 +345,8 @@ std::string render_template(const std::string& text, const TemplateValues& value
       value = time_text(values.created_at);
     } else if (name == "sla.due_at") {
       value = time_text(values.sla_due_at);
+    } else if (name == "company.name") {
+      value = values.company_name;
     } else if (name.rfind("fields.", 0) == 0 && values.fields) {
       const std::string_view key = std::string_view(name).substr(7);
       const FieldDef* f = values.zone && values.form ? values.form->field(key) : nullptr;

@@ -97,6 +97,7 @@ struct TemplateValues {
   std::string_view portal_code;
   int64_t created_at = 0;
   int64_t sla_due_at = 0;  // 0: none
+  std::string_view company_name = {};  // {{company.name}}
   // With a zone, times and date-time fields of `form` on its clock, "2026-12-01 05:20" (a rule's
   // texts for people); without, as stored (what lookups send).
   const FormDef* form = nullptr;

@@ -7,7 +7,7 @@ namespace ticketd {
 
 Result<CompanySettings> parse_settings(const Value& doc, bool refuse_unknown) {
   if (!doc.is_object()) return def_error("settings", "must be a JSON object");
-  if (auto e = unknown_property(doc, {"time_zone"}, "settings")) return *e;
+  if (auto e = unknown_property(doc, {"time_zone", "name"}, "settings")) return *e;
   const Value* zone = doc.find("time_zone");
   if (!zone)
     return def_error("settings.time_zone", "required: an IANA time zone name like Asia/Shanghai");
@@ -15,6 +15,10 @@ Result<CompanySettings> parse_settings(const Value& doc, bool refuse_unknown) {
     return def_error("settings.time_zone", "an IANA time zone name like Asia/Shanghai");
   CompanySettings s;
   s.document = doc;
+  if (const Value* name = doc.find("name")) {
+    if (!name->is_string()) return def_error("settings.name", "must be a string");
+    s.name = name->as_string();
+  }
   s.time_zone = zone->as_string();
   const date::time_zone* found = find_time_zone(s.time_zone);
   if (!found && refuse_unknown)

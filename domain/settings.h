@@ -27,11 +27,15 @@ struct CompanySettings {
   // longer knows.
   std::string time_zone = "UTC";
   const date::time_zone* zone = nullptr;
+  // The company's name (公司名称), "" when not given: printed above a service report's title, and
+  // {{company.name}} in a rule's templates (an SMS's 【signature】).
+  std::string name;
   Value document = Value(Object{{"time_zone", Value("UTC")}});
 };
 
-// Parses and validates a settings document: {"time_zone":"Asia/Shanghai"}. `refuse_unknown`
-// false: a stored document whose zone the tz database no longer knows still loads (zone nullptr).
+// Parses and validates a settings document: {"time_zone":"Asia/Shanghai","name":"…"}.
+// `refuse_unknown` false: a stored document whose zone the tz database no longer knows still loads
+// (zone nullptr).
 Result<CompanySettings> parse_settings(const Value& document, bool refuse_unknown = true);
 
 // The zone of something that names `own` (nullptr: none of its own): its own, else the company's.

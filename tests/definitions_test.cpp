@@ -314,9 +314,12 @@ TEST(CompanySettings, AreChangedAsADefinitionIs) {
   auto same = decide_change_settings(c, json(R"({"time_zone":"Asia/Shanghai"})"), "admin", 8);
   ASSERT_TRUE(same.ok());
   EXPECT_FALSE(same.value());
-  testing::publish(c, decide_change_settings(c, json(R"({"time_zone":"UTC"})"), "admin", 9));
+  testing::publish(
+      c, decide_change_settings(c, json(R"({"time_zone":"UTC","name":"华东精密"})"), "admin", 9));
   EXPECT_EQ(c.settings().version, 2u);
   EXPECT_EQ(c.settings().zone, nullptr);
+  EXPECT_EQ(c.settings().name, "华东精密");
+  EXPECT_EQ(c.settings_at(1)->name, "");
   ASSERT_NE(c.settings_at(1), nullptr);
   EXPECT_EQ(c.settings_at(1)->time_zone, "Asia/Shanghai");
 
@@ -326,6 +329,7 @@ TEST(CompanySettings, AreChangedAsADefinitionIs) {
            {R"({"time_zone":8})", "settings.time_zone: an IANA time zone name"},
            {R"({})", "settings.time_zone: required"},
            {R"({"time_zone":"UTC","language":"zh"})", "settings.language: unknown property"},
+           {R"({"time_zone":"UTC","name":8})", "settings.name: must be a string"},
            {R"("UTC")", "settings: must be a JSON object"}}) {
     auto r = decide_change_settings(c, json(doc), "admin", 10);
     ASSERT_FALSE(r.ok()) << doc;

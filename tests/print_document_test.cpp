@@ -102,7 +102,7 @@ TEST_F(Printing, ServiceReportOfTheReferenceScenario) {
 }
 
 // A layout that names no zone (the default one here) prints on the company's clock, and says so
-// at the foot of the page; UTC's while the company names none.
+// at the foot of the page; UTC's while the company names none. The company's name heads the page.
 TEST_F(Printing, WithoutAZoneOfItsOwnThePageUsesTheCompanys) {
   auto submitted = [](const PrintDocument& d) {
     for (const auto& [label, value] : d.header) {
@@ -112,12 +112,15 @@ TEST_F(Printing, WithoutAZoneOfItsOwnThePageUsesTheCompanys) {
   };
   PrintDocument utc = compose("", t.user("zhang"));
   EXPECT_EQ(submitted(utc), "2026-11-25 08:00");
+  EXPECT_EQ(utc.issuer, "");
   EXPECT_NE(utc.footer.find("打印于 2026-11-25 09:30 · 时区 UTC"), std::string::npos) << utc.footer;
   testing::publish(
-      catalog,
-      decide_change_settings(catalog, testing::json(R"({"time_zone":"Asia/Shanghai"})"), "a", 0));
+      catalog, decide_change_settings(
+                   catalog, testing::json(R"({"time_zone":"Asia/Shanghai","name":"华东精密售后"})"),
+                   "a", 0));
   PrintDocument beijing = compose("", t.user("zhang"));
   EXPECT_EQ(submitted(beijing), "2026-11-25 16:00");
+  EXPECT_EQ(beijing.issuer, "华东精密售后");  // the letterhead
   EXPECT_NE(beijing.footer.find("打印于 2026-11-25 17:30 · 时区 Asia/Shanghai"), std::string::npos)
       << beijing.footer;
 }

@@ -326,6 +326,31 @@ TEST(Rules, NotifyTextsShowDateTimesInTheRulesZone) {
   EXPECT_EQ(texts["kathmandu"], "2026-12-01 03:05 / 2026-11-30T21:20:00Z");
 }
 
+// {{company.name}}: the name the company settings give (an SMS's 【signature】), empty until then.
+TEST(Rules, TemplatesSayTheCompanysName) {
+  Catalog c = reference_catalog();
+  testing::publish(c, decide_publish_rule(c, "signed", json(R"({"name":"签名",
+    "form":"service_ticket","trigger":{"type":"created"},"actions":[
+      {"type":"notify","to":{"role":"cs_supervisor"},"channel":"todo",
+       "template":"【{{ company.name }}】{{ticket.id}}"}]})"),
+                                          "admin", 0));
+  auto text = [&] {
+    TicketDriver t(c);
+    EXPECT_TRUE(
+        t.run(t.user("li"), SubmitTicket{"service_ticket", "service_flow", reference_submission()})
+            .ok());
+    for (const DomainEvent& e : t.events) {
+      if (e.type == "NotificationRequested" && e.data.string_or("rule") == "signed")
+        return e.data.string_or("text");
+    }
+    return std::string("(none)");
+  };
+  EXPECT_EQ(text(), "【】T-000042");
+  testing::publish(c, decide_change_settings(
+                          c, json(R"({"time_zone":"UTC","name":"华东精密售后"})"), "admin", 0));
+  EXPECT_EQ(text(), "【华东精密售后】T-000042");
+}
+
 // {{ticket.created_at}} and {{sla.due_at}}: when the ticket came in, and the deadline its view
 // shows (the nearest of its SLA targets and idle-rule deadlines; empty while none counts), in the
 // rule's zone or as RFC 3339 UTC.

@@ -71,6 +71,17 @@ class Printing(unittest.TestCase):
         text = pdf_text(pdf)
         self.assertIn("售后服务工单", text)
         self.assertIn("问题详细描述", text)
+        self.assertIn("时区 UTC", text)
+
+        # The company settings: its name heads the page, and a layout without a zone prints on
+        # the company's clock.
+        status, r, _ = self.s.call("PUT", "/api/v1/settings", {"time_zone": "Asia/Shanghai", "name": "华东精密售后服务部"},
+                                   token=ADMIN_TOKEN)
+        self.assertEqual(status, 201, r)
+        status, pdf, _ = self.print_pdf()
+        text = pdf_text(pdf)
+        self.assertLess(text.index("华东精密售后服务部"), text.index("售后服务工单"))
+        self.assertIn("时区 Asia/Shanghai", text)
 
     def test_the_customer_prints_from_the_portal(self):
         status, r, _ = self.s.call("POST", "/api/v1/tickets/%s/comments" % self.tid, {"text": "内部:先别报价"},
