@@ -64,20 +64,18 @@ class Painter {
 
   // The company's name, as a letterhead above the title.
   void issuer(const std::string& text) {
-    if (text.empty()) return;
-    LayoutPtr l = layout(text, heading_.get(), kContentWidth);
-    pango_layout_set_alignment(l.get(), PANGO_ALIGN_CENTER);
-    double h = height(l.get());
-    draw(l.get(), kMargin, y_);
-    y_ += h + 4;
+    if (!text.empty()) centered(text, heading_.get(), 4);
   }
 
-  void title(const std::string& text) {
-    LayoutPtr l = layout(text, title_.get(), kContentWidth);
+  void title(const std::string& text) { centered(text, title_.get(), 10); }
+
+  // One centred line (or more, wrapped) across the page, then `gap` points.
+  void centered(const std::string& text, const PangoFontDescription* font, double gap) {
+    LayoutPtr l = layout(text, font, kContentWidth);
     pango_layout_set_alignment(l.get(), PANGO_ALIGN_CENTER);
     double h = height(l.get());
     draw(l.get(), kMargin, y_);
-    y_ += h + 10;
+    y_ += h + gap;
   }
 
   // Label-value pairs two to a line, as a document's letterhead of facts.
