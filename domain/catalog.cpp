@@ -89,7 +89,7 @@ bool Catalog::apply(const DomainEvent& e) {
   const Value& d = e.data;
   std::string id = d.string_or("id");
   if (e.type == event_types::kFormPublished) {
-    auto form = parse_form(id, d["document"]);
+    auto form = parse_stored_form(id, d["document"]);
     if (!form.ok()) return false;
     form.value().version = static_cast<uint64_t>(d["version"].as_number());
     forms_[id].push_back(std::make_shared<const FormDef>(std::move(form.value())));

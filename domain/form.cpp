@@ -4,6 +4,7 @@
 #include <set>
 
 #include "domain/definition_error.h"
+#include "domain/text.h"
 #include "domain/time_format.h"
 
 namespace ticketd {
@@ -30,42 +31,6 @@ constexpr std::pair<std::string_view, FieldType> kTypeNames[] = {
 constexpr uint64_t kDefaultTextLength = 500;
 constexpr uint64_t kDefaultTextareaLength = 20000;
 
-size_t utf8_length(const std::string& s) {
-  size_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-  return n;
-}
-
-bool valid_phone(const std::string& s) {
-  // An optional +, then digits with spaces or dashes between them: 5 to 15 digits (E.164 at most).
-  size_t digits = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (c >= '0' && c <= '9') {
-      ++digits;
-    } else if (c == '+' && i == 0) {
-    } else if ((c == ' ' || c == '-') && i > 0 && digits > 0) {
-    } else {
-      return false;
-    }
-  }
-  return digits >= 5 && digits <= 15;
-}
-
-bool valid_email(const std::string& s) {
-  // local@domain.tld: no spaces, one @, a dot in the domain that is neither first nor last.
-  auto at = s.find('@');
-  if (at == std::string::npos || at == 0 || s.find('@', at + 1) != std::string::npos) return false;
-  if (s.size() > 254) return false;
-  for (char c : s) {
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') return false;
-  }
-  std::string domain = s.substr(at + 1);
-  auto dot = domain.rfind('.');
-  return dot != std::string::npos && dot > 0 && dot + 1 < domain.size() &&
-         domain.find("..") == std::string::npos;
-}
-
 }  // namespace
 
 std::optional<FieldType> field_type_from_name(std::string_view name) {
@@ -89,7 +54,9 @@ const FieldDef* FormDef::field(std::string_view key) const {
   return nullptr;
 }
 
-Result<FormDef> parse_form(std::string_view id, const Value& doc) {
+namespace {
+
+Result<FormDef> parse_form(std::string_view id, const Value& doc, bool stored) {
   FormDef form;
   form.id = id;
   form.document = doc;
@@ -186,11 +153,26 @@ Result<FormDef> parse_form(std::string_view id, const Value& doc) {
       Lookups none{[](std::string_view) { return true; }, [](std::string_view) { return true; },
                    [](std::string_view) { return true; }};
       auto checked = check_field_value(form.fields.back(), *v, none);
-      if (!checked.ok()) return def_error(path + ".default", checked.error().message);
-      form.fields.back().default_value = checked.value();
+      if (checked.ok()) {
+        form.fields.back().default_value = checked.value();
+      } else if (stored) {  // published when the checks were looser: it stays as it was
+        form.fields.back().default_value = *v;
+      } else {
+        return def_error(path + ".default", checked.error().message);
+      }
     }
   }
   return form;
+}
+
+}  // namespace
+
+Result<FormDef> parse_form(std::string_view id, const Value& doc) {
+  return parse_form(id, doc, false);
+}
+
+Result<FormDef> parse_stored_form(std::string_view id, const Value& doc) {
+  return parse_form(id, doc, true);
 }
 
 Result<Value> check_field_value(const FieldDef& f, const Value& v, const Lookups& lookups) {
@@ -210,6 +192,9 @@ Result<Value> check_field_value(const FieldDef& f, const Value& v, const Lookups
       if (utf8_length(v.as_string()) > limit) {
         return fail(codes::kOutOfRange, "longer than " + std::to_string(limit) + " characters");
       }
+      auto lines = f.type == FieldType::kText ? TextLines::kOne : TextLines::kMany;
+      if (auto wrong = control_character_in(v.as_string(), lines))
+        return fail(codes::kInvalidValue, *wrong);
       return v;
     }
     case FieldType::kNumber:

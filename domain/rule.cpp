@@ -130,7 +130,7 @@ std::string display(const Value& v) {
 }
 
 Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef& form,
-                           bool refuse_unknown) {
+                           bool stored) {
   RuleDef rule;
   rule.id = id;
   rule.document = doc;
@@ -154,7 +154,7 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
       return def_error("rule.time_zone", "an IANA time zone name like Asia/Shanghai");
     rule.time_zone = zone->as_string();
     rule.zone = find_time_zone(rule.time_zone);
-    if (!rule.zone && refuse_unknown)
+    if (!rule.zone && !stored)
       return def_error("rule.time_zone", unknown_time_zone(rule.time_zone));
   }
 
@@ -231,7 +231,7 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
       extra = unknown_property(t, {"type", "target"}, "rule.trigger");
       break;
   }
-  if (extra && refuse_unknown) return *extra;
+  if (extra && !stored) return *extra;
 
   if (const Value* w = doc.find("when")) {
     auto c = parse_condition(*w, form, "rule.when");
@@ -248,8 +248,7 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
     RuleAction act;
     std::string kind = a.string_or("type");
     if (kind == "set_field") {
-      if (auto e = unknown_property(a, {"type", "field", "value"}, path); e && refuse_unknown)
-        return *e;
+      if (auto e = unknown_property(a, {"type", "field", "value"}, path); e && !stored) return *e;
       act.kind = RuleAction::Kind::kSetField;
       act.field = a.string_or("field");
       const FieldDef* f = form.field(act.field);
@@ -261,11 +260,15 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
                          [](std::string_view) { return true; },
                          [](std::string_view) { return true; }};
       auto v = check_field_value(*f, a["value"], accept_all);
-      if (!v.ok()) return def_error(path + ".value", v.error().message);
-      act.value = v.value();
+      if (v.ok()) {
+        act.value = v.value();
+      } else if (stored) {  // stored when the checks were looser: it stays as it was
+        act.value = a["value"];
+      } else {
+        return def_error(path + ".value", v.error().message);
+      }
     } else if (kind == "notify") {
-      if (auto e = unknown_property(a, {"type", "to", "channel", "template"}, path);
-          e && refuse_unknown)
+      if (auto e = unknown_property(a, {"type", "to", "channel", "template"}, path); e && !stored)
         return *e;
       act.kind = RuleAction::Kind::kNotify;
       const Value& to = a["to"];
@@ -288,7 +291,7 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
       const TemplateScope scope{trig.kind == RuleTrigger::Kind::kReplied, true};
       if (auto e = check_template(act.text, form, path + ".template", scope)) return *e;
     } else if (kind == "close") {
-      if (auto e = unknown_property(a, {"type"}, path); e && refuse_unknown) return *e;
+      if (auto e = unknown_property(a, {"type"}, path); e && !stored) return *e;
       act.kind = RuleAction::Kind::kClose;
     } else if (kind == "lookup") {
       act.kind = RuleAction::Kind::kLookup;
@@ -314,11 +317,11 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
 }  // namespace
 
 Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef& form) {
-  return parse_rule(id, doc, form, true);
+  return parse_rule(id, doc, form, false);
 }
 
 Result<RuleDef> parse_stored_rule(std::string_view id, const Value& doc, const FormDef& form) {
-  return parse_rule(id, doc, form, false);
+  return parse_rule(id, doc, form, true);
 }
 
 std::string render_template(const std::string& text, const TemplateValues& values,

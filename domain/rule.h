@@ -79,8 +79,8 @@ struct RuleDef {
 
 Result<RuleDef> parse_rule(std::string_view id, const Value& document, const FormDef& form);
 // A rule as the log holds it, published by this build or an earlier one: unknown properties in
-// its trigger and actions (refused at publishing only since a later build) are let be, so that
-// replaying an old log keeps every rule it published.
+// its trigger and actions and set_field values (refused at publishing only since a later build)
+// are let be, so that replaying an old log keeps every rule it published.
 Result<RuleDef> parse_stored_rule(std::string_view id, const Value& document, const FormDef& form);
 
 // Fills a template: {{ticket.id}}, {{ticket.node}} (the current node's name), {{fields.<key>}},
@@ -96,7 +96,7 @@ struct TemplateValues {
   std::string_view comment_text;
   std::string_view portal_code;
   int64_t created_at = 0;
-  int64_t sla_due_at = 0;  // 0: none
+  int64_t sla_due_at = 0;              // 0: none
   std::string_view company_name = {};  // {{company.name}}
   // With a zone, times and date-time fields of `form` on its clock, "2026-12-01 05:20" (a rule's
   // texts for people); without, as stored (what lookups send).

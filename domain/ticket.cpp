@@ -4,6 +4,7 @@
 
 #include "domain/permissions.h"
 #include "domain/sla.h"
+#include "domain/text.h"
 #include "domain/ticket_notes.h"
 #include "domain/time_format.h"
 
@@ -193,6 +194,20 @@ std::optional<DomainError> check_required(const NodeDef& node, const Object& fie
                    key);
     }
   }
+  return std::nullopt;
+}
+
+// Words written on a ticket: a comment, an action's or a rating's. Bytes bound the length, as the
+// log stores them.
+std::optional<DomainError> check_comment(const std::string& text, const char* member) {
+  if (text.size() > kMaxCommentLength) {
+    return error(
+        codes::kOutOfRange,
+        std::string(member) + " is longer than " + std::to_string(kMaxCommentLength) + " bytes",
+        member);
+  }
+  if (auto wrong = control_character_in(text, TextLines::kMany))
+    return error(codes::kInvalidValue, std::string(member) + " " + *wrong, member);
   return std::nullopt;
 }
 
@@ -413,9 +428,7 @@ Result<std::vector<DomainEvent>> act(const TicketState& s, const TakeAction& cmd
     return error(codes::kForbidden,
                  "only the assignees of node " + node->id + " (" + node->name + ") may act on it");
   }
-  if (cmd.comment.size() > kMaxCommentLength) {
-    return error(codes::kOutOfRange, "comment is too long", "comment");
-  }
+  if (auto e = check_comment(cmd.comment, "comment")) return *e;
   auto writes = check_writes(s, form, *node, cmd.fields, ctx, false);
   if (!writes.ok()) return writes.error();
   Decision d(ctx);
@@ -627,8 +640,7 @@ Result<std::vector<DomainEvent>> decide_command(const TicketState& s, const Comm
     add_fields_changed(d, writes.value());
   } else if (const auto* cmd = std::get_if<AddComment>(&command)) {
     if (cmd->text.empty()) return error(codes::kRequired, "text is required", "text");
-    if (cmd->text.size() > kMaxCommentLength)
-      return error(codes::kOutOfRange, "text is too long", "text");
+    if (auto e = check_comment(cmd->text, "text")) return *e;
     Object data{{"text", Value(cmd->text)}};
     if (cmd->is_public && !ctx.actor.portal_customer) data.emplace_back("public", Value(true));
     d.add(et::kCommentAdded, std::move(data));
@@ -644,6 +656,7 @@ Result<std::vector<DomainEvent>> decide_command(const TicketState& s, const Comm
     if (cmd->score < 1 || cmd->score > 5)
       return error(codes::kOutOfRange, "score must be 1 to 5", "score");
     if (s.rating) return error(codes::kActionNotAllowed, "the ticket is rated already", "score");
+    if (auto e = check_comment(cmd->comment, "comment")) return *e;
     d.add(et::kRated, {{"score", Value(cmd->score)}, {"comment", Value(cmd->comment)}});
   } else if (const auto* cmd = std::get_if<CloseTicket>(&command)) {
     if (!ctx.actor.admin)

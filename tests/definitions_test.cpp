@@ -33,6 +33,12 @@ TEST(FormFields, EveryTypeValidAndInvalid) {
       {R"({"key":"a","type":"text","max_length":3})", R"("客户名称")", codes::kOutOfRange},
       {R"({"key":"a","type":"text"})", "12", codes::kWrongType},
       {R"({"key":"a","type":"textarea"})", R"("第一行\n第二行")", ""},
+      {R"({"key":"a","type":"textarea"})", R"("第一行\r\n\t第二行")", ""},
+      {R"({"key":"a","type":"textarea"})", R"("响铃\u0007")", codes::kInvalidValue},
+      {R"({"key":"a","type":"textarea"})", R"("下一行\u0085")", codes::kInvalidValue},
+      {R"({"key":"a","type":"text"})", R"("客户\n名称")", codes::kInvalidValue},
+      {R"({"key":"a","type":"text"})", R"("x\u0000y")", codes::kInvalidValue},
+      {R"({"key":"a","type":"text"})", R"("Café\u00a0Noir")", ""},
       {R"({"key":"a","type":"number","min":0,"max":10})", "10", ""},
       {R"({"key":"a","type":"number","min":0,"max":10})", "10.5", codes::kOutOfRange},
       {R"({"key":"a","type":"number"})", R"("5")", codes::kWrongType},
@@ -59,6 +65,7 @@ TEST(FormFields, EveryTypeValidAndInvalid) {
       {R"({"key":"a","type":"email"})", R"("kefu@example.com.cn")", ""},
       {R"({"key":"a","type":"email"})", R"("kefu@localhost")", codes::kInvalidValue},
       {R"({"key":"a","type":"email"})", R"("a b@example.com")", codes::kInvalidValue},
+      {R"({"key":"a","type":"email"})", R"("a\u0000b@example.com")", codes::kInvalidValue},
       {R"({"key":"a","type":"relation","form":"f"})", R"("T-000001")", ""},
       {R"({"key":"a","type":"relation","form":"f"})", R"("T-999999")", codes::kInvalidValue},
       {R"({"key":"a","type":"rating"})", "5", ""},
@@ -365,6 +372,39 @@ TEST(RuleDefinitions, AStoredRuleWithAPropertyRefusedSinceStillLoads) {
   ASSERT_TRUE(catalog.apply(published));
   ASSERT_NE(catalog.rule("old"), nullptr);
   EXPECT_EQ(catalog.rule("old")->actions.size(), 1u);
+}
+
+// Checks that came later (control characters in text) refuse a new default or set_field value,
+// but a form or rule the log already holds loads as it was published.
+TEST(FormDefinitions, AStoredValueRefusedSinceStillLoads) {
+  Catalog catalog = testing::reference_catalog();
+  Value form = json(R"({"name":"旧表单","fields":[
+    {"key":"title","label":"标题","type":"text","default":"第一行\n第二行"}]})");
+  auto refused = decide_publish_form(catalog, "old_form", form, "admin", 0);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message,
+            "form.fields[0].default: 标题 (title): has a line break at character 4: one line only");
+
+  DomainEvent published{
+      event_types::kFormPublished,
+      Value(Object{{"id", Value("old_form")}, {"version", Value(1)}, {"document", form}}), "admin",
+      0, std::nullopt};
+  ASSERT_TRUE(catalog.apply(published));
+  ASSERT_NE(catalog.form("old_form"), nullptr);
+  EXPECT_EQ(catalog.form("old_form")->fields[0].default_value, Value("第一行\n第二行"));
+
+  Value rule = json(R"({"name":"旧规则","form":"old_form","trigger":{"type":"created"},
+    "actions":[{"type":"set_field","field":"title","value":"甲\u0007乙"}]})");
+  EXPECT_FALSE(decide_publish_rule(catalog, "old_rule", rule, "admin", 0).ok());
+  DomainEvent stored{event_types::kRulePublished,
+                     Value(Object{{"id", Value("old_rule")},
+                                  {"version", Value(1)},
+                                  {"form_version", Value(1)},
+                                  {"document", rule}}),
+                     "admin", 0, std::nullopt};
+  ASSERT_TRUE(catalog.apply(stored));
+  ASSERT_NE(catalog.rule("old_rule"), nullptr);
+  EXPECT_EQ(catalog.rule("old_rule")->actions[0].value, Value("甲\u0007乙"));
 }
 
 TEST(Publishing, VersionsAndBreakingChanges) {

@@ -88,6 +88,34 @@ TEST_F(ReferenceScenario, SimpleBranchToClosed) {
   EXPECT_EQ(fails(t.user("zhang"), TakeAction{"approve", {}, "", ""}).code, codes::kTicketClosed);
 }
 
+// Control characters print as nothing and cut a PDF's line at a NUL: words written on a ticket
+// take line breaks and tabs only, a single-line field not even those.
+TEST_F(ReferenceScenario, WordsWrittenOnATicketTakeNoControlCharacters) {
+  auto refused = [&](const Actor& a, Command c) {
+    DomainError e = fails(a, std::move(c));  // and nothing written
+    return e.code + " " + e.field;
+  };
+  Object fields = reference_submission();
+  set_member(fields, "customer_name", Value("华东精密\n机械"));
+  EXPECT_EQ(refused(t.user("li"), SubmitTicket{"service_ticket", "service_flow", fields}),
+            "invalid_value customer_name");
+  submit();
+  EXPECT_EQ(fails(t.user("li"), AddComment{"清屏\x1b[2J"}).message,
+            "text has the control character U+001B at character 3 (only line breaks and tabs are "
+            "taken)");
+  EXPECT_EQ(
+      refused(t.user("zhang"),
+              TakeAction{"approve", {{"complexity", Value("简单")}}, std::string("a\0b", 3), ""}),
+      "invalid_value comment");
+  ok(t.user("li"), AddComment{"第一行\r\n\t第二行"});
+  ok(t.user("zhang"), TakeAction{"approve", {{"complexity", Value("简单")}}, "", ""});
+  ok(t.user("li"), TakeAction{"submit", {{"solution", Value("已处理。")}}, "", ""});
+  ok(t.customer(), TakeAction{"confirm", {}, "", ""});
+  EXPECT_EQ(refused(t.customer(), RateTicket{5, "很满意\a"}), "invalid_value comment");
+  EXPECT_EQ(refused(t.customer(), RateTicket{5, std::string(10001, 'x')}), "out_of_range comment");
+  ok(t.customer(), RateTicket{5, "很满意"});
+}
+
 TEST_F(ReferenceScenario, ComplexBranchWithRejectAndTransfer) {
   submit();
   ok(t.user("zhang"), TakeAction{"approve", {{"complexity", Value("复杂")}}, "", ""});

@@ -390,6 +390,10 @@ class ReferenceApp(unittest.TestCase):
                         "fields": {**SUBMISSION, "colour": "red"}}), 422, "unknown_field", "colour"),
             (dict(body={"form": "service_ticket", "flow": "service_flow",
                         "fields": {**SUBMISSION, "customer_phone": "call me"}}), 422, "invalid_value", "customer_phone"),
+            (dict(body={"form": "service_ticket", "flow": "service_flow",
+                        "fields": {**SUBMISSION, "customer_name": "x\u0000y"}}), 422, "invalid_value", "customer_name"),
+            (dict(body={"form": "service_ticket", "flow": "service_flow",
+                        "fields": {**SUBMISSION, "description": "\u001b[2J"}}), 422, "invalid_value", "description"),
             (dict(raw=b"x" * (9 * 1024 * 1024)), 413, "payload_too_large", None),
         ]
         for kw, status_expected, code, field in bad:

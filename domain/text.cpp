@@ -1,0 +1,74 @@
+#include "domain/text.h"
+
+#include <simdjson.h>
+
+#include <cstdio>
+
+namespace ticketd {
+
+bool valid_utf8(std::string_view text) { return simdjson::validate_utf8(text.data(), text.size()); }
+
+size_t utf8_length(std::string_view text) {
+  size_t n = 0;
+  for (unsigned char c : text) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+std::optional<std::string> control_character_in(std::string_view text, TextLines lines) {
+  size_t character = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if ((c & 0xC0) != 0x80) ++character;
+    const auto next = i + 1 < text.size() ? static_cast<unsigned char>(text[i + 1]) : 0u;
+    unsigned code;
+    if (c < 0x20 || c == 0x7F) {
+      code = c;
+    } else if (c == 0xC2 && next >= 0x80 && next <= 0x9F) {  // U+0080..U+009F, the C1 controls
+      code = next;
+    } else {
+      continue;
+    }
+    const bool line_break = code == '\n' || code == '\r';
+    if (lines == TextLines::kMany && (line_break || code == '\t')) continue;
+    const std::string at = " at character " + std::to_string(character);
+    if (line_break) return "has a line break" + at + ": one line only";
+    char name[8];
+    std::snprintf(name, sizeof name, "U+%04X", code);
+    return std::string("has the control character ") + name + at +
+           (lines == TextLines::kMany ? " (only line breaks and tabs are taken)" : "");
+  }
+  return std::nullopt;
+}
+
+bool valid_phone(std::string_view s) {
+  size_t digits = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c >= '0' && c <= '9') {
+      ++digits;
+    } else if (c == '+' && i == 0) {
+    } else if ((c == ' ' || c == '-') && i > 0 && digits > 0) {
+    } else {
+      return false;
+    }
+  }
+  return digits >= 5 && digits <= 15;
+}
+
+bool valid_email(std::string_view s) {
+  auto at = s.find('@');
+  if (at == std::string_view::npos || at == 0 || s.find('@', at + 1) != std::string_view::npos)
+    return false;
+  if (s.size() > 254) return false;
+  // Spaces and controls (CR and LF would end an SMTP command early) are in no address.
+  for (unsigned char c : s) {
+    if (c <= ' ' || c == 0x7F) return false;
+  }
+  if (control_character_in(s, TextLines::kOne)) return false;  // the C1 controls
+  std::string_view domain = s.substr(at + 1);
+  auto dot = domain.rfind('.');
+  return dot != std::string_view::npos && dot > 0 && dot + 1 < domain.size() &&
+         domain.find("..") == std::string_view::npos;
+}
+
+}  // namespace ticketd

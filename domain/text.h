@@ -1,0 +1,31 @@
+#pragma once
+// Human text as the server takes it in: field values, comments, names. The JSON parser has made
+// sure it is UTF-8; these checks keep out what UTF-8 allows but no person types.
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace ticketd {
+
+// Text from elsewhere than a JSON body (a header, a file) before it is taken as UTF-8.
+bool valid_utf8(std::string_view text);
+
+// Characters (code points) in UTF-8 text.
+size_t utf8_length(std::string_view text);
+
+enum class TextLines { kOne, kMany };
+
+// Control characters (C0, DEL, C1) print as nothing, cut a PDF's line at a NUL and move a
+// terminal's cursor when a log or an export is read. One line takes none; many lines take line
+// breaks and tabs. Returns what is wrong and where, e.g. "has a line break at character 3: one
+// line only", or nullopt when the text is clean.
+std::optional<std::string> control_character_in(std::string_view text, TextLines lines);
+
+// An optional +, then digits with spaces or dashes between them: 5 to 15 digits (E.164 at most).
+bool valid_phone(std::string_view text);
+
+// local@domain.tld: printable ASCII or UTF-8 without spaces, one @, a dot in the domain that is
+// neither first nor last.
+bool valid_email(std::string_view text);
+
+}  // namespace ticketd

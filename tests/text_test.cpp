@@ -1,0 +1,59 @@
+// What human text the server takes: no control characters (one line takes no line break), and
+// phone numbers and e-mail addresses as notifications can use them.
+#include "domain/text.h"
+
+#include <gtest/gtest.h>
+
+namespace ticketd {
+namespace {
+
+using namespace std::string_literals;
+
+TEST(Text, ControlCharactersAreNamedWithTheirPlace) {
+  EXPECT_EQ(control_character_in("华东精密机械 Co. é\u00a0", TextLines::kOne), std::nullopt);
+  EXPECT_EQ(control_character_in("第一行\r\n第二行\t完", TextLines::kMany), std::nullopt);
+  EXPECT_EQ(control_character_in("客户\n名称", TextLines::kOne),
+            "has a line break at character 3: one line only");
+  EXPECT_EQ(control_character_in("ab\r", TextLines::kOne),
+            "has a line break at character 3: one line only");
+  EXPECT_EQ(control_character_in("x\ty", TextLines::kOne),
+            "has the control character U+0009 at character 2");
+  EXPECT_EQ(control_character_in("x\0y"s, TextLines::kOne),
+            "has the control character U+0000 at character 2");
+  EXPECT_EQ(
+      control_character_in("红色\x1b[31m", TextLines::kMany),
+      "has the control character U+001B at character 3 (only line breaks and tabs are taken)");
+  EXPECT_EQ(
+      control_character_in("a\x7f", TextLines::kMany),
+      "has the control character U+007F at character 2 (only line breaks and tabs are taken)");
+  // C1 controls are two bytes in UTF-8 (C2 80..C2 9F); C2 A0, the no-break space, is not one.
+  EXPECT_EQ(
+      control_character_in("行\u0085尾", TextLines::kMany),
+      "has the control character U+0085 at character 2 (only line breaks and tabs are taken)");
+  EXPECT_EQ(control_character_in("\u009f", TextLines::kOne),
+            "has the control character U+009F at character 1");
+  EXPECT_EQ(control_character_in("\u00a0\u00ff\u0100", TextLines::kOne), std::nullopt);
+}
+
+TEST(Text, Utf8IsValidatedAndCounted) {
+  EXPECT_TRUE(valid_utf8("说明书.pdf"));
+  EXPECT_FALSE(valid_utf8("a\xff\xfe.txt"));
+  EXPECT_FALSE(valid_utf8("\xe8\xaf"));  // a character cut short
+  EXPECT_EQ(utf8_length("说明书.pdf"), 7u);
+}
+
+TEST(Text, PhonesAndEmailAddresses) {
+  EXPECT_TRUE(valid_phone("+86 138-1234-5678"));
+  EXPECT_FALSE(valid_phone("call me"));
+  EXPECT_FALSE(valid_phone("1234"));
+  EXPECT_TRUE(valid_email("kefu@example.com.cn"));
+  EXPECT_TRUE(valid_email("客服@例子.公司"));
+  for (std::string bad :
+       {"kefu@localhost"s, "a b@example.com"s, "a@b..com"s, "@example.com"s, "a\0b@example.com"s,
+        "a@example.com\r\nRCPT TO:<x@y.z>"s, "a\x7f@example.com"s, "a\u0085@example.com"s}) {
+    EXPECT_FALSE(valid_email(bad)) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace ticketd
