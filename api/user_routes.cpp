@@ -57,12 +57,28 @@ bool roles_member(Call& call, std::optional<std::vector<std::string>>* out) {
   return true;
 }
 
+// The user as the model holds it once the change is applied, with its version as the ETag that
+// a PATCH's If-Match takes.
+void write_applied_user(const projections::ReadModel& model, Call& call, const std::string& id,
+                        JsonWriter& w) {
+  model.read([&](const View& v) {
+    if (const User* u = v.catalog.user(id)) {
+      write_user(w, *u);
+      call.set_etag(u->version);
+    }
+    return 0;
+  });
+}
+
 }  // namespace
 
 void Api::post_user(const CallPtr& call) {
   if (!call->actor.admin)
     return call->fail(403, codes::kForbidden, "only administrators create users");
-  if (!call->parse_body()) return;
+  if (!call->parse_body() ||
+      !call->only_members({"id", "name", "password", "phone", "email", "roles"})) {
+    return;
+  }
   User u;
   std::string password, hash;
   std::optional<std::vector<std::string>> roles;
@@ -78,8 +94,9 @@ void Api::post_user(const CallPtr& call) {
     return decide_create_user(v.catalog, u, hash, call->actor.id, now_us());
   });
   if (!decided.ok()) return call->fail(decided.error());
-  append_and_answer(call, "user-" + u.id, storage::ExpectedVersion::NoStream(), {decided.value()},
-                    201, [u](JsonWriter& w) { write_user(w, u); });
+  append_and_answer(
+      call, "user-" + u.id, storage::ExpectedVersion::NoStream(), {decided.value()}, 201,
+      [this, call, id = u.id](JsonWriter& w) { write_applied_user(model_, *call, id, w); });
 }
 
 // Administrators and auditors get whole accounts. Everyone else gets the directory a picker
@@ -173,15 +190,7 @@ void Api::change_user(const CallPtr& call, const std::string& id, const UserChan
   });
   if (!decided.ok()) return call->fail(decided.error());
   if (if_match && *if_match != current) return call->fail_conflict("the user", current);
-  auto answer = [this, id, call](JsonWriter& w) {
-    model_.read([&](const View& v) {
-      if (const User* u = v.catalog.user(id)) {
-        write_user(w, *u);
-        call->set_etag(u->version);
-      }
-      return 0;
-    });
-  };
+  auto answer = [this, id, call](JsonWriter& w) { write_applied_user(model_, *call, id, w); };
   if (decided.value().empty()) {  // nothing differs: nothing is written
     JsonWriter w;
     answer(w);

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "domain/definition_error.h"
+#include "domain/text.h"
 
 namespace ticketd {
 namespace {
@@ -41,6 +42,30 @@ bool valid_id(std::string_view id) {
     if (!ok) return false;
   }
   return true;
+}
+
+// A user's name, phone or e-mail address, as notifications, pickers and print-outs use them. An
+// empty phone or address is none.
+std::optional<DomainError> check_user_member(const char* key, const std::string& value) {
+  constexpr size_t kMaxNameLength = 100;
+  if (std::string_view(key) == "name") {
+    if (value.empty()) return error(codes::kRequired, "name must not be empty", key);
+    if (utf8_length(value) > kMaxNameLength) {
+      return error(codes::kOutOfRange,
+                   "name is longer than " + std::to_string(kMaxNameLength) + " characters", key);
+    }
+    if (auto wrong = control_character_in(value, TextLines::kOne))
+      return error(codes::kInvalidValue, "name " + *wrong, key);
+  } else if (std::string_view(key) == "phone") {
+    if (!value.empty() && !valid_phone(value)) {
+      return error(codes::kInvalidValue,
+                   "phone \"" + value + "\" is not a phone number (digits, a + first if need be)",
+                   key);
+    }
+  } else if (!value.empty() && !valid_email(value)) {
+    return error(codes::kInvalidValue, "email \"" + value + "\" is not an e-mail address", key);
+  }
+  return std::nullopt;
 }
 
 DomainError bad_id(std::string_view what, std::string_view id) {
@@ -491,7 +516,10 @@ Result<DomainEvent> decide_create_user(const Catalog& c, const User& user,
                  "id");
   }
   if (c.user(user.id)) return error(codes::kConflict, "user \"" + user.id + "\" exists", "id");
-  if (user.name.empty()) return error(codes::kRequired, "name is required", "name");
+  for (auto [key, value] : {std::pair{"name", &user.name}, std::pair{"phone", &user.phone},
+                            std::pair{"email", &user.email}}) {
+    if (auto e = check_user_member(key, *value)) return *e;
+  }
   Array roles;
   for (const auto& r : user.roles) {
     if (!valid_id(r))
@@ -514,14 +542,13 @@ Result<std::vector<DomainEvent>> decide_change_user(const Catalog& c, std::strin
                                                     const std::string& kept_session) {
   const User* u = c.user(id);
   if (!u) return error(codes::kNotFound, "no user \"" + std::string(id) + "\"");
-  if (changes.name && changes.name->empty()) {
-    return error(codes::kRequired, "name must not be empty", "name");
-  }
   Object updated{{"id", Value(std::string(id))}};
   for (auto [key, now, wanted] :
        {std::tuple{"name", &u->name, &changes.name}, std::tuple{"phone", &u->phone, &changes.phone},
         std::tuple{"email", &u->email, &changes.email}}) {
-    if (*wanted && **wanted != *now) updated.emplace_back(key, Value(**wanted));
+    if (!*wanted || **wanted == *now) continue;
+    if (auto e = check_user_member(key, **wanted)) return *e;
+    updated.emplace_back(key, Value(**wanted));
   }
   if (changes.roles && *changes.roles != u->roles) {
     Array roles;

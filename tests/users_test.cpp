@@ -2,6 +2,8 @@
 // (picked, notified as a role's member, transferred to).
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include "domain/catalog.h"
 #include "domain/notifications.h"
 #include "tests/reference_fixture.h"
@@ -95,6 +97,36 @@ TEST(UserChanges, RefusedWithTheReason) {
   disable.disabled = true;
   EXPECT_EQ(refused("zhang", disable, "zhang"), "invalid_value disabled");  // not oneself
   EXPECT_EQ(refused("zhang", disable, "admin"), "accepted");
+  // What notifications are sent to, and what a picker and a print-out show.
+  const std::string long_name(101, 'x');
+  for (auto [member, value, expected] :
+       {std::tuple{&UserChanges::name, "李四\n（二）", "invalid_value name"},
+        std::tuple{&UserChanges::name, long_name.c_str(), "out_of_range name"},
+        std::tuple{&UserChanges::phone, "call me", "invalid_value phone"},
+        std::tuple{&UserChanges::phone, "", "accepted"},  // none
+        std::tuple{&UserChanges::email, "nope", "invalid_value email"},
+        std::tuple{&UserChanges::email, "li@example.com\r\nBCC: x@y.z", "invalid_value email"},
+        std::tuple{&UserChanges::email, "li.si@example.com.cn", "accepted"}}) {
+    UserChanges ch;
+    ch.*member = value;
+    EXPECT_EQ(refused("li", ch, "admin"), expected) << value;
+  }
+}
+
+TEST(NewUsers, AreRefusedWithTheReason) {
+  Catalog c = testing::reference_catalog();
+  auto created = [&](User u) {
+    auto r = decide_create_user(c, u, "$argon2id$…", "admin", 1);
+    return r.ok() ? std::string("accepted") : r.error().code + " " + r.error().field;
+  };
+  EXPECT_EQ(created({"ma", "马工", {"engineer"}, "+86 138 0000 0007", "ma@example.com"}),
+            "accepted");
+  EXPECT_EQ(created({"ma", "马工", {"engineer"}, "", ""}), "accepted");
+  EXPECT_EQ(created({"ma", "", {"engineer"}, "", ""}), "required name");
+  EXPECT_EQ(created({"ma", "马\x1b工", {"engineer"}, "", ""}), "invalid_value name");
+  EXPECT_EQ(created({"ma", "马工", {"engineer"}, "138", ""}), "invalid_value phone");
+  EXPECT_EQ(created({"ma", "马工", {"engineer"}, "", "ma at example"}), "invalid_value email");
+  EXPECT_EQ(created({"li", "李四", {"engineer"}, "", ""}), "conflict id");
 }
 
 TEST(DisabledUsers, AreNeitherPickedNorNotifiedNorTransferredTo) {

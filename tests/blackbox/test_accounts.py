@@ -131,6 +131,28 @@ class Accounts(unittest.TestCase):
         self.assertEqual(self.call("GET", "/me", token=two)[0], 200)
         self.assert_error(*self.call("DELETE", "/sessions"), 422, "invalid_value")
 
+    def test_a_new_user_is_answered_as_read_and_checked_as_notifications_need(self):
+        user = {"id": "ma", "name": "马工", "roles": ["engineer"], "password": "pw-ma-12345",
+                "phone": "+86 138 0000 0009", "email": "ma@example.com"}
+        before = self.s.call("GET", "/healthz")[1]["position"]
+        for member, value, code in [("name", "马\n工", "invalid_value"), ("phone", "call me", "invalid_value"),
+                                    ("email", "ma at example", "invalid_value"),
+                                    ("emial", "ma@example.com", "unknown_field")]:
+            status, r = self.call("POST", "/users", {**user, member: value})
+            self.assert_error(status, r, 422, code, member)
+        self.assertEqual(self.s.call("GET", "/healthz")[1]["position"], before)  # nothing written
+        # The version and ETag are those GET gives, so a PATCH can name them in If-Match at once.
+        status, created, h = self.s.call("POST", "/api/v1/users", user, token=ADMIN_TOKEN)
+        self.assertEqual((status, created["version"], h.get("ETag")), (201, 1, '"1"'), created)
+        self.assertEqual(created, self.call("GET", "/users/ma")[1])
+        status, r, h = self.s.call("PATCH", "/api/v1/users/ma", {"email": "ma.gong@example.com"},
+                                   token=ADMIN_TOKEN, headers={"If-Match": h["ETag"]})
+        self.assertEqual((status, r["version"], h.get("ETag")), (200, 2, '"2"'), r)
+        status, r = self.call("PATCH", "/users/ma", {"phone": "138"})
+        self.assert_error(status, r, 422, "invalid_value", "phone")
+        status, r = self.call("PATCH", "/users/ma", {"phone": ""})  # none
+        self.assertEqual((status, r["phone"]), (200, ""), r)
+
     def test_two_administrators_editing_one_user_do_not_overwrite_each_other(self):
         status, li, h = self.s.call("GET", "/api/v1/users/li", token=ADMIN_TOKEN)
         self.assertEqual((status, h["ETag"]), (200, '"%d"' % li["version"]), li)
