@@ -41,6 +41,29 @@ bool percent_decode(std::string_view in, bool plus_is_space, std::string* out) {
   return true;
 }
 
+std::string content_disposition(std::string_view disposition, std::string_view filename) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string ascii, encoded;
+  for (char ch : filename) {
+    const auto c = static_cast<unsigned char>(ch);
+    const bool alnum = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+    // RFC 5987's attr-char; the rest is percent-encoded.
+    if (alnum || std::string_view("!#$&+-.^_`|~").find(ch) != std::string_view::npos) {
+      encoded.push_back(ch);
+    } else {
+      encoded += {'%', kHex[c >> 4], kHex[c & 15]};
+    }
+    // A quoted-string's plain characters: printable ASCII but the quote and the backslash. A
+    // multi-byte character becomes one '_', at its first byte.
+    if (c >= 0x20 && c < 0x7F && ch != '"' && ch != '\\') {
+      ascii.push_back(ch);
+    } else if (c < 0x80 || c >= 0xC0) {
+      ascii.push_back('_');
+    }
+  }
+  return std::string(disposition) + "; filename=\"" + ascii + "\"; filename*=UTF-8''" + encoded;
+}
+
 bool parse_target(std::string_view target, std::string* path,
                   std::map<std::string, std::string>* query, std::string* repeated) {
   size_t q = target.find('?');

@@ -53,6 +53,11 @@ std::optional<uint64_t> parse_uint(std::string_view text);
 // Decodes %XX escapes (and '+' as space when asked). False on a malformed escape.
 bool percent_decode(std::string_view in, bool plus_is_space, std::string* out);
 
+// A Content-Disposition value naming `filename` (UTF-8) both ways browsers read it: RFC 6266's
+// filename*=UTF-8''<percent-encoded>, and an ASCII filename="…" (other characters as '_') for
+// the rest. `disposition` is "inline" or "attachment".
+std::string content_disposition(std::string_view disposition, std::string_view filename);
+
 // Splits "/a/b?x=1&y=%E4" into a decoded path and query map. False on bad percent-encoding, and
 // on a parameter given twice, named in `repeated` (?status=open&status=closed has no one meaning;
 // taking either would answer a question not asked).

@@ -65,10 +65,11 @@ void Api::get_ticket_print(const CallPtr& call, const std::string& id) {
     if (!render_pdf(doc, PdfOptions{}, &pdf, &failure)) {
       return call->fail(503, "unavailable", "printing failed: " + failure);
     }
-    call->respond(HttpResponse{200,
-                               "application/pdf",
-                               std::move(pdf),
-                               {{"Content-Disposition", "inline; filename=\"" + id + ".pdf\""}}});
+    call->respond(
+        HttpResponse{200,
+                     "application/pdf",
+                     std::move(pdf),
+                     {{"Content-Disposition", content_disposition("inline", id + ".pdf")}}});
   });
   if (!queued) {
     call->extra_headers.emplace_back("Retry-After", "1");

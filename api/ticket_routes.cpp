@@ -3,11 +3,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 
 #include "api/api.h"
 #include "api/call.h"
 #include "api/ticket_view.h"
 #include "domain/permissions.h"
+#include "domain/text.h"
 #include "domain/time_format.h"
 #include "storage/event_json.h"
 
@@ -497,6 +499,21 @@ bool portal_code_matches(const TicketState* t, const std::string& code) {
          sodium_memcmp(code.data(), t->portal_code.data(), code.size()) == 0;
 }
 
+constexpr size_t kMaxFilenameLength = 255;
+
+// Pictures, PDFs and plain text: what a browser shows without running anything in it.
+bool shown_inline(std::string_view content_type) {
+  std::string type(content_type.substr(0, content_type.find(';')));
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  std::transform(type.begin(), type.end(), type.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (std::string_view safe :
+       {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"}) {
+    if (type == safe) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 // A portal call acts as the ticket's customer when its code matches; a wrong code and an unknown
@@ -539,6 +556,18 @@ void Api::post_attachment(const CallPtr& call, const std::string& ticket_id) {
   if (!percent_decode(call->req.header("x-filename"), false, &filename)) {
     return call->fail(400, "bad_request", "X-Filename has a malformed %-escape", "X-Filename");
   }
+  if (!valid_utf8(filename)) {
+    return call->fail(400, "bad_request", "X-Filename is not percent-encoded UTF-8", "X-Filename");
+  }
+  if (auto wrong = control_character_in(filename, TextLines::kOne)) {
+    return call->fail(400, "bad_request", "X-Filename " + *wrong, "X-Filename");
+  }
+  if (utf8_length(filename) > kMaxFilenameLength) {
+    return call->fail(
+        400, "bad_request",
+        "X-Filename is longer than " + std::to_string(kMaxFilenameLength) + " characters",
+        "X-Filename");
+  }
   if (filename.empty()) filename = id;
   uint64_t size = call->req.body.size();
   if (auto s = log_.put_attachment(id, call->req.body); !s.ok()) {
@@ -571,16 +600,27 @@ void Api::post_attachment(const CallPtr& call, const std::string& ticket_id) {
       });
 }
 
+// An upload is served as the type its uploader declared, from the API's own origin. Were a
+// browser to render an HTML or SVG upload there, its scripts would run as the signed-in agent
+// who opened it: only types that run nothing are shown inline, the rest are downloads under a
+// sandbox, and no type is sniffed.
 void Api::get_attachment(const CallPtr& call, const std::string& id) {
-  std::string content_type = model_.read([&](const View& v) {
+  std::optional<projections::AttachmentInfo> info = model_.read([&](const View& v) {
     auto it = v.attachments.find(id);
-    return it == v.attachments.end() ? std::string() : it->second.content_type;
+    return it == v.attachments.end() ? std::nullopt : std::optional(it->second);
   });
   std::string bytes;
-  if (content_type.empty() || !log_.get_attachment(id, &bytes).ok()) {
+  if (!info || !log_.get_attachment(id, &bytes).ok()) {
     return call->fail(404, codes::kNotFound, "no attachment " + id);
   }
-  call->respond(HttpResponse{200, content_type, std::move(bytes), {}});
+  const bool inline_safe = shown_inline(info->content_type);
+  HttpResponse response{200, info->content_type, std::move(bytes), {}};
+  response.headers.emplace_back(
+      "Content-Disposition",
+      content_disposition(inline_safe ? "inline" : "attachment", info->filename));
+  response.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  if (!inline_safe) response.headers.emplace_back("Content-Security-Policy", "sandbox");
+  call->respond(std::move(response));
 }
 
 void Api::get_ticket_events(const CallPtr& call, const std::string& id) {

@@ -655,6 +655,33 @@ class ReferenceApp(unittest.TestCase):
         req_status, body, headers = self.s.call("GET", "/api/v1/attachments/" + att, token=self.tokens["li"])
         self.assertEqual(req_status, 200)
         self.assertEqual(headers.get("Content-Type"), "image/png")
+        self.assertEqual(headers.get("Content-Disposition"),
+                         "inline; filename=\"photo.png\"; filename*=UTF-8''photo.png")
+        self.assertEqual(headers.get("X-Content-Type-Options"), "nosniff")
+        self.assertNotIn("Content-Security-Policy", headers)
+        # An upload that a browser would run (HTML, SVG) is a download, sandboxed, never shown on
+        # the API's origin; its name comes back as it was given.
+        page = b"<script>fetch('/api/v1/tickets')</script>"
+        for content_type, name in [("text/html", "报价.html"), ("image/svg+xml; charset=utf-8", "logo.svg")]:
+            status, r, _ = self.call("POST", "/attachments", user="li", raw=page,
+                                     headers={"Content-Type": content_type,
+                                              "X-Filename": urllib.parse.quote(name)})
+            self.assertEqual(status, 201, r)
+            req_status, body, headers = self.s.call("GET", "/api/v1/attachments/" + r["attachment"],
+                                                    token=self.tokens["li"])
+            self.assertEqual((req_status, headers.get("Content-Type")), (200, content_type))
+            self.assertEqual(headers.get("Content-Disposition"),
+                             "attachment; filename=\"%s\"; filename*=UTF-8''%s"
+                             % ("__.html" if name == "报价.html" else name, urllib.parse.quote(name)))
+            self.assertEqual(headers.get("X-Content-Type-Options"), "nosniff")
+            self.assertEqual(headers.get("Content-Security-Policy"), "sandbox")
+        # A file name is one line of UTF-8 text, percent-encoded in its header.
+        before = self.s.call("GET", "/healthz")[1]["position"]
+        for name in ["a%0D%0AX-Evil:%201.txt", "a%00.txt", "a%FF%FE.txt", "x" * 256, "a%2.txt"]:
+            status, r, _ = self.call("POST", "/attachments", user="li", raw=b"hello",
+                                     headers={"Content-Type": "text/plain", "X-Filename": name})
+            self.assert_error(r, status, 400, "bad_request", "X-Filename")
+        self.assertEqual(self.s.call("GET", "/healthz")[1]["position"], before)
         # A stand-alone upload can then be referenced from an attachment field.
         status, up, _ = self.call("POST", "/attachments", user="li", raw=b"%PDF-1.4 manual",
                                   headers={"Content-Type": "application/pdf",
