@@ -629,9 +629,11 @@ void Api::put_definition(const CallPtr& call, const std::string& kind, const std
   // A document may carry the id and version its GET gave (they are not stored); another id is a
   // document meant for another definition.
   if (const Value* body_id = call->body.find("id"); body_id && *body_id != Value(id)) {
-    return call->fail(422, codes::kInvalidValue,
-                      "the document's id " + body_id->to_json() + " is not " + id + ", its URL's",
-                      "id");
+    const std::string message =
+        kind == "settings"  // one document, with no id in its URL
+            ? "the settings' id is \"" + id + "\", not " + body_id->to_json()
+            : "the document's id " + body_id->to_json() + " is not " + id + ", its URL's";
+    return call->fail(422, codes::kInvalidValue, message, "id");
   }
   int64_t now = now_us();
   uint64_t current = 0;

@@ -1041,6 +1041,9 @@ class ReportsTest(unittest.TestCase):
                 status, r, _ = admin("PUT", "/settings", body)
                 self.assertEqual((status, r["error"]["code"]), (422, "invalid_definition"), r)
                 self.assertIn(message, r["error"]["message"])
+            status, r, _ = admin("PUT", "/settings", {"id": "acme", "time_zone": "UTC"})
+            self.assertEqual((status, r["error"]["message"], r["error"]["field"]),
+                             (422, 'the settings\' id is "company", not "acme"', "id"), r)
             # UTC+14 and UTC-11: their days differ at every hour, so which one counted shows.
             kiritimati, pago = zoneinfo.ZoneInfo("Pacific/Kiritimati"), zoneinfo.ZoneInfo("Pacific/Pago_Pago")
             status, r, _ = admin("PUT", "/settings", {"time_zone": "Pacific/Kiritimati"}, headers={"If-Match": "0"})
