@@ -100,7 +100,9 @@ int64_t length_of(const std::vector<std::pair<int64_t, int64_t>>& intervals) {
 
 }  // namespace
 
-Result<CalendarDef> parse_calendar(std::string_view id, const Value& doc) {
+namespace {
+
+Result<CalendarDef> parse_calendar(std::string_view id, const Value& doc, bool stored) {
   CalendarDef c;
   c.id = id;
   c.document = doc;
@@ -113,7 +115,9 @@ Result<CalendarDef> parse_calendar(std::string_view id, const Value& doc) {
   c.name = doc.string_or("name");
   if (c.name.empty()) return def_error("calendar.name", "a non-empty string is required");
   c.time_zone = doc.string_or("time_zone");
-  if (!(c.zone = find_time_zone(c.time_zone))) {
+  c.zone = find_time_zone(c.time_zone);
+  if (!c.zone && stored) c.zone = find_time_zone("UTC");  // hours counted somewhere, not nowhere
+  if (!c.zone) {
     return def_error("calendar.time_zone", unknown_time_zone(c.time_zone));
   }
   const Value& weekly = doc["weekly"];
@@ -153,6 +157,16 @@ Result<CalendarDef> parse_calendar(std::string_view id, const Value& doc) {
     }
   }
   return c;
+}
+
+}  // namespace
+
+Result<CalendarDef> parse_calendar(std::string_view id, const Value& doc) {
+  return parse_calendar(id, doc, false);
+}
+
+Result<CalendarDef> parse_stored_calendar(std::string_view id, const Value& doc) {
+  return parse_calendar(id, doc, true);
 }
 
 std::vector<std::pair<int64_t, int64_t>> working_intervals(const CalendarDef& c,

@@ -43,6 +43,10 @@ struct CalendarDef {
 };
 
 Result<CalendarDef> parse_calendar(std::string_view id, const Value& document);
+// A calendar as the log holds it: a zone the tz database no longer knows (an upgrade can move old
+// names such as PRC to tzdata-legacy) counts its hours in UTC, so that the SLA policies using it
+// still run, rather than leaving it unreadable.
+Result<CalendarDef> parse_stored_calendar(std::string_view id, const Value& document);
 
 enum class BusinessMeasure { kTime, kDays };
 inline constexpr int64_t kBusinessDayUnits = 86'400'000'000;

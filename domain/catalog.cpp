@@ -121,7 +121,7 @@ bool Catalog::apply(const DomainEvent& e) {
     return true;
   }
   if (e.type == event_types::kDashboardPublished) {
-    auto dashboard = parse_dashboard(id, d["document"]);
+    auto dashboard = parse_stored_dashboard(id, d["document"]);
     if (!dashboard.ok()) return false;
     dashboard.value().version = static_cast<uint64_t>(d["version"].as_number());
     dashboards_[id].push_back(std::make_shared<const DashboardDef>(std::move(dashboard.value())));
@@ -135,7 +135,7 @@ bool Catalog::apply(const DomainEvent& e) {
     return true;
   }
   if (e.type == event_types::kCalendarPublished) {
-    auto calendar = parse_calendar(id, d["document"]);
+    auto calendar = parse_stored_calendar(id, d["document"]);
     if (!calendar.ok()) return false;
     calendar.value().version = static_cast<uint64_t>(d["version"].as_number());
     calendars_[id].push_back(std::make_shared<const CalendarDef>(std::move(calendar.value())));
@@ -161,7 +161,7 @@ bool Catalog::apply(const DomainEvent& e) {
       sla_policies_[id].push_back(std::make_shared<const SlaPolicyDef>(std::move(policy.value())));
       sla_policies_by_form_ = latest_enabled_by_form<SlaPolicyDef>(sla_policies_);
     } else if (e.type == event_types::kPrintTemplatePublished) {
-      auto print = parse_print_template(id, doc, *f);
+      auto print = parse_stored_print_template(id, doc, *f);
       if (!print.ok()) return false;
       print.value().version = version;
       print_templates_[id].push_back(

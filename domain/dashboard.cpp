@@ -71,7 +71,9 @@ bool is_report_name(std::string_view name) {
          std::end(kReportNames);
 }
 
-Result<DashboardDef> parse_dashboard(std::string_view id, const Value& doc) {
+namespace {
+
+Result<DashboardDef> parse_dashboard(std::string_view id, const Value& doc, bool stored) {
   DashboardDef d;
   d.id = id;
   d.document = doc;
@@ -87,8 +89,8 @@ Result<DashboardDef> parse_dashboard(std::string_view id, const Value& doc) {
     if (!zone->is_string())
       return def_error("dashboard.time_zone", "an IANA time zone name like Asia/Shanghai");
     d.time_zone = zone->as_string();
-    if (!(d.zone = find_time_zone(d.time_zone)))
-      return def_error("dashboard.time_zone", unknown_time_zone(d.time_zone));
+    d.zone = find_time_zone(d.time_zone);
+    if (!d.zone && !stored) return def_error("dashboard.time_zone", unknown_time_zone(d.time_zone));
   }
   const Value& widgets = doc["widgets"];
   if (!widgets.is_array() || widgets.as_array().empty())
@@ -101,6 +103,16 @@ Result<DashboardDef> parse_dashboard(std::string_view id, const Value& doc) {
     d.widgets.push_back(std::move(w.value()));
   }
   return d;
+}
+
+}  // namespace
+
+Result<DashboardDef> parse_dashboard(std::string_view id, const Value& doc) {
+  return parse_dashboard(id, doc, false);
+}
+
+Result<DashboardDef> parse_stored_dashboard(std::string_view id, const Value& doc) {
+  return parse_dashboard(id, doc, true);
 }
 
 }  // namespace ticketd

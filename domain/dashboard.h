@@ -48,5 +48,9 @@ struct DashboardDef {
 // decide_publish_dashboard (catalog.h) to say: a form changed later makes one widget answer an
 // error, not the stored dashboard unreadable.
 Result<DashboardDef> parse_dashboard(std::string_view id, const Value& document);
+// A dashboard as the log holds it: a zone the tz database no longer knows (an upgrade can move
+// old names such as PRC to tzdata-legacy) leaves it counting in the company's zone, as one that
+// names none does, rather than unreadable.
+Result<DashboardDef> parse_stored_dashboard(std::string_view id, const Value& document);
 
 }  // namespace ticketd

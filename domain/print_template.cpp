@@ -71,8 +71,10 @@ Result<PrintSection> parse_section(const Value& doc, const std::string& path, co
 
 }  // namespace
 
+namespace {
+
 Result<PrintTemplateDef> parse_print_template(std::string_view id, const Value& doc,
-                                              const FormDef& form) {
+                                              const FormDef& form, bool stored) {
   PrintTemplateDef t;
   t.id = id;
   t.document = doc;
@@ -92,9 +94,9 @@ Result<PrintTemplateDef> parse_print_template(std::string_view id, const Value& 
   if (t.title.empty()) t.title = form.name;
   if (doc.find("time_zone")) {
     t.time_zone = doc.string_or("time_zone");
-    if (!(t.zone = find_time_zone(t.time_zone))) {
+    t.zone = find_time_zone(t.time_zone);
+    if (!t.zone && !stored)
       return def_error("print_template.time_zone", unknown_time_zone(t.time_zone));
-    }
   }
   const Value& sections = doc["sections"];
   if (!sections.is_array() || sections.as_array().empty())
@@ -106,6 +108,18 @@ Result<PrintTemplateDef> parse_print_template(std::string_view id, const Value& 
     t.sections.push_back(std::move(s.value()));
   }
   return t;
+}
+
+}  // namespace
+
+Result<PrintTemplateDef> parse_print_template(std::string_view id, const Value& doc,
+                                              const FormDef& form) {
+  return parse_print_template(id, doc, form, false);
+}
+
+Result<PrintTemplateDef> parse_stored_print_template(std::string_view id, const Value& doc,
+                                                     const FormDef& form) {
+  return parse_print_template(id, doc, form, true);
 }
 
 PrintTemplateDef default_print_template(const FormDef& form) {

@@ -46,6 +46,10 @@ struct PrintTemplateDef {
 // Parses and validates a print template of `form`. Errors name the path, e.g. "sections[1].fields".
 Result<PrintTemplateDef> parse_print_template(std::string_view id, const Value& document,
                                               const FormDef& form);
+// A print template as the log holds it: a zone the tz database no longer knows leaves it printing
+// on the company's clock, as one that names none does, rather than unreadable.
+Result<PrintTemplateDef> parse_stored_print_template(std::string_view id, const Value& document,
+                                                     const FormDef& form);
 
 // What a ticket prints as without a template: every field, the process record and the rating.
 PrintTemplateDef default_print_template(const FormDef& form);

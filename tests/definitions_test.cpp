@@ -4,6 +4,7 @@
 #include "domain/condition.h"
 #include "domain/flow.h"
 #include "domain/form.h"
+#include "domain/time_format.h"
 #include "tests/reference_fixture.h"
 
 namespace ticketd {
@@ -405,6 +406,39 @@ TEST(FormDefinitions, AStoredValueRefusedSinceStillLoads) {
   ASSERT_TRUE(catalog.apply(stored));
   ASSERT_NE(catalog.rule("old_rule"), nullptr);
   EXPECT_EQ(catalog.rule("old_rule")->actions[0].value, Value("甲\u0007乙"));
+}
+
+// An upgrade can move old zone names (PRC, US/Pacific) out of the tz database into
+// tzdata-legacy. Publishing one is refused; a calendar, dashboard or print template the log holds
+// still loads: the calendar counts in UTC, the others on the company's clock.
+TEST(StoredDefinitions, AZoneTheTzDatabaseNoLongerKnowsStillLoads) {
+  Catalog catalog = testing::reference_catalog();
+  const Value calendar = json(R"({"name":"工作日","time_zone":"Mars/Olympus_Mons",
+    "weekly":{"mon":["09:00-18:00"]}})");
+  const Value dashboard = json(R"({"name":"看板","time_zone":"Mars/Olympus_Mons",
+    "widgets":[{"title":"渠道","report":"by_channel","form":"service_ticket"}]})");
+  const Value print = json(R"({"name":"派工单","form":"service_ticket",
+    "time_zone":"Mars/Olympus_Mons","sections":[{"type":"fields","fields":["customer_name"]}]})");
+  EXPECT_FALSE(decide_publish_calendar(catalog, "mars", calendar, "admin", 0).ok());
+  EXPECT_FALSE(decide_publish_dashboard(catalog, "mars", dashboard, "admin", 0).ok());
+  EXPECT_FALSE(decide_publish_print_template(catalog, "mars", print, "admin", 0).ok());
+
+  auto stored = [](const char* type, const Value& doc, int form_version) {
+    Object data{{"id", Value("mars")}, {"version", Value(1)}};
+    if (form_version) data.emplace_back("form_version", Value(form_version));
+    data.emplace_back("document", doc);
+    return DomainEvent{type, Value(std::move(data)), "admin", 0, std::nullopt};
+  };
+  ASSERT_TRUE(catalog.apply(stored(event_types::kCalendarPublished, calendar, 0)));
+  ASSERT_TRUE(catalog.apply(stored(event_types::kDashboardPublished, dashboard, 0)));
+  ASSERT_TRUE(catalog.apply(stored(event_types::kPrintTemplatePublished, print, 1)));
+  ASSERT_NE(catalog.calendar("mars"), nullptr);
+  EXPECT_EQ(catalog.calendar("mars")->time_zone, "Mars/Olympus_Mons");  // as put
+  EXPECT_EQ(catalog.calendar("mars")->zone, find_time_zone("UTC"));
+  ASSERT_NE(catalog.dashboard("mars"), nullptr);
+  EXPECT_EQ(catalog.dashboard("mars")->zone, nullptr);
+  ASSERT_NE(catalog.print_template("mars"), nullptr);
+  EXPECT_EQ(catalog.print_template("mars")->zone, nullptr);
 }
 
 TEST(Publishing, VersionsAndBreakingChanges) {
