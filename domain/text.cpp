@@ -61,10 +61,8 @@ bool valid_email(std::string_view s) {
     return false;
   if (s.size() > 254) return false;
   // Spaces and controls (CR and LF would end an SMTP command early) are in no address.
-  for (unsigned char c : s) {
-    if (c <= ' ' || c == 0x7F) return false;
-  }
-  if (control_character_in(s, TextLines::kOne)) return false;  // the C1 controls
+  if (s.find(' ') != std::string_view::npos || control_character_in(s, TextLines::kOne))
+    return false;
   std::string_view domain = s.substr(at + 1);
   auto dot = domain.rfind('.');
   return dot != std::string_view::npos && dot > 0 && dot + 1 < domain.size() &&
