@@ -469,7 +469,7 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
 }
 
 void Api::patch_ticket(const CallPtr& call, const std::string& id) {
-  if (!call->parse_body()) return;
+  if (!call->parse_body() || !call->only_members({"fields"})) return;
   ChangeFields cmd;
   if (!call->object_member("fields", &cmd.fields)) return;
   std::optional<uint64_t> if_match;
@@ -479,7 +479,8 @@ void Api::patch_ticket(const CallPtr& call, const std::string& id) {
 }
 
 void Api::post_action(const CallPtr& call, const std::string& id) {
-  if (!call->parse_body()) return;
+  // A misspelt member ("coment") would otherwise drop what it carried without a word.
+  if (!call->parse_body() || !call->only_members({"action", "fields", "comment", "to"})) return;
   TakeAction cmd;
   if (!call->string_member("action", &cmd.action, true) ||
       !call->object_member("fields", &cmd.fields) ||
@@ -531,7 +532,7 @@ bool Api::enter_portal(const CallPtr& call, const std::string& id) {
 
 void Api::post_rating(const CallPtr& call, const std::string& id, bool portal) {
   if (portal && !enter_portal(call, id)) return;
-  if (!call->parse_body()) return;
+  if (!call->parse_body() || !call->only_members({"score", "comment"})) return;
   const Value& score = call->body["score"];
   if (!score.is_number() || score.as_number() != static_cast<int>(score.as_number())) {
     return call->fail(422, codes::kWrongType, "score must be a whole number from 1 to 5", "score");

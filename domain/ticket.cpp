@@ -656,6 +656,11 @@ Result<std::vector<DomainEvent>> decide_command(const TicketState& s, const Comm
     if (cmd->score < 1 || cmd->score > 5)
       return error(codes::kOutOfRange, "score must be 1 to 5", "score");
     if (s.rating) return error(codes::kActionNotAllowed, "the ticket is rated already", "score");
+    // Satisfaction is with the outcome: a rating while the work goes on would count in the CSAT
+    // figures for a service not yet given.
+    if (!s.closed) {
+      return error(codes::kActionNotAllowed, "a ticket is rated once it is closed", "score");
+    }
     if (auto e = check_comment(cmd->comment, "comment")) return *e;
     d.add(et::kRated, {{"score", Value(cmd->score)}, {"comment", Value(cmd->comment)}});
   } else if (const auto* cmd = std::get_if<CloseTicket>(&command)) {

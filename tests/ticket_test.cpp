@@ -71,6 +71,7 @@ TEST_F(ReferenceScenario, SimpleBranchToClosed) {
   ok(t.user("li"), TakeAction{"submit", {{"solution", Value("已远程指导清理进纸辊。")}}, "", ""});
   EXPECT_EQ(t.state.node, "confirm");
   EXPECT_EQ(t.state.field("status"), Value("待客户确认"));
+  EXPECT_EQ(fails(t.customer(), RateTicket{5, "很满意"}).code, codes::kActionNotAllowed);  // open
   const size_t before_confirm = t.events.size();
   ok(t.customer(), TakeAction{"confirm", {}, "好了,谢谢", ""});
   EXPECT_TRUE(t.state.closed);

@@ -89,6 +89,10 @@ class ReferenceApp(unittest.TestCase):
         self.assertEqual(portal["fields"]["solution"], "已远程指导清理进纸辊。")
         self.assertNotIn("customer_phone", portal["fields"])
         self.assertEqual([s["name"] for s in portal["timeline"]], ["工单受理", "客服处理", "客户确认"])
+        # Rated once the fix is confirmed: before, a rating would count a service not yet given.
+        self.assertEqual((portal["can_confirm"], portal["can_rate"]), (True, False))
+        status, r, _ = self.s.call("POST", "/api/v1/portal/tickets/%s/rating?code=%s" % (tid, code), {"score": 5})
+        self.assert_error(r, status, 422, "action_not_allowed", "score")
         status, wrong, _ = self.s.call("GET", "/api/v1/portal/tickets/%s?code=nope" % tid)
         self.assert_error(wrong, status, 404, "not_found")
         status, wrong, _ = self.s.call("GET", "/api/v1/portal/tickets/T-999999?code=nope")
@@ -97,6 +101,11 @@ class ReferenceApp(unittest.TestCase):
         status, r, _ = self.s.call("POST", "/api/v1/portal/tickets/%s/confirm?code=%s" % (tid, code), {})
         self.assertEqual(status, 200, r)
         self.assertEqual(r["ticket"]["state"], "closed")
+        status, portal, _ = self.s.call("GET", "/api/v1/portal/tickets/%s?code=%s" % (tid, code))
+        self.assertEqual((portal["can_confirm"], portal["can_rate"]), (False, True))
+        status, r, _ = self.s.call("POST", "/api/v1/portal/tickets/%s/rating?code=%s" % (tid, code),
+                                   {"score": 5, "commment": "很满意"})
+        self.assert_error(r, status, 422, "unknown_field", "commment")
         status, r, _ = self.s.call("POST", "/api/v1/portal/tickets/%s/rating?code=%s" % (tid, code),
                                    {"score": 5, "comment": "很满意"})
         self.assertEqual(status, 201, r)
@@ -399,6 +408,16 @@ class ReferenceApp(unittest.TestCase):
         for kw, status_expected, code, field in bad:
             status, resp, _ = self.call("POST", "/tickets", user="li", **kw)
             self.assert_error(resp, status, status_expected, code, field)
+        # A misspelt member would drop what it carries without a word: refused, nothing written.
+        tid = self.submit()["id"]
+        before = self.s.call("GET", "/healthz")[1]["position"]
+        for method, path, body, member in [
+                ("POST", "/tickets/%s/actions" % tid,
+                 {"action": "approve", "fields": {"complexity": "简单"}, "coment": "客服处理即可"}, "coment"),
+                ("PATCH", "/tickets/%s" % tid, {"fields": {"priority": "高"}, "version": 4}, "version")]:
+            status, resp, _ = self.call(method, path, body, user="zhang")
+            self.assert_error(resp, status, 422, "unknown_field", member)
+        self.assertEqual(self.s.call("GET", "/healthz")[1]["position"], before)
         for token in [None, "not-a-token"]:
             status, resp, _ = self.s.call("GET", "/api/v1/tickets", token=token)
             self.assert_error(resp, status, 401, "unauthorized")
