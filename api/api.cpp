@@ -773,6 +773,8 @@ void Api::get_report(const CallPtr& call, const std::string& name) {
                         std::string(param) + " must be a date or an RFC 3339 time", param);
     }
   }
+  // A window turned round is a mistake to say, not empty figures to show.
+  if (q.to_day < q.from_day) return call->fail(400, "bad_parameter", "to is before from", "to");
   if (!projections::Reports::known(name))
     return call->fail(404, codes::kNotFound, "no report \"" + name + "\"");
   projections::ReportTable table;

@@ -352,6 +352,9 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
                         name);
     *slot = *t;
   }
+  // A window turned round is a mistake to say, not an empty list to show.
+  if (to < from)
+    return call->fail(400, "bad_parameter", "created_to is before created_from", "created_to");
   std::string sort = q.has_param("sort") ? q.param("sort") : "created_at";
   static const std::vector<std::string> kSorts = {"created_at", "-created_at", "updated_at",
                                                   "-updated_at", "sla_due"};

@@ -425,6 +425,14 @@ class ReferenceApp(unittest.TestCase):
         self.assert_error(resp, status, 404, "not_found")
         status, resp, _ = self.call("GET", "/tickets?limit=abc", user="li")
         self.assert_error(resp, status, 400, "bad_parameter", "limit")
+        # A window turned round is said to be, not answered with nothing.
+        status, resp, _ = self.call(
+            "GET", "/tickets?created_from=2026-12-02T00:00:00Z&created_to=2026-12-01T00:00:00Z", user="li")
+        self.assert_error(resp, status, 400, "bad_parameter", "created_to")
+        status, resp, _ = self.call("GET", "/reports/by_channel?from=2026-12-02&to=2026-12-01", user="zhang")
+        self.assert_error(resp, status, 400, "bad_parameter", "to")
+        status, resp, _ = self.call("GET", "/reports/by_channel?from=2026-12-01&to=2026-12-01", user="zhang")
+        self.assertEqual(status, 200, resp)  # one day
         status, resp, _ = self.call("GET", "/nowhere", user="li")
         self.assert_error(resp, status, 404, "not_found")
         status, resp, _ = self.s.call("POST", "/api/v1/sessions", {"user": "li", "password": "wrong"})
