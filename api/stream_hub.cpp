@@ -100,6 +100,12 @@ void StreamHub::on_message(const std::shared_ptr<StreamClient>& client, std::str
       })) {
     return send_error(*client, "not_found", "no dashboard \"" + topic.substr(10) + "\"");
   }
+  // A ticket's number comes with its submission, so a topic naming none that exists is a typo:
+  // said, rather than a subscription that never hears anything.
+  if (op == "subscribe" && topic.rfind("ticket:", 0) == 0 &&
+      !model_.read([&](const View& v) { return v.ticket(topic.substr(7)) != nullptr; })) {
+    return send_error(*client, "not_found", "no ticket " + topic.substr(7));
+  }
   if (op == "unsubscribe") {
     std::lock_guard lk(mu_);
     if (auto it = subs_.find(client.get()); it != subs_.end()) {
@@ -107,7 +113,11 @@ void StreamHub::on_message(const std::shared_ptr<StreamClient>& client, std::str
       if (it->second.empty()) subs_.erase(it);
     }
     listening_.store(!subs_.empty());
-    return;
+    // Acknowledged as a subscription is, whether or not there was one. A message of the topic
+    // already being delivered (or replayed) may still arrive after it.
+    JsonWriter w;
+    w.begin_object().key("op").string("unsubscribed").key("topic").string(topic).end_object();
+    return client->send(w.take());
   }
   const Value* from = msg.find("from");
   if (from && (!from->is_number() || from->as_number() < 0)) {

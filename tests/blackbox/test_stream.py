@@ -139,6 +139,28 @@ class Stream(unittest.TestCase):
         while "error" not in (m := self.recv(ws_ticket)):
             pass
         self.assertEqual(m["error"]["code"], "not_found")
+        # A ticket that does not exist is a typo, said at once rather than a silent subscription.
+        ws_ticket.send(json.dumps({"op": "subscribe", "topic": "ticket:T-999999"}))
+        while "error" not in (m := self.recv(ws_ticket)):
+            pass
+        self.assertEqual((m["error"]["code"], m["error"]["message"]), ("not_found", "no ticket T-999999"))
+        # Unsubscribing is acknowledged as subscribing is; then the topic is quiet. The tickets
+        # topic, delivered in the same fan-out, shows when the ticket's message would have come.
+        ws_ticket.send(json.dumps({"op": "unsubscribe", "topic": "ticket:" + t["id"]}))
+        while (m := self.recv(ws_ticket)).get("op") != "unsubscribed":
+            pass
+        self.assertEqual(m, {"op": "unsubscribed", "topic": "ticket:" + t["id"]})
+        ws_ticket.send(json.dumps({"op": "subscribe", "topic": "tickets"}))
+        while self.recv(ws_ticket).get("op") != "subscribed":
+            pass
+        self.s.call("POST", "/api/v1/tickets/%s/comments" % t["id"], {"text": "退订之后"}, token=zhang)
+        topics = []
+        while not ((m := self.recv(ws_ticket)).get("topic") == "tickets" and m["type"] == "CommentAdded"):
+            topics.append(m.get("topic"))
+        ws_ticket.send(json.dumps({"op": "ping"}))
+        while (m := self.recv(ws_ticket)).get("op") != "pong":
+            topics.append(m.get("topic"))
+        self.assertNotIn("ticket:" + t["id"], topics)
         # No token, bad token: refused at the handshake.
         for bad in ["", "nope"]:
             with self.assertRaises(websocket.WebSocketBadStatusException) as e:
