@@ -232,6 +232,17 @@ void Api::post_import(const CallPtr& call) {
     const NodeDef& start = flow->start();
     for (size_t c = 0; c < header.size() && !refused; ++c) {
       if (const FieldDef* f = field_for(*form, header[c])) {
+        // Two columns for one field (by label and by key, say): which one counts is no guess
+        // to make with someone's data.
+        for (size_t earlier = 0; earlier < c; ++earlier) {
+          if (!fields[earlier] || fields[earlier]->key != f->key) continue;
+          refused = DomainError{codes::kInvalidValue,
+                                "columns " + std::to_string(earlier + 1) + " (\"" +
+                                    header[earlier] + "\") and " + std::to_string(c + 1) + " (\"" +
+                                    header[c] + "\") are both field " + f->key + "; keep one",
+                                header[c]};
+        }
+        if (refused) break;
         if (start.can_write(f->key)) {
           fields[c] = *f;
           continue;

@@ -554,6 +554,11 @@ class ReferenceApp(unittest.TestCase):
         for text, code in (("客户名称,颜色\nx,红\n", "unknown_field"), ("客户名称\n", "invalid_value")):
             status, r = imp(text)
             self.assert_error(r, status, 422, code)
+        # One field in two columns (its label and its key): which one counts is not guessed.
+        status, r = imp("客户名称,客户电话,customer_name\n甲,+86 138 1234 5678,乙\n")
+        self.assert_error(r, status, 422, "invalid_value", "customer_name")
+        self.assertIn('columns 1 ("客户名称") and 3 ("customer_name") are both field customer_name',
+                      r["error"]["message"])
         status, r = imp('a,"b\n')
         self.assert_error(r, status, 400, "bad_request")
         status, r, _ = self.call("POST", "/tickets/import?form=service_ticket", user="li", raw=good.encode())
