@@ -119,7 +119,12 @@ bool Call::as_of(uint64_t* position, int64_t* time) {
     *time = *t;
     return true;
   }
-  return uint_param("as_of", position);
+  if (auto p = parse_uint(req.param("as_of"))) {
+    *position = *p;
+    return true;
+  }
+  fail(400, "bad_parameter", "as_of must be an RFC 3339 time or a log position", "as_of");
+  return false;
 }
 
 bool Call::if_match(std::optional<uint64_t>* out) {

@@ -425,6 +425,9 @@ class ReferenceApp(unittest.TestCase):
         self.assert_error(resp, status, 404, "not_found")
         status, resp, _ = self.call("GET", "/tickets?limit=abc", user="li")
         self.assert_error(resp, status, 400, "bad_parameter", "limit")
+        status, resp, _ = self.call("GET", "/tickets/T-000001?as_of=yesterday", user="li")
+        self.assert_error(resp, status, 400, "bad_parameter", "as_of")
+        self.assertEqual(resp["error"]["message"], "as_of must be an RFC 3339 time or a log position")
         # A window turned round is said to be, not answered with nothing.
         status, resp, _ = self.call(
             "GET", "/tickets?created_from=2026-12-02T00:00:00Z&created_to=2026-12-01T00:00:00Z", user="li")
