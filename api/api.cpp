@@ -779,7 +779,8 @@ void Api::get_report(const CallPtr& call, const std::string& name) {
     }
   }
   // A window turned round is a mistake to say, not empty figures to show.
-  if (q.to_day < q.from_day) return call->fail(400, "bad_parameter", "to is before from", "to");
+  if (q.to_day < q.from_day)
+    return call->fail(400, "bad_parameter", "to must not be before from", "to");
   if (!projections::Reports::known(name))
     return call->fail(404, codes::kNotFound, "no report \"" + name + "\"");
   projections::ReportTable table;

@@ -354,7 +354,8 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
   }
   // A window turned round is a mistake to say, not an empty list to show.
   if (to < from)
-    return call->fail(400, "bad_parameter", "created_to is before created_from", "created_to");
+    return call->fail(400, "bad_parameter", "created_to must not be before created_from",
+                      "created_to");
   std::string sort = q.has_param("sort") ? q.param("sort") : "created_at";
   static const std::vector<std::string> kSorts = {"created_at", "-created_at", "updated_at",
                                                   "-updated_at", "sla_due"};
