@@ -693,8 +693,7 @@ void Api::get_definition(const CallPtr& call, const std::string& kind, const std
   });
   if (!ok)
     return call->fail(404, codes::kNotFound,
-                      "no " + singular(kind) + " \"" + id + "\"" +
-                          (version ? " at version " + std::to_string(version) : ""));
+                      "no " + singular(kind) + " \"" + id + "\"" + at_version(version));
   call->set_etag(got);
   call->ok(200, w.take());
 }

@@ -160,4 +160,9 @@ std::string random_token(size_t bytes);
 // A fresh random (v4) event id from the system's secure random source.
 EventId random_event_id();
 
+// " at version N" after a definition's name when a published version was asked for (0: none).
+inline std::string at_version(uint64_t version) {
+  return version ? " at version " + std::to_string(version) : "";
+}
+
 }  // namespace ticketd::api

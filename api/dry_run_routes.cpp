@@ -99,7 +99,8 @@ void Api::post_rule_dry_run(const CallPtr& call, const std::string& id) {
   auto chosen = model_.read([&](const View& v) -> Result<RuleDef> {
     if (!draft) {
       const RuleDef* r = v.catalog.rule(id, run.version);
-      if (!r) return error(codes::kNotFound, "no rule \"" + id + "\"", "id");
+      if (!r)
+        return error(codes::kNotFound, "no rule \"" + id + "\"" + at_version(run.version), "id");
       return *r;
     }
     auto doc = draft_of(call->body, v.catalog, "rule");
@@ -192,7 +193,8 @@ void Api::post_sla_policy_dry_run(const CallPtr& call, const std::string& id) {
       parsed = std::move(p.value());
       policy = &parsed;
     } else if (!(policy = v.catalog.sla_policy(id, run.version))) {
-      return error(codes::kNotFound, "no SLA policy \"" + id + "\"", "id");
+      return error(codes::kNotFound, "no SLA policy \"" + id + "\"" + at_version(run.version),
+                   "id");
     }
     const CalendarDef* calendar = v.catalog.calendar(policy->calendar_id);
     if (!calendar) {

@@ -188,6 +188,9 @@ class SlaLive(unittest.TestCase):
         self.assertEqual(status, 422, r)
         status, r, _ = self.s.call("POST", "/api/v1/rules/sla_breached/dry-run", None, token=self.li)
         self.assertEqual(status, 403, r)
+        status, r, _ = self.s.call("POST", "/api/v1/rules/sla_breached/dry-run?version=99", None,
+                                   token=ADMIN_TOKEN)
+        self.assertEqual((status, r["error"]["message"]), (404, 'no rule "sla_breached" at version 99'), r)
         # The policy as published: the breach it recorded live; a laxer draft: none.
         status, run, _ = self.s.call("POST", "/api/v1/sla-policies/fast/dry-run", None, token=ADMIN_TOKEN)
         self.assertEqual(status, 200, run)
