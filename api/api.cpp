@@ -680,10 +680,7 @@ void Api::put_definition(const CallPtr& call, const std::string& kind, const std
 
 void Api::get_definition(const CallPtr& call, const std::string& kind, const std::string& id) {
   uint64_t version = 0;  // 0: the latest
-  if (!call->uint_param("version", &version)) return;
-  if (call->req.has_param("version") && version == 0) {
-    return call->fail(400, "bad_parameter", "versions start at 1", "version");
-  }
+  if (!call->version_param(&version)) return;
   uint64_t got = 0;
   JsonWriter w;
   bool ok = model_.read([&](const projections::ReadModel::View& v) {

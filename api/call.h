@@ -93,6 +93,16 @@ struct Call {
     *out = *n;
     return true;
   }
+  // A published version of a definition: 0 (the latest) unless given; versions start at 1, so a
+  // given 0 is refused rather than taken for the latest.
+  bool version_param(uint64_t* version) {
+    if (!uint_param("version", version)) return false;
+    if (req.has_param("version") && *version == 0) {
+      fail(400, "bad_parameter", "versions start at 1", "version");
+      return false;
+    }
+    return true;
+  }
   // A page's size: `*limit` (its default) unless given; 0 is refused, more than `most` is `most`
   // (API.md: "at most 500").
   bool limit_param(uint64_t* limit, uint64_t most = 500) {

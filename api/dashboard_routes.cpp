@@ -8,7 +8,7 @@ namespace ticketd::api {
 
 void Api::get_dashboard_data(const CallPtr& call, const std::string& id) {
   uint64_t version = 0;
-  if (!call->uint_param("version", &version)) return;
+  if (!call->version_param(&version)) return;
   const int64_t now = now_us();
   JsonWriter w;
   bool found = model_.read([&](const projections::ReadModel::View& v) {
@@ -20,9 +20,7 @@ void Api::get_dashboard_data(const CallPtr& call, const std::string& id) {
     return true;
   });
   if (!found) {
-    return call->fail(
-        404, codes::kNotFound,
-        "no dashboard \"" + id + "\"" + (version ? " at version " + std::to_string(version) : ""));
+    return call->fail(404, codes::kNotFound, "no dashboard \"" + id + "\"" + at_version(version));
   }
   call->ok(200, w.take());
 }

@@ -70,7 +70,7 @@ bool begin_dry_run(const CallPtr& call, int64_t now, DryRun* run) {
     call->fail(403, codes::kForbidden, "dry-runs are for administrators and auditors");
     return false;
   }
-  if (!window_of(call, now, &run->win) || !call->uint_param("version", &run->version)) return false;
+  if (!window_of(call, now, &run->win) || !call->version_param(&run->version)) return false;
   run->draft = !call->req.body.empty();
   return !run->draft || call->parse_body();
 }

@@ -1054,7 +1054,11 @@ class ReportsTest(unittest.TestCase):
             status, r, _ = s.call("GET", "/api/v1/dashboards/nope/data", token=li)
             self.assertEqual((status, r["error"]["code"]), (404, "not_found"), r)
             status, r, _ = s.call("GET", "/api/v1/dashboards/mine/data?version=9", token=li)
-            self.assertEqual(status, 404, r)
+            self.assertEqual((status, r["error"]["message"]), (404, 'no dashboard "mine" at version 9'), r)
+            # As a definition's GET: versions start at 1, and 0 is not taken for the latest.
+            for path in ["/api/v1/dashboards/mine/data?version=0", "/api/v1/dashboards/mine?version=0"]:
+                status, r, _ = s.call("GET", path, token=li)
+                self.assertEqual((status, r["error"]["field"]), (400, "version"), r)
             status, r, _ = s.call("GET", "/api/v1/dashboards/mine/data")
             self.assertEqual(status, 401, r)
         finally:
