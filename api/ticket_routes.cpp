@@ -32,8 +32,8 @@ Context Api::context(const CallPtr& call, const View& v) const {
   ctx.actor = call->actor;
   ctx.now_us = now_us();
   ctx.catalog = &v.catalog;
-  ctx.lookups.user_exists = [&v](std::string_view u) {
-    return active_user(v.catalog, u) != nullptr;
+  ctx.lookups.user_exists = [&v](std::string_view u, std::string_view role) {
+    return active_user_in_role(v.catalog, u, role);
   };
   ctx.lookups.attachment_exists = [&v](std::string_view a) {
     return v.attachments.count(std::string(a)) > 0;

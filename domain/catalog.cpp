@@ -584,4 +584,9 @@ const User* active_user(const Catalog& c, std::string_view id) {
   return u && !u->disabled ? u : nullptr;
 }
 
+bool active_user_in_role(const Catalog& c, std::string_view id, std::string_view role) {
+  const User* u = active_user(c, id);
+  return u && (role.empty() || std::find(u->roles.begin(), u->roles.end(), role) != u->roles.end());
+}
+
 }  // namespace ticketd

@@ -167,5 +167,7 @@ Result<std::vector<DomainEvent>> decide_change_user(const Catalog& c, std::strin
                                                     const std::string& kept_session = "");
 // The user, when it exists and is not disabled.
 const User* active_user(const Catalog& c, std::string_view id);
+// An active user holding `role` (any user when it is ""): what a person field may hold.
+bool active_user_in_role(const Catalog& c, std::string_view id, std::string_view role);
 
 }  // namespace ticketd

@@ -79,7 +79,7 @@ Result<FormDef> parse_form(std::string_view id, const Value& doc, bool stored) {
     if (auto e = unknown_property(
             f,
             {"key", "label", "type", "required", "options", "default", "auto", "min", "max",
-             "max_length", "multiple", "form", "description", "placeholder"},
+             "max_length", "multiple", "form", "description", "placeholder", "role"},
             path)) {
       return *e;
     }
@@ -147,11 +147,20 @@ Result<FormDef> parse_form(std::string_view id, const Value& doc, bool stored) {
       }
     }
     if (d.type == FieldType::kRelation) d.relation_form = f.string_or("form");
+    // Who may be put in a person field: 工程师 takes an engineer, not the auditor, who could
+    // then never act at the node the field assigns.
+    if (const Value* role = f.find("role")) {
+      if (d.type != FieldType::kPerson)
+        return def_error(path + ".role", "only person fields take a role");
+      if (!role->is_string() || role->as_string().empty())
+        return def_error(path + ".role", "a role name is required");
+      d.role = role->as_string();
+    }
     form.fields.push_back(std::move(d));
     // Defaults are checked like values, so a bad default is caught here and not at submission.
     if (const Value* v = f.find("default")) {
-      Lookups none{[](std::string_view) { return true; }, [](std::string_view) { return true; },
-                   [](std::string_view) { return true; }};
+      Lookups none{[](std::string_view, std::string_view) { return true; },
+                   [](std::string_view) { return true; }, [](std::string_view) { return true; }};
       auto checked = check_field_value(form.fields.back(), *v, none);
       if (checked.ok()) {
         form.fields.back().default_value = checked.value();
@@ -248,8 +257,9 @@ Result<Value> check_field_value(const FieldDef& f, const Value& v, const Lookups
     }
     case FieldType::kPerson:
       if (!v.is_string()) return wrong_type("a user id");
-      if (!lookups.user_exists || !lookups.user_exists(v.as_string())) {
-        return fail(codes::kInvalidValue, "no active user \"" + v.as_string() + "\"");
+      if (!lookups.user_exists || !lookups.user_exists(v.as_string(), f.role)) {
+        return fail(codes::kInvalidValue, "no active user \"" + v.as_string() + "\"" +
+                                              (f.role.empty() ? "" : " with role " + f.role));
       }
       return v;
     case FieldType::kAttachment:

@@ -45,6 +45,7 @@ struct FieldDef {
   std::optional<uint64_t> max_length;  // text / textarea, in characters
   bool multiple = false;               // attachment / image
   std::string relation_form;           // relation
+  std::string role;                    // person: only a holder of this role ("": anyone)
 };
 
 struct FormDef {
@@ -65,7 +66,8 @@ Result<FormDef> parse_stored_form(std::string_view id, const Value& document);
 
 // What field validation needs to know about the world.
 struct Lookups {
-  std::function<bool(std::string_view user)> user_exists;  // and is not disabled
+  // An active (not disabled) user, holding `role` unless it is "".
+  std::function<bool(std::string_view user, std::string_view role)> user_exists;
   std::function<bool(std::string_view attachment)> attachment_exists;
   std::function<bool(std::string_view ticket)> ticket_exists;
 };

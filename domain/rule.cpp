@@ -256,7 +256,7 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
         return def_error(path + ".field", "unknown field \"" + act.field + "\" in form " + form.id);
       // Person, attachment and relation values depend on the world at run time; everything else is
       // checked now so a rule can never write a value its form would refuse.
-      Lookups accept_all{[](std::string_view) { return true; },
+      Lookups accept_all{[](std::string_view, std::string_view) { return true; },
                          [](std::string_view) { return true; },
                          [](std::string_view) { return true; }};
       auto v = check_field_value(*f, a["value"], accept_all);

@@ -18,7 +18,9 @@ FormDef form_of(const std::string& fields_json) {
   return f.ok() ? f.value() : FormDef{};
 }
 
-const Lookups kLookups{[](std::string_view u) { return u == "zhang"; },
+const Lookups kLookups{[](std::string_view u, std::string_view role) {
+                         return u == "zhang" && (role.empty() || role == "cs_supervisor");
+                       },
                        [](std::string_view a) { return a == "att-1"; },
                        [](std::string_view t) { return t == "T-000001"; }};
 
@@ -56,6 +58,8 @@ TEST(FormFields, EveryTypeValidAndInvalid) {
       {R"({"key":"a","type":"datetime"})", R"("yesterday")", codes::kWrongType},
       {R"({"key":"a","type":"person"})", R"("zhang")", ""},
       {R"({"key":"a","type":"person"})", R"("ghost")", codes::kInvalidValue},
+      {R"({"key":"a","type":"person","role":"cs_supervisor"})", R"("zhang")", ""},
+      {R"({"key":"a","type":"person","role":"engineer"})", R"("zhang")", codes::kInvalidValue},
       {R"({"key":"a","type":"attachment"})", R"("att-1")", ""},
       {R"({"key":"a","type":"attachment","multiple":true})", R"(["att-1"])", ""},
       {R"({"key":"a","type":"image","multiple":true})", R"(["att-9"])", codes::kInvalidValue},
@@ -105,6 +109,9 @@ TEST(FormDefinitions, ErrorsNameThePath) {
       {R"({"name":"x","fields":[{"key":"a","type":"number","min":5,"max":1}]})",
        "form.fields[0].min"},
       {R"({"name":"x","fields":[{"key":"a","type":"text","colour":1}]})", "form.fields[0].colour"},
+      {R"({"name":"x","fields":[{"key":"a","type":"text","role":"engineer"}]})",
+       "form.fields[0].role"},
+      {R"({"name":"x","fields":[{"key":"a","type":"person","role":""}]})", "form.fields[0].role"},
       {R"({"name":"x","fields":[{"key":"a.b","type":"text"}]})", "form.fields[0].key"},
   };
   for (auto [doc, path] : cases) {

@@ -28,7 +28,9 @@ class TicketDriver {
     ctx.actor = actor;
     ctx.now_us = now_us;
     ctx.catalog = &catalog_;
-    ctx.lookups = {[this](std::string_view u) { return active_user(catalog_, u) != nullptr; },
+    ctx.lookups = {[this](std::string_view u, std::string_view role) {
+                     return active_user_in_role(catalog_, u, role);
+                   },
                    [](std::string_view a) { return a.rfind("att-", 0) == 0; },
                    [](std::string_view t) { return t == "T-000001"; }};
     ctx.last_pick = last_pick;

@@ -124,7 +124,9 @@ TEST(TicketProperty, RandomCommandsReplayToTheSameState) {
       Context ctx;
       ctx.catalog = &catalog;
       ctx.now_us = now += 1000000 * static_cast<int64_t>(1 + rng() % 20);
-      ctx.lookups.user_exists = [&](std::string_view u) { return catalog.user(u) != nullptr; };
+      ctx.lookups.user_exists = [&](std::string_view u, std::string_view role) {
+        return active_user_in_role(catalog, u, role);
+      };
       ctx.new_ticket_id = "T-000001";
       const char* who[] = {"u", "v", "admin"};
       std::string actor = who[rng() % 3];

@@ -129,6 +129,10 @@ TEST_F(ReferenceScenario, ComplexBranchWithRejectAndTransfer) {
   ok(t.user("zhang"), TakeAction{"approve", {}, "", ""});  // complexity is still 复杂
   ASSERT_EQ(t.state.node, "dispatch");
   EXPECT_EQ(fails(t.user("wang"), TakeAction{"approve", {}, "", ""}).field, "engineer");
+  // 工程师 takes an engineer: the auditor, who changes nothing, would leave the ticket stuck.
+  EXPECT_EQ(
+      fails(t.user("wang"), TakeAction{"approve", {{"engineer", Value("audit")}}, "", ""}).message,
+      "工程师 (engineer): no active user \"audit\" with role engineer");
   ok(t.user("wang"), TakeAction{"approve", {{"engineer", Value("zhao")}}, "", ""});
   ASSERT_EQ(t.state.node, "engineer_fix");
   ASSERT_EQ(t.state.assignees.size(), 1u);

@@ -154,7 +154,7 @@ TEST(DisabledUsers, AreNeitherPickedNorNotifiedNorTransferredTo) {
       t.run(t.user("zhang"), TakeAction{"approve", {{"complexity", Value("复杂")}}, "", ""}).ok());
   auto r = t.run(t.user("wang"), TakeAction{"approve", {{"engineer", Value("zhao")}}, "", ""});
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().message, "工程师 (engineer): no active user \"zhao\"");
+  EXPECT_EQ(r.error().message, "工程师 (engineer): no active user \"zhao\" with role engineer");
   EXPECT_EQ(r.error().field, "engineer");
   ASSERT_TRUE(
       t.run(t.user("wang"), TakeAction{"approve", {{"engineer", Value("qian")}}, "", ""}).ok());

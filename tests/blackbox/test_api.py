@@ -120,6 +120,10 @@ class ReferenceApp(unittest.TestCase):
         self.assertEqual(self.act(tid, "zhang", "approve", {"complexity": "复杂"})["ticket"]["node"]["id"], "dispatch")
         self.assertEqual(self.act(tid, "wang", "reject", comment="信息不全")["ticket"]["node"]["id"], "accept")
         self.act(tid, "zhang", "approve")
+        # 工程师 takes an engineer (the form's "role"): 李四 is customer service.
+        r = self.act(tid, "wang", "approve", {"engineer": "li"}, expect=422)
+        self.assertEqual((r["error"]["field"], r["error"]["message"]),
+                         ("engineer", '工程师 (engineer): no active user "li" with role engineer'))
         r = self.act(tid, "wang", "approve", {"engineer": "zhao", "priority": "高"})
         self.assertEqual(r["ticket"]["node"]["id"], "engineer_fix")
         self.assertEqual(r["ticket"]["assignees"], [{"user": "zhao"}])

@@ -14,7 +14,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Context ctx;
   ctx.catalog = &catalog;
   ctx.now_us = 1795587000000000;
-  ctx.lookups.user_exists = [&](std::string_view u) { return catalog.user(u) != nullptr; };
+  ctx.lookups.user_exists = [&](std::string_view u, std::string_view role) {
+    return active_user_in_role(catalog, u, role);
+  };
   ctx.lookups.attachment_exists = [](std::string_view) { return false; };
   ctx.lookups.ticket_exists = [](std::string_view) { return false; };
   ctx.new_ticket_id = "T-000001";
