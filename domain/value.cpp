@@ -14,65 +14,70 @@ const Value kNull;
 // bound, so a hostile count costs nothing: members are then built in place, never moved.
 constexpr size_t kReserveAtMost = 1024;
 
-bool convert(simdjson::dom::element e, Value* out, std::string* error, int depth) {
-  if (depth > 64) {
-    *error = "JSON nested too deeply";
+}  // namespace
+
+// Builds each value where it will live: no temporary values, no moves of containers.
+struct ValueFromDom {
+  static bool convert(simdjson::dom::element e, Value* out, std::string* error, int depth) {
+    if (depth > 64) {
+      *error = "JSON nested too deeply";
+      return false;
+    }
+    auto& v = out->v_;
+    switch (e.type()) {
+      case simdjson::dom::element_type::NULL_VALUE:
+        v.emplace<std::monostate>();
+        return true;
+      case simdjson::dom::element_type::BOOL:
+        v.emplace<bool>(e.get_bool().value_unsafe());
+        return true;
+      case simdjson::dom::element_type::INT64:
+        v.emplace<double>(static_cast<double>(e.get_int64().value_unsafe()));
+        return true;
+      case simdjson::dom::element_type::UINT64:
+        v.emplace<double>(static_cast<double>(e.get_uint64().value_unsafe()));
+        return true;
+      case simdjson::dom::element_type::DOUBLE:
+        v.emplace<double>(e.get_double().value_unsafe());
+        return true;
+      case simdjson::dom::element_type::STRING: {
+        std::string_view s = e.get_string().value_unsafe();
+        v.emplace<std::string>(s.data(), s.size());
+        return true;
+      }
+      case simdjson::dom::element_type::ARRAY: {
+        simdjson::dom::array items = e.get_array().value_unsafe();
+        auto a = std::make_shared<Array>();
+        a->reserve(std::min(items.size(), kReserveAtMost));
+        for (simdjson::dom::element item : items) {
+          if (!convert(item, &a->emplace_back(), error, depth + 1)) return false;
+        }
+        v.emplace<std::shared_ptr<const Array>>(std::move(a));
+        return true;
+      }
+      case simdjson::dom::element_type::OBJECT: {
+        simdjson::dom::object members = e.get_object().value_unsafe();
+        auto o = std::make_shared<Object>();
+        o->reserve(std::min(members.size(), kReserveAtMost));
+        for (simdjson::dom::key_value_pair field : members) {
+          for (const auto& m : *o) {
+            if (m.first == field.key) {
+              *error = "duplicate key \"" + std::string(field.key) + "\"";
+              return false;
+            }
+          }
+          Member& m = o->emplace_back(std::piecewise_construct, std::forward_as_tuple(field.key),
+                                      std::forward_as_tuple());
+          if (!convert(field.value, &m.second, error, depth + 1)) return false;
+        }
+        v.emplace<std::shared_ptr<const Object>>(std::move(o));
+        return true;
+      }
+    }
+    *error = "unsupported JSON value";
     return false;
   }
-  switch (e.type()) {
-    case simdjson::dom::element_type::NULL_VALUE:
-      *out = Value();
-      return true;
-    case simdjson::dom::element_type::BOOL:
-      *out = Value(bool(e.get_bool().value()));
-      return true;
-    case simdjson::dom::element_type::INT64:
-      *out = Value(static_cast<double>(e.get_int64().value()));
-      return true;
-    case simdjson::dom::element_type::UINT64:
-      *out = Value(static_cast<double>(e.get_uint64().value()));
-      return true;
-    case simdjson::dom::element_type::DOUBLE:
-      *out = Value(e.get_double().value());
-      return true;
-    case simdjson::dom::element_type::STRING:
-      *out = Value(std::string(e.get_string().value()));
-      return true;
-    case simdjson::dom::element_type::ARRAY: {
-      simdjson::dom::array items;
-      if (e.get(items)) return false;
-      Array a;
-      a.reserve(std::min(items.size(), kReserveAtMost));
-      for (simdjson::dom::element item : items) {
-        if (!convert(item, &a.emplace_back(), error, depth + 1)) return false;
-      }
-      *out = Value(std::move(a));
-      return true;
-    }
-    case simdjson::dom::element_type::OBJECT: {
-      simdjson::dom::object members;
-      if (e.get(members)) return false;
-      Object o;
-      o.reserve(std::min(members.size(), kReserveAtMost));
-      for (simdjson::dom::key_value_pair field : members) {
-        for (const auto& m : o) {
-          if (m.first == field.key) {
-            *error = "duplicate key \"" + std::string(field.key) + "\"";
-            return false;
-          }
-        }
-        Member& m = o.emplace_back(std::string(field.key), Value());
-        if (!convert(field.value, &m.second, error, depth + 1)) return false;
-      }
-      *out = Value(std::move(o));
-      return true;
-    }
-  }
-  *error = "unsupported JSON value";
-  return false;
-}
-
-}  // namespace
+};
 
 const std::string& Value::as_string() const {
   return is_string() ? std::get<std::string>(v_) : kEmptyString;
@@ -171,7 +176,7 @@ bool parse_json(std::string_view text, Value* out, std::string* error) {
     *error = std::string("malformed JSON: ") + simdjson::error_message(err);
     return false;
   }
-  return convert(root, out, error, 0);
+  return ValueFromDom::convert(root, out, error, 0);
 }
 
 void set_member(Object& object, std::string_view key, Value value) {

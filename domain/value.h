@@ -60,12 +60,14 @@ class Value {
   std::string to_json() const;
 
  private:
+  friend struct ValueFromDom;  // parse_json builds values where they will live
   std::variant<std::monostate, bool, double, std::string, std::shared_ptr<const Array>,
                std::shared_ptr<const Object>>
       v_;
 };
 
-// Parses JSON text. Returns false with a message (and the byte offset where known) on bad input.
+// Parses JSON text. Returns false with a message (and the byte offset where known) on bad input,
+// leaving *out as it was.
 bool parse_json(std::string_view text, Value* out, std::string* error);
 
 // Adds or replaces a member, keeping the position of an existing one.

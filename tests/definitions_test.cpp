@@ -624,5 +624,32 @@ TEST(Values, Utf8RoundTripsAndOrderIsKept) {
   EXPECT_FALSE(parse_json("{\"a\":\"\xff\"}", &v, &err));  // invalid UTF-8 is refused on input
 }
 
+TEST(Values, RefusalsNameTheirCauseAndLeaveTheValueAsItWas) {
+  Value v = json(R"({"kept":true})");
+  std::string err;
+  EXPECT_FALSE(parse_json(R"({"a":{"b":1,"c":[1,{"b":2,"b":3}]}})", &v, &err));
+  EXPECT_EQ(err, "duplicate key \"b\"");
+  EXPECT_EQ(v.to_json(), R"({"kept":true})");
+  std::string deep = std::string(70, '[') + std::string(70, ']');
+  err.clear();
+  EXPECT_FALSE(parse_json(deep, &v, &err));
+  EXPECT_EQ(err, "JSON nested too deeply");
+  EXPECT_EQ(v.to_json(), R"({"kept":true})");
+  // Nested 64 deep is taken.
+  EXPECT_TRUE(parse_json(std::string(64, '[') + std::string(64, ']'), &v, &err)) << err;
+  ASSERT_TRUE(parse_json(R"([-7,18446744073709551615,0.5,"",null,false,{}])", &v, &err)) << err;
+  const Array& a = v.as_array();
+  ASSERT_EQ(a.size(), 7u);
+  EXPECT_EQ(a[0].as_number(), -7);
+  EXPECT_EQ(a[1].as_number(), 18446744073709551615.0);
+  EXPECT_EQ(a[2].as_number(), 0.5);
+  EXPECT_TRUE(a[3].is_string());
+  EXPECT_TRUE(a[4].is_null());
+  EXPECT_TRUE(a[5].is_bool());
+  EXPECT_FALSE(a[5].as_bool());
+  EXPECT_TRUE(a[6].is_object());
+  EXPECT_TRUE(a[6].as_object().empty());
+}
+
 }  // namespace
 }  // namespace ticketd
