@@ -115,23 +115,26 @@ void ReadModel::apply_notification_outcome(uint64_t position, const DomainEvent&
 }
 
 void ReadModel::apply_ticket(uint64_t position, const std::string& id, const DomainEvent& e) {
-  auto& slot = tickets_[id];
-  if (!slot) {
-    slot = std::make_shared<TicketState>();
-  } else if (slot.use_count() > 1) {  // a snapshot is writing this state out: leave it be
-    slot = std::make_shared<TicketState>(*slot);
-  }
-  TicketState& t = *slot;
   auto [at, first_change] = changed_at_.try_emplace(id, changed_.size());
   if (first_change) {
-    bool fresh = !t.exists();
-    changed_.push_back(
-        {id, &t, fresh, fresh ? std::vector<std::string>{} : index_keys(t), timer_inputs(t)});
+    auto& slot = tickets_[id];
+    if (!slot) {
+      slot = std::make_shared<TicketState>();
+    } else if (slot.use_count() > 1) {  // a snapshot is writing this state out: leave it be
+      slot = std::make_shared<TicketState>(*slot);
+    }
+    bool fresh = !slot->exists();
+    changed_.push_back({id, slot.get(), fresh,
+                        fresh ? std::vector<std::string>{} : index_keys(*slot),
+                        timer_inputs(*slot)});
   }
+  // The events of one command come in one batch: a ticket's later events there find its state
+  // in changed_, not in the tree again. It is theirs alone until the batch ends (no snapshot
+  // takes a reference while the batch holds the lock), so it needs no second copy either.
+  TicketState& t = *changed_[at->second].state;
   std::vector<AssigneeSpec> before;
   if (collect_tickets_) before = t.assignees;
   evolve_in_place(t, e);
-  changed_[at->second].state = &t;
   if (collect_tickets_) applied_tickets_.push_back({position, e.type, std::move(before), t, {}});
   if (auto picked = picked_member(e)) {
     last_picks_[picked->role] = picked->user;

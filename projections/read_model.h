@@ -243,7 +243,7 @@ class ReadModel {
   // A ticket changed since its derived views were last settled, and what they were built from.
   struct ChangedTicket {
     std::string id;      // from its stream's name
-    TicketState* state;  // the ticket's current state (its slot may be replaced on write)
+    TicketState* state;  // the ticket's state, written by this batch alone
     bool fresh;          // submitted since: no index keys yet
     std::vector<std::string> old_keys;
     TimerInputs timers_before;
