@@ -605,24 +605,50 @@ void Api::post_attachment(const CallPtr& call, const std::string& ticket_id) {
       });
 }
 
+namespace {
+// An attachment is opened by its uploader, administrators and auditors, and whoever may read a
+// place a ticket has held it in: the field, or the ticket itself for the ticket's own
+// attachments (every signed-in user reads tickets).
+bool may_open(const View& v, const projections::AttachmentInfo& a, const Actor& actor) {
+  if (actor.admin || actor.auditor || actor.id == a.uploader) return true;
+  for (const auto& place : a.places) {
+    const TicketState* t = v.ticket(place.ticket);
+    if (!t) continue;
+    if (place.field.empty()) return !actor.portal_customer;
+    const FlowDef* flow = v.catalog.flow(t->flow_id, t->flow_version);
+    if (flow && may_read_field(*t, *flow, actor, place.field)) return true;
+  }
+  return false;
+}
+}  // namespace
+
 // An upload is served as the type its uploader declared, from the API's own origin. Were a
 // browser to render an HTML or SVG upload there, its scripts would run as the signed-in agent
 // who opened it: only types that run nothing are shown inline, the rest are downloads under a
 // sandbox, and no type is sniffed.
 void Api::get_attachment(const CallPtr& call, const std::string& id) {
-  std::optional<projections::AttachmentInfo> info = model_.read([&](const View& v) {
+  enum class Access { kNone, kDenied, kGranted };
+  projections::AttachmentInfo info;
+  Access access = model_.read([&](const View& v) {
     auto it = v.attachments.find(id);
-    return it == v.attachments.end() ? std::nullopt : std::optional(it->second);
+    if (it == v.attachments.end()) return Access::kNone;
+    info = it->second;
+    return may_open(v, info, call->actor) ? Access::kGranted : Access::kDenied;
   });
+  if (access == Access::kDenied) {
+    return call->fail(
+        403, codes::kForbidden,
+        "attachment " + id + " is in no ticket field you may read now, and you did not upload it");
+  }
   std::string bytes;
-  if (!info || !log_.get_attachment(id, &bytes).ok()) {
+  if (access == Access::kNone || !log_.get_attachment(id, &bytes).ok()) {
     return call->fail(404, codes::kNotFound, "no attachment " + id);
   }
-  const bool inline_safe = shown_inline(info->content_type);
-  HttpResponse response{200, info->content_type, std::move(bytes), {}};
+  const bool inline_safe = shown_inline(info.content_type);
+  HttpResponse response{200, info.content_type, std::move(bytes), {}};
   response.headers.emplace_back(
       "Content-Disposition",
-      content_disposition(inline_safe ? "inline" : "attachment", info->filename));
+      content_disposition(inline_safe ? "inline" : "attachment", info.filename));
   response.headers.emplace_back("X-Content-Type-Options", "nosniff");
   if (!inline_safe) response.headers.emplace_back("Content-Security-Policy", "sandbox");
   call->respond(std::move(response));

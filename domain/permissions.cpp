@@ -25,24 +25,32 @@ bool may_act(const TicketState& state, const NodeDef& node, const Actor& actor) 
   return is_assignee(state, actor);
 }
 
+namespace {
+// Whether a field may be read at `node` (the ticket's current one), for one who is neither an
+// administrator nor an auditor.
+bool readable_at(const NodeDef* node, const FlowDef& flow, const Actor& actor,
+                 std::string_view key) {
+  if (actor.portal_customer) {
+    if (node && node->for_customer()) return node->can_read(key);
+    return flow.portal_readable &&
+           std::find(flow.portal_readable->begin(), flow.portal_readable->end(), key) !=
+               flow.portal_readable->end();
+  }
+  return !node || node->can_read(key);
+}
+}  // namespace
+
+bool may_read_field(const TicketState& state, const FlowDef& flow, const Actor& actor,
+                    std::string_view key) {
+  return actor.admin || actor.auditor || readable_at(flow.node(state.node), flow, actor, key);
+}
+
 Object readable_fields(const TicketState& state, const FlowDef& flow, const Actor& actor) {
   if (actor.admin || actor.auditor) return state.fields;
   const NodeDef* node = flow.node(state.node);
   Object out;
-  if (actor.portal_customer) {
-    const NodeDef* customer_node = nullptr;
-    if (node && node->for_customer()) customer_node = node;
-    for (const auto& [k, v] : state.fields) {
-      bool ok = customer_node ? customer_node->can_read(k)
-                              : flow.portal_readable && std::find(flow.portal_readable->begin(),
-                                                                  flow.portal_readable->end(),
-                                                                  k) != flow.portal_readable->end();
-      if (ok) out.emplace_back(k, v);
-    }
-    return out;
-  }
   for (const auto& [k, v] : state.fields) {
-    if (!node || node->can_read(k)) out.emplace_back(k, v);
+    if (readable_at(node, flow, actor, k)) out.emplace_back(k, v);
   }
   return out;
 }

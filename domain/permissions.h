@@ -13,5 +13,8 @@ bool is_assignee(const TicketState& state, const Actor& actor);
 // the customer node's readable list (or the flow's portal_readable before such a node); for
 // everyone else the current node's readable list.
 Object readable_fields(const TicketState& state, const FlowDef& flow, const Actor& actor);
+// Whether the actor may read the field `key` now, set or not (readable_fields' test).
+bool may_read_field(const TicketState& state, const FlowDef& flow, const Actor& actor,
+                    std::string_view key);
 
 }  // namespace ticketd

@@ -75,7 +75,10 @@ namespace {
 // 9: an internal note is no longer a response; a format 8 ticket may hold one as its first
 //    response and among its SLA marks, so its log is replayed once. Sessions hold the expiry
 //    their sign-in recorded, if any ({..., "expires_at"}).
-constexpr int kSnapshotFormat = 9;
+// 10: an attachment lists the places tickets have held it in ({..., "places":[{"ticket",
+//    "field"}]}), which decide who may open it; a format 9 snapshot has none, so the log is
+//    replayed once.
+constexpr int kSnapshotFormat = 10;
 constexpr size_t kTicketAlign = 8;
 // Large enough that a piece's overhead (a key, a blob record) is noise, small enough that the
 // writer holds little and the reader starts soon.
@@ -170,9 +173,28 @@ void ReadModel::settle_changed_tickets() {
     bool sla_covered = !catalog_.sla_policies_for_form(t.form_id).empty();
     if (c.fresh || sla_covered || timer_inputs(t) != c.timers_before) reschedule(t);
     reports_.update(t, catalog_);
+    place_attachments(t);
   }
   changed_.clear();
   changed_at_.clear();
+}
+
+void ReadModel::place_attachments(const TicketState& t) {
+  if (attachments_.empty()) return;
+  auto place = [&](const std::string& id, const std::string& field) {
+    // Attachment ids are "att-" and 24 hex digits: other texts are not looked up.
+    if (!id.starts_with("att-")) return;
+    auto it = attachments_.find(id);
+    if (it == attachments_.end()) return;
+    std::vector<AttachmentPlace>& places = it->second.places;
+    AttachmentPlace p{t.id, field};
+    if (std::find(places.begin(), places.end(), p) == places.end()) places.push_back(std::move(p));
+  };
+  for (const auto& id : t.attachments) place(id, "");
+  for (const auto& [key, v] : t.fields) {
+    place(v.as_string(), key);
+    for (const auto& item : v.as_array()) place(item.as_string(), key);
+  }
 }
 
 void ReadModel::reschedule(const TicketState& t) {
@@ -384,7 +406,11 @@ storage::Status ReadModel::snapshot(storage::SnapshotWriter& out, uint64_t* posi
   for (const auto& [id, a] : attachments) {
     w.begin_object().key("id").string(a.id).key("filename").string(a.filename);
     w.key("content_type").string(a.content_type).key("size").number(a.size);
-    w.key("uploader").string(a.uploader).end_object();
+    w.key("uploader").string(a.uploader).key("places").begin_array();
+    for (const auto& p : a.places) {
+      w.begin_object().key("ticket").string(p.ticket).key("field").string(p.field).end_object();
+    }
+    w.end_array().end_object();
   }
   w.end_array();
   w.key("last_picks").begin_object();
@@ -438,9 +464,13 @@ bool ReadModel::restore(storage::SnapshotReader& in, std::string* error, Timers 
   for (const auto& [key, id] : v["idempotency"].as_object())
     fresh.idempotency_[key] = id.as_string();
   for (const auto& a : v["attachments"].as_array()) {
+    std::vector<AttachmentPlace> places;
+    for (const auto& p : a["places"].as_array())
+      places.push_back({p.string_or("ticket"), p.string_or("field")});
     fresh.attachments_[a.string_or("id")] = {
-        a.string_or("id"), a.string_or("filename"), a.string_or("content_type"),
-        static_cast<uint64_t>(a["size"].as_number()), a.string_or("uploader")};
+        a.string_or("id"),           a.string_or("filename"),
+        a.string_or("content_type"), static_cast<uint64_t>(a["size"].as_number()),
+        a.string_or("uploader"),     std::move(places)};
   }
   // A damaged count must not reserve without bound: no piece holds more than 64k tickets.
   if (v["tickets"].is_number()) {
@@ -587,9 +617,12 @@ void ReadModel::apply(std::vector<ParsedEvent> batch) {
       } else if (e.type == event_types::kSessionEnded) {
         sessions_.erase(e.data.string_or("token_hash"));
       } else if (e.type == event_types::kAttachmentUploaded) {
-        AttachmentInfo a{e.data.string_or("id"), e.data.string_or("filename"),
+        AttachmentInfo a{e.data.string_or("id"),
+                         e.data.string_or("filename"),
                          e.data.string_or("content_type"),
-                         static_cast<uint64_t>(e.data["size"].as_number()), e.actor};
+                         static_cast<uint64_t>(e.data["size"].as_number()),
+                         e.actor,
+                         {}};
         attachments_[a.id] = a;
       } else {
         settle_changed_tickets();  // a definition may reschedule open tickets from the index
@@ -753,7 +786,12 @@ std::string ReadModel::dump() const {
         .string(a.filename)
         .key("size")
         .number(a.size)
-        .end_object();
+        .key("places")
+        .begin_array();
+    for (const auto& p : a.places) {
+      w.begin_object().key("ticket").string(p.ticket).key("field").string(p.field).end_object();
+    }
+    w.end_array().end_object();
     line(w);
   }
   return out;

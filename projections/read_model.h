@@ -52,12 +52,22 @@ struct Session {
   int64_t expires_at = 0;
 };
 
+// Where a ticket has held an attachment: in a field, or ("" field) among its own attachments.
+// Places are kept when the value changes, so that whoever may read the field can still open
+// what its history shows.
+struct AttachmentPlace {
+  std::string ticket;
+  std::string field;
+  friend bool operator==(const AttachmentPlace&, const AttachmentPlace&) = default;
+};
+
 struct AttachmentInfo {
   std::string id;
   std::string filename;
   std::string content_type;
   uint64_t size = 0;
   std::string uploader;
+  std::vector<AttachmentPlace> places;
 };
 
 // Orders ticket ids by their number (T-999999 before T-1000000).
@@ -200,7 +210,8 @@ class ReadModel {
   // unique lock, before anything reads those views (a definition's effect on open tickets, the
   // end of a batch).
   void settle_changed_tickets();
-  void reschedule(const TicketState& t);  // under the unique lock
+  void place_attachments(const TicketState& t);  // adds the places it holds attachments in
+  void reschedule(const TicketState& t);         // under the unique lock
   // Leaves every ticket's timers out until complete_schedule(); under the unique lock.
   void empty_schedule();
   void apply_definition(const DomainEvent& e);

@@ -733,6 +733,34 @@ class ReferenceApp(unittest.TestCase):
                                                       "fields": {**SUBMISSION, "attachments": ["att-nope"]}}, user="li")
         self.assert_error(r, status, 422, "invalid_value", "attachments")
 
+    def test_an_attachment_opens_for_whoever_may_read_where_it_is(self):
+        status, up, _ = self.call("POST", "/attachments", user="li", raw=b"%PDF-1.4 invoice",
+                                  headers={"Content-Type": "application/pdf", "X-Filename": "invoice.pdf"})
+        self.assertEqual(status, 201, up)
+
+        def opens(user, attachment=up["attachment"]):
+            status, r, _ = self.call("GET", "/attachments/" + attachment, user=user)
+            return status if status == 200 else (status, r["error"]["code"])
+
+        # In no ticket yet: its uploader, administrators and auditors only.
+        self.assertEqual([opens(u) for u in ["li", "admin", "audit"]], [200, 200, 200])
+        self.assertEqual(opens("zhang"), (403, "forbidden"))
+        tid = self.submit(fields={**SUBMISSION, "attachments": [up["attachment"]]})["id"]
+        self.assertEqual(opens("zhang"), 200)  # 工单受理 shows every field
+        self.act(tid, "zhang", "approve", {"complexity": "简单"})
+        self.act(tid, "li", "submit", {"solution": "已更换搓纸轮。"})
+        # 客户确认 shows staff five fields, not the attachments: the file is hidden with its field.
+        _, view, _ = self.call("GET", "/tickets/" + tid, user="zhang")
+        self.assertNotIn("attachments", view["fields"])
+        self.assertEqual(opens("zhang"), (403, "forbidden"))
+        self.assertEqual([opens(u) for u in ["li", "admin", "audit"]], [200, 200, 200])
+        # A ticket's own attachment opens for everyone who reads the ticket.
+        status, own, _ = self.call("POST", "/tickets/%s/attachments" % tid, user="li", raw=b"log",
+                                   headers={"Content-Type": "text/plain", "X-Filename": "log.txt"})
+        self.assertEqual(status, 201, own)
+        self.assertEqual(opens("zhao", own["attachment"]), 200)
+        self.assertEqual(opens("zhao", "att-000000000000000000000000"), (404, "not_found"))
+
 
 class RateLimit(unittest.TestCase):
     def test_per_token_limit_answers_429_with_retry_after(self):
@@ -757,9 +785,15 @@ class Restart(unittest.TestCase):
         try:
             token = s.login("li")
             ids = []
+            status, up, _ = s.call("POST", "/api/v1/attachments", raw=b"%PDF-1.4 manual", token=token,
+                                   headers={"Content-Type": "application/pdf", "X-Filename": "manual.pdf"})
+            self.assertEqual(status, 201, up)
             for i in range(5):
+                fields = {**SUBMISSION, "customer_name": "客户%d" % i}
+                if i == 0:
+                    fields["attachments"] = [up["attachment"]]
                 status, r, _ = s.call("POST", "/api/v1/tickets", {"form": "service_ticket", "flow": "service_flow",
-                                                                  "fields": {**SUBMISSION, "customer_name": "客户%d" % i}},
+                                                                  "fields": fields},
                                       token=token)
                 self.assertEqual(status, 201, r)
                 ids.append(r["id"])
@@ -767,6 +801,10 @@ class Restart(unittest.TestCase):
             s.stop()
             s.start()
             token = s.login("li")  # sessions survive: the old token still works too
+            # The restored snapshot knows which ticket holds the attachment: one who did not upload
+            # it but may read the field still opens it.
+            status, _, _ = s.call("GET", "/api/v1/attachments/" + up["attachment"], token=s.login("zhang"))
+            self.assertEqual(status, 200)
             after = {i: s.call("GET", "/api/v1/tickets/" + i, token=ADMIN_TOKEN)[1] for i in ids}
             for i in ids:
                 before[i]["sla"].pop("breached")
