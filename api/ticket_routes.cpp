@@ -628,12 +628,14 @@ bool may_open(const View& v, const projections::AttachmentInfo& a, const Actor& 
 // sandbox, and no type is sniffed.
 void Api::get_attachment(const CallPtr& call, const std::string& id) {
   enum class Access { kNone, kDenied, kGranted };
-  projections::AttachmentInfo info;
+  std::string content_type, filename;  // what the answer needs, not the places
   Access access = model_.read([&](const View& v) {
     auto it = v.attachments.find(id);
     if (it == v.attachments.end()) return Access::kNone;
-    info = it->second;
-    return may_open(v, info, call->actor) ? Access::kGranted : Access::kDenied;
+    if (!may_open(v, it->second, call->actor)) return Access::kDenied;
+    content_type = it->second.content_type;
+    filename = it->second.filename;
+    return Access::kGranted;
   });
   if (access == Access::kDenied) {
     return call->fail(
@@ -644,11 +646,10 @@ void Api::get_attachment(const CallPtr& call, const std::string& id) {
   if (access == Access::kNone || !log_.get_attachment(id, &bytes).ok()) {
     return call->fail(404, codes::kNotFound, "no attachment " + id);
   }
-  const bool inline_safe = shown_inline(info.content_type);
-  HttpResponse response{200, info.content_type, std::move(bytes), {}};
+  const bool inline_safe = shown_inline(content_type);
+  HttpResponse response{200, content_type, std::move(bytes), {}};
   response.headers.emplace_back(
-      "Content-Disposition",
-      content_disposition(inline_safe ? "inline" : "attachment", info.filename));
+      "Content-Disposition", content_disposition(inline_safe ? "inline" : "attachment", filename));
   response.headers.emplace_back("X-Content-Type-Options", "nosniff");
   if (!inline_safe) response.headers.emplace_back("Content-Security-Policy", "sandbox");
   call->respond(std::move(response));

@@ -54,7 +54,7 @@ storage::Status save_snapshot(storage::EventLog& log, const ReadModel& model) {
 storage::Status replay(const storage::EventLog& log, ReadModel& model, uint64_t after,
                        ReadModel::Timers timers) {
   // This thread applies while a helper reads and parses the batches after it: reading and
-  // parsing are a third of a replay's work, and need no lock on the model. A batch is about as
+  // parsing are half of a replay's work, and need no lock on the model. A batch is about as
   // long as a ticket's events take to appear together in the log (one command's, a group
   // commit's) and short enough that a reader of the model waits little for the lock.
   constexpr size_t kBatch = 1024, kBatchesAhead = 8;
