@@ -38,7 +38,10 @@ Context Api::context(const CallPtr& call, const View& v) const {
   ctx.lookups.attachment_exists = [&v](std::string_view a) {
     return v.attachments.count(std::string(a)) > 0;
   };
-  ctx.lookups.ticket_exists = [&v](std::string_view t) { return v.ticket(t) != nullptr; };
+  ctx.lookups.ticket_form = [&v](std::string_view t) {
+    const TicketState* ticket = v.ticket(t);
+    return ticket ? ticket->form_id : std::string();
+  };
   return ctx;
 }
 

@@ -68,10 +68,70 @@ std::optional<DomainError> check_user_member(const char* key, const std::string&
   return std::nullopt;
 }
 
+// An account's roles, as stored. `customer` is not one: a node assigned it waits for the
+// ticket's customer, who acts through the portal with the ticket's code; an account holding it
+// would be staff to the server, reading every customer's tickets.
+Result<Array> account_roles(const std::vector<std::string>& names) {
+  Array roles;
+  for (const auto& r : names) {
+    if (!valid_id(r))
+      return error(codes::kInvalidValue, "role \"" + r + "\" is not a valid name", "roles");
+    if (r == kCustomerRole) {
+      return error(codes::kInvalidValue,
+                   "role \"customer\" is the ticket's customer, who follows, confirms and rates "
+                   "it in the portal with the ticket's code; an account cannot hold it",
+                   "roles");
+    }
+    roles.emplace_back(r);
+  }
+  return roles;
+}
+
 DomainError bad_id(std::string_view what, std::string_view id) {
   return error(codes::kInvalidDefinition,
                std::string(what) + " id \"" + std::string(id) +
                    "\" must be 1-64 characters of letters, digits, '_', '-' or '.'");
+}
+
+// The texts of a document being put (names, labels, options, templates, every member name)
+// reach screens, PDFs, exports and messages as written, where a control character prints as
+// nothing, cuts a PDF's line at a NUL or moves a terminal's cursor. Line breaks and tabs stay:
+// templates and descriptions run over lines. Only a put is checked; what the log holds loads.
+std::optional<DomainError> control_character_in_document(const Value& v, const std::string& path) {
+  if (v.is_string()) {
+    if (auto what = control_character_in(v.as_string(), TextLines::kMany))
+      return def_error(path, *what);
+  } else if (v.is_array()) {
+    const Array& items = v.as_array();
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (auto e = control_character_in_document(items[i], path + "[" + std::to_string(i) + "]"))
+        return e;
+    }
+  } else if (v.is_object()) {
+    for (const auto& [key, member] : v.as_object()) {
+      if (auto what = control_character_in(key, TextLines::kOne))
+        return def_error(path, "a member's name " + *what);
+      if (auto e = control_character_in_document(member, path + "." + key)) return e;
+    }
+  }
+  return std::nullopt;
+}
+
+// A relation field's `form` names a form there is (or the one being put): with a misspelt one,
+// no ticket would ever fit the field. Checked when put only, as forms are never removed.
+std::optional<DomainError> check_relation_targets(const Catalog& c, std::string_view id,
+                                                  const Value& doc) {
+  const Array& fields = doc["fields"].as_array();
+  for (size_t i = 0; i < fields.size(); ++i) {
+    const Value* target = fields[i].find("form");
+    if (!target || fields[i].string_or("type") != "relation") continue;
+    const std::string path = "form.fields[" + std::to_string(i) + "].form";
+    if (!target->is_string() || target->as_string().empty())
+      return def_error(path, "the id of the form whose tickets the field links to");
+    if (target->as_string() != id && !c.form(target->as_string()))
+      return def_error(path, "no form \"" + target->as_string() + "\"");
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -298,8 +358,10 @@ Result<std::optional<DomainEvent>> decide_publish_form(const Catalog& c, std::st
                                                        const std::string& actor, int64_t now_us) {
   if (!valid_id(id)) return bad_id("form", id);
   Value doc = strip_identity(document);
+  if (auto e = control_character_in_document(doc, "form")) return *e;
   auto parsed = parse_form(id, doc);
   if (!parsed.ok()) return parsed.error();
+  if (auto e = check_relation_targets(c, id, doc)) return *e;
   const FormDef* current = c.form(id);
   if (current && current->document == doc) return std::optional<DomainEvent>();
   // Flows and rules of this form must still fit the new version, or running them would fail.
@@ -359,6 +421,7 @@ Result<std::optional<DomainEvent>> publish_on_form(const Catalog& c, std::string
   Value doc = strip_identity(document);
   if (!doc.is_object())
     return error(codes::kInvalidDefinition, std::string(what) + ": must be a JSON object");
+  if (auto e = control_character_in_document(doc, what)) return *e;
   std::string form_id = doc.string_or("form");
   const FormDef* form = c.form(form_id);
   if (!form) {
@@ -382,6 +445,7 @@ Result<std::optional<DomainEvent>> publish_standalone(std::string_view id, const
                                                       const std::string& actor, int64_t now_us) {
   if (!valid_id(id)) return bad_id(what, id);
   Value doc = strip_identity(document);
+  if (auto e = control_character_in_document(doc, what)) return *e;
   auto parsed = parse(id, doc);
   if (!parsed.ok()) return parsed.error();
   const auto* existing = current(id);
@@ -500,6 +564,7 @@ Result<std::optional<DomainEvent>> decide_change_settings(const Catalog& c, cons
                                                           const std::string& actor,
                                                           int64_t now_us) {
   Value doc = strip_identity(document);
+  if (auto e = control_character_in_document(doc, "settings")) return *e;
   auto parsed = parse_settings(doc);
   if (!parsed.ok()) return parsed.error();
   const CompanySettings& current = c.settings();
@@ -520,15 +585,11 @@ Result<DomainEvent> decide_create_user(const Catalog& c, const User& user,
                             std::pair{"email", &user.email}}) {
     if (auto e = check_user_member(key, *value)) return *e;
   }
-  Array roles;
-  for (const auto& r : user.roles) {
-    if (!valid_id(r))
-      return error(codes::kInvalidValue, "role \"" + r + "\" is not a valid name", "roles");
-    roles.emplace_back(r);
-  }
+  auto roles = account_roles(user.roles);
+  if (!roles.ok()) return roles.error();
   Object data = {{"id", Value(user.id)},
                  {"name", Value(user.name)},
-                 {"roles", Value(std::move(roles))},
+                 {"roles", Value(std::move(roles.value()))},
                  {"phone", Value(user.phone)},
                  {"email", Value(user.email)},
                  {"password_hash", Value(password_hash)}};
@@ -551,13 +612,9 @@ Result<std::vector<DomainEvent>> decide_change_user(const Catalog& c, std::strin
     updated.emplace_back(key, Value(**wanted));
   }
   if (changes.roles && *changes.roles != u->roles) {
-    Array roles;
-    for (const auto& r : *changes.roles) {
-      if (!valid_id(r))
-        return error(codes::kInvalidValue, "role \"" + r + "\" is not a valid name", "roles");
-      roles.emplace_back(r);
-    }
-    updated.emplace_back("roles", Value(std::move(roles)));
+    auto roles = account_roles(*changes.roles);
+    if (!roles.ok()) return roles.error();
+    updated.emplace_back("roles", Value(std::move(roles.value())));
   }
   if (changes.disabled && *changes.disabled && id == actor) {
     return error(codes::kInvalidValue, "nobody disables their own account", "disabled");

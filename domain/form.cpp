@@ -159,8 +159,10 @@ Result<FormDef> parse_form(std::string_view id, const Value& doc, bool stored) {
     form.fields.push_back(std::move(d));
     // Defaults are checked like values, so a bad default is caught here and not at submission.
     if (const Value* v = f.find("default")) {
+      const std::string& linked = form.fields.back().relation_form;
       Lookups none{[](std::string_view, std::string_view) { return true; },
-                   [](std::string_view) { return true; }, [](std::string_view) { return true; }};
+                   [](std::string_view) { return true; },
+                   [&linked](std::string_view) { return linked.empty() ? "any" : linked; }};
       auto checked = check_field_value(form.fields.back(), *v, none);
       if (checked.ok()) {
         form.fields.back().default_value = checked.value();
@@ -289,12 +291,18 @@ Result<Value> check_field_value(const FieldDef& f, const Value& v, const Lookups
       if (!v.is_string()) return wrong_type("an e-mail address");
       if (!valid_email(v.as_string())) return fail(codes::kInvalidValue, "not an e-mail address");
       return v;
-    case FieldType::kRelation:
+    case FieldType::kRelation: {
       if (!v.is_string()) return wrong_type("a ticket id");
-      if (!lookups.ticket_exists || !lookups.ticket_exists(v.as_string())) {
-        return fail(codes::kInvalidValue, "no ticket \"" + v.as_string() + "\"");
+      const std::string form = lookups.ticket_form ? lookups.ticket_form(v.as_string()) : "";
+      if (form.empty()) return fail(codes::kInvalidValue, "no ticket \"" + v.as_string() + "\"");
+      // A relation names what it links to: a 备件申请 field takes a spare-part request, not
+      // whichever ticket's number was typed.
+      if (!f.relation_form.empty() && form != f.relation_form) {
+        return fail(codes::kInvalidValue, "ticket \"" + v.as_string() + "\" is of form " + form +
+                                              ", not " + f.relation_form);
       }
       return v;
+    }
     case FieldType::kCheckbox:
       if (!v.is_bool()) return wrong_type("true or false");
       return v;

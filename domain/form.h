@@ -69,7 +69,8 @@ struct Lookups {
   // An active (not disabled) user, holding `role` unless it is "".
   std::function<bool(std::string_view user, std::string_view role)> user_exists;
   std::function<bool(std::string_view attachment)> attachment_exists;
-  std::function<bool(std::string_view ticket)> ticket_exists;
+  // The form of a ticket, or "" when there is no such ticket.
+  std::function<std::string(std::string_view ticket)> ticket_form;
 };
 
 // Checks one value against its field (null clears a field and is always well-typed here; whether a

@@ -258,7 +258,9 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
       // checked now so a rule can never write a value its form would refuse.
       Lookups accept_all{[](std::string_view, std::string_view) { return true; },
                          [](std::string_view) { return true; },
-                         [](std::string_view) { return true; }};
+                         [f](std::string_view) {  // a ticket of the form the field links to
+                           return f->relation_form.empty() ? std::string("any") : f->relation_form;
+                         }};
       auto v = check_field_value(*f, a["value"], accept_all);
       if (v.ok()) {
         act.value = v.value();

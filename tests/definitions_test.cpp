@@ -22,7 +22,7 @@ const Lookups kLookups{[](std::string_view u, std::string_view role) {
                          return u == "zhang" && (role.empty() || role == "cs_supervisor");
                        },
                        [](std::string_view a) { return a == "att-1"; },
-                       [](std::string_view t) { return t == "T-000001"; }};
+                       [](std::string_view t) { return std::string(t == "T-000001" ? "f" : ""); }};
 
 struct FieldCase {
   const char* field;  // one field definition
@@ -73,6 +73,8 @@ TEST(FormFields, EveryTypeValidAndInvalid) {
       {R"({"key":"a","type":"email"})", R"("a\u0000b@example.com")", codes::kInvalidValue},
       {R"({"key":"a","type":"relation","form":"f"})", R"("T-000001")", ""},
       {R"({"key":"a","type":"relation","form":"f"})", R"("T-999999")", codes::kInvalidValue},
+      {R"({"key":"a","type":"relation","form":"g"})", R"("T-000001")", codes::kInvalidValue},
+      {R"({"key":"a","type":"relation"})", R"("T-000001")", ""},
       {R"({"key":"a","type":"rating"})", "5", ""},
       {R"({"key":"a","type":"rating"})", "0", codes::kOutOfRange},
       {R"({"key":"a","type":"rating"})", "4.5", codes::kWrongType},
@@ -413,6 +415,74 @@ TEST(FormDefinitions, AStoredValueRefusedSinceStillLoads) {
   ASSERT_TRUE(catalog.apply(stored));
   ASSERT_NE(catalog.rule("old_rule"), nullptr);
   EXPECT_EQ(catalog.rule("old_rule")->actions[0].value, Value("甲\u0007乙"));
+}
+
+// A definition's texts are shown, printed and exported as put: a control character in any of
+// them (or in a member's name) is refused with its path; line breaks and tabs are taken.
+TEST(Publishing, ControlCharactersInADefinitionAreRefusedWithTheirPath) {
+  Catalog c = testing::reference_catalog();
+  auto outcome = [](const Result<std::optional<DomainEvent>>& r) {
+    return r.ok() ? std::string("accepted") : r.error().code + ": " + r.error().message;
+  };
+  const std::string only = " (only line breaks and tabs are taken)";
+  EXPECT_EQ(
+      outcome(
+          decide_publish_form(c, "f", json(R"({"name":"测\u0000试","fields":[]})"), "admin", 0)),
+      "invalid_definition: form.name: has the control character U+0000 at character 2" + only);
+  EXPECT_EQ(
+      outcome(decide_publish_form(
+          c, "f", json(R"({"name":"测试","fields":[{"key":"a","label":"A\u0007","type":"select",
+                         "options":["甲","乙"]}]})"),
+          "admin", 0)),
+      "invalid_definition: form.fields[0].label: has the control character U+0007 at "
+      "character 2" +
+          only);
+  EXPECT_EQ(outcome(decide_publish_form(c, "f",
+                                        json(R"({"name":"测试","fields":[{"key":"a","type":"select",
+                         "options":["甲","乙\u0085"]}]})"),
+                                        "admin", 0)),
+            "invalid_definition: form.fields[0].options[1]: has the control character U+0085 at "
+            "character 2" +
+                only);
+  EXPECT_EQ(outcome(decide_publish_form(c, "f", json(R"({"name":"测试","fields":[],"x\u001b":1})"),
+                                        "admin", 0)),
+            "invalid_definition: form: a member's name has the control character U+001B at "
+            "character 2");
+  EXPECT_EQ(outcome(decide_publish_dashboard(
+                c, "d", json(R"({"name":"看板","widgets":[{"title":"\u007f","report":"csat"}]})"),
+                "admin", 0)),
+            "invalid_definition: dashboard.widgets[0].title: has the control character U+007F "
+            "at character 1" +
+                only);
+  EXPECT_EQ(
+      outcome(
+          decide_change_settings(c, json(R"({"time_zone":"UTC","name":"甲\u0008"})"), "admin", 0)),
+      "invalid_definition: settings.name: has the control character U+0008 at character 2" + only);
+  // A template over two lines, with a tab, is taken.
+  EXPECT_EQ(outcome(decide_publish_rule(
+                c, "r", json(R"({"name":"两行","form":"service_ticket","trigger":{"type":"created"},
+                         "actions":[{"type":"notify","to":{"role":"cs_supervisor"},
+                         "channel":"todo","template":"新工单\n\t{{ticket.id}}"}]})"),
+                "admin", 0)),
+            "accepted");
+}
+
+// A relation field links to tickets of the form it names: a form there is, or its own.
+TEST(Publishing, ARelationNamesAFormThereIs) {
+  Catalog c = testing::reference_catalog();
+  auto put = [&](const std::string& target) {
+    auto r = decide_publish_form(
+        c, "parts",
+        json(R"({"name":"备件申请","fields":[{"key":"for","label":"关联工单","type":"relation",
+                 "form":)" +
+             target + "}]}"),
+        "admin", 0);
+    return r.ok() ? std::string("accepted") : r.error().message;
+  };
+  EXPECT_EQ(put(R"("service_ticket")"), "accepted");
+  EXPECT_EQ(put(R"("parts")"), "accepted");  // a request that follows up an earlier one
+  EXPECT_EQ(put(R"("service_tiket")"), "form.fields[0].form: no form \"service_tiket\"");
+  EXPECT_EQ(put("7"), "form.fields[0].form: the id of the form whose tickets the field links to");
 }
 
 // An upgrade can move old zone names (PRC, US/Pacific) out of the tz database into

@@ -28,11 +28,12 @@ class TicketDriver {
     ctx.actor = actor;
     ctx.now_us = now_us;
     ctx.catalog = &catalog_;
-    ctx.lookups = {[this](std::string_view u, std::string_view role) {
-                     return active_user_in_role(catalog_, u, role);
-                   },
-                   [](std::string_view a) { return a.rfind("att-", 0) == 0; },
-                   [](std::string_view t) { return t == "T-000001"; }};
+    ctx.lookups = {
+        [this](std::string_view u, std::string_view role) {
+          return active_user_in_role(catalog_, u, role);
+        },
+        [](std::string_view a) { return a.rfind("att-", 0) == 0; },
+        [](std::string_view t) { return std::string(t == "T-000001" ? "service_ticket" : ""); }};
     ctx.last_pick = last_pick;
     ctx.open_load = open_load;
     ctx.new_ticket_id = new_ticket_id;

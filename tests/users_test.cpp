@@ -93,6 +93,9 @@ TEST(UserChanges, RefusedWithTheReason) {
   UserChanges bad_role;
   bad_role.roles = std::vector<std::string>{"客服 主管"};
   EXPECT_EQ(refused("li", bad_role, "admin"), "invalid_value roles");
+  UserChanges customer;
+  customer.roles = std::vector<std::string>{"cs_agent", "customer"};
+  EXPECT_EQ(refused("li", customer, "admin"), "invalid_value roles");
   UserChanges disable;
   disable.disabled = true;
   EXPECT_EQ(refused("zhang", disable, "zhang"), "invalid_value disabled");  // not oneself
@@ -127,6 +130,8 @@ TEST(NewUsers, AreRefusedWithTheReason) {
   EXPECT_EQ(created({"ma", "马工", {"engineer"}, "138", ""}), "invalid_value phone");
   EXPECT_EQ(created({"ma", "马工", {"engineer"}, "", "ma at example"}), "invalid_value email");
   EXPECT_EQ(created({"li", "李四", {"engineer"}, "", ""}), "conflict id");
+  // The customer acts through the portal; as an account it would read every ticket as staff.
+  EXPECT_EQ(created({"kehu", "客户", {"customer"}, "", ""}), "invalid_value roles");
 }
 
 TEST(DisabledUsers, AreNeitherPickedNorNotifiedNorTransferredTo) {

@@ -137,6 +137,7 @@ class Accounts(unittest.TestCase):
         before = self.s.call("GET", "/healthz")[1]["position"]
         for member, value, code in [("name", "马\n工", "invalid_value"), ("phone", "call me", "invalid_value"),
                                     ("email", "ma at example", "invalid_value"),
+                                    ("roles", ["customer"], "invalid_value"),  # the portal's
                                     ("emial", "ma@example.com", "unknown_field")]:
             status, r = self.call("POST", "/users", {**user, member: value})
             self.assert_error(status, r, 422, code, member)

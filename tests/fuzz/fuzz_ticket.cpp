@@ -18,7 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return active_user_in_role(catalog, u, role);
   };
   ctx.lookups.attachment_exists = [](std::string_view) { return false; };
-  ctx.lookups.ticket_exists = [](std::string_view) { return false; };
+  ctx.lookups.ticket_form = [](std::string_view) { return std::string(); };
   ctx.new_ticket_id = "T-000001";
   TicketState state;
   auto run = [&](const std::string& who, bool admin, const Command& cmd) {
