@@ -461,6 +461,10 @@ void Api::route(const CallPtr& call) {
     if (on(action && p[5] == "confirm", "POST", {"code"})) return post_portal_confirm(call, p[4]);
     if (on(action && p[5] == "rating", "POST", {"code"})) return post_rating(call, p[4], true);
     if (on(action && p[5] == "comments", "POST", {"code"})) return post_comment(call, p[4], true);
+    if (on(p.size() == 7 && p[5] == "attachments", "GET", {"code"})) {
+      if (!enter_portal(call, p[4])) return;
+      return get_attachment(call, p[6], p[4]);
+    }
     if (on(action && p[5] == "print.pdf", "GET", {"code", "template", "as_of"})) {
       if (!enter_portal(call, p[4])) return;
       return get_ticket_print(call, p[4]);

@@ -133,7 +133,9 @@ class Api {
   void post_comment(const CallPtr& call, const std::string& id, bool portal);
   void post_rating(const CallPtr& call, const std::string& id, bool portal);
   void post_attachment(const CallPtr& call, const std::string& ticket_id);
-  void get_attachment(const CallPtr& call, const std::string& id);
+  // `portal_ticket`: the ticket whose portal code the caller gave (its readable fields only).
+  void get_attachment(const CallPtr& call, const std::string& id,
+                      const std::string& portal_ticket = "");
   void get_ticket_events(const CallPtr& call, const std::string& id);
   void get_ticket_notifications(const CallPtr& call, const std::string& id);
   void get_ticket_comments(const CallPtr& call, const std::string& id);

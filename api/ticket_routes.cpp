@@ -611,10 +611,14 @@ void Api::post_attachment(const CallPtr& call, const std::string& ticket_id) {
 namespace {
 // An attachment is opened by its uploader, administrators and auditors, and whoever may read a
 // place a ticket has held it in: the field, or the ticket itself for the ticket's own
-// attachments (every signed-in user reads tickets).
-bool may_open(const View& v, const projections::AttachmentInfo& a, const Actor& actor) {
-  if (actor.admin || actor.auditor || actor.id == a.uploader) return true;
+// attachments (every signed-in user reads tickets). The portal's customer came by one ticket's
+// code: only that ticket's places count for them (`only_ticket`).
+bool may_open(const View& v, const projections::AttachmentInfo& a, const Actor& actor,
+              std::string_view only_ticket) {
+  if (actor.admin || actor.auditor || (!actor.portal_customer && actor.id == a.uploader))
+    return true;
   for (const auto& place : a.places) {
+    if (!only_ticket.empty() && place.ticket != only_ticket) continue;
     const TicketState* t = v.ticket(place.ticket);
     if (!t) continue;
     if (place.field.empty()) return !actor.portal_customer;
@@ -629,17 +633,20 @@ bool may_open(const View& v, const projections::AttachmentInfo& a, const Actor& 
 // browser to render an HTML or SVG upload there, its scripts would run as the signed-in agent
 // who opened it: only types that run nothing are shown inline, the rest are downloads under a
 // sandbox, and no type is sniffed.
-void Api::get_attachment(const CallPtr& call, const std::string& id) {
+void Api::get_attachment(const CallPtr& call, const std::string& id,
+                         const std::string& portal_ticket) {
   enum class Access { kNone, kDenied, kGranted };
   std::string content_type, filename;  // what the answer needs, not the places
   Access access = model_.read([&](const View& v) {
     auto it = v.attachments.find(id);
     if (it == v.attachments.end()) return Access::kNone;
-    if (!may_open(v, it->second, call->actor)) return Access::kDenied;
+    if (!may_open(v, it->second, call->actor, portal_ticket)) return Access::kDenied;
     content_type = it->second.content_type;
     filename = it->second.filename;
     return Access::kGranted;
   });
+  // The portal's customer learns of no file beyond what their ticket shows them.
+  if (access == Access::kDenied && !portal_ticket.empty()) access = Access::kNone;
   if (access == Access::kDenied) {
     return call->fail(
         403, codes::kForbidden,

@@ -761,6 +761,47 @@ class ReferenceApp(unittest.TestCase):
         self.assertEqual(opens("zhao", own["attachment"]), 200)
         self.assertEqual(opens("zhao", "att-000000000000000000000000"), (404, "not_found"))
 
+    def test_the_portal_opens_the_files_its_ticket_shows_the_customer(self):
+        # A flow whose customer node shows the customer the pictures and files.
+        flow = {"name": "现场确认", "form": "service_ticket", "portal_readable": ["customer_name"],
+                "nodes": [{"id": "start", "name": "开始", "type": "start"},
+                          {"id": "confirm", "name": "客户确认", "type": "approval", "assignee": {"role": "customer"},
+                           "readable": ["customer_name", "attachments"], "actions": ["approve"]},
+                          {"id": "end", "name": "结束", "type": "end"}],
+                "edges": [{"from": "start", "to": "confirm"}, {"from": "confirm", "to": "end"}]}
+        status, r, _ = self.call("PUT", "/flows/onsite_confirm", flow, user="admin")
+        self.assertIn(status, (200, 201), r)
+        uploads = []
+        for name in ["现场照片.png", "报价单.pdf"]:
+            status, up, _ = self.call("POST", "/attachments", user="li", raw=b"%PDF-1.4 " + name.encode(),
+                                      headers={"Content-Type": "application/pdf",
+                                               "X-Filename": urllib.parse.quote(name)})
+            self.assertEqual(status, 201, up)
+            uploads.append(up["attachment"])
+        shown, elsewhere = uploads
+        status, t, _ = self.call("POST", "/tickets", {"form": "service_ticket", "flow": "onsite_confirm",
+                                                      "fields": {**SUBMISSION, "attachments": [shown]}}, user="li")
+        self.assertEqual(status, 201, t)
+        other = self.submit(fields={**SUBMISSION, "attachments": [elsewhere]})  # 工单受理: no files shown
+        status, own, _ = self.call("POST", "/tickets/%s/attachments" % t["id"], user="li", raw=b"notes",
+                                   headers={"Content-Type": "text/plain", "X-Filename": "notes.txt"})
+        self.assertEqual(status, 201, own)
+
+        def portal_opens(ticket, attachment, code=None):
+            status, r, h = self.s.call("GET", "/api/v1/portal/tickets/%s/attachments/%s?code=%s" %
+                                       (ticket["id"], attachment, code or ticket["portal_code"]))
+            return (status, h.get("Content-Disposition", "")) if status == 200 else (status, r["error"]["code"])
+
+        status, disposition = portal_opens(t, shown)
+        self.assertEqual(status, 200)
+        self.assertIn("filename*=UTF-8''%E7%8E%B0%E5%9C%BA", disposition)
+        # Not the staff's own attachment of the ticket, not another ticket's file, not a wrong code.
+        self.assertEqual(portal_opens(t, own["attachment"]), (404, "not_found"))
+        self.assertEqual(portal_opens(t, elsewhere), (404, "not_found"))
+        self.assertEqual(portal_opens(other, elsewhere), (404, "not_found"))  # not customer-readable
+        self.assertEqual(portal_opens(t, shown, code="nope"), (404, "not_found"))
+        self.assertEqual(portal_opens(other, shown), (404, "not_found"))  # the file is on t
+
 
 class RateLimit(unittest.TestCase):
     def test_per_token_limit_answers_429_with_retry_after(self):
