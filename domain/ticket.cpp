@@ -650,8 +650,13 @@ Result<std::vector<DomainEvent>> decide_command(const TicketState& s, const Comm
                                  {"content_type", Value(cmd->content_type)},
                                  {"size", Value(static_cast<int64_t>(cmd->size))}});
   } else if (const auto* cmd = std::get_if<RateTicket>(&command)) {
-    if (!ctx.actor.admin && !ctx.actor.portal_customer && ctx.actor.id != s.creator) {
-      return error(codes::kForbidden, "only the customer may rate a ticket");
+    // Satisfaction is the customer's word. The submitter is staff (the agent who took the
+    // call), whose own score would grade their own work; an administrator may record a rating
+    // the customer gave by phone.
+    if (!ctx.actor.admin && !ctx.actor.portal_customer) {
+      return error(codes::kForbidden,
+                   "only the customer rates a ticket, in the portal (or an administrator, "
+                   "recording the customer's rating)");
     }
     if (cmd->score < 1 || cmd->score > 5)
       return error(codes::kOutOfRange, "score must be 1 to 5", "score");

@@ -193,7 +193,8 @@ TEST_F(ReferenceScenario, PermissionDenials) {
       codes::kForbidden);
   EXPECT_EQ(fails(t.user("zhang"), CloseTicket{""}).code, codes::kForbidden);
   EXPECT_EQ(fails(t.user("zhang"), RateTicket{5, ""}).code, codes::kForbidden);
-  EXPECT_EQ(fails(t.user("li"), RateTicket{6, ""}).code, codes::kOutOfRange);
+  EXPECT_EQ(fails(t.user("li"), RateTicket{5, ""}).code, codes::kForbidden);  // its submitter
+  EXPECT_EQ(fails(t.admin(), RateTicket{6, ""}).code, codes::kOutOfRange);
 }
 
 TEST_F(ReferenceScenario, StaleVersionConflicts) {
