@@ -387,7 +387,11 @@ Result<std::vector<DomainEvent>> submit(const SubmitTicket& cmd, const Context& 
     if (f.auto_fill == "now") {
       v = f.type == FieldType::kDate ? Value(format_rfc3339(ctx.now_us).substr(0, 10))
                                      : Value(format_rfc3339(ctx.now_us));
-    } else if (f.auto_fill == "creator") {
+    } else if (f.auto_fill == "creator" &&
+               (f.role.empty() ||
+                (ctx.lookups.user_exists && ctx.lookups.user_exists(ctx.actor.id, f.role)))) {
+      // A field naming a role takes only its holders: an administrator submitting for 客服
+      // does not become the 受理人; the field is then filled as any other.
       v = Value(ctx.actor.id);
     } else if (v.is_null() && !f.default_value.is_null()) {
       v = f.default_value;

@@ -433,6 +433,34 @@ TEST_F(ReferenceScenario, TemplatesSayWhenTheTicketCameInAndWhenItIsDue) {
                                                 {"due_utc", "2026-11-25T08:00:00Z 提交, 前办结"}}));
 }
 
+// "auto":"creator" fills a person field with the submitter, and one that names a role only when
+// the submitter holds it; otherwise the field is what was written, its default, or required.
+TEST(AutoCreator, FillsAPersonFieldOnlyWithOneOfItsRole) {
+  Catalog catalog = reference_catalog();
+  testing::publish(catalog, decide_publish_form(catalog, "repair", json(R"({"name":"报修","fields":[
+      {"key":"taker","label":"受理人","type":"person","auto":"creator","role":"cs_agent"},
+      {"key":"note","label":"说明","type":"text"}]})"),
+                                                "admin", 0));
+  testing::publish(
+      catalog, decide_publish_flow(catalog, "repair_flow", json(R"({"name":"报修","form":"repair",
+      "nodes":[{"id":"start","name":"开始","type":"start"},{"id":"end","name":"结束","type":"end"}],
+      "edges":[{"from":"start","to":"end"}]})"),
+                                   "admin", 0));
+  auto taker = [&](const Actor& who, Object fields) {
+    TicketDriver t(catalog);
+    auto r = t.run(who, SubmitTicket{"repair", "repair_flow", std::move(fields)});
+    if (!r.ok()) return r.error().code + " " + r.error().field;
+    const Value& v = t.state.field("taker");
+    return v.is_null() ? std::string("(none)") : v.as_string();
+  };
+  TicketDriver people(catalog);
+  EXPECT_EQ(taker(people.user("li"), {}), "li");        // 客服专员
+  EXPECT_EQ(taker(people.user("zhao"), {}), "(none)");  // an engineer is not 受理人
+  EXPECT_EQ(taker(people.admin(), {}), "(none)");       // nor the administrator's token
+  EXPECT_EQ(taker(people.admin(), {{"taker", Value("li")}}), "li");  // who may be named
+  EXPECT_EQ(taker(people.admin(), {{"taker", Value("zhao")}}), "invalid_value taker");
+}
+
 // A node that picks among the engineers: by turns, or the least loaded, from what the projection
 // says (here a map), recorded in NodeEntered so a replay never picks again.
 class Picking : public ::testing::Test {
