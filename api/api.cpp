@@ -784,9 +784,13 @@ void Api::get_report(const CallPtr& call, const std::string& name) {
   if (!projections::Reports::known(name))
     return call->fail(404, codes::kNotFound, "no report \"" + name + "\"");
   projections::ReportTable table;
+  bool known_form = true;  // a misspelt form would show zeros, not a mistake
   auto problem = model_.read([&](const projections::ReadModel::View& v) {
-    return v.reports.run(q, v.catalog, projections::node_names(v.catalog), &table);
+    known_form = q.form.empty() || v.catalog.form(q.form);
+    return known_form ? v.reports.run(q, v.catalog, projections::node_names(v.catalog), &table)
+                      : std::nullopt;
   });
+  if (!known_form) return call->fail(400, "bad_parameter", "no form \"" + q.form + "\"", "form");
   if (problem) return call->fail(400, "bad_parameter", *problem);
   if (call->req.header("accept").find("text/csv") != std::string::npos) {
     bool bom = false;

@@ -440,6 +440,10 @@ class ReferenceApp(unittest.TestCase):
         self.assert_error(resp, status, 400, "bad_parameter", "to")
         status, resp, _ = self.call("GET", "/reports/by_channel?from=2026-12-01&to=2026-12-01", user="zhang")
         self.assertEqual(status, 200, resp)  # one day
+        # So is a form that is not there: its figures would be zeros.
+        status, resp, _ = self.call("GET", "/reports/by_channel?form=service_tiket", user="zhang")
+        self.assert_error(resp, status, 400, "bad_parameter", "form")
+        self.assertEqual(resp["error"]["message"], 'no form "service_tiket"')
         status, resp, _ = self.call("GET", "/nowhere", user="li")
         self.assert_error(resp, status, 404, "not_found")
         status, resp, _ = self.s.call("POST", "/api/v1/sessions", {"user": "li", "password": "wrong"})
