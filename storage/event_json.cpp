@@ -5,7 +5,7 @@
 
 namespace ticketd::storage {
 
-void write_event_json(JsonWriter& w, const RecordedEvent& e) {
+void write_event_json(JsonWriter& w, const RecordedEvent& e, std::string_view shown_data) {
   w.begin_object();
   w.key("position").number(e.position());
   w.key("stream").string(e.stream());
@@ -17,7 +17,8 @@ void write_event_json(JsonWriter& w, const RecordedEvent& e) {
   w.key("correlation_id").string(e.correlation_id());
   w.key("causation_id").string(e.causation_id());
   w.key("schema_version").number(static_cast<uint64_t>(e.schema_version()));
-  w.key("data").raw(e.payload());  // the log accepts only valid JSON payloads
+  // The log accepts only valid JSON payloads.
+  w.key("data").raw(shown_data.empty() ? e.payload() : shown_data);
   w.key("prev_hash").string(to_hex(e.prev_hash()));
   w.key("hash").string(to_hex(e.hash()));
   w.end_object();

@@ -7,6 +7,8 @@
 
 namespace ticketd::storage {
 
-void write_event_json(JsonWriter& w, const RecordedEvent& e);
+// `shown_data`, when not empty, is written as "data" in place of the stored payload (the API
+// withholds secrets from what it serves; "prev_hash" and "hash" stay those of the stored event).
+void write_event_json(JsonWriter& w, const RecordedEvent& e, std::string_view shown_data = {});
 
 }  // namespace ticketd::storage

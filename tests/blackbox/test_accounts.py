@@ -108,6 +108,17 @@ class Accounts(unittest.TestCase):
         self.assert_error(*self.call("POST", "/me/password", {"current": "x", "new": "y" * 9}), 422,
                           "invalid_value")  # the administrator token has no password
 
+        # The auditor reads every account's events, but no password hash to guess from offline.
+        audit = self.s.login("audit")
+        status, feed = self.call("GET", "/events?from=0&limit=500", token=audit)
+        self.assertEqual(status, 200, feed)
+        accounts = [e for e in feed["items"] if e["type"] in ("UserCreated", "PasswordChanged")]
+        self.assertEqual(sum(e["type"] == "PasswordChanged" and e["data"]["id"] == "li" for e in accounts), 2)
+        self.assertEqual({e["data"]["password_hash"] for e in accounts}, {"(withheld)"})
+        self.assertNotIn("$argon2", json.dumps(feed))
+        status, r = self.call("GET", "/audit/verify", token=audit)
+        self.assertEqual((status, r["ok"]), (200, True), r)
+
     def test_guessing_passwords_is_slowed_down(self):
         for _ in range(5):
             self.assert_error(*self.sign_in("li", "guess"), 401, "unauthorized")
