@@ -90,6 +90,18 @@ void StreamHub::on_message(const std::shared_ptr<StreamClient>& client, std::str
   if (op != "subscribe" && op != "unsubscribe") {
     return send_error(*client, "bad_request", "op must be subscribe, unsubscribe or ping");
   }
+  // A misspelt member would be dropped without a word: {"frm":100} would subscribe live only,
+  // and the client would never be told the replay it asked for did not happen.
+  for (const auto& [key, value] : msg.as_object()) {
+    const bool known =
+        key == "op" || key == "topic" || (op == "subscribe" && (key == "from" || key == "tz"));
+    if (!known) {
+      return send_error(
+          *client, "bad_request",
+          "unknown member \"" + key + "\"; " + op +
+              (op == "subscribe" ? " takes op, topic, from and tz" : " takes op and topic"));
+    }
+  }
   if (!valid_topic(topic)) {
     return send_error(
         *client, "not_found",

@@ -139,6 +139,12 @@ class Stream(unittest.TestCase):
         while "error" not in (m := self.recv(ws_ticket)):
             pass
         self.assertEqual(m["error"]["code"], "not_found")
+        # So is a misspelt member: "frm" would otherwise subscribe without the replay asked for.
+        ws_ticket.send(json.dumps({"op": "subscribe", "topic": "tickets", "frm": 0}))
+        while "error" not in (m := self.recv(ws_ticket)):
+            pass
+        self.assertEqual((m["error"]["code"], m["error"]["message"]),
+                         ("bad_request", 'unknown member "frm"; subscribe takes op, topic, from and tz'))
         # A ticket that does not exist is a typo, said at once rather than a silent subscription.
         ws_ticket.send(json.dumps({"op": "subscribe", "topic": "ticket:T-999999"}))
         while "error" not in (m := self.recv(ws_ticket)):
