@@ -375,6 +375,11 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
   if (!status.empty() && status != "open" && status != "closed") {
     return call->fail(400, "bad_parameter", "status must be open or closed", "status");
   }
+  // Forms are never removed: one that is not there is misspelt, and its empty list a mistake.
+  if (q.has_param("form") &&
+      !model_.read([&](const View& v) { return v.catalog.form(q.param("form")) != nullptr; })) {
+    return call->fail(400, "bad_parameter", "no form \"" + q.param("form") + "\"", "form");
+  }
   JsonWriter w;
   std::string csv_body;
   uint64_t total = 0;

@@ -444,6 +444,8 @@ class ReferenceApp(unittest.TestCase):
         status, resp, _ = self.call("GET", "/reports/by_channel?form=service_tiket", user="zhang")
         self.assert_error(resp, status, 400, "bad_parameter", "form")
         self.assertEqual(resp["error"]["message"], 'no form "service_tiket"')
+        status, resp, _ = self.call("GET", "/tickets?form=service_tiket", user="zhang")
+        self.assert_error(resp, status, 400, "bad_parameter", "form")
         status, resp, _ = self.call("GET", "/nowhere", user="li")
         self.assert_error(resp, status, 404, "not_found")
         status, resp, _ = self.s.call("POST", "/api/v1/sessions", {"user": "li", "password": "wrong"})
