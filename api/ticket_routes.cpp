@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 
 #include "api/api.h"
 #include "api/call.h"
@@ -538,6 +539,13 @@ bool Api::enter_portal(const CallPtr& call, const std::string& id) {
     call->fail(404, codes::kNotFound, "no such ticket");
     return false;
   }
+  // The code is the customer's token: it has a signed-in caller's limit, or one customer could
+  // fill the log with comments as fast as the server takes them.
+  if (int64_t wait = limiter_.retry_after("portal:" + id, std::chrono::steady_clock::now())) {
+    call->fail_rate_limited(wait, "too many requests for this ticket's portal; retry after " +
+                                      std::to_string(wait) + " s");
+    return false;
+  }
   call->actor = portal_actor();
   return true;
 }
@@ -690,11 +698,8 @@ void Api::get_ticket_events(const CallPtr& call, const std::string& id) {
 }
 
 void Api::get_portal(const CallPtr& call, const std::string& id) {
-  auto matches = [&](const View& v) {
-    return portal_code_matches(v.ticket(id), call->req.param("code"));
-  };
   // A wrong code and an unknown ticket look the same: the portal never reveals that one exists.
-  if (!model_.read(matches)) return call->fail(404, codes::kNotFound, "no such ticket");
+  if (!enter_portal(call, id)) return;
   // The conversation is read from the ticket's events (the view keeps no comment texts).
   std::vector<WrittenNote> notes;
   bool exists = false;

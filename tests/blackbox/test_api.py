@@ -822,6 +822,16 @@ class RateLimit(unittest.TestCase):
             self.assertGreaterEqual(int(headers["Retry-After"]), 1)
             self.assertEqual(s.call("GET", "/api/v1/me", token=zhang)[0], 200)  # other tokens unaffected
             wait_for(lambda: s.call("GET", "/api/v1/me", token=li)[0] == 200, what="the bucket to refill")
+            # A portal code is the customer's token, limited alike, per ticket.
+            tickets = [s.call("POST", "/api/v1/tickets", {"form": "service_ticket", "flow": "service_flow",
+                                                          "fields": SUBMISSION}, token=zhang)[1] for _ in range(2)]
+            portal = ["/api/v1/portal/tickets/%s?code=%s" % (t["id"], t["portal_code"]) for t in tickets]
+            answers = [s.call("GET", portal[0]) for _ in range(15)]
+            limited = [a for a in answers if a[0] == 429]
+            self.assertTrue(limited, [a[0] for a in answers])
+            self.assertEqual(limited[0][1]["error"]["code"], "rate_limited")
+            self.assertGreaterEqual(int(limited[0][2]["Retry-After"]), 1)
+            self.assertEqual(s.call("GET", portal[1])[0], 200)  # another ticket's portal unaffected
         finally:
             s.cleanup()
 
