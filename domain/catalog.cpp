@@ -49,7 +49,7 @@ bool valid_id(std::string_view id) {
 std::optional<DomainError> check_user_member(const char* key, const std::string& value) {
   constexpr size_t kMaxNameLength = 100;
   if (std::string_view(key) == "name") {
-    if (value.empty()) return error(codes::kRequired, "name must not be empty", key);
+    if (blank(value)) return error(codes::kRequired, "name must not be empty or spaces", key);
     if (utf8_length(value) > kMaxNameLength) {
       return error(codes::kOutOfRange,
                    "name is longer than " + std::to_string(kMaxNameLength) + " characters", key);

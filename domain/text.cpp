@@ -40,6 +40,22 @@ std::optional<std::string> control_character_in(std::string_view text, TextLines
   return std::nullopt;
 }
 
+bool blank(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    const std::string_view rest = text.substr(i);
+    if (rest[0] == ' ' || rest[0] == '\t' || rest[0] == '\n' || rest[0] == '\r') {
+      i += 1;
+    } else if (rest.starts_with("\xC2\xA0")) {  // U+00A0
+      i += 2;
+    } else if (rest.starts_with("\xE3\x80\x80")) {  // U+3000
+      i += 3;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
 bool valid_phone(std::string_view s) {
   size_t digits = 0;
   for (size_t i = 0; i < s.size(); ++i) {

@@ -21,6 +21,10 @@ enum class TextLines { kOne, kMany };
 // line only", or nullopt when the text is clean.
 std::optional<std::string> control_character_in(std::string_view text, TextLines lines);
 
+// Whether the text is nothing but spaces (ASCII whitespace, the no-break space, the ideographic
+// space a Chinese input method types): what a required field or a name may not be.
+bool blank(std::string_view text);
+
 // An optional +, then digits with spaces or dashes between them: 5 to 15 digits (E.164 at most).
 bool valid_phone(std::string_view text);
 

@@ -45,8 +45,9 @@ Value assignees_value(const std::vector<AssigneeSpec>& list) {
   return Value(std::move(out));
 }
 
-bool empty_value(const Value& v) {
-  return v.is_null() || (v.is_string() && v.as_string().empty()) ||
+// What a required field may not be: a text of spaces alone is as empty as none.
+bool unfilled(const Value& v) {
+  return v.is_null() || (v.is_string() && blank(v.as_string())) ||
          (v.is_array() && v.as_array().empty());
 }
 
@@ -186,7 +187,7 @@ Object merged(const Object& fields, const Object& changes) {
 std::optional<DomainError> check_required(const NodeDef& node, const Object& fields,
                                           const FormDef& form) {
   for (const auto& key : node.required) {
-    if (empty_value(lookup(fields, key))) {
+    if (unfilled(lookup(fields, key))) {
       const FieldDef* f = form.field(key);
       return error(codes::kRequired,
                    (f ? f->label : key) + " (" + key + ") must be filled before leaving node " +
@@ -396,7 +397,7 @@ Result<std::vector<DomainEvent>> submit(const SubmitTicket& cmd, const Context& 
     } else if (v.is_null() && !f.default_value.is_null()) {
       v = f.default_value;
     }
-    if (f.required && empty_value(v)) {
+    if (f.required && unfilled(v)) {
       return error(codes::kRequired, f.label + " (" + f.key + ") is required", f.key);
     }
     if (!v.is_null()) fields.emplace_back(f.key, std::move(v));
@@ -643,7 +644,7 @@ Result<std::vector<DomainEvent>> decide_command(const TicketState& s, const Comm
     if (writes.value().empty()) return std::vector<DomainEvent>{};
     add_fields_changed(d, writes.value());
   } else if (const auto* cmd = std::get_if<AddComment>(&command)) {
-    if (cmd->text.empty()) return error(codes::kRequired, "text is required", "text");
+    if (blank(cmd->text)) return error(codes::kRequired, "text is required", "text");
     if (auto e = check_comment(cmd->text, "text")) return *e;
     Object data{{"text", Value(cmd->text)}};
     if (cmd->is_public && !ctx.actor.portal_customer) data.emplace_back("public", Value(true));

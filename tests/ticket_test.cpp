@@ -117,6 +117,25 @@ TEST_F(ReferenceScenario, WordsWrittenOnATicketTakeNoControlCharacters) {
   ok(t.customer(), RateTicket{5, "很满意"});
 }
 
+// Spaces alone fill nothing: not a required field at submission or before leaving a node, nor
+// a comment. The ideographic space is what a Chinese input method types.
+TEST_F(ReferenceScenario, SpacesAloneFillNoRequiredField) {
+  auto refused = [&](const Actor& a, Command c) {
+    DomainError e = fails(a, std::move(c));
+    return e.code + " " + e.field;
+  };
+  Object fields = reference_submission();
+  set_member(fields, "customer_name", Value(" \xE3\x80\x80 "));
+  EXPECT_EQ(refused(t.user("li"), SubmitTicket{"service_ticket", "service_flow", fields}),
+            "required customer_name");
+  submit();
+  EXPECT_EQ(refused(t.user("li"), AddComment{"\xE3\x80\x80\xC2\xA0"}), "required text");
+  ok(t.user("zhang"), TakeAction{"approve", {{"complexity", Value("简单")}}, "", ""});
+  EXPECT_EQ(refused(t.user("li"), TakeAction{"submit", {{"solution", Value("\n\n")}}, "", ""}),
+            "required solution");
+  ok(t.user("li"), TakeAction{"submit", {{"solution", Value(" 已处理 ")}}, "", ""});
+}
+
 TEST_F(ReferenceScenario, ComplexBranchWithRejectAndTransfer) {
   submit();
   ok(t.user("zhang"), TakeAction{"approve", {{"complexity", Value("复杂")}}, "", ""});

@@ -126,6 +126,7 @@ TEST(NewUsers, AreRefusedWithTheReason) {
             "accepted");
   EXPECT_EQ(created({"ma", "马工", {"engineer"}, "", ""}), "accepted");
   EXPECT_EQ(created({"ma", "", {"engineer"}, "", ""}), "required name");
+  EXPECT_EQ(created({"ma", "\xE3\x80\x80 ", {"engineer"}, "", ""}), "required name");
   EXPECT_EQ(created({"ma", "马\x1b工", {"engineer"}, "", ""}), "invalid_value name");
   EXPECT_EQ(created({"ma", "马工", {"engineer"}, "138", ""}), "invalid_value phone");
   EXPECT_EQ(created({"ma", "马工", {"engineer"}, "", "ma at example"}), "invalid_value email");
