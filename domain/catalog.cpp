@@ -1,6 +1,7 @@
 #include "domain/catalog.h"
 
 #include <algorithm>
+#include <cctype>
 #include <tuple>
 #include <utility>
 
@@ -73,9 +74,12 @@ std::optional<DomainError> check_user_member(const char* key, const std::string&
 // would be staff to the server, reading every customer's tickets.
 Result<Array> account_roles(const std::vector<std::string>& names) {
   Array roles;
-  for (const auto& r : names) {
+  for (auto it = names.begin(); it != names.end(); ++it) {
+    const std::string& r = *it;
     if (!valid_id(r))
       return error(codes::kInvalidValue, "role \"" + r + "\" is not a valid name", "roles");
+    if (std::find(names.begin(), it, r) != it)
+      return error(codes::kInvalidValue, "role \"" + r + "\" is listed twice", "roles");
     if (r == kCustomerRole) {
       return error(codes::kInvalidValue,
                    "role \"customer\" is the ticket's customer, who follows, confirms and rates "
@@ -581,6 +585,18 @@ Result<DomainEvent> decide_create_user(const Catalog& c, const User& user,
                  "id");
   }
   if (c.user(user.id)) return error(codes::kConflict, "user \"" + user.id + "\" exists", "id");
+  // Ids are typed into person fields and transfers: "Li" beside "li" would be taken for her.
+  auto lower = [](std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(),
+                   [](unsigned char ch) { return std::tolower(ch); });
+    return s;
+  };
+  for (const User* other : c.users()) {
+    if (lower(other->id) == lower(user.id)) {
+      return error(codes::kConflict,
+                   "user \"" + other->id + "\" exists; ids may not differ by case alone", "id");
+    }
+  }
   for (auto [key, value] : {std::pair{"name", &user.name}, std::pair{"phone", &user.phone},
                             std::pair{"email", &user.email}}) {
     if (auto e = check_user_member(key, *value)) return *e;

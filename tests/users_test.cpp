@@ -131,6 +131,8 @@ TEST(NewUsers, AreRefusedWithTheReason) {
   EXPECT_EQ(created({"ma", "马工", {"engineer"}, "138", ""}), "invalid_value phone");
   EXPECT_EQ(created({"ma", "马工", {"engineer"}, "", "ma at example"}), "invalid_value email");
   EXPECT_EQ(created({"li", "李四", {"engineer"}, "", ""}), "conflict id");
+  EXPECT_EQ(created({"Li", "大写李", {"engineer"}, "", ""}), "conflict id");  // case alone
+  EXPECT_EQ(created({"ma", "马工", {"engineer", "engineer"}, "", ""}), "invalid_value roles");
   // The customer acts through the portal; as an account it would read every ticket as staff.
   EXPECT_EQ(created({"kehu", "客户", {"customer"}, "", ""}), "invalid_value roles");
 }
