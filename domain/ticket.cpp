@@ -433,6 +433,13 @@ Result<std::vector<DomainEvent>> act(const TicketState& s, const TakeAction& cmd
     return error(codes::kForbidden,
                  "only the assignees of node " + node->id + " (" + node->name + ") may act on it");
   }
+  // The next node's assignees come from the flow: "to" with approve would be dropped unsaid.
+  if (!cmd.to.empty() && cmd.action != "transfer") {
+    return error(
+        codes::kInvalidValue,
+        "\"to\" names whom a transfer hands the to-do to; " + cmd.action + " follows the flow",
+        "to");
+  }
   if (auto e = check_comment(cmd.comment, "comment")) return *e;
   auto writes = check_writes(s, form, *node, cmd.fields, ctx, false);
   if (!writes.ok()) return writes.error();

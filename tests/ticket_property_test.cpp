@@ -140,7 +140,9 @@ TEST(TicketProperty, RandomCommandsReplayToTheSameState) {
           break;
         case 1: {
           const char* actions[] = {"approve", "reject", "transfer", "submit", "confirm"};
-          cmd = TakeAction{actions[rng() % 5], fields, "", rng() % 2 ? "u" : "v"};
+          const std::string action = actions[rng() % 5];
+          const char* to = rng() % 2 ? "u" : "v";  // drawn for every action: the same sequence
+          cmd = TakeAction{action, fields, "", action == "transfer" ? to : ""};
           break;
         }
         case 2:

@@ -160,6 +160,8 @@ TEST_F(ReferenceScenario, ComplexBranchWithRejectAndTransfer) {
   EXPECT_EQ(fails(t.user("qian"), TakeAction{"submit", {{"solution", Value("x")}}, "", ""}).code,
             codes::kForbidden);
   EXPECT_EQ(fails(t.user("zhao"), TakeAction{"transfer", {}, "", "nobody"}).field, "to");
+  // "to" is a transfer's: with submit it would be dropped unsaid (the flow says who is next).
+  EXPECT_EQ(fails(t.user("zhao"), TakeAction{"submit", {}, "", "qian"}).field, "to");
   ok(t.user("zhao"), TakeAction{"transfer", {}, "出差,转钱七", "qian"});
   EXPECT_TRUE(t.state.transferred);
   EXPECT_EQ(fails(t.user("zhao"), TakeAction{"submit", {{"solution", Value("x")}}, "", ""}).code,
