@@ -557,6 +557,16 @@ Result<std::optional<DomainEvent>> decide_publish_dashboard(const Catalog& c, st
     auto parsed = parse_dashboard(i, doc);
     if (!parsed.ok()) return parsed;
     if (auto e = check_widget_fields(c, parsed.value(), nullptr)) return *e;
+    // The backlog is the tickets open now: days or buckets on its widget would say otherwise.
+    // Checked when put: a stored widget keeps what it had (and is answered as now).
+    const auto& widgets = parsed.value().widgets;
+    for (size_t k = 0; k < widgets.size(); ++k) {
+      if (widgets[k].report == "backlog" && (!widgets[k].bucket.empty() || widgets[k].days)) {
+        return def_error(
+            "dashboard.widgets[" + std::to_string(k) + "]." + (widgets[k].days ? "days" : "bucket"),
+            "the backlog counts the tickets open now: it takes no days or bucket");
+      }
+    }
     return parsed;
   };
   return publish_standalone(

@@ -592,6 +592,8 @@ TEST(Dashboards, EveryInvalidCaseAndVersions) {
            {R"({"title":"x","report":"csat","days":"30"})", "widgets[0].days: a whole number"},
            {R"({"title":"x","report":"csat","form":"nope"})", "widgets[0].form: no form \"nope\""},
            {R"({"title":"x","report":"csat","form":3})", "widgets[0].form: must be a string"},
+           {R"({"title":"x","report":"backlog","days":7})", "widgets[0].days: the backlog counts"},
+           {R"({"title":"x","report":"backlog","bucket":"day"})", "widgets[0].bucket: the backlog"},
            {R"({"title":"x","report":"csat","field":"channel"})",
             "widgets[0].field: only a by_problem_type widget"},
            {R"({"title":"x","report":"by_problem_type","field":"description"})",
