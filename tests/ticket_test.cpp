@@ -36,6 +36,11 @@ class ReferenceScenario : public ::testing::Test {
     EXPECT_EQ(t.events.size(), before);
     return r.ok() ? DomainError{} : r.error();
   }
+  // "code field" of a refusal (nothing written).
+  std::string refused(const Actor& a, Command c) {
+    DomainError e = fails(a, std::move(c));
+    return e.code + " " + e.field;
+  }
 
   Catalog catalog;
   TicketDriver t;
@@ -92,10 +97,6 @@ TEST_F(ReferenceScenario, SimpleBranchToClosed) {
 // Control characters print as nothing and cut a PDF's line at a NUL: words written on a ticket
 // take line breaks and tabs only, a single-line field not even those.
 TEST_F(ReferenceScenario, WordsWrittenOnATicketTakeNoControlCharacters) {
-  auto refused = [&](const Actor& a, Command c) {
-    DomainError e = fails(a, std::move(c));  // and nothing written
-    return e.code + " " + e.field;
-  };
   Object fields = reference_submission();
   set_member(fields, "customer_name", Value("华东精密\n机械"));
   EXPECT_EQ(refused(t.user("li"), SubmitTicket{"service_ticket", "service_flow", fields}),
@@ -120,10 +121,6 @@ TEST_F(ReferenceScenario, WordsWrittenOnATicketTakeNoControlCharacters) {
 // Spaces alone fill nothing: not a required field at submission or before leaving a node, nor
 // a comment. The ideographic space is what a Chinese input method types.
 TEST_F(ReferenceScenario, SpacesAloneFillNoRequiredField) {
-  auto refused = [&](const Actor& a, Command c) {
-    DomainError e = fails(a, std::move(c));
-    return e.code + " " + e.field;
-  };
   Object fields = reference_submission();
   set_member(fields, "customer_name", Value(" \xE3\x80\x80 "));
   EXPECT_EQ(refused(t.user("li"), SubmitTicket{"service_ticket", "service_flow", fields}),
