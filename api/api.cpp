@@ -113,13 +113,20 @@ void Call::fail(int status, std::string_view code, std::string_view message,
 
 void Call::fail(const DomainError& e) { fail(status_for(e), e.code, e.message, e.field); }
 
-bool Call::as_of(uint64_t* position, int64_t* time) {
+bool Call::as_of(uint64_t last_position, uint64_t* position, int64_t* time) {
   if (!req.has_param("as_of")) return true;
   if (auto t = parse_rfc3339(req.param("as_of"))) {
     *time = *t;
     return true;
   }
   if (auto p = parse_uint(req.param("as_of"))) {
+    if (*p > last_position) {
+      fail(400, "bad_parameter",
+           "as_of " + std::to_string(*p) + " is beyond the end of the log (position " +
+               std::to_string(last_position) + ")",
+           "as_of");
+      return false;
+    }
     *position = *p;
     return true;
   }

@@ -52,8 +52,10 @@ struct Call {
   // unreadable.
   bool if_match(std::optional<uint64_t>* out);
   // ?as_of=: a log position or an RFC 3339 time; the event at that position or time is included.
-  // Untouched when absent (everything); false (answered 400) when unreadable.
-  bool as_of(uint64_t* position, int64_t* time);
+  // Untouched when absent (everything); false (answered 400) when unreadable, or a position past
+  // `last_position`: what a ticket will be there is not known yet, and its view now would be
+  // taken for it.
+  bool as_of(uint64_t last_position, uint64_t* position, int64_t* time);
   // API.md's 409: what changed (e.g. "the ticket") and the version it is at now.
   void fail_conflict(std::string_view what, uint64_t current_version);
   // 429 with Retry-After: `wait` seconds, also as the error's "retry_after".

@@ -16,7 +16,7 @@ void Api::get_ticket_print(const CallPtr& call, const std::string& id) {
   // ?as_of= prints the ticket as it was then (the footer names the last event printed).
   uint64_t until_position = UINT64_MAX;
   int64_t until_time = INT64_MAX;
-  if (!call->as_of(&until_position, &until_time)) return;
+  if (!call->as_of(log_.last_position(), &until_position, &until_time)) return;
   std::vector<PrintedEvent> events;
   auto s = read_ticket_until(
       id, until_position, until_time, [&](const storage::RecordedEvent& e, DomainEvent&& d) {

@@ -297,7 +297,7 @@ void Api::get_ticket(const CallPtr& call, const std::string& id) {
     std::string as_of = call->req.param("as_of");
     uint64_t position = UINT64_MAX;
     int64_t time = INT64_MAX;
-    if (!call->as_of(&position, &time)) return;
+    if (!call->as_of(log_.last_position(), &position, &time)) return;
     TicketState state;
     auto s = read_ticket_until(
         id, position, time,

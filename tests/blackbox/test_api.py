@@ -432,6 +432,11 @@ class ReferenceApp(unittest.TestCase):
         status, resp, _ = self.call("GET", "/tickets/T-000001?as_of=yesterday", user="li")
         self.assert_error(resp, status, 400, "bad_parameter", "as_of")
         self.assertEqual(resp["error"]["message"], "as_of must be an RFC 3339 time or a log position")
+        # A position the log has not reached: the ticket's view now would pass for it.
+        end = self.s.call("GET", "/healthz")[1]["position"]
+        status, resp, _ = self.call("GET", "/tickets/T-000001?as_of=%d" % (end + 1), user="li")
+        self.assert_error(resp, status, 400, "bad_parameter", "as_of")
+        self.assertIn("beyond the end of the log", resp["error"]["message"])
         # A window turned round is said to be, not answered with nothing.
         status, resp, _ = self.call(
             "GET", "/tickets?created_from=2026-12-02T00:00:00Z&created_to=2026-12-01T00:00:00Z", user="li")

@@ -64,6 +64,9 @@ class Printing(unittest.TestCase):
         self.assertEqual((status, r["error"]["code"]), (404, "not_found"))
         status, r, _ = self.print_pdf("?as_of=yesterday")
         self.assertEqual((status, r["error"]["field"]), (400, "as_of"))
+        end = self.s.call("GET", "/healthz")[1]["position"]
+        status, r, _ = self.print_pdf("?as_of=%d" % (end + 1))
+        self.assertEqual((status, r["error"]["field"]), (400, "as_of"))
 
         # Without a template: the form's default layout, every field by its label.
         status, pdf, _ = self.print_pdf()
