@@ -1,7 +1,9 @@
 #include "api/stream_hub.h"
 
 #include <pthread.h>
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <unordered_map>
 #include <utility>
 
@@ -132,8 +134,17 @@ void StreamHub::on_message(const std::shared_ptr<StreamClient>& client, std::str
     return client->send(w.take());
   }
   const Value* from = msg.find("from");
-  if (from && (!from->is_number() || from->as_number() < 0)) {
+  if (from && (!from->is_number() || from->as_number() < 0 ||
+               from->as_number() != std::floor(from->as_number()))) {
     return send_error(*client, "bad_request", "from must be a log position (a whole number)");
+  }
+  // After a position the log has not reached, live events up to it would be taken for ones the
+  // client has seen, or sent as ones it has not: a client of another data directory.
+  const uint64_t last = log_.last_position();
+  if (from && from->as_number() > static_cast<double>(last)) {
+    return send_error(*client, "bad_request",
+                      "from " + from->to_json() + " is beyond the end of the log (position " +
+                          std::to_string(last) + ")");
   }
   // A report's days in a zone, as GET /reports/{name}?tz= counts them. A dashboard has its own.
   const date::time_zone* zone = nullptr;
@@ -175,7 +186,9 @@ void StreamHub::on_message(const std::shared_ptr<StreamClient>& client, std::str
     // answers (ReadModel::on_ticket_applied), so it falls on the replay's side.
     listening_.store(true);
     until = model_.applied_position();
-    sub->replay_until = until;
+    // A client may have seen positions the views have not applied yet (its own command's): it
+    // asked for what comes after them.
+    sub->replay_until = from ? std::max(until, static_cast<uint64_t>(from->as_number())) : until;
     sub->replaying = from != nullptr;
     subs_[client.get()][topic] = sub;
     JsonWriter w;

@@ -174,6 +174,25 @@ class Stream(unittest.TestCase):
                                             timeout=10)
             self.assertEqual(e.exception.status_code, 401)
 
+    def test_from_is_a_position_of_this_log(self):
+        ws = self.connect(self.li)
+        end = self.s.call("GET", "/healthz")[1]["position"]
+        # Past the end: a client of another data directory, whose "after" would be taken wrongly.
+        for bad, message in [(end + 1000, "from %d is beyond the end of the log" % (end + 1000)),
+                             (1.5, "from must be a log position (a whole number)")]:
+            ws.send(json.dumps({"op": "subscribe", "topic": "tickets", "from": bad}))
+            m = self.recv(ws)
+            self.assertEqual(m["error"]["code"], "bad_request", m)
+            self.assertTrue(m["error"]["message"].startswith(message), m)
+        # After the position a command answered, the views perhaps not there yet: nothing up to it.
+        seen = self.submit("之前")["position"]
+        ws.send(json.dumps({"op": "subscribe", "topic": "tickets", "from": seen}))
+        self.assertEqual(self.recv(ws)["op"], "subscribed")
+        after = self.submit("之后")
+        m = self.recv(ws)
+        self.assertGreater(m["position"], seen)
+        self.assertEqual(m["ticket"]["id"], after["id"])
+
     def test_streams_opened_and_refused_are_in_the_access_log(self):
         self.connect(self.li)
         with self.assertRaises(websocket.WebSocketBadStatusException):
