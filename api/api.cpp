@@ -743,6 +743,15 @@ void Api::get_events(const CallPtr& call) {
   uint64_t from = 0, limit = 50;
   if (!call->uint_param("from", &from) || !call->limit_param(&limit)) return;
   if (call->req.has_param("cursor") && !call->uint_param("cursor", &from)) return;
+  // A poller after a position this log has not reached (another data directory's) would wait
+  // in silence, then skip what comes up to it.
+  if (const uint64_t end = log_.last_position(); from > end) {
+    const char* name = call->req.has_param("cursor") ? "cursor" : "from";
+    return call->fail(400, "bad_parameter",
+                      std::string(name) + " " + std::to_string(from) +
+                          " is beyond the end of the log (position " + std::to_string(end) + ")",
+                      name);
+  }
   JsonWriter w;
   w.begin_object().key("items").begin_array();
   uint64_t last = from, count = 0;

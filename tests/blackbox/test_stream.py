@@ -184,6 +184,9 @@ class Stream(unittest.TestCase):
             m = self.recv(ws)
             self.assertEqual(m["error"]["code"], "bad_request", m)
             self.assertTrue(m["error"]["message"].startswith(message), m)
+        # The events feed alike.
+        status, r, _ = self.s.call("GET", "/api/v1/events?from=%d" % (end + 1000), token=ADMIN_TOKEN)
+        self.assertEqual((status, r["error"]["field"]), (400, "from"), r)
         # After the position a command answered, the views perhaps not there yet: nothing up to it.
         seen = self.submit("之前")["position"]
         ws.send(json.dumps({"op": "subscribe", "topic": "tickets", "from": seen}))
