@@ -814,6 +814,8 @@ void Api::get_report(const CallPtr& call, const std::string& name) {
     return call->fail(400, "bad_parameter", "to must not be before from", "to");
   if (!projections::Reports::known(name))
     return call->fail(404, codes::kNotFound, "no report \"" + name + "\"");
+  if (!projections::Reports::known_bucket(q.bucket))
+    return call->fail(400, "bad_parameter", "bucket must be day, week or month", "bucket");
   projections::ReportTable table;
   bool known_form = true;  // a misspelt form would show zeros, not a mistake
   auto problem = model_.read([&](const projections::ReadModel::View& v) {
@@ -822,7 +824,8 @@ void Api::get_report(const CallPtr& call, const std::string& name) {
                       : std::nullopt;
   });
   if (!known_form) return call->fail(400, "bad_parameter", "no form \"" + q.form + "\"", "form");
-  if (problem) return call->fail(400, "bad_parameter", *problem);
+  // The name and the bucket were checked above: what is left to refuse is the field.
+  if (problem) return call->fail(400, "bad_parameter", *problem, "field");
   if (call->req.header("accept").find("text/csv") != std::string::npos) {
     bool bom = false;
     if (!call->bool_param("bom", &bom)) return;

@@ -139,13 +139,15 @@ void Reports::add(const std::string& ticket, Facts facts) {
   facts_.insert_or_assign(ticket, std::move(facts));
 }
 
+bool Reports::known_bucket(std::string_view bucket) {
+  return bucket.empty() || bucket == "day" || bucket == "week" || bucket == "month";
+}
+
 std::optional<std::string> Reports::run(const ReportQuery& q, const Catalog& catalog,
                                         const std::map<std::string, std::string>& node_names,
                                         ReportTable* out) const {
   if (!known(q.name)) return "unknown report \"" + q.name + "\"";
-  if (!q.bucket.empty() && q.bucket != "day" && q.bucket != "week" && q.bucket != "month") {
-    return "bucket must be day, week or month";
-  }
+  if (!known_bucket(q.bucket)) return "bucket must be day, week or month";
   std::string field = q.name == "by_channel" ? "channel"
                       : q.field.empty()      ? "problem_type"
                                              : q.field;

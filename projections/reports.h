@@ -88,6 +88,8 @@ class Reports {
   void reserve(size_t tickets) { facts_.reserve(tickets); }
 
   static bool known(std::string_view name);
+  // day, week, month, or "" for none.
+  static bool known_bucket(std::string_view bucket);
   // Errors (an unknown name or field) come back as a message; the table is filled otherwise.
   std::optional<std::string> run(const ReportQuery& q, const Catalog& catalog,
                                  const std::map<std::string, std::string>& node_names,

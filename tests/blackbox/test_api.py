@@ -443,6 +443,9 @@ class ReferenceApp(unittest.TestCase):
         self.assert_error(resp, status, 400, "bad_parameter", "created_to")
         status, resp, _ = self.call("GET", "/reports/by_channel?from=2026-12-02&to=2026-12-01", user="zhang")
         self.assert_error(resp, status, 400, "bad_parameter", "to")
+        for query, param in [("by_channel?bucket=year", "bucket"), ("by_problem_type?field=nope", "field")]:
+            status, resp, _ = self.call("GET", "/reports/" + query, user="zhang")
+            self.assert_error(resp, status, 400, "bad_parameter", param)
         status, resp, _ = self.call("GET", "/reports/by_channel?from=2026-12-01&to=2026-12-01", user="zhang")
         self.assertEqual(status, 200, resp)  # one day
         # So is a form that is not there: its figures would be zeros.
