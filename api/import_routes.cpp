@@ -1,11 +1,13 @@
 // Tickets imported from a spreadsheet: what a company that ran its service on spreadsheets brings
 // along. Each row is submitted as the caller would submit it (validation, flow, rules, numbers),
 // after every row has been checked, so a file with a bad row writes nothing.
+#include <strings.h>
 #include <algorithm>
 #include <cstdlib>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string_view>
 
 #include "api/api.h"
 #include "api/call.h"
@@ -35,6 +37,23 @@ const FieldDef* field_for(const FormDef& form, const std::string& header) {
     if (f.key == header || f.label == header || f.label + " (" + f.key + ")" == header) return &f;
   }
   return nullptr;
+}
+
+// The charset parameter of a media type (`text/csv; charset="GBK"`), "" when it names none.
+std::string charset_of(std::string_view content_type) {
+  for (size_t at = content_type.find(';'); at != std::string_view::npos;
+       at = content_type.find(';', at + 1)) {
+    std::string_view param = content_type.substr(at + 1);
+    param = param.substr(0, param.find(';'));
+    while (!param.empty() && param.front() == ' ') param.remove_prefix(1);
+    while (!param.empty() && param.back() == ' ') param.remove_suffix(1);
+    if (param.size() < 8 || strncasecmp(param.data(), "charset=", 8) != 0) continue;
+    param.remove_prefix(8);
+    if (param.size() >= 2 && param.front() == '"' && param.back() == '"')
+      param = param.substr(1, param.size() - 2);
+    return std::string(param);
+  }
+  return "";
 }
 
 // A person cell names a user by id, as the export writes it, or by name, as a spreadsheet kept
@@ -129,7 +148,8 @@ void write_row_errors(JsonWriter& w, const std::vector<RowError>& errors) {
 // The answer of an import: one entry a row, in row order, once every row's submit has answered.
 class ImportResults {
  public:
-  ImportResults(CallPtr call, size_t rows) : call_(std::move(call)), rows_(rows), left_(rows) {}
+  ImportResults(CallPtr call, size_t rows, std::string encoding)
+      : call_(std::move(call)), encoding_(std::move(encoding)), rows_(rows), left_(rows) {}
 
   void answered(size_t row, const HttpResponse& r) {
     Value v;
@@ -147,7 +167,8 @@ class ImportResults {
     if (--left_ > 0) return;
     JsonWriter w;
     w.begin_object().key("created").number(static_cast<uint64_t>(created_));
-    w.key("failed").number(static_cast<uint64_t>(rows_.size() - created_)).key("rows");
+    w.key("failed").number(static_cast<uint64_t>(rows_.size() - created_));
+    w.key("encoding").string(encoding_).key("rows");
     Value(Array(rows_.begin(), rows_.end())).write(w);
     w.end_object();
     // All created: 201. Some failed while written (a full disk, say): 200, and "failed" says how
@@ -157,6 +178,7 @@ class ImportResults {
 
  private:
   CallPtr call_;
+  const std::string encoding_;  // what the file was read as
   std::mutex mu_;
   std::vector<Value> rows_;
   size_t left_;
@@ -201,10 +223,13 @@ void Api::post_import(const CallPtr& call) {
   if (!call->bool_param("dry_run", &dry_run)) return;
   const date::time_zone* zone = nullptr;
   if (!call->zone_param(&zone)) return;
-  std::vector<std::vector<std::string>> table;
+  CsvTable csv;
   std::string problem;
-  if (!parse_csv_rows(call->req.body, &table, &problem))
+  if (!parse_csv_rows(call->req.body, charset_of(call->req.header("content-type")), &csv,
+                      &problem)) {
     return call->fail(400, "bad_request", problem);
+  }
+  const std::vector<std::vector<std::string>>& table = csv.rows;
   if (table.size() < 2) {
     return call->fail(422, codes::kInvalidValue,
                       "the file needs a header row and at least one row");
@@ -332,6 +357,7 @@ void Api::post_import(const CallPtr& call) {
     JsonWriter w;
     w.begin_object().key("dry_run").boolean(true);
     w.key("valid").number(static_cast<uint64_t>(submissions.size()));
+    w.key("encoding").string(csv.encoding);
     w.key("ignored_columns").begin_array();
     for (const auto& c : ignored_columns) w.string(c);
     w.end_array().end_object();
@@ -342,7 +368,7 @@ void Api::post_import(const CallPtr& call) {
   // ticket numbers follow the rows). With an Idempotency-Key, row N's is "<key>/row-N": the same
   // file imported again makes no second ticket of any row.
   const std::string key = call->req.header("idempotency-key");
-  auto results = std::make_shared<ImportResults>(call, submissions.size());
+  auto results = std::make_shared<ImportResults>(call, submissions.size(), csv.encoding);
   auto run = std::make_shared<ImportRun>(
       call, std::move(submissions), [this, call, key, results](size_t n, SubmitTicket cmd) {
         auto row = std::make_shared<Call>();

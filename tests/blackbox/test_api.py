@@ -620,6 +620,32 @@ class ReferenceApp(unittest.TestCase):
         status, r = imp(out.getvalue(), "&dry_run=true")
         self.assertEqual((status, r["valid"], r["ignored_columns"][:3]), (200, 2, ["id", "form", "state"]), r)
 
+    def test_a_spreadsheet_as_a_chinese_excel_saves_it_is_read(self):
+        def imp(raw, query="&dry_run=true", content_type="text/csv"):
+            status, r, _ = self.call("POST", "/tickets/import?form=service_ticket&flow=service_flow" + query,
+                                     user="li", raw=raw, headers={"Content-Type": content_type})
+            return status, r
+        rows = [["客户名称", "客户电话", "来源渠道", "问题类型", "问题详细描述"],
+                ["华南贸易", "+86 138 0000 0201", "电话", "功能故障", "卡纸"]]
+        # "CSV (逗号分隔)" on a Chinese Windows: GBK; named or not.
+        gbk = "\r\n".join(",".join(r) for r in rows).encode("gbk")
+        for content_type in ["text/csv", 'text/csv; charset="GBK"']:
+            status, r = imp(gbk, content_type=content_type)
+            self.assertEqual((status, r["valid"], r["encoding"]), (200, 1, "GB18030"), r)
+        # "Unicode 文本": UTF-16 after its byte-order mark, tabs between the cells.
+        status, r = imp("\r\n".join("\t".join(r) for r in rows).encode("utf-16"), query="")
+        self.assertEqual((status, r["created"], r["encoding"]), (201, 1, "UTF-16"), r)
+        ticket = self.call("GET", "/tickets/" + r["rows"][0]["id"], user="li")[1]
+        self.assertEqual((ticket["fields"]["customer_name"], ticket["fields"]["description"]), ("华南贸易", "卡纸"))
+        # Bytes in none of them, or not in the charset named: said, and nothing imported.
+        for raw, content_type, message in [
+                (b"\xff\xff,x\n", "text/csv", "the file is neither UTF-8 nor GBK/GB18030 (byte 1)"),
+                (gbk, "text/csv; charset=utf-8", "the file is not UTF-8, as its charset says"),
+                (gbk, "text/csv; charset=klingon", "charset klingon is not one this server reads")]:
+            status, r = imp(raw, content_type=content_type)
+            self.assert_error(r, status, 400, "bad_request")
+            self.assertTrue(r["error"]["message"].startswith(message), r)
+
     def test_imported_cells_take_their_fields_types(self):
         form = {"name": "盘点单", "fields": [
             {"key": "item", "label": "物料", "type": "text", "required": True},
