@@ -45,9 +45,9 @@ bool valid_id(std::string_view id) {
   return true;
 }
 
-// A user's name, phone or e-mail address, as notifications, pickers and print-outs use them. An
-// empty phone or address is none.
-std::optional<DomainError> check_user_member(const char* key, const std::string& value) {
+// A user's name, phone or e-mail address, as notifications, pickers and print-outs use them, as
+// stored (a phone number in ASCII); an empty phone or address is none.
+Result<std::string> user_member(const char* key, const std::string& value) {
   constexpr size_t kMaxNameLength = 100;
   if (std::string_view(key) == "name") {
     if (blank(value)) return error(codes::kRequired, "name must not be empty or spaces", key);
@@ -58,15 +58,18 @@ std::optional<DomainError> check_user_member(const char* key, const std::string&
     if (auto wrong = control_character_in(value, TextLines::kOne))
       return error(codes::kInvalidValue, "name " + *wrong, key);
   } else if (std::string_view(key) == "phone") {
-    if (!value.empty() && !valid_phone(value)) {
+    if (value.empty()) return value;
+    std::optional<std::string> phone = phone_number(value);
+    if (!phone) {
       return error(codes::kInvalidValue,
                    "phone \"" + value + "\" is not a phone number (digits, a + first if need be)",
                    key);
     }
+    return std::move(*phone);
   } else if (!value.empty() && !valid_email(value)) {
     return error(codes::kInvalidValue, "email \"" + value + "\" is not an e-mail address", key);
   }
-  return std::nullopt;
+  return value;
 }
 
 // An account's roles, as stored. `customer` is not one: a node assigned it waits for the
@@ -607,17 +610,19 @@ Result<DomainEvent> decide_create_user(const Catalog& c, const User& user,
                    "user \"" + other->id + "\" exists; ids may not differ by case alone", "id");
     }
   }
-  for (auto [key, value] : {std::pair{"name", &user.name}, std::pair{"phone", &user.phone},
-                            std::pair{"email", &user.email}}) {
-    if (auto e = check_user_member(key, *value)) return *e;
-  }
+  Result<std::string> name = user_member("name", user.name);
+  if (!name.ok()) return name.error();
+  Result<std::string> phone = user_member("phone", user.phone);
+  if (!phone.ok()) return phone.error();
+  Result<std::string> email = user_member("email", user.email);
+  if (!email.ok()) return email.error();
   auto roles = account_roles(user.roles);
   if (!roles.ok()) return roles.error();
   Object data = {{"id", Value(user.id)},
-                 {"name", Value(user.name)},
+                 {"name", Value(std::move(name.value()))},
                  {"roles", Value(std::move(roles.value()))},
-                 {"phone", Value(user.phone)},
-                 {"email", Value(user.email)},
+                 {"phone", Value(std::move(phone.value()))},
+                 {"email", Value(std::move(email.value()))},
                  {"password_hash", Value(password_hash)}};
   return DomainEvent{event_types::kUserCreated, Value(std::move(data)), actor, now_us,
                      std::nullopt};
@@ -633,9 +638,11 @@ Result<std::vector<DomainEvent>> decide_change_user(const Catalog& c, std::strin
   for (auto [key, now, wanted] :
        {std::tuple{"name", &u->name, &changes.name}, std::tuple{"phone", &u->phone, &changes.phone},
         std::tuple{"email", &u->email, &changes.email}}) {
-    if (!*wanted || **wanted == *now) continue;
-    if (auto e = check_user_member(key, **wanted)) return *e;
-    updated.emplace_back(key, Value(**wanted));
+    if (!*wanted) continue;
+    Result<std::string> stored = user_member(key, **wanted);
+    if (!stored.ok()) return stored.error();
+    if (stored.value() == *now) continue;
+    updated.emplace_back(key, Value(std::move(stored.value())));
   }
   if (changes.roles && *changes.roles != u->roles) {
     auto roles = account_roles(*changes.roles);

@@ -283,10 +283,12 @@ Result<Value> check_field_value(const FieldDef& f, const Value& v, const Lookups
       }
       return v;
     }
-    case FieldType::kPhone:
+    case FieldType::kPhone: {
       if (!v.is_string()) return wrong_type("a phone number");
-      if (!valid_phone(v.as_string())) return fail(codes::kInvalidValue, "not a phone number");
-      return v;
+      std::optional<std::string> phone = phone_number(v.as_string());
+      if (!phone) return fail(codes::kInvalidValue, "not a phone number");
+      return *phone == v.as_string() ? v : Value(std::move(*phone));
+    }
     case FieldType::kEmail:
       if (!v.is_string()) return wrong_type("an e-mail address");
       if (!valid_email(v.as_string())) return fail(codes::kInvalidValue, "not an e-mail address");

@@ -56,19 +56,54 @@ bool blank(std::string_view text) {
   return true;
 }
 
-bool valid_phone(std::string_view s) {
-  size_t digits = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (c >= '0' && c <= '9') {
-      ++digits;
-    } else if (c == '+' && i == 0) {
-    } else if ((c == ' ' || c == '-') && i > 0 && digits > 0) {
+std::optional<std::string> phone_number(std::string_view text) {
+  // The full-width forms (U+FF01..U+FF5E are ASCII's 0x21..0x7E) and the ideographic space.
+  std::string s;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const auto next = [&](size_t k) {
+      return i + k < text.size() ? static_cast<unsigned char>(text[i + k]) : 0u;
+    };
+    if (c < 0x80) {
+      s.push_back(static_cast<char>(c));
+    } else if (c == 0xE3 && next(1) == 0x80 && next(2) == 0x80) {
+      s.push_back(' ');
+      i += 2;
+    } else if (c == 0xEF && (next(1) == 0xBC || next(1) == 0xBD) && next(2) >= 0x80 &&
+               next(2) <= 0xBF) {
+      const unsigned code = 0xFF00 + ((next(1) - 0xBC) << 6) + (next(2) - 0x80);  // U+FF00..FF7F
+      if (code < 0xFF01 || code > 0xFF5E) return std::nullopt;
+      s.push_back(static_cast<char>(code - 0xFF01 + 0x21));
+      i += 2;
     } else {
-      return false;
+      return std::nullopt;
     }
   }
-  return digits >= 5 && digits <= 15;
+  size_t digits = 0;
+  enum { kNone, kOpen, kClosed } parentheses = kNone;
+  char previous = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    const bool after_digit = previous >= '0' && previous <= '9';
+    if (c >= '0' && c <= '9') {
+      ++digits;
+    } else if (c == '+') {
+      if (i != 0) return std::nullopt;
+    } else if (c == '(') {
+      if (parentheses != kNone) return std::nullopt;
+      parentheses = kOpen;
+    } else if (c == ')') {
+      if (parentheses != kOpen || !after_digit) return std::nullopt;
+      parentheses = kClosed;
+    } else if (c == ' ' || c == '-' || c == '.') {
+      if (digits == 0 || parentheses == kOpen || previous == '(') return std::nullopt;
+    } else {
+      return std::nullopt;
+    }
+    previous = c;
+  }
+  if (parentheses == kOpen || digits < 5 || digits > 15) return std::nullopt;
+  return s;
 }
 
 bool valid_email(std::string_view s) {

@@ -25,8 +25,12 @@ std::optional<std::string> control_character_in(std::string_view text, TextLines
 // space a Chinese input method types): what a required field or a name may not be.
 bool blank(std::string_view text);
 
-// An optional +, then digits with spaces or dashes between them: 5 to 15 digits (E.164 at most).
-bool valid_phone(std::string_view text);
+// A phone number as it is stored, or nullopt when the text is none: an optional +, then 5 to 15
+// digits (E.164 at most) with spaces, dashes or dots between them, one group of them perhaps in
+// parentheses, as landlines write their area code: "(021) 6234 5678". What a Chinese input
+// method types in its full-width mode (１３８, ＋, －, （）, the ideographic space) is taken as
+// the ASCII it stands for, and stored so: an SMS gateway reads ASCII digits.
+std::optional<std::string> phone_number(std::string_view text);
 
 // local@domain.tld: printable ASCII or UTF-8 without spaces, one @, a dot in the domain that is
 // neither first nor last.

@@ -43,9 +43,19 @@ TEST(Text, Utf8IsValidatedAndCounted) {
 }
 
 TEST(Text, PhonesAndEmailAddresses) {
-  EXPECT_TRUE(valid_phone("+86 138-1234-5678"));
-  EXPECT_FALSE(valid_phone("call me"));
-  EXPECT_FALSE(valid_phone("1234"));
+  EXPECT_EQ(phone_number("+86 138-1234-5678"), "+86 138-1234-5678");
+  // Landlines' area codes in parentheses; dots; what a full-width input method types.
+  EXPECT_EQ(phone_number("(021) 6234 5678"), "(021) 6234 5678");
+  EXPECT_EQ(phone_number("+86 (21) 6234-5678"), "+86 (21) 6234-5678");
+  EXPECT_EQ(phone_number("138.1234.5678"), "138.1234.5678");
+  EXPECT_EQ(phone_number("１３８１２３４５６７８"), "13812345678");
+  EXPECT_EQ(phone_number("＋８６　１３８－１２３４－５６７８"), "+86 138-1234-5678");
+  EXPECT_EQ(phone_number("（０２１）６２３４５６７８"), "(021)62345678");
+  for (const char* bad : {"call me", "1234", "(021 6234 5678", "021) 6234 5678", "(021)(6234)5678",
+                          "( 021) 6234 5678", "() 6234 5678", "138+1234+5678", " 13812345678",
+                          "13812345678１２３４５", "１３８ｘ12345678", "電話 13812345678"}) {
+    EXPECT_EQ(phone_number(bad), std::nullopt) << bad;
+  }
   EXPECT_TRUE(valid_email("kefu@example.com.cn"));
   EXPECT_TRUE(valid_email("客服@例子.公司"));
   for (std::string bad :

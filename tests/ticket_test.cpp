@@ -133,6 +133,13 @@ TEST_F(ReferenceScenario, SpacesAloneFillNoRequiredField) {
   ok(t.user("li"), TakeAction{"submit", {{"solution", Value(" 已处理 ")}}, "", ""});
 }
 
+TEST_F(ReferenceScenario, AFullWidthPhoneNumberIsStoredInAscii) {
+  Object fields = reference_submission();
+  set_member(fields, "customer_phone", Value("＋８６　１３８－１２３４－５６７８"));
+  ok(t.user("li"), SubmitTicket{"service_ticket", "service_flow", fields});
+  EXPECT_EQ(t.state.field("customer_phone"), Value("+86 138-1234-5678"));
+}
+
 TEST_F(ReferenceScenario, ComplexBranchWithRejectAndTransfer) {
   submit();
   ok(t.user("zhang"), TakeAction{"approve", {{"complexity", Value("复杂")}}, "", ""});
