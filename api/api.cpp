@@ -305,17 +305,35 @@ std::string forwarded_for(const HttpRequest& req) {
   return joined;
 }
 
+// What a page of another origin may send and read (CORS): the headers this API takes and gives.
+constexpr char kCorsRequestHeaders[] =
+    "Authorization, Content-Type, Accept, If-Match, Idempotency-Key, X-Filename";
+constexpr char kCorsResponseHeaders[] =
+    "ETag, Retry-After, Allow, X-Request-Id, X-Total-Count, X-Next-Cursor, Content-Disposition";
+
 }  // namespace
 
 void Api::handle(HttpRequest request, Respond respond) {
   auto call = std::make_shared<Call>();
   call->req = std::move(request);
   call->client = client_address(call->req.peer, forwarded_for(call->req), options_.trusted_proxies);
+  // A browser says which page calls (Origin): a page of an origin named by --cors-origins may
+  // read the answer, and its preflight (OPTIONS, before a call with a token) is answered here,
+  // for no token comes with it.
+  std::string origin = call->req.header("origin");
+  const bool cors = !origin.empty() &&
+                    (options_.cors_origins.contains(origin) || options_.cors_origins.contains("*"));
   auto started = std::chrono::steady_clock::now();
   Metrics* metrics = &metrics_;
   call->respond = [respond = std::move(respond), started, metrics, id = call->req.request_id,
                    client = call->client, method = call->req.method, path = call->req.path,
-                   call_actor = std::weak_ptr<Call>(call)](HttpResponse r) {
+                   call_actor = std::weak_ptr<Call>(call),
+                   cors_origin = cors ? origin : std::string()](HttpResponse r) {
+    if (!cors_origin.empty()) {
+      r.headers.emplace_back("Access-Control-Allow-Origin", cors_origin);
+      r.headers.emplace_back("Access-Control-Expose-Headers", kCorsResponseHeaders);
+      r.headers.emplace_back("Vary", "Origin");
+    }
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     metrics->observe_request(r.status, seconds);
@@ -326,6 +344,19 @@ void Api::handle(HttpRequest request, Respond respond) {
                       r.status, seconds * 1000);
     respond(std::move(r));
   };
+  if (call->req.method == "OPTIONS" && !origin.empty() &&
+      !call->req.header("access-control-request-method").empty()) {
+    if (!cors) {
+      return call->fail(403, codes::kForbidden,
+                        "pages of " + origin +
+                            " may not call this API (the server's --cors-origins names the "
+                            "origins that may)");
+    }
+    call->extra_headers = {{"Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE"},
+                           {"Access-Control-Allow-Headers", kCorsRequestHeaders},
+                           {"Access-Control-Max-Age", "600"}};
+    return call->respond(HttpResponse{204, "", "", std::move(call->extra_headers)});
+  }
   route(call);
 }
 

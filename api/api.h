@@ -53,6 +53,10 @@ struct ApiOptions {
   int sign_in_failures_per_address = 20;
   // Reverse proxies whose X-Forwarded-For names the client (--trusted-proxies).
   std::set<std::string> trusted_proxies;
+  // Web origins ("https://app.example.com") whose pages may call the API from a browser
+  // (--cors-origins): their preflights are answered and their answers may be read. "*" is any
+  // origin. Empty: none, as a page served from the API's own origin needs.
+  std::set<std::string> cors_origins;
   // Where POST /api/v1/backups puts copies of the running log (--backup-dir); empty: nowhere,
   // and backups are refused.
   std::string backup_dir;

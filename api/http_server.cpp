@@ -465,7 +465,7 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(r.status), 11);
     res->set(http::field::server, "ticketd");
-    res->set(http::field::content_type, r.content_type);
+    if (!r.content_type.empty()) res->set(http::field::content_type, r.content_type);
     if (!request_id_.empty()) res->set("X-Request-Id", request_id_);
     for (const auto& [k, v] : r.headers) res->set(k, v);
     res->body() = std::move(r.body);

@@ -75,6 +75,10 @@ e.g. TICKETD_DATA_DIR=/srv/ticketd. Flags win over the environment.
   --trusted-proxies "ADDR …"   reverse proxies in front of the server, space-separated addresses
                         as it sees them (e.g. "127.0.0.1"): from these, the client is the address
                         their X-Forwarded-For gives; from anyone else that header is ignored
+  --cors-origins "ORIGIN …"   web origins whose pages may call the API from a browser, e.g.
+                        "https://app.example.com https://support.example.com" ("*": any);
+                        their preflights are answered and their answers carry
+                        Access-Control-Allow-Origin (default: none)
   --tls-cert FILE, --tls-key FILE   serve TLS (1.2, 1.3) too, on the same port: a PEM certificate
                         chain and its key; each connection is TLS or plain HTTP as it opens;
                         SIGHUP reads them again (new connections get the renewed certificate)
@@ -159,6 +163,7 @@ bool parse_options(int argc, char** argv, Options* out, std::string* error) {
                                                   "session-ttl",
                                                   "sign-in-failures-per-address",
                                                   "trusted-proxies",
+                                                  "cors-origins",
                                                   "backup-dir",
                                                   "backup-keep"};
   for (const auto& name : kNames) {
@@ -385,6 +390,19 @@ int main(int argc, char** argv) {
     }
     trusted_proxies.insert(item);
   }
+  std::set<std::string> cors_origins;
+  for (const std::string& item : space_separated(o.get("cors-origins", ""))) {
+    // An origin is a scheme, a host and perhaps a port, as a browser's Origin header says it.
+    const size_t host = item.find("://");
+    const std::string scheme = host == std::string::npos ? "" : item.substr(0, host);
+    if (item != "*" && ((scheme != "http" && scheme != "https") || host + 3 == item.size() ||
+                        item.find('/', host + 3) != std::string::npos)) {
+      return fail("--cors-origins: \"" + item +
+                  "\" is not an origin like https://app.example.com (a scheme and a host, no "
+                  "path) or *");
+    }
+    cors_origins.insert(item);
+  }
   uint64_t backup_keep = 0;
   if (!to_number(o.get("backup-keep", "0"), &backup_keep) || backup_keep > 100000) {
     return fail("--backup-keep must be a whole number of backups (0 = keep all)");
@@ -511,6 +529,7 @@ int main(int argc, char** argv) {
   api_options.session_ttl_us = session_ttl_us;
   api_options.sign_in_failures_per_address = static_cast<int>(per_address);
   api_options.trusted_proxies = std::move(trusted_proxies);
+  api_options.cors_origins = std::move(cors_origins);
   if (std::string backups = o.get("backup-dir", data_dir + "/backups"); backups != "off") {
     api_options.backup_dir = backups;
   }

@@ -870,6 +870,42 @@ class RateLimit(unittest.TestCase):
             s.cleanup()
 
 
+class BrowserPages(unittest.TestCase):
+    def test_pages_of_the_origins_named_may_call_and_read(self):
+        app = "https://app.example.com"
+        s = Server(extra_args=["--cors-origins", app + " https://portal.example.com"]).start()
+        try:
+            li = s.login("li")
+            # The preflight comes without a token, and is answered for a named origin only.
+            preflight = {"Origin": app, "Access-Control-Request-Method": "PATCH",
+                         "Access-Control-Request-Headers": "authorization, content-type, if-match"}
+            status, _, headers = s.call("OPTIONS", "/api/v1/tickets/T-000001", headers=preflight)
+            self.assertEqual(status, 204)
+            self.assertEqual(headers["Access-Control-Allow-Origin"], app)
+            self.assertIn("PATCH", headers["Access-Control-Allow-Methods"])
+            self.assertIn("If-Match", headers["Access-Control-Allow-Headers"])
+            status, r, headers = s.call("OPTIONS", "/api/v1/tickets",
+                                        headers={**preflight, "Origin": "https://evil.example.com"})
+            self.assertEqual((status, r["error"]["code"]), (403, "forbidden"))
+            self.assertNotIn("Access-Control-Allow-Origin", headers)
+            # Answers, errors included, may be read by the page, and the ETag it needs for If-Match.
+            t = s.call("POST", "/api/v1/tickets", {"form": "service_ticket", "flow": "service_flow",
+                                                    "fields": SUBMISSION}, token=li, headers={"Origin": app})
+            self.assertEqual(t[0], 201)
+            self.assertEqual(t[2]["Access-Control-Allow-Origin"], app)
+            status, _, headers = s.call("GET", "/api/v1/tickets/" + t[1]["id"], token=li, headers={"Origin": app})
+            self.assertEqual(status, 200)
+            self.assertIn("ETag", headers["Access-Control-Expose-Headers"])
+            status, _, headers = s.call("GET", "/api/v1/tickets/T-999999", token=li, headers={"Origin": app})
+            self.assertEqual((status, headers["Access-Control-Allow-Origin"]), (404, app))
+            # Another origin's page is answered, but its browser keeps the answer from it.
+            status, _, headers = s.call("GET", "/api/v1/me", token=li, headers={"Origin": "https://evil.example.com"})
+            self.assertEqual(status, 200)
+            self.assertNotIn("Access-Control-Allow-Origin", headers)
+        finally:
+            s.cleanup()
+
+
 class Restart(unittest.TestCase):
     def test_restart_gives_the_same_views(self):
         s = Server().start()
