@@ -323,12 +323,15 @@ void Api::handle(HttpRequest request, Respond respond) {
   std::string origin = call->req.header("origin");
   const bool cors = !origin.empty() &&
                     (options_.cors_origins.contains(origin) || options_.cors_origins.contains("*"));
+  // HEAD is GET without the body (RFC 9110 asks every server for both): uptime checks use it.
+  const bool head = call->req.method == "HEAD";
   auto started = std::chrono::steady_clock::now();
   Metrics* metrics = &metrics_;
   call->respond = [respond = std::move(respond), started, metrics, id = call->req.request_id,
                    client = call->client, method = call->req.method, path = call->req.path,
                    call_actor = std::weak_ptr<Call>(call),
-                   cors_origin = cors ? origin : std::string()](HttpResponse r) {
+                   cors_origin = cors ? origin : std::string(), head](HttpResponse r) {
+    r.head = head;
     if (!cors_origin.empty()) {
       r.headers.emplace_back("Access-Control-Allow-Origin", cors_origin);
       r.headers.emplace_back("Access-Control-Expose-Headers", kCorsResponseHeaders);
@@ -357,6 +360,7 @@ void Api::handle(HttpRequest request, Respond respond) {
                            {"Access-Control-Max-Age", "600"}};
     return call->respond(HttpResponse{204, "", "", std::move(call->extra_headers)});
   }
+  if (head) call->req.method = "GET";
   route(call);
 }
 

@@ -468,9 +468,13 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
     if (!r.content_type.empty()) res->set(http::field::content_type, r.content_type);
     if (!request_id_.empty()) res->set("X-Request-Id", request_id_);
     for (const auto& [k, v] : r.headers) res->set(k, v);
-    res->body() = std::move(r.body);
     res->keep_alive(keep_alive_ && !server_.shutting_down.load());
-    res->prepare_payload();
+    if (r.head) {
+      res->content_length(r.body.size());  // what a GET would send; the body stays empty
+    } else {
+      res->body() = std::move(r.body);
+      res->prepare_payload();
+    }
     tcp_stream().expires_after(server_.options.read_timeout);
     bool body_unread = unread_body_;
     http::async_write(stream_, *res,

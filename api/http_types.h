@@ -41,6 +41,8 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // An answer to HEAD: the headers a GET would have, Content-Length included, and no body.
+  bool head = false;
 };
 
 // Completes a request; may be called from any thread, exactly once.

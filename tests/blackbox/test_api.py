@@ -5,6 +5,7 @@ import json
 import os
 import re
 import datetime
+import http.client
 import socket
 import subprocess
 import sys
@@ -371,6 +372,19 @@ class ReferenceApp(unittest.TestCase):
         self.assertEqual((status, headers["Allow"]), (405, "GET"))
         status, r, _ = self.call("GET", "/nothing/here", user="zhang")
         self.assert_error(r, status, 404, "not_found")
+        # HEAD is a GET without its body, on a connection that goes on.
+        conn = http.client.HTTPConnection(self.s.base.split("//")[1], timeout=30)
+        self.addCleanup(conn.close)
+        auth = {"Authorization": "Bearer " + self.tokens["zhang"]}
+        conn.request("GET", "/api/v1/tickets/" + t, headers=auth)
+        got = conn.getresponse()
+        body = got.read()
+        conn.request("HEAD", "/api/v1/tickets/" + t, headers=auth)
+        r = conn.getresponse()
+        self.assertEqual((r.status, r.read()), (200, b""))
+        self.assertEqual((r.getheader("ETag"), int(r.getheader("Content-Length"))), (got.getheader("ETag"), len(body)))
+        conn.request("GET", "/healthz")
+        self.assertEqual(conn.getresponse().status, 200)
 
     def test_ticket_numbers_have_no_gaps(self):
         # Refused submissions, idempotent repeats and raced repeats (in this test and the ones
