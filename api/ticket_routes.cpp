@@ -19,11 +19,74 @@ namespace {
 
 using View = projections::ReadModel::View;
 
-bool text_matches(const TicketState& t, const std::string& q) {
-  for (const auto& [k, v] : t.fields) {
-    if (v.is_string() && v.as_string().find(q) != std::string::npos) return true;
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// A list's ?q=, taken apart once for every ticket it is matched against.
+struct TextQuery {
+  explicit TextQuery(std::string_view q) : lowered(q) {
+    std::transform(lowered.begin(), lowered.end(), lowered.begin(), ascii_lower);
+    digits =
+        !q.empty() && std::all_of(q.begin(), q.end(), [](char c) { return c >= '0' && c <= '9'; });
   }
-  return t.id == q;
+  std::string lowered;  // Latin letters match whatever their case: "acme" finds "Acme Ltd"
+  bool digits = false;  // a number: a phone's digits, or a ticket's number
+};
+
+bool contains_lowered(std::string_view text, std::string_view lowered) {
+  return std::search(text.begin(), text.end(), lowered.begin(), lowered.end(),
+                     [](char a, char b) { return ascii_lower(a) == b; }) != text.end();
+}
+
+// Whether the digits of `phone`, its spaces, dashes, dots and parentheses passed over, hold
+// `digits`: a caller's number as the telephone shows it finds "+86 138-1111 2222".
+bool phone_contains(std::string_view phone, std::string_view digits) {
+  auto separator = [](char c) { return c == ' ' || c == '-' || c == '.' || c == '(' || c == ')'; };
+  for (size_t start = 0; start < phone.size(); ++start) {
+    if (phone[start] != digits[0]) continue;
+    size_t i = start, matched = 0;
+    while (i < phone.size() && matched < digits.size()) {
+      if (phone[i] == digits[matched]) {
+        ++matched;
+      } else if (!separator(phone[i]) || matched == 0) {
+        break;
+      }
+      ++i;
+    }
+    if (matched == digits.size()) return true;
+  }
+  return false;
+}
+
+// Whether the ticket is one the caller looks for with ?q=: the text is in a field they may read
+// now (a hidden field's words would otherwise be found by asking), or it names the ticket, as
+// "T-000012", "t-000012" or its number "12".
+bool text_matches(const TicketState& t, const TextQuery& q, const Catalog& catalog,
+                  const Actor& actor) {
+  if (t.id.size() == q.lowered.size() && contains_lowered(t.id, q.lowered)) return true;
+  auto number = [](std::string_view digits) {  // "000012" → "12"
+    return digits.substr(std::min(digits.find_first_not_of('0'), digits.size()));
+  };
+  if (q.digits && t.id.starts_with("T-") &&
+      number(std::string_view(t.id).substr(2)) == number(q.lowered)) {
+    return true;
+  }
+  const FlowDef* flow = catalog.flow(t.flow_id, t.flow_version);
+  const FormDef* form = catalog.form(t.form_id, t.form_version);
+  if (!flow) return false;
+  for (const auto& [key, v] : t.fields) {
+    bool found = false;
+    if (v.is_string()) {
+      const FieldDef* f = q.digits && form ? form->field(key) : nullptr;
+      found = contains_lowered(v.as_string(), q.lowered) ||
+              (f && f->type == FieldType::kPhone && phone_contains(v.as_string(), q.lowered));
+    } else {
+      for (const auto& item : v.as_array()) {  // a multi-select's options
+        if (item.is_string() && contains_lowered(item.as_string(), q.lowered)) found = true;
+      }
+    }
+    if (found && may_read_field(t, *flow, actor, key)) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -417,6 +480,8 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
     if (q.has_param("priority")) narrow(indexed("priority:" + q.param("priority")));
 
     int64_t now = now_us();
+    std::optional<TextQuery> text;
+    if (q.has_param("q")) text.emplace(q.param("q"));
     std::vector<const TicketState*> hits;
     std::unordered_map<const TicketState*, int64_t> due;  // sla_due: nearest due, none last
     auto consider = [&](const TicketState& t) {
@@ -427,7 +492,7 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
       if (q.has_param("priority") && !(t.field("priority") == Value(q.param("priority")))) return;
       if (q.has_param("assignee") && !is_assignee(t, assignee)) return;
       if (t.created_at < from || t.created_at > to) return;
-      if (q.has_param("q") && !text_matches(t, q.param("q"))) return;
+      if (text && !text_matches(t, *text, v.catalog, call->actor)) return;
       if (!sla_filter.empty() || sort == "sla_due") {
         TicketSla sla = ticket_sla(t, v.catalog, now);
         if (!sla_filter.empty() && sla.breached != (sla_filter == "breached")) return;

@@ -707,6 +707,25 @@ class ReferenceApp(unittest.TestCase):
         status, r = imp("物料\nx\n", "&tz=Mars/Olympus")
         self.assert_error(r, status, 400, "bad_parameter", "tz")
 
+    def test_a_search_finds_what_its_caller_may_read(self):
+        t = self.submit(fields={**SUBMISSION, "customer_name": "Acme Printing 检索", "customer_phone": "+86 138-5555 0101"})
+        tid = t["id"]
+
+        def found(q, user="li"):
+            _, r, _ = self.call("GET", "/tickets?q=" + urllib.parse.quote(q), user=user)
+            return tid in [x["id"] for x in r["items"]]
+        # Latin letters whatever their case; a caller's number as the telephone shows it; the
+        # ticket's id in either case, or its number.
+        for q in ["acme printing", "ACME", "13855550101", "5555 0101", tid.lower(), str(int(tid[2:]))]:
+            self.assertTrue(found(q), q)
+        self.assertFalse(found("13855550102"))
+        # At 客户确认 staff read five fields, the phone not among them: it finds nothing there.
+        self.act(tid, "zhang", "approve", {"complexity": "简单"})
+        self.act(tid, "li", "submit", {"solution": "已处理"})
+        self.assertTrue(found("acme"))
+        self.assertFalse(found("13855550101"))
+        self.assertTrue(found("13855550101", user="admin"))
+
     def test_lists_filter_and_page(self):
         ids = [self.submit(fields={**SUBMISSION, "customer_name": "分页客户%d" % i})["id"] for i in range(3)]
         status, page, _ = self.call("GET", "/tickets?q=分页客户&limit=2", user="zhang")
