@@ -70,13 +70,13 @@ bool text_matches(const TicketState& t, const TextQuery& q, const Catalog& catal
       number(std::string_view(t.id).substr(2)) == number(q.lowered)) {
     return true;
   }
-  const FlowDef* flow = catalog.flow(t.flow_id, t.flow_version);
-  const FormDef* form = catalog.form(t.form_id, t.form_version);
-  if (!flow) return false;
+  // Looked up once a field holds the text: most tickets of a list hold it nowhere.
+  const FlowDef* flow = nullptr;
+  const FormDef* form = q.digits ? catalog.form(t.form_id, t.form_version) : nullptr;
   for (const auto& [key, v] : t.fields) {
     bool found = false;
     if (v.is_string()) {
-      const FieldDef* f = q.digits && form ? form->field(key) : nullptr;
+      const FieldDef* f = form ? form->field(key) : nullptr;
       found = contains_lowered(v.as_string(), q.lowered) ||
               (f && f->type == FieldType::kPhone && phone_contains(v.as_string(), q.lowered));
     } else {
@@ -84,7 +84,9 @@ bool text_matches(const TicketState& t, const TextQuery& q, const Catalog& catal
         if (item.is_string() && contains_lowered(item.as_string(), q.lowered)) found = true;
       }
     }
-    if (found && may_read_field(t, *flow, actor, key)) return true;
+    if (!found) continue;
+    if (!flow && !(flow = catalog.flow(t.flow_id, t.flow_version))) return false;
+    if (may_read_field(t, *flow, actor, key)) return true;
   }
   return false;
 }
