@@ -8,7 +8,9 @@
 
 #include "api/api.h"
 #include "api/call.h"
+#include "api/file_type.h"
 #include "api/ticket_view.h"
+#include "domain/media_type.h"
 #include "domain/permissions.h"
 #include "domain/text.h"
 #include "domain/time_format.h"
@@ -101,8 +103,9 @@ Context Api::context(const CallPtr& call, const View& v) const {
   ctx.lookups.user_exists = [&v](std::string_view u, std::string_view role) {
     return active_user_in_role(v.catalog, u, role);
   };
-  ctx.lookups.attachment_exists = [&v](std::string_view a) {
-    return v.attachments.count(std::string(a)) > 0;
+  ctx.lookups.attachment_type = [&v](std::string_view a) {
+    auto it = v.attachments.find(std::string(a));
+    return it == v.attachments.end() ? std::string() : it->second.content_type;
   };
   ctx.lookups.ticket_form = [&v](std::string_view t) {
     const TicketState* ticket = v.ticket(t);
@@ -584,15 +587,8 @@ constexpr size_t kMaxFilenameLength = 255;
 
 // Pictures, PDFs and plain text: what a browser shows without running anything in it.
 bool shown_inline(std::string_view content_type) {
-  std::string type(content_type.substr(0, content_type.find(';')));
-  while (!type.empty() && type.back() == ' ') type.pop_back();
-  std::transform(type.begin(), type.end(), type.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  for (std::string_view safe :
-       {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"}) {
-    if (type == safe) return true;
-  }
-  return false;
+  const std::string type = media_type_essence(content_type);
+  return is_picture_type(type) || type == "application/pdf" || type == "text/plain";
 }
 
 }  // namespace
@@ -637,8 +633,21 @@ void Api::post_attachment(const CallPtr& call, const std::string& ticket_id) {
     if (!exists) return call->fail(404, codes::kNotFound, "no ticket " + ticket_id);
   }
   std::string id = "att-" + random_token(12);
+  // The bytes are asked what they are: a "picture" that is not one would go into an image field
+  // and a print-out, and an upload that names no file type (curl's form encoding, a bare
+  // octet-stream) is recorded as what its bytes are.
   std::string content_type = call->req.header("content-type");
-  if (content_type.empty()) content_type = "application/octet-stream";
+  const std::string declared = media_type_essence(content_type);
+  const std::optional<std::string> sniffed = sniffed_media_type(call->req.body);
+  if (sniffed && is_picture_type(declared) && *sniffed != declared) {
+    return call->fail(422, codes::kInvalidValue,
+                      "the file is not " + declared + ": its bytes are " + *sniffed,
+                      "Content-Type");
+  }
+  if (declared.empty() || declared == "application/octet-stream" ||
+      declared == "application/x-www-form-urlencoded") {
+    content_type = sniffed ? *sniffed : "application/octet-stream";
+  }
   // Header values are ASCII on the wire: a UTF-8 name comes percent-encoded (as browsers send it).
   std::string filename;
   if (!percent_decode(call->req.header("x-filename"), false, &filename)) {

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "domain/definition_error.h"
+#include "domain/media_type.h"
 #include "domain/text.h"
 #include "domain/time_format.h"
 
@@ -161,7 +162,8 @@ Result<FormDef> parse_form(std::string_view id, const Value& doc, bool stored) {
     if (const Value* v = f.find("default")) {
       const std::string& linked = form.fields.back().relation_form;
       Lookups none{[](std::string_view, std::string_view) { return true; },
-                   [](std::string_view) { return true; },
+                   // any upload, taken for a picture: which one it is is known at submission
+                   [](std::string_view) { return std::string("image/png"); },
                    [&linked](std::string_view) { return linked.empty() ? "any" : linked; }};
       auto checked = check_field_value(form.fields.back(), *v, none);
       if (checked.ok()) {
@@ -268,8 +270,16 @@ Result<Value> check_field_value(const FieldDef& f, const Value& v, const Lookups
     case FieldType::kImage: {
       auto check_one = [&](const Value& id) -> std::optional<DomainError> {
         if (!id.is_string()) return wrong_type("an attachment id");
-        if (!lookups.attachment_exists || !lookups.attachment_exists(id.as_string())) {
+        const std::string type =
+            lookups.attachment_type ? lookups.attachment_type(id.as_string()) : "";
+        if (type.empty()) {
           return fail(codes::kInvalidValue, "no attachment \"" + id.as_string() + "\"");
+        }
+        // A picture field is printed and shown as pictures: a document goes in an attachment
+        // field.
+        if (f.type == FieldType::kImage && !is_picture_type(type)) {
+          return fail(codes::kInvalidValue, id.as_string() + " is " + media_type_essence(type) +
+                                                ", not a picture (PNG, JPEG, GIF or WebP)");
         }
         return std::nullopt;
       };

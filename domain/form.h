@@ -68,7 +68,8 @@ Result<FormDef> parse_stored_form(std::string_view id, const Value& document);
 struct Lookups {
   // An active (not disabled) user, holding `role` unless it is "".
   std::function<bool(std::string_view user, std::string_view role)> user_exists;
-  std::function<bool(std::string_view attachment)> attachment_exists;
+  // An upload's media type (its Content-Type), or "" when there is no such upload.
+  std::function<std::string(std::string_view attachment)> attachment_type;
   // The form of a ticket, or "" when there is no such ticket.
   std::function<std::string(std::string_view ticket)> ticket_form;
 };

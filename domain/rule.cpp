@@ -257,7 +257,8 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
       // Person, attachment and relation values depend on the world at run time; everything else is
       // checked now so a rule can never write a value its form would refuse.
       Lookups accept_all{[](std::string_view, std::string_view) { return true; },
-                         [](std::string_view) { return true; },
+                         // any upload, taken for a picture until the rule runs
+                         [](std::string_view) { return std::string("image/png"); },
                          [f](std::string_view) {  // a ticket of the form the field links to
                            return f->relation_form.empty() ? std::string("any") : f->relation_form;
                          }};

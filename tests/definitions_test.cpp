@@ -18,11 +18,12 @@ FormDef form_of(const std::string& fields_json) {
   return f.ok() ? f.value() : FormDef{};
 }
 
-const Lookups kLookups{[](std::string_view u, std::string_view role) {
-                         return u == "zhang" && (role.empty() || role == "cs_supervisor");
-                       },
-                       [](std::string_view a) { return a == "att-1"; },
-                       [](std::string_view t) { return std::string(t == "T-000001" ? "f" : ""); }};
+const Lookups kLookups{
+    [](std::string_view u, std::string_view role) {
+      return u == "zhang" && (role.empty() || role == "cs_supervisor");
+    },
+    [](std::string_view a) { return std::string(a == "att-1" ? "image/png" : ""); },
+    [](std::string_view t) { return std::string(t == "T-000001" ? "f" : ""); }};
 
 struct FieldCase {
   const char* field;  // one field definition

@@ -32,7 +32,12 @@ class TicketDriver {
         [this](std::string_view u, std::string_view role) {
           return active_user_in_role(catalog_, u, role);
         },
-        [](std::string_view a) { return a.rfind("att-", 0) == 0; },
+        // "att-…" uploads: "att-doc…" ones are documents, the rest pictures.
+        [](std::string_view a) {
+          return std::string(!a.starts_with("att-")     ? ""
+                             : a.starts_with("att-doc") ? "application/pdf"
+                                                        : "image/jpeg");
+        },
         [](std::string_view t) { return std::string(t == "T-000001" ? "service_ticket" : ""); }};
     ctx.last_pick = last_pick;
     ctx.open_load = open_load;

@@ -140,6 +140,16 @@ TEST_F(ReferenceScenario, AFullWidthPhoneNumberIsStoredInAscii) {
   EXPECT_EQ(t.state.field("customer_phone"), Value("+86 138-1234-5678"));
 }
 
+TEST_F(ReferenceScenario, AnImageFieldTakesPicturesOnly) {
+  Object fields = reference_submission();
+  set_member(fields, "images", Value(Array{Value("att-1"), Value("att-doc1")}));
+  EXPECT_EQ(refused(t.user("li"), SubmitTicket{"service_ticket", "service_flow", fields}),
+            "invalid_value images");
+  set_member(fields, "images", Value(Array{Value("att-1")}));
+  set_member(fields, "attachments", Value(Array{Value("att-doc1")}));
+  ok(t.user("li"), SubmitTicket{"service_ticket", "service_flow", fields});
+}
+
 TEST_F(ReferenceScenario, ComplexBranchWithRejectAndTransfer) {
   submit();
   ok(t.user("zhang"), TakeAction{"approve", {{"complexity", Value("复杂")}}, "", ""});

@@ -7,12 +7,14 @@ import re
 import datetime
 import http.client
 import socket
+import struct
 import subprocess
 import sys
 import threading
 import time
 import unittest
 import urllib.parse
+import zlib
 import zoneinfo
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -27,6 +29,13 @@ SUBMISSION = {
     "problem_type": "功能故障",
     "description": "打印机每打印第二页就卡纸,需要工程师上门检修。",
 }
+
+
+def one_pixel_png():
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)) +
+            chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b""))
 
 
 class ReferenceApp(unittest.TestCase):
@@ -759,10 +768,20 @@ class ReferenceApp(unittest.TestCase):
 
     def test_attachments(self):
         tid = self.submit()["id"]
-        png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
+        png = one_pixel_png()
         status, r, _ = self.call("POST", "/tickets/%s/attachments" % tid, user="li", raw=png,
                                  headers={"Content-Type": "image/png", "X-Filename": "photo.png"})
         self.assertEqual(status, 201, r)
+        # The bytes are asked what they are: a "picture" that is not one is refused, and an
+        # upload that names no file type (curl's form encoding) is recorded as what it is.
+        for raw, content_type in [(b"<html>x</html>", "image/png"), (png, "image/jpeg")]:
+            status, bad, _ = self.call("POST", "/attachments", user="li", raw=raw,
+                                       headers={"Content-Type": content_type})
+            self.assert_error(bad, status, 422, "invalid_value", "Content-Type")
+        status, bare, _ = self.call("POST", "/attachments", user="li", raw=png,
+                                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(self.s.call("GET", "/api/v1/attachments/" + bare["attachment"],
+                                     token=self.tokens["li"])[2]["Content-Type"], "image/png")
         att = r["attachment"]
         req_status, body, headers = self.s.call("GET", "/api/v1/attachments/" + att, token=self.tokens["li"])
         self.assertEqual(req_status, 200)

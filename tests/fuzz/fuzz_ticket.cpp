@@ -17,7 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ctx.lookups.user_exists = [&](std::string_view u, std::string_view role) {
     return active_user_in_role(catalog, u, role);
   };
-  ctx.lookups.attachment_exists = [](std::string_view) { return false; };
+  ctx.lookups.attachment_type = [](std::string_view) { return std::string(); };
   ctx.lookups.ticket_form = [](std::string_view) { return std::string(); };
   ctx.new_ticket_id = "T-000001";
   TicketState state;

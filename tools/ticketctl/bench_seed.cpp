@@ -63,7 +63,7 @@ int bench_seed(const Args& args) {
         ctx.new_ticket_id = id;
         ctx.new_portal_code = "seed" + std::to_string(rng());
         ctx.lookups = {[](std::string_view, std::string_view) { return true; },
-                       [](std::string_view) { return true; },
+                       [](std::string_view) { return std::string(); },        // no uploads
                        [](std::string_view) { return std::string("any"); }};  // no relations
         Result<std::vector<DomainEvent>> decided = model.read([&](const auto& v) {
           ctx.actor = Actor{"li", v.catalog.user("li")->roles, false, false, false};
