@@ -3,6 +3,7 @@
 #include <csv.h>
 #include <iconv.h>
 
+#include <cctype>
 #include <cerrno>
 
 #include "domain/text.h"
@@ -27,7 +28,7 @@ void on_row_end(int /*terminator*/, void* data) {
   c->row.clear();
 }
 
-// `bytes` in `from` as UTF-8; false when iconv knows no such encoding or the bytes are not in it.
+// `bytes`, in the encoding `from`, as UTF-8 into *out; what went wrong otherwise, and where.
 enum class Converted { kOk, kUnknownEncoding, kInvalid };
 Converted to_utf8(std::string_view bytes, const std::string& from, std::string* out,
                   size_t* bad_offset) {
