@@ -32,6 +32,7 @@
 #include "api/api.h"
 #include "api/metrics.h"
 #include "api/stream_hub.h"
+#include "domain/text.h"
 
 namespace ticketd::api {
 
@@ -418,9 +419,9 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
                                         repeated));
     }
     for (const auto& field : msg) {
-      std::string name(field.name_string());
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      req.headers.emplace_back(std::move(name), std::string(field.value()));
+      const auto name = field.name_string();
+      req.headers.emplace_back(ascii_lowercase({name.data(), name.size()}),
+                               std::string(field.value()));
     }
     if (websocket::is_upgrade(msg)) return upgrade(req);
     req.body = std::move(msg.body());

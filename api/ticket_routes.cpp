@@ -21,12 +21,9 @@ namespace {
 
 using View = projections::ReadModel::View;
 
-char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
 // A list's ?q=, taken apart once for every ticket it is matched against.
 struct TextQuery {
-  explicit TextQuery(std::string_view q) : lowered(q) {
-    std::transform(lowered.begin(), lowered.end(), lowered.begin(), ascii_lower);
+  explicit TextQuery(std::string_view q) : lowered(ascii_lowercase(q)) {
     digits =
         !q.empty() && std::all_of(q.begin(), q.end(), [](char c) { return c >= '0' && c <= '9'; });
   }

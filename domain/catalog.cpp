@@ -599,13 +599,8 @@ Result<DomainEvent> decide_create_user(const Catalog& c, const User& user,
   }
   if (c.user(user.id)) return error(codes::kConflict, "user \"" + user.id + "\" exists", "id");
   // Ids are typed into person fields and transfers: "Li" beside "li" would be taken for her.
-  auto lower = [](std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(),
-                   [](unsigned char ch) { return std::tolower(ch); });
-    return s;
-  };
   for (const User* other : c.users()) {
-    if (lower(other->id) == lower(user.id)) {
+    if (ascii_lowercase(other->id) == ascii_lowercase(user.id)) {
       return error(codes::kConflict,
                    "user \"" + other->id + "\" exists; ids may not differ by case alone", "id");
     }

@@ -1,6 +1,6 @@
 #include "domain/media_type.h"
 
-#include <algorithm>
+#include "domain/text.h"
 
 namespace ticketd {
 
@@ -8,9 +8,7 @@ std::string media_type_essence(std::string_view content_type) {
   std::string type(content_type.substr(0, content_type.find(';')));
   while (!type.empty() && type.back() == ' ') type.pop_back();
   while (!type.empty() && type.front() == ' ') type.erase(type.begin());
-  std::transform(type.begin(), type.end(), type.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return type;
+  return ascii_lowercase(type);
 }
 
 bool is_picture_type(std::string_view content_type) {

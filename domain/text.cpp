@@ -14,6 +14,14 @@ size_t utf8_length(std::string_view text) {
   return n;
 }
 
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string ascii_lowercase(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = ascii_lower(c);
+  return out;
+}
+
 std::optional<std::string> control_character_in(std::string_view text, TextLines lines) {
   size_t character = 0;
   for (size_t i = 0; i < text.size(); ++i) {

@@ -13,6 +13,11 @@ bool valid_utf8(std::string_view text);
 // Characters (code points) in UTF-8 text.
 size_t utf8_length(std::string_view text);
 
+// Latin capitals as small letters, every other byte (UTF-8's among them) as it is: ids, header
+// names, media types and searches compare so.
+char ascii_lower(char c);
+std::string ascii_lowercase(std::string_view text);
+
 enum class TextLines { kOne, kMany };
 
 // Control characters (C0, DEL, C1) print as nothing, cut a PDF's line at a NUL and move a
