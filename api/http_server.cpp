@@ -78,6 +78,8 @@ class StreamSession {
   virtual ~StreamSession() = default;
   // Server shutdown: a clean close with "going away".
   virtual void going_away() = 0;
+  // The token is asked about now (HttpServer::recheck_streams).
+  virtual void recheck_now() = 0;
 };
 
 // One io_context per io thread, each connection on one of them (round robin). Sharing one
@@ -164,6 +166,7 @@ class WebSocketSession : public StreamClient,
     ws_.read_message_max(64 * 1024);
     ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) {
       if (ec) return self->finish();
+      self->accepted_ = true;
       self->read();
       self->recheck_later();
     });
@@ -184,6 +187,12 @@ class WebSocketSession : public StreamClient,
     });
   }
 
+  void recheck_now() override {
+    net::post(ws_.get_executor(), [self = shared_from_this()] {
+      if (self->accepted_ && !self->closing_) self->recheck();  // else the handshake's token
+    });
+  }
+
  private:
   void read() {
     ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -198,21 +207,27 @@ class WebSocketSession : public StreamClient,
   // The token is asked about again now and then: a user signed out, disabled or expired stops
   // receiving, and one whose roles changed reconnects to be shown what they now may read (the
   // hub reads actor() from its own thread, so it is never changed under it).
+  // The periodic check stays for what no event says: a session's expiry.
   void recheck_later() {
     recheck_.expires_after(kRecheckEvery);
     recheck_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec || self->closing_) return;
-      auto now = self->server_.api.actor_for_token(self->token_);
-      if (!now) {
-        return self->close_with(websocket::close_code::policy_error,
-                                "the session has ended: sign in again");
-      }
-      if (*now != self->actor_) {
-        return self->close_with(websocket::close_code::policy_error,
-                                "the account has changed: connect again");
-      }
-      self->recheck_later();
+      if (self->recheck()) self->recheck_later();
     });
+  }
+
+  // Whether the token still stands for the account the stream opened with; closes it if not.
+  bool recheck() {
+    auto now = server_.api.actor_for_token(token_);
+    if (!now) {
+      close_with(websocket::close_code::policy_error, "the session has ended: sign in again");
+      return false;
+    }
+    if (*now != actor_) {
+      close_with(websocket::close_code::policy_error, "the account has changed: connect again");
+      return false;
+    }
+    return true;
   }
 
   void enqueue(StreamMessage message) {
@@ -275,6 +290,7 @@ class WebSocketSession : public StreamClient,
 
   websocket::stream<NextLayer> ws_;
   std::string token_;
+  bool accepted_ = false;  // the handshake is done: the stream can be closed
   Actor actor_;
   ServerState& server_;
   Timer deadline_;
@@ -737,6 +753,15 @@ bool HttpServer::reload_tls(std::string* error) {
 }
 
 uint16_t HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+void HttpServer::recheck_streams() {
+  std::vector<std::shared_ptr<StreamSession>> streams;
+  {
+    std::lock_guard lk(impl_->sessions_mu);
+    streams.assign(impl_->streams.begin(), impl_->streams.end());
+  }
+  for (auto& stream : streams) stream->recheck_now();
+}
 
 void HttpServer::run(std::function<void()> on_signal) {
   Impl& s = *impl_;

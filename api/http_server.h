@@ -44,6 +44,9 @@ class HttpServer {
   // closes idle connections and returns. `on_signal` runs first (stop taking commands). SIGHUP
   // reloads the TLS certificate.
   void run(std::function<void()> on_signal);
+  // Every open stream asks about its token again now (ReadModel::on_access_change): a user
+  // signed out or disabled stops receiving at once, not at the next periodic check. Any thread.
+  void recheck_streams();
 
  private:
   struct Impl;

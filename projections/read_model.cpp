@@ -302,6 +302,11 @@ void ReadModel::on_catalog_change(std::function<void()> fn) {
   on_catalog_change_ = std::move(fn);
 }
 
+void ReadModel::on_access_change(std::function<void()> fn) {
+  std::unique_lock lk(mu_);
+  on_access_change_ = std::move(fn);
+}
+
 void ReadModel::apply_definition(const DomainEvent& e) {
   namespace det = ticketd::event_types;
   bool known = e.type == det::kFormPublished || e.type == det::kFlowPublished ||
@@ -314,6 +319,8 @@ void ReadModel::apply_definition(const DomainEvent& e) {
   if (!known) return;
   catalog_.apply(e);
   catalog_moved_ = true;
+  access_moved_ = access_moved_ || e.type == det::kUserUpdated || e.type == det::kPasswordChanged ||
+                  e.type == det::kUserDisabled;
   definitions_.push_back(e);
   // A rule, policy or calendar edit moves the timers of the open tickets it covers: a policy
   // change recomputes their clocks from their events under the new version.
@@ -616,6 +623,7 @@ void ReadModel::apply(std::vector<ParsedEvent> batch) {
                        static_cast<int64_t>(e.data["expires_at"].as_number())});
       } else if (e.type == event_types::kSessionEnded) {
         sessions_.erase(e.data.string_or("token_hash"));
+        access_moved_ = true;
       } else if (e.type == event_types::kAttachmentUploaded) {
         AttachmentInfo a{e.data.string_or("id"),
                          e.data.string_or("filename"),
@@ -631,7 +639,7 @@ void ReadModel::apply(std::vector<ParsedEvent> batch) {
     }
     settle_changed_tickets();
   }
-  std::function<void()> moved, catalog_changed;
+  std::function<void()> moved, catalog_changed, access_changed;
   TicketListener listener;
   std::vector<AppliedTicket> tickets;
   {
@@ -640,11 +648,15 @@ void ReadModel::apply(std::vector<ParsedEvent> batch) {
     schedule_moved_ = false;
     if (catalog_moved_ && on_catalog_change_) catalog_changed = on_catalog_change_;
     catalog_moved_ = false;
+    if (access_moved_ && on_access_change_) access_changed = on_access_change_;
+    access_moved_ = false;
     tickets.swap(applied_tickets_);
     if (!tickets.empty()) listener = on_ticket_applied_;
   }
   if (moved) moved();
   if (catalog_changed) catalog_changed();
+  // Before this batch's ticket events reach the streams: a user disabled in it hears none.
+  if (access_changed) access_changed();
   if (listener) {
     for (AppliedTicket& t : tickets) {
       listener(t.position, t.type, std::move(t.assignees_before), t.after, t.notification);

@@ -162,6 +162,10 @@ class ReadModel {
   // Called (outside locks) after applying events that changed the catalog: numbers computed with
   // it (a dashboard republished, the company's zone) may read differently now.
   void on_catalog_change(std::function<void()> fn);
+  // Called (outside locks) after applying events that end sessions or change an account: a
+  // sign-out, a password reset, a user disabled or given other roles. Open streams ask about
+  // their tokens at once rather than at their next periodic check.
+  void on_access_change(std::function<void()> fn);
   // Called (outside locks, on the projection thread, in position order) after each ticket event:
   // the position, the event type, the assignees before it and the ticket after it. Also after
   // each outcome of a ticket's notification (on the outbox stream), with the ticket as it is and
@@ -224,6 +228,7 @@ class ReadModel {
   TimerSchedule schedule_;
   bool schedule_moved_ = false;
   bool catalog_moved_ = false;
+  bool access_moved_ = false;
   // While a restore's timers are left out: the tickets rescheduled since (their entries in
   // schedule_ are current; the others are missing).
   bool schedule_incomplete_ = false;
@@ -231,6 +236,7 @@ class ReadModel {
   std::unordered_set<std::string> rescheduled_while_incomplete_;
   std::function<void()> on_schedule_change_;
   std::function<void()> on_catalog_change_;
+  std::function<void()> on_access_change_;
   TicketListener on_ticket_applied_;
   std::function<bool()> ticket_listener_listening_;
   bool collect_tickets_ = false;  // for the batch being applied

@@ -599,6 +599,8 @@ int main(int argc, char** argv) {
   // A dashboard republished or the company's zone changed: wall screens show it at once.
   model.on_catalog_change([&hub] { hub.refresh_numbers(); });
   api::HttpServer server(api, metrics, hub, http);
+  // Signed out, disabled, reset or given other roles: their open streams end at once.
+  model.on_access_change([&server] { server.recheck_streams(); });
   const std::string tls_cert = o.get("tls-cert", ""), tls_key = o.get("tls-key", "");
   if (tls_cert.empty() != tls_key.empty()) return fail("--tls-cert and --tls-key go together");
   if (!tls_cert.empty() && !server.use_tls(tls_cert, tls_key, &error)) return fail(error);
@@ -660,6 +662,7 @@ int main(int argc, char** argv) {
   lookup_worker.reset();  // abandons the GETs under way, waits for answers being recorded
   model.on_ticket_applied(nullptr);
   model.on_catalog_change(nullptr);
+  model.on_access_change(nullptr);
   hub.stop();
   snapshotter.stop();
   {

@@ -279,12 +279,15 @@ class Accounts(unittest.TestCase):
         self.assertEqual((status, len(page["items"])), (200, 2))
         self.assertTrue(page["next_cursor"])
 
-    def close_reason(self, ws):
-        # Frames until the server's close; its reason is what follows the 2-byte code.
+    def close_reason(self, ws, received=None):
+        # Frames until the server's close (the messages before it into `received`); its reason is
+        # what follows the 2-byte code.
         while True:
             opcode, data = ws.recv_data(control_frame=True)
             if opcode == websocket.ABNF.OPCODE_CLOSE:
                 return int.from_bytes(data[:2], "big"), data[2:].decode("utf-8")
+            if received is not None and opcode == websocket.ABNF.OPCODE_TEXT:
+                received.append(json.loads(data))
 
     def subscribe(self, token):
         ws = websocket.create_connection(self.s.base.replace("http", "ws") + "/api/v1/stream?token=" + token,
@@ -298,10 +301,13 @@ class Accounts(unittest.TestCase):
         disabled, promoted, kept = (self.subscribe(self.s.login(u)) for u in ("zhao", "li", "wang"))
         self.assertEqual(self.call("PATCH", "/users/zhao", {"disabled": True})[0], 200)
         self.assertEqual(self.call("PATCH", "/users/li", {"roles": ["cs_agent", "cs_supervisor"]})[0], 200)
-        self.assertEqual(self.close_reason(disabled), (1008, "the session has ended: sign in again"))
-        self.assertEqual(self.close_reason(promoted), (1008, "the account has changed: connect again"))
-        # The others go on: wang hears the next ticket.
+        # At once, not at the streams' next periodic check: a ticket submitted now reaches neither.
         tid = self.submit(self.s.login("qian"))
+        before_close = []
+        self.assertEqual(self.close_reason(disabled, before_close), (1008, "the session has ended: sign in again"))
+        self.assertEqual(self.close_reason(promoted, before_close), (1008, "the account has changed: connect again"))
+        self.assertNotIn(tid, [m.get("ticket", {}).get("id") for m in before_close])
+        # The others go on: wang hears the ticket.
         while True:
             m = json.loads(kept.recv())
             if m.get("ticket", {}).get("id") == tid:
