@@ -201,6 +201,7 @@ void write_portal_view(JsonWriter& w, const TicketState& t, const Catalog& catal
   const NodeDef* node = flow ? flow->node(t.node) : nullptr;
   w.key("can_confirm").boolean(!t.closed && node && node->for_customer());
   w.key("can_rate").boolean(t.closed && !t.rating.has_value());
+  w.key("can_comment").boolean(!t.closed);
   w.key("conversation").begin_array();
   for (const WrittenNote& n : notes) {
     if (!n.note.customer_reads()) continue;

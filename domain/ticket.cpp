@@ -651,6 +651,14 @@ Result<std::vector<DomainEvent>> decide_command(const TicketState& s, const Comm
     if (writes.value().empty()) return std::vector<DomainEvent>{};
     add_fields_changed(d, writes.value());
   } else if (const auto* cmd = std::get_if<AddComment>(&command)) {
+    // Staff may still note something on a closed ticket; a customer's reply would reach nobody,
+    // as no one works on it any more.
+    if (s.closed && ctx.actor.portal_customer) {
+      return error(codes::kTicketClosed, "ticket " + s.id +
+                                             " is closed, and a reply to it would reach nobody: "
+                                             "please contact us again, naming " +
+                                             s.id);
+    }
     if (blank(cmd->text)) return error(codes::kRequired, "text is required", "text");
     if (auto e = check_comment(cmd->text, "text")) return *e;
     Object data{{"text", Value(cmd->text)}};

@@ -92,6 +92,9 @@ TEST_F(ReferenceScenario, SimpleBranchToClosed) {
   EXPECT_EQ(t.state.rating, 5);
   EXPECT_EQ(fails(t.user("li"), AddComment{""}).code, codes::kRequired);
   EXPECT_EQ(fails(t.user("zhang"), TakeAction{"approve", {}, "", ""}).code, codes::kTicketClosed);
+  // Closed: a customer's reply would reach nobody; staff may still note something.
+  EXPECT_EQ(fails(t.customer(), AddComment{"又坏了"}).code, codes::kTicketClosed);
+  ok(t.user("li"), AddComment{"客户来电,已建新单"});
 }
 
 // Control characters print as nothing and cut a PDF's line at a NUL: words written on a ticket

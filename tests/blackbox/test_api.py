@@ -100,7 +100,7 @@ class ReferenceApp(unittest.TestCase):
         self.assertNotIn("customer_phone", portal["fields"])
         self.assertEqual([s["name"] for s in portal["timeline"]], ["工单受理", "客服处理", "客户确认"])
         # Rated once the fix is confirmed: before, a rating would count a service not yet given.
-        self.assertEqual((portal["can_confirm"], portal["can_rate"]), (True, False))
+        self.assertEqual((portal["can_confirm"], portal["can_rate"], portal["can_comment"]), (True, False, True))
         status, r, _ = self.s.call("POST", "/api/v1/portal/tickets/%s/rating?code=%s" % (tid, code), {"score": 5})
         self.assert_error(r, status, 422, "action_not_allowed", "score")
         status, wrong, _ = self.s.call("GET", "/api/v1/portal/tickets/%s?code=nope" % tid)
@@ -112,7 +112,11 @@ class ReferenceApp(unittest.TestCase):
         self.assertEqual(status, 200, r)
         self.assertEqual(r["ticket"]["state"], "closed")
         status, portal, _ = self.s.call("GET", "/api/v1/portal/tickets/%s?code=%s" % (tid, code))
-        self.assertEqual((portal["can_confirm"], portal["can_rate"]), (False, True))
+        self.assertEqual((portal["can_confirm"], portal["can_rate"], portal["can_comment"]), (False, True, False))
+        # A reply to a closed ticket would reach nobody: the customer is told to come again.
+        status, r, _ = self.s.call("POST", "/api/v1/portal/tickets/%s/comments?code=%s" % (tid, code), {"text": "又坏了"})
+        self.assert_error(r, status, 422, "ticket_closed")
+        self.assertIn("please contact us again", r["error"]["message"])
         status, r, _ = self.s.call("POST", "/api/v1/portal/tickets/%s/rating?code=%s" % (tid, code),
                                    {"score": 5, "commment": "很满意"})
         self.assert_error(r, status, 422, "unknown_field", "commment")
