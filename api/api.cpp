@@ -502,6 +502,7 @@ void Api::route(const CallPtr& call) {
     if (on(p.size() == 5, "GET", {"code"})) return get_portal(call, p[4]);
     if (on(action && p[5] == "confirm", "POST", {"code"})) return post_portal_confirm(call, p[4]);
     if (on(action && p[5] == "rating", "POST", {"code"})) return post_rating(call, p[4], true);
+    if (on(action && p[5] == "reopen", "POST", {"code"})) return post_reopen(call, p[4], true);
     if (on(action && p[5] == "comments", "POST", {"code"})) return post_comment(call, p[4], true);
     if (on(p.size() == 7 && p[5] == "attachments", "GET", {"code"})) {
       if (!enter_portal(call, p[4])) return;
@@ -575,6 +576,7 @@ void Api::route(const CallPtr& call) {
     if (on(p[4] == "comments", "GET")) return get_ticket_comments(call, id);
     if (on(p[4] == "attachments", "POST")) return post_attachment(call, id);
     if (on(p[4] == "rating", "POST")) return post_rating(call, id, false);
+    if (on(p[4] == "reopen", "POST")) return post_reopen(call, id, false);
     if (on(p[4] == "events", "GET")) return get_ticket_events(call, id);
     if (on(p[4] == "notifications", "GET")) return get_ticket_notifications(call, id);
     if (on(p[4] == "print.pdf", "GET", {"template", "as_of"})) return get_ticket_print(call, id);

@@ -136,6 +136,7 @@ class Api {
   void post_action(const CallPtr& call, const std::string& id);
   void post_comment(const CallPtr& call, const std::string& id, bool portal);
   void post_rating(const CallPtr& call, const std::string& id, bool portal);
+  void post_reopen(const CallPtr& call, const std::string& id, bool portal);
   void post_attachment(const CallPtr& call, const std::string& ticket_id);
   // `portal_ticket`: the ticket whose portal code the caller gave (its readable fields only).
   void get_attachment(const CallPtr& call, const std::string& id,

@@ -244,6 +244,8 @@ class Composer {
       what = "流程结束";
     } else if (e.type == et::kTicketClosed) {
       what = "工单关闭";
+    } else if (e.type == et::kTicketReopened) {
+      what = d.string_or("by") == "customer" ? "客户重新打开工单" : "重新打开工单";
     } else if (e.type == et::kSlaBreached) {
       what = "超出服务时限 (" + d.string_or("limit") + ")";
     } else {

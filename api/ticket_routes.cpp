@@ -622,6 +622,22 @@ void Api::post_rating(const CallPtr& call, const std::string& id, bool portal) {
   run_ticket_command(call, id, std::move(cmd), std::nullopt, 201);
 }
 
+void Api::post_reopen(const CallPtr& call, const std::string& id, bool portal) {
+  if (portal && !enter_portal(call, id)) return;
+  // The company's flow decides where the customer's reopen goes: a "node" from the portal is
+  // refused as an unknown member, not dropped.
+  if (!call->parse_body()) return;
+  if (!(portal ? call->only_members({"reason"}) : call->only_members({"reason", "node"}))) return;
+  ReopenTicket cmd;
+  if (!call->string_member("reason", &cmd.reason, true) ||
+      !call->string_member("node", &cmd.node, false)) {
+    return;
+  }
+  std::optional<uint64_t> if_match;
+  if (!portal && !call->if_match(&if_match)) return;
+  run_ticket_command(call, id, std::move(cmd), if_match, 200);
+}
+
 void Api::post_attachment(const CallPtr& call, const std::string& ticket_id) {
   if (call->req.body.empty())
     return call->fail(422, codes::kRequired, "the upload is empty", "body");
@@ -781,7 +797,7 @@ void Api::get_portal(const CallPtr& call, const std::string& id) {
   }
   JsonWriter w;
   model_.read([&](const View& v) {
-    write_portal_view(w, *v.ticket(id), v.catalog, notes);
+    write_portal_view(w, *v.ticket(id), v.catalog, notes, now_us());
     return 0;
   });
   call->ok(200, w.take());

@@ -58,6 +58,9 @@ void write_ticket_view(JsonWriter& w, const TicketState& t, const Catalog& catal
   w.key("sla");
   ticket_sla(t, catalog, now_us).view.write(w);
   if (t.rating) w.key("rating").number(static_cast<int64_t>(*t.rating));
+  // How often a close did not hold: a count a client shows beside the state (the history says
+  // when and why).
+  w.key("reopens").number(static_cast<uint64_t>(t.reopens));
   // Lookups asked and not answered yet (by their request's stream version): a client can say
   // the CRM is being asked rather than show the fields as empty for good.
   if (!t.lookups_pending.empty()) {
@@ -171,7 +174,7 @@ projections::ReportTable tickets_table(const std::vector<const TicketState*>& ti
 }
 
 void write_portal_view(JsonWriter& w, const TicketState& t, const Catalog& catalog,
-                       const std::vector<WrittenNote>& notes) {
+                       const std::vector<WrittenNote>& notes, int64_t now_us) {
   const FlowDef* flow = catalog.flow(t.flow_id, t.flow_version);
   auto name_of = [&](const std::string& id) {
     const NodeDef* n = flow ? flow->node(id) : nullptr;
@@ -202,6 +205,12 @@ void write_portal_view(JsonWriter& w, const TicketState& t, const Catalog& catal
   w.key("can_confirm").boolean(!t.closed && node && node->for_customer());
   w.key("can_rate").boolean(t.closed && !t.rating.has_value());
   w.key("can_comment").boolean(!t.closed);
+  // Until when the customer may reopen the closed ticket (the company's reopen_days), so that a
+  // page can offer it and say by when.
+  const int64_t reopen_until = portal_reopen_until(t, catalog.settings());
+  const bool can_reopen = reopen_until && now_us <= reopen_until;
+  w.key("can_reopen").boolean(can_reopen);
+  if (can_reopen) time_or_null(w, "reopen_until", reopen_until);
   w.key("conversation").begin_array();
   for (const WrittenNote& n : notes) {
     if (!n.note.customer_reads()) continue;

@@ -33,9 +33,10 @@ struct WrittenNote {
 };
 
 // What the customer sees in the portal: progress, timeline, customer-readable fields, and the
-// conversation: those of `notes` the customer reads.
+// conversation: those of `notes` the customer reads. `now_us` says whether a closed ticket may
+// still be reopened.
 void write_portal_view(JsonWriter& w, const TicketState& t, const Catalog& catalog,
-                       const std::vector<WrittenNote>& notes);
+                       const std::vector<WrittenNote>& notes, int64_t now_us);
 void write_user(JsonWriter& w, const User& u);
 // How staff appear to the customer (the portal, their printed copy): by name alone, never by
 // user id ("客服" for one without a name).

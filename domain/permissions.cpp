@@ -19,6 +19,25 @@ bool is_assignee(const TicketState& state, const Actor& actor) {
   return false;
 }
 
+bool would_be_assignee(const NodeDef& node, const Object& fields, const Actor& actor) {
+  if (actor.portal_customer) return false;
+  const AssigneeSpec& spec = node.assignee;
+  switch (spec.kind) {
+    case AssigneeSpec::Kind::kAnyone:
+      return true;
+    case AssigneeSpec::Kind::kRole:
+      return spec.id != kCustomerRole && actor.has_role(spec.id);
+    case AssigneeSpec::Kind::kUser:
+      return spec.id == actor.id;
+    case AssigneeSpec::Kind::kField: {
+      return std::any_of(fields.begin(), fields.end(), [&](const Member& m) {
+        return m.first == spec.id && m.second.is_string() && m.second.as_string() == actor.id;
+      });
+    }
+  }
+  return false;
+}
+
 bool may_act(const TicketState& state, const NodeDef& node, const Actor& actor) {
   if (actor.admin) return true;
   if (node.type == NodeType::kStart || node.type == NodeType::kEnd) return false;

@@ -9,6 +9,9 @@ namespace ticketd {
 bool may_act(const TicketState& state, const NodeDef& node, const Actor& actor);
 // Whether the actor is one of the node's resolved assignees (admins excluded).
 bool is_assignee(const TicketState& state, const Actor& actor);
+// Whether the actor would hold the to-do if the ticket, with these fields, entered `node` now:
+// one of its role, the user it names, or the person its field holds (admins excluded).
+bool would_be_assignee(const NodeDef& node, const Object& fields, const Actor& actor);
 // The fields the actor may read now: everything for admins and auditors; for the portal customer
 // the customer node's readable list (or the flow's portal_readable before such a node); for
 // everyone else the current node's readable list.

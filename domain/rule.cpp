@@ -45,7 +45,9 @@ std::optional<DomainError> check_template(const std::string& text, const FormDef
   });
   if (!closed) return def_error(path, "a template variable {{… is not closed with }}");
   if (bad == "comment.text") {
-    return def_error(path, "{{comment.text}} is filled only for a rule triggered by \"replied\"");
+    return def_error(
+        path,
+        "{{comment.text}} is filled only for a rule triggered by \"replied\" or \"reopened\"");
   }
   if (bad == "ticket.portal_code") {
     return def_error(path, "{{ticket.portal_code}} goes in notifications only");
@@ -185,6 +187,8 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
     trig.kind = RuleTrigger::Kind::kFlowEnded;
   } else if (type == "rated") {
     trig.kind = RuleTrigger::Kind::kRated;
+  } else if (type == "reopened") {
+    trig.kind = RuleTrigger::Kind::kReopened;
   } else if (type == "replied") {
     trig.kind = RuleTrigger::Kind::kReplied;
     trig.by = t.string_or("by");
@@ -212,6 +216,7 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
     case RuleTrigger::Kind::kCreated:
     case RuleTrigger::Kind::kFlowEnded:
     case RuleTrigger::Kind::kRated:
+    case RuleTrigger::Kind::kReopened:
       extra = unknown_property(t, {"type"}, "rule.trigger");
       break;
     case RuleTrigger::Kind::kFieldChanged:
@@ -291,7 +296,9 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
       if (!kChannels.count(act.channel))
         return def_error(path + ".channel", "must be todo, sms, email or webhook");
       act.text = a.string_or("template");
-      const TemplateScope scope{trig.kind == RuleTrigger::Kind::kReplied, true};
+      const TemplateScope scope{
+          trig.kind == RuleTrigger::Kind::kReplied || trig.kind == RuleTrigger::Kind::kReopened,
+          true};
       if (auto e = check_template(act.text, form, path + ".template", scope)) return *e;
     } else if (kind == "close") {
       if (auto e = unknown_property(a, {"type"}, path); e && !stored) return *e;

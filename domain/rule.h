@@ -27,6 +27,7 @@ struct RuleTrigger {
     kIdle,
     kFlowEnded,
     kRated,
+    kReopened,
     kReplied,
     kSlaWarning,
     kSlaBreached

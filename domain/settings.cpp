@@ -1,5 +1,7 @@
 #include "domain/settings.h"
 
+#include <cmath>
+
 #include "domain/definition_error.h"
 #include "domain/time_format.h"
 
@@ -7,7 +9,7 @@ namespace ticketd {
 
 Result<CompanySettings> parse_settings(const Value& doc, bool refuse_unknown) {
   if (!doc.is_object()) return def_error("settings", "must be a JSON object");
-  if (auto e = unknown_property(doc, {"time_zone", "name"}, "settings")) return *e;
+  if (auto e = unknown_property(doc, {"time_zone", "name", "reopen_days"}, "settings")) return *e;
   const Value* zone = doc.find("time_zone");
   if (!zone)
     return def_error("settings.time_zone", "required: an IANA time zone name like Asia/Shanghai");
@@ -18,6 +20,15 @@ Result<CompanySettings> parse_settings(const Value& doc, bool refuse_unknown) {
   if (const Value* name = doc.find("name")) {
     if (!name->is_string()) return def_error("settings.name", "must be a string");
     s.name = name->as_string();
+  }
+  if (const Value* days = doc.find("reopen_days")) {
+    const double n = days->as_number();
+    if (!days->is_number() || n != std::floor(n) || n < 0 || n > kMaxReopenDays) {
+      return def_error("settings.reopen_days",
+                       "a whole number of days from 0 (customers never reopen) to " +
+                           std::to_string(kMaxReopenDays));
+    }
+    s.reopen_days = static_cast<int64_t>(n);
   }
   s.time_zone = zone->as_string();
   const date::time_zone* found = find_time_zone(s.time_zone);

@@ -18,6 +18,9 @@ namespace ticketd {
 // The settings' "id": the API shows it as a definition's, and a client may echo it back.
 inline constexpr char kSettingsId[] = "company";
 
+inline constexpr int64_t kDefaultReopenDays = 7;
+inline constexpr int64_t kMaxReopenDays = 366;
+
 struct CompanySettings {
   uint64_t version = 0;  // 0: never changed
   // The IANA zone the company reads times in. Dashboards, print templates and rules that name no
@@ -30,10 +33,15 @@ struct CompanySettings {
   // The company's name (公司名称), "" when not given: printed above a service report's title, and
   // {{company.name}} in a rule's templates (an SMS's 【signature】).
   std::string name;
+  // For how many days after a close the customer may reopen the ticket in the portal; 0: never
+  // (staff still may). A week by default: long enough to find that a fix did not hold, short
+  // enough that an old ticket is not revived for a new fault.
+  int64_t reopen_days = kDefaultReopenDays;
   Value document = Value(Object{{"time_zone", Value("UTC")}});
 };
 
-// Parses and validates a settings document: {"time_zone":"Asia/Shanghai","name":"…"}.
+// Parses and validates a settings document:
+// {"time_zone":"Asia/Shanghai","name":"…","reopen_days":7}.
 // `refuse_unknown` false: a stored document whose zone the tz database no longer knows still loads
 // (zone nullptr).
 Result<CompanySettings> parse_settings(const Value& document, bool refuse_unknown = true);

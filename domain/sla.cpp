@@ -272,6 +272,7 @@ SlaStatus compute_sla(const TicketState& t, const SlaPolicyDef& policy, const Ca
   std::string node;
   bool paused = false, closed = false;
   int64_t last = 0;
+  std::vector<size_t> stopped_by_close;
   for (size_t k = 0; k < t.sla_marks.size(); ++k) {
     const SlaMark& m = t.sla_marks[k];
     if (last && !paused && !closed) counter.count(clocks, last, m.at_us);
@@ -301,8 +302,20 @@ SlaStatus compute_sla(const TicketState& t, const SlaPolicyDef& policy, const Ca
             m.at_us);
         break;
       case SlaMark::Kind::kClosed:
+        stopped_by_close.clear();
+        for (size_t i = 0; i < clocks.size(); ++i) {
+          if (clocks[i].running()) stopped_by_close.push_back(i);
+        }
         stop([](const SlaClock&) { return true; }, m.at_us);
         closed = true;
+        break;
+      case SlaMark::Kind::kReopened:
+        // The clocks the close stopped run on from what they had counted (a node's own clock
+        // stops again at the node entered next): the time the ticket was closed is not the
+        // company's to answer for, and a clock's warning and breach are recorded once.
+        for (size_t i : stopped_by_close) clocks[i].stopped_at = 0;
+        stopped_by_close.clear();
+        closed = false;
         break;
     }
     paused = paused_after[k];

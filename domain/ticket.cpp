@@ -212,9 +212,11 @@ std::optional<DomainError> check_comment(const std::string& text, const char* me
   return std::nullopt;
 }
 
-// The words of a comment event, for {{comment.text}}; "" for any other event.
+// The words of a comment event, for {{comment.text}} (a reopen's reason too); "" for any other
+// event.
 std::string comment_of(const DomainEvent& e) {
-  return e.type == et::kCommentAdded ? e.data.string_or("text") : "";
+  if (e.type == et::kCommentAdded) return e.data.string_or("text");
+  return e.type == et::kTicketReopened ? e.data.string_or("reason") : "";
 }
 
 bool triggers(const RuleDef& rule, const DomainEvent& e) {
@@ -236,6 +238,8 @@ bool triggers(const RuleDef& rule, const DomainEvent& e) {
       return e.type == et::kFlowEnded;
     case RuleTrigger::Kind::kRated:
       return e.type == et::kRated;
+    case RuleTrigger::Kind::kReopened:
+      return e.type == et::kTicketReopened;
     case RuleTrigger::Kind::kReplied: {
       if (e.type != et::kCommentAdded) return false;
       auto note = note_of(e);
@@ -479,6 +483,66 @@ Result<std::vector<DomainEvent>> act(const TicketState& s, const TakeAction& cmd
   return std::move(d.events());
 }
 
+bool customer_may_reopen(const TicketState& s, const Context& ctx) {
+  const int64_t until = portal_reopen_until(s, ctx.catalog->settings());
+  return until && ctx.now_us <= until;
+}
+
+// A closed ticket taken back into its flow. Staff reopen it for the customer who calls again: the
+// one who submitted it, whoever would act at the node it goes back to, or an administrator. The
+// customer reopens it in the portal for the company's reopen_days after the close, to the node
+// the flow first takes a ticket to.
+Result<std::vector<DomainEvent>> reopen(const TicketState& s, const ReopenTicket& cmd,
+                                        const FlowDef& flow, const Context& ctx) {
+  if (!s.closed) {
+    return error(codes::kActionNotAllowed,
+                 "ticket " + s.id + " is open: only a closed ticket is reopened");
+  }
+  if (blank(cmd.reason)) {
+    return error(codes::kRequired, "reason is required: why the ticket comes back", "reason");
+  }
+  if (auto e = check_comment(cmd.reason, "reason")) return *e;
+  const Actor& actor = ctx.actor;
+  if (actor.portal_customer && !cmd.node.empty()) {
+    return error(codes::kForbidden, "the company decides where a reopened ticket goes", "node");
+  }
+  const NodeDef* node =
+      cmd.node.empty() ? flow.next(flow.start().id, s.fields) : flow.node(cmd.node);
+  if (!node) {
+    return error(codes::kInvalidValue, "flow " + flow.id + " has no node \"" + cmd.node + "\"",
+                 "node");
+  }
+  if (node->type == NodeType::kStart || node->type == NodeType::kEnd || node->for_customer()) {
+    return error(codes::kInvalidValue,
+                 "a reopened ticket goes to a node where staff work on it, not to " + node->id +
+                     " (" + node->name + ")",
+                 "node");
+  }
+  if (actor.portal_customer) {
+    if (!customer_may_reopen(s, ctx)) {
+      const int64_t days = ctx.catalog->settings().reopen_days;
+      return error(codes::kTicketClosed,
+                   "ticket " + s.id +
+                       (days == 0 ? " is closed and is not reopened here"
+                                  : " closed more than " + std::to_string(days) +
+                                        " days ago and is no longer reopened here") +
+                       ": please contact us again, naming " + s.id);
+    }
+  } else if (!actor.admin && actor.id != s.creator && !would_be_assignee(*node, s.fields, actor)) {
+    return error(codes::kForbidden, "ticket " + s.id +
+                                        " is reopened by the one who submitted it, whoever acts "
+                                        "at the node it goes back to (" +
+                                        node->id + ", " + node->name + "), or an administrator");
+  }
+  Decision d(ctx);
+  d.add(et::kTicketReopened, {{"reason", Value(cmd.reason)},
+                              {"node", Value(node->id)},
+                              {"by", Value(actor.portal_customer ? "customer" : "staff")}});
+  if (auto e = enter(d, *node, s.node, s.fields)) return *e;
+  apply_rules(s, d, ctx);
+  return std::move(d.events());
+}
+
 // Everything a timer does gets an id derived from the timer, so a second firing of the same timer
 // (after a crash, or from a racing scheduler) is a duplicate to the log as a whole.
 void derive_ids(std::vector<DomainEvent>& events, const EventId& timer) {
@@ -625,6 +689,7 @@ Result<std::vector<DomainEvent>> decide_command(const TicketState& s, const Comm
   if (const auto* cmd = std::get_if<ApplyLookup>(&command)) {
     return apply_lookup(s, *cmd, *form, *flow, ctx);
   }
+  if (const auto* cmd = std::get_if<ReopenTicket>(&command)) return reopen(s, *cmd, *flow, ctx);
   bool open_only = !std::holds_alternative<AddComment>(command) &&
                    !std::holds_alternative<RateTicket>(command) &&
                    !std::holds_alternative<AddAttachment>(command);
@@ -654,10 +719,11 @@ Result<std::vector<DomainEvent>> decide_command(const TicketState& s, const Comm
     // Staff may still note something on a closed ticket; a customer's reply would reach nobody,
     // as no one works on it any more.
     if (s.closed && ctx.actor.portal_customer) {
-      return error(codes::kTicketClosed, "ticket " + s.id +
-                                             " is closed, and a reply to it would reach nobody: "
-                                             "please contact us again, naming " +
-                                             s.id);
+      return error(codes::kTicketClosed,
+                   "ticket " + s.id + " is closed, and a reply to it would reach nobody: " +
+                       (customer_may_reopen(s, ctx) ? "reopen it, saying why, or contact us"
+                                                    : "please contact us") +
+                       " again, naming " + s.id);
     }
     if (blank(cmd->text)) return error(codes::kRequired, "text is required", "text");
     if (auto e = check_comment(cmd->text, "text")) return *e;
@@ -786,6 +852,19 @@ void evolve_in_place(TicketState& s, const DomainEvent& e) {
     s.closed_at = e.at_us;
     s.assignees.clear();
     s.sla_marks.push_back({SlaMark::Kind::kClosed, e.at_us, "", {}});
+  } else if (type == et::kTicketReopened) {
+    // The NodeEntered that follows puts it at a node again, with its assignees. What the close
+    // settled is unsettled: the outcome the customer rated and the SLA figures are the next
+    // close's. Both stay in the log.
+    s.closed = false;
+    s.flow_ended = false;
+    s.closed_at = 0;
+    ++s.reopens;
+    s.rating.reset();
+    s.rated_at = 0;
+    s.rating_comment.clear();
+    s.sla_final = Value();
+    s.sla_marks.push_back({SlaMark::Kind::kReopened, e.at_us, "", {}});
   } else if (type == et::kRated) {
     s.rating = static_cast<int>(as_int(d["score"]));
     s.rated_at = e.at_us;
@@ -818,17 +897,18 @@ void evolve_in_place(TicketState& s, const DomainEvent& e) {
   }
 }
 
+int64_t portal_reopen_until(const TicketState& s, const CompanySettings& settings) {
+  if (!s.closed || settings.reopen_days <= 0) return 0;
+  return s.closed_at + settings.reopen_days * 86400LL * 1000000LL;
+}
+
 bool evolve_reads_data(std::string_view type) {
   // The types evolve_in_place() takes from their type, actor and time alone. Any other type, a new
   // one too, counts as read.
-  static constexpr std::string_view kTypeOnly[] = {et::kApproved,
-                                                   et::kRejected,
-                                                   et::kFilled,
-                                                   et::kCustomerConfirmed,
-                                                   et::kFlowEnded,
-                                                   et::kTicketClosed,
-                                                   et::kNotificationRequested,
-                                                   et::kLookupRequested};
+  static constexpr std::string_view kTypeOnly[] = {
+      et::kApproved,       et::kRejected,     et::kFilled,         et::kCustomerConfirmed,
+      et::kFlowEnded,      et::kTicketClosed, et::kTicketReopened, et::kNotificationRequested,
+      et::kLookupRequested};
   return std::find(std::begin(kTypeOnly), std::end(kTypeOnly), type) == std::end(kTypeOnly);
 }
 

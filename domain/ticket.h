@@ -35,6 +35,7 @@ inline constexpr char kNotificationRequested[] = "NotificationRequested";
 inline constexpr char kTimerFired[] = "TimerFired";
 inline constexpr char kFlowEnded[] = "FlowEnded";
 inline constexpr char kTicketClosed[] = "TicketClosed";
+inline constexpr char kTicketReopened[] = "TicketReopened";
 inline constexpr char kSlaWarning[] = "SlaWarning";
 inline constexpr char kSlaBreached[] = "SlaBreached";
 inline constexpr char kSlaFinalized[] = "SlaFinalized";
@@ -68,7 +69,15 @@ struct TimelineEntry {
 // What SLA clocks need of a ticket's history, whatever the policy: the submission, field changes,
 // nodes entered, customer replies (portal comments), responses by staff, and the close.
 struct SlaMark {
-  enum class Kind : uint8_t { kSubmitted, kFields, kNode, kCustomerReply, kResponse, kClosed };
+  enum class Kind : uint8_t {
+    kSubmitted,
+    kFields,
+    kNode,
+    kCustomerReply,
+    kResponse,
+    kClosed,
+    kReopened  // the clocks the close stopped run on; the time closed does not count
+  };
   Kind kind = Kind::kFields;
   int64_t at_us = 0;
   std::string node;  // kNode
@@ -102,7 +111,8 @@ struct TicketState {
   bool rejected = false;
   bool transferred = false;
   bool reentered = false;
-  std::optional<int> rating;
+  uint32_t reopens = 0;
+  std::optional<int> rating;  // of the latest close: a reopen takes it back
   int64_t rated_at = 0;
   std::string rating_comment;
   uint64_t comments = 0;
@@ -115,9 +125,10 @@ struct TicketState {
 
   bool exists() const { return version > 0; }
   const Value& field(std::string_view key) const;
-  // First-contact resolution: closed without a reject, a transfer, or coming back to a node.
+  // First-contact resolution: closed without a reject, a transfer, coming back to a node, or
+  // being reopened.
   bool first_contact_resolution() const {
-    return closed && !rejected && !transferred && !reentered;
+    return closed && !rejected && !transferred && !reentered && reopens == 0;
   }
 };
 
@@ -155,6 +166,14 @@ struct RateTicket {
 struct CloseTicket {
   std::string reason;
 };
+// Takes a closed ticket back into its flow: the customer calls again, the fix did not hold. The
+// ticket enters `node` (empty: the node its flow leads to from the start, where it was first
+// accepted) and counts as not resolved at first contact; its rating and SLA figures are taken
+// back, and its clocks run on from where the close stopped them.
+struct ReopenTicket {
+  std::string reason;
+  std::string node;
+};
 // Fires a timer by its name: an idle rule's id, or an sla_timer_name().
 struct FireTimer {
   std::string timer;
@@ -169,7 +188,7 @@ struct ApplyLookup {
   std::string error;    // non-empty: failed
 };
 using Command = std::variant<SubmitTicket, ChangeFields, TakeAction, AddComment, AddAttachment,
-                             RateTicket, CloseTicket, FireTimer, ApplyLookup>;
+                             RateTicket, CloseTicket, ReopenTicket, FireTimer, ApplyLookup>;
 
 struct Context {
   Actor actor;
@@ -193,6 +212,9 @@ TicketState evolve(TicketState state, const DomainEvent& event);
 // rules): a ticket's state is a few hundred bytes of strings and vectors, and moving it in and out
 // of evolve() for every event cost a projection a tenth of its time.
 void evolve_in_place(TicketState& state, const DomainEvent& event);
+// Until when the customer may reopen the closed ticket in the portal: the company's reopen_days
+// after its close. 0: not at all (open, or the company takes no reopens there).
+int64_t portal_reopen_until(const TicketState& state, const CompanySettings& settings);
 // Whether evolve() reads an event's data, beyond its type, actor and time. A projection may leave
 // the data of the other types unparsed (held to it by tests/ticket_property_test.cpp).
 bool evolve_reads_data(std::string_view type);

@@ -1,7 +1,7 @@
 #pragma once
 // The words people wrote on a ticket: comments, the customer's replies through the portal, and
-// the notes given with actions (approve, reject, transfer, submit, confirm) and ratings. Staff
-// read them all; the customer reads their own and the replies staff made public for them.
+// the notes given with actions (approve, reject, transfer, submit, confirm), ratings and reopens.
+// Staff read them all; the customer reads their own and the replies staff made public for them.
 #include <optional>
 #include <string>
 #include <string_view>

@@ -748,6 +748,7 @@ std::string ReadModel::dump() const {
     }
     w.end_array();
     w.key("rating").number(static_cast<int64_t>(t.rating.value_or(0)));
+    if (t.reopens) w.key("reopens").number(static_cast<uint64_t>(t.reopens));
     w.key("fcr").boolean(t.first_contact_resolution());
     w.key("sla_marks").number(static_cast<uint64_t>(t.sla_marks.size()));
     w.key("sla_fired").begin_array();

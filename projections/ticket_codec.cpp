@@ -203,6 +203,7 @@ void encode_ticket(const TicketState& t, FlatBufferBuilder& fbb) {
   if (!sla_fired.IsNull()) b.add_sla_fired(sla_fired);
   b.add_sla_final(sla_final);
   if (!lookups_pending.IsNull()) b.add_lookups_pending(lookups_pending);
+  if (t.reopens) b.add_reopens(t.reopens);
   fbb.FinishSizePrefixed(b.Finish());
 }
 
@@ -256,7 +257,7 @@ bool decode_ticket(const uint8_t* data, size_t size, TicketState* out) {
   if (const auto* list = s->sla_marks()) {
     t.sla_marks.reserve(list->size());
     for (const auto* m : *list) {
-      if (m->kind() > static_cast<uint8_t>(SlaMark::Kind::kClosed)) return false;
+      if (m->kind() > static_cast<uint8_t>(SlaMark::Kind::kReopened)) return false;
       SlaMark mark{static_cast<SlaMark::Kind>(m->kind()), m->at_us(), str(m->node()), {}};
       if (!decode_object(m->fields(), &mark.fields)) return false;
       t.sla_marks.push_back(std::move(mark));
@@ -265,6 +266,7 @@ bool decode_ticket(const uint8_t* data, size_t size, TicketState* out) {
   t.sla_fired = strs(s->sla_fired());
   if (!decode_value(s->sla_final(), &t.sla_final)) return false;
   if (const auto* list = s->lookups_pending()) t.lookups_pending.assign(list->begin(), list->end());
+  t.reopens = s->reopens();
   *out = std::move(t);
   return true;
 }

@@ -192,6 +192,31 @@ TEST_F(Printing, TheCustomersCopyLeavesOutWhatStaffWroteAmongThemselves) {
   EXPECT_TRUE(has(lines(customer), "张三|回复: 已为您更换搓纸轮"));
 }
 
+// A reopen is part of the story: who took the ticket back, and why where the reader reads it (the
+// customer's words are theirs; what staff noted among themselves is not).
+TEST_F(Printing, AReopenSaysWhoTookTheTicketBackAndWhy) {
+  auto lines = [this](const Actor& reader) {
+    const PrintDocument d = compose("service_report", reader);
+    std::vector<std::string> out;
+    for (const auto& r : d.sections.at(3).process)
+      out.push_back(r.node + "|" + r.who + "|" + r.what);
+    return out;
+  };
+  auto has = [](const std::vector<std::string>& v, const std::string& line) {
+    return std::find(v.begin(), v.end(), line) != v.end();
+  };
+  ok(t.customer(), ReopenTicket{"第二天又卡纸了", ""});
+  ok(t.user("zhang"), TakeAction{"approve", {}, "", ""});
+  ok(t.user("wang"), TakeAction{"approve", {}, "", ""});
+  ok(t.user("zhao"), TakeAction{"submit", {{"solution", Value("更换定影组件。")}}, "", ""});
+  ok(t.customer(), TakeAction{"confirm", {}, "", ""});
+  ok(t.user("li"), ReopenTicket{"回访:客户说仍有异响", ""});
+  EXPECT_TRUE(has(lines(t.user("zhang")), "结束|客户|客户重新打开工单 — “第二天又卡纸了”"));
+  EXPECT_TRUE(has(lines(t.customer()), "结束|客户|客户重新打开工单 — “第二天又卡纸了”"));
+  EXPECT_TRUE(has(lines(t.user("zhang")), "结束|李四 (li)|重新打开工单 — “回访:客户说仍有异响”"));
+  EXPECT_TRUE(has(lines(t.customer()), "结束|李四|重新打开工单"));
+}
+
 TEST(RenderPdf, LongTextContinuesOnTheNextPage) {
   PrintDocument d;
   d.title = "售后服务报告";

@@ -411,6 +411,50 @@ TEST_F(SlaScenario, ClosedTicketsKeepTheirFiguresWhenThePolicyChanges) {
   EXPECT_EQ(t.state.sla_final, closed_with);
 }
 
+// A reopened ticket's clocks run on from what they had counted at the close: the night it spent
+// closed is not the company's to answer for. The next close records its figures afresh.
+TEST_F(SlaScenario, AReopenedTicketsClocksRunOnFromTheClose) {
+  submit_high();
+  t.now_us = cst("2026-11-25 16:10");
+  ok(t.admin(), CloseTicket{"客户说已自行解决"});
+  ASSERT_FALSE(t.state.sla_final.is_null());
+  const SlaPolicyDef& policy = *catalog.sla_policy("high");
+  const CalendarDef& calendar = *catalog.calendar(policy.calendar_id);
+  auto clock = [&](const std::string& target, int64_t now) {
+    for (const SlaClock& c : compute_sla(t.state, policy, calendar, now).clocks) {
+      if (c.target == target) return c;
+    }
+    ADD_FAILURE() << "no clock " << target;
+    return SlaClock{};
+  };
+  // Resolution counts in working days (its "1d"): 10 minutes of a working day's time.
+  const int64_t ten_minutes = clock("resolution", t.now_us).elapsed;
+  EXPECT_GT(ten_minutes, 0);
+  EXPECT_EQ(clock("first_response", t.now_us).elapsed, 10 * kMinute);
+
+  t.now_us = cst("2026-11-26 10:00");  // Thursday morning: the customer calls again
+  ok(t.user("li"), ReopenTicket{"客户来电:问题复现", ""});
+  EXPECT_TRUE(t.state.sla_final.is_null());
+  SlaClock resolution = clock("resolution", t.now_us);
+  EXPECT_TRUE(resolution.running());
+  EXPECT_EQ(resolution.cycle, 0u);  // the same clock, so its breach is recorded once
+  EXPECT_EQ(resolution.elapsed, ten_minutes);
+  EXPECT_EQ(clock("first_response", t.now_us).elapsed, 10 * kMinute);  // still owed
+  EXPECT_EQ(clock("resolution", cst("2026-11-26 10:30")).elapsed, 4 * ten_minutes);
+  EXPECT_EQ(sla_timers().size(), 4u);
+  EXPECT_EQ(clock("first_response", t.now_us).due_at, cst("2026-11-26 10:20"));
+
+  // A response stops the first-response clock for good; the next close keeps its figures.
+  t.now_us = cst("2026-11-26 10:15");
+  ok(t.user("zhang"), TakeAction{"approve", {{"complexity", Value("简单")}}, "", ""});
+  t.now_us = cst("2026-11-26 11:00");
+  ok(t.admin(), CloseTicket{""});
+  EXPECT_EQ(t.events.back().type, "SlaFinalized");
+  EXPECT_EQ(t.state.sla_final["first_response"]["breached"], Value(false));
+  EXPECT_EQ(clock("resolution", t.now_us).elapsed, 7 * ten_minutes);
+  EXPECT_TRUE(sla_timers().empty());
+}
+
 TEST_F(SlaScenario, PolicyEditRecomputesOpenTicketsFromTheirEvents) {
   submit_high();
   auto before = sla_timers();

@@ -42,6 +42,7 @@ TicketState every_member_set() {
   t.rejected = true;
   t.transferred = false;
   t.reentered = true;
+  t.reopens = 2;
   t.rating = 4;
   t.rated_at = 1'764'000'850'000'000;
   t.rating_comment = "很好\nthanks";
@@ -50,7 +51,9 @@ TicketState every_member_set() {
   t.sla_marks = {{SlaMark::Kind::kSubmitted, 1, "", {}},
                  {SlaMark::Kind::kFields, 2, "", Object{{"priority", Value("low")}}},
                  {SlaMark::Kind::kNode, 3, "engineer", {}},
-                 {SlaMark::Kind::kClosed, 4, "", {}}};
+                 {SlaMark::Kind::kClosed, 4, "", {}},
+                 {SlaMark::Kind::kReopened, 5, "", {}},
+                 {SlaMark::Kind::kClosed, 6, "", {}}};
   t.sla_fired = {"sla:resolution:warning"};
   t.sla_final = Value(Object{{"breached", Value(Array{Value("resolution")})}});
   t.lookups_pending = {7, 12};
@@ -98,6 +101,7 @@ void expect_same(const TicketState& a, const TicketState& b) {
   EXPECT_EQ(a.rejected, b.rejected);
   EXPECT_EQ(a.transferred, b.transferred);
   EXPECT_EQ(a.reentered, b.reentered);
+  EXPECT_EQ(a.reopens, b.reopens);
   EXPECT_EQ(a.rating, b.rating);
   EXPECT_EQ(a.rated_at, b.rated_at);
   EXPECT_EQ(a.rating_comment, b.rating_comment);

@@ -5,6 +5,7 @@
 
 #include "domain/permissions.h"
 #include "domain/sla.h"
+#include "domain/ticket_notes.h"
 #include "tests/reference_fixture.h"
 
 namespace ticketd {
@@ -95,6 +96,77 @@ TEST_F(ReferenceScenario, SimpleBranchToClosed) {
   // Closed: a customer's reply would reach nobody; staff may still note something.
   EXPECT_EQ(fails(t.customer(), AddComment{"又坏了"}).code, codes::kTicketClosed);
   ok(t.user("li"), AddComment{"客户来电,已建新单"});
+}
+
+// The fix did not hold: the customer (or the agent they call) takes the closed ticket back into
+// its flow, where it is worked and closed again, and counts as not resolved at first contact.
+TEST_F(ReferenceScenario, AClosedTicketIsReopenedAndClosesAgain) {
+  submit();
+  EXPECT_EQ(refused(t.user("li"), ReopenTicket{"还是卡纸", ""}), "action_not_allowed ");  // open
+  ok(t.user("zhang"), TakeAction{"approve", {{"complexity", Value("简单")}}, "", ""});
+  ok(t.user("li"), TakeAction{"submit", {{"solution", Value("已远程指导清理进纸辊。")}}, "", ""});
+  ok(t.customer(), TakeAction{"confirm", {}, "", ""});
+  ok(t.customer(), RateTicket{5, "很满意"});
+  ASSERT_TRUE(t.state.closed);
+  const int64_t closed_at = t.state.closed_at;
+
+  // Refused, writing nothing: no reason; a node that is no place to work on it (the end, the
+  // customer's own, none); the customer naming a node; staff who neither submitted it nor act
+  // where it would go; an auditor.
+  EXPECT_EQ(refused(t.customer(), ReopenTicket{"  ", ""}), "required reason");
+  EXPECT_EQ(refused(t.user("li"), ReopenTicket{"还是卡纸", "end"}), "invalid_value node");
+  EXPECT_EQ(refused(t.user("li"), ReopenTicket{"还是卡纸", "confirm"}), "invalid_value node");
+  EXPECT_EQ(refused(t.user("li"), ReopenTicket{"还是卡纸", "nowhere"}), "invalid_value node");
+  EXPECT_EQ(refused(t.customer(), ReopenTicket{"还是卡纸", "dispatch"}), "forbidden node");
+  EXPECT_EQ(refused(t.user("wang"), ReopenTicket{"还是卡纸", ""}),
+            "forbidden ");  // accept's not his
+  Actor auditor = t.user("audit");
+  auditor.auditor = true;
+  EXPECT_EQ(refused(auditor, ReopenTicket{"还是卡纸", ""}), "forbidden ");
+  // The company's week has passed for the customer (not for staff).
+  t.now_us = closed_at + 7 * 86400LL * 1000000 + 1;
+  EXPECT_EQ(refused(t.customer(), ReopenTicket{"还是卡纸", ""}), "ticket_closed ");
+  EXPECT_NE(fails(t.customer(), AddComment{"又坏了"}).message.find("please contact us again"),
+            std::string::npos);
+  t.now_us = closed_at + 7 * 86400LL * 1000000;
+  EXPECT_NE(fails(t.customer(), AddComment{"又坏了"}).message.find("reopen it"), std::string::npos);
+
+  const size_t before = t.events.size();
+  ok(t.customer(), ReopenTicket{"还是卡纸,第二天又坏了", ""});
+  EXPECT_EQ(t.types_since(before),
+            (Types{"TicketReopened", "NodeEntered", "NotificationRequested", "FieldsChanged"}));
+  EXPECT_EQ(t.events[before].data.string_or("by"), "customer");
+  EXPECT_EQ(t.events[before].data.string_or("node"), "accept");
+  EXPECT_EQ(t.events[before + 1].data.string_or("from"), "end");
+  EXPECT_EQ(t.events[before + 2].data.string_or("text"),
+            "工单 T-000042(华东精密机械有限公司)已重新打开:还是卡纸,第二天又坏了");
+  EXPECT_FALSE(t.state.closed);
+  EXPECT_FALSE(t.state.flow_ended);
+  EXPECT_EQ(t.state.closed_at, 0);
+  EXPECT_EQ(t.state.node, "accept");
+  EXPECT_EQ(t.state.field("status"), Value("待受理"));
+  EXPECT_EQ(t.state.reopens, 1u);
+  EXPECT_FALSE(t.state.rating.has_value());  // the next close's outcome is rated afresh
+  ASSERT_EQ(t.state.assignees.size(), 1u);
+  EXPECT_EQ(t.state.assignees[0].id, "cs_supervisor");
+  EXPECT_EQ(note_of(t.events[before])->kind, TicketNote::Kind::kCustomer);
+  EXPECT_EQ(refused(t.customer(), ReopenTicket{"再开一次", ""}), "action_not_allowed ");
+
+  // Worked and closed again: rated again, not a first-contact resolution.
+  ok(t.user("zhang"), TakeAction{"approve", {}, "", ""});  // still 简单
+  ok(t.user("li"), TakeAction{"submit", {{"solution", Value("更换进纸辊。")}}, "", ""});
+  ok(t.customer(), TakeAction{"confirm", {}, "", ""});
+  EXPECT_TRUE(t.state.closed);
+  EXPECT_EQ(t.state.field("status"), Value("已关闭"));
+  EXPECT_FALSE(t.state.first_contact_resolution());
+  ok(t.customer(), RateTicket{4, ""});
+
+  // Staff may send it where the work is: the technical supervisor to his own node, the
+  // submitter anywhere staff work.
+  ok(t.user("wang"), ReopenTicket{"回访发现需工程师上门", "dispatch"});
+  EXPECT_EQ(t.state.node, "dispatch");
+  EXPECT_EQ(t.state.field("status"), Value("处理中"));
+  EXPECT_EQ(t.state.reopens, 2u);
 }
 
 // Control characters print as nothing and cut a PDF's line at a NUL: words written on a ticket

@@ -113,10 +113,10 @@ class ReferenceApp(unittest.TestCase):
         self.assertEqual(r["ticket"]["state"], "closed")
         status, portal, _ = self.s.call("GET", "/api/v1/portal/tickets/%s?code=%s" % (tid, code))
         self.assertEqual((portal["can_confirm"], portal["can_rate"], portal["can_comment"]), (False, True, False))
-        # A reply to a closed ticket would reach nobody: the customer is told to come again.
+        # A reply to a closed ticket would reach nobody: the customer is told to reopen it.
         status, r, _ = self.s.call("POST", "/api/v1/portal/tickets/%s/comments?code=%s" % (tid, code), {"text": "又坏了"})
         self.assert_error(r, status, 422, "ticket_closed")
-        self.assertIn("please contact us again", r["error"]["message"])
+        self.assertIn("reopen it, saying why, or contact us again", r["error"]["message"])
         status, r, _ = self.s.call("POST", "/api/v1/portal/tickets/%s/rating?code=%s" % (tid, code),
                                    {"score": 5, "commment": "很满意"})
         self.assert_error(r, status, 422, "unknown_field", "commment")
@@ -128,6 +128,84 @@ class ReferenceApp(unittest.TestCase):
         self.assertEqual(view["fields"]["status"], "已关闭")
         self.assertEqual(view["rating"], 5)
         self.assertIsNotNone(view["closed_at"])
+
+    def test_a_closed_ticket_is_reopened_in_the_portal_and_by_staff(self):
+        s = Server().start()
+        try:
+            admin = lambda m, p, b=None, **kw: s.call(m, "/api/v1" + p, b, token=ADMIN_TOKEN, **kw)
+            tokens = {u: s.login(u) for u in ("li", "zhang", "wang")}
+            staff = lambda u, m, p, b=None: s.call(m, "/api/v1" + p, b, token=tokens[u])
+            portal = lambda m, what="", b=None: s.call(m, "/api/v1/portal/tickets/%s%s?code=%s" % (tid, what, code), b)
+            status, t, _ = staff("li", "POST", "/tickets", {"form": "service_ticket", "flow": "service_flow",
+                                                           "fields": SUBMISSION})
+            self.assertEqual(status, 201, t)
+            tid, code = t["id"], t["portal_code"]
+            status, r, _ = portal("POST", "/reopen", {"reason": "x"})
+            self.assert_error(r, status, 422, "action_not_allowed")  # open
+            staff("zhang", "POST", "/tickets/%s/actions" % tid, {"action": "approve", "fields": {"complexity": "简单"}})
+            staff("li", "POST", "/tickets/%s/actions" % tid, {"action": "submit", "fields": {"solution": "已远程指导。"}})
+            self.assertEqual(portal("POST", "/confirm", {})[0], 200)
+            self.assertEqual(portal("POST", "/rating", {"score": 5})[0], 201)
+            fcr = lambda: staff("zhang", "GET", "/reports/first_contact_resolution")[1]
+            self.assertEqual((fcr()["closed"], fcr()["first_contact"]), (1, 1))
+
+            status, view, _ = portal("GET")
+            self.assertEqual((view["can_reopen"], view["can_rate"]), (True, False))
+            self.assertIn("reopen_until", view)
+            for body, status_code, error, field in (({}, 422, "required", "reason"),
+                                                    ({"reason": " "}, 422, "required", "reason"),
+                                                    ({"reason": "x", "node": "dispatch"}, 422, "unknown_field", "node")):
+                status, r, _ = portal("POST", "/reopen", body)
+                self.assert_error(r, status, status_code, error, field)
+            # 王五 acts at 技术派单, not where a reopened ticket goes first (工单受理).
+            status, r, _ = staff("wang", "POST", "/tickets/%s/reopen" % tid, {"reason": "x"})
+            self.assert_error(r, status, 403, "forbidden")
+            status, r, _ = staff("li", "POST", "/tickets/%s/reopen" % tid, {"reason": "x", "node": "end"})
+            self.assert_error(r, status, 422, "invalid_value", "node")
+
+            status, r, _ = portal("POST", "/reopen", {"reason": "第二天又卡纸了"})
+            self.assertEqual(status, 200, r)
+            self.assertEqual((r["ticket"]["state"], r["ticket"]["node"]["id"], r["ticket"]["reopens"]),
+                             ("open", "accept", 1))
+            self.assertIsNone(r["ticket"]["closed_at"])
+            _, inbox, _ = staff("zhang", "GET", "/inbox")
+            self.assertIn(tid, [i["id"] for i in inbox["items"]])
+            _, view, _ = staff("zhang", "GET", "/tickets/" + tid)
+            self.assertEqual((view["fields"]["status"], view.get("rating")), ("待受理", None))
+            status, view, _ = portal("GET")
+            self.assertEqual((view["can_reopen"], view["can_comment"]), (False, True))
+            self.assertEqual(view["conversation"][-1], {"time": view["conversation"][-1]["time"],
+                                                        "from": "customer", "text": "第二天又卡纸了"})
+            # The supervisor's to-do says why; the close no longer counts, and the next one is
+            # not a first-contact resolution.
+            status, hist, _ = admin("GET", "/tickets/%s/events" % tid)
+            types = [e["type"] for e in hist["items"]]
+            self.assertEqual(types[types.index("TicketReopened"):],
+                             ["TicketReopened", "NodeEntered", "NotificationRequested", "FieldsChanged"])
+            self.assertIn("第二天又卡纸了", hist["items"][types.index("TicketReopened") + 2]["data"]["text"])
+            self.assertEqual((fcr()["closed"], fcr()["first_contact"]), (0, 0))
+            staff("zhang", "POST", "/tickets/%s/actions" % tid, {"action": "approve"})
+            staff("li", "POST", "/tickets/%s/actions" % tid, {"action": "submit", "fields": {"solution": "更换进纸辊。"}})
+            self.assertEqual(portal("POST", "/confirm", {})[0], 200)
+            self.assertEqual((fcr()["closed"], fcr()["first_contact"]), (1, 0))
+            self.assertEqual(portal("POST", "/rating", {"score": 4})[0], 201)
+
+            # A company that takes no reopens in the portal: staff still may, where they work.
+            for days in (-1, 1.5, 367, "7"):
+                status, r, _ = admin("PUT", "/settings", {"time_zone": "UTC", "reopen_days": days})
+                self.assertEqual((status, r["error"]["code"]), (422, "invalid_definition"), r)
+                self.assertIn("settings.reopen_days", r["error"]["message"])
+            status, r, _ = admin("PUT", "/settings", {"time_zone": "UTC", "reopen_days": 0})
+            self.assertEqual(status, 201, r)
+            status, view, _ = portal("GET")
+            self.assertEqual((view["can_reopen"], "reopen_until" in view), (False, False))
+            status, r, _ = portal("POST", "/reopen", {"reason": "又坏了"})
+            self.assert_error(r, status, 422, "ticket_closed")
+            status, r, _ = staff("wang", "POST", "/tickets/%s/reopen" % tid, {"reason": "回访发现需上门", "node": "dispatch"})
+            self.assertEqual((status, r["ticket"]["node"]["id"], r["ticket"]["reopens"]), (200, "dispatch", 2), r)
+            self.assertEqual(r["ticket"]["fields"]["status"], "处理中")
+        finally:
+            s.stop()
 
     def test_complex_branch_with_reject_and_transfer(self):
         tid = self.submit()["id"]

@@ -96,6 +96,10 @@ std::string describe(const DomainEvent& e, const TicketState& before, const Cata
   }
   if (e.type == "FlowEnded") return "flow ended at " + node_name(d.string_or("node"));
   if (e.type == "TicketClosed") return "closed (" + d.string_or("reason") + ")";
+  if (e.type == "TicketReopened") {
+    return "reopened by the " + d.string_or("by") + " to " + node_name(d.string_or("node")) + ": " +
+           d.string_or("reason");
+  }
   return e.data.to_json();
 }
 
