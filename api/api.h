@@ -168,7 +168,8 @@ class Api {
   void post_backup(const CallPtr& call);
   void list_backups(const CallPtr& call);
   void delete_backup(const CallPtr& call, const std::string& name);
-  void make_backup(const CallPtr& call);  // on backup_thread_
+  // On backup_thread_: the answer's body (201), or why there is no backup (503).
+  bool make_backup(std::string* body, std::string* error);
 
   // Runs a ticket command: decide on the current state, append with the state's version as the
   // expected one, wait until the read model has applied it, answer with the view. A version race

@@ -147,13 +147,20 @@ void Api::post_backup(const CallPtr& call) {
   backing_up_ = true;
   backup_thread_ = std::thread([this, call] {
     pthread_setname_np(pthread_self(), "backup");
-    make_backup(call);
-    std::lock_guard done(backup_mu_);
-    backing_up_ = false;
+    std::string body, error;
+    const bool made = make_backup(&body, &error);
+    {
+      std::lock_guard done(backup_mu_);
+      backing_up_ = false;
+    }
+    // Answered once the next backup may start: a script that backs up twice in a row is not
+    // told to wait for the one it was just told is done.
+    if (made) return call->ok(201, std::move(body));
+    call->fail(503, "unavailable", error);
   });
 }
 
-void Api::make_backup(const CallPtr& call) {
+bool Api::make_backup(std::string* body, std::string* error) {
   const auto started = std::chrono::steady_clock::now();
   std::error_code ec;
   // A backup holds what the log holds: a directory made here is its user's alone.
@@ -167,13 +174,14 @@ void Api::make_backup(const CallPtr& call) {
     dir = root / (backup_name(now_us()) + "-" + std::to_string(n));
   }
   if (!fs::create_directory(dir, ec)) {
-    return call->fail(
-        503, "unavailable",
-        "cannot create " + dir.string() + ": " + (ec ? ec.message() : std::string("it exists")));
+    *error =
+        "cannot create " + dir.string() + ": " + (ec ? ec.message() : std::string("it exists"));
+    return false;
   }
   if (storage::Status s = log_.backup((dir / "log").string()); !s.ok()) {
     fs::remove_all(dir, ec);  // half a copy is no backup
-    return call->fail(503, "unavailable", "the backup failed: " + s.ToString());
+    *error = "the backup failed: " + s.ToString();
+    return false;
   }
   // What the copy holds, read back from the copy itself.
   storage::EventLogOptions options;
@@ -182,7 +190,8 @@ void Api::make_backup(const CallPtr& call) {
   std::unique_ptr<storage::EventLog> copy;
   if (storage::Status s = storage::EventLog::Open(options, &copy); !s.ok()) {
     fs::remove_all(dir, ec);
-    return call->fail(503, "unavailable", "the backup does not open: " + s.ToString());
+    *error = "the backup does not open: " + s.ToString();
+    return false;
   }
   const uint64_t position = copy->last_position();
   std::string head;
@@ -202,7 +211,8 @@ void Api::make_backup(const CallPtr& call) {
   // The list of backups reads this instead of opening every copy.
   if (!write_manifest(dir, manifest.str())) {
     fs::remove_all(dir, ec);
-    return call->fail(503, "unavailable", "cannot write " + (dir / kManifest).string());
+    *error = "cannot write " + (dir / kManifest).string();
+    return false;
   }
   // --backup-keep: the oldest whole backups beyond that many go (never this one: it is the newest).
   if (options_.backup_keep > 0) {
@@ -211,7 +221,8 @@ void Api::make_backup(const CallPtr& call) {
   }
   JsonWriter w;
   write_backup(w, made, seconds);
-  call->ok(201, w.take());
+  *body = w.take();
+  return true;
 }
 
 // The backups under --backup-dir, newest first, as their manifests describe them.
