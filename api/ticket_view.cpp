@@ -230,10 +230,16 @@ std::string name_for_customer(const Catalog& catalog, const std::string& user) {
 }
 
 void write_user(JsonWriter& w, const User& u) {
-  w.begin_object().key("id").string(u.id).key("name").string(u.name).key("roles").begin_array();
+  w.begin_object();
+  write_user_members(w, u);
+  w.end_object();
+}
+
+void write_user_members(JsonWriter& w, const User& u) {
+  w.key("id").string(u.id).key("name").string(u.name).key("roles").begin_array();
   for (const auto& r : u.roles) w.string(r);
   w.end_array().key("phone").string(u.phone).key("email").string(u.email);
-  w.key("disabled").boolean(u.disabled).key("version").number(u.version).end_object();
+  w.key("disabled").boolean(u.disabled).key("version").number(u.version);
 }
 
 void write_definition(JsonWriter& w, std::string_view id, uint64_t version, const Value& document) {

@@ -38,6 +38,8 @@ struct WrittenNote {
 void write_portal_view(JsonWriter& w, const TicketState& t, const Catalog& catalog,
                        const std::vector<WrittenNote>& notes, int64_t now_us);
 void write_user(JsonWriter& w, const User& u);
+// The same members, into an object the caller opened (and closes, after members of its own).
+void write_user_members(JsonWriter& w, const User& u);
 // How staff appear to the customer (the portal, their printed copy): by name alone, never by
 // user id ("客服" for one without a name).
 std::string name_for_customer(const Catalog& catalog, const std::string& user);

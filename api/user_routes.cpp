@@ -5,6 +5,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <set>
 #include <tuple>
 
 #include "api/api.h"
@@ -57,13 +58,56 @@ bool roles_member(Call& call, std::optional<std::vector<std::string>>* out) {
   return true;
 }
 
+// Open tickets no active user may act on, now that `u` is as it is: each waits only on users who
+// are disabled and on roles with no active member, among them `u` or a role `u` holds or held
+// (`roles_before`). Tickets are lost between people exactly this way — someone leaves, and what
+// waited on them waits on no one — so the answer to the change names them, for an administrator
+// to transfer (POST /tickets/{id}/actions {"action":"transfer","to":…}).
+void write_stranded_tickets(const View& v, const User& u,
+                            const std::vector<std::string>& roles_before, JsonWriter& w) {
+  constexpr size_t kListed = 100;
+  std::set<std::string> staffed;  // roles with an active member
+  for (const User* member : v.catalog.users()) {
+    if (!member->disabled) staffed.insert(member->roles.begin(), member->roles.end());
+  }
+  std::set<std::string> candidates;
+  auto waiting_on = [&](const std::string& key) {
+    auto it = v.index.find(key);
+    if (it != v.index.end()) candidates.insert(it->second.begin(), it->second.end());
+  };
+  if (u.disabled) waiting_on("user:" + u.id);
+  for (const auto* roles : {&u.roles, &roles_before}) {
+    for (const auto& role : *roles) {
+      if (!staffed.count(role)) waiting_on("role:" + role);
+    }
+  }
+  std::vector<const std::string*> stranded;
+  for (const std::string& id : candidates) {
+    const TicketState* t = v.ticket(id);
+    if (!t || t->closed) continue;
+    const bool someone = std::any_of(t->assignees.begin(), t->assignees.end(), [&](const auto& a) {
+      if (a.kind == AssigneeSpec::Kind::kUser) return active_user(v.catalog, a.id) != nullptr;
+      return a.id == kCustomerRole || staffed.count(a.id) > 0;
+    });
+    if (!someone) stranded.push_back(&id);
+  }
+  if (stranded.empty()) return;
+  w.key("stranded_tickets").begin_object().key("count").number(uint64_t{stranded.size()});
+  w.key("ids").begin_array();
+  for (size_t i = 0; i < stranded.size() && i < kListed; ++i) w.string(*stranded[i]);
+  w.end_array().end_object();
+}
+
 // The user as the model holds it once the change is applied, with its version as the ETag that
 // a PATCH's If-Match takes.
 void write_applied_user(const projections::ReadModel& model, Call& call, const std::string& id,
-                        JsonWriter& w) {
+                        JsonWriter& w, const std::vector<std::string>& roles_before = {}) {
   model.read([&](const View& v) {
     if (const User* u = v.catalog.user(id)) {
-      write_user(w, *u);
+      w.begin_object();
+      write_user_members(w, *u);
+      write_stranded_tickets(v, *u, roles_before, w);
+      w.end_object();
       call.set_etag(u->version);
     }
     return 0;
@@ -140,7 +184,11 @@ void Api::get_user(const CallPtr& call, const std::string& id) {
   bool found = model_.read([&](const View& v) {
     const User* u = v.catalog.user(id);
     if (u) {
-      write_user(w, *u);
+      w.begin_object();
+      write_user_members(w, *u);
+      // For those who would transfer them (and those who check that nothing waits on nobody).
+      if (call->actor.admin || call->actor.auditor) write_stranded_tickets(v, *u, {}, w);
+      w.end_object();
       version = u->version;
     }
     return u != nullptr;
@@ -184,13 +232,16 @@ void Api::patch_user(const CallPtr& call, const std::string& id) {
 void Api::change_user(const CallPtr& call, const std::string& id, const UserChanges& changes,
                       const std::string& kept_session, std::optional<uint64_t> if_match) {
   uint64_t current = 0;
+  std::vector<std::string> roles_before;
   auto decided = model_.read([&](const View& v) {
-    if (const User* u = v.catalog.user(id)) current = u->version;
+    if (const User* u = v.catalog.user(id)) current = u->version, roles_before = u->roles;
     return decide_change_user(v.catalog, id, changes, call->actor.id, now_us(), kept_session);
   });
   if (!decided.ok()) return call->fail(decided.error());
   if (if_match && *if_match != current) return call->fail_conflict("the user", current);
-  auto answer = [this, id, call](JsonWriter& w) { write_applied_user(model_, *call, id, w); };
+  auto answer = [this, id, call, roles_before](JsonWriter& w) {
+    write_applied_user(model_, *call, id, w, roles_before);
+  };
   if (decided.value().empty()) {  // nothing differs: nothing is written
     JsonWriter w;
     answer(w);

@@ -84,6 +84,30 @@ class Accounts(unittest.TestCase):
         self.assert_error(*self.call("GET", "/me", token=zhao), 401, "unauthorized")  # ended for good
         self.assertEqual(self.sign_in("zhao")[0], 201)
 
+    def test_tickets_left_waiting_on_nobody_are_named_to_the_administrator(self):
+        li, zhang, wang = (self.s.login(u) for u in ("li", "zhang", "wang"))
+        at_engineer, at_accept = self.submit(li), self.submit(li)
+        self.call("POST", "/tickets/%s/actions" % at_engineer, {"action": "approve", "fields": {"complexity": "复杂"}},
+                  token=zhang)
+        self.call("POST", "/tickets/%s/actions" % at_engineer, {"action": "approve", "fields": {"engineer": "zhao"}},
+                  token=wang)
+        # zhao leaves: the ticket at 工程师处理 waits on him alone.
+        status, user = self.call("PATCH", "/users/zhao", {"disabled": True})
+        self.assertEqual((status, user["stranded_tickets"]), (200, {"count": 1, "ids": [at_engineer]}), user)
+        status, user = self.call("GET", "/users/zhao")
+        self.assertEqual(user["stranded_tickets"], {"count": 1, "ids": [at_engineer]}, user)
+        self.assertNotIn("stranded_tickets", self.call("GET", "/users/zhao", token=self.s.login("li"))[1])
+        # 张三, the only 客服主管, moves to another team: 工单受理's tickets wait on no one.
+        status, user = self.call("PATCH", "/users/zhang", {"roles": ["cs_agent"]})
+        self.assertEqual(user["stranded_tickets"], {"count": 1, "ids": [at_accept]}, user)
+        # Handed on, they are nobody's problem any more.
+        self.assertEqual(self.call("POST", "/tickets/%s/actions" % at_engineer,
+                                   {"action": "transfer", "to": "qian"})[0], 200)
+        self.assertNotIn("stranded_tickets", self.call("GET", "/users/zhao")[1])
+        status, user = self.call("PATCH", "/users/sun", {"roles": ["dept_manager", "cs_supervisor"]})
+        self.assertNotIn("stranded_tickets", user)
+        self.assertNotIn("stranded_tickets", self.call("PATCH", "/users/zhang", {"roles": ["cs_agent"]})[1])
+
     def test_passwords_reset_by_an_administrator_or_changed_by_their_owner(self):
         li = self.s.login("li")
         status, r = self.call("PATCH", "/users/li", {"password": "short"})
