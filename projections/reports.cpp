@@ -80,6 +80,7 @@ Reports::Facts Reports::facts_of(const TicketState& t, const Catalog& catalog) {
   if (t.first_response_at) f.first_response_s = (t.first_response_at - t.created_at) / 1000000;
   f.closed = t.closed;
   f.fcr = t.first_contact_resolution();
+  f.reopened = t.reopens > 0;
   f.closed_slot = slot_of(t.closed_at);
   if (t.rating) {
     f.rating = *t.rating;
@@ -114,6 +115,7 @@ void Reports::apply(const Facts& f, int sign) {
     Bucket& closed = bucket(f.form, f.closed_slot);
     closed.closed += sign;
     closed.first_contact += f.fcr ? sign : 0;
+    closed.reopened += f.reopened ? sign : 0;
   }
   if (f.rating) {
     Bucket& rated = bucket(f.form, f.rated_slot);
@@ -180,6 +182,7 @@ std::optional<std::string> Reports::run(const ReportQuery& q, const Catalog& cat
       sum.first_response.insert(b.first_response.begin(), b.first_response.end());
       sum.closed += b.closed;
       sum.first_contact += b.first_contact;
+      sum.reopened += b.reopened;
       sum.rated += b.rated;
       sum.rating_sum += b.rating_sum;
       for (const auto& [k, n] : b.breaches) sum.breaches[k] += n;
@@ -236,17 +239,28 @@ std::optional<std::string> Reports::run(const ReportQuery& q, const Catalog& cat
       out->rows.push_back({out->totals[0].second, out->totals[1].second, out->totals[2].second,
                            out->totals[3].second});
   } else if (q.name == "first_contact_resolution") {
-    lead({"closed", "first_contact", "rate"});
-    int64_t closed = 0, fc = 0;
+    // Beside the tickets resolved at first contact, those whose first close did not hold: a
+    // ticket closed, reopened and closed again counts on the day of its last close.
+    lead({"closed", "first_contact", "rate", "reopened", "reopen_rate"});
+    int64_t closed = 0, fc = 0, reopened = 0;
     for (const auto& [label, b] : by_label) {
       closed += b.closed;
       fc += b.first_contact;
-      if (bucketed && b.closed)
-        row(label, {Value(b.closed), Value(b.first_contact), share(b.first_contact, b.closed)});
+      reopened += b.reopened;
+      if (bucketed && b.closed) {
+        row(label, {Value(b.closed), Value(b.first_contact), share(b.first_contact, b.closed),
+                    Value(b.reopened), share(b.reopened, b.closed)});
+      }
     }
-    out->totals = {
-        {"closed", Value(closed)}, {"first_contact", Value(fc)}, {"rate", share(fc, closed)}};
-    if (!bucketed) out->rows.push_back({Value(closed), Value(fc), share(fc, closed)});
+    out->totals = {{"closed", Value(closed)},
+                   {"first_contact", Value(fc)},
+                   {"rate", share(fc, closed)},
+                   {"reopened", Value(reopened)},
+                   {"reopen_rate", share(reopened, closed)}};
+    if (!bucketed) {
+      out->rows.push_back(
+          {Value(closed), Value(fc), share(fc, closed), Value(reopened), share(reopened, closed)});
+    }
   } else if (q.name == "csat") {
     // A CSAT trend is per bucket by nature: a day unless asked otherwise.
     if (!bucketed) {

@@ -68,6 +68,7 @@ class Reports {
     int64_t first_response_s = -1;
     bool closed = false;
     bool fcr = false;
+    bool reopened = false;  // closed after at least one reopen: the first close did not hold
     int64_t closed_slot = 0;
     int rating = 0;  // 0: not rated
     int64_t rated_slot = 0;
@@ -102,7 +103,7 @@ class Reports {
     int64_t created = 0;
     absl::flat_hash_map<std::pair<Name, Name>, int64_t> selects;  // (field, value)
     std::multiset<int64_t> first_response;
-    int64_t closed = 0, first_contact = 0;
+    int64_t closed = 0, first_contact = 0, reopened = 0;
     int64_t rated = 0, rating_sum = 0;
     absl::flat_hash_map<Name, int64_t> breaches;
   };

@@ -147,7 +147,7 @@ class ReferenceApp(unittest.TestCase):
             self.assertEqual(portal("POST", "/confirm", {})[0], 200)
             self.assertEqual(portal("POST", "/rating", {"score": 5})[0], 201)
             fcr = lambda: staff("zhang", "GET", "/reports/first_contact_resolution")[1]
-            self.assertEqual((fcr()["closed"], fcr()["first_contact"]), (1, 1))
+            self.assertEqual([fcr()[k] for k in ("closed", "first_contact", "reopened", "reopen_rate")], [1, 1, 0, 0])
 
             status, view, _ = portal("GET")
             self.assertEqual((view["can_reopen"], view["can_rate"]), (True, False))
@@ -183,11 +183,14 @@ class ReferenceApp(unittest.TestCase):
             self.assertEqual(types[types.index("TicketReopened"):],
                              ["TicketReopened", "NodeEntered", "NotificationRequested", "FieldsChanged"])
             self.assertIn("第二天又卡纸了", hist["items"][types.index("TicketReopened") + 2]["data"]["text"])
-            self.assertEqual((fcr()["closed"], fcr()["first_contact"]), (0, 0))
+            self.assertEqual([fcr()[k] for k in ("closed", "first_contact", "reopened")], [0, 0, 0])
             staff("zhang", "POST", "/tickets/%s/actions" % tid, {"action": "approve"})
             staff("li", "POST", "/tickets/%s/actions" % tid, {"action": "submit", "fields": {"solution": "更换进纸辊。"}})
             self.assertEqual(portal("POST", "/confirm", {})[0], 200)
-            self.assertEqual((fcr()["closed"], fcr()["first_contact"]), (1, 0))
+            self.assertEqual([fcr()[k] for k in ("closed", "first_contact", "rate", "reopened", "reopen_rate")],
+                             [1, 0, 0, 1, 1])
+            _, daily, _ = staff("zhang", "GET", "/reports/first_contact_resolution?bucket=day")
+            self.assertEqual([daily["rows"][0][k] for k in ("closed", "reopened", "reopen_rate")], [1, 1, 1])
             self.assertEqual(portal("POST", "/rating", {"score": 4})[0], 201)
 
             # A company that takes no reopens in the portal: staff still may, where they work.
