@@ -8,6 +8,8 @@
 #include <memory>
 #include <vector>
 
+#include "api/picture.h"
+
 namespace ticketd::api {
 namespace {
 
@@ -19,6 +21,10 @@ constexpr double kTop = 54;
 constexpr double kBottom = kPageHeight - 60;
 constexpr double kContentWidth = kPageWidth - 2 * kMargin;
 constexpr double kCellPad = 4;
+// A picture is drawn at most this tall, and rasterised at this many pixels a point (144 dpi): a
+// phone's 12-megapixel photo would otherwise go into the PDF whole.
+constexpr double kPictureHeight = 220;
+constexpr double kPixelsPerPoint = 2;
 
 struct LayoutDeleter {
   void operator()(PangoLayout* l) const { g_object_unref(l); }
@@ -124,6 +130,29 @@ class Painter {
     }
     header_.clear();
     y_ += 10;
+  }
+
+  // Each picture under its caption, one under the other; one that would not fit below the text
+  // starts a new page. A picture that did not decode is left out (the table above names it).
+  void pictures(const std::vector<PrintDocument::Picture>& list,
+                const std::vector<SurfacePtr>& images) {
+    for (size_t i = 0; i < list.size(); ++i) {
+      cairo_surface_t* image = images[i].get();
+      if (!image) continue;
+      const double h = cairo_image_surface_get_height(image) / kPixelsPerPoint;
+      LayoutPtr caption = layout(list[i].caption, small_.get(), kContentWidth);
+      const double caption_h = height(caption.get()) + 2;
+      if (y_ + caption_h + h > kBottom) new_page();
+      draw(caption.get(), kMargin, y_);
+      y_ += caption_h;
+      cairo_save(cr_);
+      cairo_translate(cr_, kMargin, y_);
+      cairo_scale(cr_, 1 / kPixelsPerPoint, 1 / kPixelsPerPoint);
+      cairo_set_source_surface(cr_, image, 0, 0);
+      cairo_paint(cr_);
+      cairo_restore(cr_);
+      y_ += h + 10;
+    }
   }
 
   void signatures(const std::vector<std::string>& labels) {
@@ -308,8 +337,24 @@ cairo_status_t append_to_string(void* closure, const unsigned char* data, unsign
 cairo_status_t discard(void*, const unsigned char*, unsigned int) { return CAIRO_STATUS_SUCCESS; }
 
 // Draws the whole document; returns the number of pages, or 0 with *error set.
-int paint(const PrintDocument& doc, const PdfOptions& options, int total_pages,
-          cairo_write_func_t write, void* closure, std::string* error) {
+// Every section's pictures, decoded once for both passes: upright, fitting the page's width and
+// kPictureHeight at kPixelsPerPoint.
+using SectionImages = std::vector<std::vector<SurfacePtr>>;
+
+SectionImages decode_pictures(const PrintDocument& doc) {
+  SectionImages out(doc.sections.size());
+  for (size_t i = 0; i < doc.sections.size(); ++i) {
+    for (const auto& picture : doc.sections[i].pictures) {
+      out[i].push_back(decode_picture(picture.bytes,
+                                      static_cast<int>(kContentWidth * kPixelsPerPoint),
+                                      static_cast<int>(kPictureHeight * kPixelsPerPoint)));
+    }
+  }
+  return out;
+}
+
+int paint(const PrintDocument& doc, const SectionImages& images, const PdfOptions& options,
+          int total_pages, cairo_write_func_t write, void* closure, std::string* error) {
   cairo_surface_t* surface =
       cairo_pdf_surface_create_for_stream(write, closure, kPageWidth, kPageHeight);
   cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_TITLE, doc.title.c_str());
@@ -324,7 +369,8 @@ int paint(const PrintDocument& doc, const PdfOptions& options, int total_pages,
     p.issuer(doc.issuer);
     p.title(doc.title);
     p.facts(doc.header);
-    for (const auto& s : doc.sections) {
+    for (size_t i = 0; i < doc.sections.size(); ++i) {
+      const PrintDocument::Section& s = doc.sections[i];
       p.heading(s.title);
       switch (s.kind) {
         case PrintSection::Kind::kFields:
@@ -332,6 +378,7 @@ int paint(const PrintDocument& doc, const PdfOptions& options, int total_pages,
           std::vector<std::vector<std::string>> rows;
           for (const auto& [label, value] : s.rows) rows.push_back({label, value});
           p.table({120, kContentWidth - 120}, {}, rows, true);
+          p.pictures(s.pictures, images[i]);
           break;
         }
         case PrintSection::Kind::kProcess: {
@@ -366,10 +413,11 @@ int paint(const PrintDocument& doc, const PdfOptions& options, int total_pages,
 bool render_pdf(const PrintDocument& doc, const PdfOptions& options, std::string* pdf,
                 std::string* error) {
   // Laid out twice: the first pass only counts the pages for "第 n / 共 N 页".
-  int pages = paint(doc, options, 0, discard, nullptr, error);
+  const SectionImages images = decode_pictures(doc);
+  int pages = paint(doc, images, options, 0, discard, nullptr, error);
   if (pages == 0) return false;
   pdf->clear();
-  return paint(doc, options, pages, append_to_string, pdf, error) > 0;
+  return paint(doc, images, options, pages, append_to_string, pdf, error) > 0;
 }
 
 }  // namespace ticketd::api

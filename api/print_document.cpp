@@ -37,8 +37,9 @@ constexpr size_t kMaxProcessRows = 1000;
 class Composer {
  public:
   Composer(const std::vector<PrintedEvent>& events, const Catalog& catalog,
-           const PrintTemplateDef& layout, const Actor& reader)
-      : events_(events),
+           const PrintTemplateDef& layout, const Actor& reader, const AttachmentNames& uploaded_as)
+      : uploaded_as_(uploaded_as),
+        events_(events),
         catalog_(catalog),
         layout_(layout),
         reader_(reader),
@@ -147,7 +148,9 @@ class Composer {
       case FieldType::kAttachment:
       case FieldType::kImage: {
         auto it = filenames_.find(s);
-        return it != filenames_.end() && !it->second.empty() ? it->second : s;
+        std::string name = it != filenames_.end() ? it->second : "";
+        if (name.empty() && uploaded_as_) name = uploaded_as_(s);
+        return name.empty() ? s : name;
       }
       case FieldType::kDatetime:
         if (auto t = parse_rfc3339(s)) return local_time(*t);
@@ -157,7 +160,24 @@ class Composer {
     }
   }
 
-  PrintDocument::Section section(const PrintSection& s, const TicketState& t) const {
+  // An image field's pictures (one, or a list), for the page to show what the customer or the
+  // engineer photographed; a document shows at most kMaxPictures, the rest by name only.
+  void add_pictures(const FieldDef& f, const Value& v, std::vector<PrintDocument::Picture>& out) {
+    constexpr size_t kMaxPictures = 12;
+    std::vector<const Value*> items;
+    if (v.is_array()) {
+      for (const Value& item : v.as_array()) items.push_back(&item);
+    } else {
+      items.push_back(&v);
+    }
+    for (const Value* item : items) {
+      if (!item->is_string() || item->as_string().empty() || pictures_ >= kMaxPictures) continue;
+      ++pictures_;
+      out.push_back({label(f.key) + ":" + display(&f, *item), item->as_string(), ""});
+    }
+  }
+
+  PrintDocument::Section section(const PrintSection& s, const TicketState& t) {
     PrintDocument::Section out;
     out.kind = s.kind;
     out.title = s.title;
@@ -172,6 +192,7 @@ class Composer {
           const FieldDef* f = form_ ? form_->field(key) : nullptr;
           if (!f || !readable(key)) continue;
           out.rows.emplace_back(label(key), display(f, t.field(key)));
+          if (f->type == FieldType::kImage) add_pictures(*f, t.field(key), out.pictures);
         }
         break;
       }
@@ -265,6 +286,7 @@ class Composer {
     return name_for_customer(catalog_, id);
   }
 
+  const AttachmentNames& uploaded_as_;
   const std::vector<PrintedEvent>& events_;
   const Catalog& catalog_;
   const PrintTemplateDef& layout_;
@@ -275,6 +297,7 @@ class Composer {
   const FlowDef* flow_ = nullptr;
   std::vector<std::string> readable_;
   std::map<std::string, std::string> filenames_;
+  size_t pictures_ = 0;  // named so far, in every section
   std::string rating_comment_;
   std::vector<PrintDocument::ProcessRow> process_;
 };
@@ -282,8 +305,9 @@ class Composer {
 }  // namespace
 
 PrintDocument compose_print(const std::vector<PrintedEvent>& events, const Catalog& catalog,
-                            const PrintTemplateDef& layout, const Actor& reader, int64_t now_us) {
-  return Composer(events, catalog, layout, reader).compose(now_us);
+                            const PrintTemplateDef& layout, const Actor& reader, int64_t now_us,
+                            const AttachmentNames& uploaded_as) {
+  return Composer(events, catalog, layout, reader, uploaded_as).compose(now_us);
 }
 
 }  // namespace ticketd::api

@@ -55,10 +55,21 @@ void Api::get_ticket_print(const CallPtr& call, const std::string& id) {
                       "template");
       return 0;
     }
-    doc = compose_print(events, v.catalog, *layout, call->actor, now_us());
+    auto uploaded_as = [&](const std::string& attachment) {
+      auto it = v.attachments.find(attachment);
+      return it == v.attachments.end() ? std::string() : it->second.filename;
+    };
+    doc = compose_print(events, v.catalog, *layout, call->actor, now_us(), uploaded_as);
     return 0;
   });
   if (!doc) return call->fail(refused);
+  // The pictures the page shows, from the attachment store; one that cannot be read prints by
+  // name alone, as before there were pictures.
+  for (auto& section : doc->sections) {
+    for (auto& picture : section.pictures) {
+      if (!log_.get_attachment(picture.attachment, &picture.bytes).ok()) picture.bytes.clear();
+    }
+  }
 
   bool queued = printer_.submit([call, id, doc = std::move(*doc)] {
     std::string pdf, failure;

@@ -1,7 +1,9 @@
 """Print templates and GET /tickets/{id}/print.pdf against the real binary. The PDF's text is read
 back with poppler's pdftotext, as a person would copy it out of the printed report."""
+import struct
 import subprocess
 import unittest
+import zlib
 
 from ticketd_server import ADMIN_TOKEN, Server
 from test_api import SUBMISSION
@@ -26,6 +28,39 @@ class Printing(unittest.TestCase):
     def print_pdf(self, query="", token=None):
         return self.s.call("GET", "/api/v1/tickets/%s/print.pdf%s" % (self.tid, query),
                            token=token or self.zhang)
+
+    def test_the_pictures_an_image_field_holds_are_printed(self):
+        # A 2000 x 1000 photo (a PNG here: Python writes one without a library) and a second one.
+        def png(width, height, shade):
+            raw = b"".join(b"\x00" + b"".join(bytes((x * 255 // width, shade, y * 255 // height))
+                                              for x in range(width)) for y in range(height))
+
+            def chunk(kind, data):
+                return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+            return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) +
+                    chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+        ids = []
+        for picture in (png(2000, 1000, 40), png(300, 400, 200)):
+            status, r, _ = self.s.call("POST", "/api/v1/attachments", token=self.li, raw=picture,
+                                       headers={"Content-Type": "image/png", "X-Filename": "photo.png"})
+            self.assertEqual(status, 201, r)
+            ids.append(r["attachment"])
+        status, r, _ = self.s.call("POST", "/api/v1/tickets", {
+            "form": "service_ticket", "flow": "service_flow", "fields": dict(SUBMISSION, images=ids)}, token=self.li)
+        self.assertEqual(status, 201, r)
+        self.tid = r["id"]
+        status, pdf, _ = self.print_pdf("?template=service_report")
+        self.assertEqual(status, 200, pdf)
+        listed = subprocess.run(["pdfimages", "-list", "-"], input=pdf, capture_output=True, check=True)
+        images = [line.split() for line in listed.stdout.decode().splitlines()[2:]]
+        # Both drawn, the large one scaled down to 220 points high at 144 dpi (not embedded whole),
+        # upright, each under its caption.
+        self.assertEqual([(int(i[3]), int(i[4])) for i in images if i[2] == "image"], [(880, 440), (300, 400)])
+        self.assertEqual(pdf_text(pdf).count("图片:photo.png"), 2)
+        # The dispatch sheet shows no image field, so no picture.
+        status, pdf, _ = self.print_pdf("?template=dispatch_sheet")
+        listed = subprocess.run(["pdfimages", "-list", "-"], input=pdf, capture_output=True, check=True)
+        self.assertEqual(listed.stdout.decode().splitlines()[2:], [])
 
     def test_reference_templates_print_the_ticket(self):
         status, r, _ = self.s.call("GET", "/api/v1/print-templates", token=self.zhang)
