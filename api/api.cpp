@@ -773,6 +773,21 @@ std::string payload_without_secrets(const storage::RecordedEvent& e) {
 }
 }  // namespace
 
+// What a reader of the log is shown of an event's data ("" for the data as stored). Password
+// hashes are withheld from everyone. A ticket's portal code (in its submission, and in a message
+// that links the portal) is masked for everyone but administrators: it is the customer's key,
+// and an auditor, who changes nothing, could confirm, rate or reopen the ticket with it.
+std::string Api::shown_payload(const storage::RecordedEvent& e, const Actor& reader) {
+  if (std::string withheld = payload_without_secrets(e); !withheld.empty()) return withheld;
+  if (reader.admin || !is_ticket_stream(e.stream())) return "";
+  const std::string code = model_.read([&](const projections::ReadModel::View& v) {
+    const TicketState* t = v.ticket(ticket_id_of(e.stream()));
+    return t ? t->portal_code : std::string();
+  });
+  if (code.empty() || e.payload().find(code) == std::string_view::npos) return "";
+  return without_portal_code(std::string(e.payload()), code);
+}
+
 void Api::get_events(const CallPtr& call) {
   if (!call->actor.admin && !call->actor.auditor) {
     return call->fail(403, codes::kForbidden, "the global log is for administrators and auditors");
@@ -793,7 +808,7 @@ void Api::get_events(const CallPtr& call) {
   w.begin_object().key("items").begin_array();
   uint64_t last = from, count = 0;
   auto s = log_.read_all(from, limit, [&](const storage::RecordedEvent& e) {
-    storage::write_event_json(w, e, payload_without_secrets(e));
+    storage::write_event_json(w, e, shown_payload(e, call->actor));
     last = e.position();
     ++count;
     return true;

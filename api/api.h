@@ -152,6 +152,7 @@ class Api {
       const std::string& id, uint64_t position, int64_t time,
       const std::function<void(const storage::RecordedEvent&, DomainEvent&&)>& visit) const;
   void get_ticket_print(const CallPtr& call, const std::string& id);
+  std::string shown_payload(const storage::RecordedEvent& e, const Actor& reader);
   void get_events(const CallPtr& call);
   void get_verify(const CallPtr& call);
   void get_portal(const CallPtr& call, const std::string& id);

@@ -4,6 +4,7 @@
 #include "api/api.h"
 #include "api/call.h"
 #include "api/outbox_worker.h"
+#include "api/ticket_view.h"
 #include "domain/notifications.h"
 #include "domain/permissions.h"
 #include "domain/time_format.h"
@@ -24,16 +25,6 @@ std::string_view transport_option(std::string_view channel) {
 bool names_an_address(const Value& request) {
   std::string recipient = request.string_or("recipient");
   return recipient != "role" && recipient != "user";
-}
-
-// A message may carry the customer's portal code (its link in an SMS): that key is for the
-// customer, and for administrators and auditors, not for staff, who could act as the customer.
-std::string without_code(std::string text, const std::string& code) {
-  if (code.empty()) return text;
-  for (size_t at = text.find(code); at != std::string::npos; at = text.find(code, at)) {
-    text.replace(at, code.size(), "••••••");
-  }
-  return text;
 }
 
 void write_outcome(JsonWriter& w, const projections::NotificationOutcome& o, bool full) {
@@ -96,9 +87,12 @@ void Api::get_ticket_notifications(const CallPtr& call, const std::string& id) {
     w.key("recipient").string(d.string_or("recipient"));
     if (full || !names_an_address(d)) w.key("to").string(d.string_or("to"));
     if (full) {
-      const bool keyholder = call->actor.admin || call->actor.auditor;
-      w.key("text").string(keyholder ? d.string_or("text")
-                                     : without_code(d.string_or("text"), ticket.portal_code));
+      // A message may carry the customer's portal code (its link in an SMS): that key is the
+      // customer's, and an administrator's, who may do anything anyway; staff or an auditor
+      // could act as the customer with it.
+      w.key("text").string(call->actor.admin
+                               ? d.string_or("text")
+                               : without_portal_code(d.string_or("text"), ticket.portal_code));
     }
     w.key("status").string(to_string(state));
     w.key("attempts").number(static_cast<uint64_t>(outcomes.size()));

@@ -776,7 +776,7 @@ void Api::get_ticket_events(const CallPtr& call, const std::string& id) {
   w.begin_object().key("items").begin_array();
   size_t n = 0;
   auto s = log_.read_stream(ticket_stream(id), 1, SIZE_MAX, [&](const storage::RecordedEvent& e) {
-    storage::write_event_json(w, e);
+    storage::write_event_json(w, e, shown_payload(e, call->actor));
     ++n;
     return true;
   });

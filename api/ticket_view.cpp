@@ -224,6 +224,14 @@ void write_portal_view(JsonWriter& w, const TicketState& t, const Catalog& catal
   w.end_object();
 }
 
+std::string without_portal_code(std::string text, const std::string& code) {
+  if (code.empty()) return text;
+  for (size_t at = text.find(code); at != std::string::npos; at = text.find(code, at)) {
+    text.replace(at, code.size(), "••••••");
+  }
+  return text;
+}
+
 std::string name_for_customer(const Catalog& catalog, const std::string& user) {
   const User* u = catalog.user(user);
   return u && !u->name.empty() ? u->name : "客服";

@@ -42,6 +42,9 @@ void write_user(JsonWriter& w, const User& u);
 void write_user_members(JsonWriter& w, const User& u);
 // How staff appear to the customer (the portal, their printed copy): by name alone, never by
 // user id ("客服" for one without a name).
+// `text` with the customer's portal code (a ticket's key to the portal) masked wherever it
+// appears, for readers who must not act as the customer.
+std::string without_portal_code(std::string text, const std::string& code);
 std::string name_for_customer(const Catalog& catalog, const std::string& user);
 void write_definition(JsonWriter& w, std::string_view id, uint64_t version, const Value& document);
 

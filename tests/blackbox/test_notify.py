@@ -379,6 +379,16 @@ class TicketNotifications(unittest.TestCase):
                              if n["rule"] == "portal_link"][0]["text"]
         self.assertEqual(mine("admin"), link)
         self.assertEqual(mine("li"), "查看进度 https://s.example.com/t/%s?code=••••••" % tid)  # staff: no key
+        # Nor the auditor, who changes nothing, and with the key could confirm, rate or reopen the
+        # ticket as its customer: wherever the log shows it, the code is masked.
+        self.assertEqual(mine("audit"), "查看进度 https://s.example.com/t/%s?code=••••••" % tid)
+        history = lambda user: self.call("GET", "/tickets/%s/events" % tid, user=user)[1]["items"]
+        self.assertEqual(history("admin")[0]["data"]["portal_code"], code)
+        self.assertEqual(history("audit")[0]["data"]["portal_code"], "••••••")
+        feed = json.dumps(self.call("GET", "/events?from=0&limit=500", user="audit")[1], ensure_ascii=False)
+        self.assertIn(tid, feed)
+        self.assertNotIn(code, feed)
+        self.assertIn(code, json.dumps(self.call("GET", "/events?from=0&limit=500", user="admin")[1]))
 
     def test_unknown_ticket_and_no_token(self):
         status, r = self.call("GET", "/tickets/T-999999/notifications")
