@@ -63,15 +63,15 @@ void Api::get_ticket_print(const CallPtr& call, const std::string& id) {
     return 0;
   });
   if (!doc) return call->fail(refused);
-  // The pictures the page shows, from the attachment store; one that cannot be read prints by
-  // name alone, as before there were pictures.
-  for (auto& section : doc->sections) {
-    for (auto& picture : section.pictures) {
-      if (!log_.get_attachment(picture.attachment, &picture.bytes).ok()) picture.bytes.clear();
-    }
-  }
 
-  bool queued = printer_.submit([call, id, doc = std::move(*doc)] {
+  bool queued = printer_.submit([this, call, id, doc = std::move(*doc)]() mutable {
+    // The pictures the page shows, read here rather than on the connection's thread; one that
+    // cannot be read prints by name alone.
+    for (auto& section : doc.sections) {
+      for (auto& picture : section.pictures) {
+        if (!log_.get_attachment(picture.attachment, &picture.bytes).ok()) picture.bytes.clear();
+      }
+    }
     std::string pdf, failure;
     if (!render_pdf(doc, PdfOptions{}, &pdf, &failure)) {
       return call->fail(503, "unavailable", "printing failed: " + failure);
