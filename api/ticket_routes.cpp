@@ -437,6 +437,10 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
   if (!sla_filter.empty() && sla_filter != "breached" && sla_filter != "ok") {
     return call->fail(400, "bad_parameter", "sla must be breached or ok", "sla");
   }
+  // ?reopened=true: the tickets whose close did not hold (the report's reopen_rate, ticket by
+  // ticket); false: those never reopened.
+  std::optional<bool> reopened;
+  if (q.has_param("reopened") && !call->bool_param("reopened", &reopened.emplace())) return;
   std::string status = q.param("status");
   if (!status.empty() && status != "open" && status != "closed") {
     return call->fail(400, "bad_parameter", "status must be open or closed", "status");
@@ -493,6 +497,7 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
       if (!status.empty() && t.closed != (status == "closed")) return;
       if (q.has_param("priority") && !(t.field("priority") == Value(q.param("priority")))) return;
       if (q.has_param("assignee") && !is_assignee(t, assignee)) return;
+      if (reopened && (t.reopens > 0) != *reopened) return;
       if (t.created_at < from || t.created_at > to) return;
       if (text && !text_matches(t, *text, v.catalog, call->actor)) return;
       if (!sla_filter.empty() || sort == "sla_due") {

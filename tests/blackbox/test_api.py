@@ -170,6 +170,13 @@ class ReferenceApp(unittest.TestCase):
             self.assertIsNone(r["ticket"]["closed_at"])
             _, inbox, _ = staff("zhang", "GET", "/inbox")
             self.assertIn(tid, [i["id"] for i in inbox["items"]])
+            # The report's reopened tickets, one by one; and those never reopened.
+            listed = lambda query: [i["id"] for i in staff("zhang", "GET", "/tickets?" + query)[1]["items"]]
+            other = staff("li", "POST", "/tickets", {"form": "service_ticket", "flow": "service_flow",
+                                                     "fields": SUBMISSION})[1]["id"]
+            self.assertEqual((listed("reopened=true"), listed("reopened=false")), ([tid], [other]))
+            status, r, _ = staff("zhang", "GET", "/tickets?reopened=yes")
+            self.assert_error(r, status, 400, "bad_parameter", "reopened")
             _, view, _ = staff("zhang", "GET", "/tickets/" + tid)
             self.assertEqual((view["fields"]["status"], view.get("rating")), ("待受理", None))
             status, view, _ = portal("GET")
