@@ -1,6 +1,7 @@
 // A fuzzed request body as ticket commands on the reference application: a submission, then an
-// action, a comment and a field change by the right and the wrong people, and a lookup's
-// answer. decide() answers events or an error; every answer's events must replay with evolve().
+// action, a comment and a field change by the right and the wrong people, a close and a reopen,
+// and a lookup's answer. decide() answers events or an error; every answer's events must replay
+// with evolve().
 #include "domain/ticket.h"
 #include "fuzz_common.h"
 
@@ -42,6 +43,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   run("li", false, AddComment{body.string_or("comment"), body["public"].as_bool()});
   run("nobody", false, ChangeFields{body["fields"].as_object(), std::nullopt});
   run("admin", true, ChangeFields{body.as_object(), state.version});
+  // Closed (as an administrator may), then taken back to a node the body names, by its submitter.
+  run("admin", true, CloseTicket{body.string_or("reason")});
+  run("li", false, ReopenTicket{body.string_or("reason"), body.string_or("node")});
   // A lookup's answer (from another system: untrusted) on a lookup pending since now.
   if (state.exists()) {
     state.lookups_pending.push_back(state.version);
