@@ -439,9 +439,11 @@ namespace {
 // The query parameters of routes that share them (route() names the others).
 using Params = std::initializer_list<std::string_view>;
 const Params kPageParams = {"limit", "cursor"};
-const Params kTicketListParams = {"form",       "node",  "status",   "assignee", "priority",
-                                  "q",          "sla",   "reopened", "sort",     "created_from",
-                                  "created_to", "limit", "cursor",   "bom",      "tz"};
+// clang-format off
+const Params kTicketListParams = {"form", "node", "status", "assignee", "priority", "q", "sla",
+                                  "reopened", "stranded", "sort", "created_from", "created_to",
+                                  "limit", "cursor", "bom", "tz"};
+// clang-format on
 const Params kDryRunParams = {"from", "to", "limit", "version"};
 }  // namespace
 

@@ -441,6 +441,10 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
   // ticket); false: those never reopened.
   std::optional<bool> reopened;
   if (q.has_param("reopened") && !call->bool_param("reopened", &reopened.emplace())) return;
+  // ?stranded=true: the open tickets no one can act on (their users disabled, their roles left
+  // without an active member), for an administrator to transfer.
+  std::optional<bool> stranded;
+  if (q.has_param("stranded") && !call->bool_param("stranded", &stranded.emplace())) return;
   std::string status = q.param("status");
   if (!status.empty() && status != "open" && status != "closed") {
     return call->fail(400, "bad_parameter", "status must be open or closed", "status");
@@ -483,6 +487,9 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
     if (q.has_param("form")) narrow(indexed("form:" + q.param("form")));
     if (q.has_param("node")) narrow(indexed("node:" + q.param("node")));
     if (!status.empty()) narrow(indexed("state:" + status));
+    if (stranded && *stranded) narrow(indexed("state:open"));
+    const std::set<std::string> staffed =
+        stranded ? staffed_roles(v.catalog) : std::set<std::string>{};
     if (q.has_param("priority")) narrow(indexed("priority:" + q.param("priority")));
 
     int64_t now = now_us();
@@ -498,6 +505,7 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
       if (q.has_param("priority") && !(t.field("priority") == Value(q.param("priority")))) return;
       if (q.has_param("assignee") && !is_assignee(t, assignee)) return;
       if (reopened && (t.reopens > 0) != *reopened) return;
+      if (stranded && waits_on_no_one(t, v.catalog, staffed) != *stranded) return;
       if (t.created_at < from || t.created_at > to) return;
       if (text && !text_matches(t, *text, v.catalog, call->actor)) return;
       if (!sla_filter.empty() || sort == "sla_due") {

@@ -11,6 +11,7 @@
 #include "api/api.h"
 #include "api/call.h"
 #include "api/ticket_view.h"
+#include "domain/permissions.h"
 #include "domain/time_format.h"
 
 namespace ticketd::api {
@@ -62,14 +63,12 @@ bool roles_member(Call& call, std::optional<std::vector<std::string>>* out) {
 // are disabled and on roles with no active member, among them `u` or a role `u` holds or held
 // (`roles_before`). Tickets are lost between people exactly this way — someone leaves, and what
 // waited on them waits on no one — so the answer to the change names them, for an administrator
-// to transfer (POST /tickets/{id}/actions {"action":"transfer","to":…}).
+// to transfer (POST /tickets/{id}/actions {"action":"transfer","to":…}); GET /tickets?stranded=true
+// lists them all.
 void write_stranded_tickets(const View& v, const User& u,
                             const std::vector<std::string>& roles_before, JsonWriter& w) {
   constexpr size_t kListed = 100;
-  std::set<std::string> staffed;  // roles with an active member
-  for (const User* member : v.catalog.users()) {
-    if (!member->disabled) staffed.insert(member->roles.begin(), member->roles.end());
-  }
+  const std::set<std::string> staffed = staffed_roles(v.catalog);
   std::set<std::string> candidates;
   auto waiting_on = [&](const std::string& key) {
     auto it = v.index.find(key);
@@ -84,12 +83,7 @@ void write_stranded_tickets(const View& v, const User& u,
   std::vector<const std::string*> stranded;
   for (const std::string& id : candidates) {
     const TicketState* t = v.ticket(id);
-    if (!t || t->closed) continue;
-    const bool someone = std::any_of(t->assignees.begin(), t->assignees.end(), [&](const auto& a) {
-      if (a.kind == AssigneeSpec::Kind::kUser) return active_user(v.catalog, a.id) != nullptr;
-      return a.id == kCustomerRole || staffed.count(a.id) > 0;
-    });
-    if (!someone) stranded.push_back(&id);
+    if (t && waits_on_no_one(*t, v.catalog, staffed)) stranded.push_back(&id);
   }
   if (stranded.empty()) return;
   w.key("stranded_tickets").begin_object().key("count").number(uint64_t{stranded.size()});

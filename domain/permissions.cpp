@@ -38,6 +38,24 @@ bool would_be_assignee(const NodeDef& node, const Object& fields, const Actor& a
   return false;
 }
 
+std::set<std::string> staffed_roles(const Catalog& catalog) {
+  std::set<std::string> staffed;
+  for (const User* u : catalog.users()) {
+    if (!u->disabled) staffed.insert(u->roles.begin(), u->roles.end());
+  }
+  return staffed;
+}
+
+bool waits_on_no_one(const TicketState& state, const Catalog& catalog,
+                     const std::set<std::string>& staffed) {
+  // No assignees at all is a node anyone works at, not one that lost its people.
+  if (!state.exists() || state.closed || state.assignees.empty()) return false;
+  return std::none_of(state.assignees.begin(), state.assignees.end(), [&](const AssigneeSpec& a) {
+    if (a.kind == AssigneeSpec::Kind::kUser) return active_user(catalog, a.id) != nullptr;
+    return a.kind != AssigneeSpec::Kind::kRole || a.id == kCustomerRole || staffed.count(a.id) > 0;
+  });
+}
+
 bool may_act(const TicketState& state, const NodeDef& node, const Actor& actor) {
   if (actor.admin) return true;
   if (node.type == NodeType::kStart || node.type == NodeType::kEnd) return false;

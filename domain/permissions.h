@@ -1,5 +1,8 @@
 #pragma once
 // Who may do what to a ticket, and which fields they see. Used by decide() and by the read side.
+#include <set>
+#include <string>
+
 #include "domain/flow.h"
 #include "domain/ticket.h"
 
@@ -12,6 +15,12 @@ bool is_assignee(const TicketState& state, const Actor& actor);
 // Whether the actor would hold the to-do if the ticket, with these fields, entered `node` now:
 // one of its role, the user it names, or the person its field holds (admins excluded).
 bool would_be_assignee(const NodeDef& node, const Object& fields, const Actor& actor);
+// The roles at least one active user holds.
+std::set<std::string> staffed_roles(const Catalog& catalog);
+// Whether an open ticket waits only on disabled users and on roles no active user holds
+// (`staffed`: staffed_roles()): no one can act on it until an administrator transfers it.
+bool waits_on_no_one(const TicketState& state, const Catalog& catalog,
+                     const std::set<std::string>& staffed);
 // The fields the actor may read now: everything for admins and auditors; for the portal customer
 // the customer node's readable list (or the flow's portal_readable before such a node); for
 // everyone else the current node's readable list.

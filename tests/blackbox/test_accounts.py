@@ -100,10 +100,16 @@ class Accounts(unittest.TestCase):
         # 张三, the only 客服主管, moves to another team: 工单受理's tickets wait on no one.
         status, user = self.call("PATCH", "/users/zhang", {"roles": ["cs_agent"]})
         self.assertEqual(user["stranded_tickets"], {"count": 1, "ids": [at_accept]}, user)
+        # All of them at any time, for an administrator's list (and the others, open or closed).
+        listed = lambda query: [t["id"] for t in self.call("GET", "/tickets?" + query)[1]["items"]]
+        self.assertEqual(sorted(listed("stranded=true")), sorted([at_engineer, at_accept]))
+        self.assertEqual([t for t in listed("stranded=false") if t in (at_engineer, at_accept)], [])
+        self.assert_error(*self.call("GET", "/tickets?stranded=1"), 400, "bad_parameter", "stranded")
         # Handed on, they are nobody's problem any more.
         self.assertEqual(self.call("POST", "/tickets/%s/actions" % at_engineer,
                                    {"action": "transfer", "to": "qian"})[0], 200)
         self.assertNotIn("stranded_tickets", self.call("GET", "/users/zhao")[1])
+        self.assertEqual(listed("stranded=true"), [at_accept])
         status, user = self.call("PATCH", "/users/sun", {"roles": ["dept_manager", "cs_supervisor"]})
         self.assertNotIn("stranded_tickets", user)
         self.assertNotIn("stranded_tickets", self.call("PATCH", "/users/zhang", {"roles": ["cs_agent"]})[1])
