@@ -17,10 +17,10 @@ struct GObjectDeleter {
 SurfacePtr decode_picture(const std::string& bytes, int max_w, int max_h) {
   if (bytes.empty()) return nullptr;
   std::unique_ptr<GdkPixbufLoader, GObjectDeleter> loader(gdk_pixbuf_loader_new());
-  const bool read =
-      gdk_pixbuf_loader_write(loader.get(), reinterpret_cast<const guchar*>(bytes.data()),
-                              bytes.size(), nullptr) &&
-      gdk_pixbuf_loader_close(loader.get(), nullptr);
+  const bool written = gdk_pixbuf_loader_write(
+      loader.get(), reinterpret_cast<const guchar*>(bytes.data()), bytes.size(), nullptr);
+  // Closed whatever was written: a loader freed unclosed warns on stderr for every bad upload.
+  const bool read = gdk_pixbuf_loader_close(loader.get(), nullptr) && written;
   GdkPixbuf* loaded = read ? gdk_pixbuf_loader_get_pixbuf(loader.get()) : nullptr;  // the loader's
   if (!loaded) return nullptr;
   std::unique_ptr<GdkPixbuf, GObjectDeleter> upright(gdk_pixbuf_apply_embedded_orientation(loaded));
