@@ -134,23 +134,34 @@ bool Call::as_of(uint64_t last_position, uint64_t* position, int64_t* time) {
   return false;
 }
 
-bool Call::if_match(std::optional<uint64_t>* out) {
+bool Call::if_match(std::optional<uint64_t>* out, bool* any) {
   const std::string text = req.header("if-match");
   std::string_view v = text;
   if (v.empty()) return true;
+  if (v == "*") {
+    if (any) *any = true;
+    return true;
+  }
   if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
   *out = parse_uint(v);
   if (*out) return true;
-  fail(400, "bad_request", "If-Match must be a version number", "If-Match");
+  fail(400, "bad_request", "If-Match must be a version number, its ETag, or *", "If-Match");
   return false;
 }
 
 void Call::fail_conflict(std::string_view what, uint64_t current_version) {
+  conflict(std::string(what) + " changed: it is at version " + std::to_string(current_version),
+           current_version);
+}
+
+void Call::fail_not_yet(std::string_view what) {
+  conflict(std::string(what) + " does not exist yet (If-Match: * asks to change one that does)", 0);
+}
+
+void Call::conflict(const std::string& message, uint64_t current_version) {
   JsonWriter w;
   w.begin_object().key("error").begin_object();
-  write_error_members(
-      w, codes::kConflict,
-      std::string(what) + " changed: it is at version " + std::to_string(current_version));
+  write_error_members(w, codes::kConflict, message);
   w.key("current_version").number(current_version);
   w.end_object().end_object();
   respond(HttpResponse{409, "application/json", w.take(), std::move(extra_headers)});
@@ -680,7 +691,8 @@ void Api::put_definition(const CallPtr& call, const std::string& kind, const std
   // If-Match (the ETag of a GET) publishes only over that version: two administrators editing
   // one flow do not silently undo each other's changes. 0 matches a definition not yet put.
   std::optional<uint64_t> if_match;
-  if (!call->if_match(&if_match)) return;
+  bool if_match_any = false;
+  if (!call->if_match(&if_match, &if_match_any)) return;
   // A document may carry the id and version its GET gave (they are not stored); another id is a
   // document meant for another definition.
   if (const Value* body_id = call->body.find("id"); body_id && *body_id != Value(id)) {
@@ -698,6 +710,7 @@ void Api::put_definition(const CallPtr& call, const std::string& kind, const std
   });
   if (if_match && *if_match != current)
     return call->fail_conflict(singular(kind) + " " + id, current);
+  if (if_match_any && current == 0) return call->fail_not_yet(singular(kind) + " " + id);
   if (!decided.ok()) return call->fail(decided.error());
   if (kind == "rules") {
     // The rule is well-formed (decided above); whether its lookups can be answered depends on

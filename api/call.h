@@ -49,8 +49,9 @@ struct Call {
   // otherwise pass for none.
   bool only_params(std::initializer_list<std::string_view> known);
   // If-Match: 7 or "7" (an ETag) into *out, nullopt when absent; false (answered 400) when
-  // unreadable.
-  bool if_match(std::optional<uint64_t>* out);
+  // unreadable. "*" (RFC 9110: whatever version it has, the resource must exist) leaves *out
+  // nullopt and sets *any: a route whose resource must exist anyway (404) need not ask.
+  bool if_match(std::optional<uint64_t>* out, bool* any = nullptr);
   // ?as_of=: a log position or an RFC 3339 time; the event at that position or time is included.
   // Untouched when absent (everything); false (answered 400) when unreadable, or a position past
   // `last_position`: what a ticket will be there is not known yet, and its view now would be
@@ -58,6 +59,8 @@ struct Call {
   bool as_of(uint64_t last_position, uint64_t* position, int64_t* time);
   // API.md's 409: what changed (e.g. "the ticket") and the version it is at now.
   void fail_conflict(std::string_view what, uint64_t current_version);
+  // 409 with the same members, for "If-Match: *" on what has no version yet.
+  void fail_not_yet(std::string_view what);
   // 429 with Retry-After: `wait` seconds, also as the error's "retry_after".
   void fail_rate_limited(int64_t wait, std::string_view message);
 
@@ -118,6 +121,7 @@ struct Call {
   }
 
  private:
+  void conflict(const std::string& message, uint64_t current_version);
   bool bad_param(const std::string& name) {
     fail(400, "bad_parameter", name + " must be a whole number", name);
     return false;

@@ -395,6 +395,13 @@ class ReferenceApp(unittest.TestCase):
         status, r, _ = self.call("PATCH", "/tickets/" + tid, {"fields": {"priority": "低"}}, user="zhang",
                                  headers={"If-Match": "soon"})
         self.assert_error(r, status, 400, "bad_request")
+        # "*" (RFC 9110) asks for no version: the ticket exists, so the change is made.
+        status, r, _ = self.call("PATCH", "/tickets/" + tid, {"fields": {"priority": "低"}}, user="zhang",
+                                 headers={"If-Match": "*"})
+        self.assertEqual((status, r.get("version")), (200, version + 2), r)
+        status, r, _ = self.call("PATCH", "/tickets/T-999999", {"fields": {"priority": "低"}}, user="zhang",
+                                 headers={"If-Match": "*"})
+        self.assert_error(r, status, 404, "not_found")
 
     def test_idempotent_submit(self):
         first = self.submit(headers={"Idempotency-Key": "order-7781"})
@@ -435,12 +442,22 @@ class ReferenceApp(unittest.TestCase):
         self.assert_error(r, status, 409, "conflict")
         status, r, _ = self.call("PUT", "/forms/revisit", form, user="admin", headers={"If-Match": "two"})
         self.assert_error(r, status, 400, "bad_request", "If-Match")
+        # "*": whatever version it is at, but one that exists; a new definition is not made.
+        status, r, _ = self.call("PUT", "/forms/revisit", dict(form, name="回访单"), user="admin",
+                                 headers={"If-Match": "*"})
+        self.assertEqual((status, r.get("version")), (200, 3), r)
+        status, r, _ = self.call("PUT", "/forms/revisit2", form, user="admin", headers={"If-Match": "*"})
+        self.assert_error(r, status, 409, "conflict")
+        self.assertEqual(r["error"]["current_version"], 0)
+        self.assertIn("does not exist yet", r["error"]["message"])
+        status, r, _ = self.call("GET", "/forms/revisit2", user="admin")
+        self.assertEqual(status, 404, r)
         # A document GET gave carries its id and version; another definition's id is refused.
         status, r, _ = self.call("PUT", "/forms/revisit", dict(form, id="other"), user="admin")
         self.assert_error(r, status, 422, "invalid_value", "id")
         status, got, _ = self.call("GET", "/forms/revisit", user="admin")
         status, r, _ = self.call("PUT", "/forms/revisit", got, user="admin")
-        self.assertEqual((status, r["version"]), (200, 2), r)  # unchanged: nothing published
+        self.assertEqual((status, r["version"]), (200, 3), r)  # unchanged: nothing published
 
     def test_users_and_definitions_page_like_every_list(self):
         for path in ("/users", "/forms", "/rules", "/print-templates"):
