@@ -37,7 +37,9 @@ struct CompanySettings {
   // (staff still may). A week by default: long enough to find that a fix did not hold, short
   // enough that an old ticket is not revived for a new fault.
   int64_t reopen_days = kDefaultReopenDays;
-  Value document = Value(Object{{"time_zone", Value("UTC")}});
+  // Before any change, the defaults themselves: what a reader finds in force.
+  Value document =
+      Value(Object{{"time_zone", Value("UTC")}, {"reopen_days", Value(kDefaultReopenDays)}});
 };
 
 // Parses and validates a settings document:

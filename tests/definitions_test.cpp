@@ -315,7 +315,9 @@ TEST(CompanySettings, AreChangedAsADefinitionIs) {
   EXPECT_EQ(c.settings().version, 0u);
   EXPECT_EQ(c.settings().time_zone, "UTC");
   EXPECT_EQ(c.settings().zone, nullptr);
-  EXPECT_EQ(c.settings().document, json(R"({"time_zone":"UTC"})"));
+  // The defaults are what a reader finds before any change.
+  EXPECT_EQ(c.settings().document, json(R"({"time_zone":"UTC","reopen_days":7})"));
+  EXPECT_EQ(c.settings().reopen_days, 7);
   EXPECT_EQ(c.settings_at(1), nullptr);
 
   // What a client read from GET (with its id and version) may be put back.

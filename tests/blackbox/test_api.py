@@ -1401,7 +1401,7 @@ class ReportsTest(unittest.TestCase):
             li = s.login("li")
             status, r, headers = s.call("GET", "/api/v1/settings", token=li)
             self.assertEqual((status, r, headers.get("ETag")),
-                             (200, {"id": "company", "version": 0, "time_zone": "UTC"}, '"0"'))
+                             (200, {"id": "company", "version": 0, "time_zone": "UTC", "reopen_days": 7}, '"0"'))
             status, r, _ = s.call("PUT", "/api/v1/settings", {"time_zone": "Asia/Shanghai"}, token=li)
             self.assertEqual(status, 403, r)
             for body, message in (({"time_zone": "Asia/Beijing"}, 'settings.time_zone: unknown time zone "Asia/Beijing"'),
