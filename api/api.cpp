@@ -234,7 +234,7 @@ bool Call::only_params(std::initializer_list<std::string_view> known) {
       std::string takes;
       for (std::string_view name : known) takes += (takes.empty() ? "" : ", ") + std::string(name);
       fail(400, "bad_parameter",
-           "unknown parameter \"" + k + "\"; " + req.method + " " + req.path +
+           "unknown parameter \"" + k + "\"; " + std::string(asked_method()) + " " + req.path +
                (takes.empty() ? " takes none" : " takes " + takes),
            k);
       return false;
@@ -371,7 +371,10 @@ void Api::handle(HttpRequest request, Respond respond) {
                            {"Access-Control-Max-Age", "600"}};
     return call->respond(HttpResponse{204, "", "", std::move(call->extra_headers)});
   }
-  if (head) call->req.method = "GET";
+  if (head) {
+    call->head = true;
+    call->req.method = "GET";
+  }
   route(call);
 }
 
@@ -485,16 +488,20 @@ void Api::route(const CallPtr& call) {
   };
   auto no_route = [&] {
     if (refused) return;
+    const std::string asked(call->asked_method());
     if (allowed_count == 0) {
-      return call->fail(404, codes::kNotFound, "no such route: " + m + " " + call->req.path);
+      return call->fail(404, codes::kNotFound, "no such route: " + asked + " " + call->req.path);
     }
+    // HEAD is served wherever GET is (RFC 9110), so Allow names it there too.
     std::string allow;
-    for (size_t i = 0; i < allowed_count; ++i)
+    for (size_t i = 0; i < allowed_count; ++i) {
       allow += (allow.empty() ? "" : ", ") + std::string(allowed[i]);
+      if (allowed[i] == "GET") allow += ", HEAD";
+    }
     call->extra_headers.emplace_back("Allow", allow);
     call->fail(405, "method_not_allowed",
-               m + " is not served at " + call->req.path + "; " + allow +
-                   (allowed_count == 1 ? " is" : " are"));
+               asked + " is not served at " + call->req.path + "; " + allow +
+                   (allow.find(',') == std::string::npos ? " is" : " are"));
   };
   if (on(is({"healthz"}), "GET")) return get_health(call);
   if (on(is({"metrics"}), "GET")) {

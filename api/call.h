@@ -20,6 +20,7 @@ namespace ticketd::api {
 
 struct Call {
   HttpRequest req;
+  bool head = false;  // asked as HEAD: routed as GET (req.method), answered without the body
   Respond respond;
   Actor actor;
   std::string token_hash;  // of the bearer token, once authenticated
@@ -28,6 +29,9 @@ struct Call {
   std::vector<std::pair<std::string, std::string>> extra_headers;
   // Members a command's answer carries besides id, version, position and ticket.
   Object extra_members;
+
+  // The method as the client sent it, for messages.
+  std::string_view asked_method() const { return head ? "HEAD" : req.method; }
 
   void ok(int status, std::string body);
   // ETag: "<version>" on the answer (API.md: If-Match takes it back).

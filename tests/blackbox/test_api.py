@@ -485,9 +485,10 @@ class ReferenceApp(unittest.TestCase):
         t = self.submit()["id"]
         status, r, headers = self.call("DELETE", "/tickets/" + t, user="zhang")
         self.assert_error(r, status, 405, "method_not_allowed")
-        self.assertEqual(headers["Allow"], "GET, PATCH")
+        self.assertEqual(headers["Allow"], "GET, HEAD, PATCH")
+        self.assertIn("DELETE is not served at /api/v1/tickets/" + t, r["error"]["message"])
         status, r, headers = self.s.call("POST", "/healthz")
-        self.assertEqual((status, headers["Allow"]), (405, "GET"))
+        self.assertEqual((status, headers["Allow"]), (405, "GET, HEAD"))
         status, r, _ = self.call("GET", "/nothing/here", user="zhang")
         self.assert_error(r, status, 404, "not_found")
         # HEAD is a GET without its body, on a connection that goes on.
@@ -502,7 +503,12 @@ class ReferenceApp(unittest.TestCase):
         self.assertEqual((r.status, r.read()), (200, b""))
         self.assertEqual((r.getheader("ETag"), int(r.getheader("Content-Length"))), (got.getheader("ETag"), len(body)))
         conn.request("GET", "/healthz")
-        self.assertEqual(conn.getresponse().status, 200)
+        health = conn.getresponse()
+        self.assertEqual((health.status, bool(health.read())), (200, True))
+        # Where only POST is served, HEAD is refused as GET would be, and Allow says so.
+        conn.request("HEAD", "/api/v1/tickets/" + t + "/actions", headers=auth)
+        r = conn.getresponse()
+        self.assertEqual((r.status, r.getheader("Allow"), r.read()), (405, "POST", b""))
 
     def test_ticket_numbers_have_no_gaps(self):
         # Refused submissions, idempotent repeats and raced repeats (in this test and the ones
