@@ -173,7 +173,11 @@ bool parse_json(std::string_view text, Value* out, std::string* error) {
   simdjson::dom::element root;
   auto err = parser.parse(text.data(), text.size()).get(root);
   if (err) {
-    *error = std::string("malformed JSON: ") + simdjson::error_message(err);
+    // simdjson says only "Problem while parsing a number", for valid JSON out of range too.
+    *error = err == simdjson::NUMBER_ERROR
+                 ? "malformed JSON: a number is malformed (such as 01, 1. or -) or beyond a "
+                   "double's range (about ±1.8e308)"
+                 : std::string("malformed JSON: ") + simdjson::error_message(err);
     return false;
   }
   return ValueFromDom::convert(root, out, error, 0);

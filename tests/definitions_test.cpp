@@ -710,6 +710,13 @@ TEST(Values, RefusalsNameTheirCauseAndLeaveTheValueAsItWas) {
   EXPECT_FALSE(parse_json(deep, &v, &err));
   EXPECT_EQ(err, "JSON nested too deeply");
   EXPECT_EQ(v.to_json(), R"({"kept":true})");
+  for (const char* text : {R"({"n":1e400})", R"({"n":01})", R"({"n":-})"}) {
+    EXPECT_FALSE(parse_json(text, &v, &err));
+    EXPECT_EQ(err,
+              "malformed JSON: a number is malformed (such as 01, 1. or -) or beyond a double's "
+              "range (about ±1.8e308)")
+        << text;
+  }
   // Nested 64 deep is taken.
   EXPECT_TRUE(parse_json(std::string(64, '[') + std::string(64, ']'), &v, &err)) << err;
   ASSERT_TRUE(parse_json(R"([-7,18446744073709551615,0.5,"",null,false,{}])", &v, &err)) << err;
