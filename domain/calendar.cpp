@@ -49,15 +49,19 @@ Result<std::vector<WorkingHours>> parse_hours(const Value& v, const std::string&
   return out;
 }
 
-Result<std::set<int64_t>> parse_dates(const Value* v, const std::string& path) {
+// `stored`: a date listed twice, refused since, is one date.
+Result<std::set<int64_t>> parse_dates(const Value* v, const std::string& path, bool stored) {
   std::set<int64_t> out;
   if (!v) return out;
   if (!v->is_array()) return def_error(path, "a list of dates like \"2026-10-01\"");
   for (size_t i = 0; i < v->as_array().size(); ++i) {
     const Value& item = v->as_array()[i];
+    const std::string at = path + "[" + std::to_string(i) + "]";
     auto day = item.is_string() ? parse_date(item.as_string()) : std::nullopt;
-    if (!day) return def_error(path + "[" + std::to_string(i) + "]", "a date like \"2026-10-01\"");
-    out.insert(*day);
+    if (!day) return def_error(at, "a date like \"2026-10-01\"");
+    // Most often another date mistyped as this one: the list would silently lack that one.
+    if (!out.insert(*day).second && !stored)
+      return def_error(at, item.as_string() + " is listed before: each date once");
   }
   return out;
 }
@@ -143,10 +147,10 @@ Result<CalendarDef> parse_calendar(std::string_view id, const Value& doc, bool s
   } else {
     c.working_day_hours = *first_working;
   }
-  auto holidays = parse_dates(doc.find("holidays"), "calendar.holidays");
+  auto holidays = parse_dates(doc.find("holidays"), "calendar.holidays", stored);
   if (!holidays.ok()) return holidays.error();
   c.holidays = std::move(holidays.value());
-  auto working = parse_dates(doc.find("working_days"), "calendar.working_days");
+  auto working = parse_dates(doc.find("working_days"), "calendar.working_days", stored);
   if (!working.ok()) return working.error();
   c.working_days = std::move(working.value());
   for (int64_t day : c.working_days) {

@@ -67,6 +67,18 @@ TEST(Calendar, RefusesBadDocumentsNamingThePath) {
   EXPECT_NE(message(R"({"name":"x","time_zone":"UTC",)" + week + R"(,"holidays":["2026-02-30"]})")
                 .find("calendar.holidays[0]"),
             std::string::npos);
+  // A date listed twice is most often another one mistyped; a calendar stored before this was
+  // refused still loads.
+  const std::string twice = R"({"name":"x","time_zone":"UTC",)" + week +
+                            R"(,"holidays":["2026-10-01","2026-10-02","2026-10-01"]})";
+  EXPECT_EQ(message(twice), "calendar.holidays[2]: 2026-10-01 is listed before: each date once");
+  auto stored = parse_stored_calendar("c", json(twice));
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored.value().holidays.size(), 2u);
+  EXPECT_NE(message(R"({"name":"x","time_zone":"UTC",)" + week +
+                    R"(,"working_days":["2026-10-08","2026-10-08"]})")
+                .find("calendar.working_days[1]"),
+            std::string::npos);
   EXPECT_NE(message(R"({"name":"x","time_zone":"UTC",)" + week + R"(,"colour":"red"})")
                 .find("calendar.colour: unknown property"),
             std::string::npos);
