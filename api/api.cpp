@@ -717,7 +717,9 @@ void Api::put_definition(const CallPtr& call, const std::string& kind, const std
   });
   if (if_match && *if_match != current)
     return call->fail_conflict(singular(kind) + " " + id, current);
-  if (if_match_any && current == 0) return call->fail_not_yet(singular(kind) + " " + id);
+  // The settings are there before any change (the defaults, at version 0), definitions are not.
+  if (if_match_any && current == 0 && kind != "settings")
+    return call->fail_not_yet(singular(kind) + " " + id);
   if (!decided.ok()) return call->fail(decided.error());
   if (kind == "rules") {
     // The rule is well-formed (decided above); whether its lookups can be answered depends on
