@@ -215,14 +215,21 @@ class Accounts(unittest.TestCase):
         status, r, _ = self.s.call("PATCH", "/api/v1/users/li", {"name": "x"}, token=ADMIN_TOKEN,
                                    headers={"If-Match": "soon"})
         self.assert_error(status, r, 400, "bad_request")
+        # "*" asks for no version (RFC 9110): the user exists, so the change is made.
+        status, r, _ = self.s.call("PATCH", "/api/v1/users/li", {"name": "李四"}, token=ADMIN_TOKEN,
+                                   headers={"If-Match": "*"})
+        self.assertEqual((status, r["name"], r["version"]), (200, "李四", first + 3), r)
+        status, r, _ = self.s.call("PATCH", "/api/v1/users/nobody", {"name": "x"}, token=ADMIN_TOKEN,
+                                   headers={"If-Match": "*"})
+        self.assert_error(status, r, 404, "not_found")
         # A password changed by its owner is a version too.
         status, _ = self.call("POST", "/me/password", {"current": "demo-li", "new": "new-pass-li"},
                               token=self.s.login("li"))
         self.assertEqual(status, 200)
-        self.assertEqual(self.call("GET", "/users/li")[1]["version"], first + 3)
+        self.assertEqual(self.call("GET", "/users/li")[1]["version"], first + 4)
         self.s.stop()  # the snapshot brings the version back as the log has it
         self.s.start()
-        self.assertEqual(self.call("GET", "/users/li")[1]["version"], first + 3)
+        self.assertEqual(self.call("GET", "/users/li")[1]["version"], first + 4)
 
     def test_a_user_sees_where_they_are_signed_in_and_ends_sessions(self):
         first, second = self.s.login("li"), self.s.login("li")
