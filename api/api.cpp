@@ -711,15 +711,16 @@ void Api::put_definition(const CallPtr& call, const std::string& kind, const std
   }
   int64_t now = now_us();
   uint64_t current = 0;
+  bool exists = false;  // the settings are, from the start (the defaults, at version 0)
   auto decided = model_.read([&](const projections::ReadModel::View& v) {
-    current = find_definition(v.catalog, kind, id, 0).version;
+    DefinitionFound found = find_definition(v.catalog, kind, id, 0);
+    current = found.version;
+    exists = found.document != nullptr;
     return decide_publish(v.catalog, kind, id, call->body, call->actor.id, now);
   });
   if (if_match && *if_match != current)
     return call->fail_conflict(singular(kind) + " " + id, current);
-  // The settings are there before any change (the defaults, at version 0), definitions are not.
-  if (if_match_any && current == 0 && kind != "settings")
-    return call->fail_not_yet(singular(kind) + " " + id);
+  if (if_match_any && !exists) return call->fail_not_yet(singular(kind) + " " + id);
   if (!decided.ok()) return call->fail(decided.error());
   if (kind == "rules") {
     // The rule is well-formed (decided above); whether its lookups can be answered depends on
