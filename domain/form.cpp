@@ -32,6 +32,27 @@ constexpr std::pair<std::string_view, FieldType> kTypeNames[] = {
 constexpr uint64_t kDefaultTextLength = 500;
 constexpr uint64_t kDefaultTextareaLength = 20000;
 
+// A refused choice names what may be chosen, so the refusal shows the fix (a client that typed
+// "其它" for "其他" sees both). Long lists are cut: a message is read, not parsed.
+std::string not_an_option(const std::string& chosen, const std::vector<std::string>& options) {
+  constexpr size_t kShown = 12;
+  std::string s = "\"" + chosen + "\" is not one of the options (";
+  for (size_t i = 0; i < options.size() && i < kShown; ++i) {
+    if (i > 0) s += ", ";
+    s += options[i];
+  }
+  if (options.size() > kShown) s += ", … " + std::to_string(options.size()) + " in all";
+  return s + ")";
+}
+
+std::string choices_allowed(size_t chosen, std::optional<double> min, std::optional<double> max) {
+  auto count = [](double n) { return Value(n).to_json(); };
+  std::string s = std::to_string(chosen) + " chosen, ";
+  if (min && max) return s + "choose " + count(*min) + " to " + count(*max);
+  if (min) return s + "choose at least " + count(*min);
+  return s + "choose at most " + count(*max);
+}
+
 }  // namespace
 
 std::optional<FieldType> field_type_from_name(std::string_view name) {
@@ -228,7 +249,7 @@ Result<Value> check_field_value(const FieldDef& f, const Value& v, const Lookups
       for (const auto& o : f.options) {
         if (o == v.as_string()) return v;
       }
-      return fail(codes::kNotAnOption, "\"" + v.as_string() + "\" is not one of the options");
+      return fail(codes::kNotAnOption, not_an_option(v.as_string(), f.options));
     }
     case FieldType::kMultiselect: {
       if (!v.is_array()) return wrong_type("an array of options");
@@ -237,16 +258,14 @@ Result<Value> check_field_value(const FieldDef& f, const Value& v, const Lookups
         if (!item.is_string()) return wrong_type("an array of options");
         bool known = false;
         for (const auto& o : f.options) known |= o == item.as_string();
-        if (!known)
-          return fail(codes::kNotAnOption,
-                      "\"" + item.as_string() + "\" is not one of the options");
+        if (!known) return fail(codes::kNotAnOption, not_an_option(item.as_string(), f.options));
         if (!seen.insert(item.as_string()).second) {
           return fail(codes::kInvalidValue, "\"" + item.as_string() + "\" is chosen twice");
         }
       }
       size_t n = v.as_array().size();
       if ((f.min && n < *f.min) || (f.max && n > *f.max)) {
-        return fail(codes::kOutOfRange, "wrong number of choices");
+        return fail(codes::kOutOfRange, choices_allowed(n, f.min, f.max));
       }
       return v;
     }

@@ -96,6 +96,33 @@ TEST(FormFields, EveryTypeValidAndInvalid) {
   }
 }
 
+// A refused choice shows what may be chosen: the options, or how many.
+TEST(FormFields, RefusedChoicesSayWhatMayBeChosen) {
+  auto message = [](const std::string& field, const char* value) {
+    FormDef form = form_of("[" + field + "]");
+    auto r = check_field_value(form.fields.at(0), json(value), kLookups);
+    return r.ok() ? std::string("accepted") : r.error().message;
+  };
+  const std::string types = R"({"key":"t","label":"问题类型","type":"select",)"
+                            R"("options":["产品咨询","功能故障","安装指导"]})";
+  EXPECT_EQ(message(types, R"("其他")"),
+            "问题类型 (t): \"其他\" is not one of the options (产品咨询, 功能故障, 安装指导)");
+  std::string many = R"({"key":"m","label":"型号","type":"multiselect","options":[)";
+  for (int i = 1; i <= 20; ++i) many += (i > 1 ? ",\"" : "\"") + std::to_string(i) + "\"";
+  many += "]}";
+  EXPECT_EQ(message(many, R"(["21"])"),
+            "型号 (m): \"21\" is not one of the options "
+            "(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, … 20 in all)");
+  const std::string parts =
+      R"({"key":"p","label":"备件","type":"multiselect","options":["a","b","c"],"min":1,"max":2})";
+  EXPECT_EQ(message(parts, "[]"), "备件 (p): 0 chosen, choose 1 to 2");
+  EXPECT_EQ(message(parts, R"(["a","b","c"])"), "备件 (p): 3 chosen, choose 1 to 2");
+  EXPECT_EQ(message(parts, R"(["a","b"])"), "accepted");
+  const std::string at_most =
+      R"({"key":"q","label":"备件","type":"multiselect","options":["a","b"],"max":1})";
+  EXPECT_EQ(message(at_most, R"(["a","b"])"), "备件 (q): 2 chosen, choose at most 1");
+}
+
 TEST(FormDefinitions, ErrorsNameThePath) {
   const std::pair<const char*, const char*> cases[] = {
       {R"({"fields":[]})", "form.name"},
