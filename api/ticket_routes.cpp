@@ -372,7 +372,7 @@ void Api::get_ticket(const CallPtr& call, const std::string& id) {
       return call->fail(404, codes::kNotFound, "no ticket " + id + " at " + as_of);
     JsonWriter w;
     model_.read([&](const View& v) {
-      write_ticket_view(w, state, v.catalog, call->actor, now_us());
+      write_ticket_view(w, state, v.catalog, call->actor, now_us(), true);
       return 0;
     });
     return call->ok(200, w.take());

@@ -32,7 +32,7 @@ void assignees(JsonWriter& w, const TicketState& t) {
 }  // namespace
 
 void write_ticket_view(JsonWriter& w, const TicketState& t, const Catalog& catalog,
-                       const Actor& actor, int64_t now_us) {
+                       const Actor& actor, int64_t now_us, bool past) {
   const FlowDef* flow = catalog.flow(t.flow_id, t.flow_version);
   const NodeDef* node = flow ? flow->node(t.node) : nullptr;
   w.begin_object();
@@ -46,6 +46,18 @@ void write_ticket_view(JsonWriter& w, const TicketState& t, const Catalog& catal
   w.key("type").string(node ? node_type_name(node->type) : "");
   w.end_object();
   assignees(w, t);
+  // What the caller may do here now, so a client draws the node's buttons and inputs without
+  // repeating who may act: the same test decide() applies.
+  NodeWork work = flow && !past ? work_at_node(t, *flow, actor) : NodeWork{};
+  w.key("you").begin_object();
+  for (const auto& [key, list] :
+       {std::pair{"actions", &work.actions}, std::pair{"writable", &work.writable},
+        std::pair{"required", &work.required}}) {
+    w.key(key).begin_array();
+    for (const std::string& item : *list) w.string(item);
+    w.end_array();
+  }
+  w.end_object();
   w.key("fields");
   Value(flow ? readable_fields(t, *flow, actor) : Object{}).write(w);
   w.key("priority");

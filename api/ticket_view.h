@@ -9,9 +9,10 @@
 
 namespace ticketd::api {
 
-// The ticket view, with only the fields `actor` may read at the current node.
+// The ticket view, with only the fields `actor` may read at the current node, and what `actor`
+// may do there now ("you"), which is nothing for a `past` state (a view as of an earlier time).
 void write_ticket_view(JsonWriter& w, const TicketState& t, const Catalog& catalog,
-                       const Actor& actor, int64_t now_us);
+                       const Actor& actor, int64_t now_us, bool past = false);
 // Tickets as a table for a spreadsheet (CSV, projections::report_csv): one row each with what
 // the list's views say of it (id, state, node, who holds it, times, SLA, rating), then one column
 // per form field that `actor` may read on some of them, headed by its label in form order;

@@ -52,6 +52,15 @@ bool NodeDef::offers(std::string_view action) const {
   return contains(actions, action);
 }
 
+std::vector<std::string> NodeDef::offered() const {
+  std::vector<std::string> out;
+  for (const std::string& action : actions) {
+    out.push_back(action);
+    if (action == "approve" && offers("confirm")) out.emplace_back("confirm");
+  }
+  return out;
+}
+
 bool NodeDef::can_read(std::string_view key) const { return reads_all || contains(readable, key); }
 bool NodeDef::can_write(std::string_view key) const {
   return writes_all || contains(writable, key);

@@ -28,6 +28,11 @@ struct AssigneeSpec {
   Pick pick = Pick::kNone;
 };
 
+// Every action a ticket's command may name. A node offers some (NodeDef::offers): "confirm" is
+// the customer's word for approving at a customer node.
+inline constexpr std::string_view kActionNames[] = {"approve", "reject", "transfer", "submit",
+                                                    "confirm"};
+
 struct NodeDef {
   std::string id;
   std::string name;
@@ -42,6 +47,8 @@ struct NodeDef {
   std::string reject_to;             // empty: reject ends the flow
 
   bool offers(std::string_view action) const;
+  // The actions offered, in the order the flow lists them ("confirm" after "approve").
+  std::vector<std::string> offered() const;
   bool can_read(std::string_view key) const;
   bool can_write(std::string_view key) const;
   bool for_customer() const {

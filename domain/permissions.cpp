@@ -19,6 +19,19 @@ bool is_assignee(const TicketState& state, const Actor& actor) {
   return false;
 }
 
+NodeWork work_at_node(const TicketState& state, const FlowDef& flow, const Actor& actor) {
+  NodeWork work;
+  const NodeDef* node = flow.node(state.node);
+  if (!state.exists() || state.closed || !node || (actor.auditor && !actor.admin) ||
+      !may_act(state, *node, actor)) {
+    return work;
+  }
+  work.actions = node->offered();
+  work.writable = node->writable;
+  work.required = node->required;
+  return work;
+}
+
 bool would_be_assignee(const NodeDef& node, const Object& fields, const Actor& actor) {
   if (actor.portal_customer) return false;
   const AssigneeSpec& spec = node.assignee;

@@ -2,6 +2,7 @@
 // Who may do what to a ticket, and which fields they see. Used by decide() and by the read side.
 #include <set>
 #include <string>
+#include <vector>
 
 #include "domain/flow.h"
 #include "domain/ticket.h"
@@ -10,6 +11,16 @@ namespace ticketd {
 
 // Whether the actor holds the to-do at the ticket's current node (admins always may act).
 bool may_act(const TicketState& state, const NodeDef& node, const Actor& actor);
+// What the actor may do at the ticket's current node now, for a client's buttons and inputs: the
+// actions the node offers and the fields it lets be written, if the actor may act there
+// (may_act), with the fields that must be filled before approve or submit leave it. All empty for
+// a closed ticket and for auditors, who change nothing.
+struct NodeWork {
+  std::vector<std::string> actions;
+  std::vector<std::string> writable;
+  std::vector<std::string> required;
+};
+NodeWork work_at_node(const TicketState& state, const FlowDef& flow, const Actor& actor);
 // Whether the actor is one of the node's resolved assignees (admins excluded).
 bool is_assignee(const TicketState& state, const Actor& actor);
 // Whether the actor would hold the to-do if the ticket, with these fields, entered `node` now:

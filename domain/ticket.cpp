@@ -423,10 +423,15 @@ Result<std::vector<DomainEvent>> act(const TicketState& s, const TakeAction& cmd
                                      const FormDef& form, const FlowDef& flow, const Context& ctx) {
   const NodeDef* node = flow.node(s.node);
   if (!node) return error(codes::kInvalidDefinition, "the ticket is at unknown node " + s.node);
-  static const std::vector<std::string> kActions = {"approve", "reject", "transfer", "submit",
-                                                    "confirm"};
-  if (std::find(kActions.begin(), kActions.end(), cmd.action) == kActions.end()) {
-    return error(codes::kInvalidValue, "unknown action \"" + cmd.action + "\"", "action");
+  if (std::find(std::begin(kActionNames), std::end(kActionNames), cmd.action) ==
+      std::end(kActionNames)) {
+    std::string offered;
+    for (const std::string& action : node->offered())
+      offered.append(offered.empty() ? "" : ", ").append(action);
+    return error(codes::kInvalidValue,
+                 "unknown action \"" + cmd.action + "\": node " + node->id + " (" + node->name +
+                     ") offers " + (offered.empty() ? "none" : offered),
+                 "action");
   }
   if (!node->offers(cmd.action)) {
     return error(codes::kActionNotAllowed,

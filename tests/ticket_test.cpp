@@ -225,6 +225,66 @@ TEST_F(ReferenceScenario, AnImageFieldTakesPicturesOnly) {
   ok(t.user("li"), SubmitTicket{"service_ticket", "service_flow", fields});
 }
 
+// The view's "you" (work_at_node) says what decide() lets each caller do, at every node of the
+// complex path and once closed: an action or field it lists passes the permission checks, one it
+// leaves out is refused by them.
+TEST_F(ReferenceScenario, WorkAtNodeAgreesWithDecide) {
+  Actor auditor = t.user("audit");
+  auditor.auditor = true;
+  const std::vector<Actor> callers = {t.user("li"),   t.user("zhang"), t.user("wang"),
+                                      t.user("zhao"), t.user("qian"),  t.admin(),
+                                      t.customer(),   auditor};
+  const FlowDef& flow = *catalog.flow("service_flow");
+  const FormDef& form = *catalog.form("service_ticket");
+  auto refused_by_permissions = [](const std::string& code) {
+    return code == codes::kForbidden || code == codes::kActionNotAllowed ||
+           code == codes::kTicketClosed;
+  };
+  std::map<std::string, std::vector<std::string>> offered;  // node -> admin's actions
+  auto check = [&] {
+    for (const Actor& a : callers) {
+      NodeWork work = work_at_node(t.state, flow, a);
+      for (std::string_view action : kActionNames) {
+        TicketDriver probe = t;
+        TakeAction cmd{std::string(action), {}, "", action == "transfer" ? "qian" : ""};
+        auto r = probe.run(a, cmd);
+        bool listed =
+            std::find(work.actions.begin(), work.actions.end(), action) != work.actions.end();
+        std::string code = r.ok() ? "" : r.error().code;
+        EXPECT_EQ(listed, !refused_by_permissions(code))
+            << a.id << " " << action << " at " << t.state.node << ": " << code;
+      }
+      for (const FieldDef& f : form.fields) {
+        TicketDriver probe = t;
+        auto r = probe.run(a, ChangeFields{{{f.key, Value()}}, std::nullopt});
+        bool listed =
+            std::find(work.writable.begin(), work.writable.end(), f.key) != work.writable.end();
+        std::string code = r.ok() ? "" : r.error().code;
+        EXPECT_EQ(listed, !refused_by_permissions(code))
+            << a.id << " writes " << f.key << " at " << t.state.node << ": " << code;
+      }
+      if (a.admin) offered[t.state.node] = work.actions;
+    }
+  };
+  submit();
+  check();
+  EXPECT_EQ(work_at_node(t.state, flow, t.user("zhang")).required, (Types{"complexity"}));
+  ok(t.user("zhang"), TakeAction{"approve", {{"complexity", Value("复杂")}}, "", ""});
+  check();
+  ok(t.user("wang"), TakeAction{"approve", {{"engineer", Value("zhao")}}, "", ""});
+  check();
+  ok(t.user("zhao"), TakeAction{"submit", {{"solution", Value("更换进纸辊")}}, "", ""});
+  check();
+  EXPECT_EQ(work_at_node(t.state, flow, t.customer()).actions,
+            (Types{"approve", "confirm", "reject"}));
+  EXPECT_TRUE(work_at_node(t.state, flow, t.user("li")).actions.empty());
+  ok(t.customer(), TakeAction{"confirm", {}, "", ""});
+  ASSERT_TRUE(t.state.closed);
+  check();
+  EXPECT_EQ(offered["accept"], (Types{"approve", "reject", "transfer"}));
+  EXPECT_TRUE(offered[t.state.node].empty());
+}
+
 TEST_F(ReferenceScenario, ComplexBranchWithRejectAndTransfer) {
   submit();
   ok(t.user("zhang"), TakeAction{"approve", {{"complexity", Value("复杂")}}, "", ""});

@@ -219,6 +219,18 @@ class ReferenceApp(unittest.TestCase):
 
     def test_complex_branch_with_reject_and_transfer(self):
         tid = self.submit()["id"]
+        # "you": what the caller may do at the node now, for a client's buttons and inputs.
+        you = lambda user: self.call("GET", "/tickets/" + tid, user=user)[1]["you"]
+        self.assertEqual(you("zhang"), {"actions": ["approve", "reject", "transfer"],
+                                        "writable": ["complexity", "priority", "handler"],
+                                        "required": ["complexity"]})
+        nothing = {"actions": [], "writable": [], "required": []}
+        self.assertEqual(you("li"), nothing)
+        self.assertEqual(you("audit"), nothing)
+        status, resp, _ = self.call("POST", "/tickets/%s/actions" % tid, {"action": "aprove"}, user="zhang")
+        self.assert_error(resp, status, 422, "invalid_value", "action")
+        self.assertEqual(resp["error"]["message"],
+                         'unknown action "aprove": node accept (工单受理) offers approve, reject, transfer')
         self.assertEqual(self.act(tid, "zhang", "approve", {"complexity": "复杂"})["ticket"]["node"]["id"], "dispatch")
         self.assertEqual(self.act(tid, "wang", "reject", comment="信息不全")["ticket"]["node"]["id"], "accept")
         self.act(tid, "zhang", "approve")
@@ -231,8 +243,11 @@ class ReferenceApp(unittest.TestCase):
         self.assertEqual(r["ticket"]["assignees"], [{"user": "zhao"}])
         self.assertEqual(r["ticket"]["priority"], "高")
         self.act(tid, "qian", "submit", {"solution": "x"}, expect=403)
+        self.assertEqual(you("zhao")["actions"], ["submit", "transfer"])
         r = self.act(tid, "zhao", "transfer", to="qian", comment="出差")
         self.assertEqual(r["ticket"]["assignees"], [{"user": "qian"}])
+        self.assertEqual(r["ticket"]["you"], nothing)  # the answer is zhao's view: no longer his
+        self.assertEqual(you("qian")["actions"], ["submit", "transfer"])
         self.act(tid, "zhao", "submit", {"solution": "x"}, expect=403)
         _, inbox, _ = self.call("GET", "/inbox", user="qian")
         self.assertIn(tid, [i["id"] for i in inbox["items"]])
@@ -261,6 +276,7 @@ class ReferenceApp(unittest.TestCase):
         _, then, _ = self.call("GET", "/tickets/%s?as_of=%d" % (tid, dispatch_pos), user="zhang")
         self.assertEqual(then["node"]["id"], "dispatch")
         self.assertEqual(then["state"], "open")
+        self.assertEqual(then["you"], nothing)  # a past state is read, not acted on
         # The auditor's timeline, read from the live server's log.
         timeline = subprocess.run([TICKETCTL, "replay", "--data-dir", self.s.data_dir, "--ticket", tid],
                                   capture_output=True, check=True, text=True).stdout
