@@ -57,6 +57,7 @@ void write_ticket_view(JsonWriter& w, const TicketState& t, const Catalog& catal
     for (const std::string& item : *list) w.string(item);
     w.end_array();
   }
+  w.key("reopen").boolean(flow && !past && staff_may_reopen(t, *flow, actor));
   w.end_object();
   w.key("fields");
   Value(flow ? readable_fields(t, *flow, actor) : Object{}).write(w);

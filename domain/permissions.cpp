@@ -32,6 +32,17 @@ NodeWork work_at_node(const TicketState& state, const FlowDef& flow, const Actor
   return work;
 }
 
+bool staff_may_reopen_to(const TicketState& state, const NodeDef& node, const Actor& actor) {
+  if (actor.portal_customer || (actor.auditor && !actor.admin)) return false;
+  return actor.admin || actor.id == state.creator || would_be_assignee(node, state.fields, actor);
+}
+
+bool staff_may_reopen(const TicketState& state, const FlowDef& flow, const Actor& actor) {
+  if (!state.exists() || !state.closed) return false;
+  const NodeDef* node = flow.next(flow.start().id, state.fields);
+  return node && staff_may_reopen_to(state, *node, actor);
+}
+
 bool would_be_assignee(const NodeDef& node, const Object& fields, const Actor& actor) {
   if (actor.portal_customer) return false;
   const AssigneeSpec& spec = node.assignee;

@@ -533,7 +533,7 @@ Result<std::vector<DomainEvent>> reopen(const TicketState& s, const ReopenTicket
                                         " days ago and is no longer reopened here") +
                        ": please contact us again, naming " + s.id);
     }
-  } else if (!actor.admin && actor.id != s.creator && !would_be_assignee(*node, s.fields, actor)) {
+  } else if (!staff_may_reopen_to(s, *node, actor)) {
     return error(codes::kForbidden, "ticket " + s.id +
                                         " is reopened by the one who submitted it, whoever acts "
                                         "at the node it goes back to (" +

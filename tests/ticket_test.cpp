@@ -264,6 +264,11 @@ TEST_F(ReferenceScenario, WorkAtNodeAgreesWithDecide) {
             << a.id << " writes " << f.key << " at " << t.state.node << ": " << code;
       }
       if (a.admin) offered[t.state.node] = work.actions;
+      if (a.portal_customer) continue;  // the portal's reopen has its window, not this test
+      TicketDriver probe = t;
+      auto r = probe.run(a, ReopenTicket{"还是卡纸", ""});
+      EXPECT_EQ(staff_may_reopen(t.state, flow, a), r.ok())
+          << a.id << " reopens at " << t.state.node << ": " << (r.ok() ? "" : r.error().code);
     }
   };
   submit();
@@ -281,6 +286,12 @@ TEST_F(ReferenceScenario, WorkAtNodeAgreesWithDecide) {
   ok(t.customer(), TakeAction{"confirm", {}, "", ""});
   ASSERT_TRUE(t.state.closed);
   check();
+  // Back to 工单受理: its supervisor, the agent who submitted it, and administrators reopen it.
+  std::vector<std::string> reopeners;
+  for (const Actor& a : callers) {
+    if (staff_may_reopen(t.state, flow, a)) reopeners.push_back(a.id);
+  }
+  EXPECT_EQ(reopeners, (Types{"li", "zhang", "admin"}));
   EXPECT_EQ(offered["accept"], (Types{"approve", "reject", "transfer"}));
   EXPECT_TRUE(offered[t.state.node].empty());
 }

@@ -223,8 +223,8 @@ class ReferenceApp(unittest.TestCase):
         you = lambda user: self.call("GET", "/tickets/" + tid, user=user)[1]["you"]
         self.assertEqual(you("zhang"), {"actions": ["approve", "reject", "transfer"],
                                         "writable": ["complexity", "priority", "handler"],
-                                        "required": ["complexity"]})
-        nothing = {"actions": [], "writable": [], "required": []}
+                                        "required": ["complexity"], "reopen": False})
+        nothing = {"actions": [], "writable": [], "required": [], "reopen": False}
         self.assertEqual(you("li"), nothing)
         self.assertEqual(you("audit"), nothing)
         status, resp, _ = self.call("POST", "/tickets/%s/actions" % tid, {"action": "aprove"}, user="zhang")
@@ -255,6 +255,12 @@ class ReferenceApp(unittest.TestCase):
         self.assertEqual(r["ticket"]["node"]["id"], "confirm")
         r = self.act(tid, "admin", "approve", comment="代客户确认")
         self.assertEqual(r["ticket"]["state"], "closed")
+        # Closed: nothing to do at its node; reopened (to 工单受理) by who submitted it, its
+        # supervisor or an administrator.
+        self.assertEqual(you("li"), {**nothing, "reopen": True})
+        self.assertEqual(you("zhang")["reopen"], True)
+        self.assertEqual(you("qian"), nothing)
+        self.assertEqual(you("audit"), nothing)
         # History: every event, in order, chained.
         status, hist, _ = self.call("GET", "/tickets/%s/events" % tid, user="audit")
         self.assertEqual(status, 200, hist)
