@@ -214,10 +214,12 @@ class ImportRun : public std::enable_shared_from_this<ImportRun> {
 }  // namespace
 
 void Api::post_import(const CallPtr& call) {
-  const std::string form_id = call->req.param("form"), flow_id = call->req.param("flow");
-  if (form_id.empty() || flow_id.empty()) {
-    return call->fail(400, "bad_parameter", "form= and flow= name what the rows are submitted as",
-                      form_id.empty() ? "form" : "flow");
+  // flow= may be left out when one flow takes the form, as in POST /tickets.
+  const std::string form_id = call->req.param("form");
+  std::string flow_id = call->req.param("flow");
+  if (form_id.empty()) {
+    return call->fail(400, "bad_parameter", "form= names the form the rows are submitted as",
+                      "form");
   }
   bool dry_run = false;
   if (!call->bool_param("dry_run", &dry_run)) return;
@@ -248,12 +250,17 @@ void Api::post_import(const CallPtr& call) {
   std::vector<std::optional<FieldDef>> fields(header.size());  // by column; none: ignored
   model_.read([&](const View& v) {
     const FormDef* form = v.catalog.form(form_id, 0);
-    const FlowDef* flow = v.catalog.flow(flow_id, 0);
-    if (!form || !flow) {
-      refused = form ? DomainError{codes::kNotFound, "no flow " + flow_id, "flow"}
-                     : DomainError{codes::kNotFound, "no form " + form_id, "form"};
+    if (!form) {
+      refused = DomainError{codes::kNotFound, "no form " + form_id, "form"};
       return 0;
     }
+    auto chosen = flow_for_submission(v.catalog, *form, flow_id);
+    if (!chosen.ok()) {
+      refused = chosen.error();
+      return 0;
+    }
+    const FlowDef* flow = chosen.value();
+    flow_id = flow->id;
     const NodeDef& start = flow->start();
     for (size_t c = 0; c < header.size() && !refused; ++c) {
       if (const FieldDef* f = field_for(*form, header[c])) {

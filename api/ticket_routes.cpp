@@ -329,7 +329,7 @@ void Api::post_ticket(const CallPtr& call) {
   if (!call->parse_body()) return;
   SubmitTicket cmd;
   if (!call->string_member("form", &cmd.form_id, true) ||
-      !call->string_member("flow", &cmd.flow_id, true) ||
+      !call->string_member("flow", &cmd.flow_id, false) ||  // absent: the form's one flow
       !call->object_member("fields", &cmd.fields)) {
     return;
   }

@@ -365,16 +365,44 @@ void apply_rules(const TicketState& before, Decision& d, const Context& ctx) {
   }
 }
 
+}  // namespace
+
+Result<const FlowDef*> flow_for_submission(const Catalog& c, const FormDef& form,
+                                           std::string_view flow_id) {
+  if (!flow_id.empty()) {
+    const FlowDef* flow = c.flow(flow_id);
+    if (!flow)
+      return error(codes::kNotFound, "unknown flow \"" + std::string(flow_id) + "\"", "flow");
+    if (flow->form_id != form.id) {
+      return error(codes::kInvalidValue, "flow " + flow->id + " is for form " + flow->form_id,
+                   "flow");
+    }
+    return flow;
+  }
+  std::vector<const FlowDef*> flows;
+  for (const std::string& id : c.flow_ids()) {
+    const FlowDef* flow = c.flow(id);
+    if (flow && flow->form_id == form.id) flows.push_back(flow);
+  }
+  if (flows.size() == 1) return flows[0];
+  if (flows.empty()) {
+    return error(codes::kRequired, "flow is required: no flow takes form " + form.id, "flow");
+  }
+  std::string ids;
+  for (const FlowDef* flow : flows) ids.append(ids.empty() ? "" : ", ").append(flow->id);
+  return error(codes::kRequired, "flow is required: form " + form.id + " is taken by flows " + ids,
+               "flow");
+}
+
+namespace {
+
 Result<std::vector<DomainEvent>> submit(const SubmitTicket& cmd, const Context& ctx) {
   const Catalog& c = *ctx.catalog;
   const FormDef* form = c.form(cmd.form_id);
   if (!form) return error(codes::kNotFound, "unknown form \"" + cmd.form_id + "\"", "form");
-  const FlowDef* flow = c.flow(cmd.flow_id);
-  if (!flow) return error(codes::kNotFound, "unknown flow \"" + cmd.flow_id + "\"", "flow");
-  if (flow->form_id != form->id) {
-    return error(codes::kInvalidValue, "flow " + flow->id + " is for form " + flow->form_id,
-                 "flow");
-  }
+  auto chosen = flow_for_submission(c, *form, cmd.flow_id);
+  if (!chosen.ok()) return chosen.error();
+  const FlowDef* flow = chosen.value();
   const NodeDef& start = flow->start();
   TicketState none;
   if (start.assignee.kind != AssigneeSpec::Kind::kAnyone && !ctx.actor.admin) {

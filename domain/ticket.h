@@ -204,6 +204,12 @@ struct Context {
   std::string new_portal_code;
 };
 
+// The flow a submission of `form` starts: the one named, or, with none named, the one flow whose
+// latest version takes the form. Refused when the named flow is unknown or takes another form,
+// or when none is named and no flow or several take the form (the refusal names them).
+Result<const FlowDef*> flow_for_submission(const Catalog& catalog, const FormDef& form,
+                                           std::string_view flow_id);
+
 // What a command does to a ticket, rules included: the events to append, in order.
 Result<std::vector<DomainEvent>> decide(const TicketState& state, const Command& command,
                                         const Context& context);

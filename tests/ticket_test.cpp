@@ -225,6 +225,41 @@ TEST_F(ReferenceScenario, AnImageFieldTakesPicturesOnly) {
   ok(t.user("li"), SubmitTicket{"service_ticket", "service_flow", fields});
 }
 
+// A submission that names no flow starts the one flow that takes its form; with none or two there
+// is nothing to choose, and the refusal names them.
+TEST_F(ReferenceScenario, ASubmissionWithoutAFlowStartsTheFormsOnlyFlow) {
+  ok(t.user("li"), SubmitTicket{"service_ticket", "", reference_submission()});
+  EXPECT_EQ(t.state.flow_id, "service_flow");
+  EXPECT_EQ(t.events[0].data.string_or("flow"), "service_flow");
+  EXPECT_EQ(t.state.node, "accept");
+
+  testing::publish(catalog,
+                   decide_publish_form(catalog, "visit", json(R"({"name":"上门登记","fields":[
+                                                  {"key":"address","type":"text"}]})"),
+                                       "admin", 0));
+  TicketDriver other(catalog);
+  auto none = other.run(t.user("li"), SubmitTicket{"visit", "", {{"address", Value("x")}}});
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().code + " " + none.error().field, "required flow");
+  EXPECT_EQ(none.error().message, "flow is required: no flow takes form visit");
+
+  Value second = testing::read_json_file("service_flow.flow.json");
+  testing::publish(catalog, decide_publish_flow(catalog, "express_flow", second, "admin", 0));
+  TicketDriver two(catalog);
+  auto both = two.run(t.user("li"), SubmitTicket{"service_ticket", "", reference_submission()});
+  ASSERT_FALSE(both.ok());
+  EXPECT_EQ(both.error().message,
+            "flow is required: form service_ticket is taken by flows express_flow, service_flow");
+  EXPECT_TRUE(
+      two.run(t.user("li"), SubmitTicket{"service_ticket", "express_flow", reference_submission()})
+          .ok());
+  EXPECT_EQ(two.state.flow_id, "express_flow");
+  auto elsewhere =
+      TicketDriver(catalog).run(t.user("li"), SubmitTicket{"visit", "service_flow", Object{}});
+  ASSERT_FALSE(elsewhere.ok());
+  EXPECT_EQ(elsewhere.error().message, "flow service_flow is for form service_ticket");
+}
+
 // The view's "you" (work_at_node) says what decide() lets each caller do, at every node of the
 // complex path and once closed: an action or field it lists passes the permission checks, one it
 // leaves out is refused by them.

@@ -291,6 +291,18 @@ class ReferenceApp(unittest.TestCase):
         self.assertIn("complexity: (empty) → 复杂", timeline)
         self.assertIn("%s: %d events" % (tid, len(types)), timeline)
 
+    def test_a_form_one_flow_takes_needs_no_flow_named(self):
+        status, body, _ = self.call("POST", "/tickets", {"form": "service_ticket", "fields": SUBMISSION}, user="li")
+        self.assertEqual(status, 201, body)
+        self.assertEqual((body["ticket"]["flow"], body["ticket"]["node"]["id"]), ("service_flow", "accept"))
+        rows = "客户名称,客户电话,来源渠道,问题类型,问题详细描述\r\n华南贸易,+86 138 0000 0201,电话,功能故障,卡纸\r\n"
+        status, r, _ = self.call("POST", "/tickets/import?form=service_ticket&dry_run=true", user="li",
+                                 raw=rows.encode(), headers={"Content-Type": "text/csv"})
+        self.assertEqual((status, r["valid"]), (200, 1), r)
+        status, r, _ = self.call("POST", "/tickets", {"form": "service_ticket", "flow": "nope", "fields": SUBMISSION},
+                                 user="li")
+        self.assert_error(r, status, 404, "not_found", "flow")
+
     def test_permission_denials(self):
         tid = self.submit()["id"]
         cases = [
@@ -742,8 +754,11 @@ class ReferenceApp(unittest.TestCase):
                       r["error"]["message"])
         status, r = imp('a,"b\n')
         self.assert_error(r, status, 400, "bad_request")
-        status, r, _ = self.call("POST", "/tickets/import?form=service_ticket", user="li", raw=good.encode())
-        self.assert_error(r, status, 400, "bad_parameter", "flow")
+        status, r, _ = self.call("POST", "/tickets/import?flow=service_flow", user="li", raw=good.encode())
+        self.assert_error(r, status, 400, "bad_parameter", "form")
+        status, r, _ = self.call("POST", "/tickets/import?form=service_ticket&flow=nope", user="li",
+                                 raw=good.encode())
+        self.assert_error(r, status, 404, "not_found", "flow")
 
         # The whole file: tickets in row order, as their own submits would make them.
         status, r = imp(good, headers={"Idempotency-Key": "import-1"})
