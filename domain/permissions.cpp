@@ -22,7 +22,7 @@ bool is_assignee(const TicketState& state, const Actor& actor) {
 NodeWork work_at_node(const TicketState& state, const FlowDef& flow, const Actor& actor) {
   NodeWork work;
   const NodeDef* node = flow.node(state.node);
-  if (!state.exists() || state.closed || !node || (actor.auditor && !actor.admin) ||
+  if (!state.exists() || state.closed || !node || actor.reads_only() ||
       !may_act(state, *node, actor)) {
     return work;
   }
@@ -33,7 +33,7 @@ NodeWork work_at_node(const TicketState& state, const FlowDef& flow, const Actor
 }
 
 bool staff_may_reopen_to(const TicketState& state, const NodeDef& node, const Actor& actor) {
-  if (actor.portal_customer || (actor.auditor && !actor.admin)) return false;
+  if (actor.portal_customer || actor.reads_only()) return false;
   return actor.admin || actor.id == state.creator || would_be_assignee(node, state.fields, actor);
 }
 

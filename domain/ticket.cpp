@@ -707,7 +707,7 @@ namespace {
 
 Result<std::vector<DomainEvent>> decide_command(const TicketState& s, const Command& command,
                                                 const Context& ctx) {
-  if (ctx.actor.auditor && !ctx.actor.admin) {
+  if (ctx.actor.reads_only()) {
     return error(codes::kForbidden, "auditors read everything and change nothing");
   }
   if (const auto* cmd = std::get_if<SubmitTicket>(&command)) {

@@ -57,6 +57,8 @@ struct Actor {
   bool portal_customer = false;
 
   bool has_role(std::string_view role) const;
+  // Auditors read everything and change nothing (unless also administrators).
+  bool reads_only() const { return auditor && !admin; }
   bool operator==(const Actor&) const = default;
 };
 
