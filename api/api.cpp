@@ -142,6 +142,15 @@ bool Call::if_match(std::optional<uint64_t>* out, bool* any) {
     if (any) *any = true;
     return true;
   }
+  // Our ETags are strong; one a proxy weakened (W/"3", as compressing ones do) would never match
+  // under If-Match's strong comparison (RFC 9110 13.1.1), so it is refused saying so.
+  if (v.starts_with("W/")) {
+    fail(400, "bad_request",
+         "If-Match: " + text + " is a weak ETag, which If-Match never matches (RFC 9110): send " +
+             std::string(v.substr(2)) + ", the ETag GET gave",
+         "If-Match");
+    return false;
+  }
   if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
   *out = parse_uint(v);
   if (*out) return true;

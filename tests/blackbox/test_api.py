@@ -429,6 +429,11 @@ class ReferenceApp(unittest.TestCase):
         status, r, _ = self.call("PATCH", "/tickets/" + tid, {"fields": {"priority": "低"}}, user="zhang",
                                  headers={"If-Match": "soon"})
         self.assert_error(r, status, 400, "bad_request")
+        status, r, _ = self.call("PATCH", "/tickets/" + tid, {"fields": {"priority": "低"}}, user="zhang",
+                                 headers={"If-Match": 'W/"%d"' % (version + 1)})
+        self.assert_error(r, status, 400, "bad_request")
+        self.assertEqual(r["error"]["message"], 'If-Match: W/"%d" is a weak ETag, which If-Match never matches '
+                         '(RFC 9110): send "%d", the ETag GET gave' % (version + 1, version + 1))
         # "*" (RFC 9110) asks for no version: the ticket exists, so the change is made.
         status, r, _ = self.call("PATCH", "/tickets/" + tid, {"fields": {"priority": "低"}}, user="zhang",
                                  headers={"If-Match": "*"})
