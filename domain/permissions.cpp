@@ -37,9 +37,13 @@ bool staff_may_reopen_to(const TicketState& state, const NodeDef& node, const Ac
   return actor.admin || actor.id == state.creator || would_be_assignee(node, state.fields, actor);
 }
 
+const NodeDef* default_reopen_node(const TicketState& state, const FlowDef& flow) {
+  return flow.next(flow.start().id, state.fields);
+}
+
 bool staff_may_reopen(const TicketState& state, const FlowDef& flow, const Actor& actor) {
   if (!state.exists() || !state.closed) return false;
-  const NodeDef* node = flow.next(flow.start().id, state.fields);
+  const NodeDef* node = default_reopen_node(state, flow);
   return node && staff_may_reopen_to(state, *node, actor);
 }
 

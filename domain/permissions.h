@@ -24,8 +24,11 @@ NodeWork work_at_node(const TicketState& state, const FlowDef& flow, const Actor
 // Whether a staff member may reopen the closed ticket to `node`: the one who submitted it, whoever
 // would act at that node, or an administrator (the portal customer's reopen has its own window).
 bool staff_may_reopen_to(const TicketState& state, const NodeDef& node, const Actor& actor);
-// Whether the actor may reopen the ticket now to the node the flow first takes a ticket to, where
-// a reopen without a node goes (for a client's reopen button; staff only, closed tickets only).
+// Where a reopen that names no node takes the ticket: the node the flow first takes it to, with
+// the fields it has now.
+const NodeDef* default_reopen_node(const TicketState& state, const FlowDef& flow);
+// Whether the actor may reopen the ticket now to default_reopen_node() (for a client's reopen
+// button; staff only, closed tickets only).
 bool staff_may_reopen(const TicketState& state, const FlowDef& flow, const Actor& actor);
 // Whether the actor is one of the node's resolved assignees (admins excluded).
 bool is_assignee(const TicketState& state, const Actor& actor);

@@ -539,8 +539,7 @@ Result<std::vector<DomainEvent>> reopen(const TicketState& s, const ReopenTicket
   if (actor.portal_customer && !cmd.node.empty()) {
     return error(codes::kForbidden, "the company decides where a reopened ticket goes", "node");
   }
-  const NodeDef* node =
-      cmd.node.empty() ? flow.next(flow.start().id, s.fields) : flow.node(cmd.node);
+  const NodeDef* node = cmd.node.empty() ? default_reopen_node(s, flow) : flow.node(cmd.node);
   if (!node) {
     return error(codes::kInvalidValue, "flow " + flow.id + " has no node \"" + cmd.node + "\"",
                  "node");
