@@ -1,7 +1,9 @@
 // ticketd: wiring only. Options, the log, the read model and its subscription, the API, the
 // listener, demo mode, signals.
 #include <arpa/inet.h>
+#ifndef TICKETD_WITHOUT_TCMALLOC
 #include <gperftools/malloc_extension.h>
+#endif
 #include <pthread.h>
 #include <sodium.h>
 #include <spdlog/sinks/ostream_sink.h>
@@ -318,9 +320,10 @@ int fail(const std::string& message) {
 void start_access_log() {
   int fd = ::dup(STDERR_FILENO);
   if (fd < 0) return;  // request lines then go to the default logger, unbuffered
-  // Never freed: spdlog's flushing thread may write to it until the process ends.
-  auto* buffer = new __gnu_cxx::stdio_filebuf<char>(fd, std::ios::out, 64 << 10);
-  auto* out = new std::ostream(buffer);
+  // Never freed: spdlog's flushing thread may write to it until the process ends. Held by a
+  // static, so that a leak checker sees it is still in use at exit.
+  static std::ostream* out =
+      new std::ostream(new __gnu_cxx::stdio_filebuf<char>(fd, std::ios::out, 64 << 10));
   auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(*out, false);
   auto access = std::make_shared<spdlog::logger>(std::string(ticketd::api::kAccessLogger), sink);
   access->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
@@ -557,7 +560,9 @@ int main(int argc, char** argv) {
       [&] { model.apply(std::exchange(batch, {})); });
   // Restoring parsed a snapshot as large as the model and replaying built and dropped many
   // temporaries; tcmalloc keeps freed pages for reuse unless told to hand them back.
+#ifndef TICKETD_WITHOUT_TCMALLOC
   MallocExtension::instance()->ReleaseFreeMemory();
+#endif
   if (auto s = log->resume_compactions(); !s.ok()) return fail(s.ToString());
   spdlog::info(
       "log {} at position {} (opened in {:.2f}s); read model: {}, {} events replayed in "

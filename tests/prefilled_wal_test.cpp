@@ -27,7 +27,7 @@ constexpr size_t kBlock = 32768;  // RocksDB's WAL block
 constexpr int kBatches = 40;
 
 std::string key(int i) {
-  char k[6];
+  char k[16];  // five bytes for the i < 10000 used here
   std::snprintf(k, sizeof k, "k%04d", i);
   return k;
 }
