@@ -30,8 +30,11 @@ struct Call {
   // Members a command's answer carries besides id, version, position and ticket.
   Object extra_members;
 
-  // The method as the client sent it, for messages.
-  std::string_view asked_method() const { return head ? "HEAD" : req.method; }
+  // The method as the client sent it, for messages. (Both arms are views: `head ? "HEAD" :
+  // req.method` would be a std::string temporary, and the view returned would dangle.)
+  std::string_view asked_method() const {
+    return head ? std::string_view("HEAD") : std::string_view(req.method);
+  }
 
   void ok(int status, std::string body);
   // ETag: "<version>" on the answer (API.md: If-Match takes it back).
