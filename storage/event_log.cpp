@@ -235,7 +235,8 @@ Status EventLog::Impl::load_tail() {
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), events));
   it->SeekToLast();
   if (it->Valid()) {
-    RecordedEvent last = event_of(it->value());
+    EnvelopeScratch scratch;
+    RecordedEvent last = event_of(it->value(), scratch);
     committed.store(last.position(), std::memory_order_release);
     last_hash = last.hash();
   } else {
@@ -582,8 +583,9 @@ Status EventLog::read_all(uint64_t after, size_t max_count, const EventVisitor& 
   ro.fill_cache = false;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->events));
   size_t n = 0;
+  EnvelopeScratch scratch;
   for (it->Seek(lower); it->Valid() && n < max_count; it->Next(), ++n) {
-    if (!visit(event_of(it->value()))) break;
+    if (!visit(event_of(it->value(), scratch))) break;
   }
   return from_rocks(it->status(), "read log");
 }
@@ -596,7 +598,8 @@ Status EventLog::read_at(uint64_t position, const EventVisitor& visit) const {
   rocksdb::Status s =
       impl_->db->Get(rocksdb::ReadOptions(), impl_->events, layout::position_key(position), &value);
   if (!s.ok()) return from_rocks(s, "read event " + std::to_string(position));
-  visit(event_of(value));
+  EnvelopeScratch scratch;
+  visit(event_of(value, scratch));
   return Status::Ok();
 }
 
@@ -642,12 +645,13 @@ Status EventLog::read_stream(std::string_view stream, uint64_t from_version, siz
     if (positions.size() > max_count) positions.resize(max_count);
   }
   rocksdb::PinnableSlice value;
+  EnvelopeScratch scratch;
   for (uint64_t position : positions) {
     value.Reset();
     rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->events,
                                        layout::position_key(position), &value);
     if (!s.ok()) return from_rocks(s, "read stream event");
-    if (!visit(event_of(value))) break;
+    if (!visit(event_of(value, scratch))) break;
   }
   return Status::Ok();
 }
@@ -718,6 +722,7 @@ EventLog::VerifyReport EventLog::verify() const {
   uint64_t expected = 1;
   std::unique_ptr<rocksdb::Iterator> it(
       impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->events));
+  EnvelopeScratch scratch;
   for (it->SeekToFirst(); it->Valid(); it->Next(), ++expected) {
     uint64_t key_position = layout::get_be64(it->key().ToStringView());
     flatbuffers::Verifier verifier(reinterpret_cast<const uint8_t*>(it->value().data()),
@@ -730,7 +735,7 @@ EventLog::VerifyReport EventLog::verify() const {
                                 " is missing (the next stored is " + std::to_string(key_position) +
                                 ")");
     }
-    RecordedEvent e = event_of(it->value());
+    RecordedEvent e = event_of(it->value(), scratch);
     if (e.position() != key_position) {
       return fail(key_position, "event stored at position " + std::to_string(key_position) +
                                     " says it is at position " + std::to_string(e.position()));

@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <map>
@@ -27,8 +29,22 @@ namespace ticketd::storage {
 // A RocksDB status as ours, prefixed with what was being done.
 Status from_rocks(const rocksdb::Status& s, std::string_view what);
 
-inline RecordedEvent event_of(const rocksdb::Slice& value) {
-  return RecordedEvent(flatbuffers::GetRoot<fb::Envelope>(value.data()), value.ToStringView());
+// Where event_of() copies an envelope that RocksDB holds at an unaligned address.
+using EnvelopeScratch = std::vector<uint64_t>;
+
+// The event stored in `value`. FlatBuffers reads its scalars in place, so the buffer must start on
+// the envelope's widest scalar (8 bytes); RocksDB keeps a value wherever it falls in its block, so
+// most are copied to `scratch` first (an unaligned read would be undefined behaviour, which
+// UBSan reports). The event is valid as long as both the value and the scratch are unchanged.
+inline RecordedEvent event_of(const rocksdb::Slice& value, EnvelopeScratch& scratch) {
+  const char* bytes = value.data();
+  if (reinterpret_cast<uintptr_t>(bytes) % alignof(uint64_t) != 0) {
+    scratch.resize((value.size() + sizeof(uint64_t) - 1) / sizeof(uint64_t));
+    std::memcpy(scratch.data(), bytes, value.size());
+    bytes = reinterpret_cast<const char*>(scratch.data());
+  }
+  return RecordedEvent(flatbuffers::GetRoot<fb::Envelope>(bytes),
+                       std::string_view(bytes, value.size()));
 }
 
 struct AppendRequest {

@@ -82,8 +82,9 @@ Status EventLog::Impl::derive_index(uint64_t after,
     return s;
   };
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), events));
+  EnvelopeScratch scratch;
   for (it->Seek(layout::position_key(after + 1)); it->Valid(); it->Next()) {
-    RecordedEvent e = event_of(it->value());
+    RecordedEvent e = event_of(it->value(), scratch);
     work.through = e.position();
     work.entries.push_back(
         {layout::stream_key(e.stream(), e.version()), e.id(), {e.position(), e.version()}});
@@ -130,7 +131,8 @@ IdMap EventLog::Impl::find_ids(const std::vector<AppendRequest>& batch) {
     rocksdb::PinnableSlice value;
     if (db->Get(rocksdb::ReadOptions(), events, layout::position_key(stored.position), &value)
             .ok()) {
-      stored.version = event_of(value).version();
+      EnvelopeScratch scratch;
+      stored.version = event_of(value, scratch).version();
     }
     found.emplace(id, stored);
   }
