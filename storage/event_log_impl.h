@@ -13,6 +13,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -29,8 +30,12 @@ namespace ticketd::storage {
 // A RocksDB status as ours, prefixed with what was being done.
 Status from_rocks(const rocksdb::Status& s, std::string_view what);
 
-// Where event_of() copies an envelope that RocksDB holds at an unaligned address.
-using EnvelopeScratch = std::vector<uint64_t>;
+// Where event_of() copies an envelope that RocksDB holds at an unaligned address. It grows to the
+// largest envelope read and is never cleared: each copy overwrites what it uses.
+struct EnvelopeScratch {
+  std::unique_ptr<uint64_t[]> words;
+  size_t capacity = 0;  // in words
+};
 
 // The event stored in `value`. FlatBuffers reads its scalars in place, so the buffer must start on
 // the envelope's widest scalar (8 bytes); RocksDB keeps a value wherever it falls in its block, so
@@ -39,9 +44,13 @@ using EnvelopeScratch = std::vector<uint64_t>;
 inline RecordedEvent event_of(const rocksdb::Slice& value, EnvelopeScratch& scratch) {
   const char* bytes = value.data();
   if (reinterpret_cast<uintptr_t>(bytes) % alignof(uint64_t) != 0) {
-    scratch.resize((value.size() + sizeof(uint64_t) - 1) / sizeof(uint64_t));
-    std::memcpy(scratch.data(), bytes, value.size());
-    bytes = reinterpret_cast<const char*>(scratch.data());
+    size_t words = (value.size() + sizeof(uint64_t) - 1) / sizeof(uint64_t);
+    if (words > scratch.capacity) {
+      scratch.words = std::make_unique_for_overwrite<uint64_t[]>(words);
+      scratch.capacity = words;
+    }
+    std::memcpy(scratch.words.get(), bytes, value.size());
+    bytes = reinterpret_cast<const char*>(scratch.words.get());
   }
   return RecordedEvent(flatbuffers::GetRoot<fb::Envelope>(bytes),
                        std::string_view(bytes, value.size()));
