@@ -233,6 +233,9 @@ class WebSocketSession : public StreamClient,
   void enqueue(StreamMessage message) {
     if (closing_) return;
     if (queue_.size() >= kMaxQueued) {
+      server_.metrics.stream_dropped_slow();
+      spdlog::info("stream of {} dropped: its client stopped reading ({} messages queued)",
+                   actor_.id, kMaxQueued);
       return close_with(websocket::close_code::policy_error,
                         "too slow: more than " + std::to_string(kMaxQueued) + " messages queued");
     }
@@ -282,6 +285,7 @@ class WebSocketSession : public StreamClient,
     recheck_.cancel();
     server_.hub.on_close(this);
     server_.metrics.connection_closed();
+    server_.metrics.stream_closed();
     std::lock_guard lk(server_.sessions_mu);
     server_.streams.erase(shared_from_this());
   }
@@ -474,6 +478,7 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
       server_.streams.insert(stream);
       server_.sessions.erase(shared_from_this());
     }
+    server_.metrics.stream_opened();
     closed_ = true;  // the socket is the WebSocket session's now, and so is the connection count
     stream->run(body_->release());
   }

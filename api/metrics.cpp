@@ -38,6 +38,11 @@ std::string Metrics::render(const storage::EventLog::Stats& log, uint64_t log_po
         static_cast<int64_t>(log_position - std::min(log_position, applied_position)));
   gauge("ticketd_open_connections", "Open HTTP and WebSocket connections.",
         open_connections_.load());
+  gauge("ticketd_stream_subscribers", "Open WebSocket streams (/api/v1/stream).",
+        open_streams_.load());
+  counter("ticketd_stream_dropped_slow_total",
+          "Streams closed because their client stopped reading and fell too far behind.",
+          streams_dropped_slow_.load());
   counter("ticketd_notifications_delivered_total", "Notifications sent (SMS, e-mail, webhook).",
           notifications_delivered_.load());
   counter("ticketd_notification_failures_total", "Notification attempts that failed.",

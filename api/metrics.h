@@ -13,6 +13,11 @@ class Metrics {
  public:
   void connection_opened() { open_connections_.fetch_add(1, std::memory_order_relaxed); }
   void connection_closed() { open_connections_.fetch_sub(1, std::memory_order_relaxed); }
+  // Live streams (/api/v1/stream): one opened or closed, and one closed by the server because its
+  // client fell behind (API.md: a slow subscriber is dropped rather than slowing anyone else).
+  void stream_opened() { open_streams_.fetch_add(1, std::memory_order_relaxed); }
+  void stream_closed() { open_streams_.fetch_sub(1, std::memory_order_relaxed); }
+  void stream_dropped_slow() { streams_dropped_slow_.fetch_add(1, std::memory_order_relaxed); }
   void observe_request(int status, double seconds);
   // The outbox: an attempt's outcome, and how many notifications wait (to be sent or retried).
   void notification_attempt(bool delivered) {
@@ -34,6 +39,8 @@ class Metrics {
   static constexpr std::array<double, 12> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                       0.05,   0.1,   0.25,   0.5,   1,    2.5};
   std::atomic<int64_t> open_connections_{0};
+  std::atomic<int64_t> open_streams_{0};
+  std::atomic<uint64_t> streams_dropped_slow_{0};
   std::atomic<uint64_t> notifications_delivered_{0};
   std::atomic<uint64_t> notifications_failed_{0};
   std::atomic<int64_t> outbox_pending_{0};

@@ -250,6 +250,12 @@ class Stream(unittest.TestCase):
         self.assertEqual(m["error"]["code"], "not_found")
         self.assertIn("no dashboard \"nope\"", m["error"]["message"])
 
+    def stream_metrics(self):
+        status, text, _ = self.s.call("GET", "/metrics", token=ADMIN_TOKEN)
+        self.assertEqual(status, 200)
+        values = dict(l.split() for l in text.splitlines() if l and not l.startswith("#") and "{" not in l)
+        return int(values["ticketd_stream_subscribers"]), int(values["ticketd_stream_dropped_slow_total"])
+
     def test_a_client_that_stops_reading_is_dropped(self):
         # A raw socket that completes the handshake, subscribes, then never reads again.
         host, port = self.s.base[len("http://"):].rsplit(":", 1)
@@ -269,6 +275,8 @@ class Stream(unittest.TestCase):
         healthy = self.connect(self.li)
         healthy.send(json.dumps({"op": "subscribe", "topic": "tickets"}))
         self.assertEqual(self.recv(healthy)["op"], "subscribed")
+        streams_before, dropped_before = self.stream_metrics()
+        self.assertGreaterEqual(streams_before, 2)  # the stalled one and the healthy one at least
         got = []
 
         def read_healthy():  # a well-behaved dashboard keeps reading throughout
@@ -309,6 +317,15 @@ class Stream(unittest.TestCase):
             pass
         self.assertTrue(closed, "the stalled client was never dropped (%d bytes read)" % len(data))
         raw.close()
+        # An operator sees it in /metrics: one more stream dropped for being slow, one fewer open.
+        streams, dropped = self.stream_metrics()
+        self.assertGreaterEqual(dropped, dropped_before + 1)
+        end = time.monotonic() + 30
+        while time.monotonic() < end and streams > streams_before - 1:
+            time.sleep(0.05)
+            streams, _ = self.stream_metrics()
+        self.assertLessEqual(streams, streams_before - 1)
+        self.assertGreaterEqual(streams, 1)  # the healthy one
         # The healthy subscriber kept up and still gets new events.
         t = self.submit("之后")
         end = time.monotonic() + 60
