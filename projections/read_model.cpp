@@ -197,6 +197,34 @@ void ReadModel::place_attachments(const TicketState& t) {
   }
 }
 
+// Every ticket's state, referenced under the lock and read outside it (a snapshot writing them
+// out, the schedule computing their timers). apply_ticket() changes a state in place when its
+// use_count() says nobody else holds it, and that count is read without synchronising (a relaxed
+// load): so the references are dropped under the lock too, which orders the holder's last read of
+// a state before the projection's next change of it. Dropped on any return.
+class ReadModel::HeldTickets {
+ public:
+  // Under `mu` held (shared or unique) by the caller.
+  HeldTickets(const TicketMap& tickets, std::shared_mutex& mu) : mu_(mu) {
+    states_.reserve(tickets.size());
+    for (const auto& [id, t] : tickets) states_.push_back(t);  // references, not copies
+  }
+  ~HeldTickets() { release(); }
+  HeldTickets(const HeldTickets&) = delete;
+  HeldTickets& operator=(const HeldTickets&) = delete;
+
+  const std::vector<std::shared_ptr<const TicketState>>& states() const { return states_; }
+  void release() {
+    if (states_.empty()) return;
+    std::shared_lock lk(mu_);
+    states_.clear();
+  }
+
+ private:
+  std::shared_mutex& mu_;
+  std::vector<std::shared_ptr<const TicketState>> states_;
+};
+
 void ReadModel::reschedule(const TicketState& t) {
   if (leaving_timers_out_) return;
   if (schedule_.replace(t.id, pending_timers(t, catalog_))) schedule_moved_ = true;
@@ -204,15 +232,15 @@ void ReadModel::reschedule(const TicketState& t) {
 }
 
 bool ReadModel::complete_schedule(const std::function<void()>& meanwhile) {
-  std::vector<std::shared_ptr<const TicketState>> tickets;
+  std::optional<HeldTickets> held;
   std::optional<Catalog> catalog;
   {
     std::shared_lock lk(mu_);
     if (!schedule_incomplete_) return false;
-    tickets.reserve(tickets_.size());
-    for (const auto& [id, t] : tickets_) tickets.push_back(t);  // references, not copies
+    held.emplace(tickets_, mu_);
     catalog.emplace(catalog_);
   }
+  const std::vector<std::shared_ptr<const TicketState>>& tickets = held->states();
   // A helper computes the timers (SLA clocks: calendar walks) a chunk at a time while this thread
   // puts the chunks before it into the schedule, in ticket order, as add() wants: at a start or
   // a rebuild the second core is free by now, and the two halves of the work are about equal.
@@ -235,7 +263,7 @@ bool ReadModel::complete_schedule(const std::function<void()>& meanwhile) {
       complete.add(tickets[next++]->id, timers);
   }
   computer.join();
-  tickets.clear();
+  held->release();
   if (meanwhile) meanwhile();
   std::function<void()> moved;
   {
@@ -373,7 +401,7 @@ storage::Status ReadModel::snapshot(storage::SnapshotWriter& out, uint64_t* posi
   std::unordered_map<std::string, std::string> idempotency;
   std::unordered_map<std::string, AttachmentInfo> attachments;
   std::map<std::string, std::string> last_picks;
-  std::vector<std::shared_ptr<const TicketState>> tickets;
+  std::optional<HeldTickets> held;
   uint64_t max_ticket_number = 0;
   {
     std::shared_lock lk(mu_);
@@ -384,9 +412,9 @@ storage::Status ReadModel::snapshot(storage::SnapshotWriter& out, uint64_t* posi
     idempotency = idempotency_;
     attachments = attachments_;
     last_picks = last_picks_;
-    tickets.reserve(tickets_.size());
-    for (const auto& [id, t] : tickets_) tickets.push_back(t);  // references, not copies
+    held.emplace(tickets_, mu_);
   }
+  const std::vector<std::shared_ptr<const TicketState>>& tickets = held->states();
   JsonWriter w;
   w.begin_object();
   w.key("format").number(kSnapshotFormat);

@@ -208,6 +208,7 @@ class ReadModel {
   void set_timers(Timers timers);
 
  private:
+  class HeldTickets;
   mutable std::shared_mutex mu_;
   void apply_ticket(uint64_t position, const std::string& id, const DomainEvent& e);
   // Brings the derived views of the tickets changed since the last call up to date; under the
