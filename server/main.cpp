@@ -42,6 +42,7 @@
 #include "projections/read_model.h"
 #include "projections/snapshots.h"
 #include "server/demo.h"
+#include "server/heap.h"
 #include "storage/event_log.h"
 
 namespace {
@@ -336,6 +337,7 @@ void start_access_log() {
 
 int main(int argc, char** argv) {
   using namespace ticketd;
+  server::populate_heap_growth();
   Options o;
   std::string error;
   if (!parse_options(argc, argv, &o, &error)) return fail(error + " (see --help)");

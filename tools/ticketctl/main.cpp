@@ -4,6 +4,7 @@
 #include <string>
 
 #include "domain/json_writer.h"
+#include "server/heap.h"
 #include "storage/event_json.h"
 #include "storage/event_log.h"
 #include "storage/hash_chain.h"
@@ -139,6 +140,7 @@ int dump(const Args& args) {
 
 int main(int argc, char** argv) {
   using namespace ticketd::tools;
+  ticketd::server::populate_heap_growth();
   std::string verb = argc > 1 ? argv[1] : "";
   if (verb.empty() || verb == "help" || verb == "--help" || verb == "-h") {
     std::cout << kUsage;
