@@ -337,7 +337,7 @@ void start_access_log() {
 
 int main(int argc, char** argv) {
   using namespace ticketd;
-  server::populate_heap_growth();
+  server::use_huge_page_heap();
   Options o;
   std::string error;
   if (!parse_options(argc, argv, &o, &error)) return fail(error + " (see --help)");

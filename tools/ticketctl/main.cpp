@@ -140,7 +140,7 @@ int dump(const Args& args) {
 
 int main(int argc, char** argv) {
   using namespace ticketd::tools;
-  ticketd::server::populate_heap_growth();
+  ticketd::server::use_huge_page_heap();
   std::string verb = argc > 1 ? argv[1] : "";
   if (verb.empty() || verb == "help" || verb == "--help" || verb == "-h") {
     std::cout << kUsage;
