@@ -7,5 +7,7 @@ namespace ticketd::tools {
 int bench_append(const Args& args);
 // ticketctl bench seed: see usage in main.cpp.
 int bench_seed(const Args& args);
+// ticketctl bench pages: see usage in main.cpp.
+int bench_pages(const Args& args);
 
 }  // namespace ticketd::tools
