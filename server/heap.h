@@ -23,7 +23,8 @@ namespace ticketd::server {
 
 // Regions of memory cut in order from 2 MB-aligned reservations advised MADV_HUGEPAGE, each
 // populated when taken. What tcmalloc grows its heap by (use_huge_page_heap); on its own for
-// tests. Not thread-safe: tcmalloc calls it under its page heap lock.
+// tests. Not thread-safe: tcmalloc calls it under its page heap lock, which a thread growing the
+// heap so holds while its region (about a MB) is populated; past a start, growth is rare.
 class HugePageRegions {
  public:
   static constexpr uintptr_t kHugePage = uintptr_t{2} << 20;

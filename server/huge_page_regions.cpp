@@ -1,8 +1,8 @@
+#include "server/heap.h"
+
 #include <sys/mman.h>
 
 #include <algorithm>
-
-#include "server/heap.h"
 
 namespace ticketd::server {
 namespace {
