@@ -154,8 +154,8 @@ int main(int argc, char** argv) {
   }
   Args args;
   int first = 2;
+  const std::string what = verb == "bench" && argc > 2 ? argv[2] : "";  // bench's own verb
   if (verb == "bench") {
-    std::string what = argc < 3 ? "" : argv[2];
     if (what != "append" && what != "seed" && what != "pages") {
       return fail("bench needs 'append', 'seed' or 'pages'\n" + std::string(kUsage));
     }
@@ -165,7 +165,6 @@ int main(int argc, char** argv) {
   if (verb == "verify") return verify(args);
   if (verb == "dump") return dump(args);
   if (verb == "bench") {
-    std::string what = argv[2];
     if (what == "seed") return bench_seed(args);
     if (what == "pages") return bench_pages(args);
     return bench_append(args);
