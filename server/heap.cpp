@@ -26,8 +26,9 @@ class HugePageSysAllocator : public SysAllocator {
 
 void use_huge_page_heap() {
   MallocExtension* tcmalloc = MallocExtension::instance();
-  static HugePageSysAllocator huge(tcmalloc->GetSystemAllocator());
-  tcmalloc->SetSystemAllocator(&huge);
+  // Never destroyed: threads may still grow the heap while the program exits.
+  static auto* huge = new HugePageSysAllocator(tcmalloc->GetSystemAllocator());
+  tcmalloc->SetSystemAllocator(huge);
 }
 
 }  // namespace ticketd::server

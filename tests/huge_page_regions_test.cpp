@@ -1,9 +1,13 @@
-// The regions tcmalloc's heap grows by (server/heap.h): where they are, how large, and that
-// they hold what is written to them. Reservations of 8 MB here, to cross several cheaply.
+// The regions tcmalloc's heap grows by (server/heap.h): where they are, how large, that they
+// hold what is written to them, and that the helper populates ahead of them. Reservations of 8 MB
+// here, to cross several cheaply.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -15,11 +19,16 @@ namespace {
 using Region = std::pair<uintptr_t, size_t>;  // start, size
 
 constexpr size_t kReservation = 4 * HugePageRegions::kHugePage;
+constexpr size_t kPage = 4096;
+
+HugePageRegionsOptions small(size_t populate_ahead = HugePageRegionsOptions{}.populate_ahead) {
+  return {.reservation = kReservation, .populate_ahead = populate_ahead};
+}
 
 uintptr_t address(void* p) { return reinterpret_cast<uintptr_t>(p); }
 
 TEST(HugePageRegions, RegionsAreAlignedDisjointWritableAndSizedAsAsked) {
-  HugePageRegions regions(kReservation);
+  HugePageRegions regions(small());
   std::vector<Region> taken;
   // Sizes as tcmalloc asks (whole 8 KB pages, about a MB) and odd ones, over several reservations.
   // One larger than a reservation, too.
@@ -52,7 +61,7 @@ TEST(HugePageRegions, RegionsAreAlignedDisjointWritableAndSizedAsAsked) {
 }
 
 TEST(HugePageRegions, EachReservationStartsOnAHugePage) {
-  HugePageRegions regions(kReservation);
+  HugePageRegions regions(small());
   void* first = regions.take(8192, 8192, nullptr);
   ASSERT_NE(first, nullptr);
   EXPECT_EQ(address(first) % HugePageRegions::kHugePage, 0u);
@@ -70,7 +79,7 @@ TEST(HugePageRegions, EachReservationStartsOnAHugePage) {
 }
 
 TEST(HugePageRegions, AlignmentsCoarserThanAHugePageAreKept) {
-  HugePageRegions regions(kReservation);
+  HugePageRegions regions(small());
   ASSERT_NE(regions.take(8192, 8192, nullptr), nullptr);
   const size_t coarse = 4 * HugePageRegions::kHugePage;
   for (int i = 0; i < 3; ++i) {
@@ -83,12 +92,74 @@ TEST(HugePageRegions, AlignmentsCoarserThanAHugePageAreKept) {
 }
 
 TEST(HugePageRegions, AnEmptyRequestStillGetsAPage) {
-  HugePageRegions regions(kReservation);
+  HugePageRegions regions(small());
   size_t actual = 0;
   void* p = regions.take(0, 0, &actual);
   ASSERT_NE(p, nullptr);
   EXPECT_EQ(actual, 4096u);
   std::memset(p, 1, actual);
+}
+
+// How many of the 4 KB pages of [start, start + size) are resident.
+size_t resident_pages(uintptr_t start, size_t size) {
+  std::vector<unsigned char> in(size / kPage);
+  if (::mincore(reinterpret_cast<void*>(start), size, in.data()) != 0) return 0;
+  return static_cast<size_t>(
+      std::count_if(in.begin(), in.end(), [](unsigned char c) { return (c & 1) != 0; }));
+}
+
+TEST(HugePageRegions, TheHelperPopulatesAheadOfWhatIsTakenAndNoFurther) {
+  const size_t ahead = HugePageRegions::kHugePage + 64 * kPage;
+  HugePageRegions regions(small(ahead));
+  void* first = regions.take(8192, 8192, nullptr);
+  ASSERT_NE(first, nullptr);
+  const uintptr_t taken_to = address(first) + 8192;
+  // The helper works on its own thread: poll with a deadline.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (regions.populated_ahead_to() < taken_to + ahead &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  ASSERT_EQ(regions.populated_ahead_to(), taken_to + ahead);
+  EXPECT_EQ(resident_pages(taken_to, ahead), ahead / kPage);
+  // Beyond what was asked the kernel may have put a whole huge page, never more.
+  const uintptr_t beyond = taken_to + ahead;
+  const uintptr_t huge_end =
+      (beyond + HugePageRegions::kHugePage - 1) & ~uintptr_t{HugePageRegions::kHugePage - 1};
+  const uintptr_t reservation_end = address(first) + kReservation;
+  EXPECT_EQ(resident_pages(huge_end, reservation_end - huge_end), 0u);
+  // What the helper populated is handed out as it is, and holds what is written to it.
+  size_t actual = 0;
+  void* next = regions.take(ahead, kPage, &actual);
+  EXPECT_EQ(address(next), taken_to);
+  std::memset(next, 0x7e, actual);
+  EXPECT_EQ(static_cast<unsigned char*>(next)[actual - 1], 0x7e);
+}
+
+TEST(HugePageRegions, TheHelperFollowsIntoANewReservationAndStopsAtItsEnd) {
+  HugePageRegions regions(small(2 * kReservation));
+  ASSERT_NE(regions.take(kReservation / 2, 8192, nullptr), nullptr);
+  // Too large for what is left: a new reservation, which the helper populates to its end only.
+  size_t actual = 0;
+  void* second = regions.take(kReservation / 2 + 8192, 8192, &actual);
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(regions.reservations(), 2u);
+  const uintptr_t end = address(second) + kReservation;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (regions.populated_ahead_to() < end && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(regions.populated_ahead_to(), end);
+  EXPECT_EQ(resident_pages(address(second), kReservation), kReservation / kPage);
+}
+
+TEST(HugePageRegions, WithoutAHelperEachRegionIsPopulatedWhenTaken) {
+  HugePageRegions regions(small(0));
+  size_t actual = 0;
+  void* p = regions.take(64 * kPage, kPage, &actual);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(regions.populated_ahead_to(), 0u);
+  EXPECT_EQ(resident_pages(address(p), actual), actual / kPage);
 }
 
 }  // namespace
