@@ -11,15 +11,17 @@
 // rebuild after the server ran), a rebuild runs 1.7x as fast as on populated 4 KB pages and a
 // start from a 1M-ticket snapshot takes 6 s rather than 10; memory never used since the machine
 // booted costs the host more on its first use as huge pages (that rebuild was 15% slower).
-// Resident memory grows by under 1%. The figures: BENCHMARKS.md, session 29. The host takes
-// back memory the machine has freed for a few seconds (virtio-balloon's free page reporting, in
-// 2 MB blocks), so a page freed long ago is as dear as one never used.
+// Resident memory grows by under 1%, and by the 32 MB populated ahead. The figures: BENCHMARKS.md,
+// sessions 29 and 30. The host takes back memory the machine has left free for a few seconds
+// (virtio-balloon's free page reporting, in 2 MB blocks), so a page freed long ago is as dear as
+// one never used.
 //
 // Where the kernel gives no huge pages (transparent_hugepage "never"), regions are only
 // populated; where it refuses the advice (an older kernel), pages fault in as before. A build
 // without tcmalloc (the sanitizers') leaves the heap alone.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 namespace ticketd::server {
 
@@ -70,7 +72,7 @@ class HugePageRegions {
   uintptr_t next_ = 0;  // what is left of the current reservation: [next_, end_)
   uintptr_t end_ = 0;
   size_t reservations_ = 0;
-  Helper* helper_ = nullptr;  // null without populate_ahead
+  std::unique_ptr<Helper> helper_;  // null without populate_ahead
 };
 
 // Call once, first thing in main(), before other threads start.

@@ -73,7 +73,7 @@ struct HugePageRegions::Helper {
 HugePageRegions::HugePageRegions(HugePageRegionsOptions options)
     : options_{round_up(std::max<size_t>(options.reservation, 1), kHugePage),
                round_up(options.populate_ahead, kPage)} {
-  if (options_.populate_ahead > 0) helper_ = new Helper;
+  if (options_.populate_ahead > 0) helper_ = std::make_unique<Helper>();
 }
 
 HugePageRegions::~HugePageRegions() {
@@ -84,7 +84,6 @@ HugePageRegions::~HugePageRegions() {
   }
   helper_->wake.notify_one();
   helper_->thread.join();
-  delete helper_;
 }
 
 uintptr_t HugePageRegions::populated_ahead_to() const {
