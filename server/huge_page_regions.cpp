@@ -53,10 +53,12 @@ struct HugePageRegions::Helper {
   }
 
   // The caller took [from, to) of reservation `in`, and wants [to, ahead_to) populated next.
-  // Whether the helper has populated [from, to) already; if not, the caller does it now.
-  bool took(size_t in, uintptr_t from, uintptr_t to, uintptr_t ahead_to) {
+  // Whether the helper has populated [from, to) already; if not, the caller does it now. When
+  // `in` is a new reservation, *left_done is how far the last one was populated.
+  bool took(size_t in, uintptr_t from, uintptr_t to, uintptr_t ahead_to, uintptr_t* left_done) {
     std::lock_guard lk(mu);
     if (in != reservation) {
+      *left_done = done;
       reservation = in;
       done = target = from;
     }
@@ -96,17 +98,26 @@ void* HugePageRegions::take(size_t size, size_t alignment, size_t* actual_size) 
   alignment = std::max<size_t>(alignment, kPage);
   size = round_up(std::max<size_t>(size, 1), alignment);
   uintptr_t region = round_up(next_, alignment);
+  uintptr_t left_from = 0;  // where the unused rest of a reservation left for a new one starts
   if (next_ == 0 || region + size > end_) {
+    left_from = next_;
     // Reservations start on a huge page: room for a coarser alignment is asked for on top.
     if (!reserve(size + (alignment > kHugePage ? alignment : 0))) return nullptr;
     region = round_up(next_, alignment);
   }
   next_ = region + size;
   if (actual_size != nullptr) *actual_size = size;
+  uintptr_t left_done = 0;
   const bool ready =
       helper_ != nullptr &&
       helper_->took(reservations_, region, next_,
-                    std::min(end_, next_ + static_cast<uintptr_t>(options_.populate_ahead)));
+                    std::min(end_, next_ + static_cast<uintptr_t>(options_.populate_ahead)),
+                    &left_done);
+  // What the helper populated of the reservation left behind is never used: given back. (A step
+  // of it the helper is still populating stays resident: at most kHelperStep.)
+  if (left_from != 0 && left_done > left_from) {
+    ::madvise(reinterpret_cast<void*>(left_from), left_done - left_from, MADV_DONTNEED);
+  }
   // Advice only: where it fails (an older kernel, no memory for page tables now), the pages
   // fault in when first touched, as without it.
   if (!ready) ::madvise(reinterpret_cast<void*>(region), size, MADV_POPULATE_WRITE);

@@ -153,6 +153,24 @@ TEST(HugePageRegions, TheHelperFollowsIntoANewReservationAndStopsAtItsEnd) {
   EXPECT_EQ(resident_pages(address(second), kReservation), kReservation / kPage);
 }
 
+TEST(HugePageRegions, WhatTheHelperPopulatedOfAReservationLeftBehindIsGivenBack) {
+  HugePageRegions regions(small(2 * kReservation));
+  void* first = regions.take(kReservation / 2, 8192, nullptr);
+  ASSERT_NE(first, nullptr);
+  const uintptr_t end = address(first) + kReservation;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (regions.populated_ahead_to() < end && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  const uintptr_t unused = address(first) + kReservation / 2;
+  ASSERT_EQ(resident_pages(unused, end - unused), (end - unused) / kPage);
+  // Too large for the rest: a new reservation, and the rest is no longer resident.
+  ASSERT_NE(regions.take(kReservation / 2 + 8192, 8192, nullptr), nullptr);
+  EXPECT_EQ(regions.reservations(), 2u);
+  EXPECT_EQ(resident_pages(unused, end - unused), 0u);
+  EXPECT_EQ(resident_pages(address(first), kReservation / 2), kReservation / 2 / kPage);
+}
+
 TEST(HugePageRegions, WithoutAHelperEachRegionIsPopulatedWhenTaken) {
   HugePageRegions regions(small(0));
   size_t actual = 0;
