@@ -51,9 +51,11 @@ std::vector<std::string> tickets_in_window(const View& v, const std::string& for
   std::vector<std::string> ids;
   auto it = v.index.find("form:" + form);
   if (it == v.index.end()) return ids;
-  for (const auto& id : it->second) {
-    const TicketState* t = v.ticket(id);
-    if (t && t->created_at <= win.to && (!t->closed || t->closed_at >= win.from)) ids.push_back(id);
+  for (projections::TicketKey key : it->second) {
+    const TicketState* t = v.ticket_by_key(key);
+    if (t && t->created_at <= win.to && (!t->closed || t->closed_at >= win.from)) {
+      ids.push_back(t->id);
+    }
   }
   return ids;
 }

@@ -516,8 +516,8 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
       hits.push_back(&t);
     };
     if (candidates) {
-      for (const auto& id : *candidates) {
-        if (const TicketState* t = v.ticket(id)) consider(*t);
+      for (projections::TicketKey key : *candidates) {
+        if (const TicketState* t = v.ticket_by_key(key)) consider(*t);
       }
     } else {
       for (const auto& [id, t] : v.tickets) consider(*t);

@@ -72,7 +72,8 @@ void write_stranded_tickets(const View& v, const User& u,
   std::set<std::string> candidates;
   auto waiting_on = [&](const std::string& key) {
     auto it = v.index.find(key);
-    if (it != v.index.end()) candidates.insert(it->second.begin(), it->second.end());
+    if (it == v.index.end()) return;
+    for (projections::TicketKey key : it->second) candidates.insert(v.ticket_id(key));
   };
   if (u.disabled) waiting_on("user:" + u.id);
   for (const auto* roles : {&u.roles, &roles_before}) {

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdio>
+#include <charconv>
 #include <cstring>
 #include <thread>
 #include <utility>
@@ -53,9 +53,14 @@ uint64_t ticket_number(std::string_view id) {
 }
 
 std::string ticket_id_for(uint64_t number) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "T-%06llu", static_cast<unsigned long long>(number));
-  return buf;
+  // Once per ticket an index lists (TicketKey): no formatting machinery.
+  char digits[20];
+  const size_t n =
+      static_cast<size_t>(std::to_chars(digits, digits + sizeof digits, number).ptr - digits);
+  std::string id = "T-";
+  if (n < 6) id.append(6 - n, '0');
+  id.append(digits, n);
+  return id;
 }
 
 namespace {
@@ -108,6 +113,22 @@ const TicketState* ReadModel::View::ticket(std::string_view id) const {
   return it == tickets.end() ? nullptr : it->second.get();
 }
 
+std::string ReadModel::View::ticket_id(TicketKey key) const {
+  if (key < kOddTicketKey) return ticket_id_for(key);
+  const size_t at = key - kOddTicketKey;
+  return at < odd_ticket_ids.size() ? odd_ticket_ids[at] : std::string();
+}
+
+TicketKey ReadModel::ticket_key(const std::string& id) {
+  // A number's id has six digits, or more without a leading zero (ticket_id_for()).
+  const uint64_t number = ticket_number(id);
+  const size_t digits = id.size() - 2;
+  if (number > 0 && (digits == 6 || (digits > 6 && id[2] != '0'))) return number;
+  auto [it, fresh] = odd_ticket_keys_.try_emplace(id, kOddTicketKey + odd_ticket_ids_.size());
+  if (fresh) odd_ticket_ids_.push_back(id);
+  return it->second;
+}
+
 // An outcome changes no view: it is handed to the ticket listener alone, so that whoever watches
 // the ticket learns whether its SMS or e-mail went out.
 void ReadModel::apply_notification_outcome(uint64_t position, const DomainEvent& e) {
@@ -152,20 +173,20 @@ void ReadModel::apply_ticket(uint64_t position, const std::string& id, const Dom
 void ReadModel::settle_changed_tickets() {
   for (ChangedTicket& c : changed_) {
     const TicketState& t = *c.state;
-    const std::string& id = c.id;
     std::vector<std::string> new_keys = index_keys(t);
     if (c.old_keys != new_keys) {  // touch only the index entries that changed
+      const TicketKey ticket = ticket_key(c.id);
       for (const auto& key : c.old_keys) {
         if (std::find(new_keys.begin(), new_keys.end(), key) != new_keys.end()) continue;
         auto it = index_.find(key);
-        if (it != index_.end() && it->second.erase(id) && it->second.empty()) index_.erase(it);
+        if (it != index_.end() && it->second.erase(ticket) && it->second.empty()) index_.erase(it);
       }
       for (const auto& key : new_keys) {
         if (std::find(c.old_keys.begin(), c.old_keys.end(), key) == c.old_keys.end()) {
           // Most often the newest ticket: the hint makes that insert O(1), and costs one
           // comparison when it is wrong.
           TicketIdSet& ids = index_[key];
-          ids.emplace_hint(ids.end(), id);
+          ids.emplace_hint(ids.end(), ticket);
         }
       }
     }
@@ -358,8 +379,9 @@ void ReadModel::apply_definition(const DomainEvent& e) {
     std::string form = e.data["document"].string_or("form");
     auto it = index_.find("state:open");
     if (it != index_.end()) {
-      for (const auto& id : it->second) {
-        const TicketState& t = *tickets_.at(id);
+      const View v = view();
+      for (TicketKey key : it->second) {
+        const TicketState& t = *v.ticket_by_key(key);
         if (form.empty() || t.form_id == form) reschedule(t);
       }
     }
@@ -557,9 +579,10 @@ bool ReadModel::restore(storage::SnapshotReader& in, std::string* error, Timers 
       ++count;
       const std::string& id = t->id;
       // Tickets come in id order (they were written from the map): every insert is at the end.
+      const TicketKey ticket = fresh.ticket_key(id);
       for (const auto& key : index_keys(*t)) {
         TicketIdSet& ids = fresh.index_[key];
-        ids.emplace_hint(ids.end(), id);
+        ids.emplace_hint(ids.end(), ticket);
       }
       fresh.reports_.add(id, fresh.reports_.facts_of(*t, fresh.catalog_));
       fresh.tickets_.emplace_hint(fresh.tickets_.end(), id, std::move(t));
@@ -584,6 +607,8 @@ bool ReadModel::restore(storage::SnapshotReader& in, std::string* error, Timers 
     definitions_ = std::move(fresh.definitions_);
     tickets_ = std::move(fresh.tickets_);
     index_ = std::move(fresh.index_);
+    odd_ticket_ids_ = std::move(fresh.odd_ticket_ids_);
+    odd_ticket_keys_ = std::move(fresh.odd_ticket_keys_);
     password_hashes_ = std::move(fresh.password_hashes_);
     sessions_ = std::move(fresh.sessions_);
     session_expiries_ = std::move(fresh.session_expiries_);
@@ -807,10 +832,15 @@ std::string ReadModel::dump() const {
   std::vector<std::string> index_keys_sorted;
   for (const auto& [k, ids] : index_) index_keys_sorted.push_back(k);
   std::sort(index_keys_sorted.begin(), index_keys_sorted.end());
+  const View v = view();
   for (const auto& k : index_keys_sorted) {
     JsonWriter w;
     w.begin_object().key("index").string(k).key("tickets").begin_array();
-    for (const auto& id : index_.at(k)) w.string(id);
+    // In id order, whatever order other ids were first seen in (a replay, a restore).
+    std::vector<std::string> ids;
+    for (TicketKey key : index_.at(k)) ids.push_back(v.ticket_id(key));
+    std::sort(ids.begin(), ids.end(), TicketIdOrder());
+    for (const auto& id : ids) w.string(id);
     w.end_array().end_object();
     line(w);
   }

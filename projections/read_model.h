@@ -76,9 +76,14 @@ struct TicketIdOrder {
     return a.size() != b.size() ? a.size() < b.size() : a < b;
   }
 };
-// A B-tree: a million tickets sit in several of these sets each, and a red-black tree would
-// spend a 32-byte node header on every 32-byte id.
-using TicketIdSet = absl::btree_set<std::string, TicketIdOrder>;
+// A ticket as the indexes hold it: the number of an id as ticket_id_for() makes it ("T-000042":
+// 42), which orders as TicketIdOrder does; any other id (the server makes none) is kOddTicketKey
+// plus its place among the model's other ids, after every numbered one (View::ticket_id()).
+using TicketKey = uint64_t;
+inline constexpr TicketKey kOddTicketKey = TicketKey{1} << 63;
+// A B-tree of 8-byte keys: a million tickets sit in several of these sets each, where ids as
+// strings took 32 bytes an entry.
+using TicketIdSet = absl::btree_set<TicketKey>;
 
 // A decided event in the form the log stores: its own id when it has one (a derived id), else
 // `fresh_id`.
@@ -124,8 +129,9 @@ class ReadModel {
     const Catalog& catalog;
     const TicketMap& tickets;  // in submission order
     // Secondary indexes: "form:<id>", "node:<id>", "state:open|closed", "priority:<value>",
-    // "role:<role>" and "user:<id>" (open tickets waiting on them) -> ticket ids.
+    // "role:<role>" and "user:<id>" (open tickets waiting on them) -> tickets, by TicketKey.
     const std::unordered_map<std::string, TicketIdSet>& index;
+    const std::vector<std::string>& odd_ticket_ids;                       // see TicketKey
     const std::unordered_map<std::string, std::string>& password_hashes;  // user -> hash
     const std::unordered_map<std::string, Session>& sessions;             // by token hash
     const std::unordered_map<std::string, std::string>& idempotency;      // key -> ticket id
@@ -136,14 +142,14 @@ class ReadModel {
     uint64_t max_ticket_number;
     uint64_t applied_position;
     const TicketState* ticket(std::string_view id) const;
+    std::string ticket_id(TicketKey key) const;
+    const TicketState* ticket_by_key(TicketKey key) const { return ticket(ticket_id(key)); }
   };
   // Calls fn(view) under the shared lock.
   template <typename Fn>
   auto read(Fn&& fn) const {
     std::shared_lock lk(mu_);
-    View v{catalog_,     tickets_, index_,      password_hashes_,   sessions_, idempotency_,
-           attachments_, reports_, last_picks_, max_ticket_number_, applied_};
-    return fn(v);
+    return fn(view());
   }
 
   // Idle timers of open tickets, earliest first: (due time, ticket, timer). The scheduler reads
@@ -220,11 +226,21 @@ class ReadModel {
   // Leaves every ticket's timers out until complete_schedule(); under the unique lock.
   void empty_schedule();
   void apply_definition(const DomainEvent& e);
+  // The index key of a ticket id, remembering an id that is no number's; under the unique lock.
+  TicketKey ticket_key(const std::string& id);
+  View view() const {  // under the lock
+    return View{catalog_,           tickets_,     index_,       odd_ticket_ids_, password_hashes_,
+                sessions_,          idempotency_, attachments_, reports_,        last_picks_,
+                max_ticket_number_, applied_};
+  }
 
   Catalog catalog_;
   std::vector<DomainEvent> definitions_;  // the catalog's events, kept for snapshots
   TicketMap tickets_;
   std::unordered_map<std::string, TicketIdSet> index_;
+  // Ids that are no ticket number's (see TicketKey), and their keys.
+  std::vector<std::string> odd_ticket_ids_;
+  std::unordered_map<std::string, TicketKey> odd_ticket_keys_;
   Reports reports_;
   TimerSchedule schedule_;
   bool schedule_moved_ = false;
