@@ -836,10 +836,11 @@ std::string ReadModel::dump() const {
   for (const auto& k : index_keys_sorted) {
     JsonWriter w;
     w.begin_object().key("index").string(k).key("tickets").begin_array();
-    // In id order, whatever order other ids were first seen in (a replay, a restore).
+    // In id order: numbers are in it already, other ids in the order they were first seen in
+    // (a replay, a restore), so those are sorted.
     std::vector<std::string> ids;
     for (TicketKey key : index_.at(k)) ids.push_back(v.ticket_id(key));
-    std::sort(ids.begin(), ids.end(), TicketIdOrder());
+    if (!odd_ticket_ids_.empty()) std::sort(ids.begin(), ids.end(), TicketIdOrder());
     for (const auto& id : ids) w.string(id);
     w.end_array().end_object();
     line(w);
