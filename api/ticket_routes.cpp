@@ -456,7 +456,7 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
   }
   JsonWriter w;
   std::string csv_body;
-  uint64_t total = 0;
+  uint64_t total = 0, next_cursor = 0;  // 0: the last page
   model_.read([&](const View& v) {
     Actor assignee;
     if (q.has_param("assignee")) {
@@ -495,25 +495,39 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
     int64_t now = now_us();
     std::optional<TextQuery> text;
     if (q.has_param("q")) text.emplace(q.param("q"));
-    std::vector<const TicketState*> hits;
-    std::unordered_map<const TicketState*, int64_t> due;  // sla_due: nearest due, none last
+    // The filters' operands, read once: a listing may consider a million tickets.
+    const std::optional<std::string> form =
+        q.has_param("form") ? std::optional(q.param("form")) : std::nullopt;
+    const std::optional<std::string> node =
+        q.has_param("node") ? std::optional(q.param("node")) : std::nullopt;
+    const std::optional<Value> priority =
+        q.has_param("priority") ? std::optional(Value(q.param("priority"))) : std::nullopt;
+    const bool by_due = sort == "sla_due", by_updated = sort.find("updated") != std::string::npos;
+    // Each hit with its sort key, computed once, and its place in the scan, which breaks ties.
+    struct Hit {
+      int64_t key;
+      size_t seq;
+      const TicketState* ticket;
+    };
+    std::vector<Hit> hits;
     auto consider = [&](const TicketState& t) {
       if (inbox && (t.closed || !is_assignee(t, call->actor))) return;
-      if (q.has_param("form") && t.form_id != q.param("form")) return;
-      if (q.has_param("node") && t.node != q.param("node")) return;
+      if (form && t.form_id != *form) return;
+      if (node && t.node != *node) return;
       if (!status.empty() && t.closed != (status == "closed")) return;
-      if (q.has_param("priority") && !(t.field("priority") == Value(q.param("priority")))) return;
+      if (priority && !(t.field("priority") == *priority)) return;
       if (q.has_param("assignee") && !is_assignee(t, assignee)) return;
       if (reopened && (t.reopens > 0) != *reopened) return;
       if (stranded && waits_on_no_one(t, v.catalog, staffed) != *stranded) return;
       if (t.created_at < from || t.created_at > to) return;
       if (text && !text_matches(t, *text, v.catalog, call->actor)) return;
-      if (!sla_filter.empty() || sort == "sla_due") {
+      int64_t key = by_updated ? t.updated_at : t.created_at;
+      if (!sla_filter.empty() || by_due) {
         TicketSla sla = ticket_sla(t, v.catalog, now);
         if (!sla_filter.empty() && sla.breached != (sla_filter == "breached")) return;
-        due[&t] = sla.due_at ? sla.due_at : INT64_MAX;
+        if (by_due) key = sla.due_at ? sla.due_at : INT64_MAX;  // none last
       }
-      hits.push_back(&t);
+      hits.push_back({key, hits.size(), &t});
     };
     if (candidates) {
       for (projections::TicketKey key : *candidates) {
@@ -522,29 +536,32 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
     } else {
       for (const auto& [id, t] : v.tickets) consider(*t);
     }
-    auto key = [&](const TicketState* t) {
-      if (sort == "sla_due") return due.at(t);
-      return sort.find("updated") != std::string::npos ? t->updated_at : t->created_at;
-    };
-    bool desc = sort[0] == '-';
-    std::stable_sort(hits.begin(), hits.end(),
-                     [&](auto* a, auto* b) { return desc ? key(a) > key(b) : key(a) < key(b); });
+    // Only the hits up to the page's end are put in order: a page of 20 from a million hits
+    // costs a selection, not a sort of them all.
+    const bool desc = sort[0] == '-';
+    // (A cursor past the end, however large, is an empty page: no sum may wrap.)
+    const uint64_t page_begin = std::min<uint64_t>(offset, hits.size());
+    const uint64_t page_end = page_begin + std::min<uint64_t>(limit, hits.size() - page_begin);
+    std::partial_sort(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(page_end),
+                      hits.end(), [desc](const Hit& a, const Hit& b) {
+                        if (a.key != b.key) return desc ? a.key > b.key : a.key < b.key;
+                        return a.seq < b.seq;
+                      });
     if (csv) {
-      std::vector<const TicketState*> page(
-          hits.begin() + static_cast<std::ptrdiff_t>(std::min<uint64_t>(offset, hits.size())),
-          hits.begin() +
-              static_cast<std::ptrdiff_t>(std::min<uint64_t>(offset + limit, hits.size())));
+      std::vector<const TicketState*> page;
+      for (uint64_t i = page_begin; i < page_end; ++i) page.push_back(hits[i].ticket);
       csv_body = projections::report_csv(tickets_table(page, v.catalog, call->actor, now, zone));
       total = hits.size();
+      if (page_end < total) next_cursor = page_end;
       return 0;
     }
     w.begin_object().key("items").begin_array();
-    for (uint64_t i = offset; i < hits.size() && i < offset + limit; ++i) {
-      write_ticket_view(w, *hits[i], v.catalog, call->actor, now);
+    for (uint64_t i = page_begin; i < page_end; ++i) {
+      write_ticket_view(w, *hits[i].ticket, v.catalog, call->actor, now);
     }
     w.end_array().key("next_cursor");
-    if (offset + limit < hits.size())
-      w.string(std::to_string(offset + limit));
+    if (page_end < hits.size())
+      w.string(std::to_string(page_end));
     else
       w.null();
     w.key("total").number(static_cast<uint64_t>(hits.size()));
@@ -554,8 +571,7 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
   if (csv) {
     HttpResponse r = call->csv(std::move(csv_body), bom);
     r.headers.emplace_back("X-Total-Count", std::to_string(total));
-    if (offset + limit < total)
-      r.headers.emplace_back("X-Next-Cursor", std::to_string(offset + limit));
+    if (next_cursor != 0) r.headers.emplace_back("X-Next-Cursor", std::to_string(next_cursor));
     return call->respond(std::move(r));
   }
   call->ok(200, w.take());

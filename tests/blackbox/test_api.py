@@ -902,6 +902,17 @@ class ReferenceApp(unittest.TestCase):
         self.assertIsNone(rest["next_cursor"])
         _, newest, _ = self.call("GET", "/tickets?q=分页客户&sort=-created_at", user="zhang")
         self.assertEqual([i["id"] for i in newest["items"]], ids[::-1])
+        # Page by page, each page in its place of the whole order.
+        seen, cursor = [], ""
+        while cursor is not None:
+            _, page, _ = self.call("GET", "/tickets?q=分页客户&sort=-updated_at&limit=1" + cursor, user="zhang")
+            self.assertEqual(page["total"], 3)
+            seen += page["items"]
+            cursor = page["next_cursor"] and "&cursor=" + page["next_cursor"]
+        self.assertEqual([i["id"] for i in seen],
+                         [i["id"] for i in sorted(newest["items"], key=lambda i: datetime.datetime.fromisoformat(i["updated_at"].replace("Z", "+00:00")), reverse=True)])
+        status, past, _ = self.call("GET", "/tickets?q=分页客户&cursor=9999999999999999999", user="zhang")
+        self.assertEqual((status, past["items"], past["next_cursor"], past["total"]), (200, [], None, 3))
         _, at_accept, _ = self.call("GET", "/tickets?node=accept&status=open&form=service_ticket", user="zhang")
         self.assertTrue(set(ids) <= {i["id"] for i in at_accept["items"]})
         status, r, _ = self.call("GET", "/tickets?status=maybe", user="zhang")
