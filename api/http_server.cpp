@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "api/api.h"
+#include "api/gathering_stream.h"
 #include "api/metrics.h"
 #include "api/stream_hub.h"
 #include "domain/text.h"
@@ -144,6 +145,7 @@ class WebSocketSession : public StreamClient,
                          public std::enable_shared_from_this<WebSocketSession<NextLayer>> {
  public:
   static constexpr size_t kMaxQueued = 4096;
+  static constexpr size_t kGatherBytes = 64 * 1024;
   using std::enable_shared_from_this<WebSocketSession<NextLayer>>::shared_from_this;
 
   WebSocketSession(NextLayer&& stream, std::string token, Actor actor, ServerState& server)
@@ -243,28 +245,39 @@ class WebSocketSession : public StreamClient,
     if (!writing_) write_next();
   }
 
+  // The queued messages are framed into the gathering layer one by one and leave together, up to
+  // kGatherBytes a send: one system call for a burst of events rather than one per event.
   void write_next() {
     writing_ = true;
+    in_flight_ = std::move(queue_.front());
+    queue_.pop_front();
+    ws_.next_layer().gather();
     ws_.text(true);
-    ws_.async_write(net::buffer(*queue_.front()),
+    ws_.async_write(net::buffer(*in_flight_),
                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                      self->queue_.pop_front();
-                      self->writing_ = false;
-                      if (ec) return self->finish();
-                      if (self->closing_) return self->send_close();
-                      if (!self->queue_.empty()) self->write_next();
+                      self->in_flight_.reset();
+                      if (!ec && !self->closing_ && !self->queue_.empty() &&
+                          self->ws_.next_layer().gathered() < kGatherBytes) {
+                        return self->write_next();
+                      }
+                      self->flush(ec);
                     });
+  }
+
+  void flush(beast::error_code framing_error) {
+    ws_.next_layer().flush([self = shared_from_this(), framing_error](beast::error_code ec) {
+      self->writing_ = false;
+      if (ec || framing_error) return self->finish();
+      if (self->closing_) return self->send_close();
+      if (!self->queue_.empty()) self->write_next();
+    });
   }
 
   void close_with(websocket::close_code code, const std::string& reason) {
     if (closing_) return;
     closing_ = true;
     close_reason_ = websocket::close_reason(code, reason);
-    if (writing_) {
-      queue_.erase(queue_.begin() + 1, queue_.end());  // the frame being written stays
-    } else {
-      queue_.clear();
-    }
+    queue_.clear();  // what is being written (and gathered) still goes
     // A client that reads nothing cannot take a close frame either: give it a few seconds.
     deadline_.expires_after(std::chrono::seconds(5));
     deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
@@ -292,7 +305,7 @@ class WebSocketSession : public StreamClient,
 
   static constexpr std::chrono::seconds kRecheckEvery{5};
 
-  websocket::stream<NextLayer> ws_;
+  websocket::stream<GatheringStream<NextLayer>> ws_;
   std::string token_;
   bool accepted_ = false;  // the handshake is done: the stream can be closed
   Actor actor_;
@@ -301,6 +314,7 @@ class WebSocketSession : public StreamClient,
   Timer recheck_;
   beast::flat_buffer buffer_;
   std::deque<StreamMessage> queue_;  // shared with the other clients the hub sent them to
+  StreamMessage in_flight_;          // being framed into the gathering layer
   bool writing_ = false;
   bool closing_ = false;
   bool finished_ = false;

@@ -256,6 +256,28 @@ class Stream(unittest.TestCase):
         values = dict(l.split() for l in text.splitlines() if l and not l.startswith("#") and "{" not in l)
         return int(values["ticketd_stream_subscribers"]), int(values["ticketd_stream_dropped_slow_total"])
 
+    def test_a_close_while_a_burst_is_sent_is_answered_after_it(self):
+        # A catch-up sends a burst of messages gathered into few writes; a client that closes in
+        # the middle of it gets every message before the server's close frame, and that frame.
+        start = self.s.call("GET", "/healthz")[1]["position"]
+        for i in range(40):
+            self.submit("突发%d" % i)
+        for attempt in range(10):
+            ws = self.connect(self.li)
+            ws.send(json.dumps({"op": "subscribe", "topic": "tickets", "from": start}))
+            self.assertEqual(self.recv(ws)["op"], "subscribed")
+            ws.send_close(websocket.STATUS_NORMAL, b"enough")
+            positions, close = [], None
+            while close is None:
+                frame = ws.recv_data_frame(True)[1]
+                if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
+                    close = frame.data
+                else:
+                    positions.append(json.loads(frame.data)["position"])
+            self.assertEqual(int.from_bytes(close[:2], "big"), websocket.STATUS_NORMAL, attempt)
+            self.assertEqual(positions, sorted(set(positions)), attempt)  # in order, none twice
+            ws.shutdown()
+
     def test_a_client_that_stops_reading_is_dropped(self):
         # A raw socket that completes the handshake, subscribes, then never reads again.
         host, port = self.s.base[len("http://"):].rsplit(":", 1)
