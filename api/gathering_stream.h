@@ -76,11 +76,16 @@ class GatheringStream {
       if (!ec && buffer_.size() > 0) return send_gathered();
       flushing_ = false;
       if (ec) buffer_.clear();
+      // A catch-up fills the buffer to the owner's limit once; a thousand idle subscribers should
+      // not each keep that much.
+      if (buffer_.capacity() > kKeptCapacity) buffer_.shrink_to_fit();
       auto waiting = std::move(waiting_);
       waiting_.clear();
       for (auto& done : waiting) done(ec);
     });
   }
+
+  static constexpr size_t kKeptCapacity = 16 * 1024;
 
   NextLayer next_;
   boost::beast::flat_buffer buffer_;
