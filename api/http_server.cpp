@@ -19,6 +19,7 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <fstream>
@@ -782,8 +783,46 @@ void HttpServer::recheck_streams() {
   for (auto& stream : streams) stream->recheck_now();
 }
 
+namespace {
+
+// Ends a stop that does not end by itself: whatever connection is still open after the grace is
+// cut off by stopping the io_contexts (their pending handlers, and the sessions they hold, are
+// destroyed with them).
+class ShutdownWatchdog {
+ public:
+  void cut_off_after(ServerState& s) {
+    std::unique_lock lk(mu_);
+    if (cv_.wait_for(lk, s.options.shutdown_grace, [&] { return done_; })) return;
+    size_t sessions = 0, streams = 0;
+    {
+      std::lock_guard sessions_lk(s.sessions_mu);
+      sessions = s.sessions.size();
+      streams = s.streams.size();
+    }
+    spdlog::warn("stopping: {} s passed with {} connections and {} streams open; cutting them off",
+                 s.options.shutdown_grace.count(), sessions, streams);
+    for (auto& context : s.contexts) context->stop();
+  }
+  void done() {
+    {
+      std::lock_guard lk(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+};
+
+}  // namespace
+
 void HttpServer::run(std::function<void()> on_signal) {
   Impl& s = *impl_;
+  ShutdownWatchdog stopped;
+  std::thread watchdog;  // started by the signal
   std::vector<net::executor_work_guard<net::io_context::executor_type>> keep_running;
   for (size_t i = 1; i < s.contexts.size(); ++i) {
     keep_running.push_back(net::make_work_guard(*s.contexts[i]));
@@ -826,6 +865,7 @@ void HttpServer::run(std::function<void()> on_signal) {
     }
     for (auto& stream : streams) stream->going_away();
     for (auto& idle : keep_running) idle.reset();
+    watchdog = std::thread([&s, &stopped] { stopped.cut_off_after(s); });
   });
   s.accept();
   std::vector<std::thread> threads;
@@ -839,6 +879,8 @@ void HttpServer::run(std::function<void()> on_signal) {
   // are): the others are kept running meanwhile, since they may have no connection yet.
   s.ioc.run();
   for (auto& t : threads) t.join();
+  stopped.done();
+  if (watchdog.joinable()) watchdog.join();
 }
 
 }  // namespace ticketd::api

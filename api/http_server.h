@@ -23,6 +23,10 @@ struct HttpServerOptions {
   // Open connections (HTTP and WebSocket) beyond this are answered 503 and closed at once, so a
   // flood of sockets cannot take every file descriptor and the memory behind them.
   size_t max_connections = 10000;
+  // After SIGINT or SIGTERM, run() waits this long for in-flight requests and closing streams
+  // (each bounded by read_timeout, or a stream's 5 s to take its close frame); what is still
+  // open then is cut off, so that a stop always ends. Nothing acknowledged is in it.
+  std::chrono::seconds shutdown_grace{40};
 };
 
 class HttpServer {
@@ -41,8 +45,8 @@ class HttpServer {
   bool listen(std::string* error);
   uint16_t port() const;
   // Serves until SIGINT or SIGTERM, then stops accepting, lets every in-flight request finish,
-  // closes idle connections and returns. `on_signal` runs first (stop taking commands). SIGHUP
-  // reloads the TLS certificate.
+  // closes idle connections and returns (at the latest after options.shutdown_grace). `on_signal`
+  // runs first (stop taking commands). SIGHUP reloads the TLS certificate.
   void run(std::function<void()> on_signal);
   // Every open stream asks about its token again now (ReadModel::on_access_change): a user
   // signed out or disabled stops receiving at once, not at the next periodic check. Any thread.

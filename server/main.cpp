@@ -65,6 +65,8 @@ e.g. TICKETD_DATA_DIR=/srv/ticketd. Flags win over the environment.
   --max-body BYTES      largest JSON body (default 8388608)
   --max-attachment BYTES  largest upload (default 33554432)
   --read-timeout S      seconds a connection may stay silent (default 30)
+  --shutdown-grace S    seconds a stop waits for in-flight requests and closing streams before
+                        cutting off what is still open (default 40)
   --rate-limit N        requests a second per bearer token, bursts of 2N; over it: 429 with
                         Retry-After (default 1000; 0 = no limit)
   --max-connections N   open connections beyond N are answered 503 and closed (default 10000)
@@ -142,6 +144,7 @@ bool parse_options(int argc, char** argv, Options* out, std::string* error) {
                                                   "max-body",
                                                   "max-attachment",
                                                   "read-timeout",
+                                                  "shutdown-grace",
                                                   "rate-limit",
                                                   "min-free-mb",
                                                   "max-connections",
@@ -373,6 +376,10 @@ int main(int argc, char** argv) {
   if (!to_number(o.get("read-timeout", "30"), &read_timeout) || read_timeout < 1) {
     return fail("--read-timeout must be a number of seconds (at least 1)");
   }
+  uint64_t shutdown_grace = 0;
+  if (!to_number(o.get("shutdown-grace", "40"), &shutdown_grace) || shutdown_grace < 1) {
+    return fail("--shutdown-grace must be a number of seconds (at least 1)");
+  }
   uint64_t rate_limit = 0;
   if (!to_number(o.get("rate-limit", "1000"), &rate_limit)) {
     return fail("--rate-limit must be a whole number of requests a second (0 = no limit)");
@@ -595,6 +602,7 @@ int main(int argc, char** argv) {
   http.port = static_cast<uint16_t>(port);
   http.threads = static_cast<int>(threads);
   http.read_timeout = std::chrono::seconds(read_timeout);
+  http.shutdown_grace = std::chrono::seconds(shutdown_grace);
   http.max_connections = max_connections;
   api::StreamHub hub(*log, model);
   model.on_ticket_applied(

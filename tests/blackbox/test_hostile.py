@@ -2,6 +2,7 @@
 responsive for everyone else, and its memory stays bounded."""
 import os
 import resource
+import signal
 import socket
 import sys
 import time
@@ -124,6 +125,28 @@ class Hostile(unittest.TestCase):
         self.assertEqual(answers, 10000)
         c.close()
         self.assertLess(self.health_p99_ms(50), 100)
+
+
+class Stop(unittest.TestCase):
+    def test_a_stop_ends_within_its_grace_whatever_a_client_holds(self):
+        # A request whose body never comes is in flight: a stop waits for it up to
+        # --shutdown-grace, then cuts it off, instead of waiting out the read timeout.
+        s = Server(demo=False, extra_args=["--read-timeout", "60", "--shutdown-grace", "1"]).start()
+        self.addCleanup(s.cleanup)
+        host, port = s.base[len("http://"):].rsplit(":", 1)
+        c = socket.create_connection((host, int(port)))
+        self.addCleanup(c.close)
+        c.sendall(b"POST /api/v1/tickets HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 100\r\nExpect: 100-continue\r\n\r\n")
+        c.settimeout(10)
+        self.assertIn(b" 100 ", c.recv(4096))  # the server now waits for the body
+        c.sendall(b"{")
+        started = time.monotonic()
+        s.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(s.proc.wait(timeout=20), 0, "".join(s.output))
+        self.assertLess(time.monotonic() - started, 20)
+        s.pump.join(5)
+        self.assertTrue(any("cutting them off" in line for line in s.output), "".join(s.output))
 
 
 if __name__ == "__main__":
