@@ -529,7 +529,10 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
       }
       hits.push_back({key, hits.size(), &t});
     };
-    if (candidates) {
+    // A set that holds more than a quarter of the tickets narrows too little to pay for finding
+    // each of its members by id: the tickets are scanned instead (`consider` checks every filter
+    // either way).
+    if (candidates && candidates->size() <= v.tickets.size() / 4) {
       for (projections::TicketKey key : *candidates) {
         if (const TicketState* t = v.ticket_by_key(key)) consider(*t);
       }
