@@ -192,7 +192,7 @@ class WebSocketSession : public StreamClient,
 
   void recheck_now() override {
     net::post(ws_.get_executor(), [self = shared_from_this()] {
-      if (self->accepted_ && !self->closing_) self->recheck();  // else the handshake's token
+      if (self->accepted_ && !self->ended()) self->recheck();  // else the handshake's token
     });
   }
 
@@ -212,9 +212,10 @@ class WebSocketSession : public StreamClient,
   // hub reads actor() from its own thread, so it is never changed under it).
   // The periodic check stays for what no event says: a session's expiry.
   void recheck_later() {
-    recheck_.expires_after(kRecheckEvery);
+    recheck_.expires_after(server_.options.stream_recheck);
     recheck_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec || self->closing_) return;
+      // A wait that had completed when finish() cancelled it still comes here, with no error.
+      if (ec || self->ended()) return;
       if (self->recheck()) self->recheck_later();
     });
   }
@@ -234,7 +235,7 @@ class WebSocketSession : public StreamClient,
   }
 
   void enqueue(StreamMessage message) {
-    if (closing_) return;
+    if (ended()) return;
     if (queue_.size() >= kMaxQueued) {
       server_.metrics.stream_dropped_slow();
       spdlog::info("stream of {} dropped: its client stopped reading ({} messages queued)",
@@ -275,7 +276,7 @@ class WebSocketSession : public StreamClient,
   }
 
   void close_with(websocket::close_code code, const std::string& reason) {
-    if (closing_) return;
+    if (ended()) return;
     closing_ = true;
     close_reason_ = websocket::close_reason(code, reason);
     queue_.clear();  // what is being written (and gathered) still goes
@@ -292,19 +293,25 @@ class WebSocketSession : public StreamClient,
                     [self = shared_from_this()](beast::error_code) { self->finish(); });
   }
 
+  // Closing or finished: nothing more is sent, checked or scheduled. Whatever is still on its way
+  // to this session (a timer's or the hub's handler) must end there, or it keeps the session, and
+  // its connection, alive.
+  bool ended() const { return closing_ || finished_; }
+
   void finish() {
     if (finished_) return;
     finished_ = true;
     deadline_.cancel();
     recheck_.cancel();
+    // The connection ends now, whoever still holds the session for a moment.
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
     server_.hub.on_close(this);
     server_.metrics.connection_closed();
     server_.metrics.stream_closed();
     std::lock_guard lk(server_.sessions_mu);
     server_.streams.erase(shared_from_this());
   }
-
-  static constexpr std::chrono::seconds kRecheckEvery{5};
 
   websocket::stream<GatheringStream<NextLayer>> ws_;
   std::string token_;

@@ -27,6 +27,9 @@ struct HttpServerOptions {
   // (each bounded by read_timeout, or a stream's 5 s to take its close frame); what is still
   // open then is cut off, so that a stop always ends. Nothing acknowledged is in it.
   std::chrono::seconds shutdown_grace{40};
+  // Each open stream asks this often whether its session still stands, so an expired one stops
+  // receiving (a sign-out, a disabled account or changed roles are applied at once anyway).
+  std::chrono::milliseconds stream_recheck{5000};
 };
 
 class HttpServer {

@@ -67,6 +67,8 @@ e.g. TICKETD_DATA_DIR=/srv/ticketd. Flags win over the environment.
   --read-timeout S      seconds a connection may stay silent (default 30)
   --shutdown-grace S    seconds a stop waits for in-flight requests and closing streams before
                         cutting off what is still open (default 40)
+  --stream-recheck-ms MS  how often each open stream checks that its session has not expired
+                        (default 5000)
   --rate-limit N        requests a second per bearer token, bursts of 2N; over it: 429 with
                         Retry-After (default 1000; 0 = no limit)
   --max-connections N   open connections beyond N are answered 503 and closed (default 10000)
@@ -145,6 +147,7 @@ bool parse_options(int argc, char** argv, Options* out, std::string* error) {
                                                   "max-attachment",
                                                   "read-timeout",
                                                   "shutdown-grace",
+                                                  "stream-recheck-ms",
                                                   "rate-limit",
                                                   "min-free-mb",
                                                   "max-connections",
@@ -380,6 +383,11 @@ int main(int argc, char** argv) {
   if (!to_number(o.get("shutdown-grace", "40"), &shutdown_grace) || shutdown_grace < 1) {
     return fail("--shutdown-grace must be a number of seconds (at least 1)");
   }
+  uint64_t stream_recheck_ms = 0;
+  if (!to_number(o.get("stream-recheck-ms", "5000"), &stream_recheck_ms) || stream_recheck_ms < 1 ||
+      stream_recheck_ms > 86400000) {
+    return fail("--stream-recheck-ms must be a whole number of milliseconds from 1 to 86400000");
+  }
   uint64_t rate_limit = 0;
   if (!to_number(o.get("rate-limit", "1000"), &rate_limit)) {
     return fail("--rate-limit must be a whole number of requests a second (0 = no limit)");
@@ -603,6 +611,7 @@ int main(int argc, char** argv) {
   http.threads = static_cast<int>(threads);
   http.read_timeout = std::chrono::seconds(read_timeout);
   http.shutdown_grace = std::chrono::seconds(shutdown_grace);
+  http.stream_recheck = std::chrono::milliseconds(stream_recheck_ms);
   http.max_connections = max_connections;
   api::StreamHub hub(*log, model);
   model.on_ticket_applied(

@@ -1,6 +1,7 @@
 """Black-box WebSocket tests: replay/live seam, permissions, slow clients, reports."""
 import json
 import os
+import signal
 import socket
 import sys
 import threading
@@ -355,6 +356,44 @@ class Stream(unittest.TestCase):
             time.sleep(0.05)
         self.assertTrue(any(m.get("ticket", {}).get("id") == t["id"] for m in got))
         self.assertGreater(len(got), 4 * 400)
+
+
+class ClientsThatLeave(unittest.TestCase):
+    def test_a_stream_whose_client_left_holds_nothing_and_a_stop_does_not_wait_for_it(self):
+        # Each stream checks its session every millisecond here, so a check is always on its way
+        # when a client leaves. A stream that went on checking after its end kept itself, and
+        # its connection, alive for good, and a stop waited for it until its grace ran out.
+        s = Server(extra_args=["--stream-recheck-ms", "1", "--shutdown-grace", "60"]).start()
+        self.addCleanup(s.cleanup)
+        url = s.base.replace("http", "ws") + "/api/v1/stream?token=" + s.login("li")
+        clients = [websocket.create_connection(url, timeout=30) for _ in range(40)]
+        for ws in clients:
+            ws.send(json.dumps({"op": "subscribe", "topic": "tickets"}))
+        for ws in clients:
+            self.assertEqual(json.loads(ws.recv())["op"], "subscribed")
+            ws.sock.close()  # gone without a close frame, as a client that is killed
+        deadline = time.monotonic() + 20
+        while True:  # every stream has seen its client leave
+            status, text, _ = s.call("GET", "/metrics", token=ADMIN_TOKEN)
+            self.assertEqual(status, 200)
+            if "\nticketd_stream_subscribers 0\n" in text:
+                break
+            self.assertLess(time.monotonic(), deadline, text)
+            time.sleep(0.05)
+        s.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(s.proc.wait(timeout=20), 0, "".join(s.output))
+        s.pump.join(5)
+        self.assertFalse(any("cutting them off" in line for line in s.output), "".join(s.output))
+
+    def test_a_bad_recheck_interval_stops_the_start(self):
+        for value in ("0", "abc", "86400001"):
+            s = Server(extra_args=["--stream-recheck-ms", value])
+            self.addCleanup(s.cleanup)
+            with self.assertRaises(RuntimeError) as e:
+                s.start()
+            self.assertIn("--stream-recheck-ms must be a whole number of milliseconds from 1 to 86400000",
+                          str(e.exception))
+
 
 if __name__ == "__main__":
     unittest.main()
