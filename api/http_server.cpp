@@ -850,7 +850,9 @@ void HttpServer::run(std::function<void()> on_signal) {
     } else {
       spdlog::error("SIGHUP: TLS certificate not reloaded, the previous one stays: {}", error);
     }
-    hangups.async_wait(on_hangup);
+    // A SIGHUP taken just before a stop cancelled the wait still comes here, with no error: a
+    // wait armed again then would keep the io_context running after everything else has ended.
+    if (!s.shutting_down.load()) hangups.async_wait(on_hangup);
   };
   hangups.async_wait(on_hangup);
   net::signal_set signals(s.ioc, SIGINT, SIGTERM);

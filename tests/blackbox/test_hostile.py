@@ -149,5 +149,18 @@ class Stop(unittest.TestCase):
         self.assertTrue(any("cutting them off" in line for line in s.output), "".join(s.output))
 
 
+    def test_a_hangup_right_after_the_stop_signal_does_not_hold_the_stop(self):
+        # SIGHUP (reload the certificate) read together with SIGTERM: its handler runs after the
+        # stop began and must not wait for another SIGHUP, or the stop lasts its whole grace.
+        for attempt in range(3):
+            s = Server(demo=False, extra_args=["--shutdown-grace", "60"]).start()
+            self.addCleanup(s.cleanup)
+            s.proc.send_signal(signal.SIGTERM)
+            s.proc.send_signal(signal.SIGHUP)
+            self.assertEqual(s.proc.wait(timeout=20), 0, "".join(s.output))
+            s.pump.join(5)
+            self.assertFalse(any("cutting them off" in line for line in s.output), "".join(s.output))
+
+
 if __name__ == "__main__":
     unittest.main()
