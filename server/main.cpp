@@ -376,12 +376,15 @@ int main(int argc, char** argv) {
   if (!to_number(o.get("max-attachment", "33554432"), &max_attachment) || max_attachment < 1024) {
     return fail("--max-attachment must be a number of bytes (at least 1024)");
   }
-  if (!to_number(o.get("read-timeout", "30"), &read_timeout) || read_timeout < 1) {
-    return fail("--read-timeout must be a number of seconds (at least 1)");
+  // Upper bounds keep the deadlines computed from these within the clock's range.
+  if (!to_number(o.get("read-timeout", "30"), &read_timeout) || read_timeout < 1 ||
+      read_timeout > 86400) {
+    return fail("--read-timeout must be a whole number of seconds from 1 to 86400");
   }
   uint64_t shutdown_grace = 0;
-  if (!to_number(o.get("shutdown-grace", "40"), &shutdown_grace) || shutdown_grace < 1) {
-    return fail("--shutdown-grace must be a number of seconds (at least 1)");
+  if (!to_number(o.get("shutdown-grace", "40"), &shutdown_grace) || shutdown_grace < 1 ||
+      shutdown_grace > 86400) {
+    return fail("--shutdown-grace must be a whole number of seconds from 1 to 86400");
   }
   uint64_t stream_recheck_ms = 0;
   if (!to_number(o.get("stream-recheck-ms", "5000"), &stream_recheck_ms) || stream_recheck_ms < 1 ||
