@@ -14,8 +14,10 @@ bool valid_utf8(std::string_view text);
 size_t utf8_length(std::string_view text);
 
 // Latin capitals as small letters, every other byte (UTF-8's among them) as it is: ids, header
-// names, media types and searches compare so.
-char ascii_lower(char c);
+// names, media types and searches compare so. Inline: a search calls it for every byte it reads.
+inline char ascii_lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
 std::string ascii_lowercase(std::string_view text);
 
 enum class TextLines { kOne, kMany };
