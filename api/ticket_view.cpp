@@ -157,7 +157,7 @@ projections::ReportTable tickets_table(const std::vector<const TicketState*>& ti
       if (!held.empty()) held += "; ";
       held += a.kind == AssigneeSpec::Kind::kRole ? "role:" + a.id : a.id;
     }
-    TicketSla sla = ticket_sla(t, catalog, now_us);
+    const SlaStanding sla = sla_standing(t, catalog, now_us);
     std::vector<Value> row = {Value(t.id),
                               Value(t.form_id),
                               Value(t.closed ? "closed" : "open"),

@@ -394,17 +394,19 @@ Value sla_view(const SlaStatus& st, int64_t now_us) {
   return Value(std::move(o));
 }
 
-TicketSla ticket_sla(const TicketState& t, const Catalog& catalog, int64_t now_us) {
+namespace {
+
+// The standing, and in `clocks` (when asked) the policy's clocks it came from if they run.
+SlaStanding standing(const TicketState& t, const Catalog& catalog, int64_t now_us,
+                     std::optional<SlaStatus>* clocks) {
   // Idle rules are escalation deadlines too: their nearest one and whether one fired count beside
   // the policy's targets, as in the sla_breaches report.
-  TicketSla out;
+  SlaStanding out;
   for (const auto& timer : pending_idle_timers(t, catalog)) {
     if (!out.due_at || timer.due_at < out.due_at) out.due_at = timer.due_at;
   }
   out.breached = !t.timers_fired.empty() || (out.due_at && out.due_at <= now_us);
-  Object view;
   if (!t.sla_final.is_null()) {
-    view = t.sla_final.as_object();
     out.due_at = 0;
     out.breached |= t.sla_final["breached"].is_bool() && t.sla_final["breached"].as_bool();
   } else if (const SlaPolicyDef* policy = t.closed ? nullptr : applicable_sla_policy(t, catalog)) {
@@ -413,9 +415,25 @@ TicketSla ticket_sla(const TicketState& t, const Catalog& catalog, int64_t now_u
       const int64_t nearest = nearest_due(status);
       if (nearest && (!out.due_at || nearest < out.due_at)) out.due_at = nearest;
       for (const auto& c : status.clocks) out.breached |= c.breached(now_us);
-      view = sla_view(status, now_us).as_object();
+      if (clocks) *clocks = std::move(status);
     }
   }
+  return out;
+}
+
+}  // namespace
+
+SlaStanding sla_standing(const TicketState& t, const Catalog& catalog, int64_t now_us) {
+  return standing(t, catalog, now_us, nullptr);
+}
+
+TicketSla ticket_sla(const TicketState& t, const Catalog& catalog, int64_t now_us) {
+  std::optional<SlaStatus> clocks;
+  TicketSla out;
+  static_cast<SlaStanding&>(out) = standing(t, catalog, now_us, &clocks);
+  Object view = !t.sla_final.is_null() ? t.sla_final.as_object()
+                : clocks               ? sla_view(*clocks, now_us).as_object()
+                                       : Object{};
   set_member(view, "due_at", out.due_at ? Value(format_rfc3339(out.due_at)) : Value());
   set_member(view, "breached", Value(out.breached));
   out.view = Value(std::move(view));

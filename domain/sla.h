@@ -100,12 +100,17 @@ Value sla_view(const SlaStatus& status, int64_t now_us);
 // A ticket's SLA as its view shows it: the figures it closed with; else its policy's clocks now;
 // else (no policy covers it) the nearest idle-rule deadline. due_at and breached also sort and
 // filter lists, and {{sla.due_at}} in a rule's texts is due_at.
-struct TicketSla {
-  Value view;
+struct SlaStanding {
   int64_t due_at = 0;  // the nearest running target, 0 for none
   bool breached = false;
 };
+struct TicketSla : SlaStanding {
+  Value view;
+};
 TicketSla ticket_sla(const TicketState& t, const Catalog& catalog, int64_t now_us);
+// due_at and breached alone, without the view's figures: what a list of a million tickets
+// filters and sorts by.
+SlaStanding sla_standing(const TicketState& t, const Catalog& catalog, int64_t now_us);
 
 // SLA timers travel through the timer schedule under names no rule id can have.
 struct SlaTimer {

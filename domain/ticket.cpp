@@ -268,7 +268,8 @@ void run_actions(Decision& d, const RuleDef& rule, const TicketState& state, con
                         &state.fields,     comment,
                         state.portal_code, state.created_at};
   values.company_name = catalog.settings().name;
-  if (rule.says_sla_due) values.sla_due_at = ticket_sla(state, catalog, d.context().now_us).due_at;
+  if (rule.says_sla_due)
+    values.sla_due_at = sla_standing(state, catalog, d.context().now_us).due_at;
   // A notify text is read by people: in the rule's zone, else the company's.
   TemplateValues text_values = values;
   text_values.form = form;
