@@ -3,6 +3,8 @@
 #include <date/tz.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 
 #include "domain/definition_error.h"
 #include "domain/time_format.h"
@@ -160,6 +162,8 @@ Result<CalendarDef> parse_calendar(std::string_view id, const Value& doc, bool s
           format_rfc3339(day * 86400 * 1000000).substr(0, 10) + " is also listed as a holiday");
     }
   }
+  static std::atomic<uint64_t> next_serial{1};
+  c.serial = next_serial.fetch_add(1, std::memory_order_relaxed);
   return c;
 }
 
@@ -184,13 +188,43 @@ std::vector<std::pair<int64_t, int64_t>> working_intervals(const CalendarDef& c,
   return out;
 }
 
+namespace {
+
+using Intervals = std::vector<std::pair<int64_t, int64_t>>;
+
+// working_intervals, valid until this thread's next call. A list of a million tickets asks for
+// the same few days millions of times, and each day asks the time zone database for every
+// boundary of its hours: the days last asked for are kept per thread, by calendar and date.
+const Intervals& working_intervals_kept(const CalendarDef& c, int64_t local_day) {
+  struct Kept {
+    uint64_t serial = 0;
+    int64_t day = 0;
+    Intervals intervals;
+  };
+  thread_local std::array<Kept, 64> kept;
+  if (c.serial == 0) {
+    kept[0] = {};
+    kept[0].intervals = working_intervals(c, local_day);
+    return kept[0].intervals;
+  }
+  Kept& k = kept[(c.serial * 31 + static_cast<uint64_t>(local_day)) % kept.size()];
+  if (k.serial != c.serial || k.day != local_day) {
+    k.intervals = working_intervals(c, local_day);
+    k.serial = c.serial;
+    k.day = local_day;
+  }
+  return k.intervals;
+}
+
+}  // namespace
+
 int64_t business_elapsed(const CalendarDef& c, BusinessMeasure measure, int64_t from_us,
                          int64_t to_us) {
   if (to_us <= from_us || !c.zone) return 0;
   int64_t total = 0;
   int64_t last = std::min(local_day_of(c, to_us), local_day_of(c, from_us) + 40 * 366);
   for (int64_t day = local_day_of(c, from_us); day <= last; ++day) {
-    auto intervals = working_intervals(c, day);
+    const Intervals& intervals = working_intervals_kept(c, day);
     if (intervals.empty()) continue;
     int64_t day_length = length_of(intervals), overlap = 0;
     for (const auto& [s, e] : intervals) {
@@ -210,7 +244,7 @@ std::optional<int64_t> business_advance(const CalendarDef& c, BusinessMeasure me
   if (!c.zone) return std::nullopt;
   int64_t first = local_day_of(c, from_us);
   for (int64_t day = first; day < first + kHorizonDays; ++day) {
-    auto intervals = working_intervals(c, day);
+    const Intervals& intervals = working_intervals_kept(c, day);
     if (intervals.empty()) continue;
     int64_t day_length = length_of(intervals);
     for (const auto& [s, e] : intervals) {

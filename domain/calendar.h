@@ -40,6 +40,9 @@ struct CalendarDef {
   std::vector<WorkingHours> working_day_hours;
   Value document;
   const date::time_zone* zone = nullptr;
+  // Set by parsing and never given twice: what the days' hours are cached by (a parse's contents
+  // are not changed afterwards). 0: not cached.
+  uint64_t serial = 0;
 };
 
 Result<CalendarDef> parse_calendar(std::string_view id, const Value& document);

@@ -150,6 +150,33 @@ TEST(Calendar, DaylightSavingTimeIsCountedInRealTime) {
   EXPECT_EQ(fall[0].second - fall[0].first, 4 * kHour);
 }
 
+TEST(Calendar, DaysKeptForLaterAnswerEachCalendarWithItsOwnHours) {
+  // The same id and zone, published again with other hours (and a calendar parsed twice): each
+  // keeps being answered with its own days, however the asks alternate.
+  auto doc = [](const char* hours) {
+    return json(std::string(R"({"name":"HQ","time_zone":"Asia/Shanghai","weekly":{"mon":[")") +
+                hours + R"("],"tue":[")" + hours + R"("]}})");
+  };
+  auto early = parse_calendar("hq", doc("08:00-12:00"));
+  auto late = parse_calendar("hq", doc("13:00-15:00"));
+  auto early_again = parse_calendar("hq", doc("08:00-12:00"));
+  ASSERT_TRUE(early.ok() && late.ok() && early_again.ok());
+  const auto t = BusinessMeasure::kTime;
+  const int64_t monday = *parse_rfc3339("2026-11-23T00:00:00+08:00");
+  for (int round = 0; round < 3; ++round) {
+    for (int64_t day = 0; day < 2; ++day) {
+      const int64_t from = monday + day * 24 * kHour, to = from + 24 * kHour;
+      EXPECT_EQ(business_elapsed(early.value(), t, from, to), 4 * kHour) << round << day;
+      EXPECT_EQ(business_elapsed(late.value(), t, from, to), 2 * kHour) << round << day;
+      EXPECT_EQ(business_elapsed(early_again.value(), t, from, to), 4 * kHour) << round << day;
+      EXPECT_EQ(advance(late.value(), t, from, kHour), from + 14 * kHour) << round << day;
+      EXPECT_EQ(advance(early.value(), t, from, kHour), from + 9 * kHour) << round << day;
+    }
+  }
+  CalendarDef unparsed = early.value();  // a copy: the same days
+  EXPECT_EQ(business_elapsed(unparsed, t, monday, monday + 24 * kHour), 4 * kHour);
+}
+
 TEST(SlaPolicy, ParsesDurationsAndRefusesBadDocuments) {
   auto d = parse_business_duration("1h30m");
   ASSERT_TRUE(d.has_value());
