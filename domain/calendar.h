@@ -40,8 +40,8 @@ struct CalendarDef {
   std::vector<WorkingHours> working_day_hours;
   Value document;
   const date::time_zone* zone = nullptr;
-  // Set by parsing and never given twice: what the days' hours are cached by (a parse's contents
-  // are not changed afterwards). 0: not cached.
+  // Set by parsing and never given twice: what the days' hours are kept by (the hours, dates and
+  // zone of a parsed calendar are not changed afterwards; its version is set later). 0: not kept.
   uint64_t serial = 0;
 };
 
