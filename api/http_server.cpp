@@ -301,6 +301,7 @@ class WebSocketSession : public StreamClient,
   void finish() {
     if (finished_) return;
     finished_ = true;
+    queue_.clear();  // a flush still under way must not start another write
     deadline_.cancel();
     recheck_.cancel();
     // The connection ends now, whoever still holds the session for a moment.
@@ -806,8 +807,9 @@ class ShutdownWatchdog {
       sessions = s.sessions.size();
       streams = s.streams.size();
     }
-    // The counts miss a stream that has finished but is still held by an operation inside Beast
-    // (the hang this guards against showed 0 and 0), so the message does not call them all.
+    // The counts miss a stream that has finished but is still held by a handler on its way to it
+    // (a recheck timer that re-armed after the end did so, and showed 0 and 0), so the message
+    // does not call them all.
     spdlog::warn(
         "stopping: after {} s the io threads still have work ({} connections and {} streams not "
         "yet ended); cutting them off",
