@@ -84,18 +84,21 @@ const std::vector<WorkingHours>& hours_of(const CalendarDef& c, int64_t local_da
   return c.weekly[wd.iso_encoding() - 1];
 }
 
-// `us` of business time on a day with `day_length` of it, in `measure` (rounded down or up).
-int64_t in_measure(BusinessMeasure m, int64_t us, int64_t day_length, bool round_up) {
-  if (m == BusinessMeasure::kTime) return us;
-  __int128 scaled = static_cast<__int128>(us) * kBusinessDayUnits;
-  return static_cast<int64_t>(round_up ? (scaled + day_length - 1) / day_length
-                                       : scaled / day_length);
+// A business day's units are counted through the day's running total: by an instant t, the units
+// elapsed on that day are floor(kBusinessDayUnits × worked before t / the day's working length).
+// A span is the difference of two totals, so a span split anywhere (counting up to each event of a
+// ticket, then on) loses no unit to rounding and gives what counting it in one go gives, and a
+// whole working day is exactly kBusinessDayUnits. Business time (kTime) is the worked time itself.
+int64_t units_by(BusinessMeasure m, int64_t worked_us, int64_t day_length) {
+  if (m == BusinessMeasure::kTime) return worked_us;
+  return static_cast<int64_t>(static_cast<__int128>(worked_us) * kBusinessDayUnits / day_length);
 }
 
-int64_t from_measure(BusinessMeasure m, int64_t amount, int64_t day_length) {
-  if (m == BusinessMeasure::kTime) return amount;
-  __int128 us = static_cast<__int128>(amount) * day_length;
-  return static_cast<int64_t>((us + kBusinessDayUnits - 1) / kBusinessDayUnits);
+// The least worked time by which the day's running total reaches `units`.
+int64_t worked_for(BusinessMeasure m, int64_t units, int64_t day_length) {
+  if (m == BusinessMeasure::kTime) return units;
+  __int128 scaled = static_cast<__int128>(units) * day_length;
+  return static_cast<int64_t>((scaled + kBusinessDayUnits - 1) / kBusinessDayUnits);
 }
 
 int64_t length_of(const std::vector<std::pair<int64_t, int64_t>>& intervals) {
@@ -192,6 +195,26 @@ namespace {
 
 using Intervals = std::vector<std::pair<int64_t, int64_t>>;
 
+// Working time on the day before `t` (all of it once the day's hours are over).
+int64_t worked_before(const Intervals& intervals, int64_t t) {
+  int64_t worked = 0;
+  for (const auto& [s, e] : intervals) {
+    if (t <= s) break;
+    worked += std::min(e, t) - s;
+  }
+  return worked;
+}
+
+// The earliest instant by which `worked` (0 < worked <= the day's length) of the day's working time
+// has passed.
+int64_t instant_worked(const Intervals& intervals, int64_t worked) {
+  for (const auto& [s, e] : intervals) {
+    if (worked <= e - s) return s + worked;
+    worked -= e - s;
+  }
+  return intervals.back().second;
+}
+
 // working_intervals, valid until this thread's next call. A list of a million tickets asks for
 // the same few days millions of times, and each day asks the time zone database for every
 // boundary of its hours: the days last asked for are kept per thread, by calendar and date.
@@ -226,14 +249,9 @@ int64_t business_elapsed(const CalendarDef& c, BusinessMeasure measure, int64_t 
   for (int64_t day = local_day_of(c, from_us); day <= last; ++day) {
     const Intervals& intervals = working_intervals_kept(c, day);
     if (intervals.empty()) continue;
-    int64_t day_length = length_of(intervals), overlap = 0;
-    for (const auto& [s, e] : intervals) {
-      int64_t a = std::max(s, from_us), b = std::min(e, to_us);
-      if (b > a) overlap += b - a;
-    }
-    total += overlap == day_length && measure == BusinessMeasure::kDays
-                 ? kBusinessDayUnits
-                 : in_measure(measure, overlap, day_length, false);
+    const int64_t day_length = length_of(intervals);
+    total += units_by(measure, worked_before(intervals, to_us), day_length) -
+             units_by(measure, worked_before(intervals, from_us), day_length);
   }
   return total;
 }
@@ -246,16 +264,13 @@ std::optional<int64_t> business_advance(const CalendarDef& c, BusinessMeasure me
   for (int64_t day = first; day < first + kHorizonDays; ++day) {
     const Intervals& intervals = working_intervals_kept(c, day);
     if (intervals.empty()) continue;
-    int64_t day_length = length_of(intervals);
-    for (const auto& [s, e] : intervals) {
-      int64_t a = std::max(s, from_us);
-      if (e <= a) continue;
-      int64_t available = in_measure(measure, e - a, day_length, false);
-      if (amount <= available) {
-        return std::min(e, a + from_measure(measure, amount, day_length));
-      }
-      amount -= available;
+    const int64_t day_length = length_of(intervals);
+    const int64_t done = units_by(measure, worked_before(intervals, from_us), day_length);
+    const int64_t left = units_by(measure, day_length, day_length) - done;
+    if (amount <= left) {
+      return instant_worked(intervals, worked_for(measure, done + amount, day_length));
     }
+    amount -= left;
   }
   return std::nullopt;
 }

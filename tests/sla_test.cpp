@@ -2,6 +2,8 @@
 // pauses, reply cycles, policy edits, and the warnings and breaches that rules act on.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "domain/calendar.h"
 #include "domain/sla.h"
 #include "tests/reference_fixture.h"
@@ -126,6 +128,44 @@ TEST(Calendar, BusinessDaysKeepTheShareOfTheWorkingDay) {
   EXPECT_EQ(advance(c, d, cst("2026-11-28 10:00"), day), cst("2026-11-30 18:00"));
   EXPECT_EQ(business_elapsed(c, d, cst("2026-11-23 00:00"), cst("2026-11-30 00:00")), 5 * day);
   EXPECT_EQ(business_elapsed(c, d, cst("2026-11-24 09:00"), cst("2026-11-24 13:30")), day / 2);
+}
+
+// A span counted in pieces (up to each event of a ticket, then on) is the span counted at once,
+// and a deadline reckoned from any point on the way is the same instant: business days round
+// through each day's running total, not per piece. (They rounded per piece: a "1d" target that
+// ends a working day at 18:00 moved to 09:00 the next morning once counted past 18:00.)
+TEST(Calendar, BusinessDaysCountedInPiecesAddUpAndReachTheSameDeadline) {
+  CalendarDef c = reference_calendar();
+  std::mt19937_64 random(7);
+  const int64_t start = cst("2026-11-20 00:00");
+  for (const auto m : {BusinessMeasure::kDays, BusinessMeasure::kTime}) {
+    const int64_t goal = m == BusinessMeasure::kDays ? kBusinessDayUnits : 9 * kHour;
+    for (int i = 0; i < 2000; ++i) {
+      // Instants on the minute, with a few microseconds off it: where rounding shows.
+      auto instant = [&] {
+        return start + static_cast<int64_t>(random() % (20 * 24 * 60)) * kMinute +
+               static_cast<int64_t>(random() % 3);
+      };
+      int64_t a = instant(), b = instant(), z = instant();
+      if (a > b) std::swap(a, b);
+      if (b > z) std::swap(b, z);
+      if (a > b) std::swap(a, b);
+      const int64_t ab = business_elapsed(c, m, a, b);
+      ASSERT_EQ(ab + business_elapsed(c, m, b, z), business_elapsed(c, m, a, z)) << a << " " << z;
+      const int64_t due = advance(c, m, a, goal);
+      ASSERT_GE(business_elapsed(c, m, a, due), goal);
+      ASSERT_LT(business_elapsed(c, m, a, due - 1), goal);
+      if (ab < goal) {
+        ASSERT_EQ(advance(c, m, b, goal - ab), due) << a << " " << b;
+      }
+    }
+  }
+  // Where the rounding showed: "1d" from Tuesday 09:00:00.000001 ends at Wednesday's close of work
+  // or first thing Thursday, whichever way it is counted.
+  const auto d = BusinessMeasure::kDays;
+  const int64_t from = cst("2026-11-24 09:00") + 1, noon = cst("2026-11-24 12:00") + 7;
+  const int64_t due = advance(c, d, from, kBusinessDayUnits);
+  EXPECT_EQ(advance(c, d, noon, kBusinessDayUnits - business_elapsed(c, d, from, noon)), due);
 }
 
 TEST(Calendar, DaylightSavingTimeIsCountedInRealTime) {
