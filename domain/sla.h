@@ -112,6 +112,17 @@ TicketSla ticket_sla(const TicketState& t, const Catalog& catalog, int64_t now_u
 // filters and sorts by.
 SlaStanding sla_standing(const TicketState& t, const Catalog& catalog, int64_t now_us);
 
+// A ticket's standing from its last event on: until its next event or an edit of the definitions
+// it is counted under, due_at stays, and breached turns true at breached_from and stays so. Read
+// models keep it per ticket (ticket_deadlines() computes it with the timers) so that a list of a
+// million tickets filters and sorts by standing without counting anyone's clocks.
+struct SlaOutlook {
+  int64_t due_at = 0;
+  int64_t breached_from = INT64_MAX;  // INT64_MIN: breached for good already
+  SlaStanding at(int64_t now_us) const { return {due_at, now_us >= breached_from}; }
+  friend bool operator==(const SlaOutlook&, const SlaOutlook&) = default;
+};
+
 // SLA timers travel through the timer schedule under names no rule id can have.
 struct SlaTimer {
   std::string target;

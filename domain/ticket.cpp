@@ -1003,19 +1003,54 @@ std::optional<PickedMember> picked_member(const DomainEvent& e) {
 }
 
 std::vector<PendingTimer> pending_timers(const TicketState& s, const Catalog& catalog) {
-  std::vector<PendingTimer> out = pending_idle_timers(s, catalog);
+  return ticket_deadlines(s, catalog).timers;
+}
+
+TicketDeadlines ticket_deadlines(const TicketState& s, const Catalog& catalog) {
+  TicketDeadlines out;
+  out.timers = pending_idle_timers(s, catalog);
+  // The outlook reads what sla_standing() reads: idle-rule deadlines beside the policy's targets,
+  // the figures of a close, else the clocks.
+  SlaOutlook& sla = out.sla;
+  for (const auto& timer : out.timers) {
+    if (!sla.due_at || timer.due_at < sla.due_at) sla.due_at = timer.due_at;
+  }
+  if (!s.timers_fired.empty()) {
+    sla.breached_from = INT64_MIN;
+  } else if (sla.due_at) {
+    sla.breached_from = sla.due_at;
+  }
+  const bool finalized = !s.sla_final.is_null();
+  if (finalized) {
+    sla.due_at = 0;
+    if (s.sla_final["breached"].is_bool() && s.sla_final["breached"].as_bool())
+      sla.breached_from = INT64_MIN;
+  }
   if (!s.exists() || s.closed) return out;
   const SlaPolicyDef* policy = applicable_sla_policy(s, catalog);
   const CalendarDef* calendar = policy ? catalog.calendar(policy->calendar_id) : nullptr;
   if (!calendar) return out;
-  // Counted up to the last event: until the next one, the clocks only run on.
-  for (const SlaClock& c : compute_sla(s, *policy, *calendar, s.updated_at).clocks) {
+  // Counted up to the last event: until the next one, the clocks only run on, so a deadline
+  // reckoned now is the one reckoned at any later time.
+  const SlaStatus status = compute_sla(s, *policy, *calendar, s.updated_at);
+  for (const SlaClock& c : status.clocks) {
     if (!c.running()) continue;
     for (bool warning : {true, false}) {
       int64_t at = warning ? c.warn_at : c.due_at;
       std::string name = sla_timer_name({c.target, c.cycle, warning});
       if (at && std::find(s.sla_fired.begin(), s.sla_fired.end(), name) == s.sla_fired.end())
-        out.push_back({name, at, 0});
+        out.timers.push_back({name, at, 0});
+    }
+  }
+  if (finalized) return out;
+  const int64_t nearest = nearest_due(status);
+  if (nearest && (!sla.due_at || nearest < sla.due_at)) sla.due_at = nearest;
+  for (const SlaClock& c : status.clocks) {
+    if (!c.due_at) continue;
+    if (c.running()) {
+      sla.breached_from = std::min(sla.breached_from, c.due_at);
+    } else if (c.due_at <= c.stopped_at) {
+      sla.breached_from = INT64_MIN;
     }
   }
   return out;

@@ -15,6 +15,7 @@
 #include "domain/event.h"
 #include "domain/flow.h"
 #include "domain/form.h"
+#include "domain/sla.h"
 #include "domain/value.h"
 
 namespace ticketd {
@@ -235,6 +236,12 @@ struct PendingTimer {
   uint64_t entered_version = 0;
 };
 std::vector<PendingTimer> pending_timers(const TicketState& state, const Catalog& catalog);
+// The pending timers and the SLA outlook together, from one count of the ticket's clocks.
+struct TicketDeadlines {
+  std::vector<PendingTimer> timers;
+  SlaOutlook sla;
+};
+TicketDeadlines ticket_deadlines(const TicketState& state, const Catalog& catalog);
 
 // The member a picking node handed the ticket to, as its NodeEntered event records it: the role
 // and the user. Nothing for any other event.

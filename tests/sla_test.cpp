@@ -597,5 +597,82 @@ TEST_F(SlaScenario, DryRunsAgreeWithWhatHappenedLive) {
       t.state.sla_fired.end());
 }
 
+// What a read model keeps per ticket (the outlook, counted at the last event) answers for any later
+// time exactly what counting the clocks then answers: random histories of one ticket (pauses,
+// replies, the policy let go and taken back, timers fired, closes and reopens), each state
+// probed around every deadline it has.
+TEST_F(SlaScenario, TheOutlookKeptAnswersAsTheClocksCountedLater) {
+  std::mt19937_64 random(20261202);
+  auto pick = [&](int n) { return static_cast<int>(random() % static_cast<uint64_t>(n)); };
+  size_t probes = 0, breached = 0;
+  for (int history = 0; history < 40; ++history) {
+    TicketDriver d(catalog);
+    d.now_us = cst("2026-11-25 16:00") + pick(7 * 24 * 60) * kMinute;
+    Object fields = reference_submission();
+    fields.emplace_back("priority", Value("高"));
+    ASSERT_TRUE(d.run(d.user("li"), SubmitTicket{"service_ticket", "service_flow", fields}).ok());
+    const Actor staff = d.user("zhang"), customer = d.customer(), admin = d.admin();
+    for (int step = 0; step < 30; ++step) {
+      // Up to a day and a half later: nights, weekends and holidays come between.
+      d.now_us += pick(3) == 0 ? pick(36 * 60) * kMinute : pick(90) * kMinute;
+      const Actor* by = &staff;
+      Command c;
+      switch (pick(9)) {
+        case 0:
+          c = ChangeFields{{{"status", Value("待客户确认")}}, std::nullopt};
+          break;
+        case 1:
+          c = ChangeFields{{{"status", Value("处理中")}}, std::nullopt};
+          break;
+        case 2:
+          c = AddComment{"…", true};
+          break;
+        case 3:
+          c = AddComment{"…", false}, by = &customer;
+          break;
+        case 4:
+          c = ChangeFields{{{"priority", Value(pick(2) ? "高" : "低")}}, std::nullopt};
+          break;
+        case 5:
+          c = TakeAction{"approve", {{"complexity", Value("简单")}}, "", ""};
+          break;
+        case 6:
+          c = CloseTicket{""}, by = &admin;
+          break;
+        case 7:
+          c = ReopenTicket{"问题复现", ""}, by = &admin;
+          break;
+        default: {  // a pending timer comes due and fires
+          const auto timers = pending_timers(d.state, catalog);
+          if (timers.empty()) continue;
+          const PendingTimer& p = timers[static_cast<size_t>(pick(int(timers.size())))];
+          d.now_us = std::max(d.now_us, p.due_at);
+          c = FireTimer{p.timer, p.entered_version};
+          by = nullptr;
+        }
+      }
+      // Refused commands leave the ticket as it was.
+      (void)d.run(by ? *by : system(), std::move(c));
+      const SlaOutlook kept = ticket_deadlines(d.state, catalog).sla;
+      std::vector<int64_t> times = {d.state.updated_at, d.now_us, d.now_us + 400 * 24 * kHour};
+      for (int64_t at : {kept.due_at, kept.breached_from}) {
+        if (at == 0 || at == INT64_MIN || at == INT64_MAX) continue;
+        for (int64_t offset : {-1, 0, 1}) times.push_back(at + offset);
+      }
+      for (int64_t at : times) {
+        const SlaStanding counted = sla_standing(d.state, catalog, at);
+        const SlaStanding read = kept.at(at);
+        ASSERT_EQ(read.due_at, counted.due_at) << "history " << history << " step " << step;
+        ASSERT_EQ(read.breached, counted.breached) << "history " << history << " step " << step;
+        ++probes;
+        breached += counted.breached;
+      }
+    }
+  }
+  // The histories reached both answers, many times.
+  EXPECT_GT(breached, 200u);
+  EXPECT_GT(probes - breached, 200u);
+}
+
 }  // namespace
 }  // namespace ticketd
