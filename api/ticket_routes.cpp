@@ -529,7 +529,7 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
       if (text && !text_matches(t, *text, v.catalog, call->actor)) return;
       int64_t key = by_updated ? t.updated_at : t.created_at;
       if (!sla_filter.empty() || by_due) {
-        const SlaStanding sla = sla_standing(t, v.catalog, now);
+        const SlaStanding sla = v.sla_standing(t, now);
         if (!sla_filter.empty() && sla.breached != (sla_filter == "breached")) return;
         if (by_due) key = sla.due_at ? sla.due_at : INT64_MAX;  // none last
       }

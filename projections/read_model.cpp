@@ -119,11 +119,35 @@ std::string ReadModel::View::ticket_id(TicketKey key) const {
   return at < odd_ticket_ids.size() ? odd_ticket_ids[at] : std::string();
 }
 
-TicketKey ReadModel::ticket_key(const std::string& id) {
-  // A number's id has six digits, or more without a leading zero (ticket_id_for()).
+namespace {
+// The number of an id as ticket_id_for() makes it: six digits, or more without a leading zero;
+// 0 for any other id.
+uint64_t number_of_made_id(std::string_view id) {
   const uint64_t number = ticket_number(id);
   const size_t digits = id.size() - 2;
-  if (number > 0 && (digits == 6 || (digits > 6 && id[2] != '0'))) return number;
+  return number > 0 && (digits == 6 || (digits > 6 && id[2] != '0')) ? number : 0;
+}
+
+// Where `t`'s outlook is kept in `outlooks`, made room for; null for a ticket with an id that is
+// no number's, or with a number far beyond the count of tickets (a vector is no place for it).
+KeptSlaOutlook* outlook_slot(std::vector<KeptSlaOutlook>& outlooks, const TicketState& t,
+                             size_t ticket_count) {
+  const uint64_t number = number_of_made_id(t.id);
+  if (!number || number > 2 * ticket_count + 4096) return nullptr;
+  if (number >= outlooks.size()) outlooks.resize(number + 1);
+  return &outlooks[number];
+}
+}  // namespace
+
+SlaStanding ReadModel::View::sla_standing(const TicketState& t, int64_t now_us) const {
+  const uint64_t number = number_of_made_id(t.id);
+  if (number && number < sla_outlooks.size() && sla_outlooks[number].version == t.version)
+    return sla_outlooks[number].outlook.at(now_us);
+  return ticketd::sla_standing(t, catalog, now_us);
+}
+
+TicketKey ReadModel::ticket_key(const std::string& id) {
+  if (const uint64_t number = number_of_made_id(id)) return number;
   auto [it, fresh] = odd_ticket_keys_.try_emplace(id, kOddTicketKey + odd_ticket_ids_.size());
   if (fresh) odd_ticket_ids_.push_back(id);
   return it->second;
@@ -248,7 +272,10 @@ class ReadModel::HeldTickets {
 
 void ReadModel::reschedule(const TicketState& t) {
   if (leaving_timers_out_) return;
-  if (schedule_.replace(t.id, pending_timers(t, catalog_))) schedule_moved_ = true;
+  TicketDeadlines deadlines = ticket_deadlines(t, catalog_);
+  if (KeptSlaOutlook* slot = outlook_slot(sla_outlooks_, t, tickets_.size()))
+    *slot = {t.version, deadlines.sla};
+  if (schedule_.replace(t.id, deadlines.timers)) schedule_moved_ = true;
   if (schedule_incomplete_) rescheduled_while_incomplete_.insert(t.id);
 }
 
@@ -266,22 +293,27 @@ bool ReadModel::complete_schedule(const std::function<void()>& meanwhile) {
   // puts the chunks before it into the schedule, in ticket order, as add() wants: at a start or
   // a rebuild the second core is free by now, and the two halves of the work are about equal.
   constexpr size_t kChunk = 4096, kChunksAhead = 16;
-  HandOff<std::vector<std::vector<PendingTimer>>> chunks(kChunksAhead);
+  HandOff<std::vector<TicketDeadlines>> chunks(kChunksAhead);
   std::thread computer([&] {
     for (size_t from = 0; from < tickets.size(); from += kChunk) {
       const size_t to = std::min(from + kChunk, tickets.size());
-      std::vector<std::vector<PendingTimer>> chunk;
+      std::vector<TicketDeadlines> chunk;
       chunk.reserve(to - from);
-      for (size_t i = from; i < to; ++i) chunk.push_back(pending_timers(*tickets[i], *catalog));
+      for (size_t i = from; i < to; ++i) chunk.push_back(ticket_deadlines(*tickets[i], *catalog));
       chunks.put(std::move(chunk));
     }
     chunks.close();
   });
   TimerSchedule complete;
+  std::vector<KeptSlaOutlook> outlooks;
   size_t next = 0;
-  while (std::optional<std::vector<std::vector<PendingTimer>>> chunk = chunks.take()) {
-    for (const std::vector<PendingTimer>& timers : *chunk)
-      complete.add(tickets[next++]->id, timers);
+  while (std::optional<std::vector<TicketDeadlines>> chunk = chunks.take()) {
+    for (const TicketDeadlines& deadlines : *chunk) {
+      const TicketState& t = *tickets[next++];
+      complete.add(t.id, deadlines.timers);
+      if (KeptSlaOutlook* slot = outlook_slot(outlooks, t, tickets.size()))
+        *slot = {t.version, deadlines.sla};
+    }
   }
   computer.join();
   held->release();
@@ -292,10 +324,18 @@ bool ReadModel::complete_schedule(const std::function<void()>& meanwhile) {
     // What changed meanwhile was rescheduled (a definition reschedules the open tickets it
     // moves): those tickets' timers are taken again from their state now; every other ticket's
     // are what the references gave.
+    sla_outlooks_ = std::move(outlooks);
     for (const auto& id : rescheduled_while_incomplete_) {
       auto it = tickets_.find(id);
-      complete.replace(id, it == tickets_.end() ? std::vector<PendingTimer>{}
-                                                : pending_timers(*it->second, catalog_));
+      if (it == tickets_.end()) {
+        complete.replace(id, {});
+        continue;
+      }
+      const TicketState& t = *it->second;
+      TicketDeadlines deadlines = ticket_deadlines(t, catalog_);
+      if (KeptSlaOutlook* slot = outlook_slot(sla_outlooks_, t, tickets_.size()))
+        *slot = {t.version, deadlines.sla};
+      complete.replace(id, deadlines.timers);
     }
     schedule_ = std::move(complete);
     schedule_incomplete_ = false;

@@ -85,6 +85,15 @@ inline constexpr TicketKey kOddTicketKey = TicketKey{1} << 63;
 // strings took 32 bytes an entry.
 using TicketIdSet = absl::btree_set<TicketKey>;
 
+// A ticket's SLA outlook (domain/sla.h) as computed with its timers, and the ticket version it
+// holds for. The timers and the outlooks are recomputed together, whenever an event or a
+// definition may move them (a rule, policy or calendar edit reschedules the open tickets it
+// covers), so an outlook whose version is the ticket's is current.
+struct KeptSlaOutlook {
+  uint64_t version = 0;  // 0: none kept
+  SlaOutlook outlook;
+};
+
 // A decided event in the form the log stores: its own id when it has one (a derived id), else
 // `fresh_id`.
 storage::NewEvent to_new_event(const DomainEvent& e, const EventId& fresh_id,
@@ -141,7 +150,12 @@ class ReadModel {
     const std::map<std::string, std::string>& last_picks;
     uint64_t max_ticket_number;
     uint64_t applied_position;
+    const std::vector<KeptSlaOutlook>& sla_outlooks;  // by ticket number
     const TicketState* ticket(std::string_view id) const;
+    // The ticket's SLA standing at now_us, as ticketd::sla_standing() counts it: read off the
+    // outlook kept with its timers where that is current, else counted (a ticket whose timers a
+    // restore has not computed yet, one with an id that is no number's).
+    SlaStanding sla_standing(const TicketState& t, int64_t now_us) const;
     std::string ticket_id(TicketKey key) const;
     const TicketState* ticket_by_key(TicketKey key) const { return ticket(ticket_id(key)); }
   };
@@ -231,7 +245,7 @@ class ReadModel {
   View view() const {  // under the lock
     return View{catalog_,           tickets_,     index_,       odd_ticket_ids_, password_hashes_,
                 sessions_,          idempotency_, attachments_, reports_,        last_picks_,
-                max_ticket_number_, applied_};
+                max_ticket_number_, applied_,     sla_outlooks_};
   }
 
   Catalog catalog_;
@@ -243,6 +257,8 @@ class ReadModel {
   std::unordered_map<std::string, TicketKey> odd_ticket_keys_;
   Reports reports_;
   TimerSchedule schedule_;
+  // Kept by reschedule() and complete_schedule() beside the timers, at each ticket's number.
+  std::vector<KeptSlaOutlook> sla_outlooks_;
   bool schedule_moved_ = false;
   bool catalog_moved_ = false;
   bool access_moved_ = false;

@@ -55,6 +55,30 @@ void apply_range(const storage::EventLog& log, ReadModel& model, uint64_t after,
   ASSERT_TRUE(s.ok()) << s.ToString();
 }
 
+// Every ticket's SLA standing as the model answers it (off the outlook kept with its timers where
+// that is current) against its clocks counted, at its last event, an hour on, around its deadline
+// and a year on. Returns how many tickets had a current outlook kept.
+size_t expect_standings_as_counted(const ReadModel& model) {
+  return model.read([](const ReadModel::View& v) {
+    size_t kept = 0;
+    for (const auto& [id, t] : v.tickets) {
+      const uint64_t number = ticket_number(id);
+      kept += number < v.sla_outlooks.size() && v.sla_outlooks[number].version == t->version;
+      const int64_t hour = 3'600'000'000, last = t->updated_at;
+      std::vector<int64_t> times = {last, last + hour, last + 365 * 24 * hour};
+      if (int64_t due = sla_standing(*t, v.catalog, last).due_at) {
+        for (int64_t at : {due - 1, due, due + 1}) times.push_back(at);
+      }
+      for (int64_t at : times) {
+        const SlaStanding read = v.sla_standing(*t, at), counted = sla_standing(*t, v.catalog, at);
+        EXPECT_EQ(read.due_at, counted.due_at) << id << " at " << at;
+        EXPECT_EQ(read.breached, counted.breached) << id << " at " << at;
+      }
+    }
+    return kept;
+  });
+}
+
 class ReadModelBatches : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -198,7 +222,7 @@ TEST_F(ReadModelBatches, ViewsMidwayMatchBetweenBatchings) {
   // timers and half-moved SLA clocks included).
   ReadModel single, batched;
   std::vector<ParsedEvent> batch;
-  size_t compared = 0, open_seen = 0, timers_seen = 0;
+  size_t compared = 0, open_seen = 0, timers_seen = 0, kept_seen = 0;
   auto s = log_->read_all(0, SIZE_MAX, [&](const storage::RecordedEvent& e) {
     single.apply(e);
     batch.emplace_back(e);
@@ -211,6 +235,7 @@ TEST_F(ReadModelBatches, ViewsMidwayMatchBetweenBatchings) {
         return it == v.index.end() ? 0 : it->second.size();
       });
       timers_seen += single.next_due() != INT64_MAX;
+      kept_seen += expect_standings_as_counted(single) + expect_standings_as_counted(batched);
     }
     return true;
   });
@@ -218,6 +243,7 @@ TEST_F(ReadModelBatches, ViewsMidwayMatchBetweenBatchings) {
   EXPECT_GT(compared, 10u);
   EXPECT_GT(open_seen, 0u);
   EXPECT_GT(timers_seen, 0u);
+  EXPECT_GT(kept_seen, 0u);
 }
 
 TEST_F(ReadModelBatches, TimersLeftOutOfARestoreAreCompletedExactly) {
@@ -243,11 +269,14 @@ TEST_F(ReadModelBatches, TimersLeftOutOfARestoreAreCompletedExactly) {
     apply_range(*log_, reference, 0, completed);
     EXPECT_EQ(restored.dump(), reference.dump());
     with_timers += reference.next_due() != INT64_MAX;
+    // The completion kept every ticket's outlook, current or not; the standings read as counted.
+    EXPECT_GT(expect_standings_as_counted(restored), 0u);
 
     // The completed schedule goes on as any other.
     apply_range(*log_, restored, completed, end);
     apply_range(*log_, reference, completed, end);
     EXPECT_EQ(restored.dump(), reference.dump());
+    expect_standings_as_counted(restored);
   }
   EXPECT_GT(with_timers, 2u);
 }
@@ -298,6 +327,7 @@ TEST_F(ReadModelBatches, TimersCompletedWhileEventsApplyMatch) {
     ReadModel reference;
     apply_range(*log_, reference, 0, end);
     EXPECT_EQ(restored.dump(), reference.dump());
+    expect_standings_as_counted(restored);
   }
 }
 
