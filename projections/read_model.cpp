@@ -146,6 +146,24 @@ SlaStanding ReadModel::View::sla_standing(const TicketState& t, int64_t now_us) 
   return ticketd::sla_standing(t, catalog, now_us);
 }
 
+TicketKey ReadModel::View::ticket_key(const std::string& id) const {
+  if (const uint64_t number = number_of_made_id(id)) return number;
+  auto it = odd_ticket_keys.find(id);
+  return it == odd_ticket_keys.end() ? kOddTicketKey + odd_ticket_ids.size() : it->second;
+}
+
+void ReadModel::let_writers_in() const {
+  for (int waiting; (waiting = writers_waiting_.load()) > 0;) writers_waiting_.wait(waiting);
+}
+
+std::unique_lock<std::shared_mutex> ReadModel::lock_to_write() {
+  writers_waiting_.fetch_add(1);
+  std::unique_lock lk(mu_);
+  writers_waiting_.fetch_sub(1);
+  writers_waiting_.notify_all();
+  return lk;
+}
+
 TicketKey ReadModel::ticket_key(const std::string& id) {
   if (const uint64_t number = number_of_made_id(id)) return number;
   auto [it, fresh] = odd_ticket_keys_.try_emplace(id, kOddTicketKey + odd_ticket_ids_.size());
@@ -320,7 +338,7 @@ bool ReadModel::complete_schedule(const std::function<void()>& meanwhile) {
   if (meanwhile) meanwhile();
   std::function<void()> moved;
   {
-    std::unique_lock lk(mu_);
+    std::unique_lock lk = lock_to_write();
     // What changed meanwhile was rescheduled (a definition reschedules the open tickets it
     // moves): those tickets' timers are taken again from their state now; every other ticket's
     // are what the references gave.
@@ -347,7 +365,7 @@ bool ReadModel::complete_schedule(const std::function<void()>& meanwhile) {
 }
 
 void ReadModel::set_timers(Timers timers) {
-  std::unique_lock lk(mu_);
+  std::unique_lock lk = lock_to_write();
   leaving_timers_out_ = timers == Timers::kLater;
   if (leaving_timers_out_) empty_schedule();
 }
@@ -376,23 +394,23 @@ int64_t ReadModel::next_due() const {
 }
 
 void ReadModel::on_ticket_applied(TicketListener fn, std::function<bool()> listening) {
-  std::unique_lock lk(mu_);
+  std::unique_lock lk = lock_to_write();
   on_ticket_applied_ = std::move(fn);
   ticket_listener_listening_ = std::move(listening);
 }
 
 void ReadModel::on_schedule_change(std::function<void()> fn) {
-  std::unique_lock lk(mu_);
+  std::unique_lock lk = lock_to_write();
   on_schedule_change_ = std::move(fn);
 }
 
 void ReadModel::on_catalog_change(std::function<void()> fn) {
-  std::unique_lock lk(mu_);
+  std::unique_lock lk = lock_to_write();
   on_catalog_change_ = std::move(fn);
 }
 
 void ReadModel::on_access_change(std::function<void()> fn) {
-  std::unique_lock lk(mu_);
+  std::unique_lock lk = lock_to_write();
   on_access_change_ = std::move(fn);
 }
 
@@ -642,7 +660,7 @@ bool ReadModel::restore(storage::SnapshotReader& in, std::string* error, Timers 
     fresh.last_picks_[role] = user.as_string();
   fresh.max_ticket_number_ = static_cast<uint64_t>(v["max_ticket_number"].as_number());
   {
-    std::unique_lock lk(mu_);
+    std::unique_lock lk = lock_to_write();
     catalog_ = std::move(fresh.catalog_);
     definitions_ = std::move(fresh.definitions_);
     tickets_ = std::move(fresh.tickets_);
@@ -699,7 +717,7 @@ void ReadModel::apply(std::vector<ParsedEvent> batch) {
   if (batch.empty()) return;
   const uint64_t last = batch.back().position;
   {
-    std::unique_lock lk(mu_);
+    std::unique_lock lk = lock_to_write();
     collect_tickets_ =
         on_ticket_applied_ && (!ticket_listener_listening_ || ticket_listener_listening_());
     for (const ParsedEvent& p : batch) {
@@ -736,7 +754,7 @@ void ReadModel::apply(std::vector<ParsedEvent> batch) {
   TicketListener listener;
   std::vector<AppliedTicket> tickets;
   {
-    std::unique_lock lk(mu_);
+    std::unique_lock lk = lock_to_write();
     if (schedule_moved_ && on_schedule_change_) moved = on_schedule_change_;
     schedule_moved_ = false;
     if (catalog_moved_ && on_catalog_change_) catalog_changed = on_catalog_change_;

@@ -9,6 +9,7 @@
 #include <absl/container/btree_set.h>
 #include <absl/container/flat_hash_map.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -141,6 +142,7 @@ class ReadModel {
     // "role:<role>" and "user:<id>" (open tickets waiting on them) -> tickets, by TicketKey.
     const std::unordered_map<std::string, TicketIdSet>& index;
     const std::vector<std::string>& odd_ticket_ids;                       // see TicketKey
+    const std::unordered_map<std::string, TicketKey>& odd_ticket_keys;    // their keys
     const std::unordered_map<std::string, std::string>& password_hashes;  // user -> hash
     const std::unordered_map<std::string, Session>& sessions;             // by token hash
     const std::unordered_map<std::string, std::string>& idempotency;      // key -> ticket id
@@ -157,6 +159,7 @@ class ReadModel {
     // restore has not computed yet, one with an id that is no number's).
     SlaStanding sla_standing(const TicketState& t, int64_t now_us) const;
     std::string ticket_id(TicketKey key) const;
+    TicketKey ticket_key(const std::string& id) const;  // of a ticket in `tickets`
     const TicketState* ticket_by_key(TicketKey key) const { return ticket(ticket_id(key)); }
   };
   // Calls fn(view) under the shared lock.
@@ -165,6 +168,11 @@ class ReadModel {
     std::shared_lock lk(mu_);
     return fn(view());
   }
+  // For a reader that reads in many short steps (a scan of every ticket), between two steps:
+  // returns once no one waits to change the model. The lock favours readers, so without this
+  // the steps of two such readers in turn could keep the projection out for as long as they run.
+  void let_writers_in() const;
+  bool writer_waiting() const { return writers_waiting_.load() > 0; }
 
   // Idle timers of open tickets, earliest first: (due time, ticket, timer). The scheduler reads
   // the front; applying events keeps it exact (a ticket that moves on drops its timers).
@@ -230,6 +238,10 @@ class ReadModel {
  private:
   class HeldTickets;
   mutable std::shared_mutex mu_;
+  // Those waiting for mu_ to change the model (see let_writers_in()).
+  mutable std::atomic<int> writers_waiting_{0};
+  // mu_ taken to change the model, said while waiting.
+  std::unique_lock<std::shared_mutex> lock_to_write();
   void apply_ticket(uint64_t position, const std::string& id, const DomainEvent& e);
   // Brings the derived views of the tickets changed since the last call up to date; under the
   // unique lock, before anything reads those views (a definition's effect on open tickets, the
@@ -243,9 +255,10 @@ class ReadModel {
   // The index key of a ticket id, remembering an id that is no number's; under the unique lock.
   TicketKey ticket_key(const std::string& id);
   View view() const {  // under the lock
-    return View{catalog_,           tickets_,     index_,       odd_ticket_ids_, password_hashes_,
-                sessions_,          idempotency_, attachments_, reports_,        last_picks_,
-                max_ticket_number_, applied_,     sla_outlooks_};
+    return View{catalog_,         tickets_,         index_,      odd_ticket_ids_,
+                odd_ticket_keys_, password_hashes_, sessions_,   idempotency_,
+                attachments_,     reports_,         last_picks_, max_ticket_number_,
+                applied_,         sla_outlooks_};
   }
 
   Catalog catalog_;

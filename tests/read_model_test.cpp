@@ -331,6 +331,47 @@ TEST_F(ReadModelBatches, TimersCompletedWhileEventsApplyMatch) {
   }
 }
 
+// A listing scans in steps and calls let_writers_in() between two: with the lock favouring
+// readers, its next step would otherwise start while the projection still waits for a reader
+// before it, and two listings in turn could keep the projection out for as long as they run.
+TEST_F(ReadModelBatches, AReaderInStepsLetsAWaitingProjectionInFirst) {
+  ReadModel model;
+  apply_range(*log_, model, 0, 100);
+  auto wait_until = [](const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!done() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    return done();
+  };
+  std::atomic<bool> holding{false}, release{false}, stepped{false};
+  std::thread reader([&] {
+    model.read([&](const ReadModel::View&) {
+      holding = true;
+      while (!release) std::this_thread::yield();
+      return 0;
+    });
+  });
+  ASSERT_TRUE(wait_until([&] { return holding.load(); }));
+  std::thread projection([&] { apply_range(*log_, model, 100, 101); });
+  ASSERT_TRUE(wait_until([&] { return model.writer_waiting(); }));
+  uint64_t seen = 0;
+  std::thread scanner([&] {
+    model.let_writers_in();
+    seen = model.read([](const ReadModel::View& v) { return v.applied_position; });
+    stepped = true;
+  });
+  // Held back while the reader before it keeps the projection waiting (a bounded look: it would
+  // take its step at once otherwise).
+  const auto look_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+  while (!stepped && std::chrono::steady_clock::now() < look_until) std::this_thread::yield();
+  EXPECT_FALSE(stepped);
+  release = true;
+  reader.join();
+  projection.join();
+  scanner.join();
+  EXPECT_EQ(seen, 101u);  // its step came after the projection's
+  EXPECT_FALSE(model.writer_waiting());
+}
+
 // The next two are for ThreadSanitizer above all (README, "Sanitizers"): a thread reads the
 // tickets' states through references it then drops, and the projection, told so only through a
 // relaxed flag (which orders nothing), changes those states in place. The model must itself
