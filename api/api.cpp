@@ -272,7 +272,8 @@ Api::Api(storage::EventLog& log, projections::ReadModel& model, Metrics& metrics
       limiter_(options_.rate_limit, options_.rate_limit * 2),
       sign_ins_by_address_(
           SignInGuardOptions{.free_failures = options_.sign_in_failures_per_address,
-                             .forget_after = std::chrono::hours(1)}) {
+                             .forget_after = std::chrono::hours(1)}),
+      queries_(options_.queries) {
   admin_token_hash_ = token_hash(options_.admin_token);
 }
 
@@ -283,6 +284,12 @@ Api::~Api() {
     backup = std::move(backup_thread_);
   }
   if (backup.joinable()) backup.join();
+}
+
+void Api::run_as_query(const CallPtr& call, std::function<void()> query) {
+  if (queries_.post(std::move(query))) return;
+  call->extra_headers.emplace_back("Retry-After", "1");
+  call->fail(503, "unavailable", "too many listings are waiting to be answered; try again shortly");
 }
 
 int64_t Api::now_us() const {
@@ -591,9 +598,11 @@ void Api::route(const CallPtr& call) {
     return post_import(call);
   if (is({"api", "v1", "tickets"})) {
     if (on(true, "POST")) return post_ticket(call);
-    if (on(true, "GET", kTicketListParams)) return list_tickets(call, false);
+    if (on(true, "GET", kTicketListParams))
+      return run_as_query(call, [this, call] { list_tickets(call, false); });
   }
-  if (on(is({"api", "v1", "inbox"}), "GET", kTicketListParams)) return list_tickets(call, true);
+  if (on(is({"api", "v1", "inbox"}), "GET", kTicketListParams))
+    return run_as_query(call, [this, call] { list_tickets(call, true); });
   if (is({"api", "v1", "tickets", "*"})) {
     if (on(true, "GET", {"as_of", "min_position"})) return get_ticket(call, p[3]);
     if (on(true, "PATCH")) return patch_ticket(call, p[3]);

@@ -15,6 +15,7 @@
 #include "api/http_types.h"
 #include "api/metrics.h"
 #include "api/printer.h"
+#include "api/query_threads.h"
 #include "api/rate_limiter.h"
 #include "api/sign_in_guard.h"
 #include "api/ticket_numbers.h"
@@ -62,6 +63,12 @@ struct ApiOptions {
   std::string backup_dir;
   // After each backup, only this many of the newest are kept (--backup-keep); 0: all.
   size_t backup_keep = 0;
+  // The threads listings run on (--query-threads), and how many listings may wait for them
+  // before more are answered 503.
+  QueryThreadsOptions queries;
+  // Tickets a listing considers in one hold of the read model's shared lock (--scan-step): the
+  // projection, waiting to apply what was just written, gets in between two holds.
+  size_t scan_step = 16384;
 };
 
 class Api {
@@ -132,6 +139,8 @@ class Api {
   void post_ticket(const CallPtr& call);
   void get_ticket(const CallPtr& call, const std::string& id);
   void list_tickets(const CallPtr& call, bool inbox);
+  // Posts `query` to the query threads; answers 503 (Retry-After) when too many wait already.
+  void run_as_query(const CallPtr& call, std::function<void()> query);
   void patch_ticket(const CallPtr& call, const std::string& id);
   void post_action(const CallPtr& call, const std::string& id);
   void post_comment(const CallPtr& call, const std::string& id, bool portal);
@@ -228,6 +237,9 @@ class Api {
   std::mutex backup_mu_;
   bool backing_up_ = false;
   std::thread backup_thread_;
+  // Listings run here (api/query_threads.h). Declared last: gone first, after it has answered
+  // every listing posted to it.
+  QueryThreads queries_;
 };
 
 // Writers shared by routes: API.md's error body, and the status for a domain error code.

@@ -55,6 +55,10 @@ e.g. TICKETD_DATA_DIR=/srv/ticketd. Flags win over the environment.
   --data-dir D          where the event log lives (default ./data)
   --listen HOST:PORT    address to serve HTTP on (default 127.0.0.1:8080; port 0 = any free one)
   --threads N           io threads (default 2)
+  --query-threads N     threads that answer listings and searches, off the io threads (default 1);
+                        up to 64 listings wait for one, more are answered 503
+  --scan-step N         tickets a listing considers per hold of the read model's lock, between
+                        which events just written are applied (default 16384)
   --admin-token T       the first administrator's bearer token; without it one is generated and
                         written to <data dir>/admin.token (kept across restarts)
   --demo                load the reference application (售后工单管理) and its demo team if missing,
@@ -140,6 +144,8 @@ bool parse_options(int argc, char** argv, Options* out, std::string* error) {
   static const std::vector<std::string> kNames = {"data-dir",
                                                   "listen",
                                                   "threads",
+                                                  "query-threads",
+                                                  "scan-step",
                                                   "admin-token",
                                                   "demo",
                                                   "reference-dir",
@@ -370,6 +376,16 @@ int main(int argc, char** argv) {
   if (!to_number(o.get("threads", "2"), &threads) || threads < 1 || threads > 256) {
     return fail("--threads must be a number from 1 to 256");
   }
+  uint64_t query_threads = 0;
+  if (!to_number(o.get("query-threads", "1"), &query_threads) || query_threads < 1 ||
+      query_threads > 256) {
+    return fail("--query-threads must be a number from 1 to 256");
+  }
+  uint64_t scan_step = 0;
+  if (!to_number(o.get("scan-step", "16384"), &scan_step) || scan_step < 1 ||
+      scan_step > 1'000'000'000) {
+    return fail("--scan-step must be a number of tickets from 1 to 1000000000");
+  }
   if (!to_number(o.get("max-body", "8388608"), &max_body) || max_body < 1024) {
     return fail("--max-body must be a number of bytes (at least 1024)");
   }
@@ -557,6 +573,8 @@ int main(int argc, char** argv) {
     api_options.backup_dir = backups;
   }
   api_options.backup_keep = static_cast<size_t>(backup_keep);
+  api_options.queries.threads = static_cast<int>(query_threads);
+  api_options.scan_step = static_cast<size_t>(scan_step);
   for (const auto& [name, url] : lookups.sources) api_options.lookup_sources.insert(name);
 
   // The read model starts from its snapshot, catches up with the log's tail, then follows the log

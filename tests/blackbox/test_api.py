@@ -41,7 +41,10 @@ def one_pixel_png():
 class ReferenceApp(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.s = Server().start()
+        # Listings consider two tickets per hold of the read model's lock (16384 by default), so
+        # every listing below resumes its scan many times, over an index's set and over all the
+        # tickets, while the other tests' commands are applied between the steps.
+        cls.s = Server(extra_args=["--scan-step", "2"]).start()
         cls.tokens = {u: cls.s.login(u) for u in ["zhang", "li", "wang", "zhao", "qian", "sun", "audit"]}
 
     @classmethod
@@ -1061,6 +1064,20 @@ class ReferenceApp(unittest.TestCase):
         self.assertEqual(portal_opens(other, elsewhere), (404, "not_found"))  # not customer-readable
         self.assertEqual(portal_opens(t, shown, code="nope"), (404, "not_found"))
         self.assertEqual(portal_opens(other, shown), (404, "not_found"))  # the file is on t
+
+
+class ListingOptions(unittest.TestCase):
+    def test_bad_listing_threads_or_steps_stop_the_start(self):
+        for flag, value, message in (
+                ("--query-threads", "0", "--query-threads must be a number from 1 to 256"),
+                ("--query-threads", "x", "--query-threads must be a number from 1 to 256"),
+                ("--scan-step", "0", "--scan-step must be a number of tickets from 1 to 1000000000"),
+                ("--scan-step", "1e3", "--scan-step must be a number of tickets from 1 to 1000000000")):
+            s = Server(extra_args=[flag, value])
+            self.addCleanup(s.cleanup)
+            with self.assertRaises(RuntimeError) as e:
+                s.start()
+            self.assertIn(message, str(e.exception))
 
 
 class RateLimit(unittest.TestCase):
