@@ -253,6 +253,12 @@ bool to_number(const std::string& text, uint64_t* out) {
   return n.has_value();
 }
 
+// The option `name` (else `fallback`) as a whole number from `least` to `most`.
+bool number_from(const Options& o, const char* name, const char* fallback, uint64_t least,
+                 uint64_t most, uint64_t* out) {
+  return to_number(o.get(name, fallback), out) && *out >= least && *out <= most;
+}
+
 // The admin token: given, or kept in <data dir>/admin.token (created 0600 on first start).
 bool admin_token(const Options& o, const std::string& data_dir, std::string* token,
                  std::string* error) {
@@ -373,38 +379,33 @@ int main(int argc, char** argv) {
   if (colon == std::string::npos || !to_number(listen.substr(colon + 1), &port) || port > 65535) {
     return fail("--listen must be HOST:PORT, not '" + listen + "'");
   }
-  if (!to_number(o.get("threads", "2"), &threads) || threads < 1 || threads > 256) {
+  if (!number_from(o, "threads", "2", 1, 256, &threads)) {
     return fail("--threads must be a number from 1 to 256");
   }
   uint64_t query_threads = 0;
-  if (!to_number(o.get("query-threads", "1"), &query_threads) || query_threads < 1 ||
-      query_threads > 256) {
+  if (!number_from(o, "query-threads", "1", 1, 256, &query_threads)) {
     return fail("--query-threads must be a number from 1 to 256");
   }
   uint64_t scan_step = 0;
-  if (!to_number(o.get("scan-step", "16384"), &scan_step) || scan_step < 1 ||
-      scan_step > 1'000'000'000) {
+  if (!number_from(o, "scan-step", "16384", 1, 1'000'000'000, &scan_step)) {
     return fail("--scan-step must be a number of tickets from 1 to 1000000000");
   }
-  if (!to_number(o.get("max-body", "8388608"), &max_body) || max_body < 1024) {
+  if (!number_from(o, "max-body", "8388608", 1024, UINT64_MAX, &max_body)) {
     return fail("--max-body must be a number of bytes (at least 1024)");
   }
-  if (!to_number(o.get("max-attachment", "33554432"), &max_attachment) || max_attachment < 1024) {
+  if (!number_from(o, "max-attachment", "33554432", 1024, UINT64_MAX, &max_attachment)) {
     return fail("--max-attachment must be a number of bytes (at least 1024)");
   }
   // Upper bounds keep the deadlines computed from these within the clock's range.
-  if (!to_number(o.get("read-timeout", "30"), &read_timeout) || read_timeout < 1 ||
-      read_timeout > 86400) {
+  if (!number_from(o, "read-timeout", "30", 1, 86400, &read_timeout)) {
     return fail("--read-timeout must be a whole number of seconds from 1 to 86400");
   }
   uint64_t shutdown_grace = 0;
-  if (!to_number(o.get("shutdown-grace", "40"), &shutdown_grace) || shutdown_grace < 1 ||
-      shutdown_grace > 86400) {
+  if (!number_from(o, "shutdown-grace", "40", 1, 86400, &shutdown_grace)) {
     return fail("--shutdown-grace must be a whole number of seconds from 1 to 86400");
   }
   uint64_t stream_recheck_ms = 0;
-  if (!to_number(o.get("stream-recheck-ms", "5000"), &stream_recheck_ms) || stream_recheck_ms < 1 ||
-      stream_recheck_ms > 86400000) {
+  if (!number_from(o, "stream-recheck-ms", "5000", 1, 86400000, &stream_recheck_ms)) {
     return fail("--stream-recheck-ms must be a whole number of milliseconds from 1 to 86400000");
   }
   uint64_t rate_limit = 0;
@@ -418,8 +419,7 @@ int main(int argc, char** argv) {
     session_ttl_us = *parsed;
   }
   uint64_t per_address = 0;
-  if (!to_number(o.get("sign-in-failures-per-address", "20"), &per_address) ||
-      per_address > 1'000'000) {
+  if (!number_from(o, "sign-in-failures-per-address", "20", 0, 1'000'000, &per_address)) {
     return fail("--sign-in-failures-per-address must be a whole number (0 = no limit per address)");
   }
   std::set<std::string> trusted_proxies;
@@ -443,15 +443,15 @@ int main(int argc, char** argv) {
     cors_origins.insert(item);
   }
   uint64_t backup_keep = 0;
-  if (!to_number(o.get("backup-keep", "0"), &backup_keep) || backup_keep > 100000) {
+  if (!number_from(o, "backup-keep", "0", 0, 100000, &backup_keep)) {
     return fail("--backup-keep must be a whole number of backups (0 = keep all)");
   }
   uint64_t max_connections = 0;
-  if (!to_number(o.get("max-connections", "10000"), &max_connections) || max_connections < 1) {
+  if (!number_from(o, "max-connections", "10000", 1, UINT64_MAX, &max_connections)) {
     return fail("--max-connections must be a whole number (at least 1)");
   }
   uint64_t min_free_mb = 0;
-  if (!to_number(o.get("min-free-mb", "256"), &min_free_mb) || min_free_mb > (1ull << 30)) {
+  if (!number_from(o, "min-free-mb", "256", 0, 1ull << 30, &min_free_mb)) {
     return fail("--min-free-mb must be a whole number of MiB");
   }
   api::OutboxOptions outbox;
@@ -491,9 +491,9 @@ int main(int argc, char** argv) {
       return fail(std::string("--") + name + " may not contain line breaks");
   }
   uint64_t attempts = 0, retry_s = 0;
-  if (!to_number(o.get("notify-attempts", "6"), &attempts) || attempts < 1 || attempts > 100)
+  if (!number_from(o, "notify-attempts", "6", 1, 100, &attempts))
     return fail("--notify-attempts must be a whole number from 1 to 100");
-  if (!to_number(o.get("notify-retry", "5"), &retry_s) || retry_s < 1 || retry_s > 86400)
+  if (!number_from(o, "notify-retry", "5", 1, 86400, &retry_s))
     return fail("--notify-retry must be a whole number of seconds from 1 to 86400");
   outbox.retry.max_attempts = static_cast<int>(attempts);
   outbox.retry.first_delay_us = static_cast<int64_t>(retry_s) * 1'000'000;
@@ -518,18 +518,14 @@ int main(int argc, char** argv) {
     lookups.tokens[name] = token;
   }
   uint64_t lookup_timeout = 0, lookup_attempts = 0, lookup_retry = 0;
-  if (!to_number(o.get("lookup-timeout", "10"), &lookup_timeout) || lookup_timeout < 1 ||
-      lookup_timeout > 600)
+  if (!number_from(o, "lookup-timeout", "10", 1, 600, &lookup_timeout))
     return fail("--lookup-timeout must be a whole number of seconds from 1 to 600");
-  if (!to_number(o.get("lookup-attempts", "5"), &lookup_attempts) || lookup_attempts < 1 ||
-      lookup_attempts > 100)
+  if (!number_from(o, "lookup-attempts", "5", 1, 100, &lookup_attempts))
     return fail("--lookup-attempts must be a whole number from 1 to 100");
-  if (!to_number(o.get("lookup-retry", "2"), &lookup_retry) || lookup_retry < 1 ||
-      lookup_retry > 86400)
+  if (!number_from(o, "lookup-retry", "2", 1, 86400, &lookup_retry))
     return fail("--lookup-retry must be a whole number of seconds from 1 to 86400");
   uint64_t lookup_concurrency = 0;
-  if (!to_number(o.get("lookup-concurrency", "2"), &lookup_concurrency) || lookup_concurrency < 1 ||
-      lookup_concurrency > 64)
+  if (!number_from(o, "lookup-concurrency", "2", 1, 64, &lookup_concurrency))
     return fail("--lookup-concurrency must be a whole number from 1 to 64");
   lookups.fetchers = static_cast<int>(lookup_concurrency);
   lookups.timeout_seconds = static_cast<long>(lookup_timeout);
