@@ -287,9 +287,18 @@ Api::~Api() {
 }
 
 void Api::run_as_query(const CallPtr& call, std::function<void()> query) {
-  if (queries_.post(std::move(query))) return;
-  call->extra_headers.emplace_back("Retry-After", "1");
-  call->fail(503, "unavailable", "too many listings are waiting to be answered; try again shortly");
+  switch (queries_.post(call->actor.id, std::move(query))) {
+    case QueryThreads::Posted::kYes:
+      return;
+    case QueryThreads::Posted::kCallerBusy:
+      return call->fail_rate_limited(
+          1, "you have " + std::to_string(options_.queries.max_waiting_per_caller) +
+                 " listings waiting to be answered already; ask again once they are");
+    case QueryThreads::Posted::kBusy:
+      call->extra_headers.emplace_back("Retry-After", "1");
+      return call->fail(503, "unavailable",
+                        "too many listings are waiting to be answered; try again shortly");
+  }
 }
 
 int64_t Api::now_us() const {

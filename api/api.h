@@ -139,7 +139,8 @@ class Api {
   void post_ticket(const CallPtr& call);
   void get_ticket(const CallPtr& call, const std::string& id);
   void list_tickets(const CallPtr& call, bool inbox);
-  // Posts `query` to the query threads; answers 503 (Retry-After) when too many wait already.
+  // Posts `query` to the query threads; answers 503 (Retry-After) when too many wait already,
+  // 429 when the caller's own do.
   void run_as_query(const CallPtr& call, std::function<void()> query);
   void patch_ticket(const CallPtr& call, const std::string& id);
   void post_action(const CallPtr& call, const std::string& id);

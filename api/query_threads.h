@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <string>
+#include <unordered_map>
 
 #include "api/callout_threads.h"
 
@@ -14,6 +16,9 @@ namespace ticketd::api {
 struct QueryThreadsOptions {
   int threads = 1;          // at least one
   size_t max_waiting = 64;  // queries posted and not started yet; more are refused
+  // Of those, the most one caller may have waiting: a dashboard refreshing in a loop takes its
+  // own turns, not everyone's.
+  size_t max_waiting_per_caller = 4;
 };
 
 class QueryThreads {
@@ -23,14 +28,23 @@ class QueryThreads {
   QueryThreads(const QueryThreads&) = delete;
   QueryThreads& operator=(const QueryThreads&) = delete;
 
-  // Runs `query` on one of the threads, in the order posted. False, leaving it unrun, when
-  // max_waiting queries wait already (the caller answers 503).
-  bool post(std::function<void()> query);
+  enum class Posted {
+    kYes,
+    kBusy,        // max_waiting queries wait already: not run
+    kCallerBusy,  // max_waiting_per_caller of the caller's wait already: not run
+  };
+  // Runs `query` for `caller` on one of the threads, in the order posted.
+  Posted post(const std::string& caller, std::function<void()> query);
 
  private:
+  struct Waiting {
+    std::string caller;
+    std::function<void()> query;
+  };
   const QueryThreadsOptions options_;
   CalloutThreads threads_;
-  std::deque<std::function<void()>> waiting_;  // under threads_.mu
+  std::deque<Waiting> waiting_;                         // under threads_.mu
+  std::unordered_map<std::string, size_t> waiting_of_;  // caller -> queries in waiting_
 };
 
 }  // namespace ticketd::api
