@@ -490,11 +490,16 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
     };
     size_t smallest = SIZE_MAX;
     auto narrow_to_own = [&](const projections::TicketIdSet& set) {
-      if (set.size() < smallest) smallest = set.size(), own_candidates = &set, candidates_key = {};
+      if (set.size() >= smallest) return;
+      smallest = set.size();
+      own_candidates = &set;
+      candidates_key.reset();
     };
     auto narrow_to_index = [&](const std::string& key) {
-      if (size_of(key) < smallest)
-        smallest = size_of(key), own_candidates = nullptr, candidates_key = key;
+      if (size_of(key) >= smallest) return;
+      smallest = size_of(key);
+      own_candidates = nullptr;
+      candidates_key = key;
     };
     if (inbox) narrow_to_own(mine = waiting_on(call->actor));
     if (q.has_param("assignee")) narrow_to_own(theirs = waiting_on(assignee));
@@ -505,7 +510,10 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
     if (q.has_param("priority")) narrow_to_index("priority:" + q.param("priority"));
     // A set that holds more than a quarter of the tickets narrows too little to pay for finding
     // each of its members by id: the tickets are scanned instead.
-    if (smallest > v.tickets.size() / 4) own_candidates = nullptr, candidates_key = {};
+    if (smallest > v.tickets.size() / 4) {
+      own_candidates = nullptr;
+      candidates_key.reset();
+    }
     if (stranded) staffed = staffed_roles(v.catalog);
   });
 
@@ -564,16 +572,18 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
         auto it = after_key ? set->upper_bound(*after_key) : set->begin();
         for (size_t n = 0; it != set->end() && n < options_.scan_step; ++it, ++n) {
           if (const TicketState* t = v.ticket_by_key(*it)) consider(v, *t, *it);
-          after_key = *it;
         }
-        return it == set->end();
+        if (it == set->end()) return true;
+        after_key = *std::prev(it);
+        return false;
       }
       auto it = after_id ? v.tickets.upper_bound(*after_id) : v.tickets.begin();
       for (size_t n = 0; it != v.tickets.end() && n < options_.scan_step; ++it, ++n) {
         consider(v, *it->second, v.ticket_key(it->first));
-        after_id = it->first;
       }
-      return it == v.tickets.end();
+      if (it == v.tickets.end()) return true;
+      after_id = std::prev(it)->first;
+      return false;
     });
     if (!done) model_.let_writers_in();
   }
