@@ -1002,10 +1002,6 @@ std::optional<PickedMember> picked_member(const DomainEvent& e) {
   return PickedMember{picked->string_or("role"), picked->string_or("user")};
 }
 
-std::vector<PendingTimer> pending_timers(const TicketState& s, const Catalog& catalog) {
-  return ticket_deadlines(s, catalog).timers;
-}
-
 TicketDeadlines ticket_deadlines(const TicketState& s, const Catalog& catalog) {
   TicketDeadlines out;
   out.timers = pending_idle_timers(s, catalog);

@@ -235,8 +235,7 @@ struct PendingTimer {
   int64_t due_at = 0;
   uint64_t entered_version = 0;
 };
-std::vector<PendingTimer> pending_timers(const TicketState& state, const Catalog& catalog);
-// The pending timers and the SLA outlook together, from one count of the ticket's clocks.
+// The ticket's pending timers and its SLA outlook (domain/sla.h), from one count of its clocks.
 struct TicketDeadlines {
   std::vector<PendingTimer> timers;
   SlaOutlook sla;

@@ -428,7 +428,7 @@ class SlaScenario : public ::testing::Test {
   }
   std::vector<PendingTimer> sla_timers() {
     std::vector<PendingTimer> out;
-    for (auto& p : pending_timers(t.state, catalog)) {
+    for (auto& p : ticket_deadlines(t.state, catalog).timers) {
       if (p.timer.starts_with("sla:")) out.push_back(p);
     }
     return out;
@@ -643,7 +643,7 @@ TEST_F(SlaScenario, TheOutlookKeptAnswersAsTheClocksCountedLater) {
           c = ReopenTicket{"问题复现", ""}, by = &admin;
           break;
         default: {  // a pending timer comes due and fires
-          const auto timers = pending_timers(d.state, catalog);
+          const auto timers = ticket_deadlines(d.state, catalog).timers;
           if (timers.empty()) continue;
           const PendingTimer& p = timers[static_cast<size_t>(pick(int(timers.size())))];
           d.now_us = std::max(d.now_us, p.due_at);

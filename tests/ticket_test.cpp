@@ -427,7 +427,7 @@ TEST_F(ReferenceScenario, StaleVersionConflicts) {
 
 TEST_F(ReferenceScenario, IdleRuleFiresOnceAfterThirtyMinutes) {
   submit();
-  auto timers = pending_timers(t.state, catalog);
+  auto timers = ticket_deadlines(t.state, catalog).timers;
   ASSERT_EQ(timers.size(), 1u);
   EXPECT_EQ(timers[0].timer, "accept_overdue");
   EXPECT_EQ(timers[0].due_at, t.state.node_entered_at + 30LL * 60 * 1000000);
@@ -446,7 +446,7 @@ TEST_F(ReferenceScenario, IdleRuleFiresOnceAfterThirtyMinutes) {
             "工单T-000042(华东精密机械有限公司,2026-11-25 16:00 提交)待受理已超过30分钟,"
             "优先级已升为高");
   // No idle timer is left; the raised priority brings the ticket under the 高 SLA policy instead.
-  auto left = pending_timers(t.state, catalog);
+  auto left = ticket_deadlines(t.state, catalog).timers;
   EXPECT_FALSE(left.empty());
   for (const auto& p : left) EXPECT_TRUE(p.timer.starts_with("sla:")) << p.timer;
   // Firing again does nothing.
@@ -458,9 +458,9 @@ TEST_F(ReferenceScenario, IdleRuleFiresOnceAfterThirtyMinutes) {
 
 TEST_F(ReferenceScenario, LeavingTheNodeCancelsTheIdleTimer) {
   submit();
-  auto timers = pending_timers(t.state, catalog);
+  auto timers = ticket_deadlines(t.state, catalog).timers;
   ok(t.user("zhang"), TakeAction{"approve", {{"complexity", Value("简单")}}, "", ""});
-  EXPECT_TRUE(pending_timers(t.state, catalog).empty());
+  EXPECT_TRUE(ticket_deadlines(t.state, catalog).timers.empty());
   size_t before = t.events.size();
   ok(Actor{kSystemActor, {}, false, false, false},
      FireTimer{"accept_overdue", timers[0].entered_version});
