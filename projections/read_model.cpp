@@ -128,14 +128,15 @@ uint64_t number_of_made_id(std::string_view id) {
   return number > 0 && (digits == 6 || (digits > 6 && id[2] != '0')) ? number : 0;
 }
 
-// Where `t`'s outlook is kept in `outlooks`, made room for; null for a ticket with an id that is
-// no number's, or with a number far beyond the count of tickets (a vector is no place for it).
-KeptSlaOutlook* outlook_slot(std::vector<KeptSlaOutlook>& outlooks, const TicketState& t,
-                             size_t ticket_count) {
+// Keeps `outlook` for `t` as of its version at the ticket's number in `outlooks`, made room for.
+// Not for a ticket with an id that is no number's, or with a number far beyond the count of
+// tickets (a vector is no place for it): its standing is counted when asked.
+void keep_outlook(std::vector<KeptSlaOutlook>& outlooks, const TicketState& t, size_t ticket_count,
+                  const SlaOutlook& outlook) {
   const uint64_t number = number_of_made_id(t.id);
-  if (!number || number > 2 * ticket_count + 4096) return nullptr;
+  if (!number || number > 2 * ticket_count + 4096) return;
   if (number >= outlooks.size()) outlooks.resize(number + 1);
-  return &outlooks[number];
+  outlooks[number] = {t.version, outlook};
 }
 }  // namespace
 
@@ -291,8 +292,7 @@ class ReadModel::HeldTickets {
 void ReadModel::reschedule(const TicketState& t) {
   if (leaving_timers_out_) return;
   TicketDeadlines deadlines = ticket_deadlines(t, catalog_);
-  if (KeptSlaOutlook* slot = outlook_slot(sla_outlooks_, t, tickets_.size()))
-    *slot = {t.version, deadlines.sla};
+  keep_outlook(sla_outlooks_, t, tickets_.size(), deadlines.sla);
   if (schedule_.replace(t.id, deadlines.timers)) schedule_moved_ = true;
   if (schedule_incomplete_) rescheduled_while_incomplete_.insert(t.id);
 }
@@ -329,8 +329,7 @@ bool ReadModel::complete_schedule(const std::function<void()>& meanwhile) {
     for (const TicketDeadlines& deadlines : *chunk) {
       const TicketState& t = *tickets[next++];
       complete.add(t.id, deadlines.timers);
-      if (KeptSlaOutlook* slot = outlook_slot(outlooks, t, tickets.size()))
-        *slot = {t.version, deadlines.sla};
+      keep_outlook(outlooks, t, tickets.size(), deadlines.sla);
     }
   }
   computer.join();
@@ -351,8 +350,7 @@ bool ReadModel::complete_schedule(const std::function<void()>& meanwhile) {
       }
       const TicketState& t = *it->second;
       TicketDeadlines deadlines = ticket_deadlines(t, catalog_);
-      if (KeptSlaOutlook* slot = outlook_slot(sla_outlooks_, t, tickets_.size()))
-        *slot = {t.version, deadlines.sla};
+      keep_outlook(sla_outlooks_, t, tickets_.size(), deadlines.sla);
       complete.replace(id, deadlines.timers);
     }
     schedule_ = std::move(complete);
