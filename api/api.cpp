@@ -607,11 +607,9 @@ void Api::route(const CallPtr& call) {
     return post_import(call);
   if (is({"api", "v1", "tickets"})) {
     if (on(true, "POST")) return post_ticket(call);
-    if (on(true, "GET", kTicketListParams))
-      return run_as_query(call, [this, call] { list_tickets(call, false); });
+    if (on(true, "GET", kTicketListParams)) return answer_listing(call, false);
   }
-  if (on(is({"api", "v1", "inbox"}), "GET", kTicketListParams))
-    return run_as_query(call, [this, call] { list_tickets(call, true); });
+  if (on(is({"api", "v1", "inbox"}), "GET", kTicketListParams)) return answer_listing(call, true);
   if (is({"api", "v1", "tickets", "*"})) {
     if (on(true, "GET", {"as_of", "min_position"})) return get_ticket(call, p[3]);
     if (on(true, "PATCH")) return patch_ticket(call, p[3]);

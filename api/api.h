@@ -67,7 +67,8 @@ struct ApiOptions {
   // before more are answered 503.
   QueryThreadsOptions queries;
   // Tickets a listing considers in one hold of the read model's shared lock (--scan-step): the
-  // projection, waiting to apply what was just written, gets in between two holds.
+  // projection, waiting to apply what was just written, gets in between two holds. A listing of
+  // one step at most is answered on the connection's thread, larger ones on the query threads.
   size_t scan_step = 16384;
 };
 
@@ -138,6 +139,8 @@ class Api {
   void list_definitions(const CallPtr& call, const std::string& kind);
   void post_ticket(const CallPtr& call);
   void get_ticket(const CallPtr& call, const std::string& id);
+  // GET /tickets and /inbox: answered here or on the query threads, by the listing's scope.
+  void answer_listing(const CallPtr& call, bool inbox);
   void list_tickets(const CallPtr& call, bool inbox);
   // Posts `query` to the query threads; answers 503 (Retry-After) when too many wait already,
   // 429 when the caller's own do.

@@ -56,6 +56,13 @@ std::string Metrics::render(const storage::EventLog::Stats& log, uint64_t log_po
   counter("ticketd_lookup_retries_total", "Lookup requests that failed and were tried again.",
           lookups_retried_.load());
   out +=
+      "# HELP ticketd_listings_total Ticket listings, by where they ran: at once on their "
+      "connection's thread, or on the query threads.\n"
+      "# TYPE ticketd_listings_total counter\n";
+  out +=
+      fmt::format("ticketd_listings_total{{thread=\"connection\"}} {}\n", listings_at_once_.load());
+  out += fmt::format("ticketd_listings_total{{thread=\"query\"}} {}\n", listings_queued_.load());
+  out +=
       "# HELP ticketd_http_responses_total HTTP responses by status class.\n"
       "# TYPE ticketd_http_responses_total counter\n";
   for (int c = 1; c <= 5; ++c) {

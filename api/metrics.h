@@ -31,6 +31,12 @@ class Metrics {
     (ok ? lookups_answered_ : lookups_failed_).fetch_add(1, std::memory_order_relaxed);
   }
   void lookup_retried() { lookups_retried_.fetch_add(1, std::memory_order_relaxed); }
+  // Listings (GET /tickets, /inbox): one answered at once on its connection's thread, or handed
+  // to the query threads, where it may wait behind others.
+  void listing_started(bool on_query_thread) {
+    (on_query_thread ? listings_queued_ : listings_at_once_)
+        .fetch_add(1, std::memory_order_relaxed);
+  }
 
   std::string render(const storage::EventLog::Stats& log, uint64_t log_position,
                      uint64_t applied_position) const;
@@ -47,6 +53,8 @@ class Metrics {
   std::atomic<uint64_t> lookups_answered_{0};
   std::atomic<uint64_t> lookups_failed_{0};
   std::atomic<uint64_t> lookups_retried_{0};
+  std::atomic<uint64_t> listings_at_once_{0};
+  std::atomic<uint64_t> listings_queued_{0};
   std::array<std::atomic<uint64_t>, 6> by_class_{};  // 1xx..5xx, index = status / 100
   std::array<std::atomic<uint64_t>, kBuckets.size() + 1> buckets_{};
   std::atomic<uint64_t> count_{0};

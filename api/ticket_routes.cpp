@@ -96,6 +96,72 @@ bool text_matches(const TicketState& t, const TextQuery& q, const Catalog& catal
   return false;
 }
 
+// Whether the caller asks for a CSV export (Accept: text/csv) rather than JSON.
+bool asks_for_csv(const HttpRequest& req) {
+  return req.header("accept").find("text/csv") != std::string::npos;
+}
+
+// Whom a listing's ?assignee= names, with their roles (none for a user who is not there).
+Actor assignee_named(const View& v, const HttpRequest& q) {
+  Actor assignee;
+  assignee.id = q.param("assignee");
+  if (const User* u = v.catalog.user(assignee.id)) assignee.roles = u->roles;
+  return assignee;
+}
+
+// The open tickets waiting on the user or one of their roles.
+projections::TicketIdSet waiting_on(const View& v, const Actor& a) {
+  projections::TicketIdSet ids;
+  auto add = [&](const std::string& key) {
+    if (auto it = v.index.find(key); it != v.index.end())
+      ids.insert(it->second.begin(), it->second.end());
+  };
+  add("user:" + a.id);
+  for (const auto& r : a.roles) add("role:" + r);
+  return ids;
+}
+
+// The tickets a listing considers: every one, or the members of the smallest set one of its
+// filters names (each filter is still checked on every ticket considered).
+struct ListingScope {
+  enum class Over { kAll, kIndex, kWaitingOnCaller, kWaitingOnAssignee };
+  Over over = Over::kAll;
+  std::string index_key;  // kIndex: found again at each step of the scan
+  size_t size = 0;        // the most tickets considered
+};
+
+// A listing's scope from its filters, read off the sizes of the index sets: cheap enough to
+// decide where the listing runs. Filters not valid yet narrow to nothing; the listing refuses them.
+ListingScope listing_scope(const View& v, const HttpRequest& q, bool inbox, const Actor& caller) {
+  using Over = ListingScope::Over;
+  auto size_of = [&](const std::string& key) {
+    auto it = v.index.find(key);
+    return it == v.index.end() ? size_t{0} : it->second.size();
+  };
+  auto waiting_count = [&](const Actor& a) {  // at least the count of waiting_on(v, a)
+    size_t n = size_of("user:" + a.id);
+    for (const auto& r : a.roles) n += size_of("role:" + r);
+    return n;
+  };
+  ListingScope scope{Over::kAll, "", v.tickets.size()};
+  auto narrow = [&](Over over, size_t size, std::string key) {
+    if (size < scope.size) scope = {over, std::move(key), size};
+  };
+  auto narrow_to_index = [&](std::string key) { narrow(Over::kIndex, size_of(key), key); };
+  if (inbox) narrow(Over::kWaitingOnCaller, waiting_count(caller), "");
+  if (q.has_param("assignee"))
+    narrow(Over::kWaitingOnAssignee, waiting_count(assignee_named(v, q)), "");
+  if (q.has_param("form")) narrow_to_index("form:" + q.param("form"));
+  if (q.has_param("node")) narrow_to_index("node:" + q.param("node"));
+  if (!q.param("status").empty()) narrow_to_index("state:" + q.param("status"));
+  if (q.param("stranded") == "true") narrow_to_index("state:open");
+  if (q.has_param("priority")) narrow_to_index("priority:" + q.param("priority"));
+  // A set that holds more than a quarter of the tickets narrows too little to pay for finding
+  // each of its members by id: the tickets are scanned instead.
+  if (scope.size > v.tickets.size() / 4) scope = {Over::kAll, "", v.tickets.size()};
+  return scope;
+}
+
 }  // namespace
 
 Context Api::context(const CallPtr& call, const View& v) const {
@@ -399,12 +465,24 @@ void Api::get_ticket(const CallPtr& call, const std::string& id) {
   });
 }
 
+void Api::answer_listing(const CallPtr& call, bool inbox) {
+  // A listing that considers one step of tickets at most costs what a step costs the projection
+  // it holds back, and is answered at once here, on the connection's thread: an agent's inbox of
+  // a few tickets took 0.4 s behind one search over a million on the query thread, 1.9 s behind
+  // four. Larger ones, and exports, which render up to 10,000 rows, wait their turn there.
+  const bool quick = !asks_for_csv(call->req) && model_.read([&](const View& v) {
+    return listing_scope(v, call->req, inbox, call->actor).size <= options_.scan_step;
+  });
+  metrics_.listing_started(!quick);
+  if (quick) return list_tickets(call, inbox);
+  run_as_query(call, [this, call, inbox] { list_tickets(call, inbox); });
+}
+
 void Api::list_tickets(const CallPtr& call, bool inbox) {
-  // Runs on a query thread (run_as_query). Accept: text/csv is an export for a spreadsheet:
-  // larger pages, the next cursor in a header. A page is built under the read model's shared
-  // lock, which holds back applying events: 10,000 rows took 90 ms with 20,000 tickets in the
-  // views.
-  const bool csv = call->req.header("accept").find("text/csv") != std::string::npos;
+  // Accept: text/csv is an export for a spreadsheet: larger pages, the next cursor in a header.
+  // A page is built under the read model's shared lock, which holds back applying events: 10,000
+  // rows took 90 ms with 20,000 tickets in the views.
+  const bool csv = asks_for_csv(call->req);
   bool bom = false;
   if (csv && !call->bool_param("bom", &bom)) return;
   const date::time_zone* zone = nullptr;  // the export's times on this clock; RFC 3339 UTC without
@@ -463,57 +541,14 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
   }
   // The operands that need the views, read once: a listing may consider a million tickets.
   Actor assignee;
-  projections::TicketIdSet mine, theirs;
+  ListingScope scope;
+  projections::TicketIdSet waiting;  // the scope's tickets when they wait on someone
   std::set<std::string> staffed;
-  // Narrowed to the smallest set a filter names (every filter is still checked on each hit): one
-  // of the caller's own, or an index's, by its key (found again at each step of the scan).
-  const projections::TicketIdSet* own_candidates = nullptr;
-  std::optional<std::string> candidates_key;
   model_.read([&](const View& v) {
-    if (q.has_param("assignee")) {
-      assignee.id = q.param("assignee");
-      if (const User* u = v.catalog.user(assignee.id)) assignee.roles = u->roles;
-    }
-    auto size_of = [&](const std::string& key) {
-      auto it = v.index.find(key);
-      return it == v.index.end() ? size_t{0} : it->second.size();
-    };
-    auto waiting_on = [&](const Actor& a) {  // the open tickets waiting on the user or a role
-      projections::TicketIdSet ids;
-      auto add = [&](const std::string& key) {
-        if (auto it = v.index.find(key); it != v.index.end())
-          ids.insert(it->second.begin(), it->second.end());
-      };
-      add("user:" + a.id);
-      for (const auto& r : a.roles) add("role:" + r);
-      return ids;
-    };
-    size_t smallest = SIZE_MAX;
-    auto narrow_to_own = [&](const projections::TicketIdSet& set) {
-      if (set.size() >= smallest) return;
-      smallest = set.size();
-      own_candidates = &set;
-      candidates_key.reset();
-    };
-    auto narrow_to_index = [&](const std::string& key) {
-      if (size_of(key) >= smallest) return;
-      smallest = size_of(key);
-      own_candidates = nullptr;
-      candidates_key = key;
-    };
-    if (inbox) narrow_to_own(mine = waiting_on(call->actor));
-    if (q.has_param("assignee")) narrow_to_own(theirs = waiting_on(assignee));
-    if (q.has_param("form")) narrow_to_index("form:" + q.param("form"));
-    if (q.has_param("node")) narrow_to_index("node:" + q.param("node"));
-    if (!status.empty()) narrow_to_index("state:" + status);
-    if (stranded && *stranded) narrow_to_index("state:open");
-    if (q.has_param("priority")) narrow_to_index("priority:" + q.param("priority"));
-    // A set that holds more than a quarter of the tickets narrows too little to pay for finding
-    // each of its members by id: the tickets are scanned instead.
-    if (smallest > v.tickets.size() / 4) {
-      own_candidates = nullptr;
-      candidates_key.reset();
-    }
+    if (q.has_param("assignee")) assignee = assignee_named(v, q);
+    scope = listing_scope(v, q, inbox, call->actor);
+    if (scope.over == ListingScope::Over::kWaitingOnCaller) waiting = waiting_on(v, call->actor);
+    if (scope.over == ListingScope::Over::kWaitingOnAssignee) waiting = waiting_on(v, assignee);
     if (stranded) staffed = staffed_roles(v.catalog);
   });
 
@@ -563,10 +598,10 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
   for (bool done = false; !done;) {
     done = model_.read([&](const View& v) {
       static const projections::TicketIdSet kNone;
-      if (own_candidates || candidates_key) {
-        const projections::TicketIdSet* set = own_candidates;
-        if (!set) {
-          auto it = v.index.find(*candidates_key);
+      if (scope.over != ListingScope::Over::kAll) {
+        const projections::TicketIdSet* set = &waiting;
+        if (scope.over == ListingScope::Over::kIndex) {
+          auto it = v.index.find(scope.index_key);
           set = it == v.index.end() ? &kNone : &it->second;
         }
         auto it = after_key ? set->upper_bound(*after_key) : set->begin();

@@ -937,6 +937,31 @@ class ReferenceApp(unittest.TestCase):
         self.assertGreater(float(fsync[0]), 0)
         self.assertIn("ticketd_http_request_seconds_bucket", metrics)
 
+    def test_a_listing_of_one_scan_step_is_answered_on_its_connection(self):
+        # The server runs with --scan-step 2: a listing whose filters leave two tickets at most is
+        # answered at once on its connection's thread, so an agent's short inbox never waits behind
+        # a search; one that considers more takes its turn on the query threads.
+        def listings():
+            status, metrics, _ = self.s.call("GET", "/metrics", token=self.tokens["audit"])
+            self.assertEqual(status, 200)
+            return {line.split('"')[1]: int(line.split()[1])
+                    for line in metrics.splitlines() if line.startswith("ticketd_listings_total{")}
+        for _ in range(3):
+            self.submit()
+        before = listings()
+        self.assertEqual(set(before), {"connection", "query"})
+        status, r, _ = self.call("GET", "/tickets?node=no_such_node", user="zhang")
+        self.assertEqual((status, r["items"], r["total"]), (200, [], 0))
+        status, r, _ = self.call("GET", "/inbox", user="audit")  # nothing waits on an auditor
+        self.assertEqual((status, r["items"]), (200, []))
+        after = listings()
+        self.assertEqual((after["connection"], after["query"]), (before["connection"] + 2, before["query"]))
+        status, r, _ = self.call("GET", "/tickets?q=%E5%AE%A2%E6%88%B7", user="zhang")
+        self.assertEqual(status, 200, r)
+        self.assertGreaterEqual(r["total"], 0)
+        last = listings()
+        self.assertEqual((last["connection"], last["query"]), (after["connection"], after["query"] + 1))
+
     def test_attachments(self):
         tid = self.submit()["id"]
         png = one_pixel_png()
