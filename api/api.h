@@ -67,8 +67,9 @@ struct ApiOptions {
   // before more are answered 503.
   QueryThreadsOptions queries;
   // Tickets a listing considers in one hold of the read model's shared lock (--scan-step): the
-  // projection, waiting to apply what was just written, gets in between two holds. A listing of
-  // one step at most is answered on the connection's thread, larger ones on the query threads.
+  // projection, waiting to apply what was just written, gets in between two holds (the page's
+  // tickets are rendered 64 a hold, or this many if fewer). A listing of one step at most is
+  // answered on the connection's thread, larger ones on the query threads.
   size_t scan_step = 16384;
 };
 

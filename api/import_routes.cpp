@@ -23,7 +23,7 @@ using View = projections::ReadModel::View;
 constexpr size_t kMostRows = 10000;
 constexpr size_t kMostErrorsListed = 100;
 
-// The export's own columns (tickets_table): a file exported, edited and imported again has
+// The export's own columns (TicketTable): a file exported, edited and imported again has
 // them, and they say nothing a new ticket can take.
 bool is_export_column(const std::string& name) {
   const auto& columns = ticket_table_columns();

@@ -635,34 +635,40 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
                     });
   const uint64_t total = hits.size();
   const uint64_t next_cursor = page_end < total ? page_end : 0;  // 0: the last page
-  // The page's tickets as they are now (tickets are never removed).
+  // The page's tickets as they are now (tickets are never removed), read a few at a time like
+  // the scan, for the same reason: a CSV page of 10,000 rows held the lock for ~40 ms, a JSON page
+  // of 500 tickets 10-25 ms, and submissions waited as long. A ticket rendered costs what a few
+  // hundred considered do: 64 a hold at most.
+  const uint64_t render_step = std::min<uint64_t>(64, options_.scan_step);
   JsonWriter w;
-  std::string csv_body;
-  model_.read([&](const View& v) {
-    std::vector<const TicketState*> page;
-    for (uint64_t i = page_begin; i < page_end; ++i) {
-      if (const TicketState* t = v.ticket_by_key(hits[i].ticket)) page.push_back(t);
-    }
-    if (csv) {
-      csv_body = projections::report_csv(tickets_table(page, v.catalog, call->actor, now, zone));
-      return;
-    }
-    w.begin_object().key("items").begin_array();
-    for (const TicketState* t : page) write_ticket_view(w, *t, v.catalog, call->actor, now);
-    w.end_array().key("next_cursor");
-    if (next_cursor)
-      w.string(std::to_string(next_cursor));
-    else
-      w.null();
-    w.key("total").number(total);
-    w.end_object();
-  });
+  TicketTable table(call->actor, zone);
+  if (!csv) w.begin_object().key("items").begin_array();
+  for (uint64_t i = page_begin; i < page_end;) {
+    model_.read([&](const View& v) {
+      for (const uint64_t step_end = std::min(i + render_step, page_end); i < step_end; ++i) {
+        const TicketState* t = v.ticket_by_key(hits[i].ticket);
+        if (!t) continue;
+        if (csv)
+          table.add(*t, v.catalog, v.sla_standing(*t, now));
+        else
+          write_ticket_view(w, *t, v.catalog, call->actor, now);
+      }
+    });
+    if (i < page_end) model_.let_writers_in();
+  }
   if (csv) {
-    HttpResponse r = call->csv(std::move(csv_body), bom);
+    HttpResponse r = call->csv(projections::report_csv(std::move(table).finish()), bom);
     r.headers.emplace_back("X-Total-Count", std::to_string(total));
     if (next_cursor != 0) r.headers.emplace_back("X-Next-Cursor", std::to_string(next_cursor));
     return call->respond(std::move(r));
   }
+  w.end_array().key("next_cursor");
+  if (next_cursor)
+    w.string(std::to_string(next_cursor));
+  else
+    w.null();
+  w.key("total").number(total);
+  w.end_object();
   call->ok(200, w.take());
 }
 

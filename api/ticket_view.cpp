@@ -116,72 +116,72 @@ const std::vector<std::string>& ticket_table_columns() {
   return kColumns;
 }
 
-projections::ReportTable tickets_table(const std::vector<const TicketState*>& tickets,
-                                       const Catalog& catalog, const Actor& actor, int64_t now_us,
-                                       const date::time_zone* zone) {
+void TicketTable::add(const TicketState& t, const Catalog& catalog, const SlaStanding& sla) {
+  const FlowDef* flow = catalog.flow(t.flow_id, t.flow_version);
+  const FormDef* form = catalog.form(t.form_id, t.form_version);
+  if (form && std::none_of(forms_.begin(), forms_.end(), [&](const FormFields& f) {
+        return f.id == t.form_id && f.version == t.form_version;
+      })) {
+    FormFields& fields = forms_.emplace_back(FormFields{t.form_id, t.form_version, {}});
+    for (const auto& f : form->fields) fields.fields.emplace_back(f.key, f.label);
+  }
+  const NodeDef* node = flow ? flow->node(t.node) : nullptr;
+  std::string held;
+  for (const auto& a : t.assignees) {
+    if (!held.empty()) held += "; ";
+    held += a.kind == AssigneeSpec::Kind::kRole ? "role:" + a.id : a.id;
+  }
+  Row& row = rows_.emplace_back();
+  row.cells = {Value(t.id),
+               Value(t.form_id),
+               Value(t.closed ? "closed" : "open"),
+               Value(node ? node->name : t.node),
+               Value(held),
+               Value(t.creator),
+               time_cell(t.created_at, zone_),
+               time_cell(t.updated_at, zone_),
+               time_cell(t.first_response_at, zone_),
+               time_cell(t.closed_at, zone_),
+               time_cell(sla.due_at, zone_),
+               Value(sla.breached ? "true" : "false"),
+               Value(t.rating ? std::to_string(*t.rating) : std::string())};
+  if (!flow) return;
+  for (const auto& [key, value] : readable_fields(t, *flow, actor_)) {
+    read_somewhere_.insert(key);
+    const FieldDef* f = zone_ && form ? form->field(key) : nullptr;
+    std::optional<int64_t> time;
+    if (f && f->type == FieldType::kDatetime && value.is_string())
+      time = parse_rfc3339(value.as_string());
+    row.read.emplace_back(key, time ? time_cell(*time, zone_) : cell_of(value));
+  }
+}
+
+projections::ReportTable TicketTable::finish() && {
   projections::ReportTable table;
   table.columns = ticket_table_columns();
   const size_t fixed = table.columns.size();
-  std::vector<const FlowDef*> flows;  // each ticket's
-  std::vector<Object> readable;
-  std::set<std::string> read_somewhere;
-  std::vector<const FormDef*> forms;         // of the tickets, in order of first appearance
-  std::vector<const FormDef*> ticket_forms;  // each ticket's version
-  for (const TicketState* t : tickets) {
-    const FlowDef* flow = flows.emplace_back(catalog.flow(t->flow_id, t->flow_version));
-    readable.push_back(flow ? readable_fields(*t, *flow, actor) : Object{});
-    for (const auto& [key, value] : readable.back()) read_somewhere.insert(key);
-    const FormDef* form = ticket_forms.emplace_back(catalog.form(t->form_id, t->form_version));
-    if (form && std::find(forms.begin(), forms.end(), form) == forms.end()) forms.push_back(form);
-  }
-  std::vector<std::string> keys;  // field columns, in the order their forms list them
-  std::map<std::string, size_t> column_of;
-  for (const FormDef* form : forms) {
-    for (const auto& f : form->fields) {
-      if (column_of.count(f.key) || !read_somewhere.count(f.key)) continue;
-      column_of[f.key] = keys.size();
-      keys.push_back(f.key);
+  std::map<std::string, size_t> column_of;  // field columns, in the order their forms list them
+  for (const FormFields& form : forms_) {
+    for (const auto& [key, label] : form.fields) {
+      if (column_of.count(key) || !read_somewhere_.count(key)) continue;
+      const size_t column = column_of.size();
+      column_of[key] = column;
       // The label heads the column; a label two fields share says which key it is.
-      std::string head = f.label.empty() ? f.key : f.label;
+      std::string head = label.empty() ? key : label;
       if (std::find(table.columns.begin(), table.columns.end(), head) != table.columns.end()) {
-        head += " (" + f.key + ")";
+        head += " (" + key + ")";
       }
       table.columns.push_back(head);
     }
   }
-  for (size_t i = 0; i < tickets.size(); ++i) {
-    const TicketState& t = *tickets[i];
-    const NodeDef* node = flows[i] ? flows[i]->node(t.node) : nullptr;
-    std::string held;
-    for (const auto& a : t.assignees) {
-      if (!held.empty()) held += "; ";
-      held += a.kind == AssigneeSpec::Kind::kRole ? "role:" + a.id : a.id;
+  table.rows.reserve(rows_.size());
+  for (Row& row : rows_) {
+    row.cells.resize(fixed + column_of.size(), Value(""));
+    for (auto& [key, cell] : row.read) {
+      if (auto it = column_of.find(key); it != column_of.end())
+        row.cells[fixed + it->second] = std::move(cell);
     }
-    const SlaStanding sla = sla_standing(t, catalog, now_us);
-    std::vector<Value> row = {Value(t.id),
-                              Value(t.form_id),
-                              Value(t.closed ? "closed" : "open"),
-                              Value(node ? node->name : t.node),
-                              Value(held),
-                              Value(t.creator),
-                              time_cell(t.created_at, zone),
-                              time_cell(t.updated_at, zone),
-                              time_cell(t.first_response_at, zone),
-                              time_cell(t.closed_at, zone),
-                              time_cell(sla.due_at, zone),
-                              Value(sla.breached ? "true" : "false"),
-                              Value(t.rating ? std::to_string(*t.rating) : std::string())};
-    row.resize(fixed + keys.size(), Value(""));
-    for (const auto& [key, value] : readable[i]) {
-      auto it = column_of.find(key);
-      if (it == column_of.end()) continue;
-      const FieldDef* f = zone && ticket_forms[i] ? ticket_forms[i]->field(key) : nullptr;
-      std::optional<int64_t> time;
-      if (f && f->type == FieldType::kDatetime && value.is_string())
-        time = parse_rfc3339(value.as_string());
-      row[fixed + it->second] = time ? time_cell(*time, zone) : cell_of(value);
-    }
-    table.rows.push_back(std::move(row));
+    table.rows.push_back(std::move(row.cells));
   }
   return table;
 }

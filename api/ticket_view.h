@@ -1,7 +1,13 @@
 #pragma once
 // JSON views of API.md: ticket, portal, user, definition.
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "domain/catalog.h"
 #include "domain/json_writer.h"
+#include "domain/sla.h"
 #include "domain/ticket.h"
 #include "domain/ticket_notes.h"
 #include "domain/time_format.h"
@@ -13,17 +19,40 @@ namespace ticketd::api {
 // may do there now ("you"), which is nothing for a `past` state (a view as of an earlier time).
 void write_ticket_view(JsonWriter& w, const TicketState& t, const Catalog& catalog,
                        const Actor& actor, int64_t now_us, bool past = false);
+// The columns a TicketTable starts with, before the form fields'.
+const std::vector<std::string>& ticket_table_columns();
+
 // Tickets as a table for a spreadsheet (CSV, projections::report_csv): one row each with what
 // the list's views say of it (id, state, node, who holds it, times, SLA, rating), then one column
 // per form field that `actor` may read on some of them, headed by its label in form order;
 // a field it may not read on a ticket is an empty cell there. Times (and date-time fields) are
 // RFC 3339 UTC, or with `zone` that zone's "2026-12-01 05:20:07", which a spreadsheet reads as a
-// date and time.
-// The columns tickets_table() starts every table with, before the form fields'.
-const std::vector<std::string>& ticket_table_columns();
-projections::ReportTable tickets_table(const std::vector<const TicketState*>& tickets,
-                                       const Catalog& catalog, const Actor& actor, int64_t now_us,
-                                       const date::time_zone* zone = nullptr);
+// date and time. Built a ticket at a time, each taking what its row needs of the ticket and the
+// catalog when added, so a long export can read the views a few tickets per hold of their lock.
+class TicketTable {
+ public:
+  explicit TicketTable(Actor actor, const date::time_zone* zone = nullptr)
+      : actor_(std::move(actor)), zone_(zone) {}
+  // `sla`: the ticket's standing now (as sla_standing() counts it).
+  void add(const TicketState& t, const Catalog& catalog, const SlaStanding& sla);
+  projections::ReportTable finish() &&;
+
+ private:
+  struct FormFields {  // a form version's fields, keys and labels, in its order
+    std::string id;
+    uint64_t version = 0;
+    std::vector<std::pair<std::string, std::string>> fields;
+  };
+  struct Row {
+    std::vector<Value> cells;                         // the fixed columns'
+    std::vector<std::pair<std::string, Value>> read;  // the readable fields' cells, by key
+  };
+  Actor actor_;
+  const date::time_zone* zone_;
+  std::vector<FormFields> forms_;  // of the tickets, in order of first appearance
+  std::set<std::string> read_somewhere_;
+  std::vector<Row> rows_;
+};
 // A note on a ticket (domain/ticket_notes.h) with where, when and by whom it was written.
 struct WrittenNote {
   uint64_t position = 0;
