@@ -68,9 +68,14 @@ struct ApiOptions {
   QueryThreadsOptions queries;
   // Tickets a listing considers in one hold of the read model's shared lock (--scan-step): the
   // projection, waiting to apply what was just written, gets in between two holds (the page's
-  // tickets are rendered 64 a hold, or this many if fewer). A listing of one step at most is
-  // answered on the connection's thread, larger ones on the query threads.
-  size_t scan_step = 16384;
+  // tickets are rendered 64 a hold, or this many if fewer). Over a million tickets, a search
+  // took 0.3 s either way, and submissions meanwhile were answered in 1.5 ms at the median with
+  // steps of 1024, in 8-10 ms with steps of 16384.
+  size_t scan_step = 1024;
+  // A listing whose filters leave at most this many tickets to consider (--quick-listing) is
+  // answered at once on its connection's thread, an agent's inbox not behind the searches on
+  // the query threads; larger ones, and CSV exports, wait their turn there.
+  size_t quick_listing = 16384;
 };
 
 class Api {

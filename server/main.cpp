@@ -59,8 +59,9 @@ e.g. TICKETD_DATA_DIR=/srv/ticketd. Flags win over the environment.
                         off the io threads (default 1); up to 64 listings wait for one (4 of one
                         user's), more are answered 503 (429 for that user)
   --scan-step N         tickets a listing considers per hold of the read model's lock, between
-                        which events just written are applied (default 16384); a listing of one
-                        step at most is answered at once on its connection's thread
+                        which events just written are applied (default 1024)
+  --quick-listing N     a listing whose filters leave at most N tickets is answered at once on its
+                        connection's thread, not on the query threads (default 16384)
   --admin-token T       the first administrator's bearer token; without it one is generated and
                         written to <data dir>/admin.token (kept across restarts)
   --demo                load the reference application (售后工单管理) and its demo team if missing,
@@ -148,6 +149,7 @@ bool parse_options(int argc, char** argv, Options* out, std::string* error) {
                                                   "threads",
                                                   "query-threads",
                                                   "scan-step",
+                                                  "quick-listing",
                                                   "admin-token",
                                                   "demo",
                                                   "reference-dir",
@@ -389,8 +391,12 @@ int main(int argc, char** argv) {
     return fail("--query-threads must be a number from 1 to 256");
   }
   uint64_t scan_step = 0;
-  if (!number_from(o, "scan-step", "16384", 1, 1'000'000'000, &scan_step)) {
+  if (!number_from(o, "scan-step", "1024", 1, 1'000'000'000, &scan_step)) {
     return fail("--scan-step must be a number of tickets from 1 to 1000000000");
+  }
+  uint64_t quick_listing = 0;
+  if (!number_from(o, "quick-listing", "16384", 0, 1'000'000'000, &quick_listing)) {
+    return fail("--quick-listing must be a number of tickets from 0 to 1000000000");
   }
   if (!number_from(o, "max-body", "8388608", 1024, UINT64_MAX, &max_body)) {
     return fail("--max-body must be a number of bytes (at least 1024)");
@@ -573,6 +579,7 @@ int main(int argc, char** argv) {
   api_options.backup_keep = static_cast<size_t>(backup_keep);
   api_options.queries.threads = static_cast<int>(query_threads);
   api_options.scan_step = static_cast<size_t>(scan_step);
+  api_options.quick_listing = static_cast<size_t>(quick_listing);
   for (const auto& [name, url] : lookups.sources) api_options.lookup_sources.insert(name);
 
   // The read model starts from its snapshot, catches up with the log's tail, then follows the log

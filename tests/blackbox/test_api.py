@@ -41,10 +41,11 @@ def one_pixel_png():
 class ReferenceApp(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        # Listings consider two tickets per hold of the read model's lock (16384 by default), so
+        # Listings consider two tickets per hold of the read model's lock (1024 by default), so
         # every listing below resumes its scan many times, over an index's set and over all the
-        # tickets, while the other tests' commands are applied between the steps.
-        cls.s = Server(extra_args=["--scan-step", "2"]).start()
+        # tickets, while the other tests' commands are applied between the steps; and only those
+        # that consider two tickets at most are answered on their connection's thread.
+        cls.s = Server(extra_args=["--scan-step", "2", "--quick-listing", "2"]).start()
         cls.tokens = {u: cls.s.login(u) for u in ["zhang", "li", "wang", "zhao", "qian", "sun", "audit"]}
 
     @classmethod
@@ -937,10 +938,10 @@ class ReferenceApp(unittest.TestCase):
         self.assertGreater(float(fsync[0]), 0)
         self.assertIn("ticketd_http_request_seconds_bucket", metrics)
 
-    def test_a_listing_of_one_scan_step_is_answered_on_its_connection(self):
-        # The server runs with --scan-step 2: a listing whose filters leave two tickets at most is
-        # answered at once on its connection's thread, so an agent's short inbox never waits behind
-        # a search; one that considers more takes its turn on the query threads.
+    def test_a_short_listing_is_answered_on_its_connection(self):
+        # The server runs with --quick-listing 2: a listing whose filters leave two tickets at most
+        # is answered at once on its connection's thread, so an agent's short inbox never waits
+        # behind a search; one that considers more takes its turn on the query threads.
         def listings():
             status, metrics, _ = self.s.call("GET", "/metrics", token=self.tokens["audit"])
             self.assertEqual(status, 200)
@@ -1097,7 +1098,9 @@ class ListingOptions(unittest.TestCase):
                 ("--query-threads", "0", "--query-threads must be a number from 1 to 256"),
                 ("--query-threads", "x", "--query-threads must be a number from 1 to 256"),
                 ("--scan-step", "0", "--scan-step must be a number of tickets from 1 to 1000000000"),
-                ("--scan-step", "1e3", "--scan-step must be a number of tickets from 1 to 1000000000")):
+                ("--scan-step", "1e3", "--scan-step must be a number of tickets from 1 to 1000000000"),
+                ("--quick-listing", "-1", "--quick-listing must be a number of tickets from 0 to 1000000000"),
+                ("--quick-listing", "many", "--quick-listing must be a number of tickets from 0 to 1000000000")):
             s = Server(extra_args=[flag, value])
             self.addCleanup(s.cleanup)
             with self.assertRaises(RuntimeError) as e:
