@@ -69,8 +69,8 @@ struct ApiOptions {
   // Tickets a listing considers in one hold of the read model's shared lock (--scan-step): the
   // projection, waiting to apply what was just written, gets in between two holds (the page's
   // tickets are rendered 64 a hold, or this many if fewer). Over a million tickets, a search
-  // took 0.3 s either way, and submissions meanwhile were answered in 1.5 ms at the median with
-  // steps of 1024, in 8-10 ms with steps of 16384.
+  // took 0.3-0.5 s either way, and submissions meanwhile were answered in 1.5-2 ms at the median
+  // with steps of 1024, in 11-12 ms with steps of 16384 (BENCHMARKS.md, session 34).
   size_t scan_step = 1024;
   // A listing whose filters leave at most this many tickets to consider (--quick-listing) is
   // answered at once on its connection's thread, an agent's inbox not behind the searches on
