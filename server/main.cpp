@@ -55,9 +55,9 @@ e.g. TICKETD_DATA_DIR=/srv/ticketd. Flags win over the environment.
   --data-dir D          where the event log lives (default ./data)
   --listen HOST:PORT    address to serve HTTP on (default 127.0.0.1:8080; port 0 = any free one)
   --threads N           io threads (default 2)
-  --query-threads N     threads that answer listings and searches of more than one scan step,
-                        off the io threads (default 1); up to 64 listings wait for one (4 of one
-                        user's), more are answered 503 (429 for that user)
+  --query-threads N     threads that answer listings and searches of more than --quick-listing
+                        tickets, off the io threads (default 1); up to 64 listings wait for one
+                        (4 of one user's), more are answered 503 (429 for that user)
   --scan-step N         tickets a listing considers per hold of the read model's lock, between
                         which events just written are applied (default 1024)
   --quick-listing N     a listing whose filters leave at most N tickets is answered at once on its
