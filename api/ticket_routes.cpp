@@ -23,24 +23,15 @@ using View = projections::ReadModel::View;
 
 // A list's ?q=, taken apart once for every ticket it is matched against.
 struct TextQuery {
-  explicit TextQuery(std::string_view q) : lowered(ascii_lowercase(q)) {
+  explicit TextQuery(std::string_view q) : search(q) {
     digits =
         !q.empty() && std::all_of(q.begin(), q.end(), [](char c) { return c >= '0' && c <= '9'; });
-    letters =
-        std::any_of(lowered.begin(), lowered.end(), [](char c) { return c >= 'a' && c <= 'z'; });
   }
-  std::string lowered;   // Latin letters match whatever their case: "acme" finds "Acme Ltd"
-  bool digits = false;   // a number: a phone's digits, or a ticket's number
-  bool letters = false;  // a Latin letter: the text's case must be folded to compare
-};
+  const std::string& lowered() const { return search.needle(); }  // in small letters
 
-// Whether `text` holds the query. Without a Latin letter in it (a name in Chinese, a phone
-// number) folding changes nothing that could match, and the plain search is several times faster.
-bool contains(std::string_view text, const TextQuery& q) {
-  if (!q.letters) return text.find(q.lowered) != std::string_view::npos;
-  return std::search(text.begin(), text.end(), q.lowered.begin(), q.lowered.end(),
-                     [](char a, char b) { return ascii_lower(a) == b; }) != text.end();
-}
+  TextSearch search;    // Latin letters match whatever their case: "acme" finds "Acme Ltd"
+  bool digits = false;  // a number: a phone's digits, or a ticket's number
+};
 
 // Whether the digits of `phone`, its spaces, dashes, dots and parentheses passed over, hold
 // `digits`: a caller's number as the telephone shows it finds "+86 138-1111 2222".
@@ -67,12 +58,12 @@ bool phone_contains(std::string_view phone, std::string_view digits) {
 // "T-000012", "t-000012" or its number "12".
 bool text_matches(const TicketState& t, const TextQuery& q, const Catalog& catalog,
                   const Actor& actor) {
-  if (t.id.size() == q.lowered.size() && contains(t.id, q)) return true;
+  if (t.id.size() == q.lowered().size() && q.search.found_in(t.id)) return true;
   auto number = [](std::string_view digits) {  // "000012" → "12"
     return digits.substr(std::min(digits.find_first_not_of('0'), digits.size()));
   };
   if (q.digits && t.id.starts_with("T-") &&
-      number(std::string_view(t.id).substr(2)) == number(q.lowered)) {
+      number(std::string_view(t.id).substr(2)) == number(q.lowered())) {
     return true;
   }
   // Looked up once a field holds the text: most tickets of a list hold it nowhere.
@@ -82,11 +73,11 @@ bool text_matches(const TicketState& t, const TextQuery& q, const Catalog& catal
     bool found = false;
     if (v.is_string()) {
       const FieldDef* f = form ? form->field(key) : nullptr;
-      found = contains(v.as_string(), q) ||
-              (f && f->type == FieldType::kPhone && phone_contains(v.as_string(), q.lowered));
+      found = q.search.found_in(v.as_string()) ||
+              (f && f->type == FieldType::kPhone && phone_contains(v.as_string(), q.lowered()));
     } else {
       for (const auto& item : v.as_array()) {  // a multi-select's options
-        if (item.is_string() && contains(item.as_string(), q)) found = true;
+        if (item.is_string() && q.search.found_in(item.as_string())) found = true;
       }
     }
     if (!found) continue;

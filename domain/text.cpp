@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace ticketd {
@@ -18,6 +19,33 @@ std::string ascii_lowercase(std::string_view text) {
   std::string out(text);
   for (char& c : out) c = ascii_lower(c);
   return out;
+}
+
+TextSearch::TextSearch(std::string_view needle) : needle_(ascii_lowercase(needle)) {
+  folds_ = std::any_of(needle_.begin(), needle_.end(), [](char c) { return c >= 'a' && c <= 'z'; });
+  const size_t m = needle_.size();
+  shift_.fill(static_cast<uint8_t>(std::min<size_t>(m, 255)));
+  for (size_t k = 0; k + 1 < m; ++k) {
+    const auto shift = static_cast<uint8_t>(std::min<size_t>(m - 1 - k, 255));
+    const char c = needle_[k];
+    shift_[static_cast<unsigned char>(c)] = shift;
+    if (c >= 'a' && c <= 'z') shift_[static_cast<unsigned char>(c - 'a' + 'A')] = shift;
+  }
+}
+
+bool TextSearch::found_in(std::string_view text) const {
+  // Without a letter to fold, the library's search (memchr, then memcmp) is the fastest there is.
+  if (!folds_) return text.find(needle_) != std::string_view::npos;
+  const size_t m = needle_.size();
+  // Horspool: the needle is compared from its end at each place, and moved on by what the
+  // text's byte under its end allows, several bytes at a time where that byte is not in it.
+  for (size_t end = m - 1; end < text.size();
+       end += shift_[static_cast<unsigned char>(text[end])]) {
+    size_t j = 0;
+    while (j < m && ascii_lower(text[end - j]) == needle_[m - 1 - j]) ++j;
+    if (j == m) return true;
+  }
+  return false;
 }
 
 std::optional<std::string> control_character_in(std::string_view text, TextLines lines) {

@@ -1,6 +1,8 @@
 #pragma once
 // Human text as the server takes it in: field values, comments, names. The JSON parser has made
 // sure it is UTF-8; these checks keep out what UTF-8 allows but no person types.
+#include <array>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,6 +21,25 @@ inline char ascii_lower(char c) {
   return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
 }
 std::string ascii_lowercase(std::string_view text);
+
+// A search for a piece of text in which Latin letters match whatever their case ("acme" finds
+// "Acme Ltd") and every other byte only itself, so UTF-8 matches whole characters. Built once
+// and run over many texts: a listing's ?q= reads every field of a million tickets.
+class TextSearch {
+ public:
+  explicit TextSearch(std::string_view needle);
+
+  bool found_in(std::string_view text) const;
+  // The needle with its capitals made small.
+  const std::string& needle() const { return needle_; }
+
+ private:
+  std::string needle_;
+  bool folds_ = false;  // it has a Latin letter: the text's case must be folded to compare
+  // Horspool's shift for each byte of the text under the needle's last byte, both cases of a
+  // letter alike (capped at 255, which only shortens a shift).
+  std::array<uint8_t, 256> shift_{};
+};
 
 enum class TextLines { kOne, kMany };
 

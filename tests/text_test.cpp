@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
+
 namespace ticketd {
 namespace {
 
@@ -33,6 +36,46 @@ TEST(Text, ControlCharactersAreNamedWithTheirPlace) {
   EXPECT_EQ(control_character_in("\u009f", TextLines::kOne),
             "has the control character U+009F at character 1");
   EXPECT_EQ(control_character_in("\u00a0\u00ff\u0100", TextLines::kOne), std::nullopt);
+}
+
+TEST(Text, SearchesFoldLatinLettersOnly) {
+  EXPECT_TRUE(TextSearch("acme").found_in("ACME Ltd"));
+  EXPECT_TRUE(TextSearch("Ltd").found_in("Acme ltd"));
+  EXPECT_TRUE(TextSearch("华东").found_in("华东精密机械有限公司"));
+  EXPECT_TRUE(TextSearch("精密Ma").found_in("华东精密MACHINE"));
+  EXPECT_TRUE(TextSearch("").found_in(""));
+  EXPECT_TRUE(TextSearch("aab").found_in("aaab"));
+  EXPECT_FALSE(TextSearch("acme").found_in("acm"));
+  EXPECT_FALSE(TextSearch("华西").found_in("华东精密机械"));
+  // Only A-Z fold: '@' (0x40) is not '`' (0x60), nor 'é' 'É', byte for byte.
+  EXPECT_FALSE(TextSearch("a@b").found_in("A`B"));
+  EXPECT_FALSE(TextSearch("xé").found_in("XÉ"));
+  EXPECT_EQ(TextSearch("Acme 华东").needle(), "acme 华东");
+  std::string long_needle(300, 'q');
+  long_needle += "Z";
+  EXPECT_TRUE(TextSearch(long_needle).found_in("x" + std::string(300, 'Q') + "z!"));
+  EXPECT_FALSE(TextSearch(long_needle).found_in(std::string(301, 'q')));
+}
+
+TEST(Text, SearchesFindWhatAPlainSearchOfFoldedTextFinds) {
+  // Over a small alphabet (letters of both cases, a digit, UTF-8 bytes), where near misses and
+  // overlapping matches are common.
+  const std::string alphabet = "aAbBz9\xe5\x8d";
+  std::mt19937 rng(7);
+  auto text_of = [&](size_t n) {
+    std::string s;
+    for (size_t i = 0; i < n; ++i) s += alphabet[rng() % alphabet.size()];
+    return s;
+  };
+  auto lower = [](std::string s) {
+    for (char& c : s) c = ascii_lower(c);
+    return s;
+  };
+  for (int round = 0; round < 20000; ++round) {
+    const std::string needle = text_of(1 + rng() % 5), text = text_of(rng() % 24);
+    const bool expected = lower(text).find(lower(needle)) != std::string::npos;
+    ASSERT_EQ(TextSearch(needle).found_in(text), expected) << needle << " in " << text;
+  }
 }
 
 TEST(Text, Utf8IsValidatedAndCounted) {
