@@ -588,7 +588,7 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
     return call->fail(400, "bad_parameter", "no form \"" + q.param("form") + "\"", "form");
   }
   // The operands that need the views, read once: a listing may consider a million tickets.
-  Actor assignee;
+  std::optional<Actor> assignee;
   ListingScope scope;
   projections::TicketIdSet waiting;  // the scope's tickets when they wait on someone
   std::set<std::string> staffed;
@@ -596,7 +596,7 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
     if (q.has_param("assignee")) assignee = assignee_named(v, q);
     scope = listing_scope(v, q, inbox, call->actor);
     if (scope.over == ListingScope::Over::kWaitingOnCaller) waiting = waiting_on(v, call->actor);
-    if (scope.over == ListingScope::Over::kWaitingOnAssignee) waiting = waiting_on(v, assignee);
+    if (scope.over == ListingScope::Over::kWaitingOnAssignee) waiting = waiting_on(v, *assignee);
     if (stranded) staffed = staffed_roles(v.catalog);
   });
 
@@ -623,7 +623,7 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
     if (node && t.node != *node) return;
     if (!status.empty() && t.closed != (status == "closed")) return;
     if (priority && !(t.field("priority") == *priority)) return;
-    if (q.has_param("assignee") && !is_assignee(t, assignee)) return;
+    if (assignee && !is_assignee(t, *assignee)) return;
     if (reopened && (t.reopens > 0) != *reopened) return;
     if (stranded && waits_on_no_one(t, v.catalog, staffed) != *stranded) return;
     if (t.created_at < from || t.created_at > to) return;
