@@ -34,7 +34,7 @@ TextSearch::TextSearch(std::string_view needle) : needle_(ascii_lowercase(needle
 }
 
 bool TextSearch::found_in(std::string_view text) const {
-  // Without a letter to fold, the library's search (memchr, then memcmp) is the fastest there is.
+  // Without a letter to fold, the library's search (memchr, then memcmp) is faster still.
   if (!folds_) return text.find(needle_) != std::string_view::npos;
   const size_t m = needle_.size();
   // Horspool: the needle is compared from its end at each place, and moved on by what the
