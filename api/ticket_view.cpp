@@ -29,6 +29,19 @@ void assignees(JsonWriter& w, const TicketState& t) {
   w.end_array();
 }
 
+// The "fields" object: what the actor may read of the ticket's fields, written where they are.
+void readable_fields_object(JsonWriter& w, const TicketState& t, const FlowDef* flow,
+                            const Actor& actor) {
+  w.key("fields").begin_object();
+  if (flow) {
+    for_each_readable_field(t, *flow, actor, [&w](const std::string& key, const Value& value) {
+      w.key(key);
+      value.write(w);
+    });
+  }
+  w.end_object();
+}
+
 }  // namespace
 
 void write_ticket_view(JsonWriter& w, const TicketState& t, const Catalog& catalog,
@@ -59,8 +72,7 @@ void write_ticket_view(JsonWriter& w, const TicketState& t, const Catalog& catal
   }
   w.key("reopen").boolean(flow && !past && staff_may_reopen(t, *flow, actor));
   w.end_object();
-  w.key("fields");
-  Value(flow ? readable_fields(t, *flow, actor) : Object{}).write(w);
+  readable_fields_object(w, t, flow, actor);
   w.key("priority");
   t.field("priority").write(w);
   w.key("creator").string(t.creator);
@@ -146,14 +158,14 @@ void TicketTable::add(const TicketState& t, const Catalog& catalog, const SlaSta
                Value(sla.breached ? "true" : "false"),
                Value(t.rating ? std::to_string(*t.rating) : std::string())};
   if (!flow) return;
-  for (const auto& [key, value] : readable_fields(t, *flow, actor_)) {
+  for_each_readable_field(t, *flow, actor_, [&](const std::string& key, const Value& value) {
     read_somewhere_.insert(key);
     const FieldDef* f = zone_ && form ? form->field(key) : nullptr;
     std::optional<int64_t> time;
     if (f && f->type == FieldType::kDatetime && value.is_string())
       time = parse_rfc3339(value.as_string());
     row.read.emplace_back(key, time ? time_cell(*time, zone_) : cell_of(value));
-  }
+  });
 }
 
 projections::ReportTable TicketTable::finish() && {
@@ -211,9 +223,8 @@ void write_portal_view(JsonWriter& w, const TicketState& t, const Catalog& catal
     w.end_object();
   }
   w.end_array();
-  w.key("fields");
   Actor customer{kPortalActor, {"customer"}, false, false, true};
-  Value(flow ? readable_fields(t, *flow, customer) : Object{}).write(w);
+  readable_fields_object(w, t, flow, customer);
   const NodeDef* node = flow ? flow->node(t.node) : nullptr;
   w.key("can_confirm").boolean(!t.closed && node && node->for_customer());
   w.key("can_rate").boolean(t.closed && !t.rating.has_value());

@@ -110,13 +110,20 @@ bool may_read_field(const TicketState& state, const FlowDef& flow, const Actor& 
   return actor.admin || actor.auditor || readable_at(flow.node(state.node), flow, actor, key);
 }
 
+void for_each_readable_field(const TicketState& state, const FlowDef& flow, const Actor& actor,
+                             const std::function<void(const std::string&, const Value&)>& fn) {
+  const bool all = actor.admin || actor.auditor;
+  const NodeDef* node = all ? nullptr : flow.node(state.node);
+  for (const auto& [k, v] : state.fields) {
+    if (all || readable_at(node, flow, actor, k)) fn(k, v);
+  }
+}
+
 Object readable_fields(const TicketState& state, const FlowDef& flow, const Actor& actor) {
   if (actor.admin || actor.auditor) return state.fields;
-  const NodeDef* node = flow.node(state.node);
   Object out;
-  for (const auto& [k, v] : state.fields) {
-    if (readable_at(node, flow, actor, k)) out.emplace_back(k, v);
-  }
+  for_each_readable_field(state, flow, actor,
+                          [&](const std::string& k, const Value& v) { out.emplace_back(k, v); });
   return out;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 // Who may do what to a ticket, and which fields they see. Used by decide() and by the read side.
+#include <functional>
 #include <set>
 #include <string>
 #include <vector>
@@ -45,6 +46,10 @@ bool waits_on_no_one(const TicketState& state, const Catalog& catalog,
 // the customer node's readable list (or the flow's portal_readable before such a node); for
 // everyone else the current node's readable list.
 Object readable_fields(const TicketState& state, const FlowDef& flow, const Actor& actor);
+// The same fields, in the same order, handed to `fn` where they are: for callers that only write
+// them out (a ticket's view, an export's row), which need no copy.
+void for_each_readable_field(const TicketState& state, const FlowDef& flow, const Actor& actor,
+                             const std::function<void(const std::string&, const Value&)>& fn);
 // Whether the actor may read the field `key` now, set or not (readable_fields' test).
 bool may_read_field(const TicketState& state, const FlowDef& flow, const Actor& actor,
                     std::string_view key);

@@ -509,6 +509,22 @@ TEST_F(ReferenceScenario, ReadFilterFollowsTheNode) {
   EXPECT_EQ(readable_fields(t.state, flow, t.admin()).size(), t.state.fields.size());
 }
 
+TEST_F(ReferenceScenario, FieldsWalkedInPlaceAreTheReadableOnes) {
+  submit();
+  ok(t.user("zhang"), TakeAction{"approve", {{"complexity", Value("简单")}}, "", ""});
+  const FlowDef& flow = *catalog.flow("service_flow");
+  for (const Actor& actor : {t.customer(), t.admin(), t.user("li"), t.user("zhao")}) {
+    Object walked;
+    for_each_readable_field(t.state, flow, actor, [&](const std::string& k, const Value& v) {
+      walked.emplace_back(k, v);
+    });
+    EXPECT_EQ(walked, readable_fields(t.state, flow, actor)) << actor.id;
+    if (actor.portal_customer) {
+      EXPECT_LT(walked.size(), t.state.fields.size());  // the filter has something to leave out
+    }
+  }
+}
+
 TEST(Rules, RuleChainsStopAndRulesDoNotRetriggerThemselves) {
   Catalog c = reference_catalog();
   // A rule that reacts to its own field: it must not loop.
