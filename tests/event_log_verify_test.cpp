@@ -4,6 +4,7 @@
 #include <random>
 
 #include "storage/event_log.h"
+#include "storage/hash_chain.h"
 #include "storage/layout.h"
 #include "tests/raw_db.h"
 #include "tests/temp_dir.h"
@@ -104,6 +105,27 @@ TEST(Verify, DetectsGarbageBytes) {
   auto report = verify(dir / "log");
   EXPECT_FALSE(report.ok);
   EXPECT_EQ(report.bad_position, 3u);
+}
+
+// Every stored hash depends on these exact bytes: a different encoding, however equivalent, makes
+// every existing log fail verification. The expected digests were computed apart from this code
+// (Python's hashlib over the encoding hash_chain.h describes: big-endian integers, strings with
+// a big-endian 64-bit length before them).
+TEST(ChainHash, IsTheDocumentedEncoding) {
+  Hash prev{};
+  for (size_t i = 0; i < prev.size(); ++i) prev[i] = static_cast<uint8_t>(i);
+  EventId id;
+  for (size_t i = 0; i < id.bytes.size(); ++i) id.bytes[i] = static_cast<uint8_t>(0xa0 + i);
+  // Longer than a SHA-256 block many times over, with multi-byte UTF-8.
+  const std::string payload = R"({"问题类型":"功能故障","描述":")" + std::string(3000, 'x') + "\"}";
+  EventContent full{42,      "ticket-T-000001", 7,    id,       "TicketSubmitted",
+                    payload, 1764633600123456,  "li", "corr-1", "cause-1",
+                    3};
+  EXPECT_EQ(to_hex(chain_hash(prev, full)),
+            "d768822ad9ce3cddd4bcee673e696fe4454d79551db057ba6a92d50d5e876e3b");
+  EventContent sparse{1, "s", 1, id, "T", "", 0, "", "", "", 1};
+  EXPECT_EQ(to_hex(chain_hash(Hash{}, sparse)),
+            "dd0a88d4652e59f664a6afc77f85d3d6f2f8bb89056debca4719c199d2463ee4");
 }
 
 }  // namespace
