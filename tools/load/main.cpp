@@ -97,7 +97,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
         results_(results),
         interval_(interval),
         pace_(ioc),
-        slot_(Clock::now() + phase) {
+        // send() moves the slot on by an interval before each request: the first is at `phase`.
+        slot_(Clock::now() + phase - interval) {
     // Beast reads what the buffer has room for, at least 512 bytes: from an empty buffer an
     // answer took a recvmsg call for every 512 bytes (two for a ticket's view), and a poll of
     // the reactor between them, CPU this program takes from the server on a shared machine.
@@ -112,15 +113,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
  private:
-  // With an interval, one request per interval (sent late when behind); else closed loop.
+  // With an interval, one request per interval (sent late when behind); else closed loop. No
+  // request goes at or after the deadline, a slot's included: the rate is the one asked for.
   void send() {
-    if (Clock::now() >= deadline_) return close();
-    if (interval_ > Clock::duration::zero()) {
-      slot_ += interval_;
-      if (slot_ > Clock::now()) {
-        pace_.expires_at(slot_);
-        return pace_.async_wait([self = shared_from_this()](beast::error_code) { self->write(); });
-      }
+    const auto now = Clock::now();
+    if (interval_ > Clock::duration::zero()) slot_ += interval_;
+    if (std::max(now, slot_) >= deadline_) return close();
+    if (slot_ > now) {
+      pace_.expires_at(slot_);
+      return pace_.async_wait([self = shared_from_this()](beast::error_code) { self->write(); });
     }
     write();
   }
