@@ -19,6 +19,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -169,6 +171,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Timer pace_;
   Clock::time_point slot_;
 };
+
+// This process's CPU time (user and system) so far.
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return seconds(u.ru_utime) + seconds(u.ru_stime);
+}
 
 // An RFC 3339 UTC time ("2026-11-25T09:27:33.905835Z") in microseconds since the epoch, or 0.
 int64_t parse_utc_us(const std::string& s) {
@@ -475,6 +485,7 @@ int main(int argc, char** argv) {
     }
     return make_request(http::verb::get, "/api/v1/tickets/" + ids[rng() % ids.size()], host, token);
   };
+  const double cpu_before = cpu_seconds();
   auto started = Clock::now();
   auto deadline = started + std::chrono::microseconds(static_cast<int64_t>(o.seconds * 1e6));
   for (int i = 0; i < o.connections; ++i) {
@@ -482,6 +493,7 @@ int main(int argc, char** argv) {
   }
   ioc.run();
   double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
+  const double cpu_used = cpu_seconds() - cpu_before;
 
   auto& l = results.latencies_ms;
   std::sort(l.begin(), l.end());
@@ -493,6 +505,9 @@ int main(int argc, char** argv) {
     std::printf("status_%u=%llu\n", code, static_cast<unsigned long long>(n));
   }
   std::printf("%s_per_s=%.0f\n", o.op.c_str(), rate);
+  // On a machine it shares with the server, this is CPU the server under test did not get.
+  std::printf("load_cpu_us_per_request=%.1f\n",
+              l.empty() ? 0.0 : cpu_used * 1e6 / static_cast<double>(l.size()));
   for (auto [name, p] : {std::pair{"p50", 0.5}, std::pair{"p90", 0.9}, std::pair{"p99", 0.99},
                          std::pair{"p999", 0.999}, std::pair{"max", 1.0}}) {
     std::printf("%s_ms=%.3f\n", name, percentile(l, p));
