@@ -252,7 +252,7 @@ bool decode_ticket(const uint8_t* data, size_t size, TicketState* out) {
   if (s->rated()) t.rating = s->rating();
   t.rated_at = s->rated_at();
   t.rating_comment = str(s->rating_comment());
-  t.comments = s->comments();
+  t.comments = static_cast<uint32_t>(s->comments());
   t.attachments = strs(s->attachments());
   if (const auto* list = s->sla_marks()) {
     t.sla_marks.reserve(list->size());
