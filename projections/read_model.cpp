@@ -216,9 +216,9 @@ void ReadModel::apply_ticket(uint64_t position, const std::string& id, const Dom
 void ReadModel::settle_changed_tickets() {
   for (ChangedTicket& c : changed_) {
     const TicketState& t = *c.state;
+    const TicketKey ticket = ticket_key(c.id);
     std::vector<std::string> new_keys = index_keys(t);
     if (c.old_keys != new_keys) {  // touch only the index entries that changed
-      const TicketKey ticket = ticket_key(c.id);
       for (const auto& key : c.old_keys) {
         if (std::find(new_keys.begin(), new_keys.end(), key) != new_keys.end()) continue;
         auto it = index_.find(key);
@@ -236,7 +236,7 @@ void ReadModel::settle_changed_tickets() {
     // SLA clocks may move with any event (a field that pauses them, a reply, a response).
     bool sla_covered = !catalog_.sla_policies_for_form(t.form_id).empty();
     if (c.fresh || sla_covered || timer_inputs(t) != c.timers_before) reschedule(t);
-    reports_.update(t, catalog_);
+    reports_.update(ticket, t, catalog_);
     place_attachments(t);
   }
   changed_.clear();
@@ -640,7 +640,7 @@ bool ReadModel::restore(storage::SnapshotReader& in, std::string* error, Timers 
         TicketIdSet& ids = fresh.index_[key];
         ids.emplace_hint(ids.end(), ticket);
       }
-      fresh.reports_.add(id, fresh.reports_.facts_of(*t, fresh.catalog_));
+      fresh.reports_.add(ticket, fresh.reports_.facts_of(*t, fresh.catalog_));
       fresh.tickets_.emplace_hint(fresh.tickets_.end(), id, std::move(t));
     }
   }

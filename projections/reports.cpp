@@ -1,5 +1,7 @@
 #include "projections/reports.h"
 
+#include <absl/container/inlined_vector.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -71,11 +73,15 @@ Reports::Facts Reports::facts_of(const TicketState& t, const Catalog& catalog) {
   f.form = intern(t.form_id);
   f.created_slot = slot_of(t.created_at);
   if (const FormDef* form = catalog.form(t.form_id, t.form_version)) {
+    // Gathered aside, then kept in one allocation of their number: growing by push_back made
+    // three, and kept room for more.
+    absl::InlinedVector<std::pair<Name, Name>, 8> selects;
     for (const auto& field : form->fields) {
       if (field.type != FieldType::kSelect) continue;
       const Value& v = t.field(field.key);
-      if (v.is_string()) f.selects.emplace_back(intern(field.key), intern(v.as_string()));
+      if (v.is_string()) selects.emplace_back(intern(field.key), intern(v.as_string()));
     }
+    f.selects.assign(selects.begin(), selects.end());
   }
   if (t.first_response_at) f.first_response_s = (t.first_response_at - t.created_at) / 1000000;
   f.closed = t.closed;
@@ -125,9 +131,9 @@ void Reports::apply(const Facts& f, int sign) {
   if (f.open) open_[f.form][f.node] += sign;
 }
 
-void Reports::update(const TicketState& t, const Catalog& catalog) {
+void Reports::update(Ticket ticket, const TicketState& t, const Catalog& catalog) {
   Facts next = facts_of(t, catalog);
-  auto [it, fresh] = facts_.try_emplace(t.id);
+  auto [it, fresh] = facts_.try_emplace(ticket);
   if (!fresh) {
     if (it->second == next) return;  // most events move no figure
     apply(it->second, -1);
@@ -136,7 +142,7 @@ void Reports::update(const TicketState& t, const Catalog& catalog) {
   it->second = std::move(next);
 }
 
-void Reports::add(const std::string& ticket, Facts facts) {
+void Reports::add(Ticket ticket, Facts facts) {
   apply(facts, +1);
   facts_.insert_or_assign(ticket, std::move(facts));
 }

@@ -23,7 +23,7 @@ class ReportZones : public ::testing::Test {
     t.node = "accept";
     t.fields = {{"channel", Value(channel)}};
     t.created_at = *parse_rfc3339(at);
-    reports_.update(t, catalog_);
+    reports_.update(tickets_, t, catalog_);
   }
 
   // by_channel per day as "day channel=count" lines, in `zone` ("" for UTC), within [from, to].
