@@ -293,18 +293,22 @@ void ReadModel::reschedule(const TicketState& t) {
   if (leaving_timers_out_) return;
   TicketDeadlines deadlines = ticket_deadlines(t, catalog_);
   keep_outlook(sla_outlooks_, t, tickets_.size(), deadlines.sla);
-  if (schedule_.replace(t.id, deadlines.timers)) schedule_moved_ = true;
+  if (schedule_.replace(ticket_key(t.id), deadlines.timers)) schedule_moved_ = true;
   if (schedule_incomplete_) rescheduled_while_incomplete_.insert(t.id);
 }
 
 bool ReadModel::complete_schedule(const std::function<void()>& meanwhile) {
   std::optional<HeldTickets> held;
   std::optional<Catalog> catalog;
+  std::vector<TicketKey> keys;  // the schedule's, of each held ticket
   {
     std::shared_lock lk(mu_);
     if (!schedule_incomplete_) return false;
     held.emplace(tickets_, mu_);
     catalog.emplace(catalog_);
+    keys.reserve(tickets_.size());
+    const View v = view();
+    for (const auto& [id, t] : tickets_) keys.push_back(v.ticket_key(id));
   }
   const std::vector<std::shared_ptr<const TicketState>>& tickets = held->states();
   // A helper computes the timers (SLA clocks: calendar walks) a chunk at a time while this thread
@@ -327,8 +331,8 @@ bool ReadModel::complete_schedule(const std::function<void()>& meanwhile) {
   size_t next = 0;
   while (std::optional<std::vector<TicketDeadlines>> chunk = chunks.take()) {
     for (const TicketDeadlines& deadlines : *chunk) {
-      const TicketState& t = *tickets[next++];
-      complete.add(t.id, deadlines.timers);
+      const TicketState& t = *tickets[next];
+      complete.add(keys[next++], deadlines.timers);
       keep_outlook(outlooks, t, tickets.size(), deadlines.sla);
     }
   }
@@ -344,14 +348,11 @@ bool ReadModel::complete_schedule(const std::function<void()>& meanwhile) {
     sla_outlooks_ = std::move(outlooks);
     for (const auto& id : rescheduled_while_incomplete_) {
       auto it = tickets_.find(id);
-      if (it == tickets_.end()) {
-        complete.replace(id, {});
-        continue;
-      }
+      if (it == tickets_.end()) continue;  // (tickets are never taken out: none to drop)
       const TicketState& t = *it->second;
       TicketDeadlines deadlines = ticket_deadlines(t, catalog_);
       keep_outlook(sla_outlooks_, t, tickets_.size(), deadlines.sla);
-      complete.replace(id, deadlines.timers);
+      complete.replace(ticket_key(id), deadlines.timers);
     }
     schedule_ = std::move(complete);
     schedule_incomplete_ = false;
@@ -378,9 +379,10 @@ void ReadModel::empty_schedule() {
 std::vector<ReadModel::DueTimer> ReadModel::due_timers(int64_t now_us, size_t max) const {
   std::shared_lock lk(mu_);
   std::vector<DueTimer> out;
+  const View v = view();
   schedule_.for_each([&](const TimerSchedule::Entry& e) {
     if (e.due_at > now_us || out.size() >= max) return false;
-    out.push_back({e.due_at, e.ticket, *e.timer, e.entered_version});
+    out.push_back({e.due_at, v.ticket_id(e.ticket), *e.timer, e.entered_version});
     return true;
   });
   return out;
@@ -878,17 +880,24 @@ std::string ReadModel::dump() const {
     line(w);
   }
   // The derived structures too, so that a restored model can be compared with a replayed one.
+  // Timers in due order, then by ticket id: the schedule orders ties by key, and the keys of ids
+  // the server does not make follow the order the model first saw them in.
+  const View v = view();
+  std::vector<std::tuple<int64_t, std::string, std::string_view, uint64_t>> timers;
   schedule_.for_each([&](const TimerSchedule::Entry& e) {
-    JsonWriter w;
-    w.begin_object().key("timer").string(*e.timer).key("ticket").string(e.ticket);
-    w.key("due_at").number(e.due_at).key("entered_version").number(e.entered_version).end_object();
-    line(w);
+    timers.emplace_back(e.due_at, v.ticket_id(e.ticket), *e.timer, e.entered_version);
     return true;
   });
+  std::sort(timers.begin(), timers.end());
+  for (const auto& [due_at, ticket, timer, entered_version] : timers) {
+    JsonWriter w;
+    w.begin_object().key("timer").string(timer).key("ticket").string(ticket);
+    w.key("due_at").number(due_at).key("entered_version").number(entered_version).end_object();
+    line(w);
+  }
   std::vector<std::string> index_keys_sorted;
   for (const auto& [k, ids] : index_) index_keys_sorted.push_back(k);
   std::sort(index_keys_sorted.begin(), index_keys_sorted.end());
-  const View v = view();
   for (const auto& k : index_keys_sorted) {
     JsonWriter w;
     w.begin_object().key("index").string(k).key("tickets").begin_array();

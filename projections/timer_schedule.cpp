@@ -10,9 +10,9 @@ bool TimerSchedule::DueOrder::operator()(const Entry& a, const Entry& b) const {
          std::tie(b.due_at, b.ticket, *b.timer, b.entered_version);
 }
 
-bool TimerSchedule::replace(const std::string& ticket, const std::vector<PendingTimer>& timers) {
+bool TimerSchedule::replace(Ticket ticket, const std::vector<PendingTimer>& timers) {
   const int64_t before = next_due();
-  auto [first, last] = by_ticket_.equal_range(std::string_view(ticket));
+  auto [first, last] = by_ticket_.equal_range(ticket);
   if (first != last) {
     // Out of the ticket index first: its comparisons look into the entries.
     std::vector<Set::const_iterator> old(first, last);
@@ -27,10 +27,10 @@ bool TimerSchedule::replace(const std::string& ticket, const std::vector<Pending
   return next_due() < before;
 }
 
-void TimerSchedule::add(const std::string& ticket, const std::vector<PendingTimer>& timers) {
+void TimerSchedule::add(Ticket ticket, const std::vector<PendingTimer>& timers) {
   for (const PendingTimer& p : timers) {
     const std::string* name = &*names_.insert(p.timer).first;
-    // Tickets in id order were mostly created in that order, so their timers mostly fall due in
+    // Tickets in key order were mostly created in that order, so their timers mostly fall due in
     // it too: hinted at the end, such an insert takes one comparison instead of a descent.
     const size_t before = by_due_.size();
     auto entry = by_due_.emplace_hint(by_due_.end(), p.due_at, ticket, name, p.entered_version);

@@ -2,9 +2,10 @@
 // The read model's pending timers (idle rules, SLA warnings and breaches) in due order, replaced
 // a ticket at a time as its state changes.
 //
-// A million open tickets carry one or two timers each, so the entries are kept small: timer names
-// (a few dozen distinct ones) are interned, and a ticket's entries are found through iterators
-// into the due-ordered set instead of through copies of them.
+// A million open tickets carry one or two timers each, so the entries are kept small: a ticket is
+// its 8-byte key in the read model (TicketKey, read_model.h), timer names (a few dozen distinct
+// ones) are interned, and a ticket's entries are found through iterators into the due-ordered set
+// instead of through copies of them.
 #include <absl/container/btree_set.h>
 
 #include <cstdint>
@@ -21,9 +22,10 @@ namespace ticketd::projections {
 
 class TimerSchedule {
  public:
+  using Ticket = uint64_t;
   struct Entry {
     int64_t due_at;
-    std::string ticket;
+    Ticket ticket;
     const std::string* timer;  // interned: lives as long as the schedule
     uint64_t entered_version;
   };
@@ -37,12 +39,12 @@ class TimerSchedule {
 
   // Makes `timers` the ticket's pending timers. Returns whether the earliest due time moved
   // earlier (the scheduler must then wake sooner than it planned).
-  bool replace(const std::string& ticket, const std::vector<PendingTimer>& timers);
+  bool replace(Ticket ticket, const std::vector<PendingTimer>& timers);
   // The same for a ticket that has no timers here yet, cheapest when tickets come in increasing
-  // id order (a restore): no lookup of old entries, and the ticket index grows at its end.
-  void add(const std::string& ticket, const std::vector<PendingTimer>& timers);
+  // key order (a restore): no lookup of old entries, and the ticket index grows at its end.
+  void add(Ticket ticket, const std::vector<PendingTimer>& timers);
 
-  // Entries in due order (then ticket, timer, version); stops when `visit` returns false.
+  // Entries in due order (then ticket key, timer, version); stops when `visit` returns false.
   void for_each(const std::function<bool(const Entry&)>& visit) const;
   // INT64_MAX when nothing is pending.
   int64_t next_due() const { return by_due_.empty() ? INT64_MAX : by_due_.begin()->due_at; }
@@ -62,12 +64,8 @@ class TimerSchedule {
       if (a->ticket != b->ticket) return a->ticket < b->ticket;
       return std::less<const Entry*>()(&*a, &*b);
     }
-    bool operator()(Set::const_iterator a, std::string_view ticket) const {
-      return a->ticket < ticket;
-    }
-    bool operator()(std::string_view ticket, Set::const_iterator b) const {
-      return ticket < b->ticket;
-    }
+    bool operator()(Set::const_iterator a, Ticket ticket) const { return a->ticket < ticket; }
+    bool operator()(Ticket ticket, Set::const_iterator b) const { return ticket < b->ticket; }
   };
 
   Set by_due_;

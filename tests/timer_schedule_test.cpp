@@ -13,7 +13,7 @@ namespace {
 std::vector<std::string> listed(const TimerSchedule& s) {
   std::vector<std::string> out;
   s.for_each([&](const TimerSchedule::Entry& e) {
-    out.push_back(std::to_string(e.due_at) + " " + e.ticket + " " + *e.timer + " " +
+    out.push_back(std::to_string(e.due_at) + " " + std::to_string(e.ticket) + " " + *e.timer + " " +
                   std::to_string(e.entered_version));
     return true;
   });
@@ -23,25 +23,23 @@ std::vector<std::string> listed(const TimerSchedule& s) {
 TEST(TimerSchedule, KeepsEveryTicketsTimersInDueOrder) {
   TimerSchedule s;
   EXPECT_EQ(s.next_due(), INT64_MAX);
-  EXPECT_TRUE(s.replace("T-000002", {{"idle:a", 300, 2}, {"sla:resolution", 100, 0}}));
-  EXPECT_FALSE(s.replace("T-000001", {{"idle:a", 200, 3}}));  // later than 100: no earlier wake
-  EXPECT_EQ(listed(s),
-            (std::vector<std::string>{"100 T-000002 sla:resolution 0", "200 T-000001 idle:a 3",
-                                      "300 T-000002 idle:a 2"}));
+  EXPECT_TRUE(s.replace(2, {{"idle:a", 300, 2}, {"sla:resolution", 100, 0}}));
+  EXPECT_FALSE(s.replace(1, {{"idle:a", 200, 3}}));  // later than 100: no earlier wake
+  EXPECT_EQ(listed(s), (std::vector<std::string>{"100 2 sla:resolution 0", "200 1 idle:a 3",
+                                                 "300 2 idle:a 2"}));
   EXPECT_EQ(s.next_due(), 100);
 }
 
 TEST(TimerSchedule, ReplacingATicketsTimersLeavesOthersAlone) {
   TimerSchedule s;
-  s.replace("T-000001", {{"idle:a", 200, 3}});
-  s.replace("T-000002", {{"idle:a", 300, 2}, {"sla:resolution", 100, 0}});
-  EXPECT_FALSE(s.replace("T-000002", {{"idle:a", 400, 5}}));  // one gone, one moved
-  EXPECT_EQ(listed(s),
-            (std::vector<std::string>{"200 T-000001 idle:a 3", "400 T-000002 idle:a 5"}));
-  EXPECT_TRUE(s.replace("T-000002", {{"sla:first_response", 50, 0}}));  // sooner than 200
-  EXPECT_FALSE(s.replace("T-000001", {}));                              // leaving the node cancels
-  EXPECT_EQ(listed(s), (std::vector<std::string>{"50 T-000002 sla:first_response 0"}));
-  EXPECT_FALSE(s.replace("T-000002", {}));
+  s.replace(1, {{"idle:a", 200, 3}});
+  s.replace(2, {{"idle:a", 300, 2}, {"sla:resolution", 100, 0}});
+  EXPECT_FALSE(s.replace(2, {{"idle:a", 400, 5}}));  // one gone, one moved
+  EXPECT_EQ(listed(s), (std::vector<std::string>{"200 1 idle:a 3", "400 2 idle:a 5"}));
+  EXPECT_TRUE(s.replace(2, {{"sla:first_response", 50, 0}}));  // sooner than 200
+  EXPECT_FALSE(s.replace(1, {}));                              // leaving the node cancels
+  EXPECT_EQ(listed(s), (std::vector<std::string>{"50 2 sla:first_response 0"}));
+  EXPECT_FALSE(s.replace(2, {}));
   EXPECT_EQ(s.size(), 0u);
   EXPECT_EQ(s.next_due(), INT64_MAX);
 }
@@ -49,15 +47,15 @@ TEST(TimerSchedule, ReplacingATicketsTimersLeavesOthersAlone) {
 TEST(TimerSchedule, SurvivesBeingMovedWithManyTickets) {
   TimerSchedule s;
   for (int i = 0; i < 5000; ++i) {
-    s.replace("T-" + std::to_string(100000 + i), {{"idle:a", 1000 - i % 7, 1}, {"sla:x", i, 0}});
+    s.replace(100000 + i, {{"idle:a", 1000 - i % 7, 1}, {"sla:x", i, 0}});
   }
   TimerSchedule moved = std::move(s);
-  for (int i = 0; i < 5000; i += 2) moved.replace("T-" + std::to_string(100000 + i), {});
+  for (int i = 0; i < 5000; i += 2) moved.replace(100000 + i, {});
   EXPECT_EQ(moved.size(), 5000u);
   int64_t last = INT64_MIN;
   moved.for_each([&](const TimerSchedule::Entry& e) {
     EXPECT_LE(last, e.due_at);
-    EXPECT_EQ((std::stoi(e.ticket.substr(2)) - 100000) % 2, 1) << e.ticket;
+    EXPECT_EQ((e.ticket - 100000) % 2, 1u) << e.ticket;
     last = e.due_at;
     return true;
   });
@@ -65,18 +63,18 @@ TEST(TimerSchedule, SurvivesBeingMovedWithManyTickets) {
 
 TEST(TimerSchedule, AddedTicketsAreFoundAndReplacedLikeAnyOther) {
   TimerSchedule added, replaced;
-  // Increasing ids, as a restore adds them, and one out of order.
+  // Increasing keys, as a restore adds them, and one out of order.
   for (int i : {1, 2, 3, 5, 4}) {
-    std::string id = "T-00000" + std::to_string(i);
+    const TimerSchedule::Ticket id = i;
     std::vector<PendingTimer> timers = {{"idle:a", 100 * (6 - i), 1}, {"sla:x", 50 * i, 0}};
     added.add(id, timers);
     replaced.replace(id, timers);
   }
   EXPECT_EQ(listed(added), listed(replaced));
-  EXPECT_FALSE(added.replace("T-000004", {}));
-  EXPECT_FALSE(added.replace("T-000002", {{"idle:b", 700, 4}}));
-  replaced.replace("T-000004", {});
-  replaced.replace("T-000002", {{"idle:b", 700, 4}});
+  EXPECT_FALSE(added.replace(4, {}));
+  EXPECT_FALSE(added.replace(2, {{"idle:b", 700, 4}}));
+  replaced.replace(4, {});
+  replaced.replace(2, {{"idle:b", 700, 4}});
   EXPECT_EQ(listed(added), listed(replaced));
   EXPECT_EQ(added.size(), 7u);
 }
