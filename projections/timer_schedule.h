@@ -12,7 +12,6 @@
 #include <functional>
 #include <set>
 #include <string>
-#include <string_view>
 #include <unordered_set>
 #include <vector>
 
