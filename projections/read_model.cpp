@@ -328,6 +328,7 @@ bool ReadModel::complete_schedule(const std::function<void()>& meanwhile) {
   });
   TimerSchedule complete;
   std::vector<KeptSlaOutlook> outlooks;
+  outlooks.reserve(tickets.size() + 1);  // numbers 1…n mostly: grown once, not copied log n times
   size_t next = 0;
   while (std::optional<std::vector<TicketDeadlines>> chunk = chunks.take()) {
     for (const TicketDeadlines& deadlines : *chunk) {
