@@ -700,18 +700,21 @@ void ReadModel::when_applied(uint64_t p, std::function<void()> fn) {
   fn();
 }
 
-ParsedEvent::ParsedEvent(const storage::RecordedEvent& e)
+ParsedEvent::ParsedEvent(const storage::RecordedEvent& e, Parse when)
     : position(e.position()), stream(e.stream()) {
-  if (is_ticket_stream(stream) && !evolve_reads_data(e.type())) {
-    // A ticket's view reads the data of its events only through evolve(): the others' (what a
-    // notification says, a comment's text, an approval's note) are left unparsed. Notifications
-    // alone are about half of a busy log's events. The event still counts for its ticket (its
-    // version, its last update, who responded).
-    take_envelope(e, &event);
-    parsed = true;
-    return;
-  }
-  parsed = to_domain_event(e, &event);  // here, not above: `event` is constructed after `parsed`
+  take_envelope(e, &event);
+  // A ticket's view reads the data of its events only through evolve(): the others' (what a
+  // notification says, a comment's text, an approval's note) are left unparsed. Notifications
+  // alone are about half of a busy log's events. The event still counts for its ticket (its
+  // version, its last update, who responded).
+  awaits_payload = !is_ticket_stream(stream) || evolve_reads_data(event.type);
+  if (awaits_payload && when == Parse::kNow) parse(e.payload());
+}
+
+void ParsedEvent::parse(std::string_view payload) {
+  std::string error;
+  parsed = parse_json(payload, &event.data, &error);
+  awaits_payload = false;
 }
 
 void ReadModel::apply(std::vector<ParsedEvent> batch) {

@@ -113,10 +113,18 @@ using TicketMap = absl::btree_map<std::string, std::shared_ptr<TicketState>, Tic
 // A stored event taken out of its buffer and parsed, ready to apply. Parsing needs no lock, so a
 // replay parses on one thread while another applies.
 struct ParsedEvent {
-  explicit ParsedEvent(const storage::RecordedEvent& e);
+  // Takes the envelope and, now or later, parses what of the payload the model reads. Later: a
+  // replay copies the payloads out of the log's buffer and parses them on whichever of its
+  // threads is free; the event is not applied until then.
+  enum class Parse { kNow, kLater };
+  explicit ParsedEvent(const storage::RecordedEvent& e, Parse when = Parse::kNow);
+  // Parse::kLater: parses the payload's bytes, when awaits_payload says the model reads them.
+  void parse(std::string_view payload);
+
   uint64_t position;
   std::string stream;
-  bool parsed;  // false for an unparsable payload: the event then only moves the position
+  bool parsed = true;  // false for an unparsable payload: the event then only moves the position
+  bool awaits_payload = false;
   DomainEvent event;
 };
 
