@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -53,6 +54,13 @@ storage::Status save_snapshot(storage::EventLog& log, const ReadModel& model) {
 
 namespace {
 
+// The CPU time of the calling thread.
+double thread_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+}
+
 // A replay's batch as the reading thread leaves it: envelopes taken, the payloads the model reads
 // copied out of the log's buffer end to end, to be parsed on whichever thread is free.
 struct ReplayBatch {
@@ -81,7 +89,7 @@ struct ReplayBatch {
 }  // namespace
 
 storage::Status replay(const storage::EventLog& log, ReadModel& model, uint64_t after,
-                       ReadModel::Timers timers) {
+                       ReadModel::Timers timers, ReplayStats* stats) {
   // This thread applies while a helper reads the batches after it. Parsing them is shared: the
   // reader parses the oldest batch when more than one waits unparsed, and this thread parses the
   // one it needs next, or a later one, rather than wait. Reading and parsing take more CPU than
@@ -93,6 +101,7 @@ storage::Status replay(const storage::EventLog& log, ReadModel& model, uint64_t 
   const uint64_t end = log.last_position();
   SteppedHandOff<ReplayBatch> batches(kBatchesAhead, [](ReplayBatch& b) { b.parse(); });
   storage::Status status = storage::Status::Ok();
+  ReplayStats counted;
   std::thread reader([&] {
     // One scan of the whole range: an iterator per batch would seek, and read and decompress
     // the block it starts in again, a thousand times per million events.
@@ -103,23 +112,32 @@ storage::Status replay(const storage::EventLog& log, ReadModel& model, uint64_t 
           batch.add(e);
           if (batch.events.size() == kBatch) {
             batches.put(std::move(batch));
+            ++counted.batches;
             batch = ReplayBatch();
             batch.events.reserve(kBatch);
             while (batches.unstepped() > kUnparsedAhead && batches.step_oldest()) {
+              ++counted.batches_parsed_by_reader;
             }
           }
           return true;
         });
     if (!s.ok()) status = s;
-    if (!batch.events.empty()) batches.put(std::move(batch));
+    if (!batch.events.empty()) {
+      batches.put(std::move(batch));
+      ++counted.batches;
+    }
     batches.close();
+    counted.reader_cpu_seconds = thread_cpu_seconds();
   });
+  const double applier_cpu_before = thread_cpu_seconds();
   model.set_timers(timers);
   while (std::optional<ReplayBatch> batch = batches.take()) {
     model.apply(std::move(batch->events));
   }
   model.set_timers(ReadModel::Timers::kNow);
   reader.join();
+  counted.applier_cpu_seconds = thread_cpu_seconds() - applier_cpu_before;
+  if (stats) *stats = counted;
   return status;
 }
 

@@ -17,10 +17,20 @@ uint64_t restore_snapshot(const storage::EventLog& log, ReadModel& model, std::s
                           ReadModel::Timers timers = ReadModel::Timers::kNow);
 // Saves the model's snapshot and checkpoint at its applied position.
 storage::Status save_snapshot(storage::EventLog& log, const ReadModel& model);
+// How a replay's two threads shared its work, for benchmarks: whether the one that reads the log
+// or the one that applies it is the wall time, and how the parsing fell between them.
+struct ReplayStats {
+  uint64_t batches = 0;
+  uint64_t batches_parsed_by_reader = 0;  // the others by the applying thread
+  double reader_cpu_seconds = 0;
+  double applier_cpu_seconds = 0;
+};
+
 // Applies every event after `after` synchronously (tools and start-up catch-up). With
 // Timers::kLater the replayed tickets' pending timers are left out (ReadModel::set_timers) for
-// the caller to complete_schedule().
+// the caller to complete_schedule(). `stats`, when given, is filled in.
 storage::Status replay(const storage::EventLog& log, ReadModel& model, uint64_t after,
-                       ReadModel::Timers timers = ReadModel::Timers::kNow);
+                       ReadModel::Timers timers = ReadModel::Timers::kNow,
+                       ReplayStats* stats = nullptr);
 
 }  // namespace ticketd::projections

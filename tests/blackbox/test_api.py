@@ -1614,6 +1614,12 @@ class Projections(unittest.TestCase):
             events = re.search(r"rebuilt events=(\d+)", out).group(1)
             self.assertRegex(out, r"raw_scan_events=%s raw_scan_seconds=[0-9.]+ "
                                   r"raw_scan_events_per_s=\d+ ratio_vs_raw_scan=[0-9.]+" % events)
+            # How the replay's two threads shared it: a few events make one batch, parsed by the
+            # applying thread (the reader leaves the last batch to it).
+            split = re.search(r"reader_cpu_seconds=[0-9.]+ applier_cpu_seconds=[0-9.]+ "
+                              r"batches=(\d+) batches_parsed_by_reader=(\d+)", out)
+            self.assertIsNotNone(split, out)
+            self.assertEqual((split.group(1), split.group(2)), ("1", "0"), out)
             rebuilt = self.ticketctl("dump-views", "--data-dir", s.data_dir)
             self.assertEqual(tail, rebuilt)
             verify = self.ticketctl("verify", "--data-dir", s.data_dir).decode()

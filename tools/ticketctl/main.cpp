@@ -31,7 +31,9 @@ verbs:
   rebuild --data-dir D
       Replays the whole log into fresh read models and stores them as the snapshot (stop the
       server first). dump-views prints the same bytes before and after. Prints events/s and,
-      as its baseline, a raw RocksDB scan of the events column family in the same run.
+      as its baseline, a raw RocksDB scan of the events column family in the same run; and how
+      the replay's reading and applying threads shared it (each one's CPU seconds, the batches
+      the reader parsed of all).
   replay --data-dir D --ticket T-000001
       The ticket's history as a timeline for auditors: when, position, who, what changed from
       what to what, from which node to which, and each event's hash.
