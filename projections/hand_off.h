@@ -1,8 +1,9 @@
 #pragma once
 // Chunks of work handed from one producing thread to one consuming thread, at most `capacity`
 // chunks ahead: the two overlap, and a producer faster than its consumer waits instead of
-// running away with memory. Restoring a snapshot (decode | insert) and replaying the log
-// (read and parse | apply) are split this way.
+// running away with memory. Restoring a snapshot (decode | insert) and completing the timer
+// schedule (compute | add) are split this way; replaying the log (read | parse | apply) with the
+// SteppedHandOff below.
 #include <algorithm>
 #include <condition_variable>
 #include <cstddef>

@@ -111,7 +111,7 @@ bool to_domain_event(const storage::RecordedEvent& e, DomainEvent* out);
 using TicketMap = absl::btree_map<std::string, std::shared_ptr<TicketState>, TicketIdOrder>;
 
 // A stored event taken out of its buffer and parsed, ready to apply. Parsing needs no lock, so a
-// replay parses on one thread while another applies.
+// replay parses beside applying.
 struct ParsedEvent {
   // Takes the envelope and, now or later, parses what of the payload the model reads. Later: a
   // replay copies the payloads out of the log's buffer and parses them on whichever of its

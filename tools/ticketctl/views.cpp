@@ -59,8 +59,8 @@ int rebuild(const Args& args) {
   projections::ReadModel model;
   auto started = std::chrono::steady_clock::now();
   // Every ticket's pending timers are computed once, after its last event, not at each batch.
-  projections::ReplayStats replay;
-  if (auto s = projections::replay(*log, model, 0, projections::ReadModel::Timers::kLater, &replay);
+  projections::ReplayStats shared;
+  if (auto s = projections::replay(*log, model, 0, projections::ReadModel::Timers::kLater, &shared);
       !s.ok()) {
     std::cerr << "ticketctl: " << s.ToString() << "\n";
     return 1;
@@ -81,9 +81,9 @@ int rebuild(const Args& args) {
       " replay_seconds=%.3f reader_cpu_seconds=%.3f applier_cpu_seconds=%.3f batches=%llu"
       " batches_parsed_by_reader=%llu",
       static_cast<unsigned long long>(events), seconds, rate, schedule_seconds,
-      std::chrono::duration<double>(replayed - started).count(), replay.reader_cpu_seconds,
-      replay.applier_cpu_seconds, static_cast<unsigned long long>(replay.batches),
-      static_cast<unsigned long long>(replay.batches_parsed_by_reader));
+      std::chrono::duration<double>(replayed - started).count(), shared.reader_cpu_seconds,
+      shared.applier_cpu_seconds, static_cast<unsigned long long>(shared.batches),
+      static_cast<unsigned long long>(shared.batches_parsed_by_reader));
   // The baseline, in the same run and after the rebuild (so with the page cache as warm for it
   // as for the rebuild's second half): the same column family scanned raw, once the log is
   // closed (a read-only open beside a writer can race its compactions' file deletions).
