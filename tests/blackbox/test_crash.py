@@ -1,5 +1,8 @@
 """kill -9 of the server under concurrent submissions, five times: nothing acknowledged is lost."""
+import http.client
+import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -10,6 +13,10 @@ sys.path.insert(0, os.path.dirname(__file__))
 from ticketd_server import ADMIN_TOKEN, Server  # noqa: E402
 
 TICKETCTL = os.environ.get("TICKETCTL_BIN", "build/tools/ticketctl")
+LOAD = os.environ.get("TICKETD_LOAD_BIN", "build/tools/ticketd-load")
+# Events appended in a round of the benchmark's load before its kill: a short form for every run,
+# the long one (TICKETD_LONG_FAULTS=1, README) ten times as many, one to three seconds of load each.
+ROUND_EVENTS = 80000 if os.environ.get("TICKETD_LONG_FAULTS") == "1" else 8000
 SUBMISSION = {"customer_phone": "+86 138 1234 5678", "channel": "电话", "problem_type": "功能故障",
               "description": "打印机卡纸"}
 
@@ -74,6 +81,80 @@ class KillNineUnderLoad(unittest.TestCase):
             self.assertEqual(views, rebuilt)
         finally:
             s.cleanup()
+
+    def test_five_kills_under_the_submit_benchmark_lose_nothing_acknowledged(self):
+        """The benchmark's own load (ticketd-load submit, 64 connections, closed loop) killed at
+        full speed: group commits of up to 64, the indexer and the read model behind the writer."""
+        s = Server(extra_args=["--rate-limit", "0"]).start()
+        acked = {}
+        acked_file = s.data_dir + "-acked"
+        try:
+            for round_no in range(5):
+                first = self.log_position(s)
+                load = subprocess.Popen([LOAD, "submit", "--url", s.base, "--connections", "64",
+                                         "--seconds", "300", "--acked", acked_file],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                # Killed at a different point of each round, once the load is well under way.
+                target = first + ROUND_EVENTS * (round_no + 2) // 4
+                end = time.monotonic() + 120
+                while load.poll() is None and time.monotonic() < end:
+                    if self.log_position(s) >= target:
+                        break
+                    time.sleep(0.005)
+                if load.poll() is not None:
+                    self.fail("the load ended before the kill: " + load.communicate()[1][-2000:])
+                s.proc.kill()
+                s.proc.wait()
+                out, err = load.communicate(timeout=60)
+                self.assertIn("acked=", out, err[-2000:])
+                with open(acked_file, encoding="utf-8") as f:
+                    round_acked = dict(line.split(" ", 1) for line in f.read().splitlines())
+                self.assertGreater(len(round_acked), ROUND_EVENTS // 64, out)  # the load ran
+                acked.update((tid, name) for tid, name in round_acked.items())
+                s.start()
+                missing = self.missing_tickets(s, acked)
+                self.assertEqual(missing[:20], [], "round %d: %d of %d acknowledged tickets lost" %
+                                 (round_no, len(missing), len(acked)))
+                status, verify, _ = s.call("GET", "/api/v1/audit/verify", token=ADMIN_TOKEN)
+                self.assertTrue(verify["ok"], verify)
+            s.stop()
+            verify = subprocess.run([TICKETCTL, "verify", "--data-dir", s.data_dir], capture_output=True,
+                                    text=True, check=True).stdout
+            self.assertTrue(verify.startswith("ok "), verify)
+            views = subprocess.run([TICKETCTL, "dump-views", "--data-dir", s.data_dir], capture_output=True,
+                                   check=True).stdout
+            subprocess.run([TICKETCTL, "rebuild", "--data-dir", s.data_dir], capture_output=True, check=True)
+            rebuilt = subprocess.run([TICKETCTL, "dump-views", "--data-dir", s.data_dir], capture_output=True,
+                                     check=True).stdout
+            self.assertEqual(views, rebuilt)
+        finally:
+            s.cleanup()
+            if os.path.exists(acked_file):
+                os.remove(acked_file)
+
+    @staticmethod
+    def missing_tickets(s, acked):
+        """The acknowledged tickets not there with the customer name sent, read on one keep-alive
+        connection (thousands of them each round)."""
+        conn = http.client.HTTPConnection(s.base[len("http://"):], timeout=30)
+        missing = []
+        try:
+            for tid, name in acked.items():
+                conn.request("GET", "/api/v1/tickets/" + tid,
+                             headers={"Authorization": "Bearer " + ADMIN_TOKEN})
+                resp = conn.getresponse()
+                body = resp.read()
+                if resp.status != 200 or json.loads(body)["fields"]["customer_name"] != name:
+                    missing.append((tid, resp.status))
+        finally:
+            conn.close()
+        return missing
+
+    @staticmethod
+    def log_position(s):
+        status, metrics, _ = s.call("GET", "/metrics", token=ADMIN_TOKEN)
+        assert status == 200, (status, metrics)
+        return int(re.search(r"^ticketd_log_position (\d+)", metrics, re.M).group(1))
 
 
 if __name__ == "__main__":

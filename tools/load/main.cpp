@@ -4,7 +4,7 @@
 //
 //   ticketd-load submit|read|fanout --url http://127.0.0.1:8080 --user li --password demo-li
 //                [--connections 64] [--seconds 10] [--tickets 1000] [--peer]
-//                [--subscribers 1000] [--rate 2000]
+//                [--subscribers 1000] [--rate 2000] [--acked FILE]
 //
 // submit: POST /api/v1/tickets of the reference form (validation, flow, rules, durable before the
 //         answer). read: GET /api/v1/tickets/{id} over --tickets tickets submitted first.
@@ -13,6 +13,9 @@
 //         arrival, and every subscriber must get every event after all have subscribed.
 // Prints name=value lines; --peer also runs the PostgreSQL peer (../shared/bench) in the same run
 // and prints the ratio. tools/bench-load.sh starts a server on a scratch directory and runs this.
+// --acked (submit): each acknowledged ticket's id and the customer name sent for it, a line each,
+// written when the run ends (tests/blackbox/test_crash.py kills the server under this load and
+// looks for every one of them).
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
@@ -58,12 +61,15 @@ struct Options {
   bool peer = false;
   int subscribers = 1000;
   double rate = 2000;
+  std::string acked_file;
 };
 
 struct Results {
   std::vector<double> latencies_ms;
   uint64_t errors = 0;
   std::map<unsigned, uint64_t> statuses;
+  bool keep_acked = false;
+  std::vector<std::pair<std::string, std::string>> acked;  // ticket id, customer name sent
 };
 
 std::string submission(uint64_t n) {
@@ -146,6 +152,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
           unsigned status = self->response_.result_int();
           ++self->results_.statuses[status];
           if (status >= 400) ++self->results_.errors;
+          if (status == 201 && self->results_.keep_acked) {
+            self->results_.acked.emplace_back(json_string_member(self->response_.body(), "id"),
+                                              json_string_member(self->request_, "customer_name"));
+          }
           self->results_.latencies_ms.push_back(took.count());
           self->send();
         });
@@ -388,7 +398,7 @@ int fanout(const Options& o, net::io_context& ioc, const tcp::resolver::results_
 int usage() {
   std::cerr << "usage: ticketd-load submit|read|fanout [--url http://HOST:PORT] [--user U] "
                "[--password P] [--connections N] [--seconds S] [--tickets N] [--peer] "
-               "[--subscribers N] [--rate R]\n";
+               "[--subscribers N] [--rate R] [--acked FILE]\n";
   return 2;
 }
 
@@ -425,10 +435,15 @@ int main(int argc, char** argv) {
       o.rate = std::max(1.0, std::atof(value().c_str()));
     } else if (a == "--peer") {
       o.peer = true;
+    } else if (a == "--acked") {
+      o.acked_file = value();
+      if (o.acked_file.empty()) return usage();
     } else {
       return usage();
     }
   }
+
+  if (!o.acked_file.empty() && o.op != "submit") return usage();
 
   net::io_context ioc;
   tcp::resolver resolver(ioc);
@@ -479,6 +494,7 @@ int main(int argc, char** argv) {
   if (o.op == "fanout") return fanout(o, ioc, endpoints, host, token);
 
   Results results;
+  results.keep_acked = !o.acked_file.empty();
   uint64_t sent = 0;
   std::mt19937_64 rng(42);
   Connection::Next next = [&]() {
@@ -514,6 +530,20 @@ int main(int argc, char** argv) {
   for (auto [name, p] : {std::pair{"p50", 0.5}, std::pair{"p90", 0.9}, std::pair{"p99", 0.99},
                          std::pair{"p999", 0.999}, std::pair{"max", 1.0}}) {
     std::printf("%s_ms=%.3f\n", name, percentile(l, p));
+  }
+  if (results.keep_acked) {
+    std::FILE* f = std::fopen(o.acked_file.c_str(), "w");
+    if (!f) {
+      std::cerr << "cannot write " << o.acked_file << "\n";
+      return 1;
+    }
+    for (const auto& [id, name] : results.acked)
+      std::fprintf(f, "%s %s\n", id.c_str(), name.c_str());
+    if (std::fclose(f) != 0) {
+      std::cerr << "cannot write " << o.acked_file << "\n";
+      return 1;
+    }
+    std::printf("acked=%zu\n", results.acked.size());
   }
   if (o.peer) {
     double peer = ticketd::tools::run_postgres_peer();
