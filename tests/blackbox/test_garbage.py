@@ -1,6 +1,7 @@
 """Every route, fed garbage: bodies that are not JSON, JSON of the wrong shape, members of the wrong
-type, hostile path segments and query values. API.md: every error is {"error":{"code","message"}}
-and never a 500 for client input. The server stays up, its chain whole, and it stops cleanly."""
+type, hostile path segments and query values; and the live stream, fed garbage messages. API.md:
+every error is {"error":{"code","message"}} and never a 500 for client input. The server stays up,
+its chain whole, and it stops cleanly."""
 import copy
 import http.client
 import json
@@ -9,6 +10,8 @@ import random
 import sys
 import unittest
 import urllib.parse
+
+import websocket  # Debian's python3-websocket
 
 sys.path.insert(0, os.path.dirname(__file__))
 from ticketd_server import ADMIN_TOKEN, Server  # noqa: E402
@@ -220,6 +223,107 @@ class GarbageEverywhere(unittest.TestCase):
             s.stop()  # a clean exit, or this fails
         finally:
             s.cleanup()
+
+
+STREAM_TOPICS = ["tickets", "ticket:T-000001", "inbox", "report:by_channel", "report:csat",
+                 "dashboard:service_monitor", "ticket:", "report:", "dashboard:nope", "工单", ""]
+
+
+def stream_messages(rng):
+    """What a broken or hostile client sends on the stream: text that is not JSON, JSON of every
+    shape, subscribe messages with one member gone wrong."""
+    raw = [b"", b"null", b"[]", b"{}", b"{", b'"subscribe"', b"\xff\xfe", b"[" * 5000 + b"]" * 5000,
+           b'{"op":' * 2000 + b"1" + b"}" * 2000, b"x" * 200000]
+    if rng.random() < 0.3:
+        return rng.choice(raw)
+    message = {"op": rng.choice(["subscribe", "unsubscribe", "ping", "publish", "", None]),
+               "topic": rng.choice(STREAM_TOPICS)}
+    if rng.random() < 0.5:
+        message["from"] = rng.choice([0, 1, -1, 2 ** 64, 1.5, "0", None, [], 10 ** 9])
+    if rng.random() < 0.3:
+        message["tz"] = rng.choice(["Asia/Shanghai", "Mars/Olympus", "", 8, None])
+    if rng.random() < 0.5:
+        message = mutated(message, rng)
+    return json.dumps(message).encode()
+
+
+def utf8(data):
+    try:
+        data.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+class StreamGarbage(unittest.TestCase):
+    def test_garbage_on_the_stream_is_answered_with_errors_and_only_protocol_breaches_close(self):
+        s = Server(extra_args=["--rate-limit", "0"]).start()
+        try:
+            li = s.login("li")
+            self.assertEqual(s.call("POST", "/api/v1/tickets", SUBMISSION, token=li)[0], 201)
+            url = s.base.replace("http", "ws") + "/api/v1/stream?token=" + li
+            rng = random.Random(20261203)
+            ws, closes = None, 0
+            for n in range(300):
+                if ws is None:
+                    ws = websocket.create_connection(url, timeout=30)
+                message = stream_messages(rng)
+                opcode = websocket.ABNF.OPCODE_TEXT if rng.random() < 0.9 else websocket.ABNF.OPCODE_BINARY
+                try:
+                    ws.send(message, opcode=opcode)
+                    # A marker only this round's answer names (a garbage ping would answer a pong too).
+                    marker = "ticket:T-9%06d" % n
+                    ws.send(json.dumps({"op": "unsubscribe", "topic": marker}))
+                except ConnectionError:  # closed while a large message was still being sent
+                    pass
+                closed = self.answers_up_to_the_marker(ws, message, marker)
+                if closed is not None:
+                    # Only a breach of the protocol closes: text that is not UTF-8 (1007) or a
+                    # message over the server's 64 KB (1009); anything else is answered.
+                    self.assertIn(closed[0], (1007, 1009), (closed, message[:200]))
+                    self.assertTrue(len(message) > 64 * 1024 if closed[0] == 1009 else not utf8(message),
+                                    (closed, message[:200]))
+                    ws.close()
+                    ws = None
+                    closes += 1
+            if ws is not None:
+                ws.close()
+            self.assertLess(closes, 100)  # most garbage is answered, not hung up on
+            ws = websocket.create_connection(url, timeout=30)
+            ws.send(json.dumps({"op": "subscribe", "topic": "tickets", "from": 0}))
+            self.assertEqual(json.loads(ws.recv())["op"], "subscribed")
+            ws.close()
+            self.assertEqual(s.call("GET", "/healthz")[0], 200)
+            s.stop()
+        finally:
+            s.cleanup()
+
+    def answers_up_to_the_marker(self, ws, message, marker):
+        """Reads what the server sends after a message: errors in API.md's form, or what a
+        subscription sends, up to the marker's unsubscription; or a close, whose code and reason
+        it returns."""
+        text = b""
+        while True:
+            try:
+                frame = ws.recv_frame()  # not recv(): it would answer a close, into a closed socket
+            except (websocket.WebSocketConnectionClosedException, ConnectionError) as e:
+                return (None, repr(e))
+            if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
+                code = int.from_bytes(frame.data[:2], "big") if len(frame.data) >= 2 else None
+                return (code, frame.data[2:].decode("utf-8", "replace"))
+            if frame.opcode not in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_CONT):
+                continue
+            text += frame.data  # a long message comes in several frames
+            if not frame.fin:
+                continue
+            answer, text = json.loads(text), b""
+            if answer == {"op": "unsubscribed", "topic": marker}:
+                return None
+            if "error" in answer:
+                self.assertTrue(answer["error"]["code"] and answer["error"]["message"], (message[:200], answer))
+            else:
+                self.assertTrue("topic" in answer or answer.get("op") == "pong",
+                                (message[:200], answer))
 
 
 class Connection:
