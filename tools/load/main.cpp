@@ -15,9 +15,11 @@
 // and prints the ratio. tools/bench-load.sh starts a server on a scratch directory and runs this.
 // --acked (submit): each acknowledged ticket's id and the customer name sent for it, a line each,
 // written when the run ends (tests/blackbox/test_crash.py kills the server under this load and
-// looks for every one of them).
+// looks for every one of them). SIGINT or SIGTERM ends a submit or read run early, its figures
+// and that file written as at the deadline.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -70,6 +72,10 @@ struct Results {
   std::map<unsigned, uint64_t> statuses;
   bool keep_acked = false;
   std::vector<std::pair<std::string, std::string>> acked;  // ticket id, customer name sent
+  // SIGINT or SIGTERM: no connection sends again; the run ends as its answers come in.
+  bool stopping = false;
+  int open_connections = 0;
+  std::function<void()> on_all_closed;
 };
 
 std::string submission(uint64_t n) {
@@ -108,6 +114,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         pace_(ioc),
         // send() moves the slot on by an interval before each request: the first is at `phase`.
         slot_(Clock::now() + phase - interval) {
+    ++results_.open_connections;
     // Beast reads what the buffer has room for, at least 512 bytes: from an empty buffer an
     // answer took a recvmsg call for every 512 bytes (two for a ticket's view), and a poll of
     // the reactor between them, CPU this program takes from the server on a shared machine.
@@ -127,7 +134,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void send() {
     const auto now = Clock::now();
     if (interval_ > Clock::duration::zero()) slot_ += interval_;
-    if (std::max(now, slot_) >= deadline_) return close();
+    if (results_.stopping || std::max(now, slot_) >= deadline_) return close();
     if (slot_ > now) {
       pace_.expires_at(slot_);
       return pace_.async_wait([self = shared_from_this()](beast::error_code) { self->write(); });
@@ -166,8 +173,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     close();
   }
   void close() {
+    if (closed_) return;
+    closed_ = true;
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    if (--results_.open_connections == 0 && results_.on_all_closed) results_.on_all_closed();
   }
 
   Stream stream_;
@@ -182,6 +192,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Clock::duration interval_;
   Timer pace_;
   Clock::time_point slot_;
+  bool closed_ = false;
 };
 
 // This process's CPU time (user and system) so far.
@@ -507,6 +518,9 @@ int main(int argc, char** argv) {
   const double cpu_before = cpu_seconds();
   auto started = Clock::now();
   auto deadline = started + std::chrono::microseconds(static_cast<int64_t>(o.seconds * 1e6));
+  net::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](beast::error_code ec, int) { results.stopping = !ec; });
+  results.on_all_closed = [&] { signals.cancel(); };
   for (int i = 0; i < o.connections; ++i) {
     std::make_shared<Connection>(ioc, endpoints, next, deadline, results)->start();
   }
