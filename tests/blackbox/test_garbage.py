@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import random
+import socket
 import sys
 import unittest
 import urllib.parse
@@ -324,6 +325,63 @@ class StreamGarbage(unittest.TestCase):
             else:
                 self.assertTrue("topic" in answer or answer.get("op") == "pong",
                                 (message[:200], answer))
+
+
+# Requests broken below JSON: the request line, the headers, the framing of the body.
+BROKEN_REQUESTS = [
+    b"GET\r\n\r\n",
+    b"GET / HTTP/1.1\r\n\r\n",  # no Host
+    b"GET /api/v1/me HTTP/9.9\r\nHost: x\r\n\r\n",
+    b"G\x00T /api/v1/me HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\nX-A\x00: b\r\n\r\n",
+    b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n",
+    b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n",
+    b"POST /api/v1/tickets HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+    b"POST /api/v1/tickets HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nabcde",
+    b"POST /api/v1/tickets HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+    b"POST /api/v1/tickets HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+    b"POST /api/v1/tickets HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"ffffffffffffffff\r\nabc\r\n",
+    b"POST /api/v1/tickets HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    b"GET /%%%%% HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /api/v1/tickets?limit=%ZZ HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET http://evil.example/api/v1/me HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /api/v1/stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # a TLS hello on the plain port
+    bytes(range(256)) * 4,
+]
+
+
+class BrokenHttp(unittest.TestCase):
+    def test_broken_requests_get_a_4xx_or_a_close_and_others_are_served(self):
+        s = Server(demo=False, extra_args=["--rate-limit", "0", "--read-timeout", "2"]).start()
+        try:
+            host, port = s.base[len("http://"):].rsplit(":", 1)
+            rng = random.Random(20261203)
+            requests = BROKEN_REQUESTS + [bytes(rng.randrange(256) for _ in range(rng.randint(1, 600)))
+                                          for _ in range(40)]
+            for request in requests:
+                with socket.create_connection((host, int(port)), timeout=10) as c:
+                    try:
+                        c.sendall(request)
+                        c.shutdown(socket.SHUT_WR)
+                        answer = b""
+                        while chunk := c.recv(65536):
+                            answer += chunk
+                    except ConnectionError:
+                        answer = b""  # refused and closed before all of it was sent
+                if answer:
+                    status_line = answer.split(b"\r\n", 1)[0]
+                    self.assertRegex(status_line, rb"^HTTP/1\.[01] [1-4]\d\d ", (request[:120], answer[:300]))
+                    if b" 4" in status_line:
+                        head, _, body = answer.partition(b"\r\n\r\n")
+                        self.assertIn(b"application/json", head, (request[:120], answer[:300]))
+                        self.assertTrue(json.loads(body)["error"]["code"], (request[:120], answer[:300]))
+                self.assertEqual(s.call("GET", "/healthz")[0], 200, request[:120])
+            s.stop()
+        finally:
+            s.cleanup()
 
 
 class Connection:
