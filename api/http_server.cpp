@@ -402,6 +402,13 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
     if (ec) return on_read_error(ec);
     busy_ = true;
     const auto& h = header_->get();
+    // RFC 9112 3.2: a server MUST answer 400 to an HTTP/1.1 request without exactly one Host.
+    if (h.version() == 11 && h.count(http::field::host) != 1) {
+      keep_alive_ = false;  // the body is not read: the connection cannot be reused
+      unread_body_ = true;
+      return write(
+          error_response(400, "bad_request", "an HTTP/1.1 request needs exactly one Host header"));
+    }
     std::string target(h.target());
     size_t q = target.find('?');
     limit_ = server_.api.body_limit(std::string(h.method_string()), target.substr(0, q));

@@ -331,6 +331,7 @@ class StreamGarbage(unittest.TestCase):
 BROKEN_REQUESTS = [
     b"GET\r\n\r\n",
     b"GET / HTTP/1.1\r\n\r\n",  # no Host
+    b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
     b"GET /api/v1/me HTTP/9.9\r\nHost: x\r\n\r\n",
     b"G\x00T /api/v1/me HTTP/1.1\r\nHost: x\r\n\r\n",
     b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\nX-A\x00: b\r\n\r\n",
@@ -362,6 +363,8 @@ class BrokenHttp(unittest.TestCase):
             requests = BROKEN_REQUESTS + [bytes(rng.randrange(256) for _ in range(rng.randint(1, 600)))
                                           for _ in range(40)]
             for request in requests:
+                expected = {b"GET / HTTP/1.1\r\n\r\n": b"HTTP/1.1 400 ",  # RFC 9112: no Host
+                            b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n": b"HTTP/1.1 400 "}.get(request)
                 with socket.create_connection((host, int(port)), timeout=10) as c:
                     try:
                         c.sendall(request)
@@ -371,6 +374,8 @@ class BrokenHttp(unittest.TestCase):
                             answer += chunk
                     except ConnectionError:
                         answer = b""  # refused and closed before all of it was sent
+                if expected:
+                    self.assertTrue(answer.startswith(expected), (request, answer[:300]))
                 if answer:
                     status_line = answer.split(b"\r\n", 1)[0]
                     self.assertRegex(status_line, rb"^HTTP/1\.[01] [1-4]\d\d ", (request[:120], answer[:300]))
