@@ -1,7 +1,7 @@
 """Every route, fed garbage: bodies that are not JSON, JSON of the wrong shape, members of the wrong
-type, hostile path segments and query values; and the live stream, fed garbage messages. API.md:
-every error is {"error":{"code","message"}} and never a 500 for client input. The server stays up,
-its chain whole, and it stops cleanly."""
+type, hostile path segments and query values; the live stream, fed garbage messages; and HTTP
+broken below the JSON. API.md: every error is {"error":{"code","message"}} and never a 500 for
+client input. The server stays up, its chain whole, and it stops cleanly."""
 import copy
 import http.client
 import json
