@@ -177,53 +177,57 @@ def mutated(doc, rng):
     return doc
 
 
+def a_server_with_a_ticket(test):
+    """A demo server (removed when the test ends) holding ticket T-000001, and an agent's token."""
+    s = Server(extra_args=["--rate-limit", "0"]).start()
+    test.addCleanup(s.cleanup)
+    li = s.login("li")
+    status, answer, _ = s.call("POST", "/api/v1/tickets", SUBMISSION, token=li)
+    test.assertEqual(status, 201, answer)
+    return s, li
+
+
 class GarbageEverywhere(unittest.TestCase):
     def test_every_route_answers_garbage_with_a_clear_error(self):
-        s = Server(extra_args=["--rate-limit", "0"]).start()
-        try:
-            li = s.login("li")
-            status, _, _ = s.call("POST", "/api/v1/tickets", SUBMISSION, token=li)
-            self.assertEqual(status, 201)
-            bodies = valid_bodies(s)
-            rng = random.Random(20261203)
-            conn = Connection(s)
-            answered = 0
-            for method, template in ROUTES:
-                for token in (ADMIN_TOKEN, li):
-                    for _ in range(12):
-                        path = "/".join(segment(rng) if part == "*" else part
-                                        for part in template.split("/"))
-                        if rng.random() < 0.3:
-                            path += "?" + "&".join("%s=%s" % (rng.choice(QUERY_NAMES), rng.choice(SEGMENTS))
-                                                   for _ in range(rng.randint(1, 3)))
-                        path = urllib.parse.quote(path, safe="/?&=%")  # 工单 as a browser sends it
-                        body = None
-                        if method != "GET" and template in bodies and rng.random() < 0.6:
-                            body = json.dumps(mutated(bodies[template], rng)).encode()
-                        elif method != "GET":
-                            if rng.random() < 0.4:
-                                body = rng.choice(RAW_BODIES)
-                            else:
-                                doc = {rng.choice(MEMBERS): rng.choice(VALUES) for _ in range(rng.randint(1, 4))}
-                                body = json.dumps(doc).encode()
-                        status, kind, data = conn.request(method, path, body, token)
-                        answered += 1
-                        where = "%s %s %r -> %d %r" % (method, path[:200], (body or b"")[:200], status,
-                                                      data[:300])
-                        self.assertFalse(500 <= status < 600 and status != 503, where)
-                        if status >= 400:
-                            self.assertTrue(kind.startswith("application/json"), where)
-                            error = json.loads(data)["error"]
-                            self.assertIsInstance(error["code"], str, where)
-                            self.assertTrue(error["code"] and error["message"], where)
-            conn.close()
-            self.assertGreater(answered, 1000)
-            self.assertEqual(s.call("GET", "/healthz")[0], 200)
-            status, verify, _ = s.call("GET", "/api/v1/audit/verify", token=ADMIN_TOKEN)
-            self.assertTrue(verify["ok"], verify)
-            s.stop()  # a clean exit, or this fails
-        finally:
-            s.cleanup()
+        s, li = a_server_with_a_ticket(self)
+        bodies = valid_bodies(s)
+        rng = random.Random(20261203)
+        conn = Connection(s)
+        answered = 0
+        for method, template in ROUTES:
+            for token in (ADMIN_TOKEN, li):
+                for _ in range(12):
+                    path = "/".join(segment(rng) if part == "*" else part
+                                    for part in template.split("/"))
+                    if rng.random() < 0.3:
+                        path += "?" + "&".join("%s=%s" % (rng.choice(QUERY_NAMES), rng.choice(SEGMENTS))
+                                               for _ in range(rng.randint(1, 3)))
+                    path = urllib.parse.quote(path, safe="/?&=%")  # 工单 as a browser sends it
+                    body = None
+                    if method != "GET" and template in bodies and rng.random() < 0.6:
+                        body = json.dumps(mutated(bodies[template], rng)).encode()
+                    elif method != "GET":
+                        if rng.random() < 0.4:
+                            body = rng.choice(RAW_BODIES)
+                        else:
+                            doc = {rng.choice(MEMBERS): rng.choice(VALUES) for _ in range(rng.randint(1, 4))}
+                            body = json.dumps(doc).encode()
+                    status, kind, data = conn.request(method, path, body, token)
+                    answered += 1
+                    where = "%s %s %r -> %d %r" % (method, path[:200], (body or b"")[:200], status,
+                                                  data[:300])
+                    self.assertFalse(500 <= status < 600 and status != 503, where)
+                    if status >= 400:
+                        self.assertTrue(kind.startswith("application/json"), where)
+                        error = json.loads(data)["error"]
+                        self.assertIsInstance(error["code"], str, where)
+                        self.assertTrue(error["code"] and error["message"], where)
+        conn.close()
+        self.assertGreater(answered, 1000)
+        self.assertEqual(s.call("GET", "/healthz")[0], 200)
+        status, verify, _ = s.call("GET", "/api/v1/audit/verify", token=ADMIN_TOKEN)
+        self.assertTrue(verify["ok"], verify)
+        s.stop()  # a clean exit, or this fails
 
 
 STREAM_TOPICS = ["tickets", "ticket:T-000001", "inbox", "report:by_channel", "report:csat",
@@ -258,46 +262,41 @@ def utf8(data):
 
 class StreamGarbage(unittest.TestCase):
     def test_garbage_on_the_stream_is_answered_with_errors_and_only_protocol_breaches_close(self):
-        s = Server(extra_args=["--rate-limit", "0"]).start()
-        try:
-            li = s.login("li")
-            self.assertEqual(s.call("POST", "/api/v1/tickets", SUBMISSION, token=li)[0], 201)
-            url = s.base.replace("http", "ws") + "/api/v1/stream?token=" + li
-            rng = random.Random(20261203)
-            ws, closes = None, 0
-            for n in range(300):
-                if ws is None:
-                    ws = websocket.create_connection(url, timeout=30)
-                message = stream_messages(rng)
-                opcode = websocket.ABNF.OPCODE_TEXT if rng.random() < 0.9 else websocket.ABNF.OPCODE_BINARY
-                try:
-                    ws.send(message, opcode=opcode)
-                    # A marker only this round's answer names (a garbage ping would answer a pong too).
-                    marker = "ticket:T-9%06d" % n
-                    ws.send(json.dumps({"op": "unsubscribe", "topic": marker}))
-                except ConnectionError:  # closed while a large message was still being sent
-                    pass
-                closed = self.answers_up_to_the_marker(ws, message, marker)
-                if closed is not None:
-                    # Only a breach of the protocol closes: text that is not UTF-8 (1007) or a
-                    # message over the server's 64 KB (1009); anything else is answered.
-                    self.assertIn(closed[0], (1007, 1009), (closed, message[:200]))
-                    self.assertTrue(len(message) > 64 * 1024 if closed[0] == 1009 else not utf8(message),
-                                    (closed, message[:200]))
-                    ws.close()
-                    ws = None
-                    closes += 1
-            if ws is not None:
+        s, li = a_server_with_a_ticket(self)
+        url = s.base.replace("http", "ws") + "/api/v1/stream?token=" + li
+        rng = random.Random(20261203)
+        ws, closes = None, 0
+        for n in range(300):
+            if ws is None:
+                ws = websocket.create_connection(url, timeout=30)
+            message = stream_messages(rng)
+            opcode = websocket.ABNF.OPCODE_TEXT if rng.random() < 0.9 else websocket.ABNF.OPCODE_BINARY
+            try:
+                ws.send(message, opcode=opcode)
+                # A marker only this round's answer names (a garbage ping would answer a pong too).
+                marker = "ticket:T-9%06d" % n
+                ws.send(json.dumps({"op": "unsubscribe", "topic": marker}))
+            except ConnectionError:  # closed while a large message was still being sent
+                pass
+            closed = self.answers_up_to_the_marker(ws, message, marker)
+            if closed is not None:
+                # Only a breach of the protocol closes: text that is not UTF-8 (1007) or a
+                # message over the server's 64 KB (1009); anything else is answered.
+                self.assertIn(closed[0], (1007, 1009), (closed, message[:200]))
+                self.assertTrue(len(message) > 64 * 1024 if closed[0] == 1009 else not utf8(message),
+                                (closed, message[:200]))
                 ws.close()
-            self.assertLess(closes, 100)  # most garbage is answered, not hung up on
-            ws = websocket.create_connection(url, timeout=30)
-            ws.send(json.dumps({"op": "subscribe", "topic": "tickets", "from": 0}))
-            self.assertEqual(json.loads(ws.recv())["op"], "subscribed")
+                ws = None
+                closes += 1
+        if ws is not None:
             ws.close()
-            self.assertEqual(s.call("GET", "/healthz")[0], 200)
-            s.stop()
-        finally:
-            s.cleanup()
+        self.assertLess(closes, 100)  # most garbage is answered, not hung up on
+        ws = websocket.create_connection(url, timeout=30)
+        ws.send(json.dumps({"op": "subscribe", "topic": "tickets", "from": 0}))
+        self.assertEqual(json.loads(ws.recv())["op"], "subscribed")
+        ws.close()
+        self.assertEqual(s.call("GET", "/healthz")[0], 200)
+        s.stop()
 
     def answers_up_to_the_marker(self, ws, message, marker):
         """Reads what the server sends after a message: errors in API.md's form, or what a
