@@ -1,8 +1,5 @@
 """kill -9 of the server under concurrent submissions, five times: nothing acknowledged is lost."""
-import http.client
-import json
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -10,7 +7,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from ticketd_server import ADMIN_TOKEN, Server  # noqa: E402
+from ticketd_server import ADMIN_TOKEN, Server, read_acked  # noqa: E402
 
 TICKETCTL = os.environ.get("TICKETCTL_BIN", "build/tools/ticketctl")
 LOAD = os.environ.get("TICKETD_LOAD_BIN", "build/tools/ticketd-load")
@@ -74,7 +71,7 @@ class KillNineUnderLoad(unittest.TestCase):
         acked_file = s.data_dir + "-acked"
         try:
             for round_no in range(5):
-                first = self.log_position(s)
+                first = s.metric("ticketd_log_position")
                 load = subprocess.Popen([LOAD, "submit", "--url", s.base, "--connections", "64",
                                          "--seconds", "300", "--acked", acked_file],
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -82,7 +79,7 @@ class KillNineUnderLoad(unittest.TestCase):
                 target = first + ROUND_EVENTS * (round_no + 2) // 4
                 end = time.monotonic() + 120
                 while load.poll() is None and time.monotonic() < end:
-                    if self.log_position(s) >= target:
+                    if s.metric("ticketd_log_position") >= target:
                         break
                     time.sleep(0.005)
                 if load.poll() is not None:
@@ -91,8 +88,7 @@ class KillNineUnderLoad(unittest.TestCase):
                 s.proc.wait()
                 out, err = load.communicate(timeout=60)
                 self.assertIn("acked=", out, err[-2000:])
-                with open(acked_file, encoding="utf-8") as f:
-                    round_acked = dict(line.split(" ", 1) for line in f.read().splitlines())
+                round_acked = read_acked(acked_file)
                 self.assertGreater(len(round_acked), ROUND_EVENTS // 64, out)  # the load ran
                 acked.update((tid, name) for tid, name in round_acked.items())
                 s.start()
@@ -106,7 +102,7 @@ class KillNineUnderLoad(unittest.TestCase):
     def assert_restarted_with(self, s, acked, round_no):
         """After a restart: every acknowledged ticket there with the customer name sent, and the
         chain whole."""
-        missing = self.missing_tickets(s, acked)
+        missing = s.missing_tickets(acked)
         self.assertEqual(missing[:20], [], "round %d: %d of %d acknowledged tickets lost" %
                          (round_no, len(missing), len(acked)))
         status, verify, _ = s.call("GET", "/api/v1/audit/verify", token=ADMIN_TOKEN)
@@ -123,30 +119,6 @@ class KillNineUnderLoad(unittest.TestCase):
         rebuilt = subprocess.run([TICKETCTL, "dump-views", "--data-dir", s.data_dir], capture_output=True,
                                  check=True).stdout
         self.assertEqual(views, rebuilt)
-
-    @staticmethod
-    def missing_tickets(s, acked):
-        """The acknowledged tickets not there with the customer name sent, read on one keep-alive
-        connection (thousands of them each round)."""
-        conn = http.client.HTTPConnection(s.base[len("http://"):], timeout=30)
-        missing = []
-        try:
-            for tid, name in acked.items():
-                conn.request("GET", "/api/v1/tickets/" + tid,
-                             headers={"Authorization": "Bearer " + ADMIN_TOKEN})
-                resp = conn.getresponse()
-                body = resp.read()
-                if resp.status != 200 or json.loads(body)["fields"]["customer_name"] != name:
-                    missing.append((tid, resp.status))
-        finally:
-            conn.close()
-        return missing
-
-    @staticmethod
-    def log_position(s):
-        status, metrics, _ = s.call("GET", "/metrics", token=ADMIN_TOKEN)
-        assert status == 200, (status, metrics)
-        return int(re.search(r"^ticketd_log_position (\d+)", metrics, re.M).group(1))
 
 
 if __name__ == "__main__":

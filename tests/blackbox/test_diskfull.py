@@ -2,16 +2,13 @@
 stays valid, and the server recovers by itself when space returns.
 
 Needs a small tmpfs, so root and a machine that allows mounting; skipped (saying why) otherwise."""
-import http.client
-import json
 import os
 import re
 import subprocess
 import tempfile
-import time
 import unittest
 
-from ticketd_server import ADMIN_TOKEN, Server
+from ticketd_server import ADMIN_TOKEN, Server, read_acked
 from test_api import SUBMISSION, wait_for
 
 TICKETCTL = os.environ.get("TICKETCTL_BIN", "build/tools/ticketctl")
@@ -108,53 +105,31 @@ class DiskFull(unittest.TestCase):
                                  "--seconds", "300", "--acked", acked_file],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.addCleanup(lambda: load.poll() is None and load.kill())
-        wait_for(lambda: self.log_position() > 2000, what="the load to be under way")
+        wait_for(lambda: self.s.metric("ticketd_log_position") > 2000, what="the load to be under way")
         filler = self.fill()
-        wait_for(lambda: self.refusals() >= 50, what="503s from the full disk")
+        wait_for(lambda: self.s.metric('ticketd_http_responses_total{class="5xx"}') >= 50, what="503s from the full disk")
         self.assertEqual(self.s.call("GET", "/healthz")[0], 200)
         os.remove(filler)
         # Space is back: the load's submissions go through again without a restart (the log's
         # position moves on), and once they do, none is refused.
-        before = self.log_position()
-        wait_for(lambda: self.log_position() > before + 2000, what="submissions once space returned")
-        refused, resumed = self.refusals(), self.log_position()
-        wait_for(lambda: self.log_position() > resumed + 2000, what="more submissions")
-        self.assertEqual(self.refusals(), refused)
+        before = self.s.metric("ticketd_log_position")
+        wait_for(lambda: self.s.metric("ticketd_log_position") > before + 2000, what="submissions once space returned")
+        refused, resumed = self.s.metric('ticketd_http_responses_total{class="5xx"}'), self.s.metric("ticketd_log_position")
+        wait_for(lambda: self.s.metric("ticketd_log_position") > resumed + 2000, what="more submissions")
+        self.assertEqual(self.s.metric('ticketd_http_responses_total{class="5xx"}'), refused)
         load.terminate()  # SIGTERM: the generator stops where it is and writes what was acked
         out, err = load.communicate(timeout=60)
         statuses = dict(re.findall(r"^status_(\d+)=(\d+)$", out, re.M))
         self.assertEqual(set(statuses) - {"201", "503"}, set(), out + err[-2000:])
         self.assertTrue(os.path.exists(acked_file), out + err[-2000:])
-        with open(acked_file, encoding="utf-8") as f:
-            acked = dict(line.split(" ", 1) for line in f.read().splitlines())
+        acked = read_acked(acked_file)
         self.assertGreater(len(acked), 500)
         self.s.stop()
         out = subprocess.run([TICKETCTL, "verify", "--data-dir", self.data], capture_output=True, text=True)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
         self.s.start()
-        conn = http.client.HTTPConnection(self.s.base[len("http://"):], timeout=30)
-        lost = []
-        for tid, name in acked.items():
-            conn.request("GET", "/api/v1/tickets/" + tid, headers={"Authorization": "Bearer " + ADMIN_TOKEN})
-            resp = conn.getresponse()
-            body = resp.read()
-            if resp.status != 200 or json.loads(body)["fields"]["customer_name"] != name:
-                lost.append((tid, resp.status))
-        conn.close()
+        lost = self.s.missing_tickets(acked)
         self.assertEqual(lost[:20], [], "%d of %d acknowledged tickets lost" % (len(lost), len(acked)))
-
-    def refusals(self):
-        """Answers with a 5xx status so far (503s: the API never answers 500 for client input)."""
-        found = re.search(r'^ticketd_http_responses_total\{class="5xx"\} (\d+)', self.metrics(), re.M)
-        return int(found.group(1)) if found else 0
-
-    def metrics(self):
-        status, text, _ = self.s.call("GET", "/metrics", token=ADMIN_TOKEN)
-        assert status == 200, (status, text)
-        return text
-
-    def log_position(self):
-        return int(re.search(r"^ticketd_log_position (\d+)", self.metrics(), re.M).group(1))
 
 
 if __name__ == "__main__":

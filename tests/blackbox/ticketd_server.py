@@ -1,4 +1,5 @@
 """Starts the real ticketd binary for black-box tests and talks HTTP to it (standard library only)."""
+import http.client
 import json
 import os
 import re
@@ -105,11 +106,40 @@ class Server:
         except (ConnectionError, urllib.error.URLError):
             return 0, None, {}
 
+    def metric(self, name):
+        """A value of /metrics (read with the administrator's token), 0 when it is not there yet."""
+        status, text, _ = self.call("GET", "/metrics", token=ADMIN_TOKEN)
+        assert status == 200, (status, text)
+        found = re.search(r"^%s (\d+)" % re.escape(name), text, re.M)
+        return int(found.group(1)) if found else 0
+
+    def missing_tickets(self, acked):
+        """Of `acked` (ticket id -> the customer name sent), those not there with that name: read
+        on one keep-alive connection, as there are thousands."""
+        conn = http.client.HTTPConnection(self.base[len("http://"):], timeout=30)
+        missing = []
+        try:
+            for tid, name in acked.items():
+                conn.request("GET", "/api/v1/tickets/" + tid, headers={"Authorization": "Bearer " + ADMIN_TOKEN})
+                resp = conn.getresponse()
+                body = resp.read()
+                if resp.status != 200 or json.loads(body)["fields"]["customer_name"] != name:
+                    missing.append((tid, resp.status))
+        finally:
+            conn.close()
+        return missing
+
     def login(self, user, password=None):
         status, body, _ = self.call("POST", "/api/v1/sessions",
                                     {"user": user, "password": password or "demo-" + user})
         assert status == 201, (status, body)
         return body["token"]
+
+
+def read_acked(path):
+    """What `ticketd-load --acked` wrote: ticket id -> the customer name sent."""
+    with open(path, encoding="utf-8") as f:
+        return dict(line.split(" ", 1) for line in f.read().splitlines())
 
 
 def _decode(resp):
