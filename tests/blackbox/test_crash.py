@@ -69,6 +69,7 @@ class KillNineUnderLoad(unittest.TestCase):
         s = Server(extra_args=["--rate-limit", "0"]).start()
         acked = {}
         acked_file = s.data_dir + "-acked"
+        load = None
         try:
             for round_no in range(5):
                 first = s.metric("ticketd_log_position")
@@ -90,11 +91,14 @@ class KillNineUnderLoad(unittest.TestCase):
                 self.assertIn("acked=", out, err[-2000:])
                 round_acked = read_acked(acked_file)
                 self.assertGreater(len(round_acked), ROUND_EVENTS // 64, out)  # the load ran
-                acked.update((tid, name) for tid, name in round_acked.items())
+                acked.update(round_acked)
                 s.start()
                 self.assert_restarted_with(s, acked, round_no)
             self.assert_stopped_log_verifies_and_rebuilds_alike(s)
         finally:
+            if load is not None and load.poll() is None:
+                load.kill()  # a round that failed: its load must not outlive the test
+                load.wait()
             s.cleanup()
             if os.path.exists(acked_file):
                 os.remove(acked_file)
