@@ -8,7 +8,7 @@ packages=(
   libsimdjson-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libssl-dev libsodium-dev
   libhowardhinnant-date-dev tzdata libgoogle-perftools-dev libabsl-dev
   libpango1.0-dev libcairo2-dev libgdk-pixbuf-2.0-dev fonts-noto-cjk poppler-utils
-  libcurl4-openssl-dev
+  libcurl4-openssl-dev libisal-dev
   python3-aiosmtpd openssl libcsv-dev libmagic-dev
   python3 python3-websocket curl
   clang libfuzzer-14-dev libclang-rt-14-dev
