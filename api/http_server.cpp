@@ -409,6 +409,15 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
       return write(
           error_response(400, "bad_request", "an HTTP/1.1 request needs exactly one Host header"));
     }
+    std::vector<std::string_view> codings;
+    for (auto [f, end] = h.equal_range(http::field::transfer_encoding); f != end; ++f) {
+      codings.emplace_back(f->value().data(), f->value().size());
+    }
+    if (auto refusal = refuse_transfer_coding(codings)) {
+      keep_alive_ = false;  // the body is not read: the connection cannot be reused
+      unread_body_ = true;
+      return write(error_response(refusal->status, refusal->code, refusal->message));
+    }
     std::string target(h.target());
     size_t q = target.find('?');
     limit_ = server_.api.body_limit(std::string(h.method_string()), target.substr(0, q));

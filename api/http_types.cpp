@@ -10,7 +10,62 @@ int hex_digit(char c) {
   return -1;
 }
 
+std::string_view trim_whitespace(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool is_chunked(std::string_view coding) {
+  constexpr std::string_view kChunked = "chunked";
+  if (coding.size() != kChunked.size()) return false;
+  for (size_t i = 0; i < coding.size(); ++i) {
+    char c = coding[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != kChunked[i]) return false;
+  }
+  return true;
+}
+
 }  // namespace
+
+std::optional<TransferCodingRefusal> refuse_transfer_coding(
+    const std::vector<std::string_view>& lines) {
+  if (lines.empty()) return std::nullopt;
+  // The lines are one comma-separated list (RFC 9110 5.3), empty elements allowed.
+  std::vector<std::string_view> codings;
+  for (std::string_view line : lines) {
+    while (true) {
+      size_t comma = line.find(',');
+      std::string_view element = trim_whitespace(line.substr(0, comma));
+      if (!element.empty()) codings.push_back(element);
+      if (comma == std::string_view::npos) break;
+      line.remove_prefix(comma + 1);
+    }
+  }
+  size_t chunked = 0;
+  std::string_view other;
+  for (std::string_view c : codings) {
+    if (is_chunked(c)) {
+      ++chunked;
+    } else if (other.empty()) {
+      other = c;
+    }
+  }
+  if (codings.empty() || !is_chunked(codings.back()) || chunked != 1) {
+    return TransferCodingRefusal{
+        400, "bad_request",
+        "the body's length cannot be known: Transfer-Encoding must end with chunked, applied "
+        "once (or send Content-Length instead)"};
+  }
+  if (!other.empty()) {
+    return TransferCodingRefusal{501, "not_implemented",
+                                 "transfer coding \"" + std::string(other) +
+                                     "\" is not supported: send the body chunked alone or with "
+                                     "Content-Length"};
+  }
+  return std::nullopt;
+}
 
 std::optional<uint64_t> parse_uint(std::string_view text) {
   if (text.empty() || text.size() > 19) return std::nullopt;
