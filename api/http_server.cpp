@@ -413,7 +413,7 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
     for (auto [f, end] = h.equal_range(http::field::transfer_encoding); f != end; ++f) {
       codings.emplace_back(f->value().data(), f->value().size());
     }
-    if (auto refusal = refuse_transfer_coding(codings)) {
+    if (auto refusal = refuse_transfer_coding(h.version(), codings)) {
       keep_alive_ = false;  // the body is not read: the connection cannot be reused
       unread_body_ = true;
       return write(error_response(refusal->status, refusal->code, refusal->message));

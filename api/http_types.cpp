@@ -30,8 +30,13 @@ bool is_chunked(std::string_view coding) {
 }  // namespace
 
 std::optional<TransferCodingRefusal> refuse_transfer_coding(
-    const std::vector<std::string_view>& lines) {
+    unsigned version, const std::vector<std::string_view>& lines) {
   if (lines.empty()) return std::nullopt;
+  if (version < 11) {
+    return TransferCodingRefusal{400, "bad_request",
+                                 "an HTTP/1.0 request has no Transfer-Encoding: send "
+                                 "Content-Length, or use HTTP/1.1"};
+  }
   // The lines are one comma-separated list (RFC 9110 5.3), empty elements allowed.
   std::vector<std::string_view> codings;
   for (std::string_view line : lines) {

@@ -61,19 +61,20 @@ bool percent_decode(std::string_view in, bool plus_is_space, std::string* out);
 // the rest. `disposition` is "inline" or "attachment".
 std::string content_disposition(std::string_view disposition, std::string_view filename);
 
-// Why a request's Transfer-Encoding cannot be read, given each of its Transfer-Encoding lines;
-// std::nullopt when it can (no such header, or chunked alone). Beast decodes chunked and no
-// other coding, and only as the last coding of one line, so anything else must be refused before
-// the body is read (RFC 9112 6.1, 6.3): a body whose length is not known would otherwise be read
-// as the connection's next request. 400 when the length cannot be known (chunked not last, or
-// twice), 501 for a coding the server does not decode (gzip, chunked).
+// Why a request's Transfer-Encoding cannot be read, given its HTTP version (10, 11) and each of
+// its Transfer-Encoding lines; std::nullopt when it can (no such header, or chunked alone in
+// HTTP/1.1). Beast decodes chunked and no other coding, and only as the last coding of one line,
+// so anything else must be refused before the body is read (RFC 9112 6.1, 6.3): a body whose
+// length is not known would otherwise be read as the connection's next request. 400 when the
+// length cannot be known (chunked not last, or twice; any Transfer-Encoding in HTTP/1.0, which
+// has none), 501 for a coding the server does not decode (gzip, chunked).
 struct TransferCodingRefusal {
   int status;
   std::string code;
   std::string message;
 };
 std::optional<TransferCodingRefusal> refuse_transfer_coding(
-    const std::vector<std::string_view>& lines);
+    unsigned version, const std::vector<std::string_view>& lines);
 
 // Splits "/a/b?x=1&y=%E4" into a decoded path and query map. False on bad percent-encoding, and
 // on a parameter given twice, named in `repeated` (?status=open&status=closed has no one meaning;

@@ -19,11 +19,11 @@ TEST(ContentDisposition, NamesTheFileBothWays) {
 }
 
 TEST(TransferCoding, ChunkedAloneOrNoneIsRead) {
-  EXPECT_FALSE(refuse_transfer_coding({}));
-  EXPECT_FALSE(refuse_transfer_coding({"chunked"}));
-  EXPECT_FALSE(refuse_transfer_coding({"Chunked"}));
-  EXPECT_FALSE(refuse_transfer_coding({" chunked\t"}));
-  EXPECT_FALSE(refuse_transfer_coding({", chunked,"}));  // empty list elements are allowed
+  EXPECT_FALSE(refuse_transfer_coding(11, {}));
+  EXPECT_FALSE(refuse_transfer_coding(11, {"chunked"}));
+  EXPECT_FALSE(refuse_transfer_coding(11, {"Chunked"}));
+  EXPECT_FALSE(refuse_transfer_coding(11, {" chunked\t"}));
+  EXPECT_FALSE(refuse_transfer_coding(11, {", chunked,"}));  // empty list elements are allowed
 }
 
 TEST(TransferCoding, ABodyOfUnknownLengthIsRefusedAs400) {
@@ -39,11 +39,19 @@ TEST(TransferCoding, ABodyOfUnknownLengthIsRefusedAs400) {
            {"chunked;ext=1"},
            {"chunkedx"},
        }) {
-    auto refusal = refuse_transfer_coding(lines);
+    auto refusal = refuse_transfer_coding(11, lines);
     ASSERT_TRUE(refusal) << ::testing::PrintToString(lines);
     EXPECT_EQ(refusal->status, 400) << ::testing::PrintToString(lines);
     EXPECT_EQ(refusal->code, "bad_request");
   }
+}
+
+TEST(TransferCoding, HttpOneZeroHasNone) {
+  EXPECT_FALSE(refuse_transfer_coding(10, {}));
+  auto refusal = refuse_transfer_coding(10, {"chunked"});
+  ASSERT_TRUE(refusal);
+  EXPECT_EQ(refusal->status, 400);
+  EXPECT_NE(refusal->message.find("HTTP/1.0"), std::string::npos) << refusal->message;
 }
 
 TEST(TransferCoding, AnotherCodingBeforeChunkedIs501NamingIt) {
@@ -52,7 +60,7 @@ TEST(TransferCoding, AnotherCodingBeforeChunkedIs501NamingIt) {
            {"gzip", "chunked"},
            {"gzip ,\tChunked"},
        }) {
-    auto refusal = refuse_transfer_coding(lines);
+    auto refusal = refuse_transfer_coding(11, lines);
     ASSERT_TRUE(refusal) << ::testing::PrintToString(lines);
     EXPECT_EQ(refusal->status, 501);
     EXPECT_EQ(refusal->code, "not_implemented");

@@ -371,6 +371,7 @@ UNDELIMITED_BODIES = [
     (b"chunked, chunked", b"HTTP/1.1 400 "),
     (b"chunked, gzip", b"HTTP/1.1 400 "),
     (b"gzip, chunked", b"HTTP/1.1 501 "),
+    (b"chunked", b"HTTP/1.1 400 "),  # in HTTP/1.0, which has no Transfer-Encoding
 ]
 
 
@@ -381,8 +382,9 @@ class BrokenHttp(unittest.TestCase):
             host, port = s.base[len("http://"):].rsplit(":", 1)
             for coding, status in UNDELIMITED_BODIES:
                 body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(SMUGGLED), SMUGGLED) if b"chunked" in coding else SMUGGLED
-                request = (b"POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + coding +
-                           b"\r\n\r\n" + body)
+                version = b"1.0\r\nConnection: keep-alive" if coding == b"chunked" else b"1.1"
+                request = (b"POST /api/v1/sessions HTTP/" + version + b"\r\nHost: x\r\nTransfer-Encoding: " +
+                           coding + b"\r\n\r\n" + body)
                 with socket.create_connection((host, int(port)), timeout=10) as c:
                     c.sendall(request)  # keep-alive, and the write side left open
                     answer = b""
