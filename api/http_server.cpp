@@ -170,8 +170,20 @@ class WebSocketSession : public StreamClient,
     beast::get_lowest_layer(ws_).socket().set_option(net::socket_base::send_buffer_size(256 * 1024),
                                                      ignored);
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));  // pings
-    ws_.set_option(websocket::stream_base::decorator(
-        [](websocket::response_type& res) { res.set(http::field::server, "ticketd"); }));
+    ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+      res.set(http::field::server, "ticketd");
+      // A handshake Beast refuses (no Sec-WebSocket-Key, a version other than 13) it answers in
+      // plain text: its reason goes out in API.md's error form like any other.
+      if (res.result() != http::status::switching_protocols) {
+        HttpResponse refusal = error_response(
+            static_cast<int>(res.result_int()),
+            res.result() == http::status::upgrade_required ? "upgrade_required" : "bad_request",
+            res.body());
+        res.set(http::field::content_type, refusal.content_type);
+        res.body() = std::move(refusal.body);
+        res.prepare_payload();
+      }
+    }));
     ws_.read_message_max(64 * 1024);
     ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) {
       if (ec) return self->finish();

@@ -376,6 +376,37 @@ UNDELIMITED_BODIES = [
 
 
 class BrokenHttp(unittest.TestCase):
+    def test_a_websocket_handshake_refused_is_answered_in_the_error_form(self):
+        s = Server(demo=False, extra_args=["--rate-limit", "0"]).start()
+        try:
+            host, port = s.base[len("http://"):].rsplit(":", 1)
+            upgrade = (b"GET /api/v1/stream?token=" + ADMIN_TOKEN.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+                       b"Upgrade: websocket\r\nConnection: Upgrade\r\n")
+            key = b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            for headers, status, code in [
+                (key + b"Sec-WebSocket-Version: 8\r\n", b"HTTP/1.1 426 ", "upgrade_required"),
+                (b"Sec-WebSocket-Version: 13\r\n", b"HTTP/1.1 400 ", "bad_request"),  # no key
+                (key, b"HTTP/1.1 400 ", "bad_request"),  # no version
+                (b"Sec-WebSocket-Key: " + b"A" * 200 + b"\r\nSec-WebSocket-Version: 13\r\n",
+                 b"HTTP/1.1 400 ", "bad_request"),
+            ]:
+                with socket.create_connection((host, int(port)), timeout=10) as c:
+                    c.sendall(upgrade + headers + b"\r\n")
+                    answer = b""
+                    while chunk := c.recv(65536):
+                        answer += chunk
+                self.assertTrue(answer.startswith(status), (headers, answer[:300]))
+                head, _, body = answer.partition(b"\r\n\r\n")
+                self.assertIn(b"Content-Type: application/json", head, (headers, head))
+                error = json.loads(body)["error"]
+                self.assertEqual(error["code"], code, (headers, body))
+                self.assertIn("Sec-WebSocket-", error["message"], (headers, body))
+                if code == "upgrade_required":  # naming the version to use, as RFC 6455 4.4 asks
+                    self.assertIn(b"Sec-WebSocket-Version: 13", head, head)
+            s.stop()
+        finally:
+            s.cleanup()
+
     def test_a_body_in_a_transfer_coding_not_read_is_refused_and_nothing_in_it_served(self):
         s = Server(demo=False, extra_args=["--rate-limit", "0"]).start()
         try:
