@@ -90,6 +90,10 @@ std::vector<rocksdb::ColumnFamilyDescriptor> column_families(
     events.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     events.write_buffer_size = 128 << 20;
   }
+  // Positions only grow, so each insert lands after the last one: with a hint (one prefix for
+  // every key) the memtable's skiplist inserts there instead of searching ~17 levels from the
+  // top, ~10 µs less of the synced write for a group commit of 64 appends.
+  events.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(0));
   cfs.emplace_back(layout::kEvents, events);
 
   rocksdb::ColumnFamilyOptions streams = base_cf_options(cache, true);
