@@ -91,8 +91,8 @@ std::vector<rocksdb::ColumnFamilyDescriptor> column_families(
     events.write_buffer_size = 128 << 20;
   }
   // Positions only grow, so each insert lands after the last one: with a hint (one prefix for
-  // every key) the memtable's skiplist inserts there instead of searching ~17 levels from the
-  // top, ~10 µs less of the synced write for a group commit of 64 appends.
+  // every key) the memtable's skiplist inserts there instead of searching down from its top
+  // level each time, ~10 µs less of the synced write for a group commit of 64 appends.
   events.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(0));
   cfs.emplace_back(layout::kEvents, events);
 
