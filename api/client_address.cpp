@@ -1,15 +1,8 @@
 #include "api/client_address.h"
 
+#include "domain/text.h"
+
 namespace ticketd::api {
-namespace {
-
-std::string_view trimmed(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-}  // namespace
 
 std::string client_address(const std::string& peer, std::string_view forwarded_for,
                            const std::set<std::string>& trusted_proxies) {
@@ -20,7 +13,7 @@ std::string client_address(const std::string& peer, std::string_view forwarded_f
   while (!forwarded_for.empty()) {
     size_t comma = forwarded_for.rfind(',');
     std::string_view item =
-        trimmed(comma == std::string_view::npos ? forwarded_for : forwarded_for.substr(comma + 1));
+        trim_ows(comma == std::string_view::npos ? forwarded_for : forwarded_for.substr(comma + 1));
     forwarded_for =
         comma == std::string_view::npos ? std::string_view() : forwarded_for.substr(0, comma);
     if (item.empty()) continue;

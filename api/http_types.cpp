@@ -1,5 +1,7 @@
 #include "api/http_types.h"
 
+#include "domain/text.h"
+
 namespace ticketd::api {
 namespace {
 
@@ -10,22 +12,7 @@ int hex_digit(char c) {
   return -1;
 }
 
-std::string_view trim_whitespace(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-bool is_chunked(std::string_view coding) {
-  constexpr std::string_view kChunked = "chunked";
-  if (coding.size() != kChunked.size()) return false;
-  for (size_t i = 0; i < coding.size(); ++i) {
-    char c = coding[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != kChunked[i]) return false;
-  }
-  return true;
-}
+bool is_chunked(std::string_view coding) { return ascii_lowercase(coding) == "chunked"; }
 
 }  // namespace
 
@@ -42,7 +29,7 @@ std::optional<TransferCodingRefusal> refuse_transfer_coding(
   for (std::string_view line : lines) {
     while (true) {
       size_t comma = line.find(',');
-      std::string_view element = trim_whitespace(line.substr(0, comma));
+      std::string_view element = trim_ows(line.substr(0, comma));
       if (!element.empty()) codings.push_back(element);
       if (comma == std::string_view::npos) break;
       line.remove_prefix(comma + 1);

@@ -21,6 +21,12 @@ std::string ascii_lowercase(std::string_view text) {
   return out;
 }
 
+std::string_view trim_ows(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
 TextSearch::TextSearch(std::string_view needle) : needle_(ascii_lowercase(needle)) {
   folds_ = std::any_of(needle_.begin(), needle_.end(), [](char c) { return c >= 'a' && c <= 'z'; });
   const size_t m = needle_.size();

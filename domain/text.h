@@ -21,6 +21,8 @@ inline char ascii_lower(char c) {
   return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
 }
 std::string ascii_lowercase(std::string_view text);
+// Without the spaces and tabs around it: HTTP's optional whitespace (OWS) in header values.
+std::string_view trim_ows(std::string_view text);
 
 // A search for a piece of text in which Latin letters match whatever their case ("acme" finds
 // "Acme Ltd") and every other byte only itself, so UTF-8 matches whole characters. Built once
