@@ -375,6 +375,19 @@ UNDELIMITED_BODIES = [
 ]
 
 
+def answer_to(host, port, request, half_close=False):
+    """Everything the server sends back to raw `request` bytes on a new connection, until it
+    closes it (after the client's end of it, with half_close)."""
+    with socket.create_connection((host, int(port)), timeout=10) as c:
+        c.sendall(request)
+        if half_close:
+            c.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := c.recv(65536):
+            answer += chunk
+        return answer
+
+
 class BrokenHttp(unittest.TestCase):
     def test_a_websocket_handshake_refused_is_answered_in_the_error_form(self):
         s = Server(demo=False, extra_args=["--rate-limit", "0"]).start()
@@ -390,11 +403,7 @@ class BrokenHttp(unittest.TestCase):
                 (b"Sec-WebSocket-Key: " + b"A" * 200 + b"\r\nSec-WebSocket-Version: 13\r\n",
                  b"HTTP/1.1 400 ", "bad_request"),
             ]:
-                with socket.create_connection((host, int(port)), timeout=10) as c:
-                    c.sendall(upgrade + headers + b"\r\n")
-                    answer = b""
-                    while chunk := c.recv(65536):
-                        answer += chunk
+                answer = answer_to(host, port, upgrade + headers + b"\r\n")
                 self.assertTrue(answer.startswith(status), (headers, answer[:300]))
                 head, _, body = answer.partition(b"\r\n\r\n")
                 self.assertIn(b"Content-Type: application/json", head, (headers, head))
@@ -416,11 +425,8 @@ class BrokenHttp(unittest.TestCase):
                 version = b"1.0\r\nConnection: keep-alive" if coding == b"chunked" else b"1.1"
                 request = (b"POST /api/v1/sessions HTTP/" + version + b"\r\nHost: x\r\nTransfer-Encoding: " +
                            coding + b"\r\n\r\n" + body)
-                with socket.create_connection((host, int(port)), timeout=10) as c:
-                    c.sendall(request)  # keep-alive, and the write side left open
-                    answer = b""
-                    while chunk := c.recv(65536):  # the server closes after its one answer
-                        answer += chunk
+                # Keep-alive, the write side left open: the server closes after its one answer.
+                answer = answer_to(host, port, request)
                 self.assertTrue(answer.startswith(status), (coding, answer[:300]))
                 self.assertEqual(answer.count(b"HTTP/1.1 "), 1, (coding, answer))
                 head, _, error = answer.partition(b"\r\n\r\n")
@@ -440,15 +446,10 @@ class BrokenHttp(unittest.TestCase):
                                           for _ in range(40)]
             for request in requests:
                 expected = EXPECTED_ANSWERS.get(request)
-                with socket.create_connection((host, int(port)), timeout=10) as c:
-                    try:
-                        c.sendall(request)
-                        c.shutdown(socket.SHUT_WR)
-                        answer = b""
-                        while chunk := c.recv(65536):
-                            answer += chunk
-                    except ConnectionError:
-                        answer = b""  # refused and closed before all of it was sent
+                try:
+                    answer = answer_to(host, port, request, half_close=True)
+                except ConnectionError:
+                    answer = b""  # refused and closed before all of it was sent
                 if expected:
                     self.assertTrue(answer.startswith(expected), (request, answer[:300]))
                 if answer:
