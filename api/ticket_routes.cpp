@@ -355,6 +355,7 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
     // and is answered with the ticket the first one made.
     for (size_t i = 0; i < batch.size(); ++i) {
       batch[i].id = EventId::derived("ticketd/submit/" + idempotency + "/" + std::to_string(i));
+      batch[i].fresh_id = false;
     }
     Value data;
     std::string err;

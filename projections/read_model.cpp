@@ -19,6 +19,7 @@ storage::NewEvent to_new_event(const DomainEvent& e, const EventId& fresh_id,
                                std::string correlation_id) {
   storage::NewEvent n;
   n.id = e.id ? *e.id : fresh_id;
+  n.fresh_id = !e.id;
   n.type = e.type;
   n.payload = e.data.to_json();
   n.actor = e.actor;

@@ -76,6 +76,10 @@ struct ExpectedVersion {
 
 struct NewEvent {
   EventId id;
+  // `id` was drawn at random for this append (a v4 UUID: 122 random bits) and never appended
+  // before, so the writer does not look it up among the stored ids: no stored event can have it.
+  // Leave false for an id that may come again (derived from an Idempotency-Key, a retry's).
+  bool fresh_id = false;
   std::string type;
   std::string payload;  // JSON text by convention
   std::string actor;

@@ -111,6 +111,7 @@ IdMap EventLog::Impl::find_ids(const std::vector<AppendRequest>& batch) {
   std::vector<rocksdb::Slice> keys;
   for (const AppendRequest& r : batch) {
     for (const NewEvent& e : r.events) {
+      if (e.fresh_id) continue;
       if (auto it = recent_ids.find(e.id); it != recent_ids.end()) {
         found.emplace(e.id, it->second);
       } else {

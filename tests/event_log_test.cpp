@@ -241,6 +241,37 @@ TEST(EventLog, RepeatedEventIdIsAnIdempotentNoOp) {
   EXPECT_EQ(log->stream_head("s3"), 1u);
 }
 
+TEST(EventLog, AFreshIdIsTakenAtItsWordAndStillIndexed) {
+  TempDir dir;
+  auto log = open_log(dir / "log");
+  std::mt19937_64 rng(4);
+  NewEvent fresh = make_event(rng);
+  fresh.fresh_id = true;
+  ASSERT_TRUE(log->append("s1", ExpectedVersion::NoStream(), {fresh}).status.ok());
+
+  // Offered again as a possible repeat, it is found, before and after a reopen (which leaves
+  // only the ids' index to find it in): a fresh id is indexed like any other.
+  NewEvent repeat = fresh;
+  repeat.fresh_id = false;
+  auto again = log->append("s1", ExpectedVersion::NoStream(), {repeat});
+  ASSERT_TRUE(again.status.ok()) << again.status.ToString();
+  EXPECT_TRUE(again.duplicate);
+  log.reset();
+  log = open_log(dir / "log");
+  again = log->append("s1", ExpectedVersion::NoStream(), {repeat});
+  ASSERT_TRUE(again.status.ok()) << again.status.ToString();
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(again.last_position, 1u);
+  EXPECT_EQ(log->last_position(), 1u);
+
+  // Marked fresh, it is not looked up at all: the flag is the caller's promise, and breaking
+  // it writes the event again (which is why only ids drawn for the append may carry it).
+  auto broken = log->append("s1", ExpectedVersion::Any(), {fresh});
+  ASSERT_TRUE(broken.status.ok()) << broken.status.ToString();
+  EXPECT_FALSE(broken.duplicate);
+  EXPECT_EQ(broken.last_position, 2u);
+}
+
 TEST(EventLog, GlobalOrderIsCommitOrderAndGapFree) {
   TempDir dir;
   auto log = open_log(dir / "log");

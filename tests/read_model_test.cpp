@@ -193,6 +193,20 @@ class ReadModelBatches : public ::testing::Test {
   uint64_t ids_ = 0;
 };
 
+TEST(ToNewEvent, OnlyAnIdDrawnForTheAppendIsMarkedFresh) {
+  DomainEvent decided;
+  decided.type = "TicketSubmitted";
+  storage::NewEvent drawn = to_new_event(decided, EventId::random_v4(7, 7), "c");
+  EXPECT_EQ(drawn.id, EventId::random_v4(7, 7));
+  EXPECT_TRUE(drawn.fresh_id);
+  // A derived id (a timer's firing, a notification's outcome) may be appended again: the log
+  // must look it up.
+  decided.id = EventId::derived("timer/1");
+  storage::NewEvent derived = to_new_event(decided, EventId::random_v4(7, 8), "c");
+  EXPECT_EQ(derived.id, EventId::derived("timer/1"));
+  EXPECT_FALSE(derived.fresh_id);
+}
+
 TEST_F(ReadModelBatches, EveryBatchingGivesTheSameViews) {
   std::string one_by_one = dump_in_batches([] { return 1; });
   std::mt19937_64 rng(11);

@@ -90,6 +90,7 @@ int bench_append(const Args& args) {
   std::function<void(Producer&)> send = [&](Producer& p) {
     storage::NewEvent e;
     e.id = EventId::random_v4(p.rng(), p.rng());
+    e.fresh_id = true;  // as the server's own ids are: drawn for this append, never stored
     e.type = "TicketSubmitted";
     e.payload = kPayload;
     e.actor = "zhang";
