@@ -87,23 +87,23 @@ void StreamHub::on_message(const std::shared_ptr<StreamClient>& client, std::str
     return send_error(*client, "bad_request", error.empty() ? "a message is a JSON object" : error);
   }
   std::string op = msg.string_or("op");
-  if (op == "ping") return client->send(R"({"op":"pong"})");
-  std::string topic = msg.string_or("topic");
-  if (op != "subscribe" && op != "unsubscribe") {
+  if (op != "subscribe" && op != "unsubscribe" && op != "ping") {
     return send_error(*client, "bad_request", "op must be subscribe, unsubscribe or ping");
   }
   // A misspelt member would be dropped without a word: {"frm":100} would subscribe live only,
   // and the client would never be told the replay it asked for did not happen.
   for (const auto& [key, value] : msg.as_object()) {
-    const bool known =
-        key == "op" || key == "topic" || (op == "subscribe" && (key == "from" || key == "tz"));
+    const bool known = key == "op" || (op != "ping" && key == "topic") ||
+                       (op == "subscribe" && (key == "from" || key == "tz"));
     if (!known) {
-      return send_error(
-          *client, "bad_request",
-          "unknown member \"" + key + "\"; " + op +
-              (op == "subscribe" ? " takes op, topic, from and tz" : " takes op and topic"));
+      const char* takes = op == "subscribe"     ? " takes op, topic, from and tz"
+                          : op == "unsubscribe" ? " takes op and topic"
+                                                : " takes op alone";
+      return send_error(*client, "bad_request", "unknown member \"" + key + "\"; " + op + takes);
     }
   }
+  if (op == "ping") return client->send(R"({"op":"pong"})");
+  std::string topic = msg.string_or("topic");
   if (!valid_topic(topic)) {
     return send_error(
         *client, "not_found",

@@ -146,6 +146,12 @@ class Stream(unittest.TestCase):
             pass
         self.assertEqual((m["error"]["code"], m["error"]["message"]),
                          ("bad_request", 'unknown member "frm"; subscribe takes op, topic, from and tz'))
+        # A ping takes nothing else: a client expecting its "id" echoed is told it is not.
+        ws_ticket.send(json.dumps({"op": "ping", "id": 7}))
+        while "error" not in (m := self.recv(ws_ticket)):
+            self.assertNotEqual(m.get("op"), "pong", m)
+        self.assertEqual((m["error"]["code"], m["error"]["message"]),
+                         ("bad_request", 'unknown member "id"; ping takes op alone'))
         # A ticket that does not exist is a typo, said at once rather than a silent subscription.
         ws_ticket.send(json.dumps({"op": "subscribe", "topic": "ticket:T-999999"}))
         while "error" not in (m := self.recv(ws_ticket)):
