@@ -496,7 +496,8 @@ void EventLog::Impl::commit(std::vector<AppendRequest>& batch) {
       fbb.Finish(build_envelope(fbb, c, prev, hash));
       wb.Put(events, layout::position_key(position),
              rocksdb::Slice(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize()));
-      index.entries.push_back({layout::stream_key(r.stream, current), e.id, {position, current}});
+      index.entries.push_back(
+          {layout::stream_key(r.stream, current), e.id, {position, current}, e.fresh_id});
       batch_ids[e.id] = {position, current};
     }
     touched[r.stream] = current;

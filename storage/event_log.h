@@ -76,9 +76,10 @@ struct ExpectedVersion {
 
 struct NewEvent {
   EventId id;
-  // `id` was drawn at random for this append (a v4 UUID: 122 random bits) and never appended
-  // before, so the writer does not look it up among the stored ids: no stored event can have it.
-  // Leave false for an id that may come again (derived from an Idempotency-Key, a retry's).
+  // `id` was drawn at random for this append (a v4 UUID: 122 random bits) and is never appended
+  // again, so the writer does not look it up among the stored ids (no stored event can have it)
+  // nor adds it to their index, which then holds only the ids that can come again or be asked
+  // for. Leave false for an id derived from something (an Idempotency-Key, a timer, an outcome).
   bool fresh_id = false;
   std::string type;
   std::string payload;  // JSON text by convention
@@ -131,8 +132,9 @@ class EventLog {
   Status read_all(uint64_t after, size_t max_count, const EventVisitor& visit) const;
   // One event by global position (NotFound past the end).
   Status read_at(uint64_t position, const EventVisitor& visit) const;
-  // One event by its id (NotFound when no stored event has it): facts recorded under derived ids
-  // (a timer's firing, a notification's outcome) are found without scanning their stream.
+  // One event by its id, for ids derived from something (a timer's firing, a notification's
+  // outcome): found without scanning their stream. NotFound when no stored event has it; an id
+  // appended as fresh (NewEvent::fresh_id) is not indexed and not to be asked for.
   Status read_event(const EventId& id, const EventVisitor& visit) const;
 
   // The last durable global position (0 for an empty log).

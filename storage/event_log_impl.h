@@ -76,6 +76,7 @@ struct IndexEntry {
   std::string stream_key;  // layout::stream_key(stream, version)
   EventId id;
   StoredId stored;
+  bool fresh_id = false;  // then not in the ids' index
 };
 
 // The index entries of committed batches, waiting for the indexer.

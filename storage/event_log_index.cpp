@@ -144,6 +144,7 @@ IdMap EventLog::Impl::find_ids(const std::vector<AppendRequest>& batch) {
 // commit order, so the indexed-through mark only ever covers what RocksDB has.
 void EventLog::Impl::publish(IndexWork&& work) {
   for (const IndexEntry& e : work.entries) {
+    if (e.fresh_id) continue;
     recent_ids.emplace(e.id, e.stored);
     recent_order.emplace_back(e.stored.position, e.id);
   }
@@ -238,6 +239,7 @@ Status EventLog::Impl::write_index(const std::vector<IndexWork>& works, bool log
     for (const IndexEntry& e : w.entries) {
       std::string position = layout::position_key(e.stored.position);
       wb.Put(streams, e.stream_key, position);
+      if (e.fresh_id) continue;  // never looked up: see NewEvent::fresh_id
       wb.Put(ids,
              rocksdb::Slice(reinterpret_cast<const char*>(e.id.bytes.data()), e.id.bytes.size()),
              position);
