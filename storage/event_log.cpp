@@ -70,11 +70,12 @@ rocksdb::ColumnFamilyOptions base_cf_options(const std::shared_ptr<rocksdb::Cach
 //    work), and every old event is read whole again by each of them.
 //  - streams: read by prefix (one stream), so a prefix extractor with prefix blooms in SST files
 //    and in the memtable lets reads skip files that hold nothing of the stream.
-//  - ids: almost every lookup is a miss (a fresh event id), which whole-key bloom filters, also in
-//    the memtable, answer without reading blocks. Ids are only ever looked up, never scanned, so
-//    the memtable is a hash table (buckets of short lists, by the first 8 bytes) rather than a
-//    skiplist: inserting random keys into a skiplist searched it from the top every time, 12% of
-//    the server's CPU under submit load.
+//  - ids: derived ids only (an Idempotency-Key's, a timer's, an outcome's; fresh ones are not
+//    indexed). Almost every lookup is a miss (a first submission with its key), which whole-key
+//    bloom filters, also in the memtable, answer without reading blocks. Ids are only ever looked
+//    up, never scanned, so the memtable is a hash table (buckets of short lists, by the first 8
+//    bytes) rather than a skiplist: inserting random keys into a skiplist searched it from the
+//    top every time, 12% of the server's CPU under a submit load whose every id was indexed.
 //  - snapshots and attachments: large values go to blob files so compaction does not rewrite
 //    them.
 std::vector<rocksdb::ColumnFamilyDescriptor> column_families(
