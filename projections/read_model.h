@@ -96,7 +96,8 @@ struct KeptSlaOutlook {
 };
 
 // A decided event in the form the log stores: its own id when it has one (a derived id), else
-// `fresh_id`, which must be random and new (the log does not look it up; see NewEvent).
+// `fresh_id`, which must be drawn for this append (the log neither looks it up nor indexes it;
+// see NewEvent::fresh_id).
 storage::NewEvent to_new_event(const DomainEvent& e, const EventId& fresh_id,
                                std::string correlation_id);
 
