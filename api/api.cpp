@@ -2,9 +2,11 @@
 
 #include <sodium.h>
 #include <spdlog/spdlog.h>
+#include <sys/random.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 
@@ -52,6 +54,23 @@ std::string token_hash(std::string_view token) {
 
 namespace {
 
+// Fills `out` from the kernel's random source in as few calls as it allows. libsodium's
+// randombytes_buf asks for 256 bytes a call: sixteen system calls for the pool below, 0.3 a
+// submit, where a system call costs a microsecond on these virtual machines (now 0.02; session
+// 43 in BENCHMARKS.md). A read of over 256 bytes may be cut short by a signal, hence the loop;
+// where getrandom is missing (ENOSYS: an old kernel, a sandbox), libsodium's own way is taken.
+void kernel_random_bytes(unsigned char* out, size_t n) {
+  while (n > 0) {
+    ssize_t got = getrandom(out, n, 0);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return randombytes_buf(out, n);
+    }
+    out += got;
+    n -= static_cast<size_t>(got);
+  }
+}
+
 // The kernel's random bytes, taken 4 KB at a time per thread: one getrandom call per event id
 // and portal code was five system calls a submit. Bytes handed out are wiped from the pool.
 void random_bytes(void* out, size_t n) {
@@ -59,7 +78,7 @@ void random_bytes(void* out, size_t n) {
   thread_local size_t left = 0;
   if (n > sizeof pool) return randombytes_buf(out, n);
   if (n > left) {
-    randombytes_buf(pool, sizeof pool);
+    kernel_random_bytes(pool, sizeof pool);
     left = sizeof pool;
   }
   unsigned char* taken = pool + sizeof pool - left;
