@@ -322,7 +322,7 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
     return call->fail(decided.error());
   }
   auto answer = [this, call, id, status, submit](uint64_t position) {
-    JsonWriter w;
+    JsonWriter w(2048);  // a ticket's view is 1-2 KB: written without regrowing
     uint64_t version = 0;
     bool found = model_.read([&](const View& v) {
       const TicketState* t = v.ticket(id);

@@ -165,7 +165,8 @@ Result<Object> check_writes(const TicketState& state, const FormDef& form, const
     }
     auto checked = check_field_value(*f, value, ctx.lookups);
     if (!checked.ok()) return checked.error();
-    if (!(lookup(state.fields, key) == checked.value())) changed.emplace_back(key, checked.value());
+    if (!(lookup(state.fields, key) == checked.value()))
+      changed.emplace_back(key, std::move(checked.value()));
   }
   return changed;
 }
@@ -417,7 +418,13 @@ Result<std::vector<DomainEvent>> submit(const SubmitTicket& cmd, const Context& 
   if (!writes.ok()) return writes.error();
   Object fields;
   for (const FieldDef& f : form->fields) {
-    Value v = lookup(writes.value(), f.key);
+    Value v;
+    for (auto& [k, written] : writes.value()) {
+      if (k == f.key) {
+        v = std::move(written);  // no other field of the form has this key
+        break;
+      }
+    }
     if (f.auto_fill == "now") {
       v = f.type == FieldType::kDate ? Value(format_rfc3339(ctx.now_us).substr(0, 10))
                                      : Value(format_rfc3339(ctx.now_us));
@@ -435,15 +442,17 @@ Result<std::vector<DomainEvent>> submit(const SubmitTicket& cmd, const Context& 
     }
     if (!v.is_null()) fields.emplace_back(f.key, std::move(v));
   }
+  // One object, shared by the event and the routing that reads it: the values are not copied.
+  const Value submitted(std::move(fields));
   Decision d(ctx);
   d.add(et::kTicketSubmitted, {{"id", Value(ctx.new_ticket_id)},
                                {"form", Value(form->id)},
                                {"form_version", Value(static_cast<int64_t>(form->version))},
                                {"flow", Value(flow->id)},
                                {"flow_version", Value(static_cast<int64_t>(flow->version))},
-                               {"fields", Value(fields)},
+                               {"fields", submitted},
                                {"portal_code", Value(ctx.new_portal_code)}});
-  if (auto e = route_on(d, *flow, start, fields)) return *e;
+  if (auto e = route_on(d, *flow, start, submitted.as_object())) return *e;
   apply_rules(none, d, ctx);
   return std::move(d.events());
 }
