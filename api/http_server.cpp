@@ -455,6 +455,16 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
   }
 
   void read_body() {
+    // A small body nearly always came in the header's read: parsed where it lies, the request
+    // goes on at once rather than through the io_context, as an async read would go even with
+    // nothing left to read.
+    const auto length = body_->content_length();
+    if (body_->is_done()) return on_body({});
+    if (length && buffer_.size() >= *length) {
+      beast::error_code ec;
+      buffer_.consume(body_->put(buffer_.data(), ec));
+      if (ec || body_->is_done()) return on_body(ec);
+    }
     tcp_stream().expires_after(server_.options.read_timeout);
     http::async_read(
         stream_, buffer_, *body_,

@@ -126,6 +126,41 @@ class Hostile(unittest.TestCase):
         c.close()
         self.assertLess(self.health_p99_ms(50), 100)
 
+    def test_pipelined_bodies_whole_and_cut(self):
+        # A body that came with its header is parsed where it lies, one cut across sends is read
+        # on; either way the bytes after it are the next request.
+        def post(body):
+            return (b"POST /api/v1/nothing HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n" % len(body)) + body
+        health = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        body = b'{"text": "' + b"x" * 100 + b'"}'
+        c = socket.create_connection(self.addr)
+        c.settimeout(10)
+        data = b""
+
+        def answers(n):  # the statuses of the first n answers, each read to its body's end
+            nonlocal data
+            statuses, at = [], 0
+            while len(statuses) < n:
+                end = data.find(b"\r\n\r\n", at)
+                if end >= 0:
+                    head = data[at:end].split(b"\r\n")
+                    length = [int(h.split(b":")[1]) for h in head if h.lower().startswith(b"content-length:")]
+                    if end + 4 + length[0] <= len(data):
+                        statuses.append(head[0].split(b" ")[1])
+                        at = end + 4 + length[0]
+                        continue
+                chunk = c.recv(65536)
+                self.assertTrue(chunk, "connection closed after %r" % data)
+                data += chunk
+            return statuses
+
+        c.sendall(post(body) + health + post(body) + post(body)[:-10])
+        self.assertEqual(answers(3), [b"401", b"200", b"401"])  # read whole, then refused
+        c.sendall(post(body)[-10:] + health)
+        self.assertEqual(answers(5), [b"401", b"200", b"401", b"401", b"200"])
+        c.close()
+
 
 class Stop(unittest.TestCase):
     def test_a_stop_ends_within_its_grace_whatever_a_client_holds(self):
