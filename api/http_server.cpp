@@ -458,8 +458,8 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
     // A small body nearly always came in the header's read: parsed where it lies, the request
     // goes on at once rather than through the io_context, as an async read would go even with
     // nothing left to read.
-    const auto length = body_->content_length();
     if (body_->is_done()) return on_body({});
+    const auto length = body_->content_length();
     if (length && buffer_.size() >= *length) {
       beast::error_code ec;
       buffer_.consume(body_->put(buffer_.data(), ec));
