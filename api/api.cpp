@@ -62,8 +62,8 @@ namespace {
 void kernel_random_bytes(unsigned char* out, size_t n) {
   while (n > 0) {
     ssize_t got = getrandom(out, n, 0);
-    if (got < 0) {
-      if (errno == EINTR) continue;
+    if (got <= 0) {  // 0 would be a kernel's bug, and a loop without end
+      if (got < 0 && errno == EINTR) continue;
       return randombytes_buf(out, n);
     }
     out += got;
