@@ -162,8 +162,8 @@ void Value::write(JsonWriter& w) const {
   }
 }
 
-std::string Value::to_json() const {
-  JsonWriter w;
+std::string Value::to_json(size_t capacity) const {
+  JsonWriter w(capacity);
   write(w);
   return w.take();
 }

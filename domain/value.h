@@ -57,7 +57,8 @@ class Value {
   friend bool operator==(const Value& a, const Value& b);
 
   void write(JsonWriter& w) const;
-  std::string to_json() const;
+  // `capacity`: the bytes to reserve at once, where the caller knows about how long the text is.
+  std::string to_json(size_t capacity = 0) const;
 
  private:
   friend struct ValueFromDom;  // parse_json builds values where they will live

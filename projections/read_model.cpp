@@ -22,9 +22,7 @@ storage::NewEvent to_new_event(const DomainEvent& e, const EventId& fresh_id,
   n.fresh_id = !e.id;
   n.type = e.type;
   // Payloads are 100-450 bytes in the reference application: one allocation, no regrowth.
-  JsonWriter payload(512);
-  e.data.write(payload);
-  n.payload = payload.take();
+  n.payload = e.data.to_json(512);
   n.actor = e.actor;
   n.correlation_id = std::move(correlation_id);
   n.recorded_at_us = e.at_us;
