@@ -447,6 +447,7 @@ void EventLog::Impl::commit(std::vector<AppendRequest>& batch) {
     // Idempotency: a request whose ids are all stored already is answered with the originals.
     size_t known = 0;
     for (const NewEvent& e : r.events) {
+      if (e.fresh_id) continue;  // taken at its word, as find_ids takes it
       auto found = batch_ids.find(e.id);
       if (found == batch_ids.end()) continue;
       if (known++ == 0) res.first_position = found->second.position;
@@ -499,7 +500,7 @@ void EventLog::Impl::commit(std::vector<AppendRequest>& batch) {
              rocksdb::Slice(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize()));
       index.entries.push_back(
           {layout::stream_key(r.stream, current), e.id, {position, current}, e.fresh_id});
-      batch_ids[e.id] = {position, current};
+      if (!e.fresh_id) batch_ids[e.id] = {position, current};
     }
     touched[r.stream] = current;
     res.last_position = position;
