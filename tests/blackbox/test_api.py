@@ -219,7 +219,7 @@ class ReferenceApp(unittest.TestCase):
             self.assertEqual((status, r["ticket"]["node"]["id"], r["ticket"]["reopens"]), (200, "dispatch", 2), r)
             self.assertEqual(r["ticket"]["fields"]["status"], "处理中")
         finally:
-            s.stop()
+            s.cleanup()
 
     def test_complex_branch_with_reject_and_transfer(self):
         tid = self.submit()["id"]

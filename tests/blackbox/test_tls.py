@@ -5,6 +5,7 @@ import http.client
 import json
 import os
 import pathlib
+import shutil
 import signal
 import socket
 import ssl
@@ -42,6 +43,7 @@ class Tls(unittest.TestCase):
     def tearDownClass(cls):
         cls.s.stop()
         cls.s.cleanup()
+        shutil.rmtree(cls.dir, ignore_errors=True)
 
     def https(self, method, path, body=None, token=None):
         req = urllib.request.Request("https://127.0.0.1:%d%s" % (self.port, path), method=method,
