@@ -22,4 +22,7 @@ for _ in $(seq 1 300); do  # up to 30 s for the demo to load
   sleep 0.1
 done
 [[ -n $url ]] || { echo "ticketd did not start" >&2; cat "$log" >&2; exit 1; }
-"$build/tools/ticketd-load" "$@" --url "$url"
+# Submit and read runs also print the server's CPU a request by thread (server_cpu_us_per_request).
+server_cpu=()
+case "${1:-}" in submit | read) server_cpu=(--server-pid "$server") ;; esac
+"$build/tools/ticketd-load" "$@" --url "$url" "${server_cpu[@]}"

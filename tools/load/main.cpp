@@ -4,7 +4,7 @@
 //
 //   ticketd-load submit|read|fanout --url http://127.0.0.1:8080 --user li --password demo-li
 //                [--connections 64] [--seconds 10] [--tickets 1000] [--peer]
-//                [--subscribers 1000] [--rate 2000] [--acked FILE]
+//                [--subscribers 1000] [--rate 2000] [--acked FILE] [--server-pid PID]
 //
 // submit: POST /api/v1/tickets of the reference form (validation, flow, rules, durable before the
 //         answer). read: GET /api/v1/tickets/{id} over --tickets tickets submitted first.
@@ -17,6 +17,8 @@
 // written when the run ends (tests/blackbox/test_crash.py kills the server under this load and
 // looks for every one of them). SIGINT or SIGTERM ends a submit or read run early, its figures
 // and that file written as at the deadline.
+// --server-pid (submit, read): the server's CPU a request over the timed run, in all and by
+// thread name, from /proc (a server on this machine: tools/bench-load.sh passes its own).
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -38,6 +40,7 @@
 #include <vector>
 
 #include "tools/bench_peer.h"
+#include "tools/load/thread_cpu.h"
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
@@ -64,6 +67,7 @@ struct Options {
   int subscribers = 1000;
   double rate = 2000;
   std::string acked_file;
+  int server_pid = 0;  // 0: the server's CPU is not read
 };
 
 struct Results {
@@ -409,7 +413,7 @@ int fanout(const Options& o, net::io_context& ioc, const tcp::resolver::results_
 int usage() {
   std::cerr << "usage: ticketd-load submit|read|fanout [--url http://HOST:PORT] [--user U] "
                "[--password P] [--connections N] [--seconds S] [--tickets N] [--peer] "
-               "[--subscribers N] [--rate R] [--acked FILE]\n";
+               "[--subscribers N] [--rate R] [--acked FILE] [--server-pid PID]\n";
   return 2;
 }
 
@@ -449,12 +453,23 @@ int main(int argc, char** argv) {
     } else if (a == "--acked") {
       o.acked_file = value();
       if (o.acked_file.empty()) return usage();
+    } else if (a == "--server-pid") {
+      o.server_pid = std::atoi(value().c_str());
+      if (o.server_pid <= 0) return usage();
     } else {
       return usage();
     }
   }
 
   if (!o.acked_file.empty() && o.op != "submit") return usage();
+  if (o.server_pid && o.op == "fanout") return usage();
+  std::map<std::string, double> server_cpu_before, server_cpu_after;
+  std::string cpu_error;
+  if (o.server_pid &&
+      !ticketd::tools::thread_cpu_seconds(o.server_pid, &server_cpu_before, &cpu_error)) {
+    std::cerr << "--server-pid: " << cpu_error << "\n";
+    return 2;
+  }
 
   net::io_context ioc;
   tcp::resolver resolver(ioc);
@@ -516,6 +531,8 @@ int main(int argc, char** argv) {
     return request_bytes("GET", "/api/v1/tickets/" + ids[rng() % ids.size()], host, token);
   };
   const double cpu_before = cpu_seconds();
+  if (o.server_pid)
+    ticketd::tools::thread_cpu_seconds(o.server_pid, &server_cpu_before, &cpu_error);
   auto started = Clock::now();
   auto deadline = started + std::chrono::microseconds(static_cast<int64_t>(o.seconds * 1e6));
   net::signal_set signals(ioc, SIGINT, SIGTERM);
@@ -527,6 +544,8 @@ int main(int argc, char** argv) {
   ioc.run();
   double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
   const double cpu_used = cpu_seconds() - cpu_before;
+  const bool server_cpu_read = o.server_pid && ticketd::tools::thread_cpu_seconds(
+                                                   o.server_pid, &server_cpu_after, &cpu_error);
 
   auto& l = results.latencies_ms;
   std::sort(l.begin(), l.end());
@@ -544,6 +563,21 @@ int main(int argc, char** argv) {
   for (auto [name, p] : {std::pair{"p50", 0.5}, std::pair{"p90", 0.9}, std::pair{"p99", 0.99},
                          std::pair{"p999", 0.999}, std::pair{"max", 1.0}}) {
     std::printf("%s_ms=%.3f\n", name, percentile(l, p));
+  }
+  if (o.server_pid && !server_cpu_read) {
+    std::cerr << "--server-pid: " << cpu_error << "\n";  // the server ended during the run
+  } else if (o.server_pid && !l.empty()) {
+    // Threads of one name (the io threads) are summed; one that ended in the run counts nothing.
+    const double per_request_us = 1e6 / static_cast<double>(l.size());
+    double total = 0;
+    for (const auto& [name, after] : server_cpu_after) {
+      auto before = server_cpu_before.find(name);
+      const double used =
+          std::max(0.0, after - (before == server_cpu_before.end() ? 0.0 : before->second));
+      total += used;
+      std::printf("server_cpu_us_per_request{%s}=%.1f\n", name.c_str(), used * per_request_us);
+    }
+    std::printf("server_cpu_us_per_request=%.1f\n", total * per_request_us);
   }
   if (results.keep_acked) {
     std::FILE* f = std::fopen(o.acked_file.c_str(), "w");
