@@ -17,20 +17,20 @@ bool parse_task_stat(std::string_view line, std::string* name, uint64_t* ticks) 
     return false;
   }
   std::string_view rest = line.substr(close + 1);
-  uint64_t fields[13] = {};
-  for (int i = 0; i < 13; ++i) {
+  uint64_t times[2] = {};  // utime, stime
+  for (int field = 0; field < 13; ++field) {
     const size_t start = rest.find_first_not_of(' ');
     if (start == std::string_view::npos) return false;
     rest.remove_prefix(start);
     const size_t end = std::min(rest.find(' '), rest.size());
-    if (i >= 11) {
-      auto [p, ec] = std::from_chars(rest.data(), rest.data() + end, fields[i]);
+    if (field >= 11) {
+      auto [p, ec] = std::from_chars(rest.data(), rest.data() + end, times[field - 11]);
       if (ec != std::errc() || p != rest.data() + end) return false;
     }
     rest.remove_prefix(end);
   }
   *name = std::string(line.substr(open + 1, close - open - 1));
-  *ticks = fields[11] + fields[12];
+  *ticks = times[0] + times[1];
   return true;
 }
 
@@ -44,9 +44,10 @@ bool thread_cpu_seconds(int pid, std::map<std::string, double>* out, std::string
   }
   const double tick = 1.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
   out->clear();
-  for (const auto& task : it) {
+  // Stepped with an error code: the process may end while its threads are read.
+  for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
     // A thread that ends while the directory is read is skipped, not an error.
-    std::ifstream in(task.path() / "stat");
+    std::ifstream in(it->path() / "stat");
     std::string line, name;
     uint64_t ticks = 0;
     if (!std::getline(in, line) || !parse_task_stat(line, &name, &ticks)) continue;
