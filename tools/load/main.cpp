@@ -465,6 +465,8 @@ int main(int argc, char** argv) {
   if (o.server_pid && o.op == "fanout") return usage();
   std::map<std::string, double> server_cpu_before, server_cpu_after;
   std::string cpu_error;
+  // Read once here, so that a wrong pid is said before any load is sent (or tickets seeded), and
+  // again as the timed run starts.
   if (o.server_pid &&
       !ticketd::tools::thread_cpu_seconds(o.server_pid, &server_cpu_before, &cpu_error)) {
     std::cerr << "--server-pid: " << cpu_error << "\n";
