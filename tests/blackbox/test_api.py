@@ -18,9 +18,8 @@ import zlib
 import zoneinfo
 
 sys.path.insert(0, os.path.dirname(__file__))
-from ticketd_server import ADMIN_TOKEN, Server  # noqa: E402
+from ticketd_server import ADMIN_TOKEN, TICKETCTL, Server  # noqa: E402
 
-TICKETCTL = os.environ.get("TICKETCTL_BIN", "build/tools/ticketctl")
 
 SUBMISSION = {
     "customer_name": "华东精密机械有限公司",

@@ -8,10 +8,9 @@ import tempfile
 import time
 import unittest
 
-from ticketd_server import ADMIN_TOKEN, Server
+from ticketd_server import ADMIN_TOKEN, TICKETCTL, Server
 from test_api import SUBMISSION
 
-TICKETCTL = os.environ.get("TICKETCTL_BIN", "build/tools/ticketctl")
 
 
 class Backups(unittest.TestCase):

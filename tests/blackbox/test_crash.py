@@ -7,10 +7,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from ticketd_server import ADMIN_TOKEN, Server, read_acked  # noqa: E402
+from ticketd_server import ADMIN_TOKEN, LOAD, TICKETCTL, Server, read_acked  # noqa: E402
 
-TICKETCTL = os.environ.get("TICKETCTL_BIN", "build/tools/ticketctl")
-LOAD = os.environ.get("TICKETD_LOAD_BIN", "build/tools/ticketd-load")
 # Events appended in a round of the benchmark's load before its kill: a short form for every run,
 # the long one (TICKETD_LONG_FAULTS=1, README) ten times as many, one to three seconds of load each.
 ROUND_EVENTS = 80000 if os.environ.get("TICKETD_LONG_FAULTS") == "1" else 8000

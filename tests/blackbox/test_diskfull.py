@@ -8,11 +8,9 @@ import subprocess
 import tempfile
 import unittest
 
-from ticketd_server import ADMIN_TOKEN, Server, read_acked
+from ticketd_server import ADMIN_TOKEN, LOAD, TICKETCTL, Server, read_acked
 from test_api import SUBMISSION, wait_for
 
-TICKETCTL = os.environ.get("TICKETCTL_BIN", "build/tools/ticketctl")
-LOAD = os.environ.get("TICKETD_LOAD_BIN", "build/tools/ticketd-load")
 
 
 def try_mount(path, size):

@@ -3,17 +3,15 @@
 Targets are seconds long and the calendar works around the clock, so the tests run at any hour;
 business hours, holidays and DST are covered by the unit tests (tests/sla_test.cpp)."""
 import json
-import os
 import subprocess
 import threading
 import unittest
 
 import websocket  # Debian's python3-websocket
 
-from ticketd_server import ADMIN_TOKEN, Server
+from ticketd_server import ADMIN_TOKEN, TICKETCTL, Server
 from test_api import SUBMISSION, wait_for
 
-TICKETCTL = os.environ.get("TICKETCTL_BIN", "build/tools/ticketctl")
 
 ALWAYS = {"name": "全天", "time_zone": "Asia/Shanghai",
           "weekly": {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}

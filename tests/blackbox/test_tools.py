@@ -6,9 +6,8 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from ticketd_server import Server  # noqa: E402
+from ticketd_server import LOAD, Server  # noqa: E402
 
-LOAD = os.environ.get("TICKETD_LOAD_BIN", "build/tools/ticketd-load")
 
 
 class LoadGenerator(unittest.TestCase):

@@ -14,6 +14,8 @@ import urllib.parse
 import urllib.request
 
 BIN = os.environ.get("TICKETD_BIN", "build/server/ticketd")
+TICKETCTL = os.environ.get("TICKETCTL_BIN", "build/tools/ticketctl")
+LOAD = os.environ.get("TICKETD_LOAD_BIN", "build/tools/ticketd-load")
 ADMIN_TOKEN = "test-admin-token-0123456789"
 
 
