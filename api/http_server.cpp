@@ -153,6 +153,7 @@ class WebSocketSession : public StreamClient,
  public:
   static constexpr size_t kMaxQueued = 4096;
   static constexpr size_t kGatherBytes = 64 * 1024;
+  static constexpr size_t kMaxMessage = 64 * 1024;  // a client's message, in bytes
   using std::enable_shared_from_this<WebSocketSession<NextLayer>>::shared_from_this;
 
   WebSocketSession(NextLayer&& stream, std::string token, Actor actor, ServerState& server)
@@ -184,7 +185,7 @@ class WebSocketSession : public StreamClient,
         res.prepare_payload();
       }
     }));
-    ws_.read_message_max(64 * 1024);
+    ws_.read_message_max(0);  // read() keeps to kMaxMessage
     ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) {
       if (ec) return self->finish();
       self->accepted_ = true;
@@ -215,14 +216,23 @@ class WebSocketSession : public StreamClient,
   }
 
  private:
+  // A message is read a piece at a time, never past the limit, so that one over it is closed with
+  // a reason: Beast's own limit (read_message_max) closes with 1009 and says nothing.
   void read() {
-    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec) return self->finish();
-      std::string text = beast::buffers_to_string(self->buffer_.data());
-      self->buffer_.consume(self->buffer_.size());
-      self->server_.hub.on_message(self, text);
-      self->read();
-    });
+    ws_.async_read_some(buffer_, kMaxMessage + 1 - buffer_.size(),
+                        [self = shared_from_this()](beast::error_code ec, size_t) {
+                          if (ec) return self->finish();
+                          if (self->buffer_.size() > kMaxMessage) {
+                            return self->close_with(websocket::close_code::too_big,
+                                                    "a message may be at most " +
+                                                        std::to_string(kMaxMessage) + " bytes");
+                          }
+                          if (!self->ws_.is_message_done()) return self->read();
+                          std::string text = beast::buffers_to_string(self->buffer_.data());
+                          self->buffer_.consume(self->buffer_.size());
+                          self->server_.hub.on_message(self, text);
+                          self->read();
+                        });
   }
 
   // The token is asked about again now and then: a user signed out, disabled or expired stops

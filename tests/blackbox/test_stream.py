@@ -285,6 +285,46 @@ class Stream(unittest.TestCase):
             self.assertEqual(positions, sorted(set(positions)), attempt)  # in order, none twice
             ws.shutdown()
 
+    def close_frame(self, ws):
+        """Reads up to the server's close frame; its code and reason."""
+        while True:
+            frame = ws.recv_data_frame(True)[1]
+            if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
+                return int.from_bytes(frame.data[:2], "big"), frame.data[2:].decode()
+
+    def test_a_message_over_64_kb_is_closed_with_a_reason(self):
+        ping = json.dumps({"op": "ping"})
+        at_the_limit = self.connect(self.li)
+        at_the_limit.send(ping + " " * (65536 - len(ping)))
+        self.assertEqual(self.recv(at_the_limit), {"op": "pong"})
+        too_big = "a message may be at most 65536 bytes"
+        # One byte over, in two fragments neither of which is over on its own.
+        fragments = self.connect(self.li)
+        half = (ping + " " * (65537 - len(ping))).encode()
+        fragments.send_frame(websocket.ABNF.create_frame(half[:40000], websocket.ABNF.OPCODE_TEXT, 0))
+        fragments.send_frame(websocket.ABNF.create_frame(half[40000:], websocket.ABNF.OPCODE_CONT, 1))
+        self.assertEqual(self.close_frame(fragments), (1009, too_big))
+        # A frame announcing a gigabyte: closed once 64 KB of it are read, not after the rest.
+        host, port = self.s.base[len("http://"):].rsplit(":", 1)
+        raw = socket.create_connection((host, int(port)), timeout=30)
+        self.addCleanup(raw.close)
+        raw.sendall(("GET /api/v1/stream?token=%s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\n\r\n" % self.li).encode())
+        handshake = b""
+        while b"\r\n\r\n" not in handshake:
+            handshake += raw.recv(1)
+        self.assertIn(b" 101 ", handshake)
+        raw.sendall(bytes([0x81, 0x80 | 127]) + (1 << 30).to_bytes(8, "big") + b"\0\0\0\0" + b" " * 70000)
+        answer = b""
+        while len(answer) < 2 or len(answer) < 2 + answer[1]:
+            chunk = raw.recv(4096)
+            self.assertTrue(chunk, answer)
+            answer += chunk
+        self.assertEqual(answer[0], 0x88)  # a close frame, unmasked, with a short payload
+        self.assertEqual((int.from_bytes(answer[2:4], "big"), answer[4:2 + answer[1]].decode()), (1009, too_big))
+        self.assertEqual(self.s.call("GET", "/healthz")[0], 200)
+
     def test_a_client_that_stops_reading_is_dropped(self):
         # A raw socket that completes the handshake, subscribes, then never reads again.
         host, port = self.s.base[len("http://"):].rsplit(":", 1)
