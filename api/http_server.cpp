@@ -393,6 +393,8 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
                                 self->read_header();
                               });
     } else {
+      beast::error_code ignored;  // if refused, every answer is written asynchronously
+      tcp_stream().socket().non_blocking(true, ignored);
       net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
     }
   }
@@ -565,29 +567,45 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
   }
 
   void write(HttpResponse r) {
-    auto res = std::make_shared<http::response<http::string_body>>(
-        static_cast<http::status>(r.status), 11);
-    res->set(http::field::server, "ticketd");
-    if (!r.content_type.empty()) res->set(http::field::content_type, r.content_type);
-    if (!request_id_.empty()) res->set("X-Request-Id", request_id_);
-    for (const auto& [k, v] : r.headers) res->set(k, v);
-    res->keep_alive(keep_alive_ && !server_.shutting_down.load());
+    response_.emplace(static_cast<http::status>(r.status), 11);
+    auto& res = *response_;
+    res.set(http::field::server, "ticketd");
+    if (!r.content_type.empty()) res.set(http::field::content_type, r.content_type);
+    if (!request_id_.empty()) res.set("X-Request-Id", request_id_);
+    for (const auto& [k, v] : r.headers) res.set(k, v);
+    res.keep_alive(keep_alive_ && !server_.shutting_down.load());
     if (r.head) {
-      res->content_length(r.body.size());  // what a GET would send; the body stays empty
+      res.content_length(r.body.size());  // what a GET would send; the body stays empty
     } else {
-      res->body() = std::move(r.body);
-      res->prepare_payload();
+      res.body() = std::move(r.body);
+      res.prepare_payload();
+    }
+    serializer_.emplace(res);
+    if constexpr (std::is_same_v<AsyncStream, Stream>) {
+      // An answer nearly always fits in the socket's buffer: written at once, it needs no timer
+      // and no pass through the io_context. Only what the client is slow to take waits, with
+      // the timeout, for the rest.
+      if (tcp_stream().socket().non_blocking()) {  // see run()
+        beast::error_code ec;
+        http::write(tcp_stream().socket(), *serializer_, ec);
+        if (ec != net::error::would_block && ec != net::error::try_again) return written(ec);
+      }
     }
     tcp_stream().expires_after(server_.options.read_timeout);
-    bool body_unread = unread_body_;
-    http::async_write(stream_, *res,
-                      [self = shared_from_this(), res, body_unread](beast::error_code ec, size_t) {
-                        self->busy_ = false;
-                        self->request_id_.clear();
-                        if (!ec && body_unread) return self->linger();
-                        if (ec || !res->keep_alive()) return self->close();
-                        self->read_header();
-                      });
+    http::async_write(
+        stream_, *serializer_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->written(ec); });
+  }
+
+  void written(beast::error_code ec) {
+    busy_ = false;
+    request_id_.clear();
+    const bool keep_alive = response_->keep_alive();
+    serializer_.reset();
+    response_.reset();
+    if (!ec && unread_body_) return linger();
+    if (ec || !keep_alive) return close();
+    read_header();
   }
 
   // After refusing a request whose body we did not read: stop sending, and read (and drop) what
@@ -635,6 +653,9 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
   std::shared_ptr<std::array<char, 65536>> drain_;
   size_t drained_ = 0;
   std::string request_id_;
+  // The answer being written: one at a time, as requests are answered in order.
+  std::optional<http::response<http::string_body>> response_;
+  std::optional<http::serializer<false, http::string_body>> serializer_;
 };
 
 // With TLS configured: reads the first bytes of a connection to tell a TLS handshake from plain
