@@ -583,12 +583,16 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
     serializer_.emplace(res);
     if constexpr (std::is_same_v<AsyncStream, Stream>) {
       // An answer nearly always fits in the socket's buffer: written at once, it needs no timer
-      // and no pass through the io_context. Only what the client is slow to take waits, with
-      // the timeout, for the rest.
+      // and no pass through the io_context. One system call at most, so that a large answer to a
+      // quick client does not keep the thread from its other connections: what is left (or what
+      // the socket would not take) goes on asynchronously, with the timeout.
       if (tcp_stream().socket().non_blocking()) {  // see run()
         beast::error_code ec;
-        http::write(tcp_stream().socket(), *serializer_, ec);
-        if (ec != net::error::would_block && ec != net::error::try_again) return written(ec);
+        http::write_some(tcp_stream().socket(), *serializer_, ec);
+        if (ec ? ec != net::error::would_block && ec != net::error::try_again
+               : serializer_->is_done()) {
+          return written(ec);
+        }
       }
     }
     tcp_stream().expires_after(server_.options.read_timeout);

@@ -9,7 +9,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from ticketd_server import Server  # noqa: E402
+from ticketd_server import ADMIN_TOKEN, Server  # noqa: E402
 
 
 def rss_kb(pid):
@@ -110,6 +110,37 @@ class Hostile(unittest.TestCase):
         c.close()
         self.assertLess(rss_kb(self.s.proc.pid) - before, 64 * 1024)  # nothing near a gigabyte kept
         self.assertEqual(self.s.call("GET", "/healthz")[0], 200)
+
+    def test_a_large_answer_to_a_slow_reader_arrives_whole_and_the_connection_goes_on(self):
+        # More than the socket takes at once: the rest is written as the client reads, with the
+        # others served meanwhile, and the next request on the connection is answered after it.
+        blob = os.urandom(4 << 20)
+        status, r, _ = self.s.call("POST", "/api/v1/attachments", raw=blob, token=ADMIN_TOKEN,
+                                   headers={"Content-Type": "application/octet-stream"})
+        self.assertEqual(status, 201, r)
+        slow = socket.socket()
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: a small window
+        slow.connect(self.addr)
+        slow.settimeout(30)
+        request = ("GET /api/v1/attachments/%s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n"
+                   % (r["attachment"], ADMIN_TOKEN)).encode()
+        slow.sendall(request + request.replace(b"attachments/", b"attachments/none-"))
+        received, healthy = b"", 0
+        while len(received) < len(blob) + 200 or b"not_found" not in received:
+            chunk = slow.recv(16384)
+            self.assertTrue(chunk, "closed after %d bytes" % len(received))
+            received += chunk
+            if healthy < 5 and len(received) > (healthy + 1) << 20:  # others are served meanwhile
+                self.assertEqual(self.s.call("GET", "/healthz")[0], 200)
+                healthy += 1
+            time.sleep(0.001)  # a reader slower than the server
+        slow.close()
+        head, rest = received.split(b"\r\n\r\n", 1)
+        self.assertIn(b" 200 ", head.split(b"\r\n")[0])
+        self.assertIn(b"Content-Length: %d" % len(blob), head)
+        self.assertEqual(rest[:len(blob)], blob)
+        self.assertIn(b" 404 ", rest[len(blob):].split(b"\r\n")[0])
+        self.assertEqual(healthy, 4)
 
     def test_ten_thousand_pipelined_requests(self):
         c = socket.create_connection(self.addr)
