@@ -591,16 +591,15 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
       if (tcp_stream().socket().non_blocking()) {  // see run()
         beast::error_code ec;
         http::write_some(tcp_stream().socket(), *serializer_, ec);
-        if (ec ? ec != net::error::would_block && ec != net::error::try_again
-               : serializer_->is_done()) {
-          return written(ec, /*at_once=*/true);
-        }
+        const bool socket_full = ec == net::error::would_block || ec == net::error::try_again;
+        if (!socket_full && (ec || serializer_->is_done())) return written(ec, /*at_once=*/true);
       }
     }
     tcp_stream().expires_after(server_.options.read_timeout);
-    http::async_write(
-        stream_, *serializer_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->written(ec, false); });
+    http::async_write(stream_, *serializer_,
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        self->written(ec, /*at_once=*/false);
+                      });
   }
 
   void written(beast::error_code ec, bool at_once) {

@@ -7,7 +7,7 @@ import unittest
 
 import websocket  # Debian's python3-websocket
 
-from ticketd_server import ADMIN_TOKEN, Server
+from ticketd_server import ADMIN_TOKEN, Server, close_frame
 from test_api import SUBMISSION, wait_for
 
 
@@ -316,16 +316,6 @@ class Accounts(unittest.TestCase):
         self.assertEqual((status, len(page["items"])), (200, 2))
         self.assertTrue(page["next_cursor"])
 
-    def close_reason(self, ws, received=None):
-        # Frames until the server's close (the messages before it into `received`); its reason is
-        # what follows the 2-byte code.
-        while True:
-            opcode, data = ws.recv_data(control_frame=True)
-            if opcode == websocket.ABNF.OPCODE_CLOSE:
-                return int.from_bytes(data[:2], "big"), data[2:].decode("utf-8")
-            if received is not None and opcode == websocket.ABNF.OPCODE_TEXT:
-                received.append(json.loads(data))
-
     def subscribe(self, token):
         ws = websocket.create_connection(self.s.base.replace("http", "ws") + "/api/v1/stream?token=" + token,
                                          timeout=30)
@@ -341,8 +331,8 @@ class Accounts(unittest.TestCase):
         # At once, not at the streams' next periodic check: a ticket submitted now reaches neither.
         tid = self.submit(self.s.login("qian"))
         before_close = []
-        self.assertEqual(self.close_reason(disabled, before_close), (1008, "the session has ended: sign in again"))
-        self.assertEqual(self.close_reason(promoted, before_close), (1008, "the account has changed: connect again"))
+        self.assertEqual(close_frame(disabled, before_close), (1008, "the session has ended: sign in again"))
+        self.assertEqual(close_frame(promoted, before_close), (1008, "the account has changed: connect again"))
         self.assertNotIn(tid, [m.get("ticket", {}).get("id") for m in before_close])
         # The others go on: wang hears the ticket.
         while True:

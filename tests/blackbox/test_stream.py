@@ -11,7 +11,7 @@ import unittest
 import websocket  # Debian's python3-websocket
 
 sys.path.insert(0, os.path.dirname(__file__))
-from ticketd_server import ADMIN_TOKEN, Server  # noqa: E402
+from ticketd_server import ADMIN_TOKEN, Server, close_frame  # noqa: E402
 
 SUBMISSION = {"customer_name": "华东精密机械有限公司", "customer_phone": "+86 138 1234 5678", "channel": "电话",
               "problem_type": "功能故障", "description": "打印机卡纸"}
@@ -285,12 +285,24 @@ class Stream(unittest.TestCase):
             self.assertEqual(positions, sorted(set(positions)), attempt)  # in order, none twice
             ws.shutdown()
 
-    def close_frame(self, ws):
-        """Reads up to the server's close frame; its code and reason."""
-        while True:
-            frame = ws.recv_data_frame(True)[1]
-            if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
-                return int.from_bytes(frame.data[:2], "big"), frame.data[2:].decode()
+    def raw_stream(self, receive_buffer=None):
+        """A plain socket through the WebSocket handshake, for frames websocket-client will not
+        send; with `receive_buffer`, a small window set before connecting."""
+        host, port = self.s.base[len("http://"):].rsplit(":", 1)
+        raw = socket.socket()
+        self.addCleanup(raw.close)
+        if receive_buffer:
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        raw.connect((host, int(port)))
+        raw.settimeout(30)
+        raw.sendall(("GET /api/v1/stream?token=%s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\n\r\n" % self.li).encode())
+        handshake = b""
+        while b"\r\n\r\n" not in handshake:  # a client sends frames only after the 101
+            handshake += raw.recv(1)
+        self.assertIn(b" 101 ", handshake)
+        return raw
 
     def test_a_message_over_64_kb_is_closed_with_a_reason(self):
         ping = json.dumps({"op": "ping"})
@@ -303,18 +315,9 @@ class Stream(unittest.TestCase):
         half = (ping + " " * (65537 - len(ping))).encode()
         fragments.send_frame(websocket.ABNF.create_frame(half[:40000], websocket.ABNF.OPCODE_TEXT, 0))
         fragments.send_frame(websocket.ABNF.create_frame(half[40000:], websocket.ABNF.OPCODE_CONT, 1))
-        self.assertEqual(self.close_frame(fragments), (1009, too_big))
+        self.assertEqual(close_frame(fragments), (1009, too_big))
         # A frame announcing a gigabyte: closed once 64 KB of it are read, not after the rest.
-        host, port = self.s.base[len("http://"):].rsplit(":", 1)
-        raw = socket.create_connection((host, int(port)), timeout=30)
-        self.addCleanup(raw.close)
-        raw.sendall(("GET /api/v1/stream?token=%s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                     "Sec-WebSocket-Version: 13\r\n\r\n" % self.li).encode())
-        handshake = b""
-        while b"\r\n\r\n" not in handshake:
-            handshake += raw.recv(1)
-        self.assertIn(b" 101 ", handshake)
+        raw = self.raw_stream()
         raw.sendall(bytes([0x81, 0x80 | 127]) + (1 << 30).to_bytes(8, "big") + b"\0\0\0\0" + b" " * 70000)
         answer = b""
         while len(answer) < 2 or len(answer) < 2 + answer[1]:
@@ -327,17 +330,7 @@ class Stream(unittest.TestCase):
 
     def test_a_client_that_stops_reading_is_dropped(self):
         # A raw socket that completes the handshake, subscribes, then never reads again.
-        host, port = self.s.base[len("http://"):].rsplit(":", 1)
-        raw = socket.socket()
-        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: a small window
-        raw.connect((host, int(port)))
-        raw.sendall(("GET /api/v1/stream?token=%s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                     "Sec-WebSocket-Version: 13\r\n\r\n" % self.li).encode())
-        handshake = b""
-        while b"\r\n\r\n" not in handshake:  # a client sends frames only after the 101
-            handshake += raw.recv(1)
-        self.assertIn(b" 101 ", handshake)
+        raw = self.raw_stream(receive_buffer=4096)
         payload = json.dumps({"op": "subscribe", "topic": "tickets"}).encode()
         mask = b"\x01\x02\x03\x04"
         raw.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))

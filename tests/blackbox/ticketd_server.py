@@ -138,6 +138,18 @@ class Server:
         return body["token"]
 
 
+def close_frame(ws, received=None):
+    """Reads a websocket-client connection's frames up to the server's close; its code and reason
+    (what follows the 2-byte code). Text messages before it go into `received` when given. RFC
+    6455's opcodes by number: this module needs only the standard library."""
+    while True:
+        opcode, data = ws.recv_data(control_frame=True)
+        if opcode == 0x8:  # close
+            return int.from_bytes(data[:2], "big"), data[2:].decode("utf-8")
+        if received is not None and opcode == 0x1:  # text
+            received.append(json.loads(data))
+
+
 def read_acked(path):
     """What `ticketd-load --acked` wrote: ticket id -> the customer name sent."""
     with open(path, encoding="utf-8") as f:
