@@ -1,5 +1,8 @@
 #include "domain/json_writer.h"
 
+#include <simdjson.h>
+
+#include <array>
 #include <charconv>
 #include <cmath>
 
@@ -35,14 +38,58 @@ size_t utf8_sequence_length(std::string_view s, size_t i) {
   return n;
 }
 
-}  // namespace
+// What a byte needs inside a JSON string: nothing, an escape, or (0x80 and up) a UTF-8 check.
+enum ByteClass : unsigned char { kPlain, kEscape, kNonAscii };
 
-void JsonWriter::append_quoted(std::string& out, std::string_view v) {
+constexpr std::array<ByteClass, 256> byte_classes() {
+  std::array<ByteClass, 256> t{};
+  for (int b = 0; b < 256; ++b)
+    t[b] = b >= 0x80                                        ? kNonAscii
+           : b < 0x20 || b == '"' || b == '\\' || b == 0x7f ? kEscape
+                                                            : kPlain;
+  return t;
+}
+constexpr std::array<ByteClass, 256> kByteClass = byte_classes();
+
+void append_escaped_ascii(std::string& out, unsigned char c) {
   static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
+  switch (c) {
+    case '"':
+      out += "\\\"";
+      break;
+    case '\\':
+      out += "\\\\";
+      break;
+    case '\n':
+      out += "\\n";
+      break;
+    case '\r':
+      out += "\\r";
+      break;
+    case '\t':
+      out += "\\t";
+      break;
+    case '\b':
+      out += "\\b";
+      break;
+    case '\f':
+      out += "\\f";
+      break;
+    default:
+      if (c < 0x20 || c == 0x7f) {
+        out += "\\u00";
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 15]);
+      } else {
+        out.push_back(static_cast<char>(c));
+      }
+  }
+}
+
+// Escapes `v` byte by byte, checking its UTF-8 as it goes: for text that is not well-formed.
+void append_escaped_checking_utf8(std::string& out, std::string_view v) {
   for (size_t i = 0; i < v.size();) {
-    // Copy the run of bytes that need no escaping in one go: printable ASCII and well-formed
-    // UTF-8 sequences (Chinese text is all of the latter).
+    // Copy the run of printable ASCII and well-formed UTF-8 sequences in one go.
     size_t run = i;
     while (run < v.size()) {
       unsigned char b = static_cast<unsigned char>(v[run]);
@@ -52,7 +99,7 @@ void JsonWriter::append_quoted(std::string& out, std::string_view v) {
         run += n;
         continue;
       }
-      if (b < 0x20 || b == '"' || b == '\\' || b == 0x7f) break;
+      if (kByteClass[b] == kEscape) break;
       ++run;
     }
     if (run > i) {
@@ -66,38 +113,40 @@ void JsonWriter::append_quoted(std::string& out, std::string_view v) {
       ++i;
       continue;
     }
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 15]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
+    append_escaped_ascii(out, c);
     ++i;
+  }
+}
+
+}  // namespace
+
+void JsonWriter::append_quoted(std::string& out, std::string_view v) {
+  // Copies runs of bytes that need nothing in one go. At the first byte of 0x80 or above the rest
+  // is checked as UTF-8 at once (simdjson's SIMD check): text that passes, Chinese for one, then
+  // needs only its ASCII escapes; text that does not goes byte by byte from there.
+  out.push_back('"');
+  bool utf8_checked = false;
+  for (size_t i = 0; i < v.size();) {
+    size_t run = i;
+    while (run < v.size()) {
+      ByteClass k = kByteClass[static_cast<unsigned char>(v[run])];
+      if (k == kEscape || (k == kNonAscii && !utf8_checked)) break;
+      ++run;
+    }
+    out.append(v.data() + i, run - i);
+    if (run == v.size()) break;
+    const auto c = static_cast<unsigned char>(v[run]);
+    if (c >= 0x80) {
+      if (!simdjson::validate_utf8(v.data() + run, v.size() - run)) {
+        append_escaped_checking_utf8(out, v.substr(run));
+        break;
+      }
+      utf8_checked = true;
+      i = run;
+      continue;
+    }
+    append_escaped_ascii(out, c);
+    i = run + 1;
   }
   out.push_back('"');
 }

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 namespace ticketd {
 namespace {
 
@@ -41,6 +43,41 @@ TEST(JsonWriter, ReplacesMalformedUtf8) {
     std::string out;
     JsonWriter::append_quoted(out, c.in);
     EXPECT_EQ(out, c.out);
+  }
+}
+
+TEST(JsonWriter, MixedTextRoundTripsAndMalformedBytesAreReplaced) {
+  // Strings built from pieces, each with what it must read back as: escapes, Chinese and emoji in
+  // any order, malformed bytes anywhere (before, between and after well-formed text).
+  struct Piece {
+    std::string bytes, reads_back_as;
+  };
+  const std::string kReplacement = "\xEF\xBF\xBD";
+  const Piece pieces[] = {
+      {"T-0001 ", "T-0001 "},
+      {"\"", "\""},
+      {"\\", "\\"},
+      {"\n\t\x01\x7f", "\n\t\x01\x7f"},
+      {"客户名称", "客户名称"},
+      {"\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80"},
+      {"\xff", kReplacement},
+      {"\xe5", kReplacement},
+      {"\xc0\xaf", kReplacement + kReplacement},
+  };
+  std::mt19937 random(20261203);
+  for (int round = 0; round < 2000; ++round) {
+    std::string text, expected;
+    for (int n = random() % 8; n > 0; --n) {
+      const Piece& p = pieces[random() % std::size(pieces)];
+      text += p.bytes;
+      expected += p.reads_back_as;
+    }
+    std::string out;
+    JsonWriter::append_quoted(out, text);
+    Value parsed;
+    std::string error;
+    ASSERT_TRUE(parse_json(out, &parsed, &error)) << error << " in " << out;
+    ASSERT_EQ(parsed.as_string(), expected) << out;
   }
 }
 
