@@ -97,12 +97,22 @@ std::vector<rocksdb::ColumnFamilyDescriptor> column_families(
   events.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(0));
   cfs.emplace_back(layout::kEvents, events);
 
+  // Stream ids grow too where it matters: a new ticket's stream sorts after every earlier
+  // ticket's, so the index's inserts mostly land just after the one before. A hint for each first
+  // byte of a key keeps the "indexed through" marks (which start with a NUL) and each kind of
+  // stream apart; without hints these inserts searched their skiplists from the top, ~45% of the
+  // indexer's time under a submit load.
+  auto hint_by_first_byte =
+      std::shared_ptr<const rocksdb::SliceTransform>(rocksdb::NewFixedPrefixTransform(1));
   rocksdb::ColumnFamilyOptions streams = base_cf_options(cache, true);
   streams.prefix_extractor = std::make_shared<StreamPrefix>();
   streams.memtable_prefix_bloom_size_ratio = 0.05;
+  streams.memtable_insert_with_hint_prefix_extractor = hint_by_first_byte;
   cfs.emplace_back(layout::kStreams, streams);
 
-  cfs.emplace_back(layout::kStreamHeads, base_cf_options(cache, true));
+  rocksdb::ColumnFamilyOptions heads = base_cf_options(cache, true);
+  heads.memtable_insert_with_hint_prefix_extractor = hint_by_first_byte;
+  cfs.emplace_back(layout::kStreamHeads, heads);
 
   rocksdb::ColumnFamilyOptions ids = base_cf_options(cache, true);
   ids.memtable_prefix_bloom_size_ratio = 0.05;
@@ -536,6 +546,7 @@ void EventLog::Impl::commit(std::vector<AppendRequest>& batch) {
     } else {
       index.through = position;
       index.heads.assign(touched.begin(), touched.end());
+      std::sort(index.heads.begin(), index.heads.end());  // so their inserts follow each other
       {
         std::unique_lock lk(heads_mu);
         for (auto& [stream, version] : touched) heads[stream] = version;
