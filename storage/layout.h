@@ -2,7 +2,10 @@
 // The on-disk layout: column family names and key encodings. Integers in keys are big-endian so
 // RocksDB's bytewise order is the log's order. Exposed for ticketctl's raw baseline and for tests
 // that tamper with stored bytes; production code reaches RocksDB only through EventLog.
+#include <endian.h>
+
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -32,7 +35,12 @@ inline constexpr std::string_view kIdsIndexedThroughKey{"\0indexed_through\0", 1
 inline constexpr std::string_view kSnapshotManifestMagic{"TDSNAP\x01\x00", 8};
 
 inline void put_be64(std::string& out, uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+  // One append of eight bytes: eight push_backs each checked the capacity (keys and the chain's
+  // hashing input are built of these).
+  const uint64_t be = htobe64(v);
+  char bytes[8];
+  std::memcpy(bytes, &be, sizeof bytes);
+  out.append(bytes, sizeof bytes);
 }
 
 inline uint64_t get_be64(std::string_view in) {
