@@ -5,6 +5,8 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 namespace ticketd {
 namespace {
@@ -86,6 +88,26 @@ void append_escaped_ascii(std::string& out, unsigned char c) {
   }
 }
 
+// From `from`, skips whole eight-byte words of `v` that need nothing (SWAR: one test a word
+// instead of one a byte): no byte below 0x20, no '"', '\\' or 0x7f, and, unless the text is
+// known to be well-formed UTF-8 already, none of 0x80 or above. Each test is exact for "some
+// byte is such", which is all that is asked; the word that has one is left to the byte loop.
+size_t skip_plain_words(std::string_view v, size_t from, bool non_ascii_is_plain) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull, kHighs = 0x8080808080808080ull;
+  auto has_zero_byte = [](uint64_t w) { return (w - kOnes) & ~w & kHighs; };
+  const uint64_t high_bits_stop = non_ascii_is_plain ? 0 : kHighs;
+  while (from + 8 <= v.size()) {
+    uint64_t w;
+    std::memcpy(&w, v.data() + from, sizeof w);
+    const uint64_t stop = ((w - kOnes * 0x20) & ~w & kHighs) | has_zero_byte(w ^ (kOnes * '"')) |
+                          has_zero_byte(w ^ (kOnes * '\\')) | has_zero_byte(w ^ (kOnes * 0x7f)) |
+                          (w & high_bits_stop);
+    if (stop != 0) break;
+    from += 8;
+  }
+  return from;
+}
+
 // Escapes `v` byte by byte, checking its UTF-8 as it goes: for text that is not well-formed.
 void append_escaped_checking_utf8(std::string& out, std::string_view v) {
   for (size_t i = 0; i < v.size();) {
@@ -127,7 +149,7 @@ void JsonWriter::append_quoted(std::string& out, std::string_view v) {
   out.push_back('"');
   bool utf8_checked = false;
   for (size_t i = 0; i < v.size();) {
-    size_t run = i;
+    size_t run = skip_plain_words(v, i, utf8_checked);
     while (run < v.size()) {
       ByteClass k = kByteClass[static_cast<unsigned char>(v[run])];
       if (k == kEscape || (k == kNonAscii && !utf8_checked)) break;

@@ -55,6 +55,7 @@ TEST(JsonWriter, MixedTextRoundTripsAndMalformedBytesAreReplaced) {
   const std::string kReplacement = "\xEF\xBF\xBD";
   const Piece pieces[] = {
       {"T-0001 ", "T-0001 "},
+      {"customer_name: ", "customer_name: "},
       {"\"", "\""},
       {"\\", "\\"},
       {"\n\t\x01\x7f", "\n\t\x01\x7f"},
@@ -67,7 +68,7 @@ TEST(JsonWriter, MixedTextRoundTripsAndMalformedBytesAreReplaced) {
   std::mt19937 random(20261203);
   for (int round = 0; round < 2000; ++round) {
     std::string text, expected;
-    for (int n = random() % 8; n > 0; --n) {
+    for (int n = random() % 12; n > 0; --n) {
       const Piece& p = pieces[random() % std::size(pieces)];
       text += p.bytes;
       expected += p.reads_back_as;
