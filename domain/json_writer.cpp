@@ -180,14 +180,14 @@ void JsonWriter::before_value() {
   }
   if (!has_member_.empty()) {
     if (has_member_.back()) out_.push_back(',');
-    has_member_.back() = true;
+    has_member_.back() = 1;
   }
 }
 
 JsonWriter& JsonWriter::begin_object() {
   before_value();
   out_.push_back('{');
-  has_member_.push_back(false);
+  has_member_.push_back(0);
   return *this;
 }
 
@@ -200,7 +200,7 @@ JsonWriter& JsonWriter::end_object() {
 JsonWriter& JsonWriter::begin_array() {
   before_value();
   out_.push_back('[');
-  has_member_.push_back(false);
+  has_member_.push_back(0);
   return *this;
 }
 

@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace ticketd {
 
@@ -41,8 +40,9 @@ class JsonWriter {
   void before_value();
 
   std::string out_;
-  // One entry per open container: true once it holds a member, so the next one needs a comma.
-  std::vector<bool> has_member_;
+  // One entry per open container: 1 once it holds a member, so the next one needs a comma. A
+  // string for its inline room (15 levels): a document then allocates nothing for this.
+  std::string has_member_;
   bool after_key_ = false;
 };
 
