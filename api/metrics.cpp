@@ -31,6 +31,9 @@ std::string Metrics::render(const storage::EventLog::Stats& log, uint64_t log_po
       "# HELP ticketd_log_fsync_seconds_total Time spent in synced writes.\n"
       "# TYPE ticketd_log_fsync_seconds_total counter\nticketd_log_fsync_seconds_total {:.6f}\n",
       static_cast<double>(log.sync_micros) / 1e6);
+  counter("ticketd_log_subscriber_events_from_memory_total",
+          "Events subscriptions took from the log's last batches kept in memory, not storage.",
+          log.delivered_from_memory);
   gauge("ticketd_log_append_queue", "Append requests waiting for the writer.",
         static_cast<int64_t>(log.queued));
   gauge("ticketd_log_position", "Last durable log position.", static_cast<int64_t>(log_position));

@@ -554,11 +554,19 @@ void EventLog::Impl::commit(std::vector<AppendRequest>& batch) {
       }
       publish(std::move(index));
       last_hash = hash;
+      const uint64_t first = committed.load(std::memory_order_relaxed) + 1;
       stat_batches.fetch_add(1, std::memory_order_relaxed);
-      stat_events.fetch_add(position - committed.load(std::memory_order_relaxed),
-                            std::memory_order_relaxed);
-      committed.store(position, std::memory_order_release);
-      wake_readers();
+      stat_events.fetch_add(position - first + 1, std::memory_order_relaxed);
+      auto kept = std::make_shared<CommittedBatch>();
+      kept->first = first;
+      kept->last = position;
+      kept->writes = std::move(wb);
+      {
+        std::lock_guard lk(commit_mu);
+        keep_recent(std::move(kept));
+        committed.store(position, std::memory_order_release);
+      }
+      commit_cv.notify_all();
     }
   }
   stat_requests.fetch_add(batch.size(), std::memory_order_relaxed);
@@ -571,6 +579,7 @@ EventLog::Stats EventLog::stats() const {
   s.events = impl_->stat_events.load(std::memory_order_relaxed);
   s.requests = impl_->stat_requests.load(std::memory_order_relaxed);
   s.sync_micros = impl_->stat_sync_micros.load(std::memory_order_relaxed);
+  s.delivered_from_memory = impl_->stat_delivered_from_memory.load(std::memory_order_relaxed);
   std::lock_guard lk(impl_->queue_mu);
   s.queued = impl_->queue.size();
   return s;
@@ -587,6 +596,78 @@ uint64_t EventLog::stream_head(std::string_view stream) const {
 bool EventLog::wait_for_position(uint64_t position, std::chrono::milliseconds timeout) const {
   std::unique_lock lk(impl_->commit_mu);
   return impl_->commit_cv.wait_for(lk, timeout, [&] { return last_position() >= position; });
+}
+
+void EventLog::Impl::keep_recent(std::shared_ptr<const CommittedBatch> batch) {
+  // A batch that does not follow the last one (the log reloaded its tail after a failed write)
+  // starts the kept run again.
+  if (!recent.empty() && recent.back()->last + 1 != batch->first) {
+    recent.clear();
+    recent_bytes = 0;
+  }
+  recent_bytes += batch->writes.GetDataSize();
+  recent.push_back(std::move(batch));
+  while (recent.size() > 1 && (recent.size() > kRecentBatches || recent_bytes > kRecentBytes)) {
+    recent_bytes -= recent.front()->writes.GetDataSize();
+    recent.pop_front();
+  }
+}
+
+namespace {
+
+// Visits the events of a kept batch after a position, until told to stop.
+class RecentEvents : public rocksdb::WriteBatch::Handler {
+ public:
+  RecentEvents(uint64_t after, size_t max_count, const EventVisitor& visit)
+      : after_(after), left_(max_count), visit_(visit) {}
+
+  rocksdb::Status PutCF(uint32_t, const rocksdb::Slice& key, const rocksdb::Slice& value) override {
+    if (left_ == 0 || layout::get_be64(std::string_view(key.data(), key.size())) <= after_) {
+      return rocksdb::Status::OK();
+    }
+    --left_;
+    if (!visit_(event_of(value, scratch_))) stopped_ = true;
+    return rocksdb::Status::OK();
+  }
+  bool Continue() override { return !stopped_ && left_ > 0; }
+  bool stopped() const { return stopped_ || left_ == 0; }
+  size_t delivered(size_t max_count) const { return max_count - left_; }
+
+ private:
+  uint64_t after_;
+  size_t left_;
+  const EventVisitor& visit_;
+  EnvelopeScratch scratch_;
+  bool stopped_ = false;
+};
+
+}  // namespace
+
+bool EventLog::Impl::read_recent(uint64_t after, size_t max_count,
+                                 const EventVisitor& visit) const {
+  std::vector<std::shared_ptr<const CommittedBatch>> batches;
+  {
+    std::lock_guard lk(commit_mu);
+    if (recent.empty() || recent.front()->first > after + 1 || recent.back()->last <= after) {
+      return false;
+    }
+    for (const auto& b : recent) {
+      if (b->last > after) batches.push_back(b);
+    }
+  }
+  RecentEvents events(after, max_count, visit);
+  bool read = true;
+  for (const auto& b : batches) {
+    // The batch's own bytes, written from it a moment ago: should they not read back, storage
+    // still has them.
+    if (!b->writes.Iterate(&events).ok()) {
+      read = false;
+      break;
+    }
+    if (events.stopped()) break;
+  }
+  stat_delivered_from_memory.fetch_add(events.delivered(max_count), std::memory_order_relaxed);
+  return read;
 }
 
 Status EventLog::read_all(uint64_t after, size_t max_count, const EventVisitor& visit) const {
@@ -838,14 +919,17 @@ void Subscription::run() {
   uint64_t position = position_.load();
   while (!stopping_.load(std::memory_order_acquire)) {
     size_t delivered = 0;
-    Status s = log_->read_all(position, kChunk, [&](const RecordedEvent& e) {
+    const EventVisitor deliver = [&](const RecordedEvent& e) {
       if (stopping_.load(std::memory_order_relaxed)) return false;
       handler_(e);
       position = e.position();
       position_.store(position, std::memory_order_release);
       ++delivered;
       return true;
-    });
+    };
+    // Up to date, it reads what just committed from memory; behind, from storage.
+    Status s;
+    if (!impl.read_recent(position, kChunk, deliver)) s = log_->read_all(position, kChunk, deliver);
     if (delivered > 0) {
       if (after_run_) after_run_();
       continue;

@@ -146,7 +146,8 @@ class EventLog {
 
   // Delivers every event after `after` to `handler` on a thread of its own, in position order:
   // first what is stored, then live as events commit, with no gap and no duplicate between the two.
-  // A slow handler delays only itself: it reads from storage, never from the writer. `after_run`,
+  // Up to date, it takes what commits from the last batches the log keeps in memory; a slow
+  // handler delays only itself, reading storage until it catches up. `after_run`,
   // when given, is called on the same thread after each run of events read together (up to
   // 4,096: what committed since the last run), so a handler can collect a run and act on it once.
   std::unique_ptr<Subscription> subscribe(uint64_t after,
@@ -175,11 +176,12 @@ class EventLog {
   Status get_attachment(std::string_view id, std::string* bytes) const;
 
   struct Stats {
-    uint64_t batches = 0;      // synced WriteBatches
-    uint64_t events = 0;       // events appended
-    uint64_t requests = 0;     // append requests completed (any outcome)
-    uint64_t sync_micros = 0;  // time spent in synced writes
-    uint64_t queued = 0;       // requests waiting for the writer now
+    uint64_t batches = 0;                // synced WriteBatches
+    uint64_t events = 0;                 // events appended
+    uint64_t requests = 0;               // append requests completed (any outcome)
+    uint64_t sync_micros = 0;            // time spent in synced writes
+    uint64_t queued = 0;                 // requests waiting for the writer now
+    uint64_t delivered_from_memory = 0;  // events subscribers took from the last batches kept
   };
   Stats stats() const;
 

@@ -86,6 +86,13 @@ struct IndexWork {
   std::vector<std::pair<std::string, uint64_t>> heads;  // stream -> version after the batch
 };
 
+// A batch the writer committed, kept whole for live subscribers (EventLog::Impl::read_recent):
+// its events' Puts in position order, as they were written.
+struct CommittedBatch {
+  uint64_t first = 0, last = 0;  // positions
+  rocksdb::WriteBatch writes;
+};
+
 struct EventLog::Impl {
   EventLogOptions options;
   std::shared_ptr<rocksdb::Cache> cache;
@@ -143,6 +150,13 @@ struct EventLog::Impl {
 
   mutable std::mutex commit_mu;
   mutable std::condition_variable commit_cv;
+  // The last batches committed, oldest first and with no gap between them (guarded by
+  // commit_mu): a subscriber that is up to date reads what follows from here rather than
+  // from RocksDB, where a new iterator, its seek and its steps were an eighth of the read
+  // model's thread. At most kRecentBatches of them and kRecentBytes of their writes.
+  static constexpr size_t kRecentBatches = 64, kRecentBytes = 16 << 20;
+  std::deque<std::shared_ptr<const CommittedBatch>> recent;
+  size_t recent_bytes = 0;
 
   std::mutex snapshot_mu;  // held by a SnapshotWriter from begin to end
 
@@ -150,6 +164,7 @@ struct EventLog::Impl {
   std::unordered_set<Subscription*> subscriptions;
 
   std::atomic<uint64_t> stat_batches{0}, stat_events{0}, stat_requests{0}, stat_sync_micros{0};
+  mutable std::atomic<uint64_t> stat_delivered_from_memory{0};
 
   ~Impl() {
     for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
@@ -167,6 +182,11 @@ struct EventLog::Impl {
   Status write_index(const std::vector<IndexWork>& works, bool logged);
   IdMap find_ids(const std::vector<AppendRequest>& batch);
   bool wait_indexed(uint64_t position) const;
+  void keep_recent(std::shared_ptr<const CommittedBatch> batch);  // commit_mu held
+  // Delivers the events after `after` (up to max_count) from the batches kept in memory.
+  // Returns false when they do not reach back to `after` + 1 (nothing delivered) or cannot be
+  // read: the caller then reads storage from the last event delivered.
+  bool read_recent(uint64_t after, size_t max_count, const EventVisitor& visit) const;
   std::optional<uint64_t> indexed_position(std::string_view stream_key) const;
   Status indexed_id(const EventId& id, uint64_t* position) const;
   void wake_readers() {

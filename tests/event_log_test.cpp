@@ -367,6 +367,84 @@ TEST(EventLog, SubscriptionSeamHasNoGapAndNoDuplicate) {
   }
 }
 
+TEST(EventLog, LiveSubscriberGetsTheStoredEventsFromMemory) {
+  // A subscriber that keeps up takes each committed batch from memory: every event it is given
+  // must be the one stored at its position, byte for byte, with no gap across batches of all
+  // sizes written by racing appenders.
+  TempDir dir;
+  auto log = open_log(dir / "log");
+  struct Delivered {
+    uint64_t position;
+    std::string envelope;
+  };
+  std::vector<Delivered> delivered;
+  auto sub = log->subscribe(0, [&](const RecordedEvent& e) {
+    delivered.push_back({e.position(), std::string(e.stored_bytes())});
+  });
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 4; ++w) {
+    writers.emplace_back([&log, w] {
+      std::mt19937_64 rng(700 + w);
+      for (int i = 0; i < 500; ++i) {
+        std::vector<NewEvent> events;
+        for (int k = 0, n = 1 + static_cast<int>(rng() % 5); k < n; ++k) {
+          events.push_back(make_event(rng));
+        }
+        ASSERT_TRUE(
+            log->append("live-" + std::to_string(w), ExpectedVersion::Any(), std::move(events))
+                .status.ok());
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+  const uint64_t last = log->last_position();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (sub->position() < last && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  sub.reset();
+  ASSERT_EQ(delivered.size(), last);
+  for (size_t i = 0; i < delivered.size(); ++i) {
+    ASSERT_EQ(delivered[i].position, i + 1);
+    std::string stored;
+    ASSERT_TRUE(log->read_at(i + 1,
+                             [&](const RecordedEvent& e) {
+                               stored = std::string(e.stored_bytes());
+                               return true;
+                             })
+                    .ok());
+    ASSERT_EQ(delivered[i].envelope, stored) << "at position " << i + 1;
+  }
+  EXPECT_GT(log->stats().delivered_from_memory, 0u);
+}
+
+TEST(EventLog, SubscriberRunEndingInsideAKeptBatchGoesOnFromThere) {
+  // 64 batches of 100 events, all still kept in memory when the subscriber starts: its first run
+  // (4,096 events at most) ends inside the 41st batch, and the next starts right after it.
+  TempDir dir;
+  auto log = open_log(dir / "log");
+  std::mt19937_64 rng(9);
+  for (int b = 0; b < 64; ++b) {
+    std::vector<NewEvent> events;
+    for (int k = 0; k < 100; ++k) events.push_back(make_event(rng));
+    ASSERT_TRUE(log->append("kept", ExpectedVersion::Any(), std::move(events)).status.ok());
+  }
+  std::vector<uint64_t> positions;
+  uint64_t in_run = 0, largest_run = 0;
+  auto sub = log->subscribe(
+      0, [&](const RecordedEvent& e) { positions.push_back(e.position()), ++in_run; },
+      [&] { largest_run = std::max(largest_run, std::exchange(in_run, 0)); });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (sub->position() < 6400 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  sub.reset();
+  ASSERT_EQ(positions.size(), 6400u);
+  for (size_t i = 0; i < positions.size(); ++i) ASSERT_EQ(positions[i], i + 1);
+  EXPECT_EQ(largest_run, 4096u);
+  EXPECT_EQ(log->stats().delivered_from_memory, 6400u);
+}
+
 TEST(EventLog, SlowSubscriberDoesNotBlockAppends) {
   TempDir dir;
   auto log = open_log(dir / "log");

@@ -936,6 +936,11 @@ class ReferenceApp(unittest.TestCase):
         self.assertEqual(len(fsync), 1, metrics)
         self.assertGreater(float(fsync[0]), 0)
         self.assertIn("ticketd_http_request_seconds_bucket", metrics)
+        # The read model, up to date, took the submission's events from the batch kept in memory.
+        from_memory = [l.split()[1] for l in metrics.splitlines()
+                       if l.startswith("ticketd_log_subscriber_events_from_memory_total ")]
+        self.assertEqual(len(from_memory), 1, metrics)
+        self.assertGreater(int(from_memory[0]), 0)
 
     def test_a_short_listing_is_answered_on_its_connection(self):
         # The server runs with --quick-listing 2: a listing whose filters leave two tickets at most
