@@ -929,7 +929,9 @@ void Subscription::run() {
     };
     // Up to date, it reads what just committed from memory; behind, from storage.
     Status s;
-    if (!impl.read_recent(position, kChunk, deliver)) s = log_->read_all(position, kChunk, deliver);
+    if (!impl.read_recent(position, kChunk, deliver)) {
+      s = log_->read_all(position, kChunk - delivered, deliver);
+    }
     if (delivered > 0) {
       if (after_run_) after_run_();
       continue;
