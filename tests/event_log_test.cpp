@@ -419,8 +419,9 @@ TEST(EventLog, LiveSubscriberGetsTheStoredEventsFromMemory) {
 }
 
 TEST(EventLog, SubscriberRunEndingInsideAKeptBatchGoesOnFromThere) {
-  // 64 batches of 100 events, all still kept in memory when the subscriber starts: its first run
-  // (4,096 events at most) ends inside the 41st batch, and the next starts right after it.
+  // 64 batches of 100 events (as many batches as the log keeps), all still in memory when the
+  // subscriber starts: its first run (4,096 events at most) ends inside the 41st batch, and the
+  // next starts right after it.
   TempDir dir;
   auto log = open_log(dir / "log");
   std::mt19937_64 rng(9);
@@ -432,7 +433,11 @@ TEST(EventLog, SubscriberRunEndingInsideAKeptBatchGoesOnFromThere) {
   std::vector<uint64_t> positions;
   uint64_t in_run = 0, largest_run = 0;
   auto sub = log->subscribe(
-      0, [&](const RecordedEvent& e) { positions.push_back(e.position()), ++in_run; },
+      0,
+      [&](const RecordedEvent& e) {
+        positions.push_back(e.position());
+        ++in_run;
+      },
       [&] { largest_run = std::max(largest_run, std::exchange(in_run, 0)); });
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (sub->position() < 6400 && std::chrono::steady_clock::now() < deadline) {
