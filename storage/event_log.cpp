@@ -615,29 +615,30 @@ void EventLog::Impl::keep_recent(std::shared_ptr<const CommittedBatch> batch) {
 
 namespace {
 
-// Visits the events of a kept batch after a position, until told to stop.
+// Visits the events of a kept batch after a position, until told to stop or max_count are given.
 class RecentEvents : public rocksdb::WriteBatch::Handler {
  public:
   RecentEvents(uint64_t after, size_t max_count, const EventVisitor& visit)
-      : after_(after), left_(max_count), visit_(visit) {}
+      : after_(after), max_count_(max_count), visit_(visit) {}
 
   rocksdb::Status PutCF(uint32_t, const rocksdb::Slice& key, const rocksdb::Slice& value) override {
-    if (left_ == 0 || layout::get_be64(std::string_view(key.data(), key.size())) <= after_) {
+    if (layout::get_be64(std::string_view(key.data(), key.size())) <= after_) {
       return rocksdb::Status::OK();
     }
-    --left_;
+    ++delivered_;
     if (!visit_(event_of(value, scratch_))) stopped_ = true;
     return rocksdb::Status::OK();
   }
-  bool Continue() override { return !stopped_ && left_ > 0; }
-  bool stopped() const { return stopped_ || left_ == 0; }
-  size_t delivered(size_t max_count) const { return max_count - left_; }
+  bool Continue() override { return !done(); }
+  bool done() const { return stopped_ || delivered_ == max_count_; }
+  size_t delivered() const { return delivered_; }
 
  private:
   uint64_t after_;
-  size_t left_;
+  size_t max_count_;
   const EventVisitor& visit_;
   EnvelopeScratch scratch_;
+  size_t delivered_ = 0;
   bool stopped_ = false;
 };
 
@@ -664,9 +665,9 @@ bool EventLog::Impl::read_recent(uint64_t after, size_t max_count,
       read = false;
       break;
     }
-    if (events.stopped()) break;
+    if (events.done()) break;
   }
-  stat_delivered_from_memory.fetch_add(events.delivered(max_count), std::memory_order_relaxed);
+  stat_delivered_from_memory.fetch_add(events.delivered(), std::memory_order_relaxed);
   return read;
 }
 
