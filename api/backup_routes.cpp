@@ -64,7 +64,7 @@ fs::path backup_root(const std::string& dir) {
   return fs::absolute(dir, ec).lexically_normal();
 }
 
-bool write_manifest(const fs::path& dir, const std::string& json) {
+bool write_manifest(const fs::path& dir, std::string_view json) {
   std::ofstream out(dir / kManifest, std::ios::binary | std::ios::trunc);
   out << json << "\n";
   out.close();

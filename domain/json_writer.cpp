@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -53,63 +54,92 @@ constexpr std::array<ByteClass, 256> byte_classes() {
 }
 constexpr std::array<ByteClass, 256> kByteClass = byte_classes();
 
-void append_escaped_ascii(std::string& out, unsigned char c) {
+constexpr uint64_t kOnes = 0x0101010101010101ull, kHighs = 0x8080808080808080ull;
+
+// Nonzero when some byte of the eight in `w` needs more than copying (SWAR: one test a word
+// instead of one a byte): a byte below 0x20, '"', '\\' or 0x7f, and any of 0x80 or above unless
+// `high_bits_stop` is 0 (text known to be well-formed UTF-8). Each test is exact for "some byte
+// is such", which is all that is asked.
+inline uint64_t word_stops(uint64_t w, uint64_t high_bits_stop) {
+  auto has_zero_byte = [](uint64_t x) { return (x - kOnes) & ~x & kHighs; };
+  return ((w - kOnes * 0x20) & ~w & kHighs) | has_zero_byte(w ^ (kOnes * '"')) |
+         has_zero_byte(w ^ (kOnes * '\\')) | has_zero_byte(w ^ (kOnes * 0x7f)) |
+         (w & high_bits_stop);
+}
+
+inline uint64_t word_at(std::string_view v, size_t i) {
+  uint64_t w;
+  std::memcpy(&w, v.data() + i, sizeof w);
+  return w;
+}
+
+// From `from`, skips the whole words of `v` that need nothing; the word that has a byte that does
+// is left to the byte loop.
+size_t skip_plain_words(std::string_view v, size_t from, bool non_ascii_is_plain) {
+  const uint64_t high_bits_stop = non_ascii_is_plain ? 0 : kHighs;
+  while (from + 8 <= v.size() && !word_stops(word_at(v, from), high_bits_stop)) from += 8;
+  return from;
+}
+
+// Whether all of `v` is plain ASCII, as most keys and values are: a word at a time, the last
+// word overlapping the one before (or, for text shorter than a word, padded with spaces).
+bool all_plain(std::string_view v) {
+  if (v.size() < 8) {
+    uint64_t w = kOnes * ' ';
+    if (!v.empty()) std::memcpy(&w, v.data(), v.size());
+    return !word_stops(w, kHighs);
+  }
+  for (size_t i = 0; i + 8 < v.size(); i += 8) {
+    if (word_stops(word_at(v, i), kHighs)) return false;
+  }
+  return !word_stops(word_at(v, v.size() - 8), kHighs);
+}
+
+// Index of the first byte of `v` that needs an escape or a UTF-8 check.
+size_t plain_prefix(std::string_view v) {
+  size_t i = skip_plain_words(v, 0, false);
+  while (i < v.size() && kByteClass[static_cast<unsigned char>(v[i])] == kPlain) ++i;
+  return i;
+}
+
+}  // namespace
+
+void JsonWriter::grow(size_t n) {
+  // Doubling, as std::string would; resize() fills the new room with zeros once.
+  out_.resize(std::max(size_ + n, 2 * out_.size() + 64));
+}
+
+void JsonWriter::escaped_ascii(unsigned char c) {
   static constexpr char kHex[] = "0123456789abcdef";
   switch (c) {
     case '"':
-      out += "\\\"";
-      break;
+      return put("\\\"");
     case '\\':
-      out += "\\\\";
-      break;
+      return put("\\\\");
     case '\n':
-      out += "\\n";
-      break;
+      return put("\\n");
     case '\r':
-      out += "\\r";
-      break;
+      return put("\\r");
     case '\t':
-      out += "\\t";
-      break;
+      return put("\\t");
     case '\b':
-      out += "\\b";
-      break;
+      return put("\\b");
     case '\f':
-      out += "\\f";
-      break;
+      return put("\\f");
     default:
       if (c < 0x20 || c == 0x7f) {
-        out += "\\u00";
-        out.push_back(kHex[c >> 4]);
-        out.push_back(kHex[c & 15]);
+        char* p = extend(6);
+        std::memcpy(p, "\\u00", 4);
+        p[4] = kHex[c >> 4];
+        p[5] = kHex[c & 15];
       } else {
-        out.push_back(static_cast<char>(c));
+        put(static_cast<char>(c));
       }
   }
 }
 
-// From `from`, skips whole eight-byte words of `v` that need nothing (SWAR: one test a word
-// instead of one a byte): no byte below 0x20, no '"', '\\' or 0x7f, and, unless the text is
-// known to be well-formed UTF-8 already, none of 0x80 or above. Each test is exact for "some
-// byte is such", which is all that is asked; the word that has one is left to the byte loop.
-size_t skip_plain_words(std::string_view v, size_t from, bool non_ascii_is_plain) {
-  constexpr uint64_t kOnes = 0x0101010101010101ull, kHighs = 0x8080808080808080ull;
-  auto has_zero_byte = [](uint64_t w) { return (w - kOnes) & ~w & kHighs; };
-  const uint64_t high_bits_stop = non_ascii_is_plain ? 0 : kHighs;
-  while (from + 8 <= v.size()) {
-    uint64_t w;
-    std::memcpy(&w, v.data() + from, sizeof w);
-    const uint64_t stop = ((w - kOnes * 0x20) & ~w & kHighs) | has_zero_byte(w ^ (kOnes * '"')) |
-                          has_zero_byte(w ^ (kOnes * '\\')) | has_zero_byte(w ^ (kOnes * 0x7f)) |
-                          (w & high_bits_stop);
-    if (stop != 0) break;
-    from += 8;
-  }
-  return from;
-}
-
 // Escapes `v` byte by byte, checking its UTF-8 as it goes: for text that is not well-formed.
-void append_escaped_checking_utf8(std::string& out, std::string_view v) {
+void JsonWriter::escaped_checking_utf8(std::string_view v) {
   for (size_t i = 0; i < v.size();) {
     // Copy the run of printable ASCII and well-formed UTF-8 sequences in one go.
     size_t run = i;
@@ -125,102 +155,126 @@ void append_escaped_checking_utf8(std::string& out, std::string_view v) {
       ++run;
     }
     if (run > i) {
-      out.append(v.data() + i, run - i);
+      put(v.substr(i, run - i));
       i = run;
       continue;
     }
     unsigned char c = static_cast<unsigned char>(v[i]);
-    if (c >= 0x80) {          // not well-formed UTF-8
-      out += "\xEF\xBF\xBD";  // U+FFFD
+    if (c >= 0x80) {        // not well-formed UTF-8
+      put("\xEF\xBF\xBD");  // U+FFFD
       ++i;
       continue;
     }
-    append_escaped_ascii(out, c);
+    escaped_ascii(c);
     ++i;
   }
 }
 
-}  // namespace
-
-void JsonWriter::append_quoted(std::string& out, std::string_view v) {
-  // Copies runs of bytes that need nothing in one go. At the first byte of 0x80 or above the rest
-  // is checked as UTF-8 at once (simdjson's SIMD check): text that passes, Chinese for one, then
-  // needs only its ASCII escapes; text that does not goes byte by byte from there.
-  out.push_back('"');
+// The rest of a quoted string from `from` (v[0, from) is plain and already written), and the
+// closing quote. At the first byte of 0x80 or above the rest is checked as UTF-8 at once
+// (simdjson's SIMD check): text that passes, Chinese for one, then needs only its ASCII escapes;
+// text that does not goes byte by byte from there.
+void JsonWriter::quoted_rest(std::string_view v, size_t from) {
   bool utf8_checked = false;
-  for (size_t i = 0; i < v.size();) {
+  for (size_t i = from; i < v.size();) {
     size_t run = skip_plain_words(v, i, utf8_checked);
     while (run < v.size()) {
       ByteClass k = kByteClass[static_cast<unsigned char>(v[run])];
       if (k == kEscape || (k == kNonAscii && !utf8_checked)) break;
       ++run;
     }
-    out.append(v.data() + i, run - i);
+    put(v.substr(i, run - i));
     if (run == v.size()) break;
     const auto c = static_cast<unsigned char>(v[run]);
     if (c >= 0x80) {
       if (!simdjson::validate_utf8(v.data() + run, v.size() - run)) {
-        append_escaped_checking_utf8(out, v.substr(run));
+        escaped_checking_utf8(v.substr(run));
         break;
       }
       utf8_checked = true;
       i = run;
       continue;
     }
-    append_escaped_ascii(out, c);
+    escaped_ascii(c);
     i = run + 1;
   }
-  out.push_back('"');
+  put('"');
+}
+
+// Plain text, the most of keys and values, goes in as one token: its quotes, the comma before and
+// the colon after with one capacity check.
+void JsonWriter::quoted(char lead, std::string_view v, char trail) {
+  const bool whole = all_plain(v);
+  const size_t plain = whole ? v.size() : plain_prefix(v);
+  char* p = extend((lead != 0) + 1 + plain + (whole ? 1 + (trail != 0) : 0));
+  if (lead) *p++ = lead;
+  *p++ = '"';
+  std::memcpy(p, v.data(), plain);
+  if (whole) {
+    p += plain;
+    *p++ = '"';
+    if (trail) *p = trail;
+    return;
+  }
+  quoted_rest(v, plain);
+  if (trail) put(trail);
+}
+
+void JsonWriter::append_quoted(std::string& out, std::string_view v) {
+  JsonWriter w;
+  w.quoted(0, v, 0);
+  out += w.str();
+}
+
+char JsonWriter::separator() {
+  if (after_key_) {
+    after_key_ = false;
+    return 0;
+  }
+  if (has_member_.empty()) return 0;
+  const bool comma = has_member_.back();
+  has_member_.back() = 1;
+  return comma ? ',' : 0;
 }
 
 void JsonWriter::before_value() {
-  if (after_key_) {
-    after_key_ = false;
-    return;
-  }
-  if (!has_member_.empty()) {
-    if (has_member_.back()) out_.push_back(',');
-    has_member_.back() = 1;
-  }
+  if (char c = separator()) put(c);
 }
 
 JsonWriter& JsonWriter::begin_object() {
   before_value();
-  out_.push_back('{');
+  put('{');
   has_member_.push_back(0);
   return *this;
 }
 
 JsonWriter& JsonWriter::end_object() {
-  out_.push_back('}');
+  put('}');
   has_member_.pop_back();
   return *this;
 }
 
 JsonWriter& JsonWriter::begin_array() {
   before_value();
-  out_.push_back('[');
+  put('[');
   has_member_.push_back(0);
   return *this;
 }
 
 JsonWriter& JsonWriter::end_array() {
-  out_.push_back(']');
+  put(']');
   has_member_.pop_back();
   return *this;
 }
 
 JsonWriter& JsonWriter::key(std::string_view k) {
-  before_value();
-  append_quoted(out_, k);
-  out_.push_back(':');
+  quoted(separator(), k, ':');
   after_key_ = true;
   return *this;
 }
 
 JsonWriter& JsonWriter::string(std::string_view v) {
-  before_value();
-  append_quoted(out_, v);
+  quoted(separator(), v, 0);
   return *this;
 }
 
@@ -228,7 +282,7 @@ JsonWriter& JsonWriter::number(int64_t v) {
   before_value();
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out_.append(buf, r.ptr);
+  put(std::string_view(buf, r.ptr - buf));
   return *this;
 }
 
@@ -236,7 +290,7 @@ JsonWriter& JsonWriter::number(uint64_t v) {
   before_value();
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out_.append(buf, r.ptr);
+  put(std::string_view(buf, r.ptr - buf));
   return *this;
 }
 
@@ -249,25 +303,25 @@ JsonWriter& JsonWriter::number(double v) {
   auto r = std::abs(v) >= 1e15
                ? std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific)
                : std::to_chars(buf, buf + sizeof buf, v);
-  out_.append(buf, r.ptr);
+  put(std::string_view(buf, r.ptr - buf));
   return *this;
 }
 
 JsonWriter& JsonWriter::boolean(bool v) {
   before_value();
-  out_ += v ? "true" : "false";
+  put(v ? std::string_view("true") : std::string_view("false"));
   return *this;
 }
 
 JsonWriter& JsonWriter::null() {
   before_value();
-  out_ += "null";
+  put("null");
   return *this;
 }
 
 JsonWriter& JsonWriter::raw(std::string_view json) {
   before_value();
-  out_ += json;
+  put(json);
   return *this;
 }
 

@@ -3,6 +3,7 @@
 // characters are escaped, and bytes that are not well-formed UTF-8 become U+FFFD, so no stored
 // value can make a response unparsable. Commas are placed automatically.
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -13,7 +14,7 @@ class JsonWriter {
   JsonWriter() = default;
   // Room for `capacity` bytes from the start: a document written into an empty string is copied
   // each time the string doubles, five times for an event's payload of 400 bytes.
-  explicit JsonWriter(size_t capacity) { out_.reserve(capacity); }
+  explicit JsonWriter(size_t capacity) { out_.resize(capacity); }
 
   JsonWriter& begin_object();
   JsonWriter& end_object();
@@ -30,16 +31,43 @@ class JsonWriter {
   // Inserts already-serialized JSON (e.g. a stored payload) as one value.
   JsonWriter& raw(std::string_view json);
 
-  const std::string& str() const { return out_; }
-  std::string take() { return std::move(out_); }
+  // The document so far.
+  std::string_view str() const { return {out_.data(), size_}; }
+  std::string take() {
+    out_.resize(size_);
+    size_ = 0;
+    return std::move(out_);
+  }
 
   // Appends `v` to `out` as a quoted JSON string.
   static void append_quoted(std::string& out, std::string_view v);
 
  private:
+  // Room for `n` more bytes, counted as written: the caller fills them. One capacity check for a
+  // whole token, where std::string's appends check (and call out) for each byte or piece.
+  char* extend(size_t n) {
+    if (out_.size() - size_ < n) grow(n);
+    char* at = out_.data() + size_;
+    size_ += n;
+    return at;
+  }
+  void grow(size_t n);
+  void put(char c) { *extend(1) = c; }
+  void put(std::string_view s) {
+    if (!s.empty()) std::memcpy(extend(s.size()), s.data(), s.size());
+  }
+  // The comma a value needs before it (0 for none), with the container marked as holding one.
+  char separator();
   void before_value();
+  // `lead` (a comma, or 0 for none), `v` quoted, then `trail` (a key's colon, or 0).
+  void quoted(char lead, std::string_view v, char trail);
+  void quoted_rest(std::string_view v, size_t from);
+  void escaped_ascii(unsigned char c);
+  void escaped_checking_utf8(std::string_view v);
 
+  // Bytes [0, size_) are the document; the rest is room, its bytes zeros or stale.
   std::string out_;
+  size_t size_ = 0;
   // One entry per open container: 1 once it holds a member, so the next one needs a comma. A
   // string for its inline room (15 levels): a document then allocates nothing for this.
   std::string has_member_;

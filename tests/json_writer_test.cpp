@@ -20,6 +20,48 @@ TEST(JsonWriter, NestsAndPlacesCommas) {
   EXPECT_EQ(w.str(), R"({"a":1,"b":["x",true,null,1.5],"c":{},"d":{"k":[1,2]}})");
 }
 
+TEST(JsonWriter, KeysAndValuesThatNeedEscapesKeepTheirCommasAndColons) {
+  // Plain text and text that needs escaping or a UTF-8 check are written by different paths; the
+  // comma before and the colon after must come out the same from each.
+  JsonWriter w;
+  w.begin_object();
+  w.key("plain").string("x\"y");
+  w.key("客户").string("名称");
+  w.key("k\n").begin_array().string("a").string("\xff").string("b").end_array();
+  w.key("last").string("");
+  w.end_object();
+  EXPECT_EQ(w.str(),
+            "{\"plain\":\"x\\\"y\",\"客户\":\"名称\",\"k\\n\":[\"a\",\"\xEF\xBF\xBD\",\"b\"],"
+            "\"last\":\"\"}");
+}
+
+TEST(JsonWriter, AByteThatNeedsEscapingIsFoundAtAnyLengthAndPosition) {
+  // Plain text is recognized a word of eight bytes at a time, the last word overlapping the one
+  // before it or padded: a byte that needs escaping must be found wherever it sits.
+  const std::pair<std::string, std::string> needs[] = {
+      {"\"", "\\\""},      {"\\", "\\\\"}, {"\n", "\\n"},           {"\x7f", "\\u007f"},
+      {"\x01", "\\u0001"}, {"é", "é"},     {"\xff", "\xEF\xBF\xBD"}};
+  for (size_t length = 1; length <= 25; ++length) {
+    for (size_t at = 0; at < length; ++at) {
+      for (const auto& [byte, escaped] : needs) {
+        std::string text(length - 1, 'a');
+        text.insert(at, byte);
+        std::string out;
+        JsonWriter::append_quoted(out, text);
+        EXPECT_EQ(out,
+                  "\"" + std::string(at, 'a') + escaped + std::string(length - 1 - at, 'a') + "\"")
+            << "length " << length << " at " << at;
+      }
+    }
+    std::string out;
+    JsonWriter::append_quoted(out, std::string(length, 'a'));
+    EXPECT_EQ(out, "\"" + std::string(length, 'a') + "\"");
+  }
+  std::string out;
+  JsonWriter::append_quoted(out, std::string_view());
+  EXPECT_EQ(out, "\"\"");
+}
+
 TEST(JsonWriter, EscapesControlsAndKeepsUtf8) {
   std::string out;
   JsonWriter::append_quoted(out, "客户\"名称\"\\\n\t\x01\x7f");

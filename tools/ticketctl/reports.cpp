@@ -63,7 +63,7 @@ int rebuild_reports(const Args& args) {
       std::cerr << "ticketctl: no dashboard \"" << id << "\" in this log\n";
       return 1;
     }
-    std::printf("%s\n", w.str().c_str());
+    std::printf("%.*s\n", static_cast<int>(w.str().size()), w.str().data());
   } else {
     for (std::string_view name : kReportNames) {
       projections::ReportQuery q;
@@ -77,7 +77,7 @@ int rebuild_reports(const Args& args) {
       w.begin_object().key("report").string(name).key("result");
       projections::write_report_json(w, table);
       w.end_object();
-      std::printf("%s\n", w.str().c_str());
+      std::printf("%.*s\n", static_cast<int>(w.str().size()), w.str().data());
     }
   }
   std::fprintf(stderr, "rebuilt reports events=%llu seconds=%.3f events_per_s=%.0f\n",
