@@ -216,33 +216,37 @@ std::optional<DomainError> check_comment(const std::string& text, const char* me
 // The words of a comment event, for {{comment.text}} (a reopen's reason too); "" for any other
 // event.
 std::string comment_of(const DomainEvent& e) {
-  if (e.type == et::kCommentAdded) return e.data.string_or("text");
-  return e.type == et::kTicketReopened ? e.data.string_or("reason") : "";
+  const std::string_view type = e.type;
+  if (type == et::kCommentAdded) return e.data.string_or("text");
+  return type == et::kTicketReopened ? e.data.string_or("reason") : "";
 }
 
 bool triggers(const RuleDef& rule, const DomainEvent& e) {
   const Value& d = e.data;
+  // As a view, a type is told apart by its length first (see evolve_in_place): every event of a
+  // command is tried against every rule of its form.
+  const std::string_view type = e.type;
   switch (rule.trigger.kind) {
     case RuleTrigger::Kind::kCreated:
-      return e.type == et::kTicketSubmitted;
+      return type == et::kTicketSubmitted;
     case RuleTrigger::Kind::kFieldChanged:
-      if (e.type != et::kFieldsChanged) return false;
+      if (type != et::kFieldsChanged) return false;
       for (const auto& k : d["changed"].as_array()) {
         if (k.as_string() == rule.trigger.field) return true;
       }
       return false;
     case RuleTrigger::Kind::kNodeEntered:
-      return e.type == et::kNodeEntered && d.string_or("node") == rule.trigger.node;
+      return type == et::kNodeEntered && d.string_or("node") == rule.trigger.node;
     case RuleTrigger::Kind::kIdle:
-      return e.type == et::kTimerFired && d.string_or("rule") == rule.id;
+      return type == et::kTimerFired && d.string_or("rule") == rule.id;
     case RuleTrigger::Kind::kFlowEnded:
-      return e.type == et::kFlowEnded;
+      return type == et::kFlowEnded;
     case RuleTrigger::Kind::kRated:
-      return e.type == et::kRated;
+      return type == et::kRated;
     case RuleTrigger::Kind::kReopened:
-      return e.type == et::kTicketReopened;
+      return type == et::kTicketReopened;
     case RuleTrigger::Kind::kReplied: {
-      if (e.type != et::kCommentAdded) return false;
+      if (type != et::kCommentAdded) return false;
       auto note = note_of(e);
       return note && note->kind == (rule.trigger.by == "customer" ? TicketNote::Kind::kCustomer
                                                                   : TicketNote::Kind::kReply);
@@ -250,7 +254,7 @@ bool triggers(const RuleDef& rule, const DomainEvent& e) {
     case RuleTrigger::Kind::kSlaWarning:
     case RuleTrigger::Kind::kSlaBreached: {
       bool warning = rule.trigger.kind == RuleTrigger::Kind::kSlaWarning;
-      if (e.type != (warning ? et::kSlaWarning : et::kSlaBreached)) return false;
+      if (type != (warning ? et::kSlaWarning : et::kSlaBreached)) return false;
       std::string target = d.string_or("target");
       return rule.trigger.target.empty() || rule.trigger.target == target ||
              (rule.trigger.target == "node" && target.starts_with("node:"));
@@ -425,10 +429,11 @@ Result<std::vector<DomainEvent>> submit(const SubmitTicket& cmd, const Context& 
         break;
       }
     }
-    if (f.auto_fill == "now") {
+    const std::string_view auto_fill = f.auto_fill;  // compared by length first, for every field
+    if (auto_fill == "now") {
       v = f.type == FieldType::kDate ? Value(format_rfc3339(ctx.now_us).substr(0, 10))
                                      : Value(format_rfc3339(ctx.now_us));
-    } else if (f.auto_fill == "creator" &&
+    } else if (auto_fill == "creator" &&
                (f.role.empty() ||
                 (ctx.lookups.user_exists && ctx.lookups.user_exists(ctx.actor.id, f.role)))) {
       // A field naming a role takes only its holders: an administrator submitting for 客服

@@ -18,11 +18,12 @@ std::string_view to_string(TicketNote::Kind kind) {
 
 std::optional<TicketNote> note_of(const DomainEvent& e) {
   namespace et = event_types;
-  const bool comment = e.type == et::kCommentAdded;
-  const bool reopen = e.type == et::kTicketReopened;  // why: the customer's words, or staff's
-  const bool with_action = e.type == et::kApproved || e.type == et::kRejected ||
-                           e.type == et::kTransferred || e.type == et::kFilled ||
-                           e.type == et::kCustomerConfirmed || e.type == et::kRated;
+  const std::string_view type = e.type;  // compared by length first
+  const bool comment = type == et::kCommentAdded;
+  const bool reopen = type == et::kTicketReopened;  // why: the customer's words, or staff's
+  const bool with_action = type == et::kApproved || type == et::kRejected ||
+                           type == et::kTransferred || type == et::kFilled ||
+                           type == et::kCustomerConfirmed || type == et::kRated;
   if (!comment && !reopen && !with_action) return std::nullopt;
   TicketNote note;
   note.text = e.data.string_or(comment ? "text" : reopen ? "reason" : "comment");
