@@ -9,16 +9,17 @@
 namespace ticketd {
 namespace {
 
-// Calls `visit(name)` for each {{name}} in text; returns false when one is not closed.
+// Calls `visit(name, begin, end)` for each {{name}} in text (the name without the spaces around
+// it, a view into text); returns false when one is not closed.
 template <typename Visit>
-bool template_variables(const std::string& text, Visit visit) {
+bool template_variables(std::string_view text, Visit visit) {
   size_t pos = 0;
-  while ((pos = text.find("{{", pos)) != std::string::npos) {
+  while ((pos = text.find("{{", pos)) != std::string_view::npos) {
     size_t end = text.find("}}", pos + 2);
-    if (end == std::string::npos) return false;
-    std::string name = text.substr(pos + 2, end - pos - 2);
-    while (!name.empty() && name.front() == ' ') name.erase(0, 1);
-    while (!name.empty() && name.back() == ' ') name.pop_back();
+    if (end == std::string_view::npos) return false;
+    std::string_view name = text.substr(pos + 2, end - pos - 2);
+    while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
+    while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
     visit(name, pos, end + 2);
     pos = end + 2;
   }
@@ -35,13 +36,13 @@ struct TemplateScope {
 std::optional<DomainError> check_template(const std::string& text, const FormDef& form,
                                           const std::string& path, TemplateScope scope = {}) {
   std::string bad;
-  bool closed = template_variables(text, [&](const std::string& name, size_t, size_t) {
+  bool closed = template_variables(text, [&](std::string_view name, size_t, size_t) {
     bool ok = name == "ticket.id" || name == "ticket.node" || name == "ticket.created_at" ||
               name == "sla.due_at" || name == "company.name" ||
               (name == "comment.text" && scope.comment) ||
               (name == "ticket.portal_code" && scope.portal_code) ||
               (name.rfind("fields.", 0) == 0 && form.field(name.substr(7)));
-    if (!ok && bad.empty()) bad = name;
+    if (!ok && bad.empty()) bad = std::string(name);
   });
   if (!closed) return def_error(path, "a template variable {{… is not closed with }}");
   if (bad == "comment.text") {
@@ -73,7 +74,7 @@ std::optional<DomainError> parse_lookup(const Value& a, const FormDef& form,
     if (auto e = check_template(act->path, form, path + ".path")) return e;
     std::string literal;  // the path without its templates
     size_t copied = 0;
-    template_variables(act->path, [&](const std::string&, size_t begin, size_t end) {
+    template_variables(act->path, [&](std::string_view, size_t begin, size_t end) {
       literal.append(act->path, copied, begin - copied);
       copied = end;
     });
@@ -314,7 +315,7 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
   auto says = [](const std::string& text) {
     bool found = false;
     template_variables(
-        text, [&](const std::string& name, size_t, size_t) { found |= name == "sla.due_at"; });
+        text, [&](std::string_view name, size_t, size_t) { found |= name == "sla.due_at"; });
     return found;
   };
   for (const RuleAction& act : rule.actions) {
@@ -336,33 +337,39 @@ Result<RuleDef> parse_stored_rule(std::string_view id, const Value& doc, const F
 
 std::string render_template(const std::string& text, const TemplateValues& values,
                             std::string (*escape)(std::string_view)) {
-  auto time_text = [&](int64_t us) {
-    if (!us) return std::string();
-    return values.zone ? format_local_minute(us, values.zone) : format_rfc3339(us);
-  };
   std::string out;
+  auto put = [&](std::string_view value) {
+    if (escape) {
+      out += escape(value);
+    } else {
+      out += value;
+    }
+  };
+  auto put_time = [&](int64_t us) {
+    if (us) put(values.zone ? format_local_minute(us, values.zone) : format_rfc3339(us));
+  };
   size_t copied = 0;
-  template_variables(text, [&](const std::string& name, size_t begin, size_t end) {
+  template_variables(text, [&](std::string_view name, size_t begin, size_t end) {
     out.append(text, copied, begin - copied);
     copied = end;
-    std::string value;
     if (name == "ticket.id") {
-      value = values.ticket_id;
+      put(values.ticket_id);
     } else if (name == "ticket.node") {
-      value = values.node_name;
+      put(values.node_name);
     } else if (name == "comment.text") {
-      value = values.comment_text;
+      put(values.comment_text);
     } else if (name == "ticket.portal_code") {
-      value = values.portal_code;
+      put(values.portal_code);
     } else if (name == "ticket.created_at") {
-      value = time_text(values.created_at);
+      put_time(values.created_at);
     } else if (name == "sla.due_at") {
-      value = time_text(values.sla_due_at);
+      put_time(values.sla_due_at);
     } else if (name == "company.name") {
-      value = values.company_name;
-    } else if (name.rfind("fields.", 0) == 0 && values.fields) {
-      const std::string_view key = std::string_view(name).substr(7);
+      put(values.company_name);
+    } else if (name.starts_with("fields.") && values.fields) {
+      const std::string_view key = name.substr(7);
       const FieldDef* f = values.zone && values.form ? values.form->field(key) : nullptr;
+      std::string value;  // escaped as a whole: a field holds one value
       for (const auto& [k, v] : *values.fields) {
         if (k != key) continue;
         std::optional<int64_t> time;
@@ -370,8 +377,8 @@ std::string render_template(const std::string& text, const TemplateValues& value
           time = parse_rfc3339(v.as_string());
         value += time ? format_local_minute(*time, values.zone) : display(v);
       }
+      put(value);
     }
-    out += escape ? escape(value) : value;
   });
   out.append(text, copied);
   return out;
