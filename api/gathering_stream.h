@@ -25,7 +25,7 @@ namespace ticketd::api {
 //
 // The websocket stream above serializes its own writes, and the owner calls flush() only after a
 // write of its own has completed into the buffer, so no write passes through while a flush is
-// under way. All of it runs on the connection's strand.
+// under way. All of it runs on the connection's thread.
 template <class NextLayer>
 class GatheringStream {
  public:

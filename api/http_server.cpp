@@ -44,14 +44,16 @@ namespace net = boost::asio;
 namespace websocket = beast::websocket;
 using tcp = net::ip::tcp;
 
-// A connection lives on a strand of one io_context, and its types say so: beast::tcp_stream
-// holds the executor type-erased (any_io_executor), which cost a virtual dispatch on every
-// operation and handler (4% of the io threads under submit load).
-using Strand = net::strand<net::io_context::executor_type>;
-using Socket = net::basic_stream_socket<tcp, Strand>;
-using Stream = beast::basic_stream<tcp, Strand>;
+// A connection lives on one io_context, which one thread runs: its handlers never run at the
+// same time, the implicit strand of Asio's documentation, so it needs no strand object of its own
+// (whose queue, lock and shared state every operation went through). The types say so:
+// beast::tcp_stream holds the executor type-erased (any_io_executor), which cost a virtual
+// dispatch on every operation and handler (4% of the io threads under submit load).
+using Executor = net::io_context::executor_type;
+using Socket = net::basic_stream_socket<tcp, Executor>;
+using Stream = beast::basic_stream<tcp, Executor>;
 using Timer = net::basic_waitable_timer<std::chrono::steady_clock,
-                                        net::wait_traits<std::chrono::steady_clock>, Strand>;
+                                        net::wait_traits<std::chrono::steady_clock>, Executor>;
 // With --tls-cert, a connection that opens with a TLS handshake is served over TLS on the same
 // port (Beast's advanced_server_flex): the sessions below are written once for either stream.
 using TlsStream = beast::ssl_stream<Stream>;
@@ -144,7 +146,7 @@ struct HttpServer::Impl : ServerState {
 };
 
 // One WebSocket client of /api/v1/stream. Messages from the hub go through a bounded queue on the
-// connection's strand; a client that lets it fill up (it stopped reading) is closed with a reason
+// connection's thread; a client that lets it fill up (it stopped reading) is closed with a reason
 // rather than slowing anyone else, and torn down if even the close cannot be written.
 template <class NextLayer>
 class WebSocketSession : public StreamClient,
@@ -162,7 +164,8 @@ class WebSocketSession : public StreamClient,
         actor_(std::move(actor)),
         server_(server),
         deadline_(ws_.get_executor()),
-        recheck_(ws_.get_executor()) {}
+        recheck_(ws_.get_executor()),
+        inbox_(ws_.get_executor()) {}
 
   void run(http::request<http::string_body> req) {
     // What one client may have in flight is the queue below plus this much in the kernel; without
@@ -196,21 +199,20 @@ class WebSocketSession : public StreamClient,
 
   using StreamClient::send;
   void send(std::vector<StreamMessage> messages) override {
-    net::post(ws_.get_executor(),
-              [self = shared_from_this(), messages = std::move(messages)]() mutable {
-                for (auto& m : messages) self->enqueue(std::move(m));
-              });
+    net::post(inbox_, [self = shared_from_this(), messages = std::move(messages)]() mutable {
+      for (auto& m : messages) self->enqueue(std::move(m));
+    });
   }
   const Actor& actor() const override { return actor_; }
 
   void going_away() override {
-    net::post(ws_.get_executor(), [self = shared_from_this()] {
+    net::post(inbox_, [self = shared_from_this()] {
       self->close_with(websocket::close_code::going_away, "server shutting down");
     });
   }
 
   void recheck_now() override {
-    net::post(ws_.get_executor(), [self = shared_from_this()] {
+    net::post(inbox_, [self = shared_from_this()] {
       if (self->accepted_ && !self->ended()) self->recheck();  // else the handshake's token
     });
   }
@@ -349,6 +351,12 @@ class WebSocketSession : public StreamClient,
   ServerState& server_;
   Timer deadline_;
   Timer recheck_;
+  // What is handed to this session (messages, a shutdown, a recheck), from any thread, its own
+  // included, runs in the order it was handed over. The io_context alone would not keep it: a
+  // post from the thread that runs it waits in that thread's own queue until the handler making
+  // it returns, behind posts other threads made meanwhile, and the "subscribed" a client's
+  // message is answered with must come before the replay a thread starts right after it.
+  net::strand<Executor> inbox_;
   beast::flat_buffer buffer_;
   std::deque<StreamMessage> queue_;  // shared with the other clients the hub sent them to
   StreamMessage in_flight_;          // being framed into the gathering layer
@@ -359,7 +367,7 @@ class WebSocketSession : public StreamClient,
 };
 
 // One connection: read a request (headers first, so the body limit can depend on the route), hand
-// it to Api, write the answer, repeat. Everything runs on the connection's strand; requests are
+// it to Api, write the answer, repeat. Everything runs on the connection's thread; requests are
 // answered in order, one at a time, so pipelined requests are safe.
 template <class AsyncStream>
 class HttpSession : public Session, public std::enable_shared_from_this<HttpSession<AsyncStream>> {
@@ -533,7 +541,7 @@ class HttpSession : public Session, public std::enable_shared_from_this<HttpSess
     };
     request_id_ = req.request_id;
     tcp_stream().expires_never();  // the answer may wait for the disk; reading resumes after it
-    // An answer given on the connection's strand (a read, or a command's once it is applied and
+    // An answer given on the connection's thread (a read, or a command's once it is applied and
     // resumed there) is written there and then; one from another thread is posted to it.
     server_.api.handle(std::move(req), [self = shared_from_this()](HttpResponse r) {
       net::dispatch(self->stream_.get_executor(),
@@ -736,7 +744,7 @@ void ServerState::refuse(Socket socket) {
 
 void ServerState::accept() {
   net::io_context& home = *contexts[next_context++ % contexts.size()];
-  acceptor.async_accept(net::make_strand(home), [this](beast::error_code ec, Socket socket) {
+  acceptor.async_accept(home.get_executor(), [this](beast::error_code ec, Socket socket) {
     if (ec) {
       if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
       // E.g. out of file descriptors: the connections we have keep being served, and accepting
