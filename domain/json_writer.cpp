@@ -209,7 +209,7 @@ void JsonWriter::quoted(char lead, std::string_view v, char trail) {
   char* p = extend((lead != 0) + 1 + plain + (whole ? 1 + (trail != 0) : 0));
   if (lead) *p++ = lead;
   *p++ = '"';
-  std::memcpy(p, v.data(), plain);
+  if (plain) std::memcpy(p, v.data(), plain);  // an empty view's data() may be null
   if (whole) {
     p += plain;
     *p++ = '"';
