@@ -41,7 +41,7 @@ std::optional<DomainError> check_template(const std::string& text, const FormDef
               name == "sla.due_at" || name == "company.name" ||
               (name == "comment.text" && scope.comment) ||
               (name == "ticket.portal_code" && scope.portal_code) ||
-              (name.rfind("fields.", 0) == 0 && form.field(name.substr(7)));
+              (name.starts_with("fields.") && form.field(name.substr(7)));
     if (!ok && bad.empty()) bad = std::string(name);
   });
   if (!closed) return def_error(path, "a template variable {{… is not closed with }}");

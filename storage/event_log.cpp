@@ -911,9 +911,10 @@ void Subscription::stop() {
   if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
 }
 
-// Catch-up and live are one loop over storage: read everything after the last delivered position
-// that is durable, then sleep until the writer commits more. No event is ever taken from a second
-// source, so the seam between the two phases cannot lose or repeat one.
+// Catch-up and live are one loop: deliver everything durable after the last delivered position,
+// then sleep until the writer commits more. Both sources, the batches kept in memory and
+// storage, are read from that one position, so the seam between catch-up and live (and between
+// memory and storage) cannot lose or repeat an event.
 void Subscription::run() {
   constexpr size_t kChunk = 4096;
   const EventLog::Impl& impl = *log_->impl_;
