@@ -6,7 +6,6 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -23,6 +22,7 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -108,7 +108,7 @@ struct ServerState {
   Metrics& metrics;
   StreamHub& hub;
   HttpServerOptions options;
-  std::vector<std::unique_ptr<net::io_context>> contexts;  // [0] also accepts and takes signals
+  std::vector<std::unique_ptr<net::io_context>> contexts;  // [0] also accepts
   size_t next_context = 0;                                 // accepting thread only
   net::io_context& ioc;
   tcp::acceptor acceptor{ioc};
@@ -141,8 +141,74 @@ struct ServerState {
   void refuse(Socket socket);
 };
 
+namespace {
+
+// Ends a stop that does not end by itself: whatever connection is still open after the grace is
+// cut off by stopping the io_contexts (their pending handlers, and the sessions they hold, are
+// destroyed with them).
+class ShutdownWatchdog {
+ public:
+  void cut_off_after(ServerState& s) {
+    std::unique_lock lk(mu_);
+    if (cv_.wait_for(lk, s.options.shutdown_grace, [&] { return done_; })) return;
+    size_t sessions = 0, streams = 0;
+    {
+      std::lock_guard sessions_lk(s.sessions_mu);
+      sessions = s.sessions.size();
+      streams = s.streams.size();
+    }
+    // The counts miss a stream that has finished but is still held by a handler on its way to it
+    // (a recheck timer that re-armed after the end did so, and showed 0 and 0), so the message
+    // does not call them all.
+    spdlog::warn(
+        "stopping: after {} s the io threads still have work ({} connections and {} streams not "
+        "yet ended); cutting them off",
+        s.options.shutdown_grace.count(), sessions, streams);
+    for (auto& context : s.contexts) context->stop();
+  }
+  void done() {
+    {
+      std::lock_guard lk(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+};
+
+}  // namespace
+
 struct HttpServer::Impl : ServerState {
   using ServerState::ServerState;
+
+  // The other io_contexts are kept running until a stop, since they may have no connection yet.
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> keep_running;
+  ShutdownWatchdog stopped;
+  std::thread watchdog;  // started by the stop
+
+  // On the accepting io_context: nothing new is taken, idle connections and streams are closed,
+  // and what is left is cut off after the grace.
+  void begin_stop() {
+    if (shutting_down.exchange(true)) return;
+    beast::error_code ignored;
+    acceptor.close(ignored);
+    accept_retry.cancel();
+    std::vector<std::shared_ptr<Session>> open;
+    std::vector<std::shared_ptr<StreamSession>> open_streams;
+    {
+      std::lock_guard lk(sessions_mu);
+      open.assign(sessions.begin(), sessions.end());
+      open_streams.assign(streams.begin(), streams.end());
+    }
+    for (auto& session : open) session->close_if_idle();
+    for (auto& stream : open_streams) stream->going_away();
+    for (auto& idle : keep_running) idle.reset();
+    watchdog = std::thread([this] { stopped.cut_off_after(*this); });
+  }
 };
 
 // One WebSocket client of /api/v1/stream. Messages from the hub go through a bounded queue on the
@@ -887,97 +953,15 @@ void HttpServer::recheck_streams() {
   for (auto& stream : streams) stream->recheck_now();
 }
 
-namespace {
+void HttpServer::stop() {
+  net::post(impl_->ioc, [s = impl_.get()] { s->begin_stop(); });
+}
 
-// Ends a stop that does not end by itself: whatever connection is still open after the grace is
-// cut off by stopping the io_contexts (their pending handlers, and the sessions they hold, are
-// destroyed with them).
-class ShutdownWatchdog {
- public:
-  void cut_off_after(ServerState& s) {
-    std::unique_lock lk(mu_);
-    if (cv_.wait_for(lk, s.options.shutdown_grace, [&] { return done_; })) return;
-    size_t sessions = 0, streams = 0;
-    {
-      std::lock_guard sessions_lk(s.sessions_mu);
-      sessions = s.sessions.size();
-      streams = s.streams.size();
-    }
-    // The counts miss a stream that has finished but is still held by a handler on its way to it
-    // (a recheck timer that re-armed after the end did so, and showed 0 and 0), so the message
-    // does not call them all.
-    spdlog::warn(
-        "stopping: after {} s the io threads still have work ({} connections and {} streams not "
-        "yet ended); cutting them off",
-        s.options.shutdown_grace.count(), sessions, streams);
-    for (auto& context : s.contexts) context->stop();
-  }
-  void done() {
-    {
-      std::lock_guard lk(mu_);
-      done_ = true;
-    }
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
-};
-
-}  // namespace
-
-void HttpServer::run(std::function<void()> on_signal) {
+void HttpServer::run() {
   Impl& s = *impl_;
-  ShutdownWatchdog stopped;
-  std::thread watchdog;  // started by the signal
-  std::vector<net::executor_work_guard<net::io_context::executor_type>> keep_running;
   for (size_t i = 1; i < s.contexts.size(); ++i) {
-    keep_running.push_back(net::make_work_guard(*s.contexts[i]));
+    s.keep_running.push_back(net::make_work_guard(*s.contexts[i]));
   }
-  // SIGHUP: the TLS certificate and key are read again (renewed certificates without a restart).
-  net::signal_set hangups(s.ioc, SIGHUP);
-  std::function<void(beast::error_code, int)> on_hangup = [&](beast::error_code ec, int) {
-    if (ec) return;
-    std::string error;
-    if (!s.tls_context()) {
-      spdlog::info("SIGHUP: nothing to reload (no --tls-cert and --tls-key)");
-    } else if (reload_tls(&error)) {
-      spdlog::info("SIGHUP: TLS certificate {} reloaded; new connections use it", s.tls_cert);
-    } else {
-      spdlog::error("SIGHUP: TLS certificate not reloaded, the previous one stays: {}", error);
-    }
-    // A SIGHUP taken just before a stop cancelled the wait still comes here, with no error: a
-    // wait armed again then would keep the io_context running after everything else has ended.
-    if (!s.shutting_down.load()) hangups.async_wait(on_hangup);
-  };
-  hangups.async_wait(on_hangup);
-  net::signal_set signals(s.ioc, SIGINT, SIGTERM);
-  signals.async_wait([&](beast::error_code ec, int sig) {
-    if (ec) return;
-    spdlog::info("signal {}: finishing in-flight requests, then exiting", sig);
-    s.shutting_down.store(true);
-    if (on_signal) on_signal();
-    beast::error_code ignored;
-    hangups.cancel(ignored);
-    s.acceptor.close(ignored);
-    s.accept_retry.cancel();
-    std::vector<std::shared_ptr<Session>> open;
-    {
-      std::lock_guard lk(s.sessions_mu);
-      open.assign(s.sessions.begin(), s.sessions.end());
-    }
-    for (auto& session : open) session->close_if_idle();
-    std::vector<std::shared_ptr<StreamSession>> streams;
-    {
-      std::lock_guard lk(s.sessions_mu);
-      streams.assign(s.streams.begin(), s.streams.end());
-    }
-    for (auto& stream : streams) stream->going_away();
-    for (auto& idle : keep_running) idle.reset();
-    watchdog = std::thread([&s, &stopped] { stopped.cut_off_after(s); });
-  });
   s.accept();
   std::vector<std::thread> threads;
   for (size_t i = 1; i < s.contexts.size(); ++i) {
@@ -986,12 +970,11 @@ void HttpServer::run(std::function<void()> on_signal) {
       s.contexts[i]->run();
     });
   }
-  // Each returns when its sessions are done (and the first when the acceptor and the signal wait
-  // are): the others are kept running meanwhile, since they may have no connection yet.
+  // Each returns when its sessions are done (and the first when the acceptor is closed).
   s.ioc.run();
   for (auto& t : threads) t.join();
-  stopped.done();
-  if (watchdog.joinable()) watchdog.join();
+  s.stopped.done();
+  if (s.watchdog.joinable()) s.watchdog.join();
 }
 
 }  // namespace ticketd::api

@@ -4,7 +4,6 @@
 // Beast and Asio stay inside http_server.cpp; this header is free of them.
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 
@@ -40,17 +39,18 @@ class HttpServer {
   // Serves TLS (1.2 and 1.3) besides plain HTTP on the same port, each connection as it opens:
   // a PEM certificate chain and its private key. False with a message when they cannot be used.
   bool use_tls(const std::string& cert_file, const std::string& key_file, std::string* error);
-  // Reads the same two files again (run() does it on SIGHUP): new connections get the new
+  // Reads the same two files again (ticketd does it on SIGHUP): new connections get the new
   // certificate, open ones keep theirs. False with a message, the previous one still served, when
-  // they cannot be used.
+  // they cannot be used. Any thread.
   bool reload_tls(std::string* error);
   // Binds and listens. False with a message when the address cannot be used.
   bool listen(std::string* error);
   uint16_t port() const;
-  // Serves until SIGINT or SIGTERM, then stops accepting, lets every in-flight request finish,
-  // closes idle connections and returns (at the latest after options.shutdown_grace). `on_signal`
-  // runs first (stop taking commands). SIGHUP reloads the TLS certificate.
-  void run(std::function<void()> on_signal);
+  // Serves until stop(), then stops accepting, lets every in-flight request finish, closes idle
+  // connections and returns (at the latest after options.shutdown_grace).
+  void run();
+  // Ends run() as it says. Any thread, before run() or during it; a second call does nothing.
+  void stop();
   // Every open stream asks about its token again now (ReadModel::on_access_change): a user
   // signed out or disabled stops receiving at once, not at the next periodic check. Any thread.
   void recheck_streams();

@@ -1,6 +1,7 @@
 #include "server/heap.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -31,7 +32,15 @@ struct HugePageRegions::Helper {
   bool stop = false;
   std::thread thread;
 
-  Helper() : thread([this] { run(); }) {}
+  // Started with every signal blocked: the helper may start before main() blocks the ones the
+  // process takes on a thread of its own (ProcessSignals), and must never take one itself.
+  Helper() {
+    sigset_t all, before;
+    sigfillset(&all);
+    ::pthread_sigmask(SIG_BLOCK, &all, &before);
+    thread = std::thread([this] { run(); });
+    ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
+  }
 
   void run() {
     ::pthread_setname_np(::pthread_self(), "heap-populate");

@@ -27,6 +27,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #include "api/api.h"
 #include "api/call.h"
@@ -43,6 +44,7 @@
 #include "projections/snapshots.h"
 #include "server/demo.h"
 #include "server/heap.h"
+#include "server/process_signals.h"
 #include "storage/event_log.h"
 
 namespace {
@@ -360,6 +362,7 @@ void start_access_log() {
 int main(int argc, char** argv) {
   using namespace ticketd;
   server::use_huge_page_heap();
+  server::ProcessSignals signals;  // before any other thread starts
   Options o;
   std::string error;
   if (!parse_options(argc, argv, &o, &error)) return fail(error + " (see --help)");
@@ -655,6 +658,27 @@ int main(int argc, char** argv) {
   if (tls_cert.empty() != tls_key.empty()) return fail("--tls-cert and --tls-key go together");
   if (!tls_cert.empty() && !server.use_tls(tls_cert, tls_key, &error)) return fail(error);
   if (!server.listen(&error)) return fail(error);
+  // From here a stop signal stops the server, however soon after the start it comes (before
+  // run(), the stop waits for it). SIGHUP reads the TLS certificate and key again.
+  signals.on_stop([&api, &server, stopping = false](int signal) mutable {
+    if (std::exchange(stopping, true)) {
+      spdlog::info("signal {}: already stopping", signal);
+      return;
+    }
+    spdlog::info("signal {}: finishing in-flight requests, then exiting", signal);
+    api.stop_accepting();
+    server.stop();
+  });
+  signals.on_hangup([&server, &tls_cert](int) {
+    std::string error;
+    if (tls_cert.empty()) {
+      spdlog::info("SIGHUP: nothing to reload (no --tls-cert and --tls-key)");
+    } else if (server.reload_tls(&error)) {
+      spdlog::info("SIGHUP: TLS certificate {} reloaded; new connections use it", tls_cert);
+    } else {
+      spdlog::error("SIGHUP: TLS certificate not reloaded, the previous one stays: {}", error);
+    }
+  });
   api.set_ready(true);
   // Timers due while the server was down fire now (once the schedule the start left out
   // is complete: about a second for a million tickets); the rest when they come due.
@@ -705,7 +729,10 @@ int main(int argc, char** argv) {
   }
   std::cout << std::flush;
 
-  server.run([&] { api.stop_accepting(); });
+  server.run();
+  // The server is done with: what is left of the stop only says a signal it takes.
+  signals.on_stop([](int signal) { spdlog::info("signal {}: already stopping", signal); });
+  signals.on_hangup([](int) { spdlog::info("SIGHUP: nothing to reload while stopping"); });
   schedule_completion.join();
   timers.stop();
   outbox_worker.reset();  // finishes the send under way, records it, saves its queue
@@ -727,6 +754,9 @@ int main(int argc, char** argv) {
   }
   log.reset();  // completes queued appends and closes the database
   spdlog::info("stopped cleanly");
+  // The loggers end next: a signal from now on is taken without a word.
+  signals.on_stop([](int) {});
+  signals.on_hangup(nullptr);
   spdlog::shutdown();  // writes out the access log's buffer
   return 0;
 }

@@ -227,6 +227,23 @@ class Stop(unittest.TestCase):
             s.pump.join(5)
             self.assertFalse(any("cutting them off" in line for line in s.output), "".join(s.output))
 
+    def test_signals_at_any_moment_of_a_start_and_a_stop_are_taken_and_it_ends_cleanly(self):
+        # A stop the moment "serving" is printed, before the server runs its loop, then hangups all
+        # through the stop, the final snapshot and the exit: none may end the process by its
+        # default action (a SIGHUP after the stop's handler was gone killed it).
+        for attempt in range(3):
+            s = Server(demo=False).start(wait_healthy=False)
+            self.addCleanup(s.cleanup)
+            s.proc.send_signal(signal.SIGTERM)
+            end = time.monotonic() + 20
+            while s.proc.poll() is None and time.monotonic() < end:
+                s.proc.send_signal(signal.SIGHUP)
+                time.sleep(0.001)  # paces the signals; the loop ends when the process does
+            self.assertEqual(s.proc.wait(timeout=20), 0, "".join(s.output))
+            s.pump.join(5)
+            self.assertTrue(any("stopped cleanly" in line for line in s.output), "".join(s.output))
+            self.assertFalse(any("cutting them off" in line for line in s.output), "".join(s.output))
+
 
 if __name__ == "__main__":
     unittest.main()

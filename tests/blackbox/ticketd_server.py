@@ -31,7 +31,8 @@ class Server:
         self.base = None
         self.output = []
 
-    def start(self, deadline_s=30):
+    def start(self, deadline_s=30, wait_healthy=True):
+        """Returns once /healthz answers, or with wait_healthy=False once "serving" is printed."""
         if self.proc is not None and self.proc.poll() is not None:
             self.stop(expect_clean=False)  # killed by the test: collect it before starting anew
         args = [BIN, "--data-dir", self.data_dir, "--listen", "127.0.0.1:0"] + self.extra_args
@@ -60,6 +61,8 @@ class Server:
         if not found.is_set():
             self.stop()
             raise RuntimeError("ticketd did not start:\n" + "".join(self.output))
+        if not wait_healthy:
+            return self
         # Serving is announced once the listener is up; poll health until it answers.
         while time.monotonic() < end:
             status, _, _ = self.call("GET", "/healthz")
