@@ -43,6 +43,11 @@ uint64_t restore_snapshot(const storage::EventLog& log, ReadModel& model, std::s
   return position;
 }
 
+bool snapshot_due(const SnapshotPolicy& policy, uint64_t events, double seconds,
+                  double last_save_seconds) {
+  return events >= policy.min_events && seconds * policy.max_share >= last_save_seconds;
+}
+
 storage::Status save_snapshot(storage::EventLog& log, const ReadModel& model) {
   std::unique_ptr<storage::SnapshotWriter> writer;
   if (auto s = log.begin_snapshot(kReadModelName, &writer); !s.ok()) return s;

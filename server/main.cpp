@@ -284,11 +284,9 @@ bool admin_token(const Options& o, const std::string& data_dir, std::string* tok
 }
 
 // Saves a read-model snapshot when enough has happened since the last one, so a restart replays
-// a short tail instead of the whole log.
+// a short tail instead of the whole log; spaced by projections::snapshot_due.
 class Snapshotter {
  public:
-  static constexpr uint64_t kEveryEvents = 50000;
-
   Snapshotter(ticketd::storage::EventLog& log, ticketd::projections::ReadModel& model)
       : log_(log), model_(model), saved_(model.applied_position()), thread_([this] {
           pthread_setname_np(pthread_self(), "snapshots");
@@ -306,17 +304,27 @@ class Snapshotter {
   }
 
  private:
+  using Clock = std::chrono::steady_clock;
+  static double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
   void run() {
     std::unique_lock lk(mu_);
     while (!cv_.wait_for(lk, std::chrono::seconds(10), [&] { return stopping_; })) {
-      uint64_t applied = model_.applied_position();
-      if (applied < saved_ + kEveryEvents) continue;
+      const uint64_t applied = model_.applied_position();
+      if (!ticketd::projections::snapshot_due(policy_, applied - saved_,
+                                              seconds(Clock::now() - began_), took_)) {
+        continue;
+      }
       lk.unlock();
+      const Clock::time_point began = Clock::now();
       auto s = ticketd::projections::save_snapshot(log_, model_);
+      const double took = seconds(Clock::now() - began);
       lk.lock();
       if (s.ok()) {
         saved_ = applied;
-        spdlog::info("read-model snapshot saved at position {}", applied);
+        began_ = began;
+        took_ = took;
+        spdlog::info("read-model snapshot saved at position {} in {:.2f}s", applied, took);
       } else {
         spdlog::warn("read-model snapshot failed: {}", s.ToString());
       }
@@ -325,7 +333,10 @@ class Snapshotter {
 
   ticketd::storage::EventLog& log_;
   ticketd::projections::ReadModel& model_;
-  uint64_t saved_;
+  const ticketd::projections::SnapshotPolicy policy_;
+  uint64_t saved_;                          // the position the last save (or the start) holds
+  Clock::time_point began_ = Clock::now();  // when the last save began (or the start)
+  double took_ = 0;                         // how long the last save took, in seconds
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
