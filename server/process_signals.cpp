@@ -50,7 +50,15 @@ void ProcessSignals::take_signals() {
     } else {
       spdlog::warn("signal {} before the server was ready: exiting at once", signal);
       spdlog::default_logger()->flush();
-      std::_Exit(128 + signal);
+      // Ended by the signal itself, as its default action would: a shell or a supervisor reads
+      // the status as that stop, not as a failure.
+      ::signal(signal, SIG_DFL);
+      sigset_t one;
+      sigemptyset(&one);
+      sigaddset(&one, signal);
+      pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
+      raise(signal);
+      std::_Exit(128 + signal);  // not reached
     }
   }
 }

@@ -32,8 +32,8 @@ class ProcessSignals {
   ProcessSignals& operator=(const ProcessSignals&) = delete;
 
   // What SIGINT and SIGTERM do from now on. Until a handler is set, either ends the process at
-  // once with status 128 + the signal: nothing that a stop would finish is running yet, and the
-  // log loses nothing acknowledged whenever the process ends.
+  // once, by the signal's default action: nothing that a stop would finish is running yet, and
+  // the log loses nothing acknowledged whenever the process ends.
   void on_stop(Handler handler);
   // What SIGHUP does from now on; until a handler is set (or with an empty one), nothing.
   void on_hangup(Handler handler);

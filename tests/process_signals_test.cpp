@@ -1,6 +1,6 @@
 // The process's signals (server/process_signals.h): taken on their own thread whatever thread is
-// running, handed to the handler of the moment, never given their default action, and a stop
-// before any handler ends the process with 128 + the signal.
+// running, handed to the handler of the moment, never given their default action but by a stop
+// before any handler, which ends the process as that signal.
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <signal.h>
@@ -72,7 +72,7 @@ TEST(ProcessSignals, AfterItsEndASignalWaitsUnseenInsteadOfEndingTheProcess) {
   EXPECT_TRUE(take_pending(SIGHUP));
 }
 
-TEST(ProcessSignalsDeathTest, AStopBeforeAnyHandlerEndsTheProcessWithItsStatus) {
+TEST(ProcessSignalsDeathTest, AStopBeforeAnyHandlerEndsTheProcessAsThatSignal) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
@@ -82,7 +82,7 @@ TEST(ProcessSignalsDeathTest, AStopBeforeAnyHandlerEndsTheProcessWithItsStatus) 
         std::this_thread::sleep_for(std::chrono::seconds(60));
         std::_Exit(0);
       },
-      testing::ExitedWithCode(128 + SIGTERM), "");
+      testing::KilledBySignal(SIGTERM), "");
 }
 
 }  // namespace
