@@ -19,9 +19,9 @@ uint64_t restore_snapshot(const storage::EventLog& log, ReadModel& model, std::s
 storage::Status save_snapshot(storage::EventLog& log, const ReadModel& model);
 
 // When a running server saves its read model again. A save costs in proportion to the whole
-// model (about a second for a million tickets), so saving after a fixed number of events took a
-// share of the CPU that grew with the model: at a million tickets under a steady load, a tenth of
-// a core. Saves are spaced so that they take a bounded share of the time instead.
+// model (about two seconds for a million tickets), so saving after a fixed number of events took
+// a share of the time that grew with the model: at a million tickets under a steady load, a save
+// every 10 s, a fifth of a core. Saves are spaced so that they take a bounded share instead.
 struct SnapshotPolicy {
   // Fewer events since the last save than this are not worth a save: a start replays them in
   // a twentieth of a second.
