@@ -13,6 +13,7 @@ ProcessSignals::ProcessSignals() {
   sigaddset(&signals_, SIGTERM);
   sigaddset(&signals_, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
   thread_ = std::thread([this] { take_signals(); });
 }
 

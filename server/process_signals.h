@@ -20,6 +20,10 @@ namespace ticketd::server {
 // Construct it first thing in main(), before any thread is started (a thread started earlier
 // would take the signals itself). The signals stay blocked after its destruction: one arriving
 // then waits, unseen, for the process to end.
+//
+// It also ignores SIGPIPE for good: a write to a pipe nobody reads any more (the reader of the
+// server's output gone) fails with EPIPE instead of ending the process. Sockets never raise it
+// (Asio sends with MSG_NOSIGNAL); the log's output did.
 class ProcessSignals {
  public:
   // Runs on the signals' thread with the signal taken. A change of handlers waits for a handler

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <future>
 #include <thread>
@@ -70,6 +71,17 @@ TEST(ProcessSignals, AfterItsEndASignalWaitsUnseenInsteadOfEndingTheProcess) {
   ASSERT_EQ(kill(getpid(), SIGHUP), 0);
   // Process-directed and blocked in the only thread: pending, not acted on.
   EXPECT_TRUE(take_pending(SIGHUP));
+}
+
+TEST(ProcessSignals, AWriteToAPipeNobodyReadsFailsInsteadOfEndingTheProcess) {
+  ProcessSignals signals;
+  int ends[2];
+  ASSERT_EQ(pipe(ends), 0);
+  close(ends[0]);
+  errno = 0;
+  EXPECT_EQ(write(ends[1], "x", 1), -1);
+  EXPECT_EQ(errno, EPIPE);
+  close(ends[1]);
 }
 
 TEST(ProcessSignalsDeathTest, AStopBeforeAnyHandlerEndsTheProcessAsThatSignal) {

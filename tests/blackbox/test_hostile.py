@@ -1,15 +1,20 @@
 """Hostile clients: idle floods, slowloris, huge announced bodies, deep pipelines. The server stays
 responsive for everyone else, and its memory stays bounded."""
 import os
+import re
 import resource
+import shutil
 import signal
 import socket
+import subprocess
 import sys
+import tempfile
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from ticketd_server import ADMIN_TOKEN, Server  # noqa: E402
+from ticketd_server import ADMIN_TOKEN, BIN, TICKETCTL, Server  # noqa: E402
 
 
 def rss_kb(pid):
@@ -243,6 +248,33 @@ class Stop(unittest.TestCase):
             s.pump.join(5)
             self.assertTrue(any("stopped cleanly" in line for line in s.output), "".join(s.output))
             self.assertFalse(any("cutting them off" in line for line in s.output), "".join(s.output))
+
+    def test_a_server_whose_output_nobody_reads_goes_on_and_stops_cleanly(self):
+        # The reader of its output gone (a closed terminal, a log collector that died): the lines
+        # it writes then (a SIGHUP's, the stop's) fail, and must not end it by SIGPIPE.
+        data = tempfile.mkdtemp(prefix="ticketd-bb-")
+        self.addCleanup(shutil.rmtree, data, True)
+        proc = subprocess.Popen([BIN, "--data-dir", data, "--listen", "127.0.0.1:0"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env=dict(os.environ, TICKETD_ADMIN_TOKEN=ADMIN_TOKEN))
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        base = None
+        for line in proc.stdout:
+            m = re.search(r"ticketd serving (http://[0-9.]+:[0-9]+)", line)
+            if m:
+                base = m.group(1)
+                break
+        self.assertIsNotNone(base)
+        proc.stdout.close()
+        proc.send_signal(signal.SIGHUP)
+        for _ in range(20):
+            with urllib.request.urlopen(base + "/healthz", timeout=10) as r:
+                self.assertEqual(r.status, 200)
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(timeout=30), 0)
+        verify = subprocess.run([TICKETCTL, "verify", "--data-dir", data], capture_output=True,
+                                text=True)
+        self.assertEqual(verify.returncode, 0, verify.stdout + verify.stderr)
 
 
 if __name__ == "__main__":
