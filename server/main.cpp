@@ -741,8 +741,8 @@ int main(int argc, char** argv) {
   std::cout << std::flush;
 
   server.run();
-  // The server is done with: what is left of the stop only says a signal it takes.
-  signals.on_stop([](int signal) { spdlog::info("signal {}: already stopping", signal); });
+  // run() returns only after the stop handler's first call, which from then on only says a
+  // signal it takes; a certificate is not worth reloading any more.
   signals.on_hangup([](int) { spdlog::info("SIGHUP: nothing to reload while stopping"); });
   schedule_completion.join();
   timers.stop();
