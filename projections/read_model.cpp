@@ -23,6 +23,7 @@ storage::NewEvent to_new_event(const DomainEvent& e, const EventId& fresh_id,
   n.type = e.type;
   // Payloads are 100-450 bytes in the reference application: one allocation, no regrowth.
   n.payload = e.data.to_json(512);
+  n.payload_written_by_json_writer = true;
   n.actor = e.actor;
   n.correlation_id = std::move(correlation_id);
   n.recorded_at_us = e.at_us;

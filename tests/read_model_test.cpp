@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <list>
 #include <map>
 #include <random>
@@ -205,6 +206,36 @@ TEST(ToNewEvent, OnlyAnIdDrawnForTheAppendIsMarkedFresh) {
   storage::NewEvent derived = to_new_event(decided, EventId::random_v4(7, 8), "c");
   EXPECT_EQ(derived.id, EventId::derived("timer/1"));
   EXPECT_FALSE(derived.fresh_id);
+}
+
+// The log takes a decided event's payload unchecked (NewEvent::payload_written_by_json_writer):
+// it must be JSON whatever the event's data holds, malformed UTF-8 and non-finite numbers too.
+TEST(ToNewEvent, APayloadIsValidJsonWhateverTheDataHolds) {
+  DomainEvent decided;
+  decided.type = "FieldsChanged";
+  decided.data = Value(Object{{"\xff\"key\n", Value("\xe5\xae cut off \xc0\xaf")},
+                              {"nan", Value(std::nan(""))},
+                              {"inf", Value(-1.0 / 0.0)},
+                              {"nested", Value(Array{Value("\xed\xa0\x80"), Value(1e300)})}});
+  storage::NewEvent n = to_new_event(decided, EventId::random_v4(7, 9), "c");
+  EXPECT_TRUE(n.payload_written_by_json_writer);
+  Value parsed;
+  std::string error;
+  ASSERT_TRUE(parse_json(n.payload, &parsed, &error)) << error << " in " << n.payload;
+  EXPECT_TRUE(parsed["nan"].is_null());
+  EXPECT_EQ(parsed["nested"].as_array().size(), 2u);
+
+  testing::TempDir dir;
+  auto log = testing::open_log(dir / "log");
+  ASSERT_TRUE(log->append("ticket-T-1", storage::ExpectedVersion::Any(), {n}).status.ok());
+  std::string stored;
+  ASSERT_TRUE(log->read_at(1,
+                           [&](const storage::RecordedEvent& e) {
+                             stored = std::string(e.payload());
+                             return true;
+                           })
+                  .ok());
+  EXPECT_EQ(stored, n.payload);
 }
 
 TEST_F(ReadModelBatches, EveryBatchingGivesTheSameViews) {
