@@ -348,8 +348,14 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
     return answer(model_.applied_position());
   }
 
+  std::vector<DomainEvent>& events = decided.value();
+  if (!idempotency.empty()) {  // the submission records its key, which the model indexes
+    Object data = events.front().data.as_object();
+    data.emplace_back("idempotency_key", Value(idempotency));
+    events.front().data = Value(std::move(data));
+  }
   std::vector<storage::NewEvent> batch;
-  for (const auto& e : decided.value()) batch.push_back(to_new_event(e, *call));
+  for (const auto& e : events) batch.push_back(to_new_event(e, *call));
   if (!idempotency.empty()) {
     // Event ids derive from the key: a concurrent repeat is then a duplicate to the log itself,
     // and is answered with the ticket the first one made.
@@ -357,12 +363,6 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
       batch[i].id = EventId::derived("ticketd/submit/" + idempotency + "/" + std::to_string(i));
       batch[i].fresh_id = false;
     }
-    Value data;
-    std::string err;
-    parse_json(batch.front().payload, &data, &err);
-    Object o = data.as_object();
-    o.emplace_back("idempotency_key", Value(idempotency));
-    batch.front().payload = Value(std::move(o)).to_json();
   }
   auto expected = current_version ? storage::ExpectedVersion::Exact(current_version)
                                   : storage::ExpectedVersion::NoStream();

@@ -162,6 +162,7 @@ void JsonWriter::escaped_checking_utf8(std::string_view v) {
     unsigned char c = static_cast<unsigned char>(v[i]);
     if (c >= 0x80) {        // not well-formed UTF-8
       put("\xEF\xBF\xBD");  // U+FFFD
+      exact_ = false;
       ++i;
       continue;
     }
@@ -295,7 +296,11 @@ JsonWriter& JsonWriter::number(uint64_t v) {
 }
 
 JsonWriter& JsonWriter::number(double v) {
-  if (!std::isfinite(v)) return null();  // JSON has no NaN or infinity
+  if (!std::isfinite(v)) {  // JSON has no NaN or infinity
+    exact_ = false;
+    return null();
+  }
+  if (v == 0 && std::signbit(v)) exact_ = false;
   before_value();
   char buf[32];
   // Shortest round-trip form; large magnitudes with an exponent, because the fixed form of, say,

@@ -39,6 +39,11 @@ class JsonWriter {
     return std::move(out_);
   }
 
+  // Whether parsing the document gives back exactly what was put in: false once bytes that are not
+  // well-formed UTF-8 were replaced, a non-finite number written as null, or a negative zero
+  // written as -0 (which parses as 0). Raw JSON is taken to read back as itself.
+  bool exact() const { return exact_; }
+
   // Appends `v` to `out` as a quoted JSON string.
   static void append_quoted(std::string& out, std::string_view v);
 
@@ -72,6 +77,7 @@ class JsonWriter {
   // string for its inline room (15 levels): a document then allocates nothing for this.
   std::string has_member_;
   bool after_key_ = false;
+  bool exact_ = true;
 };
 
 // API.md's error object, as members of an object the caller has begun: "code", "message", and

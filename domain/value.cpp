@@ -2,6 +2,9 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
+#include <cmath>
+
 namespace ticketd {
 namespace {
 
@@ -162,9 +165,37 @@ void Value::write(JsonWriter& w) const {
   }
 }
 
-std::string Value::to_json(size_t capacity) const {
+namespace {
+
+// What of a value JSON text cannot carry back beyond what JsonWriter::exact() sees: a key twice in
+// one object (parse_json refuses the text) and a negative zero (written as 0).
+bool carried_by_json(const Value& v) {
+  switch (v.kind()) {
+    case Value::Kind::kNumber:
+      return !(v.as_number() == 0 && std::signbit(v.as_number()));
+    case Value::Kind::kArray:
+      return std::all_of(v.as_array().begin(), v.as_array().end(), carried_by_json);
+    case Value::Kind::kObject: {
+      const Object& o = v.as_object();
+      for (size_t i = 0; i < o.size(); ++i) {
+        for (size_t j = 0; j < i; ++j) {
+          if (o[j].first == o[i].first) return false;
+        }
+        if (!carried_by_json(o[i].second)) return false;
+      }
+      return true;
+    }
+    default:
+      return true;
+  }
+}
+
+}  // namespace
+
+std::string Value::to_json(size_t capacity, bool* exact) const {
   JsonWriter w(capacity);
   write(w);
+  if (exact) *exact = w.exact() && carried_by_json(*this);
   return w.take();
 }
 

@@ -22,8 +22,15 @@ storage::NewEvent to_new_event(const DomainEvent& e, const EventId& fresh_id,
   n.fresh_id = !e.id;
   n.type = e.type;
   // Payloads are 100-450 bytes in the reference application: one allocation, no regrowth.
-  n.payload = e.data.to_json(512);
+  // The value goes with the payload for the events whose data the projection reads (ParsedEvent;
+  // a notification's stays in its payload), and only when parsing the payload would give back
+  // this very value, as a replay will. Shared, not copied: a value's arrays and objects are
+  // immutable and counted.
+  bool exact = false;
+  const bool keep_value = evolve_reads_data(e.type);
+  n.payload = e.data.to_json(512, keep_value ? &exact : nullptr);
   n.payload_written_by_json_writer = true;
+  if (exact) n.payload_value = e.data;
   n.actor = e.actor;
   n.correlation_id = std::move(correlation_id);
   n.recorded_at_us = e.at_us;
@@ -711,7 +718,13 @@ ParsedEvent::ParsedEvent(const storage::RecordedEvent& e, Parse when)
   // alone are about half of a busy log's events. The event still counts for its ticket (its
   // version, its last update, who responded).
   awaits_payload = !is_ticket_stream(stream) || evolve_reads_data(event.type);
-  if (awaits_payload && when == Parse::kNow) parse(e.payload());
+  if (!awaits_payload) return;
+  if (const Value* v = e.payload_value()) {  // appended by this process a moment ago
+    event.data = *v;
+    awaits_payload = false;
+  } else if (when == Parse::kNow) {
+    parse(e.payload());
+  }
 }
 
 void ParsedEvent::parse(std::string_view payload) {

@@ -444,6 +444,9 @@ void EventLog::Impl::commit(std::vector<AppendRequest>& batch) {
   touched.reserve(batch.size());
   IdMap batch_ids = find_ids(batch);
   IndexWork index;
+  std::vector<Value> payload_values;
+  // Batches no longer kept for subscribers: freed on the way out, after the callers are answered.
+  std::vector<std::shared_ptr<const CommittedBatch>> dropped;
   uint64_t position = committed.load(std::memory_order_relaxed);
   Hash hash = last_hash;
   const int64_t stamp = now_us();
@@ -490,7 +493,7 @@ void EventLog::Impl::commit(std::vector<AppendRequest>& batch) {
     }
 
     res.first_position = position + 1;
-    for (const NewEvent& e : r.events) {
+    for (NewEvent& e : r.events) {
       EventContent c{++position,
                      r.stream,
                      ++current,
@@ -508,6 +511,7 @@ void EventLog::Impl::commit(std::vector<AppendRequest>& batch) {
       fbb.Finish(build_envelope(fbb, c, prev, hash));
       wb.Put(events, layout::position_key(position),
              rocksdb::Slice(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize()));
+      payload_values.push_back(std::move(e.payload_value));
       index.entries.push_back(
           {layout::stream_key(r.stream, current), e.id, {position, current}, e.fresh_id});
       if (!e.fresh_id) batch_ids[e.id] = {position, current};
@@ -561,9 +565,10 @@ void EventLog::Impl::commit(std::vector<AppendRequest>& batch) {
       kept->first = first;
       kept->last = position;
       kept->writes = std::move(wb);
+      kept->payload_values = std::move(payload_values);
       {
         std::lock_guard lk(commit_mu);
-        keep_recent(std::move(kept));
+        keep_recent(std::move(kept), &dropped);
         committed.store(position, std::memory_order_release);
       }
       commit_cv.notify_all();
@@ -598,10 +603,12 @@ bool EventLog::wait_for_position(uint64_t position, std::chrono::milliseconds ti
   return impl_->commit_cv.wait_for(lk, timeout, [&] { return last_position() >= position; });
 }
 
-void EventLog::Impl::keep_recent(std::shared_ptr<const CommittedBatch> batch) {
+void EventLog::Impl::keep_recent(std::shared_ptr<const CommittedBatch> batch,
+                                 std::vector<std::shared_ptr<const CommittedBatch>>* dropped) {
   // A batch that does not follow the last one (the log reloaded its tail after a failed write)
   // starts the kept run again.
   if (!recent.empty() && recent.back()->last + 1 != batch->first) {
+    dropped->insert(dropped->end(), recent.begin(), recent.end());
     recent.clear();
     recent_bytes = 0;
   }
@@ -609,6 +616,7 @@ void EventLog::Impl::keep_recent(std::shared_ptr<const CommittedBatch> batch) {
   recent.push_back(std::move(batch));
   while (recent.size() > 1 && (recent.size() > kRecentBatches || recent_bytes > kRecentBytes)) {
     recent_bytes -= recent.front()->writes.GetDataSize();
+    dropped->push_back(std::move(recent.front()));
     recent.pop_front();
   }
 }
@@ -621,12 +629,18 @@ class RecentEvents : public rocksdb::WriteBatch::Handler {
   RecentEvents(uint64_t after, size_t max_count, const EventVisitor& visit)
       : after_(after), max_count_(max_count), visit_(visit) {}
 
+  void start(const CommittedBatch& batch) { batch_ = &batch; }
+
   rocksdb::Status PutCF(uint32_t, const rocksdb::Slice& key, const rocksdb::Slice& value) override {
-    if (layout::get_be64(std::string_view(key.data(), key.size())) <= after_) {
-      return rocksdb::Status::OK();
-    }
+    const uint64_t position = layout::get_be64(std::string_view(key.data(), key.size()));
+    if (position <= after_) return rocksdb::Status::OK();
     ++delivered_;
-    if (!visit_(event_of(value, scratch_))) stopped_ = true;
+    const uint64_t i = position - batch_->first;
+    const Value* payload_value =
+        i < batch_->payload_values.size() && !batch_->payload_values[i].is_null()
+            ? &batch_->payload_values[i]
+            : nullptr;
+    if (!visit_(event_of(value, scratch_, payload_value))) stopped_ = true;
     return rocksdb::Status::OK();
   }
   bool Continue() override { return !done(); }
@@ -637,6 +651,7 @@ class RecentEvents : public rocksdb::WriteBatch::Handler {
   uint64_t after_;
   size_t max_count_;
   const EventVisitor& visit_;
+  const CommittedBatch* batch_ = nullptr;
   EnvelopeScratch scratch_;
   size_t delivered_ = 0;
   bool stopped_ = false;
@@ -661,6 +676,7 @@ bool EventLog::Impl::read_recent(uint64_t after, size_t max_count,
   for (const auto& b : batches) {
     // The batch's own bytes, written from it a moment ago: should they not read back, storage
     // still has them.
+    events.start(*b);
     if (!b->writes.Iterate(&events).ok()) {
       read = false;
       break;

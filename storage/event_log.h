@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "domain/event_id.h"
+#include "domain/value.h"
 #include "storage/recorded_event.h"
 #include "storage/status.h"
 
@@ -88,6 +89,12 @@ struct NewEvent {
   // again to check; a submission's four events took 3% of its instructions to check. Leave false
   // for bytes from anywhere else.
   bool payload_written_by_json_writer = false;
+  // The value `payload` was written from, when parsing the payload gives back exactly it
+  // (to_new_event sets it): kept with the committed batch in memory, it reaches this process's
+  // live subscribers with the event (RecordedEvent::payload_value), which then need not parse the
+  // payload. Null for none (a payload of null parses as null anyway). Whoever changes `payload`
+  // after must reset it.
+  Value payload_value;
   std::string actor;
   std::string correlation_id;
   std::string causation_id;

@@ -41,7 +41,8 @@ struct EnvelopeScratch {
 // the envelope's widest scalar (8 bytes); RocksDB keeps a value wherever it falls in its block, so
 // most are copied to `scratch` first (an unaligned read would be undefined behaviour, which
 // UBSan reports). The event is valid as long as both the value and the scratch are unchanged.
-inline RecordedEvent event_of(const rocksdb::Slice& value, EnvelopeScratch& scratch) {
+inline RecordedEvent event_of(const rocksdb::Slice& value, EnvelopeScratch& scratch,
+                              const Value* payload_value = nullptr) {
   const char* bytes = value.data();
   if (reinterpret_cast<uintptr_t>(bytes) % alignof(uint64_t) != 0) {
     size_t words = (value.size() + sizeof(uint64_t) - 1) / sizeof(uint64_t);
@@ -53,7 +54,7 @@ inline RecordedEvent event_of(const rocksdb::Slice& value, EnvelopeScratch& scra
     bytes = reinterpret_cast<const char*>(scratch.words.get());
   }
   return RecordedEvent(flatbuffers::GetRoot<fb::Envelope>(bytes),
-                       std::string_view(bytes, value.size()));
+                       std::string_view(bytes, value.size()), payload_value);
 }
 
 struct AppendRequest {
@@ -91,6 +92,8 @@ struct IndexWork {
 struct CommittedBatch {
   uint64_t first = 0, last = 0;  // positions
   rocksdb::WriteBatch writes;
+  // By position - first: each event's NewEvent::payload_value (null where it had none).
+  std::vector<Value> payload_values;
 };
 
 struct EventLog::Impl {
@@ -182,7 +185,10 @@ struct EventLog::Impl {
   Status write_index(const std::vector<IndexWork>& works, bool logged);
   IdMap find_ids(const std::vector<AppendRequest>& batch);
   bool wait_indexed(uint64_t position) const;
-  void keep_recent(std::shared_ptr<const CommittedBatch> batch);  // commit_mu held
+  // commit_mu held. The batches no longer kept are moved to `dropped`, to be freed after the
+  // lock is let go (their writes and payload values are thousands of allocations).
+  void keep_recent(std::shared_ptr<const CommittedBatch> batch,
+                   std::vector<std::shared_ptr<const CommittedBatch>>* dropped);
   // Delivers the events after `after` (up to max_count) from the batches kept in memory.
   // Returns false when they do not reach back to `after` + 1 (nothing delivered) or cannot be
   // read: the caller then reads storage from the last event delivered.

@@ -9,14 +9,19 @@
 #include "domain/event_envelope_generated.h"
 #include "domain/event_id.h"
 
+namespace ticketd {
+class Value;
+}
+
 namespace ticketd::storage {
 
 using Hash = std::array<uint8_t, 32>;
 
 class RecordedEvent {
  public:
-  RecordedEvent(const fb::Envelope* envelope, std::string_view stored_bytes)
-      : e_(envelope), bytes_(stored_bytes) {}
+  RecordedEvent(const fb::Envelope* envelope, std::string_view stored_bytes,
+                const Value* payload_value = nullptr)
+      : e_(envelope), bytes_(stored_bytes), payload_value_(payload_value) {}
 
   uint64_t position() const { return e_->position(); }
   std::string_view stream() const { return view(e_->stream()); }
@@ -24,6 +29,9 @@ class RecordedEvent {
   EventId id() const;
   std::string_view type() const { return view(e_->type()); }
   std::string_view payload() const;
+  // The payload as the value it was written from (NewEvent::payload_value), for an event this
+  // process appended a moment ago and delivers from memory; null otherwise: parse payload().
+  const Value* payload_value() const { return payload_value_; }
   int64_t recorded_at_us() const { return e_->recorded_at_us(); }
   std::string_view actor() const { return view(e_->actor()); }
   std::string_view correlation_id() const { return view(e_->correlation_id()); }
@@ -43,6 +51,7 @@ class RecordedEvent {
 
   const fb::Envelope* e_;
   std::string_view bytes_;
+  const Value* payload_value_;
 };
 
 }  // namespace ticketd::storage

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -370,16 +371,20 @@ TEST(EventLog, SubscriptionSeamHasNoGapAndNoDuplicate) {
 TEST(EventLog, LiveSubscriberGetsTheStoredEventsFromMemory) {
   // A subscriber that keeps up takes each committed batch from memory: every event it is given
   // must be the one stored at its position, byte for byte, with no gap across batches of all
-  // sizes written by racing appenders.
+  // sizes written by racing appenders; an event appended with the value of its payload comes
+  // with that value, and no other event does.
   TempDir dir;
   auto log = open_log(dir / "log");
   struct Delivered {
     uint64_t position;
     std::string envelope;
+    std::optional<std::string> payload_value;  // as JSON
   };
   std::vector<Delivered> delivered;
   auto sub = log->subscribe(0, [&](const RecordedEvent& e) {
-    delivered.push_back({e.position(), std::string(e.stored_bytes())});
+    delivered.push_back(
+        {e.position(), std::string(e.stored_bytes()),
+         e.payload_value() ? std::optional(e.payload_value()->to_json()) : std::nullopt});
   });
   std::vector<std::thread> writers;
   for (int w = 0; w < 4; ++w) {
@@ -389,6 +394,11 @@ TEST(EventLog, LiveSubscriberGetsTheStoredEventsFromMemory) {
         std::vector<NewEvent> events;
         for (int k = 0, n = 1 + static_cast<int>(rng() % 5); k < n; ++k) {
           events.push_back(make_event(rng));
+          if (rng() % 2) {
+            Value v(Object{{"writer", Value(w)}, {"i", Value(i)}, {"k", Value(k)}});
+            events.back().payload = v.to_json();
+            events.back().payload_value = std::move(v);
+          }
         }
         ASSERT_TRUE(
             log->append("live-" + std::to_string(w), ExpectedVersion::Any(), std::move(events))
@@ -404,18 +414,27 @@ TEST(EventLog, LiveSubscriberGetsTheStoredEventsFromMemory) {
   }
   sub.reset();
   ASSERT_EQ(delivered.size(), last);
+  size_t with_values = 0;
   for (size_t i = 0; i < delivered.size(); ++i) {
     ASSERT_EQ(delivered[i].position, i + 1);
-    std::string stored;
+    std::string stored, payload;
     ASSERT_TRUE(log->read_at(i + 1,
                              [&](const RecordedEvent& e) {
+                               EXPECT_EQ(e.payload_value(), nullptr);  // read from storage
                                stored = std::string(e.stored_bytes());
+                               payload = std::string(e.payload());
                                return true;
                              })
                     .ok());
     ASSERT_EQ(delivered[i].envelope, stored) << "at position " << i + 1;
+    if (delivered[i].payload_value) {
+      ++with_values;
+      ASSERT_EQ(*delivered[i].payload_value, payload) << "at position " << i + 1;
+      ASSERT_NE(payload, R"({"n":1})");  // make_event's payload: appended without a value
+    }
   }
   EXPECT_GT(log->stats().delivered_from_memory, 0u);
+  EXPECT_GT(with_values, 0u);
 }
 
 TEST(EventLog, SubscriberRunEndingInsideAKeptBatchGoesOnFromThere) {

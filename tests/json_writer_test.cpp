@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
+#include <functional>
 #include <random>
 
 namespace ticketd {
@@ -144,6 +147,98 @@ TEST(JsonWriter, NonFiniteNumbersBecomeNull) {
   JsonWriter w;
   w.begin_array().number(1.0 / 0.0).end_array();
   EXPECT_EQ(w.str(), "[null]");
+}
+
+// Equal, and numbers with the same bits: 0 and -0 differ (1 / x tells them apart).
+bool identical(const Value& a, const Value& b) {
+  if (a.kind() != b.kind()) return false;
+  switch (a.kind()) {
+    case Value::Kind::kNumber: {
+      double x = a.as_number(), y = b.as_number();
+      return std::memcmp(&x, &y, sizeof x) == 0;
+    }
+    case Value::Kind::kArray:
+      return std::equal(a.as_array().begin(), a.as_array().end(), b.as_array().begin(),
+                        b.as_array().end(), identical);
+    case Value::Kind::kObject:
+      return std::equal(a.as_object().begin(), a.as_object().end(), b.as_object().begin(),
+                        b.as_object().end(), [](const Member& m, const Member& n) {
+                          return m.first == n.first && identical(m.second, n.second);
+                        });
+    default:
+      return a == b;
+  }
+}
+
+// Value::to_json's `exact` is what lets a live subscriber take a payload's value instead of parsing
+// it (NewEvent::payload_value): it must be true exactly when the text reads back as the same value
+// and writes again as the same text, or live views would differ from a replay's.
+TEST(ValueToJson, ExactIsTrueJustWhenTheTextReadsBackAsWritten) {
+  const std::string pieces[] = {"T-0001",     "客户名称",         "\"",   "\\",
+                                "\n\x01\x7f", "\xf0\x9f\x98\x80", "\xff", "\xe5",
+                                "\xc0\xaf",   "\xed\xa0\x80",     ""};
+  std::mt19937_64 random(20261204);
+  auto text = [&] {
+    std::string t;
+    for (int n = random() % 4; n > 0; --n) t += pieces[random() % std::size(pieces)];
+    return t;
+  };
+  auto number = [&] {
+    switch (random() % 6) {
+      case 0: {  // any bit pattern: NaNs, infinities, subnormals, negative zero among them
+        uint64_t bits = random();
+        double d;
+        std::memcpy(&d, &bits, sizeof d);
+        return d;
+      }
+      case 1:
+        return -0.0;
+      case 2:
+        return static_cast<double>(static_cast<int64_t>(random()) >> (random() % 64));
+      case 3:
+        return 1.0 / 0.0;
+      default:
+        return static_cast<double>(random() % 100000) / 100.0;
+    }
+  };
+  std::function<Value(int)> value = [&](int depth) -> Value {
+    switch (random() % (depth > 2 ? 4 : 6)) {
+      case 0:
+        return Value(text());
+      case 1:
+        return Value(number());
+      case 2:
+        return random() % 2 ? Value(nullptr) : Value(random() % 2 == 0);
+      case 3:
+        return Value(text());
+      case 4: {
+        Array a;
+        for (int n = random() % 4; n > 0; --n) a.push_back(value(depth + 1));
+        return Value(std::move(a));
+      }
+      default: {
+        Object o;
+        for (int n = random() % 4; n > 0; --n) o.emplace_back(text(), value(depth + 1));
+        return Value(std::move(o));
+      }
+    }
+  };
+  int exact_count = 0, inexact_count = 0;
+  for (int round = 0; round < 20000; ++round) {
+    const Value v = value(0);
+    bool exact = false;
+    const std::string written = v.to_json(0, &exact);
+    Value reread;
+    std::string error;
+    // Text with a key twice in one object is refused; the rest must parse.
+    const bool parsed = parse_json(written, &reread, &error);
+    ASSERT_TRUE(parsed || error.starts_with("duplicate key")) << error << " in " << written;
+    const bool reads_back = parsed && identical(reread, v) && reread.to_json() == written;
+    ASSERT_EQ(exact, reads_back) << written;
+    ++(exact ? exact_count : inexact_count);
+  }
+  EXPECT_GT(exact_count, 1000);
+  EXPECT_GT(inexact_count, 1000);
 }
 
 }  // namespace
