@@ -81,25 +81,24 @@ size_t skip_plain_words(std::string_view v, size_t from, bool non_ascii_is_plain
   return from;
 }
 
-// Whether all of `v` is plain ASCII, as most keys and values are: a word at a time, the last
-// word overlapping the one before (or, for text shorter than a word, padded with spaces).
-bool all_plain(std::string_view v) {
+// How many bytes from the start of `v` are plain ASCII (all of it for most keys and values): a
+// word at a time, the last word overlapping the one before (or, for text shorter than a word,
+// padded with spaces), and within the word that stops, a byte at a time.
+size_t plain_length(std::string_view v) {
+  auto bytes_from = [&](size_t i) {
+    while (i < v.size() && kByteClass[static_cast<unsigned char>(v[i])] == kPlain) ++i;
+    return i;
+  };
   if (v.size() < 8) {
     uint64_t w = kOnes * ' ';
     if (!v.empty()) std::memcpy(&w, v.data(), v.size());
-    return !word_stops(w, kHighs);
+    return word_stops(w, kHighs) ? bytes_from(0) : v.size();
   }
-  for (size_t i = 0; i + 8 < v.size(); i += 8) {
-    if (word_stops(word_at(v, i), kHighs)) return false;
+  size_t i = 0;
+  for (; i + 8 < v.size(); i += 8) {
+    if (word_stops(word_at(v, i), kHighs)) return bytes_from(i);
   }
-  return !word_stops(word_at(v, v.size() - 8), kHighs);
-}
-
-// Index of the first byte of `v` that needs an escape or a UTF-8 check.
-size_t plain_prefix(std::string_view v) {
-  size_t i = skip_plain_words(v, 0, false);
-  while (i < v.size() && kByteClass[static_cast<unsigned char>(v[i])] == kPlain) ++i;
-  return i;
+  return word_stops(word_at(v, v.size() - 8), kHighs) ? bytes_from(i) : v.size();
 }
 
 }  // namespace
@@ -205,8 +204,8 @@ void JsonWriter::quoted_rest(std::string_view v, size_t from) {
 // Plain text, the most of keys and values, goes in as one token: its quotes, the comma before and
 // the colon after with one capacity check.
 void JsonWriter::quoted(char lead, std::string_view v, char trail) {
-  const bool whole = all_plain(v);
-  const size_t plain = whole ? v.size() : plain_prefix(v);
+  const size_t plain = plain_length(v);
+  const bool whole = plain == v.size();
   char* p = extend((lead != 0) + 1 + plain + (whole ? 1 + (trail != 0) : 0));
   if (lead) *p++ = lead;
   *p++ = '"';
