@@ -83,11 +83,11 @@ struct NewEvent {
   // for. Leave false for an id derived from something (an Idempotency-Key, a timer, an outcome).
   bool fresh_id = false;
   std::string type;
-  std::string payload;  // JSON text: the log refuses an append with a payload that is not
-  // The payload was made by a writer that emits nothing but valid JSON (ticketd::Value::to_json:
+  std::string payload;  // JSON text; an append with a payload that is not is refused
+  // `payload` was made by a writer that emits nothing but valid JSON (ticketd::Value::to_json:
   // malformed UTF-8 replaced, non-finite numbers written as null), so the log does not parse it
-  // again to check; a submission's four events took 3% of its instructions to check. Leave false
-  // for bytes from anywhere else.
+  // to check; a submission's four events took 3% of its instructions to check. Leave false for
+  // bytes from anywhere else.
   bool payload_written_by_json_writer = false;
   // The value `payload` was written from, when parsing the payload gives back exactly it
   // (to_new_event sets it): kept with the committed batch in memory, it reaches this process's
