@@ -17,12 +17,15 @@ const Value kNull;
 // bound, so a hostile count costs nothing: members are then built in place, never moved.
 constexpr size_t kReserveAtMost = 1024;
 
+// parse_json refuses a value nested deeper: the root is at depth 0.
+constexpr int kMaxDepth = 64;
+
 }  // namespace
 
 // Builds each value where it will live: no temporary values, no moves of containers.
 struct ValueFromDom {
   static bool convert(simdjson::dom::element e, Value* out, std::string* error, int depth) {
-    if (depth > 64) {
+    if (depth > kMaxDepth) {
       *error = "JSON nested too deeply";
       return false;
     }
@@ -168,20 +171,23 @@ void Value::write(JsonWriter& w) const {
 namespace {
 
 // What of a value JSON text cannot carry back beyond what JsonWriter::exact() sees: a key twice in
-// one object (parse_json refuses the text) and a negative zero (written as 0).
-bool carried_by_json(const Value& v) {
+// one object and nesting past kMaxDepth (parse_json refuses the text), and a negative zero
+// (written as 0).
+bool carried_by_json(const Value& v, int depth) {
+  if (depth > kMaxDepth) return false;
   switch (v.kind()) {
     case Value::Kind::kNumber:
       return !(v.as_number() == 0 && std::signbit(v.as_number()));
     case Value::Kind::kArray:
-      return std::all_of(v.as_array().begin(), v.as_array().end(), carried_by_json);
+      return std::all_of(v.as_array().begin(), v.as_array().end(),
+                         [&](const Value& item) { return carried_by_json(item, depth + 1); });
     case Value::Kind::kObject: {
       const Object& o = v.as_object();
       for (size_t i = 0; i < o.size(); ++i) {
         for (size_t j = 0; j < i; ++j) {
           if (o[j].first == o[i].first) return false;
         }
-        if (!carried_by_json(o[i].second)) return false;
+        if (!carried_by_json(o[i].second, depth + 1)) return false;
       }
       return true;
     }
@@ -195,7 +201,7 @@ bool carried_by_json(const Value& v) {
 std::string Value::to_json(size_t capacity, bool* exact) const {
   JsonWriter w(capacity);
   write(w);
-  if (exact) *exact = w.exact() && carried_by_json(*this);
+  if (exact) *exact = w.exact() && carried_by_json(*this, 0);
   return w.take();
 }
 

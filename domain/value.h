@@ -59,8 +59,9 @@ class Value {
   void write(JsonWriter& w) const;
   // `capacity`: the bytes to reserve at once, where the caller knows about how long the text is.
   // `exact`, when given, is set to whether parse_json of the text gives back this very value:
-  // false for what JsonWriter::exact() flags, a key twice in one object (parse_json refuses the
-  // text) and a negative zero (written as 0). A walk of the value more.
+  // false for what JsonWriter::exact() flags, a key twice in one object or nesting deeper than
+  // 64 levels (parse_json refuses the text) and a negative zero (written as 0). A walk of the
+  // value more.
   std::string to_json(size_t capacity = 0, bool* exact = nullptr) const;
 
  private:
