@@ -201,7 +201,7 @@ bool Call::parse_body() {
     fail(400, "bad_request", "a JSON body is required");
     return false;
   }
-  if (!parse_json(req.body, &body, &error)) {
+  if (!parse_json(req.body, &body, &error, kMaxInputJsonDepth)) {
     fail(400, "bad_request", error);
     return false;
   }

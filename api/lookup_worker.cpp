@@ -145,7 +145,7 @@ void LookupWorker::answer(Request r) {
   if (got.cancelled) return;  // stopping: asked again after the restart
   Value document;
   std::string parse_error;
-  if (got.ok && !parse_json(got.body, &document, &parse_error)) {
+  if (got.ok && !parse_json(got.body, &document, &parse_error, kMaxInputJsonDepth)) {
     got.ok = false;
     got.permanent = true;
     got.error =

@@ -83,7 +83,7 @@ void StreamHub::send_error(StreamClient& c, std::string_view code, std::string_v
 void StreamHub::on_message(const std::shared_ptr<StreamClient>& client, std::string_view text) {
   Value msg;
   std::string error;
-  if (!parse_json(text, &msg, &error) || !msg.is_object()) {
+  if (!parse_json(text, &msg, &error, kMaxInputJsonDepth) || !msg.is_object()) {
     return send_error(*client, "bad_request", error.empty() ? "a message is a JSON object" : error);
   }
   std::string op = msg.string_or("op");

@@ -17,15 +17,13 @@ const Value kNull;
 // bound, so a hostile count costs nothing: members are then built in place, never moved.
 constexpr size_t kReserveAtMost = 1024;
 
-// parse_json refuses a value nested deeper: the root is at depth 0.
-constexpr int kMaxDepth = 64;
-
 }  // namespace
 
 // Builds each value where it will live: no temporary values, no moves of containers.
 struct ValueFromDom {
-  static bool convert(simdjson::dom::element e, Value* out, std::string* error, int depth) {
-    if (depth > kMaxDepth) {
+  static bool convert(simdjson::dom::element e, Value* out, std::string* error, int depth,
+                      int max_depth) {
+    if (depth > max_depth) {
       *error = "JSON nested too deeply";
       return false;
     }
@@ -56,7 +54,7 @@ struct ValueFromDom {
         auto a = std::make_shared<Array>();
         a->reserve(std::min(items.size(), kReserveAtMost));
         for (simdjson::dom::element item : items) {
-          if (!convert(item, &a->emplace_back(), error, depth + 1)) return false;
+          if (!convert(item, &a->emplace_back(), error, depth + 1, max_depth)) return false;
         }
         v.emplace<std::shared_ptr<const Array>>(std::move(a));
         return true;
@@ -74,7 +72,7 @@ struct ValueFromDom {
           }
           Member& m = o->emplace_back(std::piecewise_construct, std::forward_as_tuple(field.key),
                                       std::forward_as_tuple());
-          if (!convert(field.value, &m.second, error, depth + 1)) return false;
+          if (!convert(field.value, &m.second, error, depth + 1, max_depth)) return false;
         }
         v.emplace<std::shared_ptr<const Object>>(std::move(o));
         return true;
@@ -171,10 +169,10 @@ void Value::write(JsonWriter& w) const {
 namespace {
 
 // What of a value JSON text cannot carry back beyond what JsonWriter::exact() sees: a key twice in
-// one object and nesting past kMaxDepth (parse_json refuses the text), and a negative zero
+// one object and nesting past kMaxJsonDepth (parse_json refuses the text), and a negative zero
 // (written as 0).
 bool carried_by_json(const Value& v, int depth) {
-  if (depth > kMaxDepth) return false;
+  if (depth > kMaxJsonDepth) return false;
   switch (v.kind()) {
     case Value::Kind::kNumber:
       return !(v.as_number() == 0 && std::signbit(v.as_number()));
@@ -205,7 +203,7 @@ std::string Value::to_json(size_t capacity, bool* exact) const {
   return w.take();
 }
 
-bool parse_json(std::string_view text, Value* out, std::string* error) {
+bool parse_json(std::string_view text, Value* out, std::string* error, int max_depth) {
   thread_local simdjson::dom::parser parser;
   simdjson::dom::element root;
   auto err = parser.parse(text.data(), text.size()).get(root);
@@ -217,7 +215,7 @@ bool parse_json(std::string_view text, Value* out, std::string* error) {
                  : std::string("malformed JSON: ") + simdjson::error_message(err);
     return false;
   }
-  return ValueFromDom::convert(root, out, error, 0);
+  return ValueFromDom::convert(root, out, error, 0, max_depth);
 }
 
 void set_member(Object& object, std::string_view key, Value value) {

@@ -60,7 +60,7 @@ class Value {
   // `capacity`: the bytes to reserve at once, where the caller knows about how long the text is.
   // `exact`, when given, is set to whether parse_json of the text gives back this very value:
   // false for what JsonWriter::exact() flags, a key twice in one object or nesting deeper than
-  // 64 levels (parse_json refuses the text) and a negative zero (written as 0). A walk of the
+  // kMaxJsonDepth (parse_json refuses the text) and a negative zero (written as 0). A walk of the
   // value more.
   std::string to_json(size_t capacity = 0, bool* exact = nullptr) const;
 
@@ -71,9 +71,18 @@ class Value {
       v_;
 };
 
+// How deep parse_json follows nesting (the root is at depth 0), a bound on its recursion. What the
+// server is sent (a request, a stream message, another system's answer) is read to
+// kMaxInputJsonDepth; what it wrote itself, to kMaxJsonDepth: an event's data wraps what it was
+// sent in a few levels more (a rule's condition inside the rule's document inside the event), and
+// whatever the log takes must read back.
+inline constexpr int kMaxJsonDepth = 128;
+inline constexpr int kMaxInputJsonDepth = 64;
+
 // Parses JSON text. Returns false with a message (and the byte offset where known) on bad input,
 // leaving *out as it was.
-bool parse_json(std::string_view text, Value* out, std::string* error);
+bool parse_json(std::string_view text, Value* out, std::string* error,
+                int max_depth = kMaxJsonDepth);
 
 // Adds or replaces a member, keeping the position of an existing one.
 void set_member(Object& object, std::string_view key, Value value);

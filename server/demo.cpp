@@ -23,7 +23,7 @@ bool read_json(const std::string& path, Value* out, std::string* error) {
   }
   std::stringstream ss;
   ss << in.rdbuf();
-  if (!parse_json(ss.str(), out, error)) {
+  if (!parse_json(ss.str(), out, error, kMaxInputJsonDepth)) {
     *error = path + ": " + *error;
     return false;
   }

@@ -732,11 +732,17 @@ TEST(Values, RefusalsNameTheirCauseAndLeaveTheValueAsItWas) {
   EXPECT_FALSE(parse_json(R"({"a":{"b":1,"c":[1,{"b":2,"b":3}]}})", &v, &err));
   EXPECT_EQ(err, "duplicate key \"b\"");
   EXPECT_EQ(v.to_json(), R"({"kept":true})");
-  std::string deep = std::string(70, '[') + std::string(70, ']');
+  // Input is read to depth 64 (the root at depth 0), what the server wrote to depth 128.
+  auto nested = [](int levels) { return std::string(levels, '[') + std::string(levels, ']'); };
   err.clear();
-  EXPECT_FALSE(parse_json(deep, &v, &err));
+  EXPECT_FALSE(parse_json(nested(66), &v, &err, kMaxInputJsonDepth));
   EXPECT_EQ(err, "JSON nested too deeply");
   EXPECT_EQ(v.to_json(), R"({"kept":true})");
+  EXPECT_FALSE(parse_json(nested(130), &v, &err));
+  EXPECT_EQ(err, "JSON nested too deeply");
+  Value ok;
+  EXPECT_TRUE(parse_json(nested(65), &ok, &err, kMaxInputJsonDepth)) << err;
+  EXPECT_TRUE(parse_json(nested(129), &ok, &err)) << err;
   for (const char* text : {R"({"n":1e400})", R"({"n":01})", R"({"n":-})"}) {
     EXPECT_FALSE(parse_json(text, &v, &err));
     EXPECT_EQ(err,

@@ -202,9 +202,9 @@ TEST(ValueToJson, ExactIsTrueJustWhenTheTextReadsBackAsWritten) {
     }
   };
   std::function<Value(int)> value = [&](int depth) -> Value {
-    if (random() % 50 == 0) {  // around parse_json's limit of 64 levels, of plain text only
+    if (random() % 50 == 0) {  // around parse_json's limit (kMaxJsonDepth), of plain text only
       Value deep = Value("x");
-      for (int n = 60 + static_cast<int>(random() % 8); n > 0; --n)
+      for (int n = kMaxJsonDepth - 4 + static_cast<int>(random() % 8); n > 0; --n)
         deep = random() % 2 ? Value(Array{deep}) : Value(Object{{"k", deep}});
       return deep;
     }

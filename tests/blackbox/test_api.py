@@ -1213,6 +1213,36 @@ class Restart(unittest.TestCase):
             s.cleanup()
 
 
+class DeepDefinitions(unittest.TestCase):
+    def test_a_definition_as_deep_as_a_request_may_be_is_kept_and_read_back(self):
+        # A request may nest to depth 64; the rule's event wraps its condition a few levels deeper.
+        # Such a rule was acknowledged and then never seen, live or after a restart: its event was
+        # deeper than the model would parse.
+        def rule(depth):  # the condition's innermost value at `depth` in the request body
+            condition = {"field": "priority", "op": "eq", "value": "高"}
+            for _ in range(depth - 2):
+                condition = {"not": condition}
+            return {"name": "深条件", "form": "service_ticket", "trigger": {"type": "created"},
+                    "when": condition, "actions": [{"type": "set_field", "field": "priority", "value": "高"}]}
+        s = Server().start()
+        try:
+            status, r, _ = s.call("PUT", "/api/v1/rules/deep", rule(64), token=ADMIN_TOKEN)
+            self.assertEqual(status, 201, r)
+            status, r, _ = s.call("PUT", "/api/v1/rules/deeper", rule(65), token=ADMIN_TOKEN)
+            self.assertEqual((status, r["error"]["code"], r["error"]["message"]),
+                             (400, "bad_request", "JSON nested too deeply"))
+            for restarted in (False, True):
+                status, r, _ = s.call("GET", "/api/v1/rules/deep", token=ADMIN_TOKEN)
+                self.assertEqual(status, 200, (restarted, r))
+                self.assertEqual(r["when"], rule(64)["when"])
+                if not restarted:
+                    s.stop()
+                    s.start()
+            self.assertEqual(s.call("GET", "/api/v1/rules/deeper", token=ADMIN_TOKEN)[0], 404)
+        finally:
+            s.cleanup()
+
+
 def wait_for(predicate, deadline_s=30, what="condition"):
     """Polls `predicate` until it returns something truthy, or fails after the deadline."""
     end = time.monotonic() + deadline_s
