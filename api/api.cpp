@@ -154,9 +154,24 @@ bool Call::as_of(uint64_t last_position, uint64_t* position, int64_t* time) {
 }
 
 bool Call::if_match(std::optional<uint64_t>* out, bool* any) {
+  size_t lines = 0;
+  for (const auto& [name, value] : req.headers) lines += name == "if-match";
+  if (lines == 0) return true;
+  // An empty If-Match is a client that meant to send a version and had none (a shell variable
+  // left unset); two lines are two versions. Either taken as no If-Match would write over
+  // whatever is there now.
+  if (lines > 1) {
+    fail(400, "bad_request", "If-Match is given twice: send one version", "If-Match");
+    return false;
+  }
   const std::string text = req.header("if-match");
   std::string_view v = text;
-  if (v.empty()) return true;
+  if (v.empty()) {
+    fail(400, "bad_request",
+         "If-Match is empty: send the version (or the ETag GET gave), or leave the header out",
+         "If-Match");
+    return false;
+  }
   if (v == "*") {
     if (any) *any = true;
     return true;

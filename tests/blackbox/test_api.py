@@ -432,6 +432,26 @@ class ReferenceApp(unittest.TestCase):
         status, r, _ = self.call("PATCH", "/tickets/" + tid, {"fields": {"priority": "低"}}, user="zhang",
                                  headers={"If-Match": "soon"})
         self.assert_error(r, status, 400, "bad_request")
+        # An empty If-Match (a client whose version variable was unset) and two of them are
+        # refused, not taken as none: either would write over whatever the ticket holds now.
+        status, r, _ = self.call("PATCH", "/tickets/" + tid, {"fields": {"priority": "低"}}, user="zhang",
+                                 headers={"If-Match": ""})
+        self.assert_error(r, status, 400, "bad_request", "If-Match")
+        self.assertIn("If-Match is empty", r["error"]["message"])
+        conn = http.client.HTTPConnection(self.s.base.split("//")[1], timeout=30)
+        self.addCleanup(conn.close)
+        conn.putrequest("PATCH", "/api/v1/tickets/" + tid)
+        body = json.dumps({"fields": {"priority": "低"}}).encode()
+        for name, value in (("Authorization", "Bearer " + self.tokens["zhang"]), ("If-Match", str(version)),
+                            ("If-Match", str(version + 1)), ("Content-Length", str(len(body)))):
+            conn.putheader(name, value)
+        conn.endheaders(body)
+        got = conn.getresponse()
+        r = json.loads(got.read())
+        self.assert_error(r, got.status, 400, "bad_request", "If-Match")
+        self.assertIn("If-Match is given twice", r["error"]["message"])
+        status, view, _ = self.call("GET", "/tickets/" + tid, user="zhang")
+        self.assertEqual((view["version"], view["fields"]["priority"]), (version + 1, "高"))
         status, r, _ = self.call("PATCH", "/tickets/" + tid, {"fields": {"priority": "低"}}, user="zhang",
                                  headers={"If-Match": 'W/"%d"' % (version + 1)})
         self.assert_error(r, status, 400, "bad_request")
