@@ -107,7 +107,7 @@ void Api::post_rule_dry_run(const CallPtr& call, const std::string& id) {
     }
     auto doc = draft_of(call->body, v.catalog, "rule");
     if (!doc.ok()) return doc.error();
-    return parse_rule(id, doc.value().first, *doc.value().second);
+    return parse_rule_in_catalog(v.catalog, id, doc.value().first, *doc.value().second);
   });
   if (!chosen.ok()) return call->fail(chosen.error());
   const RuleDef& rule = chosen.value();

@@ -471,11 +471,37 @@ Result<std::optional<DomainEvent>> decide_publish_flow(const Catalog& c, std::st
       [&](std::string_view i) { return c.flow(i); }, actor, now_us);
 }
 
+bool form_has_node(const Catalog& c, std::string_view form_id, std::string_view node) {
+  for (const auto& flow_id : c.flow_ids()) {
+    const FlowDef* flow = c.flow(flow_id);
+    if (flow->form_id == form_id && flow->node(node)) return true;
+  }
+  return false;
+}
+
+Result<RuleDef> parse_rule_in_catalog(const Catalog& c, std::string_view id, const Value& document,
+                                      const FormDef& form) {
+  auto parsed = parse_rule(id, document, form);
+  if (!parsed.ok()) return parsed;
+  // A node no flow of the form has would never be entered: the rule would never fire, silently.
+  const RuleTrigger& trigger = parsed.value().trigger;
+  if ((trigger.kind == RuleTrigger::Kind::kNodeEntered ||
+       trigger.kind == RuleTrigger::Kind::kIdle) &&
+      !form_has_node(c, form.id, trigger.node)) {
+    return error(codes::kInvalidDefinition, "rule.trigger.node: no flow of form " + form.id +
+                                                " has a node \"" + trigger.node + "\"");
+  }
+  return parsed;
+}
+
 Result<std::optional<DomainEvent>> decide_publish_rule(const Catalog& c, std::string_view id,
                                                        const Value& document,
                                                        const std::string& actor, int64_t now_us) {
+  auto parse = [&c](std::string_view i, const Value& doc, const FormDef& form) {
+    return parse_rule_in_catalog(c, i, doc, form);
+  };
   return publish_on_form(
-      c, id, document, "rule", event_types::kRulePublished, parse_rule,
+      c, id, document, "rule", event_types::kRulePublished, parse,
       [&](std::string_view i) { return c.rule(i); }, actor, now_us);
 }
 
@@ -500,13 +526,7 @@ Result<std::optional<DomainEvent>> decide_publish_sla_policy(const Catalog& c, s
       return error(codes::kInvalidDefinition,
                    "sla_policy.calendar: unknown calendar \"" + p.value().calendar_id + "\"");
     }
-    auto known_node = [&](const std::string& node) {
-      for (const auto& flow_id : c.flow_ids()) {
-        const FlowDef* flow = c.flow(flow_id);
-        if (flow->form_id == form.id && flow->node(node)) return true;
-      }
-      return false;
-    };
+    auto known_node = [&](const std::string& node) { return form_has_node(c, form.id, node); };
     for (const auto& [node, limit] : p.value().node_limits) {
       if (!known_node(node)) {
         return error(

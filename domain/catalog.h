@@ -106,6 +106,14 @@ class Catalog {
 bool is_select_field(const Catalog& c, std::string_view form, std::string_view field,
                      const FormDef* replacing = nullptr);
 
+// Whether some flow of form `form_id`, at its latest version, has a node `node`.
+bool form_has_node(const Catalog& c, std::string_view form_id, std::string_view node);
+
+// parse_rule, and also that a node the trigger names is a node of a flow of the form: what
+// publishing a rule checks, and a dry run of a draft.
+Result<RuleDef> parse_rule_in_catalog(const Catalog& c, std::string_view id, const Value& document,
+                                      const FormDef& form);
+
 // A definition document as stored: without the "id" and "version" a client may echo back from GET.
 Value strip_identity(const Value& document);
 
@@ -117,6 +125,7 @@ Result<std::optional<DomainEvent>> decide_publish_form(const Catalog& c, std::st
 Result<std::optional<DomainEvent>> decide_publish_flow(const Catalog& c, std::string_view id,
                                                        const Value& document,
                                                        const std::string& actor, int64_t now_us);
+// Also checks that a node_entered or idle trigger names a node of a flow of the form.
 Result<std::optional<DomainEvent>> decide_publish_rule(const Catalog& c, std::string_view id,
                                                        const Value& document,
                                                        const std::string& actor, int64_t now_us);

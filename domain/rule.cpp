@@ -289,6 +289,10 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
       if (act.to_kind != "role" && act.to_kind != "user" && act.to_kind != "field") {
         return def_error(path + ".to", "must be {\"role\":…}, {\"user\":…} or {\"field\":…}");
       }
+      if (act.to.empty() && !stored) {
+        return def_error(path + ".to." + act.to_kind,
+                         "a non-empty " + act.to_kind + " is required");
+      }
       if (act.to_kind == "field" && !form.field(act.to)) {
         return def_error(path + ".to.field", "unknown field \"" + act.to + "\" in form " + form.id);
       }
@@ -296,6 +300,10 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
       static const std::set<std::string> kChannels = {"todo", "sms", "email", "webhook"};
       if (!kChannels.count(act.channel))
         return def_error(path + ".channel", "must be todo, sms, email or webhook");
+      const Value& text = a["template"];
+      // An empty message would reach its recipient as a blank to-do, SMS or email.
+      if ((!text.is_string() || text.as_string().empty()) && !stored)
+        return def_error(path + ".template", "a non-empty string is required");
       act.text = a.string_or("template");
       const TemplateScope scope{
           trig.kind == RuleTrigger::Kind::kReplied || trig.kind == RuleTrigger::Kind::kReopened,

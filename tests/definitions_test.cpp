@@ -301,6 +301,12 @@ TEST(RuleDefinitions, UnknownPropertiesAreRefusedWhereverTheyAre) {
       {created, R"({"type":"set_field","field":"priority","value":"高","valeu":"低"})",
        "rule.actions[0].valeu: unknown property"},
       {created, R"({"type":"close","reason":"x"})", "rule.actions[0].reason: unknown property"},
+      {created, R"({"type":"notify","to":{"role":"cs_supervisor"},"channel":"sms","template":""})",
+       "rule.actions[0].template: a non-empty string is required"},
+      {created, R"({"type":"notify","to":{"role":"cs_supervisor"},"channel":"sms"})",
+       "rule.actions[0].template: a non-empty string is required"},
+      {created, R"({"type":"notify","to":{"user":""},"channel":"todo","template":"x"})",
+       "rule.actions[0].to.user: a non-empty user is required"},
   };
   for (const auto& [trigger, action, expected] : cases) {
     auto r = rule(trigger, action);
@@ -308,6 +314,44 @@ TEST(RuleDefinitions, UnknownPropertiesAreRefusedWhereverTheyAre) {
     EXPECT_EQ(r.error().message.rfind(expected, 0), 0u)
         << "got: " << r.error().message << "\nwanted: " << expected;
   }
+}
+
+// A node_entered or idle trigger names a node some flow of the form has: one that none has would
+// never be entered, and the rule would never fire without a word. A rule the log holds loads
+// whatever its node (the flow may have changed since).
+TEST(RuleDefinitions, ATriggerNamesANodeOfAFlowOfTheForm) {
+  Catalog catalog = testing::reference_catalog();
+  auto doc = [](const std::string& trigger) {
+    return json(R"({"name":"规则","form":"service_ticket","trigger":)" + trigger +
+                R"(,"actions":[{"type":"set_field","field":"priority","value":"高"}]})");
+  };
+  for (const char* trigger : {R"({"type":"node_entered","node":"dispatch"})",
+                              R"({"type":"idle","node":"accept","after":"30m"})"}) {
+    EXPECT_TRUE(decide_publish_rule(catalog, "r", doc(trigger), "admin", 0).ok()) << trigger;
+  }
+  for (const char* trigger : {R"({"type":"node_entered","node":"moon"})",
+                              R"({"type":"idle","node":"moon","after":"30m"})"}) {
+    auto r = decide_publish_rule(catalog, "r", doc(trigger), "admin", 0);
+    ASSERT_FALSE(r.ok()) << trigger;
+    EXPECT_EQ(r.error().code, codes::kInvalidDefinition);
+    EXPECT_EQ(r.error().message,
+              "rule.trigger.node: no flow of form service_ticket has a node \"moon\"");
+    auto draft = parse_rule_in_catalog(catalog, "r", doc(trigger), *catalog.form("service_ticket"));
+    ASSERT_FALSE(draft.ok());
+    EXPECT_EQ(draft.error().message, r.error().message);
+  }
+  auto event = decide_publish_rule(catalog, "moon",
+                                   doc(R"({"type":"node_entered","node":"accept"})"), "admin", 0);
+  ASSERT_TRUE(event.ok());
+  DomainEvent published = *event.value();
+  Object data = published.data.as_object();
+  for (auto& [k, v] : data) {
+    if (k == "document") v = doc(R"({"type":"node_entered","node":"moon"})");
+  }
+  published.data = Value(std::move(data));
+  ASSERT_TRUE(catalog.apply(published));
+  ASSERT_NE(catalog.rule("moon"), nullptr);
+  EXPECT_EQ(catalog.rule("moon")->trigger.node, "moon");
 }
 
 // The zone a rule's texts show times in is one the tz database has. A published one the database
