@@ -35,8 +35,10 @@ DomainEvent published(const char* type, std::string_view id, uint64_t version, c
   return {type, Value(std::move(data)), actor, now_us, std::nullopt};
 }
 
+// "." and ".." are refused besides: clients resolve them away in a URL (/forms/.. is /), so the
+// definition or user could not be asked for.
 bool valid_id(std::string_view id) {
-  if (id.empty() || id.size() > 64) return false;
+  if (id.empty() || id.size() > 64 || id == "." || id == "..") return false;
   for (char c : id) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '_' || c == '-' || c == '.';
@@ -95,9 +97,11 @@ Result<Array> account_roles(const std::vector<std::string>& names) {
 }
 
 DomainError bad_id(std::string_view what, std::string_view id) {
-  return error(codes::kInvalidDefinition,
-               std::string(what) + " id \"" + std::string(id) +
-                   "\" must be 1-64 characters of letters, digits, '_', '-' or '.'");
+  return error(
+      codes::kInvalidDefinition,
+      std::string(what) + " id \"" + std::string(id) +
+          "\" must be 1-64 characters of letters, digits, '_', '-' or '.', other than \".\" "
+          "and \"..\"");
 }
 
 // The texts of a document being put (names, labels, options, templates, every member name)
@@ -614,8 +618,9 @@ Result<DomainEvent> decide_create_user(const Catalog& c, const User& user,
                                        const std::string& password_hash, const std::string& actor,
                                        int64_t now_us) {
   if (!valid_id(user.id)) {
-    return error(codes::kInvalidValue, "user id must be 1-64 letters, digits, '_', '-' or '.'",
-                 "id");
+    return error(
+        codes::kInvalidValue,
+        "user id must be 1-64 letters, digits, '_', '-' or '.', other than \".\" and \"..\"", "id");
   }
   if (c.user(user.id)) return error(codes::kConflict, "user \"" + user.id + "\" exists", "id");
   // Ids are typed into person fields and transfers: "Li" beside "li" would be taken for her.

@@ -115,7 +115,13 @@ Result<FormDef> parse_form(std::string_view id, const Value& doc, bool stored) {
     }
     if (!keys.insert(d.key).second)
       return def_error(path + ".key", "duplicate key \"" + d.key + "\"");
+    // A label is what people see of a field (forms, errors, print-outs); without one, the key.
+    if (const Value* label = f.find("label");
+        label && !stored && (!label->is_string() || label->as_string().empty())) {
+      return def_error(path + ".label", "a non-empty string is required (or none: the key shows)");
+    }
     d.label = f.string_or("label", d.key);
+    if (d.label.empty()) d.label = d.key;
     auto type = field_type_from_name(f.string_or("type"));
     if (!type) return def_error(path + ".type", "unknown type \"" + f.string_or("type") + "\"");
     d.type = *type;

@@ -143,6 +143,8 @@ TEST(FormDefinitions, ErrorsNameThePath) {
        "form.fields[0].role"},
       {R"({"name":"x","fields":[{"key":"a","type":"person","role":""}]})", "form.fields[0].role"},
       {R"({"name":"x","fields":[{"key":"a.b","type":"text"}]})", "form.fields[0].key"},
+      {R"({"name":"x","fields":[{"key":"a","label":"","type":"text"}]})", "form.fields[0].label"},
+      {R"({"name":"x","fields":[{"key":"a","label":5,"type":"text"}]})", "form.fields[0].label"},
   };
   for (auto [doc, path] : cases) {
     auto r = parse_form("f", json(doc));
@@ -151,6 +153,14 @@ TEST(FormDefinitions, ErrorsNameThePath) {
     EXPECT_EQ(r.error().message.rfind(path, 0), 0u)
         << r.error().message << " should start with " << path;
   }
+  // Without a label the key shows; a stored form with an empty one (taken before) shows it too.
+  auto unlabelled = parse_form("f", json(R"({"name":"x","fields":[{"key":"a","type":"text"}]})"));
+  ASSERT_TRUE(unlabelled.ok());
+  EXPECT_EQ(unlabelled.value().fields[0].label, "a");
+  auto stored = parse_stored_form(
+      "f", json(R"({"name":"x","fields":[{"key":"a","label":"","type":"text"}]})"));
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored.value().fields[0].label, "a");
 }
 
 TEST(Conditions, EveryOperator) {
@@ -608,6 +618,13 @@ TEST(Publishing, VersionsAndBreakingChanges) {
   EXPECT_NE(r.error().message.find("flow service_flow"), std::string::npos) << r.error().message;
   // Bad ids and unknown forms.
   EXPECT_FALSE(decide_publish_form(c, "bad id!", doc, "admin", 0).ok());
+  for (const char* dots : {".", ".."}) {  // clients resolve these away in /forms/{id}
+    auto r = decide_publish_form(c, dots, doc, "admin", 0);
+    ASSERT_FALSE(r.ok()) << dots;
+    EXPECT_NE(r.error().message.find("other than \".\" and \"..\""), std::string::npos)
+        << r.error().message;
+  }
+  EXPECT_TRUE(decide_publish_form(c, "v1.2", doc, "admin", 0).ok());
   auto unknown = decide_publish_flow(
       c, "f2", json(R"({"name":"x","form":"nope","nodes":[],"edges":[]})"), "admin", 0);
   ASSERT_FALSE(unknown.ok());

@@ -132,6 +132,11 @@ TEST(NewUsers, AreRefusedWithTheReason) {
   EXPECT_EQ(created({"ma", "马工", {"engineer"}, "", "ma at example"}), "invalid_value email");
   EXPECT_EQ(created({"li", "李四", {"engineer"}, "", ""}), "conflict id");
   EXPECT_EQ(created({"Li", "大写李", {"engineer"}, "", ""}), "conflict id");  // case alone
+  // "." and ".." would be resolved away in /users/{id} by clients.
+  EXPECT_EQ(created({"..", "点", {"engineer"}, "", ""}), "invalid_value id");
+  EXPECT_EQ(created({".", "点", {"engineer"}, "", ""}), "invalid_value id");
+  EXPECT_EQ(created({"m.a", "马工", {"engineer"}, "", ""}), "accepted");
+  EXPECT_EQ(created({"ma", "马工", {".."}, "", ""}), "invalid_value roles");
   EXPECT_EQ(created({"ma", "马工", {"engineer", "engineer"}, "", ""}), "invalid_value roles");
   // The customer acts through the portal; as an account it would read every ticket as staff.
   EXPECT_EQ(created({"kehu", "客户", {"customer"}, "", ""}), "invalid_value roles");
