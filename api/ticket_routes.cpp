@@ -849,6 +849,12 @@ void Api::post_attachment(const CallPtr& call, const std::string& ticket_id) {
   if (auto wrong = control_character_in(filename, TextLines::kOne)) {
     return call->fail(400, "bad_request", "X-Filename " + *wrong, "X-Filename");
   }
+  // The name, not where it was: some browsers and scripts send a whole path ("C:\\Users\\…\\a.pdf",
+  // "../a.pdf"), which a client saving the download would otherwise be offered as a place.
+  if (size_t slash = filename.find_last_of("/\\"); slash != std::string::npos) {
+    filename.erase(0, slash + 1);
+  }
+  if (filename == "." || filename == "..") filename.clear();
   if (utf8_length(filename) > kMaxFilenameLength) {
     return call->fail(
         400, "bad_request",

@@ -1040,6 +1040,13 @@ class ReferenceApp(unittest.TestCase):
                                            "X-Filename": urllib.parse.quote("说明书.pdf")})
         self.assertEqual(status, 201, up)
         self.assertEqual(up["filename"], "说明书.pdf")
+        # A name sent with its path keeps the name only; a name that is all path, the id.
+        for sent, kept in [("C:\\Users\\li\\说明书.pdf", "说明书.pdf"), ("../../etc/passwd", "passwd"),
+                           ("docs/", None), ("a/..", None)]:
+            status, r, _ = self.call("POST", "/attachments", user="li", raw=b"hello",
+                                     headers={"Content-Type": "text/plain", "X-Filename": urllib.parse.quote(sent)})
+            self.assertEqual(status, 201, r)
+            self.assertEqual(r["filename"], kept or r["attachment"], sent)
         t = self.submit(fields={**SUBMISSION, "attachments": [up["attachment"]]})
         self.assertEqual(t["ticket"]["fields"]["attachments"], [up["attachment"]])
         status, r, _ = self.call("POST", "/tickets", {"form": "service_ticket", "flow": "service_flow",
