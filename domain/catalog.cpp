@@ -221,7 +221,7 @@ bool Catalog::apply(const DomainEvent& e) {
     if (!f) return false;
     uint64_t version = static_cast<uint64_t>(d["version"].as_number());
     if (e.type == event_types::kFlowPublished) {
-      auto flow = parse_flow(id, doc, *f);
+      auto flow = parse_stored_flow(id, doc, *f);
       if (!flow.ok()) return false;
       flow.value().version = version;
       flows_[id].push_back(std::make_shared<const FlowDef>(std::move(flow.value())));
@@ -379,7 +379,7 @@ Result<std::optional<DomainEvent>> decide_publish_form(const Catalog& c, std::st
   for (const auto& flow_id : c.flow_ids()) {
     const FlowDef* flow = c.flow(flow_id);
     if (flow->form_id != id) continue;
-    auto check = parse_flow(flow_id, flow->document, parsed.value());
+    auto check = parse_stored_flow(flow_id, flow->document, parsed.value());
     if (!check.ok()) {
       return error(codes::kInvalidDefinition,
                    "this version would break flow " + flow_id + ": " + check.error().message);

@@ -87,7 +87,11 @@ const NodeDef* FlowDef::next(std::string_view from, const Object& fields) const 
   return nullptr;
 }
 
-Result<FlowDef> parse_flow(std::string_view id, const Value& doc, const FormDef& form) {
+namespace {
+
+// `stored`: a flow the log holds, published when the checks were looser; it loads as it was.
+Result<FlowDef> parse_flow(std::string_view id, const Value& doc, const FormDef& form,
+                           bool stored) {
   FlowDef flow;
   flow.id = id;
   flow.document = doc;
@@ -122,7 +126,13 @@ Result<FlowDef> parse_flow(std::string_view id, const Value& doc, const FormDef&
     node.id = n.string_or("id");
     if (node.id.empty()) return def_error(path + ".id", "a non-empty string is required");
     if (flow.node(node.id)) return def_error(path + ".id", "duplicate node id \"" + node.id + "\"");
+    // The name is what people see of a node (inboxes, the portal's timeline); without one, the id.
+    if (const Value* name = n.find("name");
+        name && !stored && (!name->is_string() || name->as_string().empty())) {
+      return def_error(path + ".name", "a non-empty string is required (or none: the id shows)");
+    }
     node.name = n.string_or("name", node.id);
+    if (node.name.empty()) node.name = node.id;
     std::string type = n.string_or("type");
     if (type == "start")
       node.type = NodeType::kStart, ++starts;
@@ -211,6 +221,20 @@ Result<FlowDef> parse_flow(std::string_view id, const Value& doc, const FormDef&
     }
     if (node.type == NodeType::kFill && !contains(node.actions, "submit"))
       node.actions.push_back("submit");
+    // A node no one can leave holds its tickets for good: an approval node offering neither
+    // approve nor reject, or a node for the customer, who acts only by confirming in the portal
+    // (approve at an approval node) and has no account to submit or fill with.
+    if (!stored && node.type == NodeType::kApproval && !contains(node.actions, "approve") &&
+        !contains(node.actions, "reject")) {
+      return def_error(path + ".actions",
+                       "an approval node must offer approve or reject, or it cannot be left");
+    }
+    if (!stored && node.for_customer() &&
+        (node.type != NodeType::kApproval || !contains(node.actions, "approve"))) {
+      return def_error(path + ".assignee",
+                       "the customer acts in the portal only by confirming, which approves: a "
+                       "node for the customer is an approval node offering approve");
+    }
     node.reject_to = n.string_or("reject_to");
     flow.nodes.push_back(std::move(node));
   }
@@ -318,6 +342,16 @@ Result<FlowDef> parse_flow(std::string_view id, const Value& doc, const FormDef&
     flow.portal_readable = std::move(keys);
   }
   return flow;
+}
+
+}  // namespace
+
+Result<FlowDef> parse_flow(std::string_view id, const Value& doc, const FormDef& form) {
+  return parse_flow(id, doc, form, false);
+}
+
+Result<FlowDef> parse_stored_flow(std::string_view id, const Value& doc, const FormDef& form) {
+  return parse_flow(id, doc, form, true);
 }
 
 }  // namespace ticketd

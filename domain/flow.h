@@ -80,5 +80,7 @@ struct FlowDef {
 
 // Parses and validates a flow against its form (at the version the flow is published with).
 Result<FlowDef> parse_flow(std::string_view id, const Value& document, const FormDef& form);
+// The same for a flow the log holds: checks added since it was published do not refuse it.
+Result<FlowDef> parse_stored_flow(std::string_view id, const Value& document, const FormDef& form);
 
 }  // namespace ticketd

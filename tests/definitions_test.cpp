@@ -266,6 +266,19 @@ TEST(FlowDefinitions, EveryInvalidCase) {
       {R"([{"id":"s","type":"start"},{"id":"s","type":"end"}])", R"([])", "duplicate node id"},
       {ok_nodes, R"([{"from":"s","to":"a"},{"from":"a","to":"e"},{"from":"e","to":"a"}])",
        "an end node has no way out"},
+      // Nodes no one could leave.
+      {R"([{"id":"s","type":"start"},{"id":"a","type":"approval","assignee":{"role":"r"},"actions":["transfer"]},{"id":"e","type":"end"}])",
+       ok_edges, "flow.nodes[1].actions: an approval node must offer approve or reject"},
+      {R"([{"id":"s","type":"start"},{"id":"a","type":"approval","assignee":{"role":"r"},"actions":[]},{"id":"e","type":"end"}])",
+       ok_edges, "flow.nodes[1].actions: an approval node must offer approve or reject"},
+      {R"([{"id":"s","type":"start"},{"id":"a","type":"fill","assignee":{"role":"customer"}},{"id":"e","type":"end"}])",
+       ok_edges, "flow.nodes[1].assignee: the customer acts in the portal only by confirming"},
+      {R"([{"id":"s","type":"start"},{"id":"a","type":"approval","assignee":{"role":"customer"},"actions":["reject"]},{"id":"e","type":"end"}])",
+       ok_edges, "flow.nodes[1].assignee: the customer acts in the portal only by confirming"},
+      {R"([{"id":"s","type":"start","assignee":{"role":"customer"}},{"id":"a","type":"approval","assignee":{"role":"r"}},{"id":"e","type":"end"}])",
+       ok_edges, "flow.nodes[0].assignee: the customer acts in the portal only by confirming"},
+      {R"([{"id":"s","type":"start"},{"id":"a","name":"","type":"approval","assignee":{"role":"r"}},{"id":"e","type":"end"}])",
+       ok_edges, "flow.nodes[1].name: a non-empty string is required"},
   };
   for (const auto& [nodes, edges, expected] : cases) {
     auto r = flow(nodes, edges);
@@ -273,6 +286,21 @@ TEST(FlowDefinitions, EveryInvalidCase) {
     EXPECT_NE(r.error().message.find(expected), std::string::npos)
         << "got: " << r.error().message << "\nwanted: " << expected;
   }
+  // Reject alone is enough to leave; and a flow the log holds loads whatever came since.
+  EXPECT_TRUE(
+      flow(
+          R"([{"id":"s","type":"start"},{"id":"a","type":"approval","assignee":{"role":"r"},"actions":["reject"]},{"id":"e","type":"end"}])",
+          ok_edges)
+          .ok());
+  auto stored = parse_stored_flow(
+      "fl",
+      json(R"({"name":"流程","form":"service_ticket","nodes":[{"id":"s","type":"start"},
+        {"id":"a","name":"","type":"approval","assignee":{"role":"customer"},"actions":[]},
+        {"id":"e","type":"end"}],"edges":)" +
+           ok_edges + "}"),
+      form);
+  ASSERT_TRUE(stored.ok()) << stored.error().message;
+  EXPECT_EQ(stored.value().node("a")->name, "a");
 }
 
 // A misspelt property anywhere in a rule is refused, not ignored (a notify with "templte" would
