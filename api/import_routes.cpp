@@ -262,7 +262,26 @@ void Api::post_import(const CallPtr& call) {
     const FlowDef* flow = chosen.value();
     flow_id = flow->id;
     const NodeDef& start = flow->start();
+    // The first row (1 = the first under the header) with a value in column c; table.size()
+    // when there is none.
+    auto first_value_in = [&](size_t c) {
+      size_t row = 1;
+      while (row < table.size() && (c >= table[row].size() || table[row][c].empty())) ++row;
+      return row;
+    };
     for (size_t c = 0; c < header.size() && !refused; ++c) {
+      // A column without a name: spreadsheets save formatted but empty columns this way, which
+      // hold nothing to lose; one holding values cannot be told what field it is.
+      if (header[c].empty()) {
+        if (size_t row = first_value_in(c); row < table.size()) {
+          refused = DomainError{
+              codes::kUnknownField,
+              "column " + std::to_string(c + 1) + " has no name in the header row, and row " +
+                  std::to_string(row) + " has a value in it: name its field or remove the column",
+              ""};
+        }
+        continue;
+      }
       if (const FieldDef* f = field_for(*form, header[c])) {
         // Two columns for one field (by label and by key, say): which one counts is no guess
         // to make with someone's data.
@@ -282,9 +301,7 @@ void Api::post_import(const CallPtr& call) {
         // A field no submission writes (an export's 创建时间, say): an empty column, as in an
         // export kept as a template, holds nothing to lose; any value in it is refused, once
         // for the column rather than for every row.
-        size_t holding = 1;
-        while (holding < table.size() && (c >= table[holding].size() || table[holding][c].empty()))
-          ++holding;
+        const size_t holding = first_value_in(c);
         if (holding == table.size()) {
           ignored_columns.push_back(header[c]);
         } else {
@@ -321,7 +338,13 @@ void Api::post_import(const CallPtr& call) {
         std::optional<DomainError> bad;
         for (size_t c = 0; c < table[r].size() && !bad; ++c) {
           if (c >= fields.size()) {
-            bad = DomainError{codes::kInvalidValue, "the row has more cells than the header", ""};
+            // Trailing empty cells (a spreadsheet's formatted columns) hold nothing.
+            if (!table[r][c].empty()) {
+              bad = DomainError{codes::kInvalidValue,
+                                "cell " + std::to_string(c + 1) +
+                                    " has a value and the header row has no column for it",
+                                ""};
+            }
           } else if (fields[c] && !table[r][c].empty()) {
             Value value;
             if (auto why = cell_value(*fields[c], table[r][c], v.catalog, zone, &value)) {

@@ -782,6 +782,20 @@ class ReferenceApp(unittest.TestCase):
                       r["error"]["message"])
         status, r = imp('a,"b\n')
         self.assert_error(r, status, 400, "bad_request")
+        # Columns a spreadsheet saved without a name, and cells past the header's last column, are
+        # nothing while they are empty; a value in one is refused, saying where.
+        blank = ("客户名称,客户电话,来源渠道,问题类型,问题详细描述,\r\n"
+                 "导入丁,+86 138 0000 0103,电话,功能故障,卡纸,,\r\n")
+        status, r = imp(blank, "&dry_run=true")
+        self.assertEqual((status, r["valid"]), (200, 1), r)
+        status, r = imp(blank.replace("卡纸,,", "卡纸,备注,"), "&dry_run=true")
+        self.assert_error(r, status, 422, "unknown_field")
+        self.assertEqual(r["error"]["message"], "column 6 has no name in the header row, and row 1 has a value in "
+                         "it: name its field or remove the column")
+        status, r = imp(blank.replace("卡纸,,", "卡纸,,备注"), "&dry_run=true")
+        self.assert_error(r, status, 422, "invalid_value")
+        self.assertEqual(r["error"]["rows"][0]["error"]["message"],
+                         "cell 7 has a value and the header row has no column for it")
         status, r, _ = self.call("POST", "/tickets/import?flow=service_flow", user="li", raw=good.encode())
         self.assert_error(r, status, 400, "bad_parameter", "form")
         status, r, _ = self.call("POST", "/tickets/import?form=service_ticket&flow=nope", user="li",
