@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "domain/definition_error.h"
+#include "domain/text.h"
 #include "domain/time_format.h"
 
 namespace ticketd {
@@ -19,6 +20,12 @@ Result<CompanySettings> parse_settings(const Value& doc, bool refuse_unknown) {
   s.document = doc;
   if (const Value* name = doc.find("name")) {
     if (!name->is_string()) return def_error("settings.name", "must be a string");
+    // It heads every printed page, above the title, and signs SMS: a paragraph would push the
+    // report down the page. A stored longer one (taken before) still loads.
+    if (refuse_unknown && utf8_length(name->as_string()) > kMaxCompanyNameLength) {
+      return def_error("settings.name", "at most " + std::to_string(kMaxCompanyNameLength) +
+                                            " characters: it heads every printed page");
+    }
     s.name = name->as_string();
   }
   if (const Value* days = doc.find("reopen_days")) {

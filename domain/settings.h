@@ -42,10 +42,13 @@ struct CompanySettings {
       Value(Object{{"time_zone", Value("UTC")}, {"reopen_days", Value(kDefaultReopenDays)}});
 };
 
+// The longest company name a settings document may give, in characters.
+inline constexpr size_t kMaxCompanyNameLength = 100;
+
 // Parses and validates a settings document:
 // {"time_zone":"Asia/Shanghai","name":"…","reopen_days":7}.
-// `refuse_unknown` false: a stored document whose zone the tz database no longer knows still loads
-// (zone nullptr).
+// `refuse_unknown` false: a stored document whose zone the tz database no longer knows, or whose
+// name is longer than checks since allow, still loads (zone nullptr).
 Result<CompanySettings> parse_settings(const Value& document, bool refuse_unknown = true);
 
 // The zone of something that names `own` (nullptr: none of its own): its own, else the company's.

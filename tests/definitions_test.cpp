@@ -448,6 +448,12 @@ TEST(CompanySettings, AreChangedAsADefinitionIs) {
   EXPECT_EQ(c.settings().version, 2u);
   EXPECT_EQ(c.settings().zone, nullptr);
   EXPECT_EQ(c.settings().name, "华东精密");
+  // A hundred characters are taken, Chinese ones too (three bytes each).
+  std::string hundred;
+  for (int i = 0; i < 100; ++i) hundred += "华";
+  EXPECT_TRUE(decide_change_settings(c, json(R"({"time_zone":"UTC","name":")" + hundred + "\"}"),
+                                     "admin", 9)
+                  .ok());
   EXPECT_EQ(c.settings_at(1)->name, "");
   ASSERT_NE(c.settings_at(1), nullptr);
   EXPECT_EQ(c.settings_at(1)->time_zone, "Asia/Shanghai");
@@ -459,6 +465,8 @@ TEST(CompanySettings, AreChangedAsADefinitionIs) {
            {R"({})", "settings.time_zone: required"},
            {R"({"time_zone":"UTC","language":"zh"})", "settings.language: unknown property"},
            {R"({"time_zone":"UTC","name":8})", "settings.name: must be a string"},
+           {R"({"time_zone":"UTC","name":")" + std::string(101, 'x') + "\"}",
+            "settings.name: at most 100 characters"},
            {R"("UTC")", "settings: must be a JSON object"}}) {
     auto r = decide_change_settings(c, json(doc), "admin", 10);
     ASSERT_FALSE(r.ok()) << doc;
@@ -471,6 +479,11 @@ TEST(CompanySettings, AreChangedAsADefinitionIs) {
   ASSERT_TRUE(c.apply(stored));
   EXPECT_EQ(c.settings().time_zone, "Mars/Olympus");
   EXPECT_EQ(c.settings().zone, nullptr);
+  // So does a name longer than is taken now.
+  stored.data = json(R"({"id":"company","version":4,"document":{"time_zone":"UTC","name":")" +
+                     std::string(300, 'x') + "\"}}");
+  ASSERT_TRUE(c.apply(stored));
+  EXPECT_EQ(c.settings().name.size(), 300u);
 }
 
 // What an earlier build published stays in the catalog when the log is replayed, though this
