@@ -75,9 +75,10 @@ class Painter {
 
   void title(const std::string& text) { centered(text, title_.get(), 10); }
 
-  // One centred line (or more, wrapped) across the page, then `gap` points.
+  // One centred line (or up to three, wrapped) across the page, then `gap` points.
   void centered(const std::string& text, const PangoFontDescription* font, double gap) {
     LayoutPtr l = layout(text, font, kContentWidth);
+    at_most_lines(l.get(), 3);
     pango_layout_set_alignment(l.get(), PANGO_ALIGN_CENTER);
     double h = height(l.get());
     draw(l.get(), kMargin, y_);
@@ -103,6 +104,7 @@ class Painter {
   void heading(const std::string& text) {
     if (text.empty()) return;
     LayoutPtr l = layout(text, heading_.get(), kContentWidth - 2 * kCellPad);
+    at_most_lines(l.get(), 2);
     double h = height(l.get()) + 2 * kCellPad;
     if (y_ + h + 24 > kBottom) new_page();  // a heading never ends a page alone
     cairo_set_source_rgb(cr_, 0.92, 0.93, 0.95);
@@ -168,6 +170,7 @@ class Painter {
         cairo_rectangle(cr_, x, y_, w, h);
         cairo_stroke(cr_);
         LayoutPtr l = layout(labels[j], bold_.get(), w - 2 * kCellPad);
+        at_most_lines(l.get(), 2);  // the box is a fixed height, the date line at its foot
         draw(l.get(), x + kCellPad, y_ + kCellPad);
         LayoutPtr date = layout("日期:", small_.get(), w - 2 * kCellPad);
         draw(date.get(), x + w / 2, y_ + h - kCellPad - height(date.get()));
@@ -205,6 +208,13 @@ class Painter {
       pango_layout_set_text(l.get(), text.data(), static_cast<int>(text.size()));
     }
     return l;
+  }
+
+  // Titles, headings and labels come from definitions and settings, of any length a stored one
+  // has: past `lines` lines they end in "…" rather than fill the page or run out of their box.
+  static void at_most_lines(PangoLayout* l, int lines) {
+    pango_layout_set_ellipsize(l, PANGO_ELLIPSIZE_END);
+    pango_layout_set_height(l, -lines);
   }
 
   static double height(PangoLayout* l) {

@@ -242,5 +242,35 @@ TEST(RenderPdf, LongTextContinuesOnTheNextPage) {
   EXPECT_NE(pdf.find("/Title <FEFF552E540E670D52A162A5544A>"), std::string::npos);  // UTF-16
 }
 
+// A company name, title or section heading of any length (a stored one, from before the limits)
+// takes a few lines and ends in "…": the page is the same page as with short ones.
+TEST(RenderPdf, LongTitlesAndHeadingsDoNotFillThePage) {
+  auto pages_of = [](const std::string& text) {
+    PrintDocument d;
+    d.issuer = text;
+    d.title = text;
+    d.header = {{"工单编号", "T-000001"}};
+    PrintDocument::Section fields;
+    fields.title = text;
+    std::string lines;
+    for (int i = 0; i < 10; ++i) lines += "第" + std::to_string(i) + "行:打印机卡纸。\n";
+    fields.rows = {{"问题详细描述", lines}};
+    d.sections.push_back(fields);
+    PrintDocument::Section signatures;
+    signatures.kind = PrintSection::Kind::kSignatures;
+    signatures.labels = {text, "客户"};
+    d.sections.push_back(signatures);
+    std::string pdf, error;
+    EXPECT_TRUE(render_pdf(d, PdfOptions{}, &pdf, &error)) << error;
+    size_t pages = 0;
+    for (size_t at = 0; (at = pdf.find("/Type /Page %", at)) != std::string::npos; ++at) ++pages;
+    return pages;
+  };
+  std::string long_text;
+  for (int i = 0; i < 1000; ++i) long_text += "长";
+  EXPECT_EQ(pages_of("售后服务报告"), 1u);
+  EXPECT_EQ(pages_of(long_text), 1u);
+}
+
 }  // namespace
 }  // namespace ticketd::api
