@@ -64,8 +64,9 @@ e.g. TICKETD_DATA_DIR=/srv/ticketd. Flags win over the environment.
                         which events just written are applied (default 1024)
   --quick-listing N     a listing whose filters leave at most N tickets is answered at once on its
                         connection's thread, not on the query threads (default 16384)
-  --admin-token T       the first administrator's bearer token; without it one is generated and
-                        written to <data dir>/admin.token (kept across restarts)
+  --admin-token T       the first administrator's bearer token (at least 16 printable characters,
+                        no spaces); without it one is generated and written to
+                        <data dir>/admin.token (kept across restarts)
   --demo                load the reference application (售后工单管理) and its demo team if missing,
                         and print their logins; a definition an administrator has changed since
                         is left as they made it
@@ -203,20 +204,25 @@ bool parse_options(int argc, char** argv, Options* out, std::string* error) {
       return false;
     }
     std::string name = a.substr(2), value;
-    if (auto eq = name.find('='); eq != std::string::npos) {
+    const size_t eq = name.find('=');
+    if (eq != std::string::npos) {
       value = name.substr(eq + 1);
       name = name.substr(0, eq);
-    } else if (name == "demo") {
-      value = "1";
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      *error = "--" + name + " needs a value";
-      return false;
     }
+    // Named before its value is looked for: a misspelt last option is unknown, not short of one.
     if (std::find(kNames.begin(), kNames.end(), name) == kNames.end()) {
       *error = "unknown option --" + name;
       return false;
+    }
+    if (eq == std::string::npos) {
+      if (name == "demo") {
+        value = "1";
+      } else if (i + 1 < argc) {
+        value = argv[++i];
+      } else {
+        *error = "--" + name + " needs a value";
+        return false;
+      }
     }
     out->values[name] = value;
   }
@@ -265,11 +271,29 @@ bool number_from(const Options& o, const char* name, const char* fallback, uint6
   return to_number(o.get(name, fallback), out) && *out >= least && *out <= most;
 }
 
+constexpr size_t kMinAdminTokenLength = 16;
+
 // The admin token: given, or kept in <data dir>/admin.token (created 0600 on first start).
 bool admin_token(const Options& o, const std::string& data_dir, std::string* token,
                  std::string* error) {
   *token = o.get("admin-token", "");
-  if (!token->empty()) return true;
+  if (!token->empty()) {
+    // The token is every administrator power at once, and requests carry it in a header.
+    if (token->size() < kMinAdminTokenLength) {
+      *error = "--admin-token (or TICKETD_ADMIN_TOKEN) must be at least " +
+               std::to_string(kMinAdminTokenLength) +
+               " characters: a short one is guessed (leave it out and one is generated)";
+      return false;
+    }
+    if (std::any_of(token->begin(), token->end(),
+                    [](unsigned char c) { return c <= ' ' || c >= 0x7f; })) {
+      *error =
+          "--admin-token (or TICKETD_ADMIN_TOKEN) must be printable ASCII without spaces, "
+          "as an Authorization header carries it";
+      return false;
+    }
+    return true;
+  }
   std::string path = data_dir + "/admin.token";
   if (std::ifstream in(path); in && std::getline(in, *token) && !token->empty()) return true;
   *token = ticketd::api::random_token(24);

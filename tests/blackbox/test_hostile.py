@@ -277,5 +277,22 @@ class Stop(unittest.TestCase):
         self.assertEqual(verify.returncode, 0, verify.stdout + verify.stderr)
 
 
+class StartOptions(unittest.TestCase):
+    def test_a_weak_admin_token_or_a_misspelt_option_is_named_and_nothing_starts(self):
+        for args, env, message in (
+                (["--admin-token", "short"], {}, "--admin-token (or TICKETD_ADMIN_TOKEN) must be at least 16"),
+                ([], {"TICKETD_ADMIN_TOKEN": "sixteen chars ok"}, "must be printable ASCII without spaces"),
+                (["--admin-tokn"], {}, "unknown option --admin-tokn"),
+                (["--admin-token"], {}, "--admin-token needs a value")):
+            with tempfile.TemporaryDirectory() as data:
+                run = subprocess.run([BIN, "--data-dir", data, "--listen", "127.0.0.1:0"] + args,
+                                     capture_output=True, text=True, timeout=60,
+                                     env=dict({k: v for k, v in os.environ.items() if k != "TICKETD_ADMIN_TOKEN"},
+                                              **env))
+                self.assertNotEqual(run.returncode, 0, args)
+                self.assertIn(message, run.stderr + run.stdout)
+                self.assertNotIn("serving", run.stdout)
+
+
 if __name__ == "__main__":
     unittest.main()
