@@ -293,6 +293,11 @@ class ReferenceApp(unittest.TestCase):
         self.assertIn("工单受理 (accept) → 技术派单 (dispatch), waiting on role tech_supervisor", timeline)
         self.assertIn("complexity: (empty) → 复杂", timeline)
         self.assertIn("%s: %d events" % (tid, len(types)), timeline)
+        # A misspelt option is refused, naming what the verb takes, rather than ignored.
+        wrong = subprocess.run([TICKETCTL, "replay", "--data-dir", self.s.data_dir, "--tiket", tid],
+                               capture_output=True, text=True)
+        self.assertEqual(wrong.returncode, 2, wrong.stdout)
+        self.assertIn("unknown option --tiket (this verb takes --data-dir, --ticket)", wrong.stderr)
 
     def test_a_form_one_flow_takes_needs_no_flow_named(self):
         status, body, _ = self.call("POST", "/tickets", {"form": "service_ticket", "fields": SUBMISSION}, user="li")

@@ -12,8 +12,10 @@ namespace ticketd::tools {
 
 class Args {
  public:
-  // Parses argv[first..]; flags listed in `flags` take no value. Returns an error text or "".
-  std::string parse(int argc, char** argv, int first, const std::vector<std::string>& flags);
+  // Parses argv[first..]: `options` take a value, `flags` none; any other name is an error (a
+  // misspelt --strem would otherwise dump every stream). Returns an error text or "".
+  std::string parse(int argc, char** argv, int first, const std::vector<std::string>& options,
+                    const std::vector<std::string>& flags);
 
   bool has(const std::string& name) const { return values_.count(name) > 0; }
   std::string get(const std::string& name, const std::string& fallback = "") const;

@@ -1,7 +1,10 @@
 // ticketctl: operator tools over a data directory (verify, dump, bench).
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "domain/json_writer.h"
 #include "server/heap.h"
@@ -71,13 +74,22 @@ std::string Args::get(const std::string& name, const std::string& fallback) cons
   return it == values_.end() ? fallback : it->second;
 }
 
-std::string Args::parse(int argc, char** argv, int first, const std::vector<std::string>& flags) {
+std::string Args::parse(int argc, char** argv, int first, const std::vector<std::string>& options,
+                        const std::vector<std::string>& flags) {
+  auto listed = [](const std::vector<std::string>& names, const std::string& name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
   for (int i = first; i < argc; ++i) {
     std::string a = argv[i];
     if (a.rfind("--", 0) != 0) return "unexpected argument '" + a + "'";
     std::string name = a.substr(2);
-    bool is_flag = false;
-    for (const auto& f : flags) is_flag |= f == name;
+    const bool is_flag = listed(flags, name);
+    if (!is_flag && !listed(options, name)) {
+      std::string known;
+      for (const auto& o : options) known += (known.empty() ? "--" : ", --") + o;
+      for (const auto& f : flags) known += (known.empty() ? "--" : ", --") + f;
+      return "unknown option --" + name + (known.empty() ? "" : " (this verb takes " + known + ")");
+    }
     if (is_flag) {
       values_[name] = "1";
     } else if (i + 1 < argc) {
@@ -163,7 +175,27 @@ int main(int argc, char** argv) {
     }
     first = 3;
   }
-  if (std::string e = args.parse(argc, argv, first, {"peer", "replay"}); !e.empty()) return fail(e);
+  // Each verb's options, as kUsage lists them.
+  struct Accepted {
+    std::vector<std::string> options, flags;
+  };
+  const std::map<std::string, Accepted> kAccepted = {
+      {"verify", {{"data-dir"}, {}}},
+      {"dump", {{"data-dir", "from", "stream"}, {}}},
+      {"dump-views", {{"data-dir"}, {"replay"}}},
+      {"rebuild", {{"data-dir"}, {}}},
+      {"replay", {{"data-dir", "ticket"}, {}}},
+      {"rebuild-reports", {{"data-dir", "until", "tz", "dashboard"}, {}}},
+      {"bench append",
+       {{"data-dir", "producers", "events", "raw-batch", "prefill-wal", "direct-wal"}, {"peer"}}},
+      {"bench seed", {{"data-dir", "tickets", "producers"}, {}}},
+      {"bench pages", {{"mb"}, {}}}};
+  auto accepted = kAccepted.find(what.empty() ? verb : verb + " " + what);
+  if (accepted == kAccepted.end()) return fail("unknown verb '" + verb + "'\n" + kUsage);
+  if (std::string e =
+          args.parse(argc, argv, first, accepted->second.options, accepted->second.flags);
+      !e.empty())
+    return fail(e);
   if (verb == "verify") return verify(args);
   if (verb == "dump") return dump(args);
   if (verb == "bench") {
