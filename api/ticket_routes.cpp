@@ -21,9 +21,9 @@ namespace {
 
 using View = projections::ReadModel::View;
 
-// A list's ?q=, taken apart once for every ticket it is matched against.
-struct TextQuery {
-  explicit TextQuery(std::string_view q) : search(q) {
+// One word of a list's ?q=, taken apart once for every ticket it is matched against.
+struct TextTerm {
+  explicit TextTerm(std::string_view q) : search(q) {
     digits =
         !q.empty() && std::all_of(q.begin(), q.end(), [](char c) { return c >= '0' && c <= '9'; });
   }
@@ -31,6 +31,16 @@ struct TextQuery {
 
   TextSearch search;    // Latin letters match whatever their case: "acme" finds "Acme Ltd"
   bool digits = false;  // a number: a phone's digits, or a ticket's number
+};
+
+// A list's ?q=: its words, as a search box takes them ("华东 卡纸" finds the tickets that hold
+// both, wherever each is); spaces around or between them, a Chinese input method's too, are
+// none of the text.
+struct TextQuery {
+  explicit TextQuery(std::string_view q) {
+    for (std::string_view word : words(q)) terms.emplace_back(word);
+  }
+  std::vector<TextTerm> terms;
 };
 
 // Whether the digits of `phone`, its spaces, dashes, dots and parentheses passed over, hold
@@ -56,7 +66,7 @@ bool phone_contains(std::string_view phone, std::string_view digits) {
 // Whether the ticket is one the caller looks for with ?q=: the text is in a field they may read
 // now (a hidden field's words would otherwise be found by asking), or it names the ticket, as
 // "T-000012", "t-000012" or its number "12".
-bool text_matches(const TicketState& t, const TextQuery& q, const Catalog& catalog,
+bool term_matches(const TicketState& t, const TextTerm& q, const Catalog& catalog,
                   const Actor& actor) {
   if (t.id.size() == q.lowered().size() && q.search.found_in(t.id)) return true;
   auto number = [](std::string_view digits) {  // "000012" → "12"
@@ -85,6 +95,12 @@ bool text_matches(const TicketState& t, const TextQuery& q, const Catalog& catal
     if (may_read_field(t, *flow, actor, key)) return true;
   }
   return false;
+}
+
+bool text_matches(const TicketState& t, const TextQuery& q, const Catalog& catalog,
+                  const Actor& actor) {
+  return std::all_of(q.terms.begin(), q.terms.end(),
+                     [&](const TextTerm& term) { return term_matches(t, term, catalog, actor); });
 }
 
 // A scan over a million tickets waits on memory: a ticket's state, then its fields, then their
@@ -604,6 +620,7 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
   const int64_t now = now_us();
   std::optional<TextQuery> text;
   if (q.has_param("q")) text.emplace(q.param("q"));
+  if (text && text->terms.empty()) text.reset();  // q= of spaces alone looks for nothing
   const std::optional<std::string> form =
       q.has_param("form") ? std::optional(q.param("form")) : std::nullopt;
   const std::optional<std::string> node =

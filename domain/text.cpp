@@ -80,20 +80,42 @@ std::optional<std::string> control_character_in(std::string_view text, TextLines
   return std::nullopt;
 }
 
+namespace {
+
+// The bytes of the space `rest` starts with (ASCII whitespace, U+00A0, U+3000), 0 if none.
+size_t space_length(std::string_view rest) {
+  if (rest[0] == ' ' || rest[0] == '\t' || rest[0] == '\n' || rest[0] == '\r') return 1;
+  if (rest.starts_with("\xC2\xA0")) return 2;      // U+00A0
+  if (rest.starts_with("\xE3\x80\x80")) return 3;  // U+3000
+  return 0;
+}
+
+}  // namespace
+
 bool blank(std::string_view text) {
   for (size_t i = 0; i < text.size();) {
-    const std::string_view rest = text.substr(i);
-    if (rest[0] == ' ' || rest[0] == '\t' || rest[0] == '\n' || rest[0] == '\r') {
-      i += 1;
-    } else if (rest.starts_with("\xC2\xA0")) {  // U+00A0
-      i += 2;
-    } else if (rest.starts_with("\xE3\x80\x80")) {  // U+3000
-      i += 3;
-    } else {
-      return false;
-    }
+    const size_t space = space_length(text.substr(i));
+    if (space == 0) return false;
+    i += space;
   }
   return true;
+}
+
+std::vector<std::string_view> words(std::string_view text) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  for (size_t i = 0; i < text.size();) {
+    const size_t space = space_length(text.substr(i));
+    if (space == 0) {
+      ++i;
+      continue;
+    }
+    if (i > start) out.push_back(text.substr(start, i - start));
+    i += space;
+    start = i;
+  }
+  if (start < text.size()) out.push_back(text.substr(start));
+  return out;
 }
 
 std::optional<std::string> phone_number(std::string_view text) {

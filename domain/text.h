@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ticketd {
 
@@ -54,6 +55,9 @@ std::optional<std::string> control_character_in(std::string_view text, TextLines
 // Whether the text is nothing but spaces (ASCII whitespace, the no-break space, the ideographic
 // space a Chinese input method types): what a required field or a name may not be.
 bool blank(std::string_view text);
+
+// The pieces of `text` between such spaces, none empty: the words of a search box's text.
+std::vector<std::string_view> words(std::string_view text);
 
 // A phone number as it is stored, or nullopt when the text is none: an optional +, then 5 to 15
 // digits (E.164 at most) with spaces, dashes or dots between them, one group of them perhaps in

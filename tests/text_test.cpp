@@ -78,6 +78,19 @@ TEST(Text, SearchesFindWhatAPlainSearchOfFoldedTextFinds) {
   }
 }
 
+// A search box's words: split at the spaces blank() knows, none empty.
+TEST(Text, WordsAreWhatSpacesPartAndNothingElse) {
+  using Words = std::vector<std::string_view>;
+  EXPECT_EQ(words(""), Words{});
+  EXPECT_EQ(words(" \t\u3000\u00a0 "), Words{});
+  EXPECT_EQ(words("华东"), Words{"华东"});
+  EXPECT_EQ(words("  华东 卡纸\u3000T-000012\u00a0acme\r\n"),
+            (Words{"华东", "卡纸", "T-000012", "acme"}));
+  // A character that holds a space's bytes as its own continuation bytes is not split: U+3080 む
+  // (E3 82 80), U+4E00 一 (E4 B8 80).
+  EXPECT_EQ(words("むx一"), Words{"むx一"});
+}
+
 TEST(Text, Utf8IsValidatedAndCounted) {
   EXPECT_TRUE(valid_utf8("说明书.pdf"));
   EXPECT_FALSE(valid_utf8("a\xff\xfe.txt"));

@@ -927,6 +927,11 @@ class ReferenceApp(unittest.TestCase):
         for q in ["acme printing", "ACME", "13855550101", "5555 0101", tid.lower(), str(int(tid[2:]))]:
             self.assertTrue(found(q), q)
         self.assertFalse(found("13855550102"))
+        # Words, as a search box takes them: each anywhere the caller may read, all of them; the
+        # spaces around and between them (a Chinese input method's U+3000 too) are no part.
+        for q in ["  acme  ", "检索 acme", "检索\u300013855550101", "printing\t" + tid]:
+            self.assertTrue(found(q), q)
+        self.assertFalse(found("acme 没有的词"))
         # At 客户确认 staff read five fields, the phone not among them: it finds nothing there.
         self.act(tid, "zhang", "approve", {"complexity": "简单"})
         self.act(tid, "li", "submit", {"solution": "已处理"})
