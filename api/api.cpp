@@ -109,7 +109,11 @@ HttpResponse error_response(int status, std::string_view code, std::string_view 
   w.begin_object().key("error").begin_object();
   write_error_members(w, code, message, field);
   w.end_object().end_object();
-  return {status, "application/json", w.take(), {}};
+  HttpResponse r{status, "application/json", w.take(), {}};
+  // RFC 9110 15.5.2: a 401 names the scheme that authenticates (RFC 6750's, a bearer token);
+  // clients and proxies that go by the header learn from it how to ask again.
+  if (status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"ticketd\"");
+  return r;
 }
 
 int status_for(const DomainError& e) {
@@ -126,7 +130,8 @@ void Call::ok(int status, std::string body) {
 void Call::fail(int status, std::string_view code, std::string_view message,
                 std::string_view field) {
   HttpResponse r = error_response(status, code, message, field);
-  r.headers = std::move(extra_headers);  // e.g. Retry-After with a 503, Allow with a 405
+  // e.g. Retry-After with a 503, Allow with a 405
+  for (auto& header : extra_headers) r.headers.push_back(std::move(header));
   respond(std::move(r));
 }
 

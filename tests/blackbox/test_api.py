@@ -628,8 +628,9 @@ class ReferenceApp(unittest.TestCase):
             self.assert_error(resp, status, 422, "unknown_field", member)
         self.assertEqual(self.s.call("GET", "/healthz")[1]["position"], before)
         for token in [None, "not-a-token"]:
-            status, resp, _ = self.s.call("GET", "/api/v1/tickets", token=token)
+            status, resp, headers = self.s.call("GET", "/api/v1/tickets", token=token)
             self.assert_error(resp, status, 401, "unauthorized")
+            self.assertEqual(headers.get("WWW-Authenticate"), 'Bearer realm="ticketd"')  # RFC 9110 15.5.2
         status, resp, _ = self.call("GET", "/tickets/T-999999", user="li")
         self.assert_error(resp, status, 404, "not_found")
         status, resp, _ = self.call("GET", "/tickets?limit=abc", user="li")
