@@ -168,6 +168,19 @@ bool asks_for_csv(const HttpRequest& req) {
 }
 
 // Whom a listing's ?assignee= names, with their roles (none for a user who is not there).
+// Whether some version of some flow (of form `form`, unless empty) has the node.
+bool any_flow_has_node(const Catalog& catalog, const std::string& form, const std::string& node) {
+  for (const auto& flow_id : catalog.flow_ids()) {
+    const FlowDef* latest = catalog.flow(flow_id);
+    if (!form.empty() && latest->form_id != form) continue;
+    for (uint64_t version = 1; version <= latest->version; ++version) {
+      const FlowDef* flow = catalog.flow(flow_id, version);
+      if (flow && flow->node(node)) return true;
+    }
+  }
+  return false;
+}
+
 Actor assignee_named(const View& v, const HttpRequest& q) {
   Actor assignee;
   assignee.id = q.param("assignee");
@@ -599,11 +612,23 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
   if (!status.empty() && status != "open" && status != "closed") {
     return call->fail(400, "bad_parameter", "status must be open or closed", "status");
   }
-  // Forms are never removed: one that is not there is misspelt, and its empty list a mistake.
-  if (q.has_param("form") &&
-      !model_.read([&](const View& v) { return v.catalog.form(q.param("form")) != nullptr; })) {
-    return call->fail(400, "bad_parameter", "no form \"" + q.param("form") + "\"", "form");
-  }
+  // Forms, nodes (of any flow version: a ticket may sit at one a later version dropped) and
+  // users are never removed: one that is not there is misspelt, and its empty list a mistake.
+  auto known =
+      model_.read([&](const View& v) -> std::optional<std::pair<std::string, std::string>> {
+        if (q.has_param("form") && !v.catalog.form(q.param("form")))
+          return std::pair{"form", "no form \"" + q.param("form") + "\""};
+        if (q.has_param("node") &&
+            !any_flow_has_node(v.catalog, q.param("form"), q.param("node"))) {
+          return std::pair{"node", "no flow" +
+                                       (q.has_param("form") ? " of form " + q.param("form") : "") +
+                                       " has a node \"" + q.param("node") + "\""};
+        }
+        if (q.has_param("assignee") && !v.catalog.user(q.param("assignee")))
+          return std::pair{"assignee", "no user \"" + q.param("assignee") + "\""};
+        return std::nullopt;
+      });
+  if (known) return call->fail(400, "bad_parameter", known->second, known->first);
   // The operands that need the views, read once: a listing may consider a million tickets.
   std::optional<Actor> assignee;
   ListingScope scope;

@@ -660,6 +660,16 @@ class ReferenceApp(unittest.TestCase):
         self.assertEqual(resp["error"]["message"], 'no form "service_tiket"')
         status, resp, _ = self.call("GET", "/tickets?form=service_tiket", user="zhang")
         self.assert_error(resp, status, 400, "bad_parameter", "form")
+        # And a node no flow has, or a user there is not.
+        for query, param, message in [("node=acept", "node", 'no flow has a node "acept"'),
+                                      ("form=service_ticket&node=acept", "node",
+                                       'no flow of form service_ticket has a node "acept"'),
+                                      ("assignee=zhnag", "assignee", 'no user "zhnag"')]:
+            status, resp, _ = self.call("GET", "/tickets?" + query, user="zhang")
+            self.assert_error(resp, status, 400, "bad_parameter", param)
+            self.assertEqual(resp["error"]["message"], message)
+        status, resp, _ = self.call("GET", "/tickets?node=accept&assignee=zhang", user="zhang")
+        self.assertEqual(status, 200, resp)
         status, resp, _ = self.call("GET", "/nowhere", user="li")
         self.assert_error(resp, status, 404, "not_found")
         status, resp, _ = self.s.call("POST", "/api/v1/sessions", {"user": "li", "password": "wrong"})
@@ -1000,7 +1010,7 @@ class ReferenceApp(unittest.TestCase):
             self.submit()
         before = listings()
         self.assertEqual(set(before), {"connection", "query"})
-        status, r, _ = self.call("GET", "/tickets?node=no_such_node", user="zhang")
+        status, r, _ = self.call("GET", "/tickets?node=end&status=open", user="zhang")
         self.assertEqual((status, r["items"], r["total"]), (200, [], 0))
         status, r, _ = self.call("GET", "/inbox", user="audit")  # nothing waits on an auditor
         self.assertEqual((status, r["items"]), (200, []))
