@@ -384,7 +384,8 @@ std::string forwarded_for(const HttpRequest& req) {
 constexpr char kCorsRequestHeaders[] =
     "Authorization, Content-Type, Accept, If-Match, Idempotency-Key, X-Filename";
 constexpr char kCorsResponseHeaders[] =
-    "ETag, Retry-After, Allow, X-Request-Id, X-Total-Count, X-Next-Cursor, Content-Disposition";
+    "ETag, Retry-After, Allow, X-Request-Id, X-Total-Count, X-Next-Cursor, Content-Disposition, "
+    "WWW-Authenticate";
 
 }  // namespace
 

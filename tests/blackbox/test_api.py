@@ -1229,6 +1229,10 @@ class BrowserPages(unittest.TestCase):
             self.assertIn("ETag", headers["Access-Control-Expose-Headers"])
             status, _, headers = s.call("GET", "/api/v1/tickets/T-999999", token=li, headers={"Origin": app})
             self.assertEqual((status, headers["Access-Control-Allow-Origin"]), (404, app))
+            # A 401's WWW-Authenticate too: the page learns its token is refused and how to ask.
+            status, _, headers = s.call("GET", "/api/v1/tickets", token="expired", headers={"Origin": app})
+            self.assertEqual((status, headers["Access-Control-Allow-Origin"]), (401, app))
+            self.assertIn("WWW-Authenticate", headers["Access-Control-Expose-Headers"])
             # Another origin's page is answered, but its browser keeps the answer from it.
             status, _, headers = s.call("GET", "/api/v1/me", token=li, headers={"Origin": "https://evil.example.com"})
             self.assertEqual(status, 200)
