@@ -278,7 +278,13 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
     if (number) ticket_numbers_.give_back(*number);
   };
   std::string idempotency = submit ? call->req.header("idempotency-key") : "";
-  if (!idempotency.empty()) idempotency = call->actor.id + "/" + idempotency;
+  std::string request_digest;  // what a repeat under the same key must ask for again
+  if (!idempotency.empty()) {
+    idempotency = call->actor.id + "/" + idempotency;
+    const SubmitTicket& asked = std::get<SubmitTicket>(command);
+    request_digest =
+        token_hash(asked.form_id + '\0' + asked.flow_id + '\0' + Value(asked.fields).to_json());
+  }
 
   uint64_t current_version = 0;
   std::optional<uint64_t> existing;  // an idempotent repeat: the ticket it made
@@ -287,7 +293,16 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
   auto decided = model_.read([&](const View& v) -> Result<std::vector<DomainEvent>> {
     if (!idempotency.empty()) {
       if (auto it = v.idempotency.find(idempotency); it != v.idempotency.end()) {
-        id = it->second;
+        // The same key with another request is a client's mistake, not a retry: answering with
+        // the first ticket would drop this one's fields without a word.
+        const std::string& digest = it->second.request_digest;
+        if (!digest.empty() && digest != request_digest) {
+          return error(codes::kInvalidValue,
+                       "this Idempotency-Key was used for a different request (ticket " +
+                           it->second.ticket + "): use a new key for a new ticket",
+                       "Idempotency-Key");
+        }
+        id = it->second.ticket;
         existing = 1;
         return std::vector<DomainEvent>{};
       }
@@ -381,6 +396,7 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
   if (!idempotency.empty()) {  // the submission records its key, which the model indexes
     Object data = events.front().data.as_object();
     data.emplace_back("idempotency_key", Value(idempotency));
+    data.emplace_back("idempotency_digest", Value(request_digest));
     events.front().data = Value(std::move(data));
   }
   std::vector<storage::NewEvent> batch;
@@ -423,7 +439,7 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
           return when_applied(call, r.last_position, [this, call, idempotency, status]() {
             std::string original = model_.read([&](const View& v) {
               auto it = v.idempotency.find(idempotency);
-              return it == v.idempotency.end() ? std::string() : it->second;
+              return it == v.idempotency.end() ? std::string() : it->second.ticket;
             });
             JsonWriter w;
             bool ok = model_.read([&](const View& v) {

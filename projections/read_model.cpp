@@ -92,7 +92,8 @@ namespace {
 //    their sign-in recorded, if any ({..., "expires_at"}).
 // 10: an attachment lists the places tickets have held it in ({..., "places":[{"ticket",
 //    "field"}]}), which decide who may open it; a format 9 snapshot has none, so the log is
-//    replayed once.
+//    replayed once. Later in format 10, an idempotency key's value may be {"ticket","digest"}
+//    where it was the ticket id alone (still written so for a key with no digest); both read.
 constexpr int kSnapshotFormat = 10;
 constexpr size_t kTicketAlign = 8;
 // Large enough that a piece's overhead (a key, a blob record) is noise, small enough that the
@@ -219,7 +220,7 @@ void ReadModel::apply_ticket(uint64_t position, const std::string& id, const Dom
   if (e.type == ticketd::event_types::kTicketSubmitted) {
     max_ticket_number_ = std::max(max_ticket_number_, ticket_number(id));
     std::string key = e.data.string_or("idempotency_key");
-    if (!key.empty()) idempotency_[key] = id;
+    if (!key.empty()) idempotency_[key] = {id, e.data.string_or("idempotency_digest")};
   }
 }
 
@@ -489,7 +490,7 @@ storage::Status ReadModel::snapshot(storage::SnapshotWriter& out, uint64_t* posi
   // exclusively) waits for the copy only, not for the JSON of every ticket.
   std::vector<DomainEvent> definitions;
   std::unordered_map<std::string, Session> sessions;
-  std::unordered_map<std::string, std::string> idempotency;
+  std::unordered_map<std::string, IdempotentSubmission> idempotency;
   std::unordered_map<std::string, AttachmentInfo> attachments;
   std::map<std::string, std::string> last_picks;
   std::optional<HeldTickets> held;
@@ -525,8 +526,17 @@ storage::Status ReadModel::snapshot(storage::SnapshotWriter& out, uint64_t* posi
     w.end_object();
   }
   w.end_object();
+  // A key without a digest as its ticket id alone, as snapshots wrote every key before digests.
   w.key("idempotency").begin_object();
-  for (const auto& [key, id] : idempotency) w.key(key).string(id);
+  for (const auto& [key, made] : idempotency) {
+    w.key(key);
+    if (made.request_digest.empty()) {
+      w.string(made.ticket);
+    } else {
+      w.begin_object().key("ticket").string(made.ticket);
+      w.key("digest").string(made.request_digest).end_object();
+    }
+  }
   w.end_object();
   w.key("attachments").begin_array();
   for (const auto& [id, a] : attachments) {
@@ -587,8 +597,11 @@ bool ReadModel::restore(storage::SnapshotReader& in, std::string* error, Timers 
     if (s.expires_at) fresh.session_expiries_.emplace(s.expires_at, hash);
     fresh.sessions_[hash] = std::move(s);
   }
-  for (const auto& [key, id] : v["idempotency"].as_object())
-    fresh.idempotency_[key] = id.as_string();
+  for (const auto& [key, made] : v["idempotency"].as_object()) {
+    fresh.idempotency_[key] =
+        made.is_string() ? IdempotentSubmission{made.as_string(), ""}
+                         : IdempotentSubmission{made.string_or("ticket"), made.string_or("digest")};
+  }
   for (const auto& a : v["attachments"].as_array()) {
     std::vector<AttachmentPlace> places;
     for (const auto& p : a["places"].as_array())

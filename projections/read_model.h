@@ -42,6 +42,13 @@ inline constexpr char kSessionEnded[] = "SessionEnded";  // signed out
 inline constexpr char kAttachmentUploaded[] = "AttachmentUploaded";
 }  // namespace event_types
 
+// What a submission with an Idempotency-Key made: the ticket, and the digest of the request
+// (empty for submissions recorded before digests were), which a repeat must match.
+struct IdempotentSubmission {
+  std::string ticket;
+  std::string request_digest;
+};
+
 // A signed-in token: whose, since when, until when, and signed in from where (the client's
 // address, "" for sessions started before it was recorded).
 struct Session {
@@ -150,11 +157,11 @@ class ReadModel {
     // Secondary indexes: "form:<id>", "node:<id>", "state:open|closed", "priority:<value>",
     // "role:<role>" and "user:<id>" (open tickets waiting on them) -> tickets, by TicketKey.
     const std::unordered_map<std::string, TicketIdSet>& index;
-    const std::vector<std::string>& odd_ticket_ids;                       // see TicketKey
-    const std::unordered_map<std::string, TicketKey>& odd_ticket_keys;    // their keys
-    const std::unordered_map<std::string, std::string>& password_hashes;  // user -> hash
-    const std::unordered_map<std::string, Session>& sessions;             // by token hash
-    const std::unordered_map<std::string, std::string>& idempotency;      // key -> ticket id
+    const std::vector<std::string>& odd_ticket_ids;                            // see TicketKey
+    const std::unordered_map<std::string, TicketKey>& odd_ticket_keys;         // their keys
+    const std::unordered_map<std::string, std::string>& password_hashes;       // user -> hash
+    const std::unordered_map<std::string, Session>& sessions;                  // by token hash
+    const std::unordered_map<std::string, IdempotentSubmission>& idempotency;  // by caller/key
     const std::unordered_map<std::string, AttachmentInfo>& attachments;
     const Reports& reports;
     // Role -> the member a picking node handed a ticket to last (round-robin's turn).
@@ -327,7 +334,7 @@ class ReadModel {
   // Recorded expiries -> token hashes, soonest first, to drop expired sessions without a scan.
   // Entries of sessions ended before they expired stay until their time comes.
   std::multimap<int64_t, std::string> session_expiries_;
-  std::unordered_map<std::string, std::string> idempotency_;
+  std::unordered_map<std::string, IdempotentSubmission> idempotency_;
   std::unordered_map<std::string, AttachmentInfo> attachments_;
   std::map<std::string, std::string> last_picks_;
   uint64_t max_ticket_number_ = 0;

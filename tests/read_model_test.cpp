@@ -708,5 +708,46 @@ TEST(ReadModelSessions, ASignInDropsTheSessionsThatExpiredBeforeIt) {
   }
 }
 
+// A submission's Idempotency-Key is kept with the digest of its request, through a snapshot too;
+// one recorded before digests (none in its data) is kept without, and so taken for any request.
+TEST(ReadModelIdempotency, KeysKeepTheirRequestsDigestThroughASnapshot) {
+  testing::TempDir dir;
+  auto log = testing::open_log(dir.path());
+  ASSERT_TRUE(log);
+  uint64_t ids = 0;
+  auto submit = [&](const std::string& ticket, const std::string& key, const std::string& digest) {
+    Object data{{"id", Value(ticket)},       {"form", Value("f")},
+                {"form_version", Value(1)},  {"flow", Value("fl")},
+                {"flow_version", Value(1)},  {"fields", Value(Object{})},
+                {"portal_code", Value("p")}, {"idempotency_key", Value(key)}};
+    if (!digest.empty()) data.emplace_back("idempotency_digest", Value(digest));
+    DomainEvent e{ticketd::event_types::kTicketSubmitted, Value(std::move(data)), "li", 1,
+                  std::nullopt};
+    auto r = log->append("ticket-" + ticket, storage::ExpectedVersion::NoStream(),
+                         {to_new_event(e, EventId::random_v4(3, ++ids), "")});
+    ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  };
+  submit("T-000001", "li/old", "");
+  submit("T-000002", "li/new", "d1g35t");
+  auto keys = [](const ReadModel& model) {
+    std::map<std::string, std::string> out;
+    model.read([&](const ReadModel::View& v) {
+      for (const auto& [key, made] : v.idempotency)
+        out[key] = made.ticket + " " + made.request_digest;
+    });
+    return out;
+  };
+  const std::map<std::string, std::string> expected{{"li/old", "T-000001 "},
+                                                    {"li/new", "T-000002 d1g35t"}};
+  ReadModel model;
+  ASSERT_TRUE(replay(*log, model, 0).ok());
+  EXPECT_EQ(keys(model), expected);
+  ASSERT_TRUE(save_snapshot(*log, model).ok());
+  ReadModel restored;
+  std::string note;
+  ASSERT_EQ(restore_snapshot(*log, restored, &note), log->last_position()) << note;
+  EXPECT_EQ(keys(restored), expected);
+}
+
 }  // namespace
 }  // namespace ticketd::projections

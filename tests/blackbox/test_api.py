@@ -474,6 +474,17 @@ class ReferenceApp(unittest.TestCase):
         first = self.submit(headers={"Idempotency-Key": "order-7781"})
         again = self.submit(headers={"Idempotency-Key": "order-7781"})
         self.assertEqual(first["id"], again["id"])
+        # The same key with other fields is a mistake, not a retry: refused, nothing written. The
+        # key is the caller's own: another user's same key is another ticket.
+        before = self.s.call("GET", "/healthz")[1]["position"]
+        status, r, _ = self.call("POST", "/tickets", {"form": "service_ticket", "flow": "service_flow",
+                                                      "fields": {**SUBMISSION, "description": "另一件事"}},
+                                 user="li", headers={"Idempotency-Key": "order-7781"})
+        self.assert_error(r, status, 422, "invalid_value", "Idempotency-Key")
+        self.assertIn("used for a different request (ticket %s)" % first["id"], r["error"]["message"])
+        self.assertEqual(self.s.call("GET", "/healthz")[1]["position"], before)
+        other = self.submit(user="zhang", headers={"Idempotency-Key": "order-7781"})
+        self.assertNotEqual(other["id"], first["id"])
         # Racing repeats of a new key all get one ticket.
         results = []
 
