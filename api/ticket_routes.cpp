@@ -167,7 +167,6 @@ bool asks_for_csv(const HttpRequest& req) {
   return req.header("accept").find("text/csv") != std::string::npos;
 }
 
-// Whom a listing's ?assignee= names, with their roles (none for a user who is not there).
 // Whether some version of some flow (of form `form`, unless empty) has the node.
 bool any_flow_has_node(const Catalog& catalog, const std::string& form, const std::string& node) {
   for (const auto& flow_id : catalog.flow_ids()) {
@@ -181,6 +180,7 @@ bool any_flow_has_node(const Catalog& catalog, const std::string& form, const st
   return false;
 }
 
+// Whom a listing's ?assignee= names, with their roles (none for a user who is not there).
 Actor assignee_named(const View& v, const HttpRequest& q) {
   Actor assignee;
   assignee.id = q.param("assignee");
