@@ -167,6 +167,14 @@ bool asks_for_csv(const HttpRequest& req) {
   return req.header("accept").find("text/csv") != std::string::npos;
 }
 
+// A submission under an Idempotency-Key that made `ticket` from another request.
+DomainError key_used_for_another_request(const std::string& ticket) {
+  return {codes::kInvalidValue,
+          "this Idempotency-Key was used for a different request (ticket " + ticket +
+              "): use a new key for a new ticket",
+          "Idempotency-Key"};
+}
+
 // Whether some version of some flow (of form `form`, unless empty) has the node.
 bool any_flow_has_node(const Catalog& catalog, const std::string& form, const std::string& node) {
   for (const auto& flow_id : catalog.flow_ids()) {
@@ -297,10 +305,7 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
         // the first ticket would drop this one's fields without a word.
         const std::string& digest = it->second.request_digest;
         if (!digest.empty() && digest != request_digest) {
-          return error(codes::kInvalidValue,
-                       "this Idempotency-Key was used for a different request (ticket " +
-                           it->second.ticket + "): use a new key for a new ticket",
-                       "Idempotency-Key");
+          return key_used_for_another_request(it->second.ticket);
         }
         id = it->second.ticket;
         existing = 1;
@@ -414,7 +419,7 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
   log_.append_async(
       ticket_stream(id), expected, std::move(batch),
       [this, call, id, command = std::move(command), if_match, status, attempt, answer, idempotency,
-       picks_in_flight, give_back_number](storage::AppendResult r) mutable {
+       request_digest, picks_in_flight, give_back_number](storage::AppendResult r) mutable {
         using Code = storage::Status::Code;
         if (r.status.code() == Code::kConflict) {
           if (if_match || attempt >= 5) return call->fail_conflict("the ticket", r.stream_version);
@@ -436,29 +441,36 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
         if (r.duplicate) {
           // The same Idempotency-Key raced with this request and won: answer with its ticket.
           give_back_number();
-          return when_applied(call, r.last_position, [this, call, idempotency, status]() {
-            std::string original = model_.read([&](const View& v) {
-              auto it = v.idempotency.find(idempotency);
-              return it == v.idempotency.end() ? std::string() : it->second.ticket;
-            });
-            JsonWriter w;
-            bool ok = model_.read([&](const View& v) {
-              const TicketState* t = v.ticket(original);
-              if (!t) return false;
-              w.begin_object().key("id").string(t->id).key("version").number(t->version);
-              w.key("position")
-                  .number(v.applied_position)
-                  .key("portal_code")
-                  .string(t->portal_code);
-              w.key("ticket");
-              write_ticket_view(w, *t, v.catalog, call->actor, now_us());
-              w.end_object();
-              return true;
-            });
-            if (!ok)
-              return call->fail(503, "unavailable", "the original submission is not visible");
-            call->ok(status, w.take());
-          });
+          return when_applied(
+              call, r.last_position, [this, call, idempotency, request_digest, status]() {
+                std::optional<projections::IdempotentSubmission> won =
+                    model_.read([&](const View& v) {
+                      auto it = v.idempotency.find(idempotency);
+                      return it == v.idempotency.end() ? std::nullopt : std::optional(it->second);
+                    });
+                const std::string original = won ? won->ticket : std::string();
+                // The one that won asked for something else: as a repeat after it would be told.
+                if (won && !won->request_digest.empty() && won->request_digest != request_digest) {
+                  return call->fail(key_used_for_another_request(original));
+                }
+                JsonWriter w;
+                bool ok = model_.read([&](const View& v) {
+                  const TicketState* t = v.ticket(original);
+                  if (!t) return false;
+                  w.begin_object().key("id").string(t->id).key("version").number(t->version);
+                  w.key("position")
+                      .number(v.applied_position)
+                      .key("portal_code")
+                      .string(t->portal_code);
+                  w.key("ticket");
+                  write_ticket_view(w, *t, v.catalog, call->actor, now_us());
+                  w.end_object();
+                  return true;
+                });
+                if (!ok)
+                  return call->fail(503, "unavailable", "the original submission is not visible");
+                call->ok(status, w.take());
+              });
         }
         when_applied(call, r.last_position,
                      [answer, r, picks_in_flight] { answer(r.last_position); });

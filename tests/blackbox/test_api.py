@@ -499,6 +499,23 @@ class ReferenceApp(unittest.TestCase):
         self.assertEqual(len(set(results)), 1, results)
         _, listing, _ = self.call("GET", "/tickets?limit=500", user="zhang")
         self.assertEqual(sum(1 for i in listing["items"] if i["id"] == results[0]), 1)
+        # Racing requests under one key that ask for different things: one ticket, the others
+        # refused, whether they lost the race in the log or came after the winner was applied.
+        statuses = []
+
+        def differ(n):
+            status, r, _ = self.call("POST", "/tickets", {"form": "service_ticket", "flow": "service_flow",
+                                                          "fields": {**SUBMISSION, "description": "第%d件" % n}},
+                                     user="li", headers={"Idempotency-Key": "order-race-differ"})
+            statuses.append((status, r.get("id") or r["error"]["code"]))
+
+        threads = [threading.Thread(target=differ, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(sorted(s for s, _ in statuses), [201] + [422] * 7, statuses)
+        self.assertEqual({x for s, x in statuses if s == 422}, {"invalid_value"}, statuses)
 
     def test_definition_put_with_if_match_does_not_undo_another_edit(self):
         form = {"name": "回访", "fields": [{"key": "note", "label": "备注", "type": "text"}]}
