@@ -188,6 +188,25 @@ bool any_flow_has_node(const Catalog& catalog, const std::string& form, const st
   return false;
 }
 
+// Whether some version of some form (form `form`, unless empty) has a priority field that may hold
+// `value`: any value of a field that is not a select, one of the options of one that is.
+bool any_form_takes_priority(const Catalog& catalog, const std::string& form,
+                             const std::string& value) {
+  for (const auto& form_id : catalog.form_ids()) {
+    if (!form.empty() && form_id != form) continue;
+    for (uint64_t version = 1; version <= catalog.form(form_id)->version; ++version) {
+      const FormDef* def = catalog.form(form_id, version);
+      const FieldDef* field = def ? def->field("priority") : nullptr;
+      if (field && (field->type != FieldType::kSelect ||
+                    std::find(field->options.begin(), field->options.end(), value) !=
+                        field->options.end())) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 // Whom a listing's ?assignee= names, with their roles (none for a user who is not there).
 Actor assignee_named(const View& v, const HttpRequest& q) {
   Actor assignee;
@@ -651,6 +670,12 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
           return std::pair{"node", "no flow" +
                                        (q.has_param("form") ? " of form " + q.param("form") : "") +
                                        " has a node \"" + q.param("node") + "\""};
+        }
+        if (q.has_param("priority") &&
+            !any_form_takes_priority(v.catalog, q.param("form"), q.param("priority"))) {
+          return std::pair{"priority", "no form" +
+                                           (q.has_param("form") ? " " + q.param("form") : "") +
+                                           " has a priority \"" + q.param("priority") + "\""};
         }
         if (q.has_param("assignee") && !v.catalog.user(q.param("assignee")))
           return std::pair{"assignee", "no user \"" + q.param("assignee") + "\""};

@@ -692,11 +692,14 @@ class ReferenceApp(unittest.TestCase):
         for query, param, message in [("node=acept", "node", 'no flow has a node "acept"'),
                                       ("form=service_ticket&node=acept", "node",
                                        'no flow of form service_ticket has a node "acept"'),
-                                      ("assignee=zhnag", "assignee", 'no user "zhnag"')]:
+                                      ("assignee=zhnag", "assignee", 'no user "zhnag"'),
+                                      ("priority=%E6%90%9E", "priority", 'no form has a priority "搞"'),
+                                      ("form=service_ticket&priority=x", "priority",
+                                       'no form service_ticket has a priority "x"')]:
             status, resp, _ = self.call("GET", "/tickets?" + query, user="zhang")
             self.assert_error(resp, status, 400, "bad_parameter", param)
             self.assertEqual(resp["error"]["message"], message)
-        status, resp, _ = self.call("GET", "/tickets?node=accept&assignee=zhang", user="zhang")
+        status, resp, _ = self.call("GET", "/tickets?node=accept&assignee=zhang&priority=%E9%AB%98", user="zhang")
         self.assertEqual(status, 200, resp)
         status, resp, _ = self.call("GET", "/nowhere", user="li")
         self.assert_error(resp, status, 404, "not_found")
