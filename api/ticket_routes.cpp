@@ -175,19 +175,6 @@ DomainError key_used_for_another_request(const std::string& ticket) {
           "Idempotency-Key"};
 }
 
-// Whether some version of some flow (of form `form`, unless empty) has the node.
-bool any_flow_has_node(const Catalog& catalog, const std::string& form, const std::string& node) {
-  for (const auto& flow_id : catalog.flow_ids()) {
-    const FlowDef* latest = catalog.flow(flow_id);
-    if (!form.empty() && latest->form_id != form) continue;
-    for (uint64_t version = 1; version <= latest->version; ++version) {
-      const FlowDef* flow = catalog.flow(flow_id, version);
-      if (flow && flow->node(node)) return true;
-    }
-  }
-  return false;
-}
-
 // Whether some version of some form (form `form`, unless empty) has a priority field that may hold
 // `value`: any value of a field that is not a select, one of the options of one that is.
 bool any_form_takes_priority(const Catalog& catalog, const std::string& form,
@@ -666,7 +653,7 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
         if (q.has_param("form") && !v.catalog.form(q.param("form")))
           return std::pair{"form", "no form \"" + q.param("form") + "\""};
         if (q.has_param("node") &&
-            !any_flow_has_node(v.catalog, q.param("form"), q.param("node"))) {
+            !form_has_node(v.catalog, q.param("form"), q.param("node"), FlowVersions::kEvery)) {
           return std::pair{"node", "no flow" +
                                        (q.has_param("form") ? " of form " + q.param("form") : "") +
                                        " has a node \"" + q.param("node") + "\""};

@@ -475,10 +475,16 @@ Result<std::optional<DomainEvent>> decide_publish_flow(const Catalog& c, std::st
       [&](std::string_view i) { return c.flow(i); }, actor, now_us);
 }
 
-bool form_has_node(const Catalog& c, std::string_view form_id, std::string_view node) {
+bool form_has_node(const Catalog& c, std::string_view form_id, std::string_view node,
+                   FlowVersions versions) {
   for (const auto& flow_id : c.flow_ids()) {
-    const FlowDef* flow = c.flow(flow_id);
-    if (flow->form_id == form_id && flow->node(node)) return true;
+    const FlowDef* latest = c.flow(flow_id);
+    if (!form_id.empty() && latest->form_id != form_id) continue;
+    const uint64_t first = versions == FlowVersions::kEvery ? 1 : latest->version;
+    for (uint64_t version = first; version <= latest->version; ++version) {
+      const FlowDef* flow = c.flow(flow_id, version);
+      if (flow && flow->node(node)) return true;
+    }
   }
   return false;
 }

@@ -106,8 +106,11 @@ class Catalog {
 bool is_select_field(const Catalog& c, std::string_view form, std::string_view field,
                      const FormDef* replacing = nullptr);
 
-// Whether some flow of form `form_id`, at its latest version, has a node `node`.
-bool form_has_node(const Catalog& c, std::string_view form_id, std::string_view node);
+// Whether some flow of form `form_id` ("": of any form) has a node `node`: at its latest version,
+// or at any (a ticket may sit at a node a later version dropped).
+enum class FlowVersions { kLatest, kEvery };
+bool form_has_node(const Catalog& c, std::string_view form_id, std::string_view node,
+                   FlowVersions versions = FlowVersions::kLatest);
 
 // parse_rule, and also that a node the trigger names is a node of a flow of the form: what
 // publishing a rule checks, and a dry run of a draft.
