@@ -937,25 +937,53 @@ void Api::get_report(const CallPtr& call, const std::string& name) {
   q.zone =
       model_.read([](const projections::ReadModel::View& v) { return v.catalog.settings().zone; });
   if (!call->zone_param(&q.zone)) return;
-  // from / to: a date, or an RFC 3339 time standing for its day; whole days of the zone, both
-  // ends included.
-  for (auto [param, slot] : {std::pair{"from", &q.from_day}, std::pair{"to", &q.to_day}}) {
-    if (!call->req.has_param(param)) continue;
-    std::string text = call->req.param(param);
+  // from / to: a date is its whole day of the zone, both ends included; an RFC 3339 time is that
+  // instant (to: up to it), widened to the quarter hours reports count in. The answer names the
+  // window it counted.
+  Object window;
+  int64_t asked_from = INT64_MIN, asked_to = INT64_MAX;  // the instants asked for, unwidened
+  struct End {
+    const char* param;
+    bool is_to;
+    int64_t* day;
+    int64_t* us;
+    int64_t* asked;
+  };
+  for (const End& end : {End{"from", false, &q.from_day, &q.from_us, &asked_from},
+                         End{"to", true, &q.to_day, &q.to_us, &asked_to}}) {
+    if (!call->req.has_param(end.param)) continue;
+    std::string text = call->req.param(end.param);
     if (auto day = parse_date(text)) {
-      *slot = *day;
+      *end.day = *day;
+      *end.asked =
+          end.is_to ? local_day_start(*day + 1, q.zone) - 1 : local_day_start(*day, q.zone);
+      window.emplace_back(end.param, Value(projections::bucket_label(*day, "day")));
     } else if (auto t = parse_rfc3339(text)) {
-      *slot = local_day(*t, q.zone);
+      *end.us =
+          end.is_to ? projections::quarter_hour_ceil(*t) : projections::quarter_hour_floor(*t);
+      *end.day = local_day(*end.us, q.zone);
+      *end.asked = *t;
+      window.emplace_back(end.param, Value(format_rfc3339(*end.us)));
     } else {
       return call->fail(400, "bad_parameter",
-                        std::string(param) + " must be a date or an RFC 3339 time", param);
+                        std::string(end.param) + " must be a date or an RFC 3339 time", end.param);
     }
   }
   // A window turned round is a mistake to say, not empty figures to show.
-  if (q.to_day < q.from_day)
+  if (asked_to < asked_from)
     return call->fail(400, "bad_parameter", "to must not be before from", "to");
   if (!projections::Reports::known(name))
     return call->fail(404, codes::kNotFound, "no report \"" + name + "\"");
+  if (name == "backlog") {
+    // The tickets open now, as the dashboards' backlog widgets (which take no days or bucket).
+    for (const char* param : {"from", "to", "bucket"}) {
+      if (call->req.has_param(param)) {
+        return call->fail(
+            400, "bad_parameter",
+            std::string("the backlog counts the tickets open now: it takes no ") + param, param);
+      }
+    }
+  }
   if (!projections::Reports::known_bucket(q.bucket))
     return call->fail(400, "bad_parameter", "bucket must be day, week or month", "bucket");
   projections::ReportTable table;
@@ -973,6 +1001,7 @@ void Api::get_report(const CallPtr& call, const std::string& name) {
     if (!call->bool_param("bom", &bom)) return;
     return call->respond(call->csv(projections::report_csv(table), bom));
   }
+  table.totals.insert(table.totals.end(), window.begin(), window.end());
   JsonWriter w;
   projections::write_report_json(w, table);
   call->ok(200, w.take());

@@ -43,6 +43,12 @@ int64_t quantile(const std::vector<int64_t>& sorted, double q) {
 
 }  // namespace
 
+int64_t quarter_hour_floor(int64_t us) { return slot_of(us) * kSlotUs; }
+int64_t quarter_hour_ceil(int64_t us) {
+  int64_t floor = quarter_hour_floor(us);
+  return floor == us ? us : floor + kSlotUs;
+}
+
 std::string bucket_label(int64_t day, const std::string& bucket) {
   using namespace std::chrono;
   sys_days d{days{day}};
@@ -172,6 +178,8 @@ std::optional<std::string> Reports::run(const ReportQuery& q, const Catalog& cat
     int64_t day = 0, day_end = INT64_MIN;
     Bucket* sum_of_day = nullptr;
     for (auto it = slots.lower_bound(lo); it != slots.end() && it->first < hi; ++it) {
+      if (it->first * kSlotUs < q.from_us) continue;
+      if (it->first * kSlotUs >= q.to_us) break;
       if (it->first >= day_end) {
         day = local_day(it->first * kSlotUs, q.zone);
         day_end = slot_of(local_day_start(day + 1, q.zone) + kSlotUs - 1);

@@ -26,6 +26,11 @@
 
 namespace ticketd::projections {
 
+// Reports count in quarter hours of UTC: the start of the one `us` falls in. A window given as
+// instants takes the whole quarter hours its ends fall in, and says so.
+int64_t quarter_hour_floor(int64_t us);
+int64_t quarter_hour_ceil(int64_t us);
+
 struct ReportQuery {
   std::string name;   // by_channel, by_problem_type, first_response, first_contact_resolution,
                       // csat, sla_breaches, backlog
@@ -33,6 +38,10 @@ struct ReportQuery {
   std::string form;   // empty: every form
   int64_t from_day = INT64_MIN;  // local days since the epoch, inclusive
   int64_t to_day = INT64_MAX;
+  // Within those days, the instants [from_us, to_us) of UTC microseconds, whole quarter hours
+  // (see quarter_hour_floor): a window given to the minute rather than by days.
+  int64_t from_us = INT64_MIN;
+  int64_t to_us = INT64_MAX;
   std::string bucket;  // "", day, week, month
   // Whose days: the window and the day, week and month buckets are this zone's (nullptr: UTC's).
   const date::time_zone* zone = nullptr;

@@ -77,6 +77,35 @@ TEST_F(ReportZones, QuarterHourOffsetsSplitDaysExactly) {
   EXPECT_EQ(daily(""), (std::vector<std::string>{"2026-11-24 微信=1", "2026-11-24 电话=1"}));
 }
 
+TEST_F(ReportZones, AWindowOfInstantsCountsItsQuarterHours) {
+  created("电话", "2026-11-25T01:14:59Z");
+  created("微信", "2026-11-25T01:15:00Z");
+  created("邮件", "2026-11-25T01:44:00Z");
+  auto within = [&](const std::string& from, const std::string& to) {
+    ReportQuery q;
+    q.name = "by_channel";
+    q.zone = find_time_zone("Asia/Shanghai");
+    q.from_us = quarter_hour_floor(*parse_rfc3339(from));
+    q.to_us = quarter_hour_ceil(*parse_rfc3339(to));
+    q.from_day = local_day(q.from_us, q.zone);
+    q.to_day = local_day(q.to_us, q.zone);
+    ReportTable table;
+    EXPECT_EQ(reports_.run(q, catalog_, {}, &table), std::nullopt);
+    std::vector<std::string> keys;
+    for (const auto& row : table.rows) keys.push_back(row[0].as_string());
+    return keys;
+  };
+  EXPECT_EQ(within("2026-11-25T01:15:00Z", "2026-11-25T01:30:00Z"),
+            (std::vector<std::string>{"微信"}));
+  EXPECT_EQ(within("2026-11-25T09:29:59+08:00", "2026-11-25T09:30:01+08:00"),
+            (std::vector<std::string>{"微信", "邮件"}));  // 01:15Z to 01:45Z
+  EXPECT_EQ(within("2026-11-25T01:00:00Z", "2026-11-25T01:15:00Z"),
+            (std::vector<std::string>{"电话"}));
+  EXPECT_TRUE(within("2026-11-25T01:45:00Z", "2026-11-25T02:00:00Z").empty());
+  EXPECT_EQ(quarter_hour_ceil(*parse_rfc3339("2026-11-25T01:15:00Z")),
+            *parse_rfc3339("2026-11-25T01:15:00Z"));
+}
+
 TEST_F(ReportZones, DaylightSavingMovesTheDaysBoundary) {
   // New York: UTC-5 until 2026-03-08 07:00Z, then UTC-4.
   created("电话", "2026-03-08T04:30:00Z");  // 23:30 EST on the 7th

@@ -1527,6 +1527,30 @@ class ReportsTest(unittest.TestCase):
             self.assertEqual(r["rows"][0]["bucket"], today)
             _, r, _ = call("GET", "/reports/by_channel?from=2000-01-01&to=2000-01-02")
             self.assertEqual(r["total"], 0)
+            # A time is that instant, not its day, widened to the quarter hours reports count in;
+            # the answer names the window counted.
+            created = [datetime.datetime.fromisoformat(v["created_at"][:-1]) for v in views]
+            last = max(created)
+            quarter = last.replace(minute=last.minute - last.minute % 15, second=0, microsecond=0)
+            text = lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ")
+            _, after, _ = call("GET", "/reports/by_channel?from=" + text(last))
+            _, before, _ = call("GET", "/reports/by_channel?to=" + text(quarter))
+            self.assertEqual((after["total"], after["from"]), (sum(c >= quarter for c in created), text(quarter)))
+            self.assertEqual((before["total"], before["to"]), (sum(c < quarter for c in created), text(quarter)))
+            self.assertGreater(after["total"], 0)
+            ahead = quarter + datetime.timedelta(minutes=15)
+            _, r, _ = call("GET", "/reports/by_channel?from=%s&to=%s" % (text(ahead), text(ahead)))
+            self.assertEqual((r["total"], r["from"], r["to"]), (0, text(ahead), text(ahead)))
+            _, r, _ = call("GET", "/reports/by_channel?to=" + text(quarter + datetime.timedelta(seconds=1)))
+            self.assertEqual((r["total"], r["to"]), (4, text(ahead)))
+            status, r, _ = call("GET", "/reports/by_channel?from=%s&to=%s" % (
+                text(quarter + datetime.timedelta(seconds=2)), text(quarter + datetime.timedelta(seconds=1))))
+            self.assertEqual((status, r["error"]["field"]), (400, "to"), r)
+            # The backlog is now: a window or buckets on it are refused, as on a dashboard.
+            for query in ["from=" + today, "to=" + today, "bucket=day"]:
+                status, r, _ = call("GET", "/reports/backlog?" + query)
+                self.assertEqual((status, r["error"]["code"], r["error"]["field"]),
+                                 (400, "bad_parameter", query.split("=")[0]), r)
             # In a zone, the window and the buckets are that zone's days.
             shanghai = datetime.datetime.now(zoneinfo.ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d")
             _, r, _ = call("GET", "/reports/by_channel?bucket=day&tz=Asia/Shanghai&from=%s&to=%s" % (shanghai, shanghai))
@@ -1561,6 +1585,9 @@ class ReportsTest(unittest.TestCase):
                 params = {k: w[k] for k in ("form", "field", "bucket", "from", "to") if k in w}
                 params["tz"] = board["time_zone"]
                 _, alone, _ = call("GET", "/reports/%s?%s" % (w["report"], urllib.parse.urlencode(params)))
+                # The report alone names its window, which the widget gives beside its result.
+                self.assertEqual({k: alone.pop(k) for k in ("from", "to") if k in alone},
+                                 {k: w[k] for k in ("from", "to") if k in w})
                 self.assertEqual(w["result"], alone, w["title"])
             by_channel = board["widgets"][0]
             self.assertEqual((by_channel["title"], by_channel["chart"], by_channel["days"], by_channel["to"]),
