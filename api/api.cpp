@@ -480,7 +480,7 @@ std::optional<Actor> Api::actor_for_token_hash(const std::string& hash,
     if (!u) return std::nullopt;
     Actor a{u->id, u->roles, false, false, false};
     a.admin = a.has_role("admin");
-    a.auditor = a.has_role("auditor");
+    a.auditor = a.has_role(kAuditorRole);
     return a;
   });
 }

@@ -700,6 +700,10 @@ const User* active_user(const Catalog& c, std::string_view id) {
   return u && !u->disabled ? u : nullptr;
 }
 
+bool may_hold_todo(const User& u) {
+  return !u.disabled && std::find(u.roles.begin(), u.roles.end(), kAuditorRole) == u.roles.end();
+}
+
 bool active_user_in_role(const Catalog& c, std::string_view id, std::string_view role) {
   const User* u = active_user(c, id);
   return u && (role.empty() || std::find(u->roles.begin(), u->roles.end(), role) != u->roles.end());

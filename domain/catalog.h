@@ -179,6 +179,9 @@ Result<std::vector<DomainEvent>> decide_change_user(const Catalog& c, std::strin
                                                     const std::string& kept_session = "");
 // The user, when it exists and is not disabled.
 const User* active_user(const Catalog& c, std::string_view id);
+// Whether the user can act on a to-do: not disabled, and not an auditor (who changes nothing).
+// Only such users are handed tickets: picked, transferred to, or counted as staffing a role.
+bool may_hold_todo(const User& u);
 // An active user holding `role` (any user when it is ""): what a person field may hold.
 bool active_user_in_role(const Catalog& c, std::string_view id, std::string_view role);
 

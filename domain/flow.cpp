@@ -165,6 +165,11 @@ Result<FlowDef> parse_flow(std::string_view id, const Value& doc, const FormDef&
       node.assignee.id = value.as_string();
       if (kind == "role") {
         node.assignee.kind = AssigneeSpec::Kind::kRole;
+        if (!stored && node.assignee.id == kAuditorRole) {
+          return def_error(path + ".assignee.role",
+                           "auditors read everything and change nothing: a node of theirs could "
+                           "never be acted on");
+        }
       } else if (kind == "user") {
         node.assignee.kind = AssigneeSpec::Kind::kUser;
       } else if (kind == "field") {

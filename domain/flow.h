@@ -17,6 +17,8 @@ std::string_view node_type_name(NodeType type);
 
 // The role name `customer` is reserved: such a node is acted on by the ticket's customer (portal).
 inline constexpr char kCustomerRole[] = "customer";
+// So is `auditor`: its holders read everything and change nothing, so no to-do waits on them.
+inline constexpr char kAuditorRole[] = "auditor";
 
 struct AssigneeSpec {
   enum class Kind { kAnyone, kRole, kUser, kField };

@@ -69,7 +69,7 @@ bool would_be_assignee(const NodeDef& node, const Object& fields, const Actor& a
 std::set<std::string> staffed_roles(const Catalog& catalog) {
   std::set<std::string> staffed;
   for (const User* u : catalog.users()) {
-    if (!u->disabled) staffed.insert(u->roles.begin(), u->roles.end());
+    if (may_hold_todo(*u)) staffed.insert(u->roles.begin(), u->roles.end());
   }
   return staffed;
 }
@@ -79,7 +79,10 @@ bool waits_on_no_one(const TicketState& state, const Catalog& catalog,
   // No assignees at all is a node anyone works at, not one that lost its people.
   if (!state.exists() || state.closed || state.assignees.empty()) return false;
   return std::none_of(state.assignees.begin(), state.assignees.end(), [&](const AssigneeSpec& a) {
-    if (a.kind == AssigneeSpec::Kind::kUser) return active_user(catalog, a.id) != nullptr;
+    if (a.kind == AssigneeSpec::Kind::kUser) {
+      const User* u = catalog.user(a.id);
+      return u && may_hold_todo(*u);
+    }
     return a.kind != AssigneeSpec::Kind::kRole || a.id == kCustomerRole || staffed.count(a.id) > 0;
   });
 }

@@ -66,7 +66,7 @@ std::string pick_member(const AssigneeSpec& spec, const Context& ctx) {
   if (!ctx.last_pick || !ctx.open_load) return "";
   std::vector<std::string> members;
   for (const User* u : ctx.catalog->users()) {
-    if (!u->disabled && std::find(u->roles.begin(), u->roles.end(), spec.id) != u->roles.end())
+    if (may_hold_todo(*u) && std::find(u->roles.begin(), u->roles.end(), spec.id) != u->roles.end())
       members.push_back(u->id);
   }
   if (members.empty()) return "";
@@ -505,6 +505,13 @@ Result<std::vector<DomainEvent>> act(const TicketState& s, const TakeAction& cmd
       return error(codes::kInvalidValue, "no user \"" + cmd.to + "\"", "to");
     if (!active_user(*ctx.catalog, cmd.to))
       return error(codes::kInvalidValue, "user " + cmd.to + " is disabled", "to");
+    if (!may_hold_todo(*ctx.catalog->user(cmd.to))) {
+      return error(codes::kInvalidValue,
+                   "user " + cmd.to +
+                       " is an auditor, who reads everything and changes nothing: the ticket "
+                       "would wait on no one",
+                   "to");
+    }
     d.add(et::kTransferred, {{"node", Value(node->id)},
                              {"from", Value(ctx.actor.id)},
                              {"to", Value(cmd.to)},

@@ -279,6 +279,8 @@ TEST(FlowDefinitions, EveryInvalidCase) {
        ok_edges, "flow.nodes[0].assignee: the customer acts in the portal only by confirming"},
       {R"([{"id":"s","type":"start"},{"id":"a","name":"","type":"approval","assignee":{"role":"r"}},{"id":"e","type":"end"}])",
        ok_edges, "flow.nodes[1].name: a non-empty string is required"},
+      {R"([{"id":"s","type":"start"},{"id":"a","type":"approval","assignee":{"role":"auditor"}},{"id":"e","type":"end"}])",
+       ok_edges, "flow.nodes[1].assignee.role: auditors read everything and change nothing"},
   };
   for (const auto& [nodes, edges, expected] : cases) {
     auto r = flow(nodes, edges);

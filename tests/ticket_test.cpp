@@ -355,6 +355,10 @@ TEST_F(ReferenceScenario, ComplexBranchWithRejectAndTransfer) {
   EXPECT_EQ(fails(t.user("qian"), TakeAction{"submit", {{"solution", Value("x")}}, "", ""}).code,
             codes::kForbidden);
   EXPECT_EQ(fails(t.user("zhao"), TakeAction{"transfer", {}, "", "nobody"}).field, "to");
+  // Nor to the auditor, who would hold the to-do and could not act on it.
+  const auto to_auditor = fails(t.user("zhao"), TakeAction{"transfer", {}, "", "audit"});
+  EXPECT_EQ(to_auditor.field, "to");
+  EXPECT_NE(to_auditor.message.find("is an auditor"), std::string::npos) << to_auditor.message;
   // "to" is a transfer's: with submit it would be dropped unsaid (the flow says who is next).
   EXPECT_EQ(fails(t.user("zhao"), TakeAction{"submit", {}, "", "qian"}).field, "to");
   ok(t.user("zhao"), TakeAction{"transfer", {}, "出差,转钱七", "qian"});
@@ -751,6 +755,23 @@ TEST_F(Picking, LeastLoadedTakesTheFewestOpenTicketsTiesByTurn) {
   EXPECT_EQ(submit_one(), "zhao");  // 1 -> 2
   EXPECT_EQ(submit_one(), "zhao");  // 2 -> 3: now tied with qian
   EXPECT_EQ(submit_one(), "qian");  // the tie goes to the next in turn after zhao
+}
+
+TEST_F(Picking, AnAuditorInTheRoleIsNotPickedNorStaffsIt) {
+  auto make_auditor = [&](const char* id) {
+    UserChanges changes;
+    changes.roles = std::vector<std::string>{"engineer", "auditor"};
+    auto events = decide_change_user(catalog, id, changes, "admin", 1);
+    ASSERT_TRUE(events.ok());
+    for (const auto& e : events.value()) catalog.apply(e);
+  };
+  make_auditor("qian");
+  publish_flow("round_robin");
+  EXPECT_EQ(submit_one(), "zhao");
+  EXPECT_EQ(submit_one(), "zhao");
+  EXPECT_EQ(staffed_roles(catalog).count("engineer"), 1u);  // zhao still staffs it
+  make_auditor("zhao");
+  EXPECT_EQ(staffed_roles(catalog).count("engineer"), 0u);
 }
 
 TEST_F(Picking, RefusesABadPick) {
