@@ -666,6 +666,8 @@ void Api::route(const CallPtr& call) {
     if (on(p[4] == "notifications", "GET")) return get_ticket_notifications(call, id);
     if (on(p[4] == "print.pdf", "GET", {"template", "as_of"})) return get_ticket_print(call, id);
   }
+  if (on(is({"api", "v1", "tickets", "*", "todos", "*", "done"}), "POST"))
+    return post_todo_done(call, p[3], p[5]);
   if (on(is({"api", "v1", "attachments"}), "POST")) return post_attachment(call, "");
   if (on(is({"api", "v1", "attachments", "*"}), "GET")) return get_attachment(call, p[3]);
   if (on(is({"api", "v1", "events"}), "GET", {"from", "limit", "cursor"})) return get_events(call);

@@ -156,6 +156,7 @@ class Api {
   void post_comment(const CallPtr& call, const std::string& id, bool portal);
   void post_rating(const CallPtr& call, const std::string& id, bool portal);
   void post_reopen(const CallPtr& call, const std::string& id, bool portal);
+  void post_todo_done(const CallPtr& call, const std::string& id, const std::string& todo);
   void post_attachment(const CallPtr& call, const std::string& ticket_id);
   // `portal_ticket`: the ticket whose portal code the caller gave (its readable fields only).
   void get_attachment(const CallPtr& call, const std::string& id,

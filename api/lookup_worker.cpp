@@ -124,8 +124,7 @@ void LookupWorker::answer(Request r) {
   };
   bool pending = model_.read([&](const projections::ReadModel::View& v) {
     const TicketState* t = v.ticket(r.ticket);
-    return t && std::find(t->lookups_pending.begin(), t->lookups_pending.end(), r.answer.lookup) !=
-                    t->lookups_pending.end();
+    return t && t->lookup_pending(r.answer.lookup);
   });
   if (!pending) return settle();  // answered before a restart
 

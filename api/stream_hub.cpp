@@ -270,10 +270,10 @@ std::string StreamHub::message_for(const Subscription& s, const StreamClient& c,
   }
   if (s.topic.rfind("ticket:", 0) == 0 && s.topic.substr(7) != e.after.id) return "";
   if (s.topic == "inbox") {
-    TicketState before = e.after;
-    before.assignees = e.before;
-    before.closed = false;
-    if (!is_assignee(e.after, actor) && !is_assignee(before, actor)) return "";
+    // Arriving in the caller's inbox, or leaving it.
+    TicketState before;
+    before.assignees = e.inbox_holders_before;
+    if (!in_inbox_of(e.after, actor) && !is_assignee(before, actor)) return "";
   }
   JsonWriter w;
   w.begin_object().key("topic").string(s.topic).key("position").number(e.position);

@@ -61,7 +61,7 @@ class StreamHub {
   // Called by the projection thread after each applied ticket event, in position order, and
   // after each outcome of a ticket's notification (`notification` not null: what became of it).
   void on_ticket_event(uint64_t position, const std::string& type,
-                       std::vector<AssigneeSpec> assignees_before, const TicketState& after,
+                       std::vector<AssigneeSpec> inbox_holders_before, const TicketState& after,
                        const Value& notification);
 
  private:
@@ -83,7 +83,7 @@ class StreamHub {
   struct Event {
     uint64_t position;
     std::string type;
-    std::vector<AssigneeSpec> before;
+    std::vector<AssigneeSpec> inbox_holders_before;  // inbox_holders() before the event
     TicketState after;
     Value notification;    // a notification's outcome: the ticket is unchanged
     bool refresh = false;  // no event: numbers topics are looked at again (refresh_numbers)

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <chrono>
 
 #include "api/api.h"
@@ -202,15 +203,24 @@ Actor assignee_named(const View& v, const HttpRequest& q) {
   return assignee;
 }
 
-// The open tickets waiting on the user or one of their roles.
-projections::TicketIdSet waiting_on(const View& v, const Actor& a) {
+// The index keys of the open tickets waiting on the user or one of their roles, and with
+// `todos` of the tickets holding to-dos for them: their inbox.
+std::vector<std::string> waiting_keys(const Actor& a, bool todos) {
+  std::vector<std::string> keys = {"user:" + a.id};
+  for (const auto& r : a.roles) keys.push_back("role:" + r);
+  if (todos) {
+    keys.push_back("todo-user:" + a.id);
+    for (const auto& r : a.roles) keys.push_back("todo-role:" + r);
+  }
+  return keys;
+}
+
+projections::TicketIdSet waiting_on(const View& v, const Actor& a, bool todos) {
   projections::TicketIdSet ids;
-  auto add = [&](const std::string& key) {
+  for (const std::string& key : waiting_keys(a, todos)) {
     if (auto it = v.index.find(key); it != v.index.end())
       ids.insert(it->second.begin(), it->second.end());
-  };
-  add("user:" + a.id);
-  for (const auto& r : a.roles) add("role:" + r);
+  }
   return ids;
 }
 
@@ -231,9 +241,9 @@ ListingScope listing_scope(const View& v, const HttpRequest& q, bool inbox, cons
     auto it = v.index.find(key);
     return it == v.index.end() ? size_t{0} : it->second.size();
   };
-  auto waiting_count = [&](const Actor& a) {  // at least the count of waiting_on(v, a)
-    size_t n = size_of("user:" + a.id);
-    for (const auto& r : a.roles) n += size_of("role:" + r);
+  auto waiting_count = [&](const Actor& a, bool todos) {  // at least waiting_on()'s count
+    size_t n = 0;
+    for (const std::string& key : waiting_keys(a, todos)) n += size_of(key);
     return n;
   };
   ListingScope scope{Over::kAll, "", v.tickets.size()};
@@ -241,9 +251,9 @@ ListingScope listing_scope(const View& v, const HttpRequest& q, bool inbox, cons
     if (size < scope.size) scope = {over, std::move(key), size};
   };
   auto narrow_to_index = [&](std::string key) { narrow(Over::kIndex, size_of(key), key); };
-  if (inbox) narrow(Over::kWaitingOnCaller, waiting_count(caller), "");
+  if (inbox) narrow(Over::kWaitingOnCaller, waiting_count(caller, true), "");
   if (q.has_param("assignee"))
-    narrow(Over::kWaitingOnAssignee, waiting_count(assignee_named(v, q)), "");
+    narrow(Over::kWaitingOnAssignee, waiting_count(assignee_named(v, q), false), "");
   if (q.has_param("form")) narrow_to_index("form:" + q.param("form"));
   if (q.has_param("node")) narrow_to_index("node:" + q.param("node"));
   if (!q.param("status").empty()) narrow_to_index("state:" + q.param("status"));
@@ -677,8 +687,10 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
   model_.read([&](const View& v) {
     if (q.has_param("assignee")) assignee = assignee_named(v, q);
     scope = listing_scope(v, q, inbox, call->actor);
-    if (scope.over == ListingScope::Over::kWaitingOnCaller) waiting = waiting_on(v, call->actor);
-    if (scope.over == ListingScope::Over::kWaitingOnAssignee) waiting = waiting_on(v, *assignee);
+    if (scope.over == ListingScope::Over::kWaitingOnCaller)
+      waiting = waiting_on(v, call->actor, true);
+    if (scope.over == ListingScope::Over::kWaitingOnAssignee)
+      waiting = waiting_on(v, *assignee, false);
     if (stranded) staffed = staffed_roles(v.catalog);
   });
 
@@ -701,7 +713,7 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
   };
   std::vector<Hit> hits;
   auto consider = [&](const View& v, const TicketState& t, projections::TicketKey ticket) {
-    if (inbox && (t.closed || !is_assignee(t, call->actor))) return;
+    if (inbox && !in_inbox_of(t, call->actor)) return;
     if (form && t.form_id != *form) return;
     if (node && t.node != *node) return;
     if (!status.empty() && t.closed != (status == "closed")) return;
@@ -895,6 +907,17 @@ void Api::post_reopen(const CallPtr& call, const std::string& id, bool portal) {
   std::optional<uint64_t> if_match;
   if (!portal && !call->if_match(&if_match)) return;
   run_ticket_command(call, id, std::move(cmd), if_match, 200);
+}
+
+void Api::post_todo_done(const CallPtr& call, const std::string& id, const std::string& todo) {
+  // Nothing to say but that it is done: no body, or an empty object.
+  if (!call->req.body.empty() && (!call->parse_body() || !call->only_members({}))) return;
+  FinishTodo cmd;
+  auto [end, ec] = std::from_chars(todo.data(), todo.data() + todo.size(), cmd.todo);
+  if (ec != std::errc() || end != todo.data() + todo.size() || todo.empty()) {
+    return call->fail(404, codes::kNotFound, "ticket " + id + " has no open to-do " + todo);
+  }
+  run_ticket_command(call, id, cmd, std::nullopt, 200);
 }
 
 void Api::post_attachment(const CallPtr& call, const std::string& ticket_id) {

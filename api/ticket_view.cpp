@@ -71,6 +71,20 @@ void write_ticket_view(JsonWriter& w, const TicketState& t, const Catalog& catal
     w.end_array();
   }
   w.key("reopen").boolean(flow && !past && staff_may_reopen(t, *flow, actor));
+  // The open to-dos the caller may mark done (POST …/todos/{id}/done): their own, or every one
+  // for an administrator.
+  w.key("todos").begin_array();
+  for (const OpenRequest& r : t.open_requests) {
+    if (past || r.kind != OpenRequest::Kind::kTodo || !(actor.admin || holds_todo(r, actor)))
+      continue;
+    w.begin_object().key("id").number(r.version);
+    w.key("for").begin_object();
+    w.key(r.to.kind == AssigneeSpec::Kind::kRole ? "role" : "user").string(r.to.id);
+    w.end_object().key("text").string(r.text);
+    time_or_null(w, "given_at", r.given_at);
+    w.end_object();
+  }
+  w.end_array();
   w.end_object();
   readable_fields_object(w, t, flow, actor);
   w.key("priority");
@@ -88,9 +102,9 @@ void write_ticket_view(JsonWriter& w, const TicketState& t, const Catalog& catal
   w.key("reopens").number(static_cast<uint64_t>(t.reopens));
   // Lookups asked and not answered yet (by their request's stream version): a client can say
   // the CRM is being asked rather than show the fields as empty for good.
-  if (!t.lookups_pending.empty()) {
+  if (const std::vector<uint64_t> lookups = t.lookups_pending(); !lookups.empty()) {
     w.key("lookups_pending").begin_array();
-    for (uint64_t lookup : t.lookups_pending) w.number(lookup);
+    for (uint64_t lookup : lookups) w.number(lookup);
     w.end_array();
   }
   w.end_object();

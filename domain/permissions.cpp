@@ -87,6 +87,31 @@ bool waits_on_no_one(const TicketState& state, const Catalog& catalog,
   });
 }
 
+bool holds_todo(const OpenRequest& todo, const Actor& actor) {
+  if (todo.kind != OpenRequest::Kind::kTodo || actor.reads_only() || actor.portal_customer)
+    return false;
+  return todo.to.kind == AssigneeSpec::Kind::kRole ? actor.has_role(todo.to.id)
+                                                   : todo.to.id == actor.id;
+}
+
+bool holds_todos(const TicketState& state, const Actor& actor) {
+  return std::any_of(state.open_requests.begin(), state.open_requests.end(),
+                     [&](const OpenRequest& r) { return holds_todo(r, actor); });
+}
+
+std::vector<AssigneeSpec> inbox_holders(const TicketState& state) {
+  std::vector<AssigneeSpec> holders;
+  if (!state.closed) holders = state.assignees;
+  for (const OpenRequest& r : state.open_requests) {
+    if (r.kind == OpenRequest::Kind::kTodo) holders.push_back(r.to);
+  }
+  return holders;
+}
+
+bool in_inbox_of(const TicketState& state, const Actor& actor) {
+  return (!state.closed && is_assignee(state, actor)) || holds_todos(state, actor);
+}
+
 bool may_act(const TicketState& state, const NodeDef& node, const Actor& actor) {
   if (actor.admin) return true;
   if (node.type == NodeType::kStart || node.type == NodeType::kEnd) return false;

@@ -33,6 +33,17 @@ const NodeDef* default_reopen_node(const TicketState& state, const FlowDef& flow
 bool staff_may_reopen(const TicketState& state, const FlowDef& flow, const Actor& actor);
 // Whether the actor is one of the node's resolved assignees (admins excluded).
 bool is_assignee(const TicketState& state, const Actor& actor);
+// Whether the open to-do is the actor's: they are its user, or hold its role (admins excluded, and
+// auditors, who change nothing).
+bool holds_todo(const OpenRequest& todo, const Actor& actor);
+// Whether the actor holds any of the ticket's open to-dos.
+bool holds_todos(const TicketState& state, const Actor& actor);
+// Whose inboxes hold the ticket: its node's assignees while it is open, and the recipients of its
+// open to-dos (on a closed ticket too).
+std::vector<AssigneeSpec> inbox_holders(const TicketState& state);
+// Whether the ticket is in the actor's inbox: waiting on them at its node, or holding a to-do of
+// theirs.
+bool in_inbox_of(const TicketState& state, const Actor& actor);
 // Whether the actor would hold the to-do if the ticket, with these fields, entered `node` now:
 // one of its role, the user it names, or the person its field holds (admins excluded).
 bool would_be_assignee(const NodeDef& node, const Object& fields, const Actor& actor);

@@ -300,6 +300,12 @@ Result<RuleDef> parse_rule(std::string_view id, const Value& doc, const FormDef&
       static const std::set<std::string> kChannels = {"todo", "sms", "email", "webhook"};
       if (!kChannels.count(act.channel))
         return def_error(path + ".channel", "must be todo, sms, email or webhook");
+      // A to-do waits in someone's inbox: a role's, a user's, or the person a field holds.
+      if (act.channel == "todo" && act.to_kind == "field" && !stored &&
+          form.field(act.to)->type != FieldType::kPerson) {
+        return def_error(path + ".to.field", "a to-do is for a person, and field \"" + act.to +
+                                                 "\" is not of type person");
+      }
       const Value& text = a["template"];
       // An empty message would reach its recipient as a blank to-do, SMS or email.
       if ((!text.is_string() || text.as_string().empty()) && !stored)

@@ -298,13 +298,18 @@ void run_actions(Decision& d, const RuleDef& rule, const TicketState& state, con
                                                                 : "address";
         }
         std::string text = render_template(a.text, text_values);
-        d.add(et::kNotificationRequested,
-              {{"rule", Value(rule.id)},
-               {"channel", Value(a.channel)},
-               {"to", Value(to)},
-               {"recipient", Value(recipient_kind)},
-               {"text", Value(text)}},
-              kSystemActor);
+        Object data{{"rule", Value(rule.id)},
+                    {"channel", Value(a.channel)},
+                    {"to", Value(to)},
+                    {"recipient", Value(recipient_kind)},
+                    {"text", Value(text)}};
+        // A to-do stays open, in its recipient's inbox, until done. Marked, as the todo
+        // notifications recorded before to-dos were kept open are not to open now.
+        if (a.channel == "todo" && !to.empty() &&
+            (recipient_kind == "role" || recipient_kind == "user")) {
+          data.emplace_back("todo", Value(true));
+        }
+        d.add(et::kNotificationRequested, std::move(data), kSystemActor);
         break;
       }
       case RuleAction::Kind::kLookup: {
@@ -462,6 +467,34 @@ Result<std::vector<DomainEvent>> submit(const SubmitTicket& cmd, const Context& 
   return std::move(d.events());
 }
 
+// A to-do is done, on an open ticket or a closed one: the work it asked for may come after.
+Result<std::vector<DomainEvent>> finish_todo(const TicketState& s, const FinishTodo& cmd,
+                                             const Context& ctx) {
+  const OpenRequest* todo = s.todo(cmd.todo);
+  if (!todo) {
+    return error(codes::kNotFound,
+                 "ticket " + s.id + " has no open to-do " + std::to_string(cmd.todo));
+  }
+  if (!ctx.actor.admin && !holds_todo(*todo, ctx.actor)) {
+    return error(codes::kForbidden,
+                 std::string("the to-do is for ") +
+                     (todo->to.kind == AssigneeSpec::Kind::kRole ? "role " : "user ") +
+                     todo->to.id + ": only they (or an administrator) mark it done");
+  }
+  Decision d(ctx);
+  d.add(et::kTodoDone, {{"todo", Value(static_cast<int64_t>(cmd.todo))}});
+  return std::move(d.events());
+}
+
+// The to-dos the actor holds are done when they act on the ticket at its node: a supervisor told
+// of a new ticket who accepts it has seen it.
+void settle_todos_of_actor(const TicketState& s, Decision& d) {
+  for (const OpenRequest& r : s.open_requests) {
+    if (holds_todo(r, d.context().actor))
+      d.add(et::kTodoDone, {{"todo", Value(static_cast<int64_t>(r.version))}});
+  }
+}
+
 Result<std::vector<DomainEvent>> act(const TicketState& s, const TakeAction& cmd,
                                      const FormDef& form, const FlowDef& flow, const Context& ctx) {
   const NodeDef* node = flow.node(s.node);
@@ -534,6 +567,7 @@ Result<std::vector<DomainEvent>> act(const TicketState& s, const TakeAction& cmd
     d.add(type, {{"node", Value(node->id)}, {"comment", Value(cmd.comment)}});
     if (auto e = route_on(d, flow, *node, fields)) return *e;
   }
+  settle_todos_of_actor(s, d);
   apply_rules(s, d, ctx);
   return std::move(d.events());
 }
@@ -665,10 +699,7 @@ Result<std::vector<DomainEvent>> decide_command(const TicketState& s, const Comm
 Result<std::vector<DomainEvent>> apply_lookup(const TicketState& s, const ApplyLookup& cmd,
                                               const FormDef& form, const FlowDef& flow,
                                               const Context& ctx) {
-  const auto& pending = s.lookups_pending;
-  if (std::find(pending.begin(), pending.end(), cmd.lookup) == pending.end()) {
-    return std::vector<DomainEvent>{};
-  }
+  if (!s.lookup_pending(cmd.lookup)) return std::vector<DomainEvent>{};
   std::string failure = cmd.error;
   Object changed;
   if (failure.empty() && s.closed) failure = "the ticket was closed before the answer came";
@@ -707,6 +738,27 @@ bool Actor::has_role(std::string_view role) const {
 }
 
 const Value& TicketState::field(std::string_view key) const { return lookup(fields, key); }
+
+std::vector<uint64_t> TicketState::lookups_pending() const {
+  std::vector<uint64_t> out;
+  for (const OpenRequest& r : open_requests) {
+    if (r.kind == OpenRequest::Kind::kLookup) out.push_back(r.version);
+  }
+  return out;
+}
+
+bool TicketState::lookup_pending(uint64_t version) const {
+  return std::any_of(open_requests.begin(), open_requests.end(), [&](const OpenRequest& r) {
+    return r.kind == OpenRequest::Kind::kLookup && r.version == version;
+  });
+}
+
+const OpenRequest* TicketState::todo(uint64_t version) const {
+  for (const OpenRequest& r : open_requests) {
+    if (r.kind == OpenRequest::Kind::kTodo && r.version == version) return &r;
+  }
+  return nullptr;
+}
 
 // The read model keeps a million of these through make_shared, whose control block (16 bytes)
 // sits beside each: up to 560 bytes a state fits tcmalloc's 576-byte size class, and a member
@@ -750,6 +802,7 @@ Result<std::vector<DomainEvent>> decide_command(const TicketState& s, const Comm
     return apply_lookup(s, *cmd, *form, *flow, ctx);
   }
   if (const auto* cmd = std::get_if<ReopenTicket>(&command)) return reopen(s, *cmd, *flow, ctx);
+  if (const auto* cmd = std::get_if<FinishTodo>(&command)) return finish_todo(s, *cmd, ctx);
   bool open_only = !std::holds_alternative<AddComment>(command) &&
                    !std::holds_alternative<RateTicket>(command) &&
                    !std::holds_alternative<AddAttachment>(command);
@@ -847,6 +900,15 @@ TicketState evolve(TicketState s, const DomainEvent& e) {
   return s;
 }
 
+namespace {
+
+void settle(TicketState& s, OpenRequest::Kind kind, uint64_t version) {
+  std::erase_if(s.open_requests,
+                [&](const OpenRequest& r) { return r.kind == kind && r.version == version; });
+}
+
+}  // namespace
+
 void evolve_in_place(TicketState& s, const DomainEvent& e) {
   const Value& d = e.data;
   // Compared as a view, a type is told apart by its length before any byte is (std::string ==
@@ -942,9 +1004,21 @@ void evolve_in_place(TicketState& s, const DomainEvent& e) {
   } else if (type == et::kSlaFinalized) {
     s.sla_final = d["sla"];
   } else if (type == et::kLookupRequested) {
-    s.lookups_pending.push_back(s.version);
+    s.open_requests.push_back({OpenRequest::Kind::kLookup, s.version, {}, {}, 0});
   } else if (type == et::kLookupCompleted || type == et::kLookupFailed) {
-    std::erase(s.lookups_pending, static_cast<uint64_t>(as_int(d["lookup"])));
+    settle(s, OpenRequest::Kind::kLookup, static_cast<uint64_t>(as_int(d["lookup"])));
+  } else if (type == et::kNotificationRequested) {
+    if (d["todo"].is_bool() && d["todo"].as_bool()) {
+      const bool role = d.string_or("recipient") == "role";
+      s.open_requests.push_back(
+          {OpenRequest::Kind::kTodo,
+           s.version,
+           {role ? AssigneeSpec::Kind::kRole : AssigneeSpec::Kind::kUser, d.string_or("to")},
+           d.string_or("text"),
+           e.at_us});
+    }
+  } else if (type == et::kTodoDone) {
+    settle(s, OpenRequest::Kind::kTodo, static_cast<uint64_t>(as_int(d["todo"])));
   }
   // First response: the first thing someone other than the submitter (and not a rule) did. An
   // internal note is not one: the customer waiting for an answer never sees it.
@@ -966,9 +1040,8 @@ bool evolve_reads_data(std::string_view type) {
   // The types evolve_in_place() takes from their type, actor and time alone. Any other type, a new
   // one too, counts as read.
   static constexpr std::string_view kTypeOnly[] = {
-      et::kApproved,       et::kRejected,     et::kFilled,         et::kCustomerConfirmed,
-      et::kFlowEnded,      et::kTicketClosed, et::kTicketReopened, et::kNotificationRequested,
-      et::kLookupRequested};
+      et::kApproved,  et::kRejected,     et::kFilled,         et::kCustomerConfirmed,
+      et::kFlowEnded, et::kTicketClosed, et::kTicketReopened, et::kLookupRequested};
   return std::find(std::begin(kTypeOnly), std::end(kTypeOnly), type) == std::end(kTypeOnly);
 }
 

@@ -43,6 +43,7 @@ inline constexpr char kSlaFinalized[] = "SlaFinalized";
 inline constexpr char kLookupRequested[] = "LookupRequested";
 inline constexpr char kLookupCompleted[] = "LookupCompleted";
 inline constexpr char kLookupFailed[] = "LookupFailed";
+inline constexpr char kTodoDone[] = "TodoDone";
 }  // namespace event_types
 
 // The actor of rule-made events, and of the customer acting through the portal.
@@ -61,6 +62,20 @@ struct Actor {
   // Auditors read everything and change nothing (unless also administrators).
   bool reads_only() const { return auditor && !admin; }
   bool operator==(const Actor&) const = default;
+};
+
+// What a rule asked for that still waits on someone, by its event's stream version: a lookup the
+// other system has not answered (LookupRequested), or a to-do its recipient has not done (a
+// NotificationRequested on the todo channel). One list for both: few tickets hold either, and a
+// second list would take the state past its size class (see ticket.cpp).
+struct OpenRequest {
+  enum class Kind : uint8_t { kLookup, kTodo };
+  Kind kind = Kind::kLookup;
+  uint64_t version = 0;
+  // A to-do's: whom it is for (a role or a user), what it says, and when the rule gave it.
+  AssigneeSpec to;
+  std::string text;
+  int64_t given_at = 0;
 };
 
 struct TimelineEntry {
@@ -125,10 +140,14 @@ struct TicketState {
   std::vector<SlaMark> sla_marks;
   std::vector<std::string> sla_fired;  // SLA timer names whose SlaWarning/SlaBreached is recorded
   Value sla_final;                     // the figures the ticket closed with (SlaFinalized)
-  // Lookups asked for and not answered yet: each by its LookupRequested event's stream version.
-  std::vector<uint64_t> lookups_pending;
+  std::vector<OpenRequest> open_requests;
 
   bool exists() const { return version > 0; }
+  // Lookups asked for and not answered yet, by their LookupRequested events' stream versions.
+  std::vector<uint64_t> lookups_pending() const;
+  bool lookup_pending(uint64_t version) const;
+  // The open to-do given at `version`, if there is one.
+  const OpenRequest* todo(uint64_t version) const;
   const Value& field(std::string_view key) const;
   // First-contact resolution: closed without a reject, a transfer, coming back to a node, or
   // being reopened.
@@ -184,6 +203,11 @@ struct FireTimer {
   std::string timer;
   uint64_t entered_version = 0;  // idle rules: the node entry the timer belongs to
 };
+// Marks an open to-do done: one of those it is for (its user, a member of its role) or an
+// administrator. (A recipient who acts on the ticket at its node settles their to-dos too.)
+struct FinishTodo {
+  uint64_t todo = 0;  // the stream version of the NotificationRequested that gave it
+};
 // The answer to a lookup (the lookup worker's command): the fields it fills, or why it failed for
 // good.
 struct ApplyLookup {
@@ -192,8 +216,9 @@ struct ApplyLookup {
   Object fields;        // lookup_fill() of the answer
   std::string error;    // non-empty: failed
 };
-using Command = std::variant<SubmitTicket, ChangeFields, TakeAction, AddComment, AddAttachment,
-                             RateTicket, CloseTicket, ReopenTicket, FireTimer, ApplyLookup>;
+using Command =
+    std::variant<SubmitTicket, ChangeFields, TakeAction, AddComment, AddAttachment, RateTicket,
+                 CloseTicket, ReopenTicket, FireTimer, ApplyLookup, FinishTodo>;
 
 struct Context {
   Actor actor;

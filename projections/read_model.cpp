@@ -9,6 +9,7 @@
 
 #include "domain/json_writer.h"
 #include "domain/notifications.h"
+#include "domain/permissions.h"
 #include "domain/time_format.h"
 #include "projections/hand_off.h"
 #include "projections/ticket_codec.h"
@@ -114,6 +115,13 @@ std::vector<std::string> index_keys(const TicketState& t) {
       keys.push_back((a.kind == AssigneeSpec::Kind::kRole ? "role:" : "user:") + a.id);
     }
   }
+  // Open to-dos, on closed tickets too: the work they ask for may come after the close.
+  for (const OpenRequest& r : t.open_requests) {
+    if (r.kind != OpenRequest::Kind::kTodo) continue;
+    std::string key =
+        (r.to.kind == AssigneeSpec::Kind::kRole ? "todo-role:" : "todo-user:") + r.to.id;
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(std::move(key));
+  }
   return keys;
 }
 
@@ -211,7 +219,7 @@ void ReadModel::apply_ticket(uint64_t position, const std::string& id, const Dom
   // takes a reference while the batch holds the lock), so it needs no second copy either.
   TicketState& t = *changed_[at->second].state;
   std::vector<AssigneeSpec> before;
-  if (collect_tickets_) before = t.assignees;
+  if (collect_tickets_) before = inbox_holders(t);
   evolve_in_place(t, e);
   if (collect_tickets_) applied_tickets_.push_back({position, e.type, std::move(before), t, {}});
   if (auto picked = picked_member(e)) {
@@ -803,7 +811,7 @@ void ReadModel::apply(std::vector<ParsedEvent> batch) {
   if (access_changed) access_changed();
   if (listener) {
     for (AppliedTicket& t : tickets) {
-      listener(t.position, t.type, std::move(t.assignees_before), t.after, t.notification);
+      listener(t.position, t.type, std::move(t.inbox_holders_before), t.after, t.notification);
     }
   }
   std::vector<std::function<void()>> ready;
@@ -899,9 +907,16 @@ std::string ReadModel::dump() const {
     for (const auto& name : t.sla_fired) w.string(name);
     w.end_array();
     w.key("sla_final").raw(t.sla_final.to_json());
-    if (!t.lookups_pending.empty()) {
-      w.key("lookups_pending").begin_array();
-      for (uint64_t lookup : t.lookups_pending) w.number(lookup);
+    if (!t.open_requests.empty()) {
+      w.key("open_requests").begin_array();
+      for (const OpenRequest& r : t.open_requests) {
+        w.begin_array().number(r.version);
+        if (r.kind == OpenRequest::Kind::kTodo) {
+          w.string(r.to.kind == AssigneeSpec::Kind::kRole ? "role" : "user").string(r.to.id);
+          w.string(r.text).number(r.given_at);
+        }
+        w.end_array();
+      }
       w.end_array();
     }
     w.end_object();

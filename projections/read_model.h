@@ -306,7 +306,7 @@ class ReadModel {
   struct AppliedTicket {
     uint64_t position;
     std::string type;
-    std::vector<AssigneeSpec> assignees_before;
+    std::vector<AssigneeSpec> inbox_holders_before;  // whose inboxes it may have left
     TicketState after;
     Value notification;  // for a notification's outcome
   };

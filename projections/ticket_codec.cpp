@@ -1,5 +1,7 @@
 #include "projections/ticket_codec.h"
 
+#include <algorithm>
+
 #include "projections/ticket_snapshot_generated.h"
 
 namespace ticketd::projections {
@@ -164,9 +166,23 @@ void encode_ticket(const TicketState& t, FlatBufferBuilder& fbb) {
   auto mark_list = fbb.CreateVector(marks);
   auto sla_fired = texts(fbb, t.sla_fired);
   auto sla_final = encode_value(fbb, t.sla_final);
-  auto lookups_pending = t.lookups_pending.empty()
-                             ? flatbuffers::Offset<flatbuffers::Vector<uint64_t>>()
-                             : fbb.CreateVector(t.lookups_pending);
+  std::vector<uint64_t> lookups;
+  std::vector<flatbuffers::Offset<fbs::Todo>> todo_list;
+  for (const OpenRequest& r : t.open_requests) {
+    if (r.kind == OpenRequest::Kind::kLookup) {
+      lookups.push_back(r.version);
+    } else {
+      auto to = text(fbb, r.to.id);
+      auto what = text(fbb, r.text);
+      todo_list.push_back(fbs::CreateTodo(fbb, r.version, r.to.kind == AssigneeSpec::Kind::kRole,
+                                          to, what, r.given_at));
+    }
+  }
+  auto lookups_pending = lookups.empty() ? flatbuffers::Offset<flatbuffers::Vector<uint64_t>>()
+                                         : fbb.CreateVector(lookups);
+  auto todos = todo_list.empty()
+                   ? flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fbs::Todo>>>()
+                   : fbb.CreateVector(todo_list);
 
   fbs::TicketBuilder b(fbb);
   b.add_id(id);
@@ -204,6 +220,7 @@ void encode_ticket(const TicketState& t, FlatBufferBuilder& fbb) {
   b.add_sla_final(sla_final);
   if (!lookups_pending.IsNull()) b.add_lookups_pending(lookups_pending);
   if (t.reopens) b.add_reopens(t.reopens);
+  if (!todos.IsNull()) b.add_todos(todos);
   fbb.FinishSizePrefixed(b.Finish());
 }
 
@@ -265,7 +282,24 @@ bool decode_ticket(const uint8_t* data, size_t size, TicketState* out) {
   }
   t.sla_fired = strs(s->sla_fired());
   if (!decode_value(s->sla_final(), &t.sla_final)) return false;
-  if (const auto* list = s->lookups_pending()) t.lookups_pending.assign(list->begin(), list->end());
+  if (const auto* list = s->lookups_pending()) {
+    for (uint64_t version : *list)
+      t.open_requests.push_back({OpenRequest::Kind::kLookup, version, {}, {}, 0});
+  }
+  if (const auto* list = s->todos()) {
+    for (const auto* todo : *list) {
+      t.open_requests.push_back(
+          {OpenRequest::Kind::kTodo,
+           todo->version(),
+           {todo->role() ? AssigneeSpec::Kind::kRole : AssigneeSpec::Kind::kUser, str(todo->to())},
+           str(todo->text()),
+           todo->given_at()});
+    }
+  }
+  // In the order the log opened them, as a replay has them.
+  std::stable_sort(
+      t.open_requests.begin(), t.open_requests.end(),
+      [](const OpenRequest& a, const OpenRequest& b) { return a.version < b.version; });
   t.reopens = s->reopens();
   *out = std::move(t);
   return true;

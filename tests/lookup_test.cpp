@@ -53,7 +53,7 @@ TEST_F(Lookup, ARuleRecordsTheRequestWithTheTicketsValues) {
   EXPECT_EQ(d["fill"].to_json(),
             R"({"priority":"/level/priority","solution":"/history/0/summary"})");
   EXPECT_EQ(t.events[lookup - 1].actor, kSystemActor);
-  EXPECT_EQ(t.state.lookups_pending, std::vector<uint64_t>{lookup});
+  EXPECT_EQ(t.state.lookups_pending(), std::vector<uint64_t>{lookup});
 }
 
 TEST_F(Lookup, TheAnswerFillsFieldsOnceWithIdsFromTheLookup) {
@@ -69,7 +69,7 @@ TEST_F(Lookup, TheAnswerFillsFieldsOnceWithIdsFromTheLookup) {
   EXPECT_EQ(t.events[before + 1].actor, kSystemActor);
   EXPECT_EQ(t.state.field("priority"), Value("高"));
   EXPECT_EQ(t.state.field("solution"), Value("上月更换主板"));
-  EXPECT_TRUE(t.state.lookups_pending.empty());
+  EXPECT_TRUE(t.state.lookups_pending().empty());
   ASSERT_TRUE(r.value()[0].id.has_value());
   EXPECT_EQ(*r.value()[0].id, lookup_event_id("T-000042", lookup));
   ASSERT_TRUE(r.value()[1].id.has_value());
@@ -97,7 +97,7 @@ TEST_F(Lookup, AnAnswerTheFormRefusesIsAFailureThatChangesNothing) {
   EXPECT_NE(error.find("priority"), std::string::npos) << error;
   EXPECT_FALSE(t.state.fields.empty());
   EXPECT_EQ(t.state.field("solution"), Value());  // all or nothing
-  EXPECT_TRUE(t.state.lookups_pending.empty());
+  EXPECT_TRUE(t.state.lookups_pending().empty());
 }
 
 TEST_F(Lookup, AFailedLookupIsRecordedWithItsReason) {
@@ -107,7 +107,7 @@ TEST_F(Lookup, AFailedLookupIsRecordedWithItsReason) {
   EXPECT_EQ(t.types_since(before), (Types{"LookupFailed"}));
   EXPECT_EQ(t.events[before].data.string_or("error"), "crm answered HTTP 404");
   EXPECT_EQ(t.events[before].data["lookup"], Value(static_cast<int64_t>(lookup)));
-  EXPECT_TRUE(t.state.lookups_pending.empty());
+  EXPECT_TRUE(t.state.lookups_pending().empty());
 }
 
 TEST_F(Lookup, AnAnswerAfterTheCloseIsAFailure) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace ticketd::projections {
@@ -56,7 +57,12 @@ TicketState every_member_set() {
                  {SlaMark::Kind::kClosed, 6, "", {}}};
   t.sla_fired = {"sla:resolution:warning"};
   t.sla_final = Value(Object{{"breached", Value(Array{Value("resolution")})}});
-  t.lookups_pending = {7, 12};
+  // Lookups and to-dos interleaved, as the log opened them: the order comes back.
+  t.open_requests = {
+      {OpenRequest::Kind::kLookup, 7, {}, {}, 0},
+      {OpenRequest::Kind::kTodo, 9, {AssigneeSpec::Kind::kRole, "cs_supervisor"}, "新工单 T-1", 11},
+      {OpenRequest::Kind::kLookup, 12, {}, {}, 0},
+      {OpenRequest::Kind::kTodo, 14, {AssigneeSpec::Kind::kUser, "sun"}, "回访", 13}};
   return t;
 }
 
@@ -116,7 +122,12 @@ void expect_same(const TicketState& a, const TicketState& b) {
   }
   EXPECT_EQ(a.sla_fired, b.sla_fired);
   EXPECT_EQ(a.sla_final.to_json(), b.sla_final.to_json());
-  EXPECT_EQ(a.lookups_pending, b.lookups_pending);
+  ASSERT_EQ(a.open_requests.size(), b.open_requests.size());
+  for (size_t i = 0; i < a.open_requests.size(); ++i) {
+    const OpenRequest &x = a.open_requests[i], &y = b.open_requests[i];
+    EXPECT_EQ(std::tie(x.kind, x.version, x.to.kind, x.to.id, x.text, x.given_at),
+              std::tie(y.kind, y.version, y.to.kind, y.to.id, y.text, y.given_at));
+  }
 }
 
 TEST(TicketCodec, EveryMemberRoundTrips) {

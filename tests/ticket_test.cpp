@@ -66,6 +66,44 @@ TEST_F(ReferenceScenario, SubmissionEntersAcceptanceAndNotifies) {
   EXPECT_EQ(t.events[2].data.string_or("text"), "新工单 T-000042:华东精密机械有限公司 / 功能故障");
 }
 
+TEST_F(ReferenceScenario, ARulesToDoIsDoneByItsHolderActingOrMarkingIt) {
+  submit();
+  // The reference rule's to-do for 客服主管, given at the ticket's third event.
+  ASSERT_EQ(t.state.open_requests.size(), 1u);
+  const OpenRequest todo = t.state.open_requests[0];
+  EXPECT_EQ(todo.kind, OpenRequest::Kind::kTodo);
+  EXPECT_EQ(todo.version, 3u);
+  EXPECT_EQ(todo.to.kind, AssigneeSpec::Kind::kRole);
+  EXPECT_EQ(todo.to.id, "cs_supervisor");
+  EXPECT_TRUE(in_inbox_of(t.state, t.user("zhang")));
+  EXPECT_FALSE(holds_todos(t.state, t.user("li")));
+  // Only its holders (or an administrator) mark it done; an auditor holding the role may not.
+  EXPECT_EQ(refused(t.user("li"), FinishTodo{3}), "forbidden ");
+  EXPECT_EQ(refused(t.user("zhang"), FinishTodo{4}), "not_found ");
+  Actor auditor = t.user("audit");
+  auditor.auditor = true;
+  auditor.roles.push_back("cs_supervisor");
+  EXPECT_EQ(refused(auditor, FinishTodo{3}), "forbidden ");
+  // 张三 accepts the ticket: his to-do is done by the same command, before the next node's rules.
+  ok(t.user("zhang"), TakeAction{"approve", {{"complexity", Value("简单")}}, "", ""});
+  EXPECT_TRUE(t.state.open_requests.empty());
+  const Types made = t.types_since(4);
+  EXPECT_EQ(std::count(made.begin(), made.end(), "TodoDone"), 1);
+  EXPECT_EQ(refused(t.user("zhang"), FinishTodo{3}), "not_found ");
+}
+
+TEST_F(ReferenceScenario, AnAdministratorMarksAnyToDoDoneAndOldToDosStayClosed) {
+  submit();
+  ok(t.admin(), FinishTodo{3});
+  EXPECT_TRUE(t.state.open_requests.empty());
+  EXPECT_FALSE(in_inbox_of(t.state, t.user("sun")));
+  // A todo notification recorded before to-dos were kept open (no "todo" mark) opens none.
+  DomainEvent old{event_types::kNotificationRequested,
+                  json(R"({"rule":"r","channel":"todo","to":"sun","recipient":"user","text":"x"})"),
+                  "system", 1, std::nullopt};
+  EXPECT_TRUE(evolve(t.state, old).open_requests.empty());
+}
+
 TEST_F(ReferenceScenario, SimpleBranchToClosed) {
   submit();
   // The supervisor must choose how to handle it before approving.

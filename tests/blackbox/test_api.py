@@ -224,10 +224,14 @@ class ReferenceApp(unittest.TestCase):
         tid = self.submit()["id"]
         # "you": what the caller may do at the node now, for a client's buttons and inputs.
         you = lambda user: self.call("GET", "/tickets/" + tid, user=user)[1]["you"]
-        self.assertEqual(you("zhang"), {"actions": ["approve", "reject", "transfer"],
-                                        "writable": ["complexity", "priority", "handler"],
-                                        "required": ["complexity"], "reopen": False})
-        nothing = {"actions": [], "writable": [], "required": [], "reopen": False}
+        zhang = you("zhang")
+        # The reference rule's to-do for 客服主管, which 张三 may mark done (or settle by acting).
+        self.assertEqual([(t["for"], t["text"][:3]) for t in zhang.pop("todos")],
+                         [({"role": "cs_supervisor"}, "新工单")])
+        self.assertEqual(zhang, {"actions": ["approve", "reject", "transfer"],
+                                 "writable": ["complexity", "priority", "handler"],
+                                 "required": ["complexity"], "reopen": False})
+        nothing = {"actions": [], "writable": [], "required": [], "reopen": False, "todos": []}
         self.assertEqual(you("li"), nothing)
         self.assertEqual(you("audit"), nothing)
         status, resp, _ = self.call("POST", "/tickets/%s/actions" % tid, {"action": "aprove"}, user="zhang")
@@ -1268,6 +1272,93 @@ class BrowserPages(unittest.TestCase):
             status, _, headers = s.call("GET", "/api/v1/me", token=li, headers={"Origin": "https://evil.example.com"})
             self.assertEqual(status, 200)
             self.assertNotIn("Access-Control-Allow-Origin", headers)
+        finally:
+            s.cleanup()
+
+
+class Todos(unittest.TestCase):
+    """A rule's to-do waits in its recipient's inbox until it is done."""
+
+    def test_a_todo_is_in_its_recipients_inbox_until_done(self):
+        s = Server().start()
+        try:
+            tokens = {u: s.login(u) for u in ("li", "zhang", "sun")}
+            call = lambda method, path, body=None, user="admin": s.call(
+                method, "/api/v1" + path, body, token=ADMIN_TOKEN if user == "admin" else tokens[user])
+            rule = {"name": "经理关注", "form": "service_ticket", "trigger": {"type": "created"},
+                    "actions": [{"type": "notify", "to": {"user": "sun"}, "channel": "todo",
+                                 "template": "请关注 {{ticket.id}}"}]}
+            self.assertEqual(call("PUT", "/rules/manager_todo", rule)[0], 201)
+            # A to-do for a field is for the person it holds: a phone field is refused.
+            phone = {**rule, "actions": [{**rule["actions"][0], "to": {"field": "customer_phone"}}]}
+            status, r, _ = call("PUT", "/rules/phone_todo", phone)
+            self.assertEqual((status, r["error"]["code"]), (422, "invalid_definition"), r)
+            self.assertIn("not of type person", r["error"]["message"])
+
+            import websocket  # Debian's python3-websocket
+            ws = websocket.create_connection(s.base.replace("http", "ws") + "/api/v1/stream?token=" +
+                                             tokens["sun"], timeout=30)
+            self.addCleanup(ws.close)
+            ws.send(json.dumps({"op": "subscribe", "topic": "inbox"}))
+            self.assertEqual(json.loads(ws.recv())["op"], "subscribed")
+            tids = [call("POST", "/tickets", {"form": "service_ticket", "flow": "service_flow",
+                                              "fields": SUBMISSION}, user="li")[1]["id"] for _ in range(2)]
+            # Each arrives in sun's inbox topic, first with the event that gave the to-do (and then
+            # with the ticket's later events, as for a ticket waiting on him at its node).
+            first = {}
+            while len(first) < 2:
+                m = json.loads(ws.recv())
+                first.setdefault(m["ticket"]["id"], (m["type"], m["ticket"]["you"]["todos"][0]["text"]))
+            self.assertEqual(first, {t: ("NotificationRequested", "请关注 " + t) for t in tids})
+            inbox = lambda user: [t["id"] for t in call("GET", "/inbox", user=user)[1]["items"]]
+            self.assertEqual(sorted(inbox("sun")), sorted(tids))  # sun acts at no node of the flow
+            view = call("GET", "/tickets/" + tids[0], user="sun")[1]
+            [todo] = view["you"]["todos"]
+            self.assertEqual((todo["for"], todo["text"]), ({"user": "sun"}, "请关注 " + tids[0]))
+            self.assertEqual(call("GET", "/tickets/" + tids[0], user="li")[1]["you"]["todos"], [])
+
+            done = "/tickets/%s/todos/%d/done" % (tids[0], todo["id"])
+            status, r, _ = call("POST", done, user="li")
+            self.assertEqual((status, r["error"]["code"]), (403, "forbidden"), r)
+            for path in ["/tickets/%s/todos/9999/done" % tids[0],
+                         "/tickets/%s/todos/x/done" % tids[0]]:
+                status, r, _ = call("POST", path, user="sun")
+                self.assertEqual((status, r["error"]["code"]), (404, "not_found"), r)
+            status, r, _ = call("POST", done, {"note": "x"}, user="sun")
+            self.assertEqual((status, r["error"]["code"]), (422, "unknown_field"), r)
+            status, r, _ = call("POST", done, user="sun")
+            self.assertEqual(status, 200, r)
+            self.assertEqual(r["ticket"]["you"]["todos"], [])
+            self.assertEqual(inbox("sun"), [tids[1]])
+            left = json.loads(ws.recv())
+            while left["type"] != "TodoDone":
+                left = json.loads(ws.recv())
+            self.assertEqual((left["ticket"]["id"], left["ticket"]["you"]["todos"]), (tids[0], []))
+            self.assertEqual(call("POST", done, user="sun")[0], 404)  # done once
+            events = call("GET", "/tickets/%s/events" % tids[0])[1]["items"]
+            self.assertEqual([(e["type"], e["actor"], e["data"]) for e in events if e["type"] == "TodoDone"],
+                             [("TodoDone", "sun", {"todo": todo["id"]})])
+
+            # The reference rule's to-do for 客服主管 is settled by 张三 accepting the ticket.
+            self.assertIn(tids[1], inbox("zhang"))
+            status, r, _ = call("POST", "/tickets/%s/actions" % tids[1],
+                                {"action": "approve", "fields": {"complexity": "复杂"}}, user="zhang")
+            self.assertEqual(status, 200, r)
+            self.assertNotIn(tids[1], inbox("zhang"))
+            self.assertEqual(inbox("sun"), [tids[1]])  # not sun's: he has not done his
+
+            # Open to-dos survive a restart, from the snapshot and from the log alone.
+            s.stop()
+            s.start()
+            tokens = {u: s.login(u) for u in ("li", "zhang", "sun")}
+            self.assertEqual(inbox("sun"), [tids[1]])
+            s.stop()
+            out = subprocess.run([TICKETCTL, "dump-views", "--data-dir", s.data_dir], capture_output=True,
+                                 check=True, text=True).stdout
+            replayed = subprocess.run([TICKETCTL, "dump-views", "--data-dir", s.data_dir, "--replay"],
+                                      capture_output=True, check=True, text=True).stdout
+            self.assertEqual(out, replayed)
+            self.assertIn("todo-user:sun", out)
         finally:
             s.cleanup()
 

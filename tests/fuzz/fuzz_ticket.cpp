@@ -48,7 +48,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   run("li", false, ReopenTicket{body.string_or("reason"), body.string_or("node")});
   // A lookup's answer (from another system: untrusted) on a lookup pending since now.
   if (state.exists()) {
-    state.lookups_pending.push_back(state.version);
+    state.open_requests.push_back({OpenRequest::Kind::kLookup, state.version, {}, {}, 0});
     run("system", false,
         ApplyLookup{state.version, "crm",
                     body["answer"].is_object() ? body["answer"].as_object() : Object{},
