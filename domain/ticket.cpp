@@ -1036,13 +1036,31 @@ int64_t portal_reopen_until(const TicketState& s, const CompanySettings& setting
   return s.closed_at + settings.reopen_days * 86400LL * 1000000LL;
 }
 
-bool evolve_reads_data(std::string_view type) {
-  // The types evolve_in_place() takes from their type, actor and time alone. Any other type, a new
-  // one too, counts as read.
+namespace {
+
+// The types evolve_in_place() takes from their type, actor and time alone. Any other type, a new
+// one too, counts as read.
+bool data_read_by_type(std::string_view type) {
   static constexpr std::string_view kTypeOnly[] = {
       et::kApproved,  et::kRejected,     et::kFilled,         et::kCustomerConfirmed,
       et::kFlowEnded, et::kTicketClosed, et::kTicketReopened, et::kLookupRequested};
   return std::find(std::begin(kTypeOnly), std::end(kTypeOnly), type) == std::end(kTypeOnly);
+}
+
+}  // namespace
+
+bool evolve_reads_data(std::string_view type, std::string_view payload) {
+  // The member as Value::to_json writes it. A quote inside a string is escaped, so no text a
+  // notification carries can look like it.
+  if (type == et::kNotificationRequested) return payload.find("\"todo\":true") != payload.npos;
+  return data_read_by_type(type);
+}
+
+bool evolve_reads_data(const DomainEvent& e) {
+  if (e.type == et::kNotificationRequested) {
+    return e.data["todo"].is_bool() && e.data["todo"].as_bool();
+  }
+  return data_read_by_type(e.type);
 }
 
 std::vector<RuleDryRunHit> dry_run_rule(const RuleDef& rule, const std::vector<DomainEvent>& events,

@@ -28,7 +28,7 @@ storage::NewEvent to_new_event(const DomainEvent& e, const EventId& fresh_id,
   // this very value, as a replay will. Shared, not copied: a value's arrays and objects are
   // immutable and counted.
   bool exact = false;
-  const bool keep_value = evolve_reads_data(e.type);
+  const bool keep_value = evolve_reads_data(e);
   n.payload = e.data.to_json(512, keep_value ? &exact : nullptr);
   n.payload_written_by_json_writer = true;
   if (exact) n.payload_value = e.data;
@@ -738,7 +738,7 @@ ParsedEvent::ParsedEvent(const storage::RecordedEvent& e, Parse when)
   // notification says, a comment's text, an approval's note) are left unparsed. Notifications
   // alone are about half of a busy log's events. The event still counts for its ticket (its
   // version, its last update, who responded).
-  awaits_payload = !is_ticket_stream(stream) || evolve_reads_data(event.type);
+  awaits_payload = !is_ticket_stream(stream) || evolve_reads_data(event.type, e.payload());
   if (!awaits_payload) return;
   if (const Value* v = e.payload_value()) {  // appended by this process a moment ago
     event.data = *v;
