@@ -3,6 +3,7 @@
 // (still in a node after a duration), flow_ended, rated, replied (the customer through the
 // portal, or staff publicly to the customer), sla_warning, sla_breached. Actions:
 // set_field, notify, close, lookup (ask a CRM / ERP system and fill fields from its answer).
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -76,6 +77,13 @@ struct RuleDef {
   const date::time_zone* zone = nullptr;
   bool says_sla_due = false;  // a template says {{sla.due_at}}: only then are SLA clocks counted
   Value document;             // as put
+
+  // Whether one of its actions notifies on the todo channel.
+  bool gives_todo() const {
+    return std::any_of(actions.begin(), actions.end(), [](const RuleAction& a) {
+      return a.kind == RuleAction::Kind::kNotify && a.channel == "todo";
+    });
+  }
 };
 
 Result<RuleDef> parse_rule(std::string_view id, const Value& document, const FormDef& form);

@@ -265,8 +265,11 @@ bool triggers(const RuleDef& rule, const DomainEvent& e) {
 
 // The events a rule's actions produce on `state` (the state just after the triggering event).
 // `comment`: the words of the reply that triggered the rule (for {{comment.text}}), if one did.
+// `waiting_now`: whom the ticket waits on at its node once the command's events so far are in
+// (the rule's `state` is as of its trigger).
 void run_actions(Decision& d, const RuleDef& rule, const TicketState& state, const FlowDef* flow,
-                 const Catalog& catalog, const std::string& comment) {
+                 const Catalog& catalog, const std::string& comment,
+                 const std::vector<AssigneeSpec>& waiting_now) {
   const NodeDef* node = flow ? flow->node(state.node) : nullptr;
   const FormDef* form = catalog.form(state.form_id, state.form_version);
   TemplateValues values{state.id,          node ? node->name : state.node,
@@ -304,8 +307,16 @@ void run_actions(Decision& d, const RuleDef& rule, const TicketState& state, con
                     {"recipient", Value(recipient_kind)},
                     {"text", Value(text)}};
         // A to-do stays open, in its recipient's inbox, until done. Marked, as the todo
-        // notifications recorded before to-dos were kept open are not to open now.
-        if (a.channel == "todo" && !to.empty() &&
+        // notifications recorded before to-dos were kept open are not to open now. One for whom
+        // the ticket already waits at its node is that node's work, done by acting there (the
+        // reference application's 新工单 for 客服主管 at 工单受理): it opens none.
+        const AssigneeSpec recipient{
+            recipient_kind == "role" ? AssigneeSpec::Kind::kRole : AssigneeSpec::Kind::kUser, to};
+        const bool node_work =
+            std::any_of(waiting_now.begin(), waiting_now.end(), [&](const AssigneeSpec& w) {
+              return w.kind == recipient.kind && w.id == recipient.id;
+            });
+        if (a.channel == "todo" && !to.empty() && !node_work &&
             (recipient_kind == "role" || recipient_kind == "user")) {
           data.emplace_back("todo", Value(true));
         }
@@ -367,7 +378,13 @@ void apply_rules(const TicketState& before, Decision& d, const Context& ctx) {
       size_t first_new = events.size();
       // A copy: run_actions appends to `events`, which may move events[i].
       const std::string comment = comment_of(events[i]);
-      run_actions(d, *rule, after, flow, *ctx.catalog, comment);
+      std::vector<AssigneeSpec> waiting_now;
+      if (rule->gives_todo()) {
+        TicketState now = after;
+        for (size_t k = i + 1; k < events.size(); ++k) evolve_in_place(now, events[k]);
+        if (!now.closed) waiting_now = now.assignees;
+      }
+      run_actions(d, *rule, after, flow, *ctx.catalog, comment, waiting_now);
       for (size_t k = first_new; k < events.size(); ++k) {
         depth.push_back(depth[i] + 1);
         source.push_back(rule->id);
@@ -1075,7 +1092,8 @@ std::vector<RuleDryRunHit> dry_run_rule(const RuleDef& rule, const std::vector<D
     ctx.now_us = at;
     ctx.catalog = &catalog;
     Decision d(ctx);
-    run_actions(d, rule, state, catalog.flow(state.flow_id, state.flow_version), catalog, comment);
+    run_actions(d, rule, state, catalog.flow(state.flow_id, state.flow_version), catalog, comment,
+                state.closed ? std::vector<AssigneeSpec>{} : state.assignees);
     hits.push_back({at, state.version, trigger, std::move(d.events())});
   };
   // An idle deadline fires when the ticket is still in the node then: before the next event that

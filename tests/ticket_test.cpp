@@ -67,34 +67,50 @@ TEST_F(ReferenceScenario, SubmissionEntersAcceptanceAndNotifies) {
 }
 
 TEST_F(ReferenceScenario, ARulesToDoIsDoneByItsHolderActingOrMarkingIt) {
+  testing::publish(catalog, decide_publish_rule(catalog, "prepare",
+                                                json(R"({"name":"准备派工","form":"service_ticket",
+      "trigger":{"type":"created"},"actions":[{"type":"notify","to":{"role":"tech_supervisor"},
+      "channel":"todo","template":"准备派工 {{ticket.id}}"}]})"),
+                                                "admin", 0));
   submit();
-  // The reference rule's to-do for 客服主管, given at the ticket's third event.
+  // The reference rule's 新工单 for 客服主管 is the work of the node the ticket waits at for
+  // them: it opens no to-do. The new rule's for 技术主管 does.
   ASSERT_EQ(t.state.open_requests.size(), 1u);
   const OpenRequest todo = t.state.open_requests[0];
   EXPECT_EQ(todo.kind, OpenRequest::Kind::kTodo);
-  EXPECT_EQ(todo.version, 3u);
   EXPECT_EQ(todo.to.kind, AssigneeSpec::Kind::kRole);
-  EXPECT_EQ(todo.to.id, "cs_supervisor");
-  EXPECT_TRUE(in_inbox_of(t.state, t.user("zhang")));
-  EXPECT_FALSE(holds_todos(t.state, t.user("li")));
+  EXPECT_EQ(todo.to.id, "tech_supervisor");
+  EXPECT_EQ(todo.text, "准备派工 T-000042");
+  EXPECT_TRUE(in_inbox_of(t.state, t.user("wang")));
+  EXPECT_FALSE(holds_todos(t.state, t.user("zhang")));
   // Only its holders (or an administrator) mark it done; an auditor holding the role may not.
-  EXPECT_EQ(refused(t.user("li"), FinishTodo{3}), "forbidden ");
-  EXPECT_EQ(refused(t.user("zhang"), FinishTodo{4}), "not_found ");
+  EXPECT_EQ(refused(t.user("zhang"), FinishTodo{todo.version}), "forbidden ");
+  EXPECT_EQ(refused(t.user("wang"), FinishTodo{todo.version + 100}), "not_found ");
   Actor auditor = t.user("audit");
   auditor.auditor = true;
-  auditor.roles.push_back("cs_supervisor");
-  EXPECT_EQ(refused(auditor, FinishTodo{3}), "forbidden ");
-  // 张三 accepts the ticket: his to-do is done by the same command, before the next node's rules.
-  ok(t.user("zhang"), TakeAction{"approve", {{"complexity", Value("简单")}}, "", ""});
+  auditor.roles.push_back("tech_supervisor");
+  EXPECT_EQ(refused(auditor, FinishTodo{todo.version}), "forbidden ");
+  // 张三's accepting it settles nothing of 王五's; 王五 dispatching it settles his.
+  ok(t.user("zhang"), TakeAction{"approve", {{"complexity", Value("复杂")}}, "", ""});
+  EXPECT_EQ(t.state.open_requests.size(), 1u);
+  const uint64_t before = t.state.version;
+  ok(t.user("wang"), TakeAction{"approve", {{"engineer", Value("zhao")}}, "", ""});
   EXPECT_TRUE(t.state.open_requests.empty());
-  const Types made = t.types_since(4);
+  const Types made = t.types_since(before);
   EXPECT_EQ(std::count(made.begin(), made.end(), "TodoDone"), 1);
-  EXPECT_EQ(refused(t.user("zhang"), FinishTodo{3}), "not_found ");
+  EXPECT_EQ(refused(t.user("wang"), FinishTodo{todo.version}), "not_found ");
 }
 
 TEST_F(ReferenceScenario, AnAdministratorMarksAnyToDoDoneAndOldToDosStayClosed) {
+  testing::publish(catalog, decide_publish_rule(catalog, "tell_sun",
+                                                json(R"({"name":"告知","form":"service_ticket",
+      "trigger":{"type":"created"},"actions":[{"type":"notify","to":{"user":"sun"},
+      "channel":"todo","template":"请关注"}]})"),
+                                                "admin", 0));
   submit();
-  ok(t.admin(), FinishTodo{3});
+  ASSERT_EQ(t.state.open_requests.size(), 1u);
+  EXPECT_TRUE(in_inbox_of(t.state, t.user("sun")));
+  ok(t.admin(), FinishTodo{t.state.open_requests[0].version});
   EXPECT_TRUE(t.state.open_requests.empty());
   EXPECT_FALSE(in_inbox_of(t.state, t.user("sun")));
   // A todo notification recorded before to-dos were kept open (no "todo" mark) opens none.

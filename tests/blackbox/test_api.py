@@ -224,13 +224,10 @@ class ReferenceApp(unittest.TestCase):
         tid = self.submit()["id"]
         # "you": what the caller may do at the node now, for a client's buttons and inputs.
         you = lambda user: self.call("GET", "/tickets/" + tid, user=user)[1]["you"]
-        zhang = you("zhang")
-        # The reference rule's to-do for 客服主管, which 张三 may mark done (or settle by acting).
-        self.assertEqual([(t["for"], t["text"][:3]) for t in zhang.pop("todos")],
-                         [({"role": "cs_supervisor"}, "新工单")])
-        self.assertEqual(zhang, {"actions": ["approve", "reject", "transfer"],
-                                 "writable": ["complexity", "priority", "handler"],
-                                 "required": ["complexity"], "reopen": False})
+        # (The reference rule's 新工单 for 客服主管 is this node's work: it opens no to-do.)
+        self.assertEqual(you("zhang"), {"actions": ["approve", "reject", "transfer"],
+                                        "writable": ["complexity", "priority", "handler"],
+                                        "required": ["complexity"], "reopen": False, "todos": []})
         nothing = {"actions": [], "writable": [], "required": [], "reopen": False, "todos": []}
         self.assertEqual(you("li"), nothing)
         self.assertEqual(you("audit"), nothing)
@@ -296,6 +293,7 @@ class ReferenceApp(unittest.TestCase):
         self.assertIn("transferred from zhao to qian “出差”", timeline)
         self.assertIn("工单受理 (accept) → 技术派单 (dispatch), waiting on role tech_supervisor", timeline)
         self.assertIn("complexity: (empty) → 复杂", timeline)
+        self.assertRegex(timeline, "todo to cs_supervisor “新工单 %s[^”]*”  \\[" % tid)  # no to-do
         self.assertIn("%s: %d events" % (tid, len(types)), timeline)
         # A misspelt option is refused, naming what the verb takes, rather than ignored.
         wrong = subprocess.run([TICKETCTL, "replay", "--data-dir", self.s.data_dir, "--tiket", tid],
@@ -1282,13 +1280,17 @@ class Todos(unittest.TestCase):
     def test_a_todo_is_in_its_recipients_inbox_until_done(self):
         s = Server().start()
         try:
-            tokens = {u: s.login(u) for u in ("li", "zhang", "sun")}
+            tokens = {u: s.login(u) for u in ("li", "zhang", "sun", "wang")}
             call = lambda method, path, body=None, user="admin": s.call(
                 method, "/api/v1" + path, body, token=ADMIN_TOKEN if user == "admin" else tokens[user])
             rule = {"name": "经理关注", "form": "service_ticket", "trigger": {"type": "created"},
                     "actions": [{"type": "notify", "to": {"user": "sun"}, "channel": "todo",
                                  "template": "请关注 {{ticket.id}}"}]}
             self.assertEqual(call("PUT", "/rules/manager_todo", rule)[0], 201)
+            prepare = {**rule, "name": "准备派工",
+                       "actions": [{**rule["actions"][0], "to": {"role": "tech_supervisor"},
+                                    "template": "准备派工 {{ticket.id}}"}]}
+            self.assertEqual(call("PUT", "/rules/prepare_todo", prepare)[0], 201)
             # A to-do for a field is for the person it holds: a phone field is refused.
             phone = {**rule, "actions": [{**rule["actions"][0], "to": {"field": "customer_phone"}}]}
             status, r, _ = call("PUT", "/rules/phone_todo", phone)
@@ -1339,18 +1341,24 @@ class Todos(unittest.TestCase):
             self.assertEqual([(e["type"], e["actor"], e["data"]) for e in events if e["type"] == "TodoDone"],
                              [("TodoDone", "sun", {"todo": todo["id"]})])
 
-            # The reference rule's to-do for 客服主管 is settled by 张三 accepting the ticket.
-            self.assertIn(tids[1], inbox("zhang"))
+            # 技术主管's to-do is in 王五's inbox before the ticket reaches him, and settled by his
+            # dispatching it; the reference rule's 新工单 for 客服主管 opened none (node work).
+            self.assertEqual(sorted(inbox("wang")), sorted(tids))
+            self.assertEqual(call("GET", "/tickets/" + tids[1], user="zhang")[1]["you"]["todos"], [])
             status, r, _ = call("POST", "/tickets/%s/actions" % tids[1],
                                 {"action": "approve", "fields": {"complexity": "复杂"}}, user="zhang")
             self.assertEqual(status, 200, r)
-            self.assertNotIn(tids[1], inbox("zhang"))
+            self.assertEqual(len(call("GET", "/tickets/" + tids[1], user="wang")[1]["you"]["todos"]), 1)
+            status, r, _ = call("POST", "/tickets/%s/actions" % tids[1],
+                                {"action": "approve", "fields": {"engineer": "zhao"}}, user="wang")
+            self.assertEqual(status, 200, r)
+            self.assertEqual(inbox("wang"), [tids[0]])
             self.assertEqual(inbox("sun"), [tids[1]])  # not sun's: he has not done his
 
             # Open to-dos survive a restart, from the snapshot and from the log alone.
             s.stop()
             s.start()
-            tokens = {u: s.login(u) for u in ("li", "zhang", "sun")}
+            tokens = {u: s.login(u) for u in ("li", "zhang", "sun", "wang")}
             self.assertEqual(inbox("sun"), [tids[1]])
             s.stop()
             out = subprocess.run([TICKETCTL, "dump-views", "--data-dir", s.data_dir], capture_output=True,
@@ -1359,6 +1367,11 @@ class Todos(unittest.TestCase):
                                       capture_output=True, check=True, text=True).stdout
             self.assertEqual(out, replayed)
             self.assertIn("todo-user:sun", out)
+            timeline = subprocess.run([TICKETCTL, "replay", "--data-dir", s.data_dir, "--ticket", tids[1]],
+                                      capture_output=True, check=True, text=True).stdout
+            given = re.search(r"todo to tech_supervisor “准备派工 %s” \(to-do (\d+)\)" % tids[1], timeline)
+            self.assertTrue(given, timeline)
+            self.assertIn("to-do %s done" % given.group(1), timeline)
         finally:
             s.cleanup()
 

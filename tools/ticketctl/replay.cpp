@@ -70,9 +70,13 @@ std::string describe(const DomainEvent& e, const TicketState& before, const Cata
     return "rated " + d["score"].to_json() + "/5" +
            (d.string_or("comment").empty() ? "" : " “" + d.string_or("comment") + "”");
   if (e.type == "NotificationRequested") {
+    // A to-do is named by its request's stream version, as a lookup is.
+    const bool todo = d["todo"].is_bool() && d["todo"].as_bool();
     return "rule " + d.string_or("rule") + ": " + d.string_or("channel") + " to " +
-           d.string_or("to") + " “" + d.string_or("text") + "”";
+           d.string_or("to") + " “" + d.string_or("text") + "”" +
+           (todo ? " (to-do " + std::to_string(before.version + 1) + ")" : "");
   }
+  if (e.type == "TodoDone") return "to-do " + d["todo"].to_json() + " done";
   if (e.type == "TimerFired")
     return "timer of rule " + d.string_or("rule") + " fired (idle at " +
            node_name(d.string_or("node")) + ")";
