@@ -60,11 +60,11 @@ bool roles_member(Call& call, std::optional<std::vector<std::string>>* out) {
 }
 
 // Open tickets no active user may act on, now that `u` is as it is: each waits only on users who
-// are disabled and on roles with no active member, among them `u` or a role `u` holds or held
-// (`roles_before`). Tickets are lost between people exactly this way — someone leaves, and what
-// waited on them waits on no one — so the answer to the change names them, for an administrator
-// to transfer (POST /tickets/{id}/actions {"action":"transfer","to":…}); GET /tickets?stranded=true
-// lists them all.
+// cannot act (disabled, or auditors) and on roles with no member who can, among them `u` or a
+// role `u` holds or held (`roles_before`). Tickets are lost between people exactly this way —
+// someone leaves, and what waited on them waits on no one — so the answer to the change names them,
+// for an administrator to transfer (POST /tickets/{id}/actions {"action":"transfer","to":…}); GET
+// /tickets?stranded=true lists them all.
 void write_stranded_tickets(const View& v, const User& u,
                             const std::vector<std::string>& roles_before, JsonWriter& w) {
   constexpr size_t kListed = 100;
@@ -75,7 +75,7 @@ void write_stranded_tickets(const View& v, const User& u,
     if (it == v.index.end()) return;
     for (projections::TicketKey key : it->second) candidates.insert(v.ticket_id(key));
   };
-  if (u.disabled) waiting_on("user:" + u.id);
+  if (!may_hold_todo(u)) waiting_on("user:" + u.id);
   for (const auto* roles : {&u.roles, &roles_before}) {
     for (const auto& role : *roles) {
       if (!staffed.count(role)) waiting_on("role:" + role);

@@ -113,6 +113,9 @@ class Accounts(unittest.TestCase):
         status, user = self.call("PATCH", "/users/sun", {"roles": ["dept_manager", "cs_supervisor"]})
         self.assertNotIn("stranded_tickets", user)
         self.assertNotIn("stranded_tickets", self.call("PATCH", "/users/zhang", {"roles": ["cs_agent"]})[1])
+        # Made an auditor too, qian may act on nothing: what waits on him alone is named as well.
+        status, user = self.call("PATCH", "/users/qian", {"roles": ["engineer", "auditor"]})
+        self.assertEqual((status, user.get("stranded_tickets")), (200, {"count": 1, "ids": [at_engineer]}), user)
 
     def test_passwords_reset_by_an_administrator_or_changed_by_their_owner(self):
         li = self.s.login("li")
