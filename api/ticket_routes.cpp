@@ -1095,7 +1095,10 @@ void Api::post_portal_confirm(const CallPtr& call, const std::string& id) {
   if (!enter_portal(call, id)) return;
   TakeAction cmd{"confirm", {}, "", ""};
   if (!call->req.body.empty()) {
-    if (!call->parse_body() || !call->string_member("comment", &cmd.comment, false)) return;
+    if (!call->parse_body() || !call->only_members({"comment"}) ||
+        !call->string_member("comment", &cmd.comment, false)) {
+      return;
+    }
   }
   run_ticket_command(call, id, std::move(cmd), std::nullopt, 200);
 }

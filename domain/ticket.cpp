@@ -526,6 +526,11 @@ Result<std::vector<DomainEvent>> act(const TicketState& s, const TakeAction& cmd
                      ") offers " + (offered.empty() ? "none" : offered),
                  "action");
   }
+  // The customer confirms in the portal, naming no action and knowing no node ids.
+  if (ctx.actor.portal_customer && !node->for_customer()) {
+    return error(codes::kActionNotAllowed,
+                 "the ticket is not waiting for your confirmation: it is at " + node->name);
+  }
   if (!node->offers(cmd.action)) {
     return error(codes::kActionNotAllowed,
                  "node " + node->id + " (" + node->name + ") does not offer " + cmd.action,

@@ -446,7 +446,10 @@ TEST_F(ReferenceScenario, PermissionDenials) {
   EXPECT_EQ(
       fails(t.user("li"), TakeAction{"approve", {{"complexity", Value("简单")}}, "", ""}).code,
       codes::kForbidden);
-  EXPECT_EQ(fails(t.customer(), TakeAction{"approve", {}, "", ""}).code, codes::kForbidden);
+  // The customer, whom the ticket is not waiting on yet, is told so in words (the portal's).
+  const DomainError early = fails(t.customer(), TakeAction{"confirm", {}, "", ""});
+  EXPECT_EQ(early.code + " " + early.field, "action_not_allowed ");
+  EXPECT_EQ(early.message, "the ticket is not waiting for your confirmation: it is at 工单受理");
   // An action the node does not offer.
   EXPECT_EQ(fails(t.user("zhang"), TakeAction{"submit", {}, "", ""}).code,
             codes::kActionNotAllowed);

@@ -90,6 +90,10 @@ class ReferenceApp(unittest.TestCase):
         _, inbox, _ = self.call("GET", "/inbox", user="li")
         self.assertNotIn(tid, [i["id"] for i in inbox["items"]])
 
+        # Confirmed before the work is done: the customer is told where the ticket is, in words.
+        status, r, _ = self.s.call("POST", "/api/v1/portal/tickets/%s/confirm?code=%s" % (tid, code), {})
+        self.assert_error(r, status, 422, "action_not_allowed")
+        self.assertEqual(r["error"]["message"], "the ticket is not waiting for your confirmation: it is at 工单受理")
         r = self.act(tid, "zhang", "approve", {"complexity": "简单"}, comment="客服处理即可")
         self.assertEqual(r["ticket"]["node"]["id"], "cs_handle")
         self.assertIsNotNone(r["ticket"]["first_response_at"])
@@ -111,6 +115,9 @@ class ReferenceApp(unittest.TestCase):
         status, wrong, _ = self.s.call("GET", "/api/v1/portal/tickets/T-999999?code=nope")
         self.assert_error(wrong, status, 404, "not_found")
 
+        status, r, _ = self.s.call("POST", "/api/v1/portal/tickets/%s/confirm?code=%s" % (tid, code),
+                                   {"coment": "好了"})
+        self.assert_error(r, status, 422, "unknown_field", "coment")  # not dropped unsaid
         status, r, _ = self.s.call("POST", "/api/v1/portal/tickets/%s/confirm?code=%s" % (tid, code), {})
         self.assertEqual(status, 200, r)
         self.assertEqual(r["ticket"]["state"], "closed")
