@@ -50,12 +50,17 @@ void Api::set_outbox(const OutboxWorker* outbox) { outbox_ = outbox; }
 
 void Api::get_ticket_notifications(const CallPtr& call, const std::string& id) {
   TicketState ticket;
-  std::vector<std::pair<uint64_t, DomainEvent>> requests;  // position, NotificationRequested
+  struct Request {
+    uint64_t position;
+    uint64_t version;  // in the ticket's stream: a to-do's id
+    DomainEvent event;
+  };
+  std::vector<Request> requests;
   auto s = read_ticket_until(id, UINT64_MAX, INT64_MAX,
                              [&](const storage::RecordedEvent& e, DomainEvent&& d) {
                                evolve_in_place(ticket, d);
                                if (d.type == event_types::kNotificationRequested) {
-                                 requests.emplace_back(e.position(), std::move(d));
+                                 requests.push_back({e.position(), ticket.version, std::move(d)});
                                }
                              });
   if (!s.ok()) return call->fail(503, "unavailable", s.ToString());
@@ -68,7 +73,7 @@ void Api::get_ticket_notifications(const CallPtr& call, const std::string& id) {
 
   JsonWriter w;
   w.begin_object().key("items").begin_array();
-  for (const auto& [request, requested] : requests) {
+  for (const auto& [request, version, requested] : requests) {
     const Value& d = requested.data;
     const std::string channel = d.string_or("channel");
     std::vector<projections::NotificationOutcome> outcomes;
@@ -95,6 +100,11 @@ void Api::get_ticket_notifications(const CallPtr& call, const std::string& id) {
                                : without_portal_code(d.string_or("text"), ticket.portal_code));
     }
     w.key("status").string(to_string(state));
+    // A to-do it opened: its id, and whether it is still open (or done).
+    if (d["todo"].is_bool() && d["todo"].as_bool()) {
+      w.key("todo").begin_object().key("id").number(version);
+      w.key("open").boolean(ticket.todo(version) != nullptr).end_object();
+    }
     w.key("attempts").number(static_cast<uint64_t>(outcomes.size()));
     if (!outcomes.empty()) {
       const auto& last = outcomes.back();

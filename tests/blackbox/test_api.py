@@ -1344,6 +1344,11 @@ class Todos(unittest.TestCase):
                 left = json.loads(ws.recv())
             self.assertEqual((left["ticket"]["id"], left["ticket"]["you"]["todos"]), (tids[0], []))
             self.assertEqual(call("POST", done, user="sun")[0], 404)  # done once
+            # The notifications list says which to-do a request opened, and whether it is done.
+            listed = call("GET", "/tickets/%s/notifications" % tids[0])[1]["items"]
+            self.assertEqual(sorted((n["to"], n["todo"]["open"]) for n in listed if "todo" in n),
+                             [("sun", False), ("tech_supervisor", True)])
+            self.assertNotIn("todo", [n for n in listed if n["to"] == "cs_supervisor"][0])  # node work
             events = call("GET", "/tickets/%s/events" % tids[0])[1]["items"]
             self.assertEqual([(e["type"], e["actor"], e["data"]) for e in events if e["type"] == "TodoDone"],
                              [("TodoDone", "sun", {"todo": todo["id"]})])
