@@ -420,7 +420,7 @@ void StreamHub::replay(SubPtr sub, uint64_t from) {
         it = states.emplace(id, std::move(t)).first;
       }
       if (outcome && !it->second.exists()) return true;  // not a ticket's
-      Event e{r.position(), d.type, it->second.assignees, {}, {}};
+      Event e{r.position(), d.type, inbox_holders(it->second), {}, {}};
       if (outcome) {
         e.notification = notification_outcome(d);
       } else {

@@ -1343,6 +1343,16 @@ class Todos(unittest.TestCase):
             while left["type"] != "TodoDone":
                 left = json.loads(ws.recv())
             self.assertEqual((left["ticket"]["id"], left["ticket"]["you"]["todos"]), (tids[0], []))
+            # A subscriber catching up from the start is told the same, from the log.
+            late = websocket.create_connection(s.base.replace("http", "ws") + "/api/v1/stream?token=" +
+                                               tokens["sun"], timeout=30)
+            self.addCleanup(late.close)
+            late.send(json.dumps({"op": "subscribe", "topic": "inbox", "from": 0}))
+            self.assertEqual(json.loads(late.recv())["op"], "subscribed")
+            replayed = json.loads(late.recv())
+            while replayed.get("type") != "TodoDone":
+                replayed = json.loads(late.recv())
+            self.assertEqual(replayed["ticket"]["id"], tids[0])
             self.assertEqual(call("POST", done, user="sun")[0], 404)  # done once
             # The notifications list says which to-do a request opened, and whether it is done.
             listed = call("GET", "/tickets/%s/notifications" % tids[0])[1]["items"]
