@@ -310,14 +310,14 @@ void run_actions(Decision& d, const RuleDef& rule, const TicketState& state, con
         // notifications recorded before to-dos were kept open are not to open now. One for whom
         // the ticket already waits at its node is that node's work, done by acting there (the
         // reference application's 新工单 for 客服主管 at 工单受理): it opens none.
-        const AssigneeSpec recipient{
-            recipient_kind == "role" ? AssigneeSpec::Kind::kRole : AssigneeSpec::Kind::kUser, to};
-        const bool node_work =
-            std::any_of(waiting_now.begin(), waiting_now.end(), [&](const AssigneeSpec& w) {
-              return w.kind == recipient.kind && w.id == recipient.id;
-            });
-        if (a.channel == "todo" && !to.empty() && !node_work &&
-            (recipient_kind == "role" || recipient_kind == "user")) {
+        const auto kind =
+            recipient_kind == "role" ? AssigneeSpec::Kind::kRole : AssigneeSpec::Kind::kUser;
+        auto node_work = [&] {
+          return std::any_of(waiting_now.begin(), waiting_now.end(),
+                             [&](const AssigneeSpec& w) { return w.kind == kind && w.id == to; });
+        };
+        if (a.channel == "todo" && !to.empty() &&
+            (recipient_kind == "role" || recipient_kind == "user") && !node_work()) {
           data.emplace_back("todo", Value(true));
         }
         d.add(et::kNotificationRequested, std::move(data), kSystemActor);
@@ -354,6 +354,23 @@ void run_actions(Decision& d, const RuleDef& rule, const TicketState& state, con
 
 // Runs the rules over the events a command produced, appending what they do. Each event is
 // evaluated against the state right after it, in order.
+// The part of evolve() that says whom the ticket waits on at its node (nobody once closed).
+void evolve_assignees(std::vector<AssigneeSpec>& assignees, std::string_view type, const Value& d) {
+  if (type == et::kNodeEntered) {
+    assignees.clear();
+    for (const auto& a : d["assignees"].as_array()) {
+      if (const Value* role = a.find("role"))
+        assignees.push_back({AssigneeSpec::Kind::kRole, role->as_string()});
+      if (const Value* user = a.find("user"))
+        assignees.push_back({AssigneeSpec::Kind::kUser, user->as_string()});
+    }
+  } else if (type == et::kTransferred) {
+    assignees = {{AssigneeSpec::Kind::kUser, d.string_or("to")}};
+  } else if (type == et::kFlowEnded || type == et::kTicketClosed) {
+    assignees.clear();
+  }
+}
+
 void apply_rules(const TicketState& before, Decision& d, const Context& ctx) {
   auto& events = d.events();
   std::vector<int> depth(events.size(), 0);
@@ -380,9 +397,9 @@ void apply_rules(const TicketState& before, Decision& d, const Context& ctx) {
       const std::string comment = comment_of(events[i]);
       std::vector<AssigneeSpec> waiting_now;
       if (rule->gives_todo()) {
-        TicketState now = after;
-        for (size_t k = i + 1; k < events.size(); ++k) evolve_in_place(now, events[k]);
-        if (!now.closed) waiting_now = now.assignees;
+        waiting_now = after.assignees;
+        for (size_t k = i + 1; k < events.size(); ++k)
+          evolve_assignees(waiting_now, events[k].type, events[k].data);
       }
       run_actions(d, *rule, after, flow, *ctx.catalog, comment, waiting_now);
       for (size_t k = first_new; k < events.size(); ++k) {
@@ -939,6 +956,7 @@ void evolve_in_place(TicketState& s, const DomainEvent& e) {
   ++s.version;
   s.updated_at = e.at_us;
   const std::string_view actor = e.actor;
+  evolve_assignees(s.assignees, type, d);
   bool human =
       actor != kSystemActor && actor != kPortalActor && actor != s.creator && !actor.empty();
   if (type == et::kTicketSubmitted) {
@@ -972,29 +990,19 @@ void evolve_in_place(TicketState& s, const DomainEvent& e) {
     s.node = d.string_or("node");
     for (const auto& t : s.timeline) s.reentered |= t.node == s.node;
     s.timeline.push_back({s.node, e.at_us, 0});
-    s.assignees.clear();
-    for (const auto& a : d["assignees"].as_array()) {
-      if (const Value* role = a.find("role"))
-        s.assignees.push_back({AssigneeSpec::Kind::kRole, role->as_string()});
-      if (const Value* user = a.find("user"))
-        s.assignees.push_back({AssigneeSpec::Kind::kUser, user->as_string()});
-    }
     s.node_entered_version = s.version;
     s.node_entered_at = e.at_us;
     s.timers_fired.clear();
     s.sla_marks.push_back({SlaMark::Kind::kNode, e.at_us, s.node, {}});
   } else if (type == et::kTransferred) {
-    s.assignees = {{AssigneeSpec::Kind::kUser, d.string_or("to")}};
     s.transferred = true;
   } else if (type == et::kRejected) {
     s.rejected = true;
   } else if (type == et::kFlowEnded) {
     s.flow_ended = true;
-    s.assignees.clear();
   } else if (type == et::kTicketClosed) {
     s.closed = true;
     s.closed_at = e.at_us;
-    s.assignees.clear();
     s.sla_marks.push_back({SlaMark::Kind::kClosed, e.at_us, "", {}});
   } else if (type == et::kTicketReopened) {
     // The NodeEntered that follows puts it at a node again, with its assignees. What the close
