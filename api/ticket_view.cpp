@@ -80,7 +80,9 @@ void write_ticket_view(JsonWriter& w, const TicketState& t, const Catalog& catal
     w.begin_object().key("id").number(r.version);
     w.key("for").begin_object();
     w.key(r.to.kind == AssigneeSpec::Kind::kRole ? "role" : "user").string(r.to.id);
-    w.end_object().key("text").string(r.text);
+    // The customer's portal code is theirs (and an administrator's), as in the notifications list.
+    w.end_object().key("text").string(actor.admin ? r.text
+                                                  : without_portal_code(r.text, t.portal_code));
     time_or_null(w, "given_at", r.given_at);
     w.end_object();
   }

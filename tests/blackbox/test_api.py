@@ -1296,7 +1296,7 @@ class Todos(unittest.TestCase):
             self.assertEqual(call("PUT", "/rules/manager_todo", rule)[0], 201)
             prepare = {**rule, "name": "准备派工",
                        "actions": [{**rule["actions"][0], "to": {"role": "tech_supervisor"},
-                                    "template": "准备派工 {{ticket.id}}"}]}
+                                    "template": "准备派工 {{ticket.id}} 客户码 {{ticket.portal_code}}"}]}
             self.assertEqual(call("PUT", "/rules/prepare_todo", prepare)[0], 201)
             # A to-do for a field is for the person it holds: a phone field is refused.
             phone = {**rule, "actions": [{**rule["actions"][0], "to": {"field": "customer_phone"}}]}
@@ -1370,7 +1370,11 @@ class Todos(unittest.TestCase):
             status, r, _ = call("POST", "/tickets/%s/actions" % tids[1],
                                 {"action": "approve", "fields": {"complexity": "复杂"}}, user="zhang")
             self.assertEqual(status, 200, r)
-            self.assertEqual(len(call("GET", "/tickets/" + tids[1], user="wang")[1]["you"]["todos"]), 1)
+            [wangs] = call("GET", "/tickets/" + tids[1], user="wang")[1]["you"]["todos"]
+            # The customer's portal code is theirs: staff see it masked, an administrator as it is.
+            code = call("GET", "/tickets/" + tids[1])[1]["you"]["todos"]
+            self.assertEqual(wangs["text"], "准备派工 %s 客户码 ••••••" % tids[1])
+            self.assertNotIn("••••••", [t["text"] for t in code if t["for"] == {"role": "tech_supervisor"}][0])
             status, r, _ = call("POST", "/tickets/%s/actions" % tids[1],
                                 {"action": "approve", "fields": {"engineer": "zhao"}}, user="wang")
             self.assertEqual(status, 200, r)
@@ -1391,7 +1395,8 @@ class Todos(unittest.TestCase):
             self.assertIn("todo-user:sun", out)
             timeline = subprocess.run([TICKETCTL, "replay", "--data-dir", s.data_dir, "--ticket", tids[1]],
                                       capture_output=True, check=True, text=True).stdout
-            given = re.search(r"todo to tech_supervisor “准备派工 %s” \(to-do (\d+)\)" % tids[1], timeline)
+            given = re.search(r"todo to tech_supervisor “准备派工 %s 客户码 [^”]*” \(to-do (\d+)\)" % tids[1],
+                              timeline)
             self.assertTrue(given, timeline)
             self.assertIn("to-do %s done" % given.group(1), timeline)
         finally:
