@@ -101,7 +101,7 @@ void Api::get_ticket_notifications(const CallPtr& call, const std::string& id) {
     }
     w.key("status").string(to_string(state));
     // A to-do it opened: its id, and whether it is still open (or done).
-    if (d["todo"].is_bool() && d["todo"].as_bool()) {
+    if (opens_todo(d)) {
       w.key("todo").begin_object().key("id").number(version);
       w.key("open").boolean(ticket.todo(version) != nullptr).end_object();
     }

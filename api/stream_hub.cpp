@@ -271,9 +271,7 @@ std::string StreamHub::message_for(const Subscription& s, const StreamClient& c,
   if (s.topic.rfind("ticket:", 0) == 0 && s.topic.substr(7) != e.after.id) return "";
   if (s.topic == "inbox") {
     // Arriving in the caller's inbox, or leaving it.
-    TicketState before;
-    before.assignees = e.inbox_holders_before;
-    if (!in_inbox_of(e.after, actor) && !is_assignee(before, actor)) return "";
+    if (!in_inbox_of(e.after, actor) && !is_among(e.inbox_holders_before, actor)) return "";
   }
   JsonWriter w;
   w.begin_object().key("topic").string(s.topic).key("position").number(e.position);

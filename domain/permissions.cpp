@@ -4,8 +4,8 @@
 
 namespace ticketd {
 
-bool is_assignee(const TicketState& state, const Actor& actor) {
-  for (const auto& a : state.assignees) {
+bool is_among(const std::vector<AssigneeSpec>& who, const Actor& actor) {
+  for (const auto& a : who) {
     if (a.kind == AssigneeSpec::Kind::kUser && a.id == actor.id && !actor.portal_customer)
       return true;
     if (a.kind == AssigneeSpec::Kind::kRole) {
@@ -17,6 +17,10 @@ bool is_assignee(const TicketState& state, const Actor& actor) {
     }
   }
   return false;
+}
+
+bool is_assignee(const TicketState& state, const Actor& actor) {
+  return is_among(state.assignees, actor);
 }
 
 NodeWork work_at_node(const TicketState& state, const FlowDef& flow, const Actor& actor) {
@@ -90,8 +94,7 @@ bool waits_on_no_one(const TicketState& state, const Catalog& catalog,
 bool holds_todo(const OpenRequest& todo, const Actor& actor) {
   if (todo.kind != OpenRequest::Kind::kTodo || actor.reads_only() || actor.portal_customer)
     return false;
-  return todo.to.kind == AssigneeSpec::Kind::kRole ? actor.has_role(todo.to.id)
-                                                   : todo.to.id == actor.id;
+  return is_among({todo.to}, actor);
 }
 
 bool holds_todos(const TicketState& state, const Actor& actor) {

@@ -31,6 +31,9 @@ const NodeDef* default_reopen_node(const TicketState& state, const FlowDef& flow
 // Whether the actor may reopen the ticket now to default_reopen_node() (for a client's reopen
 // button; staff only, closed tickets only).
 bool staff_may_reopen(const TicketState& state, const FlowDef& flow, const Actor& actor);
+// Whether the actor is one of `who` (users and roles; admins excluded): the user, a member of the
+// role, or the portal customer for the role `customer`.
+bool is_among(const std::vector<AssigneeSpec>& who, const Actor& actor);
 // Whether the actor is one of the node's resolved assignees (admins excluded).
 bool is_assignee(const TicketState& state, const Actor& actor);
 // Whether the open to-do is the actor's: they are its user, or hold its role (admins excluded, and

@@ -1038,7 +1038,7 @@ void evolve_in_place(TicketState& s, const DomainEvent& e) {
   } else if (type == et::kLookupCompleted || type == et::kLookupFailed) {
     settle(s, OpenRequest::Kind::kLookup, static_cast<uint64_t>(as_int(d["lookup"])));
   } else if (type == et::kNotificationRequested) {
-    if (d["todo"].is_bool() && d["todo"].as_bool()) {
+    if (opens_todo(d)) {
       const bool role = d.string_or("recipient") == "role";
       s.open_requests.push_back(
           {OpenRequest::Kind::kTodo,
@@ -1088,7 +1088,7 @@ bool evolve_reads_data(std::string_view type, std::string_view payload) {
 
 bool evolve_reads_data(const DomainEvent& e) {
   if (e.type == et::kNotificationRequested) {
-    return e.data["todo"].is_bool() && e.data["todo"].as_bool();
+    return opens_todo(e.data);
   }
   return data_read_by_type(e.type);
 }

@@ -257,6 +257,11 @@ int64_t portal_reopen_until(const TicketState& state, const CompanySettings& set
 // ("todo":true) are read: told from the payload as Value::to_json writes it, or from the data.
 bool evolve_reads_data(std::string_view type, std::string_view payload);
 bool evolve_reads_data(const DomainEvent& event);
+// Whether a NotificationRequested's data opens a to-do ("todo": true; see OpenRequest).
+inline bool opens_todo(const Value& notification) {
+  const Value& todo = notification["todo"];
+  return todo.is_bool() && todo.as_bool();
+}
 
 // Timers the ticket is waiting on, from its state alone (no polling per timer needed): idle rules
 // (named by the rule's id) and SLA warnings and breaches (named by sla_timer_name()).

@@ -71,10 +71,9 @@ std::string describe(const DomainEvent& e, const TicketState& before, const Cata
            (d.string_or("comment").empty() ? "" : " “" + d.string_or("comment") + "”");
   if (e.type == "NotificationRequested") {
     // A to-do is named by its request's stream version, as a lookup is.
-    const bool todo = d["todo"].is_bool() && d["todo"].as_bool();
     return "rule " + d.string_or("rule") + ": " + d.string_or("channel") + " to " +
            d.string_or("to") + " “" + d.string_or("text") + "”" +
-           (todo ? " (to-do " + std::to_string(before.version + 1) + ")" : "");
+           (opens_todo(d) ? " (to-do " + std::to_string(before.version + 1) + ")" : "");
   }
   if (e.type == "TodoDone") return "to-do " + d["todo"].to_json() + " done";
   if (e.type == "TimerFired")
