@@ -215,6 +215,14 @@ std::vector<std::string> waiting_keys(const Actor& a, bool todos) {
   return keys;
 }
 
+// The tickets that may hold work no one can do: those waiting on, or holding a to-do for, a
+// user who cannot act or a role no one who can holds (each is checked with is_stranded()).
+std::vector<const projections::TicketIdSet*> maybe_stranded(const View& v,
+                                                            const std::set<std::string>& staffed) {
+  return v.sets_waiting_on(
+      [&](const AssigneeSpec& a) { return !someone_can_act_as(a, v.catalog, staffed); });
+}
+
 projections::TicketIdSet waiting_on(const View& v, const Actor& a, bool todos) {
   projections::TicketIdSet ids;
   for (const std::string& key : waiting_keys(a, todos)) {
@@ -227,7 +235,7 @@ projections::TicketIdSet waiting_on(const View& v, const Actor& a, bool todos) {
 // The tickets a listing considers: every one, or the members of the smallest set one of its
 // filters names (each filter is still checked on every ticket considered).
 struct ListingScope {
-  enum class Over { kAll, kIndex, kWaitingOnCaller, kWaitingOnAssignee };
+  enum class Over { kAll, kIndex, kWaitingOnCaller, kWaitingOnAssignee, kMaybeStranded };
   Over over = Over::kAll;
   std::string index_key;  // kIndex: found again at each step of the scan
   size_t size = 0;        // the most tickets considered
@@ -257,7 +265,11 @@ ListingScope listing_scope(const View& v, const HttpRequest& q, bool inbox, cons
   if (q.has_param("form")) narrow_to_index("form:" + q.param("form"));
   if (q.has_param("node")) narrow_to_index("node:" + q.param("node"));
   if (!q.param("status").empty()) narrow_to_index("state:" + q.param("status"));
-  if (q.param("stranded") == "true") narrow_to_index("state:open");
+  if (q.param("stranded") == "true") {
+    size_t n = 0;
+    for (const auto* set : maybe_stranded(v, staffed_roles(v.catalog))) n += set->size();
+    narrow(Over::kMaybeStranded, n, "");
+  }
   if (q.has_param("priority")) narrow_to_index("priority:" + q.param("priority"));
   // A set that holds more than a quarter of the tickets narrows too little to pay for finding
   // each of its members by id: the tickets are scanned instead.
@@ -648,8 +660,9 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
   // ticket); false: those never reopened.
   std::optional<bool> reopened;
   if (q.has_param("reopened") && !call->bool_param("reopened", &reopened.emplace())) return;
-  // ?stranded=true: the open tickets no one can act on (their users disabled, their roles left
-  // without an active member), for an administrator to transfer.
+  // ?stranded=true: the tickets holding work no one can do (their users disabled, their roles
+  // left without an active member): open ones waiting on no one, for an administrator to
+  // transfer, and those holding to-dos for no one, for them to mark done.
   std::optional<bool> stranded;
   if (q.has_param("stranded") && !call->bool_param("stranded", &stranded.emplace())) return;
   std::string status = q.param("status");
@@ -682,7 +695,7 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
   // The operands that need the views, read once: a listing may consider a million tickets.
   std::optional<Actor> assignee;
   ListingScope scope;
-  projections::TicketIdSet waiting;  // the scope's tickets when they wait on someone
+  projections::TicketIdSet waiting;  // the scope's tickets when it is not an index set
   std::set<std::string> staffed;
   model_.read([&](const View& v) {
     if (q.has_param("assignee")) assignee = assignee_named(v, q);
@@ -692,6 +705,9 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
     if (scope.over == ListingScope::Over::kWaitingOnAssignee)
       waiting = waiting_on(v, *assignee, false);
     if (stranded) staffed = staffed_roles(v.catalog);
+    if (scope.over == ListingScope::Over::kMaybeStranded) {
+      for (const auto* set : maybe_stranded(v, staffed)) waiting.insert(set->begin(), set->end());
+    }
   });
 
   const int64_t now = now_us();
@@ -720,7 +736,7 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
     if (priority && !(t.field("priority") == *priority)) return;
     if (assignee && !is_assignee(t, *assignee)) return;
     if (reopened && (t.reopens > 0) != *reopened) return;
-    if (stranded && waits_on_no_one(t, v.catalog, staffed) != *stranded) return;
+    if (stranded && is_stranded(t, v.catalog, staffed) != *stranded) return;
     if (t.created_at < from || t.created_at > to) return;
     if (text && !text_matches(t, *text, v.catalog, call->actor)) return;
     int64_t key = by_updated ? t.updated_at : t.created_at;

@@ -59,32 +59,39 @@ bool roles_member(Call& call, std::optional<std::vector<std::string>>* out) {
   return true;
 }
 
-// Open tickets no active user may act on, now that `u` is as it is: each waits only on users who
-// cannot act (disabled, or auditors) and on roles with no member who can, among them `u` or a
-// role `u` holds or held (`roles_before`). Tickets are lost between people exactly this way —
-// someone leaves, and what waited on them waits on no one — so the answer to the change names them,
-// for an administrator to transfer (POST /tickets/{id}/actions {"action":"transfer","to":…}); GET
-// /tickets?stranded=true lists them all.
+// Tickets holding work no active user may do, now that `u` is as it is: open ones waiting only
+// on users who cannot act (disabled, or auditors) and on roles with no member who can, among
+// them `u` or a role `u` holds or held (`roles_before`), and those holding a to-do for `u` or
+// such a role. Tickets are lost between people exactly this way — someone leaves, and what
+// waited on them waits on no one — so the answer to the change names them, for an administrator
+// to transfer (POST /tickets/{id}/actions {"action":"transfer","to":…}) or to mark the to-do
+// done; GET /tickets?stranded=true lists them all.
 void write_stranded_tickets(const View& v, const User& u,
                             const std::vector<std::string>& roles_before, JsonWriter& w) {
   constexpr size_t kListed = 100;
   const std::set<std::string> staffed = staffed_roles(v.catalog);
-  std::set<std::string> candidates;
-  auto waiting_on = [&](const std::string& key) {
-    auto it = v.index.find(key);
-    if (it == v.index.end()) return;
-    for (projections::TicketKey key : it->second) candidates.insert(v.ticket_id(key));
+  auto names_u = [&](const AssigneeSpec& a) {
+    auto holds = [&](const std::vector<std::string>& roles) {
+      return std::find(roles.begin(), roles.end(), a.id) != roles.end();
+    };
+    if (a.kind == AssigneeSpec::Kind::kUser) return a.id == u.id;
+    return a.kind == AssigneeSpec::Kind::kRole && (holds(u.roles) || holds(roles_before));
   };
-  if (!may_hold_todo(u)) waiting_on("user:" + u.id);
-  for (const auto* roles : {&u.roles, &roles_before}) {
-    for (const auto& role : *roles) {
-      if (!staffed.count(role)) waiting_on("role:" + role);
-    }
+  std::set<std::string> candidates;
+  for (const auto* set : v.sets_waiting_on([&](const AssigneeSpec& a) {
+         return names_u(a) && !someone_can_act_as(a, v.catalog, staffed);
+       })) {
+    for (projections::TicketKey key : *set) candidates.insert(v.ticket_id(key));
   }
   std::vector<const std::string*> stranded;
   for (const std::string& id : candidates) {
     const TicketState* t = v.ticket(id);
-    if (t && waits_on_no_one(*t, v.catalog, staffed)) stranded.push_back(&id);
+    if (!t) continue;
+    const auto todos = todos_for_no_one(*t, v.catalog, staffed);
+    if (waits_on_no_one(*t, v.catalog, staffed) ||
+        std::any_of(todos.begin(), todos.end(), [&](const auto* r) { return names_u(r->to); })) {
+      stranded.push_back(&id);
+    }
   }
   if (stranded.empty()) return;
   w.key("stranded_tickets").begin_object().key("count").number(uint64_t{stranded.size()});

@@ -78,17 +78,38 @@ std::set<std::string> staffed_roles(const Catalog& catalog) {
   return staffed;
 }
 
+bool someone_can_act_as(const AssigneeSpec& a, const Catalog& catalog,
+                        const std::set<std::string>& staffed) {
+  if (a.kind == AssigneeSpec::Kind::kUser) {
+    const User* u = catalog.user(a.id);
+    return u && may_hold_todo(*u);
+  }
+  return a.kind != AssigneeSpec::Kind::kRole || a.id == kCustomerRole || staffed.count(a.id) > 0;
+}
+
 bool waits_on_no_one(const TicketState& state, const Catalog& catalog,
                      const std::set<std::string>& staffed) {
   // No assignees at all is a node anyone works at, not one that lost its people.
   if (!state.exists() || state.closed || state.assignees.empty()) return false;
   return std::none_of(state.assignees.begin(), state.assignees.end(), [&](const AssigneeSpec& a) {
-    if (a.kind == AssigneeSpec::Kind::kUser) {
-      const User* u = catalog.user(a.id);
-      return u && may_hold_todo(*u);
-    }
-    return a.kind != AssigneeSpec::Kind::kRole || a.id == kCustomerRole || staffed.count(a.id) > 0;
+    return someone_can_act_as(a, catalog, staffed);
   });
+}
+
+std::vector<const OpenRequest*> todos_for_no_one(const TicketState& state, const Catalog& catalog,
+                                                 const std::set<std::string>& staffed) {
+  std::vector<const OpenRequest*> stranded;
+  for (const OpenRequest& r : state.open_requests) {
+    if (r.kind == OpenRequest::Kind::kTodo && !someone_can_act_as(r.to, catalog, staffed))
+      stranded.push_back(&r);
+  }
+  return stranded;
+}
+
+bool is_stranded(const TicketState& state, const Catalog& catalog,
+                 const std::set<std::string>& staffed) {
+  return waits_on_no_one(state, catalog, staffed) ||
+         !todos_for_no_one(state, catalog, staffed).empty();
 }
 
 bool holds_todo(const OpenRequest& todo, const Actor& actor) {

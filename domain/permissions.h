@@ -52,10 +52,22 @@ bool in_inbox_of(const TicketState& state, const Actor& actor);
 bool would_be_assignee(const NodeDef& node, const Object& fields, const Actor& actor);
 // The roles at least one active user holds.
 std::set<std::string> staffed_roles(const Catalog& catalog);
+// Whether someone can do what waits on `a` (`staffed`: staffed_roles()): an active user who may
+// hold to-dos, a role one of them holds, the customer (in the portal), anyone (a node without
+// assignees) or the person a field names.
+bool someone_can_act_as(const AssigneeSpec& a, const Catalog& catalog,
+                        const std::set<std::string>& staffed);
 // Whether an open ticket waits only on disabled users and on roles no active user holds
 // (`staffed`: staffed_roles()): no one can act on it until an administrator transfers it.
 bool waits_on_no_one(const TicketState& state, const Catalog& catalog,
                      const std::set<std::string>& staffed);
+// The open to-dos for a disabled user or an auditor, or for a role no active user holds: no one
+// will do them until an administrator marks them done.
+std::vector<const OpenRequest*> todos_for_no_one(const TicketState& state, const Catalog& catalog,
+                                                 const std::set<std::string>& staffed);
+// Work no one can do: the ticket waits on no one (above) or holds a to-do for no one.
+bool is_stranded(const TicketState& state, const Catalog& catalog,
+                 const std::set<std::string>& staffed);
 // The fields the actor may read now: everything for admins and auditors; for the portal customer
 // the customer node's readable list (or the flow's portal_readable before such a node); for
 // everyone else the current node's readable list.

@@ -172,6 +172,25 @@ TicketKey ReadModel::View::ticket_key(const std::string& id) const {
   return it == odd_ticket_keys.end() ? kOddTicketKey + odd_ticket_ids.size() : it->second;
 }
 
+std::vector<const TicketIdSet*> ReadModel::View::sets_waiting_on(
+    const std::function<bool(const AssigneeSpec&)>& pick) const {
+  using Kind = AssigneeSpec::Kind;
+  static constexpr std::pair<std::string_view, Kind> kPrefixes[] = {{"role:", Kind::kRole},
+                                                                    {"user:", Kind::kUser},
+                                                                    {"todo-role:", Kind::kRole},
+                                                                    {"todo-user:", Kind::kUser}};
+  std::vector<const TicketIdSet*> sets;
+  for (const auto& [key, set] : index) {
+    for (const auto& [prefix, kind] : kPrefixes) {
+      if (key.starts_with(prefix) && pick(AssigneeSpec{kind, key.substr(prefix.size())})) {
+        sets.push_back(&set);
+        break;
+      }
+    }
+  }
+  return sets;
+}
+
 void ReadModel::let_writers_in() const {
   for (int waiting; (waiting = writers_waiting_.load()) > 0;) writers_waiting_.wait(waiting);
 }

@@ -155,7 +155,8 @@ class ReadModel {
     const Catalog& catalog;
     const TicketMap& tickets;  // in submission order
     // Secondary indexes: "form:<id>", "node:<id>", "state:open|closed", "priority:<value>",
-    // "role:<role>" and "user:<id>" (open tickets waiting on them) -> tickets, by TicketKey.
+    // "role:<role>" and "user:<id>" (open tickets waiting on them), "todo-role:<role>" and
+    // "todo-user:<id>" (tickets holding open to-dos for them) -> tickets, by TicketKey.
     const std::unordered_map<std::string, TicketIdSet>& index;
     const std::vector<std::string>& odd_ticket_ids;                            // see TicketKey
     const std::unordered_map<std::string, TicketKey>& odd_ticket_keys;         // their keys
@@ -177,6 +178,10 @@ class ReadModel {
     std::string ticket_id(TicketKey key) const;
     TicketKey ticket_key(const std::string& id) const;  // of a ticket in `tickets`
     const TicketState* ticket_by_key(TicketKey key) const { return ticket(ticket_id(key)); }
+    // The index sets of the tickets waiting on, or holding a to-do for, each role or user that
+    // `pick` picks ("role:", "user:", "todo-role:", "todo-user:").
+    std::vector<const TicketIdSet*> sets_waiting_on(
+        const std::function<bool(const AssigneeSpec&)>& pick) const;
   };
   // Calls fn(view) under the shared lock.
   template <typename Fn>

@@ -117,6 +117,33 @@ class Accounts(unittest.TestCase):
         status, user = self.call("PATCH", "/users/qian", {"roles": ["engineer", "auditor"]})
         self.assertEqual((status, user.get("stranded_tickets")), (200, {"count": 1, "ids": [at_engineer]}), user)
 
+    def test_todos_left_for_nobody_are_named_to_the_administrator(self):
+        rule = {"name": "经理待办", "form": "service_ticket", "trigger": {"type": "created"}, "enabled": True,
+                "actions": [{"type": "notify", "to": {"user": "sun"}, "channel": "todo", "template": "请关注"},
+                            {"type": "notify", "to": {"role": "engineer"}, "channel": "todo", "template": "备件"}]}
+        self.assertEqual(self.call("PUT", "/rules/manager_todo", rule)[0], 201)
+        tid = self.submit(self.s.login("li"))
+        todos = {t["for"].get("user") or t["for"].get("role"): t["id"]
+                 for t in self.call("GET", "/tickets/" + tid)[1]["you"]["todos"]}
+        self.assertEqual(sorted(todos), ["engineer", "sun"])
+        listed = lambda query: [t["id"] for t in self.call("GET", "/tickets?" + query)[1]["items"]]
+        # 孙经理 leaves: the ticket still waits on 客服主管 at its node, but his to-do on no one.
+        status, user = self.call("PATCH", "/users/sun", {"disabled": True})
+        self.assertEqual((status, user.get("stranded_tickets")), (200, {"count": 1, "ids": [tid]}), user)
+        self.assertEqual(listed("stranded=true"), [tid])
+        self.assertEqual(self.call("POST", "/tickets/%s/todos/%d/done" % (tid, todos["sun"]))[0], 200)
+        self.assertNotIn("stranded_tickets", self.call("GET", "/users/sun")[1])
+        self.assertEqual(listed("stranded=true"), [])
+        # The role's to-do, once its last active member is gone, on a closed ticket too.
+        self.assertEqual(self.call("POST", "/tickets/%s/actions" % tid, {"action": "reject"})[0], 200)
+        self.assertEqual(self.call("GET", "/tickets/" + tid)[1]["state"], "closed")
+        self.assertNotIn("stranded_tickets", self.call("PATCH", "/users/zhao", {"disabled": True})[1])
+        status, user = self.call("PATCH", "/users/qian", {"roles": ["cs_agent"]})
+        self.assertEqual((status, user.get("stranded_tickets")), (200, {"count": 1, "ids": [tid]}), user)
+        self.assertEqual(listed("stranded=true"), [tid])
+        self.assertEqual(self.call("PATCH", "/users/zhao", {"disabled": False})[0], 200)
+        self.assertEqual(listed("stranded=true"), [])
+
     def test_passwords_reset_by_an_administrator_or_changed_by_their_owner(self):
         li = self.s.login("li")
         status, r = self.call("PATCH", "/users/li", {"password": "short"})
