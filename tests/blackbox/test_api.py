@@ -394,6 +394,10 @@ class ReferenceApp(unittest.TestCase):
         self.assert_error(r, status, 422, "wrong_type", "public")
         status, r, _ = self.s.call("POST", portal + "/comments?code=" + code, {"text": "x", "public": True})
         self.assert_error(r, status, 422, "unknown_field", "public")
+        status, r, _ = self.s.call("POST", portal + "/comments?code=" + code, {"txt": "好的"})
+        self.assert_error(r, status, 422, "unknown_field", "txt")  # named, not "text is required"
+        status, r, _ = self.call("POST", "/tickets/%s/comments" % tid, {"txt": "x", "public": True}, user="li")
+        self.assert_error(r, status, 422, "unknown_field", "txt")
         status, r, _ = self.call("GET", "/tickets/T-999999/comments", user="li")
         self.assert_error(r, status, 404, "not_found")
         self.assertEqual(len(self.call("GET", "/tickets/%s/comments" % tid, user="li")[1]["items"]), 4)
