@@ -536,12 +536,12 @@ void Api::apply_lookup(const std::string& ticket, ApplyLookup answer,
 void Api::post_ticket(const CallPtr& call) {
   if (!call->parse_body()) return;
   SubmitTicket cmd;
-  if (!call->string_member("form", &cmd.form_id, true) ||
+  if (!call->only_members({"form", "flow", "fields"}) ||  // a misspelt "from" named as such
+      !call->string_member("form", &cmd.form_id, true) ||
       !call->string_member("flow", &cmd.flow_id, false) ||  // absent: the form's one flow
       !call->object_member("fields", &cmd.fields)) {
     return;
   }
-  if (!call->only_members({"form", "flow", "fields"})) return;
   run_ticket_command(call, "", std::move(cmd), std::nullopt, 201);
 }
 

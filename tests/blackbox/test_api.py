@@ -638,6 +638,7 @@ class ReferenceApp(unittest.TestCase):
             (dict(raw=b'{"form":'), 400, "bad_request", None),
             (dict(raw=b'[1,2]'), 400, "bad_request", None),
             (dict(body={"form": "nope", "flow": "service_flow", "fields": SUBMISSION}), 404, "not_found", "form"),
+            (dict(body={"from": "service_ticket", "fields": SUBMISSION}), 422, "unknown_field", "from"),
             (dict(body={"form": "service_ticket", "flow": "service_flow",
                         "fields": {**SUBMISSION, "customer_name": 42}}), 422, "wrong_type", "customer_name"),
             (dict(body={"form": "service_ticket", "flow": "service_flow",
