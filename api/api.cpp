@@ -662,7 +662,8 @@ void Api::route(const CallPtr& call) {
     if (on(p[4] == "attachments", "POST")) return post_attachment(call, id);
     if (on(p[4] == "rating", "POST")) return post_rating(call, id, false);
     if (on(p[4] == "reopen", "POST")) return post_reopen(call, id, false);
-    if (on(p[4] == "events", "GET")) return get_ticket_events(call, id);
+    if (on(p[4] == "events", "GET", {"from", "limit", "cursor"}))
+      return get_ticket_events(call, id);
     if (on(p[4] == "notifications", "GET")) return get_ticket_notifications(call, id);
     if (on(p[4] == "print.pdf", "GET", {"template", "as_of"})) return get_ticket_print(call, id);
   }

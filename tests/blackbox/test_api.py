@@ -284,6 +284,22 @@ class ReferenceApp(unittest.TestCase):
         self.assertEqual(types[-4:], ["FlowEnded", "TicketClosed", "FieldsChanged", "SlaFinalized"])
         self.assertEqual(hist["items"][-1]["data"]["sla"]["policy"], "high")
         self.assertEqual([e["version"] for e in hist["items"]], list(range(1, len(types) + 1)))
+        # A page at a time (limit, cursor), or what came after a position (from).
+        pages, cursor = [], ""
+        while cursor is not None:
+            status, page, _ = self.call("GET", "/tickets/%s/events?limit=4%s" % (tid, cursor), user="audit")
+            self.assertEqual(status, 200, page)
+            pages.append(page["items"])
+            cursor = page["next_cursor"] and "&cursor=" + page["next_cursor"]
+        self.assertEqual([e for p in pages for e in p], hist["items"])
+        self.assertEqual([len(p) for p in pages[:-1]], [4] * (len(pages) - 1))
+        self.assertTrue(0 < len(pages[-1]) <= 4, pages)
+        after = hist["items"][-3]["position"]
+        _, tail, _ = self.call("GET", "/tickets/%s/events?from=%d" % (tid, after), user="audit")
+        self.assertEqual((tail["items"], tail["next_cursor"]), (hist["items"][-2:], None))
+        for query, param in [("limit=0", "limit"), ("cursor=x", "cursor"), ("form=1", "form")]:
+            status, r, _ = self.call("GET", "/tickets/%s/events?%s" % (tid, query), user="audit")
+            self.assert_error(r, status, 400, "bad_parameter", param)
         status, hist, _ = self.call("GET", "/tickets/%s/events" % tid, user="li")
         self.assert_error(hist, status, 403, "forbidden")
         # As it was: right after acceptance it stood in dispatch.
