@@ -10,7 +10,6 @@
 #include "api/call.h"
 #include "api/ticket_view.h"
 #include "domain/permissions.h"
-#include "storage/event_json.h"
 
 namespace ticketd::api {
 namespace {
@@ -440,40 +439,6 @@ void Api::post_todo_done(const CallPtr& call, const std::string& id, const std::
     return call->fail(404, codes::kNotFound, "ticket " + id + " has no open to-do " + todo);
   }
   run_ticket_command(call, id, cmd, std::nullopt, 200);
-}
-
-void Api::get_ticket_events(const CallPtr& call, const std::string& id) {
-  if (!call->actor.admin && !call->actor.auditor) {
-    return call->fail(403, codes::kForbidden,
-                      "a ticket's full history (every field) is for administrators and auditors");
-  }
-  // The whole history by default (the contract's "every event"); a long-lived ticket's history
-  // a page at a time with limit=, cursor= (the version a page ended at), and from=P for what
-  // came after position P (as on /events and the stream).
-  uint64_t from = 0, after_version = 0, limit = UINT64_MAX;
-  if (!call->uint_param("from", &from) || !call->uint_param("cursor", &after_version)) return;
-  if (call->req.has_param("limit") && !call->limit_param(&limit)) return;
-  const std::string stream = ticket_stream(id);
-  const uint64_t head = log_.stream_head(stream);
-  if (head == 0) return call->fail(404, codes::kNotFound, "no ticket " + id);
-  JsonWriter w;
-  w.begin_object().key("items").begin_array();
-  uint64_t count = 0, last_version = 0;
-  auto s =
-      log_.read_stream(stream, after_version + 1, SIZE_MAX, [&](const storage::RecordedEvent& e) {
-        if (e.position() <= from) return true;
-        storage::write_event_json(w, e, shown_payload(e, call->actor));
-        last_version = e.version();
-        return ++count < limit;
-      });
-  if (!s.ok()) return call->fail(503, "unavailable", s.ToString());
-  w.end_array().key("next_cursor");
-  if (count == limit && last_version < head)
-    w.string(std::to_string(last_version));
-  else
-    w.null();
-  w.end_object();
-  call->ok(200, w.take());
 }
 
 void Api::get_portal(const CallPtr& call, const std::string& id) {
