@@ -387,6 +387,10 @@ void Api::route(const CallPtr& call) {
     if (on(action && p[5] == "rating", "POST", {"code"})) return post_rating(call, p[4], true);
     if (on(action && p[5] == "reopen", "POST", {"code"})) return post_reopen(call, p[4], true);
     if (on(action && p[5] == "comments", "POST", {"code"})) return post_comment(call, p[4], true);
+    if (on(action && p[5] == "attachments", "POST", {"code"})) {
+      if (!enter_portal(call, p[4])) return;
+      return post_attachment(call, p[4]);
+    }
     if (on(p.size() == 7 && p[5] == "attachments", "GET", {"code"})) {
       if (!enter_portal(call, p[4])) return;
       return get_attachment(call, p[6], p[4]);

@@ -5,6 +5,7 @@
 #include "api/api.h"
 #include "api/call.h"
 #include "api/file_type.h"
+#include "api/ticket_view.h"
 #include "domain/media_type.h"
 #include "domain/permissions.h"
 #include "domain/text.h"
@@ -22,14 +23,42 @@ bool shown_inline(std::string_view content_type) {
   return is_picture_type(type) || type == "application/pdf" || type == "text/plain";
 }
 
+// Why the portal's customer may not attach a file to `t` now, if they may not: the ticket is
+// closed (no one works on it to read the file), or holds as many of theirs as one ticket takes.
+std::optional<DomainError> customer_may_not_attach(const TicketState& t,
+                                                   const projections::AttachmentMap& attachments) {
+  if (t.closed) {
+    return DomainError{codes::kTicketClosed,
+                       "ticket " + t.id +
+                           " is closed, and a file sent to it would reach nobody: please contact "
+                           "us again, naming " +
+                           t.id,
+                       ""};
+  }
+  if (customer_attachments(t, attachments) >= kMaxCustomerAttachments) {
+    return DomainError{codes::kOutOfRange,
+                       "ticket " + t.id + " holds " + std::to_string(kMaxCustomerAttachments) +
+                           " files from you already, as many as a ticket takes",
+                       "body"};
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 void Api::post_attachment(const CallPtr& call, const std::string& ticket_id) {
   if (call->req.body.empty())
     return call->fail(422, codes::kRequired, "the upload is empty", "body");
   if (!ticket_id.empty()) {
-    bool exists = model_.read([&](const View& v) { return v.ticket(ticket_id) != nullptr; });
+    std::optional<DomainError> refused;
+    bool exists = model_.read([&](const View& v) {
+      const TicketState* t = v.ticket(ticket_id);
+      if (t && call->actor.portal_customer) refused = customer_may_not_attach(*t, v.attachments);
+      return t != nullptr;
+    });
     if (!exists) return call->fail(404, codes::kNotFound, "no ticket " + ticket_id);
+    // Asked before the bytes are stored: a refused upload leaves nothing behind.
+    if (refused) return call->fail(*refused);
   }
   std::string id = "att-" + random_token(12);
   // The bytes are asked what they are: a "picture" that is not one would go into an image field
@@ -106,7 +135,8 @@ namespace {
 // An attachment is opened by its uploader, administrators and auditors, and whoever may read a
 // place a ticket has held it in: the field, or the ticket itself for the ticket's own
 // attachments (every signed-in user reads tickets). The portal's customer came by one ticket's
-// code: only that ticket's places count for them (`only_ticket`).
+// code: only that ticket's places count for them (`only_ticket`), and of its own attachments
+// only those the customer sent.
 bool may_open(const View& v, const projections::AttachmentInfo& a, const Actor& actor,
               std::string_view only_ticket) {
   if (actor.admin || actor.auditor || (!actor.portal_customer && actor.id == a.uploader))
@@ -115,7 +145,7 @@ bool may_open(const View& v, const projections::AttachmentInfo& a, const Actor& 
     if (!only_ticket.empty() && place.ticket != only_ticket) continue;
     const TicketState* t = v.ticket(place.ticket);
     if (!t) continue;
-    if (place.field.empty()) return !actor.portal_customer;
+    if (place.field.empty()) return !actor.portal_customer || a.uploader == kPortalActor;
     const FlowDef* flow = v.catalog.flow(t->flow_id, t->flow_version);
     if (flow && may_read_field(*t, *flow, actor, place.field)) return true;
   }

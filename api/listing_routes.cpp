@@ -477,7 +477,7 @@ void Api::list_tickets(const CallPtr& call, bool inbox) {
         if (csv)
           table.add(*t, v.catalog, v.sla_standing(*t, now));
         else
-          write_ticket_view(w, *t, v.catalog, call->actor, now);
+          write_ticket_view(w, *t, v.catalog, v.attachments, call->actor, now);
       }
     });
     if (i < page_end) model_.let_writers_in();

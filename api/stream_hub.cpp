@@ -277,7 +277,7 @@ std::string StreamHub::message_for(const Subscription& s, const StreamClient& c,
   w.begin_object().key("topic").string(s.topic).key("position").number(e.position);
   w.key("type").string(e.type).key("ticket");
   model_.read([&](const projections::ReadModel::View& v) {
-    write_ticket_view(w, e.after, v.catalog, actor, clock_());
+    write_ticket_view(w, e.after, v.catalog, v.attachments, actor, clock_());
     return 0;
   });
   if (!e.notification.is_null()) {

@@ -160,7 +160,7 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
         v.write(w);
       }
       w.key("ticket");
-      write_ticket_view(w, *t, v.catalog, call->actor, now_us());
+      write_ticket_view(w, *t, v.catalog, v.attachments, call->actor, now_us());
       w.end_object();
       return true;
     });
@@ -238,7 +238,7 @@ void Api::run_ticket_command(const CallPtr& call, const std::string& ticket_id, 
                       .key("portal_code")
                       .string(t->portal_code);
                   w.key("ticket");
-                  write_ticket_view(w, *t, v.catalog, call->actor, now_us());
+                  write_ticket_view(w, *t, v.catalog, v.attachments, call->actor, now_us());
                   w.end_object();
                   return true;
                 });
@@ -327,7 +327,7 @@ void Api::get_ticket(const CallPtr& call, const std::string& id) {
       return call->fail(404, codes::kNotFound, "no ticket " + id + " at " + as_of);
     JsonWriter w;
     model_.read([&](const View& v) {
-      write_ticket_view(w, state, v.catalog, call->actor, now_us(), true);
+      write_ticket_view(w, state, v.catalog, v.attachments, call->actor, now_us(), true);
       return 0;
     });
     return call->ok(200, w.take());
@@ -338,7 +338,7 @@ void Api::get_ticket(const CallPtr& call, const std::string& id) {
     bool found = model_.read([&](const View& v) {
       const TicketState* t = v.ticket(id);
       if (!t) return false;
-      write_ticket_view(w, *t, v.catalog, call->actor, now_us());
+      write_ticket_view(w, *t, v.catalog, v.attachments, call->actor, now_us());
       version = t->version;
       return true;
     });
@@ -452,7 +452,7 @@ void Api::get_portal(const CallPtr& call, const std::string& id) {
   }
   JsonWriter w;
   model_.read([&](const View& v) {
-    write_portal_view(w, *v.ticket(id), v.catalog, notes, now_us());
+    write_portal_view(w, *v.ticket(id), v.catalog, v.attachments, notes, now_us());
     return 0;
   });
   call->ok(200, w.take());

@@ -42,10 +42,38 @@ void readable_fields_object(JsonWriter& w, const TicketState& t, const FlowDef* 
   w.end_object();
 }
 
+// The files attached to the ticket itself (not held in a field) that `shown` picks, in the order
+// they came: {"id","filename","content_type","size","by"}, `by` being the uploader's user id or
+// "customer" for the portal's.
+template <typename Pick>
+void attachment_list(JsonWriter& w, const TicketState& t,
+                     const projections::AttachmentMap& attachments, Pick shown) {
+  w.key("attachments").begin_array();
+  for (const std::string& id : t.attachments) {
+    auto it = attachments.find(id);
+    if (it == attachments.end() || !shown(it->second)) continue;
+    const projections::AttachmentInfo& a = it->second;
+    w.begin_object().key("id").string(a.id).key("filename").string(a.filename);
+    w.key("content_type").string(a.content_type).key("size").number(a.size);
+    w.key("by").string(a.uploader == kPortalActor ? "customer" : a.uploader).end_object();
+  }
+  w.end_array();
+}
+
+bool from_customer(const projections::AttachmentInfo& a) { return a.uploader == kPortalActor; }
+
 }  // namespace
 
+size_t customer_attachments(const TicketState& t, const projections::AttachmentMap& attachments) {
+  return std::count_if(t.attachments.begin(), t.attachments.end(), [&](const std::string& id) {
+    auto it = attachments.find(id);
+    return it != attachments.end() && from_customer(it->second);
+  });
+}
+
 void write_ticket_view(JsonWriter& w, const TicketState& t, const Catalog& catalog,
-                       const Actor& actor, int64_t now_us, bool past) {
+                       const projections::AttachmentMap& attachments, const Actor& actor,
+                       int64_t now_us, bool past) {
   const FlowDef* flow = catalog.flow(t.flow_id, t.flow_version);
   const NodeDef* node = flow ? flow->node(t.node) : nullptr;
   w.begin_object();
@@ -102,6 +130,10 @@ void write_ticket_view(JsonWriter& w, const TicketState& t, const Catalog& catal
   // How often a close did not hold: a count a client shows beside the state (the history says
   // when and why).
   w.key("reopens").number(static_cast<uint64_t>(t.reopens));
+  // The portal's customer (a portal command's answer) opens only their own.
+  attachment_list(w, t, attachments, [&](const projections::AttachmentInfo& a) {
+    return !actor.portal_customer || from_customer(a);
+  });
   // Lookups asked and not answered yet (by their request's stream version): a client can say
   // the CRM is being asked rather than show the fields as empty for good.
   if (const std::vector<uint64_t> lookups = t.lookups_pending(); !lookups.empty()) {
@@ -215,6 +247,7 @@ projections::ReportTable TicketTable::finish() && {
 }
 
 void write_portal_view(JsonWriter& w, const TicketState& t, const Catalog& catalog,
+                       const projections::AttachmentMap& attachments,
                        const std::vector<WrittenNote>& notes, int64_t now_us) {
   const FlowDef* flow = catalog.flow(t.flow_id, t.flow_version);
   auto name_of = [&](const std::string& id) {
@@ -245,6 +278,8 @@ void write_portal_view(JsonWriter& w, const TicketState& t, const Catalog& catal
   w.key("can_confirm").boolean(!t.closed && node && node->for_customer());
   w.key("can_rate").boolean(t.closed && !t.rating.has_value());
   w.key("can_comment").boolean(!t.closed);
+  w.key("can_attach")
+      .boolean(!t.closed && customer_attachments(t, attachments) < kMaxCustomerAttachments);
   // Until when the customer may reopen the closed ticket (the company's reopen_days), so that a
   // page can offer it and say by when.
   const int64_t reopen_until = portal_reopen_until(t, catalog.settings());
@@ -261,6 +296,7 @@ void write_portal_view(JsonWriter& w, const TicketState& t, const Catalog& catal
     w.key("text").string(n.note.text).end_object();
   }
   w.end_array();
+  attachment_list(w, t, attachments, from_customer);
   w.end_object();
 }
 

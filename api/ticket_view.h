@@ -11,14 +11,17 @@
 #include "domain/ticket.h"
 #include "domain/ticket_notes.h"
 #include "domain/time_format.h"
+#include "projections/read_model.h"
 #include "projections/reports.h"
 
 namespace ticketd::api {
 
-// The ticket view, with only the fields `actor` may read at the current node, and what `actor`
-// may do there now ("you"), which is nothing for a `past` state (a view as of an earlier time).
+// The ticket view, with only the fields `actor` may read at the current node, what `actor` may
+// do there now ("you"), which is nothing for a `past` state (a view as of an earlier time), and
+// the files attached to the ticket itself (`attachments` names them).
 void write_ticket_view(JsonWriter& w, const TicketState& t, const Catalog& catalog,
-                       const Actor& actor, int64_t now_us, bool past = false);
+                       const projections::AttachmentMap& attachments, const Actor& actor,
+                       int64_t now_us, bool past = false);
 // The columns a TicketTable starts with, before the form fields'.
 const std::vector<std::string>& ticket_table_columns();
 
@@ -62,11 +65,16 @@ struct WrittenNote {
   TicketNote note;
 };
 
-// What the customer sees in the portal: progress, timeline, customer-readable fields, and the
-// conversation: those of `notes` the customer reads. `now_us` says whether a closed ticket may
-// still be reopened.
+// What the customer sees in the portal: progress, timeline, customer-readable fields, the
+// conversation (those of `notes` the customer reads) and the files the customer attached.
+// `now_us` says whether a closed ticket may still be reopened.
 void write_portal_view(JsonWriter& w, const TicketState& t, const Catalog& catalog,
+                       const projections::AttachmentMap& attachments,
                        const std::vector<WrittenNote>& notes, int64_t now_us);
+// The files the customer attached to the ticket in the portal: at most this many, so that one
+// customer cannot fill the server's disk through one ticket's code.
+inline constexpr size_t kMaxCustomerAttachments = 20;
+size_t customer_attachments(const TicketState& t, const projections::AttachmentMap& attachments);
 void write_user(JsonWriter& w, const User& u);
 // The same members, into an object the caller opened (and closes, after members of its own).
 void write_user_members(JsonWriter& w, const User& u);

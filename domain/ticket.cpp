@@ -883,6 +883,12 @@ Result<std::vector<DomainEvent>> decide_command(const TicketState& s, const Comm
     if (cmd->is_public && !ctx.actor.portal_customer) data.emplace_back("public", Value(true));
     d.add(et::kCommentAdded, std::move(data));
   } else if (const auto* cmd = std::get_if<AddAttachment>(&command)) {
+    if (s.closed && ctx.actor.portal_customer) {
+      return error(codes::kTicketClosed, "ticket " + s.id +
+                                             " is closed, and a file sent to it would reach "
+                                             "nobody: please contact us again, naming " +
+                                             s.id);
+    }
     d.add(et::kAttachmentAdded, {{"attachment", Value(cmd->attachment_id)},
                                  {"filename", Value(cmd->filename)},
                                  {"content_type", Value(cmd->content_type)},

@@ -77,6 +77,7 @@ struct AttachmentInfo {
   std::string uploader;
   std::vector<AttachmentPlace> places;
 };
+using AttachmentMap = std::unordered_map<std::string, AttachmentInfo>;  // by id
 
 // Orders ticket ids by their number (T-999999 before T-1000000).
 struct TicketIdOrder {
@@ -163,7 +164,7 @@ class ReadModel {
     const std::unordered_map<std::string, std::string>& password_hashes;       // user -> hash
     const std::unordered_map<std::string, Session>& sessions;                  // by token hash
     const std::unordered_map<std::string, IdempotentSubmission>& idempotency;  // by caller/key
-    const std::unordered_map<std::string, AttachmentInfo>& attachments;
+    const AttachmentMap& attachments;
     const Reports& reports;
     // Role -> the member a picking node handed a ticket to last (round-robin's turn).
     const std::map<std::string, std::string>& last_picks;
@@ -340,7 +341,7 @@ class ReadModel {
   // Entries of sessions ended before they expired stay until their time comes.
   std::multimap<int64_t, std::string> session_expiries_;
   std::unordered_map<std::string, IdempotentSubmission> idempotency_;
-  std::unordered_map<std::string, AttachmentInfo> attachments_;
+  AttachmentMap attachments_;
   std::map<std::string, std::string> last_picks_;
   uint64_t max_ticket_number_ = 0;
   uint64_t applied_ = 0;

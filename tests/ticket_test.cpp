@@ -147,9 +147,12 @@ TEST_F(ReferenceScenario, SimpleBranchToClosed) {
   EXPECT_EQ(t.state.rating, 5);
   EXPECT_EQ(fails(t.user("li"), AddComment{""}).code, codes::kRequired);
   EXPECT_EQ(fails(t.user("zhang"), TakeAction{"approve", {}, "", ""}).code, codes::kTicketClosed);
-  // Closed: a customer's reply would reach nobody; staff may still note something.
+  // Closed: a customer's reply or file would reach nobody; staff may still note or attach.
   EXPECT_EQ(fails(t.customer(), AddComment{"又坏了"}).code, codes::kTicketClosed);
+  EXPECT_EQ(fails(t.customer(), AddAttachment{"att-1", "卡纸.png", "image/png", 70}).code,
+            codes::kTicketClosed);
   ok(t.user("li"), AddComment{"客户来电,已建新单"});
+  ok(t.user("li"), AddAttachment{"att-2", "来电录音.mp3", "audio/mpeg", 1024});
 }
 
 // The fix did not hold: the customer (or the agent they call) takes the closed ticket back into

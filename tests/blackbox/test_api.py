@@ -1218,6 +1218,57 @@ class ReferenceApp(unittest.TestCase):
         self.assertEqual(portal_opens(t, shown, code="nope"), (404, "not_found"))
         self.assertEqual(portal_opens(other, shown), (404, "not_found"))  # the file is on t
 
+    def test_the_customer_sends_files_in_the_portal(self):
+        t = self.submit()
+        tid, code = t["id"], t["portal_code"]
+        portal = "/api/v1/portal/tickets/%s" % tid
+        status, staff_file, _ = self.call("POST", "/tickets/%s/attachments" % tid, user="li", raw=b"notes",
+                                          headers={"Content-Type": "text/plain", "X-Filename": "notes.txt"})
+        self.assertEqual(status, 201, staff_file)
+
+        def send(raw, name, ticket_code=code, ticket=tid):
+            return self.s.call("POST", "/api/v1/portal/tickets/%s/attachments?code=%s" % (ticket, ticket_code),
+                               raw=raw, headers={"Content-Type": "image/png",
+                                                 "X-Filename": urllib.parse.quote(name)})[:2]
+
+        # A photo of the fault: the customer sees it in the portal and opens it; staff see it
+        # among the ticket's files, beside their own, which the customer neither sees nor opens.
+        status, r = send(one_pixel_png(), "卡纸.png")
+        self.assertEqual(status, 201, r)
+        photo = r["attachment"]
+        self.assertEqual([a["id"] for a in r["ticket"]["attachments"]], [photo])
+        _, view, _ = self.s.call("GET", portal + "?code=" + code)
+        self.assertEqual(view["attachments"], [{"id": photo, "filename": "卡纸.png", "content_type": "image/png",
+                                                "size": len(one_pixel_png()), "by": "customer"}])
+        self.assertTrue(view["can_attach"])
+        status, body, _ = self.s.call("GET", portal + "/attachments/%s?code=%s" % (photo, code))
+        self.assertEqual((status, body), (200, one_pixel_png()))
+        status, r, _ = self.s.call("GET", portal + "/attachments/%s?code=%s" % (staff_file["attachment"], code))
+        self.assertEqual(status, 404, r)
+        _, staff_view, _ = self.call("GET", "/tickets/" + tid, user="zhang")
+        self.assertEqual([(a["id"], a["by"]) for a in staff_view["attachments"]],
+                         [(staff_file["attachment"], "li"), (photo, "customer")])
+        self.assertEqual(self.s.call("GET", "/api/v1/attachments/" + photo, token=self.tokens["zhang"])[0], 200)
+        # A wrong code finds no ticket; a file that is not what it says is refused.
+        self.assertEqual(send(one_pixel_png(), "x.png", "nope")[0], 404)
+        status, r = send(b"<html>x</html>", "x.png")
+        self.assert_error(r, status, 422, "invalid_value", "Content-Type")
+        # As many as a ticket takes (20), then refused with nothing stored.
+        for i in range(19):
+            self.assertEqual(send(one_pixel_png(), "%d.png" % i)[0], 201)
+        before = self.s.call("GET", "/healthz")[1]["position"]
+        status, r = send(one_pixel_png(), "21.png")
+        self.assert_error(r, status, 422, "out_of_range", "body")
+        self.assertEqual(self.s.call("GET", "/healthz")[1]["position"], before)
+        self.assertFalse(self.s.call("GET", portal + "?code=" + code)[1]["can_attach"])
+        # Closed, the ticket takes no more files from the customer: nobody works on it.
+        other = self.submit()
+        self.act(other["id"], "zhang", "reject")
+        position = self.s.call("GET", "/healthz")[1]["position"]
+        status, r = send(one_pixel_png(), "late.png", other["portal_code"], other["id"])
+        self.assert_error(r, status, 422, "ticket_closed")
+        self.assertEqual(self.s.call("GET", "/healthz")[1]["position"], position)
+
 
 class ListingOptions(unittest.TestCase):
     def test_bad_listing_threads_or_steps_stop_the_start(self):
