@@ -27,14 +27,7 @@ bool shown_inline(std::string_view content_type) {
 // closed (no one works on it to read the file), or holds as many of theirs as one ticket takes.
 std::optional<DomainError> customer_may_not_attach(const TicketState& t,
                                                    const projections::AttachmentMap& attachments) {
-  if (t.closed) {
-    return DomainError{codes::kTicketClosed,
-                       "ticket " + t.id +
-                           " is closed, and a file sent to it would reach nobody: please contact "
-                           "us again, naming " +
-                           t.id,
-                       ""};
-  }
+  if (auto refused = customer_file_refused(t)) return refused;
   if (customer_attachments(t, attachments) >= kMaxCustomerAttachments) {
     return DomainError{codes::kOutOfRange,
                        "ticket " + t.id + " holds " + std::to_string(kMaxCustomerAttachments) +

@@ -883,12 +883,8 @@ Result<std::vector<DomainEvent>> decide_command(const TicketState& s, const Comm
     if (cmd->is_public && !ctx.actor.portal_customer) data.emplace_back("public", Value(true));
     d.add(et::kCommentAdded, std::move(data));
   } else if (const auto* cmd = std::get_if<AddAttachment>(&command)) {
-    if (s.closed && ctx.actor.portal_customer) {
-      return error(codes::kTicketClosed, "ticket " + s.id +
-                                             " is closed, and a file sent to it would reach "
-                                             "nobody: please contact us again, naming " +
-                                             s.id);
-    }
+    if (auto refused = ctx.actor.portal_customer ? customer_file_refused(s) : std::nullopt)
+      return *refused;
     d.add(et::kAttachmentAdded, {{"attachment", Value(cmd->attachment_id)},
                                  {"filename", Value(cmd->filename)},
                                  {"content_type", Value(cmd->content_type)},
@@ -1065,6 +1061,16 @@ void evolve_in_place(TicketState& s, const DomainEvent& e) {
     if (s.first_response_at == 0) s.first_response_at = e.at_us;
     s.sla_marks.push_back({SlaMark::Kind::kResponse, e.at_us, "", {}});
   }
+}
+
+std::optional<DomainError> customer_file_refused(const TicketState& s) {
+  if (!s.closed) return std::nullopt;
+  return DomainError{codes::kTicketClosed,
+                     "ticket " + s.id +
+                         " is closed, and a file sent to it would reach nobody: please contact "
+                         "us again, naming " +
+                         s.id,
+                     ""};
 }
 
 int64_t portal_reopen_until(const TicketState& s, const CompanySettings& settings) {

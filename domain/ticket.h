@@ -248,6 +248,10 @@ TicketState evolve(TicketState state, const DomainEvent& event);
 // rules): a ticket's state is a few hundred bytes of strings and vectors, and moving it in and out
 // of evolve() for every event cost a projection a tenth of its time.
 void evolve_in_place(TicketState& state, const DomainEvent& event);
+// Why the portal's customer may not send a file to the ticket now, if they may not: it is closed,
+// and no one works on it to read the file. Asked by decide() and, before the bytes are stored,
+// by the upload.
+std::optional<DomainError> customer_file_refused(const TicketState& state);
 // Until when the customer may reopen the closed ticket in the portal: the company's reopen_days
 // after its close. 0: not at all (open, or the company takes no reopens there).
 int64_t portal_reopen_until(const TicketState& state, const CompanySettings& settings);
