@@ -461,7 +461,7 @@ void Api::route(const CallPtr& call) {
     if (on(p[4] == "actions", "POST")) return post_action(call, id);
     if (on(p[4] == "comments", "POST")) return post_comment(call, id, false);
     if (on(p[4] == "comments", "GET")) return get_ticket_comments(call, id);
-    if (on(p[4] == "attachments", "POST")) return post_attachment(call, id);
+    if (on(p[4] == "attachments", "POST", {"public"})) return post_attachment(call, id);
     if (on(p[4] == "rating", "POST")) return post_rating(call, id, false);
     if (on(p[4] == "reopen", "POST")) return post_reopen(call, id, false);
     if (on(p[4] == "events", "GET", {"from", "limit", "cursor"}))

@@ -40,6 +40,9 @@ std::optional<DomainError> customer_may_not_attach(const TicketState& t,
 }  // namespace
 
 void Api::post_attachment(const CallPtr& call, const std::string& ticket_id) {
+  // ?public=true: staff send the file to the customer, as a public reply sends words.
+  bool is_public = false;
+  if (!call->bool_param("public", &is_public)) return;
   if (call->req.body.empty())
     return call->fail(422, codes::kRequired, "the upload is empty", "body");
   if (!ticket_id.empty()) {
@@ -97,11 +100,12 @@ void Api::post_attachment(const CallPtr& call, const std::string& ticket_id) {
   if (auto s = log_.put_attachment(id, call->req.body); !s.ok()) {
     return call->fail(503, "unavailable", s.ToString());
   }
-  DomainEvent uploaded{projections::event_types::kAttachmentUploaded,
-                       Value(Object{{"id", Value(id)},
-                                    {"filename", Value(filename)},
-                                    {"content_type", Value(content_type)},
-                                    {"size", Value(static_cast<int64_t>(size))}}),
+  Object data{{"id", Value(id)},
+              {"filename", Value(filename)},
+              {"content_type", Value(content_type)},
+              {"size", Value(static_cast<int64_t>(size))}};
+  if (is_public) data.emplace_back("public", Value(true));
+  DomainEvent uploaded{projections::event_types::kAttachmentUploaded, Value(std::move(data)),
                        call->actor.id, now_us(), std::nullopt};
   if (ticket_id.empty()) {
     return append_and_answer(
@@ -112,16 +116,19 @@ void Api::post_attachment(const CallPtr& call, const std::string& ticket_id) {
         });
   }
   std::vector<storage::NewEvent> batch{to_new_event(uploaded, *call)};
-  log_.append_async(
-      "attachment-" + id, storage::ExpectedVersion::NoStream(), std::move(batch),
-      [this, call, id, ticket_id, filename, content_type, size](storage::AppendResult r) {
-        if (!r.status.ok()) return call->fail(503, "unavailable", r.status.ToString());
-        when_applied(call, r.last_position, [=, this] {
-          call->extra_members.emplace_back("attachment", Value(id));
-          run_ticket_command(call, ticket_id, AddAttachment{id, filename, content_type, size},
-                             std::nullopt, 201);
-        });
-      });
+  log_.append_async("attachment-" + id, storage::ExpectedVersion::NoStream(), std::move(batch),
+                    [this, call, id, ticket_id, filename, content_type, size,
+                     is_public](storage::AppendResult r) {
+                      if (!r.status.ok())
+                        return call->fail(503, "unavailable", r.status.ToString());
+                      when_applied(call, r.last_position, [=, this] {
+                        call->extra_members.emplace_back("attachment", Value(id));
+                        run_ticket_command(
+                            call, ticket_id,
+                            AddAttachment{id, filename, content_type, size, is_public},
+                            std::nullopt, 201);
+                      });
+                    });
 }
 
 namespace {
@@ -129,7 +136,7 @@ namespace {
 // place a ticket has held it in: the field, or the ticket itself for the ticket's own
 // attachments (every signed-in user reads tickets). The portal's customer came by one ticket's
 // code: only that ticket's places count for them (`only_ticket`), and of its own attachments
-// only those the customer sent.
+// only those the customer sent or staff sent them.
 bool may_open(const View& v, const projections::AttachmentInfo& a, const Actor& actor,
               std::string_view only_ticket) {
   if (actor.admin || actor.auditor || (!actor.portal_customer && actor.id == a.uploader))
@@ -138,7 +145,8 @@ bool may_open(const View& v, const projections::AttachmentInfo& a, const Actor& 
     if (!only_ticket.empty() && place.ticket != only_ticket) continue;
     const TicketState* t = v.ticket(place.ticket);
     if (!t) continue;
-    if (place.field.empty()) return !actor.portal_customer || a.uploader == kPortalActor;
+    if (place.field.empty())
+      return !actor.portal_customer || a.uploader == kPortalActor || a.shown_to_customer;
     const FlowDef* flow = v.catalog.flow(t->flow_id, t->flow_version);
     if (flow && may_read_field(*t, *flow, actor, place.field)) return true;
   }

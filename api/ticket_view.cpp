@@ -42,25 +42,34 @@ void readable_fields_object(JsonWriter& w, const TicketState& t, const FlowDef* 
   w.end_object();
 }
 
-// The files attached to the ticket itself (not held in a field) that `shown` picks, in the order
-// they came: {"id","filename","content_type","size","by"}, `by` being the uploader's user id or
-// "customer" for the portal's.
-template <typename Pick>
-void attachment_list(JsonWriter& w, const TicketState& t,
-                     const projections::AttachmentMap& attachments, Pick shown) {
+bool from_customer(const projections::AttachmentInfo& a) { return a.uploader == kPortalActor; }
+
+// The files attached to the ticket itself (not held in a field), in the order they came:
+// {"id","filename","content_type","size","by"}. Staff see every one, `by` the uploader's user id
+// or "customer", and `"public":true` on those sent to the customer. The customer sees what they
+// sent and what staff sent them, `by` "customer" or "staff" with the staff member's name.
+void attachment_list(JsonWriter& w, const TicketState& t, const Catalog& catalog,
+                     const projections::AttachmentMap& attachments, bool for_customer) {
   w.key("attachments").begin_array();
   for (const std::string& id : t.attachments) {
     auto it = attachments.find(id);
-    if (it == attachments.end() || !shown(it->second)) continue;
+    if (it == attachments.end()) continue;
     const projections::AttachmentInfo& a = it->second;
+    if (for_customer && !from_customer(a) && !a.shown_to_customer) continue;
     w.begin_object().key("id").string(a.id).key("filename").string(a.filename);
     w.key("content_type").string(a.content_type).key("size").number(a.size);
-    w.key("by").string(a.uploader == kPortalActor ? "customer" : a.uploader).end_object();
+    if (from_customer(a)) {
+      w.key("by").string("customer");
+    } else if (for_customer) {
+      w.key("by").string("staff").key("name").string(name_for_customer(catalog, a.uploader));
+    } else {
+      w.key("by").string(a.uploader);
+      if (a.shown_to_customer) w.key("public").boolean(true);
+    }
+    w.end_object();
   }
   w.end_array();
 }
-
-bool from_customer(const projections::AttachmentInfo& a) { return a.uploader == kPortalActor; }
 
 }  // namespace
 
@@ -130,10 +139,8 @@ void write_ticket_view(JsonWriter& w, const TicketState& t, const Catalog& catal
   // How often a close did not hold: a count a client shows beside the state (the history says
   // when and why).
   w.key("reopens").number(static_cast<uint64_t>(t.reopens));
-  // The portal's customer (a portal command's answer) opens only their own.
-  attachment_list(w, t, attachments, [&](const projections::AttachmentInfo& a) {
-    return !actor.portal_customer || from_customer(a);
-  });
+  // A portal command's answer shows the customer what the portal does.
+  attachment_list(w, t, catalog, attachments, actor.portal_customer);
   // Lookups asked and not answered yet (by their request's stream version): a client can say
   // the CRM is being asked rather than show the fields as empty for good.
   if (const std::vector<uint64_t> lookups = t.lookups_pending(); !lookups.empty()) {
@@ -296,7 +303,7 @@ void write_portal_view(JsonWriter& w, const TicketState& t, const Catalog& catal
     w.key("text").string(n.note.text).end_object();
   }
   w.end_array();
-  attachment_list(w, t, attachments, from_customer);
+  attachment_list(w, t, catalog, attachments, true);
   w.end_object();
 }
 

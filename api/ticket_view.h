@@ -66,7 +66,8 @@ struct WrittenNote {
 };
 
 // What the customer sees in the portal: progress, timeline, customer-readable fields, the
-// conversation (those of `notes` the customer reads) and the files the customer attached.
+// conversation (those of `notes` the customer reads), and the files the customer sent and staff
+// sent them.
 // `now_us` says whether a closed ticket may still be reopened.
 void write_portal_view(JsonWriter& w, const TicketState& t, const Catalog& catalog,
                        const projections::AttachmentMap& attachments,

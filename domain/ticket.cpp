@@ -885,10 +885,12 @@ Result<std::vector<DomainEvent>> decide_command(const TicketState& s, const Comm
   } else if (const auto* cmd = std::get_if<AddAttachment>(&command)) {
     if (auto refused = ctx.actor.portal_customer ? customer_file_refused(s) : std::nullopt)
       return *refused;
-    d.add(et::kAttachmentAdded, {{"attachment", Value(cmd->attachment_id)},
-                                 {"filename", Value(cmd->filename)},
-                                 {"content_type", Value(cmd->content_type)},
-                                 {"size", Value(static_cast<int64_t>(cmd->size))}});
+    Object data{{"attachment", Value(cmd->attachment_id)},
+                {"filename", Value(cmd->filename)},
+                {"content_type", Value(cmd->content_type)},
+                {"size", Value(static_cast<int64_t>(cmd->size))}};
+    if (cmd->is_public && !ctx.actor.portal_customer) data.emplace_back("public", Value(true));
+    d.add(et::kAttachmentAdded, std::move(data));
   } else if (const auto* cmd = std::get_if<RateTicket>(&command)) {
     // Satisfaction is the customer's word. The submitter is staff (the agent who took the
     // call), whose own score would grade their own work; an administrator may record a rating

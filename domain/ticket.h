@@ -182,6 +182,7 @@ struct AddAttachment {
   std::string filename;
   std::string content_type;
   uint64_t size = 0;
+  bool is_public = false;  // staff send it to the customer, who reads it in the portal
 };
 struct RateTicket {
   int score = 0;

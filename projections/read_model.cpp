@@ -573,7 +573,9 @@ storage::Status ReadModel::snapshot(storage::SnapshotWriter& out, uint64_t* posi
     for (const auto& p : a.places) {
       w.begin_object().key("ticket").string(p.ticket).key("field").string(p.field).end_object();
     }
-    w.end_array().end_object();
+    w.end_array();
+    if (a.shown_to_customer) w.key("public").boolean(true);
+    w.end_object();
   }
   w.end_array();
   w.key("last_picks").begin_object();
@@ -636,7 +638,8 @@ bool ReadModel::restore(storage::SnapshotReader& in, std::string* error, Timers 
     fresh.attachments_[a.string_or("id")] = {
         a.string_or("id"),           a.string_or("filename"),
         a.string_or("content_type"), static_cast<uint64_t>(a["size"].as_number()),
-        a.string_or("uploader"),     std::move(places)};
+        a.string_or("uploader"),     std::move(places),
+        a["public"].as_bool()};
   }
   // A damaged count must not reserve without bound: no piece holds more than 64k tickets.
   if (v["tickets"].is_number()) {
@@ -801,7 +804,8 @@ void ReadModel::apply(std::vector<ParsedEvent> batch) {
                          e.data.string_or("content_type"),
                          static_cast<uint64_t>(e.data["size"].as_number()),
                          e.actor,
-                         {}};
+                         {},
+                         e.data["public"].as_bool()};
         attachments_[a.id] = a;
       } else {
         settle_changed_tickets();  // a definition may reschedule open tickets from the index
@@ -995,7 +999,9 @@ std::string ReadModel::dump() const {
     for (const auto& p : a.places) {
       w.begin_object().key("ticket").string(p.ticket).key("field").string(p.field).end_object();
     }
-    w.end_array().end_object();
+    w.end_array();
+    if (a.shown_to_customer) w.key("public").boolean(true);
+    w.end_object();
     line(w);
   }
   return out;

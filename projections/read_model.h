@@ -76,6 +76,8 @@ struct AttachmentInfo {
   uint64_t size = 0;
   std::string uploader;
   std::vector<AttachmentPlace> places;
+  // Staff sent it to the customer (uploaded to a ticket with ?public=true): the portal lists it.
+  bool shown_to_customer = false;
 };
 using AttachmentMap = std::unordered_map<std::string, AttachmentInfo>;  // by id
 

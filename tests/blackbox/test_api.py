@@ -1249,11 +1249,32 @@ class ReferenceApp(unittest.TestCase):
         self.assertEqual([(a["id"], a["by"]) for a in staff_view["attachments"]],
                          [(staff_file["attachment"], "li"), (photo, "customer")])
         self.assertEqual(self.s.call("GET", "/api/v1/attachments/" + photo, token=self.tokens["zhang"])[0], 200)
+        # Staff send the customer a file (?public=true), as a public reply sends words: the portal
+        # lists it under the staff member's name and the customer opens it.
+        status, quote, _ = self.call("POST", "/tickets/%s/attachments?public=true" % tid, user="li",
+                                     raw=b"%PDF-1.4 quote", headers={"Content-Type": "application/pdf",
+                                                                     "X-Filename": urllib.parse.quote("报价单.pdf")})
+        self.assertEqual(status, 201, quote)
+        _, view, _ = self.s.call("GET", portal + "?code=" + code)
+        self.assertEqual([(a["filename"], a["by"], a.get("name")) for a in view["attachments"]],
+                         [("卡纸.png", "customer", None), ("报价单.pdf", "staff", "李四")])
+        status, body, _ = self.s.call("GET", portal + "/attachments/%s?code=%s" % (quote["attachment"], code))
+        self.assertEqual((status, body), (200, b"%PDF-1.4 quote"))
+        _, staff_view, _ = self.call("GET", "/tickets/" + tid, user="zhang")
+        self.assertEqual([a.get("public", False) for a in staff_view["attachments"]], [False, False, True])
+        _, history, _ = self.call("GET", "/tickets/%s/events" % tid, user="audit")
+        self.assertEqual([e["data"].get("public") for e in history["items"] if e["type"] == "AttachmentAdded"],
+                         [None, None, True])
+        for path in ["/api/v1/tickets/%s/attachments?public=yes" % tid, "/api/v1/attachments?public=true",
+                     portal + "/attachments?public=true&code=" + code]:
+            status, r, _ = self.s.call("POST", path, raw=b"x", token=self.tokens["li"],
+                                       headers={"Content-Type": "text/plain"})
+            self.assert_error(r, status, 400, "bad_parameter", "public")
         # A wrong code finds no ticket; a file that is not what it says is refused.
         self.assertEqual(send(one_pixel_png(), "x.png", "nope")[0], 404)
         status, r = send(b"<html>x</html>", "x.png")
         self.assert_error(r, status, 422, "invalid_value", "Content-Type")
-        # As many as a ticket takes (20), then refused with nothing stored.
+        # As many as a ticket takes (20) of the customer's, then refused with nothing stored.
         for i in range(19):
             self.assertEqual(send(one_pixel_png(), "%d.png" % i)[0], 201)
         before = self.s.call("GET", "/healthz")[1]["position"]
@@ -1351,6 +1372,33 @@ class BrowserPages(unittest.TestCase):
             self.assertNotIn("Access-Control-Allow-Origin", headers)
         finally:
             s.cleanup()
+
+
+class CustomerFiles(unittest.TestCase):
+    def test_files_sent_to_the_customer_stay_sent_after_a_restart(self):
+        s = Server().start()
+        self.addCleanup(s.cleanup)
+        li = s.login("li")
+        status, t, _ = s.call("POST", "/api/v1/tickets", {"form": "service_ticket", "flow": "service_flow",
+                                                          "fields": SUBMISSION}, token=li)
+        self.assertEqual(status, 201, t)
+        portal = "/api/v1/portal/tickets/%s?code=%s" % (t["id"], t["portal_code"])
+        for public in ("true", "false"):
+            status, r, _ = s.call("POST", "/api/v1/tickets/%s/attachments?public=%s" % (t["id"], public),
+                                  raw=b"manual " + public.encode(), token=li,
+                                  headers={"Content-Type": "text/plain", "X-Filename": public + ".txt"})
+            self.assertEqual(status, 201, r)
+        listed = lambda: [a["filename"] for a in s.call("GET", portal)[1]["attachments"]]
+        self.assertEqual(listed(), ["true.txt"])
+        s.stop()  # from the snapshot
+        s.start()
+        self.assertEqual(listed(), ["true.txt"])
+        s.stop()
+        dump = lambda *flags: subprocess.run([TICKETCTL, "dump-views", "--data-dir", s.data_dir, *flags],
+                                             capture_output=True, check=True, text=True).stdout
+        out = dump()
+        self.assertEqual(out, dump("--replay"))
+        self.assertEqual(out.count('"public":true'), 1)
 
 
 class Todos(unittest.TestCase):

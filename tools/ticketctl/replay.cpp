@@ -65,7 +65,8 @@ std::string describe(const DomainEvent& e, const TicketState& before, const Cata
     return "transferred from " + d.string_or("from") + " to " + d.string_or("to") + note;
   if (e.type == "CommentAdded") return "commented “" + d.string_or("text") + "”";
   if (e.type == "AttachmentAdded")
-    return "attached " + d.string_or("filename") + " (" + d.string_or("attachment") + ")";
+    return "attached " + d.string_or("filename") + " (" + d.string_or("attachment") + ")" +
+           (d["public"].as_bool() ? ", sent to the customer" : "");
   if (e.type == "Rated")
     return "rated " + d["score"].to_json() + "/5" +
            (d.string_or("comment").empty() ? "" : " “" + d.string_or("comment") + "”");
