@@ -43,6 +43,9 @@ void Api::post_attachment(const CallPtr& call, const std::string& ticket_id) {
   // ?public=true: staff send the file to the customer, as a public reply sends words.
   bool is_public = false;
   if (!call->bool_param("public", &is_public)) return;
+  // Refusals decide() would give, asked before the bytes are stored and recorded: a refused
+  // upload leaves nothing behind.
+  if (call->actor.reads_only()) return call->fail(reads_only_refusal());
   if (call->req.body.empty())
     return call->fail(422, codes::kRequired, "the upload is empty", "body");
   if (!ticket_id.empty()) {
@@ -53,7 +56,6 @@ void Api::post_attachment(const CallPtr& call, const std::string& ticket_id) {
       return t != nullptr;
     });
     if (!exists) return call->fail(404, codes::kNotFound, "no ticket " + ticket_id);
-    // Asked before the bytes are stored: a refused upload leaves nothing behind.
     if (refused) return call->fail(*refused);
   }
   std::string id = "att-" + random_token(12);

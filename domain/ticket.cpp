@@ -825,9 +825,7 @@ namespace {
 
 Result<std::vector<DomainEvent>> decide_command(const TicketState& s, const Command& command,
                                                 const Context& ctx) {
-  if (ctx.actor.reads_only()) {
-    return error(codes::kForbidden, "auditors read everything and change nothing");
-  }
+  if (ctx.actor.reads_only()) return reads_only_refusal();
   if (const auto* cmd = std::get_if<SubmitTicket>(&command)) {
     if (s.exists()) return error(codes::kConflict, "ticket " + s.id + " exists already");
     return submit(*cmd, ctx);
@@ -1063,6 +1061,10 @@ void evolve_in_place(TicketState& s, const DomainEvent& e) {
     if (s.first_response_at == 0) s.first_response_at = e.at_us;
     s.sla_marks.push_back({SlaMark::Kind::kResponse, e.at_us, "", {}});
   }
+}
+
+DomainError reads_only_refusal() {
+  return {codes::kForbidden, "auditors read everything and change nothing", ""};
 }
 
 std::optional<DomainError> customer_file_refused(const TicketState& s) {

@@ -64,6 +64,9 @@ struct Actor {
   bool operator==(const Actor&) const = default;
 };
 
+// The refusal of any change an auditor asks for (Actor::reads_only()).
+DomainError reads_only_refusal();
+
 // What a rule asked for that still waits on someone, by its event's stream version: a lookup the
 // other system has not answered (LookupRequested), or a to-do its recipient has not done (a
 // NotificationRequested on the todo channel). One list for both: few tickets hold either, and a

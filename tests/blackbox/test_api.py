@@ -1125,6 +1125,10 @@ class ReferenceApp(unittest.TestCase):
             self.assertEqual(headers.get("Content-Security-Policy"), "sandbox")
         # A file name is one line of UTF-8 text, percent-encoded in its header.
         before = self.s.call("GET", "/healthz")[1]["position"]
+        # Auditors change nothing: no upload of theirs is stored, on a ticket or on its own.
+        for path in ["/tickets/%s/attachments" % tid, "/attachments"]:
+            status, r, _ = self.call("POST", path, user="audit", raw=b"x", headers={"Content-Type": "text/plain"})
+            self.assert_error(r, status, 403, "forbidden")
         for name in ["a%0D%0AX-Evil:%201.txt", "a%00.txt", "a%FF%FE.txt", "x" * 256, "a%2.txt"]:
             status, r, _ = self.call("POST", "/attachments", user="li", raw=b"hello",
                                      headers={"Content-Type": "text/plain", "X-Filename": name})
