@@ -124,7 +124,7 @@ void LookupWorker::answer(Request r) {
   };
   bool pending = model_.read([&](const projections::ReadModel::View& v) {
     const TicketState* t = v.ticket(r.ticket);
-    return t && t->lookup_pending(r.answer.lookup);
+    return t && t->open_request(OpenRequest::Kind::kLookup, r.answer.lookup);
   });
   if (!pending) return settle();  // answered before a restart
 

@@ -103,7 +103,9 @@ void Api::get_ticket_notifications(const CallPtr& call, const std::string& id) {
     // A to-do it opened: its id, and whether it is still open (or done).
     if (opens_todo(d)) {
       w.key("todo").begin_object().key("id").number(version);
-      w.key("open").boolean(ticket.todo(version) != nullptr).end_object();
+      w.key("open")
+          .boolean(ticket.open_request(OpenRequest::Kind::kTodo, version) != nullptr)
+          .end_object();
     }
     w.key("attempts").number(static_cast<uint64_t>(outcomes.size()));
     if (!outcomes.empty()) {

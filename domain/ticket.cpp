@@ -504,7 +504,7 @@ Result<std::vector<DomainEvent>> submit(const SubmitTicket& cmd, const Context& 
 // A to-do is done, on an open ticket or a closed one: the work it asked for may come after.
 Result<std::vector<DomainEvent>> finish_todo(const TicketState& s, const FinishTodo& cmd,
                                              const Context& ctx) {
-  const OpenRequest* todo = s.todo(cmd.todo);
+  const OpenRequest* todo = s.open_request(OpenRequest::Kind::kTodo, cmd.todo);
   if (!todo) {
     return error(codes::kNotFound,
                  "ticket " + s.id + " has no open to-do " + std::to_string(cmd.todo));
@@ -738,7 +738,7 @@ Result<std::vector<DomainEvent>> decide_command(const TicketState& s, const Comm
 Result<std::vector<DomainEvent>> apply_lookup(const TicketState& s, const ApplyLookup& cmd,
                                               const FormDef& form, const FlowDef& flow,
                                               const Context& ctx) {
-  if (!s.lookup_pending(cmd.lookup)) return std::vector<DomainEvent>{};
+  if (!s.open_request(OpenRequest::Kind::kLookup, cmd.lookup)) return std::vector<DomainEvent>{};
   std::string failure = cmd.error;
   Object changed;
   if (failure.empty() && s.closed) failure = "the ticket was closed before the answer came";
@@ -786,15 +786,9 @@ std::vector<uint64_t> TicketState::lookups_pending() const {
   return out;
 }
 
-bool TicketState::lookup_pending(uint64_t version) const {
-  return std::any_of(open_requests.begin(), open_requests.end(), [&](const OpenRequest& r) {
-    return r.kind == OpenRequest::Kind::kLookup && r.version == version;
-  });
-}
-
-const OpenRequest* TicketState::todo(uint64_t version) const {
+const OpenRequest* TicketState::open_request(OpenRequest::Kind kind, uint64_t version) const {
   for (const OpenRequest& r : open_requests) {
-    if (r.kind == OpenRequest::Kind::kTodo && r.version == version) return &r;
+    if (r.kind == kind && r.version == version) return &r;
   }
   return nullptr;
 }

@@ -148,9 +148,8 @@ struct TicketState {
   bool exists() const { return version > 0; }
   // Lookups asked for and not answered yet, by their LookupRequested events' stream versions.
   std::vector<uint64_t> lookups_pending() const;
-  bool lookup_pending(uint64_t version) const;
-  // The open to-do given at `version`, if there is one.
-  const OpenRequest* todo(uint64_t version) const;
+  // The open request of this kind asked at `version` (its event's stream version), if any.
+  const OpenRequest* open_request(OpenRequest::Kind kind, uint64_t version) const;
   const Value& field(std::string_view key) const;
   // First-contact resolution: closed without a reject, a transfer, coming back to a node, or
   // being reopened.
