@@ -460,13 +460,13 @@ void Api::route(const CallPtr& call) {
     const std::string& id = p[3];
     if (on(p[4] == "actions", "POST")) return post_action(call, id);
     if (on(p[4] == "comments", "POST")) return post_comment(call, id, false);
-    if (on(p[4] == "comments", "GET")) return get_ticket_comments(call, id);
+    if (on(p[4] == "comments", "GET", kPageParams)) return get_ticket_comments(call, id);
     if (on(p[4] == "attachments", "POST", {"public"})) return post_attachment(call, id);
     if (on(p[4] == "rating", "POST")) return post_rating(call, id, false);
     if (on(p[4] == "reopen", "POST")) return post_reopen(call, id, false);
     if (on(p[4] == "events", "GET", {"from", "limit", "cursor"}))
       return get_ticket_events(call, id);
-    if (on(p[4] == "notifications", "GET")) return get_ticket_notifications(call, id);
+    if (on(p[4] == "notifications", "GET", kPageParams)) return get_ticket_notifications(call, id);
     if (on(p[4] == "print.pdf", "GET", {"template", "as_of"})) return get_ticket_print(call, id);
   }
   if (on(is({"api", "v1", "tickets", "*", "todos", "*", "done"}), "POST"))

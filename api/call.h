@@ -177,6 +177,41 @@ struct IdPage {
   }
 };
 
+// A page of one ticket's own list (its comments, its notifications), in log order: whole unless
+// `limit` is given, as its history is (the contract's "full history"), the items after the
+// position given as `cursor`; next_cursor is the last position written while more follow.
+struct PositionPage {
+  uint64_t limit = UINT64_MAX;
+  uint64_t after = 0;
+
+  bool parse(Call& call) {
+    if (call.req.has_param("limit") && !call.limit_param(&limit)) return false;
+    return call.uint_param("cursor", &after);
+  }
+
+  // The page's part of `items` (in position order, `position_of(item)`), as [first, last).
+  template <typename Items, typename PositionOf>
+  auto slice(const Items& items, PositionOf position_of) const {
+    auto first = std::upper_bound(items.begin(), items.end(), after,
+                                  [&](uint64_t a, const auto& i) { return a < position_of(i); });
+    auto last = first + static_cast<std::ptrdiff_t>(
+                            std::min<uint64_t>(limit, static_cast<uint64_t>(items.end() - first)));
+    return std::pair(first, last);
+  }
+
+  // Ends the array of a page that ended at `last`, and the list with its next_cursor.
+  template <typename Items, typename It, typename PositionOf>
+  static void close(JsonWriter& w, const Items& items, It last, PositionOf position_of) {
+    w.end_array().key("next_cursor");
+    if (last != items.end() && last != items.begin()) {
+      w.string(std::to_string(position_of(*(last - 1))));
+    } else {
+      w.null();
+    }
+    w.end_object();
+  }
+};
+
 // Tokens: 32 random bytes as hex; stored and compared only as their BLAKE2b hash.
 std::string token_hash(std::string_view token);
 std::string random_token(size_t bytes);

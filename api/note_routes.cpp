@@ -1,6 +1,9 @@
-// The words on a ticket (domain/ticket_notes.h): GET /api/v1/tickets/{id}/comments lists every
-// one for staff; POST adds a comment, a note among staff or, with "public": true, a reply the
-// customer reads in the portal (which shows the customer's side of them in its conversation).
+// The words on a ticket (domain/ticket_notes.h): GET /api/v1/tickets/{id}/comments lists them
+// for staff, every one or a page at a time (limit=, cursor=); POST adds a comment, a note among
+// staff or, with "public": true, a reply the customer reads in the portal (which shows the
+// customer's side of them in its conversation).
+#include <ranges>
+
 #include "api/api.h"
 #include "api/call.h"
 #include "api/ticket_view.h"
@@ -22,6 +25,8 @@ storage::Status Api::read_ticket_notes(const std::string& id, std::vector<Writte
 }
 
 void Api::get_ticket_comments(const CallPtr& call, const std::string& id) {
+  PositionPage page;
+  if (!page.parse(*call)) return;
   std::vector<WrittenNote> notes;
   bool exists = false;
   if (auto s = read_ticket_notes(id, &notes, &exists); !s.ok()) {
@@ -30,8 +35,10 @@ void Api::get_ticket_comments(const CallPtr& call, const std::string& id) {
   if (!exists) return call->fail(404, codes::kNotFound, "no ticket " + id);
   JsonWriter w;
   w.begin_object().key("items").begin_array();
+  auto position_of = [](const WrittenNote& n) { return n.position; };
+  auto [first, last] = page.slice(notes, position_of);
   model_.read([&](const projections::ReadModel::View& v) {
-    for (const WrittenNote& n : notes) {
+    for (const WrittenNote& n : std::ranges::subrange(first, last)) {
       w.begin_object().key("position").number(n.position);
       w.key("time").string(format_rfc3339(n.at_us));
       w.key("author").string(n.author);
@@ -41,7 +48,7 @@ void Api::get_ticket_comments(const CallPtr& call, const std::string& id) {
     }
     return 0;
   });
-  w.end_array().key("next_cursor").null().end_object();
+  PositionPage::close(w, notes, last, position_of);
   call->ok(200, w.take());
 }
 

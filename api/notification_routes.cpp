@@ -1,6 +1,9 @@
-// GET /api/v1/tickets/{id}/notifications: each notification the ticket's rules requested and
-// what became of it: its outcomes, found by the ids they are recorded under
-// (projections/notification_outcomes.h), and whether the outbox worker still holds it.
+// GET /api/v1/tickets/{id}/notifications: each notification the ticket's rules requested (every
+// one, or a page with limit= and cursor=) and what became of it: its outcomes, found by the ids
+// they are recorded under (projections/notification_outcomes.h), and whether the outbox worker
+// still holds it.
+#include <ranges>
+
 #include "api/api.h"
 #include "api/call.h"
 #include "api/outbox_worker.h"
@@ -49,6 +52,8 @@ void write_outcome(JsonWriter& w, const projections::NotificationOutcome& o, boo
 void Api::set_outbox(const OutboxWorker* outbox) { outbox_ = outbox; }
 
 void Api::get_ticket_notifications(const CallPtr& call, const std::string& id) {
+  PositionPage page;
+  if (!page.parse(*call)) return;
   TicketState ticket;
   struct Request {
     uint64_t position;
@@ -73,7 +78,9 @@ void Api::get_ticket_notifications(const CallPtr& call, const std::string& id) {
 
   JsonWriter w;
   w.begin_object().key("items").begin_array();
-  for (const auto& [request, version, requested] : requests) {
+  auto position_of = [](const Request& r) { return r.position; };
+  auto [first, last] = page.slice(requests, position_of);
+  for (const auto& [request, version, requested] : std::ranges::subrange(first, last)) {
     const Value& d = requested.data;
     const std::string channel = d.string_or("channel");
     std::vector<projections::NotificationOutcome> outcomes;
@@ -131,7 +138,7 @@ void Api::get_ticket_notifications(const CallPtr& call, const std::string& id) {
     w.end_array();
     w.end_object();
   }
-  w.end_array().key("next_cursor").null().end_object();
+  PositionPage::close(w, requests, last, position_of);
   call->ok(200, w.take());
 }
 

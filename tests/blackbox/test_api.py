@@ -398,10 +398,31 @@ class ReferenceApp(unittest.TestCase):
         self.assertEqual(notes["items"][0]["author_name"], "张三")
         positions = [n["position"] for n in notes["items"]]
         self.assertEqual(positions, sorted(positions))
+        self.assertIsNone(notes["next_cursor"])
+        # A page at a time, as every list: the cursor is the last position a page answered.
+        status, page, _ = self.call("GET", "/tickets/%s/comments?limit=3" % tid, user="zhao")
+        self.assertEqual(([n["position"] for n in page["items"]], page["next_cursor"]),
+                         (positions[:3], str(positions[2])))
+        status, page, _ = self.call("GET", "/tickets/%s/comments?limit=3&cursor=%s" % (tid, page["next_cursor"]),
+                                    user="zhao")
+        self.assertEqual(([n["position"] for n in page["items"]], page["next_cursor"]), (positions[3:], None))
+        self.assertIsNone(self.call("GET", "/tickets/%s/comments?limit=4" % tid, user="zhao")[1]["next_cursor"])
+        for bad in ("limit=0", "limit=x", "cursor=-1", "page=2"):
+            status, r, _ = self.call("GET", "/tickets/%s/comments?%s" % (tid, bad), user="zhao")
+            self.assert_error(r, status, 400, "bad_parameter", bad.split("=")[0])
         # The public reply, and it alone, had the rule send the customer an SMS.
         _, sent, _ = self.call("GET", "/tickets/%s/notifications" % tid, user="admin")
         self.assertEqual([n["text"] for n in sent["items"] if n["rule"] == "tell_customer"],
                          ["服务单%s:我们已安排工程师,明天上午上门。" % tid])
+        requests = [n["request"] for n in sent["items"]]
+        self.assertGreater(len(requests), 1)
+        _, page, _ = self.call("GET", "/tickets/%s/notifications?limit=1" % tid, user="admin")
+        self.assertEqual(([n["request"] for n in page["items"]], page["next_cursor"]),
+                         (requests[:1], str(requests[0])))
+        _, page, _ = self.call("GET", "/tickets/%s/notifications?cursor=%s" % (tid, requests[0]), user="admin")
+        self.assertEqual(([n["request"] for n in page["items"]], page["next_cursor"]), (requests[1:], None))
+        status, r, _ = self.call("GET", "/tickets/%s/notifications?limit=0" % tid, user="admin")
+        self.assert_error(r, status, 400, "bad_parameter", "limit")
 
         # Misspelt, mistyped or not the customer's to give: refused, and nothing is written.
         status, r, _ = self.call("POST", "/tickets/%s/comments" % tid, {"text": "x", "publc": True}, user="li")
