@@ -213,12 +213,23 @@ std::optional<DomainError> check_comment(const std::string& text, const char* me
   return std::nullopt;
 }
 
-// The words of a comment event, for {{comment.text}} (a reopen's reason too); "" for any other
-// event.
+// The words of a comment event, for {{comment.text}} (a reopen's reason too, and a file's name
+// for a file sent as a reply); "" for any other event.
 std::string comment_of(const DomainEvent& e) {
   const std::string_view type = e.type;
   if (type == et::kCommentAdded) return e.data.string_or("text");
+  if (type == et::kAttachmentAdded) return e.data.string_or("filename");
   return type == et::kTicketReopened ? e.data.string_or("reason") : "";
+}
+
+// A file between the customer and staff is a reply as words are: the customer's photo of the
+// fault waits for an answer, and a quote staff send the customer answers.
+bool file_reply_by_customer(const DomainEvent& e) {
+  return std::string_view(e.type) == et::kAttachmentAdded && e.actor == kPortalActor;
+}
+bool file_reply_by_staff(const DomainEvent& e) {
+  return std::string_view(e.type) == et::kAttachmentAdded && e.actor != kPortalActor &&
+         e.data["public"].as_bool();
 }
 
 bool triggers(const RuleDef& rule, const DomainEvent& e) {
@@ -246,6 +257,9 @@ bool triggers(const RuleDef& rule, const DomainEvent& e) {
     case RuleTrigger::Kind::kReopened:
       return type == et::kTicketReopened;
     case RuleTrigger::Kind::kReplied: {
+      if (type == et::kAttachmentAdded) {
+        return rule.trigger.by == "customer" ? file_reply_by_customer(e) : file_reply_by_staff(e);
+      }
       if (type != et::kCommentAdded) return false;
       auto note = note_of(e);
       return note && note->kind == (rule.trigger.by == "customer" ? TicketNote::Kind::kCustomer
@@ -1023,6 +1037,8 @@ void evolve_in_place(TicketState& s, const DomainEvent& e) {
       s.sla_marks.push_back({SlaMark::Kind::kCustomerReply, e.at_us, "", {}});
   } else if (type == et::kAttachmentAdded) {
     s.attachments.push_back(d.string_or("attachment"));
+    if (file_reply_by_customer(e))
+      s.sla_marks.push_back({SlaMark::Kind::kCustomerReply, e.at_us, "", {}});
   } else if (type == et::kTimerFired) {
     s.timers_fired.push_back(d.string_or("rule"));
   } else if (type == et::kSlaWarning || type == et::kSlaBreached) {
@@ -1050,7 +1066,7 @@ void evolve_in_place(TicketState& s, const DomainEvent& e) {
   // internal note is not one: the customer waiting for an answer never sees it.
   bool responds = type == et::kApproved || type == et::kRejected || type == et::kTransferred ||
                   type == et::kFilled || type == et::kFieldsChanged ||
-                  (type == et::kCommentAdded && d["public"].as_bool());
+                  (type == et::kCommentAdded && d["public"].as_bool()) || file_reply_by_staff(e);
   if (responds && human) {
     if (s.first_response_at == 0) s.first_response_at = e.at_us;
     s.sla_marks.push_back({SlaMark::Kind::kResponse, e.at_us, "", {}});

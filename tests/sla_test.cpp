@@ -398,6 +398,29 @@ TEST_F(SlaClocks, AnInternalNoteAnswersNobody) {
   EXPECT_EQ(clock(s, "next_response").stopped_at, cst("2026-11-24 12:30"));
 }
 
+// A file is a reply as words are: the customer's photo of the fault waits for an answer, a file
+// staff send the customer answers, and one kept among staff answers nobody.
+TEST_F(SlaClocks, FilesBetweenTheCustomerAndStaffAreReplies) {
+  auto file = [&](const std::string& actor, int64_t at, bool shown_to_customer) {
+    Object data{{"attachment", Value("a1")}, {"filename", Value("故障照片.jpg")}};
+    if (shown_to_customer && actor != kPortalActor) data.emplace_back("public", Value(true));
+    event(event_types::kAttachmentAdded, std::move(data), actor, at);
+  };
+  submit(cst("2026-11-24 09:00"));
+  file("zhang", cst("2026-11-24 09:05"), false);
+  EXPECT_EQ(state.first_response_at, 0);
+  file("zhang", cst("2026-11-24 09:20"), true);  // the quote, sent to the customer
+  EXPECT_EQ(state.first_response_at, cst("2026-11-24 09:20"));
+  file(kPortalActor, cst("2026-11-24 10:00"), false);
+  file("wang", cst("2026-11-24 10:30"), false);
+  SlaStatus s = compute_sla(state, policy, calendar, cst("2026-11-24 11:00"));
+  EXPECT_TRUE(clock(s, "next_response").running());
+  EXPECT_EQ(clock(s, "next_response").started_at, cst("2026-11-24 10:00"));
+  file("wang", cst("2026-11-24 11:30"), true);
+  s = compute_sla(state, policy, calendar, cst("2026-11-24 12:00"));
+  EXPECT_EQ(clock(s, "next_response").stopped_at, cst("2026-11-24 11:30"));
+}
+
 TEST_F(SlaClocks, NodeLimitsRunPerEntry) {
   auto p = parse_sla_policy("n", json(R"({"name":"n","form":"service_ticket",
       "calendar":"cn-workdays","targets":{},"node_limits":{"accept":"1h"}})"),

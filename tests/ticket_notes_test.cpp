@@ -108,6 +108,14 @@ TEST(RepliedRules, FireOnTheCustomersWordsOrOnPublicReplies) {
             std::vector<std::string>{"您的服务单T-000042有新回复:明天上门"});
   EXPECT_EQ(texts(t.customer(), AddComment{"好的"}),
             std::vector<std::string>{"客户在T-000042留言"});
+  // A file is a reply as words are, its name what {{comment.text}} says; one kept among staff
+  // is a note.
+  EXPECT_TRUE(
+      texts(t.user("li"), AddAttachment{"a1", "内部记录.pdf", "application/pdf", 10}).empty());
+  EXPECT_EQ(texts(t.user("li"), AddAttachment{"a2", "报价单.pdf", "application/pdf", 10, true}),
+            std::vector<std::string>{"您的服务单T-000042有新回复:报价单.pdf"});
+  EXPECT_EQ(texts(t.customer(), AddAttachment{"a3", "故障照片.jpg", "image/jpeg", 10}),
+            std::vector<std::string>{"客户在T-000042留言"});
 }
 
 // The customer's link in the SMS the ticket's creation sends them.

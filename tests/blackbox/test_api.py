@@ -1244,6 +1244,11 @@ class ReferenceApp(unittest.TestCase):
         self.assertEqual(portal_opens(other, shown), (404, "not_found"))  # the file is on t
 
     def test_the_customer_sends_files_in_the_portal(self):
+        rule = {"name": "客户留言", "form": "service_ticket", "trigger": {"type": "replied", "by": "customer"},
+                "actions": [{"type": "notify", "to": {"role": "cs_supervisor"}, "channel": "todo",
+                             "template": "客户在{{ticket.id}}发来:{{comment.text}}"}]}
+        status, r, _ = self.call("PUT", "/rules/customer_wrote", rule, user="admin")
+        self.assertEqual(status, 201, r)
         t = self.submit()
         tid, code = t["id"], t["portal_code"]
         portal = "/api/v1/portal/tickets/%s" % tid
@@ -1274,6 +1279,11 @@ class ReferenceApp(unittest.TestCase):
         self.assertEqual([(a["id"], a["by"]) for a in staff_view["attachments"]],
                          [(staff_file["attachment"], "li"), (photo, "customer")])
         self.assertEqual(self.s.call("GET", "/api/v1/attachments/" + photo, token=self.tokens["zhang"])[0], 200)
+        # The photo is the customer's reply as words would be: their replied rule runs.
+        _, sent, _ = self.call("GET", "/tickets/%s/notifications" % tid, user="admin")
+        self.assertEqual([n["text"] for n in sent["items"] if n["rule"] == "customer_wrote"],
+                         ["客户在%s发来:卡纸.png" % tid])
+        self.assertEqual(self.call("PUT", "/rules/customer_wrote", {**rule, "enabled": False}, user="admin")[0], 200)
         # Staff send the customer a file (?public=true), as a public reply sends words: the portal
         # lists it under the staff member's name and the customer opens it.
         status, quote, _ = self.call("POST", "/tickets/%s/attachments?public=true" % tid, user="li",
