@@ -23,20 +23,6 @@ bool shown_inline(std::string_view content_type) {
   return is_picture_type(type) || type == "application/pdf" || type == "text/plain";
 }
 
-// Why the portal's customer may not attach a file to `t` now, if they may not: the ticket is
-// closed (no one works on it to read the file), or holds as many of theirs as one ticket takes.
-std::optional<DomainError> customer_may_not_attach(const TicketState& t,
-                                                   const projections::AttachmentMap& attachments) {
-  if (auto refused = customer_file_refused(t)) return refused;
-  if (customer_attachments(t, attachments) >= kMaxCustomerAttachments) {
-    return DomainError{codes::kOutOfRange,
-                       "ticket " + t.id + " holds " + std::to_string(kMaxCustomerAttachments) +
-                           " files from you already, as many as a ticket takes",
-                       "body"};
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 void Api::post_attachment(const CallPtr& call, const std::string& ticket_id) {
@@ -52,7 +38,7 @@ void Api::post_attachment(const CallPtr& call, const std::string& ticket_id) {
     std::optional<DomainError> refused;
     bool exists = model_.read([&](const View& v) {
       const TicketState* t = v.ticket(ticket_id);
-      if (t && call->actor.portal_customer) refused = customer_may_not_attach(*t, v.attachments);
+      if (t && call->actor.portal_customer) refused = customer_file_refused(*t);
       return t != nullptr;
     });
     if (!exists) return call->fail(404, codes::kNotFound, "no ticket " + ticket_id);

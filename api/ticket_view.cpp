@@ -73,13 +73,6 @@ void attachment_list(JsonWriter& w, const TicketState& t, const Catalog& catalog
 
 }  // namespace
 
-size_t customer_attachments(const TicketState& t, const projections::AttachmentMap& attachments) {
-  return std::count_if(t.attachments.begin(), t.attachments.end(), [&](const std::string& id) {
-    auto it = attachments.find(id);
-    return it != attachments.end() && from_customer(it->second);
-  });
-}
-
 void write_ticket_view(JsonWriter& w, const TicketState& t, const Catalog& catalog,
                        const projections::AttachmentMap& attachments, const Actor& actor,
                        int64_t now_us, bool past) {
@@ -285,8 +278,7 @@ void write_portal_view(JsonWriter& w, const TicketState& t, const Catalog& catal
   w.key("can_confirm").boolean(!t.closed && node && node->for_customer());
   w.key("can_rate").boolean(t.closed && !t.rating.has_value());
   w.key("can_comment").boolean(!t.closed);
-  w.key("can_attach")
-      .boolean(!t.closed && customer_attachments(t, attachments) < kMaxCustomerAttachments);
+  w.key("can_attach").boolean(!customer_file_refused(t));
   // Until when the customer may reopen the closed ticket (the company's reopen_days), so that a
   // page can offer it and say by when.
   const int64_t reopen_until = portal_reopen_until(t, catalog.settings());

@@ -72,10 +72,6 @@ struct WrittenNote {
 void write_portal_view(JsonWriter& w, const TicketState& t, const Catalog& catalog,
                        const projections::AttachmentMap& attachments,
                        const std::vector<WrittenNote>& notes, int64_t now_us);
-// The files the customer attached to the ticket in the portal: at most this many, so that one
-// customer cannot fill the server's disk through one ticket's code.
-inline constexpr size_t kMaxCustomerAttachments = 20;
-size_t customer_attachments(const TicketState& t, const projections::AttachmentMap& attachments);
 void write_user(JsonWriter& w, const User& u);
 // The same members, into an object the caller opened (and closes, after members of its own).
 void write_user_members(JsonWriter& w, const User& u);

@@ -1037,8 +1037,10 @@ void evolve_in_place(TicketState& s, const DomainEvent& e) {
       s.sla_marks.push_back({SlaMark::Kind::kCustomerReply, e.at_us, "", {}});
   } else if (type == et::kAttachmentAdded) {
     s.attachments.push_back(d.string_or("attachment"));
-    if (file_reply_by_customer(e))
+    if (file_reply_by_customer(e)) {
       s.sla_marks.push_back({SlaMark::Kind::kCustomerReply, e.at_us, "", {}});
+      ++s.customer_files;
+    }
   } else if (type == et::kTimerFired) {
     s.timers_fired.push_back(d.string_or("rule"));
   } else if (type == et::kSlaWarning || type == et::kSlaBreached) {
@@ -1078,13 +1080,21 @@ DomainError reads_only_refusal() {
 }
 
 std::optional<DomainError> customer_file_refused(const TicketState& s) {
-  if (!s.closed) return std::nullopt;
-  return DomainError{codes::kTicketClosed,
-                     "ticket " + s.id +
-                         " is closed, and a file sent to it would reach nobody: please contact "
-                         "us again, naming " +
-                         s.id,
-                     ""};
+  if (s.closed) {
+    return DomainError{codes::kTicketClosed,
+                       "ticket " + s.id +
+                           " is closed, and a file sent to it would reach nobody: please contact "
+                           "us again, naming " +
+                           s.id,
+                       ""};
+  }
+  if (s.customer_files >= kMaxCustomerFiles) {
+    return DomainError{codes::kOutOfRange,
+                       "ticket " + s.id + " holds " + std::to_string(kMaxCustomerFiles) +
+                           " files from you already, as many as a ticket takes",
+                       "body"};
+  }
+  return std::nullopt;
 }
 
 int64_t portal_reopen_until(const TicketState& s, const CompanySettings& settings) {

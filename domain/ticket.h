@@ -137,6 +137,7 @@ struct TicketState {
   bool rejected = false;
   bool transferred = false;
   bool reentered = false;
+  uint16_t customer_files = 0;  // sent by the customer through the portal (kMaxCustomerFiles)
   int64_t rated_at = 0;
   std::string rating_comment;
   std::vector<std::string> attachments;
@@ -251,9 +252,12 @@ TicketState evolve(TicketState state, const DomainEvent& event);
 // rules): a ticket's state is a few hundred bytes of strings and vectors, and moving it in and out
 // of evolve() for every event cost a projection a tenth of its time.
 void evolve_in_place(TicketState& state, const DomainEvent& event);
+// As many files as the customer sends one ticket: enough for the photos of any fault, and a
+// bound on what one portal code can store.
+inline constexpr uint16_t kMaxCustomerFiles = 20;
 // Why the portal's customer may not send a file to the ticket now, if they may not: it is closed,
-// and no one works on it to read the file. Asked by decide() and, before the bytes are stored,
-// by the upload.
+// and no one works on it to read the file, or it holds kMaxCustomerFiles of theirs. Asked by
+// decide() and, before the bytes are stored, by the upload.
 std::optional<DomainError> customer_file_refused(const TicketState& state);
 // Until when the customer may reopen the closed ticket in the portal: the company's reopen_days
 // after its close. 0: not at all (open, or the company takes no reopens there).

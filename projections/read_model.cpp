@@ -95,8 +95,9 @@ namespace {
 //    "field"}]}), which decide who may open it; a format 9 snapshot has none, so the log is
 //    replayed once. Later in format 10, an idempotency key's value may be {"ticket","digest"}
 //    where it was the ticket id alone (still written so for a key with no digest); both read.
-// 11: a file between the customer and staff is a reply: a format 10 ticket lacks the SLA marks
-//    and the first response such files give, so its log is replayed once.
+// 11: a file between the customer and staff is a reply, and a ticket counts the customer's
+//    files: a format 10 ticket lacks the SLA marks, the first response and the count such
+//    files give, so its log is replayed once.
 constexpr int kSnapshotFormat = 11;
 constexpr size_t kTicketAlign = 8;
 // Large enough that a piece's overhead (a key, a blob record) is noise, small enough that the

@@ -220,6 +220,7 @@ void encode_ticket(const TicketState& t, FlatBufferBuilder& fbb) {
   b.add_sla_final(sla_final);
   if (!lookups_pending.IsNull()) b.add_lookups_pending(lookups_pending);
   if (t.reopens) b.add_reopens(t.reopens);
+  if (t.customer_files) b.add_customer_files(t.customer_files);
   if (!todos.IsNull()) b.add_todos(todos);
   fbb.FinishSizePrefixed(b.Finish());
 }
@@ -301,6 +302,7 @@ bool decode_ticket(const uint8_t* data, size_t size, TicketState* out) {
       t.open_requests.begin(), t.open_requests.end(),
       [](const OpenRequest& a, const OpenRequest& b) { return a.version < b.version; });
   t.reopens = s->reopens();
+  t.customer_files = s->customer_files();
   *out = std::move(t);
   return true;
 }

@@ -44,6 +44,7 @@ TicketState every_member_set() {
   t.transferred = false;
   t.reentered = true;
   t.reopens = 2;
+  t.customer_files = 3;
   t.rating = 4;
   t.rated_at = 1'764'000'850'000'000;
   t.rating_comment = "很好\nthanks";
@@ -108,6 +109,7 @@ void expect_same(const TicketState& a, const TicketState& b) {
   EXPECT_EQ(a.transferred, b.transferred);
   EXPECT_EQ(a.reentered, b.reentered);
   EXPECT_EQ(a.reopens, b.reopens);
+  EXPECT_EQ(a.customer_files, b.customer_files);
   EXPECT_EQ(a.rating, b.rating);
   EXPECT_EQ(a.rated_at, b.rated_at);
   EXPECT_EQ(a.rating_comment, b.rating_comment);

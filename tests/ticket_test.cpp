@@ -155,6 +155,21 @@ TEST_F(ReferenceScenario, SimpleBranchToClosed) {
   ok(t.user("li"), AddAttachment{"att-2", "来电录音.mp3", "audio/mpeg", 1024});
 }
 
+// One portal code stores at most kMaxCustomerFiles files on a ticket, counted by the ticket's own
+// events, so that racing uploads cannot pass it; staff files do not count.
+TEST_F(ReferenceScenario, TheCustomerSendsATicketAtMostTwentyFiles) {
+  submit();
+  ok(t.user("li"), AddAttachment{"att-staff", "来电录音.mp3", "audio/mpeg", 1024});
+  for (int i = 0; i < kMaxCustomerFiles; ++i) {
+    EXPECT_FALSE(customer_file_refused(t.state));
+    ok(t.customer(), AddAttachment{"att-" + std::to_string(i), "照片.png", "image/png", 70});
+  }
+  EXPECT_EQ(t.state.customer_files, kMaxCustomerFiles);
+  EXPECT_EQ(refused(t.customer(), AddAttachment{"att-21", "照片.png", "image/png", 70}),
+            "out_of_range body");
+  ok(t.user("li"), AddAttachment{"att-staff-2", "报价单.pdf", "application/pdf", 10, true});
+}
+
 // The fix did not hold: the customer (or the agent they call) takes the closed ticket back into
 // its flow, where it is worked and closed again, and counts as not resolved at first contact.
 TEST_F(ReferenceScenario, AClosedTicketIsReopenedAndClosesAgain) {
